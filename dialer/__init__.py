@@ -1,0 +1,1 @@
+"""Recobro's dialer: the campaign engine, the telephony adapters and the lab."""

@@ -1,0 +1,84 @@
+"""The one vocabulary of call events. AMI and ARI messages are turned into
+these (see dialer.telephony) before any logic sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """Something that happened to one call, at Asterisk's time when known."""
+
+    call_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CallOriginated(CallEvent):
+    """The dialer asked Asterisk to place the call."""
+
+    number: str
+
+
+@dataclass(frozen=True)
+class CallRinging(CallEvent):
+    """The far end is ringing (180/183 received)."""
+
+
+@dataclass(frozen=True)
+class CallAnswered(CallEvent):
+    """The far end answered (200 OK)."""
+
+
+@dataclass(frozen=True)
+class CallEnteredApp(CallEvent):
+    """The answered call entered Recobro's Stasis application."""
+
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class DtmfReceived(CallEvent):
+    """A key pressed by the far end. The digit never reaches a log."""
+
+    digit: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PlaybackFinished(CallEvent):
+    """A prompt finished playing on the call."""
+
+    playback_id: str
+
+
+@dataclass(frozen=True)
+class HangupRequested(CallEvent):
+    """Recobro itself asked Asterisk to end the call."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class OriginateFailed(CallEvent):
+    """Asterisk reports the originate did not connect (AMI OriginateResponse).
+
+    reason is Asterisk's outbound reason code: 1 hung up, 3 ring timeout
+    (no answer), 5 busy, 8 congestion, 0 failed before a channel existed."""
+
+    reason: int
+
+
+@dataclass(frozen=True)
+class CallHungUp(CallEvent):
+    """The channel is gone, with Asterisk's (Q.850) hangup cause."""
+
+    cause: int
+    cause_text: str
+
+
+@dataclass(frozen=True)
+class CallLost(CallEvent):
+    """The channel vanished while Recobro was not connected to Asterisk
+    (found missing when reconciling after a reconnect)."""

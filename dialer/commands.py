@@ -1,0 +1,27 @@
+"""What `recobro call` does."""
+
+from __future__ import annotations
+
+from dialer.calls.state import CallRecord
+from dialer.engine import Engine
+from dialer.settings import load_settings
+
+
+def describe_call(call: CallRecord) -> str:
+    """One line for a finished call."""
+    cause = f"cause {call.hangup_cause} ({call.hangup_cause_text})" if call.hangup_cause is not None \
+        else call.hangup_cause_text or "no cause"
+    ring = f"{call.ring_seconds:.1f}" if call.ring_seconds is not None else "-"
+    talk = f"{call.talk_seconds:.1f}" if call.talk_seconds is not None else "-"
+    outcome = call.outcome.value if call.outcome else "unknown"
+    return (f"{call.number}: {outcome}, {cause}, ring {ring} s, talk {talk} s, "
+            f"{call.dtmf_count} key(s), call id {call.call_id}")
+
+
+async def call_command(number: str, language: str | None) -> int:
+    """Place one call and print its outcome."""
+    settings = load_settings()
+    async with await Engine.connect(settings) as engine:
+        call = await engine.place_call(number, language)
+    print(describe_call(call))
+    return 0

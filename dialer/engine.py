@@ -1,0 +1,219 @@
+"""The engine: one stream of call events from AMI and ARI, the call state
+machine applied to it, every transition stored, and the IVR flow of each
+answered call driven over ARI. The imperative shell around dialer.calls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Self
+
+from dialer.calls import state as call_state
+from dialer.calls.events import (
+    CallEnteredApp,
+    CallEvent,
+    CallLost,
+    CallOriginated,
+    DtmfReceived,
+    HangupRequested,
+    OriginateFailed,
+    PlaybackFinished,
+)
+from dialer.calls.state import CallRecord
+from dialer.errors import AmiError, AriError
+from dialer.settings import Settings
+from dialer.store.calls import CallStore
+from dialer.store.database import open_pool
+from dialer.telephony.ami import AmiClient
+from dialer.telephony.ari import AriClient
+from ivr import greeting
+from ivr.prompts import language_or_default
+
+log = logging.getLogger(__name__)
+
+# An originate failure is final only if no hangup (with its cause) follows.
+ORIGINATE_FAILURE_GRACE_S = 1.5
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Engine:
+    """Places calls and follows each one to its final outcome."""
+
+    def __init__(self, settings: Settings, store: CallStore, ami: AmiClient, ari: AriClient,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.settings = settings
+        self.store = store
+        self.ami = ami
+        self.ari = ari
+        self.clock = clock
+        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
+        self._calls: dict[str, CallRecord] = {}
+        self._finished: dict[str, asyncio.Future[CallRecord]] = {}
+        self._sent: set[str] = set()
+        self._languages: dict[str, str] = {}
+        self._flows: dict[str, asyncio.Queue[CallEvent | None]] = {}
+        self._deferred: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pump: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def connect(cls, settings: Settings) -> Engine:
+        """Connect to PostgreSQL, AMI and ARI, in that order; the first
+        that fails raises a RecobroError naming what to fix."""
+        pool = await open_pool(settings.database_url)
+        engine: Engine
+        ami = AmiClient(settings.ami, lambda e: engine.submit(e),
+                        on_reconnect=lambda: engine.reconcile())
+        ari = AriClient(settings.ari, lambda e: engine.submit(e),
+                        on_reconnect=lambda: engine.reconcile())
+        engine = cls(settings, CallStore(pool), ami, ari)
+        try:
+            await ami.connect()
+            await ari.connect()
+        except BaseException:
+            await ami.close()
+            await pool.close()
+            raise
+        engine._pump = asyncio.create_task(engine._run_pump(), name="call-events")
+        return engine
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def submit(self, event: CallEvent) -> None:
+        """Queue an event for the pump (called by the adapters)."""
+        self._events.put_nowait(event)
+
+    def _spawn(self, coroutine, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def place_call(self, number: str, language: str | None = None) -> CallRecord:
+        """Originate a call to number and return its record once it ended."""
+        call_id = str(uuid.uuid4())
+        originated = CallOriginated(call_id=call_id, at=self.clock(), number=number)
+        record = call_state.originate(originated)
+        self._calls[call_id] = record
+        self._languages[call_id] = language_or_default(language or self.settings.language)
+        finished: asyncio.Future[CallRecord] = asyncio.get_running_loop().create_future()
+        self._finished[call_id] = finished
+        await self.store.record(originated, record)
+        try:
+            await self.ami.originate(
+                call_id=call_id, channel=f"PJSIP/{number}@{self.settings.trunk}",
+                app=self.settings.ari.app, app_args=f"outbound,{self._languages[call_id]}",
+                caller_id=self.settings.caller_id, timeout_s=self.settings.ring_timeout_s)
+            self._sent.add(call_id)
+        except AmiError as error:
+            log.warning("call %s not originated: %s", call_id, error)
+            self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))
+        try:
+            return await finished
+        finally:
+            self._finished.pop(call_id, None)
+
+    async def _run_pump(self) -> None:
+        while True:
+            event = await self._events.get()
+            try:
+                await self._handle(event)
+            except Exception:
+                log.exception("failed to handle %s", type(event).__name__)
+
+    async def _handle(self, event: CallEvent) -> None:
+        call = self._calls.get(event.call_id)
+        if call is None:
+            return  # not a call of this engine
+        if (isinstance(event, OriginateFailed) and not call.ended
+                and event.call_id not in self._deferred):
+            self._deferred.add(event.call_id)
+            asyncio.get_running_loop().call_later(ORIGINATE_FAILURE_GRACE_S, self.submit, event)
+            return
+        after = call_state.apply(call, event)
+        self._calls[event.call_id] = after
+        await self.store.record(event, after)
+        self._route_to_flow(event, after)
+        if after.ended:
+            self._deferred.discard(event.call_id)
+            future = self._finished.get(event.call_id)
+            if future is not None and not future.done():
+                future.set_result(after)
+
+    def _route_to_flow(self, event: CallEvent, call: CallRecord) -> None:
+        if isinstance(event, CallEnteredApp) and event.call_id not in self._flows:
+            inbox: asyncio.Queue[CallEvent | None] = asyncio.Queue()
+            self._flows[event.call_id] = inbox
+            self._spawn(self._run_greeting(event.call_id, inbox), f"flow-{event.call_id}")
+            return
+        inbox_or_none = self._flows.get(event.call_id)
+        if inbox_or_none is None:
+            return
+        if call.ended:
+            inbox_or_none.put_nowait(None)
+        elif isinstance(event, DtmfReceived | PlaybackFinished):
+            inbox_or_none.put_nowait(event)
+
+    async def _run_greeting(self, call_id: str, inbox: asyncio.Queue[CallEvent | None]) -> None:
+        language = self._languages.get(call_id, self.settings.language)
+        flow, actions = greeting.start()
+        listen_until: float | None = None
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                for action in actions:
+                    if isinstance(action, greeting.Play):
+                        await self.ari.play(call_id, action.prompt.value, language)
+                    elif isinstance(action, greeting.Listen):
+                        listen_until = loop.time() + action.seconds
+                    elif isinstance(action, greeting.Hangup):
+                        self.submit(HangupRequested(call_id=call_id, at=self.clock(),
+                                                    reason="flow finished"))
+                        await self.ari.hangup(call_id)
+                        return
+                timeout = None
+                if flow.state is greeting.GreetingState.LISTENING and listen_until is not None:
+                    timeout = max(0.0, listen_until - loop.time())
+                try:
+                    event = await asyncio.wait_for(inbox.get(), timeout)
+                except TimeoutError:
+                    flow, actions = greeting.on_silence(flow)
+                    continue
+                if event is None:
+                    return  # the call ended
+                flow, actions = greeting.on_event(flow, event)
+        except AriError as error:
+            log.info("flow of call %s stopped: %s", call_id, error)
+        finally:
+            self._flows.pop(call_id, None)
+
+    async def reconcile(self) -> None:
+        """After a reconnect: calls whose channel Asterisk no longer has
+        ended while we were away; they get a final (lost) outcome."""
+        try:
+            alive = await self.ari.channel_ids()
+        except AriError as error:
+            log.warning("reconcile skipped: %s", error)
+            return
+        for call_id, call in list(self._calls.items()):
+            if not call.ended and call_id in self._sent and call_id not in alive:
+                self.submit(CallLost(call_id=call_id, at=self.clock()))
+
+    async def close(self) -> None:
+        """Stop the pump and flows and disconnect."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._pump is not None:
+            self._pump.cancel()
+        await self.ari.close()
+        await self.ami.close()
+        await self.store.pool.close()

@@ -1,0 +1,83 @@
+"""`recobro lab up|down|status`: the whole lab, idempotent both ways."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from dialer.lab import asterisk, postgres, provision, sipp
+from dialer.lab.config import ARI_APP, CALLER_ID, TRUNK, LabConfig
+
+
+@dataclass(frozen=True)
+class Part:
+    """One running (or stopped) part of the lab, as `lab status` shows it."""
+
+    name: str
+    pid: int | None
+    where: str
+
+
+def _external_database() -> str | None:
+    return os.environ.get("DATABASE_URL") or None
+
+
+def write_env_file(cfg: LabConfig, database_url: str) -> None:
+    """The settings the engine needs to use this lab (read by the CLI)."""
+    lines = {
+        "RECOBRO_AMI_HOST": cfg.host, "RECOBRO_AMI_PORT": str(cfg.ami_port),
+        "RECOBRO_AMI_USER": cfg.ami_user, "RECOBRO_AMI_SECRET": cfg.ami_secret,
+        "RECOBRO_ARI_URL": f"http://{cfg.host}:{cfg.ari_port}",
+        "RECOBRO_ARI_USER": cfg.ari_user, "RECOBRO_ARI_PASSWORD": cfg.ari_password,
+        "RECOBRO_ARI_APP": ARI_APP, "RECOBRO_TRUNK": TRUNK, "RECOBRO_CALLER_ID": CALLER_ID,
+        "DATABASE_URL": database_url,
+    }
+    cfg.env_file.parent.mkdir(parents=True, exist_ok=True)
+    cfg.env_file.touch(mode=0o600)
+    cfg.env_file.write_text("# Written by `recobro lab up`.\n"
+                            + "".join(f"{k}={v}\n" for k, v in lines.items()))
+
+
+def up(cfg: LabConfig) -> list[Part]:
+    """Provision what is missing and start every part that is not running."""
+    provision.ensure_host_packages()
+    provision.ensure_asterisk_root(cfg.asterisk_root)
+    database_url = _external_database()
+    if database_url is None:
+        postgres.start(cfg)
+        database_url = postgres.database_url(cfg)
+    write_env_file(cfg, database_url)
+    sipp.start_pstn(cfg)
+    for agent in cfg.agents:
+        sipp.start_agent(cfg, agent)
+    asterisk.start(cfg)
+    for agent in cfg.agents:
+        sipp.register_agent(cfg, agent)
+    return status(cfg)
+
+
+def down(cfg: LabConfig) -> list[Part]:
+    """Stop every part the lab started, each by its own PID file."""
+    asterisk.stop(cfg)
+    sipp.stop_all(cfg)
+    if _external_database() is None:
+        postgres.stop(cfg)
+    return status(cfg)
+
+
+def status(cfg: LabConfig) -> list[Part]:
+    """What runs, where, and its PID."""
+    parts = [
+        Part("asterisk", asterisk.running_pid(cfg),
+             f"AMI {cfg.host}:{cfg.ami_port}, ARI http://{cfg.host}:{cfg.ari_port}/ari, "
+             f"SIP udp {cfg.host}:{cfg.sip_port}"),
+        Part("pstn (sipp)", sipp.pstn_pid(cfg), f"udp {cfg.host}:{cfg.pstn_port}"),
+    ]
+    parts += [Part(f"{a.endpoint} (sipp)", sipp.agent_pid(cfg, a), f"udp {cfg.host}:{a.sip_port}")
+              for a in cfg.agents]
+    if _external_database() is None:
+        parts.append(Part("postgresql", postgres.running_pid(cfg),
+                          f"tcp {cfg.host}:{cfg.pg_port}"))
+    else:
+        parts.append(Part("postgresql", None, "external (DATABASE_URL)"))
+    return parts

@@ -1,0 +1,94 @@
+"""The lab's SIP peers, all sipp: the PSTN of simulated debtors behind the
+trunk, and one softphone per agent that registers over PJSIP and answers."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from dialer.errors import LabError
+from dialer.lab import process
+from dialer.lab.config import SCENARIO_DIR, LabAgent, LabConfig
+from dialer.lab.pstn_scenario import render_pstn_scenario
+
+SIPP = "sipp"
+
+
+def _sipp_dir(cfg: LabConfig) -> Path:
+    return cfg.lab_dir / "sipp"
+
+
+def _common(cfg: LabConfig) -> list[str]:
+    return ["-i", cfg.host, "-mi", cfg.host, "-nostdin", "-nr",
+            "-trace_err", "-error_file", str(_sipp_dir(cfg) / "errors.log")]
+
+
+def _marker(port: int) -> str:
+    return f"-p {port} "
+
+
+def pstn_pid_file(cfg: LabConfig) -> Path:
+    return _sipp_dir(cfg) / "pstn.pid"
+
+
+def agent_pid_file(cfg: LabConfig, agent: LabAgent) -> Path:
+    return _sipp_dir(cfg) / f"{agent.endpoint}.pid"
+
+
+def pstn_pid(cfg: LabConfig) -> int | None:
+    return process.running_pid(pstn_pid_file(cfg), _marker(cfg.pstn_port))
+
+
+def agent_pid(cfg: LabConfig, agent: LabAgent) -> int | None:
+    return process.running_pid(agent_pid_file(cfg, agent), _marker(agent.sip_port))
+
+
+def start_pstn(cfg: LabConfig) -> int:
+    """Start the debtors' sipp UAS behind the trunk, unless it runs."""
+    pid = pstn_pid(cfg)
+    if pid is not None:
+        return pid
+    _sipp_dir(cfg).mkdir(parents=True, exist_ok=True)
+    scenario = _sipp_dir(cfg) / "pstn.xml"
+    scenario.write_text(render_pstn_scenario())
+    return process.start([SIPP, "-sf", str(scenario), "-p", str(cfg.pstn_port),
+                          "-mp", str(cfg.pstn_media_port), *_common(cfg)],
+                         pstn_pid_file(cfg), _sipp_dir(cfg) / "pstn.out")
+
+
+def start_agent(cfg: LabConfig, agent: LabAgent) -> int:
+    """Start one agent's softphone (a sipp UAS that answers), unless it runs."""
+    pid = agent_pid(cfg, agent)
+    if pid is not None:
+        return pid
+    _sipp_dir(cfg).mkdir(parents=True, exist_ok=True)
+    return process.start([SIPP, "-sf", str(SCENARIO_DIR / "agent_softphone.xml"),
+                          "-p", str(agent.sip_port), "-mp", str(agent.media_port),
+                          *_common(cfg)],
+                         agent_pid_file(cfg, agent), _sipp_dir(cfg) / f"{agent.endpoint}.out")
+
+
+def register_agent(cfg: LabConfig, agent: LabAgent) -> None:
+    """REGISTER an agent's softphone with Asterisk (digest auth), its contact
+    pointing at the agent's sipp UAS."""
+    template = (SCENARIO_DIR / "agent_register.xml").read_text()
+    scenario = _sipp_dir(cfg) / f"{agent.endpoint}-register.xml"
+    scenario.unlink(missing_ok=True)
+    scenario.touch(mode=0o600)  # it holds the agent's secret
+    scenario.write_text(template.replace("AGENT_ENDPOINT", agent.endpoint)
+                        .replace("AGENT_SECRET", agent.secret)
+                        .replace("AGENT_SIP_PORT", str(agent.sip_port)))
+    result = subprocess.run(
+        [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-m", "1",
+         "-p", str(cfg.port_base + 99), "-timeout", "10s", "-timeout_error", *_common(cfg)],
+        check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+    if result.returncode != 0:
+        raise LabError(f"{agent.endpoint}'s softphone failed to register (sipp exit "
+                       f"{result.returncode}); see {_sipp_dir(cfg) / 'errors.log'}")
+
+
+def stop_all(cfg: LabConfig) -> None:
+    """Stop the PSTN and every agent softphone by their PID files."""
+    process.stop(pstn_pid_file(cfg), _marker(cfg.pstn_port))
+    for agent in cfg.agents:
+        process.stop(agent_pid_file(cfg, agent), _marker(agent.sip_port))

@@ -1,0 +1,1 @@
+"""PostgreSQL: the schema's migrations and the call store (asyncpg)."""

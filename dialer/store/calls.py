@@ -1,0 +1,64 @@
+"""Writing calls: every event appended to call_events, and the calls row
+(the projection) brought up to date, in one transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import asyncpg
+
+from dialer.calls.events import CallEvent
+from dialer.calls.state import CallRecord
+
+# Fields of an event that never reach the database: the DTMF digit (it may
+# be part of a card number in a later flow) and what the row already has.
+_NOT_STORED = {"call_id", "at", "digit"}
+
+
+def event_kind(event: CallEvent) -> str:
+    """CallHungUp -> call_hung_up."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()
+
+
+def event_detail(event: CallEvent) -> str:
+    """The event's own fields as JSON, without anything in _NOT_STORED."""
+    detail = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)
+              if f.name not in _NOT_STORED}
+    return json.dumps(detail, default=str)
+
+
+_UPSERT = """
+INSERT INTO calls (id, number, state, outcome, originated_at, ringing_at, answered_at,
+                   ended_at, hangup_cause, hangup_cause_text, originate_reason,
+                   hung_up_by_app, dtmf_count)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (id) DO UPDATE SET
+    state = EXCLUDED.state, outcome = EXCLUDED.outcome, ringing_at = EXCLUDED.ringing_at,
+    answered_at = EXCLUDED.answered_at, ended_at = EXCLUDED.ended_at,
+    hangup_cause = EXCLUDED.hangup_cause, hangup_cause_text = EXCLUDED.hangup_cause_text,
+    originate_reason = EXCLUDED.originate_reason, hung_up_by_app = EXCLUDED.hung_up_by_app,
+    dtmf_count = EXCLUDED.dtmf_count
+"""
+
+_APPEND = "INSERT INTO call_events (call_id, at, kind, detail) VALUES ($1, $2, $3, $4::jsonb)"
+
+
+class CallStore:
+    """The calls and call_events tables."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def record(self, event: CallEvent, call: CallRecord) -> None:
+        """Append event and save the call as it is after it."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                _UPSERT, call.call_id, call.number, call.state.value,
+                call.outcome.value if call.outcome else None, call.originated_at,
+                call.ringing_at, call.answered_at, call.ended_at, call.hangup_cause,
+                call.hangup_cause_text, call.originate_reason, call.hung_up_by_app,
+                call.dtmf_count)
+            await connection.execute(_APPEND, call.call_id, event.at, event_kind(event),
+                                     event_detail(event))

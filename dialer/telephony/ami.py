@@ -1,0 +1,193 @@
+"""AMI connection: panoramisk's protocol (framing, actions, responses) with
+our own connection supervision, so that a lost link is retried with backoff
+and a refused login names the settings to fix."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message
+
+from dialer.calls.events import CallEvent, OriginateFailed
+from dialer.errors import AmiError
+from dialer.settings import AmiSettings
+from dialer.telephony import ami_events
+from dialer.telephony.backoff import backoff_delays
+
+log = logging.getLogger(__name__)
+
+LOGIN_TIMEOUT_S = 5.0
+
+
+class _Link:
+    """What panoramisk's AMIProtocol expects of its factory."""
+
+    forgetable_actions = ("ping", "login")
+    save_stream = None
+
+    def __init__(self, client: AmiClient) -> None:
+        self.client = client
+        self.awaiting_actions: deque = deque()  # we never resend after a loss
+
+    def dispatch(self, message: Message) -> None:
+        self.client._dispatch(message)
+
+    def connection_lost(self, exc: object) -> None:
+        self.client._connection_lost()
+
+
+class AmiClient:
+    """One supervised AMI session delivering call events to on_event."""
+
+    def __init__(self, settings: AmiSettings, on_event: Callable[[CallEvent], None],
+                 on_reconnect: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.settings = settings
+        self.on_event = on_event
+        self.on_reconnect = on_reconnect
+        self._protocol: AMIProtocol | None = None
+        self._connected = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._closing = False
+        self._pending: set[asyncio.Task[None]] = set()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def _where(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    async def _connect_once(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, protocol = await asyncio.wait_for(
+                loop.create_connection(AMIProtocol, self.settings.host, self.settings.port),
+                LOGIN_TIMEOUT_S)
+        except (TimeoutError, OSError) as error:
+            raise AmiError(f"cannot reach Asterisk AMI at {self._where()} "
+                           f"(RECOBRO_AMI_HOST/RECOBRO_AMI_PORT): {error or 'timed out'}; "
+                           "is Asterisk running? (`recobro lab up`)") from None
+        protocol.factory = _Link(self)
+        protocol.encoding = "utf8"
+        protocol.log = log
+        login = protocol.send({"Action": "Login", "Username": self.settings.user,
+                               "Secret": self.settings.secret, "Events": "call"})
+        try:
+            response = await asyncio.wait_for(login, LOGIN_TIMEOUT_S)
+        except TimeoutError:
+            transport.close()
+            raise AmiError(f"Asterisk AMI at {self._where()} did not answer the login") from None
+        if not response.success:
+            transport.close()
+            raise AmiError(f"Asterisk AMI at {self._where()} refused user "
+                           f"{self.settings.user!r}: check RECOBRO_AMI_USER and "
+                           f"RECOBRO_AMI_SECRET ({response.message or 'authentication failed'})")
+        self._protocol = protocol
+        self._lost.clear()
+        self._connected.set()
+
+    async def connect(self) -> None:
+        """Connect and log in once (errors raise AmiError), then keep the
+        session up in the background."""
+        await self._connect_once()
+        self._supervisor = asyncio.create_task(self._supervise(), name="ami-supervisor")
+
+    async def _supervise(self) -> None:
+        while not self._closing:
+            await self._lost.wait()
+            if self._closing:
+                return
+            for delay in backoff_delays():
+                await asyncio.sleep(delay)
+                try:
+                    await self._connect_once()
+                except AmiError as error:
+                    log.warning("AMI reconnect failed: %s", error)
+                    continue
+                log.info("AMI reconnected to %s", self._where())
+                if self.on_reconnect is not None:
+                    await self.on_reconnect()
+                break
+
+    def _connection_lost(self) -> None:
+        self._connected.clear()
+        self._protocol = None
+        # Originates in flight will never get their response on this link;
+        # reconciliation after the reconnect settles their calls.
+        for task in list(self._pending):
+            task.cancel()
+        if not self._closing:
+            log.warning("AMI connection to %s lost; reconnecting", self._where())
+            self._lost.set()
+
+    def _dispatch(self, message: Message) -> None:
+        headers = {key.lower(): value for key, value in message.items()}
+        if headers.get("event") == "Shutdown":
+            return  # the protocol closes the link; _connection_lost follows
+        event = ami_events.to_call_event(headers, datetime.now(UTC))
+        if event is not None:
+            self.on_event(event)
+
+    async def send(self, action: Mapping[str, str], wait_s: float = 10.0) -> Message:
+        """Send an action once connected (waiting up to wait_s for a
+        reconnect) and return its first response."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), wait_s)
+        except TimeoutError:
+            raise AmiError(f"not connected to Asterisk AMI at {self._where()}") from None
+        assert self._protocol is not None
+        result = await self._protocol.send(dict(action))
+        return result[0] if isinstance(result, list) else result
+
+    async def originate(self, *, call_id: str, channel: str, app: str, app_args: str,
+                        caller_id: str, timeout_s: float, wait_s: float = 30.0) -> None:
+        """Originate a call into a Stasis application; the call's channel
+        gets call_id as its unique id, so every later event names it.
+        A failure to connect arrives later as an OriginateFailed event."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), wait_s)
+        except TimeoutError:
+            raise AmiError(f"not connected to Asterisk AMI at {self._where()}") from None
+        assert self._protocol is not None
+        future = self._protocol.send({
+            "Action": "Originate", "Channel": channel, "Application": "Stasis",
+            "Data": f"{app},{app_args}", "CallerID": caller_id, "Async": "true",
+            "Timeout": str(int(timeout_s * 1000)), "ChannelId": call_id,
+        })
+        task = asyncio.create_task(self._await_originate(call_id, future))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _await_originate(self, call_id: str, future: Awaitable[object]) -> None:
+        # panoramisk resolves an async Originate with [queued, OriginateResponse].
+        try:
+            result = await future
+        except asyncio.CancelledError:
+            return
+        responses = result if isinstance(result, list) else [result]
+        final = responses[-1]
+        if isinstance(final, Message) and final.get("Response") in ("Failure", "Error"):
+            try:
+                reason = int(final.get("Reason") or 0)
+            except ValueError:
+                reason = 0
+            self.on_event(OriginateFailed(call_id=call_id, at=datetime.now(UTC),
+                                          reason=reason))
+
+    async def close(self) -> None:
+        """Log off and stop reconnecting."""
+        self._closing = True
+        self._lost.set()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+        for task in list(self._pending):
+            task.cancel()
+        if self._protocol is not None:
+            self._protocol.close()
+        self._connected.clear()

@@ -1,0 +1,151 @@
+"""ARI: REST calls and the event WebSocket, over aiohttp. A thin typed layer
+(ari-py does not run on Python 3): the handful of resources Recobro uses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from dialer.calls.events import CallEvent
+from dialer.errors import AriError
+from dialer.settings import AriSettings
+from dialer.telephony import ari_events
+from dialer.telephony.backoff import backoff_delays
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT_S = 5.0
+
+
+class AriNotFound(AriError):
+    """The resource (a channel, usually) no longer exists."""
+
+
+class AriClient:
+    """ARI REST client plus a supervised event WebSocket for one app."""
+
+    def __init__(self, settings: AriSettings, on_event: Callable[[CallEvent], None],
+                 on_reconnect: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.settings = settings
+        self.on_event = on_event
+        self.on_reconnect = on_reconnect
+        self._session: aiohttp.ClientSession | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def _auth_error(self) -> AriError:
+        return AriError(f"Asterisk ARI at {self.settings.url} refused user "
+                        f"{self.settings.user!r}: check RECOBRO_ARI_USER and RECOBRO_ARI_PASSWORD")
+
+    def _unreachable(self, error: BaseException) -> AriError:
+        return AriError(f"cannot reach Asterisk ARI at {self.settings.url} (RECOBRO_ARI_URL): "
+                        f"{error or 'timed out'}; is Asterisk running? (`recobro lab up`)")
+
+    async def _request(self, method: str, path: str, **params: str) -> Any:
+        assert self._session is not None
+        try:
+            async with self._session.request(method, f"{self.settings.url}/ari{path}",
+                                             params=params) as response:
+                if response.status == 401:
+                    raise self._auth_error()
+                if response.status == 404:
+                    raise AriNotFound(f"ARI {method} {path}: not found")
+                if response.status >= 400:
+                    body = await response.text()
+                    raise AriError(f"ARI {method} {path} failed: {response.status} {body.strip()}")
+                if response.content_type == "application/json":
+                    return await response.json()
+                return None
+        except (TimeoutError, aiohttp.ClientConnectionError) as error:
+            raise self._unreachable(error) from None
+
+    async def _open_websocket(self) -> aiohttp.ClientWebSocketResponse:
+        assert self._session is not None
+        url = self.settings.url.replace("http", "ws", 1) + "/ari/events"
+        try:
+            return await self._session.ws_connect(
+                url, params={"app": self.settings.app, "subscribeAll": "false"},
+                heartbeat=10.0)
+        except aiohttp.WSServerHandshakeError as error:
+            if error.status == 401:
+                raise self._auth_error() from None
+            raise AriError(f"ARI WebSocket at {url} refused: {error.status} {error.message}") from None
+        except (TimeoutError, aiohttp.ClientConnectionError) as error:
+            raise self._unreachable(error) from None
+
+    async def connect(self) -> None:
+        """Check credentials, open the event WebSocket (errors raise
+        AriError), then keep it open in the background."""
+        self._session = aiohttp.ClientSession(
+            auth=aiohttp.BasicAuth(self.settings.user, self.settings.password),
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
+        try:
+            await self._request("GET", "/asterisk/info")
+            websocket = await self._open_websocket()
+        except AriError:
+            await self._session.close()
+            raise
+        self._reader = asyncio.create_task(self._read_forever(websocket), name="ari-reader")
+
+    async def _read(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in websocket:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            try:
+                payload = json.loads(message.data)
+            except ValueError:
+                log.warning("ARI sent a frame that is not JSON")
+                continue
+            event = ari_events.to_call_event(payload, datetime.now(UTC))
+            if event is not None:
+                self.on_event(event)
+
+    async def _read_forever(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
+        while not self._closing:
+            await self._read(websocket)
+            if self._closing:
+                return
+            log.warning("ARI WebSocket to %s closed; reconnecting", self.settings.url)
+            for delay in backoff_delays():
+                await asyncio.sleep(delay)
+                try:
+                    websocket = await self._open_websocket()
+                except AriError as error:
+                    log.warning("ARI reconnect failed: %s", error)
+                    continue
+                log.info("ARI reconnected to %s", self.settings.url)
+                if self.on_reconnect is not None:
+                    await self.on_reconnect()
+                break
+
+    async def play(self, channel_id: str, sound: str, language: str) -> str:
+        """Start playing an Asterisk sound on a channel; returns the playback id."""
+        playback = await self._request("POST", f"/channels/{channel_id}/play",
+                                       media=f"sound:{sound}", lang=language)
+        return str(playback["id"])
+
+    async def hangup(self, channel_id: str) -> None:
+        """Hang up a channel (normal clearing). A channel already gone is fine."""
+        try:
+            await self._request("DELETE", f"/channels/{channel_id}", reason="normal")
+        except AriNotFound:
+            pass
+
+    async def channel_ids(self) -> set[str]:
+        """The ids of every channel Asterisk has now."""
+        channels = await self._request("GET", "/channels")
+        return {str(channel["id"]) for channel in channels}
+
+    async def close(self) -> None:
+        """Close the WebSocket and the HTTP session."""
+        self._closing = True
+        if self._reader is not None:
+            self._reader.cancel()
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,1 @@
+"""Call flows that run inside Recobro's Stasis application (over ARI)."""

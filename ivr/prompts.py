@@ -1,0 +1,18 @@
+"""Which Asterisk sound plays for each moment of a flow. Spanish and English
+use the same sound names; ARI picks the language's recording."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+LANGUAGES = ("es", "en")
+
+
+class Prompt(Enum):
+    GREETING = "hello-world"
+    GOODBYE = "vm-goodbye"
+
+
+def language_or_default(language: str, default: str = "es") -> str:
+    """A language Asterisk has sounds for: es or en."""
+    return language if language in LANGUAGES else default
