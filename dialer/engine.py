@@ -98,8 +98,10 @@ class Engine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def place_call(self, number: str, language: str | None = None) -> CallRecord:
-        """Originate a call to number and return its record once it ended."""
+    async def place_call(self, number: str, language: str | None = None, *,
+                         channel: str | None = None) -> CallRecord:
+        """Originate a call to number (through the trunk, or the dial string
+        channel when given) and return its record once it ended."""
         call_id = str(uuid.uuid4())
         originated = CallOriginated(call_id=call_id, at=self.clock(), number=number)
         record = call_state.originate(originated)
@@ -110,7 +112,7 @@ class Engine:
         await self.store.record(originated, record)
         try:
             await self.ami.originate(
-                call_id=call_id, channel=f"PJSIP/{number}@{self.settings.trunk}",
+                call_id=call_id, channel=channel or f"PJSIP/{number}@{self.settings.trunk}",
                 app=self.settings.ari.app, app_args=f"outbound,{self._languages[call_id]}",
                 caller_id=self.settings.caller_id, timeout_s=self.settings.ring_timeout_s)
             self._sent.add(call_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialer.errors import ConfigError
@@ -42,7 +42,7 @@ class Settings:
 
     ami: AmiSettings
     ari: AriSettings
-    database_url: str
+    database_url: str = field(repr=False)  # may hold a password
     trunk: str
     caller_id: str
     ring_timeout_s: float

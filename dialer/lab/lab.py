@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from dialer.lab import asterisk, postgres, provision, sipp
 from dialer.lab.config import ARI_APP, CALLER_ID, TRUNK, LabConfig
+from dialer.store.migrate import apply_migrations
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ def up(cfg: LabConfig) -> list[Part]:
     if database_url is None:
         postgres.start(cfg)
         database_url = postgres.database_url(cfg)
+    apply_migrations(database_url)
     write_env_file(cfg, database_url)
     sipp.start_pstn(cfg)
     for agent in cfg.agents:

@@ -83,7 +83,8 @@ class AriClient:
         """Check credentials, open the event WebSocket (errors raise
         AriError), then keep it open in the background."""
         self._session = aiohttp.ClientSession(
-            auth=aiohttp.BasicAuth(self.settings.user, self.settings.password),
+            headers={"Authorization": aiohttp.encode_basic_auth(self.settings.user,
+                                                                self.settings.password)},
             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
         try:
             await self._request("GET", "/asterisk/info")

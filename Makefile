@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Each provisions what it needs (Python environment here; Asterisk root,
+# PostgreSQL and sipp through `recobro lab up`) and reuses what exists.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test unit lint lab-up lab-down lab-status clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/recobro lab up
+	$(BIN)/recobro demo
+
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not lab"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+lab-up: $(STAMP)
+	$(BIN)/recobro lab up
+
+lab-down: $(STAMP)
+	$(BIN)/recobro lab down
+
+lab-status: $(STAMP)
+	$(BIN)/recobro lab status
+
+clean:
+	-[ -x $(BIN)/recobro ] && $(BIN)/recobro lab down
+	rm -rf $(VENV) .lab .pytest_cache

@@ -1,0 +1,56 @@
+import re
+import stat
+import xml.etree.ElementTree as ET
+
+from dialer.lab.asterisk import SECRET_FILES, render_configs
+from dialer.lab.config import ASTERISK_CONF_DIR, LabAgent, LabConfig
+from dialer.lab.pstn_scenario import render_pstn_scenario
+
+
+def lab_config(tmp_path):
+    agents = (LabAgent("agent1001", "Agent 1001", "agent-s3cret", 15101, 17100),)
+    return LabConfig(lab_dir=tmp_path / "lab", cache_dir=tmp_path / "cache", port_base=15000,
+                     lab_id="test", ami_user="recobro", ami_secret="ami-s3cret",
+                     ari_user="recobro", ari_password="ari-s3cret", agents=agents)
+
+
+def test_configs_render_completely_and_bind_loopback(tmp_path):
+    etc = render_configs(lab_config(tmp_path))
+    texts = {path.name: path.read_text() for path in etc.glob("*.conf")}
+    assert not [name for name, text in texts.items() if "{{" in text or "{%" in text]
+    assert "bindaddr = 127.0.0.1" in texts["manager.conf"]
+    assert "bindaddr = 127.0.0.1" in texts["http.conf"]
+    assert "bind = 127.0.0.1:15060" in texts["pjsip.conf"]
+    assert "bind_rtp_to_media_address = yes" in texts["pjsip_recobro.conf"]
+    binds = re.findall(r"^(?:bind|bindaddr)\s*=\s*(\S+)", "\n".join(texts.values()), re.M)
+    assert binds and all(b.startswith("127.0.0.1") for b in binds)
+
+
+def test_secrets_only_in_private_files(tmp_path):
+    etc = render_configs(lab_config(tmp_path))
+    for path in etc.glob("*.conf"):
+        text = path.read_text()
+        holds_secret = any(s in text for s in ("ami-s3cret", "ari-s3cret", "agent-s3cret"))
+        assert holds_secret == (path.name in SECRET_FILES), path.name
+        if holds_secret:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+
+
+def test_no_dtmf_in_logs_or_ami():
+    logger = (ASTERISK_CONF_DIR / "logger.conf").read_text()
+    channels = [line for line in logger.splitlines() if "=>" in line]
+    assert channels and not any("dtmf" in line for line in channels)
+    manager = (ASTERISK_CONF_DIR / "manager.conf").read_text()
+    assert not [line for line in manager.splitlines()
+                if line.startswith(("read", "write")) and "dtmf" in line]
+
+
+def test_pstn_scenario_jumps_only_to_labels_it_has():
+    root = ET.fromstring(render_pstn_scenario())
+    labels = {el.get("id") for el in root.iter("label")}
+    targets = {el.get(attr) for el in root.iter() for attr in ("next", "ontimeout")
+               if el.get(attr)}
+    assert targets and targets <= labels
+    tests = {el.get("test") for el in root.iter() if el.get("test")}
+    assigned = {el.get("assign_to") for el in root.iter("test")}
+    assert tests <= assigned

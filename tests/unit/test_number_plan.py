@@ -1,0 +1,38 @@
+import pytest
+
+from dialer.lab.number_plan import Behaviour, lab_number, parse_lab_number
+
+
+@pytest.mark.parametrize("behaviour", list(Behaviour))
+def test_every_behaviour_round_trips(behaviour):
+    number = lab_number(behaviour, "42", serial=3)
+    parsed = parse_lab_number(number)
+    assert parsed.behaviour is behaviour
+    assert parsed.parameter == "42"
+
+
+def test_numbers_may_carry_any_prefix():
+    assert parse_lab_number("+34911231200").behaviour is Behaviour.ANSWER_AND_STAY
+    assert parse_lab_number("5215512343000").behaviour is Behaviour.BUSY
+
+
+def test_stay_and_dtmf_parameters():
+    assert parse_lab_number(lab_number(Behaviour.ANSWER_AND_STAY, "07")).stay_seconds == 7
+    assert parse_lab_number(lab_number(Behaviour.ANSWER_AND_STAY, "00")).stay_seconds == 60
+    assert parse_lab_number(lab_number(Behaviour.ANSWER_AND_SEND_DTMF, "19")).dtmf_digits == "19"
+    assert parse_lab_number(lab_number(Behaviour.BUSY)).dtmf_digits == ""
+
+
+@pytest.mark.parametrize("number, message", [
+    ("+1555019000", "behaviour digit '9'"),
+    ("12a4", "four trailing digits"),
+    ("123", "four trailing digits"),
+])
+def test_bad_numbers_name_the_problem(number, message):
+    with pytest.raises(ValueError, match=message):
+        parse_lab_number(number)
+
+
+def test_bad_parameter_is_refused():
+    with pytest.raises(ValueError, match="two digits"):
+        lab_number(Behaviour.ANSWER_AND_STAY, "5")
