@@ -48,8 +48,9 @@ def progress_line(done: int, total: int, in_flight: int, outcomes: Counter[str])
 
 def outcome_table(calls: Sequence[CallRecord]) -> str:
     """The final table: one row per outcome, then the hangup causes seen."""
-    lines = [f"{'outcome':<16}{'calls':>6}{'share':>8}{'ring s (median)':>17}"
-             f"{'talk s (median)':>17}", "-" * 64]
+    header = (f"{'outcome':<16}{'calls':>6}{'share':>8}{'ring s (median)':>17}"
+              f"{'talk s (median)':>17}")
+    lines = [header, "-" * 64]
     for outcome in CallOutcome:
         group = [c for c in calls if c.outcome is outcome]
         if not group:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 
-from dialer.lab import asterisk, postgres, provision, sipp
+from dialer.errors import LabError
+from dialer.lab import asterisk, postgres, process, provision, sipp
 from dialer.lab.config import ARI_APP, CALLER_ID, TRUNK, LabConfig
 from dialer.store.migrate import apply_migrations
 
@@ -39,8 +41,29 @@ def write_env_file(cfg: LabConfig, database_url: str) -> None:
                             + "".join(f"{k}={v}\n" for k, v in lines.items()))
 
 
+def _check_ports_free(cfg: LabConfig) -> None:
+    """Refuse to start over ports another program (or another lab) holds."""
+    wanted: list[tuple[str, int, int]] = []
+    if asterisk.running_pid(cfg) is None:
+        wanted += [("AMI", cfg.ami_port, socket.SOCK_STREAM),
+                   ("ARI", cfg.ari_port, socket.SOCK_STREAM),
+                   ("SIP", cfg.sip_port, socket.SOCK_DGRAM)]
+    if sipp.pstn_pid(cfg) is None:
+        wanted.append(("the sipp PSTN", cfg.pstn_port, socket.SOCK_DGRAM))
+    wanted += [(f"{a.endpoint}'s softphone", a.sip_port, socket.SOCK_DGRAM)
+               for a in cfg.agents if sipp.agent_pid(cfg, a) is None]
+    if _external_database() is None and postgres.running_pid(cfg) is None:
+        wanted.append(("PostgreSQL", cfg.pg_port, socket.SOCK_STREAM))
+    for what, port, kind in wanted:
+        if process.port_in_use(cfg.host, port, kind):
+            raise LabError(f"port {port} for {what} is already in use on {cfg.host}: stop "
+                           "what holds it, or set RECOBRO_LAB_PORT_BASE (now "
+                           f"{cfg.port_base}) to move the whole lab")
+
+
 def up(cfg: LabConfig) -> list[Part]:
     """Provision what is missing and start every part that is not running."""
+    _check_ports_free(cfg)
     provision.ensure_host_packages()
     provision.ensure_asterisk_root(cfg.asterisk_root)
     database_url = _external_database()

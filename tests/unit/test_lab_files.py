@@ -22,7 +22,7 @@ def test_configs_render_completely_and_bind_loopback(tmp_path):
     assert "bindaddr = 127.0.0.1" in texts["http.conf"]
     assert "bind = 127.0.0.1:15060" in texts["pjsip.conf"]
     assert "bind_rtp_to_media_address = yes" in texts["pjsip_recobro.conf"]
-    binds = re.findall(r"^(?:bind|bindaddr)\s*=\s*(\S+)", "\n".join(texts.values()), re.M)
+    binds = re.findall(r"^(?:bind|bindaddr)\s*=\s*(\S+)", "\n".join(texts.values()), re.MULTILINE)
     assert binds and all(b.startswith("127.0.0.1") for b in binds)
 
 
