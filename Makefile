@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint lab-up lab-down lab-status clean
+.PHONY: demo test bench unit lint lab-up lab-down lab-status clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ demo: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/recobro bench pacing
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not lab"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from dialer.errors import RecobroError
 
@@ -44,6 +45,12 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(demo_command(args.calls, args.concurrency))
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from dialer.bench import DEFAULT_MATRIX, bench_pacing
+
+    return bench_pacing(args.scenarios or DEFAULT_MATRIX, args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recobro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--calls", type=int, default=36)
     demo.add_argument("--concurrency", type=int, default=8)
     demo.set_defaults(run=_demo)
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench.add_argument("what", choices=["pacing"])
+    bench.add_argument("scenarios", nargs="?", type=Path,
+                       help="scenario file (TOML or JSON); default: the built-in matrix")
+    bench.add_argument("--out", type=Path, default=Path("bench-results"))
+    bench.set_defaults(run=_bench)
     return parser
 
 

@@ -1,0 +1,101 @@
+"""The limit: the constrained-optimal stationary policy of the Markovian
+version of a scenario, by linear programming over its semi-Markov decision
+process (scipy's HiGHS).
+
+State (b, c, w): agents busy, calls ringing, answered calls waiting (w > 0
+only when every agent is busy). At every event the policy may launch calls
+(c -> c + a). Then the process stays an exponential time with rate
+b/T + (c + a)/D + w/theta: a talk ends (a waiting call takes the agent), a
+dial resolves (live with probability p), or a waiting debtor gives up
+(abandon; patience exponential with mean theta = 2 s, the simulator's
+Markovian rule). Variables x(s, a) are decision frequencies per unit time;
+the LP maximises busy agent-time per unit time subject to the balance
+equations, time normalisation and abandons <= cap * live answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
+
+PATIENCE_S = 2.0
+
+
+@dataclass(frozen=True)
+class Optimum:
+    occupancy: float
+    abandon_rate: float
+    states: int
+    variables: int
+
+
+def lp_optimum(agents: int, answer_rate: float, talk_s: float, resolve_s: float,
+               cap: float, max_calls: int | None = None, max_waiting: int = 3) -> Optimum:
+    """Occupancy of the best stationary policy with abandons <= cap."""
+    n, p, theta = agents, answer_rate, PATIENCE_S
+    c_max = max_calls if max_calls is not None else int(
+        min(4 * n, max(3 * n * resolve_s / (talk_s * p), n) + 10))
+    states = [(b, c, w) for b in range(n + 1) for c in range(c_max + 1)
+              for w in range(max_waiting + 1) if w == 0 or b == n]
+    index = {s: i for i, s in enumerate(states)}
+    rows, cols, vals = [], [], []  # balance: sum_a x(j,a) - sum x(s,a) P(j|s,a) = 0
+    reward, tau_list, ab_list, live_list = [], [], [], []
+    var = 0
+    for (b, c, w) in states:
+        for target in range(c, c_max + 1):
+            rate = b / talk_s + target / resolve_s + w / theta
+            if rate <= 0:
+                continue
+            tau = 1.0 / rate
+            moves: list[tuple[tuple[int, int, int], float]] = []
+            abandons = 0.0
+            if b:
+                nxt = (b, target, w - 1) if w else (b - 1, target, 0)
+                moves.append((nxt, (b / talk_s) * tau))
+            if target:
+                resolve = (target / resolve_s) * tau
+                if b < n:
+                    moves.append(((b + 1, target - 1, 0), p * resolve))
+                elif w < max_waiting:
+                    moves.append(((n, target - 1, w + 1), p * resolve))
+                else:
+                    moves.append(((n, target - 1, w), p * resolve))
+                    abandons += p * resolve
+                moves.append(((b, target - 1, w), (1 - p) * resolve))
+            if w:
+                moves.append(((n, target, w - 1), (w / theta) * tau))
+                abandons += (w / theta) * tau
+            rows.append(index[(b, c, w)])
+            cols.append(var)
+            vals.append(1.0)
+            for nxt, prob in moves:
+                rows.append(index[nxt])
+                cols.append(var)
+                vals.append(-prob)
+            reward.append(b * tau / n)
+            tau_list.append(tau)
+            ab_list.append(abandons)
+            live_list.append(p * (target / resolve_s) * tau)
+            var += 1
+    balance = coo_matrix((vals, (rows, cols)), shape=(len(states), var)).tocsr()
+    tau_arr, ab_arr, live_arr = map(np.asarray, (tau_list, ab_list, live_list))
+    a_eq = _vstack(balance, tau_arr)
+    b_eq = np.zeros(len(states) + 1)
+    b_eq[-1] = 1.0
+    a_ub = (ab_arr - cap * live_arr).reshape(1, -1)
+    result = linprog(-np.asarray(reward), A_ub=a_ub, b_ub=[0.0], A_eq=a_eq, b_eq=b_eq,
+                     bounds=(0, None), method="highs")
+    if result.status != 0:
+        raise RuntimeError(f"LP failed: {result.message}")
+    x = result.x
+    live = float(live_arr @ x)
+    return Optimum(occupancy=float(-result.fun), abandon_rate=float(ab_arr @ x) / live,
+                   states=len(states), variables=var)
+
+
+def _vstack(matrix, row):
+    from scipy.sparse import vstack
+
+    return vstack([matrix, coo_matrix(row.reshape(1, -1))]).tocsr()

@@ -1,0 +1,1 @@
+"""Pacing policies: the baselines and Recobro's predictive policy."""

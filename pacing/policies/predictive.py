@@ -1,0 +1,190 @@
+"""Recobro's predictive policy.
+
+At each decision it looks one answer-time ahead (H, the mean time from dial
+to a live answer). From the estimators it knows, for that horizon:
+
+- agents free: the ready ones, plus each talking or wrap-up agent with the
+  chance to be free within H (+ the 2-second grace) given how long they have
+  already been at it;
+- live answers: calls waiting now, each call in progress with its chance to
+  be answered live within H given how long it has rung, and each new call.
+
+Answers minus free agents is approximated as normal, which gives the
+expected abandons for k new calls. The k-th call is launched while its
+marginal expected abandons stay under lambda times its chance to connect:
+the Lagrangian form of "most connects subject to abandons". lambda is the
+closed loop: a stochastic-approximation step on every live answer moves it
+so that the measured abandon rate sits at the set-point (below the cap), and
+a brake falls back to progressive dialing if the regulator's window gets
+close to the cap."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from enum import Enum
+
+import numpy as np
+
+from pacing.estimators import AnswerRate, EmpiricalDuration, expected_shortfall
+from pacing.model import (
+    AgentState,
+    CallAbandoned,
+    CallConnected,
+    CallResolved,
+    DialResult,
+    PacingEvent,
+    Snapshot,
+    TalkEnded,
+    WrapUpEnded,
+)
+
+GRACE_S = 2.0  # the 2-second rule
+
+
+class Regulator(Enum):
+    FCC = "fcc"  # 3% of live answers per campaign over 30 days
+    OFCOM = "ofcom"  # 3% per 24 h, estimated AMD false positives added
+
+
+WINDOW_S = {Regulator.FCC: 30 * 86400.0, Regulator.OFCOM: 86400.0}
+
+
+class Predictive:
+    name = "recobro predictive"
+
+    def __init__(self, cap: float = 0.03, margin_z: float = 1.5,
+                 regulator: Regulator = Regulator.OFCOM,
+                 amd_false_positive_rate: float = 0.0, prior_answer_rate: float = 0.25,
+                 prior_talk_s: float = 180.0, prior_wrap_s: float = 1.0,
+                 prior_live_delay_s: float = 15.0, prior_other_delay_s: float = 25.0,
+                 initial_lambda: float = 0.01, gain: float = 0.2,
+                 max_calls_per_agent: float = 4.0) -> None:
+        self.cap = cap
+        self.margin_z = margin_z
+        self.regulator = regulator
+        self.amd_fp = amd_false_positive_rate  # share of people AMD hangs up on
+        self.answer_rate = AnswerRate(prior_answer_rate)
+        self.talk = EmpiricalDuration(prior_talk_s)
+        self.wrap = EmpiricalDuration(prior_wrap_s)
+        self.live_delay = EmpiricalDuration(prior_live_delay_s)
+        self.other_delay = EmpiricalDuration(prior_other_delay_s)
+        self.log_lambda = math.log(initial_lambda)
+        self.gain = gain
+        self.max_calls_per_agent = max_calls_per_agent
+        self._window: deque[tuple[float, float, float]] = deque()  # (at, live, abandoned)
+        self._window_live = 0.0
+        self._window_abandoned = 0.0
+
+    # -- learning -------------------------------------------------------
+    def _count(self, at: float, live: float, abandoned: float) -> None:
+        self._window.append((at, live, abandoned))
+        self._window_live += live
+        self._window_abandoned += abandoned
+        horizon = at - WINDOW_S[self.regulator]
+        while self._window and self._window[0][0] < horizon:
+            _, old_live, old_abandoned = self._window.popleft()
+            self._window_live -= old_live
+            self._window_abandoned -= old_abandoned
+
+    def observe(self, event: PacingEvent) -> None:
+        match event:
+            case CallResolved(at=at, dialed_at=dialed_at, result=result):
+                live = result is DialResult.LIVE
+                self.answer_rate.record(dialed_at, live)
+                (self.live_delay if live else self.other_delay).record(at - dialed_at)
+                if live and self.amd_fp and self.regulator is Regulator.OFCOM:
+                    # For each person AMD let through, fp/(1-fp) people it hung
+                    # up on are estimated and counted as abandoned (Ofcom).
+                    hidden = self.amd_fp / (1.0 - self.amd_fp)
+                    self._count(at, hidden, hidden)
+                    self.log_lambda += self.gain * hidden * (self.target - 1.0)
+            case CallConnected(at=at):
+                self._count(at, 1.0, 0.0)
+                if not self.braking:  # no credit earned while the brake holds
+                    self.log_lambda += self.gain * self.target
+            case CallAbandoned(at=at):
+                self._count(at, 1.0, 1.0)
+                self.log_lambda -= self.gain * (1.0 - self.target)
+            case TalkEnded(seconds=seconds):
+                self.talk.record(seconds)
+            case WrapUpEnded(seconds=seconds):
+                self.wrap.record(seconds)
+        self.log_lambda = min(max(self.log_lambda, math.log(1e-4)), math.log(10.0))
+
+    @property
+    def window_abandon_rate(self) -> float:
+        return self._window_abandoned / self._window_live if self._window_live else 0.0
+
+    @property
+    def target(self) -> float:
+        """The set-point: the cap less a margin for the noise of a window's
+        rate (z standard errors at the window's number of live answers), so
+        that no window lands over the cap by chance. Small teams aim lower."""
+        answers = max(self._window_live, 200.0)
+        margin = self.margin_z * math.sqrt(self.cap * (1 - self.cap) / answers)
+        return max(self.cap / 2, self.cap - margin)
+
+    @property
+    def braking(self) -> bool:
+        """The regulator's window is close to the cap: dial progressively."""
+        return self._window_live >= 50 and self.window_abandon_rate > 0.95 * self.cap
+
+    # -- deciding -------------------------------------------------------
+    def _free_chances(self, snapshot: Snapshot, horizon: float) -> tuple[int, np.ndarray]:
+        ready = 0
+        talking: list[float] = []
+        wrapping: list[float] = []
+        now = snapshot.now
+        for agent in snapshot.agents:
+            if agent.state is AgentState.READY:
+                ready += 1
+            elif agent.state is AgentState.TALKING:
+                talking.append(now - agent.since)
+            elif agent.state is AgentState.WRAP_UP:
+                wrapping.append(now - agent.since)
+        wrap_mean = self.wrap.mean()
+        chances = np.concatenate([
+            self.talk.ends_within(np.asarray(talking), max(0.0, horizon - wrap_mean)),
+            self.wrap.ends_within(np.asarray(wrapping), horizon),
+        ])
+        return ready, chances
+
+    def _answer_chances(self, snapshot: Snapshot, horizon: float) -> np.ndarray:
+        if not snapshot.dialing:
+            return np.empty(0)
+        dialed = np.asarray(snapshot.dialing)
+        elapsed = snapshot.now - dialed
+        p = self.answer_rate.rate(snapshot.now)
+        live_alive = self.live_delay.survival(elapsed)
+        live_later = self.live_delay.survival(elapsed + horizon)
+        unresolved = p * live_alive + (1 - p) * self.other_delay.survival(elapsed)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chance = np.where(unresolved > 0, p * (live_alive - live_later) / unresolved, 0.0)
+        return np.clip(chance, 0.0, 1.0)
+
+    def decide(self, snapshot: Snapshot) -> int:
+        in_progress = len(snapshot.dialing) + len(snapshot.waiting)
+        progressive = max(0, snapshot.ready - in_progress)
+        if self.braking:
+            return progressive
+        horizon = self.live_delay.mean()
+        ready, free = self._free_chances(snapshot, horizon + GRACE_S)
+        answers = self._answer_chances(snapshot, horizon)
+        new_chance = self.answer_rate.rate(snapshot.now) * (1.0 - float(
+            self.live_delay.survival(horizon)))
+        if new_chance <= 0:
+            return progressive
+        limit = int(self.max_calls_per_agent * snapshot.logged_in) - in_progress
+        if limit <= 0:
+            return 0
+        k = np.arange(limit + 1)
+        mean = (len(snapshot.waiting) + answers.sum() + k * new_chance
+                - ready - free.sum())
+        var = (answers * (1 - answers)).sum() + (free * (1 - free)).sum() \
+            + k * new_chance * (1 - new_chance)
+        abandons = expected_shortfall(mean, var)
+        marginal = np.diff(abandons)
+        allowed = math.exp(self.log_lambda) * new_chance
+        launch = int(np.count_nonzero(marginal <= allowed))
+        return max(launch, progressive)

@@ -1,0 +1,56 @@
+import pytest
+
+from pacing.optimum import lp_optimum
+from pacing.scenario import ScenarioError, Shape, parse_scenarios
+
+
+def test_lp_with_no_abandons_allowed_is_progressive():
+    optimum = lp_optimum(5, 0.3, 180, 20, cap=0.0)
+    assert optimum.occupancy == pytest.approx(180 / (180 + 20 / 0.3), abs=1e-6)
+
+
+def test_lp_scenario_a():
+    optimum = lp_optimum(20, 0.3, 180, 20, cap=0.03)
+    assert optimum.occupancy == pytest.approx(0.8895, abs=0.002)
+    assert optimum.abandon_rate == pytest.approx(0.03, abs=1e-6)
+
+
+def test_lp_more_abandons_allowed_more_occupancy():
+    assert lp_optimum(8, 0.3, 120, 20, 0.01).occupancy < lp_optimum(8, 0.3, 120, 20,
+                                                                     0.05).occupancy
+
+
+def test_scenarios_parse_from_toml_and_json():
+    toml = """
+[[scenarios]]
+name = "x"
+agents = 3
+live_start = 0.3
+talk = { shape = "lognormal", mean = 100, sigma = 0.5 }
+wrap = 10
+"""
+    (scenario,) = parse_scenarios(toml, "toml")
+    assert scenario.talk.shape is Shape.LOGNORMAL and scenario.wrap.mean == 10
+    (same,) = parse_scenarios('{"name": "x", "agents": 3, "live_start": 0.3, '
+                              '"talk": {"shape": "lognormal", "mean": 100, "sigma": 0.5},'
+                              '"wrap": 10}', "json")
+    assert same == scenario
+    markov = scenario.markovian_version()
+    assert markov.markovian and markov.talk.shape is Shape.EXPONENTIAL
+    assert markov.resolve_mean == pytest.approx(0.3 * 12 + 0.7 * 25)
+
+
+@pytest.mark.parametrize("text, field", [
+    ('{"name": "x", "agents": 3, "live_start": 1.5, "talk": 100}', "live_start"),
+    ('{"name": "x", "agents": 0, "live_start": 0.3, "talk": 100}', "agents"),
+    ('{"name": "x", "agents": 3, "live_start": 0.3}', "talk"),
+    ('{"name": "x", "agents": 3, "live_start": 0.3, "talk": {"shape": "odd", "mean": 1}}',
+     "talk.shape"),
+    ('{"name": "x", "agents": 3, "live_start": 0.3, "talk": 100, "colour": 1}', "colour"),
+    (('{"scenarios": [{"name": "ok", "agents": 1, "live_start": 0.1, "talk": 5}, '
+      '{"name": "x", "agents": 3, "live_start": 0.9, "machine": 0.5, "talk": 5}]}'),
+     r"scenarios\[1\]"),
+])
+def test_bad_scenarios_name_the_field(text, field):
+    with pytest.raises(ScenarioError, match=field):
+        parse_scenarios(text, "json")

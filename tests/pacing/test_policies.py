@@ -1,0 +1,129 @@
+import math
+
+from pacing.model import (
+    AgentState,
+    AgentView,
+    CallAbandoned,
+    CallConnected,
+    CallResolved,
+    DialResult,
+    Snapshot,
+)
+from pacing.policies.pi import PiAbandon
+from pacing.policies.predictive import Predictive
+from pacing.policies.simple import FixedRatio, Preview, Progressive
+from pacing.policies.vicidial import DropMode, VicidialAdaptive
+
+T0 = 10 * 3600.0
+
+
+def snap(now=T0, ready=0, talking=(), wrap=(), dialing=(), waiting=()):
+    agents = [AgentView(AgentState.READY, now - 5) for _ in range(ready)]
+    agents += [AgentView(AgentState.TALKING, now - e) for e in talking]
+    agents += [AgentView(AgentState.WRAP_UP, now - e) for e in wrap]
+    return Snapshot(now=now, agents=tuple(agents), dialing=tuple(now - e for e in dialing),
+                    waiting=tuple(waiting))
+
+
+def test_progressive_and_preview_and_ratio():
+    s = snap(ready=5, talking=(10, 20), dialing=(3, 4))
+    assert Progressive().decide(s) == 3
+    assert Preview(preview_seconds=15).decide(s) == 0  # ready for 5 s only
+    assert Preview(preview_seconds=5).decide(s) == 3
+    assert FixedRatio(2.0).decide(s) == 8
+    assert Progressive().decide(snap(ready=1, dialing=(1, 2))) == 0
+
+
+def test_vicidial_dials_every_2_5_s_and_level_1_is_progressive():
+    policy = VicidialAdaptive()
+    s = snap(ready=4, talking=(10, 20, 30, 40), dialing=(3,))
+    assert policy.decide(s) == 4 + 4 - (1 + 4)  # level 1: one call per agent in all
+    assert policy.decide(snap(now=T0 + 1, ready=4, talking=(10, 20, 30, 40))) == 0
+
+
+def test_vicidial_level_rises_with_idle_agents_and_is_clamped():
+    policy = VicidialAdaptive(intensity=40)
+    t = T0
+    for _ in range(200):
+        policy.decide(snap(now=t, ready=10))
+        t += 2.5
+    assert policy.level == 3.0
+
+
+def test_vicidial_halves_when_most_of_the_last_minute_dropped_and_hard_limit():
+    policy = VicidialAdaptive(mode=DropMode.HARD_LIMIT)
+    policy.level = 2.8
+    for i in range(60):
+        policy.observe(CallConnected(at=T0 - 100 + i, answered_at=T0 - 100 + i))
+    for i in range(10):
+        policy.observe(CallAbandoned(at=T0 - 5 + i * 0.1, answered_at=T0 - 6))
+    policy.decide(snap(now=T0, ready=0, talking=(1,) * 10))
+    policy.decide(snap(now=T0 + 16, ready=0, talking=(1,) * 10))
+    assert policy.level == 1.0  # day over target: HARD_LIMIT
+
+
+def test_pi_raises_the_level_below_the_setpoint_and_lowers_it_above():
+    low = PiAbandon()
+    t = T0
+    for _ in range(400):
+        low.observe(CallConnected(at=t, answered_at=t))
+        low.decide(snap(now=t, ready=2, talking=(5,) * 8))
+        t += 5
+    assert low.level > 1.2
+    high = PiAbandon()
+    high.level = 2.5
+    for i in range(400):
+        event = CallAbandoned if i % 5 == 0 else CallConnected
+        high.observe(event(at=t, answered_at=t))
+        high.decide(snap(now=t, ready=2, talking=(5,) * 8))
+        t += 5
+    assert high.level < 2.5
+
+
+def test_predictive_waits_when_every_agent_just_started_a_long_call():
+    policy = Predictive(prior_talk_s=300)
+    assert policy.decide(snap(talking=(1,) * 20)) == 0
+
+
+def test_predictive_dials_ahead_of_agents_about_to_free():
+    policy = Predictive(prior_talk_s=180, initial_lambda=0.2)
+    for t in range(400):  # every call has lasted exactly 180 s
+        policy.talk.record(180.0)
+    assert policy.decide(snap(talking=(178,) * 10 + (5,) * 10)) > 0
+
+
+def test_predictive_lambda_follows_outcomes_and_brakes_near_the_cap():
+    policy = Predictive()
+    start = policy.log_lambda
+    for i in range(100):
+        policy.observe(CallConnected(at=T0 + i, answered_at=T0 + i))
+    assert policy.log_lambda > start
+    raised = policy.log_lambda
+    policy.observe(CallAbandoned(at=T0 + 200, answered_at=T0 + 198))
+    assert policy.log_lambda < raised
+    for i in range(10):
+        policy.observe(CallAbandoned(at=T0 + 300 + i, answered_at=T0 + 298))
+    assert policy.braking
+    s = snap(now=T0 + 400, ready=3, talking=(170,) * 10)
+    assert policy.decide(s) == Progressive().decide(s)
+
+
+def test_predictive_counts_estimated_amd_false_positives_under_ofcom():
+    policy = Predictive(amd_false_positive_rate=0.02)
+    policy.observe(CallResolved(at=T0, dialed_at=T0 - 10, result=DialResult.LIVE))
+    assert math.isclose(policy.window_abandon_rate, 1.0)  # only the hidden ones so far
+    policy.observe(CallConnected(at=T0, answered_at=T0))
+    assert 0 < policy.window_abandon_rate < 0.03
+
+
+def test_the_set_point_leaves_more_margin_for_small_windows():
+    small, large = Predictive(), Predictive()
+    for i in range(20_000):
+        large.observe(CallConnected(at=T0 + i, answered_at=T0 + i))
+    assert small.target < large.target < large.cap
+
+
+def test_predictive_decision_for_200_agents():
+    policy = Predictive()
+    s = snap(ready=3, talking=tuple(range(1, 600, 3)), dialing=tuple(range(40)))
+    assert 0 <= policy.decide(s) <= 800

@@ -1,0 +1,51 @@
+from dataclasses import replace
+
+import pytest
+
+from pacing.policies.predictive import Predictive
+from pacing.policies.simple import Progressive
+from pacing.scenario import Duration, Scenario, Shape, exponential
+from pacing.simulator import RunMetrics, simulate
+
+MARKOV = Scenario(name="closed form", agents=20, talk=exponential(180), live_start=0.3,
+                  markovian=True, resolve_mean=20, days=2, seed=5)
+
+
+def test_progressive_matches_the_closed_form():
+    # Each agent's cycle: D/p seconds of dialing on average, then T talking.
+    metrics = simulate(MARKOV, Progressive())
+    expected = 180 / (180 + 20 / 0.3)
+    assert metrics.occupancy == pytest.approx(expected, abs=0.015)
+    assert metrics.abandoned == 0
+
+
+def test_runs_are_reproducible():
+    scenario = replace(MARKOV, days=1, shift_hours=1)
+    first, second = simulate(scenario, Predictive()), simulate(scenario, Predictive())
+    assert (first.dials, first.connects, first.abandoned) == \
+        (second.dials, second.connects, second.abandoned)
+    assert first.occupancy == second.occupancy
+
+
+def test_a_realistic_shift_runs_every_feature():
+    scenario = Scenario(
+        name="everything", agents=8, talk=Duration(Shape.LOGNORMAL, 120, 1.0),
+        wrap=Duration(Shape.LOGNORMAL, 15, 0.5), live_start=0.35, live_end=0.2, machine=0.15,
+        busy=0.05, failed=0.05, amd_false_positive=0.02, amd_false_negative=0.1,
+        pause_per_hour=1.0, login_stagger_minutes=20, shift_hours=2, days=2, seed=9)
+    metrics = simulate(scenario, Predictive(amd_false_positive_rate=0.02))
+    assert metrics.connects > 100
+    assert metrics.amd_false_positives > 0
+    assert metrics.paused_s > 0 and metrics.wrap_s > 0
+    assert 0 < metrics.occupancy < 1
+    assert metrics.abandon_rate >= metrics.amd_false_positives / (
+        metrics.live_answers + metrics.amd_false_positives)
+
+
+def test_worst_window():
+    metrics = RunMetrics(policy="p", scenario="s", span_start=0.0, span_end=3 * 86400.0)
+    day = 86400.0
+    metrics.answer_log = [(t, 1, 0) for t in range(0, int(3 * day), 600)]
+    metrics.answer_log[200] = (metrics.answer_log[200][0], 1, 1)  # one abandon on day 2
+    worst = metrics.worst_window_abandon_rate()
+    assert worst == pytest.approx(1 / 144, rel=0.01)  # 144 answers a day
