@@ -13,21 +13,23 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from dialer.errors import ConfigError
 from pacing.model import PacingPolicy
 from pacing.optimum import lp_optimum
 from pacing.policies.pi import PiAbandon
 from pacing.policies.predictive import Predictive
 from pacing.policies.simple import FixedRatio, Preview, Progressive
 from pacing.policies.vicidial import DropMode, VicidialAdaptive
-from pacing.scenario import Scenario, parse_scenarios
+from pacing.scenario import Scenario, ScenarioError, parse_scenarios
 from pacing.simulator import simulate
 
 DEFAULT_MATRIX = Path(__file__).resolve().parents[1] / "pacing" / "scenarios" / "matrix.toml"
 LP_MAX_AGENTS = 30
-RATIOS = (1.5, 2.0, 3.0, 4.0, 6.0)
-# VICIdial's knobs a tuner would turn: drop mode, intensity, maximum level.
-VICIDIAL = [(mode, intensity, top) for mode in DropMode for intensity in (0.0, 40.0)
-            for top in (1.5, 2.0, 3.0)]
+RATIOS = (1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
+# VICIdial's knobs a tuner would turn: drop mode, maximum level, and a drop
+# target below the legal cap to stay clear of it.
+VICIDIAL = [(mode, top, share) for mode in DropMode for top in (1.5, 2.0, 3.0)
+            for share in (1.0, 0.5)]
 PI_GAINS = ((4.0, 0.02), (8.0, 0.05))
 
 
@@ -41,8 +43,8 @@ class Variant:
 def variants() -> list[Variant]:
     out = [Variant("preview", "preview", ()), Variant("progressive", "progressive", ())]
     out += [Variant("ratio", f"ratio {r:g}", (r,)) for r in RATIOS]
-    out += [Variant("vicidial", f"vicidial {m.value} I={i:g} max {top:g}", (m.value, i, top))
-            for m, i, top in VICIDIAL]
+    out += [Variant("vicidial", f"vicidial {m.value} max {top:g} target {share:g}x",
+                    (m.value, top, share)) for m, top, share in VICIDIAL]
     out += [Variant("pi", f"pi kp={kp:g} ki={ki:g}", (kp, ki)) for kp, ki in PI_GAINS]
     out.append(Variant("predictive", "recobro predictive", ()))
     return out
@@ -60,8 +62,8 @@ def build(variant: Variant, scenario: Scenario) -> PacingPolicy:
         case "ratio":
             return FixedRatio(variant.params[0])
         case "vicidial":
-            mode, intensity, top = variant.params
-            return VicidialAdaptive(DropMode(mode), intensity, drop_target=scenario.cap,
+            mode, top, share = variant.params
+            return VicidialAdaptive(DropMode(mode), drop_target=scenario.cap * share,
                                     max_level=top,
                                     shift_start=scenario.start_hour * 3600,
                                     shift_seconds=scenario.shift_hours * 3600)
@@ -223,8 +225,15 @@ def plot(report: dict, path: Path) -> None:
 
 def bench_pacing(matrix: Path, out_dir: Path) -> int:
     """Run the matrix, write pacing.json, pacing.md and pacing.png."""
-    scenarios = parse_scenarios(matrix.read_text(), matrix.suffix.lstrip(".") or "toml",
-                                where=str(matrix))
+    try:
+        text = matrix.read_text()
+    except OSError as error:
+        raise ConfigError(f"scenario file {matrix}: {error.strerror}") from None
+    try:
+        scenarios = parse_scenarios(text, "json" if matrix.suffix == ".json" else "toml",
+                                    where=str(matrix))
+    except ScenarioError as error:
+        raise ConfigError(str(error)) from None
     started = time.perf_counter()
     report = run_matrix(scenarios)
     report["wall_seconds"] = round(time.perf_counter() - started, 1)

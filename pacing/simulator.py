@@ -28,6 +28,11 @@ from pacing.scenario import Scenario
 GRACE_S = 2.0  # the 2-second rule
 TICK_S = 1.0  # the policy is also asked once a second between events
 LAST_DIAL_S = 120.0  # dialing stops this long before the shift ends
+# Agents' time is measured in steady state: the first minutes of a shift
+# (everyone ready, nothing ringing yet) and its wind-down are left out, as
+# the LP optimum they are compared with is a stationary bound.
+WARM_UP_S = 600.0
+COOL_DOWN_S = 300.0
 DAY_S = 86400.0
 
 
@@ -146,8 +151,20 @@ class Simulation:
         heapq.heappush(self._heap, (t, self._seq, kind, ref))
 
     # -- agents ---------------------------------------------------------
+    def _measured(self, start: float, end: float) -> float:
+        """The part of [start, end] inside a shift's steady state."""
+        s = self.s
+        total = 0.0
+        first = int(start // DAY_S)
+        for day in range(first, int(end // DAY_S) + 1):
+            shift = day * DAY_S + s.start_hour * 3600.0
+            lo = max(start, shift + WARM_UP_S)
+            hi = min(end, shift + s.shift_hours * 3600.0 - COOL_DOWN_S)
+            total += max(0.0, hi - lo)
+        return total
+
     def _set_state(self, agent: _Agent, state: AgentState) -> None:
-        spent = self.now - agent.since
+        spent = self._measured(agent.since, self.now)
         m = self.metrics
         if agent.state is AgentState.READY:
             m.ready_s += spent

@@ -123,7 +123,8 @@ class Predictive:
         that no window lands over the cap by chance. Small teams aim lower."""
         answers = max(self._window_live, 200.0)
         margin = self.margin_z * math.sqrt(self.cap * (1 - self.cap) / answers)
-        return max(self.cap / 2, self.cap - margin)
+        # Never above 90% of the cap: the brake (at 95%) must stay the exception.
+        return max(self.cap / 2, min(self.cap - margin, 0.9 * self.cap))
 
     @property
     def braking(self) -> bool:

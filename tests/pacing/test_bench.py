@@ -1,6 +1,9 @@
 import json
 
+import pytest
+
 from dialer.bench import bench_pacing
+from dialer.errors import ConfigError
 
 TINY = """
 [[scenarios]]
@@ -29,3 +32,13 @@ def test_bench_writes_json_table_and_plot(tmp_path, capsys):
         assert 0 <= row["occupancy"] <= 1 and row["decision_median_us"] >= 0
     assert (tmp_path / "out" / "pacing.png").stat().st_size > 10_000
     assert "| recobro predictive" in capsys.readouterr().out.replace("**", "")
+
+
+def test_bad_scenario_files_name_the_file_and_field(tmp_path):
+    with pytest.raises(ConfigError, match="nope.toml"):
+        bench_pacing(tmp_path / "nope.toml", tmp_path / "out")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "agents": 2, "live_start": 0.3, "talk": {"mean": -1}}')
+    with pytest.raises(ConfigError, match=r"bad.json\[0\].talk"):
+        bench_pacing(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing written for a bad file

@@ -1,5 +1,8 @@
 import math
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from pacing.model import (
     AgentState,
     AgentView,
@@ -127,3 +130,29 @@ def test_predictive_decision_for_200_agents():
     policy = Predictive()
     s = snap(ready=3, talking=tuple(range(1, 600, 3)), dialing=tuple(range(40)))
     assert 0 <= policy.decide(s) <= 800
+
+
+@given(st.lists(st.tuples(st.integers(0, 15), st.integers(0, 15), st.integers(0, 3),
+                          st.booleans()), min_size=1, max_size=120),
+       st.sampled_from(list(DropMode)), st.sampled_from([-40.0, 0.0, 40.0]))
+def test_vicidial_level_stays_within_its_bounds(steps, mode, intensity):
+    policy = VicidialAdaptive(mode=mode, intensity=intensity, max_level=2.0)
+    t = T0
+    for ready, talking, waiting, dropped in steps:
+        event = CallAbandoned if dropped else CallConnected
+        policy.observe(event(at=t, answered_at=t))
+        launch = policy.decide(snap(now=t, ready=ready, talking=(10,) * talking,
+                                    waiting=(t,) * waiting))
+        assert launch >= 0
+        assert 1.0 <= policy.level <= 2.0
+        t += 7.5
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=300))
+def test_predictive_lambda_stays_bounded(outcomes):
+    policy = Predictive()
+    for i, abandoned in enumerate(outcomes):
+        event = CallAbandoned if abandoned else CallConnected
+        policy.observe(event(at=T0 + i, answered_at=T0 + i))
+    assert math.log(1e-4) <= policy.log_lambda <= math.log(10.0)
+    assert 0 < policy.target <= policy.cap
