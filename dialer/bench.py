@@ -213,6 +213,7 @@ def plot(report: dict, path: Path) -> None:
             ax.axhline(100 * entry["lp_optimum"]["occupancy"], color="purple",
                        linestyle="--", linewidth=1, label="LP optimum")
         ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlim(left=0)
         ax.set_title(entry["name"], fontsize=9)
         ax.set_xlabel("abandon rate, worst 24 h (%)")
         ax.set_ylabel("occupancy (%)")
