@@ -80,6 +80,11 @@ class EmpiricalDuration:
     def mean(self) -> float:
         return float(self.sorted_samples().mean())
 
+    def quantiles(self, levels: tuple[float, ...]) -> np.ndarray:
+        """The samples' quantiles at levels (nearest rank: they are sorted)."""
+        samples = self.sorted_samples()
+        return samples[(np.asarray(levels) * (len(samples) - 1)).astype(int)]
+
     def survival(self, x: np.ndarray | float) -> np.ndarray:
         """P(duration > x)."""
         samples = self.sorted_samples()

@@ -40,6 +40,8 @@ from pacing.model import (
 )
 
 GRACE_S = 2.0  # the 2-second rule
+HORIZON_QUANTILES = (0.25, 0.5, 0.75, 0.95)  # of the time from dial to a live answer
+COLD_START_CALLS = 20  # talk times to learn before dialing ahead of agents
 
 
 class Regulator(Enum):
@@ -132,7 +134,9 @@ class Predictive:
         return self._window_live >= 50 and self.window_abandon_rate > 0.95 * self.cap
 
     # -- deciding -------------------------------------------------------
-    def _free_chances(self, snapshot: Snapshot, horizon: float) -> tuple[int, np.ndarray]:
+    def _free_chances(self, snapshot: Snapshot, horizons: np.ndarray) -> tuple[int, np.ndarray]:
+        """Ready agents, and for each busy agent (columns) its chance to be
+        free within each horizon (rows)."""
         ready = 0
         talking: list[float] = []
         wrapping: list[float] = []
@@ -145,47 +149,47 @@ class Predictive:
             elif agent.state is AgentState.WRAP_UP:
                 wrapping.append(now - agent.since)
         wrap_mean = self.wrap.mean()
-        chances = np.concatenate([
-            self.talk.ends_within(np.asarray(talking), max(0.0, horizon - wrap_mean)),
-            self.wrap.ends_within(np.asarray(wrapping), horizon),
-        ])
+        talk_elapsed, wrap_elapsed = np.asarray(talking), np.asarray(wrapping)
+        chances = np.array([np.concatenate([
+            self.talk.ends_within(talk_elapsed, max(0.0, h - wrap_mean)),
+            self.wrap.ends_within(wrap_elapsed, h)]) for h in horizons])
         return ready, chances
 
-    def _answer_chances(self, snapshot: Snapshot, horizon: float) -> np.ndarray:
+    def _answer_chances(self, snapshot: Snapshot, horizons: np.ndarray, p: float) -> np.ndarray:
+        """For each ringing call (columns), its chance to be answered live
+        within each horizon (rows), given how long it has rung."""
         if not snapshot.dialing:
-            return np.empty(0)
-        dialed = np.asarray(snapshot.dialing)
-        elapsed = snapshot.now - dialed
-        p = self.answer_rate.rate(snapshot.now)
+            return np.empty((len(horizons), 0))
+        elapsed = snapshot.now - np.asarray(snapshot.dialing)
         live_alive = self.live_delay.survival(elapsed)
-        live_later = self.live_delay.survival(elapsed + horizon)
         unresolved = p * live_alive + (1 - p) * self.other_delay.survival(elapsed)
+        later = self.live_delay.survival(elapsed[None, :] + horizons[:, None])
         with np.errstate(divide="ignore", invalid="ignore"):
-            chance = np.where(unresolved > 0, p * (live_alive - live_later) / unresolved, 0.0)
+            chance = np.where(unresolved > 0, p * (live_alive - later) / unresolved, 0.0)
         return np.clip(chance, 0.0, 1.0)
 
     def decide(self, snapshot: Snapshot) -> int:
         in_progress = len(snapshot.dialing) + len(snapshot.waiting)
         progressive = max(0, snapshot.ready - in_progress)
-        if self.braking:
-            return progressive
-        horizon = self.live_delay.mean()
-        ready, free = self._free_chances(snapshot, horizon + GRACE_S)
-        answers = self._answer_chances(snapshot, horizon)
-        new_chance = self.answer_rate.rate(snapshot.now) * (1.0 - float(
-            self.live_delay.survival(horizon)))
-        if new_chance <= 0:
-            return progressive
+        if self.braking or self.talk.count < COLD_START_CALLS:
+            return progressive  # near the cap, or nothing learnt yet
         limit = int(self.max_calls_per_agent * snapshot.logged_in) - in_progress
         if limit <= 0:
             return 0
-        k = np.arange(limit + 1)
-        mean = (len(snapshot.waiting) + answers.sum() + k * new_chance
-                - ready - free.sum())
-        var = (answers * (1 - answers)).sum() + (free * (1 - free)).sum() \
-            + k * new_chance * (1 - new_chance)
-        abandons = expected_shortfall(mean, var)
-        marginal = np.diff(abandons)
-        allowed = math.exp(self.log_lambda) * new_chance
+        p = self.answer_rate.rate(snapshot.now)
+        # Answers come over a spread of delays: check several horizons and
+        # let the tightest one decide.
+        horizons = self.live_delay.quantiles(HORIZON_QUANTILES)
+        ready, free = self._free_chances(snapshot, horizons + GRACE_S)
+        answers = self._answer_chances(snapshot, horizons, p)
+        new_chance = p * (1.0 - self.live_delay.survival(horizons))  # per horizon
+        k = np.arange(limit + 1)[None, :]
+        mean = (len(snapshot.waiting) + answers.sum(axis=1, keepdims=True)
+                + k * new_chance[:, None] - ready - free.sum(axis=1, keepdims=True))
+        var = ((answers * (1 - answers)).sum(axis=1, keepdims=True)
+               + (free * (1 - free)).sum(axis=1, keepdims=True)
+               + k * (new_chance * (1 - new_chance))[:, None])
+        marginal = np.diff(expected_shortfall(mean, var), axis=1).max(axis=0)
+        allowed = math.exp(self.log_lambda) * p
         launch = int(np.count_nonzero(marginal <= allowed))
         return max(launch, progressive)
