@@ -1,22 +1,24 @@
 """Recobro's predictive policy.
 
-At each decision it looks one answer-time ahead (H, the mean time from dial
-to a live answer). From the estimators it knows, for that horizon:
+At each decision it looks ahead over the spread of answer times: for
+horizons at quantiles of the learnt time from dial to a live answer, it
+knows from the estimators
 
-- agents free: the ready ones, plus each talking or wrap-up agent with the
-  chance to be free within H (+ the 2-second grace) given how long they have
-  already been at it;
-- live answers: calls waiting now, each call in progress with its chance to
-  be answered live within H given how long it has rung, and each new call.
+- agents free by then: the ready ones, plus each talking or wrap-up agent
+  with the chance to be free (with the 2-second grace) given how long they
+  have already been at it;
+- live answers by then: calls waiting now, each ringing call with its chance
+  to be answered live given how long it has rung, and each new call.
 
 Answers minus free agents is approximated as normal, which gives the
-expected abandons for k new calls. The k-th call is launched while its
-marginal expected abandons stay under lambda times its chance to connect:
-the Lagrangian form of "most connects subject to abandons". lambda is the
-closed loop: a stochastic-approximation step on every live answer moves it
-so that the measured abandon rate sits at the set-point (below the cap), and
-a brake falls back to progressive dialing if the regulator's window gets
-close to the cap."""
+expected abandons for k new calls; the tightest horizon decides. The k-th
+call is launched while its marginal expected abandons stay under lambda
+times its chance to be answered live: the Lagrangian form of "most connects
+subject to abandons". lambda is the closed loop: a stochastic-approximation
+step on every live answer moves it so that the measured abandon rate sits at
+the set-point (below the cap), and a brake falls back to progressive dialing
+if the regulator's window gets close to the cap. Until some talk times are
+known (the first ones are the short ones) it dials progressively."""
 
 from __future__ import annotations
 

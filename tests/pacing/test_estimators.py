@@ -70,3 +70,13 @@ def test_expected_shortfall_of_a_normal():
     assert abs(expected_shortfall(np.array([-1.0]), np.array([4.0]))[0]
                - np.maximum(draws, 0).mean()) < 0.01
     assert expected_shortfall(np.array([-50.0]), np.array([1.0]))[0] < 1e-9
+
+
+def test_quantiles_of_learnt_durations():
+    rng = np.random.default_rng(5)
+    delay = EmpiricalDuration(prior_mean=30)
+    for sample in rng.exponential(12, 4000):
+        delay.record(sample)
+    q25, q50, q95 = delay.quantiles((0.25, 0.5, 0.95))
+    assert abs(q50 - 12 * math.log(2)) < 1.0
+    assert q25 < q50 < q95 and abs(q95 - 12 * math.log(20)) < 3.0
