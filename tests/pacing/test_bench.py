@@ -30,6 +30,13 @@ def test_bench_writes_json_table_and_plot(tmp_path, capsys):
     assert all("share_of_lp" in r for r in markov["rows"])
     for row in report["scenarios"][0]["rows"]:
         assert 0 <= row["occupancy"] <= 1 and row["decision_median_us"] >= 0
+    summary = markov["summary"]
+    assert summary["seeds"] == 3
+    predictive = summary["policies"]["recobro predictive"]
+    assert len(predictive["occupancies"]) == 3
+    assert min(predictive["occupancies"]) <= predictive["occupancy_median"] \
+        <= max(predictive["occupancies"])
+    assert set(summary["predictive_margin_points"]) == {"ratio", "vicidial", "pi"}
     assert (tmp_path / "out" / "pacing.png").stat().st_size > 10_000
     assert "| recobro predictive" in capsys.readouterr().out.replace("**", "")
 
