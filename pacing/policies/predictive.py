@@ -57,7 +57,7 @@ WINDOW_S = {Regulator.FCC: 30 * 86400.0, Regulator.OFCOM: 86400.0}
 class Predictive:
     name = "recobro predictive"
 
-    def __init__(self, cap: float = 0.03, margin_z: float = 1.5,
+    def __init__(self, cap: float = 0.03, margin_z: float = 2.0,
                  regulator: Regulator = Regulator.OFCOM,
                  amd_false_positive_rate: float = 0.0, prior_answer_rate: float = 0.25,
                  prior_talk_s: float = 180.0, prior_wrap_s: float = 1.0,
