@@ -39,11 +39,6 @@ class Snapshot:
         return sum(1 for a in self.agents if a.state is AgentState.READY)
 
     @property
-    def busy(self) -> int:
-        """Agents talking or in wrap-up."""
-        return sum(1 for a in self.agents if a.state in (AgentState.TALKING, AgentState.WRAP_UP))
-
-    @property
     def talking(self) -> int:
         return sum(1 for a in self.agents if a.state is AgentState.TALKING)
 
