@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 # An originate failure is final only if no hangup (with its cause) follows.
 ORIGINATE_FAILURE_GRACE_S = 1.5
+FORGET_AFTER_S = 10.0  # an ended call is dropped from memory after this
+# How long a call waits for AMI and ARI to be connected before it fails.
+ORIGINATE_WAIT_S = 30.0
 
 
 def utc_now() -> datetime:
@@ -55,7 +58,7 @@ class Engine:
         self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
         self._calls: dict[str, CallRecord] = {}
         self._finished: dict[str, asyncio.Future[CallRecord]] = {}
-        self._sent: set[str] = set()
+        self._sent: dict[str, int] = {}  # call id -> AMI session it was sent in
         self._languages: dict[str, str] = {}
         self._flows: dict[str, asyncio.Queue[CallEvent | None]] = {}
         self._deferred: set[str] = set()
@@ -111,12 +114,16 @@ class Engine:
         self._finished[call_id] = finished
         await self.store.record(originated, record)
         try:
+            # Without the event WebSocket the Stasis app does not exist, and
+            # an answered call would be dropped: wait for it, as for AMI.
+            await self.ari.wait_connected(ORIGINATE_WAIT_S)
             await self.ami.originate(
                 call_id=call_id, channel=channel or f"PJSIP/{number}@{self.settings.trunk}",
                 app=self.settings.ari.app, app_args=f"outbound,{self._languages[call_id]}",
-                caller_id=self.settings.caller_id, timeout_s=self.settings.ring_timeout_s)
-            self._sent.add(call_id)
-        except AmiError as error:
+                caller_id=self.settings.caller_id, timeout_s=self.settings.ring_timeout_s,
+                wait_s=ORIGINATE_WAIT_S)
+            self._sent[call_id] = self.ami.session
+        except (AmiError, AriError) as error:
             log.warning("call %s not originated: %s", call_id, error)
             self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))
         try:
@@ -145,11 +152,18 @@ class Engine:
         self._calls[event.call_id] = after
         await self.store.record(event, after)
         self._route_to_flow(event, after)
-        if after.ended:
+        if after.ended and not call.ended:
             self._deferred.discard(event.call_id)
             future = self._finished.get(event.call_id)
             if future is not None and not future.done():
                 future.set_result(after)
+            # Late events (a hangup cause after an originate failure) may
+            # still refine the record for a moment; then the call is let go.
+            asyncio.get_running_loop().call_later(FORGET_AFTER_S, self._forget, event.call_id)
+
+    def _forget(self, call_id: str) -> None:
+        for table in (self._calls, self._sent, self._languages):
+            table.pop(call_id, None)
 
     def _route_to_flow(self, event: CallEvent, call: CallRecord) -> None:
         if isinstance(event, CallEnteredApp) and event.call_id not in self._flows:
@@ -199,15 +213,19 @@ class Engine:
             self._flows.pop(call_id, None)
 
     async def reconcile(self) -> None:
-        """After a reconnect: calls whose channel Asterisk no longer has
-        ended while we were away; they get a final (lost) outcome."""
+        """After a reconnect: calls sent in an earlier AMI session whose
+        channel Asterisk no longer has ended while we were away; they get a
+        final (lost) outcome. Calls sent since are left alone: their channel
+        may not exist yet."""
         try:
             alive = await self.ari.channel_ids()
         except AriError as error:
             log.warning("reconcile skipped: %s", error)
             return
         for call_id, call in list(self._calls.items()):
-            if not call.ended and call_id in self._sent and call_id not in alive:
+            sent_in = self._sent.get(call_id)
+            if (not call.ended and sent_in is not None and sent_in < self.ami.session
+                    and call_id not in alive):
                 self.submit(CallLost(call_id=call_id, at=self.clock()))
 
     async def close(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from panoramisk.ami_protocol import AMIProtocol
@@ -55,6 +55,7 @@ class AmiClient:
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
         self._pending: set[asyncio.Task[None]] = set()
+        self.session = 0  # counts logins: calls sent in an older session may be gone
 
     @property
     def connected(self) -> bool:
@@ -89,6 +90,7 @@ class AmiClient:
                            f"{self.settings.user!r}: check RECOBRO_AMI_USER and "
                            f"RECOBRO_AMI_SECRET ({response.message or 'authentication failed'})")
         self._protocol = protocol
+        self.session += 1
         self._lost.clear()
         self._connected.set()
 
@@ -133,17 +135,6 @@ class AmiClient:
         event = ami_events.to_call_event(headers, datetime.now(UTC))
         if event is not None:
             self.on_event(event)
-
-    async def send(self, action: Mapping[str, str], wait_s: float = 10.0) -> Message:
-        """Send an action once connected (waiting up to wait_s for a
-        reconnect) and return its first response."""
-        try:
-            await asyncio.wait_for(self._connected.wait(), wait_s)
-        except TimeoutError:
-            raise AmiError(f"not connected to Asterisk AMI at {self._where()}") from None
-        assert self._protocol is not None
-        result = await self._protocol.send(dict(action))
-        return result[0] if isinstance(result, list) else result
 
     async def originate(self, *, call_id: str, channel: str, app: str, app_args: str,
                         caller_id: str, timeout_s: float, wait_s: float = 30.0) -> None:

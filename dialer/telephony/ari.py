@@ -38,6 +38,19 @@ class AriClient:
         self._session: aiohttp.ClientSession | None = None
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
+        self._connected = asyncio.Event()  # the event WebSocket is open
+
+    @property
+    def connected(self) -> bool:
+        """Whether the app's event WebSocket is open (the Stasis app exists)."""
+        return self._connected.is_set()
+
+    async def wait_connected(self, timeout_s: float) -> None:
+        """Wait for the event WebSocket; AriError when it stays closed."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout_s)
+        except TimeoutError:
+            raise AriError(f"not connected to Asterisk ARI at {self.settings.url}") from None
 
     def _auth_error(self) -> AriError:
         return AriError(f"Asterisk ARI at {self.settings.url} refused user "
@@ -92,6 +105,7 @@ class AriClient:
         except AriError:
             await self._session.close()
             raise
+        self._connected.set()
         self._reader = asyncio.create_task(self._read_forever(websocket), name="ari-reader")
 
     async def _read(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
@@ -110,6 +124,7 @@ class AriClient:
     async def _read_forever(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
         while not self._closing:
             await self._read(websocket)
+            self._connected.clear()
             if self._closing:
                 return
             log.warning("ARI WebSocket to %s closed; reconnecting", self.settings.url)
@@ -121,6 +136,7 @@ class AriClient:
                     log.warning("ARI reconnect failed: %s", error)
                     continue
                 log.info("ARI reconnected to %s", self.settings.url)
+                self._connected.set()
                 if self.on_reconnect is not None:
                     await self.on_reconnect()
                 break
