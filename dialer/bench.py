@@ -114,14 +114,14 @@ def _plan(scenarios: list[Scenario]) -> list[Scenario]:
     return plan
 
 
-def _summarise(scenario: Scenario, rows: list[dict], confirm: dict[str, list[dict]]) -> dict:
+def _summarise(scenario: Scenario, rows: list[dict], lawful: dict[str, dict | None],
+               confirm: dict[str, list[dict]]) -> dict:
     """Medians over the seeds of the predictive policy and of each family's
     best lawful variant, and the predictive's margin over each."""
     def median_of(label: str, key: str) -> float:
         return statistics.median(r[key] for r in confirm[label])
 
     predictive = next(r["policy"] for r in rows if r["family"] == "predictive")
-    lawful = {f: best_of_family(rows, f, scenario.cap) for f in FAMILIES}
     summary = {"seeds": 1 + len(CONFIRM_SEEDS), "policies": {}}
     for label in [predictive, "progressive", *(b["policy"] for b in lawful.values() if b)]:
         summary["policies"][label] = {
@@ -148,12 +148,13 @@ def run_matrix(scenarios: list[Scenario], workers: int | None = None) -> dict:
     by_label = {v.label: v for v in variants()}
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         results = list(pool.map(run_one, [(s, v) for s in plan for v in variants()]))
+        lawful: dict[str, dict[str, dict | None]] = {}
         chosen: dict[str, list[str]] = {}
         for scenario in plan:
             rows = [r for r in results if r["scenario"] == scenario.name]
-            best = [best_of_family(rows, f, scenario.cap) for f in FAMILIES]
+            lawful[scenario.name] = {f: best_of_family(rows, f, scenario.cap) for f in FAMILIES}
             chosen[scenario.name] = ["recobro predictive", "progressive",
-                                     *(b["policy"] for b in best if b)]
+                                     *(b["policy"] for b in lawful[scenario.name].values() if b)]
         again = [(replace(s, seed=s.seed + offset), by_label[label])
                  for s in plan for label in chosen[s.name] for offset in CONFIRM_SEEDS]
         reruns = list(pool.map(run_one, again))
@@ -173,7 +174,7 @@ def run_matrix(scenarios: list[Scenario], workers: int | None = None) -> dict:
         confirm = {label: [r for r in rows + reruns
                            if r["scenario"] == scenario.name and r["policy"] == label]
                    for label in chosen[scenario.name]}
-        entry["summary"] = _summarise(scenario, rows, confirm)
+        entry["summary"] = _summarise(scenario, rows, lawful[scenario.name], confirm)
         report["scenarios"].append(entry)
     return report
 

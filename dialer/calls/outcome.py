@@ -5,12 +5,9 @@ from __future__ import annotations
 from enum import Enum
 
 # Q.850 hangup causes as Asterisk reports them.
-CAUSE_UNALLOCATED = 1
-CAUSE_NORMAL_CLEARING = 16
 CAUSE_USER_BUSY = 17
 CAUSE_NO_USER_RESPONSE = 18
 CAUSE_NO_ANSWER = 19
-CAUSE_CONGESTION = 34
 
 BUSY_CAUSES = frozenset({CAUSE_USER_BUSY})
 NO_ANSWER_CAUSES = frozenset({CAUSE_NO_USER_RESPONSE, CAUSE_NO_ANSWER})

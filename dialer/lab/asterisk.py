@@ -70,11 +70,6 @@ def _cli(cfg: LabConfig, command: str, timeout_s: float) -> subprocess.Completed
                           stdin=subprocess.DEVNULL, timeout=timeout_s)
 
 
-def cli(cfg: LabConfig, command: str, timeout_s: float = 10.0) -> str:
-    """Run an Asterisk CLI command on the lab's Asterisk and return its output."""
-    return _cli(cfg, command, timeout_s).stdout
-
-
 def start(cfg: LabConfig) -> int:
     """Start Asterisk if it is not running and wait until it is fully booted."""
     pid = running_pid(cfg)
