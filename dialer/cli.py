@@ -7,7 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from dialer.errors import RecobroError
+from dialer.errors import ConfigError, RecobroError
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -51,6 +51,111 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_pacing(args.scenarios or DEFAULT_MATRIX, args.out)
 
 
+def _campaign(args: argparse.Namespace) -> int:
+    from dialer.campaign import commands
+
+    if args.action == "create":
+        from dialer.settings import load_settings
+
+        campaign = commands.build_campaign(
+            args.name, args.mode, ratio=args.ratio, abandon_target=args.abandon_target,
+            caller_id=args.caller_id or load_settings().caller_id, window=args.window, ring_timeout_s=args.ring_timeout,
+            wrap_up_s=args.wrap_up, early_max_dpd=args.early_max_dpd,
+            mid_max_dpd=args.mid_max_dpd, segments=args.segments, strategies=args.strategies)
+        return asyncio.run(commands.create_campaign(campaign))
+    if args.action == "run":
+        return asyncio.run(commands.run_campaign(args.name, args.seconds))
+    if args.action == "status":
+        return asyncio.run(commands.campaign_status(args.name))
+    state = {"start": "running", "resume": "running", "pause": "paused",
+             "stop": "stopped"}[args.action]
+    return asyncio.run(commands.set_campaign_state(args.name, state))
+
+
+def _accounts(args: argparse.Namespace) -> int:
+    from dialer.campaign import commands
+
+    if args.action == "import":
+        if args.file is None:
+            raise ConfigError("accounts import: give the FILE to import")
+        return asyncio.run(commands.import_accounts(
+            args.file, args.mapping, args.format, args.region, args.currency, args.language,
+            args.strict))
+    if args.action == "quarantine":
+        return asyncio.run(commands.show_quarantine(args.batch))
+    if args.reference is None or args.status is None:
+        raise ConfigError("accounts status: give --reference and --status")
+    return asyncio.run(commands.set_account_status(args.reference, args.status))
+
+
+def _dnc(args: argparse.Namespace) -> int:
+    from dialer.campaign import commands
+
+    if (args.number is None) == (args.account is None):
+        raise ConfigError("dnc add: give --number or --account (one of them)")
+    return asyncio.run(commands.add_do_not_call(args.number, args.account, args.reason,
+                                                args.region))
+
+
+def _agent(args: argparse.Namespace) -> int:
+    from dialer.campaign import commands
+
+    return asyncio.run(commands.set_agent_state(args.endpoint, args.action))
+
+
+def _add_collections_commands(sub: argparse._SubParsersAction) -> None:
+    campaign = sub.add_parser("campaign", help="create, run and steer campaigns")
+    campaign.add_argument("action", choices=["create", "start", "pause", "resume", "stop",
+                                             "run", "status"])
+    campaign.add_argument("name")
+    campaign.add_argument("--mode", choices=["preview", "progressive", "ratio", "predictive"],
+                          default="predictive")
+    campaign.add_argument("--ratio", type=float, default=2.0, help="calls per agent (ratio mode)")
+    campaign.add_argument("--abandon-target", type=float, default=0.03)
+    campaign.add_argument("--caller-id", help="default: RECOBRO_CALLER_ID")
+    campaign.add_argument("--window", default="local",
+                          help="us, es, mx, local (by the number's country) or HH:MM-HH:MM")
+    campaign.add_argument("--ring-timeout", type=int, default=25, help="seconds")
+    campaign.add_argument("--wrap-up", type=int, default=5, help="agent wrap-up seconds")
+    campaign.add_argument("--early-max-dpd", type=int, default=30)
+    campaign.add_argument("--mid-max-dpd", type=int, default=90)
+    campaign.add_argument("--segments", default="early,mid,late")
+    campaign.add_argument("--strategies", type=Path, help="TOML file of per-segment strategies")
+    campaign.add_argument("--for", dest="seconds", type=float, default=None,
+                          help="run: stop dialing after this many seconds")
+    campaign.set_defaults(run=_campaign)
+
+    accounts = sub.add_parser("accounts", help="import accounts, see the quarantine, "
+                                               "change an account's status")
+    accounts.add_argument("action", choices=["import", "quarantine", "status"])
+    accounts.add_argument("file", nargs="?", type=Path)
+    accounts.add_argument("--mapping", type=Path, help="JSON or TOML: field = column")
+    accounts.add_argument("--format", choices=["auto", "csv", "jsonl"], default="auto")
+    accounts.add_argument("--region", default="US",
+                          help="country of numbers written without a country code")
+    accounts.add_argument("--currency", default="USD")
+    accounts.add_argument("--language", choices=["es", "en"], default="es")
+    accounts.add_argument("--strict", action="store_true",
+                          help="import nothing when any row is bad")
+    accounts.add_argument("--batch", type=int, help="quarantine: one import batch")
+    accounts.add_argument("--reference", help="status: the account")
+    accounts.add_argument("--status", choices=["active", "paid", "settled", "disputed", "closed"])
+    accounts.set_defaults(run=_accounts)
+
+    dnc = sub.add_parser("dnc", help="do-not-call and opt-out entries")
+    dnc.add_argument("action", choices=["add"])
+    dnc.add_argument("--number")
+    dnc.add_argument("--account", help="an account reference (the whole account)")
+    dnc.add_argument("--reason", choices=["dnc", "opt_out"], default="dnc")
+    dnc.add_argument("--region", default="US")
+    dnc.set_defaults(run=_dnc)
+
+    agent = sub.add_parser("agent", help="agents' states")
+    agent.add_argument("action", choices=["ready", "logout"])
+    agent.add_argument("endpoint")
+    agent.set_defaults(run=_agent)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recobro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="scenario file (TOML or JSON); default: the built-in matrix")
     bench.add_argument("--out", type=Path, default=Path("bench-results"))
     bench.set_defaults(run=_bench)
+    _add_collections_commands(sub)
     return parser
 
 

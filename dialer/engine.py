@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Self
 
@@ -45,6 +45,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# A flow drives an answered call: it gets the call id and an inbox of the
+# call's DTMF and playback events, None once the call ended.
+FlowRunner = Callable[[str, "asyncio.Queue[CallEvent | None]"], Awaitable[None]]
+GREETING_FLOW = "greeting"
+
+
 class Engine:
     """Places calls and follows each one to its final outcome."""
 
@@ -60,6 +66,9 @@ class Engine:
         self._finished: dict[str, asyncio.Future[CallRecord]] = {}
         self._sent: dict[str, int] = {}  # call id -> AMI session it was sent in
         self._languages: dict[str, str] = {}
+        self._flow_kinds: dict[str, str] = {}
+        self._runners: dict[str, FlowRunner] = {GREETING_FLOW: self._run_greeting}
+        self._listeners: list[Callable[[CallEvent], None]] = []
         self._flows: dict[str, asyncio.Queue[CallEvent | None]] = {}
         self._deferred: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -96,22 +105,32 @@ class Engine:
         """Queue an event for the pump (called by the adapters)."""
         self._events.put_nowait(event)
 
+    def register_flow(self, name: str, runner: FlowRunner) -> None:
+        """Calls placed with flow=name are driven by runner once answered."""
+        self._runners[name] = runner
+
+    def add_listener(self, listener: Callable[[CallEvent], None]) -> None:
+        """listener hears every event, also of channels that are not calls
+        of this engine (an agent's leg, say)."""
+        self._listeners.append(listener)
+
     def _spawn(self, coroutine, name: str) -> None:
         task = asyncio.create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def place_call(self, number: str, language: str | None = None, *,
-                         channel: str | None = None) -> CallRecord:
+                         channel: str | None = None, call_id: str | None = None,
+                         caller_id: str | None = None, ring_timeout_s: float | None = None,
+                         flow: str = GREETING_FLOW) -> CallRecord:
         """Originate a call to number (through the trunk, or the dial string
-        channel when given) and return its record once it ended."""
-        call_id = str(uuid.uuid4())
+        channel when given) and return its record once it ended. The flow
+        named drives it once answered."""
+        call_id = call_id or str(uuid.uuid4())
         originated = CallOriginated(call_id=call_id, at=self.clock(), number=number)
         record = call_state.originate(originated)
-        self._calls[call_id] = record
-        self._languages[call_id] = language_or_default(language or self.settings.language)
-        finished: asyncio.Future[CallRecord] = asyncio.get_running_loop().create_future()
-        self._finished[call_id] = finished
+        language = language_or_default(language or self.settings.language)
+        finished = self._track(record, flow, language)
         await self.store.record(originated, record)
         try:
             # Without the event WebSocket the Stasis app does not exist, and
@@ -119,9 +138,9 @@ class Engine:
             await self.ari.wait_connected(ORIGINATE_WAIT_S)
             await self.ami.originate(
                 call_id=call_id, channel=channel or f"PJSIP/{number}@{self.settings.trunk}",
-                app=self.settings.ari.app, app_args=f"outbound,{self._languages[call_id]}",
-                caller_id=self.settings.caller_id, timeout_s=self.settings.ring_timeout_s,
-                wait_s=ORIGINATE_WAIT_S)
+                app=self.settings.ari.app, app_args=f"{flow},{language}",
+                caller_id=caller_id or self.settings.caller_id,
+                timeout_s=ring_timeout_s or self.settings.ring_timeout_s, wait_s=ORIGINATE_WAIT_S)
             self._sent[call_id] = self.ami.session
         except (AmiError, AriError) as error:
             log.warning("call %s not originated: %s", call_id, error)
@@ -130,6 +149,25 @@ class Engine:
             return await finished
         finally:
             self._finished.pop(call_id, None)
+
+    def _track(self, record: CallRecord, flow: str, language: str) -> asyncio.Future[CallRecord]:
+        self._calls[record.call_id] = record
+        self._languages[record.call_id] = language
+        self._flow_kinds[record.call_id] = flow
+        finished: asyncio.Future[CallRecord] = asyncio.get_running_loop().create_future()
+        self._finished[record.call_id] = finished
+        return finished
+
+    async def adopt(self, record: CallRecord, flow: str, language: str) -> CallRecord:
+        """Follow a call another (dead) dialer placed, from its stored record,
+        to its end. It counts as sent in an earlier AMI session: if its
+        channel is already gone, the next reconcile ends it as lost."""
+        finished = self._track(record, flow, language)
+        self._sent[record.call_id] = -1
+        try:
+            return await finished
+        finally:
+            self._finished.pop(record.call_id, None)
 
     async def _run_pump(self) -> None:
         while True:
@@ -140,6 +178,8 @@ class Engine:
                 log.exception("failed to handle %s", type(event).__name__)
 
     async def _handle(self, event: CallEvent) -> None:
+        for listener in self._listeners:
+            listener(event)
         call = self._calls.get(event.call_id)
         if call is None:
             return  # not a call of this engine
@@ -162,14 +202,15 @@ class Engine:
             asyncio.get_running_loop().call_later(FORGET_AFTER_S, self._forget, event.call_id)
 
     def _forget(self, call_id: str) -> None:
-        for table in (self._calls, self._sent, self._languages):
+        for table in (self._calls, self._sent, self._languages, self._flow_kinds):
             table.pop(call_id, None)
 
     def _route_to_flow(self, event: CallEvent, call: CallRecord) -> None:
         if isinstance(event, CallEnteredApp) and event.call_id not in self._flows:
             inbox: asyncio.Queue[CallEvent | None] = asyncio.Queue()
             self._flows[event.call_id] = inbox
-            self._spawn(self._run_greeting(event.call_id, inbox), f"flow-{event.call_id}")
+            runner = self._runners[self._flow_kinds.get(event.call_id, GREETING_FLOW)]
+            self._spawn(self._run_flow(runner, event.call_id, inbox), f"flow-{event.call_id}")
             return
         inbox_or_none = self._flows.get(event.call_id)
         if inbox_or_none is None:
@@ -179,8 +220,26 @@ class Engine:
         elif isinstance(event, DtmfReceived | PlaybackFinished):
             inbox_or_none.put_nowait(event)
 
+    async def _run_flow(self, runner: FlowRunner, call_id: str,
+                        inbox: asyncio.Queue[CallEvent | None]) -> None:
+        try:
+            await runner(call_id, inbox)
+        except Exception:
+            log.exception("the flow of call %s failed", call_id)
+        finally:
+            self._flows.pop(call_id, None)
+
+    def language_of(self, call_id: str) -> str:
+        """The language a call was placed in."""
+        return self._languages.get(call_id, self.settings.language)
+
+    async def hang_up(self, call_id: str, reason: str) -> None:
+        """End a call from Recobro's side (it then counts as ended by us)."""
+        self.submit(HangupRequested(call_id=call_id, at=self.clock(), reason=reason))
+        await self.ari.hangup(call_id)
+
     async def _run_greeting(self, call_id: str, inbox: asyncio.Queue[CallEvent | None]) -> None:
-        language = self._languages.get(call_id, self.settings.language)
+        language = self.language_of(call_id)
         flow, actions = greeting.start()
         listen_until: float | None = None
         loop = asyncio.get_running_loop()
@@ -192,9 +251,7 @@ class Engine:
                     elif isinstance(action, greeting.Listen):
                         listen_until = loop.time() + action.seconds
                     elif isinstance(action, greeting.Hangup):
-                        self.submit(HangupRequested(call_id=call_id, at=self.clock(),
-                                                    reason="flow finished"))
-                        await self.ari.hangup(call_id)
+                        await self.hang_up(call_id, "flow finished")
                         return
                 timeout = None
                 if flow.state is greeting.GreetingState.LISTENING and listen_until is not None:
@@ -209,8 +266,6 @@ class Engine:
                 flow, actions = greeting.on_event(flow, event)
         except AriError as error:
             log.info("flow of call %s stopped: %s", call_id, error)
-        finally:
-            self._flows.pop(call_id, None)
 
     async def reconcile(self) -> None:
         """After a reconnect: calls sent in an earlier AMI session whose

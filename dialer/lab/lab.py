@@ -6,6 +6,8 @@ import os
 import socket
 from dataclasses import dataclass
 
+import psycopg
+
 from dialer.errors import LabError
 from dialer.lab import asterisk, postgres, process, provision, sipp
 from dialer.lab.config import ARI_APP, CALLER_ID, TRUNK, LabConfig
@@ -41,6 +43,14 @@ def write_env_file(cfg: LabConfig, database_url: str) -> None:
                             + "".join(f"{k}={v}\n" for k, v in lines.items()))
 
 
+def enrol_agents(cfg: LabConfig, database_url: str) -> None:
+    """The lab's agents exist in the agents table (logged out when new)."""
+    with psycopg.connect(database_url) as connection:
+        connection.cursor().executemany(
+            "INSERT INTO agents (endpoint, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            [(a.endpoint, a.name) for a in cfg.agents])
+
+
 def _check_ports_free(cfg: LabConfig) -> None:
     """Refuse to start over ports another program (or another lab) holds."""
     wanted: list[tuple[str, int, int]] = []
@@ -71,6 +81,7 @@ def up(cfg: LabConfig) -> list[Part]:
         postgres.start(cfg)
         database_url = postgres.database_url(cfg)
     apply_migrations(database_url)
+    enrol_agents(cfg, database_url)
     write_env_file(cfg, database_url)
     sipp.start_pstn(cfg)
     for agent in cfg.agents:

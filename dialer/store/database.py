@@ -22,9 +22,10 @@ async def open_pool(database_url: str, max_size: int = 10) -> asyncpg.Pool:
     except asyncpg.PostgresError as error:
         raise DatabaseError(f"PostgreSQL at {where} refused the connection (DATABASE_URL): "
                             f"{error}") from None
-    migrated = await pool.fetchval("SELECT to_regclass('public.calls') IS NOT NULL")
+    # The newest migration's table: an older schema needs migrating too.
+    migrated = await pool.fetchval("SELECT to_regclass('public.leads') IS NOT NULL")
     if not migrated:
         await pool.close()
-        raise DatabaseError(f"the database at {where} has no Recobro schema: "
+        raise DatabaseError(f"the database at {where} has no up-to-date Recobro schema: "
                             "run `recobro db migrate`")
     return pool

@@ -154,6 +154,27 @@ class AriClient:
         except AriNotFound:
             pass
 
+    async def originate(self, *, endpoint: str, channel_id: str, app_args: str,
+                        caller_id: str, timeout_s: int) -> None:
+        """Call an endpoint (an agent's softphone) into this app; its channel
+        enters the app (StasisStart) when it answers."""
+        await self._request("POST", "/channels", endpoint=endpoint, app=self.settings.app,
+                            appArgs=app_args, channelId=channel_id, callerId=caller_id,
+                            timeout=str(timeout_s))
+
+    async def bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
+        """Create a mixing bridge and put the channels in it."""
+        await self._request("POST", f"/bridges/{bridge_id}", type="mixing")
+        await self._request("POST", f"/bridges/{bridge_id}/addChannel",
+                            channel=",".join(channel_ids))
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        """Destroy a bridge; one already gone is fine."""
+        try:
+            await self._request("DELETE", f"/bridges/{bridge_id}")
+        except AriNotFound:
+            pass
+
     async def channel_ids(self) -> set[str]:
         """The ids of every channel Asterisk has now."""
         channels = await self._request("GET", "/channels")

@@ -1,0 +1,259 @@
+"""What `recobro campaign ...`, `recobro accounts ...`, `recobro dnc` and
+`recobro agent` do."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import tomllib
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dialer.campaign.loop import CampaignDialer
+from dialer.collections.importing import ImportDefaults, parse_phone
+from dialer.collections.model import (
+    AccountStatus,
+    Campaign,
+    DialMode,
+    Language,
+    Segment,
+    SegmentThresholds,
+    Strategy,
+    default_strategies,
+)
+from dialer.compliance.windows import check_profile
+from dialer.errors import ConfigError
+from dialer.importer import import_file, iter_report, load_mapping
+from dialer.settings import load_settings
+from dialer.store.accounts import AccountStore
+from dialer.store.agents import AgentStore
+from dialer.store.campaigns import CampaignStore
+from dialer.store.database import open_pool
+
+_RETRY_FIELDS = {f"retry_{name}": name for name in
+                 ("busy_s", "no_answer_s", "machine_s", "abandoned_s", "failed_s", "hung_up_s")}
+
+
+def load_strategies(path: Path, dial_mode: DialMode) -> tuple[Strategy, ...]:
+    """Per-segment strategies from a TOML file: a table per segment
+    ([early], [mid], [late]) with dial_mode, priority, max_attempts and
+    retry_*_s; what a table leaves out keeps its default."""
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"strategies file {path}: {error}") from None
+    strategies = {s.segment.value: s for s in default_strategies(dial_mode)}
+    for name, table in tables.items():
+        where = f"strategies file {path}, [{name}]"
+        if name not in strategies or not isinstance(table, dict):
+            raise ConfigError(f"{where}: segments are early, mid and late")
+        current = strategies[name]
+        retry = current.retry
+        for key, value in table.items():
+            if key in _RETRY_FIELDS:
+                if not isinstance(value, int) or value < 0:
+                    raise ConfigError(f"{where}: {key} must be whole seconds, 0 or more")
+                retry = replace(retry, **{_RETRY_FIELDS[key]: value})
+            elif key == "dial_mode":
+                try:
+                    current = replace(current, dial_mode=DialMode(value))
+                except ValueError:
+                    raise ConfigError(f"{where}: dial_mode {value!r} is not one of "
+                                      f"{', '.join(m.value for m in DialMode)}") from None
+            elif key in ("priority", "max_attempts"):
+                if not isinstance(value, int) or (key == "max_attempts" and value < 1):
+                    raise ConfigError(f"{where}: {key} must be a whole number"
+                                      + (" of 1 or more" if key == "max_attempts" else ""))
+                current = replace(current, **{key: value})
+            else:
+                raise ConfigError(f"{where}: unknown setting {key!r}")
+        strategies[name] = replace(current, retry=retry)
+    return tuple(strategies.values())
+
+
+def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float, caller_id: str,
+                   window: str, ring_timeout_s: int, wrap_up_s: int, early_max_dpd: int,
+                   mid_max_dpd: int, segments: str, strategies: Path | None) -> Campaign:
+    """A campaign from command-line settings; ConfigError names the one wrong."""
+    dial_mode = DialMode(mode)
+    try:
+        check_profile(window)
+    except ValueError as error:
+        raise ConfigError(f"--window: {error}") from None
+    try:
+        chosen = tuple(Segment(s.strip()) for s in segments.split(",") if s.strip())
+    except ValueError:
+        raise ConfigError(f"--segments {segments!r}: use early, mid and late") from None
+    if not chosen:
+        raise ConfigError("--segments: name at least one of early, mid, late")
+    if not 0 < early_max_dpd < mid_max_dpd:
+        raise ConfigError("--early-max-dpd must be above 0 and below --mid-max-dpd")
+    if not 0 < abandon_target < 1:
+        raise ConfigError("--abandon-target is a share, e.g. 0.03")
+    if ratio < 1:
+        raise ConfigError("--ratio must be 1 or more")
+    if not re.fullmatch(r"\+?[0-9]{3,15}", caller_id):
+        raise ConfigError(f"--caller-id {caller_id!r}: digits, optionally after a +")
+    return Campaign(
+        id=0, name=name, dial_mode=dial_mode, dial_ratio=ratio, abandon_target=abandon_target,
+        caller_id=caller_id, window_profile=window, ring_timeout_s=ring_timeout_s,
+        wrap_up_s=wrap_up_s, thresholds=SegmentThresholds(early_max_dpd, mid_max_dpd),
+        segments=chosen,
+        strategies=load_strategies(strategies, dial_mode) if strategies
+        else default_strategies(dial_mode))
+
+
+async def create_campaign(campaign: Campaign) -> int:
+    settings = load_settings()
+    pool = await open_pool(settings.database_url)
+    try:
+        store = CampaignStore(pool)
+        campaign_id = await store.create(campaign)
+        await store.refresh_leads(campaign_id)
+        leads = await pool.fetchval("SELECT count(*) FROM leads WHERE campaign_id = $1",
+                                    campaign_id)
+    finally:
+        await pool.close()
+    print(f"campaign {campaign.name} created ({campaign.dial_mode.value}, window "
+          f"{campaign.window_profile}), {leads} lead(s); start it with "
+          f"`recobro campaign start {campaign.name}`")
+    return 0
+
+
+async def set_campaign_state(name: str, state: str) -> int:
+    settings = load_settings()
+    pool = await open_pool(settings.database_url)
+    try:
+        await CampaignStore(pool).set_state(name, state)
+    finally:
+        await pool.close()
+    print(f"campaign {name}: {state}")
+    return 0
+
+
+async def run_campaign(name: str, seconds: float | None) -> int:
+    """Run a campaign's dialer in this process until the campaign is
+    stopped, seconds pass, or SIGINT/SIGTERM (then calls in flight end)."""
+    settings = load_settings()
+    dialer = await CampaignDialer.start(settings, name)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        if dialer.tally.adopted:
+            print(f"adopted {dialer.tally.adopted} call(s) left by a dialer that died", flush=True)
+        run = asyncio.ensure_future(dialer.run(seconds=seconds,
+                                               progress=lambda line: print(line, flush=True)))
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([run, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if not run.done():
+            dialer.stopping = True
+            await run
+        stopper.cancel()
+    finally:
+        await dialer.close()
+    return 0
+
+
+async def campaign_status(name: str) -> int:
+    settings = load_settings()
+    pool = await open_pool(settings.database_url)
+    try:
+        campaign = await CampaignStore(pool).load(name)
+        state = await pool.fetchval("SELECT state FROM campaigns WHERE id = $1", campaign.id)
+        leads = await pool.fetch("SELECT state, count(*) FROM leads WHERE campaign_id = $1 "
+                                 "GROUP BY 1 ORDER BY 1", campaign.id)
+        results = await pool.fetch("SELECT coalesce(result, 'in flight'), count(*) FROM attempts "
+                                   "WHERE campaign_id = $1 GROUP BY 1 ORDER BY 2 DESC",
+                                   campaign.id)
+        refusals = await pool.fetch("SELECT rule, count(*) FROM compliance_refusals "
+                                    "WHERE campaign_id = $1 GROUP BY 1 ORDER BY 2 DESC",
+                                    campaign.id)
+    finally:
+        await pool.close()
+    print(f"campaign {name}: {state}, {campaign.dial_mode.value}, window "
+          f"{campaign.window_profile}")
+    for title, rows in (("leads", leads), ("attempts", results), ("refused by rule", refusals)):
+        print(f"{title}: " + (", ".join(f"{k} {v}" for k, v in rows) or "none"))
+    return 0
+
+
+async def import_accounts(path: Path, mapping: Path | None, file_format: str, region: str,
+                          currency: str, language: str, strict: bool) -> int:
+    settings = load_settings()
+    defaults = ImportDefaults(region=region.upper(), currency=currency.upper(),
+                              language=Language(language))
+    pool = await open_pool(settings.database_url)
+    try:
+        outcome = await import_file(AccountStore(pool), path, load_mapping(mapping), defaults,
+                                    file_format=file_format, strict=strict)
+    finally:
+        await pool.close()
+    for line in iter_report(outcome):
+        print(line)
+    return 1 if outcome.report is None else 0
+
+
+async def show_quarantine(batch: int | None) -> int:
+    settings = load_settings()
+    pool = await open_pool(settings.database_url)
+    try:
+        rows = await AccountStore(pool).quarantine(batch)
+    finally:
+        await pool.close()
+    for row in rows:
+        print(f"batch {row.batch_id} {row.source} line {row.line}: {row.reason}")
+    if not rows:
+        print("the quarantine is empty")
+    return 0
+
+
+async def set_account_status(reference: str, status: str) -> int:
+    """A payment, settlement, dispute or closure: dialing stops at once."""
+    settings = load_settings()
+    pool = await open_pool(settings.database_url)
+    try:
+        found = await AccountStore(pool).set_status(reference, AccountStatus(status).value)
+    finally:
+        await pool.close()
+    if not found:
+        raise ConfigError(f"no account with reference {reference!r}")
+    print(f"account {reference}: {status}")
+    return 0
+
+
+async def add_do_not_call(number: str | None, reference: str | None, reason: str,
+                          region: str) -> int:
+    settings = load_settings()
+    if number is not None:
+        try:
+            number = parse_phone(number, "number", ImportDefaults(region=region.upper())).number
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    pool = await open_pool(settings.database_url)
+    try:
+        await AccountStore(pool).add_do_not_call(number=number, reference=reference,
+                                                 reason=reason)
+    finally:
+        await pool.close()
+    print(f"do not call: {number or 'account ' + str(reference)} ({reason})")
+    return 0
+
+
+async def set_agent_state(endpoint: str, action: str) -> int:
+    settings = load_settings()
+    pool = await open_pool(settings.database_url)
+    try:
+        store = AgentStore(pool)
+        now = datetime.now(UTC)
+        if action == "ready":
+            await store.set_ready(endpoint, now)
+        else:
+            await store.log_out(endpoint, now)
+    finally:
+        await pool.close()
+    print(f"agent {endpoint}: {'ready' if action == 'ready' else 'logged out'}")
+    return 0

@@ -1,0 +1,153 @@
+"""Answered campaign calls to agents: reserve the longest-idle free agent,
+call the agent's softphone into the Stasis app and bridge it to the debtor,
+all within the 2-second rule; else the call is abandoned (ended). The flow
+named "campaign" in the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from dialer.calls.events import CallEnteredApp, CallEvent, CallHungUp
+from dialer.campaign.results import AGENT_DEADLINE, Connection
+from dialer.engine import Engine
+from dialer.errors import AriError
+from dialer.store import hopper
+from dialer.store.agents import AgentStore
+
+log = logging.getLogger(__name__)
+
+CAMPAIGN_FLOW = "campaign"
+RESERVE_POLL_S = 0.05  # how often a waiting call looks for a free agent
+AGENT_RING_TIMEOUT_S = 10
+
+
+class AgentConnector:
+    """Connects answered calls to agents and tears the pair down."""
+
+    def __init__(self, engine: Engine, pool: asyncpg.Pool, wrap_up_s: float,
+                 caller_id: str) -> None:
+        self.engine = engine
+        self.pool = pool
+        self.agents = AgentStore(pool)
+        self.wrap_up_s = wrap_up_s
+        self.caller_id = caller_id
+        self._legs: dict[str, str] = {}  # agent leg channel id -> call id
+        self._leg_answered: dict[str, asyncio.Future[bool]] = {}
+        self._connections: dict[str, Connection] = {}
+        self._agent_legs: dict[str, str] = {}  # call id -> connected agent leg
+        engine.add_listener(self._hear)
+        engine.register_flow(CAMPAIGN_FLOW, self._run)
+
+    def connection(self, call_id: str) -> Connection:
+        """What became of the call's connection (forgotten once asked)."""
+        return self._connections.pop(call_id, Connection())
+
+    def mark_abandoned(self, call_id: str) -> None:
+        """Recobro ends this answered call for want of an agent."""
+        self._connections[call_id] = Connection(abandoned=True)
+
+    def _hear(self, event: CallEvent) -> None:
+        call_id = self._legs.get(event.call_id)
+        if call_id is None:
+            return
+        answered = self._leg_answered.get(event.call_id)
+        if isinstance(event, CallEnteredApp) and answered is not None and not answered.done():
+            answered.set_result(True)
+        elif isinstance(event, CallHungUp):
+            self._legs.pop(event.call_id, None)
+            if answered is not None and not answered.done():
+                answered.set_result(False)
+            elif self._agent_legs.get(call_id) == event.call_id:
+                # The agent hung up (or the softphone vanished): end the
+                # debtor's call too; its record is kept like any other.
+                asyncio.get_running_loop().create_task(
+                    self.engine.hang_up(call_id, "agent hung up"))
+
+    async def _run(self, call_id: str, inbox: asyncio.Queue[CallEvent | None]) -> None:
+        loop = asyncio.get_running_loop()
+        answered_at = self.engine.clock()
+        attempt_id = uuid.UUID(call_id)
+        await hopper.mark_answered(self.pool, attempt_id, answered_at)
+        deadline = loop.time() + AGENT_DEADLINE.total_seconds()
+        ended = asyncio.ensure_future(_until_ended(inbox))
+        try:
+            while loop.time() < deadline and not ended.done():
+                agent = await self.agents.reserve(attempt_id, self.engine.clock())
+                if agent is None:
+                    await asyncio.wait([ended], timeout=RESERVE_POLL_S)
+                    continue
+                if await self._connect(call_id, agent, deadline, ended):
+                    await ended
+                    await self._tear_down(call_id, agent)
+                    return
+            if not ended.done():
+                self.mark_abandoned(call_id)
+                await self.engine.hang_up(call_id, "no agent within 2 s")
+        finally:
+            ended.cancel()
+
+    async def _connect(self, call_id: str, agent: str, deadline: float,
+                       ended: asyncio.Future[None]) -> bool:
+        loop = asyncio.get_running_loop()
+        leg = f"{call_id}-{agent}"
+        answered: asyncio.Future[bool] = loop.create_future()
+        self._legs[leg] = call_id
+        self._leg_answered[leg] = answered
+        try:
+            try:
+                await self.engine.ari.originate(
+                    endpoint=f"PJSIP/{agent}", channel_id=leg, app_args="agent",
+                    caller_id=self.caller_id, timeout_s=AGENT_RING_TIMEOUT_S)
+            except AriError as error:
+                log.warning("agent %s not reachable: %s", agent, error)
+                await self.agents.release(agent, self.engine.clock(), reachable=False)
+                return False
+            await asyncio.wait([answered, ended], timeout=max(0.0, deadline - loop.time()),
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not answered.done() or not answered.result() or ended.done():
+                reachable = answered.done() or ended.done()
+                await self.engine.ari.hangup(leg)
+                await self.agents.release(agent, self.engine.clock(), reachable=reachable)
+                return False
+            await self.engine.ari.bridge(call_id, [call_id, leg])
+        except AriError as error:
+            log.warning("call %s not bridged to %s: %s", call_id, agent, error)
+            await self.engine.ari.hangup(leg)
+            await self.agents.release(agent, self.engine.clock(), reachable=True)
+            return False
+        finally:
+            self._leg_answered.pop(leg, None)
+        connected_at = self.engine.clock()
+        self._agent_legs[call_id] = leg
+        self._connections[call_id] = Connection(agent=agent, connected_at=connected_at)
+        await self.agents.on_call(agent, connected_at)
+        await hopper.mark_connected(self.pool, uuid.UUID(call_id), agent, leg, connected_at)
+        return True
+
+    async def _tear_down(self, call_id: str, agent: str) -> None:
+        leg = self._agent_legs.pop(call_id, None)
+        if leg is not None:
+            self._legs.pop(leg, None)
+            await self.engine.ari.hangup(leg)
+        await self.engine.ari.destroy_bridge(call_id)
+        await self.agents.wrap_up(agent, self.engine.clock(), self.wrap_up_s)
+
+    async def follow_adopted(self, call_id: str, agent: str, leg: str,
+                             connected_at: datetime, ended: asyncio.Future[object]) -> None:
+        """A call a dead dialer had bridged to an agent: keep the pair, and
+        tear it down when the call ends, as if it were ours."""
+        self._legs[leg] = call_id
+        self._agent_legs[call_id] = leg
+        self._connections[call_id] = Connection(agent=agent, connected_at=connected_at)
+        await asyncio.wait([ended])
+        await self._tear_down(call_id, agent)
+
+
+async def _until_ended(inbox: asyncio.Queue[CallEvent | None]) -> None:
+    while await inbox.get() is not None:
+        pass

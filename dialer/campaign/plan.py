@@ -1,0 +1,93 @@
+"""One tick of a campaign, the pure part: the pacing snapshot built from
+agent and call states, and how many leads to claim from which segments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from dialer.collections.model import Campaign, Segment
+from pacing.model import AgentState, AgentView, Snapshot
+
+
+class AgentStatus(Enum):
+    """An agent's state as the dialer stores it (see dialer.agents)."""
+
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    RESERVED = "reserved"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    status: AgentStatus
+    since: datetime
+    wrap_up_until: datetime | None
+
+
+@dataclass(frozen=True)
+class CallInFlight:
+    """A lead being dialed by any dialer of the campaign."""
+
+    dialed_at: datetime
+    answered_at: datetime | None
+    connected_at: datetime | None
+
+
+def _seconds(moment: datetime, epoch: datetime) -> float:
+    return (moment - epoch).total_seconds()
+
+
+def agent_view(agent: AgentRow, now: datetime, epoch: datetime) -> AgentView | None:
+    """What pacing sees of an agent (None: not logged in). A wrap-up whose
+    timer ran out is readiness, and a reserved agent is as good as talking."""
+    match agent.status:
+        case AgentStatus.LOGGED_OUT:
+            return None
+        case AgentStatus.WRAP_UP if agent.wrap_up_until is not None and agent.wrap_up_until <= now:
+            return AgentView(AgentState.READY, _seconds(agent.wrap_up_until, epoch))
+        case AgentStatus.WRAP_UP:
+            return AgentView(AgentState.WRAP_UP, _seconds(agent.since, epoch))
+        case AgentStatus.READY:
+            return AgentView(AgentState.READY, _seconds(agent.since, epoch))
+        case AgentStatus.PAUSED:
+            return AgentView(AgentState.PAUSED, _seconds(agent.since, epoch))
+    return AgentView(AgentState.TALKING, _seconds(agent.since, epoch))
+
+
+def build_snapshot(now: datetime, epoch: datetime, agents: list[AgentRow],
+                   calls: list[CallInFlight]) -> Snapshot:
+    """The pacing snapshot; times in seconds since epoch (midnight of the
+    dialer's first day, so pacing's hour of day is the clock's)."""
+    views = tuple(v for v in (agent_view(a, now, epoch) for a in agents) if v is not None)
+    dialing = tuple(_seconds(c.dialed_at, epoch) for c in calls if c.answered_at is None)
+    waiting = tuple(_seconds(c.answered_at, epoch) for c in calls
+                    if c.answered_at is not None and c.connected_at is None)
+    return Snapshot(now=_seconds(now, epoch), agents=views, dialing=dialing, waiting=waiting)
+
+
+@dataclass(frozen=True)
+class ClaimPlan:
+    """Leads to claim now: `guaranteed` from any segment of the campaign
+    (a free agent is there for each), then `extra` only from segments whose
+    mode may dial ahead of free agents."""
+
+    guaranteed: int
+    extra: int
+    all_segments: tuple[Segment, ...]
+    overdial_segments: tuple[Segment, ...]
+
+
+def plan_claims(campaign: Campaign, decision: int, snapshot: Snapshot) -> ClaimPlan:
+    """Split the policy's decision between segments by their dial modes: a
+    preview or progressive segment never gets more calls than free agents."""
+    uncovered = max(0, snapshot.ready - len(snapshot.dialing) - len(snapshot.waiting))
+    guaranteed = min(decision, uncovered)
+    overdial = tuple(s for s in campaign.segments if campaign.strategy(s).dial_mode.may_overdial)
+    extra = decision - guaranteed if overdial else 0
+    return ClaimPlan(guaranteed, extra, campaign.segments, overdial)
+

@@ -1,0 +1,2 @@
+"""Collections domain: accounts, phones, segments, campaigns and their
+strategies. Pure code: no I/O."""
