@@ -5,11 +5,15 @@ reused and left running."""
 
 from __future__ import annotations
 
+import uuid
+
+import psycopg
 import pytest
 
 from dialer.lab import asterisk, lab
 from dialer.lab.config import LabConfig, load_lab_config
 from dialer.settings import Settings, load_settings, read_env_file
+from dialer.store.migrate import apply_migrations
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +30,20 @@ def lab_config() -> LabConfig:
 def lab_settings(lab_config: LabConfig) -> Settings:
     """Settings for the lab, from the env file it wrote (nothing else)."""
     return load_settings(read_env_file(lab_config.env_file))
+
+
+@pytest.fixture
+def fresh_database(lab_settings: Settings, lab_config: LabConfig):
+    """A new, migrated database in the lab's PostgreSQL (with the lab's
+    agents enrolled), dropped afterwards; yields its URL."""
+    base = lab_settings.database_url
+    name = f"recobro_t_{uuid.uuid4().hex[:10]}"
+    admin = base.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    url = base.rsplit("/", 1)[0] + f"/{name}"
+    apply_migrations(url)
+    lab.enrol_agents(lab_config, url)
+    yield url
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -1,0 +1,149 @@
+"""The pure parts of a campaign tick: snapshot, claim split, attempt
+results and what pacing learns, contact rates by hour, segments."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dialer.calls.outcome import CallOutcome
+from dialer.calls.state import CallRecord, CallState
+from dialer.campaign.plan import (
+    AgentRow,
+    AgentStatus,
+    CallInFlight,
+    build_snapshot,
+    plan_claims,
+)
+from dialer.campaign.results import Connection, attempt_result, pacing_events
+from dialer.collections.contact import HourTally, contact_rates
+from dialer.collections.model import (
+    Campaign,
+    DialMode,
+    Segment,
+    SegmentThresholds,
+    default_strategies,
+    segment_of,
+)
+from dialer.compliance.gate import AttemptResult
+from pacing.model import (
+    AgentState,
+    CallAbandoned,
+    CallConnected,
+    CallResolved,
+    DialResult,
+    TalkEnded,
+    WrapUpEnded,
+)
+
+EPOCH = datetime(2026, 11, 24, tzinfo=UTC)
+NOW = EPOCH + timedelta(hours=15)
+
+
+def at(seconds: float) -> datetime:
+    return NOW + timedelta(seconds=seconds)
+
+
+def campaign(mode=DialMode.PREDICTIVE, late_mode=None) -> Campaign:
+    strategies = default_strategies(mode)
+    if late_mode is not None:
+        strategies = tuple(replace(s, dial_mode=late_mode) if s.segment is Segment.LATE else s
+                           for s in strategies)
+    return Campaign(id=1, name="c", dial_mode=mode, dial_ratio=2.0, abandon_target=0.03,
+                    caller_id="+1", window_profile="us", ring_timeout_s=25, wrap_up_s=5,
+                    thresholds=SegmentThresholds(), segments=tuple(Segment),
+                    strategies=strategies)
+
+
+def test_segments_by_days_past_due():
+    thresholds = SegmentThresholds(early_max_dpd=30, mid_max_dpd=90)
+    assert [segment_of(d, thresholds) for d in (0, 30, 31, 90, 91)] == [
+        Segment.EARLY, Segment.EARLY, Segment.MID, Segment.MID, Segment.LATE]
+
+
+def test_snapshot_from_agents_and_calls():
+    agents = [
+        AgentRow(AgentStatus.READY, at(-10), None),
+        AgentRow(AgentStatus.ON_CALL, at(-60), None),
+        AgentRow(AgentStatus.RESERVED, at(-1), None),
+        AgentRow(AgentStatus.WRAP_UP, at(-8), at(-3)),  # its timer ran out: ready
+        AgentRow(AgentStatus.WRAP_UP, at(-2), at(3)),
+        AgentRow(AgentStatus.PAUSED, at(-100), None),
+        AgentRow(AgentStatus.LOGGED_OUT, at(-100), None),
+    ]
+    calls = [CallInFlight(at(-5), None, None), CallInFlight(at(-9), at(-1), None),
+             CallInFlight(at(-30), at(-20), at(-19))]
+    snapshot = build_snapshot(NOW, EPOCH, agents, calls)
+    states = [a.state for a in snapshot.agents]
+    assert states == [AgentState.READY, AgentState.TALKING, AgentState.TALKING,
+                      AgentState.READY, AgentState.WRAP_UP, AgentState.PAUSED]
+    assert snapshot.agents[3].since == 15 * 3600 - 3
+    assert snapshot.now == 15 * 3600
+    assert snapshot.dialing == (15 * 3600 - 5,)
+    assert snapshot.waiting == (15 * 3600 - 1,)
+
+
+def snapshot_with(ready: int, dialing: int):
+    agents = [AgentRow(AgentStatus.READY, at(-1), None)] * ready
+    calls = [CallInFlight(at(-1), None, None)] * dialing
+    return build_snapshot(NOW, EPOCH, agents, calls)
+
+
+def test_progressive_segments_get_no_more_than_free_agents():
+    plan = plan_claims(campaign(late_mode=DialMode.PROGRESSIVE), 7, snapshot_with(4, 1))
+    assert (plan.guaranteed, plan.extra) == (3, 4)
+    assert Segment.LATE in plan.all_segments and Segment.LATE not in plan.overdial_segments
+    progressive = plan_claims(campaign(DialMode.PROGRESSIVE), 7, snapshot_with(4, 1))
+    assert (progressive.guaranteed, progressive.extra) == (3, 0)
+
+
+def call(**changes) -> CallRecord:
+    base = CallRecord(call_id="c1", number="+1", originated_at=at(0), state=CallState.ENDED,
+                      ended_at=at(20), outcome=CallOutcome.NO_ANSWER)
+    return replace(base, **changes)
+
+
+@pytest.mark.parametrize("record, connection, expected", [
+    (call(), Connection(), AttemptResult.NO_ANSWER),
+    (call(outcome=CallOutcome.BUSY), Connection(), AttemptResult.BUSY),
+    (call(outcome=CallOutcome.FAILED), Connection(), AttemptResult.FAILED),
+    (call(outcome=CallOutcome.FAILED, lost=True), Connection(), AttemptResult.LOST),
+    (call(answered_at=at(5), outcome=CallOutcome.ANSWERED), Connection("a", at(5.3)),
+     AttemptResult.CONVERSATION),
+    (call(answered_at=at(5), outcome=CallOutcome.ANSWERED), Connection(abandoned=True),
+     AttemptResult.ABANDONED),
+    (call(answered_at=at(5), outcome=CallOutcome.CALLEE_HUNG_UP), Connection(),
+     AttemptResult.HUNG_UP),
+])
+def test_attempt_results(record, connection, expected):
+    assert attempt_result(record, connection) is expected
+
+
+def test_pacing_hears_resolution_connection_talk_and_wrap_up():
+    record = call(answered_at=at(5), ended_at=at(65), outcome=CallOutcome.ANSWERED)
+    connection = Connection("agent1001", at(5.5))
+    events = pacing_events(record, connection, AttemptResult.CONVERSATION, 4.0, EPOCH)
+    t0 = 15 * 3600
+    assert events == [CallResolved(t0 + 5, t0, DialResult.LIVE),
+                      CallConnected(t0 + 5.5, t0 + 5), TalkEnded(t0 + 65, 59.5),
+                      WrapUpEnded(t0 + 69, 4.0)]
+
+
+def test_pacing_hears_an_abandon_and_a_no_answer():
+    abandoned = call(answered_at=at(5), ended_at=at(7), outcome=CallOutcome.ANSWERED)
+    events = pacing_events(abandoned, Connection(abandoned=True), AttemptResult.ABANDONED, 4.0,
+                           EPOCH)
+    assert events[1] == CallAbandoned(15 * 3600 + 7, 15 * 3600 + 5)
+    assert pacing_events(call(), Connection(), AttemptResult.NO_ANSWER, 4.0, EPOCH) == [
+        CallResolved(15 * 3600 + 20, 15 * 3600, DialResult.NO_ANSWER)]
+
+
+def test_contact_rates_start_at_the_prior_and_learn_by_hour():
+    cold = contact_rates([])
+    assert len(cold) == 24 and set(cold) == {0.25}
+    learned = contact_rates([HourTally(19, 80, 40), HourTally(10, 80, 4)])
+    assert learned[19] == pytest.approx((5 + 40) / 100)
+    assert learned[10] == pytest.approx((5 + 4) / 100)
+    assert learned[3] == 0.25
+    with pytest.raises(ValueError, match="local_hour 24"):
+        contact_rates([HourTally(24, 1, 1)])
