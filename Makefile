@@ -21,6 +21,8 @@ test: $(STAMP) lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	$(BIN)/recobro lab up
+	$(BIN)/recobro bench hopper
 	$(BIN)/recobro bench pacing
 
 unit: $(STAMP)

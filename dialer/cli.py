@@ -46,6 +46,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.what == "hopper":
+        from dialer.bench_hopper import bench_hopper
+        from dialer.settings import load_settings
+
+        return bench_hopper(load_settings().database_url, args.out)
     from dialer.bench import DEFAULT_MATRIX, bench_pacing
 
     return bench_pacing(args.scenarios or DEFAULT_MATRIX, args.out)
@@ -178,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--concurrency", type=int, default=8)
     demo.set_defaults(run=_demo)
     bench = sub.add_parser("bench", help="benchmarks")
-    bench.add_argument("what", choices=["pacing"])
+    bench.add_argument("what", choices=["pacing", "hopper"],
+                       help="pacing: policies in the simulator; hopper: import and claims "
+                            "on PostgreSQL (the lab's)")
     bench.add_argument("scenarios", nargs="?", type=Path,
                        help="scenario file (TOML or JSON); default: the built-in matrix")
     bench.add_argument("--out", type=Path, default=Path("bench-results"))

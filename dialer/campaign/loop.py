@@ -104,6 +104,7 @@ class CampaignDialer:
         self._zones: list[str] = []
         self._rates: tuple[float, ...] = contact_rates([])
         self._next_refresh = 0.0
+        self._refreshed_to: datetime | None = None
         self._next_zones = 0.0
 
     @classmethod
@@ -209,7 +210,8 @@ class CampaignDialer:
     async def _refresh(self) -> None:
         loop = asyncio.get_running_loop()
         if loop.time() >= self._next_refresh:
-            await self.campaigns.refresh_leads(self.campaign.id)
+            self._refreshed_to = await self.campaigns.refresh_leads(self.campaign.id,
+                                                                    self._refreshed_to)
             async with self.pool.acquire() as connection:
                 self._rates = contact_rates(await hopper.contact_tallies(connection,
                                                                          self.campaign.id))

@@ -3,6 +3,8 @@ campaign draws from the accounts."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import asyncpg
 
 from dialer.collections.model import (
@@ -16,6 +18,7 @@ from dialer.collections.model import (
 from dialer.errors import ConfigError
 
 STATES = ("stopped", "running", "paused")
+REFRESH_OVERLAP = timedelta(minutes=5)
 
 _INSERT_CAMPAIGN = """
 INSERT INTO campaigns (name, dial_mode, dial_ratio, abandon_target, caller_id, window_profile,
@@ -41,7 +44,7 @@ candidates AS (
            coalesce(nullif(a.time_zone, ''),
                     (SELECT p.time_zones[1] FROM phones p WHERE p.account_id = a.id
                      ORDER BY p.position LIMIT 1)) AS time_zone
-    FROM accounts a, c WHERE a.status = 'active'
+    FROM accounts a, c WHERE a.status = 'active' AND ($2::timestamptz IS NULL OR a.updated_at >= $2)
 )
 INSERT INTO leads (campaign_id, account_id, segment, priority, value, time_zone)
 SELECT $1, k.account_id, k.segment, s.priority, k.value, k.time_zone
@@ -122,6 +125,11 @@ class CampaignStore:
         if result == "UPDATE 0":
             raise ConfigError(f"no campaign named {name!r} (`recobro campaign create`)")
 
-    async def refresh_leads(self, campaign_id: int) -> None:
-        """Bring the campaign's leads up to date with the accounts."""
-        await self.pool.execute(_REFRESH_LEADS, campaign_id)
+    async def refresh_leads(self, campaign_id: int, since: datetime | None = None) -> datetime:
+        """Bring the campaign's leads up to date with the accounts changed
+        since `since` (all when None); returns the `since` to pass next."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            started = await connection.fetchval("SELECT now()")
+            await connection.execute(_REFRESH_LEADS, campaign_id, since)
+        # Changes committed just after this snapshot carry an earlier time.
+        return started - REFRESH_OVERLAP

@@ -232,3 +232,19 @@ async def test_a_payment_stops_a_lead_already_claimed(pool, tmp_path, fresh_data
     refusal = await pool.fetchrow("SELECT stage, rule FROM compliance_refusals")
     assert (refusal["stage"], refusal["rule"]) == ("dial", "account_status")
     assert await pool.fetchval("SELECT state FROM leads") == "done"
+
+
+async def test_leads_follow_new_and_changed_accounts(pool, tmp_path):
+    await load_accounts(pool, tmp_path, us_accounts(3))
+    store = CampaignStore(pool)
+    c_id = await store.create(campaign("refresh"))
+    since = await store.refresh_leads(c_id)
+    assert await pool.fetchval("SELECT count(*) FROM leads") == 3
+    # A re-import brings a new account and moves R0 from early to late.
+    await load_accounts(pool, tmp_path, ["R0,Debtor 0,100,150,0.5," + number_of(0),
+                                         "R9,Debtor 9,100,10,0.5," + number_of(9)])
+    await store.refresh_leads(c_id, since)
+    leads = await pool.fetch("SELECT a.reference, l.segment FROM leads l "
+                             "JOIN accounts a ON a.id = l.account_id ORDER BY 1")
+    assert [(r["reference"], r["segment"]) for r in leads] == [
+        ("R0", "late"), ("R1", "early"), ("R2", "early"), ("R9", "early")]
