@@ -42,7 +42,7 @@ def _call(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from dialer.demo import demo_command
 
-    return asyncio.run(demo_command(args.calls, args.concurrency))
+    return asyncio.run(demo_command(args.accounts, args.seconds))
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -66,7 +66,8 @@ def _campaign(args: argparse.Namespace) -> int:
             args.name, args.mode, ratio=args.ratio, abandon_target=args.abandon_target,
             caller_id=args.caller_id or load_settings().caller_id, window=args.window, ring_timeout_s=args.ring_timeout,
             wrap_up_s=args.wrap_up, early_max_dpd=args.early_max_dpd,
-            mid_max_dpd=args.mid_max_dpd, segments=args.segments, strategies=args.strategies)
+            mid_max_dpd=args.mid_max_dpd, segments=args.segments, strategies=args.strategies,
+            portfolio=args.portfolio)
         return asyncio.run(commands.create_campaign(campaign))
     if args.action == "run":
         return asyncio.run(commands.run_campaign(args.name, args.seconds))
@@ -125,6 +126,8 @@ def _add_collections_commands(sub: argparse._SubParsersAction) -> None:
     campaign.add_argument("--early-max-dpd", type=int, default=30)
     campaign.add_argument("--mid-max-dpd", type=int, default=90)
     campaign.add_argument("--segments", default="early,mid,late")
+    campaign.add_argument("--portfolio", default="",
+                          help="only accounts whose client_segment is this (default: all)")
     campaign.add_argument("--strategies", type=Path, help="TOML file of per-segment strategies")
     campaign.add_argument("--for", dest="seconds", type=float, default=None,
                           help="run: stop dialing after this many seconds")
@@ -178,9 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--language", choices=["es", "en"], default=None)
     call.set_defaults(run=_call)
 
-    demo = sub.add_parser("demo", help="a demo campaign through the lab")
-    demo.add_argument("--calls", type=int, default=36)
-    demo.add_argument("--concurrency", type=int, default=8)
+    demo = sub.add_parser("demo", help="a live demo campaign through the lab")
+    demo.add_argument("--accounts", type=int, default=300)
+    demo.add_argument("--seconds", type=float, default=45.0, help="how long to dial")
     demo.set_defaults(run=_demo)
     bench = sub.add_parser("bench", help="benchmarks")
     bench.add_argument("what", choices=["pacing", "hopper"],

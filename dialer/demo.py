@@ -1,107 +1,159 @@
-"""`recobro demo`: a few dozen calls across the lab's number plan, with a
-live progress line and a table of outcomes at the end."""
+"""`recobro demo`: a live campaign through the lab. Accounts across eight
+time zones are imported (some then pay, some go on the do-not-call list or
+opt out), the lab's agents log in, and a predictive campaign dials for a
+while; the sipp PSTN answers, talks, is busy or never answers by the number
+plan, and answered calls are bridged to the sipp agents. At the end, a table
+of what the attempts came to and what the compliance gate refused."""
 
 from __future__ import annotations
 
-import asyncio
-import random
 import statistics
-import sys
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from dialer.calls.outcome import CallOutcome
-from dialer.calls.state import CallRecord
-from dialer.engine import Engine
-from dialer.lab.number_plan import Behaviour, lab_number
+import asyncpg
+
+from dialer.campaign.commands import build_campaign
+from dialer.campaign.loop import CampaignDialer
+from dialer.collections.importing import ImportDefaults
+from dialer.compliance.windows import is_open, window_for
+from dialer.errors import ConfigError
+from dialer.importer import import_file
+from dialer.lab.number_plan import Behaviour
 from dialer.settings import load_settings
+from dialer.store.accounts import AccountStore
+from dialer.store.campaigns import CampaignStore
+from dialer.store.database import open_pool
 
-# (behaviour, parameter, share of the demo's calls)
-DEMO_MIX: tuple[tuple[Behaviour, str, int], ...] = (
-    (Behaviour.ANSWER_AND_STAY, "20", 8),
-    (Behaviour.ANSWER_AND_STAY, "01", 3),
-    (Behaviour.ANSWER_AND_SEND_DTMF, "12", 4),
-    (Behaviour.ANSWER_AND_HANG_UP, "00", 4),
-    (Behaviour.BUSY, "00", 5),
-    (Behaviour.NO_ANSWER, "00", 4),
-    (Behaviour.CONGESTION, "00", 4),
-    (Behaviour.UNALLOCATED, "00", 4),
-)
-DEMO_RING_TIMEOUT_S = 8.0
-
-
-def demo_numbers(count: int, seed: int = 7) -> list[str]:
-    """count lab numbers in the proportions of DEMO_MIX, shuffled."""
-    pool = [(b, p) for b, p, share in DEMO_MIX for _ in range(share)]
-    rng = random.Random(seed)
-    picks = [pool[i % len(pool)] for i in range(count)]
-    rng.shuffle(picks)
-    return [lab_number(b, p, serial=i % 10) for i, (b, p) in enumerate(picks)]
+# Zone -> a prefix of valid numbers there; two digits follow, then the lab's
+# four behaviour digits (B P P S).
+ZONES = {
+    "America/New_York": "+12125", "America/Chicago": "+13125", "America/Denver": "+13035",
+    "America/Los_Angeles": "+12135", "Pacific/Honolulu": "+18085",
+    "Europe/Madrid": "+34912", "America/Mexico_City": "+525512", "Asia/Tokyo": "+81312",
+}
+# What the debtors do, in turns: mostly answer and talk.
+BEHAVIOURS = [(Behaviour.ANSWER_AND_STAY, "")] * 6 + [
+    (Behaviour.ANSWER_AND_HANG_UP, "00"), (Behaviour.BUSY, "00"), (Behaviour.NO_ANSWER, "00"),
+    (Behaviour.CONGESTION, "00")]
 
 
-def progress_line(done: int, total: int, in_flight: int, outcomes: Counter[str]) -> str:
-    """[ 12/36] in flight  8 | answered 4 busy 2 ..."""
-    counts = " ".join(f"{o.value} {outcomes[o.value]}" for o in CallOutcome if outcomes[o.value])
-    return f"[{done:>3}/{total}] in flight {in_flight:>2} | {counts}"
+def write_demo_accounts(path: Path, count: int, prefix: str = "E", stay: str = "04") -> None:
+    """count accounts spread over ZONES and the number plan; a debtor who
+    answers stays `stay` seconds. Every phone is unique."""
+    lines = [("reference,debtor_name,balance,days_past_due,risk_score,language,phone1,"
+             "client_segment")]
+    zones = list(ZONES)
+    for i in range(count):
+        behaviour, parameter = BEHAVIOURS[(i // len(zones)) % len(BEHAVIOURS)]
+        digits = f"{(i // len(zones)) % 100:02d}{behaviour.value}{parameter or stay}{i % 10}"
+        lines.append(f"{prefix}{i},Debtor {i},{50 + i % 900},{(i * 13) % 200},0.{i % 10},"
+                     f"{'es' if i % 2 else 'en'},{ZONES[zones[i % len(zones)]]}{digits},{prefix}")
+    path.write_text("\n".join(lines) + "\n")
 
 
-def outcome_table(calls: Sequence[CallRecord]) -> str:
-    """The final table: one row per outcome, then the hangup causes seen."""
-    header = (f"{'outcome':<16}{'calls':>6}{'share':>8}{'ring s (median)':>17}"
-              f"{'talk s (median)':>17}")
-    lines = [header, "-" * 64]
-    for outcome in CallOutcome:
-        group = [c for c in calls if c.outcome is outcome]
-        if not group:
-            continue
-        rings = [c.ring_seconds for c in group if c.ring_seconds is not None]
-        talks = [c.talk_seconds for c in group if c.talk_seconds is not None]
+def window_open_now(now: datetime | None = None) -> str:
+    """A custom calling window (hh:00-hh:00, three hours) open now in some
+    of ZONES and closed in the others, whatever the time of day, so a demo
+    or a test always has both callable and out-of-window debtors."""
+    now = now or datetime.now(UTC)
+    for anchor in ZONES:
+        hour = now.astimezone(ZoneInfo(anchor)).hour
+        if 1 <= hour <= 21:
+            profile = f"{hour - 1:02d}:00-{hour + 2:02d}:00"
+            opened = [z for z in ZONES if is_open(window_for(profile, ""), z, now)]
+            if len(opened) < len(ZONES):
+                return profile
+    raise AssertionError("eight zones always leave one outside three hours")
+
+
+async def portfolio_changes_mid_campaign(pool: asyncpg.Pool, prefix: str) -> None:
+    """What happens to a portfolio during a campaign: 1 account in 10 pays
+    or settles or disputes, some numbers go on the DNC list, some opt out."""
+    statuses = ["paid", "settled", "disputed", "closed"]
+    await pool.execute(
+        "UPDATE accounts SET status = ($2::text[])[1 + id % 4], updated_at = now() "
+        "WHERE reference LIKE $1 || '%' AND id % 10 = 9", prefix, statuses)
+    await pool.execute(
+        "INSERT INTO do_not_call (number, reason) SELECT p.number, 'dnc' FROM phones p "
+        "JOIN accounts a ON a.id = p.account_id WHERE a.reference LIKE $1 || '%' "
+        "AND a.id % 17 = 3 ON CONFLICT DO NOTHING", prefix)
+    await pool.execute(
+        "INSERT INTO do_not_call (reference, reason) SELECT reference, 'opt_out' FROM accounts "
+        "WHERE reference LIKE $1 || '%' AND id % 19 = 5 ON CONFLICT DO NOTHING", prefix)
+
+
+async def summary(pool: asyncpg.Pool, campaign_id: int) -> str:
+    """Attempts by result (with ring and talk medians) and refusals by rule."""
+    rows = await pool.fetch(
+        "SELECT a.result, extract(epoch FROM coalesce(a.answered_at, a.ended_at) - a.started_at) "
+        "AS ring, extract(epoch FROM a.ended_at - a.connected_at) AS talk "
+        "FROM attempts a WHERE a.campaign_id = $1", campaign_id)
+    lines = [f"{'result':<14}{'attempts':>9}{'share':>8}{'ring s':>9}{'talk s':>9}", "-" * 49]
+    results = sorted({r["result"] or "in flight" for r in rows})
+    for result in results:
+        group = [r for r in rows if (r["result"] or "in flight") == result]
+        rings = [float(r["ring"]) for r in group if r["ring"] is not None]
+        talks = [float(r["talk"]) for r in group if r["talk"] is not None]
         ring = f"{statistics.median(rings):.1f}" if rings else "-"
         talk = f"{statistics.median(talks):.1f}" if talks else "-"
-        lines.append(f"{outcome.value:<16}{len(group):>6}{len(group) / len(calls):>8.0%}"
-                     f"{ring:>17}{talk:>17}")
-    lines += ["-" * 64, f"{'total':<16}{len(calls):>6}", "", "hangup causes:"]
-    causes = Counter((c.hangup_cause, c.hangup_cause_text) for c in calls)
-    for (cause, text), n in sorted(causes.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or 0)):
-        lines.append(f"  {'-' if cause is None else cause:>3} {text or '(none)':<36}{n:>4}")
+        lines.append(f"{result:<14}{len(group):>9}{len(group) / len(rows):>8.0%}"
+                     f"{ring:>9}{talk:>9}")
+    live = sum(1 for r in rows if r["result"] in ("conversation", "abandoned"))
+    abandoned = sum(1 for r in rows if r["result"] == "abandoned")
+    lines += ["-" * 49, f"{'total':<14}{len(rows):>9}",
+              f"abandon rate: {abandoned} of {live} live answers"
+              + (f" ({abandoned / live:.1%})" if live else ""), "", "refused by the gate:"]
+    refusals = await pool.fetch("SELECT rule, stage, count(*) FROM compliance_refusals "
+                                "WHERE campaign_id = $1 GROUP BY 1, 2 ORDER BY 3 DESC",
+                                campaign_id)
+    lines += [f"  {r['rule']:<28}{r['stage']:<7}{r['count']:>5}" for r in refusals] or ["  none"]
     return "\n".join(lines)
 
 
-async def demo_command(count: int, concurrency: int) -> int:
-    """Place count calls, concurrency at a time, and report their outcomes."""
-    settings = replace(load_settings(), ring_timeout_s=DEMO_RING_TIMEOUT_S)
-    numbers = demo_numbers(count)
-    finished: list[CallRecord] = []
-    outcomes: Counter[str] = Counter()
-    gate = asyncio.Semaphore(concurrency)
-    in_flight = 0
-
-    live = sys.stdout.isatty()
-
-    def show() -> None:
-        line = progress_line(len(finished), count, in_flight, outcomes)
-        if live:  # one line, rewritten in place
-            sys.stdout.write("\r" + line.ljust(100))
-            sys.stdout.flush()
-        elif len(finished) % 6 == 0 or len(finished) == count:
-            print(line, flush=True)
-
-    async def one(engine: Engine, number: str) -> None:
-        nonlocal in_flight
-        async with gate:
-            in_flight += 1
-            call = await engine.place_call(number)
-            in_flight -= 1
-            finished.append(call)
-            outcomes[call.outcome.value if call.outcome else "unknown"] += 1
-            show()
-
-    print(f"demo: {count} calls through the lab, {concurrency} at a time "
-          f"(ring timeout {DEMO_RING_TIMEOUT_S:.0f} s)")
-    async with await Engine.connect(settings) as engine:
-        await asyncio.gather(*(one(engine, n) for n in numbers))
-    if live:
+async def demo_command(accounts: int, seconds: float) -> int:
+    """Import demo accounts, log the lab's agents in, run a campaign."""
+    settings = load_settings()
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    prefix = f"D{stamp}-"
+    work = Path(".lab") / "demo"
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / f"accounts-{stamp}.csv"
+    write_demo_accounts(path, accounts, prefix, stay="06")
+    pool = await open_pool(settings.database_url)
+    try:
+        outcome = await import_file(AccountStore(pool), path, {}, ImportDefaults())
+        if outcome.report is None or outcome.errors:
+            raise ConfigError(f"demo accounts did not import: {outcome.errors[:3]}")
+        agents = await pool.fetch(
+            "UPDATE agents SET state = 'ready', state_since = now() "
+            "WHERE state IN ('logged_out', 'paused') RETURNING endpoint")
+        ready = await pool.fetchval("SELECT count(*) FROM agents WHERE state <> 'logged_out'")
+        if not ready:
+            raise ConfigError("no agents: run `recobro lab up` (it enrols the lab's agents)")
+        window = window_open_now()
+        campaign = build_campaign(
+            f"demo-{stamp}", "predictive", ratio=2.0, abandon_target=0.03,
+            caller_id=settings.caller_id, window=window, ring_timeout_s=8, wrap_up_s=2,
+            early_max_dpd=30, mid_max_dpd=90, segments="early,mid,late", strategies=None,
+            portfolio=prefix)
+        campaigns = CampaignStore(pool)
+        campaign_id = await campaigns.create(campaign)
+        await campaigns.refresh_leads(campaign_id)
+        await portfolio_changes_mid_campaign(pool, prefix)
+        await campaigns.set_state(campaign.name, "running")
+        print(f"demo: {accounts} accounts in 8 time zones ({path}); {ready} agents ready "
+              f"({len(agents)} just logged in); campaign {campaign.name}, predictive, "
+              f"calling window {window} local time; dialing for {seconds:.0f} s", flush=True)
+        dialer = await CampaignDialer.start(settings, campaign.name)
+        try:
+            await dialer.run(seconds=seconds, progress=lambda line: print(line, flush=True))
+        finally:
+            await dialer.close()
+        await campaigns.set_state(campaign.name, "stopped")
         print()
-    print(outcome_table(finished))
+        print(await summary(pool, campaign_id))
+    finally:
+        await pool.close()
     return 0

@@ -75,7 +75,8 @@ def load_strategies(path: Path, dial_mode: DialMode) -> tuple[Strategy, ...]:
 
 def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float, caller_id: str,
                    window: str, ring_timeout_s: int, wrap_up_s: int, early_max_dpd: int,
-                   mid_max_dpd: int, segments: str, strategies: Path | None) -> Campaign:
+                   mid_max_dpd: int, segments: str, strategies: Path | None,
+                   portfolio: str = "") -> Campaign:
     """A campaign from command-line settings; ConfigError names the one wrong."""
     dial_mode = DialMode(mode)
     try:
@@ -102,7 +103,7 @@ def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float,
         wrap_up_s=wrap_up_s, thresholds=SegmentThresholds(early_max_dpd, mid_max_dpd),
         segments=chosen,
         strategies=load_strategies(strategies, dial_mode) if strategies
-        else default_strategies(dial_mode))
+        else default_strategies(dial_mode), portfolio=portfolio)
 
 
 async def create_campaign(campaign: Campaign) -> int:

@@ -148,6 +148,7 @@ class Campaign:
     thresholds: SegmentThresholds
     segments: tuple[Segment, ...]
     strategies: tuple[Strategy, ...]
+    portfolio: str = ""  # only accounts of this client segment ("" = every account)
 
     def strategy(self, segment: Segment) -> Strategy:
         """The strategy for a segment."""

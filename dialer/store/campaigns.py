@@ -22,8 +22,9 @@ REFRESH_OVERLAP = timedelta(minutes=5)
 
 _INSERT_CAMPAIGN = """
 INSERT INTO campaigns (name, dial_mode, dial_ratio, abandon_target, caller_id, window_profile,
-                       ring_timeout_s, wrap_up_s, early_max_dpd, mid_max_dpd, segments)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id
+                       ring_timeout_s, wrap_up_s, early_max_dpd, mid_max_dpd, segments,
+                       portfolio)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id
 """
 _INSERT_STRATEGY = """
 INSERT INTO strategies (campaign_id, segment, dial_mode, priority, max_attempts, retry_busy_s,
@@ -44,7 +45,8 @@ candidates AS (
            coalesce(nullif(a.time_zone, ''),
                     (SELECT p.time_zones[1] FROM phones p WHERE p.account_id = a.id
                      ORDER BY p.position LIMIT 1)) AS time_zone
-    FROM accounts a, c WHERE a.status = 'active' AND ($2::timestamptz IS NULL OR a.updated_at >= $2)
+    FROM accounts a, c WHERE a.status = 'active'
+      AND (c.portfolio = '' OR a.client_segment = c.portfolio) AND ($2::timestamptz IS NULL OR a.updated_at >= $2)
 )
 INSERT INTO leads (campaign_id, account_id, segment, priority, value, time_zone)
 SELECT $1, k.account_id, k.segment, s.priority, k.value, k.time_zone
@@ -84,7 +86,7 @@ class CampaignStore:
                     campaign.dial_ratio, campaign.abandon_target, campaign.caller_id,
                     campaign.window_profile, campaign.ring_timeout_s, campaign.wrap_up_s,
                     campaign.thresholds.early_max_dpd, campaign.thresholds.mid_max_dpd,
-                    [s.value for s in campaign.segments])
+                    [s.value for s in campaign.segments], campaign.portfolio)
             except asyncpg.UniqueViolationError:
                 raise ConfigError(f"campaign {campaign.name!r} already exists") from None
             except asyncpg.CheckViolationError as error:
@@ -110,7 +112,7 @@ class CampaignStore:
             caller_id=row["caller_id"], window_profile=row["window_profile"],
             ring_timeout_s=row["ring_timeout_s"], wrap_up_s=row["wrap_up_s"],
             thresholds=SegmentThresholds(row["early_max_dpd"], row["mid_max_dpd"]),
-            segments=tuple(Segment(s) for s in row["segments"]),
+            segments=tuple(Segment(s) for s in row["segments"]), portfolio=row["portfolio"],
             strategies=tuple(_strategy(s) for s in strategies))
 
     async def state(self, campaign_id: int) -> str:

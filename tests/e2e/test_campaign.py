@@ -10,60 +10,20 @@ import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 
 from dialer.compliance.windows import is_open, window_for
-from dialer.lab.number_plan import Behaviour
+from dialer.demo import (
+    ZONES,
+    portfolio_changes_mid_campaign,
+    window_open_now,
+    write_demo_accounts,
+)
 from tests.e2e.cli import cli_env, run_cli
 
 pytestmark = pytest.mark.lab
-
-# Zone -> a number prefix of that zone; two digits follow, then the lab's
-# four behaviour digits (B P P S).
-ZONES = {
-    "America/New_York": "+12125", "America/Chicago": "+13125", "America/Denver": "+13035",
-    "America/Los_Angeles": "+12135", "Pacific/Honolulu": "+18085",
-    "Europe/Madrid": "+34912", "America/Mexico_City": "+525512", "Asia/Tokyo": "+81312",
-}
-# What the debtors do, in turns: mostly answer and talk a few seconds.
-BEHAVIOURS = [(Behaviour.ANSWER_AND_STAY, "04")] * 6 + [
-    (Behaviour.ANSWER_AND_HANG_UP, "00"), (Behaviour.BUSY, "00"), (Behaviour.NO_ANSWER, "00"),
-    (Behaviour.CONGESTION, "00")]
-STATUSES = ["active"] * 16 + ["paid", "settled", "disputed", "closed"]
-
-
-def window_now(zone_count: int = 2) -> str:
-    """A custom calling window open now in a few of the zones (and closed in
-    the others) for an hour or more, whatever the time of the run."""
-    now = datetime.now(UTC)
-    for anchor in ZONES:
-        hour = now.astimezone(ZoneInfo(anchor)).hour
-        if 1 <= hour <= 21:
-            profile = f"{hour - 1:02d}:00-{hour + 2:02d}:00"
-            window = window_for(profile, "")
-            open_zones = {z for z in ZONES if is_open(window, z, now)}
-            if 1 <= len(open_zones) <= zone_count + 1 and len(open_zones) < len(ZONES):
-                return profile
-    raise AssertionError("no anchor zone gives a partial window")  # cannot happen: 8 zones
-
-
-def write_accounts(path: Path, count: int, stay: str = "04") -> None:
-    """count accounts over every zone, with every status; phones unique."""
-    lines = ["reference,debtor_name,balance,days_past_due,risk_score,language,phone1"]
-    zones = list(ZONES)
-    for i in range(count):
-        behaviour, parameter = BEHAVIOURS[(i // len(zones)) % len(BEHAVIOURS)]
-        if behaviour is Behaviour.ANSWER_AND_STAY:
-            parameter = stay
-        digits = f"{(i // len(zones)) % 100:02d}{behaviour.value}{parameter}{i % 10}"
-        number = ZONES[zones[i % len(zones)]] + digits
-        lines.append(f"E{i},Debtor {i},{50 + i % 900},{(i * 13) % 200},0.{i % 10},"
-                     f"{'es' if i % 2 else 'en'},{number}")
-    path.write_text("\n".join(lines) + "\n")
-
 
 def cli(lab_config, database_url: str, *args: str, timeout: float = 60):
     result = run_cli(*args, timeout=timeout, RECOBRO_ENV_FILE=str(lab_config.env_file),
@@ -79,46 +39,35 @@ def start_dialer(lab_config, database_url: str, name: str, seconds: int) -> subp
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+STATUSES = ["paid", "settled", "disputed", "closed"]
+
+
 def prepare(lab_config, database_url: str, tmp_path: Path, name: str, count: int,
             stay: str = "04") -> None:
-    """Accounts imported, some on the DNC list or opted out, statuses set,
-    agents ready, campaign created and started."""
+    """Accounts imported, a few closed before the campaign starts (by the
+    command an operator uses), agents ready, campaign created; then more pay
+    or settle, go on the DNC list or opt out; the campaign is started."""
     accounts = tmp_path / "accounts.csv"
-    write_accounts(accounts, count, stay)
+    write_demo_accounts(accounts, count, stay=stay)
     imported = cli(lab_config, database_url, "accounts", "import", str(accounts))
     assert f"imported {count} account(s) ({count} new" in imported.stdout, imported.stdout
-    profile = window_now()
-    for i in range(40):  # a few by the command an operator uses, the rest in bulk
-        status = STATUSES[i % len(STATUSES)]
-        if status != "active":
-            cli(lab_config, database_url, "accounts", "status", "--reference", f"E{i}",
-                "--status", status)
+    for i, status in enumerate(STATUSES):
+        cli(lab_config, database_url, "accounts", "status", "--reference", f"E{i * 7}",
+            "--status", status)
     for agent in lab_config.agents:
         cli(lab_config, database_url, "agent", "ready", agent.endpoint)
     cli(lab_config, database_url, "campaign", "create", name, "--mode", "predictive",
-        "--window", profile, "--ring-timeout", "6", "--wrap-up", "1")
-    # After the campaign drew its leads: payments, DNC and opt-outs arrive.
-    asyncio.run(_bulk_status_and_dnc(database_url, count))
+        "--window", window_open_now(), "--ring-timeout", "6", "--wrap-up", "1")
+    asyncio.run(_mid_campaign(database_url))
     cli(lab_config, database_url, "campaign", "start", name)
 
 
-async def _bulk_status_and_dnc(database_url: str, count: int) -> None:
-    # The CLI set the first few by hand; the rest in one statement each.
-    connection = await asyncpg.connect(database_url)
+async def _mid_campaign(database_url: str) -> None:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
-        for i in range(40, count):
-            status = STATUSES[i % len(STATUSES)]
-            if status != "active":
-                await connection.execute("UPDATE accounts SET status = $2 WHERE reference = $1",
-                                         f"E{i}", status)
-        await connection.execute(
-            "INSERT INTO do_not_call (number, reason) SELECT p.number, 'dnc' FROM phones p "
-            "JOIN accounts a ON a.id = p.account_id WHERE a.id % 17 = 3")
-        await connection.execute(
-            "INSERT INTO do_not_call (reference, reason) SELECT reference, 'opt_out' "
-            "FROM accounts WHERE id % 19 = 5")
+        await portfolio_changes_mid_campaign(pool, "E")
     finally:
-        await connection.close()
+        await pool.close()
 
 
 async def fetch(database_url: str, query: str, *args):

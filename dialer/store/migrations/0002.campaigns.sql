@@ -63,6 +63,7 @@ CREATE TABLE campaigns (
     early_max_dpd  integer NOT NULL DEFAULT 30,
     mid_max_dpd    integer NOT NULL DEFAULT 90,
     segments       text[] NOT NULL DEFAULT '{early,mid,late}',
+    portfolio      text NOT NULL DEFAULT '',  -- accounts' client_segment; '' = all
     created_at     timestamptz NOT NULL DEFAULT now(),
     CHECK (0 < early_max_dpd AND early_max_dpd < mid_max_dpd)
 );
