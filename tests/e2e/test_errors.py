@@ -69,3 +69,31 @@ def test_missing_setting(lab_config, tmp_path):
 def test_missing_env_file(tmp_path):
     failing(run_cli("call", NUMBER, RECOBRO_ENV_FILE=str(tmp_path / "nope.env")),
             "RECOBRO_ENV_FILE")
+
+
+def test_campaign_and_account_commands_name_the_bad_input(lab_config, fresh_database, tmp_path):
+    env = lab_env(lab_config, DATABASE_URL=fresh_database)
+    failing(run_cli("campaign", "create", "c1", "--window", "9-5", **env), "--window", "9-5")
+    failing(run_cli("campaign", "create", "c1", "--segments", "early,overdue", **env),
+            "--segments")
+    failing(run_cli("campaign", "create", "c1", "--early-max-dpd", "100", **env),
+            "--early-max-dpd")
+    failing(run_cli("campaign", "run", "nobody", **env), "no campaign named 'nobody'")
+    failing(run_cli("campaign", "pause", "nobody", **env), "no campaign named 'nobody'")
+    assert run_cli("campaign", "create", "c1", **env).returncode == 0
+    failing(run_cli("campaign", "create", "c1", **env), "already exists")
+    strategies = tmp_path / "strategies.toml"
+    strategies.write_text("[late]\nmax_attempts = 0\n")
+    failing(run_cli("campaign", "create", "c2", "--strategies", str(strategies), **env),
+            "[late]", "max_attempts")
+    failing(run_cli("accounts", "import", str(tmp_path / "missing.csv"), **env), "missing.csv")
+    mapping = tmp_path / "map.json"
+    mapping.write_text('{"balanse": "Saldo"}')
+    data = tmp_path / "a.csv"
+    data.write_text("Saldo\n1\n")
+    failing(run_cli("accounts", "import", str(data), "--mapping", str(mapping), **env),
+            "unknown field(s) balanse")
+    failing(run_cli("accounts", "status", "--reference", "NOPE", "--status", "paid", **env),
+            "NOPE")
+    failing(run_cli("agent", "ready", "agent9999", **env), "agent9999")
+    failing(run_cli("dnc", "add", "--number", "12", **env), "'12'")

@@ -248,3 +248,27 @@ async def test_leads_follow_new_and_changed_accounts(pool, tmp_path):
                              "JOIN accounts a ON a.id = l.account_id ORDER BY 1")
     assert [(r["reference"], r["segment"]) for r in leads] == [
         ("R0", "late"), ("R1", "early"), ("R2", "early"), ("R9", "early")]
+
+
+async def test_pause_resume_and_stop_are_obeyed(pool, tmp_path, fresh_database):
+    await load_accounts(pool, tmp_path, us_accounts(40))
+    store = CampaignStore(pool)
+    c_id = await store.create(campaign("steer"))
+    await pool.execute("UPDATE agents SET state = 'ready'")
+    now = datetime(2026, 11, 24, 20, tzinfo=UTC)
+    engine = ScriptedEngine(pool, lambda: now, lambda number: CallOutcome.BUSY)
+    lock = await asyncpg.connect(fresh_database)
+    dialer = CampaignDialer(SimpleNamespace(), engine, await store.load("steer"), lock,
+                            clock=lambda: now)
+    await hopper.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
+    await store.set_state("steer", "paused")
+    await dialer.run(seconds=1.2)
+    assert engine.placed == []
+    await store.set_state("steer", "running")
+    await dialer.run(seconds=1.2)
+    placed = len(engine.placed)
+    assert placed >= 4
+    await store.set_state("steer", "stopped")
+    await dialer.run(seconds=30)  # returns at the first tick: the campaign is stopped
+    assert len(engine.placed) == placed
+    await lock.close()
