@@ -23,6 +23,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/recobro lab up
 	$(BIN)/recobro bench hopper
+	$(BIN)/recobro bench bridge
 	$(BIN)/recobro bench pacing
 
 unit: $(STAMP)

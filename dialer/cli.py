@@ -46,6 +46,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.what == "bridge":
+        from dialer.bench_bridge import bench_bridge
+        from dialer.settings import load_settings
+
+        return bench_bridge(load_settings(), args.out)
     if args.what == "hopper":
         from dialer.bench_hopper import bench_hopper
         from dialer.settings import load_settings
@@ -186,9 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=45.0, help="how long to dial")
     demo.set_defaults(run=_demo)
     bench = sub.add_parser("bench", help="benchmarks")
-    bench.add_argument("what", choices=["pacing", "hopper"],
+    bench.add_argument("what", choices=["pacing", "hopper", "bridge"],
                        help="pacing: policies in the simulator; hopper: import and claims "
-                            "on PostgreSQL (the lab's)")
+                            "on PostgreSQL (the lab's); bridge: answer to agent bridge "
+                            "against the lab's Asterisk")
     bench.add_argument("scenarios", nargs="?", type=Path,
                        help="scenario file (TOML or JSON); default: the built-in matrix")
     bench.add_argument("--out", type=Path, default=Path("bench-results"))

@@ -229,6 +229,11 @@ class Engine:
         finally:
             self._flows.pop(call_id, None)
 
+    def answered_at(self, call_id: str) -> datetime | None:
+        """When the call was answered, by Asterisk's clock (None: not yet)."""
+        call = self._calls.get(call_id)
+        return None if call is None else call.answered_at
+
     def language_of(self, call_id: str) -> str:
         """The language a call was placed in."""
         return self._languages.get(call_id, self.settings.language)

@@ -70,10 +70,12 @@ class AgentConnector:
 
     async def _run(self, call_id: str, inbox: asyncio.Queue[CallEvent | None]) -> None:
         loop = asyncio.get_running_loop()
-        answered_at = self.engine.clock()
+        # Asterisk's time of the answer: the 2-second rule counts from it.
+        answered_at = self.engine.answered_at(call_id) or self.engine.clock()
         attempt_id = uuid.UUID(call_id)
         await hopper.mark_answered(self.pool, attempt_id, answered_at)
-        deadline = loop.time() + AGENT_DEADLINE.total_seconds()
+        elapsed = max(0.0, (self.engine.clock() - answered_at).total_seconds())
+        deadline = loop.time() + AGENT_DEADLINE.total_seconds() - elapsed
         ended = asyncio.ensure_future(_until_ended(inbox))
         try:
             while loop.time() < deadline and not ended.done():
