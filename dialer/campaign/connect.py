@@ -1,7 +1,8 @@
 """Answered campaign calls to agents: reserve the longest-idle free agent,
 call the agent's softphone into the Stasis app and bridge it to the debtor,
-all within the 2-second rule; else the call is abandoned (ended). The flow
-named "campaign" in the engine."""
+all within the 2-second rule; else the call is abandoned: the debtor hears
+the safe-harbour message (and may opt out with a key), then the call ends.
+The flow named "campaign" in the engine."""
 
 from __future__ import annotations
 
@@ -12,12 +13,19 @@ from datetime import datetime
 
 import asyncpg
 
-from dialer.calls.events import CallEnteredApp, CallEvent, CallHungUp
+from dialer.calls.events import (
+    CallEnteredApp,
+    CallEvent,
+    CallHungUp,
+    DtmfReceived,
+    PlaybackFinished,
+)
 from dialer.campaign.results import AGENT_DEADLINE, Connection
 from dialer.engine import Engine
 from dialer.errors import AriError
 from dialer.store import hopper
 from dialer.store.agents import AgentStore
+from ivr import safe_harbour
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +84,8 @@ class AgentConnector:
         await hopper.mark_answered(self.pool, attempt_id, answered_at)
         elapsed = max(0.0, (self.engine.clock() - answered_at).total_seconds())
         deadline = loop.time() + AGENT_DEADLINE.total_seconds() - elapsed
-        ended = asyncio.ensure_future(_until_ended(inbox))
+        events: asyncio.Queue[CallEvent] = asyncio.Queue()  # keys pressed, playbacks
+        ended = asyncio.ensure_future(_until_ended(inbox, events))
         try:
             while loop.time() < deadline and not ended.done():
                 agent = await self.agents.reserve(attempt_id, self.engine.clock())
@@ -89,9 +98,39 @@ class AgentConnector:
                     return
             if not ended.done():
                 self.mark_abandoned(call_id)
-                await self.engine.hang_up(call_id, "no agent within 2 s")
+                await self._safe_harbour(call_id, events, ended)
         finally:
             ended.cancel()
+
+    async def _safe_harbour(self, call_id: str, events: asyncio.Queue[CallEvent],
+                            ended: asyncio.Future[None]) -> None:
+        """No agent in time: play the safe-harbour message, take the
+        opt-out key if pressed, then end the call."""
+        loop = asyncio.get_running_loop()
+        try:
+            playback = await self.engine.ari.play(call_id, safe_harbour.SOUND,
+                                                  self.engine.language_of(call_id))
+        except AriError as error:
+            log.warning("safe-harbour message not played on %s: %s", call_id, error)
+            playback = None
+        deadline = loop.time() + safe_harbour.LONGEST_S
+        opted_out = False
+        while playback is not None and not ended.done() and loop.time() < deadline:
+            next_event = asyncio.ensure_future(events.get())
+            await asyncio.wait([next_event, ended], timeout=deadline - loop.time(),
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not next_event.done():
+                next_event.cancel()
+                continue
+            event = next_event.result()
+            if (isinstance(event, DtmfReceived) and event.digit == safe_harbour.OPT_OUT_KEY
+                    and not opted_out):
+                opted_out = True
+                await hopper.opt_out(self.pool, uuid.UUID(call_id))
+            elif isinstance(event, PlaybackFinished) and event.playback_id == playback:
+                break
+        if not ended.done():
+            await self.engine.hang_up(call_id, "no agent within 2 s: safe-harbour message")
 
     async def _connect(self, call_id: str, agent: str, deadline: float,
                        ended: asyncio.Future[None]) -> bool:
@@ -150,6 +189,8 @@ class AgentConnector:
         await self._tear_down(call_id, agent)
 
 
-async def _until_ended(inbox: asyncio.Queue[CallEvent | None]) -> None:
-    while await inbox.get() is not None:
-        pass
+async def _until_ended(inbox: asyncio.Queue[CallEvent | None],
+                       events: asyncio.Queue[CallEvent]) -> None:
+    """Read the call's inbox until the call ends, keeping its events."""
+    while (event := await inbox.get()) is not None:
+        events.put_nowait(event)

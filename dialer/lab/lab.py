@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import psycopg
 
 from dialer.errors import LabError
-from dialer.lab import asterisk, postgres, process, provision, sipp
+from dialer.lab import asterisk, postgres, process, prompts, provision, sipp
 from dialer.lab.config import ARI_APP, CALLER_ID, TRUNK, LabConfig
 from dialer.store.migrate import apply_migrations
 
@@ -76,6 +76,7 @@ def up(cfg: LabConfig) -> list[Part]:
     _check_ports_free(cfg)
     provision.ensure_host_packages()
     provision.ensure_asterisk_root(cfg.asterisk_root)
+    prompts.render_safe_harbour(cfg)
     database_url = _external_database()
     if database_url is None:
         postgres.start(cfg)

@@ -17,6 +17,8 @@ HOST_PACKAGES = {
     "sipp": "sip-tester",
     "debootstrap": "debootstrap",
     "pg_ctlcluster": "postgresql",
+    "espeak-ng": "espeak-ng",  # the lab's recorded prompts
+    "sox": "sox",
 }
 ASTERISK_PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-es",
                      "asterisk-core-sounds-en")

@@ -163,6 +163,14 @@ async def mark_connected(pool: asyncpg.Pool, attempt_id: uuid.UUID, agent: str,
                        "WHERE id = $1", attempt_id, agent, agent_channel, at)
 
 
+async def opt_out(pool: asyncpg.Pool, attempt_id: uuid.UUID) -> None:
+    """The debtor of this attempt asked not to be called (the opt-out key)."""
+    await pool.execute(
+        "INSERT INTO do_not_call (reference, reason) SELECT c.reference, 'opt_out' "
+        "FROM attempts a JOIN accounts c ON c.id = a.account_id WHERE a.id = $1 "
+        "ON CONFLICT DO NOTHING", attempt_id)
+
+
 async def finish_attempt(connection: asyncpg.Connection, attempt_id: uuid.UUID,
                          result: AttemptResult, ended_at: datetime, answered_at: datetime | None,
                          next_callable_at: datetime, max_attempts: int) -> bool:

@@ -173,3 +173,44 @@ def test_kill_9_mid_campaign_then_restart_loses_no_outcome(lab_config, fresh_dat
     assert len(per_account) == len(set(per_account))
     agents = asyncio.run(fetch(url, "SELECT state FROM agents"))
     assert {a["state"] for a in agents} <= {"ready", "wrap_up"}
+
+
+def test_no_agent_in_time_plays_the_safe_harbour_message(lab_config, fresh_database,
+                                                          tmp_path):
+    """One agent, a ratio of 5 calls per free agent: most live answers find
+    no agent. They hear the safe-harbour message and are counted abandoned;
+    debtors who press 9 during it are opted out."""
+    for language in ("es", "en"):
+        assert (lab_config.asterisk_root / "usr/share/asterisk/sounds/recobro" / language
+                / "safe-harbour.wav").is_file()
+    url = fresh_database
+    rows = ["reference,debtor_name,balance,days_past_due,phone1,language"]
+    for i in range(12):
+        # Even: answers and stays 20 s; odd: answers and keys 9 9 (then stays).
+        behaviour = "120" if i % 2 == 0 else "699"
+        rows.append(f"S{i},Debtor {i},100,10,+1212555{behaviour}{i % 10},{'es' if i % 3 else 'en'}")
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("\n".join(rows) + "\n")
+    cli(lab_config, url, "accounts", "import", str(accounts))
+    cli(lab_config, url, "agent", "ready", lab_config.agents[0].endpoint)
+    cli(lab_config, url, "campaign", "create", "harbour", "--mode", "ratio", "--ratio", "5",
+        "--window", "00:00-23:59", "--ring-timeout", "6", "--wrap-up", "30")
+    cli(lab_config, url, "campaign", "start", "harbour")
+    cli(lab_config, url, "campaign", "run", "harbour", "--for", "8", timeout=240)
+    attempts = asyncio.run(fetch(url, ATTEMPTS))
+    abandoned = [a for a in attempts if a["result"] == "abandoned"]
+    assert len(abandoned) >= 3, [a["result"] for a in attempts]
+    played = asyncio.run(fetch(
+        url, "SELECT call_id FROM call_events WHERE kind = 'playback_finished'"))
+    played_ids = {p["call_id"] for p in played}
+    opted_out = {r["reference"] for r in asyncio.run(fetch(
+        url, "SELECT reference FROM do_not_call WHERE reason = 'opt_out'"))}
+    for a in abandoned:
+        assert a["agent"] is None and a["call_outcome"] == "answered"  # Recobro ended it
+        number_keys_nine = a["number"][-4] == "6"
+        if number_keys_nine:
+            assert a["reference"] in opted_out
+        else:
+            assert a["id"] in played_ids  # the whole message was played
+            assert a["reference"] not in opted_out
+    assert opted_out <= {a["reference"] for a in abandoned}

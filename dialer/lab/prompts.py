@@ -1,0 +1,53 @@
+"""The lab's own recordings: the safe-harbour message in Spanish and
+English, spoken by espeak-ng and resampled by sox to 8 kHz for Asterisk,
+written into the Asterisk root's sounds when missing or when the words
+changed. The company name and callback number come from
+RECOBRO_COMPANY_NAME and RECOBRO_CALLBACK_NUMBER (else the lab's caller ID)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from dialer.errors import LabError
+from dialer.lab.config import CALLER_ID, LabConfig
+from ivr import safe_harbour
+from ivr.prompts import LANGUAGES
+
+VOICES = {"en": "en-us", "es": "es"}
+
+
+def _run(command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, check=False,
+                            stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise LabError(f"{command[0]} failed: {result.stderr.strip()[:300]}")
+
+
+def render_safe_harbour(cfg: LabConfig) -> list[Path]:
+    """Write sounds/recobro/<language>/safe-harbour.wav in the Asterisk root."""
+    company = os.environ.get("RECOBRO_COMPANY_NAME", "Recobro Lab")
+    callback = os.environ.get("RECOBRO_CALLBACK_NUMBER", CALLER_ID)
+    written = []
+    for language in LANGUAGES:
+        words = safe_harbour.message(language, company, callback)
+        # sounds/<language>/ are symlinks inside the root; Asterisk also
+        # finds <dir>/<language>/<file> for a sound named <dir>/<file>.
+        directory, name = safe_harbour.SOUND.split("/")
+        target = (cfg.asterisk_root / "usr/share/asterisk/sounds" / directory / language
+                  / f"{name}.wav")
+        stamp = target.with_suffix(".words")
+        digest = hashlib.sha256(words.encode()).hexdigest()
+        if target.is_file() and stamp.is_file() and stamp.read_text() == digest:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as work:
+            spoken = Path(work) / "spoken.wav"
+            _run(["espeak-ng", "-v", VOICES[language], "-s", "150", "-w", str(spoken), words])
+            _run(["sox", str(spoken), "-r", "8000", "-c", "1", "-b", "16", str(target)])
+        stamp.write_text(digest)
+        written.append(target)
+    return written
