@@ -15,7 +15,7 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -35,6 +35,7 @@ from dialer.errors import DatabaseError
 from dialer.settings import Settings
 from dialer.store import hopper
 from dialer.store.campaigns import CampaignStore
+from dialer.telephony.ari import AriClient
 from pacing.model import PacingPolicy
 from pacing.policies.predictive import Predictive
 from pacing.policies.simple import FixedRatio, Preview, Progressive
@@ -57,6 +58,12 @@ def make_policy(campaign: Campaign) -> PacingPolicy:
         case DialMode.RATIO:
             return FixedRatio(campaign.dial_ratio)
     return Predictive(cap=campaign.abandon_target, prior_wrap_s=max(1.0, campaign.wrap_up_s))
+
+
+def dialer_settings(settings: Settings, dialer_id: uuid.UUID) -> Settings:
+    """The settings of one dialer process: its own Stasis application."""
+    app = f"{settings.ari.app}-dialer-{dialer_id.hex[:12]}"
+    return replace(settings, ari=replace(settings.ari, app=app))
 
 
 def campaign_lock_key(campaign_id: int) -> int:
@@ -85,14 +92,15 @@ class CampaignDialer:
 
     def __init__(self, settings: Settings, engine: Engine, campaign: Campaign,
                  lock_connection: asyncpg.Connection,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 dialer_id: uuid.UUID | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.pool = engine.store.pool
         self.campaign = campaign
         self.campaigns = CampaignStore(self.pool)
         self.clock = clock or engine.clock
-        self.dialer_id = uuid.uuid4()
+        self.dialer_id = dialer_id or uuid.uuid4()
         self.policy = make_policy(campaign)
         self.connector = AgentConnector(engine, self.pool, campaign.wrap_up_s, campaign.caller_id)
         self.tally = Tally()
@@ -106,19 +114,23 @@ class CampaignDialer:
         self._next_refresh = 0.0
         self._refreshed_to: datetime | None = None
         self._next_zones = 0.0
+        self._other_apps: list[AriClient] = []
 
     @classmethod
     async def start(cls, settings: Settings, name: str) -> CampaignDialer:
         """Connect, register this dialer (its lock lives as long as the
-        process) and adopt what dead dialers of the campaign left."""
-        engine = await Engine.connect(settings)
+        process) and adopt what dead dialers of the campaign left. Each
+        dialer has a Stasis application of its own: Asterisk sends an app's
+        events to one WebSocket only, the last one opened."""
+        dialer_id = uuid.uuid4()
+        engine = await Engine.connect(dialer_settings(settings, dialer_id))
         try:
             campaign = await CampaignStore(engine.store.pool).load(name)
             try:
                 lock_connection = await asyncpg.connect(settings.database_url)
             except (OSError, asyncpg.PostgresError) as error:
                 raise DatabaseError(f"cannot open the dialer's lock connection: {error}") from None
-            dialer = cls(settings, engine, campaign, lock_connection)
+            dialer = cls(settings, engine, campaign, lock_connection, dialer_id=dialer_id)
             await hopper.register_dialer(lock_connection, dialer.dialer_id, campaign.id,
                                          os.getpid())
             await dialer.recover()
@@ -130,6 +142,8 @@ class CampaignDialer:
     async def close(self) -> None:
         for task in list(self._calls):
             task.cancel()
+        for client in self._other_apps:
+            await client.close()
         await self._lock_connection.close()
         await self.engine.close()
 
@@ -149,10 +163,17 @@ class CampaignDialer:
             await connection.execute("SELECT pg_advisory_xact_lock($1)",
                                      campaign_lock_key(self.campaign.id))
             dead = await hopper.dead_dialers(connection, self.campaign.id, self.dialer_id)
+            holders = await hopper.dialers_with_open_attempts(connection, self.campaign.id, dead)
             orphans = await hopper.adopt_orphans(connection, self.campaign.id, dead,
                                                  self.dialer_id)
         if not orphans:
             return
+        for holder in holders:
+            # The dead dialer's calls live in its Stasis application: listen
+            # there too (answers to come, keys pressed, playbacks).
+            client = AriClient(dialer_settings(self.settings, holder).ari, self.engine.submit)
+            await client.connect()
+            self._other_apps.append(client)
         alive = await self.engine.ari.channel_ids()
         for orphan in orphans:
             self.tally.adopted += 1

@@ -246,6 +246,15 @@ async def dead_dialers(connection: asyncpg.Connection, campaign_id: int,
     return [r["id"] for r in rows]
 
 
+async def dialers_with_open_attempts(connection: asyncpg.Connection, campaign_id: int,
+                                     dialers: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Which of these dialers hold attempts without a result."""
+    rows = await connection.fetch(
+        "SELECT DISTINCT dialer_id FROM attempts WHERE campaign_id = $1 "
+        "AND dialer_id = ANY ($2::uuid[]) AND result IS NULL", campaign_id, list(dialers))
+    return [r["dialer_id"] for r in rows]
+
+
 @dataclass(frozen=True)
 class OrphanAttempt:
     """An attempt a dead dialer left without a final result."""

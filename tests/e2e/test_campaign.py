@@ -135,6 +135,10 @@ def test_two_dialers_on_one_campaign_dial_no_lead_twice(lab_config, fresh_databa
     attempts = asyncio.run(fetch(url, ATTEMPTS))
     assert len(attempts) >= 20
     assert len({a["dialer_id"] for a in attempts}) == 2  # both dialed
+    # and both connected their answered calls to agents (each has its own
+    # Stasis application: Asterisk sends an app's events to one socket only)
+    talked = {a["dialer_id"] for a in attempts if a["result"] == "conversation"}
+    assert len(talked) == 2, [(a["dialer_id"], a["result"]) for a in attempts]
     per_account = [a["account_id"] for a in attempts]
     assert len(per_account) == len(set(per_account))
     assert all(a["result"] is not None for a in attempts)
