@@ -72,7 +72,7 @@ def _campaign(args: argparse.Namespace) -> int:
             caller_id=args.caller_id or load_settings().caller_id, window=args.window, ring_timeout_s=args.ring_timeout,
             wrap_up_s=args.wrap_up, early_max_dpd=args.early_max_dpd,
             mid_max_dpd=args.mid_max_dpd, segments=args.segments, strategies=args.strategies,
-            portfolio=args.portfolio)
+            portfolio=args.portfolio, amd=args.amd, machine_action=args.machine_action)
         return asyncio.run(commands.create_campaign(campaign))
     if args.action == "run":
         return asyncio.run(commands.run_campaign(args.name, args.seconds))
@@ -131,6 +131,10 @@ def _add_collections_commands(sub: argparse._SubParsersAction) -> None:
     campaign.add_argument("--early-max-dpd", type=int, default=30)
     campaign.add_argument("--mid-max-dpd", type=int, default=90)
     campaign.add_argument("--segments", default="early,mid,late")
+    campaign.add_argument("--amd", action="store_true",
+                          help="answering-machine detection on every answered call")
+    campaign.add_argument("--machine-action", choices=["hang_up", "leave_message"],
+                          default="hang_up", help="what to do when AMD hears a machine")
     campaign.add_argument("--portfolio", default="",
                           help="only accounts whose client_segment is this (default: all)")
     campaign.add_argument("--strategies", type=Path, help="TOML file of per-segment strategies")

@@ -122,10 +122,11 @@ class Engine:
     async def place_call(self, number: str, language: str | None = None, *,
                          channel: str | None = None, call_id: str | None = None,
                          caller_id: str | None = None, ring_timeout_s: float | None = None,
-                         flow: str = GREETING_FLOW) -> CallRecord:
+                         flow: str = GREETING_FLOW, amd: bool = False) -> CallRecord:
         """Originate a call to number (through the trunk, or the dial string
         channel when given) and return its record once it ended. The flow
-        named drives it once answered."""
+        named drives it once answered (with amd, once Asterisk's
+        answering-machine detection gave its verdict)."""
         call_id = call_id or str(uuid.uuid4())
         originated = CallOriginated(call_id=call_id, at=self.clock(), number=number)
         record = call_state.originate(originated)
@@ -138,9 +139,10 @@ class Engine:
             await self.ari.wait_connected(ORIGINATE_WAIT_S)
             await self.ami.originate(
                 call_id=call_id, channel=channel or f"PJSIP/{number}@{self.settings.trunk}",
-                app=self.settings.ari.app, app_args=f"{flow},{language}",
+                app=self.settings.ari.app, flow=flow, language=language,
                 caller_id=caller_id or self.settings.caller_id,
-                timeout_s=ring_timeout_s or self.settings.ring_timeout_s, wait_s=ORIGINATE_WAIT_S)
+                timeout_s=ring_timeout_s or self.settings.ring_timeout_s, amd=amd,
+                wait_s=ORIGINATE_WAIT_S)
             self._sent[call_id] = self.ami.session
         except (AmiError, AriError) as error:
             log.warning("call %s not originated: %s", call_id, error)
@@ -229,10 +231,9 @@ class Engine:
         finally:
             self._flows.pop(call_id, None)
 
-    def answered_at(self, call_id: str) -> datetime | None:
-        """When the call was answered, by Asterisk's clock (None: not yet)."""
-        call = self._calls.get(call_id)
-        return None if call is None else call.answered_at
+    def record(self, call_id: str) -> CallRecord | None:
+        """The call as it is now (None: not a call of this engine)."""
+        return self._calls.get(call_id)
 
     def language_of(self, call_id: str) -> str:
         """The language a call was placed in."""

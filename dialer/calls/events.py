@@ -34,9 +34,12 @@ class CallAnswered(CallEvent):
 
 @dataclass(frozen=True)
 class CallEnteredApp(CallEvent):
-    """The answered call entered Recobro's Stasis application."""
+    """The answered call entered Recobro's Stasis application; with
+    answering-machine detection, after its verdict (HUMAN, MACHINE,
+    NOTSURE, HANGUP)."""
 
     language: str = ""
+    amd_status: str = ""
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ class CallRecord:
     originate_reason: int | None = None
     hung_up_by_app: bool = False
     dtmf_count: int = 0
+    entered_app_at: datetime | None = None  # with AMD: when its verdict came
+    amd_status: str = ""  # HUMAN, MACHINE, NOTSURE, HANGUP; "" without AMD
     lost: bool = False
     outcome: CallOutcome | None = None
 
@@ -90,8 +92,10 @@ def apply(call: CallRecord, event: CallEvent) -> CallRecord:
     match event:
         case CallRinging() if state is CallState.ORIGINATING:
             return replace(call, state=CallState.RINGING, ringing_at=event.at)
-        case CallAnswered() | CallEnteredApp() if state in (CallState.ORIGINATING,
-                                                            CallState.RINGING):
+        case CallEnteredApp() if call.entered_app_at is None and state is not CallState.ENDED:
+            return replace(call, state=CallState.ANSWERED, answered_at=call.answered_at or event.at,
+                           entered_app_at=event.at, amd_status=event.amd_status)
+        case CallAnswered() if state in (CallState.ORIGINATING, CallState.RINGING):
             return replace(call, state=CallState.ANSWERED, answered_at=event.at)
         case DtmfReceived() if state is CallState.ANSWERED:
             return replace(call, dtmf_count=call.dtmf_count + 1)

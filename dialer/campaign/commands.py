@@ -18,6 +18,7 @@ from dialer.collections.model import (
     Campaign,
     DialMode,
     Language,
+    MachineAction,
     Segment,
     SegmentThresholds,
     Strategy,
@@ -76,7 +77,8 @@ def load_strategies(path: Path, dial_mode: DialMode) -> tuple[Strategy, ...]:
 def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float, caller_id: str,
                    window: str, ring_timeout_s: int, wrap_up_s: int, early_max_dpd: int,
                    mid_max_dpd: int, segments: str, strategies: Path | None,
-                   portfolio: str = "") -> Campaign:
+                   portfolio: str = "", amd: bool = False,
+                   machine_action: str = MachineAction.HANG_UP.value) -> Campaign:
     """A campaign from command-line settings; ConfigError names the one wrong."""
     dial_mode = DialMode(mode)
     try:
@@ -103,7 +105,8 @@ def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float,
         wrap_up_s=wrap_up_s, thresholds=SegmentThresholds(early_max_dpd, mid_max_dpd),
         segments=chosen,
         strategies=load_strategies(strategies, dial_mode) if strategies
-        else default_strategies(dial_mode), portfolio=portfolio)
+        else default_strategies(dial_mode), portfolio=portfolio, amd=amd,
+        machine_action=MachineAction(machine_action))
 
 
 async def create_campaign(campaign: Campaign) -> int:

@@ -21,15 +21,17 @@ from dialer.calls.events import (
     PlaybackFinished,
 )
 from dialer.campaign.results import AGENT_DEADLINE, Connection
+from dialer.collections.model import MachineAction
 from dialer.engine import Engine
 from dialer.errors import AriError
 from dialer.store import hopper
 from dialer.store.agents import AgentStore
-from ivr import safe_harbour
+from ivr import machine_message, safe_harbour
 
 log = logging.getLogger(__name__)
 
 CAMPAIGN_FLOW = "campaign"
+AMD_MACHINE = "MACHINE"  # AMDSTATUS of an answering machine
 RESERVE_POLL_S = 0.05  # how often a waiting call looks for a free agent
 AGENT_RING_TIMEOUT_S = 10
 
@@ -38,12 +40,13 @@ class AgentConnector:
     """Connects answered calls to agents and tears the pair down."""
 
     def __init__(self, engine: Engine, pool: asyncpg.Pool, wrap_up_s: float,
-                 caller_id: str) -> None:
+                 caller_id: str, machine_action: MachineAction = MachineAction.HANG_UP) -> None:
         self.engine = engine
         self.pool = pool
         self.agents = AgentStore(pool)
         self.wrap_up_s = wrap_up_s
         self.caller_id = caller_id
+        self.machine_action = machine_action
         self._legs: dict[str, str] = {}  # agent leg channel id -> call id
         self._leg_answered: dict[str, asyncio.Future[bool]] = {}
         self._connections: dict[str, Connection] = {}
@@ -78,14 +81,25 @@ class AgentConnector:
 
     async def _run(self, call_id: str, inbox: asyncio.Queue[CallEvent | None]) -> None:
         loop = asyncio.get_running_loop()
-        # Asterisk's time of the answer: the 2-second rule counts from it.
-        answered_at = self.engine.answered_at(call_id) or self.engine.clock()
+        record = self.engine.record(call_id)
+        now = self.engine.clock()
+        answered_at = (record.answered_at if record else None) or now
+        verdict_at = record.entered_app_at if record and record.amd_status else None
+        amd_status = record.amd_status if record else ""
         attempt_id = uuid.UUID(call_id)
-        await hopper.mark_answered(self.pool, attempt_id, answered_at)
-        elapsed = max(0.0, (self.engine.clock() - answered_at).total_seconds())
-        deadline = loop.time() + AGENT_DEADLINE.total_seconds() - elapsed
+        await hopper.mark_answered(self.pool, attempt_id, answered_at, verdict_at, amd_status)
         events: asyncio.Queue[CallEvent] = asyncio.Queue()  # keys pressed, playbacks
         ended = asyncio.ensure_future(_until_ended(inbox, events))
+        if amd_status == AMD_MACHINE:
+            try:
+                await self._answering_machine(call_id, events, ended)
+            finally:
+                ended.cancel()
+            return
+        # The 2-second rule counts from the answer, or from AMD's verdict
+        # (the end of the greeting), by Asterisk's clock.
+        elapsed = max(0.0, (self.engine.clock() - (verdict_at or answered_at)).total_seconds())
+        deadline = loop.time() + AGENT_DEADLINE.total_seconds() - elapsed
         try:
             while loop.time() < deadline and not ended.done():
                 agent = await self.agents.reserve(attempt_id, self.engine.clock())
@@ -102,18 +116,39 @@ class AgentConnector:
         finally:
             ended.cancel()
 
+    async def _answering_machine(self, call_id: str, events: asyncio.Queue[CallEvent],
+                                 ended: asyncio.Future[None]) -> None:
+        """AMD heard a machine: leave the campaign's message or not, then
+        end the call."""
+        self._connections[call_id] = Connection(machine=True)
+        if self.machine_action is MachineAction.LEAVE_MESSAGE:
+            await self._play_through(call_id, machine_message.SOUND, machine_message.LONGEST_S,
+                                     events, ended)
+        if not ended.done():
+            await self.engine.hang_up(call_id, "answering machine")
+
     async def _safe_harbour(self, call_id: str, events: asyncio.Queue[CallEvent],
                             ended: asyncio.Future[None]) -> None:
         """No agent in time: play the safe-harbour message, take the
         opt-out key if pressed, then end the call."""
+        await self._play_through(call_id, safe_harbour.SOUND, safe_harbour.LONGEST_S, events,
+                                 ended, opt_out_key=safe_harbour.OPT_OUT_KEY)
+        if not ended.done():
+            await self.engine.hang_up(call_id, "no agent within 2 s: safe-harbour message")
+
+    async def _play_through(self, call_id: str, sound: str, longest_s: float,
+                            events: asyncio.Queue[CallEvent], ended: asyncio.Future[None],
+                            opt_out_key: str | None = None) -> None:
+        """Play a recording to its end (or the call's, or longest_s); with
+        opt_out_key, a debtor who presses it is opted out."""
         loop = asyncio.get_running_loop()
         try:
-            playback = await self.engine.ari.play(call_id, safe_harbour.SOUND,
+            playback = await self.engine.ari.play(call_id, sound,
                                                   self.engine.language_of(call_id))
         except AriError as error:
-            log.warning("safe-harbour message not played on %s: %s", call_id, error)
+            log.warning("%s not played on %s: %s", sound, call_id, error)
             playback = None
-        deadline = loop.time() + safe_harbour.LONGEST_S
+        deadline = loop.time() + longest_s
         opted_out = False
         while playback is not None and not ended.done() and loop.time() < deadline:
             next_event = asyncio.ensure_future(events.get())
@@ -123,14 +158,12 @@ class AgentConnector:
                 next_event.cancel()
                 continue
             event = next_event.result()
-            if (isinstance(event, DtmfReceived) and event.digit == safe_harbour.OPT_OUT_KEY
+            if (isinstance(event, DtmfReceived) and event.digit == opt_out_key
                     and not opted_out):
                 opted_out = True
                 await hopper.opt_out(self.pool, uuid.UUID(call_id))
             elif isinstance(event, PlaybackFinished) and event.playback_id == playback:
                 break
-        if not ended.done():
-            await self.engine.hang_up(call_id, "no agent within 2 s: safe-harbour message")
 
     async def _connect(self, call_id: str, agent: str, deadline: float,
                        ended: asyncio.Future[None]) -> bool:

@@ -102,7 +102,8 @@ class CampaignDialer:
         self.clock = clock or engine.clock
         self.dialer_id = dialer_id or uuid.uuid4()
         self.policy = make_policy(campaign)
-        self.connector = AgentConnector(engine, self.pool, campaign.wrap_up_s, campaign.caller_id)
+        self.connector = AgentConnector(engine, self.pool, campaign.wrap_up_s, campaign.caller_id,
+                                        campaign.machine_action)
         self.tally = Tally()
         self.stopping = False  # set to end the loop as if the campaign stopped
         self._lock_connection = lock_connection
@@ -309,7 +310,7 @@ class CampaignDialer:
         call = await self.engine.place_call(
             decision.phone.number, leads[0].language.value, call_id=str(attempt_id),
             caller_id=self.campaign.caller_id, ring_timeout_s=self.campaign.ring_timeout_s,
-            flow=CAMPAIGN_FLOW)
+            flow=CAMPAIGN_FLOW, amd=self.campaign.amd)
         await self._finish(call, now)
 
     async def _finish(self, call: CallRecord, started_at: datetime) -> None:

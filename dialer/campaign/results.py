@@ -43,6 +43,7 @@ class Connection:
     agent: str | None = None
     connected_at: datetime | None = None
     abandoned: bool = False  # no agent in time: Recobro ended the call
+    machine: bool = False  # AMD heard an answering machine
 
 
 def attempt_result(call: CallRecord, connection: Connection) -> AttemptResult:
@@ -51,6 +52,8 @@ def attempt_result(call: CallRecord, connection: Connection) -> AttemptResult:
         return AttemptResult.LOST
     if call.answered_at is None:
         return _UNANSWERED.get(call.outcome, AttemptResult.FAILED)  # type: ignore[arg-type]
+    if connection.machine:
+        return AttemptResult.MACHINE
     if connection.connected_at is not None:
         return AttemptResult.CONVERSATION
     return AttemptResult.ABANDONED if connection.abandoned else AttemptResult.HUNG_UP
@@ -67,6 +70,10 @@ def pacing_events(call: CallRecord, connection: Connection, result: AttemptResul
         ended = call.ended_at or call.originated_at
         return [CallResolved(at=t(ended), dialed_at=dialed, result=_DIAL_RESULT[result])]
     answered = t(call.answered_at)
+    if result is AttemptResult.MACHINE:
+        return [CallResolved(at=answered, dialed_at=dialed, result=DialResult.MACHINE)]
+    # With AMD, the 2-second rule and pacing count from the verdict.
+    answered = t(call.entered_app_at) if call.amd_status and call.entered_app_at else answered
     events: list[PacingEvent] = [CallResolved(at=answered, dialed_at=dialed,
                                               result=DialResult.LIVE)]
     if connection.connected_at is not None:

@@ -51,6 +51,13 @@ class DialMode(Enum):
         return self in (DialMode.RATIO, DialMode.PREDICTIVE)
 
 
+class MachineAction(Enum):
+    """What a campaign does when AMD says an answering machine answered."""
+
+    HANG_UP = "hang_up"
+    LEAVE_MESSAGE = "leave_message"
+
+
 @dataclass(frozen=True)
 class Phone:
     """One of an account's phones, normalised."""
@@ -149,6 +156,8 @@ class Campaign:
     segments: tuple[Segment, ...]
     strategies: tuple[Strategy, ...]
     portfolio: str = ""  # only accounts of this client segment ("" = every account)
+    amd: bool = False  # answering-machine detection on every answered call
+    machine_action: MachineAction = MachineAction.HANG_UP
 
     def strategy(self, segment: Segment) -> Strategy:
         """The strategy for a segment."""

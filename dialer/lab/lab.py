@@ -76,7 +76,7 @@ def up(cfg: LabConfig) -> list[Part]:
     _check_ports_free(cfg)
     provision.ensure_host_packages()
     provision.ensure_asterisk_root(cfg.asterisk_root)
-    prompts.render_safe_harbour(cfg)
+    prompts.render_recordings(cfg)
     database_url = _external_database()
     if database_url is None:
         postgres.start(cfg)

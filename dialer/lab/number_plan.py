@@ -23,6 +23,8 @@ class Behaviour(Enum):
     CONGESTION = "5"  # 503 Service Unavailable
     ANSWER_AND_SEND_DTMF = "6"  # PP: two digits sent over RFC 4733, then stays
     UNALLOCATED = "7"  # 404 Not Found: the number does not exist
+    HUMAN_GREETING = "8"  # answers with a person's short "¿Bueno?"; PP: seconds it stays
+    MACHINE_GREETING = "9"  # answers with an answering machine's greeting; PP: seconds
 
 
 LAB_PREFIX = "+1555010"
@@ -40,7 +42,8 @@ class LabNumber:
     @property
     def stay_seconds(self) -> int:
         """Seconds an answering debtor stays on the line before hanging up."""
-        if self.behaviour is Behaviour.ANSWER_AND_STAY:
+        if self.behaviour in (Behaviour.ANSWER_AND_STAY, Behaviour.HUMAN_GREETING,
+                              Behaviour.MACHINE_GREETING):
             return int(self.parameter) or MAX_STAY_SECONDS
         return MAX_STAY_SECONDS if self.behaviour is Behaviour.ANSWER_AND_SEND_DTMF else 0
 

@@ -1,5 +1,5 @@
-"""The lab's own recordings: the safe-harbour message in Spanish and
-English, spoken by espeak-ng and resampled by sox to 8 kHz for Asterisk,
+"""The lab's own recordings: the safe-harbour message and the message left
+on answering machines, in Spanish and English, spoken by espeak-ng and resampled by sox to 8 kHz for Asterisk,
 written into the Asterisk root's sounds when missing or when the words
 changed. The company name and callback number come from
 RECOBRO_COMPANY_NAME and RECOBRO_CALLBACK_NUMBER (else the lab's caller ID)."""
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dialer.errors import LabError
 from dialer.lab.config import CALLER_ID, LabConfig
-from ivr import safe_harbour
+from ivr import machine_message, safe_harbour
 from ivr.prompts import LANGUAGES
 
 VOICES = {"en": "en-us", "es": "es"}
@@ -27,16 +27,18 @@ def _run(command: list[str]) -> None:
         raise LabError(f"{command[0]} failed: {result.stderr.strip()[:300]}")
 
 
-def render_safe_harbour(cfg: LabConfig) -> list[Path]:
-    """Write sounds/recobro/<language>/safe-harbour.wav in the Asterisk root."""
+def render_recordings(cfg: LabConfig) -> list[Path]:
+    """Write sounds/recobro/<language>/{safe-harbour,machine-message}.wav
+    in the Asterisk root."""
     company = os.environ.get("RECOBRO_COMPANY_NAME", "Recobro Lab")
     callback = os.environ.get("RECOBRO_CALLBACK_NUMBER", CALLER_ID)
     written = []
-    for language in LANGUAGES:
-        words = safe_harbour.message(language, company, callback)
+    for language, module in ((lang, m) for lang in LANGUAGES
+                             for m in (safe_harbour, machine_message)):
+        words = module.message(language, company, callback)
         # sounds/<language>/ are symlinks inside the root; Asterisk also
         # finds <dir>/<language>/<file> for a sound named <dir>/<file>.
-        directory, name = safe_harbour.SOUND.split("/")
+        directory, name = module.SOUND.split("/")
         target = (cfg.asterisk_root / "usr/share/asterisk/sounds" / directory / language
                   / f"{name}.wav")
         stamp = target.with_suffix(".words")

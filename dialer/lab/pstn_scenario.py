@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dialer.lab.greetings import greeting_file
 from dialer.lab.number_plan import MAX_STAY_SECONDS, Behaviour
 
 DTMF_PCAP_DIR = Path("/usr/share/sip-tester")
@@ -79,8 +80,16 @@ _HEADER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv request="ACK" crlf="true"/>
   <nop next="send_bye" test="is_hang_up"/>
   <nop next="dtmf" test="is_dtmf"/>
+  <nop next="greet_human" test="is_human"/>
+  <nop next="greet_machine" test="is_machine"/>
+  <label id="hold_check"/>
   <nop next="stay" test="has_hold"/>
   <nop next="stay"><action><assign assign_to="hold" value="{max_stay}"/></action></nop>
+
+  <label id="greet_human"/>
+  <nop next="hold_check"><action><exec play_pcap_audio="{human_greeting}"/></action></nop>
+  <label id="greet_machine"/>
+  <nop next="hold_check"><action><exec play_pcap_audio="{machine_greeting}"/></action></nop>
 
   <label id="dtmf"/>
   <pause milliseconds="{dtmf_start_ms}"/>
@@ -182,6 +191,8 @@ _TEST_NAMES = {
     Behaviour.ANSWER_AND_HANG_UP: "is_hang_up",
     Behaviour.NO_ANSWER: "is_no_answer",
     Behaviour.ANSWER_AND_SEND_DTMF: "is_dtmf",
+    Behaviour.HUMAN_GREETING: "is_human",
+    Behaviour.MACHINE_GREETING: "is_machine",
     Behaviour.BUSY: "is_busy",
     Behaviour.CONGESTION: "is_congestion",
     Behaviour.UNALLOCATED: "is_unallocated",
@@ -216,8 +227,9 @@ def _test_inline(assign_to: str, variable: str, value: int) -> str:
     return _test(assign_to, variable, value).strip()
 
 
-def render_pstn_scenario() -> str:
-    """The sipp UAS scenario for the whole number plan, as XML text."""
+def render_pstn_scenario(greetings_dir: Path) -> str:
+    """The sipp UAS scenario for the whole number plan, as XML text; the
+    greetings' pcaps are in greetings_dir (see greetings.py)."""
     tests = [_test(name, "behaviour", int(behaviour.value))
              for behaviour, name in _TEST_NAMES.items()]
     tests.append(_test("has_hold", "hold", 0, compare="greater_than"))
@@ -231,4 +243,7 @@ def render_pstn_scenario() -> str:
                      for position, variable in ((1, "d1"), (2, "d2")))
     return _HEADER.format(tests="\n".join(tests), dispatch=dispatch, ring_ms=RING_MS,
                           max_stay=MAX_STAY_SECONDS, dtmf_start_ms=DTMF_START_MS,
-                          dtmf=dtmf, rejections=rejections)
+                          dtmf=dtmf, rejections=rejections,
+                          human_greeting=greeting_file(greetings_dir, Behaviour.HUMAN_GREETING),
+                          machine_greeting=greeting_file(greetings_dir,
+                                                         Behaviour.MACHINE_GREETING))

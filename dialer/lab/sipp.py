@@ -9,6 +9,7 @@ from pathlib import Path
 from dialer.errors import LabError
 from dialer.lab import process
 from dialer.lab.config import SCENARIO_DIR, LabAgent, LabConfig
+from dialer.lab.greetings import render_greetings
 from dialer.lab.pstn_scenario import render_pstn_scenario
 
 SIPP = "sipp"
@@ -50,7 +51,8 @@ def start_pstn(cfg: LabConfig) -> int:
         return pid
     _sipp_dir(cfg).mkdir(parents=True, exist_ok=True)
     scenario = _sipp_dir(cfg) / "pstn.xml"
-    scenario.write_text(render_pstn_scenario())
+    render_greetings(_sipp_dir(cfg))
+    scenario.write_text(render_pstn_scenario(_sipp_dir(cfg)))
     return process.start([SIPP, "-sf", str(scenario), "-p", str(cfg.pstn_port),
                           "-mp", str(cfg.pstn_media_port), *_common(cfg)],
                          pstn_pid_file(cfg), _sipp_dir(cfg) / "pstn.out")

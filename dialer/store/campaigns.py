@@ -10,6 +10,7 @@ import asyncpg
 from dialer.collections.model import (
     Campaign,
     DialMode,
+    MachineAction,
     RetryDelays,
     Segment,
     SegmentThresholds,
@@ -23,8 +24,8 @@ REFRESH_OVERLAP = timedelta(minutes=5)
 _INSERT_CAMPAIGN = """
 INSERT INTO campaigns (name, dial_mode, dial_ratio, abandon_target, caller_id, window_profile,
                        ring_timeout_s, wrap_up_s, early_max_dpd, mid_max_dpd, segments,
-                       portfolio)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id
+                       portfolio, amd, machine_action)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id
 """
 _INSERT_STRATEGY = """
 INSERT INTO strategies (campaign_id, segment, dial_mode, priority, max_attempts, retry_busy_s,
@@ -86,7 +87,8 @@ class CampaignStore:
                     campaign.dial_ratio, campaign.abandon_target, campaign.caller_id,
                     campaign.window_profile, campaign.ring_timeout_s, campaign.wrap_up_s,
                     campaign.thresholds.early_max_dpd, campaign.thresholds.mid_max_dpd,
-                    [s.value for s in campaign.segments], campaign.portfolio)
+                    [s.value for s in campaign.segments], campaign.portfolio, campaign.amd,
+                    campaign.machine_action.value)
             except asyncpg.UniqueViolationError:
                 raise ConfigError(f"campaign {campaign.name!r} already exists") from None
             except asyncpg.CheckViolationError as error:
@@ -113,6 +115,7 @@ class CampaignStore:
             ring_timeout_s=row["ring_timeout_s"], wrap_up_s=row["wrap_up_s"],
             thresholds=SegmentThresholds(row["early_max_dpd"], row["mid_max_dpd"]),
             segments=tuple(Segment(s) for s in row["segments"]), portfolio=row["portfolio"],
+            amd=row["amd"], machine_action=MachineAction(row["machine_action"]),
             strategies=tuple(_strategy(s) for s in strategies))
 
     async def state(self, campaign_id: int) -> str:

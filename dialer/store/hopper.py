@@ -17,6 +17,9 @@ from dialer.collections.contact import HourTally
 from dialer.collections.model import AccountStatus, Language, Phone, PhoneKind, Segment
 from dialer.compliance.gate import AttemptResult, LeadFacts, PastAttempt
 
+# Results that reached no one to talk to: the follow-up's outbox gets them.
+NO_INTERACTION = frozenset({AttemptResult.MACHINE, AttemptResult.ABANDONED,
+                            AttemptResult.HUNG_UP})
 # Older attempts change no rule (Reg F looks back 7 days, retry delays and
 # the 72-hour rule less), except the last one's retry delay, kept apart.
 HISTORY_DAYS = 30
@@ -152,9 +155,12 @@ async def start_attempt(connection: asyncpg.Connection, attempt_id: uuid.UUID, c
         campaign_id, lead.account_id)
 
 
-async def mark_answered(pool: asyncpg.Pool, attempt_id: uuid.UUID, at: datetime) -> None:
-    await pool.execute("UPDATE attempts SET answered_at = $2 WHERE id = $1 AND answered_at IS NULL",
-                       attempt_id, at)
+async def mark_answered(pool: asyncpg.Pool, attempt_id: uuid.UUID, answered_at: datetime,
+                        verdict_at: datetime | None, amd_status: str) -> None:
+    """The call was answered (and, with AMD, judged)."""
+    await pool.execute(
+        "UPDATE attempts SET answered_at = coalesce(answered_at, $2), verdict_at = $3, "
+        "amd_status = $4 WHERE id = $1", attempt_id, answered_at, verdict_at, amd_status)
 
 
 async def mark_connected(pool: asyncpg.Pool, attempt_id: uuid.UUID, agent: str,
@@ -182,6 +188,11 @@ async def finish_attempt(connection: asyncpg.Connection, attempt_id: uuid.UUID,
         attempt_id, result.value, ended_at, answered_at)
     if row is None:
         return False
+    if result in NO_INTERACTION:
+        await connection.execute(
+            "INSERT INTO no_interaction (attempt_id, account_id, number, result, at) "
+            "SELECT id, account_id, number, result, ended_at FROM attempts WHERE id = $1",
+            attempt_id)
     await connection.execute(
         "UPDATE leads SET state = CASE WHEN attempts >= $3 THEN 'done' ELSE 'ready' END, "
         "done_reason = CASE WHEN attempts >= $3 THEN 'max_attempts' ELSE '' END, "

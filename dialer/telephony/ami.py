@@ -21,6 +21,8 @@ from dialer.telephony.backoff import backoff_delays
 
 log = logging.getLogger(__name__)
 
+AMD_CONTEXT = "recobro-amd"  # asterisk_conf/extensions_recobro.conf
+
 LOGIN_TIMEOUT_S = 5.0
 
 
@@ -136,9 +138,11 @@ class AmiClient:
         if event is not None:
             self.on_event(event)
 
-    async def originate(self, *, call_id: str, channel: str, app: str, app_args: str,
-                        caller_id: str, timeout_s: float, wait_s: float = 30.0) -> None:
-        """Originate a call into a Stasis application; the call's channel
+    async def originate(self, *, call_id: str, channel: str, app: str, flow: str,
+                        language: str, caller_id: str, timeout_s: float,
+                        amd: bool = False, wait_s: float = 30.0) -> None:
+        """Originate a call into a Stasis application (with amd, through the
+        dialplan's answering-machine detection first); the call's channel
         gets call_id as its unique id, so every later event names it.
         A failure to connect arrives later as an OriginateFailed event."""
         try:
@@ -146,11 +150,17 @@ class AmiClient:
         except TimeoutError:
             raise AmiError(f"not connected to Asterisk AMI at {self._where()}") from None
         assert self._protocol is not None
-        future = self._protocol.send({
-            "Action": "Originate", "Channel": channel, "Application": "Stasis",
-            "Data": f"{app},{app_args}", "CallerID": caller_id, "Async": "true",
+        action: dict[str, object] = {
+            "Action": "Originate", "Channel": channel, "CallerID": caller_id, "Async": "true",
             "Timeout": str(int(timeout_s * 1000)), "ChannelId": call_id,
-        })
+        }
+        if amd:
+            action.update({"Context": AMD_CONTEXT, "Exten": "s", "Priority": "1",
+                           "Variable": [f"RECOBRO_APP={app}", f"RECOBRO_FLOW={flow}",
+                                        f"RECOBRO_LANGUAGE={language}"]})
+        else:
+            action.update({"Application": "Stasis", "Data": f"{app},{flow},{language}"})
+        future = self._protocol.send(action)
         task = asyncio.create_task(self._await_originate(call_id, future))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

@@ -218,3 +218,42 @@ def test_no_agent_in_time_plays_the_safe_harbour_message(lab_config, fresh_datab
             assert a["id"] in played_ids  # the whole message was played
             assert a["reference"] not in opted_out
     assert opted_out <= {a["reference"] for a in abandoned}
+
+
+def test_answering_machines_are_detected_and_people_reach_agents(lab_config, fresh_database,
+                                                                 tmp_path):
+    """The sipp debtors answer with a recorded greeting: a person's short
+    "¿Bueno?" or an answering machine's long one. Asterisk's AMD tells them
+    apart; machines get the campaign's message and go to the follow-up
+    outbox, people are bridged to an agent within 2 s of the verdict."""
+    url = fresh_database
+    rows = ["reference,debtor_name,balance,days_past_due,phone1"]
+    for i in range(8):
+        behaviour = "810" if i % 2 == 0 else "915"  # person stays 10 s; machine 15 s
+        rows.append(f"M{i},Debtor {i},100,10,+1212555{behaviour}{i}")
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("\n".join(rows) + "\n")
+    cli(lab_config, url, "accounts", "import", str(accounts))
+    for agent in lab_config.agents:
+        cli(lab_config, url, "agent", "ready", agent.endpoint)
+    cli(lab_config, url, "campaign", "create", "amd", "--mode", "progressive", "--amd",
+        "--machine-action", "leave_message", "--window", "00:00-23:59", "--wrap-up", "0")
+    cli(lab_config, url, "campaign", "start", "amd")
+    cli(lab_config, url, "campaign", "run", "amd", "--for", "25", timeout=240)
+    attempts = asyncio.run(fetch(url, ATTEMPTS.replace(
+        "a.result, a.dialer_id", "a.result, a.dialer_id, a.amd_status, a.verdict_at")))
+    assert len(attempts) == 8, [dict(a) for a in attempts]
+    played = {p["call_id"] for p in asyncio.run(fetch(
+        url, "SELECT call_id FROM call_events WHERE kind = 'playback_finished'"))}
+    outbox = {r["attempt_id"]: r["result"] for r in asyncio.run(fetch(
+        url, "SELECT attempt_id, result FROM no_interaction"))}
+    for a in attempts:
+        if a["number"][-4] == "9":
+            assert (a["amd_status"], a["result"]) == ("MACHINE", "machine"), dict(a)
+            assert a["agent"] is None and a["id"] in played
+            assert outbox.get(a["id"]) == "machine"
+        else:
+            assert (a["amd_status"], a["result"]) == ("HUMAN", "conversation"), dict(a)
+            assert (a["connected_at"] - a["verdict_at"]).total_seconds() < 2.0
+            assert a["verdict_at"] > a["answered_at"]
+            assert a["id"] not in outbox

@@ -141,7 +141,8 @@ class ScriptedEngine:
     def register_flow(self, name, runner):
         pass
 
-    async def place_call(self, number, language, *, call_id, caller_id, ring_timeout_s, flow):
+    async def place_call(self, number, language, *, call_id, caller_id, ring_timeout_s, flow,
+                         amd):
         now = self.clock()
         self.placed.append((number, now))
         return CallRecord(call_id=call_id, number=number, originated_at=now,

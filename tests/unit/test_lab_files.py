@@ -45,8 +45,11 @@ def test_no_dtmf_in_logs_or_ami():
                 if line.startswith(("read", "write")) and "dtmf" in line]
 
 
-def test_pstn_scenario_jumps_only_to_labels_it_has():
-    root = ET.fromstring(render_pstn_scenario())
+def test_pstn_scenario_jumps_only_to_labels_it_has(tmp_path):
+    root = ET.fromstring(render_pstn_scenario(tmp_path))
+    played = {el.get("play_pcap_audio") for el in root.iter("exec")}
+    assert str(tmp_path / "greeting-human-greeting.pcap") in played
+    assert str(tmp_path / "greeting-machine-greeting.pcap") in played
     labels = {el.get("id") for el in root.iter("label")}
     targets = {el.get(attr) for el in root.iter() for attr in ("next", "ontimeout")
                if el.get(attr)}

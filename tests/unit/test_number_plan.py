@@ -24,7 +24,7 @@ def test_stay_and_dtmf_parameters():
 
 
 @pytest.mark.parametrize("number, message", [
-    ("+1555019000", "behaviour digit '9'"),
+    ("+1555010000", "behaviour digit '0'"),
     ("12a4", "four trailing digits"),
     ("123", "four trailing digits"),
 ])

@@ -64,6 +64,9 @@ CREATE TABLE campaigns (
     mid_max_dpd    integer NOT NULL DEFAULT 90,
     segments       text[] NOT NULL DEFAULT '{early,mid,late}',
     portfolio      text NOT NULL DEFAULT '',  -- accounts' client_segment; '' = all
+    amd            boolean NOT NULL DEFAULT false,  -- answering-machine detection
+    machine_action text NOT NULL DEFAULT 'hang_up'
+        CHECK (machine_action IN ('hang_up', 'leave_message')),
     created_at     timestamptz NOT NULL DEFAULT now(),
     CHECK (0 < early_max_dpd AND early_max_dpd < mid_max_dpd)
 );
@@ -125,6 +128,8 @@ CREATE TABLE attempts (
     segment      text NOT NULL,
     started_at   timestamptz NOT NULL,
     answered_at  timestamptz,
+    verdict_at   timestamptz,  -- with AMD: when the verdict came
+    amd_status   text NOT NULL DEFAULT '',  -- HUMAN, MACHINE, NOTSURE, HANGUP
     agent        text,  -- the agent endpoint bridged to the debtor
     agent_channel text,  -- the agent's leg (an Asterisk channel id)
     connected_at timestamptz,  -- when the agent was bridged
@@ -136,6 +141,17 @@ CREATE TABLE attempts (
 
 CREATE INDEX attempts_account ON attempts (account_id, started_at);
 CREATE INDEX attempts_in_flight ON attempts (campaign_id) WHERE ended_at IS NULL;
+
+-- Attempts that reached no one to talk to (a machine, an abandoned or
+-- hung-up call): an outbox for the follow-up (an SMS with a way to pay).
+CREATE TABLE no_interaction (
+    attempt_id   uuid PRIMARY KEY REFERENCES attempts (id),
+    account_id   bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    number       text NOT NULL,
+    result       text NOT NULL,
+    at           timestamptz NOT NULL,
+    handled_at   timestamptz
+);
 
 CREATE TABLE disposition_codes (
     code        text PRIMARY KEY,

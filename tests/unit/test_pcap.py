@@ -1,0 +1,33 @@
+"""The RTP pcap writer the lab's greetings are played from."""
+
+import struct
+
+from dialer.lab.pcap import SAMPLES_PER_PACKET, rtp_pcap
+
+
+def packets(data: bytes):
+    magic, major, minor, _, _, _snaplen, link = struct.unpack("<IHHiIII", data[:24])
+    assert (magic, major, minor, link) == (0xA1B2C3D4, 2, 4, 1)
+    offset = 24
+    while offset < len(data):
+        seconds, micros, captured, length = struct.unpack("<IIII", data[offset:offset + 16])
+        assert captured == length
+        yield seconds + micros / 1e6, data[offset + 16:offset + 16 + captured]
+        offset += 16 + captured
+
+
+def test_audio_is_cut_in_20_ms_pcmu_packets():
+    audio = bytes(range(256)) * 2  # 512 samples: three full packets and a padded one
+    frames = list(packets(rtp_pcap(audio)))
+    assert len(frames) == 4
+    for index, (at, frame) in enumerate(frames):
+        assert abs(at - index * 0.02) < 1e-9
+        ip = frame[14:34]
+        assert ip[9] == 17 and struct.unpack("!H", ip[2:4])[0] == len(frame) - 14
+        rtp = frame[42:]
+        version, marker_pt, sequence, timestamp, _ = struct.unpack("!BBHII", rtp[:12])
+        assert version == 0x80 and marker_pt & 0x7F == 0  # PCMU
+        assert (sequence, timestamp) == (index, index * SAMPLES_PER_PACKET)
+        assert len(rtp) - 12 == SAMPLES_PER_PACKET
+    assert frames[0][1][42 + 12:42 + 12 + 4] == bytes([0, 1, 2, 3])
+    assert frames[-1][1][-1:] == b"\xff"  # padded with u-law silence
