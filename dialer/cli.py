@@ -111,7 +111,22 @@ def _dnc(args: argparse.Namespace) -> int:
 def _agent(args: argparse.Namespace) -> int:
     from dialer.campaign import commands
 
-    return asyncio.run(commands.set_agent_state(args.endpoint, args.action))
+    return asyncio.run(commands.agent_command(args.action, args.endpoint, args.reason,
+                                              args.skills))
+
+
+def _api(args: argparse.Namespace) -> int:
+    from dialer.api.server import serve
+    from dialer.settings import load_settings
+
+    asyncio.run(serve(load_settings()))
+    return 0
+
+
+def _disposition(args: argparse.Namespace) -> int:
+    from dialer.campaign import commands
+
+    return asyncio.run(commands.dispose(args.attempt, args.code, args.agent, args.note))
 
 
 def _add_collections_commands(sub: argparse._SubParsersAction) -> None:
@@ -167,10 +182,25 @@ def _add_collections_commands(sub: argparse._SubParsersAction) -> None:
     dnc.add_argument("--region", default="US")
     dnc.set_defaults(run=_dnc)
 
-    agent = sub.add_parser("agent", help="agents' states")
-    agent.add_argument("action", choices=["ready", "logout"])
-    agent.add_argument("endpoint")
+    agent = sub.add_parser("agent", help="agents: log in or out, pause, ready, skills, list")
+    agent.add_argument("action", choices=["login", "logout", "ready", "pause", "skills", "list"])
+    agent.add_argument("endpoint", nargs="?")
+    agent.add_argument("--reason", default="", help="pause: break, lunch, training, meeting, "
+                                                    "coaching or technical")
+    agent.add_argument("--skills", help="skills: e.g. language:es=5,language:en=2,negotiation=4")
     agent.set_defaults(run=_agent)
+
+    api = sub.add_parser("api", help="the HTTP API and agents' event WebSocket "
+                                     "(RECOBRO_API_HOST:RECOBRO_API_PORT)")
+    api.set_defaults(run=_api)
+
+    disposition = sub.add_parser("disposition", help="an agent's disposition of a call")
+    disposition.add_argument("attempt", help="the attempt (call) id")
+    disposition.add_argument("code", help="PTP, PAID, RPC, REFUSED, DISPUTE, OPT_OUT, "
+                                          "WRONG_NUMBER, CALLBACK")
+    disposition.add_argument("--agent", required=True)
+    disposition.add_argument("--note", default="")
+    disposition.set_defaults(run=_disposition)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,15 @@ class AriSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """Where `recobro api` listens, and the token its clients must show."""
+
+    host: str
+    port: int
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the engine needs to reach Asterisk and PostgreSQL."""
 
@@ -47,6 +56,7 @@ class Settings:
     caller_id: str
     ring_timeout_s: float
     language: str
+    api: ApiSettings
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -116,4 +126,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         caller_id=env.get("RECOBRO_CALLER_ID", "+15550100000"),
         ring_timeout_s=_number(env, "RECOBRO_RING_TIMEOUT", "25", float),
         language=language,
+        api=ApiSettings(host=env.get("RECOBRO_API_HOST", "127.0.0.1"),
+                        port=int(_number(env, "RECOBRO_API_PORT", "8480")),
+                        token=env.get("RECOBRO_API_TOKEN", "")),
     )

@@ -7,10 +7,12 @@ import asyncio
 import re
 import signal
 import tomllib
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dialer.agents.state import AgentAction, AgentTransitionError
 from dialer.campaign.loop import CampaignDialer
 from dialer.collections.importing import ImportDefaults, parse_phone
 from dialer.collections.model import (
@@ -247,17 +249,63 @@ async def add_do_not_call(number: str | None, reference: str | None, reason: str
     return 0
 
 
-async def set_agent_state(endpoint: str, action: str) -> int:
+async def agent_command(action: str, endpoint: str | None, reason: str,
+                        skills: str | None) -> int:
+    """Log an agent in or out, pause or ready it, set its skills, or list
+    the agents."""
     settings = load_settings()
     pool = await open_pool(settings.database_url)
     try:
         store = AgentStore(pool)
-        now = datetime.now(UTC)
-        if action == "ready":
-            await store.set_ready(endpoint, now)
-        else:
-            await store.log_out(endpoint, now)
+        if action == "list":
+            for agent in await store.list():
+                skill_text = ", ".join(f"{k} {v}" for k, v in sorted(agent.skills.items()))
+                paused = f" ({agent.pause_reason})" if agent.pause_reason else ""
+                print(f"{agent.endpoint:<12}{agent.state.value + paused:<22}{skill_text}")
+            return 0
+        if endpoint is None:
+            raise ConfigError(f"agent {action}: give the agent's ENDPOINT")
+        if action == "skills":
+            await store.set_skills(endpoint, parse_skills(skills or ""))
+            print(f"agent {endpoint}: skills {skills}")
+            return 0
+        try:
+            state = await store.act(endpoint, AgentAction(AGENT_ACTIONS[action]),
+                                    datetime.now(UTC), reason)
+        except AgentTransitionError as error:
+            raise ConfigError(f"agent {endpoint}: {error}") from None
     finally:
         await pool.close()
-    print(f"agent {endpoint}: {'ready' if action == 'ready' else 'logged out'}")
+    print(f"agent {endpoint}: {state.value}" + (f" ({reason})" if reason else ""))
+    return 0
+
+
+AGENT_ACTIONS = {"login": "log_in", "logout": "log_out", "ready": "ready", "pause": "pause"}
+
+
+def parse_skills(text: str) -> dict[str, int]:
+    """`language:es=5,negotiation=3` -> {skill: level}."""
+    skills: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        skill, _, level = part.partition("=")
+        if not skill or not level.isdigit():
+            raise ConfigError(f"--skills: {part!r} is not skill=level (e.g. language:es=5)")
+        skills[skill] = int(level)
+    return skills
+
+
+async def dispose(attempt: str, code: str, agent: str, note: str) -> int:
+    """An agent's disposition of a call."""
+    try:
+        attempt_id = uuid.UUID(attempt)
+    except ValueError:
+        raise ConfigError(f"{attempt!r} is not an attempt id (a UUID)") from None
+    settings = load_settings()
+    pool = await open_pool(settings.database_url)
+    try:
+        effect = await AgentStore(pool).dispose(attempt_id, code.upper(), agent, note,
+                                                datetime.now(UTC))
+    finally:
+        await pool.close()
+    print(f"attempt {attempt}: {code.upper()}" + (f" ({effect})" if effect != "none" else ""))
     return 0

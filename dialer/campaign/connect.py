@@ -1,4 +1,5 @@
-"""Answered campaign calls to agents: reserve the longest-idle free agent,
+"""Answered campaign calls to agents: reserve the free agent skill routing
+picks (its desktop gets the screen pop),
 call the agent's softphone into the Stasis app and bridge it to the debtor,
 all within the 2-second rule; else the call is abandoned: the debtor hears
 the safe-harbour message (and may opt out with a key), then the call ends.
@@ -13,6 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
+from dialer.agents import routing
 from dialer.calls.events import (
     CallEnteredApp,
     CallEvent,
@@ -51,11 +53,17 @@ class AgentConnector:
         self._leg_answered: dict[str, asyncio.Future[bool]] = {}
         self._connections: dict[str, Connection] = {}
         self._agent_legs: dict[str, str] = {}  # call id -> connected agent leg
+        self._needs: dict[str, routing.CallNeeds] = {}
         engine.add_listener(self._hear)
         engine.register_flow(CAMPAIGN_FLOW, self._run)
 
+    def expect(self, call_id: str, needs: routing.CallNeeds) -> None:
+        """What the agent of this call, once answered, must be able to do."""
+        self._needs[call_id] = needs
+
     def connection(self, call_id: str) -> Connection:
         """What became of the call's connection (forgotten once asked)."""
+        self._needs.pop(call_id, None)
         return self._connections.pop(call_id, Connection())
 
     def mark_abandoned(self, call_id: str) -> None:
@@ -102,7 +110,8 @@ class AgentConnector:
         deadline = loop.time() + AGENT_DEADLINE.total_seconds() - elapsed
         try:
             while loop.time() < deadline and not ended.done():
-                agent = await self.agents.reserve(attempt_id, self.engine.clock())
+                agent = await self.agents.reserve(attempt_id, self.engine.clock(),
+                                                  self._needs_of(call_id))
                 if agent is None:
                     await asyncio.wait([ended], timeout=RESERVE_POLL_S)
                     continue
@@ -164,6 +173,11 @@ class AgentConnector:
                 await hopper.opt_out(self.pool, uuid.UUID(call_id))
             elif isinstance(event, PlaybackFinished) and event.playback_id == playback:
                 break
+
+    def _needs_of(self, call_id: str) -> routing.CallNeeds:
+        # A call adopted from a dead dialer: its language, at least.
+        return self._needs.get(call_id) or routing.CallNeeds(
+            required={f"language:{self.engine.language_of(call_id)}": 1})
 
     async def _connect(self, call_id: str, agent: str, deadline: float,
                        ended: asyncio.Future[None]) -> bool:

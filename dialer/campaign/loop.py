@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from dialer.agents import routing
 from dialer.calls.events import CallLost
 from dialer.calls.state import CallRecord, CallState
 from dialer.campaign.connect import CAMPAIGN_FLOW, AgentConnector
@@ -307,6 +308,9 @@ class CampaignDialer:
             await hopper.start_attempt(connection, attempt_id, self.campaign.id, leads[0],
                                        decision.phone, self.dialer_id, now)
         self.tally.claimed += 1
+        lead = leads[0]
+        self.connector.expect(str(attempt_id), routing.needs_of(
+            lead.language.value, lead.segment.value, lead.balance, lead.risk_score))
         call = await self.engine.place_call(
             decision.phone.number, leads[0].language.value, call_id=str(attempt_id),
             caller_id=self.campaign.caller_id, ring_timeout_s=self.campaign.ring_timeout_s,

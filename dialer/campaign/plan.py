@@ -5,21 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 
+from dialer.agents.state import AgentState as AgentStatus
 from dialer.collections.model import Campaign, Segment
 from pacing.model import AgentState, AgentView, Snapshot
-
-
-class AgentStatus(Enum):
-    """An agent's state as the dialer stores it (see dialer.agents)."""
-
-    LOGGED_OUT = "logged_out"
-    READY = "ready"
-    RESERVED = "reserved"
-    ON_CALL = "on_call"
-    WRAP_UP = "wrap_up"
-    PAUSED = "paused"
 
 
 @dataclass(frozen=True)

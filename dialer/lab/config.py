@@ -40,6 +40,7 @@ class LabConfig:
     ami_secret: str
     ari_user: str
     ari_password: str
+    api_token: str
     agents: tuple[LabAgent, ...]
 
     host: str = "127.0.0.1"
@@ -84,6 +85,10 @@ class LabConfig:
         return self.port_base + 2000
 
     @property
+    def api_port(self) -> int:
+        return self.port_base + 80
+
+    @property
     def pg_port(self) -> int:
         return self.port_base + 432
 
@@ -108,15 +113,17 @@ def _port_base() -> int:
 
 
 def _load_or_create_secrets(path: Path) -> dict[str, str]:
-    if path.is_file():
-        return read_env_file(path)
-    values = {"AMI_SECRET": secrets.token_urlsafe(18),
-              "ARI_PASSWORD": secrets.token_urlsafe(18)}
-    for index in range(AGENT_COUNT):
-        values[f"AGENT_{index}_SECRET"] = secrets.token_urlsafe(12)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    """The lab's secrets, generated once (and any a newer Recobro added)."""
+    wanted = {"AMI_SECRET": 18, "ARI_PASSWORD": 18, "API_TOKEN": 24,
+              **{f"AGENT_{index}_SECRET": 12 for index in range(AGENT_COUNT)}}
+    values = read_env_file(path) if path.is_file() else {}
+    missing = {key: secrets.token_urlsafe(size) for key, size in wanted.items()
+               if key not in values}
+    if missing:
+        values.update(missing)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     return values
 
 
@@ -137,4 +144,4 @@ def load_lab_config() -> LabConfig:
     return LabConfig(lab_dir=lab_dir, cache_dir=cache_dir, port_base=port_base,
                      lab_id=lab_id, ami_user="recobro", ami_secret=stored["AMI_SECRET"],
                      ari_user="recobro", ari_password=stored["ARI_PASSWORD"],
-                     agents=agents)
+                     api_token=stored["API_TOKEN"], agents=agents)

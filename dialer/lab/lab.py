@@ -36,6 +36,8 @@ def write_env_file(cfg: LabConfig, database_url: str) -> None:
         "RECOBRO_ARI_USER": cfg.ari_user, "RECOBRO_ARI_PASSWORD": cfg.ari_password,
         "RECOBRO_ARI_APP": ARI_APP, "RECOBRO_TRUNK": TRUNK, "RECOBRO_CALLER_ID": CALLER_ID,
         "DATABASE_URL": database_url,
+        "RECOBRO_API_HOST": cfg.host, "RECOBRO_API_PORT": str(cfg.api_port),
+        "RECOBRO_API_TOKEN": cfg.api_token,
     }
     cfg.env_file.parent.mkdir(parents=True, exist_ok=True)
     cfg.env_file.touch(mode=0o600)
@@ -43,12 +45,31 @@ def write_env_file(cfg: LabConfig, database_url: str) -> None:
                             + "".join(f"{k}={v}\n" for k, v in lines.items()))
 
 
+# The lab's agents all speak both languages, at different levels, so any
+# of them can take any lab call; a test may give them other skills.
+LAB_SKILLS = (
+    {"language:es": 5, "language:en": 2, "segment:early": 4, "negotiation": 2},
+    {"language:es": 2, "language:en": 5, "segment:mid": 4, "negotiation": 3},
+    {"language:es": 4, "language:en": 4, "segment:late": 5, "tier:high": 3, "negotiation": 5},
+    {"language:es": 3, "language:en": 3, "tier:mid": 3, "negotiation": 1},
+)
+
+
 def enrol_agents(cfg: LabConfig, database_url: str) -> None:
-    """The lab's agents exist in the agents table (logged out when new)."""
+    """The lab's agents exist in the agents table (logged out when new),
+    with their skills when they have none."""
     with psycopg.connect(database_url) as connection:
-        connection.cursor().executemany(
+        cursor = connection.cursor()
+        cursor.executemany(
             "INSERT INTO agents (endpoint, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
             [(a.endpoint, a.name) for a in cfg.agents])
+        for agent, skills in zip(cfg.agents, LAB_SKILLS * len(cfg.agents), strict=False):
+            cursor.execute("SELECT count(*) FROM agent_skills WHERE endpoint = %s",
+                           (agent.endpoint,))
+            if cursor.fetchone()[0] == 0:
+                cursor.executemany(
+                    "INSERT INTO agent_skills (endpoint, skill, level) VALUES (%s, %s, %s)",
+                    [(agent.endpoint, skill, level) for skill, level in skills.items()])
 
 
 def _check_ports_free(cfg: LabConfig) -> None:

@@ -1,73 +1,194 @@
-"""Agents' states in PostgreSQL, shared by every dialer process: a ready
-agent is reserved for one answered call with SKIP LOCKED, longest idle
-first; a wrap-up ends by itself when its timer runs out."""
+"""Agents in PostgreSQL, shared by every dialer process and the API: their
+states (moved only through dialer.agents.state's transitions), skills, the
+reservation of a free agent for an answered call (SKIP LOCKED, then skill
+routing), the screen pop sent to the agent's desktop (NOTIFY), and the
+dispositions agents give their calls."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
+from dialer.agents import routing
+from dialer.agents.state import AgentAction, AgentState, apply
 from dialer.errors import ConfigError
 
+SCREEN_POP_CHANNEL = "recobro_agent_events"
+LAST_INTERACTIONS = 5
+
 # Ready, or in a wrap-up whose timer ran out (then idle since it did).
-_FREE = "(state = 'ready' OR (state = 'wrap_up' AND wrap_up_until <= $1))"
-_RESERVE = f"""
-UPDATE agents SET state = 'reserved', state_since = $1, attempt_id = $2, wrap_up_until = NULL
-WHERE endpoint = (
-    SELECT endpoint FROM agents WHERE {_FREE}
-    ORDER BY CASE WHEN state = 'wrap_up' THEN wrap_up_until ELSE state_since END
-    LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING endpoint
+_FREE_AGENTS = """
+SELECT a.endpoint, CASE WHEN a.state = 'wrap_up' THEN a.wrap_up_until ELSE a.state_since END
+           AS idle_since,
+       coalesce((SELECT jsonb_object_agg(s.skill, s.level) FROM agent_skills s
+                 WHERE s.endpoint = a.endpoint), '{}') AS skills
+FROM agents a
+WHERE a.state = 'ready' OR (a.state = 'wrap_up' AND a.wrap_up_until <= $1)
+FOR UPDATE OF a SKIP LOCKED
+"""
+_SCREEN_POP = """
+SELECT c.reference, c.debtor_name, c.balance::text AS balance, c.currency, c.days_past_due,
+       c.language, c.status, t.segment, t.number,
+       (SELECT coalesce(jsonb_agg(x ORDER BY x.started_at DESC), '[]') FROM (
+           SELECT p.started_at, p.result, p.agent,
+                  (SELECT d.code FROM dispositions d WHERE d.attempt_id = p.id
+                   ORDER BY d.at DESC LIMIT 1) AS disposition
+           FROM attempts p WHERE p.account_id = t.account_id AND p.id <> t.id
+           ORDER BY p.started_at DESC LIMIT $2) x) AS last_interactions
+FROM attempts t JOIN accounts c ON c.id = t.account_id WHERE t.id = $1
 """
 
 
+@dataclass(frozen=True)
+class AgentRecord:
+    endpoint: str
+    name: str
+    state: AgentState
+    since: datetime
+    pause_reason: str
+    skills: Mapping[str, int]
+
+
+class UnknownAgent(ConfigError):
+    """No agent has that endpoint."""
+
+
+class UnknownDisposition(ConfigError):
+    """No such disposition code, or no such attempt."""
+
+
 class AgentStore:
-    """The agents table."""
+    """The agents, agent_skills and dispositions tables."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def set_ready(self, endpoint: str, now: datetime) -> None:
-        """Log in (or come back from a pause): ready for calls."""
-        await self._set(endpoint, "ready", now, "state IN ('logged_out', 'paused', 'wrap_up')")
+    async def list(self) -> list[AgentRecord]:
+        rows = await self.pool.fetch(
+            "SELECT a.*, coalesce((SELECT jsonb_object_agg(s.skill, s.level) FROM agent_skills s "
+            "WHERE s.endpoint = a.endpoint), '{}') AS skills FROM agents a ORDER BY endpoint")
+        return [AgentRecord(r["endpoint"], r["name"], AgentState(r["state"]), r["state_since"],
+                            r["pause_reason"], json.loads(r["skills"])) for r in rows]
 
-    async def log_out(self, endpoint: str, now: datetime) -> None:
-        await self._set(endpoint, "logged_out", now, "state IN ('ready', 'paused', 'wrap_up')")
+    async def act(self, endpoint: str, action: AgentAction, now: datetime,
+                  reason: str = "") -> AgentState:
+        """A person's action on an agent (log in or out, pause, ready);
+        UnknownAgent or AgentTransitionError say why it cannot be."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                "SELECT state, wrap_up_until FROM agents WHERE endpoint = $1 FOR UPDATE", endpoint)
+            if row is None:
+                raise UnknownAgent(f"no agent {endpoint!r}")
+            state = AgentState(row["state"])
+            after = apply(state, action, reason)
+            await connection.execute(
+                "UPDATE agents SET state = $2, state_since = $3, pause_reason = $4, "
+                "wrap_up_until = NULL WHERE endpoint = $1",
+                endpoint, after.value, now, reason if after is AgentState.PAUSED else "")
+        return after
 
-    async def _set(self, endpoint: str, state: str, now: datetime, allowed_from: str) -> None:
-        row = await self.pool.fetchrow(
-            f"UPDATE agents SET state = CASE WHEN {allowed_from} THEN $2 ELSE state END, "
-            f"state_since = CASE WHEN {allowed_from} THEN $3 ELSE state_since END "
-            "WHERE endpoint = $1 RETURNING state", endpoint, state, now)
-        if row is None:
-            raise ConfigError(f"no agent {endpoint!r}")
-        if row["state"] != state:
-            raise ConfigError(f"agent {endpoint} is {row['state']}: cannot become {state} now")
+    async def set_skills(self, endpoint: str, skills: Mapping[str, int]) -> None:
+        """Replace an agent's skills (levels 1 to 5)."""
+        for skill, level in skills.items():
+            if not 1 <= level <= 5:
+                raise ConfigError(f"skill {skill}: level {level} is not 1 to 5")
+        async with self.pool.acquire() as connection, connection.transaction():
+            if await connection.fetchval("SELECT 1 FROM agents WHERE endpoint = $1",
+                                         endpoint) is None:
+                raise UnknownAgent(f"no agent {endpoint!r}")
+            await connection.execute("DELETE FROM agent_skills WHERE endpoint = $1", endpoint)
+            await connection.executemany(
+                "INSERT INTO agent_skills (endpoint, skill, level) VALUES ($1, $2, $3)",
+                [(endpoint, skill, level) for skill, level in skills.items()])
 
-    async def reserve(self, attempt_id: uuid.UUID, now: datetime) -> str | None:
-        """Reserve the longest-idle free agent for an answered call."""
-        return await self.pool.fetchval(_RESERVE, now, attempt_id)
+    async def reserve(self, attempt_id: uuid.UUID, now: datetime,
+                      needs: routing.CallNeeds) -> str | None:
+        """Reserve the free agent skill routing picks for an answered call,
+        and send that agent's desktop the screen pop (on commit, so before
+        the agent's phone rings)."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(_FREE_AGENTS, now)
+            chosen = routing.choose([routing.Candidate(r["endpoint"], r["idle_since"],
+                                                       json.loads(r["skills"])) for r in rows],
+                                    needs)
+            if chosen is None:
+                return None
+            await connection.execute(
+                "UPDATE agents SET state = $2, state_since = $3, attempt_id = $4, "
+                "wrap_up_until = NULL WHERE endpoint = $1", chosen.endpoint,
+                apply(AgentState.READY, AgentAction.RESERVE).value, now, attempt_id)
+            pop = await connection.fetchrow(_SCREEN_POP, attempt_id, LAST_INTERACTIONS)
+            if pop is not None:
+                payload = {"type": "screen_pop", "agent": chosen.endpoint,
+                           "attempt": str(attempt_id), **dict(pop)}
+                payload["last_interactions"] = json.loads(pop["last_interactions"])
+                await connection.execute("SELECT pg_notify($1, $2)", SCREEN_POP_CHANNEL,
+                                         json.dumps(payload, default=str))
+        return chosen.endpoint
 
     async def release(self, endpoint: str, now: datetime, *, reachable: bool) -> None:
         """A reserved agent not connected after all: ready again, or logged
         out when the softphone could not be reached (so it is not tried
         again and again)."""
+        after = apply(AgentState.RESERVED, AgentAction.RELEASE) if reachable \
+            else AgentState.LOGGED_OUT
         await self.pool.execute(
             "UPDATE agents SET state = $3, state_since = $2, attempt_id = NULL "
-            "WHERE endpoint = $1 AND state = 'reserved'",
-            endpoint, now, "ready" if reachable else "logged_out")
+            "WHERE endpoint = $1 AND state = 'reserved'", endpoint, now, after.value)
 
     async def on_call(self, endpoint: str, now: datetime) -> None:
         await self.pool.execute(
-            "UPDATE agents SET state = 'on_call', state_since = $2 WHERE endpoint = $1",
-            endpoint, now)
+            "UPDATE agents SET state = $3, state_since = $2 WHERE endpoint = $1 "
+            "AND state = 'reserved'", endpoint, now,
+            apply(AgentState.RESERVED, AgentAction.CONNECT).value)
 
     async def wrap_up(self, endpoint: str, now: datetime, seconds: float) -> None:
         """The call ended: wrap-up, ready again by itself after seconds."""
         await self.pool.execute(
-            "UPDATE agents SET state = 'wrap_up', state_since = $2, "
+            "UPDATE agents SET state = $4, state_since = $2, "
             "wrap_up_until = $2::timestamptz + make_interval(secs => $3::float8), "
-            "attempt_id = NULL "
-            "WHERE endpoint = $1 AND state IN ('reserved', 'on_call')", endpoint, now, seconds)
+            "attempt_id = NULL WHERE endpoint = $1 AND state IN ('reserved', 'on_call')",
+            endpoint, now, seconds, apply(AgentState.ON_CALL, AgentAction.HANG_UP).value)
+
+    async def dispose(self, attempt_id: uuid.UUID, code: str, agent: str, note: str,
+                      now: datetime) -> str:
+        """Record an agent's disposition of a call and what it does to the
+        account (paid, disputed, opt-out, wrong number); returns its effect."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            effect = await connection.fetchval(
+                "SELECT effect FROM disposition_codes WHERE code = $1", code)
+            if effect is None:
+                codes = [r["code"] for r in await connection.fetch(
+                    "SELECT code FROM disposition_codes ORDER BY code")]
+                raise UnknownDisposition(f"no disposition code {code!r}; codes: "
+                                         f"{', '.join(codes)}")
+            attempt = await connection.fetchrow(
+                "SELECT t.account_id, t.number, c.reference FROM attempts t "
+                "JOIN accounts c ON c.id = t.account_id WHERE t.id = $1", attempt_id)
+            if attempt is None:
+                raise UnknownDisposition(f"no attempt {attempt_id}")
+            if await connection.fetchval("SELECT 1 FROM agents WHERE endpoint = $1",
+                                         agent) is None:
+                raise UnknownAgent(f"no agent {agent!r}")
+            await connection.execute(
+                "INSERT INTO dispositions (attempt_id, code, agent, note, at) "
+                "VALUES ($1, $2, $3, $4, $5)", attempt_id, code, agent, note, now)
+            if effect in ("paid", "disputed"):
+                await connection.execute(
+                    "UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1",
+                    attempt["account_id"], effect, now)
+            elif effect == "opt_out":
+                await connection.execute(
+                    "INSERT INTO do_not_call (reference, reason, added_at) "
+                    "VALUES ($1, 'opt_out', $2) ON CONFLICT DO NOTHING", attempt["reference"], now)
+            elif effect == "wrong_number":
+                await connection.execute(
+                    "INSERT INTO do_not_call (number, reason, added_at) "
+                    "VALUES ($1, 'dnc', $2) ON CONFLICT DO NOTHING", attempt["number"], now)
+        return effect
+

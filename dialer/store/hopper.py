@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import asyncpg
 
@@ -56,6 +57,8 @@ class LeadContext:
     account_id: int
     segment: Segment
     language: Language
+    balance: Decimal
+    risk_score: float
     facts: LeadFacts
     phone_ids: dict[str, int]  # E.164 -> phones.id
 
@@ -77,7 +80,8 @@ async def lead_contexts(connection: asyncpg.Connection, campaign_id: int,
     """Fresh facts for these leads, read in four queries."""
     ids = list(account_ids)
     accounts = await connection.fetch(
-        "SELECT a.id, a.reference, a.status, a.language, a.time_zone, l.attempts, l.segment, "
+        "SELECT a.id, a.reference, a.status, a.language, a.time_zone, a.balance, a.risk_score, "
+        "l.attempts, l.segment, "
         "EXISTS (SELECT 1 FROM do_not_call d WHERE d.reference = a.reference) AS opted_out "
         "FROM accounts a JOIN leads l ON l.account_id = a.id AND l.campaign_id = $1 "
         "WHERE a.id = ANY ($2::bigint[])", campaign_id, ids)
@@ -111,7 +115,8 @@ async def lead_contexts(connection: asyncpg.Connection, campaign_id: int,
             campaign_attempts=account["attempts"],
             history=tuple(past.get(account["id"], ())))
         contexts.append(LeadContext(account["id"], Segment(account["segment"]),
-                                    Language(account["language"]), facts,
+                                    Language(account["language"]), account["balance"],
+                                    account["risk_score"], facts,
                                     {p["number"]: p["id"] for p in account_phones}))
     return contexts
 

@@ -55,7 +55,7 @@ def prepare(lab_config, database_url: str, tmp_path: Path, name: str, count: int
         cli(lab_config, database_url, "accounts", "status", "--reference", f"E{i * 7}",
             "--status", status)
     for agent in lab_config.agents:
-        cli(lab_config, database_url, "agent", "ready", agent.endpoint)
+        cli(lab_config, database_url, "agent", "login", agent.endpoint)
     cli(lab_config, database_url, "campaign", "create", name, "--mode", "predictive",
         "--window", window_open_now(), "--ring-timeout", "6", "--wrap-up", "1")
     asyncio.run(_mid_campaign(database_url))
@@ -196,7 +196,7 @@ def test_no_agent_in_time_plays_the_safe_harbour_message(lab_config, fresh_datab
     accounts = tmp_path / "accounts.csv"
     accounts.write_text("\n".join(rows) + "\n")
     cli(lab_config, url, "accounts", "import", str(accounts))
-    cli(lab_config, url, "agent", "ready", lab_config.agents[0].endpoint)
+    cli(lab_config, url, "agent", "login", lab_config.agents[0].endpoint)
     cli(lab_config, url, "campaign", "create", "harbour", "--mode", "ratio", "--ratio", "5",
         "--window", "00:00-23:59", "--ring-timeout", "6", "--wrap-up", "30")
     cli(lab_config, url, "campaign", "start", "harbour")
@@ -235,7 +235,7 @@ def test_answering_machines_are_detected_and_people_reach_agents(lab_config, fre
     accounts.write_text("\n".join(rows) + "\n")
     cli(lab_config, url, "accounts", "import", str(accounts))
     for agent in lab_config.agents:
-        cli(lab_config, url, "agent", "ready", agent.endpoint)
+        cli(lab_config, url, "agent", "login", agent.endpoint)
     cli(lab_config, url, "campaign", "create", "amd", "--mode", "progressive", "--amd",
         "--machine-action", "leave_message", "--window", "00:00-23:59", "--wrap-up", "0")
     cli(lab_config, url, "campaign", "start", "amd")

@@ -11,7 +11,8 @@ def lab_config(tmp_path):
     agents = (LabAgent("agent1001", "Agent 1001", "agent-s3cret", 15101, 17100),)
     return LabConfig(lab_dir=tmp_path / "lab", cache_dir=tmp_path / "cache", port_base=15000,
                      lab_id="test", ami_user="recobro", ami_secret="ami-s3cret",
-                     ari_user="recobro", ari_password="ari-s3cret", agents=agents)
+                     ari_user="recobro", ari_password="ari-s3cret", api_token="api-s3cret",
+                     agents=agents)
 
 
 def test_configs_render_completely_and_bind_loopback(tmp_path):

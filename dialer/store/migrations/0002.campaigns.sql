@@ -193,6 +193,13 @@ CREATE TABLE agents (
     pause_reason  text NOT NULL DEFAULT ''
 );
 
+CREATE TABLE agent_skills (
+    endpoint text NOT NULL REFERENCES agents (endpoint) ON DELETE CASCADE,
+    skill    text NOT NULL,  -- language:es, segment:late, tier:high, negotiation...
+    level    integer NOT NULL CHECK (level BETWEEN 1 AND 5),
+    PRIMARY KEY (endpoint, skill)
+);
+
 CREATE TABLE compliance_refusals (
     id          bigserial PRIMARY KEY,
     campaign_id integer NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,

@@ -1,0 +1,73 @@
+"""The agent as an explicit state machine. People move an agent between
+logged out, ready and paused (and end a wrap-up early); the dialer moves it
+through reserved, on call and wrap-up. A transition not in the table is
+refused with a message that says why."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class AgentState(Enum):
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    RESERVED = "reserved"  # chosen for an answered call, its leg being connected
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"  # after a call, ready again by itself when the timer ends
+    PAUSED = "paused"  # with a reason
+
+
+class AgentAction(Enum):
+    LOG_IN = "log_in"
+    LOG_OUT = "log_out"
+    PAUSE = "pause"
+    READY = "ready"  # back from a pause, or the end of a wrap-up
+    RESERVE = "reserve"  # the dialer's
+    CONNECT = "connect"  # the dialer's
+    RELEASE = "release"  # the dialer's: a reservation that did not connect
+    HANG_UP = "hang_up"  # the dialer's: the call ended
+
+
+PAUSE_REASONS = ("break", "lunch", "training", "meeting", "coaching", "technical")
+
+S, A = AgentState, AgentAction
+TRANSITIONS: dict[tuple[AgentState, AgentAction], AgentState] = {
+    (S.LOGGED_OUT, A.LOG_IN): S.READY,
+    (S.READY, A.LOG_OUT): S.LOGGED_OUT,
+    (S.PAUSED, A.LOG_OUT): S.LOGGED_OUT,
+    (S.WRAP_UP, A.LOG_OUT): S.LOGGED_OUT,
+    (S.READY, A.PAUSE): S.PAUSED,
+    (S.WRAP_UP, A.PAUSE): S.PAUSED,
+    (S.PAUSED, A.PAUSE): S.PAUSED,  # a new reason
+    (S.PAUSED, A.READY): S.READY,
+    (S.WRAP_UP, A.READY): S.READY,
+    (S.READY, A.READY): S.READY,
+    (S.READY, A.RESERVE): S.RESERVED,
+    (S.WRAP_UP, A.RESERVE): S.RESERVED,  # only once the wrap-up timer ran out
+    (S.RESERVED, A.CONNECT): S.ON_CALL,
+    (S.RESERVED, A.RELEASE): S.READY,
+    (S.RESERVED, A.HANG_UP): S.WRAP_UP,
+    (S.ON_CALL, A.HANG_UP): S.WRAP_UP,
+}
+del S, A
+
+
+class AgentTransitionError(ValueError):
+    """The agent cannot do that now."""
+
+
+class MissingPauseReason(AgentTransitionError):
+    """A pause without one of PAUSE_REASONS."""
+
+
+def apply(state: AgentState, action: AgentAction, reason: str = "") -> AgentState:
+    """The state after action; AgentTransitionError when it is not allowed
+    (a pause needs one of PAUSE_REASONS)."""
+    if action is AgentAction.PAUSE and reason not in PAUSE_REASONS:
+        raise MissingPauseReason(
+            f"a pause needs a reason: one of {', '.join(PAUSE_REASONS)}"
+            + (f" (not {reason!r})" if reason else ""))
+    after = TRANSITIONS.get((state, action))
+    if after is None:
+        raise AgentTransitionError(f"an agent who is {state.value} cannot {action.value}")
+    return after

@@ -1,0 +1,1 @@
+"""`recobro api`: the HTTP API and WebSocket agents' desktops use."""

@@ -1,0 +1,140 @@
+"""The API's routes: agents (list, log in and out, pause with a reason,
+ready), dispositions, and each agent's event WebSocket (screen pops).
+Errors are JSON {"error": "..."} naming what is wrong. Every request shows
+the token (Authorization: Bearer ..., or ?token= for a WebSocket)."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import uuid
+from datetime import UTC, datetime
+
+from aiohttp import WSMsgType, web
+
+from dialer.agents.state import AgentAction, AgentTransitionError, MissingPauseReason
+from dialer.api.screen_pops import ScreenPops
+from dialer.store.agents import AgentStore, UnknownAgent, UnknownDisposition
+
+ACTIONS = {"login": AgentAction.LOG_IN, "logout": AgentAction.LOG_OUT,
+           "ready": AgentAction.READY, "pause": AgentAction.PAUSE}
+STORE = web.AppKey("store", AgentStore)
+POPS = web.AppKey("pops", ScreenPops)
+TOKEN = web.AppKey("token", str)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler):
+    header = request.headers.get("Authorization", "")
+    shown = header.removeprefix("Bearer ") if header.startswith("Bearer ") \
+        else request.query.get("token", "")
+    if not hmac.compare_digest(shown.encode(), request.app[TOKEN].encode()):
+        return _error(401, "a valid token is needed (Authorization: Bearer RECOBRO_API_TOKEN)")
+    return await handler(request)
+
+
+async def _body(request: web.Request) -> dict:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text=json.dumps({"error": "the body is not JSON"}),
+                                 content_type="application/json") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "the body must be a JSON object"}),
+                                 content_type="application/json")
+    return body
+
+
+async def list_agents(request: web.Request) -> web.Response:
+    agents = await request.app[STORE].list()
+    return web.json_response([{"endpoint": a.endpoint, "name": a.name, "state": a.state.value,
+                               "since": a.since.isoformat(), "pause_reason": a.pause_reason,
+                               "skills": dict(a.skills)} for a in agents])
+
+
+async def agent_action(request: web.Request) -> web.Response:
+    endpoint, name = request.match_info["endpoint"], request.match_info["action"]
+    action = ACTIONS.get(name)
+    if action is None:
+        return _error(404, f"no action {name!r}; actions: {', '.join(ACTIONS)}")
+    body = await _body(request)
+    reason = str(body.get("reason", ""))
+    try:
+        state = await request.app[STORE].act(endpoint, action, datetime.now(UTC), reason)
+    except UnknownAgent as error:
+        return _error(404, str(error))
+    except MissingPauseReason as error:
+        return _error(400, str(error))
+    except AgentTransitionError as error:
+        return _error(409, f"agent {endpoint}: {error}")
+    return web.json_response({"endpoint": endpoint, "state": state.value,
+                              "pause_reason": reason if name == "pause" else ""})
+
+
+async def dispose(request: web.Request) -> web.Response:
+    try:
+        attempt_id = uuid.UUID(request.match_info["attempt"])
+    except ValueError:
+        return _error(404, f"{request.match_info['attempt']!r} is not an attempt id")
+    body = await _body(request)
+    code, agent = str(body.get("code", "")).upper(), str(body.get("agent", ""))
+    if not code or not agent:
+        return _error(400, "a disposition needs \"code\" and \"agent\"")
+    try:
+        effect = await request.app[STORE].dispose(attempt_id, code, agent,
+                                                  str(body.get("note", "")), datetime.now(UTC))
+    except UnknownAgent as error:
+        return _error(404, str(error))
+    except UnknownDisposition as error:
+        return _error(404 if "no attempt" in str(error) else 400, str(error))
+    return web.json_response({"attempt": str(attempt_id), "code": code, "effect": effect},
+                             status=201)
+
+
+async def agent_events(request: web.Request) -> web.WebSocketResponse:
+    endpoint = request.match_info["endpoint"]
+    if endpoint not in {a.endpoint for a in await request.app[STORE].list()}:
+        raise web.HTTPNotFound(text=json.dumps({"error": f"no agent {endpoint!r}"}),
+                               content_type="application/json")
+    socket = web.WebSocketResponse(heartbeat=20.0)
+    await socket.prepare(request)
+    pops = request.app[POPS]
+    queue = pops.subscribe(endpoint)
+    try:
+        reader = request.loop.create_task(_drain(socket))
+        while not reader.done():
+            getter = request.loop.create_task(queue.get())
+            done, _ = await asyncio.wait([getter, reader], return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                await socket.send_json(getter.result())
+            else:
+                getter.cancel()
+    finally:
+        pops.unsubscribe(endpoint, queue)
+    return socket
+
+
+async def _drain(socket: web.WebSocketResponse) -> None:
+    async for message in socket:
+        if message.type is WSMsgType.ERROR:
+            return
+
+
+def build_app(store: AgentStore, pops: ScreenPops, token: str) -> web.Application:
+    """The aiohttp application with its routes."""
+    app = web.Application(middlewares=[authenticate])
+    app[STORE], app[POPS], app[TOKEN] = store, pops, token
+    app.add_routes([
+        web.get("/agents", list_agents),
+        web.post("/agents/{endpoint}/{action}", agent_action),
+        web.get("/agents/{endpoint}/events", agent_events),
+        web.post("/attempts/{attempt}/disposition", dispose),
+    ])
+    return app

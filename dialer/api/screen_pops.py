@@ -1,0 +1,49 @@
+"""Screen pops from the dialers to agents' desktops: a dialer that reserves
+an agent NOTIFYs on a PostgreSQL channel (dialer.store.agents); the API
+LISTENs there and hands each pop to the WebSockets of that agent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+
+import asyncpg
+
+from dialer.store.agents import SCREEN_POP_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+class ScreenPops:
+    """Who listens for which agent's pops."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, set[asyncio.Queue[dict]]] = defaultdict(set)
+        self._connection: asyncpg.Connection | None = None
+
+    async def start(self, database_url: str) -> None:
+        self._connection = await asyncpg.connect(database_url)
+        await self._connection.add_listener(SCREEN_POP_CHANNEL, self._heard)
+
+    async def stop(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    def subscribe(self, agent: str) -> asyncio.Queue[dict]:
+        queue: asyncio.Queue[dict] = asyncio.Queue()
+        self._queues[agent].add(queue)
+        return queue
+
+    def unsubscribe(self, agent: str, queue: asyncio.Queue[dict]) -> None:
+        self._queues[agent].discard(queue)
+
+    def _heard(self, connection: object, pid: int, channel: str, payload: str) -> None:
+        try:
+            pop = json.loads(payload)
+        except ValueError:
+            log.warning("a screen pop that is not JSON")
+            return
+        for queue in self._queues.get(pop.get("agent", ""), ()):
+            queue.put_nowait(pop)

@@ -1,0 +1,47 @@
+"""Running `recobro api`: the agents' store, the screen-pop listener and the
+HTTP server on RECOBRO_API_HOST:RECOBRO_API_PORT (loopback by default)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from aiohttp import web
+
+from dialer.api.http import build_app
+from dialer.api.screen_pops import ScreenPops
+from dialer.errors import ConfigError
+from dialer.settings import Settings
+from dialer.store.agents import AgentStore
+from dialer.store.database import open_pool
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    if not settings.api.token:
+        raise ConfigError("RECOBRO_API_TOKEN is not set: the API needs a token for its clients")
+    pool = await open_pool(settings.database_url)
+    pops = ScreenPops()
+    runner: web.AppRunner | None = None
+    try:
+        await pops.start(settings.database_url)
+        runner = web.AppRunner(build_app(AgentStore(pool), pops, settings.api.token))
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, settings.api.host, settings.api.port).start()
+        except OSError as error:
+            raise ConfigError(f"cannot listen on {settings.api.host}:{settings.api.port} "
+                              f"(RECOBRO_API_HOST, RECOBRO_API_PORT): {error.strerror}") from None
+        print(f"recobro api on http://{settings.api.host}:{settings.api.port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await pops.stop()
+        await pool.close()

@@ -1,0 +1,157 @@
+"""Agents end to end: skills routing against the lab, screen pops over the
+API's WebSocket before the call connects, and the API's answers to bad
+input. The real Asterisk, sipp debtors and agents, PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from decimal import Decimal
+
+import aiohttp
+import asyncpg
+import pytest
+
+from dialer.agents.routing import needs_of
+from dialer.settings import read_env_file
+from tests.e2e.cli import cli_env
+
+pytestmark = pytest.mark.lab
+
+SKILLS = {
+    "agent1001": "language:es=5,segment:early=3",
+    "agent1002": "language:en=5,segment:mid=3",
+    "agent1003": "language:es=2,language:en=2,tier:high=3,negotiation=5",
+    "agent1004": "language:es=3,negotiation=1",
+}
+
+
+async def run(env: dict[str, str], *args: str, timeout: float = 120) -> str:
+    process = await asyncio.create_subprocess_exec(
+        "recobro", *args, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode == 0, stderr.decode()
+    return stdout.decode()
+
+
+async def start_api(env: dict[str, str]) -> asyncio.subprocess.Process:
+    api = await asyncio.create_subprocess_exec(
+        "recobro", "api", env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    line = await asyncio.wait_for(api.stdout.readline(), 30)
+    assert b"recobro api on" in line, (line, await api.stderr.read())
+    return api
+
+
+async def collect(session: aiohttp.ClientSession, url: str, agent: str, token: str,
+                  pops: list[tuple[float, dict]]) -> None:
+    async with session.ws_connect(f"{url}/agents/{agent}/events", params={"token": token}) as ws:
+        async for message in ws:
+            pops.append((time.time(), json.loads(message.data)))
+
+
+async def test_calls_reach_skilled_agents_with_a_screen_pop_first(lab_config, fresh_database,
+                                                                  tmp_path):
+    settings = read_env_file(lab_config.env_file)
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
+    url = f"http://{settings['RECOBRO_API_HOST']}:{settings['RECOBRO_API_PORT']}"
+    token = settings["RECOBRO_API_TOKEN"]
+    rows = ["reference,debtor_name,balance,days_past_due,risk_score,language,phone1"]
+    for i in range(16):
+        balance = 7500 if i % 4 == 3 else 200 + i
+        rows.append(f"K{i},Debtor {i},{balance},{(i * 17) % 150},0.{(i * 3) % 10},"
+                    f"{'en' if i % 2 else 'es'},+12125{i:02d}104{i % 10}")
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("\n".join(rows) + "\n")
+    await run(env, "accounts", "import", str(accounts))
+    for agent, skills in SKILLS.items():
+        await run(env, "agent", "skills", agent, "--skills", skills)
+    await run(env, "campaign", "create", "skills", "--mode", "progressive", "--window",
+              "00:00-23:59", "--wrap-up", "0", "--ring-timeout", "8")
+    api = await start_api(env)
+    pops: list[tuple[float, dict]] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        async with aiohttp.ClientSession(headers=headers) as session:
+            for agent in SKILLS:
+                async with session.post(f"{url}/agents/{agent}/login") as response:
+                    assert response.status == 200, await response.text()
+            listeners = [asyncio.create_task(collect(session, url, agent, token, pops))
+                         for agent in SKILLS]
+            await asyncio.sleep(0.5)
+            await run(env, "campaign", "start", "skills")
+            await run(env, "campaign", "run", "skills", "--for", "20", timeout=240)
+            for listener in listeners:
+                listener.cancel()
+    finally:
+        api.terminate()
+        await api.wait()
+
+    connection = await asyncpg.connect(fresh_database)
+    try:
+        attempts = await connection.fetch(
+            "SELECT t.id, t.agent, t.connected_at, t.result, c.reference, c.language, "
+            "c.balance, c.risk_score, t.segment FROM attempts t "
+            "JOIN accounts c ON c.id = t.account_id")
+        skills = {}
+        for row in await connection.fetch("SELECT endpoint, skill, level FROM agent_skills"):
+            skills.setdefault(row["endpoint"], {})[row["skill"]] = row["level"]
+    finally:
+        await connection.close()
+    conversations = [a for a in attempts if a["result"] == "conversation"]
+    assert len(conversations) >= 8, [a["result"] for a in attempts]
+    by_attempt = {pop["attempt"]: (at, pop) for at, pop in pops}
+    for a in conversations:
+        needs = needs_of(a["language"], a["segment"], Decimal(a["balance"]), a["risk_score"])
+        agent_skills = skills[a["agent"]]
+        assert all(agent_skills.get(s, 0) >= level for s, level in needs.required.items()), \
+            (dict(a), agent_skills)
+        received, pop = by_attempt[str(a["id"])]
+        assert pop["agent"] == a["agent"] and pop["reference"] == a["reference"]
+        assert Decimal(pop["balance"]) == a["balance"]
+        assert {"days_past_due", "segment", "last_interactions"} <= set(pop)
+        assert received <= a["connected_at"].timestamp() + 0.05  # before the audio connects
+    high = [a for a in conversations if a["balance"] >= 5000]
+    assert high and all(a["agent"] == "agent1003" for a in high)
+
+
+async def test_the_api_names_what_is_wrong(lab_config, fresh_database):
+    settings = read_env_file(lab_config.env_file)
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
+    url = f"http://{settings['RECOBRO_API_HOST']}:{settings['RECOBRO_API_PORT']}"
+    api = await start_api(env)
+    headers = {"Authorization": f"Bearer {settings['RECOBRO_API_TOKEN']}"}
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/agents") as response:
+            assert response.status == 401
+        async with aiohttp.ClientSession(headers=headers) as session:
+            async def call(path: str, body: dict | None = None) -> tuple[int, str]:
+                async with session.post(f"{url}{path}", json=body) as response:
+                    return response.status, (await response.json()).get("error", "")
+
+            assert await call("/agents/agent9999/login") == (404, "no agent 'agent9999'")
+            status, error = await call("/agents/agent1001/pause", {"reason": "lunch"})
+            assert status == 409 and "logged_out cannot pause" in error
+            assert (await call("/agents/agent1001/login"))[0] == 200
+            status, error = await call("/agents/agent1001/pause")
+            assert status == 400 and "needs a reason: one of break, lunch" in error
+            assert (await call("/agents/agent1001/pause", {"reason": "lunch"}))[0] == 200
+            status, error = await call(
+                "/attempts/00000000-0000-0000-0000-000000000000/disposition",
+                {"code": "BOGUS", "agent": "agent1001"})
+            assert status == 400 and "no disposition code 'BOGUS'; codes: CALLBACK" in error
+            status, error = await call(
+                "/attempts/00000000-0000-0000-0000-000000000000/disposition",
+                {"code": "PTP", "agent": "agent1001"})
+            assert status == 404 and "no attempt" in error
+            status, error = await call("/attempts/x/disposition", {"code": "PTP"})
+            assert status == 404
+            async with session.get(f"{url}/agents") as response:
+                agents = {a["endpoint"]: a for a in await response.json()}
+            assert agents["agent1001"]["state"] == "paused"
+            assert agents["agent1001"]["pause_reason"] == "lunch"
+    finally:
+        api.terminate()
+        await api.wait()

@@ -1,0 +1,90 @@
+"""The agent state machine and skill routing."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from dialer.agents.routing import CallNeeds, Candidate, balance_tier, choose, needs_of
+from dialer.agents.state import (
+    PAUSE_REASONS,
+    TRANSITIONS,
+    AgentAction,
+    AgentState,
+    AgentTransitionError,
+    apply,
+)
+
+T0 = datetime(2026, 11, 24, 15, tzinfo=UTC)
+
+
+def test_a_shift_through_the_state_machine():
+    state = apply(AgentState.LOGGED_OUT, AgentAction.LOG_IN)
+    for action, expected in [(AgentAction.RESERVE, AgentState.RESERVED),
+                             (AgentAction.CONNECT, AgentState.ON_CALL),
+                             (AgentAction.HANG_UP, AgentState.WRAP_UP),
+                             (AgentAction.READY, AgentState.READY),
+                             (AgentAction.LOG_OUT, AgentState.LOGGED_OUT)]:
+        state = apply(state, action)
+        assert state is expected
+    assert apply(AgentState.READY, AgentAction.PAUSE, "lunch") is AgentState.PAUSED
+
+
+def test_a_pause_needs_a_known_reason():
+    with pytest.raises(AgentTransitionError, match="needs a reason: one of break"):
+        apply(AgentState.READY, AgentAction.PAUSE)
+    with pytest.raises(AgentTransitionError, match="not 'nap'"):
+        apply(AgentState.READY, AgentAction.PAUSE, "nap")
+
+
+@pytest.mark.parametrize("state", list(AgentState))
+@pytest.mark.parametrize("action", list(AgentAction))
+def test_only_listed_transitions_happen(state, action):
+    reason = PAUSE_REASONS[0] if action is AgentAction.PAUSE else ""
+    if (state, action) in TRANSITIONS:
+        assert apply(state, action, reason) is TRANSITIONS[(state, action)]
+    else:
+        with pytest.raises(AgentTransitionError, match=f"who is {state.value} cannot"):
+            apply(state, action, reason)
+
+
+def test_nobody_leaves_a_call_by_pausing_or_logging_out():
+    for action in (AgentAction.PAUSE, AgentAction.LOG_OUT, AgentAction.READY):
+        assert (AgentState.ON_CALL, action) not in TRANSITIONS
+        assert (AgentState.RESERVED, action) not in TRANSITIONS
+
+
+def agent(name: str, idle_s: float, **skills: int) -> Candidate:
+    return Candidate(name, T0 - timedelta(seconds=idle_s),
+                     {k.replace("_", ":", 1): v for k, v in skills.items()})
+
+
+def test_needs_follow_language_balance_and_risk():
+    assert balance_tier(Decimal("999.99")) == "low"
+    assert balance_tier(Decimal(1000)) == "mid"
+    assert balance_tier(Decimal(5000)) == "high"
+    needs = needs_of("en", "late", Decimal(7000), 0.8)
+    assert needs.required == {"language:en": 1, "tier:high": 1}
+    assert needs.preferred == ("segment:late", "tier:high") and needs.most_qualified
+    assert not needs_of("es", "early", Decimal(10), 0.2).most_qualified
+
+
+def test_the_call_goes_to_an_agent_with_the_required_skills_best_match_first():
+    spanish_only = agent("a1", 100, language_es=5)
+    english = agent("a2", 10, language_en=3, segment_late=4)
+    english_idler = agent("a3", 300, language_en=3)
+    needs = needs_of("en", "late", Decimal(100), 0.1)
+    assert choose([spanish_only, english, english_idler], needs) is english  # better match
+    plain = CallNeeds(required={"language:en": 1})
+    assert choose([spanish_only, english, english_idler], plain) is english_idler  # idlest
+    assert choose([spanish_only], needs) is None
+
+
+def test_high_risk_debtors_go_to_the_best_negotiator_and_high_balances_need_the_tier():
+    junior = agent("j", 500, language_es=5, segment_late=5, negotiation=1)
+    senior = agent("s", 5, language_es=2, negotiation=5)
+    assert choose([junior, senior], needs_of("es", "late", Decimal(100), 0.9)) is senior
+    assert choose([junior, senior], needs_of("es", "late", Decimal(100), 0.1)) is junior
+    closer = agent("c", 1, language_es=1, tier_high=2)
+    assert choose([junior, senior, closer], needs_of("es", "late", Decimal(9000), 0.1)) \
+        is closer
