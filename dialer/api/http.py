@@ -1,5 +1,6 @@
 """The API's routes: agents (list, log in and out, pause with a reason,
-ready), dispositions, and each agent's event WebSocket (screen pops).
+ready), dispositions, pausing and resuming a call's recording, and each
+agent's event WebSocket (screen pops).
 Errors are JSON {"error": "..."} naming what is wrong. Every request shows
 the token (Authorization: Bearer ..., or ?token= for a WebSocket)."""
 
@@ -9,17 +10,33 @@ import asyncio
 import hmac
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import asyncpg
 from aiohttp import WSMsgType, web
 
 from dialer.agents.state import AgentAction, AgentTransitionError, MissingPauseReason
 from dialer.api.screen_pops import ScreenPops
+from dialer.errors import AmiError, AriError
+from dialer.store import hopper
 from dialer.store.agents import AgentStore, UnknownAgent, UnknownDisposition
+from dialer.telephony.ami import AmiClient
+from dialer.telephony.ari import AriClient, AriNotFound
 
 ACTIONS = {"login": AgentAction.LOG_IN, "logout": AgentAction.LOG_OUT,
            "ready": AgentAction.READY, "pause": AgentAction.PAUSE}
+@dataclass(frozen=True)
+class Telephony:
+    """The API's own links to Asterisk (recording control)."""
+
+    ami: AmiClient
+    ari: AriClient
+
+
 STORE = web.AppKey("store", AgentStore)
+POOL = web.AppKey("pool", asyncpg.Pool)
+TELEPHONY = web.AppKey("telephony", Telephony)
 POPS = web.AppKey("pops", ScreenPops)
 TOKEN = web.AppKey("token", str)
 
@@ -98,6 +115,37 @@ async def dispose(request: web.Request) -> web.Response:
                              status=201)
 
 
+async def recording(request: web.Request) -> web.Response:
+    """Pause (e.g. while the debtor reads a card number) or resume a call's
+    recording."""
+    try:
+        attempt_id = uuid.UUID(request.match_info["attempt"])
+    except ValueError:
+        return _error(404, f"{request.match_info['attempt']!r} is not an attempt id")
+    action = request.match_info["action"]
+    if action not in ("pause", "resume"):
+        return _error(404, f"no recording action {action!r}; actions: pause, resume")
+    state = await hopper.recording_of(request.app[POOL], attempt_id)
+    if state is None:
+        return _error(404, f"no attempt {attempt_id}")
+    if state.file is None:
+        return _error(404, f"attempt {attempt_id} is not being recorded")
+    if state.ended:
+        return _error(409, f"the call of attempt {attempt_id} has ended")
+    paused = action == "pause"
+    telephony = request.app[TELEPHONY]
+    try:
+        await telephony.ami.mute_recording(
+            await telephony.ari.channel_name(str(attempt_id)), paused)
+    except AriNotFound:
+        return _error(409, f"the call of attempt {attempt_id} has ended")
+    except (AmiError, AriError) as error:
+        return _error(502, f"Asterisk did not {action} the recording: {error}")
+    await hopper.set_recording_paused(request.app[POOL], attempt_id, paused, datetime.now(UTC))
+    return web.json_response({"attempt": str(attempt_id), "recording": state.file,
+                              "paused": paused})
+
+
 async def agent_events(request: web.Request) -> web.WebSocketResponse:
     endpoint = request.match_info["endpoint"]
     if endpoint not in {a.endpoint for a in await request.app[STORE].list()}:
@@ -127,14 +175,17 @@ async def _drain(socket: web.WebSocketResponse) -> None:
             return
 
 
-def build_app(store: AgentStore, pops: ScreenPops, token: str) -> web.Application:
+def build_app(pool: asyncpg.Pool, pops: ScreenPops, telephony: Telephony,
+              token: str) -> web.Application:
     """The aiohttp application with its routes."""
     app = web.Application(middlewares=[authenticate])
-    app[STORE], app[POPS], app[TOKEN] = store, pops, token
+    app[STORE], app[POOL], app[POPS], app[TOKEN] = AgentStore(pool), pool, pops, token
+    app[TELEPHONY] = telephony
     app.add_routes([
         web.get("/agents", list_agents),
         web.post("/agents/{endpoint}/{action}", agent_action),
         web.get("/agents/{endpoint}/events", agent_events),
         web.post("/attempts/{attempt}/disposition", dispose),
+        web.post("/attempts/{attempt}/recording/{action}", recording),
     ])
     return app

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from dataclasses import replace
 
 from aiohttp import web
 
-from dialer.api.http import build_app
+from dialer.api.http import Telephony, build_app
 from dialer.api.screen_pops import ScreenPops
+from dialer.calls.events import CallEvent
 from dialer.errors import ConfigError
 from dialer.settings import Settings
-from dialer.store.agents import AgentStore
 from dialer.store.database import open_pool
+from dialer.telephony.ami import AmiClient
+from dialer.telephony.ari import AriClient
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
@@ -23,9 +26,14 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     pool = await open_pool(settings.database_url)
     pops = ScreenPops()
     runner: web.AppRunner | None = None
+    # Its own Stasis application: the dialers' are theirs alone.
+    ari = AriClient(replace(settings.ari, app=f"{settings.ari.app}-api"), _ignore)
+    ami = AmiClient(settings.ami, _ignore)
     try:
+        await ami.connect()
+        await ari.connect()
         await pops.start(settings.database_url)
-        runner = web.AppRunner(build_app(AgentStore(pool), pops, settings.api.token))
+        runner = web.AppRunner(build_app(pool, pops, Telephony(ami, ari), settings.api.token))
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.api.host, settings.api.port).start()
@@ -44,4 +52,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         if runner is not None:
             await runner.cleanup()
         await pops.stop()
+        await ari.close()
+        await ami.close()
         await pool.close()
+
+
+def _ignore(event: CallEvent) -> None:
+    """The API follows no calls: the dialers do."""

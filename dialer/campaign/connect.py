@@ -25,7 +25,7 @@ from dialer.calls.events import (
 from dialer.campaign.results import AGENT_DEADLINE, Connection
 from dialer.collections.model import MachineAction
 from dialer.engine import Engine
-from dialer.errors import AriError
+from dialer.errors import AmiError, AriError
 from dialer.store import hopper
 from dialer.store.agents import AgentStore
 from ivr import machine_message, safe_harbour
@@ -215,7 +215,19 @@ class AgentConnector:
         self._connections[call_id] = Connection(agent=agent, connected_at=connected_at)
         await self.agents.on_call(agent, connected_at)
         await hopper.mark_connected(self.pool, uuid.UUID(call_id), agent, leg, connected_at)
+        await self._record(call_id)
         return True
+
+    async def _record(self, call_id: str) -> None:
+        """Record the conversation (MixMonitor on the debtor's channel); a
+        recording that cannot start is logged, the call goes on."""
+        file = f"recobro-{call_id}.wav"
+        try:
+            await self.engine.ami.record(await self.engine.ari.channel_name(call_id), file)
+        except (AmiError, AriError) as error:
+            log.warning("call %s not recorded: %s", call_id, error)
+            return
+        await hopper.mark_recording(self.pool, uuid.UUID(call_id), file)
 
     async def _tear_down(self, call_id: str, agent: str) -> None:
         leg = self._agent_legs.pop(call_id, None)

@@ -181,6 +181,33 @@ class AmiClient:
             self.on_event(OriginateFailed(call_id=call_id, at=datetime.now(UTC),
                                           reason=reason))
 
+    async def _action(self, fields: dict[str, object], wait_s: float = 5.0) -> Message:
+        """Send an action and return its response; AmiError when Asterisk
+        is not connected or answers Error."""
+        if not self.connected or self._protocol is None:
+            raise AmiError(f"not connected to Asterisk AMI at {self._where()}")
+        try:
+            response = await asyncio.wait_for(self._protocol.send(fields), wait_s)
+        except TimeoutError:
+            raise AmiError(f"AMI {fields['Action']}: no response in {wait_s:g} s") from None
+        if isinstance(response, list):
+            response = response[0]
+        if response.get("Response") != "Success":
+            raise AmiError(f"AMI {fields['Action']}: {response.get('Message', 'failed')}")
+        return response
+
+    async def record(self, channel: str, file: str) -> None:
+        """MixMonitor: record both directions of a channel, mixed, into file
+        (relative to Asterisk's monitor directory)."""
+        await self._action({"Action": "MixMonitor", "Channel": channel, "File": file,
+                            "Options": "b"})
+
+    async def mute_recording(self, channel: str, muted: bool) -> None:
+        """Pause (silence) or resume a channel's MixMonitor recording, both
+        directions: nothing said meanwhile reaches the file."""
+        await self._action({"Action": "MixMonitorMute", "Channel": channel,
+                            "Direction": "both", "State": "1" if muted else "0"})
+
     async def close(self) -> None:
         """Log off and stop reconnecting."""
         self._closing = True

@@ -175,6 +175,11 @@ class AriClient:
         except AriNotFound:
             pass
 
+    async def channel_name(self, channel_id: str) -> str:
+        """A channel's name (PJSIP/agent1001-00000012), which AMI actions want."""
+        channel = await self._request("GET", f"/channels/{channel_id}")
+        return str(channel["name"])
+
     async def channel_ids(self) -> set[str]:
         """The ids of every channel Asterisk has now."""
         channels = await self._request("GET", "/channels")

@@ -155,3 +155,55 @@ async def test_the_api_names_what_is_wrong(lab_config, fresh_database):
     finally:
         api.terminate()
         await api.wait()
+
+
+async def test_a_call_is_recorded_and_its_recording_paused_and_resumed(lab_config,
+                                                                       fresh_database, tmp_path):
+    settings = read_env_file(lab_config.env_file)
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
+    url = f"http://{settings['RECOBRO_API_HOST']}:{settings['RECOBRO_API_PORT']}"
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n"
+                        "REC1,Debtor,100,10,+12125008080\n")  # "¿Bueno?", stays 8 s
+    await run(env, "accounts", "import", str(accounts))
+    await run(env, "agent", "login", "agent1001")
+    await run(env, "campaign", "create", "rec", "--mode", "progressive", "--window",
+              "00:00-23:59", "--wrap-up", "0")
+    await run(env, "campaign", "start", "rec")
+    api = await start_api(env)
+    dialer = asyncio.create_task(run(env, "campaign", "run", "rec", "--for", "2"))
+    connection = await asyncpg.connect(fresh_database)
+    headers = {"Authorization": f"Bearer {settings['RECOBRO_API_TOKEN']}"}
+    try:
+        attempt = None
+        for _ in range(100):
+            attempt = await connection.fetchrow(
+                "SELECT id, recording FROM attempts WHERE recording IS NOT NULL")
+            if attempt is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert attempt is not None, "the call was not recorded"
+        base = f"{url}/attempts/{attempt['id']}/recording"
+        async with aiohttp.ClientSession(headers=headers) as session:
+            for action in ("pause", "resume"):
+                async with session.post(f"{base}/{action}") as response:
+                    assert response.status == 200, await response.text()
+                    assert (await response.json())["paused"] is (action == "pause")
+                await asyncio.sleep(1.0)
+            await dialer
+            async with session.post(f"{base}/pause") as response:
+                assert response.status == 409
+                assert "has ended" in (await response.json())["error"]
+        kinds = [r["kind"] for r in await connection.fetch(
+            "SELECT kind FROM call_events WHERE call_id = $1 ORDER BY id", attempt["id"])]
+        assert kinds.index("recording_paused") < kinds.index("recording_resumed")
+    finally:
+        await connection.close()
+        api.terminate()
+        await api.wait()
+    recorded = lab_config.asterisk_run_dir / "spool" / "monitor" / attempt["recording"]
+    for _ in range(50):  # MixMonitor closes the file as the call ends
+        if recorded.is_file() and recorded.stat().st_size > 8000:
+            break
+        await asyncio.sleep(0.1)
+    assert recorded.stat().st_size > 8000  # more than half a second of 8 kHz audio

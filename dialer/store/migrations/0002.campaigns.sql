@@ -132,6 +132,8 @@ CREATE TABLE attempts (
     amd_status   text NOT NULL DEFAULT '',  -- HUMAN, MACHINE, NOTSURE, HANGUP
     agent        text,  -- the agent endpoint bridged to the debtor
     agent_channel text,  -- the agent's leg (an Asterisk channel id)
+    recording    text,  -- MixMonitor's file, in Asterisk's monitor directory
+    recording_paused boolean NOT NULL DEFAULT false,
     connected_at timestamptz,  -- when the agent was bridged
     ended_at     timestamptz,
     result       text CHECK (result IN ('conversation', 'abandoned', 'machine', 'hung_up',
