@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 CAMPAIGN_FLOW = "campaign"
 AMD_MACHINE = "MACHINE"  # AMDSTATUS of an answering machine
-RESERVE_POLL_S = 0.05  # how often a waiting call looks for a free agent
+RESERVE_POLL_S = 0.02  # how often a waiting call looks for a free agent
 AGENT_RING_TIMEOUT_S = 10
 
 

@@ -1,7 +1,7 @@
 """Agents in PostgreSQL, shared by every dialer process and the API: their
 states (moved only through dialer.agents.state's transitions), skills, the
-reservation of a free agent for an answered call (SKIP LOCKED, then skill
-routing), the screen pop sent to the agent's desktop (NOTIFY), and the
+reservation of a free agent for an answered call (skill routing, then an
+update that takes the agent only if still free), the screen pop sent to the agent's desktop (NOTIFY), and the
 dispositions agents give their calls."""
 
 from __future__ import annotations
@@ -22,14 +22,18 @@ SCREEN_POP_CHANNEL = "recobro_agent_events"
 LAST_INTERACTIONS = 5
 
 # Ready, or in a wrap-up whose timer ran out (then idle since it did).
-_FREE_AGENTS = """
+_FREE = "(state = 'ready' OR (state = 'wrap_up' AND wrap_up_until <= $1))"
+_FREE_AGENTS = f"""
 SELECT a.endpoint, CASE WHEN a.state = 'wrap_up' THEN a.wrap_up_until ELSE a.state_since END
            AS idle_since,
        coalesce((SELECT jsonb_object_agg(s.skill, s.level) FROM agent_skills s
-                 WHERE s.endpoint = a.endpoint), '{}') AS skills
-FROM agents a
-WHERE a.state = 'ready' OR (a.state = 'wrap_up' AND a.wrap_up_until <= $1)
-FOR UPDATE OF a SKIP LOCKED
+                 WHERE s.endpoint = a.endpoint), '{{}}') AS skills
+FROM agents a WHERE {_FREE}
+"""
+# Taken only if still free: another dialer may have reserved it meanwhile.
+_TAKE = f"""
+UPDATE agents SET state = $3, state_since = $1, attempt_id = $4, wrap_up_until = NULL
+WHERE endpoint = $2 AND {_FREE} RETURNING endpoint
 """
 _SCREEN_POP = """
 SELECT c.reference, c.debtor_name, c.balance::text AS balance, c.currency, c.days_past_due,
@@ -110,26 +114,34 @@ class AgentStore:
                       needs: routing.CallNeeds) -> str | None:
         """Reserve the free agent skill routing picks for an answered call,
         and send that agent's desktop the screen pop (on commit, so before
-        the agent's phone rings)."""
-        async with self.pool.acquire() as connection, connection.transaction():
-            rows = await connection.fetch(_FREE_AGENTS, now)
-            chosen = routing.choose([routing.Candidate(r["endpoint"], r["idle_since"],
-                                                       json.loads(r["skills"])) for r in rows],
-                                    needs)
-            if chosen is None:
-                return None
-            await connection.execute(
-                "UPDATE agents SET state = $2, state_since = $3, attempt_id = $4, "
-                "wrap_up_until = NULL WHERE endpoint = $1", chosen.endpoint,
-                apply(AgentState.READY, AgentAction.RESERVE).value, now, attempt_id)
-            pop = await connection.fetchrow(_SCREEN_POP, attempt_id, LAST_INTERACTIONS)
-            if pop is not None:
-                payload = {"type": "screen_pop", "agent": chosen.endpoint,
-                           "attempt": str(attempt_id), **dict(pop)}
-                payload["last_interactions"] = json.loads(pop["last_interactions"])
-                await connection.execute("SELECT pg_notify($1, $2)", SCREEN_POP_CHANNEL,
-                                         json.dumps(payload, default=str))
-        return chosen.endpoint
+        the agent's phone rings). Free agents are read without locks and
+        the chosen one taken only if still free, so that dialers answering
+        calls at the same moment do not wait for each other."""
+        reserved = apply(AgentState.READY, AgentAction.RESERVE).value
+        async with self.pool.acquire() as connection:
+            candidates = [routing.Candidate(r["endpoint"], r["idle_since"],
+                                            json.loads(r["skills"]))
+                          for r in await connection.fetch(_FREE_AGENTS, now)]
+            while True:
+                chosen = routing.choose(candidates, needs)
+                if chosen is None:
+                    return None
+                async with connection.transaction():
+                    if await connection.fetchval(_TAKE, now, chosen.endpoint, reserved,
+                                                 attempt_id) is not None:
+                        await self._screen_pop(connection, chosen.endpoint, attempt_id)
+                        return chosen.endpoint
+                candidates.remove(chosen)
+
+    async def _screen_pop(self, connection: asyncpg.Connection, agent: str,
+                          attempt_id: uuid.UUID) -> None:
+        pop = await connection.fetchrow(_SCREEN_POP, attempt_id, LAST_INTERACTIONS)
+        if pop is not None:
+            payload = {"type": "screen_pop", "agent": agent, "attempt": str(attempt_id),
+                       **dict(pop)}
+            payload["last_interactions"] = json.loads(pop["last_interactions"])
+            await connection.execute("SELECT pg_notify($1, $2)", SCREEN_POP_CHANNEL,
+                                     json.dumps(payload, default=str))
 
     async def release(self, endpoint: str, now: datetime, *, reachable: bool) -> None:
         """A reserved agent not connected after all: ready again, or logged
