@@ -9,11 +9,13 @@ from dataclasses import replace
 
 from aiohttp import web
 
+from dialer.api.feature_codes import FeatureCodes
 from dialer.api.http import Telephony, build_app
 from dialer.api.screen_pops import ScreenPops
 from dialer.calls.events import CallEvent
 from dialer.errors import ConfigError
 from dialer.settings import Settings
+from dialer.store.agents import AgentStore
 from dialer.store.database import open_pool
 from dialer.telephony.ami import AmiClient
 from dialer.telephony.ari import AriClient
@@ -26,8 +28,11 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     pool = await open_pool(settings.database_url)
     pops = ScreenPops()
     runner: web.AppRunner | None = None
-    # Its own Stasis application: the dialers' are theirs alone.
-    ari = AriClient(replace(settings.ari, app=f"{settings.ari.app}-api"), _ignore)
+    # Its own Stasis application (the dialers' are theirs alone), where the
+    # agents' feature codes arrive.
+    features = FeatureCodes(AgentStore(pool))
+    ari = AriClient(replace(settings.ari, app=f"{settings.ari.app}-api"), features.hear)
+    features.ari = ari
     ami = AmiClient(settings.ami, _ignore)
     try:
         await ami.connect()
@@ -58,4 +63,4 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
 
 
 def _ignore(event: CallEvent) -> None:
-    """The API follows no calls: the dialers do."""
+    """AMI's call events are the dialers' business."""

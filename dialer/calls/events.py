@@ -40,6 +40,7 @@ class CallEnteredApp(CallEvent):
 
     language: str = ""
     amd_status: str = ""
+    args: tuple[str, ...] = ()  # the application's arguments, all of them
 
 
 @dataclass(frozen=True)

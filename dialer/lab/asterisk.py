@@ -11,7 +11,7 @@ import jinja2
 
 from dialer.errors import LabError
 from dialer.lab import process
-from dialer.lab.config import ASTERISK_CONF_DIR, CALLER_ID, TRUNK, LabConfig
+from dialer.lab.config import ARI_APP, ASTERISK_CONF_DIR, CALLER_ID, TRUNK, LabConfig
 
 ASTERISK = "/usr/sbin/asterisk"
 # Files holding a secret are readable by their owner only.
@@ -37,6 +37,7 @@ def template_values(cfg: LabConfig) -> dict[str, object]:
         "ari_user": cfg.ari_user, "ari_password": cfg.ari_password,
         "sip_host": cfg.host, "sip_port": cfg.sip_port,
         "trunk": TRUNK, "trunk_host": cfg.host, "trunk_port": cfg.pstn_port,
+        "ari_app": ARI_APP,
         "caller_id": CALLER_ID,
         "rtp_start": rtp_start, "rtp_end": rtp_end,
         "agents": cfg.agents,

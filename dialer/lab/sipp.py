@@ -89,8 +89,32 @@ def register_agent(cfg: LabConfig, agent: LabAgent) -> None:
                        f"{result.returncode}); see {_sipp_dir(cfg) / 'errors.log'}")
 
 
+def stop_agent(cfg: LabConfig, agent: LabAgent) -> bool:
+    """Stop one agent's softphone by its PID file (a softphone that vanishes)."""
+    return process.stop(agent_pid_file(cfg, agent), _marker(agent.sip_port))
+
+
+def dial_feature_code(cfg: LabConfig, agent: LabAgent, code: str) -> None:
+    """The agent's softphone dials a feature code (*81 log in, *82 log out)
+    and stays until Asterisk hangs up."""
+    template = (SCENARIO_DIR / "agent_feature_code.xml").read_text()
+    scenario = _sipp_dir(cfg) / f"{agent.endpoint}-feature.xml"
+    scenario.unlink(missing_ok=True)
+    scenario.touch(mode=0o600)  # it holds the agent's secret
+    scenario.write_text(template.replace("AGENT_ENDPOINT", agent.endpoint)
+                        .replace("AGENT_SECRET", agent.secret))
+    result = subprocess.run(
+        [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-s", code, "-m", "1",
+         "-p", str(cfg.port_base + 98), "-mp", str(cfg.port_base + 2090), "-timeout", "20s",
+         "-timeout_error", *_common(cfg)],
+        check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=40)
+    if result.returncode != 0:
+        raise LabError(f"{agent.endpoint}'s softphone could not dial {code} (sipp exit "
+                       f"{result.returncode}); see {_sipp_dir(cfg) / 'errors.log'}")
+
+
 def stop_all(cfg: LabConfig) -> None:
     """Stop the PSTN and every agent softphone by their PID files."""
     process.stop(pstn_pid_file(cfg), _marker(cfg.pstn_port))
     for agent in cfg.agents:
-        process.stop(agent_pid_file(cfg, agent), _marker(agent.sip_port))
+        stop_agent(cfg, agent)

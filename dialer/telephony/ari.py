@@ -141,6 +141,11 @@ class AriClient:
                     await self.on_reconnect()
                 break
 
+    async def answer(self, channel_id: str) -> None:
+        """Answer a channel that entered the app unanswered (an agent's
+        call to a feature code)."""
+        await self._request("POST", f"/channels/{channel_id}/answer")
+
     async def play(self, channel_id: str, sound: str, language: str) -> str:
         """Start playing an Asterisk sound on a channel; returns the playback id."""
         playback = await self._request("POST", f"/channels/{channel_id}/play",

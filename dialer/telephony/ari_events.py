@@ -35,7 +35,7 @@ def to_call_event(event: Mapping[str, Any], received_at: datetime) -> CallEvent 
         language = args[1] if len(args) > 1 else ""
         amd_status = args[2] if len(args) > 2 else ""
         return CallEnteredApp(call_id=channel_id, at=at, language=language,
-                              amd_status=amd_status)
+                              amd_status=amd_status, args=tuple(str(a) for a in args))
     if kind == "ChannelDtmfReceived" and channel_id:
         return DtmfReceived(call_id=channel_id, at=at, digit=str(event.get("digit", "")))
     if kind == "PlaybackFinished":

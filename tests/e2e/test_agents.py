@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from dialer.agents.routing import needs_of
+from dialer.lab import sipp
 from dialer.settings import read_env_file
 from tests.e2e.cli import cli_env
 
@@ -207,3 +208,22 @@ async def test_a_call_is_recorded_and_its_recording_paused_and_resumed(lab_confi
             break
         await asyncio.sleep(0.1)
     assert recorded.stat().st_size > 8000  # more than half a second of 8 kHz audio
+
+
+async def test_agents_log_in_and_out_by_feature_code(lab_config, fresh_database):
+    """The softphone dials *81 and *82; recobro api's Stasis application
+    moves the agent and says so."""
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
+    agent = lab_config.agents[1]
+    api = await start_api(env)
+    connection = await asyncpg.connect(fresh_database)
+    try:
+        for code, expected in (("*81", "ready"), ("*82", "logged_out")):
+            await asyncio.to_thread(sipp.dial_feature_code, lab_config, agent, code)
+            state = await connection.fetchval("SELECT state FROM agents WHERE endpoint = $1",
+                                              agent.endpoint)
+            assert state == expected, code
+    finally:
+        await connection.close()
+        api.terminate()
+        await api.wait()

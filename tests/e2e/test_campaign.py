@@ -21,6 +21,7 @@ from dialer.demo import (
     window_open_now,
     write_demo_accounts,
 )
+from dialer.lab import sipp
 from tests.e2e.cli import cli_env, run_cli
 
 pytestmark = pytest.mark.lab
@@ -257,3 +258,45 @@ def test_answering_machines_are_detected_and_people_reach_agents(lab_config, fre
             assert (a["connected_at"] - a["verdict_at"]).total_seconds() < 2.0
             assert a["verdict_at"] > a["answered_at"]
             assert a["id"] not in outbox
+
+
+def test_an_agent_softphone_that_vanishes_loses_no_call_record(lab_config, fresh_database,
+                                                               tmp_path):
+    """agent1001's softphone dies mid-call: the debtor's call still ends with
+    its full record; the next call the agent cannot take is not lost either
+    (the debtor hears the safe-harbour message) and the agent is logged out."""
+    url = fresh_database
+    agent = lab_config.agents[0]
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n"
+                        "V1,First,100,10,+12125001100\nV2,Second,100,10,+12125001101\n")
+    cli(lab_config, url, "accounts", "import", str(accounts))
+    cli(lab_config, url, "agent", "login", agent.endpoint)
+    cli(lab_config, url, "campaign", "create", "vanish", "--mode", "progressive",
+        "--window", "00:00-23:59", "--wrap-up", "0")
+    cli(lab_config, url, "campaign", "start", "vanish")
+    dialer = start_dialer(lab_config, url, "vanish", 20)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            bridged = asyncio.run(fetch(url, "SELECT id FROM attempts "
+                                             "WHERE connected_at IS NOT NULL"))
+            if bridged:
+                break
+            time.sleep(0.2)
+        assert bridged, "no call reached the agent"
+        assert sipp.stop_agent(lab_config, agent)
+        _, stderr = dialer.communicate(timeout=240)
+        assert dialer.returncode == 0, stderr
+    finally:
+        sipp.start_agent(lab_config, agent)
+        sipp.register_agent(lab_config, agent)
+    attempts = {a["reference"]: a for a in asyncio.run(fetch(url, ATTEMPTS))}
+    first = attempts["V1"]
+    assert first["result"] == "conversation" and first["agent"] == agent.endpoint
+    assert first["call_state"] == "ended" and first["call_outcome"] is not None
+    second = attempts["V2"]
+    assert second["result"] == "abandoned" and second["call_state"] == "ended"
+    states = asyncio.run(fetch(url, "SELECT state FROM agents WHERE endpoint = $1",
+                               agent.endpoint))
+    assert states[0]["state"] == "logged_out"

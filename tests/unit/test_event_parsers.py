@@ -40,7 +40,12 @@ def test_ari_events():
         {"type": "StasisStart", "timestamp": "2026-11-23T19:44:47.065+0000",
          "args": ["outbound", "en"], "channel": {"id": "c1"}}, NOW)
     assert start == CallEnteredApp(call_id="c1", at=datetime(2026, 11, 23, 19, 44, 47, 65000,
-                                                             tzinfo=UTC), language="en")
+                                                             tzinfo=UTC), language="en",
+                                   args=("outbound", "en"))
+    judged = ari_events.to_call_event(
+        {"type": "StasisStart", "args": ["campaign", "es", "MACHINE", "MAXWORDS"],
+         "channel": {"id": "c2"}}, NOW)
+    assert (judged.language, judged.amd_status) == ("es", "MACHINE")
     dtmf = ari_events.to_call_event({"type": "ChannelDtmfReceived", "digit": "4",
                                      "channel": {"id": "c1"}}, NOW)
     assert isinstance(dtmf, DtmfReceived) and dtmf.digit == "4"
