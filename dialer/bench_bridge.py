@@ -20,6 +20,7 @@ from dialer.errors import ConfigError
 from dialer.importer import import_file
 from dialer.settings import Settings
 from dialer.store.accounts import AccountStore
+from dialer.store.agents import AgentStore
 from dialer.store.campaigns import CampaignStore
 from dialer.store.database import open_pool
 
@@ -51,8 +52,7 @@ async def _run(settings: Settings, out_dir: Path) -> dict:
         if outcome.errors:
             raise ConfigError(f"bench accounts did not import: {outcome.errors[:3]}")
         path.unlink()
-        await pool.execute("UPDATE agents SET state = 'ready', state_since = now() "
-                           "WHERE state IN ('logged_out', 'paused')")
+        await AgentStore(pool).log_in_everyone(datetime.now(UTC))
         agents = await pool.fetchval("SELECT count(*) FROM agents WHERE state <> 'logged_out'")
         campaign = build_campaign(
             f"bridge-{stamp}", "progressive", ratio=1.0, abandon_target=0.03,

@@ -23,6 +23,7 @@ from dialer.importer import import_file
 from dialer.lab.number_plan import Behaviour
 from dialer.settings import load_settings
 from dialer.store.accounts import AccountStore
+from dialer.store.agents import AgentStore
 from dialer.store.campaigns import CampaignStore
 from dialer.store.database import open_pool
 
@@ -126,9 +127,7 @@ async def demo_command(accounts: int, seconds: float) -> int:
         outcome = await import_file(AccountStore(pool), path, {}, ImportDefaults())
         if outcome.report is None or outcome.errors:
             raise ConfigError(f"demo accounts did not import: {outcome.errors[:3]}")
-        agents = await pool.fetch(
-            "UPDATE agents SET state = 'ready', state_since = now() "
-            "WHERE state IN ('logged_out', 'paused') RETURNING endpoint")
+        agents = await AgentStore(pool).log_in_everyone(datetime.now(UTC))
         ready = await pool.fetchval("SELECT count(*) FROM agents WHERE state <> 'logged_out'")
         if not ready:
             raise ConfigError("no agents: run `recobro lab up` (it enrols the lab's agents)")

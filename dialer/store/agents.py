@@ -96,6 +96,18 @@ class AgentStore:
                 endpoint, after.value, now, reason if after is AgentState.PAUSED else "")
         return after
 
+    async def log_in_everyone(self, now: datetime) -> list[str]:
+        """Log in every agent who is logged out or paused (a demo or a
+        benchmark starts its shift); returns who was."""
+        moved = []
+        for agent in await self.list():
+            action = {AgentState.LOGGED_OUT: AgentAction.LOG_IN,
+                      AgentState.PAUSED: AgentAction.READY}.get(agent.state)
+            if action is not None:
+                await self.act(agent.endpoint, action, now)
+                moved.append(agent.endpoint)
+        return moved
+
     async def set_skills(self, endpoint: str, skills: Mapping[str, int]) -> None:
         """Replace an agent's skills (levels 1 to 5)."""
         for skill, level in skills.items():
