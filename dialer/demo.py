@@ -20,7 +20,7 @@ from dialer.collections.importing import ImportDefaults
 from dialer.compliance.windows import is_open, window_for
 from dialer.errors import ConfigError
 from dialer.importer import import_file
-from dialer.lab.number_plan import Behaviour
+from dialer.lab.number_plan import Behaviour, lab_number
 from dialer.settings import load_settings
 from dialer.store.accounts import AccountStore
 from dialer.store.agents import AgentStore
@@ -48,9 +48,10 @@ def write_demo_accounts(path: Path, count: int, prefix: str = "E", stay: str = "
     zones = list(ZONES)
     for i in range(count):
         behaviour, parameter = BEHAVIOURS[(i // len(zones)) % len(BEHAVIOURS)]
-        digits = f"{(i // len(zones)) % 100:02d}{behaviour.value}{parameter or stay}{i % 10}"
+        zone_prefix = f"{ZONES[zones[i % len(zones)]]}{(i // len(zones)) % 100:02d}"
+        number = lab_number(behaviour, parameter or stay, serial=i % 10, prefix=zone_prefix)
         lines.append(f"{prefix}{i},Debtor {i},{50 + i % 900},{(i * 13) % 200},0.{i % 10},"
-                     f"{'es' if i % 2 else 'en'},{ZONES[zones[i % len(zones)]]}{digits},{prefix}")
+                     f"{'es' if i % 2 else 'en'},{number},{prefix}")
     path.write_text("\n".join(lines) + "\n")
 
 

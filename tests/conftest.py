@@ -20,7 +20,12 @@ from dialer.store.migrate import apply_migrations
 def lab_config() -> LabConfig:
     cfg = load_lab_config()
     was_running = asterisk.running_pid(cfg) is not None
-    lab.up(cfg)
+    try:
+        lab.up(cfg)
+    except BaseException:
+        if not was_running:
+            lab.down(cfg)  # what did start is stopped, by its PID files
+        raise
     yield cfg
     if not was_running:
         lab.down(cfg)

@@ -27,9 +27,6 @@ class CallNeeds:
     preferred: tuple[str, ...] = ()
     most_qualified: bool = False
 
-    def describe(self) -> str:
-        return ", ".join(f"{skill} {level}+" for skill, level in sorted(self.required.items()))
-
 
 @dataclass(frozen=True)
 class Candidate:

@@ -89,19 +89,11 @@ class Account:
 
 @dataclass(frozen=True)
 class SegmentThresholds:
-    """early: 1..early_max_dpd, mid: ..mid_max_dpd, late: beyond."""
+    """early: 0..early_max_dpd days past due, mid: ..mid_max_dpd, late:
+    beyond (applied where leads are drawn, dialer.store.campaigns)."""
 
     early_max_dpd: int = 30
     mid_max_dpd: int = 90
-
-
-def segment_of(days_past_due: int, thresholds: SegmentThresholds) -> Segment:
-    """The delinquency segment of an account."""
-    if days_past_due <= thresholds.early_max_dpd:
-        return Segment.EARLY
-    if days_past_due <= thresholds.mid_max_dpd:
-        return Segment.MID
-    return Segment.LATE
 
 
 @dataclass(frozen=True)

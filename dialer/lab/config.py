@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,13 +113,19 @@ def _port_base() -> int:
     return base
 
 
+def _secret(length: int) -> str:
+    """Letters and digits only: sipp's digest authentication cannot take
+    a password with a '-' in it, and no config file needs quoting."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
 def _load_or_create_secrets(path: Path) -> dict[str, str]:
     """The lab's secrets, generated once (and any a newer Recobro added)."""
-    wanted = {"AMI_SECRET": 18, "ARI_PASSWORD": 18, "API_TOKEN": 24,
-              **{f"AGENT_{index}_SECRET": 12 for index in range(AGENT_COUNT)}}
+    wanted = {"AMI_SECRET": 24, "ARI_PASSWORD": 24, "API_TOKEN": 32,
+              **{f"AGENT_{index}_SECRET": 16 for index in range(AGENT_COUNT)}}
     values = read_env_file(path) if path.is_file() else {}
-    missing = {key: secrets.token_urlsafe(size) for key, size in wanted.items()
-               if key not in values}
+    missing = {key: _secret(size) for key, size in wanted.items() if key not in values}
     if missing:
         values.update(missing)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,6 @@ from dialer.collections.model import (
     Segment,
     SegmentThresholds,
     default_strategies,
-    segment_of,
 )
 from dialer.compliance.gate import AttemptResult
 from pacing.model import (
@@ -53,12 +52,6 @@ def campaign(mode=DialMode.PREDICTIVE, late_mode=None) -> Campaign:
                     caller_id="+1", window_profile="us", ring_timeout_s=25, wrap_up_s=5,
                     thresholds=SegmentThresholds(), segments=tuple(Segment),
                     strategies=strategies)
-
-
-def test_segments_by_days_past_due():
-    thresholds = SegmentThresholds(early_max_dpd=30, mid_max_dpd=90)
-    assert [segment_of(d, thresholds) for d in (0, 30, 31, 90, 91)] == [
-        Segment.EARLY, Segment.EARLY, Segment.MID, Segment.MID, Segment.LATE]
 
 
 def test_snapshot_from_agents_and_calls():
