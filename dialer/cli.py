@@ -123,6 +123,14 @@ def _api(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inbound(args: argparse.Namespace) -> int:
+    from dialer.inbound.service import serve
+    from dialer.settings import load_settings
+
+    asyncio.run(serve(load_settings(), args.wrap_up, args.region))
+    return 0
+
+
 def _disposition(args: argparse.Namespace) -> int:
     from dialer.campaign import commands
 
@@ -193,6 +201,13 @@ def _add_collections_commands(sub: argparse._SubParsersAction) -> None:
     api = sub.add_parser("api", help="the HTTP API and agents' event WebSocket "
                                      "(RECOBRO_API_HOST:RECOBRO_API_PORT)")
     api.set_defaults(run=_api)
+
+    inbound = sub.add_parser("inbound", help="take debtors' calls from the trunk: identify "
+                                             "them and route them to skilled agents")
+    inbound.add_argument("--wrap-up", type=float, default=5.0, help="agent wrap-up seconds")
+    inbound.add_argument("--region", default="US",
+                         help="country of callers' numbers without a country code")
+    inbound.set_defaults(run=_inbound)
 
     disposition = sub.add_parser("disposition", help="an agent's disposition of a call")
     disposition.add_argument("attempt", help="the attempt (call) id")

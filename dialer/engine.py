@@ -13,6 +13,7 @@ from typing import Self
 
 from dialer.calls import state as call_state
 from dialer.calls.events import (
+    CallArrived,
     CallEnteredApp,
     CallEvent,
     CallLost,
@@ -49,6 +50,7 @@ def utc_now() -> datetime:
 # call's DTMF and playback events, None once the call ended.
 FlowRunner = Callable[[str, "asyncio.Queue[CallEvent | None]"], Awaitable[None]]
 GREETING_FLOW = "greeting"
+INBOUND_FLOW = "inbound"  # a call from the trunk; args: inbound, language, caller
 
 
 class Engine:
@@ -183,6 +185,8 @@ class Engine:
         for listener in self._listeners:
             listener(event)
         call = self._calls.get(event.call_id)
+        if call is None and self._arriving(event):
+            call = await self._accept(event)
         if call is None:
             return  # not a call of this engine
         if (isinstance(event, OriginateFailed) and not call.ended
@@ -203,8 +207,23 @@ class Engine:
             # still refine the record for a moment; then the call is let go.
             asyncio.get_running_loop().call_later(FORGET_AFTER_S, self._forget, event.call_id)
 
+    def _arriving(self, event: CallEvent) -> bool:
+        return (isinstance(event, CallEnteredApp) and event.args[:1] == (INBOUND_FLOW,)
+                and INBOUND_FLOW in self._runners)
+
+    async def _accept(self, event: CallEvent) -> CallRecord:
+        """Follow a call that came in (an engine with an inbound flow)."""
+        assert isinstance(event, CallEnteredApp)
+        arrived = CallArrived(call_id=event.call_id, at=event.at,
+                              caller=event.args[2] if len(event.args) > 2 else "")
+        record = call_state.arrive(arrived)
+        self._track(record, INBOUND_FLOW, self.settings.language)
+        await self.store.record(arrived, record)
+        return record
+
     def _forget(self, call_id: str) -> None:
-        for table in (self._calls, self._sent, self._languages, self._flow_kinds):
+        for table in (self._calls, self._sent, self._languages, self._flow_kinds,
+                      self._finished):
             table.pop(call_id, None)
 
     def _route_to_flow(self, event: CallEvent, call: CallRecord) -> None:

@@ -23,6 +23,13 @@ class CallOriginated(CallEvent):
 
 
 @dataclass(frozen=True)
+class CallArrived(CallEvent):
+    """A call from the trunk entered Recobro's inbound application."""
+
+    caller: str
+
+
+@dataclass(frozen=True)
 class CallRinging(CallEvent):
     """The far end is ringing (180/183 received)."""
 

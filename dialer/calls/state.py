@@ -10,6 +10,7 @@ from enum import Enum
 
 from dialer.calls.events import (
     CallAnswered,
+    CallArrived,
     CallEnteredApp,
     CallEvent,
     CallHungUp,
@@ -48,6 +49,7 @@ class CallRecord:
     dtmf_count: int = 0
     entered_app_at: datetime | None = None  # with AMD: when its verdict came
     amd_status: str = ""  # HUMAN, MACHINE, NOTSURE, HANGUP; "" without AMD
+    inbound: bool = False  # the debtor called in (number: the caller's)
     lost: bool = False
     outcome: CallOutcome | None = None
 
@@ -72,6 +74,12 @@ class CallRecord:
 def originate(event: CallOriginated) -> CallRecord:
     """The record of a call the dialer has just asked Asterisk to place."""
     return CallRecord(call_id=event.call_id, number=event.number, originated_at=event.at)
+
+
+def arrive(event: CallArrived) -> CallRecord:
+    """The record of a call that came in from the trunk."""
+    return CallRecord(call_id=event.call_id, number=event.caller, originated_at=event.at,
+                      inbound=True)
 
 
 def _end(call: CallRecord, at: datetime, **changes: object) -> CallRecord:

@@ -97,7 +97,7 @@ class AgentConnector:
         attempt_id = uuid.UUID(call_id)
         await hopper.mark_answered(self.pool, attempt_id, answered_at, verdict_at, amd_status)
         events: asyncio.Queue[CallEvent] = asyncio.Queue()  # keys pressed, playbacks
-        ended = asyncio.ensure_future(_until_ended(inbox, events))
+        ended = asyncio.ensure_future(until_ended(inbox, events))
         if amd_status == AMD_MACHINE:
             try:
                 await self._answering_machine(call_id, events, ended)
@@ -115,9 +115,15 @@ class AgentConnector:
                 if agent is None:
                     await asyncio.wait([ended], timeout=RESERVE_POLL_S)
                     continue
-                if await self._connect(call_id, agent, deadline, ended):
+                connected_at = await self.connect(call_id, agent, deadline, ended)
+                if connected_at is not None:
+                    self._connections[call_id] = Connection(agent=agent,
+                                                            connected_at=connected_at)
+                    await hopper.mark_connected(self.pool, attempt_id, agent,
+                                                self._agent_legs[call_id], connected_at)
+                    await self._record(call_id)
                     await ended
-                    await self._tear_down(call_id, agent)
+                    await self.tear_down(call_id, agent)
                     return
             if not ended.done():
                 self.mark_abandoned(call_id)
@@ -179,8 +185,11 @@ class AgentConnector:
         return self._needs.get(call_id) or routing.CallNeeds(
             required={f"language:{self.engine.language_of(call_id)}": 1})
 
-    async def _connect(self, call_id: str, agent: str, deadline: float,
-                       ended: asyncio.Future[None]) -> bool:
+    async def connect(self, call_id: str, agent: str, deadline: float,
+                      ended: asyncio.Future[None]) -> datetime | None:
+        """Call the reserved agent's softphone and bridge it to call_id,
+        unless the call ends or the deadline (loop time) passes first; the
+        time of the bridge, or None (then the agent is released)."""
         loop = asyncio.get_running_loop()
         leg = f"{call_id}-{agent}"
         answered: asyncio.Future[bool] = loop.create_future()
@@ -194,29 +203,26 @@ class AgentConnector:
             except AriError as error:
                 log.warning("agent %s not reachable: %s", agent, error)
                 await self.agents.release(agent, self.engine.clock(), reachable=False)
-                return False
+                return None
             await asyncio.wait([answered, ended], timeout=max(0.0, deadline - loop.time()),
                                return_when=asyncio.FIRST_COMPLETED)
             if not answered.done() or not answered.result() or ended.done():
                 reachable = answered.done() or ended.done()
                 await self.engine.ari.hangup(leg)
                 await self.agents.release(agent, self.engine.clock(), reachable=reachable)
-                return False
+                return None
             await self.engine.ari.bridge(call_id, [call_id, leg])
         except AriError as error:
             log.warning("call %s not bridged to %s: %s", call_id, agent, error)
             await self.engine.ari.hangup(leg)
             await self.agents.release(agent, self.engine.clock(), reachable=True)
-            return False
+            return None
         finally:
             self._leg_answered.pop(leg, None)
         connected_at = self.engine.clock()
         self._agent_legs[call_id] = leg
-        self._connections[call_id] = Connection(agent=agent, connected_at=connected_at)
         await self.agents.on_call(agent, connected_at)
-        await hopper.mark_connected(self.pool, uuid.UUID(call_id), agent, leg, connected_at)
-        await self._record(call_id)
-        return True
+        return connected_at
 
     async def _record(self, call_id: str) -> None:
         """Record the conversation (MixMonitor on the debtor's channel); a
@@ -229,7 +235,9 @@ class AgentConnector:
             return
         await hopper.mark_recording(self.pool, uuid.UUID(call_id), file)
 
-    async def _tear_down(self, call_id: str, agent: str) -> None:
+    async def tear_down(self, call_id: str, agent: str) -> None:
+        """The call ended: hang up the agent's leg, drop the bridge, start
+        the agent's wrap-up."""
         leg = self._agent_legs.pop(call_id, None)
         if leg is not None:
             self._legs.pop(leg, None)
@@ -245,10 +253,10 @@ class AgentConnector:
         self._agent_legs[call_id] = leg
         self._connections[call_id] = Connection(agent=agent, connected_at=connected_at)
         await asyncio.wait([ended])
-        await self._tear_down(call_id, agent)
+        await self.tear_down(call_id, agent)
 
 
-async def _until_ended(inbox: asyncio.Queue[CallEvent | None],
+async def until_ended(inbox: asyncio.Queue[CallEvent | None],
                        events: asyncio.Queue[CallEvent]) -> None:
     """Read the call's inbox until the call ends, keeping its events."""
     while (event := await inbox.get()) is not None:

@@ -1,6 +1,6 @@
-"""A pcap of one RTP stream, for sipp's play_pcap_audio: G.711 u-law audio
-cut into 20 ms packets (160 bytes, payload type 0), with timestamps 20 ms
-apart. Pure: bytes in, bytes out."""
+"""Pcaps of one RTP stream, for sipp's play_pcap_audio: G.711 u-law audio
+cut into 20 ms packets (160 bytes, payload type 0), or keys pressed as
+RFC 4733 telephone events (payload type 101). Pure: bytes in, bytes out."""
 
 from __future__ import annotations
 
@@ -27,18 +27,60 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def rtp_pcap(ulaw: bytes, ssrc: int = 0x5EC0B20) -> bytes:
-    """The pcap file (Ethernet, IPv4, UDP, RTP) carrying ulaw as PCMU."""
+def _pcap(packets: list[tuple[float, bytes]]) -> bytes:
+    """A pcap file (Ethernet, IPv4, UDP) of RTP packets sent at their times."""
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
     ethernet = b"\x00" * 12 + b"\x08\x00"
-    for index, start in enumerate(range(0, len(ulaw), SAMPLES_PER_PACKET)):
-        chunk = ulaw[start:start + SAMPLES_PER_PACKET].ljust(SAMPLES_PER_PACKET, b"\xff")
-        rtp = struct.pack("!BBHII", 0x80, 0x80 if index == 0 else 0x00, index & 0xFFFF,
-                          (index * SAMPLES_PER_PACKET) & 0xFFFFFFFF, ssrc) + chunk
+    for at, rtp in packets:
         udp = struct.pack("!HHHH", _SRC_PORT, _DST_PORT, 8 + len(rtp), 0) + rtp
         frame = ethernet + _ipv4_header(len(udp)) + udp
-        micros = round(index * PACKET_S * 1_000_000)
+        micros = round(at * 1_000_000)
         out.append(struct.pack("<IIII", micros // 1_000_000, micros % 1_000_000,
                                len(frame), len(frame)))
         out.append(frame)
     return b"".join(out)
+
+
+def _rtp(marker: bool, payload_type: int, sequence: int, timestamp: int, ssrc: int,
+         payload: bytes) -> bytes:
+    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | payload_type,
+                       sequence & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc) + payload
+
+
+def rtp_pcap(ulaw: bytes, ssrc: int = 0x5EC0B20) -> bytes:
+    """The pcap carrying ulaw as PCMU, 20 ms a packet."""
+    packets = []
+    for index, start in enumerate(range(0, len(ulaw), SAMPLES_PER_PACKET)):
+        chunk = ulaw[start:start + SAMPLES_PER_PACKET].ljust(SAMPLES_PER_PACKET, b"\xff")
+        packets.append((index * PACKET_S, _rtp(index == 0, 0, index,
+                                               index * SAMPLES_PER_PACKET, ssrc, chunk)))
+    return _pcap(packets)
+
+
+EVENT_PAYLOAD_TYPE = 101
+_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+KEY_PACKETS = 8  # 160 ms of each key
+KEY_GAP_S = 0.3
+
+
+def keys_pcap(keys: str, ssrc: int = 0x5EC0B21) -> bytes:
+    """The pcap of keys pressed one after another as RFC 4733 events: each
+    key 160 ms (its last packet, with the end bit, sent three times), then
+    a pause; one timestamp per key, sequence numbers running on."""
+    packets = []
+    sequence, at = 0, 0.0
+    for key in keys:
+        event = _EVENTS.get(key)
+        if event is None:
+            raise ValueError(f"key {key!r}: only 0-9, * and #")
+        timestamp = round(at * 8000)
+        for index in range(KEY_PACKETS + 2):
+            last = index >= KEY_PACKETS - 1
+            duration = min(index + 1, KEY_PACKETS) * SAMPLES_PER_PACKET
+            payload = struct.pack("!BBH", event, (0x80 if last else 0) | 10, duration)
+            sent = at + min(index, KEY_PACKETS - 1) * PACKET_S
+            packets.append((sent, _rtp(index == 0, EVENT_PAYLOAD_TYPE, sequence, timestamp,
+                                       ssrc, payload)))
+            sequence += 1
+        at += KEY_PACKETS * PACKET_S + KEY_GAP_S
+    return _pcap(packets)

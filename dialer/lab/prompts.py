@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dialer.errors import LabError
 from dialer.lab.config import CALLER_ID, LabConfig
-from ivr import machine_message, safe_harbour
+from ivr import account_prompt, machine_message, safe_harbour
 from ivr.prompts import LANGUAGES
 
 VOICES = {"en": "en-us", "es": "es"}
@@ -34,7 +34,7 @@ def render_recordings(cfg: LabConfig) -> list[Path]:
     callback = os.environ.get("RECOBRO_CALLBACK_NUMBER", CALLER_ID)
     written = []
     for language, module in ((lang, m) for lang in LANGUAGES
-                             for m in (safe_harbour, machine_message)):
+                             for m in (safe_harbour, machine_message, account_prompt)):
         words = module.message(language, company, callback)
         # sounds/<language>/ are symlinks inside the root; Asterisk also
         # finds <dir>/<language>/<file> for a sound named <dir>/<file>.

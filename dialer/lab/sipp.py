@@ -8,8 +8,10 @@ from pathlib import Path
 
 from dialer.errors import LabError
 from dialer.lab import process
-from dialer.lab.config import SCENARIO_DIR, LabAgent, LabConfig
+from dialer.lab.caller_scenario import render_caller_scenario
+from dialer.lab.config import CALLER_ID, SCENARIO_DIR, LabAgent, LabConfig
 from dialer.lab.greetings import render_greetings
+from dialer.lab.pcap import keys_pcap
 from dialer.lab.pstn_scenario import render_pstn_scenario
 
 SIPP = "sipp"
@@ -111,6 +113,27 @@ def dial_feature_code(cfg: LabConfig, agent: LabAgent, code: str) -> None:
     if result.returncode != 0:
         raise LabError(f"{agent.endpoint}'s softphone could not dial {code} (sipp exit "
                        f"{result.returncode}); see {_sipp_dir(cfg) / 'errors.log'}")
+
+
+def call_in(cfg: LabConfig, caller: str, keys: str = "", stay_s: float = 10.0,
+            called: str = CALLER_ID) -> None:
+    """A debtor calls in through the trunk (from the PSTN's address), keys
+    in `keys`, and stays up to stay_s (less if Asterisk hangs up)."""
+    scenario = _sipp_dir(cfg) / "caller.xml"
+    keys_file = None
+    if keys:
+        keys_file = _sipp_dir(cfg) / "caller-keys.pcap"
+        keys_file.write_bytes(keys_pcap(keys))
+    scenario.write_text(render_caller_scenario(caller, called, keys_file, stay_s))
+    result = subprocess.run(
+        [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-m", "1",
+         "-p", str(cfg.port_base + 97), "-mp", str(cfg.port_base + 2080),
+         "-timeout", f"{int(stay_s) + 20}s", "-timeout_error", *_common(cfg)],
+        check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        timeout=stay_s + 40)
+    if result.returncode != 0:
+        raise LabError(f"the call in from {caller} failed (sipp exit {result.returncode}); "
+                       f"see {_sipp_dir(cfg) / 'errors.log'}")
 
 
 def stop_all(cfg: LabConfig) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import uuid
 
 import asyncpg
 
@@ -32,8 +33,8 @@ def event_detail(event: CallEvent) -> str:
 _UPSERT = """
 INSERT INTO calls (id, number, state, outcome, originated_at, ringing_at, answered_at,
                    ended_at, hangup_cause, hangup_cause_text, originate_reason,
-                   hung_up_by_app, dtmf_count)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                   hung_up_by_app, dtmf_count, direction)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (id) DO UPDATE SET
     state = EXCLUDED.state, outcome = EXCLUDED.outcome, ringing_at = EXCLUDED.ringing_at,
     answered_at = EXCLUDED.answered_at, ended_at = EXCLUDED.ended_at,
@@ -45,6 +46,19 @@ ON CONFLICT (id) DO UPDATE SET
 _APPEND = "INSERT INTO call_events (call_id, at, kind, detail) VALUES ($1, $2, $3, $4::jsonb)"
 
 
+# Calls Recobro places carry a UUID as their channel id; a call that comes
+# in has Asterisk's own (1795504249.123), stored under a UUID made from it.
+_INBOUND_IDS = uuid.UUID("5d2f0b1e-7c4a-4c1b-9a53-2f7d3f6e8a10")
+
+
+def storage_id(call_id: str) -> uuid.UUID:
+    """The id a call is stored under in calls and call_events."""
+    try:
+        return uuid.UUID(call_id)
+    except ValueError:
+        return uuid.uuid5(_INBOUND_IDS, call_id)
+
+
 class CallStore:
     """The calls and call_events tables."""
 
@@ -54,11 +68,12 @@ class CallStore:
     async def record(self, event: CallEvent, call: CallRecord) -> None:
         """Append event and save the call as it is after it."""
         async with self.pool.acquire() as connection, connection.transaction():
+            stored = storage_id(call.call_id)
             await connection.execute(
-                _UPSERT, call.call_id, call.number, call.state.value,
+                _UPSERT, stored, call.number, call.state.value,
                 call.outcome.value if call.outcome else None, call.originated_at,
                 call.ringing_at, call.answered_at, call.ended_at, call.hangup_cause,
                 call.hangup_cause_text, call.originate_reason, call.hung_up_by_app,
-                call.dtmf_count)
-            await connection.execute(_APPEND, call.call_id, event.at, event_kind(event),
+                call.dtmf_count, "inbound" if call.inbound else "outbound")
+            await connection.execute(_APPEND, stored, event.at, event_kind(event),
                                      event_detail(event))

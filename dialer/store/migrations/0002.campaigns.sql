@@ -2,6 +2,9 @@
 -- strategies, the leads of each campaign (the hopper), attempts, agent
 -- dispositions, do-not-call entries, and import quarantine.
 
+ALTER TABLE calls ADD COLUMN direction text NOT NULL DEFAULT 'outbound'
+    CHECK (direction IN ('outbound', 'inbound'));
+
 CREATE TABLE accounts (
     id             bigserial PRIMARY KEY,
     reference      text NOT NULL UNIQUE,
@@ -228,4 +231,17 @@ CREATE TABLE import_quarantine (
     line     integer NOT NULL,
     reason   text NOT NULL,
     raw      text NOT NULL
+);
+
+-- Debtors who called in: how they were identified and who took the call.
+CREATE TABLE inbound_calls (
+    id            uuid PRIMARY KEY,
+    call_id       uuid NOT NULL REFERENCES calls (id),
+    caller        text NOT NULL,
+    account_id    bigint REFERENCES accounts (id) ON DELETE SET NULL,
+    identified_by text NOT NULL CHECK (identified_by IN ('caller_id', 'account_number', 'none')),
+    arrived_at    timestamptz NOT NULL,
+    agent         text,
+    connected_at  timestamptz,
+    ended_at      timestamptz
 );

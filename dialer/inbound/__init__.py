@@ -1,0 +1,2 @@
+"""Debtors who call in: identified by caller ID or by the account number
+they key, then routed to a skilled agent (`recobro inbound`)."""

@@ -1,0 +1,52 @@
+"""Inbound calls in PostgreSQL: finding the caller's account, and the
+inbound_calls rows (how the debtor was identified, who took the call)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The account a caller was identified as."""
+
+    account_id: int
+    language: str
+    balance: str
+    risk_score: float
+
+
+_ACCOUNT = "SELECT a.id, a.language, a.balance::text AS balance, a.risk_score FROM accounts a "
+
+
+async def by_phone(pool: asyncpg.Pool, number: str) -> Caller | None:
+    """The account with this phone, if exactly one has it."""
+    rows = await pool.fetch(_ACCOUNT + "JOIN phones p ON p.account_id = a.id "
+                            "WHERE p.number = $1 LIMIT 2", number)
+    return Caller(*rows[0]) if len(rows) == 1 else None
+
+
+async def by_reference(pool: asyncpg.Pool, reference: str) -> Caller | None:
+    row = await pool.fetchrow(_ACCOUNT + "WHERE a.reference = $1", reference)
+    return None if row is None else Caller(*row)
+
+
+async def arrived(pool: asyncpg.Pool, inbound_id: uuid.UUID, call_id: uuid.UUID, caller: str,
+                  account_id: int | None, identified_by: str, at: datetime) -> None:
+    await pool.execute(
+        "INSERT INTO inbound_calls (id, call_id, caller, account_id, identified_by, arrived_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6)", inbound_id, call_id, caller, account_id,
+        identified_by, at)
+
+
+async def connected(pool: asyncpg.Pool, inbound_id: uuid.UUID, agent: str, at: datetime) -> None:
+    await pool.execute("UPDATE inbound_calls SET agent = $2, connected_at = $3 WHERE id = $1",
+                       inbound_id, agent, at)
+
+
+async def ended(pool: asyncpg.Pool, inbound_id: uuid.UUID, at: datetime) -> None:
+    await pool.execute("UPDATE inbound_calls SET ended_at = $2 WHERE id = $1", inbound_id, at)

@@ -1,0 +1,64 @@
+"""Debtors calling in, against the lab: identified by caller ID or by the
+account number they key, and routed to an agent with the skills their
+account needs. The sipp caller comes in through the trunk."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+
+import pytest
+
+from dialer.lab import sipp
+from tests.e2e.cli import cli_env, run_cli
+from tests.e2e.test_campaign import fetch
+
+pytestmark = pytest.mark.lab
+
+ACCOUNTS = ("reference,debtor_name,balance,days_past_due,risk_score,language,phone1\n"
+            "IN-ES,Rosa,300,20,0.2,es,+12125550181\n"
+            "4721,John,9000,120,0.9,en,+13125550182\n")
+SKILLS = {"agent1001": "language:es=5", "agent1002": "language:en=5",
+          "agent1003": "language:en=2,tier:high=3,negotiation=5", "agent1004": "language:es=2"}
+
+
+def cli(lab_config, url: str, *args: str) -> None:
+    result = run_cli(*args, RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+
+
+def test_callers_are_identified_and_routed_by_skill(lab_config, fresh_database, tmp_path):
+    url = fresh_database
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(ACCOUNTS)
+    cli(lab_config, url, "accounts", "import", str(accounts))
+    for agent, skills in SKILLS.items():
+        cli(lab_config, url, "agent", "skills", agent, "--skills", skills)
+        cli(lab_config, url, "agent", "login", agent)
+    desk = subprocess.Popen(
+        ["recobro", "inbound"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+        env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url))
+    try:
+        assert "taking calls" in desk.stdout.readline()
+        # Rosa calls from her own phone; John from a number nobody has, and
+        # keys his account number.
+        sipp.call_in(lab_config, "+12125550181", stay_s=4)
+        sipp.call_in(lab_config, "+15005550199", keys="4721#", stay_s=8)
+        time.sleep(1.0)
+    finally:
+        desk.terminate()
+        desk.wait(timeout=30)
+    calls = {r["reference"]: r for r in asyncio.run(fetch(url, """
+        SELECT a.reference, i.identified_by, i.agent, i.connected_at, i.caller, k.direction,
+               k.state
+        FROM inbound_calls i JOIN accounts a ON a.id = i.account_id
+        JOIN calls k ON k.id = i.call_id"""))}
+    rosa, john = calls["IN-ES"], calls["4721"]
+    assert (rosa["identified_by"], rosa["caller"]) == ("caller_id", "+12125550181")
+    assert rosa["agent"] in ("agent1001", "agent1004") and rosa["connected_at"]
+    assert john["identified_by"] == "account_number"
+    assert john["agent"] == "agent1003"  # English, high balance, high risk
+    assert {rosa["direction"], john["direction"]} == {"inbound"}
+    assert {rosa["state"], john["state"]} == {"ended"}
