@@ -3,7 +3,8 @@ application (asterisk_conf/extensions_recobro.conf) with the caller's
 number. The desk answers, identifies the debtor by caller ID or, failing
 that, by the account number keyed in, and routes the call by the account's
 language, balance and risk to a skilled agent, whom it bridges like an
-outbound call (dialer.campaign.connect)."""
+outbound call (dialer.campaign.connect). With no agent free the caller
+waits with music, hears their place in line and may choose a call back."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ import asyncpg
 import phonenumbers
 
 from dialer.agents import routing
-from dialer.calls.events import CallEvent, DtmfReceived
+from dialer.calls.events import CallEvent, DtmfReceived, PlaybackFinished
 from dialer.campaign.connect import AgentConnector, until_ended
 from dialer.engine import INBOUND_FLOW, Engine
 from dialer.errors import AriError
 from dialer.store import inbound as inbound_store
 from dialer.store.calls import storage_id
-from ivr import account_prompt
+from ivr import account_prompt, callback_prompts
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,18 @@ KEY_TIMEOUT_S = 8.0  # for the whole number, after the prompt starts
 AGENT_RING_S = 10.0
 RESERVE_POLL_S = 0.25
 LONGEST_WAIT_S = 600.0
+ANNOUNCE_EVERY_S = 30.0  # place in line and the call-back offer, over the music
+PROMPT_LONGEST_S = 15.0
+
+
+def _pressed(events: asyncio.Queue[CallEvent], key: str) -> bool:
+    """Whether key was pressed since last looked (other events dropped:
+    nothing is playing while the caller is on hold)."""
+    pressed = False
+    while not events.empty():
+        event = events.get_nowait()
+        pressed = pressed or (isinstance(event, DtmfReceived) and event.digit == key)
+    return pressed
 
 
 def e164(caller: str, region: str) -> str | None:
@@ -51,6 +64,7 @@ class InboundDesk:
         self.pool = pool
         self.connector = connector
         self.region = region
+        self._waiting: list[str] = []  # calls waiting for an agent, first first
         engine.register_flow(INBOUND_FLOW, self._run)
 
     async def _run(self, call_id: str, inbox: asyncio.Queue[CallEvent | None]) -> None:
@@ -65,7 +79,7 @@ class InboundDesk:
             await inbound_store.arrived(self.pool, inbound_id, storage_id(call_id), caller,
                                         account.account_id if account else None, identified_by,
                                         self.engine.clock())
-            await self._route(call_id, inbound_id, account, ended)
+            await self._route(call_id, inbound_id, account, events, ended)
             await inbound_store.ended(self.pool, inbound_id, self.engine.clock())
         except AriError as error:
             log.info("inbound call %s: %s", call_id, error)
@@ -113,7 +127,8 @@ class InboundDesk:
         return digits
 
     async def _route(self, call_id: str, inbound_id: uuid.UUID,
-                     account: inbound_store.Caller | None, ended: asyncio.Future[None]) -> None:
+                     account: inbound_store.Caller | None, events: asyncio.Queue[CallEvent],
+                     ended: asyncio.Future[None]) -> None:
         if account is not None:
             needs = routing.needs_of(account.language, "", Decimal(account.balance),
                                      account.risk_score)
@@ -122,15 +137,80 @@ class InboundDesk:
                 required={f"language:{self.engine.language_of(call_id)}": 1})
         loop = asyncio.get_running_loop()
         give_up = loop.time() + LONGEST_WAIT_S
-        while not ended.done() and loop.time() < give_up:
-            agent = await self.connector.agents.reserve(inbound_id, self.engine.clock(), needs)
-            if agent is None:
+        next_announcement = loop.time()  # at once, if nobody is free
+        on_hold = False
+        self._waiting.append(call_id)
+        try:
+            while not ended.done() and loop.time() < give_up:
+                agent = await self.connector.agents.reserve(inbound_id, self.engine.clock(),
+                                                            needs)
+                if agent is not None:
+                    if on_hold:
+                        await self.engine.ari.hold(call_id, False)
+                        on_hold = False
+                    connected_at = await self.connector.connect(
+                        call_id, agent, loop.time() + AGENT_RING_S, ended)
+                    if connected_at is not None:
+                        await inbound_store.connected(self.pool, inbound_id, agent, connected_at)
+                        await ended
+                        await self.connector.tear_down(call_id, agent)
+                        return
+                    continue
+                chose = _pressed(events, callback_prompts.CALLBACK_KEY)
+                if not chose and loop.time() >= next_announcement:
+                    chose = await self._announce(call_id, events, ended, on_hold)
+                    on_hold = False  # the announcement stopped the music
+                    next_announcement = loop.time() + ANNOUNCE_EVERY_S
+                if chose:
+                    if on_hold:
+                        await self.engine.ari.hold(call_id, False)
+                    await self._call_back(call_id, inbound_id, events, ended)
+                    return
+                if not on_hold and not ended.done():
+                    await self.engine.ari.hold(call_id, True)
+                    on_hold = True
                 await asyncio.wait([ended], timeout=RESERVE_POLL_S)
-                continue
-            connected_at = await self.connector.connect(call_id, agent,
-                                                        loop.time() + AGENT_RING_S, ended)
-            if connected_at is not None:
-                await inbound_store.connected(self.pool, inbound_id, agent, connected_at)
-                await ended
-                await self.connector.tear_down(call_id, agent)
-                return
+        finally:
+            self._waiting.remove(call_id)
+
+    async def _announce(self, call_id: str, events: asyncio.Queue[CallEvent],
+                        ended: asyncio.Future[None], on_hold: bool) -> bool:
+        """Tell the caller their place in line and offer a call back;
+        whether they chose it."""
+        if on_hold:
+            await self.engine.ari.hold(call_id, False)
+        position = self._waiting.index(call_id) + 1
+        sounds = ["queue-youarenext"] if position == 1 else [
+            "queue-thereare", f"digits/{position}", "queue-callswaiting"]
+        for sound in (*sounds, callback_prompts.OFFER):
+            if await self._play_watching(call_id, sound, events, ended):
+                return True
+        return False
+
+    async def _play_watching(self, call_id: str, sound: str, events: asyncio.Queue[CallEvent],
+                             ended: asyncio.Future[None]) -> bool:
+        """Play a sound to its end; True as soon as the call-back key is
+        pressed."""
+        loop = asyncio.get_running_loop()
+        playback = await self.engine.ari.play(call_id, sound, self.engine.language_of(call_id))
+        deadline = loop.time() + PROMPT_LONGEST_S
+        while not ended.done() and loop.time() < deadline:
+            next_event = asyncio.ensure_future(events.get())
+            await asyncio.wait([next_event, ended], timeout=deadline - loop.time(),
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not next_event.done():
+                next_event.cancel()
+                return False
+            event = next_event.result()
+            if isinstance(event, DtmfReceived) and event.digit == callback_prompts.CALLBACK_KEY:
+                return True
+            if isinstance(event, PlaybackFinished) and event.playback_id == playback:
+                return False
+        return False
+
+    async def _call_back(self, call_id: str, inbound_id: uuid.UUID,
+                         events: asyncio.Queue[CallEvent], ended: asyncio.Future[None]) -> None:
+        await inbound_store.callback_requested(self.pool, inbound_id, self.engine.clock())
+        await self._play_watching(call_id, callback_prompts.BOOKED, events, ended)
+        if not ended.done():
+            await self.engine.hang_up(call_id, "the caller chose a call back")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dialer.errors import LabError
 from dialer.lab.config import CALLER_ID, LabConfig
-from ivr import account_prompt, machine_message, safe_harbour
+from ivr import account_prompt, callback_prompts, machine_message, safe_harbour
 from ivr.prompts import LANGUAGES
 
 VOICES = {"en": "en-us", "es": "es"}
@@ -27,18 +27,30 @@ def _run(command: list[str]) -> None:
         raise LabError(f"{command[0]} failed: {result.stderr.strip()[:300]}")
 
 
+def _words(company: str, callback: str) -> list[tuple[str, str, str]]:
+    """(sound, language, words) of every recording the lab speaks."""
+    out = []
+    for language in LANGUAGES:
+        out += [(safe_harbour.SOUND, language, safe_harbour.message(language, company, callback)),
+                (machine_message.SOUND, language,
+                 machine_message.message(language, company, callback)),
+                (account_prompt.SOUND, language,
+                 account_prompt.message(language, company, callback))]
+        out += [(sound, language, callback_prompts.message(sound, language, company))
+                for sound in callback_prompts.SOUNDS]
+    return out
+
+
 def render_recordings(cfg: LabConfig) -> list[Path]:
-    """Write sounds/recobro/<language>/{safe-harbour,machine-message}.wav
-    in the Asterisk root."""
+    """Write sounds/recobro/<language>/<name>.wav in the Asterisk root for
+    every recording Recobro plays, and the music on hold."""
     company = os.environ.get("RECOBRO_COMPANY_NAME", "Recobro Lab")
     callback = os.environ.get("RECOBRO_CALLBACK_NUMBER", CALLER_ID)
     written = []
-    for language, module in ((lang, m) for lang in LANGUAGES
-                             for m in (safe_harbour, machine_message, account_prompt)):
-        words = module.message(language, company, callback)
+    for sound, language, words in _words(company, callback):
         # sounds/<language>/ are symlinks inside the root; Asterisk also
         # finds <dir>/<language>/<file> for a sound named <dir>/<file>.
-        directory, name = module.SOUND.split("/")
+        directory, name = sound.split("/")
         target = (cfg.asterisk_root / "usr/share/asterisk/sounds" / directory / language
                   / f"{name}.wav")
         stamp = target.with_suffix(".words")
@@ -52,4 +64,11 @@ def render_recordings(cfg: LabConfig) -> list[Path]:
             _run(["sox", str(spoken), "-r", "8000", "-c", "1", "-b", "16", str(target)])
         stamp.write_text(digest)
         written.append(target)
+    music = cfg.asterisk_run_dir / "moh" / "recobro-hold.wav"
+    if not music.is_file():
+        music.parent.mkdir(parents=True, exist_ok=True)
+        # A slow rising and falling tone: something to hear, nothing to mistake.
+        _run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(music), "synth", "20",
+              "sine", "330-495", "tremolo", "0.5", "60", "vol", "0.3"])
+        written.append(music)
     return written

@@ -50,3 +50,10 @@ async def connected(pool: asyncpg.Pool, inbound_id: uuid.UUID, agent: str, at: d
 
 async def ended(pool: asyncpg.Pool, inbound_id: uuid.UUID, at: datetime) -> None:
     await pool.execute("UPDATE inbound_calls SET ended_at = $2 WHERE id = $1", inbound_id, at)
+
+
+async def callback_requested(pool: asyncpg.Pool, inbound_id: uuid.UUID, at: datetime) -> None:
+    """The waiting caller chose a call back (the caller's number)."""
+    await pool.execute(
+        "INSERT INTO callbacks (inbound_id, account_id, number, requested_at) "
+        "SELECT id, account_id, caller, $2 FROM inbound_calls WHERE id = $1", inbound_id, at)

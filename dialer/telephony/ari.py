@@ -146,6 +146,11 @@ class AriClient:
         call to a feature code)."""
         await self._request("POST", f"/channels/{channel_id}/answer")
 
+    async def hold(self, channel_id: str, on: bool) -> None:
+        """Start or stop music on hold (class default) on a channel."""
+        await self._request("POST" if on else "DELETE", f"/channels/{channel_id}/moh",
+                            **({"mohClass": "default"} if on else {}))
+
     async def play(self, channel_id: str, sound: str, language: str) -> str:
         """Start playing an Asterisk sound on a channel; returns the playback id."""
         playback = await self._request("POST", f"/channels/{channel_id}/play",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import threading
 import time
 
 import pytest
@@ -62,3 +63,62 @@ def test_callers_are_identified_and_routed_by_skill(lab_config, fresh_database, 
     assert john["agent"] == "agent1003"  # English, high balance, high risk
     assert {rosa["direction"], john["direction"]} == {"inbound"}
     assert {rosa["state"], john["state"]} == {"ended"}
+
+
+def test_with_no_agent_free_callers_wait_with_music_and_may_choose_a_call_back(
+        lab_config, fresh_database, tmp_path):
+    url = fresh_database
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(ACCOUNTS)
+    cli(lab_config, url, "accounts", "import", str(accounts))  # every agent logged out
+    desk = subprocess.Popen(
+        ["recobro", "inbound"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+        env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url))
+    try:
+        assert "taking calls" in desk.stdout.readline()
+        # Rosa hears she is next and the offer, and presses 1.
+        sipp.call_in(lab_config, "+12125550181", keys="1", stay_s=15)
+        time.sleep(1.0)
+    finally:
+        desk.terminate()
+        desk.wait(timeout=30)
+    rows = asyncio.run(fetch(url, """
+        SELECT i.agent, i.identified_by, b.number, b.account_id IS NOT NULL AS known,
+               k.hung_up_by_app, k.state,
+               (SELECT count(*) FROM call_events e WHERE e.call_id = i.call_id
+                AND e.kind = 'playback_finished') AS played
+        FROM inbound_calls i JOIN callbacks b ON b.inbound_id = i.id
+        JOIN calls k ON k.id = i.call_id"""))
+    assert len(rows) == 1, rows
+    row = rows[0]
+    assert row["agent"] is None and row["identified_by"] == "caller_id" and row["known"]
+    assert row["number"] == "+12125550181"
+    assert row["hung_up_by_app"] and row["state"] == "ended"  # after the confirmation
+    assert row["played"] >= 2  # "you are next", the offer, the confirmation
+
+
+def test_a_waiting_caller_reaches_the_first_agent_to_log_in(lab_config, fresh_database,
+                                                            tmp_path):
+    url = fresh_database
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(ACCOUNTS)
+    cli(lab_config, url, "accounts", "import", str(accounts))  # every agent logged out
+    desk = subprocess.Popen(
+        ["recobro", "inbound"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+        env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url))
+    try:
+        assert "taking calls" in desk.stdout.readline()
+        caller = threading.Thread(target=sipp.call_in, args=(lab_config, "+12125550181"),
+                                  kwargs={"stay_s": 14})
+        caller.start()
+        time.sleep(6.0)  # on hold, after hearing the place in line and the offer
+        cli(lab_config, url, "agent", "login", "agent1004")
+        caller.join(timeout=60)
+    finally:
+        desk.terminate()
+        desk.wait(timeout=30)
+    row = asyncio.run(fetch(url, "SELECT agent, arrived_at, connected_at FROM inbound_calls"))[0]
+    assert row["agent"] == "agent1004"
+    assert (row["connected_at"] - row["arrived_at"]).total_seconds() >= 5.0

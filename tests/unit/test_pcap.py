@@ -2,6 +2,8 @@
 
 import struct
 
+import pytest
+
 from dialer.lab.pcap import SAMPLES_PER_PACKET, rtp_pcap
 
 
@@ -31,3 +33,24 @@ def test_audio_is_cut_in_20_ms_pcmu_packets():
         assert len(rtp) - 12 == SAMPLES_PER_PACKET
     assert frames[0][1][42 + 12:42 + 12 + 4] == bytes([0, 1, 2, 3])
     assert frames[-1][1][-1:] == b"\xff"  # padded with u-law silence
+
+
+def test_keys_are_rfc_4733_events_with_an_end():
+    from dialer.lab.pcap import KEY_PACKETS, keys_pcap
+
+    frames = list(packets(keys_pcap("4#")))
+    assert len(frames) == 2 * (KEY_PACKETS + 2)
+    events = []
+    for _, frame in frames:
+        rtp = frame[42:]
+        _, marker_pt, sequence, timestamp, _ = struct.unpack("!BBHII", rtp[:12])
+        event, flags, _duration = struct.unpack("!BBH", rtp[12:16])
+        events.append((marker_pt & 0x7F, event, bool(flags & 0x80), sequence, timestamp))
+    assert {e[0] for e in events} == {101}
+    assert [e[1] for e in events] == [4] * (KEY_PACKETS + 2) + [11] * (KEY_PACKETS + 2)
+    assert [e[3] for e in events] == list(range(len(events)))  # sequence runs on
+    first, second = events[:KEY_PACKETS + 2], events[KEY_PACKETS + 2:]
+    assert len({e[4] for e in first}) == 1 and first[0][4] < second[0][4]
+    assert [e[2] for e in first][-3:] == [True] * 3  # the end, sent three times
+    with pytest.raises(ValueError, match="only 0-9"):
+        keys_pcap("A")

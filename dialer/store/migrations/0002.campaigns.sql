@@ -245,3 +245,12 @@ CREATE TABLE inbound_calls (
     connected_at  timestamptz,
     ended_at      timestamptz
 );
+
+-- Debtors who, waiting for an agent, chose to be called back.
+CREATE TABLE callbacks (
+    inbound_id   uuid PRIMARY KEY REFERENCES inbound_calls (id),
+    account_id   bigint REFERENCES accounts (id) ON DELETE CASCADE,
+    number       text NOT NULL,
+    requested_at timestamptz NOT NULL,
+    handled_at   timestamptz
+);
