@@ -23,7 +23,7 @@ from dialer.engine import INBOUND_FLOW, Engine
 from dialer.errors import AriError
 from dialer.store import inbound as inbound_store
 from dialer.store.calls import storage_id
-from ivr import account_prompt, callback_prompts
+from ivr import account_prompt, callback_prompts, self_service
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,85 @@ class InboundDesk:
             await inbound_store.arrived(self.pool, inbound_id, storage_id(call_id), caller,
                                         account.account_id if account else None, identified_by,
                                         self.engine.clock())
+            low_risk = account is not None and account.risk_score < self_service.LOW_RISK
+            if low_risk and not await self._self_service(call_id, inbound_id, account, events,
+                                                         ended):
+                return
             await self._route(call_id, inbound_id, account, events, ended)
             await inbound_store.ended(self.pool, inbound_id, self.engine.clock())
         except AriError as error:
             log.info("inbound call %s: %s", call_id, error)
         finally:
             ended.cancel()
+
+    async def _self_service(self, call_id: str, inbound_id: uuid.UUID,
+                            account: inbound_store.Caller, events: asyncio.Queue[CallEvent],
+                            ended: asyncio.Future[None]) -> bool:
+        """Run the self-service menu; whether the caller then wants an agent."""
+        menu, actions = self_service.start()
+        while not ended.done():
+            key = None
+            for action in actions:
+                if isinstance(action, self_service.Play):
+                    key = key or await self._play_media(call_id, f"sound:{action.sound}",
+                                                        events, ended)
+                elif isinstance(action, self_service.SayAmount):
+                    whole = action.amount.split(".")[0]
+                    key = key or await self._play_media(call_id, f"number:{whole}", events,
+                                                        ended)
+                elif isinstance(action, self_service.RecordPromise):
+                    await inbound_store.promise(self.pool, inbound_id, account.account_id,
+                                                action.days, self.engine.clock())
+                elif isinstance(action, self_service.ListenForKey):
+                    key = key or await self._next_key(events, ended, KEY_TIMEOUT_S)
+                elif isinstance(action, self_service.ToAgent):
+                    return True
+                elif isinstance(action, self_service.Hangup):
+                    if not ended.done():
+                        await self.engine.hang_up(call_id, "self-service finished")
+                    return False
+            menu, actions = (self_service.on_key(menu, key, account.balance) if key
+                             else self_service.on_silence(menu))
+        return False
+
+    async def _play_media(self, call_id: str, media: str, events: asyncio.Queue[CallEvent],
+                          ended: asyncio.Future[None]) -> str | None:
+        """Play media to its end; the first key pressed meanwhile, if any
+        (the rest of the media is then skipped)."""
+        loop = asyncio.get_running_loop()
+        playback = await self.engine.ari.play_media(call_id, media,
+                                                    self.engine.language_of(call_id))
+        deadline = loop.time() + PROMPT_LONGEST_S
+        while not ended.done() and loop.time() < deadline:
+            next_event = asyncio.ensure_future(events.get())
+            await asyncio.wait([next_event, ended], timeout=deadline - loop.time(),
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not next_event.done():
+                next_event.cancel()
+                return None
+            event = next_event.result()
+            if isinstance(event, DtmfReceived):
+                await self.engine.ari.stop_playback(playback)
+                return event.digit
+            if isinstance(event, PlaybackFinished) and event.playback_id == playback:
+                return None
+        return None
+
+    async def _next_key(self, events: asyncio.Queue[CallEvent], ended: asyncio.Future[None],
+                        timeout_s: float) -> str | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not ended.done() and loop.time() < deadline:
+            next_event = asyncio.ensure_future(events.get())
+            await asyncio.wait([next_event, ended], timeout=deadline - loop.time(),
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not next_event.done():
+                next_event.cancel()
+                return None
+            event = next_event.result()
+            if isinstance(event, DtmfReceived):
+                return event.digit
+        return None
 
     async def _identify(self, call_id: str, caller: str, events: asyncio.Queue[CallEvent],
                         ended: asyncio.Future[None]
@@ -183,34 +256,14 @@ class InboundDesk:
         sounds = ["queue-youarenext"] if position == 1 else [
             "queue-thereare", f"digits/{position}", "queue-callswaiting"]
         for sound in (*sounds, callback_prompts.OFFER):
-            if await self._play_watching(call_id, sound, events, ended):
+            key = await self._play_media(call_id, f"sound:{sound}", events, ended)
+            if key == callback_prompts.CALLBACK_KEY:
                 return True
-        return False
-
-    async def _play_watching(self, call_id: str, sound: str, events: asyncio.Queue[CallEvent],
-                             ended: asyncio.Future[None]) -> bool:
-        """Play a sound to its end; True as soon as the call-back key is
-        pressed."""
-        loop = asyncio.get_running_loop()
-        playback = await self.engine.ari.play(call_id, sound, self.engine.language_of(call_id))
-        deadline = loop.time() + PROMPT_LONGEST_S
-        while not ended.done() and loop.time() < deadline:
-            next_event = asyncio.ensure_future(events.get())
-            await asyncio.wait([next_event, ended], timeout=deadline - loop.time(),
-                               return_when=asyncio.FIRST_COMPLETED)
-            if not next_event.done():
-                next_event.cancel()
-                return False
-            event = next_event.result()
-            if isinstance(event, DtmfReceived) and event.digit == callback_prompts.CALLBACK_KEY:
-                return True
-            if isinstance(event, PlaybackFinished) and event.playback_id == playback:
-                return False
         return False
 
     async def _call_back(self, call_id: str, inbound_id: uuid.UUID,
                          events: asyncio.Queue[CallEvent], ended: asyncio.Future[None]) -> None:
         await inbound_store.callback_requested(self.pool, inbound_id, self.engine.clock())
-        await self._play_watching(call_id, callback_prompts.BOOKED, events, ended)
+        await self._play_media(call_id, f"sound:{callback_prompts.BOOKED}", events, ended)
         if not ended.done():
             await self.engine.hang_up(call_id, "the caller chose a call back")

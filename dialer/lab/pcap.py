@@ -66,10 +66,14 @@ KEY_GAP_S = 0.3
 def keys_pcap(keys: str, ssrc: int = 0x5EC0B21) -> bytes:
     """The pcap of keys pressed one after another as RFC 4733 events: each
     key 160 ms (its last packet, with the end bit, sent three times), then
-    a pause; one timestamp per key, sequence numbers running on."""
+    a pause; one timestamp per key, sequence numbers running on. A ',' in
+    keys is a second's pause."""
     packets = []
     sequence, at = 0, 0.0
     for key in keys:
+        if key == ",":
+            at += 1.0
+            continue
         event = _EVENTS.get(key)
         if event is None:
             raise ValueError(f"key {key!r}: only 0-9, * and #")

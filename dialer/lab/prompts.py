@@ -14,7 +14,13 @@ from pathlib import Path
 
 from dialer.errors import LabError
 from dialer.lab.config import CALLER_ID, LabConfig
-from ivr import account_prompt, callback_prompts, machine_message, safe_harbour
+from ivr import (
+    account_prompt,
+    callback_prompts,
+    machine_message,
+    safe_harbour,
+    self_service,
+)
 from ivr.prompts import LANGUAGES
 
 VOICES = {"en": "en-us", "es": "es"}
@@ -38,6 +44,8 @@ def _words(company: str, callback: str) -> list[tuple[str, str, str]]:
                  account_prompt.message(language, company, callback))]
         out += [(sound, language, callback_prompts.message(sound, language, company))
                 for sound in callback_prompts.SOUNDS]
+        out += [(sound, language, self_service.message(sound, language))
+                for sound in self_service.SOUNDS]
     return out
 
 

@@ -57,3 +57,12 @@ async def callback_requested(pool: asyncpg.Pool, inbound_id: uuid.UUID, at: date
     await pool.execute(
         "INSERT INTO callbacks (inbound_id, account_id, number, requested_at) "
         "SELECT id, account_id, caller, $2 FROM inbound_calls WHERE id = $1", inbound_id, at)
+
+
+async def promise(pool: asyncpg.Pool, inbound_id: uuid.UUID, account_id: int, days: int,
+                  at: datetime) -> None:
+    """A promise to pay the whole balance within days, made in the IVR."""
+    await pool.execute(
+        "INSERT INTO promises (account_id, inbound_id, amount, due_by, source, at) "
+        "SELECT id, $2, balance, ($4::timestamptz + make_interval(days => $3))::date, 'ivr', $4 "
+        "FROM accounts WHERE id = $1", account_id, inbound_id, days, at)

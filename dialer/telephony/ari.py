@@ -146,6 +146,13 @@ class AriClient:
         call to a feature code)."""
         await self._request("POST", f"/channels/{channel_id}/answer")
 
+    async def stop_playback(self, playback_id: str) -> None:
+        """Stop a playback (a key interrupted it); one already over is fine."""
+        try:
+            await self._request("DELETE", f"/playbacks/{playback_id}")
+        except AriNotFound:
+            pass
+
     async def hold(self, channel_id: str, on: bool) -> None:
         """Start or stop music on hold (class default) on a channel."""
         await self._request("POST" if on else "DELETE", f"/channels/{channel_id}/moh",
@@ -153,8 +160,12 @@ class AriClient:
 
     async def play(self, channel_id: str, sound: str, language: str) -> str:
         """Start playing an Asterisk sound on a channel; returns the playback id."""
+        return await self.play_media(channel_id, f"sound:{sound}", language)
+
+    async def play_media(self, channel_id: str, media: str, language: str) -> str:
+        """Start playing any ARI media (sound:, number:, digits:...)."""
         playback = await self._request("POST", f"/channels/{channel_id}/play",
-                                       media=f"sound:{sound}", lang=language)
+                                       media=media, lang=language)
         return str(playback["id"])
 
     async def hangup(self, channel_id: str) -> None:

@@ -18,8 +18,9 @@ from tests.e2e.test_campaign import fetch
 pytestmark = pytest.mark.lab
 
 ACCOUNTS = ("reference,debtor_name,balance,days_past_due,risk_score,language,phone1\n"
-            "IN-ES,Rosa,300,20,0.2,es,+12125550181\n"
-            "4721,John,9000,120,0.9,en,+13125550182\n")
+            "IN-ES,Rosa,300,20,0.5,es,+12125550181\n"
+            "4721,John,9000,120,0.9,en,+13125550182\n"
+            "LOW-1,Luis,250.75,15,0.1,es,+12125550184\n")
 SKILLS = {"agent1001": "language:es=5", "agent1002": "language:en=5",
           "agent1003": "language:en=2,tier:high=3,negotiation=5", "agent1004": "language:es=2"}
 
@@ -122,3 +123,33 @@ def test_a_waiting_caller_reaches_the_first_agent_to_log_in(lab_config, fresh_da
     row = asyncio.run(fetch(url, "SELECT agent, arrived_at, connected_at FROM inbound_calls"))[0]
     assert row["agent"] == "agent1004"
     assert (row["connected_at"] - row["arrived_at"]).total_seconds() >= 5.0
+
+
+def test_low_risk_callers_serve_themselves(lab_config, fresh_database, tmp_path):
+    """Luis (risk 0.1) hears the menu, presses 1 for his balance, then 2 to
+    promise to pay it within seven days; no agent is needed."""
+    url = fresh_database
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(ACCOUNTS)
+    cli(lab_config, url, "accounts", "import", str(accounts))
+    desk = subprocess.Popen(
+        ["recobro", "inbound"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+        env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url))
+    try:
+        assert "taking calls" in desk.stdout.readline()
+        sipp.call_in(lab_config, "+12125550184", keys="1,,,,,2", stay_s=25)
+        time.sleep(1.0)
+    finally:
+        desk.terminate()
+        desk.wait(timeout=30)
+    promise = asyncio.run(fetch(url, """
+        SELECT p.amount, p.due_by - p.at::date AS days, p.source, i.agent, k.hung_up_by_app,
+               (SELECT count(*) FROM call_events e WHERE e.call_id = i.call_id
+                AND e.kind = 'dtmf_received') AS keys
+        FROM promises p JOIN inbound_calls i ON i.id = p.inbound_id
+        JOIN calls k ON k.id = i.call_id"""))
+    assert len(promise) == 1, promise
+    row = promise[0]
+    assert (float(row["amount"]), row["days"], row["source"]) == (250.75, 7, "ivr")
+    assert row["agent"] is None and row["hung_up_by_app"] and row["keys"] == 2

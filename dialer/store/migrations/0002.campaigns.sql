@@ -254,3 +254,14 @@ CREATE TABLE callbacks (
     requested_at timestamptz NOT NULL,
     handled_at   timestamptz
 );
+
+-- Promises to pay made without an agent (the self-service IVR).
+CREATE TABLE promises (
+    id         bigserial PRIMARY KEY,
+    account_id bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    inbound_id uuid REFERENCES inbound_calls (id),
+    amount     numeric(14, 2) NOT NULL,
+    due_by     date NOT NULL,
+    source     text NOT NULL CHECK (source IN ('ivr', 'agent')),
+    at         timestamptz NOT NULL
+);
