@@ -128,14 +128,7 @@ class InboundDesk:
         playback = await self.engine.ari.play_media(call_id, media,
                                                     self.engine.language_of(call_id))
         deadline = loop.time() + PROMPT_LONGEST_S
-        while not ended.done() and loop.time() < deadline:
-            next_event = asyncio.ensure_future(events.get())
-            await asyncio.wait([next_event, ended], timeout=deadline - loop.time(),
-                               return_when=asyncio.FIRST_COMPLETED)
-            if not next_event.done():
-                next_event.cancel()
-                return None
-            event = next_event.result()
+        while (event := await _next_event(events, ended, deadline)) is not None:
             if isinstance(event, DtmfReceived):
                 await self.engine.ari.stop_playback(playback)
                 return event.digit
@@ -145,16 +138,8 @@ class InboundDesk:
 
     async def _next_key(self, events: asyncio.Queue[CallEvent], ended: asyncio.Future[None],
                         timeout_s: float) -> str | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while not ended.done() and loop.time() < deadline:
-            next_event = asyncio.ensure_future(events.get())
-            await asyncio.wait([next_event, ended], timeout=deadline - loop.time(),
-                               return_when=asyncio.FIRST_COMPLETED)
-            if not next_event.done():
-                next_event.cancel()
-                return None
-            event = next_event.result()
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while (event := await _next_event(events, ended, deadline)) is not None:
             if isinstance(event, DtmfReceived):
                 return event.digit
         return None
@@ -267,3 +252,19 @@ class InboundDesk:
         await self._play_media(call_id, f"sound:{callback_prompts.BOOKED}", events, ended)
         if not ended.done():
             await self.engine.hang_up(call_id, "the caller chose a call back")
+
+
+async def _next_event(events: asyncio.Queue[CallEvent], ended: asyncio.Future[None],
+                      deadline: float) -> CallEvent | None:
+    """The call's next event, or None once the call ended or the deadline
+    (event-loop time) passed."""
+    loop = asyncio.get_running_loop()
+    if ended.done() or loop.time() >= deadline:
+        return None
+    next_event = asyncio.ensure_future(events.get())
+    await asyncio.wait([next_event, ended], timeout=deadline - loop.time(),
+                       return_when=asyncio.FIRST_COMPLETED)
+    if not next_event.done():
+        next_event.cancel()
+        return None
+    return next_event.result()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dialer.lab.pstn_scenario import DEBTOR_SDP
+
 KEYS_AFTER_MS = 2000  # the prompt has started; keys go while it plays
 
 _SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -26,16 +28,7 @@ _SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       Content-Type: application/sdp
       Content-Length: [len]
 
-      v=0
-      o=debtor 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-15
-    ]]>
+{sdp}    ]]>
   </send>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
@@ -93,5 +86,5 @@ def render_caller_scenario(caller: str, called: str, keys_pcap: Path | None,
     """The UAC scenario: caller calls called, plays the keys, stays stay_s."""
     keys = (f'  <nop><action><exec play_pcap_audio="{keys_pcap}"/></action></nop>'
             if keys_pcap else "")
-    return _SCENARIO.format(caller=caller, called=called, keys=keys,
+    return _SCENARIO.format(sdp=DEBTOR_SDP, caller=caller, called=called, keys=keys,
                             keys_after_ms=KEYS_AFTER_MS, stay_ms=int(stay_s * 1000))
