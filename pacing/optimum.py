@@ -3,14 +3,19 @@ version of a scenario, by linear programming over its semi-Markov decision
 process (scipy's HiGHS).
 
 State (b, c, w): agents busy, calls ringing, answered calls waiting (w > 0
-only when every agent is busy). At every event the policy may launch calls
-(c -> c + a). Then the process stays an exponential time with rate
-b/T + (c + a)/D + w/theta: a talk ends (a waiting call takes the agent), a
-dial resolves (live with probability p), or a waiting debtor gives up
-(abandon; patience exponential with mean theta = 2 s, the simulator's
-Markovian rule). Variables x(s, a) are decision frequencies per unit time;
-the LP maximises busy agent-time per unit time subject to the balance
-equations, time normalisation and abandons <= cap * live answers."""
+only when every agent is busy). In every state the policy either launches
+one more call, which takes no time and leads to (b, c + 1, w), or waits: the
+process then stays an exponential time with rate b/T + c/D + w/theta, until
+a talk ends (a waiting call takes the agent), a dial resolves (live with
+probability p), or a waiting debtor gives up (abandon; patience exponential
+with mean theta = 2 s, the simulator's Markovian rule). Launching one call at
+a time reaches every number of calls a policy could launch at once, with as
+many variables as states times two, so the LP stays small for 200 agents.
+Variables x(s, a) are decision frequencies per unit time; the LP maximises
+busy agent-time per unit time subject to the balance equations, time
+normalisation and abandons <= cap * live answers.
+
+"""
 
 from __future__ import annotations
 
@@ -42,43 +47,48 @@ def lp_optimum(agents: int, answer_rate: float, talk_s: float, resolve_s: float,
     index = {s: i for i, s in enumerate(states)}
     rows, cols, vals = [], [], []  # balance: sum_a x(j,a) - sum x(s,a) P(j|s,a) = 0
     reward, tau_list, ab_list, live_list = [], [], [], []
-    var = 0
-    for (b, c, w) in states:
-        for target in range(c, c_max + 1):
-            rate = b / talk_s + target / resolve_s + w / theta
-            if rate <= 0:
-                continue
-            tau = 1.0 / rate
-            moves: list[tuple[tuple[int, int, int], float]] = []
-            abandons = 0.0
-            if b:
-                nxt = (b, target, w - 1) if w else (b - 1, target, 0)
-                moves.append((nxt, (b / talk_s) * tau))
-            if target:
-                resolve = (target / resolve_s) * tau
-                if b < n:
-                    moves.append(((b + 1, target - 1, 0), p * resolve))
-                elif w < max_waiting:
-                    moves.append(((n, target - 1, w + 1), p * resolve))
-                else:
-                    moves.append(((n, target - 1, w), p * resolve))
-                    abandons += p * resolve
-                moves.append(((b, target - 1, w), (1 - p) * resolve))
-            if w:
-                moves.append(((n, target, w - 1), (w / theta) * tau))
-                abandons += (w / theta) * tau
-            rows.append(index[(b, c, w)])
+
+    def action(state: tuple[int, int, int], tau: float, moves: list, reward_: float,
+               abandons: float, live: float) -> None:
+        var = len(reward)
+        rows.append(index[state])
+        cols.append(var)
+        vals.append(1.0)
+        for nxt, prob in moves:
+            rows.append(index[nxt])
             cols.append(var)
-            vals.append(1.0)
-            for nxt, prob in moves:
-                rows.append(index[nxt])
-                cols.append(var)
-                vals.append(-prob)
-            reward.append(b * tau / n)
-            tau_list.append(tau)
-            ab_list.append(abandons)
-            live_list.append(p * (target / resolve_s) * tau)
-            var += 1
+            vals.append(-prob)
+        reward.append(reward_)
+        tau_list.append(tau)
+        ab_list.append(abandons)
+        live_list.append(live)
+
+    for (b, c, w) in states:
+        if c < c_max:
+            action((b, c, w), 0.0, [((b, c + 1, w), 1.0)], 0.0, 0.0, 0.0)
+        rate = b / talk_s + c / resolve_s + w / theta
+        if rate <= 0:
+            continue
+        tau = 1.0 / rate
+        moves: list[tuple[tuple[int, int, int], float]] = []
+        abandons = 0.0
+        if b:
+            moves.append(((b, c, w - 1) if w else (b - 1, c, 0), (b / talk_s) * tau))
+        if c:
+            live = p * (c / resolve_s) * tau
+            if b < n:
+                moves.append(((b + 1, c - 1, 0), live))
+            elif w < max_waiting:
+                moves.append(((n, c - 1, w + 1), live))
+            else:
+                moves.append(((n, c - 1, w), live))
+                abandons += live
+            moves.append(((b, c - 1, w), (1 - p) * (c / resolve_s) * tau))
+        if w:
+            moves.append(((n, c, w - 1), (w / theta) * tau))
+            abandons += (w / theta) * tau
+        action((b, c, w), tau, moves, b * tau / n, abandons, p * (c / resolve_s) * tau)
+    var = len(reward)
     balance = coo_matrix((vals, (rows, cols)), shape=(len(states), var)).tocsr()
     tau_arr, ab_arr, live_arr = map(np.asarray, (tau_list, ab_list, live_list))
     a_eq = _vstack(balance, tau_arr)

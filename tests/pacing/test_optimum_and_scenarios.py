@@ -6,7 +6,7 @@ from pacing.scenario import ScenarioError, Shape, parse_scenarios
 
 def test_lp_with_no_abandons_allowed_is_progressive():
     optimum = lp_optimum(5, 0.3, 180, 20, cap=0.0)
-    assert optimum.occupancy == pytest.approx(180 / (180 + 20 / 0.3), abs=1e-6)
+    assert optimum.occupancy == pytest.approx(progressive_share(180, 20, 0.3), abs=1e-6)
 
 
 def test_lp_scenario_a():
@@ -18,6 +18,18 @@ def test_lp_scenario_a():
 def test_lp_more_abandons_allowed_more_occupancy():
     assert lp_optimum(8, 0.3, 120, 20, 0.01).occupancy < lp_optimum(8, 0.3, 120, 20,
                                                                      0.05).occupancy
+
+
+def test_lp_grows_with_the_states_and_its_call_limit_does_not_bind():
+    optimum = lp_optimum(60, 0.3, 240, 18, 0.03)
+    assert optimum.variables <= 2 * optimum.states
+    wider = lp_optimum(60, 0.3, 240, 18, 0.03, max_calls=150)
+    assert wider.occupancy == pytest.approx(optimum.occupancy, abs=1e-5)
+    assert progressive_share(240, 18, 0.3) < optimum.occupancy < 1
+
+
+def progressive_share(talk_s: float, resolve_s: float, p: float) -> float:
+    return talk_s / (talk_s + resolve_s / p)
 
 
 def test_scenarios_parse_from_toml_and_json():
