@@ -37,6 +37,12 @@ def test_bench_writes_json_table_and_plot(tmp_path, capsys):
     assert min(predictive["occupancies"]) <= predictive["occupancy_median"] \
         <= max(predictive["occupancies"])
     assert set(summary["predictive_margin_points"]) == {"ratio", "vicidial", "pi"}
+    assert "ratio_margin_at_equal_abandon_points" in summary
+    best_ratio = summary["best_within_cap"]["ratio"]
+    if best_ratio:
+        ratio = summary["policies"][best_ratio]["occupancy_median"]
+        assert summary["lp_room_above_best_ratio_points"] == pytest.approx(
+            100 * (markov["lp_optimum"]["occupancy"] - ratio), abs=0.01)
     assert (tmp_path / "out" / "pacing.png").stat().st_size > 10_000
     assert "| recobro predictive" in capsys.readouterr().out.replace("**", "")
 
