@@ -42,12 +42,18 @@ def balance_tier(balance: Decimal) -> str:
 
 def needs_of(language: str, segment: str, balance: Decimal, risk_score: float) -> CallNeeds:
     """What a call to this debtor needs."""
-    required = {f"language:{language}": 1}
+    required = dict(language_only(language).required)
     tier = balance_tier(balance)
     if tier == "high":
         required["tier:high"] = 1
     return CallNeeds(required=required, preferred=(f"segment:{segment}", f"tier:{tier}"),
                      most_qualified=risk_score >= HIGH_RISK)
+
+
+def language_only(language: str) -> CallNeeds:
+    """What a call needs when only its language is known (a caller not
+    identified, a call adopted from a dead dialer)."""
+    return CallNeeds(required={f"language:{language}": 1})
 
 
 def choose(candidates: Sequence[Candidate], needs: CallNeeds) -> Candidate | None:

@@ -156,23 +156,15 @@ class AgentConnector:
                             opt_out_key: str | None = None) -> None:
         """Play a recording to its end (or the call's, or longest_s); with
         opt_out_key, a debtor who presses it is opted out."""
-        loop = asyncio.get_running_loop()
         try:
             playback = await self.engine.ari.play(call_id, sound,
                                                   self.engine.language_of(call_id))
         except AriError as error:
             log.warning("%s not played on %s: %s", sound, call_id, error)
-            playback = None
-        deadline = loop.time() + longest_s
+            return
+        deadline = asyncio.get_running_loop().time() + longest_s
         opted_out = False
-        while playback is not None and not ended.done() and loop.time() < deadline:
-            next_event = asyncio.ensure_future(events.get())
-            await asyncio.wait([next_event, ended], timeout=deadline - loop.time(),
-                               return_when=asyncio.FIRST_COMPLETED)
-            if not next_event.done():
-                next_event.cancel()
-                continue
-            event = next_event.result()
+        while (event := await next_event(events, ended, deadline)) is not None:
             if (isinstance(event, DtmfReceived) and event.digit == opt_out_key
                     and not opted_out):
                 opted_out = True
@@ -182,8 +174,8 @@ class AgentConnector:
 
     def _needs_of(self, call_id: str) -> routing.CallNeeds:
         # A call adopted from a dead dialer: its language, at least.
-        return self._needs.get(call_id) or routing.CallNeeds(
-            required={f"language:{self.engine.language_of(call_id)}": 1})
+        return self._needs.get(call_id) or routing.language_only(
+            self.engine.language_of(call_id))
 
     async def connect(self, call_id: str, agent: str, deadline: float,
                       ended: asyncio.Future[None]) -> datetime | None:
@@ -261,3 +253,19 @@ async def until_ended(inbox: asyncio.Queue[CallEvent | None],
     """Read the call's inbox until the call ends, keeping its events."""
     while (event := await inbox.get()) is not None:
         events.put_nowait(event)
+
+
+async def next_event(events: asyncio.Queue[CallEvent], ended: asyncio.Future[None],
+                     deadline: float) -> CallEvent | None:
+    """The call's next event, or None once the call ended or the deadline
+    (event-loop time) passed."""
+    loop = asyncio.get_running_loop()
+    if ended.done() or loop.time() >= deadline:
+        return None
+    event = asyncio.ensure_future(events.get())
+    await asyncio.wait([event, ended], timeout=deadline - loop.time(),
+                       return_when=asyncio.FIRST_COMPLETED)
+    if not event.done():
+        event.cancel()
+        return None
+    return event.result()

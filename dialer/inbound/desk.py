@@ -18,7 +18,7 @@ import phonenumbers
 
 from dialer.agents import routing
 from dialer.calls.events import CallEvent, DtmfReceived, PlaybackFinished
-from dialer.campaign.connect import AgentConnector, until_ended
+from dialer.campaign.connect import AgentConnector, next_event, until_ended
 from dialer.engine import INBOUND_FLOW, Engine
 from dialer.errors import AriError
 from dialer.store import inbound as inbound_store
@@ -128,7 +128,7 @@ class InboundDesk:
         playback = await self.engine.ari.play_media(call_id, media,
                                                     self.engine.language_of(call_id))
         deadline = loop.time() + PROMPT_LONGEST_S
-        while (event := await _next_event(events, ended, deadline)) is not None:
+        while (event := await next_event(events, ended, deadline)) is not None:
             if isinstance(event, DtmfReceived):
                 await self.engine.ari.stop_playback(playback)
                 return event.digit
@@ -139,7 +139,7 @@ class InboundDesk:
     async def _next_key(self, events: asyncio.Queue[CallEvent], ended: asyncio.Future[None],
                         timeout_s: float) -> str | None:
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while (event := await _next_event(events, ended, deadline)) is not None:
+        while (event := await next_event(events, ended, deadline)) is not None:
             if isinstance(event, DtmfReceived):
                 return event.digit
         return None
@@ -167,17 +167,9 @@ class InboundDesk:
     async def _keyed_number(self, events: asyncio.Queue[CallEvent],
                             ended: asyncio.Future[None]) -> str:
         """Digits keyed until the end key (or the time is up)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + KEY_TIMEOUT_S
+        deadline = asyncio.get_running_loop().time() + KEY_TIMEOUT_S
         digits = ""
-        while not ended.done() and loop.time() < deadline:
-            next_event = asyncio.ensure_future(events.get())
-            await asyncio.wait([next_event, ended], timeout=deadline - loop.time(),
-                               return_when=asyncio.FIRST_COMPLETED)
-            if not next_event.done():
-                next_event.cancel()
-                break
-            event = next_event.result()
+        while (event := await next_event(events, ended, deadline)) is not None:
             if isinstance(event, DtmfReceived):
                 if event.digit == account_prompt.END_KEY:
                     break
@@ -191,8 +183,7 @@ class InboundDesk:
             needs = routing.needs_of(account.language, "", Decimal(account.balance),
                                      account.risk_score)
         else:
-            needs = routing.CallNeeds(
-                required={f"language:{self.engine.language_of(call_id)}": 1})
+            needs = routing.language_only(self.engine.language_of(call_id))
         loop = asyncio.get_running_loop()
         give_up = loop.time() + LONGEST_WAIT_S
         next_announcement = loop.time()  # at once, if nobody is free
@@ -253,18 +244,3 @@ class InboundDesk:
         if not ended.done():
             await self.engine.hang_up(call_id, "the caller chose a call back")
 
-
-async def _next_event(events: asyncio.Queue[CallEvent], ended: asyncio.Future[None],
-                      deadline: float) -> CallEvent | None:
-    """The call's next event, or None once the call ended or the deadline
-    (event-loop time) passed."""
-    loop = asyncio.get_running_loop()
-    if ended.done() or loop.time() >= deadline:
-        return None
-    next_event = asyncio.ensure_future(events.get())
-    await asyncio.wait([next_event, ended], timeout=deadline - loop.time(),
-                       return_when=asyncio.FIRST_COMPLETED)
-    if not next_event.done():
-        next_event.cancel()
-        return None
-    return next_event.result()
