@@ -202,7 +202,7 @@ class CampaignDialer:
             self.connector.mark_abandoned(call_id)
             await self.engine.hang_up(call_id, "no agent: adopted after the 2 s rule")
         call = await finished
-        await self._finish(call, orphan.started_at)
+        await self._finish(call, orphan.started_at, orphan.segment)
 
     # The loop.
 
@@ -312,18 +312,16 @@ class CampaignDialer:
         self.connector.expect(str(attempt_id), routing.needs_of(
             lead.language.value, lead.segment.value, lead.balance, lead.risk_score))
         call = await self.engine.place_call(
-            decision.phone.number, leads[0].language.value, call_id=str(attempt_id),
+            decision.phone.number, lead.language.value, call_id=str(attempt_id),
             caller_id=self.campaign.caller_id, ring_timeout_s=self.campaign.ring_timeout_s,
             flow=CAMPAIGN_FLOW, amd=self.campaign.amd)
-        await self._finish(call, now)
+        await self._finish(call, now, lead.segment)
 
-    async def _finish(self, call: CallRecord, started_at: datetime) -> None:
+    async def _finish(self, call: CallRecord, started_at: datetime, segment: Segment) -> None:
         connection = self.connector.connection(call.call_id)
         result = attempt_result(call, connection)
         self.tally.results[result.value] += 1
-        segment = await self.pool.fetchval("SELECT segment FROM attempts WHERE id = $1",
-                                           uuid.UUID(call.call_id))
-        strategy = self.campaign.strategy(Segment(segment))
+        strategy = self.campaign.strategy(segment)
         async with self.pool.acquire() as db, db.transaction():
             await hopper.finish_attempt(
                 db, uuid.UUID(call.call_id), result, call.ended_at or self.clock(),

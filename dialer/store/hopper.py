@@ -313,6 +313,7 @@ class OrphanAttempt:
     agent_channel: str | None
     connected_at: datetime | None
     language: Language
+    segment: Segment
 
 
 async def adopt_orphans(connection: asyncpg.Connection, campaign_id: int,
@@ -325,8 +326,7 @@ async def adopt_orphans(connection: asyncpg.Connection, campaign_id: int,
         "WHERE a.campaign_id = $1 AND a.dialer_id = ANY ($2::uuid[]) AND a.result IS NULL "
         "AND c.id = a.account_id "
         "RETURNING a.id, a.number, a.started_at, a.answered_at, a.agent, a.agent_channel, "
-        "a.connected_at, "
-        "c.language", campaign_id, dead_ids, me)
+        "a.connected_at, c.language, a.segment", campaign_id, dead_ids, me)
     await connection.execute(
         "UPDATE leads l SET dialer_id = $3 WHERE campaign_id = $1 AND dialer_id = ANY ($2::uuid[]) "
         "AND EXISTS (SELECT 1 FROM attempts a WHERE a.campaign_id = l.campaign_id "
@@ -337,5 +337,6 @@ async def adopt_orphans(connection: asyncpg.Connection, campaign_id: int,
     await connection.execute("DELETE FROM dialers WHERE id = ANY ($1::uuid[]) AND NOT EXISTS "
                              "(SELECT 1 FROM attempts WHERE dialer_id = dialers.id)", dead_ids)
     return [OrphanAttempt(r["id"], r["number"], r["started_at"], r["answered_at"], r["agent"],
-                          r["agent_channel"], r["connected_at"], Language(r["language"]))
+                          r["agent_channel"], r["connected_at"], Language(r["language"]),
+                          Segment(r["segment"]))
             for r in rows]
