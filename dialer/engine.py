@@ -50,7 +50,7 @@ def utc_now() -> datetime:
 # call's DTMF and playback events, None once the call ended.
 FlowRunner = Callable[[str, "asyncio.Queue[CallEvent | None]"], Awaitable[None]]
 GREETING_FLOW = "greeting"
-INBOUND_FLOW = "inbound"  # a call from the trunk; args: inbound, language, caller
+INBOUND_FLOW = "inbound"  # a call from the trunk; its flow argument: the caller
 
 
 class Engine:
@@ -215,7 +215,7 @@ class Engine:
         """Follow a call that came in (an engine with an inbound flow)."""
         assert isinstance(event, CallEnteredApp)
         arrived = CallArrived(call_id=event.call_id, at=event.at,
-                              caller=event.args[2] if len(event.args) > 2 else "")
+                              caller=event.flow_args[0] if event.flow_args else "")
         record = call_state.arrive(arrived)
         self._track(record, INBOUND_FLOW, self.settings.language)
         await self.store.record(arrived, record)

@@ -48,7 +48,7 @@ class FeatureCodes:
         assert self.ari is not None
         channel = event.call_id
         try:
-            action, endpoint = AgentAction(event.args[1]), event.args[2]
+            action, endpoint = AgentAction(event.flow_args[0]), event.flow_args[1]
         except (IndexError, ValueError):
             log.warning("feature code with arguments %s ignored", event.args)
             await self.ari.hangup(channel)

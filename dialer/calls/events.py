@@ -43,11 +43,18 @@ class CallAnswered(CallEvent):
 class CallEnteredApp(CallEvent):
     """The answered call entered Recobro's Stasis application; with
     answering-machine detection, after its verdict (HUMAN, MACHINE,
-    NOTSURE, HANGUP)."""
+    NOTSURE, HANGUP). Every Stasis() in Recobro's dialplan passes the same
+    first three arguments: the flow, the language and AMD's verdict (either
+    may be empty); what follows is the flow's own."""
 
     language: str = ""
     amd_status: str = ""
     args: tuple[str, ...] = ()  # the application's arguments, all of them
+
+    @property
+    def flow_args(self) -> tuple[str, ...]:
+        """The flow's own arguments (after flow, language and verdict)."""
+        return self.args[3:]
 
 
 @dataclass(frozen=True)
