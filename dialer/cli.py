@@ -7,6 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from dialer.agents.state import PERSON_ACTIONS
 from dialer.errors import ConfigError, RecobroError
 
 
@@ -191,7 +192,7 @@ def _add_collections_commands(sub: argparse._SubParsersAction) -> None:
     dnc.set_defaults(run=_dnc)
 
     agent = sub.add_parser("agent", help="agents: log in or out, pause, ready, skills, list")
-    agent.add_argument("action", choices=["login", "logout", "ready", "pause", "skills", "list"])
+    agent.add_argument("action", choices=[*PERSON_ACTIONS, "skills", "list"])
     agent.add_argument("endpoint", nargs="?")
     agent.add_argument("--reason", default="", help="pause: break, lunch, training, meeting, "
                                                     "coaching or technical")

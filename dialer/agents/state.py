@@ -28,6 +28,10 @@ class AgentAction(Enum):
     HANG_UP = "hang_up"  # the dialer's: the call ended
 
 
+# What people call the actions that are theirs (CLI and API words).
+PERSON_ACTIONS = {"login": AgentAction.LOG_IN, "logout": AgentAction.LOG_OUT,
+                  "ready": AgentAction.READY, "pause": AgentAction.PAUSE}
+
 PAUSE_REASONS = ("break", "lunch", "training", "meeting", "coaching", "technical")
 
 S, A = AgentState, AgentAction

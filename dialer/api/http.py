@@ -16,16 +16,20 @@ from datetime import UTC, datetime
 import asyncpg
 from aiohttp import WSMsgType, web
 
-from dialer.agents.state import AgentAction, AgentTransitionError, MissingPauseReason
+from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError, MissingPauseReason
 from dialer.api.screen_pops import ScreenPops
 from dialer.errors import AmiError, AriError
 from dialer.store import hopper
-from dialer.store.agents import AgentStore, UnknownAgent, UnknownDisposition
+from dialer.store.agents import (
+    AgentStore,
+    UnknownAgent,
+    UnknownAttempt,
+    UnknownDisposition,
+)
 from dialer.telephony.ami import AmiClient
 from dialer.telephony.ari import AriClient, AriNotFound
 
-ACTIONS = {"login": AgentAction.LOG_IN, "logout": AgentAction.LOG_OUT,
-           "ready": AgentAction.READY, "pause": AgentAction.PAUSE}
+
 @dataclass(frozen=True)
 class Telephony:
     """The API's own links to Asterisk (recording control)."""
@@ -45,6 +49,11 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+def _http_error(kind: type[web.HTTPException], message: str) -> web.HTTPException:
+    """An HTTP error to raise, with the same JSON body as _error's."""
+    return kind(text=json.dumps({"error": message}), content_type="application/json")
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler):
     header = request.headers.get("Authorization", "")
@@ -61,11 +70,9 @@ async def _body(request: web.Request) -> dict:
     try:
         body = await request.json()
     except ValueError:
-        raise web.HTTPBadRequest(text=json.dumps({"error": "the body is not JSON"}),
-                                 content_type="application/json") from None
+        raise _http_error(web.HTTPBadRequest, "the body is not JSON") from None
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "the body must be a JSON object"}),
-                                 content_type="application/json")
+        raise _http_error(web.HTTPBadRequest, "the body must be a JSON object")
     return body
 
 
@@ -78,9 +85,9 @@ async def list_agents(request: web.Request) -> web.Response:
 
 async def agent_action(request: web.Request) -> web.Response:
     endpoint, name = request.match_info["endpoint"], request.match_info["action"]
-    action = ACTIONS.get(name)
+    action = PERSON_ACTIONS.get(name)
     if action is None:
-        return _error(404, f"no action {name!r}; actions: {', '.join(ACTIONS)}")
+        return _error(404, f"no action {name!r}; actions: {', '.join(PERSON_ACTIONS)}")
     body = await _body(request)
     reason = str(body.get("reason", ""))
     try:
@@ -95,11 +102,17 @@ async def agent_action(request: web.Request) -> web.Response:
                               "pause_reason": reason if name == "pause" else ""})
 
 
-async def dispose(request: web.Request) -> web.Response:
+def _attempt_id(request: web.Request) -> uuid.UUID:
+    """The attempt the path names; a 404 when it is not an attempt id."""
     try:
-        attempt_id = uuid.UUID(request.match_info["attempt"])
+        return uuid.UUID(request.match_info["attempt"])
     except ValueError:
-        return _error(404, f"{request.match_info['attempt']!r} is not an attempt id")
+        raise _http_error(web.HTTPNotFound,
+                          f"{request.match_info['attempt']!r} is not an attempt id") from None
+
+
+async def dispose(request: web.Request) -> web.Response:
+    attempt_id = _attempt_id(request)
     body = await _body(request)
     code, agent = str(body.get("code", "")).upper(), str(body.get("agent", ""))
     if not code or not agent:
@@ -107,10 +120,10 @@ async def dispose(request: web.Request) -> web.Response:
     try:
         effect = await request.app[STORE].dispose(attempt_id, code, agent,
                                                   str(body.get("note", "")), datetime.now(UTC))
-    except UnknownAgent as error:
+    except (UnknownAgent, UnknownAttempt) as error:
         return _error(404, str(error))
     except UnknownDisposition as error:
-        return _error(404 if "no attempt" in str(error) else 400, str(error))
+        return _error(400, str(error))
     return web.json_response({"attempt": str(attempt_id), "code": code, "effect": effect},
                              status=201)
 
@@ -118,10 +131,7 @@ async def dispose(request: web.Request) -> web.Response:
 async def recording(request: web.Request) -> web.Response:
     """Pause (e.g. while the debtor reads a card number) or resume a call's
     recording."""
-    try:
-        attempt_id = uuid.UUID(request.match_info["attempt"])
-    except ValueError:
-        return _error(404, f"{request.match_info['attempt']!r} is not an attempt id")
+    attempt_id = _attempt_id(request)
     action = request.match_info["action"]
     if action not in ("pause", "resume"):
         return _error(404, f"no recording action {action!r}; actions: pause, resume")
@@ -149,8 +159,7 @@ async def recording(request: web.Request) -> web.Response:
 async def agent_events(request: web.Request) -> web.WebSocketResponse:
     endpoint = request.match_info["endpoint"]
     if endpoint not in {a.endpoint for a in await request.app[STORE].list()}:
-        raise web.HTTPNotFound(text=json.dumps({"error": f"no agent {endpoint!r}"}),
-                               content_type="application/json")
+        raise _http_error(web.HTTPNotFound, f"no agent {endpoint!r}")
     socket = web.WebSocketResponse(heartbeat=20.0)
     await socket.prepare(request)
     pops = request.app[POPS]

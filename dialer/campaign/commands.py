@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dialer.agents.state import AgentAction, AgentTransitionError
+from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError
 from dialer.campaign.loop import CampaignDialer
 from dialer.collections.importing import ImportDefaults, parse_phone
 from dialer.collections.model import (
@@ -270,17 +270,14 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
             print(f"agent {endpoint}: skills {skills}")
             return 0
         try:
-            state = await store.act(endpoint, AgentAction(AGENT_ACTIONS[action]),
-                                    datetime.now(UTC), reason)
+            state = await store.act(endpoint, PERSON_ACTIONS[action], datetime.now(UTC),
+                                    reason)
         except AgentTransitionError as error:
             raise ConfigError(f"agent {endpoint}: {error}") from None
     finally:
         await pool.close()
     print(f"agent {endpoint}: {state.value}" + (f" ({reason})" if reason else ""))
     return 0
-
-
-AGENT_ACTIONS = {"login": "log_in", "logout": "log_out", "ready": "ready", "pause": "pause"}
 
 
 def parse_skills(text: str) -> dict[str, int]:

@@ -63,7 +63,11 @@ class UnknownAgent(ConfigError):
 
 
 class UnknownDisposition(ConfigError):
-    """No such disposition code, or no such attempt."""
+    """No such disposition code."""
+
+
+class UnknownAttempt(ConfigError):
+    """No attempt has that id."""
 
 
 class AgentStore:
@@ -195,7 +199,7 @@ class AgentStore:
                 "SELECT t.account_id, t.number, c.reference FROM attempts t "
                 "JOIN accounts c ON c.id = t.account_id WHERE t.id = $1", attempt_id)
             if attempt is None:
-                raise UnknownDisposition(f"no attempt {attempt_id}")
+                raise UnknownAttempt(f"no attempt {attempt_id}")
             if await connection.fetchval("SELECT 1 FROM agents WHERE endpoint = $1",
                                          agent) is None:
                 raise UnknownAgent(f"no agent {agent!r}")
