@@ -8,9 +8,13 @@ import re
 import signal
 import tomllib
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+import asyncpg
 
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError
 from dialer.campaign.loop import CampaignDialer
@@ -34,6 +38,17 @@ from dialer.store.accounts import AccountStore
 from dialer.store.agents import AgentStore
 from dialer.store.campaigns import CampaignStore
 from dialer.store.database import open_pool
+
+
+@asynccontextmanager
+async def _database() -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the configured database for one command, closed after it."""
+    pool = await open_pool(load_settings().database_url)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
 
 _RETRY_FIELDS = {f"retry_{name}": name for name in
                  ("busy_s", "no_answer_s", "machine_s", "abandoned_s", "failed_s", "hung_up_s")}
@@ -112,16 +127,12 @@ def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float,
 
 
 async def create_campaign(campaign: Campaign) -> int:
-    settings = load_settings()
-    pool = await open_pool(settings.database_url)
-    try:
+    async with _database() as pool:
         store = CampaignStore(pool)
         campaign_id = await store.create(campaign)
         await store.refresh_leads(campaign_id)
         leads = await pool.fetchval("SELECT count(*) FROM leads WHERE campaign_id = $1",
                                     campaign_id)
-    finally:
-        await pool.close()
     print(f"campaign {campaign.name} created ({campaign.dial_mode.value}, window "
           f"{campaign.window_profile}), {leads} lead(s); start it with "
           f"`recobro campaign start {campaign.name}`")
@@ -129,12 +140,8 @@ async def create_campaign(campaign: Campaign) -> int:
 
 
 async def set_campaign_state(name: str, state: str) -> int:
-    settings = load_settings()
-    pool = await open_pool(settings.database_url)
-    try:
+    async with _database() as pool:
         await CampaignStore(pool).set_state(name, state)
-    finally:
-        await pool.close()
     print(f"campaign {name}: {state}")
     return 0
 
@@ -165,9 +172,7 @@ async def run_campaign(name: str, seconds: float | None) -> int:
 
 
 async def campaign_status(name: str) -> int:
-    settings = load_settings()
-    pool = await open_pool(settings.database_url)
-    try:
+    async with _database() as pool:
         campaign = await CampaignStore(pool).load(name)
         state = await pool.fetchval("SELECT state FROM campaigns WHERE id = $1", campaign.id)
         leads = await pool.fetch("SELECT state, count(*) FROM leads WHERE campaign_id = $1 "
@@ -178,8 +183,6 @@ async def campaign_status(name: str) -> int:
         refusals = await pool.fetch("SELECT rule, count(*) FROM compliance_refusals "
                                     "WHERE campaign_id = $1 GROUP BY 1 ORDER BY 2 DESC",
                                     campaign.id)
-    finally:
-        await pool.close()
     print(f"campaign {name}: {state}, {campaign.dial_mode.value}, window "
           f"{campaign.window_profile}")
     for title, rows in (("leads", leads), ("attempts", results), ("refused by rule", refusals)):
@@ -189,27 +192,19 @@ async def campaign_status(name: str) -> int:
 
 async def import_accounts(path: Path, mapping: Path | None, file_format: str, region: str,
                           currency: str, language: str, strict: bool) -> int:
-    settings = load_settings()
     defaults = ImportDefaults(region=region.upper(), currency=currency.upper(),
                               language=Language(language))
-    pool = await open_pool(settings.database_url)
-    try:
+    async with _database() as pool:
         outcome = await import_file(AccountStore(pool), path, load_mapping(mapping), defaults,
                                     file_format=file_format, strict=strict)
-    finally:
-        await pool.close()
     for line in iter_report(outcome):
         print(line)
     return 1 if outcome.report is None else 0
 
 
 async def show_quarantine(batch: int | None) -> int:
-    settings = load_settings()
-    pool = await open_pool(settings.database_url)
-    try:
+    async with _database() as pool:
         rows = await AccountStore(pool).quarantine(batch)
-    finally:
-        await pool.close()
     for row in rows:
         print(f"batch {row.batch_id} {row.source} line {row.line}: {row.reason}")
     if not rows:
@@ -219,12 +214,8 @@ async def show_quarantine(batch: int | None) -> int:
 
 async def set_account_status(reference: str, status: str) -> int:
     """A payment, settlement, dispute or closure: dialing stops at once."""
-    settings = load_settings()
-    pool = await open_pool(settings.database_url)
-    try:
+    async with _database() as pool:
         found = await AccountStore(pool).set_status(reference, AccountStatus(status).value)
-    finally:
-        await pool.close()
     if not found:
         raise ConfigError(f"no account with reference {reference!r}")
     print(f"account {reference}: {status}")
@@ -233,18 +224,14 @@ async def set_account_status(reference: str, status: str) -> int:
 
 async def add_do_not_call(number: str | None, reference: str | None, reason: str,
                           region: str) -> int:
-    settings = load_settings()
     if number is not None:
         try:
             number = parse_phone(number, "number", ImportDefaults(region=region.upper())).number
         except ValueError as error:
             raise ConfigError(str(error)) from None
-    pool = await open_pool(settings.database_url)
-    try:
+    async with _database() as pool:
         await AccountStore(pool).add_do_not_call(number=number, reference=reference,
                                                  reason=reason)
-    finally:
-        await pool.close()
     print(f"do not call: {number or 'account ' + str(reference)} ({reason})")
     return 0
 
@@ -253,9 +240,7 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
                         skills: str | None) -> int:
     """Log an agent in or out, pause or ready it, set its skills, or list
     the agents."""
-    settings = load_settings()
-    pool = await open_pool(settings.database_url)
-    try:
+    async with _database() as pool:
         store = AgentStore(pool)
         if action == "list":
             for agent in await store.list():
@@ -274,8 +259,6 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
                                     reason)
         except AgentTransitionError as error:
             raise ConfigError(f"agent {endpoint}: {error}") from None
-    finally:
-        await pool.close()
     print(f"agent {endpoint}: {state.value}" + (f" ({reason})" if reason else ""))
     return 0
 
@@ -297,12 +280,8 @@ async def dispose(attempt: str, code: str, agent: str, note: str) -> int:
         attempt_id = uuid.UUID(attempt)
     except ValueError:
         raise ConfigError(f"{attempt!r} is not an attempt id (a UUID)") from None
-    settings = load_settings()
-    pool = await open_pool(settings.database_url)
-    try:
+    async with _database() as pool:
         effect = await AgentStore(pool).dispose(attempt_id, code.upper(), agent, note,
                                                 datetime.now(UTC))
-    finally:
-        await pool.close()
     print(f"attempt {attempt}: {code.upper()}" + (f" ({effect})" if effect != "none" else ""))
     return 0

@@ -1,8 +1,8 @@
 """Agents in PostgreSQL, shared by every dialer process and the API: their
 states (moved only through dialer.agents.state's transitions), skills, the
 reservation of a free agent for an answered call (skill routing, then an
-update that takes the agent only if still free), the screen pop sent to the agent's desktop (NOTIFY), and the
-dispositions agents give their calls."""
+update that takes the agent only if still free), the screen pop sent to
+the agent's desktop (NOTIFY), and the dispositions agents give their calls."""
 
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ from dialer.errors import ConfigError
 SCREEN_POP_CHANNEL = "recobro_agent_events"
 LAST_INTERACTIONS = 5
 
+# Agent a's skills as a JSON object {skill: level}.
+_SKILLS = ("coalesce((SELECT jsonb_object_agg(s.skill, s.level) FROM agent_skills s "
+           "WHERE s.endpoint = a.endpoint), '{}') AS skills")
 # Ready, or in a wrap-up whose timer ran out (then idle since it did).
 _FREE = "(state = 'ready' OR (state = 'wrap_up' AND wrap_up_until <= $1))"
 _FREE_AGENTS = f"""
 SELECT a.endpoint, CASE WHEN a.state = 'wrap_up' THEN a.wrap_up_until ELSE a.state_since END
-           AS idle_since,
-       coalesce((SELECT jsonb_object_agg(s.skill, s.level) FROM agent_skills s
-                 WHERE s.endpoint = a.endpoint), '{{}}') AS skills
+           AS idle_since, {_SKILLS}
 FROM agents a WHERE {_FREE}
 """
 # Taken only if still free: another dialer may have reserved it meanwhile.
@@ -77,9 +78,7 @@ class AgentStore:
         self.pool = pool
 
     async def list(self) -> list[AgentRecord]:
-        rows = await self.pool.fetch(
-            "SELECT a.*, coalesce((SELECT jsonb_object_agg(s.skill, s.level) FROM agent_skills s "
-            "WHERE s.endpoint = a.endpoint), '{}') AS skills FROM agents a ORDER BY endpoint")
+        rows = await self.pool.fetch(f"SELECT a.*, {_SKILLS} FROM agents a ORDER BY endpoint")
         return [AgentRecord(r["endpoint"], r["name"], AgentState(r["state"]), r["state_since"],
                             r["pause_reason"], json.loads(r["skills"])) for r in rows]
 
