@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dialer.lab.pstn_scenario import DEBTOR_SDP
+from dialer.lab.pstn_scenario import DEBTOR_SDP, OK_TO_BYE
 
 KEYS_AFTER_MS = 2000  # the prompt has started; keys go while it plays
 
@@ -66,16 +66,7 @@ _SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="200" next="end"/>
   <label id="bye_received"/>
   <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
+{ok_to_bye}  </send>
   <label id="end"/>
 </scenario>
 """
@@ -86,5 +77,5 @@ def render_caller_scenario(caller: str, called: str, keys_pcap: Path | None,
     """The UAC scenario: caller calls called, plays the keys, stays stay_s."""
     keys = (f'  <nop><action><exec play_pcap_audio="{keys_pcap}"/></action></nop>'
             if keys_pcap else "")
-    return _SCENARIO.format(sdp=DEBTOR_SDP, caller=caller, called=called, keys=keys,
+    return _SCENARIO.format(sdp=DEBTOR_SDP, ok_to_bye=OK_TO_BYE, caller=caller, called=called, keys=keys,
                             keys_after_ms=KEYS_AFTER_MS, stay_ms=int(stay_s * 1000))
