@@ -8,6 +8,8 @@ import asyncio
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -30,28 +32,35 @@ def cli(lab_config, url: str, *args: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_callers_are_identified_and_routed_by_skill(lab_config, fresh_database, tmp_path):
-    url = fresh_database
+@contextmanager
+def inbound_desk(lab_config, url: str, tmp_path) -> Iterator[None]:
+    """ACCOUNTS imported and `recobro inbound` taking calls; stopped after."""
     accounts = tmp_path / "accounts.csv"
     accounts.write_text(ACCOUNTS)
     cli(lab_config, url, "accounts", "import", str(accounts))
-    for agent, skills in SKILLS.items():
-        cli(lab_config, url, "agent", "skills", agent, "--skills", skills)
-        cli(lab_config, url, "agent", "login", agent)
     desk = subprocess.Popen(
         ["recobro", "inbound"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
         env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url))
     try:
         assert "taking calls" in desk.stdout.readline()
+        yield
+    finally:
+        desk.terminate()
+        desk.wait(timeout=30)
+
+
+def test_callers_are_identified_and_routed_by_skill(lab_config, fresh_database, tmp_path):
+    url = fresh_database
+    for agent, skills in SKILLS.items():
+        cli(lab_config, url, "agent", "skills", agent, "--skills", skills)
+        cli(lab_config, url, "agent", "login", agent)
+    with inbound_desk(lab_config, url, tmp_path):
         # Rosa calls from her own phone; John from a number nobody has, and
         # keys his account number.
         sipp.call_in(lab_config, "+12125550181", stay_s=4)
         sipp.call_in(lab_config, "+15005550199", keys="4721#", stay_s=8)
         time.sleep(1.0)
-    finally:
-        desk.terminate()
-        desk.wait(timeout=30)
     calls = {r["reference"]: r for r in asyncio.run(fetch(url, """
         SELECT a.reference, i.identified_by, i.agent, i.connected_at, i.caller, k.direction,
                k.state
@@ -69,21 +78,10 @@ def test_callers_are_identified_and_routed_by_skill(lab_config, fresh_database, 
 def test_with_no_agent_free_callers_wait_with_music_and_may_choose_a_call_back(
         lab_config, fresh_database, tmp_path):
     url = fresh_database
-    accounts = tmp_path / "accounts.csv"
-    accounts.write_text(ACCOUNTS)
-    cli(lab_config, url, "accounts", "import", str(accounts))  # every agent logged out
-    desk = subprocess.Popen(
-        ["recobro", "inbound"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-        env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url))
-    try:
-        assert "taking calls" in desk.stdout.readline()
+    with inbound_desk(lab_config, url, tmp_path):  # every agent logged out
         # Rosa hears she is next and the offer, and presses 1.
         sipp.call_in(lab_config, "+12125550181", keys="1", stay_s=15)
         time.sleep(1.0)
-    finally:
-        desk.terminate()
-        desk.wait(timeout=30)
     rows = asyncio.run(fetch(url, """
         SELECT i.agent, i.identified_by, b.number, b.account_id IS NOT NULL AS known,
                k.hung_up_by_app, k.state,
@@ -102,24 +100,13 @@ def test_with_no_agent_free_callers_wait_with_music_and_may_choose_a_call_back(
 def test_a_waiting_caller_reaches_the_first_agent_to_log_in(lab_config, fresh_database,
                                                             tmp_path):
     url = fresh_database
-    accounts = tmp_path / "accounts.csv"
-    accounts.write_text(ACCOUNTS)
-    cli(lab_config, url, "accounts", "import", str(accounts))  # every agent logged out
-    desk = subprocess.Popen(
-        ["recobro", "inbound"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-        env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url))
-    try:
-        assert "taking calls" in desk.stdout.readline()
+    with inbound_desk(lab_config, url, tmp_path):  # every agent logged out
         caller = threading.Thread(target=sipp.call_in, args=(lab_config, "+12125550181"),
                                   kwargs={"stay_s": 14})
         caller.start()
         time.sleep(6.0)  # on hold, after hearing the place in line and the offer
         cli(lab_config, url, "agent", "login", "agent1004")
         caller.join(timeout=60)
-    finally:
-        desk.terminate()
-        desk.wait(timeout=30)
     row = asyncio.run(fetch(url, "SELECT agent, arrived_at, connected_at FROM inbound_calls"))[0]
     assert row["agent"] == "agent1004"
     assert (row["connected_at"] - row["arrived_at"]).total_seconds() >= 5.0
@@ -129,20 +116,9 @@ def test_low_risk_callers_serve_themselves(lab_config, fresh_database, tmp_path)
     """Luis (risk 0.1) hears the menu, presses 1 for his balance, then 2 to
     promise to pay it within seven days; no agent is needed."""
     url = fresh_database
-    accounts = tmp_path / "accounts.csv"
-    accounts.write_text(ACCOUNTS)
-    cli(lab_config, url, "accounts", "import", str(accounts))
-    desk = subprocess.Popen(
-        ["recobro", "inbound"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-        env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url))
-    try:
-        assert "taking calls" in desk.stdout.readline()
+    with inbound_desk(lab_config, url, tmp_path):
         sipp.call_in(lab_config, "+12125550184", keys="1,,,,,2", stay_s=25)
         time.sleep(1.0)
-    finally:
-        desk.terminate()
-        desk.wait(timeout=30)
     promise = asyncio.run(fetch(url, """
         SELECT p.amount, p.due_by - p.at::date AS days, p.source, i.agent, k.hung_up_by_app,
                (SELECT count(*) FROM call_events e WHERE e.call_id = i.call_id
