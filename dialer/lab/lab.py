@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ def enrol_agents(cfg: LabConfig, database_url: str) -> None:
         cursor.executemany(
             "INSERT INTO agents (endpoint, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
             [(a.endpoint, a.name) for a in cfg.agents])
-        for agent, skills in zip(cfg.agents, LAB_SKILLS * len(cfg.agents), strict=False):
+        for agent, skills in zip(cfg.agents, itertools.cycle(LAB_SKILLS)):
             cursor.execute("SELECT count(*) FROM agent_skills WHERE endpoint = %s",
                            (agent.endpoint,))
             if cursor.fetchone()[0] == 0:

@@ -72,16 +72,23 @@ def start_agent(cfg: LabConfig, agent: LabAgent) -> int:
                          agent_pid_file(cfg, agent), _sipp_dir(cfg) / f"{agent.endpoint}.out")
 
 
+def _agent_scenario(cfg: LabConfig, agent: LabAgent, template: str, purpose: str) -> Path:
+    """The agent's copy of a scenario template, readable by its owner only:
+    it holds the agent's secret."""
+    text = (SCENARIO_DIR / template).read_text()
+    scenario = _sipp_dir(cfg) / f"{agent.endpoint}-{purpose}.xml"
+    scenario.unlink(missing_ok=True)
+    scenario.touch(mode=0o600)
+    scenario.write_text(text.replace("AGENT_ENDPOINT", agent.endpoint)
+                        .replace("AGENT_SECRET", agent.secret)
+                        .replace("AGENT_SIP_PORT", str(agent.sip_port)))
+    return scenario
+
+
 def register_agent(cfg: LabConfig, agent: LabAgent) -> None:
     """REGISTER an agent's softphone with Asterisk (digest auth), its contact
     pointing at the agent's sipp UAS."""
-    template = (SCENARIO_DIR / "agent_register.xml").read_text()
-    scenario = _sipp_dir(cfg) / f"{agent.endpoint}-register.xml"
-    scenario.unlink(missing_ok=True)
-    scenario.touch(mode=0o600)  # it holds the agent's secret
-    scenario.write_text(template.replace("AGENT_ENDPOINT", agent.endpoint)
-                        .replace("AGENT_SECRET", agent.secret)
-                        .replace("AGENT_SIP_PORT", str(agent.sip_port)))
+    scenario = _agent_scenario(cfg, agent, "agent_register.xml", "register")
     result = subprocess.run(
         [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-m", "1",
          "-p", str(cfg.port_base + 99), "-timeout", "10s", "-timeout_error", *_common(cfg)],
@@ -99,12 +106,7 @@ def stop_agent(cfg: LabConfig, agent: LabAgent) -> bool:
 def dial_feature_code(cfg: LabConfig, agent: LabAgent, code: str) -> None:
     """The agent's softphone dials a feature code (*81 log in, *82 log out)
     and stays until Asterisk hangs up."""
-    template = (SCENARIO_DIR / "agent_feature_code.xml").read_text()
-    scenario = _sipp_dir(cfg) / f"{agent.endpoint}-feature.xml"
-    scenario.unlink(missing_ok=True)
-    scenario.touch(mode=0o600)  # it holds the agent's secret
-    scenario.write_text(template.replace("AGENT_ENDPOINT", agent.endpoint)
-                        .replace("AGENT_SECRET", agent.secret))
+    scenario = _agent_scenario(cfg, agent, "agent_feature_code.xml", "feature")
     result = subprocess.run(
         [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-s", code, "-m", "1",
          "-p", str(cfg.port_base + 98), "-mp", str(cfg.port_base + 2090), "-timeout", "20s",
