@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
+
 from dialer.calls.state import CallRecord
 from dialer.engine import Engine
 from dialer.settings import load_settings
@@ -21,6 +24,11 @@ def describe_call(call: CallRecord) -> str:
 async def call_command(number: str, language: str | None) -> int:
     """Place one call and print its outcome."""
     settings = load_settings()
+    # A Stasis application of its own: Asterisk sends an application's
+    # events to one WebSocket only, so calls placed side by side by several
+    # `recobro call` would otherwise lose each other's.
+    app = f"{settings.ari.app}-call-{uuid.uuid4().hex[:12]}"
+    settings = replace(settings, ari=replace(settings.ari, app=app))
     async with await Engine.connect(settings) as engine:
         call = await engine.place_call(number, language)
     print(describe_call(call))

@@ -6,7 +6,7 @@ import hashlib
 import os
 import secrets
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialer.errors import ConfigError
@@ -24,7 +24,7 @@ CALLER_ID = "+15550100000"
 class LabAgent:
     endpoint: str
     name: str
-    secret: str
+    secret: str = field(repr=False)
     sip_port: int
     media_port: int
 
@@ -38,10 +38,10 @@ class LabConfig:
     port_base: int
     lab_id: str
     ami_user: str
-    ami_secret: str
+    ami_secret: str = field(repr=False)
     ari_user: str
-    ari_password: str
-    api_token: str
+    ari_password: str = field(repr=False)
+    api_token: str = field(repr=False)
     agents: tuple[LabAgent, ...]
 
     host: str = "127.0.0.1"

@@ -63,13 +63,16 @@ KEY_PACKETS = 8  # 160 ms of each key
 KEY_GAP_S = 0.3
 
 
-def keys_pcap(keys: str, ssrc: int = 0x5EC0B21) -> bytes:
+def keys_pcap(keys: str, ssrc: int = 0x5EC0B21, first_sequence: int = 0,
+              first_timestamp: int = 0) -> bytes:
     """The pcap of keys pressed one after another as RFC 4733 events: each
     key 160 ms (its last packet, with the end bit, sent three times), then
-    a pause; one timestamp per key, sequence numbers running on. A ',' in
-    keys is a second's pause."""
+    a pause; one timestamp per key, sequence numbers running on from
+    first_sequence, timestamps from first_timestamp (pcaps played one after
+    another must not repeat them: a repeat is a retransmission, and the
+    receiver drops it). A ',' in keys is a second's pause."""
     packets = []
-    sequence, at = 0, 0.0
+    sequence, at = first_sequence, 0.0
     for key in keys:
         if key == ",":
             at += 1.0
@@ -77,7 +80,7 @@ def keys_pcap(keys: str, ssrc: int = 0x5EC0B21) -> bytes:
         event = _EVENTS.get(key)
         if event is None:
             raise ValueError(f"key {key!r}: only 0-9, * and #")
-        timestamp = round(at * 8000)
+        timestamp = first_timestamp + round(at * 8000)
         for index in range(KEY_PACKETS + 2):
             last = index >= KEY_PACKETS - 1
             duration = min(index + 1, KEY_PACKETS) * SAMPLES_PER_PACKET

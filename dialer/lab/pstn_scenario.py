@@ -12,8 +12,8 @@ from pathlib import Path
 
 from dialer.lab.greetings import greeting_file
 from dialer.lab.number_plan import MAX_STAY_SECONDS, Behaviour
+from dialer.lab.pcap import keys_pcap
 
-DTMF_PCAP_DIR = Path("/usr/share/sip-tester")
 RING_MS = 300
 DTMF_START_MS = 1200
 DTMF_GAP_MS = 400
@@ -212,7 +212,23 @@ def _test(assign_to: str, variable: str, value: int, compare: str = "equal") -> 
             f'compare="{compare}" value="{value}"/>')
 
 
-def _dtmf_digit(variable: str, position: int) -> str:
+def key_file(directory: Path, position: int, digit: int) -> Path:
+    """The pcap of one key the debtor presses at a position (1 or 2)."""
+    return directory / f"key-{position}-{digit}.pcap"
+
+
+def render_keys(directory: Path) -> None:
+    """Write each key's pcap for each position. sipp plays a pcap as it is,
+    so the second key must not repeat the first one's sequence numbers and
+    timestamp (else a repeated digit, 11, would reach Asterisk once)."""
+    for position in (1, 2):
+        for digit in range(10):
+            key_file(directory, position, digit).write_bytes(keys_pcap(
+                str(digit), first_sequence=1000 * position,
+                first_timestamp=8000 * 60 * position))
+
+
+def _dtmf_digit(variable: str, position: int, keys_dir: Path) -> str:
     lines = []
     for digit in range(10):
         label = f"digit{position}_{digit}"
@@ -222,7 +238,7 @@ def _dtmf_digit(variable: str, position: int) -> str:
     lines.append(f'  <nop next="after_digit{position}"/>')
     for digit in range(10):
         label = f"digit{position}_{digit}"
-        pcap = DTMF_PCAP_DIR / f"dtmf_2833_{digit}.pcap"
+        pcap = key_file(keys_dir, position, digit)
         lines.append(f'  <label id="{label}"/>')
         lines.append(f'  <nop next="after_digit{position}"><action>'
                      f'<exec play_pcap_audio="{pcap}"/></action></nop>')
@@ -237,7 +253,8 @@ def _test_inline(assign_to: str, variable: str, value: int) -> str:
 
 def render_pstn_scenario(greetings_dir: Path) -> str:
     """The sipp UAS scenario for the whole number plan, as XML text; the
-    greetings' pcaps are in greetings_dir (see greetings.py)."""
+    greetings' pcaps (see greetings.py) and the keys' (render_keys) are in
+    greetings_dir."""
     tests = [_test(name, "behaviour", int(behaviour.value))
              for behaviour, name in _TEST_NAMES.items()]
     tests.append(_test("has_hold", "hold", 0, compare="greater_than"))
@@ -247,7 +264,7 @@ def render_pstn_scenario(greetings_dir: Path) -> str:
     )
     rejections = "".join(_REJECTION.format(label=label, status=status)
                          for label, status in _REJECTIONS.values())
-    dtmf = "\n".join(_dtmf_digit(variable, position)
+    dtmf = "\n".join(_dtmf_digit(variable, position, greetings_dir)
                      for position, variable in ((1, "d1"), (2, "d2")))
     return _HEADER.format(sdp=DEBTOR_SDP, ok_to_bye=OK_TO_BYE, tests="\n".join(tests), dispatch=dispatch, ring_ms=RING_MS,
                           max_stay=MAX_STAY_SECONDS, dtmf_start_ms=DTMF_START_MS,

@@ -12,7 +12,7 @@ from dialer.lab.caller_scenario import render_caller_scenario
 from dialer.lab.config import CALLER_ID, SCENARIO_DIR, LabAgent, LabConfig
 from dialer.lab.greetings import render_greetings
 from dialer.lab.pcap import keys_pcap
-from dialer.lab.pstn_scenario import render_pstn_scenario
+from dialer.lab.pstn_scenario import render_keys, render_pstn_scenario
 
 SIPP = "sipp"
 
@@ -54,6 +54,7 @@ def start_pstn(cfg: LabConfig) -> int:
     _sipp_dir(cfg).mkdir(parents=True, exist_ok=True)
     scenario = _sipp_dir(cfg) / "pstn.xml"
     render_greetings(_sipp_dir(cfg))
+    render_keys(_sipp_dir(cfg))
     scenario.write_text(render_pstn_scenario(_sipp_dir(cfg)))
     return process.start([SIPP, "-sf", str(scenario), "-p", str(cfg.pstn_port),
                           "-mp", str(cfg.pstn_media_port), *_common(cfg)],
