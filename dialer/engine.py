@@ -21,6 +21,7 @@ from dialer.calls.events import (
     DtmfReceived,
     HangupRequested,
     OriginateFailed,
+    PlaybackFailed,
     PlaybackFinished,
 )
 from dialer.calls.state import CallRecord
@@ -189,6 +190,9 @@ class Engine:
             call = await self._accept(event)
         if call is None:
             return  # not a call of this engine
+        if isinstance(event, PlaybackFailed):
+            log.log(logging.INFO if event.hung_up else logging.WARNING, "call %s: %s",
+                    event.call_id, event.reason)
         if (isinstance(event, OriginateFailed) and not call.ended
                 and event.call_id not in self._deferred):
             self._deferred.add(event.call_id)
@@ -238,7 +242,7 @@ class Engine:
             return
         if call.ended:
             inbox_or_none.put_nowait(None)
-        elif isinstance(event, DtmfReceived | PlaybackFinished):
+        elif isinstance(event, DtmfReceived | PlaybackFinished | PlaybackFailed):
             inbox_or_none.put_nowait(event)
 
     async def _run_flow(self, runner: FlowRunner, call_id: str,
@@ -255,8 +259,14 @@ class Engine:
         return self._calls.get(call_id)
 
     def language_of(self, call_id: str) -> str:
-        """The language a call was placed in."""
+        """The language a call is spoken to in."""
         return self._languages.get(call_id, self.settings.language)
+
+    def speak(self, call_id: str, language: str) -> None:
+        """Speak to the call in language from now on (a caller identified as
+        an account with a language of its own)."""
+        if call_id in self._calls:
+            self._languages[call_id] = language_or_default(language)
 
     async def hang_up(self, call_id: str, reason: str) -> None:
         """End a call from Recobro's side (it then counts as ended by us)."""

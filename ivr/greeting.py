@@ -9,7 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from dialer.calls.events import CallEvent, DtmfReceived, PlaybackFinished
+from dialer.calls.events import (
+    CallEvent,
+    DtmfReceived,
+    PlaybackFailed,
+    PlaybackFinished,
+)
 from ivr.prompts import Prompt
 
 LISTEN_SECONDS = 2.0
@@ -59,6 +64,9 @@ def on_event(flow: Greeting, event: CallEvent) -> tuple[Greeting, list[Action]]:
             return Greeting(GreetingState.SAYING_GOODBYE, flow.keys_pressed), [
                 Play(Prompt.GOODBYE)]
         return flow, []
+    if isinstance(event, PlaybackFailed):
+        # Nothing else to say that could be heard: end the call.
+        return Greeting(GreetingState.DONE, flow.keys_pressed), [Hangup()]
     if isinstance(event, PlaybackFinished):
         if flow.state is GreetingState.GREETING:
             if flow.keys_pressed:

@@ -9,30 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-MENU = "recobro/self-service-menu"
-YOUR_BALANCE = "recobro/your-balance"
-PROMISE_RECORDED = "recobro/promise-recorded"
-SOUNDS = (MENU, YOUR_BALANCE, PROMISE_RECORDED)
+from ivr.recordings import Recording, sound
+
 LOW_RISK = 0.3  # risk scores below this are offered self-service first
 PROMISE_DAYS = 7
 MENU_TRIES = 3
 
-_TEXT = {
-    MENU: {"en": "To hear your balance, press 1. To promise to pay it within seven days, "
-                 "press 2. To speak to an agent, press 0.",
-           "es": "Para escuchar su saldo, pulse 1. Para comprometerse a pagarlo en siete días, "
-                 "pulse 2. Para hablar con un agente, pulse 0."},
-    YOUR_BALANCE: {"en": "Your balance is", "es": "Su saldo es de"},
-    PROMISE_RECORDED: {"en": "Thank you. Your promise to pay within seven days is recorded. "
-                             "Goodbye.",
-                       "es": "Gracias. Su compromiso de pago en siete días ha quedado "
-                             "registrado. Adiós."},
-}
-
-
-def message(sound: str, language: str) -> str:
-    """The words of one of SOUNDS in es or en."""
-    return _TEXT[sound][language]
+MENU_PROMPT = Recording(sound("self-service-menu"), {
+    "en": "To hear your balance, press 1. To promise to pay it within seven days, press 2. "
+          "To speak to an agent, press 0.",
+    "es": "Para escuchar su saldo, pulse 1. Para comprometerse a pagarlo en siete días, "
+          "pulse 2. Para hablar con un agente, pulse 0.",
+})
+BALANCE_PROMPT = Recording(sound("your-balance"), {"en": "Your balance is",
+                                                   "es": "Su saldo es de"})
+PROMISE_PROMPT = Recording(sound("promise-recorded"), {
+    "en": "Thank you. Your promise to pay within seven days is recorded. Goodbye.",
+    "es": "Gracias. Su compromiso de pago en siete días ha quedado registrado. Adiós.",
+})
+RECORDINGS = (MENU_PROMPT, BALANCE_PROMPT, PROMISE_PROMPT)
+MENU, YOUR_BALANCE, PROMISE_RECORDED = (r.sound for r in RECORDINGS)
 
 
 class State(Enum):

@@ -72,6 +72,36 @@ class PlaybackFinished(CallEvent):
 
 
 @dataclass(frozen=True)
+class PlaybackFailed(CallEvent):
+    """A prompt did not play to its end (ARI reports a finished playback
+    whose state is `failed`): Asterisk could not play it (no such sound in
+    the call's language, or no format it can play: the caller heard
+    nothing), or the call hung up while it played (hung_up)."""
+
+    playback_id: str
+    media: str
+    language: str
+    hung_up: bool = False
+
+    @property
+    def reason(self) -> str:
+        """Why, in words (Asterisk's event carries no reason of its own)."""
+        if self.hung_up:
+            return f"the call hung up while {self.media} played"
+        return (f"Asterisk could not play {self.media} in language {self.language!r} "
+                "(no such sound in that language, or no playable format)")
+
+
+@dataclass(frozen=True)
+class FallbackPlayed(CallEvent):
+    """A flow played what Asterisk can always play (media) because a
+    recording (sound) failed."""
+
+    sound: str
+    media: str
+
+
+@dataclass(frozen=True)
 class HangupRequested(CallEvent):
     """Recobro itself asked Asterisk to end the call."""
 

@@ -21,6 +21,7 @@ from dialer.telephony.backoff import backoff_delays
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_S = 5.0
+HUNG_UP_REMEMBERED = 4096  # channels whose hang-up is kept in mind, newest
 
 
 class AriNotFound(AriError):
@@ -39,6 +40,9 @@ class AriClient:
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
         self._connected = asyncio.Event()  # the event WebSocket is open
+        # Channels ARI said were hanging up: their failed playbacks were cut
+        # short, not unplayable (a dict keeps insertion order, oldest first).
+        self._hanging_up: dict[str, None] = {}
 
     @property
     def connected(self) -> bool:
@@ -92,15 +96,19 @@ class AriClient:
         except (TimeoutError, aiohttp.ClientConnectionError) as error:
             raise self._unreachable(error) from None
 
-    async def connect(self) -> None:
+    async def connect(self, events: bool = True) -> None:
         """Check credentials, open the event WebSocket (errors raise
-        AriError), then keep it open in the background."""
+        AriError), then keep it open in the background. Without events,
+        REST only: no Stasis application is opened (or taken from the
+        process that has it)."""
         self._session = aiohttp.ClientSession(
             headers={"Authorization": aiohttp.encode_basic_auth(self.settings.user,
                                                                 self.settings.password)},
             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
         try:
             await self._request("GET", "/asterisk/info")
+            if not events:
+                return
             websocket = await self._open_websocket()
         except AriError:
             await self._session.close()
@@ -117,7 +125,12 @@ class AriClient:
             except ValueError:
                 log.warning("ARI sent a frame that is not JSON")
                 continue
-            event = ari_events.to_call_event(payload, datetime.now(UTC))
+            channel = ari_events.hung_up_channel(payload)
+            if channel is not None:
+                self._hanging_up[channel] = None
+                if len(self._hanging_up) > HUNG_UP_REMEMBERED:
+                    del self._hanging_up[next(iter(self._hanging_up))]
+            event = ari_events.to_call_event(payload, datetime.now(UTC), self._hanging_up)
             if event is not None:
                 self.on_event(event)
 
@@ -200,6 +213,11 @@ class AriClient:
         """A channel's name (PJSIP/agent1001-00000012), which AMI actions want."""
         channel = await self._request("GET", f"/channels/{channel_id}")
         return str(channel["name"])
+
+    async def sounds(self) -> dict[str, set[str]]:
+        """Every sound Asterisk has, with the languages it has it in."""
+        return {str(sound["id"]): {str(f["language"]) for f in sound.get("formats", ())}
+                for sound in await self._request("GET", "/sounds")}
 
     async def channel_ids(self) -> set[str]:
         """The ids of every channel Asterisk has now."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +10,7 @@ from dialer.calls.events import (
     CallEnteredApp,
     CallEvent,
     DtmfReceived,
+    PlaybackFailed,
     PlaybackFinished,
 )
 
@@ -25,8 +26,11 @@ def ari_time(event: Mapping[str, Any], fallback: datetime) -> datetime:
     return fallback
 
 
-def to_call_event(event: Mapping[str, Any], received_at: datetime) -> CallEvent | None:
-    """The call event an ARI event means, or None when it means nothing to us."""
+def to_call_event(event: Mapping[str, Any], received_at: datetime,
+                  hanging_up: Collection[str] = ()) -> CallEvent | None:
+    """The call event an ARI event means, or None when it means nothing to us.
+    hanging_up: the channels whose hang-up ARI has reported (a playback cut
+    short by a hang-up is reported as failed too)."""
     kind = event.get("type")
     at = ari_time(event, received_at)
     channel_id = (event.get("channel") or {}).get("id", "")
@@ -42,6 +46,19 @@ def to_call_event(event: Mapping[str, Any], received_at: datetime) -> CallEvent 
         playback = event.get("playback") or {}
         target = str(playback.get("target_uri", ""))
         if target.startswith("channel:"):
-            return PlaybackFinished(call_id=target.removeprefix("channel:"), at=at,
-                                    playback_id=str(playback.get("id", "")))
+            call_id, playback_id = target.removeprefix("channel:"), str(playback.get("id", ""))
+            # A playback that could not start also "finishes": its state says.
+            if playback.get("state") == "failed":
+                return PlaybackFailed(call_id=call_id, at=at, playback_id=playback_id,
+                                      media=str(playback.get("media_uri", "")),
+                                      language=str(playback.get("language", "")),
+                                      hung_up=call_id in hanging_up)
+            return PlaybackFinished(call_id=call_id, at=at, playback_id=playback_id)
+    return None
+
+
+def hung_up_channel(event: Mapping[str, Any]) -> str | None:
+    """The channel an ARI event says is hanging up or gone, if any."""
+    if event.get("type") in ("ChannelHangupRequest", "ChannelDestroyed", "StasisEnd"):
+        return (event.get("channel") or {}).get("id") or None
     return None

@@ -6,6 +6,7 @@ from dialer.calls.events import (
     CallHungUp,
     CallRinging,
     DtmfReceived,
+    PlaybackFailed,
     PlaybackFinished,
 )
 from dialer.telephony import ami_events, ari_events
@@ -55,3 +56,40 @@ def test_ari_events():
     assert ari_events.to_call_event({"type": "PlaybackFinished",
                                      "playback": {"target_uri": "bridge:b"}}, NOW) is None
     assert ari_events.to_call_event({"type": "StasisEnd", "channel": {"id": "c1"}}, NOW) is None
+
+
+# Recorded from the lab's Asterisk 22: a sound that does not exist.
+FAILED_PLAYBACK = {
+    "type": "PlaybackFinished", "timestamp": "2026-12-02T13:05:09.790+0000",
+    "playback": {"id": "pb-1", "media_uri": "sound:recobro/no-such-sound",
+                 "target_uri": "channel:probe-1", "language": "es", "state": "failed"},
+    "asterisk_id": "02:fc:00:00:00:01", "application": "probe"}
+
+
+def test_a_playback_that_failed_is_not_a_finished_one():
+    event = ari_events.to_call_event(FAILED_PLAYBACK, NOW)
+    assert isinstance(event, PlaybackFailed) and not isinstance(event, PlaybackFinished)
+    assert (event.call_id, event.playback_id, event.media, event.language) == (
+        "probe-1", "pb-1", "sound:recobro/no-such-sound", "es")
+    assert "could not play sound:recobro/no-such-sound in language 'es'" in event.reason
+    assert not event.hung_up
+    done = dict(FAILED_PLAYBACK, playback=dict(FAILED_PLAYBACK["playback"], state="done"))
+    assert isinstance(ari_events.to_call_event(done, NOW), PlaybackFinished)
+
+
+def test_a_playback_cut_short_by_a_hang_up_is_not_an_unplayable_sound():
+    # Recorded from the lab (trimmed): the debtor hung up 3 s into a 12 s
+    # message; ChannelHangupRequest came first, then the playback "failed".
+    hangup = {"type": "ChannelHangupRequest", "timestamp": "2026-12-02T13:41:25.709+0000",
+              "channel": {"id": "probe-3", "name": "PJSIP/recobro-trunk-0000001a",
+                          "state": "Up", "language": "es"},
+              "asterisk_id": "02:fc:00:00:00:01", "application": "probe"}
+    cut = {"type": "PlaybackFinished", "timestamp": "2026-12-02T13:41:25.709+0000",
+           "playback": {"id": "pb-3", "media_uri": "sound:recobro/safe-harbour",
+                        "target_uri": "channel:probe-3", "language": "es", "state": "failed"},
+           "asterisk_id": "02:fc:00:00:00:01", "application": "probe"}
+    assert ari_events.hung_up_channel(hangup) == "probe-3"
+    assert ari_events.hung_up_channel(cut) is None
+    event = ari_events.to_call_event(cut, NOW, hanging_up={"probe-3"})
+    assert isinstance(event, PlaybackFailed) and event.hung_up
+    assert event.reason == "the call hung up while sound:recobro/safe-harbour played"

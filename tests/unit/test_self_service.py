@@ -25,7 +25,3 @@ def test_an_agent_on_request_or_after_three_silences():
     menu, actions = ss.on_silence(menu)
     assert actions == [ss.ToAgent()] and menu.state is ss.State.TO_AGENT
 
-
-def test_every_recording_has_words_in_both_languages():
-    for sound in ss.SOUNDS:
-        assert ss.message(sound, "es") and ss.message(sound, "en")
