@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dialer.agents.caller_id import AgentCallerId
 from dialer.errors import ConfigError
 
 ENV_FILE_VARIABLE = "RECOBRO_ENV_FILE"
@@ -54,9 +55,11 @@ class Settings:
     database_url: str = field(repr=False)  # may hold a password
     trunk: str
     caller_id: str
+    callback_number: str  # said when a recorded message cannot be played
     ring_timeout_s: float
     language: str
     api: ApiSettings
+    agent_caller_id: AgentCallerId = AgentCallerId.DEBTOR
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -106,6 +109,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment; ConfigError names what is wrong."""
     env = environment() if env is None else env
     language = env.get("RECOBRO_LANGUAGE", "es").strip()
+    caller_id = env.get("RECOBRO_CALLER_ID", "+15550100000")
+    shown = env.get("RECOBRO_AGENT_CALLER_ID", AgentCallerId.DEBTOR.value).strip()
+    try:
+        agent_caller_id = AgentCallerId(shown)
+    except ValueError:
+        raise ConfigError(f"RECOBRO_AGENT_CALLER_ID={shown!r}: use "
+                          + ", ".join(v.value for v in AgentCallerId)) from None
     if language not in ("es", "en"):
         raise ConfigError(f"RECOBRO_LANGUAGE={language!r}: use es or en")
     return Settings(
@@ -123,10 +133,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         database_url=_required(env, "DATABASE_URL"),
         trunk=env.get("RECOBRO_TRUNK", "recobro-trunk"),
-        caller_id=env.get("RECOBRO_CALLER_ID", "+15550100000"),
+        caller_id=caller_id,
+        callback_number=env.get("RECOBRO_CALLBACK_NUMBER", caller_id),
         ring_timeout_s=_number(env, "RECOBRO_RING_TIMEOUT", "25", float),
         language=language,
         api=ApiSettings(host=env.get("RECOBRO_API_HOST", "127.0.0.1"),
                         port=int(_number(env, "RECOBRO_API_PORT", "8480")),
                         token=env.get("RECOBRO_API_TOKEN", "")),
+        agent_caller_id=agent_caller_id,
     )

@@ -1,6 +1,6 @@
 """The API's routes: agents (list, log in and out, pause with a reason,
 ready), dispositions, pausing and resuming a call's recording, and each
-agent's event WebSocket (screen pops).
+agent's event WebSocket (screen pops, and pauses the dialer made).
 Errors are JSON {"error": "..."} naming what is wrong. Every request shows
 the token (Authorization: Bearer ..., or ?token= for a WebSocket)."""
 
@@ -17,7 +17,7 @@ import asyncpg
 from aiohttp import WSMsgType, web
 
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError, MissingPauseReason
-from dialer.api.screen_pops import ScreenPops
+from dialer.api.agent_events import AgentEvents
 from dialer.errors import AmiError, AriError
 from dialer.store import hopper
 from dialer.store.agents import (
@@ -41,7 +41,7 @@ class Telephony:
 STORE = web.AppKey("store", AgentStore)
 POOL = web.AppKey("pool", asyncpg.Pool)
 TELEPHONY = web.AppKey("telephony", Telephony)
-POPS = web.AppKey("pops", ScreenPops)
+EVENTS = web.AppKey("agent_events", AgentEvents)
 TOKEN = web.AppKey("token", str)
 
 
@@ -77,7 +77,7 @@ async def _body(request: web.Request) -> dict:
 
 
 async def list_agents(request: web.Request) -> web.Response:
-    agents = await request.app[STORE].list()
+    agents = await request.app[STORE].list(datetime.now(UTC))
     return web.json_response([{"endpoint": a.endpoint, "name": a.name, "state": a.state.value,
                                "since": a.since.isoformat(), "pause_reason": a.pause_reason,
                                "skills": dict(a.skills)} for a in agents])
@@ -91,14 +91,14 @@ async def agent_action(request: web.Request) -> web.Response:
     body = await _body(request)
     reason = str(body.get("reason", ""))
     try:
-        state = await request.app[STORE].act(endpoint, action, datetime.now(UTC), reason)
+        moved = await request.app[STORE].act(endpoint, action, datetime.now(UTC), reason)
     except UnknownAgent as error:
         return _error(404, str(error))
     except MissingPauseReason as error:
         return _error(400, str(error))
     except AgentTransitionError as error:
         return _error(409, f"agent {endpoint}: {error}")
-    return web.json_response({"endpoint": endpoint, "state": state.value,
+    return web.json_response({"endpoint": endpoint, "state": moved.after.value,
                               "pause_reason": reason if name == "pause" else ""})
 
 
@@ -158,12 +158,12 @@ async def recording(request: web.Request) -> web.Response:
 
 async def agent_events(request: web.Request) -> web.WebSocketResponse:
     endpoint = request.match_info["endpoint"]
-    if endpoint not in {a.endpoint for a in await request.app[STORE].list()}:
+    if endpoint not in {a.endpoint for a in await request.app[STORE].list(datetime.now(UTC))}:
         raise _http_error(web.HTTPNotFound, f"no agent {endpoint!r}")
     socket = web.WebSocketResponse(heartbeat=20.0)
     await socket.prepare(request)
-    pops = request.app[POPS]
-    queue = pops.subscribe(endpoint)
+    events = request.app[EVENTS]
+    queue = events.subscribe(endpoint)
     try:
         reader = request.loop.create_task(_drain(socket))
         while not reader.done():
@@ -174,7 +174,7 @@ async def agent_events(request: web.Request) -> web.WebSocketResponse:
             else:
                 getter.cancel()
     finally:
-        pops.unsubscribe(endpoint, queue)
+        events.unsubscribe(endpoint, queue)
     return socket
 
 
@@ -184,11 +184,11 @@ async def _drain(socket: web.WebSocketResponse) -> None:
             return
 
 
-def build_app(pool: asyncpg.Pool, pops: ScreenPops, telephony: Telephony,
+def build_app(pool: asyncpg.Pool, events: AgentEvents, telephony: Telephony,
               token: str) -> web.Application:
     """The aiohttp application with its routes."""
     app = web.Application(middlewares=[authenticate])
-    app[STORE], app[POOL], app[POPS], app[TOKEN] = AgentStore(pool), pool, pops, token
+    app[STORE], app[POOL], app[EVENTS], app[TOKEN] = AgentStore(pool), pool, events, token
     app[TELEPHONY] = telephony
     app.add_routes([
         web.get("/agents", list_agents),

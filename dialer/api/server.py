@@ -9,9 +9,9 @@ from dataclasses import replace
 
 from aiohttp import web
 
+from dialer.api.agent_events import AgentEvents
 from dialer.api.feature_codes import FeatureCodes
 from dialer.api.http import Telephony, build_app
-from dialer.api.screen_pops import ScreenPops
 from dialer.calls.events import CallEvent
 from dialer.errors import ConfigError
 from dialer.settings import Settings
@@ -26,19 +26,19 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     if not settings.api.token:
         raise ConfigError("RECOBRO_API_TOKEN is not set: the API needs a token for its clients")
     pool = await open_pool(settings.database_url)
-    pops = ScreenPops()
+    agent_events = AgentEvents()
     runner: web.AppRunner | None = None
     # Its own Stasis application (the dialers' are theirs alone), where the
     # agents' feature codes arrive.
-    features = FeatureCodes(AgentStore(pool))
+    features = FeatureCodes(AgentStore(pool), settings.language)
     ari = AriClient(replace(settings.ari, app=f"{settings.ari.app}-api"), features.hear)
     features.ari = ari
     ami = AmiClient(settings.ami, _ignore)
     try:
         await ami.connect()
         await ari.connect()
-        await pops.start(settings.database_url)
-        runner = web.AppRunner(build_app(pool, pops, Telephony(ami, ari), settings.api.token))
+        await agent_events.start(settings.database_url)
+        runner = web.AppRunner(build_app(pool, agent_events, Telephony(ami, ari), settings.api.token))
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.api.host, settings.api.port).start()
@@ -56,7 +56,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     finally:
         if runner is not None:
             await runner.cleanup()
-        await pops.stop()
+        await agent_events.stop()
         await ari.close()
         await ami.close()
         await pool.close()

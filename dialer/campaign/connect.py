@@ -1,9 +1,11 @@
 """Answered campaign calls to agents: reserve the free agent skill routing
-picks (its desktop gets the screen pop),
-call the agent's softphone into the Stasis app and bridge it to the debtor,
-all within the 2-second rule; else the call is abandoned: the debtor hears
-the safe-harbour message (and may opt out with a key), then the call ends.
-The flow named "campaign" in the engine."""
+picks (its desktop gets the screen pop), call the agent's softphone into
+the Stasis app (showing the debtor) and bridge it to the debtor, all within
+the 2-second rule. An agent whose phone does not take the call is paused
+with the reason, and the next free agent is tried while time remains; else
+the call is abandoned: the debtor hears the safe-harbour message (and may
+opt out with a key), then the call ends. The flow named "campaign" in the
+engine."""
 
 from __future__ import annotations
 
@@ -15,11 +17,15 @@ from datetime import datetime
 import asyncpg
 
 from dialer.agents import routing
+from dialer.agents.caller_id import Debtor, agent_caller_id
+from dialer.agents.state import MISSED_CALL, UNREACHABLE
 from dialer.calls.events import (
     CallEnteredApp,
     CallEvent,
     CallHungUp,
     DtmfReceived,
+    FallbackPlayed,
+    PlaybackFailed,
     PlaybackFinished,
 )
 from dialer.campaign.results import AGENT_DEADLINE, Connection
@@ -29,6 +35,7 @@ from dialer.errors import AmiError, AriError
 from dialer.store import hopper
 from dialer.store.agents import AgentStore
 from ivr import machine_message, safe_harbour
+from ivr.recordings import digits_media
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +57,30 @@ class AgentConnector:
         self.caller_id = caller_id
         self.machine_action = machine_action
         self._legs: dict[str, str] = {}  # agent leg channel id -> call id
-        self._leg_answered: dict[str, asyncio.Future[bool]] = {}
+        # An agent leg's fate: None once answered, else why it failed.
+        self._leg_answered: dict[str, asyncio.Future[str | None]] = {}
         self._connections: dict[str, Connection] = {}
         self._agent_legs: dict[str, str] = {}  # call id -> connected agent leg
         self._needs: dict[str, routing.CallNeeds] = {}
+        self._debtors: dict[str, Debtor] = {}
         engine.add_listener(self._hear)
         engine.register_flow(CAMPAIGN_FLOW, self._run)
 
-    def expect(self, call_id: str, needs: routing.CallNeeds) -> None:
-        """What the agent of this call, once answered, must be able to do."""
+    def expect(self, call_id: str, needs: routing.CallNeeds, debtor: Debtor) -> None:
+        """What the agent of this call, once answered, must be able to do,
+        and who the agent's phone shows is calling."""
         self._needs[call_id] = needs
+        self._debtors[call_id] = debtor
 
     def connection(self, call_id: str) -> Connection:
         """What became of the call's connection (forgotten once asked)."""
         self._needs.pop(call_id, None)
+        self._debtors.pop(call_id, None)
         return self._connections.pop(call_id, Connection())
+
+    def shown_to_agent(self, debtor: Debtor | None) -> str:
+        """The caller ID an agent's phone gets for a call with debtor."""
+        return agent_caller_id(self.engine.settings.agent_caller_id, debtor, self.caller_id)
 
     def mark_abandoned(self, call_id: str) -> None:
         """Recobro ends this answered call for want of an agent."""
@@ -76,11 +92,12 @@ class AgentConnector:
             return
         answered = self._leg_answered.get(event.call_id)
         if isinstance(event, CallEnteredApp) and answered is not None and not answered.done():
-            answered.set_result(True)
+            answered.set_result(None)
         elif isinstance(event, CallHungUp):
             self._legs.pop(event.call_id, None)
             if answered is not None and not answered.done():
-                answered.set_result(False)
+                answered.set_result(f"the phone did not answer: cause {event.cause} "
+                                    f"({event.cause_text})")
             elif self._agent_legs.get(call_id) == event.call_id:
                 # The agent hung up (or the softphone vanished): end the
                 # debtor's call too; its record is kept like any other.
@@ -115,7 +132,9 @@ class AgentConnector:
                 if agent is None:
                     await asyncio.wait([ended], timeout=RESERVE_POLL_S)
                     continue
-                connected_at = await self.connect(call_id, agent, deadline, ended)
+                connected_at = await self.connect(
+                    call_id, agent, deadline, ended,
+                    self.shown_to_agent(self._debtors.get(call_id)))
                 if connected_at is not None:
                     self._connections[call_id] = Connection(agent=agent,
                                                             connected_at=connected_at)
@@ -154,22 +173,36 @@ class AgentConnector:
     async def _play_through(self, call_id: str, sound: str, longest_s: float,
                             events: asyncio.Queue[CallEvent], ended: asyncio.Future[None],
                             opt_out_key: str | None = None) -> None:
-        """Play a recording to its end (or the call's, or longest_s); with
-        opt_out_key, a debtor who presses it is opted out."""
+        """Play a recording to its end (or the call's, or longest_s). When
+        Asterisk cannot play it, say the callback number digit by digit
+        with its own sounds instead, and record that (FallbackPlayed).
+        With opt_out_key, a debtor who presses it is opted out."""
+        language = self.engine.language_of(call_id)
         try:
-            playback = await self.engine.ari.play(call_id, sound,
-                                                  self.engine.language_of(call_id))
+            playback = await self.engine.ari.play(call_id, sound, language)
         except AriError as error:
             log.warning("%s not played on %s: %s", sound, call_id, error)
             return
         deadline = asyncio.get_running_loop().time() + longest_s
-        opted_out = False
+        opted_out = fell_back = False
         while (event := await next_event(events, ended, deadline)) is not None:
             if (isinstance(event, DtmfReceived) and event.digit == opt_out_key
                     and not opted_out):
                 opted_out = True
                 await hopper.opt_out(self.pool, uuid.UUID(call_id))
-            elif isinstance(event, PlaybackFinished) and event.playback_id == playback:
+            elif (isinstance(event, PlaybackFailed) and event.playback_id == playback
+                  and not event.hung_up and not fell_back):
+                fell_back = True
+                fallback = digits_media(self.engine.settings.callback_number)
+                self.engine.submit(FallbackPlayed(call_id=call_id, at=self.engine.clock(),
+                                                  sound=sound, media=fallback))
+                try:
+                    playback = await self.engine.ari.play_media(call_id, fallback, language)
+                except AriError as error:
+                    log.warning("fallback for %s not played on %s: %s", sound, call_id, error)
+                    return
+            elif (isinstance(event, PlaybackFinished | PlaybackFailed)
+                  and event.playback_id == playback):
                 break
 
     def _needs_of(self, call_id: str) -> routing.CallNeeds:
@@ -178,36 +211,46 @@ class AgentConnector:
             self.engine.language_of(call_id))
 
     async def connect(self, call_id: str, agent: str, deadline: float,
-                      ended: asyncio.Future[None]) -> datetime | None:
-        """Call the reserved agent's softphone and bridge it to call_id,
-        unless the call ends or the deadline (loop time) passes first; the
-        time of the bridge, or None (then the agent is released)."""
+                      ended: asyncio.Future[None], shown_as: str) -> datetime | None:
+        """Call the reserved agent's softphone (its display: shown_as) and
+        bridge it to call_id, unless the call ends or the deadline (loop
+        time) passes first; the time of the bridge, or None. An agent whose
+        phone fails or does not answer in time is paused with the reason;
+        one left because the debtor hung up is ready again."""
         loop = asyncio.get_running_loop()
         leg = f"{call_id}-{agent}"
-        answered: asyncio.Future[bool] = loop.create_future()
+        answered: asyncio.Future[str | None] = loop.create_future()
         self._legs[leg] = call_id
         self._leg_answered[leg] = answered
+        rang_from = loop.time()
         try:
             try:
                 await self.engine.ari.originate(
                     endpoint=f"PJSIP/{agent}", channel_id=leg, app_args="agent",
-                    caller_id=self.caller_id, timeout_s=AGENT_RING_TIMEOUT_S)
+                    caller_id=shown_as, timeout_s=AGENT_RING_TIMEOUT_S)
             except AriError as error:
-                log.warning("agent %s not reachable: %s", agent, error)
-                await self.agents.release(agent, self.engine.clock(), reachable=False)
+                await self.agents.miss(agent, self.engine.clock(), UNREACHABLE, call_id,
+                                       f"cannot call the phone: {error}")
                 return None
             await asyncio.wait([answered, ended], timeout=max(0.0, deadline - loop.time()),
                                return_when=asyncio.FIRST_COMPLETED)
-            if not answered.done() or not answered.result() or ended.done():
-                reachable = answered.done() or ended.done()
+            if not answered.done() or answered.result() is not None or ended.done():
                 await self.engine.ari.hangup(leg)
-                await self.agents.release(agent, self.engine.clock(), reachable=reachable)
+                if ended.done():
+                    await self.agents.release(agent, self.engine.clock())
+                elif answered.done():
+                    await self.agents.miss(agent, self.engine.clock(), UNREACHABLE, call_id,
+                                           str(answered.result()))
+                else:
+                    await self.agents.miss(
+                        agent, self.engine.clock(), MISSED_CALL, call_id,
+                        f"the phone rang {loop.time() - rang_from:.1f} s, not answered in time")
                 return None
             await self.engine.ari.bridge(call_id, [call_id, leg])
         except AriError as error:
             log.warning("call %s not bridged to %s: %s", call_id, agent, error)
             await self.engine.ari.hangup(leg)
-            await self.agents.release(agent, self.engine.clock(), reachable=True)
+            await self.agents.release(agent, self.engine.clock())
             return None
         finally:
             self._leg_answered.pop(leg, None)

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from dialer.agents import routing
+from dialer.agents.caller_id import Debtor
 from dialer.calls.events import CallLost
 from dialer.calls.state import CallRecord, CallState
 from dialer.campaign.connect import CAMPAIGN_FLOW, AgentConnector
@@ -309,8 +310,11 @@ class CampaignDialer:
                                        decision.phone, self.dialer_id, now)
         self.tally.claimed += 1
         lead = leads[0]
-        self.connector.expect(str(attempt_id), routing.needs_of(
-            lead.language.value, lead.segment.value, lead.balance, lead.risk_score))
+        self.connector.expect(
+            str(attempt_id),
+            routing.needs_of(lead.language.value, lead.segment.value, lead.balance,
+                             lead.risk_score),
+            Debtor(lead.debtor_name, lead.facts.reference, decision.phone.number))
         call = await self.engine.place_call(
             decision.phone.number, lead.language.value, call_id=str(attempt_id),
             caller_id=self.campaign.caller_id, ring_timeout_s=self.campaign.ring_timeout_s,

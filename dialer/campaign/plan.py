@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dialer.agents.state import AgentState as AgentStatus
+from dialer.agents.state import settled
 from dialer.collections.model import Campaign, Segment
 from pacing.model import AgentState, AgentView, Snapshot
 
@@ -34,18 +35,17 @@ def _seconds(moment: datetime, epoch: datetime) -> float:
 def agent_view(agent: AgentRow, now: datetime, epoch: datetime) -> AgentView | None:
     """What pacing sees of an agent (None: not logged in). A wrap-up whose
     timer ran out is readiness, and a reserved agent is as good as talking."""
-    match agent.status:
+    status, since = settled(agent.status, agent.since, agent.wrap_up_until, now)
+    match status:
         case AgentStatus.LOGGED_OUT:
             return None
-        case AgentStatus.WRAP_UP if agent.wrap_up_until is not None and agent.wrap_up_until <= now:
-            return AgentView(AgentState.READY, _seconds(agent.wrap_up_until, epoch))
         case AgentStatus.WRAP_UP:
-            return AgentView(AgentState.WRAP_UP, _seconds(agent.since, epoch))
+            return AgentView(AgentState.WRAP_UP, _seconds(since, epoch))
         case AgentStatus.READY:
-            return AgentView(AgentState.READY, _seconds(agent.since, epoch))
+            return AgentView(AgentState.READY, _seconds(since, epoch))
         case AgentStatus.PAUSED:
-            return AgentView(AgentState.PAUSED, _seconds(agent.since, epoch))
-    return AgentView(AgentState.TALKING, _seconds(agent.since, epoch))
+            return AgentView(AgentState.PAUSED, _seconds(since, epoch))
+    return AgentView(AgentState.TALKING, _seconds(since, epoch))
 
 
 def build_snapshot(now: datetime, epoch: datetime, agents: list[AgentRow],

@@ -17,7 +17,13 @@ import asyncpg
 import phonenumbers
 
 from dialer.agents import routing
-from dialer.calls.events import CallEvent, DtmfReceived, PlaybackFinished
+from dialer.agents.caller_id import Debtor
+from dialer.calls.events import (
+    CallEvent,
+    DtmfReceived,
+    PlaybackFailed,
+    PlaybackFinished,
+)
 from dialer.campaign.connect import AgentConnector, next_event, until_ended
 from dialer.engine import INBOUND_FLOW, Engine
 from dialer.errors import AriError
@@ -34,6 +40,10 @@ RESERVE_POLL_S = 0.25
 LONGEST_WAIT_S = 600.0
 ANNOUNCE_EVERY_S = 30.0  # place in line and the call-back offer, over the music
 PROMPT_LONGEST_S = 15.0
+
+
+class PromptFailed(Exception):
+    """Asterisk could not play a prompt: the caller heard nothing of it."""
 
 
 def _pressed(events: asyncio.Queue[CallEvent], key: str) -> bool:
@@ -75,6 +85,8 @@ class InboundDesk:
             record = self.engine.record(call_id)
             caller = record.number if record else ""
             account, identified_by = await self._identify(call_id, caller, events, ended)
+            if account is not None:
+                self.engine.speak(call_id, account.language)
             inbound_id = uuid.uuid4()
             await inbound_store.arrived(self.pool, inbound_id, storage_id(call_id), caller,
                                         account.account_id if account else None, identified_by,
@@ -83,7 +95,9 @@ class InboundDesk:
             if low_risk and not await self._self_service(call_id, inbound_id, account, events,
                                                          ended):
                 return
-            await self._route(call_id, inbound_id, account, events, ended)
+            await self._route(call_id, inbound_id, account, Debtor(
+                account.debtor_name if account else "", account.reference if account else "",
+                caller), events, ended)
             await inbound_store.ended(self.pool, inbound_id, self.engine.clock())
         except AriError as error:
             log.info("inbound call %s: %s", call_id, error)
@@ -95,6 +109,17 @@ class InboundDesk:
                             ended: asyncio.Future[None]) -> bool:
         """Run the self-service menu; whether the caller then wants an agent."""
         menu, actions = self_service.start()
+        try:
+            return await self._menu(call_id, inbound_id, account, events, ended, menu, actions)
+        except PromptFailed as error:
+            log.warning("inbound call %s: self-service menu unheard (%s); to an agent",
+                        call_id, error)
+            return True
+
+    async def _menu(self, call_id: str, inbound_id: uuid.UUID, account: inbound_store.Caller,
+                    events: asyncio.Queue[CallEvent], ended: asyncio.Future[None],
+                    menu: self_service.Menu, actions: list[self_service.Action]) -> bool:
+        """Perform the menu's actions, feed it the keys, until it ends."""
         while not ended.done():
             key = None
             for action in actions:
@@ -123,7 +148,8 @@ class InboundDesk:
     async def _play_media(self, call_id: str, media: str, events: asyncio.Queue[CallEvent],
                           ended: asyncio.Future[None]) -> str | None:
         """Play media to its end; the first key pressed meanwhile, if any
-        (the rest of the media is then skipped)."""
+        (the rest of the media is then skipped). PromptFailed when Asterisk
+        could not play it."""
         loop = asyncio.get_running_loop()
         playback = await self.engine.ari.play_media(call_id, media,
                                                     self.engine.language_of(call_id))
@@ -132,7 +158,11 @@ class InboundDesk:
             if isinstance(event, DtmfReceived):
                 await self.engine.ari.stop_playback(playback)
                 return event.digit
-            if isinstance(event, PlaybackFinished) and event.playback_id == playback:
+            if (isinstance(event, PlaybackFailed) and event.playback_id == playback
+                    and not event.hung_up):
+                raise PromptFailed(event.reason)
+            if (isinstance(event, PlaybackFinished | PlaybackFailed)
+                    and event.playback_id == playback):
                 return None
         return None
 
@@ -157,7 +187,12 @@ class InboundDesk:
                 break
             await self.engine.ari.play(call_id, account_prompt.SOUND,
                                        self.engine.language_of(call_id))
-            keyed = await self._keyed_number(events, ended)
+            try:
+                keyed = await self._keyed_number(events, ended)
+            except PromptFailed as error:
+                log.warning("inbound call %s: account prompt unheard (%s); to an agent "
+                            "unidentified", call_id, error)
+                break
             if keyed:
                 account = await inbound_store.by_reference(self.pool, keyed)
                 if account is not None:
@@ -166,10 +201,13 @@ class InboundDesk:
 
     async def _keyed_number(self, events: asyncio.Queue[CallEvent],
                             ended: asyncio.Future[None]) -> str:
-        """Digits keyed until the end key (or the time is up)."""
+        """Digits keyed until the end key (or the time is up); PromptFailed
+        when the prompt asking for them could not be played."""
         deadline = asyncio.get_running_loop().time() + KEY_TIMEOUT_S
         digits = ""
         while (event := await next_event(events, ended, deadline)) is not None:
+            if isinstance(event, PlaybackFailed) and not event.hung_up and not digits:
+                raise PromptFailed(event.reason)
             if isinstance(event, DtmfReceived):
                 if event.digit == account_prompt.END_KEY:
                     break
@@ -177,13 +215,14 @@ class InboundDesk:
         return digits
 
     async def _route(self, call_id: str, inbound_id: uuid.UUID,
-                     account: inbound_store.Caller | None, events: asyncio.Queue[CallEvent],
-                     ended: asyncio.Future[None]) -> None:
+                     account: inbound_store.Caller | None, debtor: Debtor,
+                     events: asyncio.Queue[CallEvent], ended: asyncio.Future[None]) -> None:
         if account is not None:
             needs = routing.needs_of(account.language, "", Decimal(account.balance),
                                      account.risk_score)
         else:
             needs = routing.language_only(self.engine.language_of(call_id))
+        shown_as = self.connector.shown_to_agent(debtor)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + LONGEST_WAIT_S
         next_announcement = loop.time()  # at once, if nobody is free
@@ -198,7 +237,7 @@ class InboundDesk:
                         await self.engine.ari.hold(call_id, False)
                         on_hold = False
                     connected_at = await self.connector.connect(
-                        call_id, agent, loop.time() + AGENT_RING_S, ended)
+                        call_id, agent, loop.time() + AGENT_RING_S, ended, shown_as)
                     if connected_at is not None:
                         await inbound_store.connected(self.pool, inbound_id, agent, connected_at)
                         await ended
@@ -229,10 +268,13 @@ class InboundDesk:
         if on_hold:
             await self.engine.ari.hold(call_id, False)
         position = self._waiting.index(call_id) + 1
-        sounds = ["queue-youarenext"] if position == 1 else [
-            "queue-thereare", f"digits/{position}", "queue-callswaiting"]
-        for sound in (*sounds, callback_prompts.OFFER):
-            key = await self._play_media(call_id, f"sound:{sound}", events, ended)
+        for media in (*callback_prompts.place_in_line(position),
+                      f"sound:{callback_prompts.OFFER}"):
+            try:
+                key = await self._play_media(call_id, media, events, ended)
+            except PromptFailed as error:
+                log.warning("inbound call %s: %s", call_id, error)
+                continue
             if key == callback_prompts.CALLBACK_KEY:
                 return True
         return False
@@ -240,7 +282,10 @@ class InboundDesk:
     async def _call_back(self, call_id: str, inbound_id: uuid.UUID,
                          events: asyncio.Queue[CallEvent], ended: asyncio.Future[None]) -> None:
         await inbound_store.callback_requested(self.pool, inbound_id, self.engine.clock())
-        await self._play_media(call_id, f"sound:{callback_prompts.BOOKED}", events, ended)
+        try:
+            await self._play_media(call_id, f"sound:{callback_prompts.BOOKED}", events, ended)
+        except PromptFailed as error:
+            log.warning("inbound call %s: %s", call_id, error)
         if not ended.done():
             await self.engine.hang_up(call_id, "the caller chose a call back")
 

@@ -1,12 +1,14 @@
 """Agents in PostgreSQL, shared by every dialer process and the API: their
 states (moved only through dialer.agents.state's transitions), skills, the
 reservation of a free agent for an answered call (skill routing, then an
-update that takes the agent only if still free), the screen pop sent to
-the agent's desktop (NOTIFY), and the dispositions agents give their calls."""
+update that takes the agent only if still free), the events sent to the
+agent's desktop (NOTIFY: screen pops, and a pause the dialer made), and the
+dispositions agents give their calls."""
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,10 +17,12 @@ from datetime import datetime
 import asyncpg
 
 from dialer.agents import routing
-from dialer.agents.state import AgentAction, AgentState, apply
+from dialer.agents.state import AgentAction, AgentState, apply, settled
 from dialer.errors import ConfigError
 
-SCREEN_POP_CHANNEL = "recobro_agent_events"
+log = logging.getLogger(__name__)
+
+AGENT_EVENTS_CHANNEL = "recobro_agent_events"
 LAST_INTERACTIONS = 5
 
 # Agent a's skills as a JSON object {skill: level}.
@@ -59,6 +63,14 @@ class AgentRecord:
     skills: Mapping[str, int]
 
 
+@dataclass(frozen=True)
+class Moved:
+    """An agent's state before and after a person's action."""
+
+    before: AgentState
+    after: AgentState
+
+
 class UnknownAgent(ConfigError):
     """No agent has that endpoint."""
 
@@ -71,39 +83,53 @@ class UnknownAttempt(ConfigError):
     """No attempt has that id."""
 
 
+async def _notify(connection: asyncpg.Connection, payload: Mapping[str, object]) -> None:
+    """Send an event to the agent's desktop (on commit)."""
+    await connection.execute("SELECT pg_notify($1, $2)", AGENT_EVENTS_CHANNEL,
+                             json.dumps(payload, default=str))
+
+
 class AgentStore:
     """The agents, agent_skills and dispositions tables."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def list(self) -> list[AgentRecord]:
+    async def list(self, now: datetime) -> list[AgentRecord]:
+        """Every agent as it is at now (a wrap-up whose timer ran out is ready)."""
         rows = await self.pool.fetch(f"SELECT a.*, {_SKILLS} FROM agents a ORDER BY endpoint")
-        return [AgentRecord(r["endpoint"], r["name"], AgentState(r["state"]), r["state_since"],
+        return [AgentRecord(r["endpoint"], r["name"],
+                            *settled(AgentState(r["state"]), r["state_since"],
+                                     r["wrap_up_until"], now),
                             r["pause_reason"], json.loads(r["skills"])) for r in rows]
 
     async def act(self, endpoint: str, action: AgentAction, now: datetime,
-                  reason: str = "") -> AgentState:
+                  reason: str = "") -> Moved:
         """A person's action on an agent (log in or out, pause, ready);
-        UnknownAgent or AgentTransitionError say why it cannot be."""
+        UnknownAgent or AgentTransitionError say why it cannot be. Logging
+        in an agent who is logged in changes nothing."""
         async with self.pool.acquire() as connection, connection.transaction():
             row = await connection.fetchrow(
-                "SELECT state, wrap_up_until FROM agents WHERE endpoint = $1 FOR UPDATE", endpoint)
+                "SELECT state, state_since, wrap_up_until FROM agents WHERE endpoint = $1 "
+                "FOR UPDATE", endpoint)
             if row is None:
                 raise UnknownAgent(f"no agent {endpoint!r}")
-            state = AgentState(row["state"])
+            state, _ = settled(AgentState(row["state"]), row["state_since"],
+                               row["wrap_up_until"], now)
             after = apply(state, action, reason)
+            if action is AgentAction.LOG_IN and state is not AgentState.LOGGED_OUT:
+                return Moved(state, after)
             await connection.execute(
                 "UPDATE agents SET state = $2, state_since = $3, pause_reason = $4, "
                 "wrap_up_until = NULL WHERE endpoint = $1",
                 endpoint, after.value, now, reason if after is AgentState.PAUSED else "")
-        return after
+        return Moved(state, after)
 
     async def log_in_everyone(self, now: datetime) -> list[str]:
         """Log in every agent who is logged out or paused (a demo or a
         benchmark starts its shift); returns who was."""
         moved = []
-        for agent in await self.list():
+        for agent in await self.list(now):
             action = {AgentState.LOGGED_OUT: AgentAction.LOG_IN,
                       AgentState.PAUSED: AgentAction.READY}.get(agent.state)
             if action is not None:
@@ -155,18 +181,35 @@ class AgentStore:
             payload = {"type": "screen_pop", "agent": agent, "attempt": str(attempt_id),
                        **dict(pop)}
             payload["last_interactions"] = json.loads(pop["last_interactions"])
-            await connection.execute("SELECT pg_notify($1, $2)", SCREEN_POP_CHANNEL,
-                                     json.dumps(payload, default=str))
+            await _notify(connection, payload)
 
-    async def release(self, endpoint: str, now: datetime, *, reachable: bool) -> None:
-        """A reserved agent not connected after all: ready again, or logged
-        out when the softphone could not be reached (so it is not tried
-        again and again)."""
-        after = apply(AgentState.RESERVED, AgentAction.RELEASE) if reachable \
-            else AgentState.LOGGED_OUT
+    async def release(self, endpoint: str, now: datetime) -> None:
+        """A reserved agent not connected after all, through nobody's fault
+        (the debtor hung up first): ready again."""
         await self.pool.execute(
             "UPDATE agents SET state = $3, state_since = $2, attempt_id = NULL "
-            "WHERE endpoint = $1 AND state = 'reserved'", endpoint, now, after.value)
+            "WHERE endpoint = $1 AND state = 'reserved'", endpoint, now,
+            apply(AgentState.RESERVED, AgentAction.RELEASE).value)
+
+    async def miss(self, endpoint: str, now: datetime, reason: str, call_id: str,
+                   detail: str) -> None:
+        """A reserved agent whose phone did not take the call (reason: one
+        of MISS_REASONS): paused with that reason, so no call is sent to it
+        again until the agent is ready; the agent's desktop and the log are
+        told why."""
+        after = apply(AgentState.RESERVED, AgentAction.MISS, reason)
+        async with self.pool.acquire() as connection, connection.transaction():
+            moved = await connection.fetchval(
+                "UPDATE agents SET state = $3, state_since = $2, pause_reason = $4, "
+                "attempt_id = NULL WHERE endpoint = $1 AND state = 'reserved' "
+                "RETURNING endpoint", endpoint, now, after.value, reason)
+            if moved is None:
+                return
+            await _notify(connection, {"type": "agent_state", "agent": endpoint,
+                                       "state": after.value, "reason": reason,
+                                       "detail": detail, "call": call_id,
+                                       "at": now.isoformat()})
+        log.warning("agent %s paused (%s) on call %s: %s", endpoint, reason, call_id, detail)
 
     async def on_call(self, endpoint: str, now: datetime) -> None:
         await self.pool.execute(

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import asyncpg
 
+from dialer.agents.state import AgentAction, AgentState, apply
 from dialer.campaign.plan import AgentRow, AgentStatus, CallInFlight
 from dialer.collections.contact import HourTally
 from dialer.collections.model import AccountStatus, Language, Phone, PhoneKind, Segment
@@ -59,6 +60,7 @@ class LeadContext:
     language: Language
     balance: Decimal
     risk_score: float
+    debtor_name: str
     facts: LeadFacts
     phone_ids: dict[str, int]  # E.164 -> phones.id
 
@@ -81,7 +83,7 @@ async def lead_contexts(connection: asyncpg.Connection, campaign_id: int,
     ids = list(account_ids)
     accounts = await connection.fetch(
         "SELECT a.id, a.reference, a.status, a.language, a.time_zone, a.balance, a.risk_score, "
-        "l.attempts, l.segment, "
+        "a.debtor_name, l.attempts, l.segment, "
         "EXISTS (SELECT 1 FROM do_not_call d WHERE d.reference = a.reference) AS opted_out "
         "FROM accounts a JOIN leads l ON l.account_id = a.id AND l.campaign_id = $1 "
         "WHERE a.id = ANY ($2::bigint[])", campaign_id, ids)
@@ -116,7 +118,7 @@ async def lead_contexts(connection: asyncpg.Connection, campaign_id: int,
             history=tuple(past.get(account["id"], ())))
         contexts.append(LeadContext(account["id"], Segment(account["segment"]),
                                     Language(account["language"]), account["balance"],
-                                    account["risk_score"], facts,
+                                    account["risk_score"], account["debtor_name"], facts,
                                     {p["number"]: p["id"] for p in account_phones}))
     return contexts
 
@@ -327,6 +329,13 @@ async def adopt_orphans(connection: asyncpg.Connection, campaign_id: int,
         "AND c.id = a.account_id "
         "RETURNING a.id, a.number, a.started_at, a.answered_at, a.agent, a.agent_channel, "
         "a.connected_at, c.language, a.segment", campaign_id, dead_ids, me)
+    # An agent reserved for a call the dead dialer never connected waits for
+    # nobody: ready again (a connected one is followed to its wrap-up).
+    await connection.execute(
+        "UPDATE agents SET state = $2, attempt_id = NULL WHERE state = 'reserved' "
+        "AND attempt_id = ANY ($1::uuid[])",
+        [r["id"] for r in rows if r["connected_at"] is None],
+        apply(AgentState.RESERVED, AgentAction.RELEASE).value)
     await connection.execute(
         "UPDATE leads l SET dialer_id = $3 WHERE campaign_id = $1 AND dialer_id = ANY ($2::uuid[]) "
         "AND EXISTS (SELECT 1 FROM attempts a WHERE a.campaign_id = l.campaign_id "

@@ -18,9 +18,12 @@ class Caller:
     language: str
     balance: str
     risk_score: float
+    reference: str
+    debtor_name: str
 
 
-_ACCOUNT = "SELECT a.id, a.language, a.balance::text AS balance, a.risk_score FROM accounts a "
+_ACCOUNT = ("SELECT a.id, a.language, a.balance::text AS balance, a.risk_score, a.reference, "
+            "a.debtor_name FROM accounts a ")
 
 
 async def by_phone(pool: asyncpg.Pool, number: str) -> Caller | None:

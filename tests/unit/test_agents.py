@@ -7,12 +7,14 @@ import pytest
 
 from dialer.agents.routing import CallNeeds, Candidate, balance_tier, choose, needs_of
 from dialer.agents.state import (
+    MISS_REASONS,
     PAUSE_REASONS,
     TRANSITIONS,
     AgentAction,
     AgentState,
     AgentTransitionError,
     apply,
+    settled,
 )
 
 T0 = datetime(2026, 11, 24, 15, tzinfo=UTC)
@@ -40,12 +42,37 @@ def test_a_pause_needs_a_known_reason():
 @pytest.mark.parametrize("state", list(AgentState))
 @pytest.mark.parametrize("action", list(AgentAction))
 def test_only_listed_transitions_happen(state, action):
-    reason = PAUSE_REASONS[0] if action is AgentAction.PAUSE else ""
+    reason = {AgentAction.PAUSE: PAUSE_REASONS[0],
+              AgentAction.MISS: MISS_REASONS[0]}.get(action, "")
     if (state, action) in TRANSITIONS:
         assert apply(state, action, reason) is TRANSITIONS[(state, action)]
     else:
         with pytest.raises(AgentTransitionError, match=f"who is {state.value} cannot"):
             apply(state, action, reason)
+
+
+def test_an_agent_whose_phone_missed_a_call_is_paused_with_the_reason():
+    for reason in MISS_REASONS:
+        assert apply(AgentState.RESERVED, AgentAction.MISS, reason) is AgentState.PAUSED
+    with pytest.raises(AgentTransitionError, match="missed_call or unreachable"):
+        apply(AgentState.RESERVED, AgentAction.MISS, "lunch")
+    # A person does not miss calls on the dialer's behalf, nor outside a reservation.
+    assert all((state, AgentAction.MISS) not in TRANSITIONS
+               for state in AgentState if state is not AgentState.RESERVED)
+
+
+def test_logging_in_again_changes_nothing():
+    for state in AgentState:
+        if state is not AgentState.LOGGED_OUT:
+            assert apply(state, AgentAction.LOG_IN) is state
+
+
+def test_a_wrap_up_whose_timer_ran_out_is_ready_for_every_reader():
+    since, until = T0 - timedelta(seconds=30), T0 - timedelta(seconds=25)
+    assert settled(AgentState.WRAP_UP, since, until, T0) == (AgentState.READY, until)
+    later = T0 + timedelta(seconds=5)
+    assert settled(AgentState.WRAP_UP, since, later, T0) == (AgentState.WRAP_UP, since)
+    assert settled(AgentState.PAUSED, since, None, T0) == (AgentState.PAUSED, since)
 
 
 def test_nobody_leaves_a_call_by_pausing_or_logging_out():

@@ -1,6 +1,7 @@
-"""Screen pops from the dialers to agents' desktops: a dialer that reserves
-an agent NOTIFYs on a PostgreSQL channel (dialer.store.agents); the API
-LISTENs there and hands each pop to the WebSockets of that agent."""
+"""Events from the dialers to agents' desktops: a dialer NOTIFYs on a
+PostgreSQL channel (dialer.store.agents) when it reserves an agent (the
+screen pop) or pauses one whose phone did not take a call; the API LISTENs
+there and hands each event to the WebSockets of that agent."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from collections import defaultdict
 
 import asyncpg
 
-from dialer.store.agents import SCREEN_POP_CHANNEL
+from dialer.store.agents import AGENT_EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
 
 
-class ScreenPops:
-    """Who listens for which agent's pops."""
+class AgentEvents:
+    """Who listens for which agent's events."""
 
     def __init__(self) -> None:
         self._queues: dict[str, set[asyncio.Queue[dict]]] = defaultdict(set)
@@ -25,7 +26,7 @@ class ScreenPops:
 
     async def start(self, database_url: str) -> None:
         self._connection = await asyncpg.connect(database_url)
-        await self._connection.add_listener(SCREEN_POP_CHANNEL, self._heard)
+        await self._connection.add_listener(AGENT_EVENTS_CHANNEL, self._heard)
 
     async def stop(self) -> None:
         if self._connection is not None:
@@ -41,9 +42,9 @@ class ScreenPops:
 
     def _heard(self, connection: object, pid: int, channel: str, payload: str) -> None:
         try:
-            pop = json.loads(payload)
+            event = json.loads(payload)
         except ValueError:
-            log.warning("a screen pop that is not JSON")
+            log.warning("an agent event that is not JSON")
             return
-        for queue in self._queues.get(pop.get("agent", ""), ()):
-            queue.put_nowait(pop)
+        for queue in self._queues.get(event.get("agent", ""), ()):
+            queue.put_nowait(event)
