@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 from pathlib import Path
 
 from dialer.agents.state import PERSON_ACTIONS
 from dialer.errors import ConfigError, RecobroError
+from dialer.settings import ENV_FILE_VARIABLE
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -38,6 +41,12 @@ def _call(args: argparse.Namespace) -> int:
     from dialer.commands import call_command
 
     return asyncio.run(call_command(args.number, args.language))
+
+
+def _sounds(args: argparse.Namespace) -> int:
+    from dialer.sounds_check import sounds_command
+
+    return asyncio.run(sounds_command())
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -221,6 +230,8 @@ def _add_collections_commands(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recobro", description=__doc__)
+    parser.add_argument("--env-file", type=Path, help="read settings from this file "
+                        "(as RECOBRO_ENV_FILE; real environment variables still win)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     lab = sub.add_parser("lab", help="the lab: Asterisk, PostgreSQL and sipp on loopback")
@@ -235,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("number")
     call.add_argument("--language", choices=["es", "en"], default=None)
     call.set_defaults(run=_call)
+
+    sounds = sub.add_parser("sounds", help="check that Asterisk has every sound Recobro "
+                                            "plays, in every language")
+    sounds.add_argument("action", choices=["check"])
+    sounds.set_defaults(run=_sounds)
 
     demo = sub.add_parser("demo", help="a live demo campaign through the lab")
     demo.add_argument("--accounts", type=int, default=300)
@@ -256,6 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; errors become one line and exit 2."""
     args = build_parser().parse_args(argv)
+    if args.env_file is not None:
+        os.environ[ENV_FILE_VARIABLE] = str(args.env_file)
+    # Warnings (a prompt Asterisk could not play, an agent paused for a
+    # missed call) reach stderr; RECOBRO_LOG_LEVEL=INFO tells more.
+    level = os.environ.get("RECOBRO_LOG_LEVEL", "WARNING").upper()
+    if level not in logging.getLevelNamesMapping():
+        print(f"recobro: error: RECOBRO_LOG_LEVEL={level!r}: use DEBUG, INFO, WARNING or ERROR",
+              file=sys.stderr)
+        return 2
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
     except RecobroError as error:

@@ -1,12 +1,15 @@
 """`recobro demo`: a live campaign through the lab. Accounts across eight
 time zones are imported (some then pay, some go on the do-not-call list or
-opt out), the lab's agents log in, and a predictive campaign dials for a
-while; the sipp PSTN answers, talks, is busy or never answers by the number
-plan, and answered calls are bridged to the sipp agents. At the end, a table
-of what the attempts came to and what the compliance gate refused."""
+opt out), the lab's agents log in from their phones (feature code *81), and
+a predictive campaign dials for a while; the sipp PSTN answers, talks, is
+busy or never answers by the number plan, and answered calls are bridged to
+the sipp agents. At the end, a table of what the attempts came to, the
+abandon rate and what the compliance gate refused, and a check that
+Asterisk played every prompt (its log names no missing sound)."""
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,14 +17,19 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from dialer.agents.state import AgentState
 from dialer.campaign.commands import build_campaign
 from dialer.campaign.loop import CampaignDialer
 from dialer.collections.importing import ImportDefaults
 from dialer.compliance.windows import is_open, window_for
-from dialer.errors import ConfigError
+from dialer.errors import ConfigError, LabError
 from dialer.importer import import_file
+from dialer.lab import sipp
+from dialer.lab.asterisk_log import AsteriskLog, describe
+from dialer.lab.config import LabConfig, load_lab_config
 from dialer.lab.number_plan import Behaviour, lab_number
 from dialer.settings import load_settings
+from dialer.store import reports
 from dialer.store.accounts import AccountStore
 from dialer.store.agents import AgentStore
 from dialer.store.campaigns import CampaignStore
@@ -102,11 +110,9 @@ async def summary(pool: asyncpg.Pool, campaign_id: int) -> str:
         talk = f"{statistics.median(talks):.1f}" if talks else "-"
         lines.append(f"{result:<14}{len(group):>9}{len(group) / len(rows):>8.0%}"
                      f"{ring:>9}{talk:>9}")
-    live = sum(1 for r in rows if r["result"] in ("conversation", "abandoned"))
-    abandoned = sum(1 for r in rows if r["result"] == "abandoned")
-    lines += ["-" * 49, f"{'total':<14}{len(rows):>9}",
-              f"abandon rate: {abandoned} of {live} live answers"
-              + (f" ({abandoned / live:.1%})" if live else ""), "", "refused by the gate:"]
+    day = (await reports.abandon_tallies(pool, campaign_id, datetime.now(UTC)))[0]
+    lines += ["-" * 49, f"{'total':<14}{len(rows):>9}", f"abandon rate over {day}", "",
+              "refused by the gate:"]
     refusals = await pool.fetch("SELECT rule, stage, count(*) FROM compliance_refusals "
                                 "WHERE campaign_id = $1 GROUP BY 1, 2 ORDER BY 3 DESC",
                                 campaign_id)
@@ -117,6 +123,8 @@ async def summary(pool: asyncpg.Pool, campaign_id: int) -> str:
 async def demo_command(accounts: int, seconds: float) -> int:
     """Import demo accounts, log the lab's agents in, run a campaign."""
     settings = load_settings()
+    cfg = load_lab_config()
+    log = AsteriskLog(cfg)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     prefix = f"D{stamp}-"
     work = Path(".lab") / "demo"
@@ -128,7 +136,7 @@ async def demo_command(accounts: int, seconds: float) -> int:
         outcome = await import_file(AccountStore(pool), path, {}, ImportDefaults())
         if outcome.report is None or outcome.errors:
             raise ConfigError(f"demo accounts did not import: {outcome.errors[:3]}")
-        agents = await AgentStore(pool).log_in_everyone(datetime.now(UTC))
+        agents = await _agents_log_in(cfg, AgentStore(pool))
         ready = await pool.fetchval("SELECT count(*) FROM agents WHERE state <> 'logged_out'")
         if not ready:
             raise ConfigError("no agents: run `recobro lab up` (it enrols the lab's agents)")
@@ -144,7 +152,7 @@ async def demo_command(accounts: int, seconds: float) -> int:
         await portfolio_changes_mid_campaign(pool, prefix)
         await campaigns.set_state(campaign.name, "running")
         print(f"demo: {accounts} accounts in 8 time zones ({path}); {ready} agents ready "
-              f"({len(agents)} just logged in); campaign {campaign.name}, predictive, "
+              f"({', '.join(agents) or 'none'} from their phones); campaign {campaign.name}, predictive, "
               f"calling window {window} local time; dialing for {seconds:.0f} s", flush=True)
         dialer = await CampaignDialer.start(settings, campaign.name)
         try:
@@ -156,4 +164,22 @@ async def demo_command(accounts: int, seconds: float) -> int:
         print(await summary(pool, campaign_id))
     finally:
         await pool.close()
+    unplayable = log.unplayable()
+    if unplayable:
+        raise LabError(f"Asterisk could not play these during the demo (callers heard "
+                       f"silence): {describe(unplayable)}; see {log.path}")
+    print("prompts: Asterisk's log names no sound it could not play")
     return 0
+
+
+async def _agents_log_in(cfg: LabConfig, store: AgentStore) -> list[str]:
+    """Agents logged out dial *81 from their (sipp) phones, paused ones *83:
+    the lab's `recobro api` takes the feature codes. Who did, and how."""
+    done = []
+    for agent in await store.list(datetime.now(UTC)):
+        code = {AgentState.LOGGED_OUT: "*81", AgentState.PAUSED: "*83"}.get(agent.state)
+        lab_agent = next((a for a in cfg.agents if a.endpoint == agent.endpoint), None)
+        if code is not None and lab_agent is not None:
+            await asyncio.to_thread(sipp.dial_feature_code, cfg, lab_agent, code)
+            done.append(f"{agent.endpoint} {code}")
+    return done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import socket
@@ -10,8 +11,11 @@ from dataclasses import dataclass
 import psycopg
 
 from dialer.errors import LabError
-from dialer.lab import asterisk, postgres, process, prompts, provision, sipp
+from dialer.lab import api, asterisk, postgres, process, prompts, provision, sipp
 from dialer.lab.config import ARI_APP, CALLER_ID, TRUNK, LabConfig
+from dialer.lab.prompts import callback_number
+from dialer.settings import load_settings, read_env_file
+from dialer.sounds_check import missing_sounds, require
 from dialer.store.migrate import apply_migrations
 
 
@@ -39,6 +43,8 @@ def write_env_file(cfg: LabConfig, database_url: str) -> None:
         "DATABASE_URL": database_url,
         "RECOBRO_API_HOST": cfg.host, "RECOBRO_API_PORT": str(cfg.api_port),
         "RECOBRO_API_TOKEN": cfg.api_token,
+        # What the lab's recordings say (prompts.py), and the fallback too.
+        "RECOBRO_CALLBACK_NUMBER": callback_number(),
     }
     cfg.env_file.parent.mkdir(parents=True, exist_ok=True)
     cfg.env_file.touch(mode=0o600)
@@ -86,6 +92,8 @@ def _check_ports_free(cfg: LabConfig) -> None:
                for a in cfg.agents if sipp.agent_pid(cfg, a) is None]
     if _external_database() is None and postgres.running_pid(cfg) is None:
         wanted.append(("PostgreSQL", cfg.pg_port, socket.SOCK_STREAM))
+    if api.running_pid(cfg) is None:
+        wanted.append(("recobro api", cfg.api_port, socket.SOCK_STREAM))
     for what, port, kind in wanted:
         if process.port_in_use(cfg.host, port, kind):
             raise LabError(f"port {port} for {what} is already in use on {cfg.host}: stop "
@@ -112,11 +120,20 @@ def up(cfg: LabConfig) -> list[Part]:
     asterisk.start(cfg)
     for agent in cfg.agents:
         sipp.register_agent(cfg, agent)
+    check_sounds(cfg)
+    api.start(cfg)
     return status(cfg)
+
+
+def check_sounds(cfg: LabConfig) -> None:
+    """Fail naming every sound a flow plays that the lab's Asterisk lacks."""
+    settings = load_settings(read_env_file(cfg.env_file))
+    require(asyncio.run(missing_sounds(settings.ari)))
 
 
 def down(cfg: LabConfig) -> list[Part]:
     """Stop every part the lab started, each by its own PID file."""
+    api.stop(cfg)
     asterisk.stop(cfg)
     sipp.stop_all(cfg)
     if _external_database() is None:
@@ -134,6 +151,8 @@ def status(cfg: LabConfig) -> list[Part]:
     ]
     parts += [Part(f"{a.endpoint} (sipp)", sipp.agent_pid(cfg, a), f"udp {cfg.host}:{a.sip_port}")
               for a in cfg.agents]
+    parts.append(Part("recobro api", api.running_pid(cfg),
+                      f"http://{cfg.host}:{cfg.api_port}, agents' feature codes *81-*84"))
     if _external_database() is None:
         parts.append(Part("postgresql", postgres.running_pid(cfg),
                           f"tcp {cfg.host}:{cfg.pg_port}"))

@@ -19,6 +19,8 @@ HOST_PACKAGES = {
     "pg_ctlcluster": "postgresql",
     "espeak-ng": "espeak-ng",  # the lab's recorded prompts
     "sox": "sox",
+    "tcpdump": "tcpdump",  # what the lab's peers received: audio-verified tests
+    "baresip": "baresip-core",  # a real softphone as an agent, in the tests
 }
 ASTERISK_PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-es",
                      "asterisk-core-sounds-en")

@@ -58,3 +58,16 @@ def test_pstn_scenario_jumps_only_to_labels_it_has(tmp_path):
     tests = {el.get("test") for el in root.iter() if el.get("test")}
     assigned = {el.get("assign_to") for el in root.iter("test")}
     assert tests <= assigned
+
+
+def test_feature_codes_are_reachable_from_agents_phones_only(tmp_path):
+    text = (render_configs(lab_config(tmp_path)) / "extensions_recobro.conf").read_text()
+    contexts: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            current = line.strip("[]")
+        elif line.startswith("exten =>"):
+            contexts.setdefault(current, []).append(line.split("=>")[1].split(",")[0].strip())
+    assert contexts["recobro-agents"] == ["*81", "*82", "*83", "*84", "_*84X", "9000"]
+    assert not [e for e in contexts["recobro-from-trunk"] if e.startswith(("*", "_*"))]
