@@ -30,10 +30,12 @@ from dialer.collections.model import (
     Strategy,
     default_strategies,
 )
+from dialer.compliance.abandon import CAP
 from dialer.compliance.windows import check_profile
 from dialer.errors import ConfigError
 from dialer.importer import import_file, iter_report, load_mapping
 from dialer.settings import load_settings
+from dialer.store import reports
 from dialer.store.accounts import AccountStore
 from dialer.store.agents import AgentStore
 from dialer.store.campaigns import CampaignStore
@@ -172,21 +174,26 @@ async def run_campaign(name: str, seconds: float | None) -> int:
 
 
 async def campaign_status(name: str) -> int:
+    """The campaign's state, its leads, attempts, abandon rate and refusals."""
+    now = datetime.now(UTC)
     async with _database() as pool:
         campaign = await CampaignStore(pool).load(name)
         state = await pool.fetchval("SELECT state FROM campaigns WHERE id = $1", campaign.id)
-        leads = await pool.fetch("SELECT state, count(*) FROM leads WHERE campaign_id = $1 "
-                                 "GROUP BY 1 ORDER BY 1", campaign.id)
+        leads = await reports.lead_counts(pool, campaign.id, now)
         results = await pool.fetch("SELECT coalesce(result, 'in flight'), count(*) FROM attempts "
                                    "WHERE campaign_id = $1 GROUP BY 1 ORDER BY 2 DESC",
                                    campaign.id)
+        abandons = await reports.abandon_tallies(pool, campaign.id, now)
         refusals = await pool.fetch("SELECT rule, count(*) FROM compliance_refusals "
                                     "WHERE campaign_id = $1 GROUP BY 1 ORDER BY 2 DESC",
                                     campaign.id)
     print(f"campaign {name}: {state}, {campaign.dial_mode.value}, window "
           f"{campaign.window_profile}")
-    for title, rows in (("leads", leads), ("attempts", results), ("refused by rule", refusals)):
-        print(f"{title}: " + (", ".join(f"{k} {v}" for k, v in rows) or "none"))
+    print(f"leads: {leads}")
+    print("attempts: " + (", ".join(f"{k} {v}" for k, v in results) or "none"))
+    print("abandon rate: " + "; ".join(map(str, abandons))
+          + f"; cap {CAP:.0%}, campaign target {campaign.abandon_target:.1%}")
+    print("refused by rule: " + (", ".join(f"{k} {v}" for k, v in refusals) or "none"))
     return 0
 
 
@@ -243,7 +250,7 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
     async with _database() as pool:
         store = AgentStore(pool)
         if action == "list":
-            for agent in await store.list():
+            for agent in await store.list(datetime.now(UTC)):
                 skill_text = ", ".join(f"{k} {v}" for k, v in sorted(agent.skills.items()))
                 paused = f" ({agent.pause_reason})" if agent.pause_reason else ""
                 print(f"{agent.endpoint:<12}{agent.state.value + paused:<22}{skill_text}")
@@ -255,11 +262,13 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
             print(f"agent {endpoint}: skills {skills}")
             return 0
         try:
-            state = await store.act(endpoint, PERSON_ACTIONS[action], datetime.now(UTC),
+            moved = await store.act(endpoint, PERSON_ACTIONS[action], datetime.now(UTC),
                                     reason)
         except AgentTransitionError as error:
             raise ConfigError(f"agent {endpoint}: {error}") from None
-    print(f"agent {endpoint}: {state.value}" + (f" ({reason})" if reason else ""))
+    already = " (already logged in)" if moved.before is moved.after and action == "login" else ""
+    print(f"agent {endpoint}: {moved.after.value}" + (f" ({reason})" if reason else "")
+          + already)
     return 0
 
 
