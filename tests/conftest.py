@@ -10,25 +10,49 @@ import uuid
 import psycopg
 import pytest
 
-from dialer.lab import asterisk, lab
+from dialer.lab import api as lab_api
+from dialer.lab import asterisk
+from dialer.lab import lab as lab_control
+from dialer.lab.asterisk_log import AsteriskLog, describe
 from dialer.lab.config import LabConfig, load_lab_config
 from dialer.settings import Settings, load_settings, read_env_file
 from dialer.store.migrate import apply_migrations
 
 
 @pytest.fixture(scope="session")
-def lab_config() -> LabConfig:
+def lab() -> tuple[LabConfig, AsteriskLog]:
+    """The lab, up; at the end of the run, a failure naming every sound
+    Asterisk could not play meanwhile (a caller heard silence)."""
     cfg = load_lab_config()
     was_running = asterisk.running_pid(cfg) is not None
     try:
-        lab.up(cfg)
+        lab_control.up(cfg)
     except BaseException:
         if not was_running:
-            lab.down(cfg)  # what did start is stopped, by its PID files
+            lab_control.down(cfg)  # what did start is stopped, by its PID files
         raise
-    yield cfg
+    # A lab left running keeps the API it started with: the tests want
+    # this checkout's (the agents' feature codes go there).
+    lab_api.stop(cfg)
+    lab_api.start(cfg)
+    log = AsteriskLog(cfg)
+    yield cfg, log
     if not was_running:
-        lab.down(cfg)
+        lab_control.down(cfg)
+    unplayable = log.unplayable()
+    assert not unplayable, ("Asterisk could not play these during the run (callers heard "
+                            f"silence): {describe(unplayable)}")
+
+
+@pytest.fixture(scope="session")
+def lab_config(lab: tuple[LabConfig, AsteriskLog]) -> LabConfig:
+    return lab[0]
+
+
+@pytest.fixture(scope="session")
+def asterisk_log(lab: tuple[LabConfig, AsteriskLog]) -> AsteriskLog:
+    """The lab's Asterisk log, for a test that must excuse what it causes."""
+    return lab[1]
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +72,7 @@ def fresh_database(lab_settings: Settings, lab_config: LabConfig):
         connection.execute(f"CREATE DATABASE {name}")
     url = base.rsplit("/", 1)[0] + f"/{name}"
     apply_migrations(url)
-    lab.enrol_agents(lab_config, url)
+    lab_control.enrol_agents(lab_config, url)
     yield url
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -14,9 +14,13 @@ import asyncpg
 import pytest
 
 from dialer.agents.routing import needs_of
+from dialer.lab import api as lab_api
 from dialer.lab import sipp
 from dialer.settings import read_env_file
+from ivr import agent_prompts
+from tests.audio import capture_lab, received
 from tests.e2e.cli import cli_env
+from tests.e2e.sounds import reference
 
 pytestmark = pytest.mark.lab
 
@@ -37,9 +41,19 @@ async def run(env: dict[str, str], *args: str, timeout: float = 120) -> str:
     return stdout.decode()
 
 
-async def start_api(env: dict[str, str]) -> asyncio.subprocess.Process:
+def api_url(lab_config) -> str:
+    """Where a test's own `recobro api` listens: beside the lab's, which
+    serves the lab's database and takes the agents' feature codes."""
+    return f"http://{lab_config.host}:{lab_config.port_base + 81}"
+
+
+async def start_api(lab_config, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """`recobro api` on the test's database, with its own port and Stasis
+    application (the lab's API keeps the feature codes)."""
     api = await asyncio.create_subprocess_exec(
-        "recobro", "api", env=env, stdin=asyncio.subprocess.DEVNULL,
+        "recobro", "api", stdin=asyncio.subprocess.DEVNULL,
+        env={**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1],
+             "RECOBRO_ARI_APP": "recobro-test"},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     line = await asyncio.wait_for(api.stdout.readline(), 30)
     assert b"recobro api on" in line, (line, await api.stderr.read())
@@ -57,7 +71,7 @@ async def test_calls_reach_skilled_agents_with_a_screen_pop_first(lab_config, fr
                                                                   tmp_path):
     settings = read_env_file(lab_config.env_file)
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
-    url = f"http://{settings['RECOBRO_API_HOST']}:{settings['RECOBRO_API_PORT']}"
+    url = api_url(lab_config)
     token = settings["RECOBRO_API_TOKEN"]
     rows = ["reference,debtor_name,balance,days_past_due,risk_score,language,phone1"]
     for i in range(16):
@@ -71,7 +85,7 @@ async def test_calls_reach_skilled_agents_with_a_screen_pop_first(lab_config, fr
         await run(env, "agent", "skills", agent, "--skills", skills)
     await run(env, "campaign", "create", "skills", "--mode", "progressive", "--window",
               "00:00-23:59", "--wrap-up", "0", "--ring-timeout", "8")
-    api = await start_api(env)
+    api = await start_api(lab_config, env)
     pops: list[tuple[float, dict]] = []
     headers = {"Authorization": f"Bearer {token}"}
     try:
@@ -121,8 +135,8 @@ async def test_calls_reach_skilled_agents_with_a_screen_pop_first(lab_config, fr
 async def test_the_api_names_what_is_wrong(lab_config, fresh_database):
     settings = read_env_file(lab_config.env_file)
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
-    url = f"http://{settings['RECOBRO_API_HOST']}:{settings['RECOBRO_API_PORT']}"
-    api = await start_api(env)
+    url = api_url(lab_config)
+    api = await start_api(lab_config, env)
     headers = {"Authorization": f"Bearer {settings['RECOBRO_API_TOKEN']}"}
     try:
         async with aiohttp.ClientSession() as session, session.get(f"{url}/agents") as response:
@@ -162,7 +176,7 @@ async def test_a_call_is_recorded_and_its_recording_paused_and_resumed(lab_confi
                                                                        fresh_database, tmp_path):
     settings = read_env_file(lab_config.env_file)
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
-    url = f"http://{settings['RECOBRO_API_HOST']}:{settings['RECOBRO_API_PORT']}"
+    url = api_url(lab_config)
     accounts = tmp_path / "accounts.csv"
     accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n"
                         "REC1,Debtor,100,10,+12125008080\n")  # "¿Bueno?", stays 8 s
@@ -171,7 +185,7 @@ async def test_a_call_is_recorded_and_its_recording_paused_and_resumed(lab_confi
     await run(env, "campaign", "create", "rec", "--mode", "progressive", "--window",
               "00:00-23:59", "--wrap-up", "0")
     await run(env, "campaign", "start", "rec")
-    api = await start_api(env)
+    api = await start_api(lab_config, env)
     dialer = asyncio.create_task(run(env, "campaign", "run", "rec", "--for", "2"))
     connection = await asyncpg.connect(fresh_database)
     headers = {"Authorization": f"Bearer {settings['RECOBRO_API_TOKEN']}"}
@@ -210,20 +224,42 @@ async def test_a_call_is_recorded_and_its_recording_paused_and_resumed(lab_confi
     assert recorded.stat().st_size > 8000  # more than half a second of 8 kHz audio
 
 
-async def test_agents_log_in_and_out_by_feature_code(lab_config, fresh_database):
-    """The softphone dials *81 and *82; recobro api's Stasis application
-    moves the agent and says so."""
-    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
+async def test_agents_move_themselves_by_feature_code(lab_config, lab_settings, tmp_path):
+    """The softphone dials *81, *842, *83 and *82: the lab's own `recobro
+    api` (started by `recobro lab up`, on the lab's database) logs the agent
+    in, pauses it for lunch, readies it and logs it out, and the phone hears
+    each answer; with no `recobro api` running, the phone hears so."""
     agent = lab_config.agents[1]
-    api = await start_api(env)
-    connection = await asyncpg.connect(fresh_database)
+    connection = await asyncpg.connect(lab_settings.database_url)
+    before = await connection.fetchrow("SELECT state, pause_reason FROM agents "
+                                       "WHERE endpoint = $1", agent.endpoint)
+    steps = [("*81", "ready", "", agent_prompts.LOGGED_IN),
+             ("*842", "paused", "lunch", agent_prompts.PAUSED),
+             ("*83", "ready", "", agent_prompts.READY),
+             ("*81", "ready", "", agent_prompts.ALREADY_LOGGED_IN),
+             ("*82", "logged_out", "", agent_prompts.LOGGED_OUT)]
     try:
-        for code, expected in (("*81", "ready"), ("*82", "logged_out")):
-            await asyncio.to_thread(sipp.dial_feature_code, lab_config, agent, code)
-            state = await connection.fetchval("SELECT state FROM agents WHERE endpoint = $1",
-                                              agent.endpoint)
-            assert state == expected, code
+        await connection.execute("UPDATE agents SET state = 'logged_out' WHERE endpoint = $1",
+                                 agent.endpoint)
+        with capture_lab(lab_config, tmp_path / "codes.pcap") as capture:
+            for code, state, reason, _ in steps:
+                await asyncio.to_thread(sipp.dial_feature_code, lab_config, agent, code)
+                row = await connection.fetchrow("SELECT state, pause_reason FROM agents "
+                                                "WHERE endpoint = $1", agent.endpoint)
+                assert (row["state"], row["pause_reason"]) == (state, reason), code
+            lab_api.stop(lab_config)
+            try:
+                await asyncio.to_thread(sipp.dial_feature_code, lab_config, agent, "*83")
+            finally:
+                lab_api.start(lab_config)
     finally:
+        await connection.execute("UPDATE agents SET state = $2, pause_reason = $3 "
+                                 "WHERE endpoint = $1", agent.endpoint, before["state"],
+                                 before["pause_reason"])
         await connection.close()
-        api.terminate()
-        await api.wait()
+    calls = received(capture.path, lab_config.sip_port, lab_config.port_base + 98)
+    answers = [prompt for *_, prompt in steps] + [agent_prompts.SERVICE_DOWN]
+    assert len(calls) == len(answers)
+    for call, prompt in zip(calls, answers, strict=True):
+        heard = call.match(reference(lab_config, prompt.sound, lab_settings.language, tmp_path))
+        assert heard.found(), (call.number, prompt.sound, heard)

@@ -5,6 +5,7 @@ and the sipp agents' softphones, a fresh PostgreSQL database, and the
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import time
@@ -22,7 +23,11 @@ from dialer.demo import (
     write_demo_accounts,
 )
 from dialer.lab import sipp
+from dialer.lab.prompts import recording_path
+from ivr import machine_message, safe_harbour
+from tests.audio import capture_lab, received, sent
 from tests.e2e.cli import cli_env, run_cli
+from tests.e2e.sounds import reference
 
 pytestmark = pytest.mark.lab
 
@@ -121,8 +126,13 @@ def test_a_campaign_dials_only_who_may_be_called(lab_config, fresh_database, tmp
     assert {"account_status", "do_not_call", "opt_out"} <= refused, refused
     agents = asyncio.run(fetch(url, "SELECT state FROM agents"))
     assert {a["state"] for a in agents} <= {"ready", "wrap_up"}
-    shown = cli(lab_config, url, "campaign", "status", "e2e")
-    assert "conversation" in shown.stdout and "account_status" in shown.stdout
+    shown = cli(lab_config, url, "campaign", "status", "e2e").stdout
+    assert "conversation" in shown and "account_status" in shown
+    leads = {row["state"]: row["count"] for row in asyncio.run(fetch(
+        url, "SELECT state, count(*) FROM leads GROUP BY 1"))}
+    assert f"dialing 0, done {leads.get('done', 0)}" in shown, shown
+    live = sum(1 for a in attempts if a["result"] in ("conversation", "hung_up", "abandoned"))
+    assert "abandon rate: 24 h: " in shown and f"of {live} live answers" in shown, shown
 
 
 def test_two_dialers_on_one_campaign_dial_no_lead_twice(lab_config, fresh_database, tmp_path):
@@ -180,45 +190,122 @@ def test_kill_9_mid_campaign_then_restart_loses_no_outcome(lab_config, fresh_dat
     assert {a["state"] for a in agents} <= {"ready", "wrap_up"}
 
 
-def test_no_agent_in_time_plays_the_safe_harbour_message(lab_config, fresh_database,
-                                                          tmp_path):
+def harbour_campaign(lab_config, url: str, tmp_path: Path, debtors: list[tuple[str, str]],
+                     name: str = "harbour") -> None:
     """One agent, a ratio of 5 calls per free agent: most live answers find
-    no agent. They hear the safe-harbour message and are counted abandoned;
-    debtors who press 9 during it are opted out."""
-    for language in ("es", "en"):
-        assert (lab_config.asterisk_root / "usr/share/asterisk/sounds/recobro" / language
-                / "safe-harbour.wav").is_file()
-    url = fresh_database
+    no agent. debtors: (number behaviour digits, language) of each account."""
     rows = ["reference,debtor_name,balance,days_past_due,phone1,language"]
-    for i in range(12):
-        # Even: answers and stays 20 s; odd: answers and keys 9 9 (then stays).
-        behaviour = "120" if i % 2 == 0 else "699"
-        rows.append(f"S{i},Debtor {i},100,10,+1212555{behaviour}{i % 10},{'es' if i % 3 else 'en'}")
+    rows += [f"S{i},Debtor {i},100,10,+1212555{behaviour}{i % 10},{language}"
+             for i, (behaviour, language) in enumerate(debtors)]
     accounts = tmp_path / "accounts.csv"
     accounts.write_text("\n".join(rows) + "\n")
     cli(lab_config, url, "accounts", "import", str(accounts))
     cli(lab_config, url, "agent", "login", lab_config.agents[0].endpoint)
-    cli(lab_config, url, "campaign", "create", "harbour", "--mode", "ratio", "--ratio", "5",
+    cli(lab_config, url, "campaign", "create", name, "--mode", "ratio", "--ratio", "5",
         "--window", "00:00-23:59", "--ring-timeout", "6", "--wrap-up", "30")
-    cli(lab_config, url, "campaign", "start", "harbour")
-    cli(lab_config, url, "campaign", "run", "harbour", "--for", "8", timeout=240)
-    attempts = asyncio.run(fetch(url, ATTEMPTS))
+    cli(lab_config, url, "campaign", "start", name)
+
+
+def test_no_agent_in_time_plays_the_safe_harbour_message(lab_config, fresh_database,
+                                                          tmp_path):
+    """Answered debtors with no agent in time hear the whole safe-harbour
+    message in their language (proved by what their phones received) and
+    are counted abandoned; debtors who press 9 during it are opted out."""
+    url = fresh_database
+    # Even: answers and stays 30 s (the message lasts about 18); odd: answers
+    # and keys 9 9 (then stays).
+    harbour_campaign(lab_config, url, tmp_path, [
+        ("130" if i % 2 == 0 else "699", "es" if i % 3 else "en") for i in range(12)])
+    with capture_lab(lab_config, tmp_path / "harbour.pcap") as capture:
+        cli(lab_config, url, "campaign", "run", "harbour", "--for", "8", timeout=240)
+    heard = received(capture.path, lab_config.sip_port, lab_config.pstn_port)
+    attempts = asyncio.run(fetch(url, ATTEMPTS.replace("a.number,", "a.number, c.language,")))
     abandoned = [a for a in attempts if a["result"] == "abandoned"]
     assert len(abandoned) >= 3, [a["result"] for a in attempts]
-    played = asyncio.run(fetch(
-        url, "SELECT call_id FROM call_events WHERE kind = 'playback_finished'"))
-    played_ids = {p["call_id"] for p in played}
+    kinds = {(r["call_id"], r["kind"]) for r in asyncio.run(fetch(
+        url, "SELECT call_id, kind FROM call_events"))}
     opted_out = {r["reference"] for r in asyncio.run(fetch(
         url, "SELECT reference FROM do_not_call WHERE reason = 'opt_out'"))}
     for a in abandoned:
         assert a["agent"] is None and a["call_outcome"] == "answered"  # Recobro ended it
-        number_keys_nine = a["number"][-4] == "6"
-        if number_keys_nine:
-            assert a["reference"] in opted_out
-        else:
-            assert a["id"] in played_ids  # the whole message was played
-            assert a["reference"] not in opted_out
+        assert (a["id"], "playback_failed") not in kinds
+        assert (a["id"], "playback_finished") in kinds
+        message = heard.by_number(a["number"]).match(
+            reference(lab_config, safe_harbour.SOUND, a["language"], tmp_path))
+        assert message.found(), (a["number"], a["language"], message)
+        keys_nine = a["number"][-4] == "6"
+        assert (a["reference"] in opted_out) == keys_nine
     assert opted_out <= {a["reference"] for a in abandoned}
+
+
+def test_a_recording_asterisk_cannot_play_fails_loudly_and_falls_back(
+        lab_config, fresh_database, tmp_path, asterisk_log):
+    """With the safe-harbour recording removed (in both languages: Asterisk
+    plays the English one when a language lacks it), `recobro sounds check`
+    names it, each abandoned debtor's call records the failed playback and
+    the fallback, and the debtor hears the callback number said digit by
+    digit, not the message that is not there."""
+    url = fresh_database
+    recordings = [recording_path(lab_config, safe_harbour.SOUND, lang) for lang in ("es", "en")]
+    recording = recordings[0]
+    start = asterisk_log.offset()
+    for path in recordings:
+        path.rename(path.with_name(path.name + ".removed"))
+    try:
+        check = run_cli("sounds", "check", RECOBRO_ENV_FILE=str(lab_config.env_file))
+        assert check.returncode == 2, check.stdout
+        assert "recobro/safe-harbour in es/en (no agent within 2 s" in check.stderr
+        harbour_campaign(lab_config, url, tmp_path, [("130", "es")] * 6, name="removed")
+        with capture_lab(lab_config, tmp_path / "removed.pcap") as capture:
+            cli(lab_config, url, "campaign", "run", "removed", "--for", "6", timeout=240)
+        # Asterisk says so too, and the run's end-of-run check would name it.
+        assert asterisk_log.unplayable(start)["recobro/safe-harbour"] >= 1
+    finally:
+        for path in recordings:
+            path.with_name(path.name + ".removed").rename(path)
+        asterisk_log.excuse(start, asterisk_log.offset())
+    heard = received(capture.path, lab_config.sip_port, lab_config.pstn_port)
+    abandoned = [a for a in asyncio.run(fetch(url, ATTEMPTS)) if a["result"] == "abandoned"]
+    assert len(abandoned) >= 3
+    events = asyncio.run(fetch(url, "SELECT call_id, kind, detail FROM call_events "
+                                    "WHERE kind IN ('playback_failed', 'fallback_played')"))
+    for a in abandoned:
+        mine = {e["kind"]: json.loads(e["detail"]) for e in events if e["call_id"] == a["id"]}
+        assert mine["playback_failed"]["media"] == f"sound:{safe_harbour.SOUND}"
+        assert mine["fallback_played"]["media"] == "digits:15550100000"
+        call = heard.by_number(a["number"])
+        assert not call.match(recording).found()  # the audio check of the message fails
+        assert call.match(reference(lab_config, "digits/5", "es", tmp_path)).found()
+    restored = run_cli("sounds", "check", RECOBRO_ENV_FILE=str(lab_config.env_file))
+    assert restored.returncode == 0, restored.stderr
+
+
+def test_the_agent_hears_the_debtor_and_sees_who_is_calling(lab_config, fresh_database,
+                                                            tmp_path):
+    """The debtor answers with "¿Bueno?": the agent's phone rings showing the
+    debtor's name and number, answers at once, and hears the greeting."""
+    url = fresh_database
+    agent = lab_config.agents[0]
+    number = "+12125558051"  # a person's greeting, then 5 s on the line
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n"
+                        f"G1,Rosa Díaz,100,10,{number}\n")
+    cli(lab_config, url, "accounts", "import", str(accounts))
+    cli(lab_config, url, "agent", "login", agent.endpoint)
+    cli(lab_config, url, "campaign", "create", "greet", "--mode", "progressive",
+        "--window", "00:00-23:59", "--wrap-up", "0")
+    cli(lab_config, url, "campaign", "start", "greet")
+    with capture_lab(lab_config, tmp_path / "greet.pcap") as capture:
+        cli(lab_config, url, "campaign", "run", "greet", "--for", "2", timeout=120)
+    attempt = asyncio.run(fetch(url, ATTEMPTS))[0]
+    assert attempt["result"] == "conversation" and attempt["agent"] == agent.endpoint
+    agent_leg = received(capture.path, lab_config.sip_port, agent.sip_port).by_number(
+        agent.endpoint)
+    assert (agent_leg.caller_name, agent_leg.caller_user) == ("Rosa Díaz", number)
+    said = sent(capture.path, lab_config.sip_port, lab_config.pstn_port).by_number(number)
+    assert said.speech_seconds > 0.3  # the greeting left the debtor's phone
+    greeting = agent_leg.match(said.audio)
+    assert greeting.found(), greeting
 
 
 def test_answering_machines_are_detected_and_people_reach_agents(lab_config, fresh_database,
@@ -240,7 +327,10 @@ def test_answering_machines_are_detected_and_people_reach_agents(lab_config, fre
     cli(lab_config, url, "campaign", "create", "amd", "--mode", "progressive", "--amd",
         "--machine-action", "leave_message", "--window", "00:00-23:59", "--wrap-up", "0")
     cli(lab_config, url, "campaign", "start", "amd")
-    cli(lab_config, url, "campaign", "run", "amd", "--for", "25", timeout=240)
+    with capture_lab(lab_config, tmp_path / "amd.pcap") as capture:
+        cli(lab_config, url, "campaign", "run", "amd", "--for", "25", timeout=240)
+    heard = received(capture.path, lab_config.sip_port, lab_config.pstn_port)
+    message = reference(lab_config, machine_message.SOUND, "es", tmp_path)
     attempts = asyncio.run(fetch(url, ATTEMPTS.replace(
         "a.result, a.dialer_id", "a.result, a.dialer_id, a.amd_status, a.verdict_at")))
     assert len(attempts) == 8, [dict(a) for a in attempts]
@@ -253,6 +343,7 @@ def test_answering_machines_are_detected_and_people_reach_agents(lab_config, fre
             assert (a["amd_status"], a["result"]) == ("MACHINE", "machine"), dict(a)
             assert a["agent"] is None and a["id"] in played
             assert outbox.get(a["id"]) == "machine"
+            assert heard.by_number(a["number"]).match(message).found()  # the machine got it
         else:
             assert (a["amd_status"], a["result"]) == ("HUMAN", "conversation"), dict(a)
             assert (a["connected_at"] - a["verdict_at"]).total_seconds() < 2.0
@@ -264,7 +355,8 @@ def test_an_agent_softphone_that_vanishes_loses_no_call_record(lab_config, fresh
                                                                tmp_path):
     """agent1001's softphone dies mid-call: the debtor's call still ends with
     its full record; the next call the agent cannot take is not lost either
-    (the debtor hears the safe-harbour message) and the agent is logged out."""
+    (the debtor hears the safe-harbour message) and the agent is paused with
+    the reason, not tried again."""
     url = fresh_database
     agent = lab_config.agents[0]
     accounts = tmp_path / "accounts.csv"
@@ -297,6 +389,7 @@ def test_an_agent_softphone_that_vanishes_loses_no_call_record(lab_config, fresh
     assert first["call_state"] == "ended" and first["call_outcome"] is not None
     second = attempts["V2"]
     assert second["result"] == "abandoned" and second["call_state"] == "ended"
-    states = asyncio.run(fetch(url, "SELECT state FROM agents WHERE endpoint = $1",
-                               agent.endpoint))
-    assert states[0]["state"] == "logged_out"
+    states = asyncio.run(fetch(url, "SELECT state, pause_reason FROM agents "
+                                    "WHERE endpoint = $1", agent.endpoint))
+    assert (states[0]["state"], states[0]["pause_reason"]) in (
+        ("paused", "missed_call"), ("paused", "unreachable")), dict(states[0])

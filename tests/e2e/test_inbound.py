@@ -14,7 +14,10 @@ from contextlib import contextmanager
 import pytest
 
 from dialer.lab import sipp
+from ivr import account_prompt, callback_prompts, self_service
+from tests.audio import Audio, capture_lab, read_wav, received
 from tests.e2e.cli import cli_env, run_cli
+from tests.e2e.sounds import reference
 from tests.e2e.test_campaign import fetch
 
 pytestmark = pytest.mark.lab
@@ -30,6 +33,20 @@ SKILLS = {"agent1001": "language:es=5", "agent1002": "language:en=5",
 def cli(lab_config, url: str, *args: str) -> None:
     result = run_cli(*args, RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
     assert result.returncode == 0, result.stderr
+
+
+def heard_by_callers(lab_config, capture) -> list:
+    """What each debtor who called in (sipp.call_in) received, in order."""
+    return received(capture.path, lab_config.sip_port, lab_config.port_base + 97)
+
+
+def heard(lab_config, call, sound: str, tmp_path, first_s: float | None = None) -> bool:
+    """Whether the caller heard sound (in Spanish), or its first first_s
+    seconds (a key pressed cuts a prompt short)."""
+    whole = read_wav(reference(lab_config, sound, "es", tmp_path))
+    start = whole if first_s is None else Audio(whole.samples[:int(first_s * whole.rate)],
+                                                whole.rate)
+    return call.match(start).found()
 
 
 @contextmanager
@@ -55,7 +72,8 @@ def test_callers_are_identified_and_routed_by_skill(lab_config, fresh_database, 
     for agent, skills in SKILLS.items():
         cli(lab_config, url, "agent", "skills", agent, "--skills", skills)
         cli(lab_config, url, "agent", "login", agent)
-    with inbound_desk(lab_config, url, tmp_path):
+    with inbound_desk(lab_config, url, tmp_path), \
+            capture_lab(lab_config, tmp_path / "in.pcap") as capture:
         # Rosa calls from her own phone; John from a number nobody has, and
         # keys his account number.
         sipp.call_in(lab_config, "+12125550181", stay_s=4)
@@ -73,20 +91,29 @@ def test_callers_are_identified_and_routed_by_skill(lab_config, fresh_database, 
     assert john["agent"] == "agent1003"  # English, high balance, high risk
     assert {rosa["direction"], john["direction"]} == {"inbound"}
     assert {rosa["state"], john["state"]} == {"ended"}
+    # John heard the request for his account number (his keys came 2 s in).
+    john_heard = heard_by_callers(lab_config, capture)[1]
+    assert heard(lab_config, john_heard, account_prompt.SOUND, tmp_path, first_s=2.0)
+    # Each agent's phone showed who was calling.
+    shown = {}
+    for agent in lab_config.agents:
+        for call in received(capture.path, lab_config.sip_port, agent.sip_port):
+            shown[call.number] = (call.caller_name, call.caller_user)
+    assert shown[rosa["agent"]] == ("Rosa", "+12125550181")
+    assert shown[john["agent"]] == ("John", "+15005550199")
 
 
 def test_with_no_agent_free_callers_wait_with_music_and_may_choose_a_call_back(
         lab_config, fresh_database, tmp_path):
     url = fresh_database
-    with inbound_desk(lab_config, url, tmp_path):  # every agent logged out
+    with inbound_desk(lab_config, url, tmp_path), \
+            capture_lab(lab_config, tmp_path / "in.pcap") as capture:  # every agent logged out
         # Rosa hears she is next and the offer, and presses 1.
         sipp.call_in(lab_config, "+12125550181", keys="1", stay_s=15)
         time.sleep(1.0)
     rows = asyncio.run(fetch(url, """
         SELECT i.agent, i.identified_by, b.number, b.account_id IS NOT NULL AS known,
-               k.hung_up_by_app, k.state,
-               (SELECT count(*) FROM call_events e WHERE e.call_id = i.call_id
-                AND e.kind = 'playback_finished') AS played
+               k.hung_up_by_app, k.state
         FROM inbound_calls i JOIN callbacks b ON b.inbound_id = i.id
         JOIN calls k ON k.id = i.call_id"""))
     assert len(rows) == 1, rows
@@ -94,13 +121,17 @@ def test_with_no_agent_free_callers_wait_with_music_and_may_choose_a_call_back(
     assert row["agent"] is None and row["identified_by"] == "caller_id" and row["known"]
     assert row["number"] == "+12125550181"
     assert row["hung_up_by_app"] and row["state"] == "ended"  # after the confirmation
-    assert row["played"] >= 2  # "you are next", the offer, the confirmation
+    rosa = heard_by_callers(lab_config, capture)[0]
+    # Her key, 2 s in, cut "you are next" short: the call-back was booked.
+    assert heard(lab_config, rosa, callback_prompts.YOU_ARE_NEXT, tmp_path, first_s=1.5)
+    assert heard(lab_config, rosa, callback_prompts.BOOKED, tmp_path)
 
 
 def test_a_waiting_caller_reaches_the_first_agent_to_log_in(lab_config, fresh_database,
                                                             tmp_path):
     url = fresh_database
-    with inbound_desk(lab_config, url, tmp_path):  # every agent logged out
+    with inbound_desk(lab_config, url, tmp_path), \
+            capture_lab(lab_config, tmp_path / "in.pcap") as capture:  # every agent logged out
         caller = threading.Thread(target=sipp.call_in, args=(lab_config, "+12125550181"),
                                   kwargs={"stay_s": 14})
         caller.start()
@@ -110,13 +141,17 @@ def test_a_waiting_caller_reaches_the_first_agent_to_log_in(lab_config, fresh_da
     row = asyncio.run(fetch(url, "SELECT agent, arrived_at, connected_at FROM inbound_calls"))[0]
     assert row["agent"] == "agent1004"
     assert (row["connected_at"] - row["arrived_at"]).total_seconds() >= 5.0
+    rosa = heard_by_callers(lab_config, capture)[0]
+    assert heard(lab_config, rosa, callback_prompts.YOU_ARE_NEXT, tmp_path)
+    assert heard(lab_config, rosa, callback_prompts.OFFER, tmp_path)
 
 
 def test_low_risk_callers_serve_themselves(lab_config, fresh_database, tmp_path):
     """Luis (risk 0.1) hears the menu, presses 1 for his balance, then 2 to
     promise to pay it within seven days; no agent is needed."""
     url = fresh_database
-    with inbound_desk(lab_config, url, tmp_path):
+    with inbound_desk(lab_config, url, tmp_path), \
+            capture_lab(lab_config, tmp_path / "in.pcap") as capture:
         sipp.call_in(lab_config, "+12125550184", keys="1,,,,,2", stay_s=25)
         time.sleep(1.0)
     promise = asyncio.run(fetch(url, """
@@ -129,3 +164,7 @@ def test_low_risk_callers_serve_themselves(lab_config, fresh_database, tmp_path)
     row = promise[0]
     assert (float(row["amount"]), row["days"], row["source"]) == (250.75, 7, "ivr")
     assert row["agent"] is None and row["hung_up_by_app"] and row["keys"] == 2
+    luis = heard_by_callers(lab_config, capture)[0]
+    assert heard(lab_config, luis, self_service.MENU, tmp_path, first_s=1.5)  # cut by 1
+    assert heard(lab_config, luis, self_service.YOUR_BALANCE, tmp_path)
+    assert heard(lab_config, luis, self_service.PROMISE_RECORDED, tmp_path)
