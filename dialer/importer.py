@@ -1,15 +1,23 @@
 """`recobro accounts import`: read a CSV or JSON-lines file, parse it through
 the column mapping (dialer.collections.importing) and store the result in
-one transaction; rejected rows are reported and quarantined."""
+one transaction; rejected rows are reported and quarantined.
+
+The file is read as bytes, one physical line at a time, so that a line that
+is not UTF-8, a runaway field or a line that is not even a row costs that
+row (quarantined with its line, and its byte offset when the bytes are at
+fault), never the whole import."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from dialer.collections.importing import (
     ImportDefaults,
@@ -17,17 +25,91 @@ from dialer.collections.importing import (
     RowError,
     check_mapping,
     parse_rows,
+    storable,
 )
 from dialer.errors import ConfigError
 from dialer.store.accounts import AccountStore, ImportReport
+
+# Bytes in one physical line. A longer line is skipped unread (quarantined
+# with its line): memory stays bounded whatever the file holds. Every field
+# has a far smaller limit of its own (importing.FIELD_LIMITS).
+LINE_LIMIT = 16 * 1024 * 1024
+# csv's own limit on a field (131,072 characters by default) would end the
+# whole file at the first long field; the line limit bounds fields instead.
+CSV_FIELD_LIMIT = LINE_LIMIT
+# A CSV line may end in \r\n, \n or a lone \r (as the csv module reads it);
+# JSON lines end in \n.
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One physical line of the file, decoded."""
+
+    number: int  # from 1
+    offset: int  # of its first byte in the file, from 0
+    text: str  # bytes that are not UTF-8 are U+FFFD here
+    problem: str  # why the line cannot be imported ("" when it can)
+
+
+def _skip_rest_of_line(handle: BinaryIO) -> int:
+    """Read past the end of the current line; how many bytes were skipped."""
+    skipped = 0
+    while True:
+        piece = handle.readline(1 << 20)
+        skipped += len(piece)
+        if not piece or piece.endswith(b"\n"):
+            return skipped
+
+
+def _decode(number: int, offset: int, data: bytes) -> Line:
+    try:
+        return Line(number, offset, data.decode("utf-8"), "")
+    except UnicodeDecodeError as error:
+        # The offset in the file, not in whatever chunk a decoder held.
+        return Line(number, offset, data.decode("utf-8", "replace"),
+                    f"not UTF-8: byte 0x{data[error.start]:02x} at offset "
+                    f"{offset + error.start} of the file")
+
+
+def read_lines(handle: BinaryIO, *, lone_cr_ends_line: bool,
+               limit: int = LINE_LIMIT) -> Iterator[Line]:
+    """The file's physical lines with their numbers and byte offsets (a
+    UTF-8 byte order mark at the start is skipped). A line longer than
+    limit bytes comes back empty, with its problem."""
+    number = 0
+    offset = 0
+    at_start = True
+    while True:
+        data = handle.readline(limit + 1)
+        if not data:
+            return
+        if at_start:
+            at_start = False
+            if data.startswith(codecs.BOM_UTF8):
+                data = data[len(codecs.BOM_UTF8):]
+                offset = len(codecs.BOM_UTF8)
+        if len(data) > limit and not data.endswith(b"\n"):
+            length = len(data) + _skip_rest_of_line(handle)
+            number += 1
+            yield Line(number, offset, "\n", f"the line is {length:,} bytes long, more than "
+                                             f"the {limit:,} read")
+            offset += length
+            continue
+        pieces = _LONE_CR.split(data) if lone_cr_ends_line and b"\r" in data else [data]
+        for piece in pieces:
+            if piece:
+                number += 1
+                yield _decode(number, offset, piece)
+                offset += len(piece)
 
 
 @dataclass(frozen=True)
 class ParsedFile:
     rows: list[tuple[int, Mapping[str, object]]]
-    raw: dict[int, str]  # line -> the row as read, for the quarantine
     columns: list[str]
-    unreadable: list[RowError]  # rows that are not even rows (bad JSON)
+    unreadable: list[RowError]  # lines that are not even rows (bad bytes, bad JSON)
+    raw: dict[int, str]  # line -> what was read there, for the unreadable ones
 
 
 def load_mapping(path: Path | None) -> dict[str, str]:
@@ -44,53 +126,125 @@ def load_mapping(path: Path | None) -> dict[str, str]:
     return mapping
 
 
-def _csv_rows(path: Path) -> ParsedFile:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = list(reader.fieldnames or [])
-        rows: list[tuple[int, Mapping[str, object]]] = []
-        raw: dict[int, str] = {}
-        for row in reader:
-            rows.append((reader.line_num, row))
-            raw[reader.line_num] = json.dumps(row, ensure_ascii=False)
-    return ParsedFile(rows, raw, columns, [])
+class _Lines:
+    """Feeds csv.reader the lines' text and keeps the Lines of the record
+    being read, so that each record is known by its lines."""
+
+    def __init__(self, lines: Iterator[Line]) -> None:
+        self._lines = lines
+        self._pending: list[Line] = []
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._lines:
+            self._pending.append(line)
+            yield line.text
+
+    def take(self) -> list[Line]:
+        """The lines read since the last take: the record just read."""
+        taken, self._pending = self._pending, []
+        return taken
 
 
-def _jsonl_rows(path: Path) -> ParsedFile:
+def _line_problem(lines: list[Line], fields: list[str], columns: list[str]) -> str:
+    """Why a record cannot be imported because of its bytes ("" if it can),
+    naming the column that holds bytes that are not UTF-8."""
+    for line in lines:
+        if not line.problem:
+            continue
+        where = ""
+        if "\ufffd" in line.text:
+            where = next((f"{columns[i] if i < len(columns) else f'field {i + 1}'}: "
+                          for i, field in enumerate(fields) if "\ufffd" in field), "")
+        later = f" (line {line.number}, within the row)" if line.number != lines[0].number else ""
+        return f"{where}{line.problem}{later}"
+    return ""
+
+
+def _csv_rows(handle: BinaryIO) -> ParsedFile:
+    lines = _Lines(read_lines(handle, lone_cr_ends_line=True))
+    reader = csv.reader(lines)
+    try:
+        columns = next(reader, [])
+    except csv.Error as error:
+        raise ConfigError(f"line 1 (the header) is not readable CSV ({error})") from None
+    problem = _line_problem(lines.take(), columns, columns)
+    if problem:
+        raise ConfigError(f"the header (line 1): {problem}")
+    rows: list[tuple[int, Mapping[str, object]]] = []
+    bad: list[RowError] = []
+    raw: dict[int, str] = {}
+    while True:
+        first = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            # csv drops the rest of the line and reads on from the next one.
+            raw[first] = "".join(line.text for line in lines.take())
+            bad.append(RowError(first, f"not a readable CSV row ({error})"))
+            continue
+        record = lines.take()
+        problem = _line_problem(record, fields, columns)
+        if problem:
+            raw[first] = "".join(line.text for line in record)
+            bad.append(RowError(first, problem))
+        elif len(fields) > len(columns):
+            # A comma in an unquoted value shifts every field after it.
+            raw[first] = "".join(line.text for line in record)
+            bad.append(RowError(first, f"{len(fields)} fields where the header has "
+                                       f"{len(columns)} (a ',' in an unquoted value?)"))
+        elif fields:  # a blank line is no row
+            rows.append((first, dict(zip(columns, fields, strict=False))))
+    return ParsedFile(rows, columns, bad, raw)
+
+
+def _jsonl_rows(handle: BinaryIO) -> ParsedFile:
     rows: list[tuple[int, Mapping[str, object]]] = []
     raw: dict[int, str] = {}
     bad: list[RowError] = []
     columns: set[str] = set()
-    with path.open(encoding="utf-8-sig") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            raw[line_number] = line.rstrip("\n")
-            try:
-                row = json.loads(line)
-            except ValueError as error:
-                bad.append(RowError(line_number, f"not JSON: {error}"))
-                continue
-            if not isinstance(row, dict):
-                bad.append(RowError(line_number, "not a JSON object"))
-                continue
-            columns.update(row)
-            rows.append((line_number, row))
-    return ParsedFile(rows, raw, sorted(columns), bad)
+    for line in read_lines(handle, lone_cr_ends_line=False):
+        if line.problem:
+            raw[line.number] = line.text
+            bad.append(RowError(line.number, line.problem))
+            continue
+        if not line.text.strip():
+            continue
+        try:
+            row = json.loads(line.text)
+        except ValueError as error:
+            raw[line.number] = line.text
+            bad.append(RowError(line.number, f"not JSON: {error}"))
+            continue
+        except RecursionError:
+            raw[line.number] = line.text
+            bad.append(RowError(line.number, "not JSON Recobro reads: nested too deeply"))
+            continue
+        if not isinstance(row, dict):
+            raw[line.number] = line.text
+            bad.append(RowError(line.number, "not a JSON object"))
+            continue
+        columns.update(row)
+        rows.append((line.number, row))
+    return ParsedFile(rows, sorted(columns), bad, raw)
 
 
 def read_rows(path: Path, file_format: str) -> ParsedFile:
-    """The rows of a CSV or JSON-lines file, each with its line number."""
+    """The rows of a CSV or JSON-lines file, each with its line number, and
+    the lines that are no rows."""
     if file_format == "auto":
         file_format = "jsonl" if path.suffix in (".jsonl", ".ndjson", ".json") else "csv"
+    previous = csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
-        return _jsonl_rows(path) if file_format == "jsonl" else _csv_rows(path)
+        with path.open("rb") as handle:
+            return _jsonl_rows(handle) if file_format == "jsonl" else _csv_rows(handle)
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
-    except csv.Error as error:
-        raise ConfigError(f"{path}: not a readable CSV file ({error})") from None
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    finally:
+        csv.field_size_limit(previous)
 
 
 @dataclass(frozen=True)
@@ -113,19 +267,27 @@ async def import_file(store: AccountStore, path: Path, mapping: Mapping[str, str
     errors = sorted(parsed.unreadable + errors, key=lambda e: e.line)
     if strict and errors:
         return ImportOutcome(None, errors)
-    report = await store.import_accounts(str(path), accounts, errors, parsed.raw)
+    # The quarantine keeps a copy of each bad row only (not of every row).
+    bad_lines = {e.line for e in errors}
+    raw = {line: json.dumps(row, ensure_ascii=False) for line, row in parsed.rows if line in bad_lines}
+    raw.update(parsed.raw)
+    raw = {line: storable(text) for line, text in raw.items()}
+    report = await store.import_accounts(storable(str(path)), accounts, errors, raw)
     return ImportOutcome(report, errors)
 
 
 def iter_report(outcome: ImportOutcome, limit: int = 20) -> Iterator[str]:
-    """Lines telling what an import did, and its first bad rows."""
+    """Lines telling what an import did, and its first bad rows (every one
+    under --strict: they are kept nowhere else)."""
     if outcome.report is None:
         yield f"nothing imported: {len(outcome.errors)} bad row(s) and --strict"
+        shown = outcome.errors
     else:
         r = outcome.report
         yield (f"imported {r.inserted + r.updated} account(s) ({r.inserted} new, {r.updated} "
                f"updated); {r.quarantined} row(s) quarantined in batch {r.batch_id}")
-    for error in outcome.errors[:limit]:
+        shown = outcome.errors[:limit]
+    for error in shown:
         yield f"  line {error.line}: {error.reason}"
-    if len(outcome.errors) > limit:
-        yield f"  ... and {len(outcome.errors) - limit} more (`recobro accounts quarantine`)"
+    if len(outcome.errors) > len(shown):
+        yield f"  ... and {len(outcome.errors) - len(shown)} more (`recobro accounts quarantine`)"

@@ -1,12 +1,15 @@
 """Importing accounts into the real PostgreSQL: upsert by reference, bad
-rows quarantined with their line, a bad file changes nothing."""
+rows quarantined with their line (every value the database would refuse
+among them: the good rows still import), a bad file changes nothing."""
+
+import json
 
 import asyncpg
 import pytest
 
 from dialer.collections.importing import ImportDefaults
 from dialer.errors import ConfigError
-from dialer.importer import import_file
+from dialer.importer import import_file, iter_report
 from dialer.store.accounts import AccountStore
 
 pytestmark = pytest.mark.lab
@@ -92,3 +95,81 @@ async def test_json_lines_with_a_mapping(store, tmp_path):
     outcome = await import_file(store, path, mapping, ImportDefaults())
     assert [(e.line, e.reason[:8]) for e in outcome.errors] == [(2, "not JSON"), (3, "not a JS")]
     assert await store.pool.fetchval("SELECT debtor_name FROM accounts") == "Luz"
+
+
+def hostile_file(rows: int) -> tuple[bytes, dict[int, str]]:
+    """A CSV of rows accounts (lines 2..rows+1) with bad ones spread
+    through: the line -> the start of its reason. The tryout's values."""
+    bad = {
+        101: (b"B101,Ana,1e15,3", "balance: '1e15' is not an amount"),
+        202: (b"B202,Ana,1e309,3", "balance: '1e309' is not an amount"),
+        303: (b"B303,Ana,1000000000000,3", "balance: '1000000000000' is out of range"),
+        404: (b"B404,Ana,10,99999999999", "days_past_due: '99999999999' is out of range"),
+        505: (b"B505,Ana\x00Nul,10,3", "debtor_name: 'Ana\\x00Nul' has a NUL character"),
+        606: (b"B606," + b"x" * 10 * 1024 * 1024 + b",10,3",
+              "debtor_name: 10,485,760 characters, more than the 200 allowed"),
+        707: (b"B707,Ana,1_000,3", "balance: '1_000' is not an amount"),
+        808: ("B808,Ana,\u0661\u0660\u0660,3".encode(), "balance: '١٠٠' is not an amount"),
+        909: (b'B909,"=HYPERLINK(""http://x.example"",""Pay"")",10,3',
+              "debtor_name: '=HYPERLINK(\"http://x.example\",\"Pay\")' starts with '='"),
+        1010: (b"B1010,Ana,10,3,+1 (212) 500-1200 ext 9",
+               "phone1: '+1 (212) 500-1200 ext 9' has the extension 9"),
+        1111: (b"B1111,Ana,1,000.50,3,+12125001111", "6 fields where the header has 5"),
+        2345: (b"B2345,Ana,10,-3", "days_past_due: '-3' must be zero or more"),
+        3001: (b"B3001,Jos\xe9,10,3", "debtor_name: not UTF-8: byte 0xe9 at offset"),
+    }
+    lines = [b"reference,debtor_name,balance,days_past_due,phone1"]
+    for line in range(2, rows + 2):
+        if line in bad:
+            text = bad[line][0]
+            lines.append(text if text.count(b",") >= 4 else text + b",+1212500%04d" % line)
+        else:
+            lines.append(b"G%d,Debtor %d,%d.%02d,%d,+1212500%04d"
+                         % (line, line, line, line % 100, line % 400, line))
+    return b"\n".join(lines) + b"\n", {line: reason for line, (_, reason) in bad.items()}
+
+
+async def test_a_hostile_file_keeps_every_good_row_and_quarantines_each_bad_one(store, tmp_path):
+    data, bad = hostile_file(3200)
+    path = tmp_path / "hostile.csv"
+    path.write_bytes(data)
+    outcome = await import_file(store, path, {}, ImportDefaults())
+    assert [e.line for e in outcome.errors] == sorted(bad)
+    for error in outcome.errors:
+        assert error.reason.startswith(bad[error.line]), error
+    offset = data.index(b"Jos\xe9") + 3
+    assert outcome.errors[-1].reason.endswith(f"offset {offset} of the file")
+    assert outcome.report.inserted == 3200 - len(bad)
+    stored = {r["reference"] for r in await store.pool.fetch("SELECT reference FROM accounts")}
+    assert stored == {f"G{line}" for line in range(2, 3202) if line not in bad}
+    quarantined = {q.line: q for q in await store.quarantine()}
+    assert sorted(quarantined) == sorted(bad)
+    assert "\\u0000" in quarantined[505].raw  # NUL kept as an escape, storable
+    assert len(quarantined[606].raw) < 5000 and "characters in all" in quarantined[606].raw
+    assert "Jos\ufffd" in quarantined[3001].raw
+
+    # --strict: nothing changes, and every bad row is listed.
+    before = await counts(store)
+    strict = await import_file(store, path, {}, ImportDefaults(), strict=True)
+    assert strict.report is None and len(strict.errors) == len(bad)
+    listed = list(iter_report(strict))
+    assert listed[0] == f"nothing imported: {len(bad)} bad row(s) and --strict"
+    assert [line.split(":")[0] for line in listed[1:]] == [f"  line {n}" for n in sorted(bad)]
+    assert await counts(store) == before
+
+
+async def test_json_lines_values_of_the_wrong_kind_are_quarantined(store, tmp_path):
+    path = tmp_path / "accounts.jsonl"
+    good = {"reference": "J1", "debtor_name": "Luz", "balance": 12, "days_past_due": 95,
+            "phone1": "+525512341030"}
+    rows = [good, {**good, "reference": {"id": "J2"}}, {**good, "reference": "J3",
+                                                        "debtor_name": "L\u0000z"},
+            {**good, "reference": "J4", "debtor_name": "L\ud800z"},
+            {**good, "reference": "J5", "balance": 1e309}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    outcome = await import_file(store, path, {}, ImportDefaults())
+    assert [(e.line, e.reason.split(":")[0]) for e in outcome.errors] == [
+        (2, "reference"), (3, "debtor_name"), (4, "debtor_name"), (5, "balance")]
+    assert await store.pool.fetchval("SELECT array_agg(reference) FROM accounts") == ["J1"]
+    raws = [q.raw for q in await store.quarantine()]
+    assert '"L\\u0000z"' in raws[1] and '"L\\ud800z"' in raws[2]
