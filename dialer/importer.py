@@ -284,8 +284,10 @@ def iter_report(outcome: ImportOutcome, limit: int = 20) -> Iterator[str]:
         shown = outcome.errors
     else:
         r = outcome.report
+        phones = f"; {r.retired} phone(s) retired, {r.restored} back" \
+            if r.retired or r.restored else ""
         yield (f"imported {r.inserted + r.updated} account(s) ({r.inserted} new, {r.updated} "
-               f"updated); {r.quarantined} row(s) quarantined in batch {r.batch_id}")
+               f"updated){phones}; {r.quarantined} row(s) quarantined in batch {r.batch_id}")
         shown = outcome.errors[:limit]
     for error in shown:
         yield f"  line {error.line}: {error.reason}"

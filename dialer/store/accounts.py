@@ -1,6 +1,8 @@
 """Accounts, phones, do-not-call entries and import quarantine in
 PostgreSQL. An import is one transaction: accepted rows are upserted by
-reference, rejected rows go to the quarantine with their line and reason."""
+reference, rejected rows go to the quarantine with their line and reason.
+Phones are never deleted: one a re-import no longer lists is retired, so
+the attempts made to it (and every rule computed from them) stay."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import asyncpg
 
 from dialer.collections.importing import RowError
 from dialer.collections.model import Account
+from dialer.errors import DatabaseError
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,8 @@ class ImportReport:
     inserted: int
     updated: int
     quarantined: int
+    retired: int = 0  # phones a re-import no longer lists
+    restored: int = 0  # retired phones listed again
 
 
 @dataclass(frozen=True)
@@ -64,14 +69,35 @@ WITH upserted AS (
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
 """
-_REPLACE_PHONES = """
-DELETE FROM phones p USING accounts a, import_accounts i
-WHERE p.account_id = a.id AND a.reference = i.reference
+# The current phones of the accounts in the file step aside (negative
+# positions) so that the file's positions never collide with them while
+# they are upserted; those still aside afterwards are retired.
+_PHONES_ASIDE = """
+UPDATE phones p SET position = -p.position
+FROM accounts a JOIN import_accounts i ON i.reference = a.reference
+WHERE p.account_id = a.id AND p.retired_at IS NULL
 """
-_INSERT_PHONES = """
-INSERT INTO phones (account_id, position, number, kind, sms_capable, consent, region, time_zones)
-SELECT a.id, ip.position, ip.number, ip.kind, ip.sms_capable, ip.consent, ip.region, ip.time_zones
-FROM import_phones ip JOIN accounts a ON a.reference = ip.reference
+# A number the account already had keeps its row (and its attempts), and
+# is current again if it had been retired.
+_UPSERT_PHONES = """
+WITH upserted AS (
+    INSERT INTO phones AS p (account_id, position, number, kind, sms_capable, consent, region,
+                             time_zones)
+    SELECT a.id, ip.position, ip.number, ip.kind, ip.sms_capable, ip.consent, ip.region,
+           ip.time_zones
+    FROM import_phones ip JOIN accounts a ON a.reference = ip.reference
+    ON CONFLICT (account_id, number) DO UPDATE SET
+        position = EXCLUDED.position, kind = EXCLUDED.kind,
+        sms_capable = EXCLUDED.sms_capable, consent = EXCLUDED.consent,
+        region = EXCLUDED.region, time_zones = EXCLUDED.time_zones, retired_at = NULL
+    RETURNING (SELECT q.retired_at IS NOT NULL FROM phones q WHERE q.id = p.id) AS restored
+)
+SELECT count(*) FILTER (WHERE restored) FROM upserted
+"""
+_RETIRE_PHONES = """
+UPDATE phones p SET position = -p.position, retired_at = now()
+FROM accounts a JOIN import_accounts i ON i.reference = a.reference
+WHERE p.account_id = a.id AND p.retired_at IS NULL AND p.position < 0
 """
 
 
@@ -95,24 +121,34 @@ class AccountStore:
 
     async def import_accounts(self, source: str, accounts: Sequence[Account],
                               rejected: Sequence[RowError], raw_lines: dict[int, str]) -> ImportReport:
-        """Upsert accounts and quarantine rejected rows, all or nothing."""
-        async with self.pool.acquire() as connection, connection.transaction():
-            batch_id = await connection.fetchval(
-                "INSERT INTO import_batches (source, accepted, quarantined) "
-                "VALUES ($1, $2, $3) RETURNING id", source, len(accounts), len(rejected))
-            await connection.execute(_STAGE_ACCOUNTS)
-            await connection.execute(_STAGE_PHONES)
-            await connection.copy_records_to_table(
-                "import_accounts", records=[_account_record(a) for a in accounts])
-            await connection.copy_records_to_table(
-                "import_phones", records=[r for a in accounts for r in _phone_records(a)])
-            inserted, updated = await connection.fetchrow(_UPSERT_ACCOUNTS)
-            await connection.execute(_REPLACE_PHONES)
-            await connection.execute(_INSERT_PHONES)
-            await connection.copy_records_to_table(
-                "import_quarantine", columns=["batch_id", "line", "reason", "raw"],
-                records=[(batch_id, e.line, e.reason, raw_lines.get(e.line, "")) for e in rejected])
-        return ImportReport(batch_id, inserted, updated, len(rejected))
+        """Upsert accounts and their phones (retiring the phones an account
+        no longer lists) and quarantine rejected rows, all or nothing."""
+        try:
+            async with self.pool.acquire() as connection, connection.transaction():
+                batch_id = await connection.fetchval(
+                    "INSERT INTO import_batches (source, accepted, quarantined) "
+                    "VALUES ($1, $2, $3) RETURNING id", source, len(accounts), len(rejected))
+                await connection.execute(_STAGE_ACCOUNTS)
+                await connection.execute(_STAGE_PHONES)
+                await connection.copy_records_to_table(
+                    "import_accounts", records=[_account_record(a) for a in accounts])
+                await connection.copy_records_to_table(
+                    "import_phones", records=[r for a in accounts for r in _phone_records(a)])
+                inserted, updated = await connection.fetchrow(_UPSERT_ACCOUNTS)
+                await connection.execute(_PHONES_ASIDE)
+                restored = await connection.fetchval(_UPSERT_PHONES)
+                retired = int((await connection.execute(_RETIRE_PHONES)).split()[-1])
+                await connection.copy_records_to_table(
+                    "import_quarantine", columns=["batch_id", "line", "reason", "raw"],
+                    records=[(batch_id, e.line, e.reason, raw_lines.get(e.line, ""))
+                             for e in rejected])
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            # The parser checks every value the schema would refuse, so this
+            # is a bug or a schema it does not know: say so, without a trace.
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise DatabaseError(f"PostgreSQL refused the import of {source}, so nothing was "
+                                f"imported ({type(error).__name__}: {first})") from None
+        return ImportReport(batch_id, inserted, updated, len(rejected), retired, restored)
 
     async def quarantine(self, batch_id: int | None = None) -> list[QuarantinedRow]:
         """Rejected rows, of one batch or of every batch, oldest first."""

@@ -35,7 +35,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
 # Leads of the campaign's segments; value = balance x chance to pay, the
 # hour-free part of the expected value (see dialer.collections.contact).
-# The zone is the account's, else its first phone's first.
+# The zone is the account's, else its first current phone's first.
 _REFRESH_LEADS = """
 WITH c AS (SELECT * FROM campaigns WHERE id = $1),
 candidates AS (
@@ -45,7 +45,7 @@ candidates AS (
            a.balance::double precision * (1 - a.risk_score) AS value,
            coalesce(nullif(a.time_zone, ''),
                     (SELECT p.time_zones[1] FROM phones p WHERE p.account_id = a.id
-                     ORDER BY p.position LIMIT 1)) AS time_zone
+                     AND p.retired_at IS NULL ORDER BY p.position LIMIT 1)) AS time_zone
     FROM accounts a, c WHERE a.status = 'active'
       AND (c.portfolio = '' OR a.client_segment = c.portfolio) AND ($2::timestamptz IS NULL OR a.updated_at >= $2)
 )

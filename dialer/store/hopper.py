@@ -87,9 +87,13 @@ async def lead_contexts(connection: asyncpg.Connection, campaign_id: int,
         "EXISTS (SELECT 1 FROM do_not_call d WHERE d.reference = a.reference) AS opted_out "
         "FROM accounts a JOIN leads l ON l.account_id = a.id AND l.campaign_id = $1 "
         "WHERE a.id = ANY ($2::bigint[])", campaign_id, ids)
+    # Current phones only: a phone a re-import no longer lists is retired,
+    # never dialed again. Its attempts still count below: the history is
+    # read by account, whatever phone each attempt dialed.
     phones = await connection.fetch(
         "SELECT p.*, EXISTS (SELECT 1 FROM do_not_call d WHERE d.number = p.number) AS dnc "
-        "FROM phones p WHERE p.account_id = ANY ($1::bigint[]) ORDER BY p.position", ids)
+        "FROM phones p WHERE p.account_id = ANY ($1::bigint[]) AND p.retired_at IS NULL "
+        "ORDER BY p.position", ids)
     history = await connection.fetch(
         "SELECT account_id, started_at, result FROM attempts WHERE account_id = ANY ($1::bigint[]) "
         "AND started_at > $2::timestamptz - make_interval(days => $3) "

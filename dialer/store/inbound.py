@@ -27,9 +27,13 @@ _ACCOUNT = ("SELECT a.id, a.language, a.balance::text AS balance, a.risk_score, 
 
 
 async def by_phone(pool: asyncpg.Pool, number: str) -> Caller | None:
-    """The account with this phone, if exactly one has it."""
+    """The account with this phone as a current phone, if exactly one has
+    it. A retired phone identifies no one: the creditor stopped listing it,
+    often because it is no longer the debtor's, and identifying a caller
+    tells them the debt (screen pop, self-service balance). A caller on a
+    retired number can still key the account number."""
     rows = await pool.fetch(_ACCOUNT + "JOIN phones p ON p.account_id = a.id "
-                            "WHERE p.number = $1 LIMIT 2", number)
+                            "WHERE p.number = $1 AND p.retired_at IS NULL LIMIT 2", number)
     return Caller(*rows[0]) if len(rows) == 1 else None
 
 

@@ -56,12 +56,14 @@ async def test_reimport_updates_instead_of_duplicating(store, tmp_path):
     path.write_text(HEADER + "A1,Ana Maria,99,40,2125551039,,\nA2,Bob,5,3,2125551031,,active\n")
     outcome = await import_file(store, path, {}, ImportDefaults())
     assert (outcome.report.inserted, outcome.report.updated) == (0, 2)
-    assert await counts(store) == (2, 2)
+    assert outcome.report.retired == 2  # A1's two phones: kept for history, never dialed
+    assert await counts(store) == (2, 4)
     row = await store.pool.fetchrow("SELECT * FROM accounts WHERE reference = 'A1'")
     assert (row["debtor_name"], float(row["balance"]), row["days_past_due"]) == \
         ("Ana Maria", 99.0, 40)
     phones = await store.pool.fetch("SELECT number FROM phones p JOIN accounts a "
-                                    "ON a.id = p.account_id WHERE a.reference = 'A1'")
+                                    "ON a.id = p.account_id WHERE a.reference = 'A1' "
+                                    "AND p.retired_at IS NULL")
     assert [p["number"] for p in phones] == ["+12125551039"]
     # A paid account is not brought back to life by an older file.
     assert await store.pool.fetchval("SELECT status FROM accounts WHERE reference = 'A2'") == "paid"
