@@ -8,10 +8,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from dialer.agents.state import PERSON_ACTIONS
 from dialer.errors import ConfigError, RecobroError
-from dialer.settings import ENV_FILE_VARIABLE
+from dialer.settings import ENV_FILE_VARIABLE, environment, secrets_of
+from dialer.store.database import REFUSALS, refusal_in_words
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -75,6 +77,7 @@ def _campaign(args: argparse.Namespace) -> int:
     from dialer.campaign import commands
 
     if args.action == "create":
+        from dialer.compliance.abandon import CAP
         from dialer.settings import load_settings
 
         campaign = commands.build_campaign(
@@ -82,7 +85,14 @@ def _campaign(args: argparse.Namespace) -> int:
             caller_id=args.caller_id or load_settings().caller_id, window=args.window, ring_timeout_s=args.ring_timeout,
             wrap_up_s=args.wrap_up, early_max_dpd=args.early_max_dpd,
             mid_max_dpd=args.mid_max_dpd, segments=args.segments, strategies=args.strategies,
-            portfolio=args.portfolio, amd=args.amd, machine_action=args.machine_action)
+            portfolio=args.portfolio, amd=args.amd, machine_action=args.machine_action,
+            allow_above_cap=args.allow_abandon_above_cap)
+        if campaign.abandon_target > CAP:
+            # Allowed by the operator's own flag: said where it is done.
+            print(f"recobro: warning: campaign {campaign.name}: --abandon-target "
+                  f"{campaign.abandon_target:g} ({campaign.abandon_target:.1%}) is above the "
+                  f"{CAP:.0%} abandon cap regulators set; allowed by --allow-abandon-above-cap",
+                  file=sys.stderr, flush=True)
         return asyncio.run(commands.create_campaign(campaign))
     if args.action == "run":
         return asyncio.run(commands.run_campaign(args.name, args.seconds))
@@ -154,13 +164,20 @@ def _add_collections_commands(sub: argparse._SubParsersAction) -> None:
     campaign.add_argument("name")
     campaign.add_argument("--mode", choices=["preview", "progressive", "ratio", "predictive"],
                           default="predictive")
-    campaign.add_argument("--ratio", type=float, default=2.0, help="calls per agent (ratio mode)")
-    campaign.add_argument("--abandon-target", type=float, default=0.03)
+    campaign.add_argument("--ratio", type=float, default=2.0,
+                          help="calls per agent (ratio mode), 1 to 10")
+    campaign.add_argument("--abandon-target", type=float, default=0.03,
+                          help="predictive mode's abandon rate, a share: at most 0.03 (the "
+                               "regulators' 3%% cap) unless --allow-abandon-above-cap")
+    campaign.add_argument("--allow-abandon-above-cap", action="store_true",
+                          help="accept an --abandon-target above the 3%% cap (outside the "
+                               "FCC's and Ofcom's rules: on the operator's responsibility)")
     campaign.add_argument("--caller-id", help="default: RECOBRO_CALLER_ID")
     campaign.add_argument("--window", default="local",
                           help="us, es, mx, local (by the number's country) or HH:MM-HH:MM")
-    campaign.add_argument("--ring-timeout", type=int, default=25, help="seconds")
-    campaign.add_argument("--wrap-up", type=int, default=5, help="agent wrap-up seconds")
+    campaign.add_argument("--ring-timeout", type=int, default=25, help="seconds, 5 to 120")
+    campaign.add_argument("--wrap-up", type=int, default=5,
+                          help="agent wrap-up seconds, 0 to 3600")
     campaign.add_argument("--early-max-dpd", type=int, default=30)
     campaign.add_argument("--mid-max-dpd", type=int, default=90)
     campaign.add_argument("--segments", default="early,mid,late")
@@ -228,8 +245,16 @@ def _add_collections_commands(sub: argparse._SubParsersAction) -> None:
     disposition.set_defaults(run=_disposition)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line like every other error (no
+    usage block: `--help` has it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recobro", description=__doc__)
+    parser = _Parser(prog="recobro", description=__doc__)
     parser.add_argument("--env-file", type=Path, help="read settings from this file "
                         "(as RECOBRO_ENV_FILE; real environment variables still win)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -285,10 +310,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except RecobroError as error:
-        print(f"recobro: error: {error}", file=sys.stderr)
-        return 2
+        return _fail(str(error))
+    except REFUSALS as error:
+        # A value PostgreSQL refused that no check caught first: in words,
+        # never its raw constraint text or the row's values.
+        return _fail(refusal_in_words(error))
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(message: str) -> int:
+    """Print one error line, with every secret of the settings masked (a
+    driver's message may quote a part of a URL), and return exit code 2."""
+    try:
+        secrets = secrets_of(environment())
+    except RecobroError:
+        secrets = secrets_of(os.environ)
+    line = " ".join(message.split())  # one line, whatever the message held
+    for secret in secrets:
+        line = line.replace(secret, "***")
+    print(f"recobro: error: {line}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

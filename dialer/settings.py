@@ -3,12 +3,16 @@ writes). Every error names the variable to set."""
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from dialer.agents.caller_id import AgentCallerId
+from dialer.campaign.limits import RING_TIMEOUT_S
 from dialer.errors import ConfigError
 
 ENV_FILE_VARIABLE = "RECOBRO_ENV_FILE"
@@ -65,7 +69,14 @@ class Settings:
 def read_env_file(path: Path) -> dict[str, str]:
     """Parse KEY=VALUE lines; blank lines and # comments are skipped."""
     values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[:error.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 (byte {error.start + 1})") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read it ({error.strerror})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -87,30 +98,174 @@ def environment() -> dict[str, str]:
     return merged
 
 
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip()
+# Control characters (a NUL above all) have no place in a setting: a file
+# name, a URL or a secret with one is a mistake, and PostgreSQL cannot
+# store a NUL.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Names Asterisk takes in a dial string, a Stasis application's name or
+# the comma-separated arguments around them.
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_PHONE = re.compile(r"\+?[0-9]{3,15}")
+PORTS = (1, 65535)
+
+
+def _shown(raw: str) -> str:
+    """A value, quoted for a message (a long one cut short)."""
+    return repr(raw if len(raw) <= 40 else raw[:40] + "...")
+
+
+def _value(env: Mapping[str, str], name: str, default: str = "", *,
+           secret: bool = False) -> str:
+    value = env.get(name, default).strip()
+    if _CONTROL.search(value):
+        shown = "" if secret else f"={_shown(value)}"
+        raise ConfigError(f"{name}{shown} holds a control character")
+    return value
+
+
+def _required(env: Mapping[str, str], name: str, *, secret: bool = False) -> str:
+    value = _value(env, name, secret=secret)
     if not value:
         raise ConfigError(f"{name} is not set (run `recobro lab up`, or set it for your Asterisk)")
     return value
 
 
-def _number(env: Mapping[str, str], name: str, default: str, kind: type = int) -> float:
-    raw = env.get(name, default).strip()
+def _port(env: Mapping[str, str], name: str, default: str) -> int:
+    raw = _value(env, name, default)
+    if not re.fullmatch(r"[0-9]{1,5}", raw) or not PORTS[0] <= int(raw) <= PORTS[1]:
+        raise ConfigError(f"{name}={_shown(raw)}: a port is a whole number from "
+                          f"{PORTS[0]} to {PORTS[1]}")
+    return int(raw)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: str) -> float:
+    raw = _value(env, name, default)
     try:
-        value = kind(raw)
+        value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a {kind.__name__}") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be positive")
+        value = math.nan
+    if not math.isfinite(value) or value not in RING_TIMEOUT_S:
+        raise ConfigError(f"{name}={_shown(raw)}: allowed {RING_TIMEOUT_S}")
     return value
 
 
+def _named(env: Mapping[str, str], name: str, default: str, what: str) -> str:
+    value = _value(env, name, default)
+    if not _NAME.fullmatch(value):
+        raise ConfigError(f"{name}={_shown(value)}: {what} is letters, digits, '.', '_' "
+                          "and '-' (64 at most)")
+    return value
+
+
+def _phone(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _value(env, name, default)
+    if not _PHONE.fullmatch(value):
+        raise ConfigError(f"{name}={_shown(value)}: digits (3 to 15), optionally after a +")
+    return value
+
+
+def _host(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _value(env, name, default)
+    if not value or any(c.isspace() or c in "/@?#" for c in value):
+        raise ConfigError(f"{name}={_shown(value)}: a host name or address (e.g. 127.0.0.1)")
+    return value
+
+
+def _ari_url(env: Mapping[str, str]) -> str:
+    """RECOBRO_ARI_URL: http(s)://HOST[:PORT][/PATH] (Recobro adds /ari/...)."""
+    name = "RECOBRO_ARI_URL"
+    written = _value(env, name, "http://127.0.0.1:8088")
+    raw = written.rstrip("/")
+    parts = urlsplit(raw)
+    if "@" in parts.netloc:  # never quoted: a user:password may be there
+        raise ConfigError(f"{name} must not hold a user or password: set RECOBRO_ARI_USER "
+                          "and RECOBRO_ARI_PASSWORD")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name}={_shown(written)}: use http://HOST:PORT or https://HOST:PORT "
+                          "(e.g. http://127.0.0.1:8088)")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if not parts.hostname or port == 0 or (parts.netloc.endswith(":") and port is None):
+        raise ConfigError(f"{name}={_shown(raw)}: the host is missing or its port is not "
+                          f"a whole number from {PORTS[0]} to {PORTS[1]}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name}={_shown(raw)}: no query or fragment (Recobro adds /ari/...)")
+    return raw
+
+
+def _password_hint(name: str) -> ConfigError:
+    return ConfigError(
+        f"{name}: the user or password holds a '/', '?', '#' or '@' as is, so the URL "
+        "cannot be read: percent-encode them (%2F, %3F, %23, %40), e.g. "
+        "postgresql://USER:pa%2Fss@HOST:PORT/DATABASE")
+
+
+def check_database_url(url: str, name: str = "DATABASE_URL") -> str:
+    """The URL, when PostgreSQL's drivers will read it as written:
+    postgresql://USER:PASSWORD@HOST:PORT/DATABASE with '/', '?', '#' and
+    '@' in the user or password percent-encoded. ConfigError otherwise; its
+    message never quotes the URL (a password may be anywhere in it)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"{name} must start with postgresql:// "
+                          "(postgresql://USER:PASSWORD@HOST:PORT/DATABASE)")
+    if _CONTROL.search(url):
+        raise ConfigError(f"{name} holds a control character")
+    # The user and password end at the first '/', '?' or '#' (RFC 3986);
+    # an '@' after that, or a second '@', is part of a password written as
+    # is, and the drivers would each read a different host.
+    authority = re.match(r"[^/?#]*", rest).group()
+    path = re.match(r"[^?#]*", rest[len(authority):]).group()
+    tail = rest[len(authority) + len(path):]
+    if "@" in path or authority.count("@") > 1 or ("#" in tail and "@" in tail):
+        raise _password_hint(name)
+    if "@" not in authority and "@" in tail and "=" not in tail.split("@", 1)[0]:
+        raise _password_hint(name)  # 'user:pa?ss@host': no query has '@' before '='
+    userinfo, _, hosts = authority.rpartition("@")
+    if "%" in userinfo and re.search(r"%(?![0-9A-Fa-f]{2})", userinfo):
+        raise ConfigError(f"{name}: the user or password holds a '%' not followed by two hex "
+                          "digits: write '%' itself as %25")
+    for host in hosts.split(","):
+        port = host.rpartition("]")[2] if host.startswith("[") else host
+        _, colon, digits = port.rpartition(":") if ":" in port else ("", "", "")
+        if colon and not (re.fullmatch(r"[0-9]{1,5}", digits)
+                          and PORTS[0] <= int(digits) <= PORTS[1]):
+            # Not quoted: with a ':' in the user part and a '/' after it,
+            # what stands here is the start of a password.
+            raise ConfigError(
+                f"{name}: the port after the host is not a whole number from {PORTS[0]} to "
+                f"{PORTS[1]} (if that part is a password holding '/', '?', '#' or '@', "
+                "percent-encode those: %2F, %3F, %23, %40)")
+    return url
+
+
+def secrets_of(env: Mapping[str, str]) -> list[str]:
+    """The secrets among the settings (the DATABASE_URL's password as
+    written and decoded): what no message may show."""
+    found = [env.get(name, "") for name in
+             ("RECOBRO_AMI_SECRET", "RECOBRO_ARI_PASSWORD", "RECOBRO_API_TOKEN")]
+    url = env.get("DATABASE_URL", "")
+    _, sep, rest = url.partition("://")
+    if sep:
+        # Whatever sits between the user's ':' and the last '@' (even when
+        # '/', '?' or '#' split it from the host as urlsplit reads it).
+        userinfo = rest.rpartition("@")[0]
+        password = userinfo.partition(":")[2]
+        found += [password, unquote(password), *re.split(r"[/?#@]", password)]
+    # Short strings would be masked in every word they happen to be in
+    # ("pass" in "password"); the messages themselves never quote a secret.
+    return sorted({s for s in found if len(s) >= 8}, key=len, reverse=True)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from the environment; ConfigError names what is wrong."""
+    """Build Settings from the environment; ConfigError names what is wrong
+    (and never quotes a secret)."""
     env = environment() if env is None else env
-    language = env.get("RECOBRO_LANGUAGE", "es").strip()
-    caller_id = env.get("RECOBRO_CALLER_ID", "+15550100000")
-    shown = env.get("RECOBRO_AGENT_CALLER_ID", AgentCallerId.DEBTOR.value).strip()
+    language = _value(env, "RECOBRO_LANGUAGE", "es")
+    caller_id = _phone(env, "RECOBRO_CALLER_ID", "+15550100000")
+    shown = _value(env, "RECOBRO_AGENT_CALLER_ID", AgentCallerId.DEBTOR.value)
     try:
         agent_caller_id = AgentCallerId(shown)
     except ValueError:
@@ -120,25 +275,25 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"RECOBRO_LANGUAGE={language!r}: use es or en")
     return Settings(
         ami=AmiSettings(
-            host=env.get("RECOBRO_AMI_HOST", "127.0.0.1"),
-            port=int(_number(env, "RECOBRO_AMI_PORT", "5038")),
+            host=_host(env, "RECOBRO_AMI_HOST", "127.0.0.1"),
+            port=_port(env, "RECOBRO_AMI_PORT", "5038"),
             user=_required(env, "RECOBRO_AMI_USER"),
-            secret=_required(env, "RECOBRO_AMI_SECRET"),
+            secret=_required(env, "RECOBRO_AMI_SECRET", secret=True),
         ),
         ari=AriSettings(
-            url=env.get("RECOBRO_ARI_URL", "http://127.0.0.1:8088").rstrip("/"),
+            url=_ari_url(env),
             user=_required(env, "RECOBRO_ARI_USER"),
-            password=_required(env, "RECOBRO_ARI_PASSWORD"),
-            app=env.get("RECOBRO_ARI_APP", "recobro"),
+            password=_required(env, "RECOBRO_ARI_PASSWORD", secret=True),
+            app=_named(env, "RECOBRO_ARI_APP", "recobro", "a Stasis application's name"),
         ),
-        database_url=_required(env, "DATABASE_URL"),
-        trunk=env.get("RECOBRO_TRUNK", "recobro-trunk"),
+        database_url=check_database_url(_required(env, "DATABASE_URL", secret=True)),
+        trunk=_named(env, "RECOBRO_TRUNK", "recobro-trunk", "a PJSIP endpoint's name"),
         caller_id=caller_id,
-        callback_number=env.get("RECOBRO_CALLBACK_NUMBER", caller_id),
-        ring_timeout_s=_number(env, "RECOBRO_RING_TIMEOUT", "25", float),
+        callback_number=_phone(env, "RECOBRO_CALLBACK_NUMBER", caller_id),
+        ring_timeout_s=_seconds(env, "RECOBRO_RING_TIMEOUT", "25"),
         language=language,
-        api=ApiSettings(host=env.get("RECOBRO_API_HOST", "127.0.0.1"),
-                        port=int(_number(env, "RECOBRO_API_PORT", "8480")),
-                        token=env.get("RECOBRO_API_TOKEN", "")),
+        api=ApiSettings(host=_host(env, "RECOBRO_API_HOST", "127.0.0.1"),
+                        port=_port(env, "RECOBRO_API_PORT", "8480"),
+                        token=_value(env, "RECOBRO_API_TOKEN", secret=True)),
         agent_caller_id=agent_caller_id,
     )

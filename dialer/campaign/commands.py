@@ -7,6 +7,7 @@ import asyncio
 import re
 import signal
 import tomllib
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from pathlib import Path
 import asyncpg
 
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError
+from dialer.campaign import limits
 from dialer.campaign.loop import CampaignDialer
 from dialer.collections.importing import ImportDefaults, parse_phone
 from dialer.collections.model import (
@@ -73,19 +75,17 @@ def load_strategies(path: Path, dial_mode: DialMode) -> tuple[Strategy, ...]:
         retry = current.retry
         for key, value in table.items():
             if key in _RETRY_FIELDS:
-                if not isinstance(value, int) or value < 0:
-                    raise ConfigError(f"{where}: {key} must be whole seconds, 0 or more")
+                _whole_number(f"{where}: {key}", value, limits.RETRY_S)
                 retry = replace(retry, **{_RETRY_FIELDS[key]: value})
             elif key == "dial_mode":
                 try:
                     current = replace(current, dial_mode=DialMode(value))
-                except ValueError:
+                except (TypeError, ValueError):
                     raise ConfigError(f"{where}: dial_mode {value!r} is not one of "
                                       f"{', '.join(m.value for m in DialMode)}") from None
             elif key in ("priority", "max_attempts"):
-                if not isinstance(value, int) or (key == "max_attempts" and value < 1):
-                    raise ConfigError(f"{where}: {key} must be a whole number"
-                                      + (" of 1 or more" if key == "max_attempts" else ""))
+                _whole_number(f"{where}: {key}", value,
+                              limits.PRIORITY if key == "priority" else limits.MAX_ATTEMPTS)
                 current = replace(current, **{key: value})
             else:
                 raise ConfigError(f"{where}: unknown setting {key!r}")
@@ -93,13 +93,53 @@ def load_strategies(path: Path, dial_mode: DialMode) -> tuple[Strategy, ...]:
     return tuple(strategies.values())
 
 
+def _whole_number(what: str, value: object, allowed: limits.Range) -> None:
+    """ConfigError unless value is an integer in range (TOML's true is not)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+        raise ConfigError(f"{what} must be a whole number {allowed}")
+
+
+def _in_range(option: str, value: float, allowed: limits.Range) -> None:
+    if value not in allowed:  # NaN too: it is in no range
+        shown = value if isinstance(value, int) else f"{value:g}"
+        raise ConfigError(f"{option} {shown}: allowed {allowed}")
+
+
+def _text(what: str, value: str, *, required: bool) -> None:
+    """A name PostgreSQL stores as text and people read: no control
+    characters (a NUL cannot even be stored), not too long."""
+    if required and not value.strip():
+        raise ConfigError(f"{what} is empty")
+    if len(value) > limits.NAME_LENGTH:
+        raise ConfigError(f"{what} is longer than {limits.NAME_LENGTH} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise ConfigError(f"{what} holds a control character")
+
+
+def check_abandon_target(target: float, allow_above_cap: bool) -> None:
+    """The abandon target is a share above 0 and at most the regulators'
+    cap (CAP), unless the operator allows more explicitly; never 1 or more."""
+    if not 0 < target < limits.ABANDON_CEILING:
+        raise ConfigError(f"--abandon-target {target:g}: a share above 0, at most {CAP:g} "
+                          f"(the {CAP:.0%} cap; a percentage p is written p/100)")
+    if target > CAP and not allow_above_cap:
+        raise ConfigError(f"--abandon-target {target:g} ({target:.1%}) is above the {CAP:.0%} "
+                          "abandon cap regulators set (FCC 47 CFR 64.1200(a)(7), Ofcom): "
+                          f"use {CAP:g} or less, or give --allow-abandon-above-cap to "
+                          "create it anyway")
+
+
 def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float, caller_id: str,
                    window: str, ring_timeout_s: int, wrap_up_s: int, early_max_dpd: int,
                    mid_max_dpd: int, segments: str, strategies: Path | None,
                    portfolio: str = "", amd: bool = False,
-                   machine_action: str = MachineAction.HANG_UP.value) -> Campaign:
-    """A campaign from command-line settings; ConfigError names the one wrong."""
+                   machine_action: str = MachineAction.HANG_UP.value,
+                   allow_above_cap: bool = False) -> Campaign:
+    """A campaign from command-line settings; ConfigError names the one
+    wrong and its allowed range, before PostgreSQL sees any of them."""
     dial_mode = DialMode(mode)
+    _text("the campaign's name", name, required=True)
+    _text("--portfolio", portfolio, required=False)
     try:
         check_profile(window)
     except ValueError as error:
@@ -110,12 +150,14 @@ def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float,
         raise ConfigError(f"--segments {segments!r}: use early, mid and late") from None
     if not chosen:
         raise ConfigError("--segments: name at least one of early, mid, late")
-    if not 0 < early_max_dpd < mid_max_dpd:
+    _in_range("--early-max-dpd", early_max_dpd, limits.DAYS_PAST_DUE)
+    _in_range("--mid-max-dpd", mid_max_dpd, limits.DAYS_PAST_DUE)
+    if not early_max_dpd < mid_max_dpd:
         raise ConfigError("--early-max-dpd must be above 0 and below --mid-max-dpd")
-    if not 0 < abandon_target < 1:
-        raise ConfigError("--abandon-target is a share, e.g. 0.03")
-    if ratio < 1:
-        raise ConfigError("--ratio must be 1 or more")
+    check_abandon_target(abandon_target, allow_above_cap)
+    _in_range("--ratio", ratio, limits.DIAL_RATIO)
+    _in_range("--ring-timeout", ring_timeout_s, limits.RING_TIMEOUT_S)
+    _in_range("--wrap-up", wrap_up_s, limits.WRAP_UP_S)
     if not re.fullmatch(r"\+?[0-9]{3,15}", caller_id):
         raise ConfigError(f"--caller-id {caller_id!r}: digits, optionally after a +")
     return Campaign(
@@ -277,8 +319,12 @@ def parse_skills(text: str) -> dict[str, int]:
     skills: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         skill, _, level = part.partition("=")
-        if not skill or not level.isdigit():
+        if not skill or not re.fullmatch(r"[0-9]{1,3}", level):
             raise ConfigError(f"--skills: {part!r} is not skill=level (e.g. language:es=5)")
+        _text(f"--skills: the skill {skill!r}", skill, required=True)
+        if int(level) not in limits.SKILL_LEVEL:
+            raise ConfigError(f"--skills: {skill}={level}: a level is a whole number "
+                              f"{limits.SKILL_LEVEL}")
         skills[skill] = int(level)
     return skills
 
