@@ -4,10 +4,12 @@ HTTP server on RECOBRO_API_HOST:RECOBRO_API_PORT (loopback by default)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from dataclasses import replace
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from dialer.api.agent_events import AgentEvents
 from dialer.api.feature_codes import FeatureCodes
@@ -21,8 +23,26 @@ from dialer.telephony.ami import AmiClient
 from dialer.telephony.ari import AriClient
 
 
+class _MalformedRequestInOneLine(logging.Filter):
+    """aiohttp logs a request its HTTP parser refuses (a raw byte that is
+    not allowed in the path, say) with a traceback at ERROR; the client's
+    mistake is a 400 and, here, one warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, BadHttpMessage):
+            first = (error.message or type(error).__name__).strip().splitlines()[0]
+            record.msg, record.args = "refused a malformed HTTP request: %s", (first,)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Serve until SIGINT or SIGTERM."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _MalformedRequestInOneLine) for f in server_log.filters):
+        server_log.addFilter(_MalformedRequestInOneLine())
     if not settings.api.token:
         raise ConfigError("RECOBRO_API_TOKEN is not set: the API needs a token for its clients")
     pool = await open_pool(settings.database_url)
