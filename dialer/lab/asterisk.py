@@ -47,7 +47,9 @@ def template_values(cfg: LabConfig) -> dict[str, object]:
 def render_configs(cfg: LabConfig, conf_dir: Path = ASTERISK_CONF_DIR) -> Path:
     """Render every template of conf_dir into the run directory's etc/."""
     etc = cfg.asterisk_run_dir / "etc"
-    for sub in ("etc", "db", "spool", "run", "log"):
+    # log/cdr-csv: cdr_csv writes each call's record to Master.csv there and
+    # logs two errors per call when the directory is missing.
+    for sub in ("etc", "db", "spool", "run", "log", "log/cdr-csv"):
         (cfg.asterisk_run_dir / sub).mkdir(parents=True, exist_ok=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(conf_dir),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,

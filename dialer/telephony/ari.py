@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from dialer.telephony.backoff import backoff_delays
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 2.0  # for Asterisk's answer to our WebSocket close frame
 HUNG_UP_REMEMBERED = 4096  # channels whose hang-up is kept in mind, newest
 
 
@@ -39,6 +41,7 @@ class AriClient:
         self._session: aiohttp.ClientSession | None = None
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
+        self._websocket: aiohttp.ClientWebSocketResponse | None = None
         self._connected = asyncio.Event()  # the event WebSocket is open
         # Channels ARI said were hanging up: their failed playbacks were cut
         # short, not unplayable (a dict keeps insertion order, oldest first).
@@ -86,9 +89,11 @@ class AriClient:
         assert self._session is not None
         url = self.settings.url.replace("http", "ws", 1) + "/ari/events"
         try:
-            return await self._session.ws_connect(
+            # Kept for close(), which says goodbye on it.
+            self._websocket = await self._session.ws_connect(
                 url, params={"app": self.settings.app, "subscribeAll": "false"},
                 heartbeat=10.0)
+            return self._websocket
         except aiohttp.WSServerHandshakeError as error:
             if error.status == 401:
                 raise self._auth_error() from None
@@ -225,9 +230,18 @@ class AriClient:
         return {str(channel["id"]) for channel in channels}
 
     async def close(self) -> None:
-        """Close the WebSocket and the HTTP session."""
+        """Close the event WebSocket with a close frame, then the HTTP
+        session. Without the frame Asterisk sees the TCP connection drop and
+        logs "Web socket closed abruptly" and "WebSocket read error"."""
         self._closing = True
+        websocket = self._websocket
+        if websocket is not None and not websocket.closed:
+            # The reader's `async for` ends on the close; Asterisk answers the
+            # frame at once, and a dead link is not waited on for long.
+            with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
+                await asyncio.wait_for(websocket.close(), CLOSE_TIMEOUT_S)
         if self._reader is not None:
-            self._reader.cancel()
+            self._reader.cancel()  # when it was between connections
+            await asyncio.gather(self._reader, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
