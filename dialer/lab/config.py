@@ -93,6 +93,32 @@ class LabConfig:
     def pg_port(self) -> int:
         return self.port_base + 432
 
+    # sipp's control sockets (a UDP port each process listens on for
+    # commands such as "Q", quit): on loopback and on ports of the lab's own,
+    # not sipp's default 8888 and up on every interface, shared by all labs.
+    @property
+    def pstn_control_port(self) -> int:
+        return self.port_base + 110
+
+    def agent_control_port(self, agent: LabAgent) -> int:
+        """The control port of an agent's sipp phone: 111, 112, ... in turn."""
+        return self.port_base + 111 + self.agents.index(agent)
+
+    @property
+    def call_in_control_port(self) -> int:
+        """A debtor calling in (one-shot sipp, SIP port_base + 97)."""
+        return self.port_base + 127
+
+    @property
+    def feature_code_control_port(self) -> int:
+        """An agent dialing a feature code (one-shot sipp, SIP port_base + 98)."""
+        return self.port_base + 128
+
+    @property
+    def register_control_port(self) -> int:
+        """An agent's registration (one-shot sipp, SIP port_base + 99)."""
+        return self.port_base + 129
+
     @property
     def rtp_range(self) -> tuple[int, int]:
         return self.port_base + 1000, self.port_base + 1999

@@ -3,6 +3,7 @@ trunk, and one softphone per agent that registers over PJSIP and answers."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -21,9 +22,23 @@ def _sipp_dir(cfg: LabConfig) -> Path:
     return cfg.lab_dir / "sipp"
 
 
-def _common(cfg: LabConfig) -> list[str]:
-    return ["-i", cfg.host, "-mi", cfg.host, "-nostdin", "-nr",
+def _common(cfg: LabConfig, control_port: int) -> list[str]:
+    # -ci/-cp: sipp's control socket on loopback and on a port of the lab's
+    # plan (by default it takes 8888 and up on every interface, and anyone
+    # who can reach it can stop the process with one UDP "Q"). Given -cp, a
+    # port in use is an error, never a quiet move to the next one.
+    return ["-i", cfg.host, "-mi", cfg.host, "-ci", cfg.host, "-cp", str(control_port),
+            "-nostdin", "-nr",
             "-trace_err", "-error_file", str(_sipp_dir(cfg) / "errors.log")]
+
+
+def _require_free(cfg: LabConfig, port: int, what: str) -> None:
+    """LabError naming the port when another program holds it: sipp would
+    exit at once, saying so only in its error file."""
+    if process.port_in_use(cfg.host, port, socket.SOCK_DGRAM):
+        raise LabError(f"port {port} for {what} is already in use on {cfg.host}: stop what "
+                       f"holds it, or set RECOBRO_LAB_PORT_BASE (now {cfg.port_base}) to "
+                       "move the whole lab")
 
 
 def _marker(port: int) -> str:
@@ -51,13 +66,15 @@ def start_pstn(cfg: LabConfig) -> int:
     pid = pstn_pid(cfg)
     if pid is not None:
         return pid
+    _require_free(cfg, cfg.pstn_control_port, "the sipp PSTN's control socket")
     _sipp_dir(cfg).mkdir(parents=True, exist_ok=True)
     scenario = _sipp_dir(cfg) / "pstn.xml"
     render_greetings(_sipp_dir(cfg))
     render_keys(_sipp_dir(cfg))
     scenario.write_text(render_pstn_scenario(_sipp_dir(cfg)))
     return process.start([SIPP, "-sf", str(scenario), "-p", str(cfg.pstn_port),
-                          "-mp", str(cfg.pstn_media_port), *_common(cfg)],
+                          "-mp", str(cfg.pstn_media_port),
+                          *_common(cfg, cfg.pstn_control_port)],
                          pstn_pid_file(cfg), _sipp_dir(cfg) / "pstn.out")
 
 
@@ -66,10 +83,12 @@ def start_agent(cfg: LabConfig, agent: LabAgent) -> int:
     pid = agent_pid(cfg, agent)
     if pid is not None:
         return pid
+    control_port = cfg.agent_control_port(agent)
+    _require_free(cfg, control_port, f"{agent.endpoint}'s softphone's control socket")
     _sipp_dir(cfg).mkdir(parents=True, exist_ok=True)
     return process.start([SIPP, "-sf", str(SCENARIO_DIR / "agent_softphone.xml"),
                           "-p", str(agent.sip_port), "-mp", str(agent.media_port),
-                          *_common(cfg)],
+                          *_common(cfg, control_port)],
                          agent_pid_file(cfg, agent), _sipp_dir(cfg) / f"{agent.endpoint}.out")
 
 
@@ -92,7 +111,8 @@ def register_agent(cfg: LabConfig, agent: LabAgent) -> None:
     scenario = _agent_scenario(cfg, agent, "agent_register.xml", "register")
     result = subprocess.run(
         [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-m", "1",
-         "-p", str(cfg.port_base + 99), "-timeout", "10s", "-timeout_error", *_common(cfg)],
+         "-p", str(cfg.port_base + 99), "-timeout", "10s", "-timeout_error",
+         *_common(cfg, cfg.register_control_port)],
         check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
     if result.returncode != 0:
         raise LabError(f"{agent.endpoint}'s softphone failed to register (sipp exit "
@@ -111,7 +131,7 @@ def dial_feature_code(cfg: LabConfig, agent: LabAgent, code: str) -> None:
     result = subprocess.run(
         [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-s", code, "-m", "1",
          "-p", str(cfg.port_base + 98), "-mp", str(cfg.port_base + 2090), "-timeout", "20s",
-         "-timeout_error", *_common(cfg)],
+         "-timeout_error", *_common(cfg, cfg.feature_code_control_port)],
         check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=40)
     if result.returncode != 0:
         raise LabError(f"{agent.endpoint}'s softphone could not dial {code} (sipp exit "
@@ -131,7 +151,8 @@ def call_in(cfg: LabConfig, caller: str, keys: str = "", stay_s: float = 10.0,
     result = subprocess.run(
         [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-m", "1",
          "-p", str(cfg.port_base + 97), "-mp", str(cfg.port_base + 2080),
-         "-timeout", f"{int(stay_s) + 20}s", "-timeout_error", *_common(cfg)],
+         "-timeout", f"{int(stay_s) + 20}s", "-timeout_error",
+         *_common(cfg, cfg.call_in_control_port)],
         check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL,
         timeout=stay_s + 40)
     if result.returncode != 0:

@@ -1,0 +1,124 @@
+"""The lab's port plan: every `port_base + N` the lab and its tests use is
+its own (sipp's control sockets too), and every sipp the lab runs listens
+for control on loopback, on its port of the plan."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from dialer.lab import sipp
+from dialer.lab.config import LabAgent, LabConfig
+
+BASE = 15000
+
+
+def lab_config(tmp_path: Path) -> LabConfig:
+    agents = tuple(LabAgent(f"agent{1001 + i}", f"Agent {1001 + i}", "agent-s3cret",
+                            BASE + 101 + i, BASE + 2100 + 10 * i) for i in range(4))
+    return LabConfig(lab_dir=tmp_path / "lab", cache_dir=tmp_path / "cache", port_base=BASE,
+                     lab_id="test", ami_user="recobro", ami_secret="ami-s3cret",
+                     ari_user="recobro", ari_password="ari-s3cret", api_token="api-s3cret",
+                     agents=agents)
+
+
+def planned_ports(cfg: LabConfig) -> dict[str, list[int]]:
+    """Every port of docs/lab.md's plan, by who holds it."""
+    base = cfg.port_base
+    rtp_start, rtp_end = cfg.rtp_range
+    plan = {
+        "asterisk": [cfg.ami_port, cfg.ari_port, cfg.sip_port, *range(rtp_start, rtp_end + 1)],
+        "recobro api": [cfg.api_port],
+        "a test's recobro api": [base + 81],
+        "postgresql": [cfg.pg_port],
+        "a test's unreachable postgresql": [base + 431],
+        # sipp also takes the media port + 2 (and sends from + 1, + 3).
+        "pstn": [cfg.pstn_port, *range(cfg.pstn_media_port, cfg.pstn_media_port + 4),
+                 cfg.pstn_control_port],
+        "call in": [base + 97, *range(base + 2080, base + 2084), cfg.call_in_control_port],
+        "feature code": [base + 98, *range(base + 2090, base + 2094),
+                         cfg.feature_code_control_port],
+        "registration": [base + 99, cfg.register_control_port],
+    }
+    for index, agent in enumerate(cfg.agents):
+        plan[agent.endpoint] = [agent.sip_port, *range(agent.media_port, agent.media_port + 4),
+                                cfg.agent_control_port(agent)]
+        # tests/e2e/softphone.py: baresip's SIP (UDP and TCP, TLS + 1,
+        # control + 2) and RTP range per agent.
+        sip = base + 150 + 4 * index
+        plan[f"baresip as {agent.endpoint}"] = [
+            sip, sip + 1, sip + 2, *range(base + 2200 + 20 * index, base + 2220 + 20 * index)]
+    return plan
+
+
+def test_every_planned_port_is_its_own(tmp_path):
+    plan = planned_ports(lab_config(tmp_path))
+    counts = Counter(port for ports in plan.values() for port in ports)
+    shared = {port: [who for who, ports in plan.items() if port in ports]
+              for port, count in counts.items() if count > 1}
+    assert not shared, shared
+
+
+def test_the_control_ports_are_the_documented_ones(tmp_path):
+    cfg = lab_config(tmp_path)
+    assert [cfg.pstn_control_port, *(cfg.agent_control_port(a) for a in cfg.agents)] == \
+        list(range(BASE + 110, BASE + 115))
+    assert (cfg.call_in_control_port, cfg.feature_code_control_port,
+            cfg.register_control_port) == (BASE + 127, BASE + 128, BASE + 129)
+    lab_md = (Path(__file__).resolve().parents[2] / "docs" / "lab.md").read_text()
+    for port in (15110, 15111, 15114, 15127, 15128, 15129):
+        assert str(port) in lab_md, port
+
+
+@pytest.fixture
+def sipp_runs(monkeypatch) -> list[list[str]]:
+    """Every sipp command line the lab would run, captured instead."""
+    runs: list[list[str]] = []
+
+    def start(argv, pid_file, log_file, env=None):
+        runs.append(argv)
+        return 1
+
+    def run(argv, **kwargs):
+        runs.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(sipp.process, "start", start)
+    monkeypatch.setattr(sipp.process, "port_in_use", lambda *args: False)
+    monkeypatch.setattr(sipp.subprocess, "run", run)
+    for renderer in ("render_greetings", "render_keys"):
+        monkeypatch.setattr(sipp, renderer, lambda directory: None)
+    monkeypatch.setattr(sipp, "render_pstn_scenario", lambda directory: "<scenario/>")
+    return runs
+
+
+def test_every_sipp_controls_on_loopback_on_its_own_port(tmp_path, sipp_runs):
+    cfg = lab_config(tmp_path)
+    (cfg.lab_dir / "sipp").mkdir(parents=True)
+    sipp.start_pstn(cfg)
+    for agent in cfg.agents:
+        sipp.start_agent(cfg, agent)
+    sipp.register_agent(cfg, cfg.agents[0])
+    sipp.dial_feature_code(cfg, cfg.agents[0], "*81")
+    sipp.call_in(cfg, "+15550109999")
+    controls = []
+    for argv in sipp_runs:
+        assert argv[argv.index("-ci") + 1] == "127.0.0.1", argv
+        assert argv[argv.index("-i") + 1] == "127.0.0.1", argv
+        assert argv[argv.index("-mi") + 1] == "127.0.0.1", argv
+        controls.append(int(argv[argv.index("-cp") + 1]))
+    assert controls == [cfg.pstn_control_port, *(cfg.agent_control_port(a) for a in cfg.agents),
+                        cfg.register_control_port, cfg.feature_code_control_port,
+                        cfg.call_in_control_port]
+
+
+def test_a_control_port_in_use_is_named(tmp_path, sipp_runs, monkeypatch):
+    cfg = lab_config(tmp_path)
+    monkeypatch.setattr(sipp.process, "port_in_use",
+                        lambda host, port, kind: port == cfg.agent_control_port(cfg.agents[1]))
+    with pytest.raises(sipp.LabError, match="port 15112 for agent1002's softphone's control "
+                                            "socket is already in use"):
+        sipp.start_agent(cfg, cfg.agents[1])
