@@ -148,13 +148,11 @@ def _forbidden(char: str) -> str:
     return f"the control character {code}"
 
 
-def _value(row: Mapping[str, object], mapping: Mapping[str, str], field: str) -> str:
+def _value(value: object, field: str) -> str:
     """One field's value as text, trimmed; _Bad when it cannot be stored:
     a JSON value that is no string or number (true/false only for yes/no
     fields), too long, or holding a character PostgreSQL or a person
     reading it should not get."""
-    column = mapping.get(field)
-    value = row.get(column) if column is not None else None
     if value is None:
         return ""
     if isinstance(value, str):
@@ -186,7 +184,17 @@ def _value(row: Mapping[str, object], mapping: Mapping[str, str], field: str) ->
 def _values(row: Mapping[str, object], mapping: Mapping[str, str]) -> dict[str, str]:
     """Every mapped field's value, checked (_value); free text that a
     spreadsheet would run as a formula is refused."""
-    values = {field: _value(row, mapping, field) for field in mapping}
+    values: dict[str, str] = {}
+    for field, column in mapping.items():
+        value = row.get(column)
+        # The common case inline (a short clean string): this runs for
+        # every field of every row.
+        if type(value) is str:
+            text = value.strip()
+            if len(text) <= FIELD_LIMITS[field] and not _FORBIDDEN.search(text):
+                values[field] = text
+                continue
+        values[field] = _value(value, field)
     for field in FREE_TEXT:
         text = values.get(field, "")
         if text.startswith(FORMULA_START):
