@@ -307,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Its reconnect attempts come with a traceback each while PostgreSQL is
+    # away; Recobro says so in one line itself.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
     try:
         return args.run(args)
     except RecobroError as error:

@@ -12,8 +12,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from dialer.agents.caller_id import AgentCallerId
-from dialer.campaign.limits import RING_TIMEOUT_S
+from dialer.campaign.limits import RING_TIMEOUT_S, Range
 from dialer.errors import ConfigError
+from dialer.store.outage import RIDE_OUT, RIDE_OUT_S
 
 ENV_FILE_VARIABLE = "RECOBRO_ENV_FILE"
 DEFAULT_ENV_FILE = Path(".lab") / "recobro.env"
@@ -64,6 +65,7 @@ class Settings:
     language: str
     api: ApiSettings
     agent_caller_id: AgentCallerId = AgentCallerId.DEBTOR
+    db_ride_out_s: float = RIDE_OUT_S  # how long a dialer waits out a PostgreSQL outage
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -138,14 +140,14 @@ def _port(env: Mapping[str, str], name: str, default: str) -> int:
     return int(raw)
 
 
-def _seconds(env: Mapping[str, str], name: str, default: str) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: str, allowed: Range) -> float:
     raw = _value(env, name, default)
     try:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value not in RING_TIMEOUT_S:
-        raise ConfigError(f"{name}={_shown(raw)}: allowed {RING_TIMEOUT_S}")
+    if not math.isfinite(value) or value not in allowed:
+        raise ConfigError(f"{name}={_shown(raw)}: allowed {allowed}")
     return value
 
 
@@ -290,10 +292,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trunk=_named(env, "RECOBRO_TRUNK", "recobro-trunk", "a PJSIP endpoint's name"),
         caller_id=caller_id,
         callback_number=_phone(env, "RECOBRO_CALLBACK_NUMBER", caller_id),
-        ring_timeout_s=_seconds(env, "RECOBRO_RING_TIMEOUT", "25"),
+        ring_timeout_s=_seconds(env, "RECOBRO_RING_TIMEOUT", "25", RING_TIMEOUT_S),
         language=language,
         api=ApiSettings(host=_host(env, "RECOBRO_API_HOST", "127.0.0.1"),
                         port=_port(env, "RECOBRO_API_PORT", "8480"),
                         token=_value(env, "RECOBRO_API_TOKEN", secret=True)),
         agent_caller_id=agent_caller_id,
+        db_ride_out_s=_seconds(env, "RECOBRO_DB_RIDE_OUT", f"{RIDE_OUT_S:g}", RIDE_OUT),
     )

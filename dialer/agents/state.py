@@ -52,9 +52,14 @@ TRANSITIONS: dict[tuple[AgentState, AgentAction], AgentState] = {
     (S.WRAP_UP, A.LOG_IN): S.WRAP_UP,
     (S.RESERVED, A.LOG_IN): S.RESERVED,
     (S.ON_CALL, A.LOG_IN): S.ON_CALL,
+    # A person can always log an agent out (a supervisor freeing an agent
+    # a lost call left on_call, say); a call going on goes on without it.
+    (S.LOGGED_OUT, A.LOG_OUT): S.LOGGED_OUT,
     (S.READY, A.LOG_OUT): S.LOGGED_OUT,
     (S.PAUSED, A.LOG_OUT): S.LOGGED_OUT,
     (S.WRAP_UP, A.LOG_OUT): S.LOGGED_OUT,
+    (S.RESERVED, A.LOG_OUT): S.LOGGED_OUT,
+    (S.ON_CALL, A.LOG_OUT): S.LOGGED_OUT,
     (S.READY, A.PAUSE): S.PAUSED,
     (S.WRAP_UP, A.PAUSE): S.PAUSED,
     (S.PAUSED, A.PAUSE): S.PAUSED,  # a new reason
@@ -99,8 +104,9 @@ def apply(state: AgentState, action: AgentAction, reason: str = "") -> AgentStat
 def settled(state: AgentState, since: datetime, wrap_up_until: datetime | None,
             now: datetime) -> tuple[AgentState, datetime]:
     """The agent's state and since when, as it is at now: a wrap-up whose
-    timer has run out is ready (since the timer ran out), whoever reads it.
-    (The reservation query in dialer.store.agents applies the same rule in SQL.)"""
-    if state is AgentState.WRAP_UP and wrap_up_until is not None and wrap_up_until <= now:
-        return AgentState.READY, wrap_up_until
+    timer has run out (or that has none) is ready, since the timer ran out,
+    whoever reads it. (The reservation query in dialer.store.agents applies
+    the same rule in SQL.)"""
+    if state is AgentState.WRAP_UP and (wrap_up_until is None or wrap_up_until <= now):
+        return AgentState.READY, wrap_up_until or since
     return state, since

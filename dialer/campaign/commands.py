@@ -206,10 +206,10 @@ async def run_campaign(name: str, seconds: float | None) -> int:
                                                progress=lambda line: print(line, flush=True)))
         stopper = asyncio.ensure_future(stop.wait())
         await asyncio.wait([run, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
         if not run.done():
             dialer.stopping = True
-            await run
-        stopper.cancel()
+        await run  # its error (PostgreSQL gone for good, say) is the command's
     finally:
         await dialer.close()
     return 0

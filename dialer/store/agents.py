@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,10 +29,11 @@ LAST_INTERACTIONS = 5
 _SKILLS = ("coalesce((SELECT jsonb_object_agg(s.skill, s.level) FROM agent_skills s "
            "WHERE s.endpoint = a.endpoint), '{}') AS skills")
 # Ready, or in a wrap-up whose timer ran out (then idle since it did).
-_FREE = "(state = 'ready' OR (state = 'wrap_up' AND wrap_up_until <= $1))"
+_FREE = ("(state = 'ready' OR (state = 'wrap_up' "
+         "AND (wrap_up_until IS NULL OR wrap_up_until <= $1)))")
 _FREE_AGENTS = f"""
-SELECT a.endpoint, CASE WHEN a.state = 'wrap_up' THEN a.wrap_up_until ELSE a.state_since END
-           AS idle_since, {_SKILLS}
+SELECT a.endpoint, CASE WHEN a.state = 'wrap_up' THEN coalesce(a.wrap_up_until, a.state_since)
+           ELSE a.state_since END AS idle_since, {_SKILLS}
 FROM agents a WHERE {_FREE}
 """
 # Taken only if still free: another dialer may have reserved it meanwhile.
@@ -107,7 +108,7 @@ class AgentStore:
                   reason: str = "") -> Moved:
         """A person's action on an agent (log in or out, pause, ready);
         UnknownAgent or AgentTransitionError say why it cannot be. Logging
-        in an agent who is logged in changes nothing."""
+        in an agent who is logged in, or out one who is out, changes nothing."""
         async with self.pool.acquire() as connection, connection.transaction():
             row = await connection.fetchrow(
                 "SELECT state, state_since, wrap_up_until FROM agents WHERE endpoint = $1 "
@@ -117,12 +118,13 @@ class AgentStore:
             state, _ = settled(AgentState(row["state"]), row["state_since"],
                                row["wrap_up_until"], now)
             after = apply(state, action, reason)
-            if action is AgentAction.LOG_IN and state is not AgentState.LOGGED_OUT:
+            if action in (AgentAction.LOG_IN, AgentAction.LOG_OUT) and after is state:
                 return Moved(state, after)
             await connection.execute(
                 "UPDATE agents SET state = $2, state_since = $3, pause_reason = $4, "
-                "wrap_up_until = NULL WHERE endpoint = $1",
-                endpoint, after.value, now, reason if after is AgentState.PAUSED else "")
+                "wrap_up_until = NULL, attempt_id = CASE WHEN $5 THEN NULL ELSE attempt_id END "
+                "WHERE endpoint = $1", endpoint, after.value, now,
+                reason if after is AgentState.PAUSED else "", after is AgentState.LOGGED_OUT)
         return Moved(state, after)
 
     async def log_in_everyone(self, now: datetime) -> list[str]:
@@ -210,6 +212,23 @@ class AgentStore:
                                        "detail": detail, "call": call_id,
                                        "at": now.isoformat()})
         log.warning("agent %s paused (%s) on call %s: %s", endpoint, reason, call_id, detail)
+
+    async def free_stranded(self, connection: asyncpg.Connection, now: datetime,
+                            alive: Collection[str]) -> list[tuple[str, str | None]]:
+        """Agents a call no longer holds: reserved or on a call whose attempt
+        has ended, or whose dialer is dead (its lock is free) and whose
+        debtor Asterisk no longer has (alive: its channel ids): ready again.
+        A dead dialer's call still up is its next dialer's to adopt. Who was
+        freed, with the agent's leg (which may still be up: hang it up)."""
+        rows = await connection.fetch(
+            "UPDATE agents a SET state = $2, state_since = $1, attempt_id = NULL, "
+            "wrap_up_until = NULL FROM attempts t WHERE a.attempt_id = t.id "
+            "AND a.state IN ('reserved', 'on_call') AND (t.result IS NOT NULL OR ("
+            "NOT t.id::text = ANY ($3::text[]) AND EXISTS (SELECT 1 FROM dialers d "
+            "WHERE d.id = t.dialer_id AND pg_try_advisory_xact_lock(d.lock_key)))) "
+            "RETURNING a.endpoint, t.agent_channel", now,
+            apply(AgentState.RESERVED, AgentAction.RELEASE).value, list(alive))
+        return [(r["endpoint"], r["agent_channel"]) for r in rows]
 
     async def on_call(self, endpoint: str, now: datetime) -> None:
         await self.pool.execute(

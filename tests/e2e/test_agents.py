@@ -231,8 +231,8 @@ async def test_agents_move_themselves_by_feature_code(lab_config, lab_settings, 
     each answer; with no `recobro api` running, the phone hears so."""
     agent = lab_config.agents[1]
     connection = await asyncpg.connect(lab_settings.database_url)
-    before = await connection.fetchrow("SELECT state, pause_reason FROM agents "
-                                       "WHERE endpoint = $1", agent.endpoint)
+    before = await connection.fetchrow("SELECT state, state_since, pause_reason, wrap_up_until "
+                                       "FROM agents WHERE endpoint = $1", agent.endpoint)
     steps = [("*81", "ready", "", agent_prompts.LOGGED_IN),
              ("*842", "paused", "lunch", agent_prompts.PAUSED),
              ("*83", "ready", "", agent_prompts.READY),
@@ -253,9 +253,9 @@ async def test_agents_move_themselves_by_feature_code(lab_config, lab_settings, 
             finally:
                 lab_api.start(lab_config)
     finally:
-        await connection.execute("UPDATE agents SET state = $2, pause_reason = $3 "
-                                 "WHERE endpoint = $1", agent.endpoint, before["state"],
-                                 before["pause_reason"])
+        await connection.execute(
+            "UPDATE agents SET state = $2, state_since = $3, pause_reason = $4, "
+            "wrap_up_until = $5 WHERE endpoint = $1", agent.endpoint, *before.values())
         await connection.close()
     calls = received(capture.path, lab_config.sip_port, lab_config.port_base + 98)
     answers = [prompt for *_, prompt in steps] + [agent_prompts.SERVICE_DOWN]

@@ -73,12 +73,19 @@ def test_a_wrap_up_whose_timer_ran_out_is_ready_for_every_reader():
     later = T0 + timedelta(seconds=5)
     assert settled(AgentState.WRAP_UP, since, later, T0) == (AgentState.WRAP_UP, since)
     assert settled(AgentState.PAUSED, since, None, T0) == (AgentState.PAUSED, since)
+    # A wrap-up without a timer (set by hand) waits for nobody.
+    assert settled(AgentState.WRAP_UP, since, None, T0) == (AgentState.READY, since)
 
 
-def test_nobody_leaves_a_call_by_pausing_or_logging_out():
-    for action in (AgentAction.PAUSE, AgentAction.LOG_OUT, AgentAction.READY):
+def test_nobody_leaves_a_call_by_pausing_or_readying():
+    for action in (AgentAction.PAUSE, AgentAction.READY):
         assert (AgentState.ON_CALL, action) not in TRANSITIONS
         assert (AgentState.RESERVED, action) not in TRANSITIONS
+
+
+def test_a_person_can_always_log_an_agent_out():
+    for state in AgentState:
+        assert apply(state, AgentAction.LOG_OUT) is AgentState.LOGGED_OUT
 
 
 def agent(name: str, idle_s: float, **skills: int) -> Candidate:
