@@ -12,8 +12,14 @@ from dialer.settings import load_settings
 
 def describe_call(call: CallRecord) -> str:
     """One line for a finished call."""
-    cause = f"cause {call.hangup_cause} ({call.hangup_cause_text})" if call.hangup_cause is not None \
-        else call.hangup_cause_text or "no cause"
+    if call.hangup_cause is not None:
+        cause = f"cause {call.hangup_cause} ({call.hangup_cause_text})"
+    elif call.originate_reason is not None:
+        cause = (f"Asterisk could not place it (originate reason {call.originate_reason}: "
+                 "see its log)" if call.originate_reason == 0
+                 else f"originate reason {call.originate_reason}")
+    else:
+        cause = call.hangup_cause_text or "no cause"
     ring = f"{call.ring_seconds:.1f}" if call.ring_seconds is not None else "-"
     talk = f"{call.talk_seconds:.1f}" if call.talk_seconds is not None else "-"
     outcome = call.outcome.value if call.outcome else "unknown"

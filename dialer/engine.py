@@ -27,8 +27,9 @@ from dialer.calls.events import (
 from dialer.calls.state import CallRecord
 from dialer.errors import AmiError, AriError
 from dialer.settings import Settings
-from dialer.store.calls import CallStore
+from dialer.store.calls import CallStore, event_kind
 from dialer.store.database import open_pool
+from dialer.store.outage import CONNECTION_LOST
 from dialer.telephony.ami import AmiClient
 from dialer.telephony.ari import AriClient
 from ivr import greeting
@@ -41,6 +42,9 @@ ORIGINATE_FAILURE_GRACE_S = 1.5
 FORGET_AFTER_S = 10.0  # an ended call is dropped from memory after this
 # How long a call waits for AMI and ARI to be connected before it fails.
 ORIGINATE_WAIT_S = 30.0
+# Past its ring timeout, how long a call Asterisk said nothing of is waited
+# for before it counts as failed (a safety net: Asterisk reports failures).
+SILENCE_S = 10.0
 
 
 def utc_now() -> datetime:
@@ -147,6 +151,9 @@ class Engine:
                 timeout_s=ring_timeout_s or self.settings.ring_timeout_s, amd=amd,
                 wait_s=ORIGINATE_WAIT_S)
             self._sent[call_id] = self.ami.session
+            asyncio.get_running_loop().call_later(
+                (ring_timeout_s or self.settings.ring_timeout_s) + SILENCE_S,
+                self._unheard_of, call_id)
         except (AmiError, AriError) as error:
             log.warning("call %s not originated: %s", call_id, error)
             self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))
@@ -154,6 +161,14 @@ class Engine:
             return await finished
         finally:
             self._finished.pop(call_id, None)
+
+    def _unheard_of(self, call_id: str) -> None:
+        """A call Asterisk has said nothing of since it was originated ends."""
+        call = self._calls.get(call_id)
+        if call is not None and call.state is call_state.CallState.ORIGINATING:
+            log.warning("call %s: no word from Asterisk since it was originated; counted as "
+                        "failed", call_id)
+            self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))
 
     def _track(self, record: CallRecord, flow: str, language: str) -> asyncio.Future[CallRecord]:
         self._calls[record.call_id] = record
@@ -179,6 +194,9 @@ class Engine:
             event = await self._events.get()
             try:
                 await self._handle(event)
+            except CONNECTION_LOST as error:
+                log.warning("call %s: %s not recorded, PostgreSQL unreachable (%s)",
+                            event.call_id, event_kind(event), error)
             except Exception:
                 log.exception("failed to handle %s", type(event).__name__)
 

@@ -45,6 +45,10 @@ RESERVE_POLL_S = 0.02  # how often a waiting call looks for a free agent
 AGENT_RING_TIMEOUT_S = 10
 
 
+class BridgeFailed(AriError):
+    """Asterisk would not bridge a call to its agent: no more tries."""
+
+
 class AgentConnector:
     """Connects answered calls to agents and tears the pair down."""
 
@@ -132,9 +136,13 @@ class AgentConnector:
                 if agent is None:
                     await asyncio.wait([ended], timeout=RESERVE_POLL_S)
                     continue
-                connected_at = await self.connect(
-                    call_id, agent, deadline, ended,
-                    self.shown_to_agent(self._debtors.get(call_id)))
+                try:
+                    connected_at = await self.connect(
+                        call_id, agent, deadline, ended,
+                        self.shown_to_agent(self._debtors.get(call_id)))
+                except BridgeFailed as error:
+                    log.warning("%s", error)
+                    break
                 if connected_at is not None:
                     self._connections[call_id] = Connection(agent=agent,
                                                             connected_at=connected_at)
@@ -216,7 +224,8 @@ class AgentConnector:
         bridge it to call_id, unless the call ends or the deadline (loop
         time) passes first; the time of the bridge, or None. An agent whose
         phone fails or does not answer in time is paused with the reason;
-        one left because the debtor hung up is ready again."""
+        one left because the debtor hung up is ready again. BridgeFailed
+        when Asterisk would not bridge them (the agent is ready again)."""
         loop = asyncio.get_running_loop()
         leg = f"{call_id}-{agent}"
         answered: asyncio.Future[str | None] = loop.create_future()
@@ -250,8 +259,11 @@ class AgentConnector:
         except AriError as error:
             log.warning("call %s not bridged to %s: %s", call_id, agent, error)
             await self.engine.ari.hangup(leg)
+            # A half-made bridge (the debtor hung up as it was made) would
+            # refuse every later try: gone, and no more tries for this call.
+            await self.engine.ari.destroy_bridge(call_id)
             await self.agents.release(agent, self.engine.clock())
-            return None
+            raise BridgeFailed(f"call {call_id} could not be bridged: {error}") from None
         finally:
             self._leg_answered.pop(leg, None)
         connected_at = self.engine.clock()

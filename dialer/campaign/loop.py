@@ -26,17 +26,20 @@ from dialer.agents.caller_id import Debtor
 from dialer.calls.events import CallLost
 from dialer.calls.state import CallRecord, CallState
 from dialer.campaign.connect import CAMPAIGN_FLOW, AgentConnector
-from dialer.campaign.plan import build_snapshot, plan_claims
+from dialer.campaign.plan import PbxHold, build_snapshot, plan_claims
 from dialer.campaign.results import attempt_result, pacing_events
 from dialer.collections.contact import contact_rates
 from dialer.collections.model import Campaign, DialMode, Segment
 from dialer.compliance import gate
+from dialer.compliance.gate import AttemptResult
 from dialer.compliance.windows import zone_may_be_open
 from dialer.engine import Engine
 from dialer.errors import DatabaseError
 from dialer.settings import Settings
 from dialer.store import hopper
 from dialer.store.campaigns import CampaignStore
+from dialer.store.migrate import describe
+from dialer.store.outage import CONNECTION_LOST, Outage
 from dialer.telephony.ari import AriClient
 from pacing.model import PacingPolicy
 from pacing.policies.predictive import Predictive
@@ -118,6 +121,7 @@ class CampaignDialer:
         self._refreshed_to: datetime | None = None
         self._next_zones = 0.0
         self._other_apps: list[AriClient] = []
+        self._pbx_hold = PbxHold()
 
     @classmethod
     async def start(cls, settings: Settings, name: str) -> CampaignDialer:
@@ -153,7 +157,20 @@ class CampaignDialer:
     def _spawn(self, coroutine, name: str) -> None:
         task = asyncio.create_task(coroutine, name=name)
         self._calls.add(task)
-        task.add_done_callback(self._calls.discard)
+        task.add_done_callback(self._call_done)
+
+    def _call_done(self, task: asyncio.Task[None]) -> None:
+        """A call's task ended: one line if it failed (its attempt stays open,
+        for the next dialer to adopt)."""
+        self._calls.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        if isinstance(error, CONNECTION_LOST):
+            log.warning("%s: PostgreSQL unreachable (%s); its attempt is left open",
+                        task.get_name(), error)
+        else:
+            log.error("%s failed", task.get_name(), exc_info=error)
 
     # Restart safety.
 
@@ -162,6 +179,7 @@ class CampaignDialer:
         Asterisk still has is followed to its end (a bridged agent stays
         bridged); one Asterisk no longer has ended while nobody listened and
         gets a final `lost` result. Their leads never dialed are freed."""
+        alive = await self.engine.ari.channel_ids()
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)",
                                      campaign_lock_key(self.campaign.id))
@@ -169,6 +187,13 @@ class CampaignDialer:
             holders = await hopper.dialers_with_open_attempts(connection, self.campaign.id, dead)
             orphans = await hopper.adopt_orphans(connection, self.campaign.id, dead,
                                                  self.dialer_id)
+            freed = await self.connector.agents.free_stranded(connection, self.clock(), alive)
+        if freed:
+            log.warning("agents left on calls that ended are ready again: %s",
+                        ", ".join(agent for agent, _ in freed))
+        for _, leg in freed:
+            if leg in alive:  # the agent's phone, still in a dead dialer's application
+                await self.engine.ari.hangup(leg)
         if not orphans:
             return
         for holder in holders:
@@ -177,7 +202,6 @@ class CampaignDialer:
             client = AriClient(dialer_settings(self.settings, holder).ari, self.engine.submit)
             await client.connect()
             self._other_apps.append(client)
-        alive = await self.engine.ari.channel_ids()
         for orphan in orphans:
             self.tally.adopted += 1
             call_id = str(orphan.attempt_id)
@@ -192,13 +216,15 @@ class CampaignDialer:
         finished = asyncio.ensure_future(
             self.engine.adopt(record, CAMPAIGN_FLOW, orphan.language.value))
         await asyncio.sleep(0)  # let adopt register the call before events for it
-        if not alive:
-            self.engine.submit(CallLost(call_id=call_id, at=self.clock()))
-        elif orphan.agent and orphan.agent_channel and orphan.connected_at:
+        bridged = orphan.agent and orphan.agent_channel and orphan.connected_at
+        if bridged:
+            # A conversation it was, whether or not it is still going on.
             self._spawn(self.connector.follow_adopted(call_id, orphan.agent, orphan.agent_channel,
                                                       orphan.connected_at, finished),
                         f"adopted-pair-{call_id}")
-        elif orphan.answered_at is not None:
+        if not alive:
+            self.engine.submit(CallLost(call_id=call_id, at=self.clock()))
+        elif not bridged and orphan.answered_at is not None:
             # Its 2-second window passed while no dialer was there.
             self.connector.mark_abandoned(call_id)
             await self.engine.hang_up(call_id, "no agent: adopted after the 2 s rule")
@@ -215,20 +241,36 @@ class CampaignDialer:
         loop = asyncio.get_running_loop()
         until = None if seconds is None else loop.time() + seconds
         next_progress = loop.time()
+        outage = Outage()
+        say = progress or (lambda line: None)
         while not self.stopping and (until is None or loop.time() < until):
-            state = await self.campaigns.state(self.campaign.id)
-            if state == "stopped":
-                break
-            if state == "running":
-                await self._tick()
-            if progress is not None and loop.time() >= next_progress:
-                progress(self.tally.line(len(self._calls)))
+            try:
+                state = await self.campaigns.state(self.campaign.id)
+                if state == "stopped":
+                    break
+                if state == "running":
+                    await self._tick()
+            except CONNECTION_LOST as error:
+                # No call is placed while the dialer cannot record it.
+                ride_out = self.settings.db_ride_out_s
+                if outage.lost(loop.time(), error):
+                    say(f"PostgreSQL is unreachable ({outage.reason}): not dialing until it "
+                        f"is back; giving up after {ride_out:g} s")
+                stop = outage.give_up(loop.time(), describe(self.settings.database_url),
+                                      ride_out)
+                if stop is not None:
+                    raise stop from None
+            else:
+                gone = outage.back(loop.time())
+                if gone is not None:
+                    say(f"PostgreSQL is back after {gone:.1f} s: dialing again")
+            if loop.time() >= next_progress:
+                say(self.tally.line(len(self._calls)))
                 next_progress = loop.time() + 5.0
             await asyncio.sleep(TICK_S)
         if self._calls:
             await asyncio.wait(list(self._calls), timeout=DRAIN_S)
-        if progress is not None:
-            progress(self.tally.line(len(self._calls)))
+        say(self.tally.line(len(self._calls)))
         return self.tally
 
     async def _refresh(self) -> None:
@@ -258,6 +300,8 @@ class CampaignDialer:
                               agent_guaranteed=not strategy.dial_mode.may_overdial)
 
     async def _tick(self) -> None:
+        if self._pbx_hold.holding(asyncio.get_running_loop().time()):
+            return
         await self._refresh()
         now = self.clock()
         zones, rates = self._open_zones(now)
@@ -325,6 +369,14 @@ class CampaignDialer:
         connection = self.connector.connection(call.call_id)
         result = attempt_result(call, connection)
         self.tally.results[result.value] += 1
+        if result is AttemptResult.NOT_PLACED:
+            hold = self._pbx_hold.refused(asyncio.get_running_loop().time())
+            if hold is not None:
+                log.warning("Asterisk did not place a call (no channel or RTP port, or the "
+                            "trunk is down: see its log); no new calls for %.0f s, and the "
+                            "lead is not charged the attempt", hold)
+        else:
+            self._pbx_hold.placed()
         strategy = self.campaign.strategy(segment)
         async with self.pool.acquire() as db, db.transaction():
             await hopper.finish_attempt(

@@ -80,3 +80,29 @@ def plan_claims(campaign: Campaign, decision: int, snapshot: Snapshot) -> ClaimP
     extra = decision - guaranteed if overdial else 0
     return ClaimPlan(guaranteed, extra, campaign.segments, overdial)
 
+
+@dataclass
+class PbxHold:
+    """New calls held while Asterisk refuses to place them (out of channels
+    or RTP ports, the trunk down): 1 s after a refusal, doubling up to 30 s
+    while refusals go on; a call placed ends it."""
+
+    FIRST_S = 1.0
+    LONGEST_S = 30.0
+    until: float = 0.0
+    delay_s: float = 0.0
+
+    def refused(self, now: float) -> float | None:
+        """A call was not placed: the new hold in seconds, or None while one
+        already runs (the refusals of one burst count once)."""
+        if now < self.until:
+            return None
+        self.delay_s = min(self.LONGEST_S, max(self.FIRST_S, self.delay_s * 2))
+        self.until = now + self.delay_s
+        return self.delay_s
+
+    def placed(self) -> None:
+        self.delay_s = 0.0
+
+    def holding(self, now: float) -> bool:
+        return now < self.until

@@ -46,11 +46,24 @@ class Connection:
     machine: bool = False  # AMD heard an answering machine
 
 
+def not_placed(call: CallRecord) -> bool:
+    """Whether the PBX never placed the call: the originate failed before a
+    channel rang or answered, with no cause from the far end (Asterisk out
+    of channels or RTP ports, the trunk missing or down)."""
+    return (call.outcome is CallOutcome.FAILED and call.answered_at is None
+            and call.ringing_at is None and call.originate_reason in (None, 0)
+            and call.hangup_cause in (None, 0) and not call.lost)
+
+
 def attempt_result(call: CallRecord, connection: Connection) -> AttemptResult:
-    """The attempt's result from the finished call and its connection."""
+    """The attempt's result from the finished call and its connection. A
+    call bridged to an agent was a conversation even when its end was lost
+    (the dialer died, PostgreSQL went away)."""
     if call.lost:
-        return AttemptResult.LOST
+        return AttemptResult.CONVERSATION if connection.connected_at else AttemptResult.LOST
     if call.answered_at is None:
+        if not_placed(call):
+            return AttemptResult.NOT_PLACED
         return _UNANSWERED.get(call.outcome, AttemptResult.FAILED)  # type: ignore[arg-type]
     if connection.machine:
         return AttemptResult.MACHINE
@@ -66,6 +79,8 @@ def pacing_events(call: CallRecord, connection: Connection, result: AttemptResul
         return (moment - epoch).total_seconds()
 
     dialed = t(call.originated_at)
+    if result is AttemptResult.NOT_PLACED:
+        return []  # no call was made: nothing for pacing to learn
     if call.answered_at is None:
         ended = call.ended_at or call.originated_at
         return [CallResolved(at=t(ended), dialed_at=dialed, result=_DIAL_RESULT[result])]

@@ -43,6 +43,9 @@ class AttemptResult(Enum):
     NO_ANSWER = "no_answer"
     FAILED = "failed"
     LOST = "lost"  # the dialer lost track of it (crash): nobody knows
+    # The PBX never placed the call (no channel, no RTP port, trunk down):
+    # no call was made, so it counts as no attempt against the debtor.
+    NOT_PLACED = "not_placed"
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ def _retry_delay(result: AttemptResult, retry: RetryDelays) -> timedelta:
         AttemptResult.FAILED: retry.failed_s,
         AttemptResult.LOST: retry.failed_s,
         AttemptResult.CONVERSATION: 0,
+        AttemptResult.NOT_PLACED: 0,
     }[result]
     return timedelta(seconds=seconds)
 
@@ -133,7 +137,8 @@ def decide(facts: LeadFacts, rules: GateRules, now: datetime) -> Decision:
     if facts.campaign_attempts >= rules.max_attempts:
         return Refused(Rule.MAX_ATTEMPTS, f"{facts.campaign_attempts} attempts made", None)
 
-    history = sorted(facts.history, key=lambda a: a.started_at)
+    history = sorted((a for a in facts.history if a.result is not AttemptResult.NOT_PLACED),
+                     key=lambda a: a.started_at)
     recent = [a for a in history if a.started_at > now - REG_F_WINDOW]
     if len(recent) >= REG_F_MAX_ATTEMPTS:
         oldest = recent[-REG_F_MAX_ATTEMPTS]

@@ -24,7 +24,12 @@ from dialer.calls.events import (
     PlaybackFailed,
     PlaybackFinished,
 )
-from dialer.campaign.connect import AgentConnector, next_event, until_ended
+from dialer.campaign.connect import (
+    AgentConnector,
+    BridgeFailed,
+    next_event,
+    until_ended,
+)
 from dialer.engine import INBOUND_FLOW, Engine
 from dialer.errors import AriError
 from dialer.store import inbound as inbound_store
@@ -236,8 +241,14 @@ class InboundDesk:
                     if on_hold:
                         await self.engine.ari.hold(call_id, False)
                         on_hold = False
-                    connected_at = await self.connector.connect(
-                        call_id, agent, loop.time() + AGENT_RING_S, ended, shown_as)
+                    try:
+                        connected_at = await self.connector.connect(
+                            call_id, agent, loop.time() + AGENT_RING_S, ended, shown_as)
+                    except BridgeFailed as error:
+                        log.warning("inbound %s", error)
+                        if not ended.done():
+                            await self.engine.hang_up(call_id, "could not be bridged")
+                        return
                     if connected_at is not None:
                         await inbound_store.connected(self.pool, inbound_id, agent, connected_at)
                         await ended

@@ -234,11 +234,14 @@ async def finish_attempt(connection: asyncpg.Connection, attempt_id: uuid.UUID,
             "INSERT INTO no_interaction (attempt_id, account_id, number, result, at) "
             "SELECT id, account_id, number, result, ended_at FROM attempts WHERE id = $1",
             attempt_id)
+    # A call the PBX never placed gives the lead its attempt back.
+    uncounted = 1 if result is AttemptResult.NOT_PLACED else 0
     await connection.execute(
-        "UPDATE leads SET state = CASE WHEN attempts >= $3 THEN 'done' ELSE 'ready' END, "
-        "done_reason = CASE WHEN attempts >= $3 THEN 'max_attempts' ELSE '' END, "
+        "UPDATE leads SET attempts = attempts - $5, "
+        "state = CASE WHEN attempts - $5 >= $3 THEN 'done' ELSE 'ready' END, "
+        "done_reason = CASE WHEN attempts - $5 >= $3 THEN 'max_attempts' ELSE '' END, "
         "next_callable_at = $4, dialer_id = NULL WHERE campaign_id = $1 AND account_id = $2",
-        row["campaign_id"], row["account_id"], max_attempts, next_callable_at)
+        row["campaign_id"], row["account_id"], max_attempts, next_callable_at, uncounted)
     return True
 
 
@@ -265,6 +268,7 @@ async def contact_tallies(connection: asyncpg.Connection, campaign_id: int) -> l
         "count(*) AS attempts, count(*) FILTER (WHERE a.result = 'conversation') AS contacts "
         "FROM attempts a JOIN leads l ON l.campaign_id = a.campaign_id "
         "AND l.account_id = a.account_id WHERE a.campaign_id = $1 AND a.result IS NOT NULL "
+        "AND a.result <> 'not_placed' "
         "GROUP BY 1", campaign_id)
     return [HourTally(r["hour"], r["attempts"], r["contacts"]) for r in rows]
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-from dialer.calls.events import CallEvent, OriginateFailed
+from dialer.calls.events import CallEvent
 from dialer.errors import AmiError
 from dialer.settings import AmiSettings
 from dialer.telephony import ami_events
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 AMD_CONTEXT = "recobro-amd"  # asterisk_conf/extensions_recobro.conf
 
 LOGIN_TIMEOUT_S = 5.0
+REPLY_S = 5.0  # Asterisk answers an action at once; queued, for an Originate
 
 
 class _Link:
@@ -56,7 +57,6 @@ class AmiClient:
         self._lost = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
-        self._pending: set[asyncio.Task[None]] = set()
         self.session = 0  # counts logins: calls sent in an older session may be gone
 
     @property
@@ -122,10 +122,6 @@ class AmiClient:
     def _connection_lost(self) -> None:
         self._connected.clear()
         self._protocol = None
-        # Originates in flight will never get their response on this link;
-        # reconciliation after the reconnect settles their calls.
-        for task in list(self._pending):
-            task.cancel()
         if not self._closing:
             log.warning("AMI connection to %s lost; reconnecting", self._where())
             self._lost.set()
@@ -144,7 +140,9 @@ class AmiClient:
         """Originate a call into a Stasis application (with amd, through the
         dialplan's answering-machine detection first); the call's channel
         gets call_id as its unique id, so every later event names it.
-        A failure to connect arrives later as an OriginateFailed event."""
+        Returns once Asterisk queued it (AmiError if it would not); a
+        failure to connect arrives later as an OriginateFailed event (its
+        OriginateResponse) or the channel's hangup."""
         try:
             await asyncio.wait_for(self._connected.wait(), wait_s)
         except TimeoutError:
@@ -160,26 +158,15 @@ class AmiClient:
                                         f"RECOBRO_LANGUAGE={language}"]})
         else:
             action.update({"Application": "Stasis", "Data": f"{app},{flow},{language}"})
-        future = self._protocol.send(action)
-        task = asyncio.create_task(self._await_originate(call_id, future))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _await_originate(self, call_id: str, future: Awaitable[object]) -> None:
-        # panoramisk resolves an async Originate with [queued, OriginateResponse].
         try:
-            result = await future
-        except asyncio.CancelledError:
-            return
-        responses = result if isinstance(result, list) else [result]
-        final = responses[-1]
-        if isinstance(final, Message) and final.get("Response") in ("Failure", "Error"):
-            try:
-                reason = int(final.get("Reason") or 0)
-            except ValueError:
-                reason = 0
-            self.on_event(OriginateFailed(call_id=call_id, at=datetime.now(UTC),
-                                          reason=reason))
+            queued = await asyncio.wait_for(self._protocol.send(action), REPLY_S)
+        except TimeoutError:
+            raise AmiError(f"AMI Originate: no answer from {self._where()} in {REPLY_S:g} s") \
+                from None
+        if isinstance(queued, list):
+            queued = queued[0]
+        if queued.get("Response") != "Success":
+            raise AmiError(f"AMI Originate refused: {queued.get('Message', 'failed')}")
 
     async def _action(self, fields: dict[str, object], wait_s: float = 5.0) -> Message:
         """Send an action and return its response; AmiError when Asterisk
@@ -214,8 +201,6 @@ class AmiClient:
         self._lost.set()
         if self._supervisor is not None:
             self._supervisor.cancel()
-        for task in list(self._pending):
-            task.cancel()
         if self._protocol is not None:
             self._protocol.close()
         self._connected.clear()

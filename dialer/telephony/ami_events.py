@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from dialer.calls.events import CallAnswered, CallEvent, CallHungUp, CallRinging
+from dialer.calls.events import (
+    CallAnswered,
+    CallEvent,
+    CallHungUp,
+    CallRinging,
+    OriginateFailed,
+)
 
 
 def ami_time(headers: Mapping[str, str], fallback: datetime) -> datetime:
@@ -33,10 +39,17 @@ def to_call_event(headers: Mapping[str, str], received_at: datetime) -> CallEven
         if state == "Up":
             return CallAnswered(call_id=call_id, at=at)
     elif name == "Hangup":
-        try:
-            cause = int(headers.get("cause", "0"))
-        except ValueError:
-            cause = 0
-        return CallHungUp(call_id=call_id, at=at, cause=cause,
+        return CallHungUp(call_id=call_id, at=at, cause=_number(headers.get("cause")),
                           cause_text=headers.get("cause-txt", ""))
+    elif name == "OriginateResponse" and headers.get("response") == "Failure":
+        # Also when no channel was ever made (a dial string Asterisk cannot
+        # use, an unknown trunk): then nothing else will be said of the call.
+        return OriginateFailed(call_id=call_id, at=at, reason=_number(headers.get("reason")))
     return None
+
+
+def _number(raw: str | None) -> int:
+    try:
+        return int(raw or "0")
+    except ValueError:
+        return 0

@@ -12,6 +12,7 @@ from dialer.campaign.plan import (
     AgentRow,
     AgentStatus,
     CallInFlight,
+    PbxHold,
     build_snapshot,
     plan_claims,
 )
@@ -99,7 +100,12 @@ def call(**changes) -> CallRecord:
 @pytest.mark.parametrize("record, connection, expected", [
     (call(), Connection(), AttemptResult.NO_ANSWER),
     (call(outcome=CallOutcome.BUSY), Connection(), AttemptResult.BUSY),
-    (call(outcome=CallOutcome.FAILED), Connection(), AttemptResult.FAILED),
+    (call(outcome=CallOutcome.FAILED, hangup_cause=1), Connection(), AttemptResult.FAILED),
+    (call(outcome=CallOutcome.FAILED, ringing_at=at(1)), Connection(), AttemptResult.FAILED),
+    # Asterisk never placed it (out of RTP ports, no such trunk): no attempt.
+    (call(outcome=CallOutcome.FAILED, originate_reason=0), Connection(),
+     AttemptResult.NOT_PLACED),
+    (call(outcome=CallOutcome.FAILED, hangup_cause=0), Connection(), AttemptResult.NOT_PLACED),
     (call(outcome=CallOutcome.FAILED, lost=True), Connection(), AttemptResult.LOST),
     (call(answered_at=at(5), outcome=CallOutcome.ANSWERED), Connection("a", at(5.3)),
      AttemptResult.CONVERSATION),
@@ -140,3 +146,21 @@ def test_contact_rates_start_at_the_prior_and_learn_by_hour():
     assert learned[3] == 0.25
     with pytest.raises(ValueError, match="local_hour 24"):
         contact_rates([HourTally(24, 1, 1)])
+
+
+def test_a_call_never_placed_teaches_pacing_nothing():
+    record = call(outcome=CallOutcome.FAILED, originate_reason=0)
+    assert pacing_events(record, Connection(), AttemptResult.NOT_PLACED, 5, EPOCH) == []
+
+
+def test_new_calls_are_held_while_the_pbx_refuses_them():
+    hold = PbxHold()
+    assert not hold.holding(0.0)
+    assert hold.refused(0.0) == 1.0 and hold.holding(0.5)
+    assert hold.refused(0.5) is None  # the same burst
+    assert hold.refused(1.2) == 2.0 and hold.refused(3.5) == 4.0
+    for now in (8.0, 17.0, 34.0, 67.0):
+        hold.refused(now)
+    assert hold.delay_s == PbxHold.LONGEST_S
+    hold.placed()
+    assert hold.refused(200.0) == 1.0

@@ -6,6 +6,7 @@ from dialer.calls.events import (
     CallHungUp,
     CallRinging,
     DtmfReceived,
+    OriginateFailed,
     PlaybackFailed,
     PlaybackFinished,
 )
@@ -26,6 +27,22 @@ def test_ami_newstate_and_hangup():
     hangup = ami_events.to_call_event(
         {"event": "Hangup", "uniqueid": "u1", "cause": "17", "cause-txt": "User busy"}, NOW)
     assert hangup == CallHungUp(call_id="u1", at=NOW, cause=17, cause_text="User busy")
+
+
+def test_an_originate_asterisk_could_not_place_fails_at_once():
+    # Recorded from the lab: `recobro call 'abc/def'` (no channel was made).
+    response = {"actionid": "action/13df73d3-537a-4205-953e-9917cfb19243/1/2",
+                "application": "Stasis", "calleridname": "<unknown>",
+                "calleridnum": "+15550100000", "channel": "PJSIP/abc/def@recobro-trunk",
+                "data": "recobro-call-7344d90821ff,greeting,es", "event": "OriginateResponse",
+                "privilege": "call,all", "reason": "0", "response": "Failure",
+                "timestamp": "1796221243.061002",
+                "uniqueid": "138ad17d-3285-4401-a2cf-9e7b160e2fbb"}
+    failed = ami_events.to_call_event(response, NOW)
+    assert failed == OriginateFailed(call_id="138ad17d-3285-4401-a2cf-9e7b160e2fbb",
+                                     at=datetime.fromtimestamp(1796221243.061002, tz=UTC),
+                                     reason=0)
+    assert ami_events.to_call_event(dict(response, response="Success"), NOW) is None
 
 
 def test_ami_events_that_mean_nothing():

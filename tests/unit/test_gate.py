@@ -136,21 +136,30 @@ def test_next_callable_at():
        st.integers(min_value=1, max_value=7200))
 def test_reg_f_holds_over_a_simulated_week(results, retry_s):
     """Ask the gate every 10 minutes for 10 days; call whenever it allows;
-    no 7-day window ever holds more than 7 attempts, and none follows a
-    conversation within 7 days."""
+    no 7-day window ever holds more than 7 calls placed, and none follows a
+    conversation within 7 days (a call the PBX never placed is no call)."""
     rules = replace(RULES, retry=RetryDelays(*(retry_s,) * 6), agent_guaranteed=True)
     history: list[PastAttempt] = []
     now = NOON
     outcomes = iter(results)
     while now < NOON + timedelta(days=10):
-        facts = replace(FACTS, history=tuple(history), campaign_attempts=len(history))
+        placed = [a for a in history if a.result is not AttemptResult.NOT_PLACED]
+        facts = replace(FACTS, history=tuple(history), campaign_attempts=len(placed))
         if isinstance(decide(facts, rules, now), Allowed):
             history.append(PastAttempt(now, next(outcomes, AttemptResult.NO_ANSWER)))
         now += timedelta(minutes=10)
-    times = [a.started_at for a in history]
+    times = [a.started_at for a in history if a.result is not AttemptResult.NOT_PLACED]
     for start in times:
         assert sum(1 for t in times if start <= t < start + timedelta(days=7)) <= 7
     for attempt in history:
         if attempt.result is AttemptResult.CONVERSATION:
             assert not [t for t in times
                         if attempt.started_at < t < attempt.started_at + timedelta(days=7)]
+
+
+def test_calls_the_pbx_never_placed_count_for_nothing():
+    """Seven attempts Asterisk never placed (out of RTP ports, say): no Reg F
+    count, no retry delay; the debtor may be called."""
+    never = tuple(PastAttempt(NOON - timedelta(minutes=m), AttemptResult.NOT_PLACED)
+                  for m in range(1, 8))
+    assert isinstance(decide(replace(FACTS, history=never), RULES, NOON), Allowed)

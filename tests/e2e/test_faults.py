@@ -1,0 +1,165 @@
+"""Faults against the lab: originates Asterisk cannot place end at once and
+cost the debtor nothing, and PostgreSQL going away stops the dialer in one
+line without stranding agents or losing conversations."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+
+import aiohttp
+import asyncpg
+import pytest
+
+from dialer.lab import postgres
+from dialer.lab.number_plan import Behaviour, lab_number
+from dialer.settings import read_env_file
+from dialer.store.agents import AGENT_EVENTS_CHANNEL
+from tests.e2e.cli import cli_env, run_cli
+from tests.e2e.test_agents import api_url, run, start_api
+from tests.e2e.test_campaign import cli, fetch
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.mark.parametrize("number, trunk", [
+    ("abc/def", None),  # a dial string Asterisk cannot use
+    (lab_number(Behaviour.ANSWER_AND_STAY, "05"), "no-such-trunk"),  # a trunk it does not know
+])
+def test_an_originate_asterisk_cannot_place_ends_at_once(lab_config, number, trunk):
+    env = {"RECOBRO_ENV_FILE": str(lab_config.env_file)}
+    if trunk:
+        env["RECOBRO_TRUNK"] = trunk
+    began = time.monotonic()
+    result = run_cli("call", number, timeout=60, **env)
+    took = time.monotonic() - began
+    assert result.returncode == 0, result.stderr
+    assert "failed, Asterisk could not place it" in result.stdout, result.stdout
+    assert took < 10, took  # not the ring timeout's 25 s, nor forever
+
+
+def test_a_pbx_refusing_calls_holds_the_dialer_and_charges_no_lead(lab_config, fresh_database,
+                                                                   tmp_path):
+    """Every originate fails before a channel exists (the trunk is missing):
+    the dialer holds new calls, backing off, says why, and no lead is
+    charged an attempt or kept from being called."""
+    url = fresh_database
+    rows = ["reference,debtor_name,balance,days_past_due,phone1"]
+    rows += [f"P{i},Debtor {i},100,10,"
+             f"{lab_number(Behaviour.ANSWER_AND_STAY, '05', i % 10, f'+121255{5 + i // 10}')}"
+             for i in range(40)]
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("\n".join(rows) + "\n")
+    assert "imported 40 account(s)" in cli(lab_config, url, "accounts", "import",
+                                           str(accounts)).stdout
+    for agent in lab_config.agents:
+        cli(lab_config, url, "agent", "login", agent.endpoint)
+    cli(lab_config, url, "campaign", "create", "refused", "--mode", "ratio", "--ratio", "3",
+        "--window", "00:00-23:59")
+    cli(lab_config, url, "campaign", "start", "refused")
+    dialer = subprocess.run(
+        ["recobro", "campaign", "run", "refused", "--for", "12"], check=False, capture_output=True,
+        text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url,
+                    RECOBRO_TRUNK="no-such-trunk"))
+    assert dialer.returncode == 0, dialer.stderr
+    holds = [line for line in dialer.stderr.splitlines() if "did not place a call" in line]
+    assert holds and "Traceback" not in dialer.stderr, (dialer.stdout, dialer.stderr)
+    attempts = asyncio.run(fetch(url, "SELECT result FROM attempts"))
+    assert attempts and {a["result"] for a in attempts} == {"not_placed"}
+    # Backing off: far fewer originates than 12 s of ticks at 12 free lines.
+    assert len(attempts) <= 40, len(attempts)
+    leads = asyncio.run(fetch(url, "SELECT attempts, state FROM leads"))
+    assert {(lead["attempts"], lead["state"]) for lead in leads} == {(0, "ready")}
+    assert not asyncio.run(fetch(url, "SELECT 1 FROM compliance_refusals"))
+
+
+async def _notify_reaches(api_url_: str, token: str, database_url: str) -> bool:
+    """Whether an agent event sent now reaches agent1001's WebSocket."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            f"{api_url_}/agents/agent1001/events", params={"token": token}) as socket:
+        for _ in range(20):  # the API's listener may still be reconnecting
+            connection = await asyncpg.connect(database_url)
+            try:
+                await connection.execute("SELECT pg_notify($1, $2)", AGENT_EVENTS_CHANNEL,
+                                         json.dumps({"agent": "agent1001", "type": "probe"}))
+            finally:
+                await connection.close()
+            try:
+                message = await asyncio.wait_for(socket.receive(), 1.0)
+            except TimeoutError:
+                continue
+            return json.loads(message.data)["type"] == "probe"
+    return False
+
+
+async def test_postgres_going_away_stops_the_dialer_in_one_line(lab_config, fresh_database,
+                                                                tmp_path):
+    """PostgreSQL stops while debtors talk to agents: the dialer stops
+    dialing, gives up after its ride-out in one line with a non-zero exit;
+    with PostgreSQL back, a rerun frees every agent, the conversations keep
+    their result, and the API's agent events flow again."""
+    url = fresh_database
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
+    token = read_env_file(lab_config.env_file)["RECOBRO_API_TOKEN"]
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n" + "".join(
+        f"O{i},Debtor {i},100,10,{lab_number(Behaviour.ANSWER_AND_STAY, '25', i, '+1212555')}\n"
+        for i in range(8)))
+    await run(env, "accounts", "import", str(accounts))
+    for agent in lab_config.agents:
+        await run(env, "agent", "login", agent.endpoint)
+    await run(env, "campaign", "create", "outage", "--mode", "progressive", "--window",
+              "00:00-23:59", "--wrap-up", "0")
+    await run(env, "campaign", "start", "outage")
+    api = await start_api(lab_config, env)
+    dialer = await asyncio.create_subprocess_exec(
+        "recobro", "campaign", "run", "outage", "--for", "60", stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**env, "RECOBRO_DB_RIDE_OUT": "5"})
+    try:
+        connection = await asyncpg.connect(url)
+        try:
+            for _ in range(200):
+                bridged = await connection.fetch(
+                    "SELECT id FROM attempts WHERE connected_at IS NOT NULL")
+                if len(bridged) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await connection.close()
+        assert len(bridged) >= 2, "no conversations before the outage"
+        await asyncio.to_thread(postgres.stop, lab_config)
+        stdout, stderr = await asyncio.wait_for(dialer.communicate(), 60)
+    finally:
+        await asyncio.to_thread(postgres.start, lab_config)
+    try:
+        errors = stderr.decode().strip().splitlines()
+        assert dialer.returncode == 2, stderr.decode()
+        assert errors[-1].startswith("recobro: error: PostgreSQL at ") and \
+            "unreachable for" in errors[-1], errors[-1]
+        assert "Traceback" not in stderr.decode()
+        assert "not dialing until it is back" in stdout.decode()
+        assert await _notify_reaches(api_url(lab_config), token, url)
+    finally:
+        api.terminate()
+        await api.wait()
+    rerun = await run(env, "campaign", "run", "outage", "--for", "3", timeout=180)
+    assert "adopted" in rerun
+    results = {r["id"]: r["result"] for r in await _fetch(url, "SELECT id, result FROM attempts")}
+    assert all(results[b["id"]] == "conversation" for b in bridged), results
+    assert None not in results.values()
+    states = {r["state"] for r in await _fetch(url, "SELECT state FROM agents")}
+    assert states <= {"ready", "wrap_up", "logged_out"}, states
+    for agent in lab_config.agents:
+        await run(env, "agent", "logout", agent.endpoint)
+
+
+async def _fetch(url: str, query: str) -> list:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetch(query)
+    finally:
+        await connection.close()
