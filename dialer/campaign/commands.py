@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import sys
 import tomllib
 import unicodedata
 import uuid
@@ -195,6 +196,10 @@ async def run_campaign(name: str, seconds: float | None) -> int:
     stopped, seconds pass, or SIGINT/SIGTERM (then calls in flight end)."""
     settings = load_settings()
     dialer = await CampaignDialer.start(settings, name)
+    if dialer.campaign.abandon_target > CAP:
+        print(f"recobro: warning: campaign {name} paces to an abandon rate of "
+              f"{dialer.campaign.abandon_target:.1%}, above the {CAP:.0%} cap "
+              "(--allow-abandon-above-cap)", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -233,8 +238,10 @@ async def campaign_status(name: str) -> int:
           f"{campaign.window_profile}")
     print(f"leads: {leads}")
     print("attempts: " + (", ".join(f"{k} {v}" for k, v in results) or "none"))
+    above = " (above the cap, by the operator's --allow-abandon-above-cap)" \
+        if campaign.abandon_target > CAP else ""
     print("abandon rate: " + "; ".join(map(str, abandons))
-          + f"; cap {CAP:.0%}, campaign target {campaign.abandon_target:.1%}")
+          + f"; cap {CAP:.0%}, campaign target {campaign.abandon_target:.1%}{above}")
     print("refused by rule: " + (", ".join(f"{k} {v}" for k, v in refusals) or "none"))
     return 0
 

@@ -17,6 +17,7 @@ from dialer.collections.model import (
     Strategy,
 )
 from dialer.errors import ConfigError
+from dialer.store.database import refusal_in_words
 
 STATES = ("stopped", "running", "paused")
 REFRESH_OVERLAP = timedelta(minutes=5)
@@ -92,8 +93,8 @@ class CampaignStore:
             except asyncpg.UniqueViolationError:
                 raise ConfigError(f"campaign {campaign.name!r} already exists") from None
             except asyncpg.CheckViolationError as error:
-                raise ConfigError(f"campaign {campaign.name!r}: {error.constraint_name} "
-                                  f"does not hold ({error})") from None
+                raise ConfigError(f"campaign {campaign.name!r}: "
+                                  f"{refusal_in_words(error)}") from None
             for s in campaign.strategies:
                 await connection.execute(
                     _INSERT_STRATEGY, campaign_id, s.segment.value, s.dial_mode.value, s.priority,

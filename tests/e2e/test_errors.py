@@ -228,7 +228,12 @@ def test_an_abandon_target_above_the_cap_takes_the_operators_word(lab_config, fr
         ("recobro: warning: campaign c1: --abandon-target 0.05 (5.0%) is above the 3% "
          "abandon cap regulators set; allowed by --allow-abandon-above-cap")]
     status = run_cli("campaign", "status", "c1", **env)
-    assert "cap 3%, campaign target 5.0%" in status.stdout
+    assert ("cap 3%, campaign target 5.0% (above the cap, by the operator's "
+            "--allow-abandon-above-cap)") in status.stdout
+    dialer = run_cli("campaign", "run", "c1", "--for", "1", **env)
+    assert dialer.returncode == 0, dialer.stderr
+    assert ("recobro: warning: campaign c1 paces to an abandon rate of 5.0%, above the 3% "
+            "cap") in dialer.stderr
 
 
 async def test_the_constraints_given_words_are_the_schemas(fresh_database):
