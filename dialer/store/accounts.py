@@ -69,16 +69,27 @@ WITH upserted AS (
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
 """
-# The current phones of the accounts in the file step aside (negative
-# positions) so that the file's positions never collide with them while
-# they are upserted; those still aside afterwards are retired.
-_PHONES_ASIDE = """
-UPDATE phones p SET position = -p.position
+# Phones of the accounts in the file that the file no longer lists retire
+# (their positions become free).
+_RETIRE_PHONES = """
+UPDATE phones p SET retired_at = now()
 FROM accounts a JOIN import_accounts i ON i.reference = a.reference
 WHERE p.account_id = a.id AND p.retired_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM import_phones ip
+                  WHERE ip.reference = i.reference AND ip.number = p.number)
+"""
+# Current phones the file moves to another position step aside (negative
+# positions), so that no position is held twice while the phones are
+# upserted: current positions are unique (phones_current_position).
+_MOVE_ASIDE = """
+UPDATE phones p SET position = -p.position
+FROM accounts a JOIN import_phones ip ON ip.reference = a.reference
+WHERE p.account_id = a.id AND p.number = ip.number AND p.retired_at IS NULL
+  AND p.position <> ip.position
 """
 # A number the account already had keeps its row (and its attempts), and
-# is current again if it had been retired.
+# is current again if it had been retired; a row is written only when
+# something changed, so re-importing the same file rewrites no phone.
 _UPSERT_PHONES = """
 WITH upserted AS (
     INSERT INTO phones AS p (account_id, position, number, kind, sms_capable, consent, region,
@@ -90,14 +101,15 @@ WITH upserted AS (
         position = EXCLUDED.position, kind = EXCLUDED.kind,
         sms_capable = EXCLUDED.sms_capable, consent = EXCLUDED.consent,
         region = EXCLUDED.region, time_zones = EXCLUDED.time_zones, retired_at = NULL
-    RETURNING (SELECT q.retired_at IS NOT NULL FROM phones q WHERE q.id = p.id) AS restored
+    WHERE (p.position, p.kind, p.sms_capable, p.consent, p.region, p.time_zones, p.retired_at)
+          IS DISTINCT FROM (EXCLUDED.position, EXCLUDED.kind, EXCLUDED.sms_capable,
+                            EXCLUDED.consent, EXCLUDED.region, EXCLUDED.time_zones, NULL)
+    -- xmax = 0: inserted (as for accounts). The subquery reads an updated
+    -- row as it was before this statement.
+    RETURNING CASE WHEN p.xmax = 0 THEN false ELSE
+        (SELECT q.retired_at IS NOT NULL FROM phones q WHERE q.id = p.id) END AS restored
 )
 SELECT count(*) FILTER (WHERE restored) FROM upserted
-"""
-_RETIRE_PHONES = """
-UPDATE phones p SET position = -p.position, retired_at = now()
-FROM accounts a JOIN import_accounts i ON i.reference = a.reference
-WHERE p.account_id = a.id AND p.retired_at IS NULL AND p.position < 0
 """
 
 
@@ -134,10 +146,13 @@ class AccountStore:
                     "import_accounts", records=[_account_record(a) for a in accounts])
                 await connection.copy_records_to_table(
                     "import_phones", records=[r for a in accounts for r in _phone_records(a)])
+                # Temporary tables get no statistics by themselves; the
+                # joins below want them.
+                await connection.execute("ANALYZE import_accounts, import_phones")
                 inserted, updated = await connection.fetchrow(_UPSERT_ACCOUNTS)
-                await connection.execute(_PHONES_ASIDE)
-                restored = await connection.fetchval(_UPSERT_PHONES)
                 retired = int((await connection.execute(_RETIRE_PHONES)).split()[-1])
+                await connection.execute(_MOVE_ASIDE)
+                restored = await connection.fetchval(_UPSERT_PHONES)
                 await connection.copy_records_to_table(
                     "import_quarantine", columns=["batch_id", "line", "reason", "raw"],
                     records=[(batch_id, e.line, e.reason, raw_lines.get(e.line, ""))
