@@ -186,3 +186,22 @@ async def test_no_delete_takes_history_with_it(pool, tmp_path):
         "WHERE contype = 'f' AND confdeltype IN ('c', 'n', 'd') "
         "AND conrelid::regclass::text = ANY ($1::text[])", list(history))
     assert [dict(r) for r in cascading] == []
+
+
+async def test_phones_that_swap_places_keep_their_rows_and_the_same_file_changes_nothing(
+        pool, tmp_path):
+    await import_text(pool, tmp_path, FIRST)
+    before = {r["number"]: (r["id"], r["position"]) for r in await pool.fetch(
+        "SELECT id, number, position FROM phones")}
+    report = await import_text(pool, tmp_path, FIRST)
+    assert (report.retired, report.restored) == (0, 0)
+    assert {r["number"]: (r["id"], r["position"]) for r in await pool.fetch(
+        "SELECT id, number, position FROM phones")} == before
+    report = await import_text(pool, tmp_path, HEADER + "A1,Ana,100,40,+12125551031,"
+                                                        "+12125551030\n")
+    assert (report.retired, report.restored) == (0, 0)
+    swapped = {r["number"]: (r["id"], r["position"]) for r in await pool.fetch(
+        "SELECT id, number, position FROM phones WHERE number IN ('+12125551030', "
+        "'+12125551031') AND retired_at IS NULL")}
+    assert swapped == {"+12125551030": (before["+12125551030"][0], 2),
+                       "+12125551031": (before["+12125551031"][0], 1)}
