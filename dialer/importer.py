@@ -145,6 +145,15 @@ class _Lines:
         return taken
 
 
+def _column_name(columns: list[str], index: int) -> str:
+    """A column as a reason names it: as the header has it, quoted when it
+    holds what a terminal should not print."""
+    if index >= len(columns):
+        return f"field {index + 1}"
+    name = columns[index]
+    return name if name.isprintable() else repr(name)
+
+
 def _line_problem(lines: list[Line], fields: list[str], columns: list[str]) -> str:
     """Why a record cannot be imported because of its bytes ("" if it can),
     naming the column that holds bytes that are not UTF-8."""
@@ -153,7 +162,7 @@ def _line_problem(lines: list[Line], fields: list[str], columns: list[str]) -> s
             continue
         where = ""
         if "\ufffd" in line.text:
-            where = next((f"{columns[i] if i < len(columns) else f'field {i + 1}'}: "
+            where = next((f"{_column_name(columns, i)}: "
                           for i, field in enumerate(fields) if "\ufffd" in field), "")
         later = f" (line {line.number}, within the row)" if line.number != lines[0].number else ""
         return f"{where}{line.problem}{later}"
