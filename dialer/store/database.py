@@ -8,7 +8,13 @@ import psycopg
 
 from dialer.errors import DatabaseError
 from dialer.settings import check_database_url
-from dialer.store.migrate import describe
+from dialer.store.migrate import (
+    MIGRATION_TABLE,
+    SchemaGap,
+    describe,
+    gap_in_words,
+    schema_gap,
+)
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -86,7 +92,9 @@ def refusal_in_words(error: Exception) -> str:
 
 
 async def open_pool(database_url: str, max_size: int = 10) -> asyncpg.Pool:
-    """A connection pool on DATABASE_URL whose schema is migrated."""
+    """A connection pool on DATABASE_URL, whose database has had every
+    migration this code has and none it does not (else a DatabaseError
+    naming them and the fix)."""
     check_database_url(database_url)
     where = describe(database_url)
     try:
@@ -102,10 +110,27 @@ async def open_pool(database_url: str, max_size: int = 10) -> asyncpg.Pool:
         # A parameter asyncpg cannot use (sslmode=maybe, say); its message
         # names the parameter, never the password.
         raise DatabaseError(f"DATABASE_URL for {where} is not usable: {error}") from None
-    # The newest migration's table: an older schema needs migrating too.
-    migrated = await pool.fetchval("SELECT to_regclass('public.leads') IS NOT NULL")
-    if not migrated:
+    try:
+        gap = await migration_gap(pool)
+    except asyncpg.InsufficientPrivilegeError:
+        # A role granted only Recobro's own tables cannot read yoyo's.
         await pool.close()
-        raise DatabaseError(f"the database at {where} has no up-to-date Recobro schema: "
-                            "run `recobro db migrate`")
+        raise DatabaseError(f"the database at {where} does not let this user read "
+                            f"{MIGRATION_TABLE}, where the applied migrations are listed: "
+                            f"GRANT SELECT ON {MIGRATION_TABLE} to the DATABASE_URL user") from None
+    if gap:
+        await pool.close()
+        raise DatabaseError(gap_in_words(gap, where))
     return pool
+
+
+async def migration_gap(pool: asyncpg.Pool) -> SchemaGap:
+    """Which of this code's migrations the database lacks, and which it has
+    that this code does not know, from yoyo's bookkeeping table (one query
+    on the open pool: yoyo's own check would open a second, psycopg,
+    connection at every command's start)."""
+    try:
+        rows = await pool.fetch(f'SELECT migration_hash, migration_id FROM "{MIGRATION_TABLE}"')
+    except asyncpg.UndefinedTableError:
+        rows = []  # never migrated
+    return schema_gap((row["migration_hash"], row["migration_id"]) for row in rows)
