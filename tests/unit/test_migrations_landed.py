@@ -75,8 +75,7 @@ def landed_problems(manifest: str, files: dict[str, bytes]) -> list[str]:
                 f"fresh one; rename it to sort after {last}")
         else:
             problems.append(f"{name} is new: add this line to {WHERE}/landed.sha256 in the "
-                            f"commit that adds it (it lands with it): "
-                            f"{sha256(files[name])}  {name}")
+                            f"commit that adds the migration: {sha256(files[name])}  {name}")
     return problems
 
 
