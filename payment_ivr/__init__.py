@@ -1,3 +1,19 @@
-"""The PCI-scoped payment IVR. Only this package will ever hold a card
-number or CVV, in memory, for the shortest time; nothing it touches logs,
-stores, records or exports them. Its flows arrive with the payment issue."""
+"""The PCI-scoped payment IVR: debtors pay by keypad.
+
+The PCI boundary rule: only `payment_ivr/` ever holds a card number, expiry
+or CVV, in memory, for seconds (from the keys being collected to the
+gateway's answer), and nothing it touches logs, stores, records or exports
+them. Everything outside it sees a brand and the last four digits at most.
+
+- `card`: card rules (Luhn, brand by IIN, expiry, CVV) and `Card`, which
+  never shows its secrets in repr or str, refuses pickling and copying,
+  and is wiped (references dropped: Python cannot zero a string) once the
+  gateway has answered.
+- `terms`: what the debtor may pay (balance, settlement, plan, promise).
+- `prompts`: the words said, and amounts and dates in Asterisk's sounds.
+- `capture`: the capture flow, pure, run by ivr.runner; the card leaves it
+  only inside the `Authorise` effect, and its `PaymentResult` holds no card
+  data.
+
+Modules here import only `ivr.actions`, `ivr.recordings` and the standard
+library, so that what can touch card data stays small enough to audit."""
