@@ -1,6 +1,7 @@
 """Every sound Recobro's flows play, by flow: Recobro's own recordings and
 the Asterisk sounds they rely on (greeting, queue announcements, the digits
-a failed recording falls back to). `recobro sounds check`, and `recobro lab
+a failed recording falls back to, the numbers and months the payment flow
+says amounts and dates with). `recobro sounds check`, and `recobro lab
 up`, ask Asterisk whether each exists in each language. Pure."""
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from ivr import (
 )
 from ivr.prompts import LANGUAGES, Prompt
 from ivr.recordings import Recording
+from payment_ivr import prompts as payment_prompts
 
 RECORDINGS: tuple[Recording, ...] = (
     *safe_harbour.RECORDINGS, *machine_message.RECORDINGS, *account_prompt.RECORDINGS,
-    *callback_prompts.RECORDINGS, *self_service.RECORDINGS, *agent_prompts.RECORDINGS)
+    *callback_prompts.RECORDINGS, *self_service.RECORDINGS, *agent_prompts.RECORDINGS,
+    *payment_prompts.RECORDINGS)
 
 # Said digit by digit (digits: media) or as a number (number: media).
 DIGITS = tuple(f"digits/{digit}" for digit in range(10))
@@ -34,6 +37,7 @@ FLOWS: Mapping[str, tuple[str, ...]] = {
                 *callback_prompts.QUEUE_SOUNDS, *DIGITS),
     "self-service": (*(r.sound for r in self_service.RECORDINGS), *DIGITS),
     "agents' feature codes": tuple(r.sound for r in agent_prompts.RECORDINGS),
+    "payment": (*(r.sound for r in payment_prompts.RECORDINGS), *payment_prompts.ASTERISK_SOUNDS),
 }
 
 
