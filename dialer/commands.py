@@ -5,9 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
+from dialer.calls.control import CallEvents
 from dialer.calls.state import CallRecord
 from dialer.engine import Engine
-from dialer.settings import load_settings
+from dialer.settings import Settings, load_settings
+from ivr.greeting import FLOW as GREETING_FLOW
+from ivr.greeting import Greeting
+from ivr.runner import run_flow
 
 
 def describe_call(call: CallRecord) -> str:
@@ -27,6 +31,18 @@ def describe_call(call: CallRecord) -> str:
             f"{call.dtmf_count} key(s), call id {call.call_id}")
 
 
+async def greeting_engine(settings: Settings) -> Engine:
+    """An engine whose calls, once answered, are greeted (ivr.greeting): what
+    `recobro call` places."""
+    engine = await Engine.connect(settings)
+
+    async def greet(call_id: str, events: CallEvents) -> None:
+        await run_flow(Greeting(), engine, call_id, events)
+
+    engine.register_flow(GREETING_FLOW, greet)
+    return engine
+
+
 async def call_command(number: str, language: str | None) -> int:
     """Place one call and print its outcome."""
     settings = load_settings()
@@ -35,7 +51,7 @@ async def call_command(number: str, language: str | None) -> int:
     # `recobro call` would otherwise lose each other's.
     app = f"{settings.ari.app}-call-{uuid.uuid4().hex[:12]}"
     settings = replace(settings, ari=replace(settings.ari, app=app))
-    async with await Engine.connect(settings) as engine:
-        call = await engine.place_call(number, language)
+    async with await greeting_engine(settings) as engine:
+        call = await engine.place_call(number, language, flow=GREETING_FLOW)
     print(describe_call(call))
     return 0

@@ -1,21 +1,26 @@
 """The engine: one stream of call events from AMI and ARI, the call state
-machine applied to it, every transition stored, and the IVR flow of each
-answered call driven over ARI. The imperative shell around dialer.calls."""
+machine applied to it, every transition stored, and the flow of each call
+that enters Recobro's Stasis application started with the call's events.
+It is the call-control seam's implementation (dialer.calls.control) over
+AMI and ARI: the imperative shell around dialer.calls."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Self
 
 from dialer.calls import state as call_state
+from dialer.calls.control import CallEvents, FlowRunner
 from dialer.calls.events import (
     CallArrived,
     CallEnteredApp,
     CallEvent,
+    CallHungUp,
     CallLost,
     CallOriginated,
     DtmfReceived,
@@ -32,7 +37,6 @@ from dialer.store.database import open_pool
 from dialer.store.outage import CONNECTION_LOST
 from dialer.telephony.ami import AmiClient
 from dialer.telephony.ari import AriClient
-from ivr import greeting
 from ivr.prompts import language_or_default
 
 log = logging.getLogger(__name__)
@@ -45,21 +49,36 @@ ORIGINATE_WAIT_S = 30.0
 # Past its ring timeout, how long a call Asterisk said nothing of is waited
 # for before it counts as failed (a safety net: Asterisk reports failures).
 SILENCE_S = 10.0
+FLOW_EVENTS = (DtmfReceived, PlaybackFinished, PlaybackFailed)  # what a flow hears
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-# A flow drives an answered call: it gets the call id and an inbox of the
-# call's DTMF and playback events, None once the call ended.
-FlowRunner = Callable[[str, "asyncio.Queue[CallEvent | None]"], Awaitable[None]]
-GREETING_FLOW = "greeting"
-INBOUND_FLOW = "inbound"  # a call from the trunk; its flow argument: the caller
+@dataclass
+class LiveCall:
+    """Everything the engine holds of one call it follows."""
+
+    record: CallRecord
+    flow: str
+    language: str
+    finished: asyncio.Future[CallRecord]
+    sent_in: int | None = None  # the AMI session it was originated in
+    events: CallEvents | None = None  # once its flow runs
+    failure_deferred: bool = False  # an originate failure waits for a hangup cause
+
+
+@dataclass
+class _Flow:
+    runner: FlowRunner
+    follow: bool  # a call to record (else a channel: an agent's feature code)
+    channels: dict[str, CallEvents] = field(default_factory=dict)
 
 
 class Engine:
-    """Places calls and follows each one to its final outcome."""
+    """Places calls, follows each to its final outcome, and does to calls
+    what flows and services ask (dialer.calls.control.CallControl)."""
 
     def __init__(self, settings: Settings, store: CallStore, ami: AmiClient, ari: AriClient,
                  clock: Callable[[], datetime] = utc_now) -> None:
@@ -69,17 +88,12 @@ class Engine:
         self.ari = ari
         self.clock = clock
         self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
-        self._calls: dict[str, CallRecord] = {}
-        self._finished: dict[str, asyncio.Future[CallRecord]] = {}
-        self._sent: dict[str, int] = {}  # call id -> AMI session it was sent in
-        self._languages: dict[str, str] = {}
-        self._flow_kinds: dict[str, str] = {}
-        self._runners: dict[str, FlowRunner] = {GREETING_FLOW: self._run_greeting}
+        self._calls: dict[str, LiveCall] = {}
+        self._flows: dict[str, _Flow] = {}
         self._listeners: list[Callable[[CallEvent], None]] = []
-        self._flows: dict[str, asyncio.Queue[CallEvent | None]] = {}
-        self._deferred: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._pump: asyncio.Task[None] | None = None
+        self._other_apps: list[AriClient] = []
 
     @classmethod
     async def connect(cls, settings: Settings) -> Engine:
@@ -109,12 +123,19 @@ class Engine:
         await self.close()
 
     def submit(self, event: CallEvent) -> None:
-        """Queue an event for the pump (called by the adapters)."""
+        """Queue an event for the pump (the adapters' callback)."""
         self._events.put_nowait(event)
 
-    def register_flow(self, name: str, runner: FlowRunner) -> None:
-        """Calls placed with flow=name are driven by runner once answered."""
-        self._runners[name] = runner
+    def note(self, event: CallEvent) -> None:
+        """A flow's own event (a fallback played), recorded like any."""
+        self.submit(event)
+
+    def register_flow(self, name: str, runner: FlowRunner, follow: bool = True) -> None:
+        """Calls of flow `name` are driven by runner once they enter the
+        application: calls placed with it, and calls that arrive with it.
+        follow=False: channels, not calls (an agent dialing a feature
+        code): driven, not recorded."""
+        self._flows[name] = _Flow(runner, follow)
 
     def add_listener(self, listener: Callable[[CallEvent], None]) -> None:
         """listener hears every event, also of channels that are not calls
@@ -126,10 +147,12 @@ class Engine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def place_call(self, number: str, language: str | None = None, *,
+    # Following calls.
+
+    async def place_call(self, number: str, language: str | None = None, *, flow: str,
                          channel: str | None = None, call_id: str | None = None,
                          caller_id: str | None = None, ring_timeout_s: float | None = None,
-                         flow: str = GREETING_FLOW, amd: bool = False) -> CallRecord:
+                         amd: bool = False) -> CallRecord:
         """Originate a call to number (through the trunk, or the dial string
         channel when given) and return its record once it ended. The flow
         named drives it once answered (with amd, once Asterisk's
@@ -138,8 +161,9 @@ class Engine:
         originated = CallOriginated(call_id=call_id, at=self.clock(), number=number)
         record = call_state.originate(originated)
         language = language_or_default(language or self.settings.language)
-        finished = self._track(record, flow, language)
+        call = self._follow(record, flow, language)
         await self.store.record(originated, record)
+        ring_timeout_s = ring_timeout_s or self.settings.ring_timeout_s
         try:
             # Without the event WebSocket the Stasis app does not exist, and
             # an answered call would be dropped: wait for it, as for AMI.
@@ -147,47 +171,37 @@ class Engine:
             await self.ami.originate(
                 call_id=call_id, channel=channel or f"PJSIP/{number}@{self.settings.trunk}",
                 app=self.settings.ari.app, flow=flow, language=language,
-                caller_id=caller_id or self.settings.caller_id,
-                timeout_s=ring_timeout_s or self.settings.ring_timeout_s, amd=amd,
-                wait_s=ORIGINATE_WAIT_S)
-            self._sent[call_id] = self.ami.session
-            asyncio.get_running_loop().call_later(
-                (ring_timeout_s or self.settings.ring_timeout_s) + SILENCE_S,
-                self._unheard_of, call_id)
+                caller_id=caller_id or self.settings.caller_id, timeout_s=ring_timeout_s,
+                amd=amd, wait_s=ORIGINATE_WAIT_S)
+            call.sent_in = self.ami.session
+            asyncio.get_running_loop().call_later(ring_timeout_s + SILENCE_S,
+                                                  self._unheard_of, call_id)
         except (AmiError, AriError) as error:
             log.warning("call %s not originated: %s", call_id, error)
             self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))
-        try:
-            return await finished
-        finally:
-            self._finished.pop(call_id, None)
+        return await call.finished
 
     def _unheard_of(self, call_id: str) -> None:
         """A call Asterisk has said nothing of since it was originated ends."""
         call = self._calls.get(call_id)
-        if call is not None and call.state is call_state.CallState.ORIGINATING:
+        if call is not None and call.record.state is call_state.CallState.ORIGINATING:
             log.warning("call %s: no word from Asterisk since it was originated; counted as "
                         "failed", call_id)
             self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))
 
-    def _track(self, record: CallRecord, flow: str, language: str) -> asyncio.Future[CallRecord]:
-        self._calls[record.call_id] = record
-        self._languages[record.call_id] = language
-        self._flow_kinds[record.call_id] = flow
-        finished: asyncio.Future[CallRecord] = asyncio.get_running_loop().create_future()
-        self._finished[record.call_id] = finished
-        return finished
+    def _follow(self, record: CallRecord, flow: str, language: str) -> LiveCall:
+        call = LiveCall(record, flow, language,
+                        asyncio.get_running_loop().create_future())
+        self._calls[record.call_id] = call
+        return call
 
     async def adopt(self, record: CallRecord, flow: str, language: str) -> CallRecord:
         """Follow a call another (dead) dialer placed, from its stored record,
         to its end. It counts as sent in an earlier AMI session: if its
         channel is already gone, the next reconcile ends it as lost."""
-        finished = self._track(record, flow, language)
-        self._sent[record.call_id] = -1
-        try:
-            return await finished
-        finally:
-            self._finished.pop(record.call_id, None)
+        call = self._follow(record, flow, language)
+        call.sent_in = -1
+        return await call.finished
 
     async def _run_pump(self) -> None:
         while True:
@@ -204,121 +218,109 @@ class Engine:
         for listener in self._listeners:
             listener(event)
         call = self._calls.get(event.call_id)
-        if call is None and self._arriving(event):
-            call = await self._accept(event)
+        if call is None and isinstance(event, CallEnteredApp):
+            call = await self._arrived(event)
         if call is None:
-            return  # not a call of this engine
+            self._to_channel(event)
+            return
         if isinstance(event, PlaybackFailed):
             log.log(logging.INFO if event.hung_up else logging.WARNING, "call %s: %s",
                     event.call_id, event.reason)
-        if (isinstance(event, OriginateFailed) and not call.ended
-                and event.call_id not in self._deferred):
-            self._deferred.add(event.call_id)
+        if isinstance(event, OriginateFailed) and not call.record.ended \
+                and not call.failure_deferred:
+            call.failure_deferred = True
             asyncio.get_running_loop().call_later(ORIGINATE_FAILURE_GRACE_S, self.submit, event)
             return
-        after = call_state.apply(call, event)
-        self._calls[event.call_id] = after
-        await self.store.record(event, after)
-        self._route_to_flow(event, after)
-        if after.ended and not call.ended:
-            self._deferred.discard(event.call_id)
-            future = self._finished.get(event.call_id)
-            if future is not None and not future.done():
-                future.set_result(after)
+        before, call.record = call.record, call_state.apply(call.record, event)
+        await self.store.record(event, call.record)
+        self._to_flow(call, event)
+        if call.record.ended and not before.ended:
+            if not call.finished.done():
+                call.finished.set_result(call.record)
             # Late events (a hangup cause after an originate failure) may
             # still refine the record for a moment; then the call is let go.
-            asyncio.get_running_loop().call_later(FORGET_AFTER_S, self._forget, event.call_id)
+            asyncio.get_running_loop().call_later(FORGET_AFTER_S, self._calls.pop,
+                                                  event.call_id, None)
 
-    def _arriving(self, event: CallEvent) -> bool:
-        return (isinstance(event, CallEnteredApp) and event.args[:1] == (INBOUND_FLOW,)
-                and INBOUND_FLOW in self._runners)
-
-    async def _accept(self, event: CallEvent) -> CallRecord:
-        """Follow a call that came in (an engine with an inbound flow)."""
-        assert isinstance(event, CallEnteredApp)
+    async def _arrived(self, event: CallEnteredApp) -> LiveCall | None:
+        """A channel that entered the application on its own: a call that
+        came in is followed from now on; a channel of a flow that records
+        no call (a feature code) gets its flow; anything else is not ours."""
+        flow = self._flows.get(event.flow)
+        if flow is None:
+            return None
+        if not flow.follow:
+            events = CallEvents(event)
+            flow.channels[event.call_id] = events
+            self._spawn(self._run_flow(flow.runner, event.call_id, events,
+                                       flow.channels), f"flow-{event.call_id}")
+            return None
         arrived = CallArrived(call_id=event.call_id, at=event.at,
-                              caller=event.flow_args[0] if event.flow_args else "")
-        record = call_state.arrive(arrived)
-        self._track(record, INBOUND_FLOW, self.settings.language)
-        await self.store.record(arrived, record)
-        return record
+                              caller=event.params.get("caller", ""))
+        call = self._follow(call_state.arrive(arrived), event.flow, self.settings.language)
+        await self.store.record(arrived, call.record)
+        return call
 
-    def _forget(self, call_id: str) -> None:
-        for table in (self._calls, self._sent, self._languages, self._flow_kinds,
-                      self._finished):
-            table.pop(call_id, None)
+    def _to_channel(self, event: CallEvent) -> None:
+        """An event of a channel a flow drives without recording it."""
+        for flow in self._flows.values():
+            events = flow.channels.get(event.call_id)
+            if events is None:
+                continue
+            if isinstance(event, CallHungUp):
+                events.end()
+            elif isinstance(event, FLOW_EVENTS):
+                events.put(event)
 
-    def _route_to_flow(self, event: CallEvent, call: CallRecord) -> None:
-        if isinstance(event, CallEnteredApp) and event.call_id not in self._flows:
-            inbox: asyncio.Queue[CallEvent | None] = asyncio.Queue()
-            self._flows[event.call_id] = inbox
-            runner = self._runners[self._flow_kinds.get(event.call_id, GREETING_FLOW)]
-            self._spawn(self._run_flow(runner, event.call_id, inbox), f"flow-{event.call_id}")
-            return
-        inbox_or_none = self._flows.get(event.call_id)
-        if inbox_or_none is None:
-            return
-        if call.ended:
-            inbox_or_none.put_nowait(None)
-        elif isinstance(event, DtmfReceived | PlaybackFinished | PlaybackFailed):
-            inbox_or_none.put_nowait(event)
+    def _to_flow(self, call: LiveCall, event: CallEvent) -> None:
+        if isinstance(event, CallEnteredApp) and call.events is None:
+            call.events = CallEvents(event)
+            flow = self._flows[call.flow]
+            self._spawn(self._run_flow(flow.runner, event.call_id, call.events),
+                        f"flow-{event.call_id}")
+        elif call.events is not None:
+            if call.record.ended:
+                call.events.end()
+            elif isinstance(event, FLOW_EVENTS):
+                call.events.put(event)
 
-    async def _run_flow(self, runner: FlowRunner, call_id: str,
-                        inbox: asyncio.Queue[CallEvent | None]) -> None:
+    async def _run_flow(self, runner: FlowRunner, call_id: str, events: CallEvents,
+                        channels: dict[str, CallEvents] | None = None) -> None:
         try:
-            await runner(call_id, inbox)
+            await runner(call_id, events)
         except Exception:
             log.exception("the flow of call %s failed", call_id)
         finally:
-            self._flows.pop(call_id, None)
+            if channels is not None:
+                channels.pop(call_id, None)
+
+    def calls(self) -> list[CallRecord]:
+        """Every call followed now, as it is."""
+        return [call.record for call in self._calls.values()]
 
     def record(self, call_id: str) -> CallRecord | None:
         """The call as it is now (None: not a call of this engine)."""
-        return self._calls.get(call_id)
+        call = self._calls.get(call_id)
+        return None if call is None else call.record
 
     def language_of(self, call_id: str) -> str:
         """The language a call is spoken to in."""
-        return self._languages.get(call_id, self.settings.language)
+        call = self._calls.get(call_id)
+        return self.settings.language if call is None else call.language
 
     def speak(self, call_id: str, language: str) -> None:
         """Speak to the call in language from now on (a caller identified as
         an account with a language of its own)."""
-        if call_id in self._calls:
-            self._languages[call_id] = language_or_default(language)
+        call = self._calls.get(call_id)
+        if call is not None:
+            call.language = language_or_default(language)
 
-    async def hang_up(self, call_id: str, reason: str) -> None:
-        """End a call from Recobro's side (it then counts as ended by us)."""
-        self.submit(HangupRequested(call_id=call_id, at=self.clock(), reason=reason))
-        await self.ari.hangup(call_id)
-
-    async def _run_greeting(self, call_id: str, inbox: asyncio.Queue[CallEvent | None]) -> None:
-        language = self.language_of(call_id)
-        flow, actions = greeting.start()
-        listen_until: float | None = None
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                for action in actions:
-                    if isinstance(action, greeting.Play):
-                        await self.ari.play(call_id, action.prompt.value, language)
-                    elif isinstance(action, greeting.Listen):
-                        listen_until = loop.time() + action.seconds
-                    elif isinstance(action, greeting.Hangup):
-                        await self.hang_up(call_id, "flow finished")
-                        return
-                timeout = None
-                if flow.state is greeting.GreetingState.LISTENING and listen_until is not None:
-                    timeout = max(0.0, listen_until - loop.time())
-                try:
-                    event = await asyncio.wait_for(inbox.get(), timeout)
-                except TimeoutError:
-                    flow, actions = greeting.on_silence(flow)
-                    continue
-                if event is None:
-                    return  # the call ended
-                flow, actions = greeting.on_event(flow, event)
-        except AriError as error:
-            log.info("flow of call %s stopped: %s", call_id, error)
+    async def hear_app(self, app: str) -> None:
+        """Hear the events of another Stasis application too (a dead
+        dialer's, whose calls this one adopts)."""
+        client = AriClient(replace(self.settings.ari, app=app), self.submit)
+        await client.connect()
+        self._other_apps.append(client)
 
     async def reconcile(self) -> None:
         """After a reconnect: calls sent in an earlier AMI session whose
@@ -331,10 +333,50 @@ class Engine:
             log.warning("reconcile skipped: %s", error)
             return
         for call_id, call in list(self._calls.items()):
-            sent_in = self._sent.get(call_id)
-            if (not call.ended and sent_in is not None and sent_in < self.ami.session
-                    and call_id not in alive):
+            if (not call.record.ended and call.sent_in is not None
+                    and call.sent_in < self.ami.session and call_id not in alive):
                 self.submit(CallLost(call_id=call_id, at=self.clock()))
+
+    # What flows and services do to calls (dialer.calls.control).
+
+    async def answer(self, call_id: str) -> None:
+        await self.ari.answer(call_id)
+
+    async def play(self, call_id: str, media: str, language: str) -> str:
+        return await self.ari.play_media(call_id, media, language)
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.ari.stop_playback(playback_id)
+
+    async def hold(self, call_id: str, on: bool) -> None:
+        await self.ari.hold(call_id, on)
+
+    async def hang_up(self, call_id: str, reason: str) -> None:
+        """End a call from Recobro's side (a call followed then counts as
+        ended by us)."""
+        if call_id in self._calls:
+            self.submit(HangupRequested(call_id=call_id, at=self.clock(), reason=reason))
+        await self.ari.hangup(call_id)
+
+    async def call_endpoint(self, endpoint: str, channel_id: str, caller_id: str,
+                            timeout_s: float) -> None:
+        await self.ari.originate(endpoint=endpoint, channel_id=channel_id, app_args="flow=agent",
+                                 caller_id=caller_id, timeout_s=int(timeout_s))
+
+    async def bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
+        await self.ari.bridge(bridge_id, list(channel_ids))
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.ari.destroy_bridge(bridge_id)
+
+    async def record_audio(self, call_id: str, file: str) -> None:
+        await self.ami.record(await self.ari.channel_name(call_id), file)
+
+    async def mute_recording(self, call_id: str, muted: bool) -> None:
+        await self.ami.mute_recording(await self.ari.channel_name(call_id), muted)
+
+    async def channel_ids(self) -> set[str]:
+        return await self.ari.channel_ids()
 
     async def close(self) -> None:
         """Stop the pump and flows and disconnect."""
@@ -342,6 +384,8 @@ class Engine:
             task.cancel()
         if self._pump is not None:
             self._pump.cancel()
+        for client in self._other_apps:
+            await client.close()
         await self.ari.close()
         await self.ami.close()
         await self.store.pool.close()

@@ -10,12 +10,20 @@ class ConfigError(RecobroError):
     """A setting is missing or malformed."""
 
 
-class AmiError(RecobroError):
-    """Asterisk's AMI is unreachable or refused the login."""
+class CallControlError(RecobroError):
+    """Asterisk did not do what was asked of a call (dialer.calls.control)."""
 
 
-class AriError(RecobroError):
-    """Asterisk's ARI is unreachable or refused the credentials."""
+class ChannelGone(CallControlError):
+    """The channel (or bridge, or playback) asked about is no more."""
+
+
+class AmiError(CallControlError):
+    """Asterisk's AMI is unreachable, refused the login or an action."""
+
+
+class AriError(CallControlError):
+    """Asterisk's ARI is unreachable, refused the credentials or a request."""
 
 
 class DatabaseError(RecobroError):

@@ -5,6 +5,7 @@ number; nothing about a debt, since anyone may hear it."""
 
 from __future__ import annotations
 
+from ivr.recorded_message import RecordedMessage
 from ivr.recordings import Recording, sound
 
 LONGEST_S = 30.0
@@ -15,3 +16,8 @@ MESSAGE = Recording(sound("machine-message"), {
 })
 SOUND = MESSAGE.sound
 RECORDINGS = (MESSAGE,)
+
+
+def flow(callback_number: str) -> RecordedMessage:
+    """The message left on a machine, then the call ends."""
+    return RecordedMessage(SOUND, LONGEST_S, callback_number, "answering machine")

@@ -6,6 +6,7 @@ callback number is said digit by digit with Asterisk's own sounds."""
 
 from __future__ import annotations
 
+from ivr.recorded_message import RecordedMessage
 from ivr.recordings import Recording, sound
 
 OPT_OUT_KEY = "9"
@@ -21,3 +22,9 @@ MESSAGE = Recording(sound("safe-harbour"), {
 })
 SOUND = MESSAGE.sound
 RECORDINGS = (MESSAGE,)
+
+
+def flow(callback_number: str) -> RecordedMessage:
+    """The safe-harbour message, then the call ends; 9 opts the debtor out."""
+    return RecordedMessage(SOUND, LONGEST_S, callback_number,
+                           "no agent within 2 s: safe-harbour message", OPT_OUT_KEY)

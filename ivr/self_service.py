@@ -7,8 +7,9 @@ PCI-scoped payment IVR, not here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
+from ivr.actions import Finish, Hangup, Input, Key, KeyMode, Listen, Play, Unplayable
+from ivr.actions import sound as media_of
 from ivr.recordings import Recording, sound
 
 LOW_RISK = 0.3  # risk scores below this are offered self-service first
@@ -31,73 +32,54 @@ RECORDINGS = (MENU_PROMPT, BALANCE_PROMPT, PROMISE_PROMPT)
 MENU, YOUR_BALANCE, PROMISE_RECORDED = (r.sound for r in RECORDINGS)
 
 
-class State(Enum):
-    MENU = "menu"
-    DONE = "done"
-    TO_AGENT = "to_agent"
-
-
-@dataclass(frozen=True)
-class Play:
-    sound: str
-
-
-@dataclass(frozen=True)
-class SayAmount:
-    amount: str  # e.g. "1234.50"
+KEY_TIMEOUT_S = 8.0  # to press a key after the menu
+TO_AGENT = "to_agent"  # what the flow finishes with when the caller wants an agent
+FINISHED = "self-service finished"
 
 
 @dataclass(frozen=True)
 class RecordPromise:
+    """Effect: the caller promised to pay the balance within days."""
+
     days: int
 
 
 @dataclass(frozen=True)
-class ListenForKey:
-    pass
-
-
-@dataclass(frozen=True)
-class ToAgent:
-    pass
-
-
-@dataclass(frozen=True)
-class Hangup:
-    pass
-
-
-Action = Play | SayAmount | RecordPromise | ListenForKey | ToAgent | Hangup
-
-
-@dataclass(frozen=True)
 class Menu:
-    state: State = State.MENU
     tries: int = 1
 
 
-def start() -> tuple[Menu, list[Action]]:
-    return Menu(), [Play(MENU), ListenForKey()]
+def amount_media(amount: str) -> str:
+    """The amount said as a number, in whole units (e.g. "1234.50")."""
+    return f"number:{amount.split('.')[0]}"
 
 
-def on_key(menu: Menu, key: str, balance: str) -> tuple[Menu, list[Action]]:
-    """The menu after a key."""
-    if menu.state is not State.MENU:
-        return menu, []
-    if key == "1":
-        return menu, [Play(YOUR_BALANCE), SayAmount(balance), Play(MENU), ListenForKey()]
-    if key == "2":
-        return Menu(State.DONE, menu.tries), [RecordPromise(PROMISE_DAYS),
-                                               Play(PROMISE_RECORDED), Hangup()]
-    if key == "0":
-        return Menu(State.TO_AGENT, menu.tries), [ToAgent()]
-    return on_silence(menu)
+@dataclass(frozen=True)
+class SelfService:
+    """The menu, the balance, a promise; an agent on 0, after MENU_TRIES
+    silences or wrong keys, or when a prompt cannot be played. Finishes with
+    TO_AGENT, or hangs up after a promise."""
 
+    balance: str
 
-def on_silence(menu: Menu) -> tuple[Menu, list[Action]]:
-    """No key (or a wrong one): the menu again, then an agent."""
-    if menu.state is not State.MENU:
-        return menu, []
-    if menu.tries >= MENU_TRIES:
-        return Menu(State.TO_AGENT, menu.tries), [ToAgent()]
-    return Menu(State.MENU, menu.tries + 1), [Play(MENU), ListenForKey()]
+    def start(self) -> tuple[Menu, list[object]]:
+        return Menu(), self._menu()
+
+    def on(self, menu: Menu, heard: Input) -> tuple[Menu, list[object]]:
+        if isinstance(heard, Unplayable):
+            return menu, [Finish(TO_AGENT)]  # a prompt nobody can hear: a person
+        key = heard.digit if isinstance(heard, Key) else None
+        if key == "1":
+            return menu, [Play(media_of(YOUR_BALANCE)), Play(amount_media(self.balance)),
+                          *self._menu()]
+        if key == "2":
+            return menu, [RecordPromise(PROMISE_DAYS),
+                          Play(media_of(PROMISE_RECORDED), keys=KeyMode.BUFFER),
+                          Hangup(FINISHED)]
+        if key == "0" or menu.tries >= MENU_TRIES:
+            return menu, [Finish(TO_AGENT)]
+        return Menu(menu.tries + 1), self._menu()  # silence or a wrong key: again
+
+    @staticmethod
+    def _menu() -> list[object]:
+        return [Play(media_of(MENU)), Listen(KEY_TIMEOUT_S)]

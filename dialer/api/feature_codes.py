@@ -7,7 +7,6 @@ moves, a recording says what it is now (or why not), the call ends."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -17,17 +16,14 @@ from dialer.agents.state import (
     AgentState,
     AgentTransitionError,
 )
-from dialer.calls.events import (
-    CallEnteredApp,
-    CallEvent,
-    PlaybackFailed,
-    PlaybackFinished,
-)
-from dialer.errors import AriError
+from dialer.calls.control import CallControl, CallEvents
+from dialer.errors import CallControlError
 from dialer.store.agents import AgentStore, Moved, UnknownAgent
-from dialer.telephony.ari import AriClient
 from ivr import agent_prompts
+from ivr.actions import sound as media_of
 from ivr.recordings import Recording
+from ivr.runner import run_flow
+from ivr.say import SayAndHangUp
 
 log = logging.getLogger(__name__)
 
@@ -55,39 +51,24 @@ def answer(action: AgentAction, moved: Moved) -> Recording:
 
 
 class FeatureCodes:
-    """Hears the API's Stasis application and acts on feature codes."""
+    """The flow of the API's Stasis application for feature codes."""
 
-    def __init__(self, store: AgentStore, language: str) -> None:
+    def __init__(self, control: CallControl, store: AgentStore) -> None:
+        self.control = control
         self.store = store
-        self.language = language
-        self.ari: AriClient | None = None
-        self._playbacks: dict[str, asyncio.Future[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        # A feature code's channel is an agent's, not a debtor's call: driven,
+        # not recorded as a call.
+        control.register_flow(FEATURE_FLOW, self._run, follow=False)
 
-    def hear(self, event: CallEvent) -> None:
-        """The ARI client's event callback."""
-        if isinstance(event, CallEnteredApp) and event.args[:1] == (FEATURE_FLOW,):
-            task = asyncio.get_running_loop().create_task(self._handle(event))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        elif isinstance(event, PlaybackFinished | PlaybackFailed):
-            if isinstance(event, PlaybackFailed) and not event.hung_up:
-                log.warning("feature code call %s: %s", event.call_id, event.reason)
-            done = self._playbacks.pop(event.playback_id, None)
-            if done is not None and not done.done():
-                done.set_result(None)
-
-    async def _handle(self, event: CallEnteredApp) -> None:
-        assert self.ari is not None
-        channel = event.call_id
+    async def _run(self, channel: str, events: CallEvents) -> None:
+        params = events.entered.params
         try:
-            action, endpoint = AgentAction(event.flow_args[0]), event.flow_args[1]
-        except (IndexError, ValueError):
-            log.warning("feature code with arguments %s ignored", event.args)
-            await self.ari.hangup(channel)
+            action, endpoint = AgentAction(params.get("action", "")), params["endpoint"]
+        except (KeyError, ValueError):
+            log.warning("feature code with arguments %s ignored", dict(params))
+            await self.control.hang_up(channel, "not a feature code")
             return
-        digits = event.flow_args[2] if len(event.flow_args) > 2 else ""
-        reason = pause_reason(digits) if action is AgentAction.PAUSE else ""
+        reason = pause_reason(params.get("reason", "")) if action is AgentAction.PAUSE else ""
         try:
             prompt = answer(action,
                             await self.store.act(endpoint, action, datetime.now(UTC), reason))
@@ -98,12 +79,8 @@ class FeatureCodes:
             log.info("feature code %s from %s refused: %s", action.value, endpoint, error)
             prompt = agent_prompts.REFUSED
         try:
-            await self.ari.answer(channel)
-            playback = await self.ari.play(channel, prompt.sound, self.language)
-            done = asyncio.get_running_loop().create_future()
-            self._playbacks[playback] = done
-            await asyncio.wait([done], timeout=PROMPT_LONGEST_S)
-            self._playbacks.pop(playback, None)
-            await self.ari.hangup(channel)
-        except AriError as error:
+            await run_flow(SayAndHangUp(media_of(prompt.sound), "feature code answered",
+                                        answer=True, longest_s=PROMPT_LONGEST_S),
+                           self.control, channel, events)
+        except CallControlError as error:
             log.info("feature code call %s: %s", channel, error)

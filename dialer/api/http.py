@@ -11,7 +11,6 @@ import hmac
 import json
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote_to_bytes
 
@@ -20,7 +19,8 @@ from aiohttp import WSMsgType, web
 
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError, MissingPauseReason
 from dialer.api.agent_events import AgentEvents
-from dialer.errors import AmiError, AriError
+from dialer.calls.control import CallControl
+from dialer.errors import CallControlError, ChannelGone
 from dialer.store import hopper
 from dialer.store.agents import (
     AgentStore,
@@ -28,21 +28,10 @@ from dialer.store.agents import (
     UnknownAttempt,
     UnknownDisposition,
 )
-from dialer.telephony.ami import AmiClient
-from dialer.telephony.ari import AriClient, AriNotFound
-
-
-@dataclass(frozen=True)
-class Telephony:
-    """The API's own links to Asterisk (recording control)."""
-
-    ami: AmiClient
-    ari: AriClient
-
 
 STORE = web.AppKey("store", AgentStore)
 POOL = web.AppKey("pool", asyncpg.Pool)
-TELEPHONY = web.AppKey("telephony", Telephony)
+CALLS = web.AppKey("calls", CallControl)
 EVENTS = web.AppKey("agent_events", AgentEvents)
 TOKEN = web.AppKey("token", str)
 
@@ -244,13 +233,11 @@ async def recording(request: web.Request) -> web.Response:
     if state.ended:
         return _error(409, f"the call of attempt {attempt_id} has ended")
     paused = action == "pause"
-    telephony = request.app[TELEPHONY]
     try:
-        await telephony.ami.mute_recording(
-            await telephony.ari.channel_name(str(attempt_id)), paused)
-    except AriNotFound:
+        await request.app[CALLS].mute_recording(str(attempt_id), paused)
+    except ChannelGone:
         return _error(409, f"the call of attempt {attempt_id} has ended")
-    except (AmiError, AriError) as error:
+    except CallControlError as error:
         return _error(502, f"Asterisk did not {action} the recording: {error}")
     await hopper.set_recording_paused(request.app[POOL], attempt_id, paused, datetime.now(UTC))
     return web.json_response({"attempt": str(attempt_id), "recording": state.file,
@@ -285,12 +272,12 @@ async def _drain(socket: web.WebSocketResponse) -> None:
             return
 
 
-def build_app(pool: asyncpg.Pool, events: AgentEvents, telephony: Telephony,
+def build_app(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl,
               token: str) -> web.Application:
     """The aiohttp application with its routes."""
     app = web.Application(middlewares=[refuse_odd_input, authenticate])
     app[STORE], app[POOL], app[EVENTS], app[TOKEN] = AgentStore(pool), pool, events, token
-    app[TELEPHONY] = telephony
+    app[CALLS] = calls
     app.add_routes([
         web.get("/agents", list_agents),
         web.post("/agents/{endpoint}/{action}", agent_action),

@@ -13,14 +13,12 @@ from aiohttp.http_exceptions import BadHttpMessage
 
 from dialer.api.agent_events import AgentEvents
 from dialer.api.feature_codes import FeatureCodes
-from dialer.api.http import Telephony, build_app
-from dialer.calls.events import CallEvent
+from dialer.api.http import build_app
+from dialer.engine import Engine
 from dialer.errors import ConfigError
 from dialer.settings import Settings
 from dialer.store.agents import AgentStore
 from dialer.store.database import open_pool
-from dialer.telephony.ami import AmiClient
-from dialer.telephony.ari import AriClient
 
 
 class _MalformedRequestInOneLine(logging.Filter):
@@ -48,17 +46,15 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     pool = await open_pool(settings.database_url)
     agent_events = AgentEvents()
     runner: web.AppRunner | None = None
-    # Its own Stasis application (the dialers' are theirs alone), where the
-    # agents' feature codes arrive.
-    features = FeatureCodes(AgentStore(pool), settings.language)
-    ari = AriClient(replace(settings.ari, app=f"{settings.ari.app}-api"), features.hear)
-    features.ari = ari
-    ami = AmiClient(settings.ami, _ignore)
+    engine: Engine | None = None
     try:
-        await ami.connect()
-        await ari.connect()
+        # Its own Stasis application (the dialers' are theirs alone), where
+        # the agents' feature codes arrive.
+        engine = await Engine.connect(
+            replace(settings, ari=replace(settings.ari, app=f"{settings.ari.app}-api")))
+        FeatureCodes(engine, AgentStore(pool))
         await agent_events.start(settings.database_url)
-        runner = web.AppRunner(build_app(pool, agent_events, Telephony(ami, ari), settings.api.token))
+        runner = web.AppRunner(build_app(pool, agent_events, engine, settings.api.token))
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.api.host, settings.api.port).start()
@@ -77,10 +73,6 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         if runner is not None:
             await runner.cleanup()
         await agent_events.stop()
-        await ari.close()
-        await ami.close()
+        if engine is not None:
+            await engine.close()
         await pool.close()
-
-
-def _ignore(event: CallEvent) -> None:
-    """AMI's call events are the dialers' business."""

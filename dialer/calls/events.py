@@ -3,6 +3,7 @@ these (see dialer.telephony) before any logic sees them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,20 +42,16 @@ class CallAnswered(CallEvent):
 
 @dataclass(frozen=True)
 class CallEnteredApp(CallEvent):
-    """The answered call entered Recobro's Stasis application; with
-    answering-machine detection, after its verdict (HUMAN, MACHINE,
-    NOTSURE, HANGUP). Every Stasis() in Recobro's dialplan passes the same
-    first three arguments: the flow, the language and AMD's verdict (either
-    may be empty); what follows is the flow's own."""
+    """The call entered Recobro's Stasis application; with answering-machine
+    detection, after its verdict. Every Stasis() Recobro starts names its
+    arguments (`flow=campaign,language=es,amd=HUMAN`, parsed in
+    dialer.telephony.ari_events): the flow that drives the call, then what
+    that flow needs (an inbound caller's number, a feature code's action)."""
 
+    flow: str = ""
     language: str = ""
-    amd_status: str = ""
-    args: tuple[str, ...] = ()  # the application's arguments, all of them
-
-    @property
-    def flow_args(self) -> tuple[str, ...]:
-        """The flow's own arguments (after flow, language and verdict)."""
-        return self.args[3:]
+    amd_status: str = ""  # HUMAN, MACHINE, NOTSURE, HANGUP; "" without AMD
+    params: Mapping[str, str] = field(default_factory=dict)  # every named argument
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,6 @@ from dialer.store import hopper
 from dialer.store.campaigns import CampaignStore
 from dialer.store.migrate import describe
 from dialer.store.outage import CONNECTION_LOST, Outage
-from dialer.telephony.ari import AriClient
 from pacing.model import PacingPolicy
 from pacing.policies.predictive import Predictive
 from pacing.policies.simple import FixedRatio, Preview, Progressive
@@ -108,6 +107,7 @@ class CampaignDialer:
         self.dialer_id = dialer_id or uuid.uuid4()
         self.policy = make_policy(campaign)
         self.connector = AgentConnector(engine, self.pool, campaign.wrap_up_s, campaign.caller_id,
+                                        settings.callback_number, settings.agent_caller_id,
                                         campaign.machine_action)
         self.tally = Tally()
         self.stopping = False  # set to end the loop as if the campaign stopped
@@ -120,7 +120,6 @@ class CampaignDialer:
         self._next_refresh = 0.0
         self._refreshed_to: datetime | None = None
         self._next_zones = 0.0
-        self._other_apps: list[AriClient] = []
         self._pbx_hold = PbxHold()
 
     @classmethod
@@ -149,8 +148,6 @@ class CampaignDialer:
     async def close(self) -> None:
         for task in list(self._calls):
             task.cancel()
-        for client in self._other_apps:
-            await client.close()
         await self._lock_connection.close()
         await self.engine.close()
 
@@ -179,7 +176,7 @@ class CampaignDialer:
         Asterisk still has is followed to its end (a bridged agent stays
         bridged); one Asterisk no longer has ended while nobody listened and
         gets a final `lost` result. Their leads never dialed are freed."""
-        alive = await self.engine.ari.channel_ids()
+        alive = await self.engine.channel_ids()
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)",
                                      campaign_lock_key(self.campaign.id))
@@ -193,15 +190,13 @@ class CampaignDialer:
                         ", ".join(agent for agent, _ in freed))
         for _, leg in freed:
             if leg in alive:  # the agent's phone, still in a dead dialer's application
-                await self.engine.ari.hangup(leg)
+                await self.engine.hang_up(leg, "its call ended while no dialer listened")
         if not orphans:
             return
         for holder in holders:
             # The dead dialer's calls live in its Stasis application: listen
             # there too (answers to come, keys pressed, playbacks).
-            client = AriClient(dialer_settings(self.settings, holder).ari, self.engine.submit)
-            await client.connect()
-            self._other_apps.append(client)
+            await self.engine.hear_app(dialer_settings(self.settings, holder).ari.app)
         for orphan in orphans:
             self.tally.adopted += 1
             call_id = str(orphan.attempt_id)

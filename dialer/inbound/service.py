@@ -20,7 +20,8 @@ async def serve(settings: Settings, wrap_up_s: float, region: str) -> None:
     app = settings.ari.app + INBOUND_APP_SUFFIX
     engine = await Engine.connect(replace(settings, ari=replace(settings.ari, app=app)))
     try:
-        connector = AgentConnector(engine, engine.store.pool, wrap_up_s, settings.caller_id)
+        connector = AgentConnector(engine, engine.store.pool, wrap_up_s, settings.caller_id,
+                                   settings.callback_number, settings.agent_caller_id)
         InboundDesk(engine, engine.store.pool, connector, region)
         print(f"recobro inbound: taking calls in Stasis application {app}", flush=True)
         stop = asyncio.Event()

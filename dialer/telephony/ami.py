@@ -17,6 +17,7 @@ from dialer.calls.events import CallEvent
 from dialer.errors import AmiError
 from dialer.settings import AmiSettings
 from dialer.telephony import ami_events
+from dialer.telephony.ari_events import stasis_args
 from dialer.telephony.backoff import backoff_delays
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,8 @@ class AmiClient:
                            "Variable": [f"RECOBRO_APP={app}", f"RECOBRO_FLOW={flow}",
                                         f"RECOBRO_LANGUAGE={language}"]})
         else:
-            action.update({"Application": "Stasis", "Data": f"{app},{flow},{language}"})
+            action.update({"Application": "Stasis",
+                           "Data": f"{app},{stasis_args(flow=flow, language=language)}"})
         try:
             queued = await asyncio.wait_for(self._protocol.send(action), REPLY_S)
         except TimeoutError:

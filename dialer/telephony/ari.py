@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from dialer.calls.events import CallEvent
-from dialer.errors import AriError
+from dialer.errors import AriError, ChannelGone
 from dialer.settings import AriSettings
 from dialer.telephony import ari_events
 from dialer.telephony.backoff import backoff_delays
@@ -26,7 +26,7 @@ CLOSE_TIMEOUT_S = 2.0  # for Asterisk's answer to our WebSocket close frame
 HUNG_UP_REMEMBERED = 4096  # channels whose hang-up is kept in mind, newest
 
 
-class AriNotFound(AriError):
+class AriNotFound(AriError, ChannelGone):
     """The resource (a channel, usually) no longer exists."""
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,11 +35,10 @@ def to_call_event(event: Mapping[str, Any], received_at: datetime,
     at = ari_time(event, received_at)
     channel_id = (event.get("channel") or {}).get("id", "")
     if kind == "StasisStart" and channel_id:
-        args = event.get("args") or []
-        language = args[1] if len(args) > 1 else ""
-        amd_status = args[2] if len(args) > 2 else ""
-        return CallEnteredApp(call_id=channel_id, at=at, language=language,
-                              amd_status=amd_status, args=tuple(str(a) for a in args))
+        params = stasis_params(event.get("args") or [])
+        return CallEnteredApp(call_id=channel_id, at=at, flow=params.get("flow", ""),
+                              language=params.get("language", ""),
+                              amd_status=params.get("amd", ""), params=params)
     if kind == "ChannelDtmfReceived" and channel_id:
         return DtmfReceived(call_id=channel_id, at=at, digit=str(event.get("digit", "")))
     if kind == "PlaybackFinished":
@@ -55,6 +54,23 @@ def to_call_event(event: Mapping[str, Any], received_at: datetime,
                                       hung_up=call_id in hanging_up)
             return PlaybackFinished(call_id=call_id, at=at, playback_id=playback_id)
     return None
+
+
+def stasis_params(args: Sequence[object]) -> dict[str, str]:
+    """Stasis() arguments by name: `flow=campaign`, `language=es`...; an
+    argument without a name, or with nothing after `=`, says nothing."""
+    params = {}
+    for arg in args:
+        name, sep, value = str(arg).partition("=")
+        if sep and name and value:
+            params[name.strip()] = value.strip()
+    return params
+
+
+def stasis_args(**params: str) -> str:
+    """The argument string of a Stasis() call, from named values (the
+    other side of stasis_params)."""
+    return ",".join(f"{name}={value}" for name, value in params.items())
 
 
 def hung_up_channel(event: Mapping[str, Any]) -> str | None:

@@ -9,8 +9,9 @@ import asyncpg
 import pytest
 
 from dialer.calls.outcome import CallOutcome
-from dialer.engine import Engine
+from dialer.commands import greeting_engine
 from dialer.lab.number_plan import Behaviour, lab_number
+from ivr.greeting import FLOW as GREETING
 from tests.e2e.cli import cli_env
 
 pytestmark = pytest.mark.lab
@@ -35,9 +36,9 @@ async def test_calls_across_the_number_plan_are_classified_and_stored(lab_settin
     settings = replace(lab_settings, ring_timeout_s=RING_TIMEOUT_S)
     plan = [(entry, lab_number(entry[0], entry[1], serial=i))
             for entry in EXPECTED for i in range(CALLS_PER_ENTRY)]
-    async with await Engine.connect(settings) as engine:
+    async with await greeting_engine(settings) as engine:
         calls = await asyncio.wait_for(
-            asyncio.gather(*(engine.place_call(number, "en") for _, number in plan)), 90)
+            asyncio.gather(*(engine.place_call(number, "en", flow=GREETING) for _, number in plan)), 90)
     assert len(calls) >= 20
 
     connection = await asyncpg.connect(settings.database_url)

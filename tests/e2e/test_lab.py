@@ -7,8 +7,9 @@ import aiohttp
 import pytest
 
 from dialer.calls.outcome import CallOutcome
-from dialer.engine import Engine
+from dialer.commands import greeting_engine
 from dialer.lab.number_plan import Behaviour, lab_number
+from ivr.greeting import FLOW as GREETING
 
 pytestmark = pytest.mark.lab
 
@@ -22,16 +23,16 @@ async def test_agent_softphone_registers_and_answers(lab_config, lab_settings):
             endpoint = await response.json()
     assert endpoint["state"] == "online"
 
-    async with await Engine.connect(lab_settings) as engine:
-        call = await engine.place_call(agent.endpoint, "en", channel=f"PJSIP/{agent.endpoint}")
+    async with await greeting_engine(lab_settings) as engine:
+        call = await engine.place_call(agent.endpoint, "en", channel=f"PJSIP/{agent.endpoint}", flow=GREETING)
     assert call.outcome is CallOutcome.ANSWERED
     assert call.hangup_cause == 16
     assert call.talk_seconds > 1.0  # the greeting and the goodbye played to the agent
 
 
 async def test_asterisk_logs_no_dtmf(lab_settings, lab_config):
-    async with await Engine.connect(lab_settings) as engine:
-        call = await engine.place_call(lab_number(Behaviour.ANSWER_AND_SEND_DTMF, "58"))
+    async with await greeting_engine(lab_settings) as engine:
+        call = await engine.place_call(lab_number(Behaviour.ANSWER_AND_SEND_DTMF, "58"), flow=GREETING)
     assert call.dtmf_count == 2
     logs = [p for p in (lab_config.asterisk_run_dir / "log").rglob("*") if p.is_file()]
     assert logs

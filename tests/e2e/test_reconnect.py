@@ -12,9 +12,10 @@ import asyncpg
 import pytest
 
 from dialer.calls.outcome import CallOutcome
-from dialer.engine import Engine
+from dialer.commands import greeting_engine
 from dialer.lab import asterisk, lab, process
 from dialer.lab.number_plan import Behaviour, lab_number
+from ivr.greeting import FLOW as GREETING
 from tests.e2e.cli import run_cli
 
 pytestmark = pytest.mark.lab
@@ -29,14 +30,14 @@ async def _until(predicate, timeout_s: float) -> None:
 
 async def test_engine_survives_an_asterisk_crash(lab_config, lab_settings):
     settings = replace(lab_settings, ring_timeout_s=4.0)
-    async with await Engine.connect(settings) as engine:
-        before = await engine.place_call(lab_number(Behaviour.ANSWER_AND_STAY, "20"))
+    async with await greeting_engine(settings) as engine:
+        before = await engine.place_call(lab_number(Behaviour.ANSWER_AND_STAY, "20"), flow=GREETING)
         assert before.outcome is CallOutcome.ANSWERED
 
         in_flight = asyncio.create_task(
-            engine.place_call(lab_number(Behaviour.ANSWER_AND_STAY, "30")))
+            engine.place_call(lab_number(Behaviour.ANSWER_AND_STAY, "30"), flow=GREETING))
         await _until(lambda: any(c.answered_at and not c.ended
-                                 for c in engine._calls.values()), 10)
+                                 for c in engine.calls()), 10)
 
         pid = asterisk.running_pid(lab_config)
         os.kill(pid, signal.SIGKILL)
@@ -54,8 +55,8 @@ async def test_engine_survives_an_asterisk_crash(lab_config, lab_settings):
 
         await _until(lambda: engine.ami.connected, 30)
         after = await asyncio.gather(
-            engine.place_call(lab_number(Behaviour.ANSWER_AND_STAY, "20", serial=1)),
-            engine.place_call(lab_number(Behaviour.BUSY, "00", serial=1)))
+            engine.place_call(lab_number(Behaviour.ANSWER_AND_STAY, "20", serial=1), flow=GREETING),
+            engine.place_call(lab_number(Behaviour.BUSY, "00", serial=1), flow=GREETING))
         assert [c.outcome for c in after] == [CallOutcome.ANSWERED, CallOutcome.BUSY]
 
     connection = await asyncpg.connect(settings.database_url)

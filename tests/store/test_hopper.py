@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
+from dialer.agents.caller_id import AgentCallerId
 from dialer.calls.outcome import CallOutcome
 from dialer.calls.state import CallRecord, CallState
 from dialer.campaign.loop import CampaignDialer
@@ -38,6 +39,9 @@ RETRY = RetryDelays(busy_s=600, no_answer_s=1800, machine_s=3600, abandoned_s=36
                     failed_s=1800, hung_up_s=1800)
 AREA_CODES = {"America/New_York": "212", "America/Chicago": "312",
               "America/Los_Angeles": "213", "Pacific/Honolulu": "808"}
+
+# What a dialer reads of its settings beside the engine's (which is fake here).
+SETTINGS = SimpleNamespace(callback_number="+15550100000", agent_caller_id=AgentCallerId.DEBTOR)
 
 
 def campaign(name: str, mode: DialMode = DialMode.PROGRESSIVE, max_attempts: int = 50) -> Campaign:
@@ -166,7 +170,7 @@ async def test_a_simulated_week_holds_every_rule(pool, tmp_path, fresh_database)
     clock = [datetime(2026, 11, 22, 12, tzinfo=UTC)]
     engine = ScriptedEngine(pool, lambda: clock[0], lambda number: CallOutcome.NO_ANSWER)
     lock = await asyncpg.connect(fresh_database)
-    dialer = CampaignDialer(SimpleNamespace(), engine, await store.load("week"), lock,
+    dialer = CampaignDialer(SETTINGS, engine, await store.load("week"), lock,
                             clock=lambda: clock[0])
     await hopper.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
     paid_at = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -217,7 +221,7 @@ async def test_a_payment_stops_a_lead_already_claimed(pool, tmp_path, fresh_data
     now = datetime(2026, 11, 24, 20, tzinfo=UTC)
     engine = ScriptedEngine(pool, lambda: now, lambda number: CallOutcome.NO_ANSWER)
     lock = await asyncpg.connect(fresh_database)
-    dialer = CampaignDialer(SimpleNamespace(), engine, await store.load("queued"), lock,
+    dialer = CampaignDialer(SETTINGS, engine, await store.load("queued"), lock,
                             clock=lambda: now)
     await hopper.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
     async with pool.acquire() as connection, connection.transaction():
@@ -259,7 +263,7 @@ async def test_pause_resume_and_stop_are_obeyed(pool, tmp_path, fresh_database):
     now = datetime(2026, 11, 24, 20, tzinfo=UTC)
     engine = ScriptedEngine(pool, lambda: now, lambda number: CallOutcome.BUSY)
     lock = await asyncpg.connect(fresh_database)
-    dialer = CampaignDialer(SimpleNamespace(), engine, await store.load("steer"), lock,
+    dialer = CampaignDialer(SETTINGS, engine, await store.load("steer"), lock,
                             clock=lambda: now)
     await hopper.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
     await store.set_state("steer", "paused")

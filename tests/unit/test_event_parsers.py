@@ -56,14 +56,23 @@ def test_ami_events_that_mean_nothing():
 def test_ari_events():
     start = ari_events.to_call_event(
         {"type": "StasisStart", "timestamp": "2026-11-23T19:44:47.065+0000",
-         "args": ["outbound", "en"], "channel": {"id": "c1"}}, NOW)
+         "args": ["flow=greeting", "language=en"], "channel": {"id": "c1"}}, NOW)
     assert start == CallEnteredApp(call_id="c1", at=datetime(2026, 11, 23, 19, 44, 47, 65000,
-                                                             tzinfo=UTC), language="en",
-                                   args=("outbound", "en"))
+                                                             tzinfo=UTC), flow="greeting",
+                                   language="en",
+                                   params={"flow": "greeting", "language": "en"})
+    # Arguments by name, in any order; an empty one (AMD's cause when there
+    # is none) says nothing.
     judged = ari_events.to_call_event(
-        {"type": "StasisStart", "args": ["campaign", "es", "MACHINE", "MAXWORDS"],
-         "channel": {"id": "c2"}}, NOW)
-    assert (judged.language, judged.amd_status) == ("es", "MACHINE")
+        {"type": "StasisStart", "args": ["flow=campaign", "amd=MACHINE", "language=es",
+                                         "amd_cause=", "stray"], "channel": {"id": "c2"}}, NOW)
+    assert (judged.flow, judged.language, judged.amd_status) == ("campaign", "es", "MACHINE")
+    assert judged.params == {"flow": "campaign", "amd": "MACHINE", "language": "es"}
+    inbound = ari_events.to_call_event(
+        {"type": "StasisStart", "args": ["flow=inbound", "caller=+12125550181"],
+         "channel": {"id": "c3"}}, NOW)
+    assert (inbound.flow, inbound.params["caller"]) == ("inbound", "+12125550181")
+    assert ari_events.stasis_args(flow="campaign", language="es") == "flow=campaign,language=es"
     dtmf = ari_events.to_call_event({"type": "ChannelDtmfReceived", "digit": "4",
                                      "channel": {"id": "c1"}}, NOW)
     assert isinstance(dtmf, DtmfReceived) and dtmf.digit == "4"

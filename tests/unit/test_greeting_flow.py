@@ -1,39 +1,40 @@
-from datetime import UTC, datetime
+"""The greeting flow: what it asks to play and when it hangs up."""
 
-from dialer.calls.events import DtmfReceived, PlaybackFinished
-from ivr import greeting
-from ivr.greeting import GreetingState, Hangup, Listen, Play
+from ivr.actions import Hangup, Key, KeyMode, Listen, Play, Silence, Unplayable, sound
+from ivr.greeting import LISTEN_SECONDS, Greeting, GreetingState
 from ivr.prompts import Prompt
 
-NOW = datetime(2026, 11, 23, tzinfo=UTC)
-DONE = PlaybackFinished(call_id="c", at=NOW, playback_id="p")
-KEY = DtmfReceived(call_id="c", at=NOW, digit="1")
+GOODBYE = [Play(sound(Prompt.GOODBYE.value), keys=KeyMode.BUFFER), Hangup("flow finished")]
 
 
 def test_silent_debtor_hears_greeting_then_goodbye():
-    flow, actions = greeting.start()
-    assert actions == [Play(Prompt.GREETING)]
-    flow, actions = greeting.on_event(flow, DONE)
-    assert flow.state is GreetingState.LISTENING
-    assert actions == [Listen(greeting.LISTEN_SECONDS)]
-    flow, actions = greeting.on_silence(flow)
-    assert actions == [Play(Prompt.GOODBYE)]
-    flow, actions = greeting.on_event(flow, DONE)
-    assert flow.state is GreetingState.DONE and actions == [Hangup()]
+    flow = Greeting()
+    state, actions = flow.start()
+    assert actions == [Play(sound(Prompt.GREETING.value), keys=KeyMode.BUFFER),
+                       Listen(LISTEN_SECONDS)]
+    state, actions = flow.on(state, Silence())
+    assert state is GreetingState.SAYING_GOODBYE and actions == GOODBYE
 
 
 def test_key_during_greeting_skips_the_listening_window():
-    flow, _ = greeting.start()
-    flow, actions = greeting.on_event(flow, KEY)
-    assert actions == [] and flow.keys_pressed == 1
-    flow, actions = greeting.on_event(flow, DONE)
-    assert flow.state is GreetingState.SAYING_GOODBYE and actions == [Play(Prompt.GOODBYE)]
+    # A key pressed while the greeting plays is kept for the listening
+    # moment (KeyMode.BUFFER), which it ends at once: goodbye.
+    flow = Greeting()
+    state, actions = flow.start()
+    assert actions[0].keys is KeyMode.BUFFER and isinstance(actions[1], Listen)
+    state, actions = flow.on(state, Key("1"))
+    assert state is GreetingState.SAYING_GOODBYE and actions == GOODBYE
 
 
 def test_key_while_listening_ends_the_wait():
-    flow, _ = greeting.start()
-    flow, _ = greeting.on_event(flow, DONE)
-    flow, actions = greeting.on_event(flow, KEY)
-    assert flow.state is GreetingState.SAYING_GOODBYE and actions == [Play(Prompt.GOODBYE)]
-    flow, actions = greeting.on_silence(flow)
-    assert actions == []  # a stale timer changes nothing
+    flow = Greeting()
+    state, _ = flow.start()
+    state, actions = flow.on(state, Key("5"))
+    assert actions == GOODBYE
+
+
+def test_nothing_playable_ends_the_call():
+    flow = Greeting()
+    state, _ = flow.start()
+    state, actions = flow.on(state, Unplayable("sound:hello-world"))
+    assert actions == [Hangup("flow finished")]

@@ -1,27 +1,45 @@
-"""The self-service menu's state machine."""
+"""The self-service menu's flow."""
 
 from ivr import self_service as ss
+from ivr.actions import (
+    Finish,
+    Hangup,
+    Key,
+    KeyMode,
+    Listen,
+    Play,
+    Silence,
+    Unplayable,
+    sound,
+)
+
+MENU = [Play(sound(ss.MENU)), Listen(ss.KEY_TIMEOUT_S)]
 
 
 def test_balance_then_promise():
-    menu, actions = ss.start()
-    assert actions == [ss.Play(ss.MENU), ss.ListenForKey()]
-    menu, actions = ss.on_key(menu, "1", "250.75")
-    assert actions == [ss.Play(ss.YOUR_BALANCE), ss.SayAmount("250.75"), ss.Play(ss.MENU),
-                       ss.ListenForKey()]
-    menu, actions = ss.on_key(menu, "2", "250.75")
-    assert actions == [ss.RecordPromise(7), ss.Play(ss.PROMISE_RECORDED), ss.Hangup()]
-    assert menu.state is ss.State.DONE
-    assert ss.on_key(menu, "1", "1") == (menu, [])  # nothing after the end
+    flow = ss.SelfService("250.75")
+    menu, actions = flow.start()
+    assert actions == MENU
+    menu, actions = flow.on(menu, Key("1"))
+    assert actions == [Play(sound(ss.YOUR_BALANCE)), Play("number:250"), *MENU]
+    menu, actions = flow.on(menu, Key("2"))
+    assert actions == [ss.RecordPromise(7), Play(sound(ss.PROMISE_RECORDED), KeyMode.BUFFER),
+                       Hangup(ss.FINISHED)]
 
 
 def test_an_agent_on_request_or_after_three_silences():
-    menu, _ = ss.start()
-    assert ss.on_key(menu, "0", "1")[1] == [ss.ToAgent()]
-    menu, actions = ss.on_silence(menu)
-    assert actions == [ss.Play(ss.MENU), ss.ListenForKey()]
-    menu, actions = ss.on_key(menu, "7", "1")  # a wrong key counts as silence
-    assert actions == [ss.Play(ss.MENU), ss.ListenForKey()]
-    menu, actions = ss.on_silence(menu)
-    assert actions == [ss.ToAgent()] and menu.state is ss.State.TO_AGENT
+    flow = ss.SelfService("1")
+    menu, _ = flow.start()
+    assert flow.on(menu, Key("0"))[1] == [Finish(ss.TO_AGENT)]
+    menu, actions = flow.on(menu, Silence())
+    assert actions == MENU
+    menu, actions = flow.on(menu, Key("7"))  # a wrong key counts as silence
+    assert actions == MENU
+    menu, actions = flow.on(menu, Silence())
+    assert actions == [Finish(ss.TO_AGENT)]
 
+
+def test_a_menu_nobody_can_hear_goes_to_an_agent():
+    flow = ss.SelfService("1")
+    menu, _ = flow.start()
+    assert flow.on(menu, Unplayable(sound(ss.MENU)))[1] == [Finish(ss.TO_AGENT)]

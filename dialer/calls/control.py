@@ -1,0 +1,132 @@
+"""The call-control seam: what a flow or a service may do to calls, and how
+it hears one call's events. dialer.engine does it over AMI and ARI; flows
+and services import this module, never the adapters (dialer.telephony).
+Pure: protocols and an event inbox, no I/O."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from dialer.calls.events import CallEnteredApp, CallEvent, DtmfReceived
+from dialer.calls.state import CallRecord
+
+
+class CallEvents:
+    """The events of one call as its flow hears them (keys, prompts played
+    or not) after the one that brought it into the application (entered:
+    the flow's named Stasis arguments are there), and whether the call has
+    ended."""
+
+    def __init__(self, entered: CallEnteredApp) -> None:
+        self.entered = entered
+        self._queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def put(self, event: CallEvent) -> None:
+        """One of the call's events (the engine's)."""
+        if not self.ended.done():
+            self._queue.put_nowait(event)
+
+    def end(self) -> None:
+        """The call ended (the engine's)."""
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+    async def next(self, deadline: float | None = None) -> CallEvent | None:
+        """The call's next event; None once the call ended or the deadline
+        (event-loop time) passed."""
+        loop = asyncio.get_running_loop()
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        if self.ended.done() or (deadline is not None and loop.time() >= deadline):
+            return None
+        getter = asyncio.ensure_future(self._queue.get())
+        timeout = None if deadline is None else deadline - loop.time()
+        await asyncio.wait([getter, self.ended], timeout=timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            return None
+        return getter.result()
+
+    def keys_pressed(self) -> str:
+        """The keys pressed since last asked, other waiting events dropped
+        (nothing is playing: a caller on hold)."""
+        keys = ""
+        while not self._queue.empty():
+            event = self._queue.get_nowait()
+            if isinstance(event, DtmfReceived):
+                keys += event.digit
+        return keys
+
+
+# A flow drives an answered call: it gets the call id and the call's events.
+FlowRunner = Callable[[str, CallEvents], Awaitable[None]]
+
+
+class CallControl(Protocol):
+    """What may be done to calls. Errors raised are dialer.errors'
+    CallControlError (ChannelGone when the channel is no more)."""
+
+    def clock(self) -> datetime:
+        """Asterisk-aligned now (UTC)."""
+
+    def record(self, call_id: str) -> CallRecord | None:
+        """The call as it is now (None: not a call being followed)."""
+
+    def language_of(self, call_id: str) -> str:
+        """The language the call is spoken to in."""
+
+    def speak(self, call_id: str, language: str) -> None:
+        """Speak to the call in language from now on."""
+
+    def note(self, event: CallEvent) -> None:
+        """Record an event a flow made happen (a fallback it played) with
+        the call's others."""
+
+    def register_flow(self, name: str, runner: FlowRunner) -> None:
+        """Calls of this flow are driven by runner once they enter the
+        application."""
+
+    def add_listener(self, listener: Callable[[CallEvent], None]) -> None:
+        """listener hears every event, also of channels that are not calls
+        being followed (an agent's leg)."""
+
+    async def answer(self, call_id: str) -> None:
+        """Answer a call that entered the application unanswered."""
+
+    async def play(self, call_id: str, media: str, language: str) -> str:
+        """Start playing media (`sound:NAME`, `number:N`, `digits:N`,
+        `tone:...`); its playback id. Its end comes as an event."""
+
+    async def stop_playback(self, playback_id: str) -> None:
+        """Stop a playback (one already over is fine)."""
+
+    async def hold(self, call_id: str, on: bool) -> None:
+        """Music on hold, on or off."""
+
+    async def hang_up(self, call_id: str, reason: str) -> None:
+        """End a call from Recobro's side."""
+
+    async def call_endpoint(self, endpoint: str, channel_id: str, caller_id: str,
+                            timeout_s: float) -> None:
+        """Ring an endpoint (an agent's phone); its channel, channel_id,
+        enters the application when answered."""
+
+    async def bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
+        """Put the channels together in a new mixing bridge."""
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        """Take a bridge down (one already gone is fine)."""
+
+    async def record_audio(self, call_id: str, file: str) -> None:
+        """Record the call's audio, both ways, into file."""
+
+    async def mute_recording(self, call_id: str, muted: bool) -> None:
+        """Pause (muted) or resume the recording of the call."""
+
+    async def channel_ids(self) -> set[str]:
+        """Every channel Asterisk has now."""
