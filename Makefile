@@ -31,6 +31,7 @@ unit: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 lab-up: $(STAMP)
 	$(BIN)/recobro lab up

@@ -17,8 +17,8 @@ from dialer.store.database import REFUSALS, refusal_in_words
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from dialer.lab import lab
-    from dialer.lab.config import load_lab_config
+    from lab import lab
+    from lab.config import load_lab_config
 
     cfg = load_lab_config()
     parts = {"up": lab.up, "down": lab.down, "status": lab.status}[args.action](cfg)
@@ -40,7 +40,7 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _call(args: argparse.Namespace) -> int:
-    from dialer.commands import call_command
+    from dialer.call_command import call_command
 
     return asyncio.run(call_command(args.number, args.language))
 
@@ -52,29 +52,29 @@ def _sounds(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from dialer.demo import demo_command
+    from lab.demo import demo_command
 
     return asyncio.run(demo_command(args.accounts, args.seconds))
 
 
 def _bench(args: argparse.Namespace) -> int:
     if args.what == "bridge":
-        from dialer.bench_bridge import bench_bridge
         from dialer.settings import load_settings
+        from lab.bench_bridge import bench_bridge
 
         return bench_bridge(load_settings(), args.out)
     if args.what == "hopper":
-        from dialer.bench_hopper import bench_hopper
         from dialer.settings import load_settings
+        from lab.bench_hopper import bench_hopper
 
         return bench_hopper(load_settings().database_url, args.out)
-    from dialer.bench import DEFAULT_MATRIX, bench_pacing
+    from lab.bench import DEFAULT_MATRIX, bench_pacing
 
     return bench_pacing(args.scenarios or DEFAULT_MATRIX, args.out)
 
 
 def _campaign(args: argparse.Namespace) -> int:
-    from dialer.campaign import commands
+    from dialer.outbound import commands
 
     if args.action == "create":
         from dialer.compliance.abandon import CAP
@@ -104,7 +104,7 @@ def _campaign(args: argparse.Namespace) -> int:
 
 
 def _accounts(args: argparse.Namespace) -> int:
-    from dialer.campaign import commands
+    from dialer.portfolio import commands
 
     if args.action == "import":
         if args.file is None:
@@ -120,7 +120,7 @@ def _accounts(args: argparse.Namespace) -> int:
 
 
 def _dnc(args: argparse.Namespace) -> int:
-    from dialer.campaign import commands
+    from dialer.portfolio import commands
 
     if (args.number is None) == (args.account is None):
         raise ConfigError("dnc add: give --number or --account (one of them)")
@@ -129,7 +129,7 @@ def _dnc(args: argparse.Namespace) -> int:
 
 
 def _agent(args: argparse.Namespace) -> int:
-    from dialer.campaign import commands
+    from dialer.agents import commands
 
     return asyncio.run(commands.agent_command(args.action, args.endpoint, args.reason,
                                               args.skills))
@@ -152,12 +152,12 @@ def _inbound(args: argparse.Namespace) -> int:
 
 
 def _disposition(args: argparse.Namespace) -> int:
-    from dialer.campaign import commands
+    from dialer.agents import commands
 
     return asyncio.run(commands.dispose(args.attempt, args.code, args.agent, args.note))
 
 
-def _add_collections_commands(sub: argparse._SubParsersAction) -> None:
+def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     campaign = sub.add_parser("campaign", help="create, run and steer campaigns")
     campaign.add_argument("action", choices=["create", "start", "pause", "resume", "stop",
                                              "run", "status"])
@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="scenario file (TOML or JSON); default: the built-in matrix")
     bench.add_argument("--out", type=Path, default=Path("bench-results"))
     bench.set_defaults(run=_bench)
-    _add_collections_commands(sub)
+    _add_operations_commands(sub)
     return parser
 
 

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from dialer.agents.caller_id import AgentCallerId
-from dialer.campaign.limits import RING_TIMEOUT_S, Range
+from dialer.calls.caller_id import AgentCallerId
 from dialer.errors import ConfigError
-from dialer.store.outage import RIDE_OUT, RIDE_OUT_S
+from dialer.limits import RIDE_OUT, RIDE_OUT_S, RING_TIMEOUT_S, Range
 
 ENV_FILE_VARIABLE = "RECOBRO_ENV_FILE"
 DEFAULT_ENV_FILE = Path(".lab") / "recobro.env"

@@ -10,13 +10,13 @@ import uuid
 import psycopg
 import pytest
 
-from dialer.lab import api as lab_api
-from dialer.lab import asterisk
-from dialer.lab import lab as lab_control
-from dialer.lab.asterisk_log import AsteriskLog, describe
-from dialer.lab.config import LabConfig, load_lab_config
 from dialer.settings import Settings, load_settings, read_env_file
 from dialer.store.migrate import apply_migrations
+from lab import api as lab_api
+from lab import asterisk
+from lab import lab as lab_control
+from lab.asterisk_log import AsteriskLog, describe
+from lab.config import LabConfig, load_lab_config
 
 
 @pytest.fixture(scope="session")

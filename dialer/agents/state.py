@@ -105,7 +105,7 @@ def settled(state: AgentState, since: datetime, wrap_up_until: datetime | None,
             now: datetime) -> tuple[AgentState, datetime]:
     """The agent's state and since when, as it is at now: a wrap-up whose
     timer has run out (or that has none) is ready, since the timer ran out,
-    whoever reads it. (The reservation query in dialer.store.agents applies
+    whoever reads it. (The reservation query in dialer.agents.store applies
     the same rule in SQL.)"""
     if state is AgentState.WRAP_UP and (wrap_up_until is None or wrap_up_until <= now):
         return AgentState.READY, wrap_up_until or since

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from dataclasses import replace
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from dialer.api.agent_events import AgentEvents
-from dialer.api.feature_codes import FeatureCodes
-from dialer.api.http import build_app
+from dialer.agents import http as agents_http
+from dialer.agents.events import AgentEvents
+from dialer.agents.feature_codes import FeatureCodes
+from dialer.agents.store import AgentStore
 from dialer.engine import Engine
 from dialer.errors import ConfigError
+from dialer.http import build_app
+from dialer.process import stop_requested
 from dialer.settings import Settings
-from dialer.store.agents import AgentStore
 from dialer.store.database import open_pool
 
 
@@ -54,7 +55,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             replace(settings, ari=replace(settings.ari, app=f"{settings.ari.app}-api")))
         FeatureCodes(engine, AgentStore(pool))
         await agent_events.start(settings.database_url)
-        runner = web.AppRunner(build_app(pool, agent_events, engine, settings.api.token))
+        runner = web.AppRunner(build_app(settings.api.token,
+                                         [agents_http.installer(pool, agent_events, engine)]))
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.api.host, settings.api.port).start()
@@ -62,10 +64,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             raise ConfigError(f"cannot listen on {settings.api.host}:{settings.api.port} "
                               f"(RECOBRO_API_HOST, RECOBRO_API_PORT): {error.strerror}") from None
         print(f"recobro api on http://{settings.api.host}:{settings.api.port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        stop = stop_requested()
         if ready is not None:
             ready.set()
         await stop.wait()

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from dialer.collections.model import AccountStatus, Phone, PhoneKind, RetryDelays
 from dialer.compliance.windows import is_open, next_opening, window_for
+from dialer.portfolio.model import AccountStatus, Phone, PhoneKind, RetryDelays
 
 REG_F_WINDOW = timedelta(days=7)
 REG_F_MAX_ATTEMPTS = 7  # call attempts per account in 7 consecutive days

@@ -19,11 +19,11 @@ import asyncpg
 import phonenumbers
 
 from dialer.agents import routing
-from dialer.agents.caller_id import Debtor
+from dialer.agents.connector import AgentConnector, BridgeFailed
+from dialer.calls.caller_id import Debtor
 from dialer.calls.control import CallControl, CallEvents
-from dialer.campaign.connect import AgentConnector, BridgeFailed
 from dialer.errors import CallControlError
-from dialer.store import inbound as inbound_store
+from dialer.inbound import store as inbound_store
 from dialer.store.calls import storage_id
 from ivr import self_service
 from ivr.account_prompt import KeyedAccount

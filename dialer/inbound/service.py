@@ -3,13 +3,12 @@ the agent connector and the desk, until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from dataclasses import replace
 
-from dialer.campaign.connect import AgentConnector
+from dialer.agents.connector import AgentConnector
 from dialer.engine import Engine
 from dialer.inbound.desk import InboundDesk
+from dialer.process import stop_requested
 from dialer.settings import Settings
 
 INBOUND_APP_SUFFIX = "-inbound"  # asterisk_conf/extensions_recobro.conf
@@ -21,13 +20,9 @@ async def serve(settings: Settings, wrap_up_s: float, region: str) -> None:
     engine = await Engine.connect(replace(settings, ari=replace(settings.ari, app=app)))
     try:
         connector = AgentConnector(engine, engine.store.pool, wrap_up_s, settings.caller_id,
-                                   settings.callback_number, settings.agent_caller_id)
+                                   settings.agent_caller_id)
         InboundDesk(engine, engine.store.pool, connector, region)
         print(f"recobro inbound: taking calls in Stasis application {app}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
+        await stop_requested().wait()
     finally:
         await engine.close()

@@ -3,11 +3,14 @@ PostgreSQL's refusals (a constraint, a value it cannot store) in words."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import asyncpg
 import psycopg
 
 from dialer.errors import DatabaseError
-from dialer.settings import check_database_url
+from dialer.settings import check_database_url, load_settings
 from dialer.store.migrate import (
     MIGRATION_TABLE,
     SchemaGap,
@@ -134,3 +137,14 @@ async def migration_gap(pool: asyncpg.Pool) -> SchemaGap:
     except asyncpg.UndefinedTableError:
         rows = []  # never migrated
     return schema_gap((row["migration_hash"], row["migration_id"]) for row in rows)
+
+
+@asynccontextmanager
+async def configured_database() -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the configured database (DATABASE_URL) for one command,
+    closed after it."""
+    pool = await open_pool(load_settings().database_url)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from dialer.campaign.limits import Range
 from dialer.errors import DatabaseError
 
 # The server went away, is shutting down or not accepting connections yet,
@@ -16,8 +15,6 @@ from dialer.errors import DatabaseError
 CONNECTION_LOST: tuple[type[BaseException], ...] = (
     OSError, asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
-RIDE_OUT_S = 30.0  # a restart or failover of PostgreSQL takes less
-RIDE_OUT = Range(1, 600, "seconds")  # RECOBRO_DB_RIDE_OUT
 
 
 @dataclass

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
+from dialer.backoff import backoff_delays
 from dialer.calls.events import CallEvent
 from dialer.errors import AmiError
 from dialer.settings import AmiSettings
 from dialer.telephony import ami_events
 from dialer.telephony.ari_events import stasis_args
-from dialer.telephony.backoff import backoff_delays
 
 log = logging.getLogger(__name__)
 

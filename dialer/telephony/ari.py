@@ -13,11 +13,11 @@ from typing import Any
 
 import aiohttp
 
+from dialer.backoff import backoff_delays
 from dialer.calls.events import CallEvent
 from dialer.errors import AriError, ChannelGone
 from dialer.settings import AriSettings
 from dialer.telephony import ari_events
-from dialer.telephony.backoff import backoff_delays
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ class CaptureStats:
 
 
 class _LabPorts(Protocol):
-    """What capture_lab needs of dialer.lab.config.LabConfig."""
+    """What capture_lab needs of lab.config.LabConfig."""
 
     port_base: int
     sip_port: int
@@ -195,7 +195,7 @@ def _parse_stats(stderr: str) -> CaptureStats:
 
 
 def lab_ports(cfg: _LabPorts) -> tuple[list[int], list[tuple[int, int]]]:
-    """Every UDP port of a lab (dialer.lab.config.LabConfig): Asterisk's SIP
+    """Every UDP port of a lab (lab.config.LabConfig): Asterisk's SIP
     and RTP range, the PSTN's SIP and media, the agents' SIP and media, and
     the one-shot sipp peers' ports (calls in, registrations, feature codes).
     Returns (ports, ranges) for Capture."""

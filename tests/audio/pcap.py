@@ -1,6 +1,6 @@
 """Read a classic pcap file into UDP datagrams, in pure Python.
 
-Handles what tcpdump and ``dialer.lab.pcap`` write: the classic format in
+Handles what tcpdump and ``lab.pcap`` write: the classic format in
 either byte order, micro- or nanosecond timestamps, and the link types a
 loopback capture may carry (Ethernet, Linux cooked SLL and SLL2, BSD null,
 raw IP), over IPv4 or IPv6. Anything that is not UDP is skipped.

@@ -4,7 +4,7 @@ of the lab's agents, steered over its ctrl_tcp socket.
 While it runs, baresip's registration replaces the agent's sipp contact (the
 agents' AORs have `max_contacts=1` and `remove_existing=yes`). `Baresip` used
 as an async context manager puts the sipp contact back when it leaves, with
-`dialer.lab.sipp.register_agent`; whoever calls `start()` and `stop()` by
+`lab.sipp.register_agent`; whoever calls `start()` and `stop()` by
 hand must call that too.
 
     async with Baresip(cfg, cfg.agents[3], tmp_path) as phone:
@@ -30,8 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from dialer.lab import sipp
-from dialer.lab.config import LabAgent, LabConfig
+from lab import sipp
+from lab.config import LabAgent, LabConfig
 
 BARESIP = "baresip"
 MODULES = "/usr/lib/baresip/modules"

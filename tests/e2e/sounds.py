@@ -7,8 +7,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from dialer.lab.config import LabConfig
-from dialer.lab.prompts import SOUNDS_DIR, in_root
+from lab.config import LabConfig
+from lab.prompts import SOUNDS_DIR, in_root
 
 
 def reference(cfg: LabConfig, sound: str, language: str, work: Path) -> Path:

@@ -14,10 +14,10 @@ import asyncpg
 import pytest
 
 from dialer.agents.routing import needs_of
-from dialer.lab import api as lab_api
-from dialer.lab import sipp
 from dialer.settings import read_env_file
 from ivr import agent_prompts
+from lab import api as lab_api
+from lab import sipp
 from tests.audio import capture_lab, received
 from tests.e2e.cli import cli_env
 from tests.e2e.sounds import reference

@@ -16,15 +16,15 @@ import asyncpg
 import pytest
 
 from dialer.compliance.windows import is_open, window_for
-from dialer.demo import (
+from ivr import machine_message, safe_harbour
+from lab import sipp
+from lab.demo import (
     ZONES,
     portfolio_changes_mid_campaign,
     window_open_now,
     write_demo_accounts,
 )
-from dialer.lab import sipp
-from dialer.lab.prompts import recording_path
-from ivr import machine_message, safe_harbour
+from lab.prompts import recording_path
 from tests.audio import capture_lab, received, sent
 from tests.e2e.cli import cli_env, run_cli
 from tests.e2e.sounds import reference

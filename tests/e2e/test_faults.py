@@ -13,10 +13,10 @@ import aiohttp
 import asyncpg
 import pytest
 
-from dialer.lab import postgres
-from dialer.lab.number_plan import Behaviour, lab_number
+from dialer.agents.store import AGENT_EVENTS_CHANNEL
 from dialer.settings import read_env_file
-from dialer.store.agents import AGENT_EVENTS_CHANNEL
+from lab import postgres
+from lab.number_plan import Behaviour, lab_number
 from tests.e2e.cli import cli_env, run_cli
 from tests.e2e.test_agents import api_url, run, start_api
 from tests.e2e.test_campaign import cli, fetch

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from dialer.lab import sipp
 from ivr import account_prompt, callback_prompts, self_service
+from lab import sipp
 from tests.audio import Audio, capture_lab, read_wav, received
 from tests.e2e.cli import cli_env, run_cli
 from tests.e2e.sounds import reference

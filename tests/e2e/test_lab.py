@@ -6,10 +6,10 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from dialer.call_command import greeting_engine
 from dialer.calls.outcome import CallOutcome
-from dialer.commands import greeting_engine
-from dialer.lab.number_plan import Behaviour, lab_number
 from ivr.greeting import FLOW as GREETING
+from lab.number_plan import Behaviour, lab_number
 
 pytestmark = pytest.mark.lab
 

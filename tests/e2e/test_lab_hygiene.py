@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from dialer.lab import api as lab_api
-from dialer.lab import asterisk, postgres, sipp
-from dialer.lab.config import LabConfig
-from dialer.lab.number_plan import Behaviour, lab_number
+from lab import api as lab_api
+from lab import asterisk, postgres, sipp
+from lab.config import LabConfig
+from lab.number_plan import Behaviour, lab_number
 from tests.e2e.cli import run_cli
 
 pytestmark = pytest.mark.lab

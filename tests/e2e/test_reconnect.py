@@ -11,11 +11,11 @@ from dataclasses import replace
 import asyncpg
 import pytest
 
+from dialer.call_command import greeting_engine
 from dialer.calls.outcome import CallOutcome
-from dialer.commands import greeting_engine
-from dialer.lab import asterisk, lab, process
-from dialer.lab.number_plan import Behaviour, lab_number
 from ivr.greeting import FLOW as GREETING
+from lab import asterisk, lab, process
+from lab.number_plan import Behaviour, lab_number
 from tests.e2e.cli import run_cli
 
 pytestmark = pytest.mark.lab

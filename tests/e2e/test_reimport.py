@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 
 from dialer.compliance.gate import REG_F_WINDOW
-from dialer.lab.number_plan import Behaviour
-from dialer.store import hopper
+from dialer.outbound import hopper
+from lab.number_plan import Behaviour
 from tests.e2e.cli import run_cli
 from tests.e2e.test_campaign import cli, fetch, start_dialer
 from tests.store.test_import import hostile_file

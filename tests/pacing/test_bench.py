@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from dialer.bench import bench_pacing
 from dialer.errors import ConfigError
+from lab.bench import bench_pacing
 
 TINY = """
 [[scenarios]]

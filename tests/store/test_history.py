@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from dialer.collections.importing import ImportDefaults
-from dialer.collections.model import Phone, PhoneKind, RetryDelays
 from dialer.compliance.gate import AttemptResult, GateRules, Refused, Rule, decide
-from dialer.importer import import_file
-from dialer.store import hopper, inbound
-from dialer.store.accounts import AccountStore
-from dialer.store.campaigns import CampaignStore
+from dialer.inbound import store as inbound
+from dialer.outbound import hopper
+from dialer.outbound.store import CampaignStore
+from dialer.portfolio.importer import import_file
+from dialer.portfolio.importing import ImportDefaults
+from dialer.portfolio.model import Phone, PhoneKind, RetryDelays
+from dialer.portfolio.store import AccountStore
 from tests.store.test_hopper import campaign
 
 pytestmark = pytest.mark.lab

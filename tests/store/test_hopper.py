@@ -14,12 +14,16 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from dialer.agents.caller_id import AgentCallerId
+from dialer.calls.caller_id import AgentCallerId
 from dialer.calls.outcome import CallOutcome
 from dialer.calls.state import CallRecord, CallState
-from dialer.campaign.loop import CampaignDialer
-from dialer.collections.importing import ImportDefaults
-from dialer.collections.model import (
+from dialer.compliance.windows import PRESETS, is_open
+from dialer.outbound import hopper
+from dialer.outbound.dialer import CampaignDialer
+from dialer.outbound.store import CampaignStore
+from dialer.portfolio.importer import import_file
+from dialer.portfolio.importing import ImportDefaults
+from dialer.portfolio.model import (
     Campaign,
     DialMode,
     RetryDelays,
@@ -27,11 +31,7 @@ from dialer.collections.model import (
     SegmentThresholds,
     Strategy,
 )
-from dialer.compliance.windows import PRESETS, is_open
-from dialer.importer import import_file
-from dialer.store import hopper
-from dialer.store.accounts import AccountStore
-from dialer.store.campaigns import CampaignStore
+from dialer.portfolio.store import AccountStore
 
 pytestmark = pytest.mark.lab
 

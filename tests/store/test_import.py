@@ -7,10 +7,10 @@ import json
 import asyncpg
 import pytest
 
-from dialer.collections.importing import ImportDefaults
 from dialer.errors import ConfigError
-from dialer.importer import import_file, iter_report
-from dialer.store.accounts import AccountStore
+from dialer.portfolio.importer import import_file, iter_report
+from dialer.portfolio.importing import ImportDefaults
+from dialer.portfolio.store import AccountStore
 
 pytestmark = pytest.mark.lab
 

@@ -1,10 +1,10 @@
 """What an agent's phone shows and hears: the caller ID of a debtor's call,
 the answers to feature codes, and the reasons of a pause by code."""
 
-from dialer.agents.caller_id import AgentCallerId, Debtor, agent_caller_id
+from dialer.agents.feature_codes import answer, pause_reason
 from dialer.agents.state import PAUSE_REASONS, AgentAction, AgentState
-from dialer.api.feature_codes import answer, pause_reason
-from dialer.store.agents import Moved
+from dialer.agents.store import Moved
+from dialer.calls.caller_id import AgentCallerId, Debtor, agent_caller_id
 from ivr import agent_prompts
 
 ROSA = Debtor(name="Rosa Díaz", reference="IN-ES", number="+12125550181")

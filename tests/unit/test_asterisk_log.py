@@ -1,6 +1,6 @@
 """Reading what the lab's Asterisk could not play from its log."""
 
-from dialer.lab.asterisk_log import AsteriskLog, describe
+from lab.asterisk_log import AsteriskLog, describe
 from tests.unit.test_lab_files import lab_config
 
 MISSING = ("[2026-12-02 13:05:09.790] WARNING[18839] file.c: File recobro/safe-harbour does "

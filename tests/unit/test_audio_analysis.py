@@ -10,7 +10,7 @@ import wave
 import numpy as np
 import pytest
 
-from dialer.lab.pcap import KEY_PACKETS, SAMPLES_PER_PACKET, keys_pcap, rtp_pcap
+from lab.pcap import KEY_PACKETS, SAMPLES_PER_PACKET, keys_pcap, rtp_pcap
 from tests.audio.analysis import (
     ALAW_TABLE,
     ULAW_TABLE,

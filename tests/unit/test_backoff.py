@@ -1,7 +1,7 @@
 import itertools
 import random
 
-from dialer.telephony.backoff import backoff_delays
+from dialer.backoff import backoff_delays
 
 
 def test_delays_double_up_to_the_cap_with_bounded_jitter():

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from dialer.agents.connector import AgentConnector, BridgeFailed
 from dialer.calls.events import CallEnteredApp
-from dialer.campaign.connect import AgentConnector, BridgeFailed
 from dialer.errors import AriError
 
 NOW = datetime(2026, 12, 2, 15, tzinfo=UTC)
@@ -59,8 +59,7 @@ class Agents:
 
 async def test_a_refused_bridge_is_not_tried_again():
     calls = Calls()
-    connector = AgentConnector(calls, pool=None, wrap_up_s=0, caller_id="+15550100000",
-                               callback_number="+15550100000")
+    connector = AgentConnector(calls, pool=None, wrap_up_s=0, caller_id="+15550100000")
     connector.agents = Agents()
     loop = asyncio.get_running_loop()
     with pytest.raises(BridgeFailed, match="could not be bridged: .*already exists"):

@@ -10,12 +10,11 @@ import re
 import asyncpg
 import pytest
 
-from dialer import cli
-from dialer.campaign import limits
-from dialer.campaign.commands import build_campaign, load_strategies
-from dialer.collections.model import DialMode
+from dialer import cli, limits
 from dialer.compliance.abandon import CAP
 from dialer.errors import ConfigError
+from dialer.outbound.commands import build_campaign, load_strategies
+from dialer.portfolio.model import DialMode
 from dialer.store.database import refusal_in_words
 from dialer.store.migrate import MIGRATIONS
 

@@ -8,7 +8,8 @@ import pytest
 
 from dialer.calls.outcome import CallOutcome
 from dialer.calls.state import CallRecord, CallState
-from dialer.campaign.plan import (
+from dialer.compliance.gate import AttemptResult
+from dialer.outbound.plan import (
     AgentRow,
     AgentStatus,
     CallInFlight,
@@ -16,16 +17,15 @@ from dialer.campaign.plan import (
     build_snapshot,
     plan_claims,
 )
-from dialer.campaign.results import Connection, attempt_result, pacing_events
-from dialer.collections.contact import HourTally, contact_rates
-from dialer.collections.model import (
+from dialer.outbound.results import Connection, attempt_result, pacing_events
+from dialer.portfolio.contact import HourTally, contact_rates
+from dialer.portfolio.model import (
     Campaign,
     DialMode,
     Segment,
     SegmentThresholds,
     default_strategies,
 )
-from dialer.compliance.gate import AttemptResult
 from pacing.model import (
     AgentState,
     CallAbandoned,

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialer.collections.model import AccountStatus, Phone, PhoneKind, RetryDelays
 from dialer.compliance.gate import (
     Allowed,
     AttemptResult,
@@ -19,6 +18,7 @@ from dialer.compliance.gate import (
     decide,
     next_callable_at,
 )
+from dialer.portfolio.model import AccountStatus, Phone, PhoneKind, RetryDelays
 
 NY = Phone("+12125551030", PhoneKind.MOBILE, True, True, "US", ("America/New_York",))
 NY_HOME = Phone("+12127361030", PhoneKind.HOME, False, False, "US", ("America/New_York",))

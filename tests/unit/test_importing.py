@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from dialer.collections.importing import (
+from dialer.portfolio.importer import read_lines, read_rows
+from dialer.portfolio.importing import (
     FIELD_LIMITS,
     FIELDS,
     ImportDefaults,
@@ -18,8 +19,7 @@ from dialer.collections.importing import (
     parse_rows,
     storable,
 )
-from dialer.collections.model import AccountStatus, Language, PhoneKind
-from dialer.importer import read_lines, read_rows
+from dialer.portfolio.model import AccountStatus, Language, PhoneKind
 
 DEFAULTS = ImportDefaults(region="US", currency="USD", language=Language.ES)
 BASE = {"reference": "R1", "debtor_name": "Ana Pérez", "balance": "1234.5",

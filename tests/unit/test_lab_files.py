@@ -2,9 +2,9 @@ import re
 import stat
 import xml.etree.ElementTree as ET
 
-from dialer.lab.asterisk import SECRET_FILES, render_configs
-from dialer.lab.config import ASTERISK_CONF_DIR, LabAgent, LabConfig
-from dialer.lab.pstn_scenario import render_pstn_scenario
+from lab.asterisk import SECRET_FILES, render_configs
+from lab.config import ASTERISK_CONF_DIR, LabAgent, LabConfig
+from lab.pstn_scenario import render_pstn_scenario
 
 
 def lab_config(tmp_path):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dialer.lab import sipp
-from dialer.lab.config import LabAgent, LabConfig
+from lab import sipp
+from lab.config import LabAgent, LabConfig
 
 BASE = 15000
 

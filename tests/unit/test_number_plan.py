@@ -1,6 +1,6 @@
 import pytest
 
-from dialer.lab.number_plan import Behaviour, lab_number, parse_lab_number
+from lab.number_plan import Behaviour, lab_number, parse_lab_number
 
 
 @pytest.mark.parametrize("behaviour", list(Behaviour))

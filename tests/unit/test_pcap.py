@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from dialer.lab.pcap import SAMPLES_PER_PACKET, rtp_pcap
+from lab.pcap import SAMPLES_PER_PACKET, rtp_pcap
 
 
 def packets(data: bytes):
@@ -36,7 +36,7 @@ def test_audio_is_cut_in_20_ms_pcmu_packets():
 
 
 def test_keys_are_rfc_4733_events_with_an_end():
-    from dialer.lab.pcap import KEY_PACKETS, keys_pcap
+    from lab.pcap import KEY_PACKETS, keys_pcap
 
     frames = list(packets(keys_pcap("4#")))
     assert len(frames) == 2 * (KEY_PACKETS + 2)

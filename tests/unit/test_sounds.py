@@ -3,11 +3,11 @@ its own recordings."""
 
 import os
 
-from dialer.lab.prompts import in_root
 from ivr import safe_harbour
 from ivr.prompts import LANGUAGES
 from ivr.recordings import digits_media, spoken_number
 from ivr.sounds import FLOWS, RECORDINGS, MissingSound, missing
+from lab.prompts import in_root
 
 
 def test_every_recording_has_words_in_both_languages_and_a_flow():

@@ -1,0 +1,72 @@
+"""What `recobro agent ...` and `recobro disposition` do: move agents
+through their states, set their skills, list them, and record an agent's
+disposition of a call."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+
+from dialer import limits
+from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError
+from dialer.agents.store import AgentStore
+from dialer.errors import ConfigError
+from dialer.store.database import configured_database
+
+
+async def agent_command(action: str, endpoint: str | None, reason: str,
+                        skills: str | None) -> int:
+    """Log an agent in or out, pause or ready it, set its skills, or list
+    the agents."""
+    async with configured_database() as pool:
+        store = AgentStore(pool)
+        if action == "list":
+            for agent in await store.list(datetime.now(UTC)):
+                skill_text = ", ".join(f"{k} {v}" for k, v in sorted(agent.skills.items()))
+                paused = f" ({agent.pause_reason})" if agent.pause_reason else ""
+                print(f"{agent.endpoint:<12}{agent.state.value + paused:<22}{skill_text}")
+            return 0
+        if endpoint is None:
+            raise ConfigError(f"agent {action}: give the agent's ENDPOINT")
+        if action == "skills":
+            await store.set_skills(endpoint, parse_skills(skills or ""))
+            print(f"agent {endpoint}: skills {skills}")
+            return 0
+        try:
+            moved = await store.act(endpoint, PERSON_ACTIONS[action], datetime.now(UTC),
+                                    reason)
+        except AgentTransitionError as error:
+            raise ConfigError(f"agent {endpoint}: {error}") from None
+    already = " (already logged in)" if moved.before is moved.after and action == "login" else ""
+    print(f"agent {endpoint}: {moved.after.value}" + (f" ({reason})" if reason else "")
+          + already)
+    return 0
+
+
+def parse_skills(text: str) -> dict[str, int]:
+    """`language:es=5,negotiation=3` -> {skill: level}."""
+    skills: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        skill, _, level = part.partition("=")
+        if not skill or not re.fullmatch(r"[0-9]{1,3}", level):
+            raise ConfigError(f"--skills: {part!r} is not skill=level (e.g. language:es=5)")
+        limits.check_text(f"--skills: the skill {skill!r}", skill, required=True)
+        if int(level) not in limits.SKILL_LEVEL:
+            raise ConfigError(f"--skills: {skill}={level}: a level is a whole number "
+                              f"{limits.SKILL_LEVEL}")
+        skills[skill] = int(level)
+    return skills
+
+
+async def dispose(attempt: str, code: str, agent: str, note: str) -> int:
+    """An agent's disposition of a call."""
+    try:
+        attempt_id = uuid.UUID(attempt)
+    except ValueError:
+        raise ConfigError(f"{attempt!r} is not an attempt id (a UUID)") from None
+    async with configured_database() as pool:
+        effect = await AgentStore(pool).dispose(attempt_id, code.upper(), agent, note,
+                                                datetime.now(UTC))
+    print(f"attempt {attempt}: {code.upper()}" + (f" ({effect})" if effect != "none" else ""))
+    return 0

@@ -1,0 +1,167 @@
+"""The agent connector, the one both outbound and inbound calls use: ring
+the reserved agent's phone (showing the debtor), bridge it to the debtor,
+record the conversation, and tear the pair down when the call ends. An
+agent whose phone does not take the call is paused with the reason (its
+desktop and the log are told); one left because the debtor hung up is
+ready again; a bridge Asterisk refuses is not tried again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from dialer.agents.state import MISSED_CALL, UNREACHABLE
+from dialer.agents.store import AgentStore
+from dialer.calls.caller_id import AgentCallerId, Debtor, agent_caller_id
+from dialer.calls.control import CallControl
+from dialer.calls.events import CallEnteredApp, CallEvent, CallHungUp
+from dialer.errors import CallControlError
+from dialer.store import recordings
+
+log = logging.getLogger(__name__)
+
+AGENT_RING_TIMEOUT_S = 10
+
+
+class BridgeFailed(CallControlError):
+    """Asterisk would not bridge a call to its agent: no more tries."""
+
+
+class AgentConnector:
+    """Connects answered calls to agents and tears the pair down."""
+
+    def __init__(self, control: CallControl, pool: asyncpg.Pool, wrap_up_s: float,
+                 caller_id: str, agent_caller_id: AgentCallerId = AgentCallerId.DEBTOR) -> None:
+        self.control = control
+        self.pool = pool
+        self.agents = AgentStore(pool)
+        self.wrap_up_s = wrap_up_s
+        self.caller_id = caller_id
+        self.agent_caller_id = agent_caller_id
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._legs: dict[str, str] = {}  # agent leg channel id -> call id
+        # An agent leg's fate: None once answered, else why it failed.
+        self._leg_answered: dict[str, asyncio.Future[str | None]] = {}
+        self._agent_legs: dict[str, str] = {}  # call id -> connected agent leg
+        control.add_listener(self._hear)
+
+    def shown_to_agent(self, debtor: Debtor | None) -> str:
+        """The caller ID an agent's phone gets for a call with debtor."""
+        return agent_caller_id(self.agent_caller_id, debtor, self.caller_id)
+
+    def _hear(self, event: CallEvent) -> None:
+        call_id = self._legs.get(event.call_id)
+        if call_id is None:
+            return
+        answered = self._leg_answered.get(event.call_id)
+        if isinstance(event, CallEnteredApp) and answered is not None and not answered.done():
+            answered.set_result(None)
+        elif isinstance(event, CallHungUp):
+            self._legs.pop(event.call_id, None)
+            if answered is not None and not answered.done():
+                answered.set_result(f"the phone did not answer: cause {event.cause} "
+                                    f"({event.cause_text})")
+            elif self._agent_legs.get(call_id) == event.call_id:
+                # The agent hung up (or the softphone vanished): end the
+                # debtor's call too; its record is kept like any other.
+                task = asyncio.get_running_loop().create_task(
+                    self.hang_up(call_id, "agent hung up"))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def hang_up(self, call_id: str, reason: str) -> None:
+        """Hang a channel up; one that will not go is logged, not raised."""
+        try:
+            await self.control.hang_up(call_id, reason)
+        except CallControlError as error:
+            log.info("call %s not hung up: %s", call_id, error)
+
+    async def connect(self, call_id: str, agent: str, deadline: float,
+                      ended: asyncio.Future[None], shown_as: str) -> datetime | None:
+        """Call the reserved agent's softphone (its display: shown_as) and
+        bridge it to call_id, unless the call ends or the deadline (loop
+        time) passes first; the time of the bridge, or None. An agent whose
+        phone fails or does not answer in time is paused with the reason;
+        one left because the debtor hung up is ready again. BridgeFailed
+        when Asterisk would not bridge them (the agent is ready again)."""
+        loop = asyncio.get_running_loop()
+        leg = f"{call_id}-{agent}"
+        answered: asyncio.Future[str | None] = loop.create_future()
+        self._legs[leg] = call_id
+        self._leg_answered[leg] = answered
+        rang_from = loop.time()
+        try:
+            try:
+                await self.control.call_endpoint(f"PJSIP/{agent}", leg, shown_as,
+                                                 AGENT_RING_TIMEOUT_S)
+            except CallControlError as error:
+                await self.agents.miss(agent, self.control.clock(), UNREACHABLE, call_id,
+                                       f"cannot call the phone: {error}")
+                return None
+            await asyncio.wait([answered, ended], timeout=max(0.0, deadline - loop.time()),
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not answered.done() or answered.result() is not None or ended.done():
+                await self.hang_up(leg, "not connected")
+                if ended.done():
+                    await self.agents.release(agent, self.control.clock())
+                elif answered.done():
+                    await self.agents.miss(agent, self.control.clock(), UNREACHABLE, call_id,
+                                           str(answered.result()))
+                else:
+                    await self.agents.miss(
+                        agent, self.control.clock(), MISSED_CALL, call_id,
+                        f"the phone rang {loop.time() - rang_from:.1f} s, not answered in time")
+                return None
+            await self.control.bridge(call_id, [call_id, leg])
+        except CallControlError as error:
+            log.warning("call %s not bridged to %s: %s", call_id, agent, error)
+            await self.hang_up(leg, "not bridged")
+            # A half-made bridge (the debtor hung up as it was made) would
+            # refuse every later try: gone, and no more tries for this call.
+            await self.control.destroy_bridge(call_id)
+            await self.agents.release(agent, self.control.clock())
+            raise BridgeFailed(f"call {call_id} could not be bridged: {error}") from None
+        finally:
+            self._leg_answered.pop(leg, None)
+        connected_at = self.control.clock()
+        self._agent_legs[call_id] = leg
+        await self.agents.on_call(agent, connected_at)
+        return connected_at
+
+    def leg_of(self, call_id: str) -> str:
+        """The agent's leg bridged to call_id."""
+        return self._agent_legs[call_id]
+
+    async def record(self, call_id: str) -> None:
+        """Record the conversation (MixMonitor on the debtor's channel); a
+        recording that cannot start is logged, the call goes on."""
+        file = f"recobro-{call_id}.wav"
+        try:
+            await self.control.record_audio(call_id, file)
+        except CallControlError as error:
+            log.warning("call %s not recorded: %s", call_id, error)
+            return
+        await recordings.mark_recording(self.pool, uuid.UUID(call_id), file)
+
+    async def tear_down(self, call_id: str, agent: str) -> None:
+        """The call ended: hang up the agent's leg, drop the bridge, start
+        the agent's wrap-up."""
+        leg = self._agent_legs.pop(call_id, None)
+        if leg is not None:
+            self._legs.pop(leg, None)
+            await self.hang_up(leg, "the call ended")
+        await self.control.destroy_bridge(call_id)
+        await self.agents.wrap_up(agent, self.control.clock(), self.wrap_up_s)
+
+    async def follow_adopted(self, call_id: str, agent: str, leg: str,
+                             connected_at: datetime, ended: asyncio.Future[object]) -> None:
+        """A call a dead dialer had bridged to an agent: keep the pair, and
+        tear it down when the call ends, as if it were ours."""
+        self._legs[leg] = call_id
+        self._agent_legs[call_id] = leg
+        await asyncio.wait([ended])
+        await self.tear_down(call_id, agent)

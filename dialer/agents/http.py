@@ -1,0 +1,150 @@
+"""The agents' routes: list the agents, log them in and out, pause with a
+reason, ready; dispositions; pausing and resuming a call's recording; each
+agent's event WebSocket (screen pops, and pauses the dialer made)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+from aiohttp import WSMsgType, web
+
+from dialer.agents.events import AgentEvents
+from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError, MissingPauseReason
+from dialer.agents.store import (
+    AgentStore,
+    UnknownAgent,
+    UnknownAttempt,
+    UnknownDisposition,
+)
+from dialer.calls.control import CallControl
+from dialer.errors import CallControlError, ChannelGone
+from dialer.http import http_error, json_body, json_error
+from dialer.store import recordings
+
+STORE = web.AppKey("store", AgentStore)
+POOL = web.AppKey("pool", asyncpg.Pool)
+CALLS = web.AppKey("calls", CallControl)
+EVENTS = web.AppKey("agent_events", AgentEvents)
+
+
+async def list_agents(request: web.Request) -> web.Response:
+    agents = await request.app[STORE].list(datetime.now(UTC))
+    return web.json_response([{"endpoint": a.endpoint, "name": a.name, "state": a.state.value,
+                               "since": a.since.isoformat(), "pause_reason": a.pause_reason,
+                               "skills": dict(a.skills)} for a in agents])
+
+
+async def agent_action(request: web.Request) -> web.Response:
+    endpoint, name = request.match_info["endpoint"], request.match_info["action"]
+    action = PERSON_ACTIONS.get(name)
+    if action is None:
+        return json_error(404, f"no action {name!r}; actions: {', '.join(PERSON_ACTIONS)}")
+    body = await json_body(request)
+    reason = str(body.get("reason", ""))
+    try:
+        moved = await request.app[STORE].act(endpoint, action, datetime.now(UTC), reason)
+    except UnknownAgent as error:
+        return json_error(404, str(error))
+    except MissingPauseReason as error:
+        return json_error(400, str(error))
+    except AgentTransitionError as error:
+        return json_error(409, f"agent {endpoint}: {error}")
+    return web.json_response({"endpoint": endpoint, "state": moved.after.value,
+                              "pause_reason": reason if name == "pause" else ""})
+
+
+def _attempt_id(request: web.Request) -> uuid.UUID:
+    """The attempt the path names; a 404 when it is not an attempt id."""
+    try:
+        return uuid.UUID(request.match_info["attempt"])
+    except ValueError:
+        raise http_error(web.HTTPNotFound,
+                          f"{request.match_info['attempt']!r} is not an attempt id") from None
+
+
+async def dispose(request: web.Request) -> web.Response:
+    attempt_id = _attempt_id(request)
+    body = await json_body(request)
+    code, agent = str(body.get("code", "")).upper(), str(body.get("agent", ""))
+    if not code or not agent:
+        return json_error(400, "a disposition needs \"code\" and \"agent\"")
+    try:
+        effect = await request.app[STORE].dispose(attempt_id, code, agent,
+                                                  str(body.get("note", "")), datetime.now(UTC))
+    except (UnknownAgent, UnknownAttempt) as error:
+        return json_error(404, str(error))
+    except UnknownDisposition as error:
+        return json_error(400, str(error))
+    return web.json_response({"attempt": str(attempt_id), "code": code, "effect": effect},
+                             status=201)
+
+
+async def recording(request: web.Request) -> web.Response:
+    """Pause (e.g. while the debtor reads a card number) or resume a call's
+    recording."""
+    attempt_id = _attempt_id(request)
+    action = request.match_info["action"]
+    if action not in ("pause", "resume"):
+        return json_error(404, f"no recording action {action!r}; actions: pause, resume")
+    state = await recordings.recording_of(request.app[POOL], attempt_id)
+    if state is None:
+        return json_error(404, f"no attempt {attempt_id}")
+    if state.file is None:
+        return json_error(404, f"attempt {attempt_id} is not being recorded")
+    if state.ended:
+        return json_error(409, f"the call of attempt {attempt_id} has ended")
+    paused = action == "pause"
+    try:
+        await request.app[CALLS].mute_recording(str(attempt_id), paused)
+    except ChannelGone:
+        return json_error(409, f"the call of attempt {attempt_id} has ended")
+    except CallControlError as error:
+        return json_error(502, f"Asterisk did not {action} the recording: {error}")
+    await recordings.set_recording_paused(request.app[POOL], attempt_id, paused, datetime.now(UTC))
+    return web.json_response({"attempt": str(attempt_id), "recording": state.file,
+                              "paused": paused})
+
+
+async def agent_events(request: web.Request) -> web.WebSocketResponse:
+    endpoint = request.match_info["endpoint"]
+    if endpoint not in {a.endpoint for a in await request.app[STORE].list(datetime.now(UTC))}:
+        raise http_error(web.HTTPNotFound, f"no agent {endpoint!r}")
+    socket = web.WebSocketResponse(heartbeat=20.0)
+    await socket.prepare(request)
+    events = request.app[EVENTS]
+    queue = events.subscribe(endpoint)
+    try:
+        reader = request.loop.create_task(_drain(socket))
+        while not reader.done():
+            getter = request.loop.create_task(queue.get())
+            done, _ = await asyncio.wait([getter, reader], return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                await socket.send_json(getter.result())
+            else:
+                getter.cancel()
+    finally:
+        events.unsubscribe(endpoint, queue)
+    return socket
+
+
+async def _drain(socket: web.WebSocketResponse) -> None:
+    async for message in socket:
+        if message.type is WSMsgType.ERROR:
+            return
+
+
+def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl):
+    """What puts the agents' routes on the API's application."""
+    def install(app: web.Application) -> None:
+        app[STORE], app[POOL], app[EVENTS], app[CALLS] = AgentStore(pool), pool, events, calls
+        app.add_routes([
+            web.get("/agents", list_agents),
+            web.post("/agents/{endpoint}/{action}", agent_action),
+            web.get("/agents/{endpoint}/events", agent_events),
+            web.post("/attempts/{attempt}/disposition", dispose),
+            web.post("/attempts/{attempt}/recording/{action}", recording),
+        ])
+    return install

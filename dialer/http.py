@@ -1,0 +1,159 @@
+"""The API's HTTP plumbing every feature's routes share: the application,
+the token every request shows (Authorization: Bearer ..., or ?token= for a
+WebSocket), input with odd bytes refused, and errors as JSON
+{"error": "..."} naming what is wrong. The routes are the features' own
+(dialer.agents.http)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Callable, Sequence
+from urllib.parse import unquote_to_bytes
+
+import asyncpg
+from aiohttp import web
+
+TOKEN = web.AppKey("token", str)
+
+
+def json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def http_error(kind: type[web.HTTPException], message: str) -> web.HTTPException:
+    """An HTTP error to raise, with the same JSON body as _error's."""
+    return kind(text=json.dumps({"error": message}), content_type="application/json")
+
+
+# No client has a reason to send these: C0 and C1 control characters (a
+# NUL above all: PostgreSQL cannot store one) and lone surrogates (not
+# characters; no UTF-8 encodes them). Text in a JSON body may hold tabs and
+# line breaks (a disposition's note).
+_ODD = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_ODD_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _odd_character(text: str, pattern: re.Pattern[str] = _ODD) -> str | None:
+    """What is wrong with text, or None: the first character no client
+    should send, named."""
+    found = pattern.search(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    if code == 0:
+        return "a NUL (U+0000)"
+    if 0xD800 <= code <= 0xDFFF:
+        return f"a lone surrogate (U+{code:04X}), which is not a character"
+    return f"a control character (U+{code:04X})"
+
+
+def _utf8(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise http_error(web.HTTPBadRequest, f"{what} is not valid UTF-8 (byte "
+                                              f"{error.start + 1} is 0x{raw[error.start]:02X})")
+
+
+def _check_url(raw_path: str) -> None:
+    """The path and the query, percent-decoded, are UTF-8 text without odd
+    characters; HTTPBadRequest names the part that is not."""
+    # Bytes outside ASCII reach aiohttp's parser as they were sent and come
+    # here as surrogate escapes: back to those bytes first.
+    raw = raw_path.encode("utf-8", "surrogateescape")
+    path, _, query = raw.partition(b"?")
+    odd = _odd_character(_utf8(unquote_to_bytes(path), "the path"))
+    if odd:
+        raise http_error(web.HTTPBadRequest, f"the path holds {odd}")
+    for pair in filter(None, query.split(b"&")):
+        name_bytes, _, value_bytes = pair.replace(b"+", b" ").partition(b"=")
+        name = _utf8(unquote_to_bytes(name_bytes), "a query parameter's name")
+        if _odd_character(name):
+            raise http_error(web.HTTPBadRequest,
+                              f"a query parameter's name holds {_odd_character(name)}")
+        # The name is clean; the value is named by it but never quoted
+        # (it may be the token).
+        value = _utf8(unquote_to_bytes(value_bytes), f"the query parameter {name!r}")
+        odd = _odd_character(value)
+        if odd:
+            raise http_error(web.HTTPBadRequest, f"the query parameter {name!r} holds {odd}")
+
+
+def _check_json(value: object, path: str = "") -> None:
+    """Every key and text in a parsed JSON body, down to the leaves;
+    HTTPBadRequest names where (the body's "note", the body's "a"[2])."""
+    where = f"the body's {path}" if path else "the body"
+    if isinstance(value, str):
+        odd = _odd_character(value, _ODD_IN_TEXT)
+        if odd:
+            raise http_error(web.HTTPBadRequest, f"{where} holds {odd}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            odd = _odd_character(key)
+            if odd:
+                raise http_error(web.HTTPBadRequest, f"a key in {where} holds {odd}")
+            _check_json(item, f"{path}{json.dumps(key, ensure_ascii=False)}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, f"{path}[{index}]")
+
+
+@web.middleware
+async def refuse_odd_input(request: web.Request, handler):
+    """A NUL, a control character or a byte that is not UTF-8 in the path,
+    the query or the JSON body is a 400 naming the part, before any handler
+    (or PostgreSQL, which cannot store a NUL) sees it."""
+    _check_url(request.raw_path)
+    if request.body_exists:
+        text = _utf8(await request.read(), "the body")  # kept: handlers read it again
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None  # not JSON: the handler says so
+        _check_json(body)
+    try:
+        return await handler(request)
+    except (asyncpg.DataError, asyncpg.exceptions._base.DataError):
+        # A value PostgreSQL (or asyncpg, before it) cannot take that the
+        # checks above let through: the client's input, so a 400.
+        return json_error(400, "a value in the request cannot be stored (too long, too large "
+                           "or not text)")
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler):
+    header = request.headers.get("Authorization", "")
+    shown = header.removeprefix("Bearer ") if header.startswith("Bearer ") \
+        else request.query.get("token", "")
+    # surrogateescape: a header holding bytes that are not UTF-8 is a wrong
+    # token (a 401), not an error.
+    if not hmac.compare_digest(shown.encode("utf-8", "surrogateescape"),
+                               request.app[TOKEN].encode()):
+        return json_error(401, "a valid token is needed (Authorization: Bearer RECOBRO_API_TOKEN)")
+    return await handler(request)
+
+
+async def json_body(request: web.Request) -> dict:
+    # body_exists, not can_read_body: refuse_odd_input has read it already.
+    if not request.body_exists:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise http_error(web.HTTPBadRequest, "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise http_error(web.HTTPBadRequest, "the body must be a JSON object")
+    return body
+
+
+def build_app(token: str,
+              features: Sequence[Callable[[web.Application], None]]) -> web.Application:
+    """The aiohttp application: the shared middlewares, and each feature's
+    routes (a feature installs its own on the app)."""
+    app = web.Application(middlewares=[refuse_odd_input, authenticate])
+    app[TOKEN] = token
+    for install in features:
+        install(app)
+    return app

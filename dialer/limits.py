@@ -1,0 +1,67 @@
+"""The allowed range of every campaign setting (and an agent's skill
+level), in one place: what `recobro campaign create` and `recobro agent
+skills` check before PostgreSQL sees a value, and what their error messages
+quote. Where the schema has a CHECK constraint
+(`dialer/store/migrations/0002.campaigns.sql`) the range is the same
+(tests/unit/test_campaign_limits.py holds them together); the upper
+bounds the schema lacks keep values sane and inside PostgreSQL's integer."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from dialer.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Range:
+    """A closed range of numbers, with the unit its messages use."""
+
+    low: float
+    high: float
+    unit: str = ""
+
+    def __contains__(self, value: float) -> bool:
+        # NaN is in no range: every comparison with it is false.
+        return self.low <= value <= self.high
+
+    def __str__(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"from {self.low:g} to {self.high:g}{unit}"
+
+
+# How long a dialer waits out an unreachable PostgreSQL (RECOBRO_DB_RIDE_OUT):
+# a restart or failover takes less than the default.
+RIDE_OUT_S = 30.0
+RIDE_OUT = Range(1, 600, "seconds")
+RING_TIMEOUT_S = Range(5, 120, "seconds")  # CHECK (ring_timeout_s BETWEEN 5 AND 120)
+WRAP_UP_S = Range(0, 3600, "seconds")  # CHECK (wrap_up_s >= 0); an hour at most
+DIAL_RATIO = Range(1, 10, "calls per agent")  # CHECK (dial_ratio >= 1)
+# CHECK (0 < early_max_dpd < mid_max_dpd); a century of days at most.
+DAYS_PAST_DUE = Range(1, 36500, "days")
+NAME_LENGTH = 100  # a campaign's name and portfolio, in characters
+
+# Strategies files (--strategies): per-segment integers.
+PRIORITY = Range(-1000, 1000)
+MAX_ATTEMPTS = Range(1, 100)  # CHECK (max_attempts > 0)
+RETRY_S = Range(0, 365 * 24 * 3600, "seconds")  # a year at most
+
+SKILL_LEVEL = Range(1, 5)  # CHECK (level BETWEEN 1 AND 5) on agent_skills
+
+# The abandon target is above 0 and at most the regulators' cap
+# (dialer.compliance.abandon.CAP); above the cap only when the operator says
+# so (--allow-abandon-above-cap), and even then below this
+# (CHECK (abandon_target > 0 AND abandon_target < 1)).
+ABANDON_CEILING = 1.0
+
+
+def check_text(what: str, value: str, *, required: bool) -> None:
+    """A name PostgreSQL stores as text and people read: no control
+    characters (a NUL cannot even be stored), not too long."""
+    if required and not value.strip():
+        raise ConfigError(f"{what} is empty")
+    if len(value) > NAME_LENGTH:
+        raise ConfigError(f"{what} is longer than {NAME_LENGTH} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise ConfigError(f"{what} holds a control character")

@@ -1,0 +1,202 @@
+"""What `recobro campaign ...` does: create, steer, run and report on a
+campaign."""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dialer import limits
+from dialer.compliance.abandon import CAP
+from dialer.compliance.windows import check_profile
+from dialer.errors import ConfigError
+from dialer.outbound import reports
+from dialer.outbound.dialer import CampaignDialer
+from dialer.outbound.store import CampaignStore
+from dialer.portfolio.model import (
+    Campaign,
+    DialMode,
+    MachineAction,
+    Segment,
+    SegmentThresholds,
+    Strategy,
+    default_strategies,
+)
+from dialer.process import run_until_stopped
+from dialer.settings import load_settings
+from dialer.store.database import configured_database
+
+_RETRY_FIELDS = {f"retry_{name}": name for name in
+                 ("busy_s", "no_answer_s", "machine_s", "abandoned_s", "failed_s", "hung_up_s")}
+
+
+def load_strategies(path: Path, dial_mode: DialMode) -> tuple[Strategy, ...]:
+    """Per-segment strategies from a TOML file: a table per segment
+    ([early], [mid], [late]) with dial_mode, priority, max_attempts and
+    retry_*_s; what a table leaves out keeps its default."""
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"strategies file {path}: {error}") from None
+    strategies = {s.segment.value: s for s in default_strategies(dial_mode)}
+    for name, table in tables.items():
+        where = f"strategies file {path}, [{name}]"
+        if name not in strategies or not isinstance(table, dict):
+            raise ConfigError(f"{where}: segments are early, mid and late")
+        current = strategies[name]
+        retry = current.retry
+        for key, value in table.items():
+            if key in _RETRY_FIELDS:
+                _whole_number(f"{where}: {key}", value, limits.RETRY_S)
+                retry = replace(retry, **{_RETRY_FIELDS[key]: value})
+            elif key == "dial_mode":
+                try:
+                    current = replace(current, dial_mode=DialMode(value))
+                except (TypeError, ValueError):
+                    raise ConfigError(f"{where}: dial_mode {value!r} is not one of "
+                                      f"{', '.join(m.value for m in DialMode)}") from None
+            elif key in ("priority", "max_attempts"):
+                _whole_number(f"{where}: {key}", value,
+                              limits.PRIORITY if key == "priority" else limits.MAX_ATTEMPTS)
+                current = replace(current, **{key: value})
+            else:
+                raise ConfigError(f"{where}: unknown setting {key!r}")
+        strategies[name] = replace(current, retry=retry)
+    return tuple(strategies.values())
+
+
+def _whole_number(what: str, value: object, allowed: limits.Range) -> None:
+    """ConfigError unless value is an integer in range (TOML's true is not)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+        raise ConfigError(f"{what} must be a whole number {allowed}")
+
+
+def _in_range(option: str, value: float, allowed: limits.Range) -> None:
+    if value not in allowed:  # NaN too: it is in no range
+        shown = value if isinstance(value, int) else f"{value:g}"
+        raise ConfigError(f"{option} {shown}: allowed {allowed}")
+
+
+def check_abandon_target(target: float, allow_above_cap: bool) -> None:
+    """The abandon target is a share above 0 and at most the regulators'
+    cap (CAP), unless the operator allows more explicitly; never 1 or more."""
+    if not 0 < target < limits.ABANDON_CEILING:
+        raise ConfigError(f"--abandon-target {target:g}: a share above 0, at most {CAP:g} "
+                          f"(the {CAP:.0%} cap; a percentage p is written p/100)")
+    if target > CAP and not allow_above_cap:
+        raise ConfigError(f"--abandon-target {target:g} ({target:.1%}) is above the {CAP:.0%} "
+                          "abandon cap regulators set (FCC 47 CFR 64.1200(a)(7), Ofcom): "
+                          f"use {CAP:g} or less, or give --allow-abandon-above-cap to "
+                          "create it anyway")
+
+
+def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float, caller_id: str,
+                   window: str, ring_timeout_s: int, wrap_up_s: int, early_max_dpd: int,
+                   mid_max_dpd: int, segments: str, strategies: Path | None,
+                   portfolio: str = "", amd: bool = False,
+                   machine_action: str = MachineAction.HANG_UP.value,
+                   allow_above_cap: bool = False) -> Campaign:
+    """A campaign from command-line settings; ConfigError names the one
+    wrong and its allowed range, before PostgreSQL sees any of them."""
+    dial_mode = DialMode(mode)
+    limits.check_text("the campaign's name", name, required=True)
+    limits.check_text("--portfolio", portfolio, required=False)
+    try:
+        check_profile(window)
+    except ValueError as error:
+        raise ConfigError(f"--window: {error}") from None
+    try:
+        chosen = tuple(Segment(s.strip()) for s in segments.split(",") if s.strip())
+    except ValueError:
+        raise ConfigError(f"--segments {segments!r}: use early, mid and late") from None
+    if not chosen:
+        raise ConfigError("--segments: name at least one of early, mid, late")
+    _in_range("--early-max-dpd", early_max_dpd, limits.DAYS_PAST_DUE)
+    _in_range("--mid-max-dpd", mid_max_dpd, limits.DAYS_PAST_DUE)
+    if not early_max_dpd < mid_max_dpd:
+        raise ConfigError("--early-max-dpd must be above 0 and below --mid-max-dpd")
+    check_abandon_target(abandon_target, allow_above_cap)
+    _in_range("--ratio", ratio, limits.DIAL_RATIO)
+    _in_range("--ring-timeout", ring_timeout_s, limits.RING_TIMEOUT_S)
+    _in_range("--wrap-up", wrap_up_s, limits.WRAP_UP_S)
+    if not re.fullmatch(r"\+?[0-9]{3,15}", caller_id):
+        raise ConfigError(f"--caller-id {caller_id!r}: digits, optionally after a +")
+    return Campaign(
+        id=0, name=name, dial_mode=dial_mode, dial_ratio=ratio, abandon_target=abandon_target,
+        caller_id=caller_id, window_profile=window, ring_timeout_s=ring_timeout_s,
+        wrap_up_s=wrap_up_s, thresholds=SegmentThresholds(early_max_dpd, mid_max_dpd),
+        segments=chosen,
+        strategies=load_strategies(strategies, dial_mode) if strategies
+        else default_strategies(dial_mode), portfolio=portfolio, amd=amd,
+        machine_action=MachineAction(machine_action))
+
+
+async def create_campaign(campaign: Campaign) -> int:
+    async with configured_database() as pool:
+        store = CampaignStore(pool)
+        campaign_id = await store.create(campaign)
+        await store.refresh_leads(campaign_id)
+        leads = await pool.fetchval("SELECT count(*) FROM leads WHERE campaign_id = $1",
+                                    campaign_id)
+    print(f"campaign {campaign.name} created ({campaign.dial_mode.value}, window "
+          f"{campaign.window_profile}), {leads} lead(s); start it with "
+          f"`recobro campaign start {campaign.name}`")
+    return 0
+
+
+async def set_campaign_state(name: str, state: str) -> int:
+    async with configured_database() as pool:
+        await CampaignStore(pool).set_state(name, state)
+    print(f"campaign {name}: {state}")
+    return 0
+
+
+async def run_campaign(name: str, seconds: float | None) -> int:
+    """Run a campaign's dialer in this process until the campaign is
+    stopped, seconds pass, or SIGINT/SIGTERM (then calls in flight end)."""
+    settings = load_settings()
+    dialer = await CampaignDialer.start(settings, name)
+    if dialer.campaign.abandon_target > CAP:
+        print(f"recobro: warning: campaign {name} paces to an abandon rate of "
+              f"{dialer.campaign.abandon_target:.1%}, above the {CAP:.0%} cap "
+              "(--allow-abandon-above-cap)", file=sys.stderr, flush=True)
+    try:
+        if dialer.tally.adopted:
+            print(f"adopted {dialer.tally.adopted} call(s) left by a dialer that died", flush=True)
+        # Its error (PostgreSQL gone for good, say) is the command's.
+        await run_until_stopped(
+            dialer.run(seconds=seconds, progress=lambda line: print(line, flush=True)),
+            dialer.stop)
+    finally:
+        await dialer.close()
+    return 0
+
+
+async def campaign_status(name: str) -> int:
+    """The campaign's state, its leads, attempts, abandon rate and refusals."""
+    now = datetime.now(UTC)
+    async with configured_database() as pool:
+        campaign = await CampaignStore(pool).load(name)
+        state = await pool.fetchval("SELECT state FROM campaigns WHERE id = $1", campaign.id)
+        leads = await reports.lead_counts(pool, campaign.id, now)
+        results = await pool.fetch("SELECT coalesce(result, 'in flight'), count(*) FROM attempts "
+                                   "WHERE campaign_id = $1 GROUP BY 1 ORDER BY 2 DESC",
+                                   campaign.id)
+        abandons = await reports.abandon_tallies(pool, campaign.id, now)
+        refusals = await pool.fetch("SELECT rule, count(*) FROM compliance_refusals "
+                                    "WHERE campaign_id = $1 GROUP BY 1 ORDER BY 2 DESC",
+                                    campaign.id)
+    print(f"campaign {name}: {state}, {campaign.dial_mode.value}, window "
+          f"{campaign.window_profile}")
+    print(f"leads: {leads}")
+    print("attempts: " + (", ".join(f"{k} {v}" for k, v in results) or "none"))
+    above = " (above the cap, by the operator's --allow-abandon-above-cap)" \
+        if campaign.abandon_target > CAP else ""
+    print("abandon rate: " + "; ".join(map(str, abandons))
+          + f"; cap {CAP:.0%}, campaign target {campaign.abandon_target:.1%}{above}")
+    print("refused by rule: " + (", ".join(f"{k} {v}" for k, v in refusals) or "none"))
+    return 0

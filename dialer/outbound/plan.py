@@ -1,0 +1,108 @@
+"""One tick of a campaign, the pure part: the pacing snapshot built from
+agent and call states, and how many leads to claim from which segments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from dialer.agents.state import AgentState as AgentStatus
+from dialer.agents.state import settled
+from dialer.portfolio.model import Campaign, Segment
+from pacing.model import AgentState, AgentView, Snapshot
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    status: AgentStatus
+    since: datetime
+    wrap_up_until: datetime | None
+
+
+@dataclass(frozen=True)
+class CallInFlight:
+    """A lead being dialed by any dialer of the campaign."""
+
+    dialed_at: datetime
+    answered_at: datetime | None
+    connected_at: datetime | None
+
+
+def _seconds(moment: datetime, epoch: datetime) -> float:
+    return (moment - epoch).total_seconds()
+
+
+def agent_view(agent: AgentRow, now: datetime, epoch: datetime) -> AgentView | None:
+    """What pacing sees of an agent (None: not logged in). A wrap-up whose
+    timer ran out is readiness, and a reserved agent is as good as talking."""
+    status, since = settled(agent.status, agent.since, agent.wrap_up_until, now)
+    match status:
+        case AgentStatus.LOGGED_OUT:
+            return None
+        case AgentStatus.WRAP_UP:
+            return AgentView(AgentState.WRAP_UP, _seconds(since, epoch))
+        case AgentStatus.READY:
+            return AgentView(AgentState.READY, _seconds(since, epoch))
+        case AgentStatus.PAUSED:
+            return AgentView(AgentState.PAUSED, _seconds(since, epoch))
+    return AgentView(AgentState.TALKING, _seconds(since, epoch))
+
+
+def build_snapshot(now: datetime, epoch: datetime, agents: list[AgentRow],
+                   calls: list[CallInFlight]) -> Snapshot:
+    """The pacing snapshot; times in seconds since epoch (midnight of the
+    dialer's first day, so pacing's hour of day is the clock's)."""
+    views = tuple(v for v in (agent_view(a, now, epoch) for a in agents) if v is not None)
+    dialing = tuple(_seconds(c.dialed_at, epoch) for c in calls if c.answered_at is None)
+    waiting = tuple(_seconds(c.answered_at, epoch) for c in calls
+                    if c.answered_at is not None and c.connected_at is None)
+    return Snapshot(now=_seconds(now, epoch), agents=views, dialing=dialing, waiting=waiting)
+
+
+@dataclass(frozen=True)
+class ClaimPlan:
+    """Leads to claim now: `guaranteed` from any segment of the campaign
+    (a free agent is there for each), then `extra` only from segments whose
+    mode may dial ahead of free agents."""
+
+    guaranteed: int
+    extra: int
+    all_segments: tuple[Segment, ...]
+    overdial_segments: tuple[Segment, ...]
+
+
+def plan_claims(campaign: Campaign, decision: int, snapshot: Snapshot) -> ClaimPlan:
+    """Split the policy's decision between segments by their dial modes: a
+    preview or progressive segment never gets more calls than free agents."""
+    uncovered = max(0, snapshot.ready - len(snapshot.dialing) - len(snapshot.waiting))
+    guaranteed = min(decision, uncovered)
+    overdial = tuple(s for s in campaign.segments if campaign.strategy(s).dial_mode.may_overdial)
+    extra = decision - guaranteed if overdial else 0
+    return ClaimPlan(guaranteed, extra, campaign.segments, overdial)
+
+
+@dataclass
+class PbxHold:
+    """New calls held while Asterisk refuses to place them (out of channels
+    or RTP ports, the trunk down): 1 s after a refusal, doubling up to 30 s
+    while refusals go on; a call placed ends it."""
+
+    FIRST_S = 1.0
+    LONGEST_S = 30.0
+    until: float = 0.0
+    delay_s: float = 0.0
+
+    def refused(self, now: float) -> float | None:
+        """A call was not placed: the new hold in seconds, or None while one
+        already runs (the refusals of one burst count once)."""
+        if now < self.until:
+            return None
+        self.delay_s = min(self.LONGEST_S, max(self.FIRST_S, self.delay_s * 2))
+        self.until = now + self.delay_s
+        return self.delay_s
+
+    def placed(self) -> None:
+        self.delay_s = 0.0
+
+    def holding(self, now: float) -> bool:
+        return now < self.until

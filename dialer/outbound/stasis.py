@@ -1,0 +1,134 @@
+"""The outbound campaign's flow in Stasis: an answered call goes to a free
+agent skill routing picks (the agent connector rings and bridges it) within
+the 2-second rule; else it is abandoned: the debtor hears the safe-harbour
+message (and may opt out with a key), then the call ends. With AMD, a
+machine gets the campaign's message or none. What became of each call (a
+Connection) goes back to the dialer. The flow named "campaign"."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import asyncpg
+
+from dialer.agents import routing
+from dialer.agents.connector import AgentConnector, BridgeFailed
+from dialer.calls.caller_id import Debtor
+from dialer.calls.control import CallControl, CallEvents
+from dialer.outbound import hopper
+from dialer.outbound.results import AGENT_DEADLINE, Connection
+from dialer.portfolio.model import MachineAction
+from ivr import machine_message, safe_harbour
+from ivr.recorded_message import OptOut
+from ivr.runner import run_flow
+
+log = logging.getLogger(__name__)
+
+CAMPAIGN_FLOW = "campaign"
+AMD_MACHINE = "MACHINE"  # AMDSTATUS of an answering machine
+RESERVE_POLL_S = 0.02  # how often an answered debtor looks for a free agent: 2 s is short
+
+
+class AnsweredCalls:
+    """The campaign flow: each answered call to an agent, or abandoned."""
+
+    def __init__(self, control: CallControl, pool: asyncpg.Pool, connector: AgentConnector,
+                 callback_number: str,
+                 machine_action: MachineAction = MachineAction.HANG_UP) -> None:
+        self.control = control
+        self.pool = pool
+        self.connector = connector
+        self.callback_number = callback_number
+        self.machine_action = machine_action
+        self._connections: dict[str, Connection] = {}
+        self._needs: dict[str, routing.CallNeeds] = {}
+        self._debtors: dict[str, Debtor] = {}
+        control.register_flow(CAMPAIGN_FLOW, self._run)
+
+    def expect(self, call_id: str, needs: routing.CallNeeds, debtor: Debtor) -> None:
+        """What the agent of this call, once answered, must be able to do,
+        and who the agent's phone shows is calling."""
+        self._needs[call_id] = needs
+        self._debtors[call_id] = debtor
+
+    def connection(self, call_id: str) -> Connection:
+        """What became of the call's connection (forgotten once asked)."""
+        self._needs.pop(call_id, None)
+        self._debtors.pop(call_id, None)
+        return self._connections.pop(call_id, Connection())
+
+    def mark_abandoned(self, call_id: str) -> None:
+        """Recobro ends this answered call for want of an agent."""
+        self._connections[call_id] = Connection(abandoned=True)
+
+    def mark_connected(self, call_id: str, connection: Connection) -> None:
+        """A call a dead dialer had bridged to an agent, adopted."""
+        self._connections[call_id] = connection
+
+    async def _run(self, call_id: str, events: CallEvents) -> None:
+        loop = asyncio.get_running_loop()
+        record = self.control.record(call_id)
+        now = self.control.clock()
+        answered_at = (record.answered_at if record else None) or now
+        verdict_at = record.entered_app_at if record and record.amd_status else None
+        amd_status = record.amd_status if record else ""
+        attempt_id = uuid.UUID(call_id)
+        await hopper.mark_answered(self.pool, attempt_id, answered_at, verdict_at, amd_status)
+        if amd_status == AMD_MACHINE:
+            await self._answering_machine(call_id, events)
+            return
+        # The 2-second rule counts from the answer, or from AMD's verdict
+        # (the end of the greeting), by Asterisk's clock.
+        elapsed = max(0.0, (self.control.clock() - (verdict_at or answered_at)).total_seconds())
+        deadline = loop.time() + AGENT_DEADLINE.total_seconds() - elapsed
+        while loop.time() < deadline and not events.ended.done():
+            agent = await self.connector.agents.reserve(attempt_id, self.control.clock(),
+                                              self._needs_of(call_id))
+            if agent is None:
+                await asyncio.wait([events.ended], timeout=RESERVE_POLL_S)
+                continue
+            try:
+                connected_at = await self.connector.connect(
+                    call_id, agent, deadline, events.ended,
+                    self.connector.shown_to_agent(self._debtors.get(call_id)))
+            except BridgeFailed as error:
+                log.warning("%s", error)
+                break
+            if connected_at is not None:
+                self._connections[call_id] = Connection(agent=agent, connected_at=connected_at)
+                await hopper.mark_connected(self.pool, attempt_id, agent,
+                                            self.connector.leg_of(call_id), connected_at)
+                await self.connector.record(call_id)
+                await events.ended
+                await self.connector.tear_down(call_id, agent)
+                return
+        if not events.ended.done():
+            self.mark_abandoned(call_id)
+            # No agent in time: the safe-harbour message, 9 to opt out.
+            await run_flow(safe_harbour.flow(self.callback_number), self.control, call_id,
+                           events, self._opt_out_handler(attempt_id))
+
+    def _opt_out_handler(self, attempt_id: uuid.UUID):
+        async def perform(effect: object) -> None:
+            if not isinstance(effect, OptOut):
+                raise TypeError(f"unexpected effect {effect!r}")
+            await hopper.opt_out(self.pool, attempt_id)
+        return perform
+
+    async def _answering_machine(self, call_id: str, events: CallEvents) -> None:
+        """AMD heard a machine: leave the campaign's message or not, then
+        end the call."""
+        self._connections[call_id] = Connection(machine=True)
+        if self.machine_action is MachineAction.LEAVE_MESSAGE:
+            await run_flow(machine_message.flow(self.callback_number), self.control, call_id,
+                           events)
+        elif not events.ended.done():
+            await self.connector.hang_up(call_id, "answering machine")
+
+    def _needs_of(self, call_id: str) -> routing.CallNeeds:
+        # A call adopted from a dead dialer: its language, at least.
+        return self._needs.get(call_id) or routing.language_only(
+            self.control.language_of(call_id))
+

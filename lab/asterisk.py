@@ -1,0 +1,109 @@
+"""The lab's Asterisk: configs rendered from asterisk_conf/ into a run
+directory inside the cached root, and the daemon run there under chroot."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import jinja2
+
+from dialer.errors import LabError
+from lab import process
+from lab.config import ARI_APP, ASTERISK_CONF_DIR, CALLER_ID, TRUNK, LabConfig
+
+ASTERISK = "/usr/sbin/asterisk"
+# Files holding a secret are readable by their owner only.
+SECRET_FILES = {"manager.conf", "ari.conf", "pjsip_recobro.conf"}
+
+
+def _conf_path(cfg: LabConfig) -> str:
+    return f"{cfg.asterisk_run_in_root}/etc/asterisk.conf"
+
+
+def _pid_file(cfg: LabConfig) -> Path:
+    return cfg.lab_dir / "asterisk.pid"
+
+
+def template_values(cfg: LabConfig) -> dict[str, object]:
+    """What the templates in asterisk_conf/ are rendered with."""
+    rtp_start, rtp_end = cfg.rtp_range
+    return {
+        "run_dir": cfg.asterisk_run_in_root, "language": "es",
+        "ami_host": cfg.host, "ami_port": cfg.ami_port,
+        "ami_user": cfg.ami_user, "ami_secret": cfg.ami_secret,
+        "ari_host": cfg.host, "ari_port": cfg.ari_port,
+        "ari_user": cfg.ari_user, "ari_password": cfg.ari_password,
+        "sip_host": cfg.host, "sip_port": cfg.sip_port,
+        "trunk": TRUNK, "trunk_host": cfg.host, "trunk_port": cfg.pstn_port,
+        "ari_app": ARI_APP,
+        "caller_id": CALLER_ID,
+        "rtp_start": rtp_start, "rtp_end": rtp_end,
+        "agents": cfg.agents,
+    }
+
+
+def render_configs(cfg: LabConfig, conf_dir: Path = ASTERISK_CONF_DIR) -> Path:
+    """Render every template of conf_dir into the run directory's etc/."""
+    etc = cfg.asterisk_run_dir / "etc"
+    # log/cdr-csv: cdr_csv writes each call's record to Master.csv there and
+    # logs two errors per call when the directory is missing.
+    for sub in ("etc", "db", "spool", "run", "log", "log/cdr-csv"):
+        (cfg.asterisk_run_dir / sub).mkdir(parents=True, exist_ok=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(conf_dir),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             autoescape=False)
+    values = template_values(cfg)
+    for template in sorted(conf_dir.glob("*.conf")):
+        target = etc / template.name
+        target.unlink(missing_ok=True)
+        target.touch(mode=0o600 if template.name in SECRET_FILES else 0o644)
+        target.write_text(env.get_template(template.name).render(values))
+    return etc
+
+
+def running_pid(cfg: LabConfig) -> int | None:
+    return process.running_pid(_pid_file(cfg), _conf_path(cfg))
+
+
+def _cli(cfg: LabConfig, command: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["chroot", str(cfg.asterisk_root), ASTERISK, "-C", _conf_path(cfg),
+                           "-rx", command], check=False, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout_s)
+
+
+def start(cfg: LabConfig) -> int:
+    """Start Asterisk if it is not running and wait until it is fully booted."""
+    pid = running_pid(cfg)
+    if pid is not None:
+        return pid
+    render_configs(cfg)
+    # No DNS: every peer is an address on loopback, and PJSIP's resolver
+    # would otherwise open UDP sockets on every interface.
+    (cfg.asterisk_root / "etc" / "resolv.conf").write_text(
+        "# Recobro lab: no DNS, every peer is on loopback.\n")
+    # Sockets and logs of a previous run would confuse the ready check.
+    shutil.rmtree(cfg.asterisk_run_dir / "run", ignore_errors=True)
+    (cfg.asterisk_run_dir / "run").mkdir()
+    pid = process.start(["chroot", str(cfg.asterisk_root), ASTERISK, "-C", _conf_path(cfg),
+                         "-f"], _pid_file(cfg), cfg.lab_dir / "logs" / "asterisk.out")
+
+    def booted() -> bool:
+        if not process.alive(pid):
+            raise LabError(f"Asterisk exited at start; see {cfg.lab_dir / 'logs'} and "
+                           f"{cfg.asterisk_run_dir / 'log' / 'messages.log'}")
+        try:
+            return _cli(cfg, "core waitfullybooted", 5.0).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+    if not process.wait_until(booted, timeout_s=60.0, interval_s=0.3):
+        raise LabError("Asterisk did not finish booting within 60 s; see "
+                       f"{cfg.asterisk_run_dir / 'log' / 'messages.log'}")
+    return pid
+
+
+def stop(cfg: LabConfig) -> bool:
+    """Stop the lab's Asterisk by its PID file."""
+    return process.stop(_pid_file(cfg), _conf_path(cfg), timeout_s=15.0)

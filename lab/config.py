@@ -1,0 +1,180 @@
+"""Where the lab lives, which ports it uses and its per-lab credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dialer.errors import ConfigError
+from dialer.settings import read_env_file
+
+ASTERISK_CONF_DIR = Path(__file__).resolve().parents[1] / "asterisk_conf"
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+AGENT_COUNT = 4
+ARI_APP = "recobro"
+TRUNK = "recobro-trunk"
+CALLER_ID = "+15550100000"
+
+
+@dataclass(frozen=True)
+class LabAgent:
+    endpoint: str
+    name: str
+    secret: str = field(repr=False)
+    sip_port: int
+    media_port: int
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """One lab's directories, loopback ports and generated credentials."""
+
+    lab_dir: Path
+    cache_dir: Path
+    port_base: int
+    lab_id: str
+    ami_user: str
+    ami_secret: str = field(repr=False)
+    ari_user: str
+    ari_password: str = field(repr=False)
+    api_token: str = field(repr=False)
+    agents: tuple[LabAgent, ...]
+
+    host: str = "127.0.0.1"
+
+    @property
+    def asterisk_root(self) -> Path:
+        return self.cache_dir / "asterisk-root"
+
+    @property
+    def asterisk_run_in_root(self) -> str:
+        """The run directory as Asterisk sees it, inside its root."""
+        return f"/srv/recobro/{self.lab_id}"
+
+    @property
+    def asterisk_run_dir(self) -> Path:
+        return self.asterisk_root / self.asterisk_run_in_root.lstrip("/")
+
+    @property
+    def pg_dir(self) -> Path:
+        # Outside the clone: the postgres user must reach it, and a clone may
+        # sit in a directory only root can enter.
+        return Path("/var/tmp") / f"recobro-{self.lab_id}"
+
+    @property
+    def ami_port(self) -> int:
+        return self.port_base + 38
+
+    @property
+    def ari_port(self) -> int:
+        return self.port_base + 88
+
+    @property
+    def sip_port(self) -> int:
+        return self.port_base + 60
+
+    @property
+    def pstn_port(self) -> int:
+        return self.port_base + 70
+
+    @property
+    def pstn_media_port(self) -> int:
+        return self.port_base + 2000
+
+    @property
+    def api_port(self) -> int:
+        return self.port_base + 80
+
+    @property
+    def pg_port(self) -> int:
+        return self.port_base + 432
+
+    # sipp's control sockets (a UDP port each process listens on for
+    # commands such as "Q", quit): on loopback and on ports of the lab's own,
+    # not sipp's default 8888 and up on every interface, shared by all labs.
+    @property
+    def pstn_control_port(self) -> int:
+        return self.port_base + 110
+
+    def agent_control_port(self, agent: LabAgent) -> int:
+        """The control port of an agent's sipp phone: 111, 112, ... in turn."""
+        return self.port_base + 111 + self.agents.index(agent)
+
+    @property
+    def call_in_control_port(self) -> int:
+        """A debtor calling in (one-shot sipp, SIP port_base + 97)."""
+        return self.port_base + 127
+
+    @property
+    def feature_code_control_port(self) -> int:
+        """An agent dialing a feature code (one-shot sipp, SIP port_base + 98)."""
+        return self.port_base + 128
+
+    @property
+    def register_control_port(self) -> int:
+        """An agent's registration (one-shot sipp, SIP port_base + 99)."""
+        return self.port_base + 129
+
+    @property
+    def rtp_range(self) -> tuple[int, int]:
+        return self.port_base + 1000, self.port_base + 1999
+
+    @property
+    def env_file(self) -> Path:
+        return self.lab_dir / "recobro.env"
+
+
+def _port_base() -> int:
+    raw = os.environ.get("RECOBRO_LAB_PORT_BASE", "15000")
+    try:
+        base = int(raw)
+    except ValueError:
+        raise ConfigError(f"RECOBRO_LAB_PORT_BASE={raw!r} is not a number") from None
+    if not 1024 <= base <= 60000:
+        raise ConfigError(f"RECOBRO_LAB_PORT_BASE={base} must be between 1024 and 60000")
+    return base
+
+
+def _secret(length: int) -> str:
+    """Letters and digits only: sipp's digest authentication cannot take
+    a password with a '-' in it, and no config file needs quoting."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def _load_or_create_secrets(path: Path) -> dict[str, str]:
+    """The lab's secrets, generated once (and any a newer Recobro added)."""
+    wanted = {"AMI_SECRET": 24, "ARI_PASSWORD": 24, "API_TOKEN": 32,
+              **{f"AGENT_{index}_SECRET": 16 for index in range(AGENT_COUNT)}}
+    values = read_env_file(path) if path.is_file() else {}
+    missing = {key: _secret(size) for key, size in wanted.items() if key not in values}
+    if missing:
+        values.update(missing)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return values
+
+
+def load_lab_config() -> LabConfig:
+    """The lab of RECOBRO_LAB_DIR (default ./.lab), creating its secrets once."""
+    lab_dir = Path(os.environ.get("RECOBRO_LAB_DIR", ".lab")).resolve()
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    cache_dir = Path(os.environ.get("RECOBRO_CACHE_DIR", cache_home / "recobro"))
+    port_base = _port_base()
+    stored = _load_or_create_secrets(lab_dir / "secrets.env")
+    agents = tuple(
+        LabAgent(endpoint=f"agent{1001 + i}", name=f"Agent {1001 + i}",
+                 secret=stored[f"AGENT_{i}_SECRET"], sip_port=port_base + 101 + i,
+                 media_port=port_base + 2100 + 10 * i)
+        for i in range(AGENT_COUNT)
+    )
+    lab_id = hashlib.sha1(str(lab_dir).encode()).hexdigest()[:10]
+    return LabConfig(lab_dir=lab_dir, cache_dir=cache_dir, port_base=port_base,
+                     lab_id=lab_id, ami_user="recobro", ami_secret=stored["AMI_SECRET"],
+                     ari_user="recobro", ari_password=stored["ARI_PASSWORD"],
+                     api_token=stored["API_TOKEN"], agents=agents)

@@ -1,0 +1,161 @@
+"""`recobro lab up|down|status`: the whole lab, idempotent both ways."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+from dataclasses import dataclass
+
+import psycopg
+
+from dialer.errors import LabError
+from dialer.settings import load_settings, read_env_file
+from dialer.sounds_check import missing_sounds, require
+from dialer.store.migrate import apply_migrations
+from lab import api, asterisk, postgres, process, prompts, provision, sipp
+from lab.config import ARI_APP, CALLER_ID, TRUNK, LabConfig
+from lab.prompts import callback_number
+
+
+@dataclass(frozen=True)
+class Part:
+    """One running (or stopped) part of the lab, as `lab status` shows it."""
+
+    name: str
+    pid: int | None
+    where: str
+
+
+def _external_database() -> str | None:
+    return os.environ.get("DATABASE_URL") or None
+
+
+def write_env_file(cfg: LabConfig, database_url: str) -> None:
+    """The settings the engine needs to use this lab (read by the CLI)."""
+    lines = {
+        "RECOBRO_AMI_HOST": cfg.host, "RECOBRO_AMI_PORT": str(cfg.ami_port),
+        "RECOBRO_AMI_USER": cfg.ami_user, "RECOBRO_AMI_SECRET": cfg.ami_secret,
+        "RECOBRO_ARI_URL": f"http://{cfg.host}:{cfg.ari_port}",
+        "RECOBRO_ARI_USER": cfg.ari_user, "RECOBRO_ARI_PASSWORD": cfg.ari_password,
+        "RECOBRO_ARI_APP": ARI_APP, "RECOBRO_TRUNK": TRUNK, "RECOBRO_CALLER_ID": CALLER_ID,
+        "DATABASE_URL": database_url,
+        "RECOBRO_API_HOST": cfg.host, "RECOBRO_API_PORT": str(cfg.api_port),
+        "RECOBRO_API_TOKEN": cfg.api_token,
+        # What the lab's recordings say (prompts.py), and the fallback too.
+        "RECOBRO_CALLBACK_NUMBER": callback_number(),
+    }
+    cfg.env_file.parent.mkdir(parents=True, exist_ok=True)
+    cfg.env_file.touch(mode=0o600)
+    cfg.env_file.write_text("# Written by `recobro lab up`.\n"
+                            + "".join(f"{k}={v}\n" for k, v in lines.items()))
+
+
+# The lab's agents all speak both languages, at different levels, so any
+# of them can take any lab call; a test may give them other skills.
+LAB_SKILLS = (
+    {"language:es": 5, "language:en": 2, "segment:early": 4, "negotiation": 2},
+    {"language:es": 2, "language:en": 5, "segment:mid": 4, "negotiation": 3},
+    {"language:es": 4, "language:en": 4, "segment:late": 5, "tier:high": 3, "negotiation": 5},
+    {"language:es": 3, "language:en": 3, "tier:mid": 3, "negotiation": 1},
+)
+
+
+def enrol_agents(cfg: LabConfig, database_url: str) -> None:
+    """The lab's agents exist in the agents table (logged out when new),
+    with their skills when they have none."""
+    with psycopg.connect(database_url) as connection:
+        cursor = connection.cursor()
+        cursor.executemany(
+            "INSERT INTO agents (endpoint, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            [(a.endpoint, a.name) for a in cfg.agents])
+        for agent, skills in zip(cfg.agents, itertools.cycle(LAB_SKILLS)):
+            cursor.execute("SELECT count(*) FROM agent_skills WHERE endpoint = %s",
+                           (agent.endpoint,))
+            if cursor.fetchone()[0] == 0:
+                cursor.executemany(
+                    "INSERT INTO agent_skills (endpoint, skill, level) VALUES (%s, %s, %s)",
+                    [(agent.endpoint, skill, level) for skill, level in skills.items()])
+
+
+def _check_ports_free(cfg: LabConfig) -> None:
+    """Refuse to start over ports another program (or another lab) holds."""
+    wanted: list[tuple[str, int, int]] = []
+    if asterisk.running_pid(cfg) is None:
+        wanted += [("AMI", cfg.ami_port, socket.SOCK_STREAM),
+                   ("ARI", cfg.ari_port, socket.SOCK_STREAM),
+                   ("SIP", cfg.sip_port, socket.SOCK_DGRAM)]
+    if sipp.pstn_pid(cfg) is None:
+        wanted.append(("the sipp PSTN", cfg.pstn_port, socket.SOCK_DGRAM))
+    wanted += [(f"{a.endpoint}'s softphone", a.sip_port, socket.SOCK_DGRAM)
+               for a in cfg.agents if sipp.agent_pid(cfg, a) is None]
+    if _external_database() is None and postgres.running_pid(cfg) is None:
+        wanted.append(("PostgreSQL", cfg.pg_port, socket.SOCK_STREAM))
+    if api.running_pid(cfg) is None:
+        wanted.append(("recobro api", cfg.api_port, socket.SOCK_STREAM))
+    for what, port, kind in wanted:
+        if process.port_in_use(cfg.host, port, kind):
+            raise LabError(f"port {port} for {what} is already in use on {cfg.host}: stop "
+                           "what holds it, or set RECOBRO_LAB_PORT_BASE (now "
+                           f"{cfg.port_base}) to move the whole lab")
+
+
+def up(cfg: LabConfig) -> list[Part]:
+    """Provision what is missing and start every part that is not running."""
+    _check_ports_free(cfg)
+    provision.ensure_host_packages()
+    provision.ensure_asterisk_root(cfg.asterisk_root)
+    prompts.render_recordings(cfg)
+    database_url = _external_database()
+    if database_url is None:
+        postgres.start(cfg)
+        database_url = postgres.database_url(cfg)
+    apply_migrations(database_url)
+    enrol_agents(cfg, database_url)
+    write_env_file(cfg, database_url)
+    sipp.start_pstn(cfg)
+    for agent in cfg.agents:
+        sipp.start_agent(cfg, agent)
+    asterisk.start(cfg)
+    for agent in cfg.agents:
+        sipp.register_agent(cfg, agent)
+    check_sounds(cfg)
+    api.start(cfg)
+    return status(cfg)
+
+
+def check_sounds(cfg: LabConfig) -> None:
+    """Fail naming every sound a flow plays that the lab's Asterisk lacks."""
+    settings = load_settings(read_env_file(cfg.env_file))
+    require(asyncio.run(missing_sounds(settings.ari)))
+
+
+def down(cfg: LabConfig) -> list[Part]:
+    """Stop every part the lab started, each by its own PID file."""
+    api.stop(cfg)
+    asterisk.stop(cfg)
+    sipp.stop_all(cfg)
+    if _external_database() is None:
+        postgres.stop(cfg)
+    return status(cfg)
+
+
+def status(cfg: LabConfig) -> list[Part]:
+    """What runs, where, and its PID."""
+    parts = [
+        Part("asterisk", asterisk.running_pid(cfg),
+             f"AMI {cfg.host}:{cfg.ami_port}, ARI http://{cfg.host}:{cfg.ari_port}/ari, "
+             f"SIP udp {cfg.host}:{cfg.sip_port}"),
+        Part("pstn (sipp)", sipp.pstn_pid(cfg), f"udp {cfg.host}:{cfg.pstn_port}"),
+    ]
+    parts += [Part(f"{a.endpoint} (sipp)", sipp.agent_pid(cfg, a), f"udp {cfg.host}:{a.sip_port}")
+              for a in cfg.agents]
+    parts.append(Part("recobro api", api.running_pid(cfg),
+                      f"http://{cfg.host}:{cfg.api_port}, agents' feature codes *81-*84"))
+    if _external_database() is None:
+        parts.append(Part("postgresql", postgres.running_pid(cfg),
+                          f"tcp {cfg.host}:{cfg.pg_port}"))
+    else:
+        parts.append(Part("postgresql", None, "external (DATABASE_URL)"))
+    return parts

@@ -1,0 +1,167 @@
+"""The lab's SIP peers, all sipp: the PSTN of simulated debtors behind the
+trunk, and one softphone per agent that registers over PJSIP and answers."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+from dialer.errors import LabError
+from lab import process
+from lab.caller_scenario import render_caller_scenario
+from lab.config import CALLER_ID, SCENARIO_DIR, LabAgent, LabConfig
+from lab.greetings import render_greetings
+from lab.pcap import keys_pcap
+from lab.pstn_scenario import render_keys, render_pstn_scenario
+
+SIPP = "sipp"
+
+
+def _sipp_dir(cfg: LabConfig) -> Path:
+    return cfg.lab_dir / "sipp"
+
+
+def _common(cfg: LabConfig, control_port: int) -> list[str]:
+    # -ci/-cp: sipp's control socket on loopback and on a port of the lab's
+    # plan (by default it takes 8888 and up on every interface, and anyone
+    # who can reach it can stop the process with one UDP "Q"). Given -cp, a
+    # port in use is an error, never a quiet move to the next one.
+    return ["-i", cfg.host, "-mi", cfg.host, "-ci", cfg.host, "-cp", str(control_port),
+            "-nostdin", "-nr",
+            "-trace_err", "-error_file", str(_sipp_dir(cfg) / "errors.log")]
+
+
+def _require_free(cfg: LabConfig, port: int, what: str) -> None:
+    """LabError naming the port when another program holds it: sipp would
+    exit at once, saying so only in its error file."""
+    if process.port_in_use(cfg.host, port, socket.SOCK_DGRAM):
+        raise LabError(f"port {port} for {what} is already in use on {cfg.host}: stop what "
+                       f"holds it, or set RECOBRO_LAB_PORT_BASE (now {cfg.port_base}) to "
+                       "move the whole lab")
+
+
+def _marker(port: int) -> str:
+    return f"-p {port} "
+
+
+def pstn_pid_file(cfg: LabConfig) -> Path:
+    return _sipp_dir(cfg) / "pstn.pid"
+
+
+def agent_pid_file(cfg: LabConfig, agent: LabAgent) -> Path:
+    return _sipp_dir(cfg) / f"{agent.endpoint}.pid"
+
+
+def pstn_pid(cfg: LabConfig) -> int | None:
+    return process.running_pid(pstn_pid_file(cfg), _marker(cfg.pstn_port))
+
+
+def agent_pid(cfg: LabConfig, agent: LabAgent) -> int | None:
+    return process.running_pid(agent_pid_file(cfg, agent), _marker(agent.sip_port))
+
+
+def start_pstn(cfg: LabConfig) -> int:
+    """Start the debtors' sipp UAS behind the trunk, unless it runs."""
+    pid = pstn_pid(cfg)
+    if pid is not None:
+        return pid
+    _require_free(cfg, cfg.pstn_control_port, "the sipp PSTN's control socket")
+    _sipp_dir(cfg).mkdir(parents=True, exist_ok=True)
+    scenario = _sipp_dir(cfg) / "pstn.xml"
+    render_greetings(_sipp_dir(cfg))
+    render_keys(_sipp_dir(cfg))
+    scenario.write_text(render_pstn_scenario(_sipp_dir(cfg)))
+    return process.start([SIPP, "-sf", str(scenario), "-p", str(cfg.pstn_port),
+                          "-mp", str(cfg.pstn_media_port),
+                          *_common(cfg, cfg.pstn_control_port)],
+                         pstn_pid_file(cfg), _sipp_dir(cfg) / "pstn.out")
+
+
+def start_agent(cfg: LabConfig, agent: LabAgent) -> int:
+    """Start one agent's softphone (a sipp UAS that answers), unless it runs."""
+    pid = agent_pid(cfg, agent)
+    if pid is not None:
+        return pid
+    control_port = cfg.agent_control_port(agent)
+    _require_free(cfg, control_port, f"{agent.endpoint}'s softphone's control socket")
+    _sipp_dir(cfg).mkdir(parents=True, exist_ok=True)
+    return process.start([SIPP, "-sf", str(SCENARIO_DIR / "agent_softphone.xml"),
+                          "-p", str(agent.sip_port), "-mp", str(agent.media_port),
+                          *_common(cfg, control_port)],
+                         agent_pid_file(cfg, agent), _sipp_dir(cfg) / f"{agent.endpoint}.out")
+
+
+def _agent_scenario(cfg: LabConfig, agent: LabAgent, template: str, purpose: str) -> Path:
+    """The agent's copy of a scenario template, readable by its owner only:
+    it holds the agent's secret."""
+    text = (SCENARIO_DIR / template).read_text()
+    scenario = _sipp_dir(cfg) / f"{agent.endpoint}-{purpose}.xml"
+    scenario.unlink(missing_ok=True)
+    scenario.touch(mode=0o600)
+    scenario.write_text(text.replace("AGENT_ENDPOINT", agent.endpoint)
+                        .replace("AGENT_SECRET", agent.secret)
+                        .replace("AGENT_SIP_PORT", str(agent.sip_port)))
+    return scenario
+
+
+def register_agent(cfg: LabConfig, agent: LabAgent) -> None:
+    """REGISTER an agent's softphone with Asterisk (digest auth), its contact
+    pointing at the agent's sipp UAS."""
+    scenario = _agent_scenario(cfg, agent, "agent_register.xml", "register")
+    result = subprocess.run(
+        [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-m", "1",
+         "-p", str(cfg.port_base + 99), "-timeout", "10s", "-timeout_error",
+         *_common(cfg, cfg.register_control_port)],
+        check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+    if result.returncode != 0:
+        raise LabError(f"{agent.endpoint}'s softphone failed to register (sipp exit "
+                       f"{result.returncode}); see {_sipp_dir(cfg) / 'errors.log'}")
+
+
+def stop_agent(cfg: LabConfig, agent: LabAgent) -> bool:
+    """Stop one agent's softphone by its PID file (a softphone that vanishes)."""
+    return process.stop(agent_pid_file(cfg, agent), _marker(agent.sip_port))
+
+
+def dial_feature_code(cfg: LabConfig, agent: LabAgent, code: str) -> None:
+    """The agent's softphone dials a feature code (*81 log in, *82 log out)
+    and stays until Asterisk hangs up."""
+    scenario = _agent_scenario(cfg, agent, "agent_feature_code.xml", "feature")
+    result = subprocess.run(
+        [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-s", code, "-m", "1",
+         "-p", str(cfg.port_base + 98), "-mp", str(cfg.port_base + 2090), "-timeout", "20s",
+         "-timeout_error", *_common(cfg, cfg.feature_code_control_port)],
+        check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=40)
+    if result.returncode != 0:
+        raise LabError(f"{agent.endpoint}'s softphone could not dial {code} (sipp exit "
+                       f"{result.returncode}); see {_sipp_dir(cfg) / 'errors.log'}")
+
+
+def call_in(cfg: LabConfig, caller: str, keys: str = "", stay_s: float = 10.0,
+            called: str = CALLER_ID) -> None:
+    """A debtor calls in through the trunk (from the PSTN's address), keys
+    in `keys`, and stays up to stay_s (less if Asterisk hangs up)."""
+    scenario = _sipp_dir(cfg) / "caller.xml"
+    keys_file = None
+    if keys:
+        keys_file = _sipp_dir(cfg) / "caller-keys.pcap"
+        keys_file.write_bytes(keys_pcap(keys))
+    scenario.write_text(render_caller_scenario(caller, called, keys_file, stay_s))
+    result = subprocess.run(
+        [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-m", "1",
+         "-p", str(cfg.port_base + 97), "-mp", str(cfg.port_base + 2080),
+         "-timeout", f"{int(stay_s) + 20}s", "-timeout_error",
+         *_common(cfg, cfg.call_in_control_port)],
+        check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        timeout=stay_s + 40)
+    if result.returncode != 0:
+        raise LabError(f"the call in from {caller} failed (sipp exit {result.returncode}); "
+                       f"see {_sipp_dir(cfg) / 'errors.log'}")
+
+
+def stop_all(cfg: LabConfig) -> None:
+    """Stop the PSTN and every agent softphone by their PID files."""
+    process.stop(pstn_pid_file(cfg), _marker(cfg.pstn_port))
+    for agent in cfg.agents:
+        stop_agent(cfg, agent)
