@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from dialer.compliance.gate import AttemptResult
+from dialer.calls.outcome import AttemptResult
 
 # A live person answered: an agent took the call, the debtor hung up before
 # one could, or the debtor was abandoned (heard the safe-harbour message).

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from dialer.calls.outcome import AttemptResult
 from dialer.compliance.windows import is_open, next_opening, window_for
 from dialer.portfolio.model import AccountStatus, Phone, PhoneKind, RetryDelays
 
@@ -30,22 +31,6 @@ class Rule(Enum):
     REG_F_CONVERSATION = "reg_f_after_conversation"
     RETRY_DELAY = "retry_delay"
     ABANDONED_72H = "abandoned_72h"
-
-
-class AttemptResult(Enum):
-    """What an attempt came to, for the retry rules and Reg F."""
-
-    CONVERSATION = "conversation"  # an agent was connected
-    ABANDONED = "abandoned"  # live answer, no agent within 2 s
-    MACHINE = "machine"
-    HUNG_UP = "hung_up"  # answered, hung up before an agent could be connected
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    FAILED = "failed"
-    LOST = "lost"  # the dialer lost track of it (crash): nobody knows
-    # The PBX never placed the call (no channel, no RTP port, trunk down):
-    # no call was made, so it counts as no attempt against the debtor.
-    NOT_PLACED = "not_placed"
 
 
 @dataclass(frozen=True)

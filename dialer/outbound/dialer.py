@@ -25,15 +25,15 @@ from dialer.agents import routing
 from dialer.agents.connector import AgentConnector
 from dialer.calls.caller_id import Debtor
 from dialer.calls.events import CallLost
+from dialer.calls.outcome import AttemptResult, Connection, attempt_result
 from dialer.calls.state import CallRecord, CallState
 from dialer.compliance import gate
-from dialer.compliance.gate import AttemptResult
 from dialer.compliance.windows import zone_may_be_open
 from dialer.engine import Engine
 from dialer.errors import DatabaseError
 from dialer.outbound import hopper
 from dialer.outbound.plan import PbxHold, build_snapshot, plan_claims
-from dialer.outbound.results import Connection, attempt_result, pacing_events
+from dialer.outbound.results import pacing_events
 from dialer.outbound.stasis import CAMPAIGN_FLOW, AnsweredCalls
 from dialer.outbound.store import CampaignStore
 from dialer.portfolio.contact import contact_rates

@@ -14,7 +14,8 @@ from decimal import Decimal
 import asyncpg
 
 from dialer.agents.state import AgentAction, AgentState, apply
-from dialer.compliance.gate import AttemptResult, LeadFacts, PastAttempt
+from dialer.calls.outcome import AttemptResult
+from dialer.compliance.gate import LeadFacts, PastAttempt
 from dialer.outbound.plan import AgentRow, AgentStatus, CallInFlight
 from dialer.portfolio.contact import HourTally
 from dialer.portfolio.model import AccountStatus, Language, Phone, PhoneKind, Segment

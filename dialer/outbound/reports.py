@@ -8,8 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
+from dialer.calls.outcome import AttemptResult
 from dialer.compliance.abandon import LIVE_ANSWERS, WINDOWS, AbandonTally
-from dialer.compliance.gate import AttemptResult
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,13 @@
-"""What a finished campaign call came to: the attempt's result for the retry
-rules and Reg F, and the outcomes pacing learns from."""
+"""What pacing learns from a finished campaign call: its own vocabulary
+(pacing.model), mapped from the attempt's result in this one place; and
+the 2-second rule's deadline."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dialer.calls.outcome import CallOutcome
+from dialer.calls.outcome import AttemptResult, Connection
 from dialer.calls.state import CallRecord
-from dialer.compliance.gate import AttemptResult
 from pacing.model import (
     CallAbandoned,
     CallConnected,
@@ -23,53 +22,12 @@ from pacing.model import (
 # abandoned (FCC 47 CFR 64.1200(a)(7); Ofcom's policy uses the same 2 s).
 AGENT_DEADLINE = timedelta(seconds=2)
 
-_UNANSWERED = {
-    CallOutcome.BUSY: AttemptResult.BUSY,
-    CallOutcome.NO_ANSWER: AttemptResult.NO_ANSWER,
-    CallOutcome.FAILED: AttemptResult.FAILED,
-}
 _DIAL_RESULT = {
     AttemptResult.BUSY: DialResult.BUSY,
     AttemptResult.NO_ANSWER: DialResult.NO_ANSWER,
     AttemptResult.FAILED: DialResult.FAILED,
     AttemptResult.LOST: DialResult.FAILED,
 }
-
-
-@dataclass(frozen=True)
-class Connection:
-    """What the dialer did with an answered call."""
-
-    agent: str | None = None
-    connected_at: datetime | None = None
-    abandoned: bool = False  # no agent in time: Recobro ended the call
-    machine: bool = False  # AMD heard an answering machine
-
-
-def not_placed(call: CallRecord) -> bool:
-    """Whether the PBX never placed the call: the originate failed before a
-    channel rang or answered, with no cause from the far end (Asterisk out
-    of channels or RTP ports, the trunk missing or down)."""
-    return (call.outcome is CallOutcome.FAILED and call.answered_at is None
-            and call.ringing_at is None and call.originate_reason in (None, 0)
-            and call.hangup_cause in (None, 0) and not call.lost)
-
-
-def attempt_result(call: CallRecord, connection: Connection) -> AttemptResult:
-    """The attempt's result from the finished call and its connection. A
-    call bridged to an agent was a conversation even when its end was lost
-    (the dialer died, PostgreSQL went away)."""
-    if call.lost:
-        return AttemptResult.CONVERSATION if connection.connected_at else AttemptResult.LOST
-    if call.answered_at is None:
-        if not_placed(call):
-            return AttemptResult.NOT_PLACED
-        return _UNANSWERED.get(call.outcome, AttemptResult.FAILED)  # type: ignore[arg-type]
-    if connection.machine:
-        return AttemptResult.MACHINE
-    if connection.connected_at is not None:
-        return AttemptResult.CONVERSATION
-    return AttemptResult.ABANDONED if connection.abandoned else AttemptResult.HUNG_UP
 
 
 def pacing_events(call: CallRecord, connection: Connection, result: AttemptResult,

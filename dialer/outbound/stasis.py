@@ -17,8 +17,9 @@ from dialer.agents import routing
 from dialer.agents.connector import AgentConnector, BridgeFailed
 from dialer.calls.caller_id import Debtor
 from dialer.calls.control import CallControl, CallEvents
+from dialer.calls.outcome import Connection
 from dialer.outbound import hopper
-from dialer.outbound.results import AGENT_DEADLINE, Connection
+from dialer.outbound.results import AGENT_DEADLINE
 from dialer.portfolio.model import MachineAction
 from ivr import machine_message, safe_harbour
 from ivr.recorded_message import OptOut

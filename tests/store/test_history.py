@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from dialer.compliance.gate import AttemptResult, GateRules, Refused, Rule, decide
+from dialer.calls.outcome import AttemptResult
+from dialer.compliance.gate import GateRules, Refused, Rule, decide
 from dialer.inbound import store as inbound
 from dialer.outbound import hopper
 from dialer.outbound.store import CampaignStore

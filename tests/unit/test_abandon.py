@@ -1,7 +1,7 @@
 """The abandon rate over a regulator's window."""
 
+from dialer.calls.outcome import AttemptResult
 from dialer.compliance.abandon import LIVE_ANSWERS, AbandonTally
-from dialer.compliance.gate import AttemptResult
 
 
 def test_the_rate_is_abandons_over_live_answers():

@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dialer.calls.outcome import CallOutcome
+from dialer.calls.outcome import AttemptResult, CallOutcome, Connection, attempt_result
 from dialer.calls.state import CallRecord, CallState
-from dialer.compliance.gate import AttemptResult
 from dialer.outbound.plan import (
     AgentRow,
     AgentStatus,
@@ -17,7 +16,7 @@ from dialer.outbound.plan import (
     build_snapshot,
     plan_claims,
 )
-from dialer.outbound.results import Connection, attempt_result, pacing_events
+from dialer.outbound.results import pacing_events
 from dialer.portfolio.contact import HourTally, contact_rates
 from dialer.portfolio.model import (
     Campaign,

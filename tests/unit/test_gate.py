@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dialer.calls.outcome import AttemptResult
 from dialer.compliance.gate import (
     Allowed,
-    AttemptResult,
     GateRules,
     LeadFacts,
     PastAttempt,
