@@ -98,9 +98,7 @@ def _campaign(args: argparse.Namespace) -> int:
         return asyncio.run(commands.run_campaign(args.name, args.seconds))
     if args.action == "status":
         return asyncio.run(commands.campaign_status(args.name))
-    state = {"start": "running", "resume": "running", "pause": "paused",
-             "stop": "stopped"}[args.action]
-    return asyncio.run(commands.set_campaign_state(args.name, state))
+    return asyncio.run(commands.steer_campaign(args.name, args.action))
 
 
 def _accounts(args: argparse.Namespace) -> int:

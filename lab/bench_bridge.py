@@ -17,6 +17,7 @@ from dialer.agents.store import AgentStore
 from dialer.errors import ConfigError
 from dialer.outbound.commands import build_campaign
 from dialer.outbound.dialer import CampaignDialer
+from dialer.outbound.lifecycles import CampaignAction
 from dialer.outbound.store import CampaignStore
 from dialer.portfolio.importer import import_file
 from dialer.portfolio.importing import ImportDefaults
@@ -61,7 +62,7 @@ async def _run(settings: Settings, out_dir: Path) -> dict:
             portfolio=prefix)
         campaigns = CampaignStore(pool)
         campaign_id = await campaigns.create(campaign)
-        await campaigns.set_state(campaign.name, "running")
+        await campaigns.steer(campaign.name, CampaignAction.START)
         dialer = await CampaignDialer.start(settings, campaign.name)
         try:
             while await pool.fetchval("SELECT count(*) FROM attempts WHERE campaign_id = $1 "
@@ -72,7 +73,7 @@ async def _run(settings: Settings, out_dir: Path) -> dict:
                                            "AND next_callable_at <= now()", campaign_id):
                     break
         finally:
-            await campaigns.set_state(campaign.name, "stopped")
+            await campaigns.steer(campaign.name, CampaignAction.STOP)
             await dialer.close()
         rows = await pool.fetch(
             "SELECT result, extract(epoch FROM connected_at - answered_at) AS bridge "

@@ -19,7 +19,7 @@ import asyncpg
 import psycopg
 
 from dialer.compliance import gate
-from dialer.outbound import hopper
+from dialer.outbound import leads
 from dialer.outbound.commands import build_campaign
 from dialer.outbound.store import CampaignStore
 from dialer.portfolio.importer import import_file
@@ -108,16 +108,16 @@ async def _claim_once(pool: asyncpg.Pool, campaign_id: int, dialer_id: uuid.UUID
     zones = list(ZONES)
     started = time.perf_counter()
     async with pool.acquire() as connection, connection.transaction():
-        claimed = await hopper.claim(connection, campaign_id, zones, [0.25] * len(zones),
+        claimed = await leads.claim(connection, campaign_id, zones, [0.25] * len(zones),
                                      list(Segment), CLAIM, NOW)
         ids = [c.account_id for c in claimed]
-        await hopper.hold_leads(connection, campaign_id, ids, dialer_id)
+        await leads.hold_leads(connection, campaign_id, ids, dialer_id)
         allowed = refused = 0
-        for lead in await hopper.lead_contexts(connection, campaign_id, ids, NOW):
+        for lead in await leads.lead_contexts(connection, campaign_id, ids, NOW):
             decision = gate.decide(lead.facts, rules, NOW)
             if isinstance(decision, gate.Refused):
                 refused += 1
-                await hopper.set_aside(connection, campaign_id, lead.account_id, "claim",
+                await leads.set_aside(connection, campaign_id, lead.account_id, "claim",
                                        decision.rule.value, decision.detail, decision.until, NOW)
             else:
                 allowed += 1

@@ -24,6 +24,7 @@ from dialer.errors import ConfigError, LabError
 from dialer.outbound import reports
 from dialer.outbound.commands import build_campaign
 from dialer.outbound.dialer import CampaignDialer
+from dialer.outbound.lifecycles import CampaignAction
 from dialer.outbound.store import CampaignStore
 from dialer.portfolio.importer import import_file
 from dialer.portfolio.importing import ImportDefaults
@@ -150,7 +151,7 @@ async def demo_command(accounts: int, seconds: float) -> int:
         campaign_id = await campaigns.create(campaign)
         await campaigns.refresh_leads(campaign_id)
         await portfolio_changes_mid_campaign(pool, prefix)
-        await campaigns.set_state(campaign.name, "running")
+        await campaigns.steer(campaign.name, CampaignAction.START)
         print(f"demo: {accounts} accounts in 8 time zones ({path}); {ready} agents ready "
               f"({', '.join(agents) or 'none'} from their phones); campaign {campaign.name}, predictive, "
               f"calling window {window} local time; dialing for {seconds:.0f} s", flush=True)
@@ -159,7 +160,7 @@ async def demo_command(accounts: int, seconds: float) -> int:
             await dialer.run(seconds=seconds, progress=lambda line: print(line, flush=True))
         finally:
             await dialer.close()
-        await campaigns.set_state(campaign.name, "stopped")
+        await campaigns.steer(campaign.name, CampaignAction.STOP)
         print()
         print(await summary(pool, campaign_id))
     finally:

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 from dialer import limits
+from dialer.agents.disposition import DispositionEffect
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError
 from dialer.agents.store import AgentStore
 from dialer.errors import ConfigError
@@ -68,5 +69,5 @@ async def dispose(attempt: str, code: str, agent: str, note: str) -> int:
     async with configured_database() as pool:
         effect = await AgentStore(pool).dispose(attempt_id, code.upper(), agent, note,
                                                 datetime.now(UTC))
-    print(f"attempt {attempt}: {code.upper()}" + (f" ({effect})" if effect != "none" else ""))
+    print(f"attempt {attempt}: {code.upper()}" + (f" ({effect.value})" if effect is not DispositionEffect.NONE else ""))
     return 0

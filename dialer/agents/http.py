@@ -78,7 +78,8 @@ async def dispose(request: web.Request) -> web.Response:
         return json_error(404, str(error))
     except UnknownDisposition as error:
         return json_error(400, str(error))
-    return web.json_response({"attempt": str(attempt_id), "code": code, "effect": effect},
+    return web.json_response({"attempt": str(attempt_id), "code": code,
+                              "effect": effect.value},
                              status=201)
 
 

@@ -17,8 +17,10 @@ from datetime import datetime
 import asyncpg
 
 from dialer.agents import routing
+from dialer.agents.disposition import DispositionEffect, NewStatus, consequences
 from dialer.agents.state import AgentAction, AgentState, apply, settled
 from dialer.errors import ConfigError
+from dialer.portfolio.store import add_do_not_call
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,8 @@ LAST_INTERACTIONS = 5
 # Agent a's skills as a JSON object {skill: level}.
 _SKILLS = ("coalesce((SELECT jsonb_object_agg(s.skill, s.level) FROM agent_skills s "
            "WHERE s.endpoint = a.endpoint), '{}') AS skills")
-# Ready, or in a wrap-up whose timer ran out (then idle since it did).
+# Ready, or in a wrap-up whose timer ran out (then idle since it did):
+# dialer.agents.state.settled in SQL (a store test holds them together).
 _FREE = ("(state = 'ready' OR (state = 'wrap_up' "
          "AND (wrap_up_until IS NULL OR wrap_up_until <= $1)))")
 _FREE_AGENTS = f"""
@@ -52,6 +55,14 @@ SELECT c.reference, c.debtor_name, c.balance::text AS balance, c.currency, c.day
            ORDER BY p.started_at DESC LIMIT $2) x) AS last_interactions
 FROM attempts t JOIN accounts c ON c.id = t.account_id WHERE t.id = $1
 """
+
+
+async def free_agents(connection: asyncpg.Connection, now: datetime) -> list[routing.Candidate]:
+    """Agents free to take a call at now, with their skills and since when
+    they are idle, read without locks (the reservation takes one only if it
+    is still free)."""
+    return [routing.Candidate(r["endpoint"], r["idle_since"], json.loads(r["skills"]))
+            for r in await connection.fetch(_FREE_AGENTS, now)]
 
 
 @dataclass(frozen=True)
@@ -162,9 +173,7 @@ class AgentStore:
         calls at the same moment do not wait for each other."""
         reserved = apply(AgentState.READY, AgentAction.RESERVE).value
         async with self.pool.acquire() as connection:
-            candidates = [routing.Candidate(r["endpoint"], r["idle_since"],
-                                            json.loads(r["skills"]))
-                          for r in await connection.fetch(_FREE_AGENTS, now)]
+            candidates = await free_agents(connection, now)
             while True:
                 chosen = routing.choose(candidates, needs)
                 if chosen is None:
@@ -245,9 +254,9 @@ class AgentStore:
             endpoint, now, seconds, apply(AgentState.ON_CALL, AgentAction.HANG_UP).value)
 
     async def dispose(self, attempt_id: uuid.UUID, code: str, agent: str, note: str,
-                      now: datetime) -> str:
-        """Record an agent's disposition of a call and what it does to the
-        account (paid, disputed, opt-out, wrong number); returns its effect."""
+                      now: datetime) -> DispositionEffect:
+        """Record an agent's disposition of a call and make its consequences
+        (dialer.agents.disposition) on the account; returns its effect."""
         async with self.pool.acquire() as connection, connection.transaction():
             effect = await connection.fetchval(
                 "SELECT effect FROM disposition_codes WHERE code = $1", code)
@@ -267,17 +276,12 @@ class AgentStore:
             await connection.execute(
                 "INSERT INTO dispositions (attempt_id, code, agent, note, at) "
                 "VALUES ($1, $2, $3, $4, $5)", attempt_id, code, agent, note, now)
-            if effect in ("paid", "disputed"):
-                await connection.execute(
-                    "UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1",
-                    attempt["account_id"], effect, now)
-            elif effect == "opt_out":
-                await connection.execute(
-                    "INSERT INTO do_not_call (reference, reason, added_at) "
-                    "VALUES ($1, 'opt_out', $2) ON CONFLICT DO NOTHING", attempt["reference"], now)
-            elif effect == "wrong_number":
-                await connection.execute(
-                    "INSERT INTO do_not_call (number, reason, added_at) "
-                    "VALUES ($1, 'dnc', $2) ON CONFLICT DO NOTHING", attempt["number"], now)
-        return effect
-
+            for consequence in consequences(DispositionEffect(effect), attempt["reference"],
+                                            attempt["number"]):
+                if isinstance(consequence, NewStatus):
+                    await connection.execute(
+                        "UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1",
+                        attempt["account_id"], consequence.status.value, now)
+                else:
+                    await add_do_not_call(connection, consequence, now)
+        return DispositionEffect(effect)

@@ -106,6 +106,13 @@ def _retry_delay(result: AttemptResult, retry: RetryDelays) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def attempts_exhausted(attempts_made: int, max_attempts: int) -> bool:
+    """The campaign strategy's cap on attempts per lead: reached, the lead is
+    never dialed again in the campaign (one rule for the gate and for the
+    lead an ended attempt retires)."""
+    return attempts_made >= max_attempts
+
+
 def decide(facts: LeadFacts, rules: GateRules, now: datetime) -> Decision:
     """May this lead be dialed now, and on which phone. Rules are checked
     from the most lasting to the most passing, so a refusal's `until` is
@@ -119,7 +126,7 @@ def decide(facts: LeadFacts, rules: GateRules, now: datetime) -> Decision:
     if not phones:
         rule = Rule.DO_NOT_CALL if facts.numbers_on_dnc else Rule.NO_CALLABLE_PHONE
         return Refused(rule, f"account {facts.reference}: no phone may be called", None)
-    if facts.campaign_attempts >= rules.max_attempts:
+    if attempts_exhausted(facts.campaign_attempts, rules.max_attempts):
         return Refused(Rule.MAX_ATTEMPTS, f"{facts.campaign_attempts} attempts made", None)
 
     history = sorted((a for a in facts.history if a.result is not AttemptResult.NOT_PLACED),

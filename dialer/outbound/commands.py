@@ -16,6 +16,7 @@ from dialer.compliance.windows import check_profile
 from dialer.errors import ConfigError
 from dialer.outbound import reports
 from dialer.outbound.dialer import CampaignDialer
+from dialer.outbound.lifecycles import CampaignAction
 from dialer.outbound.store import CampaignStore
 from dialer.portfolio.model import (
     Campaign,
@@ -148,10 +149,11 @@ async def create_campaign(campaign: Campaign) -> int:
     return 0
 
 
-async def set_campaign_state(name: str, state: str) -> int:
+async def steer_campaign(name: str, action: str) -> int:
+    """Start, pause, resume or stop a campaign."""
     async with configured_database() as pool:
-        await CampaignStore(pool).set_state(name, state)
-    print(f"campaign {name}: {state}")
+        state = await CampaignStore(pool).steer(name, CampaignAction(action))
+    print(f"campaign {name}: {state.value}")
     return 0
 
 

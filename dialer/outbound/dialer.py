@@ -31,7 +31,8 @@ from dialer.compliance import gate
 from dialer.compliance.windows import zone_may_be_open
 from dialer.engine import Engine
 from dialer.errors import DatabaseError
-from dialer.outbound import hopper
+from dialer.outbound import attempts, dialers, floor, leads
+from dialer.outbound.lifecycles import CampaignState
 from dialer.outbound.plan import PbxHold, build_snapshot, plan_claims
 from dialer.outbound.results import pacing_events
 from dialer.outbound.stasis import CAMPAIGN_FLOW, AnsweredCalls
@@ -139,7 +140,7 @@ class CampaignDialer:
             except (OSError, asyncpg.PostgresError) as error:
                 raise DatabaseError(f"cannot open the dialer's lock connection: {error}") from None
             dialer = cls(settings, engine, campaign, lock_connection, dialer_id=dialer_id)
-            await hopper.register_dialer(lock_connection, dialer.dialer_id, campaign.id,
+            await dialers.register_dialer(lock_connection, dialer.dialer_id, campaign.id,
                                          os.getpid())
             await dialer.recover()
         except BaseException:
@@ -186,9 +187,9 @@ class CampaignDialer:
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)",
                                      campaign_lock_key(self.campaign.id))
-            dead = await hopper.dead_dialers(connection, self.campaign.id, self.dialer_id)
-            holders = await hopper.dialers_with_open_attempts(connection, self.campaign.id, dead)
-            orphans = await hopper.adopt_orphans(connection, self.campaign.id, dead,
+            dead = await dialers.dead_dialers(connection, self.campaign.id, self.dialer_id)
+            holders = await dialers.dialers_with_open_attempts(connection, self.campaign.id, dead)
+            orphans = await dialers.adopt_orphans(connection, self.campaign.id, dead,
                                                  self.dialer_id)
             freed = await self.connector.agents.free_stranded(connection, self.clock(), alive)
         if freed:
@@ -212,7 +213,7 @@ class CampaignDialer:
                 answered_at=orphan.answered_at)
             self._spawn(self._follow(record, orphan, call_id in alive), f"adopt-{call_id}")
 
-    async def _follow(self, record: CallRecord, orphan: hopper.OrphanAttempt, alive: bool) -> None:
+    async def _follow(self, record: CallRecord, orphan: dialers.OrphanAttempt, alive: bool) -> None:
         call_id = record.call_id
         finished = asyncio.ensure_future(
             self.engine.adopt(record, CAMPAIGN_FLOW, orphan.language.value))
@@ -248,9 +249,9 @@ class CampaignDialer:
         while not self.stopping and (until is None or loop.time() < until):
             try:
                 state = await self.campaigns.state(self.campaign.id)
-                if state == "stopped":
+                if state is CampaignState.STOPPED:
                     break
-                if state == "running":
+                if state is CampaignState.RUNNING:
                     await self._tick()
             except CONNECTION_LOST as error:
                 # No call is placed while the dialer cannot record it.
@@ -281,13 +282,13 @@ class CampaignDialer:
             self._refreshed_to = await self.campaigns.refresh_leads(self.campaign.id,
                                                                     self._refreshed_to)
             async with self.pool.acquire() as connection:
-                self._rates = contact_rates(await hopper.contact_tallies(connection,
+                self._rates = contact_rates(await floor.contact_tallies(connection,
                                                                          self.campaign.id))
             self._next_refresh = loop.time() + REFRESH_S
             self._next_zones = 0.0
         if loop.time() >= self._next_zones:
             async with self.pool.acquire() as connection:
-                self._zones = await hopper.ready_zones(connection, self.campaign.id)
+                self._zones = await leads.ready_zones(connection, self.campaign.id)
             self._next_zones = loop.time() + ZONES_S
 
     def _open_zones(self, now: datetime) -> tuple[list[str], list[float]]:
@@ -310,21 +311,21 @@ class CampaignDialer:
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)",
                                      campaign_lock_key(self.campaign.id))
-            snapshot = build_snapshot(now, self._epoch, await hopper.agent_rows(connection),
-                                      await hopper.calls_in_flight(connection, self.campaign.id,
+            snapshot = build_snapshot(now, self._epoch, await floor.agent_rows(connection),
+                                      await floor.calls_in_flight(connection, self.campaign.id,
                                                                    now))
             plan = plan_claims(self.campaign, self.policy.decide(snapshot), snapshot)
-            claimed: list[hopper.ClaimedLead] = []
+            claimed: list[leads.ClaimedLead] = []
             for count, segments in ((plan.guaranteed, plan.all_segments),
                                     (plan.extra, plan.overdial_segments)):
-                batch = await hopper.claim(connection, self.campaign.id, zones, rates, segments,
+                batch = await leads.claim(connection, self.campaign.id, zones, rates, segments,
                                            count, now)
                 # Held at once, so the next claim of this tick passes them by.
-                await hopper.hold_leads(connection, self.campaign.id,
+                await leads.hold_leads(connection, self.campaign.id,
                                         [lead.account_id for lead in batch], self.dialer_id)
                 claimed += batch
             allowed = []
-            for lead in await hopper.lead_contexts(connection, self.campaign.id,
+            for lead in await leads.lead_contexts(connection, self.campaign.id,
                                                    [c.account_id for c in claimed], now):
                 decision = await self._decide(connection, lead, "claim", now)
                 if isinstance(decision, gate.Allowed):
@@ -332,30 +333,30 @@ class CampaignDialer:
         for lead in allowed:
             self._spawn(self._dial(lead), f"dial-{lead.account_id}")
 
-    async def _decide(self, connection: asyncpg.Connection, lead: hopper.LeadContext, stage: str,
+    async def _decide(self, connection: asyncpg.Connection, lead: leads.LeadContext, stage: str,
                       now: datetime) -> gate.Decision:
         decision = gate.decide(lead.facts, self._rules(lead.segment), now)
         if isinstance(decision, gate.Refused):
             self.tally.refused[decision.rule.value] += 1
-            await hopper.set_aside(connection, self.campaign.id, lead.account_id, stage,
+            await leads.set_aside(connection, self.campaign.id, lead.account_id, stage,
                                    decision.rule.value, decision.detail, decision.until, now)
         return decision
 
-    async def _dial(self, claimed: hopper.LeadContext) -> None:
+    async def _dial(self, claimed: leads.LeadContext) -> None:
         """Ask the gate again with fresh facts (a payment or an opt-out may
         have arrived since the claim), record the attempt, place the call."""
         attempt_id = uuid.uuid4()
         async with self.pool.acquire() as connection, connection.transaction():
             now = self.clock()
-            leads = await hopper.lead_contexts(connection, self.campaign.id,
-                                               [claimed.account_id], now)
-            decision = await self._decide(connection, leads[0], "dial", now)
+            fresh = await leads.lead_contexts(connection, self.campaign.id,
+                                              [claimed.account_id], now)
+            decision = await self._decide(connection, fresh[0], "dial", now)
             if not isinstance(decision, gate.Allowed):
                 return
-            await hopper.start_attempt(connection, attempt_id, self.campaign.id, leads[0],
-                                       decision.phone, self.dialer_id, now)
+            await attempts.start_attempt(connection, attempt_id, self.campaign.id, fresh[0],
+                                         decision.phone, self.dialer_id, now)
         self.tally.claimed += 1
-        lead = leads[0]
+        lead = fresh[0]
         self.answered.expect(
             str(attempt_id),
             routing.needs_of(lead.language.value, lead.segment.value, lead.balance,
@@ -381,7 +382,7 @@ class CampaignDialer:
             self._pbx_hold.placed()
         strategy = self.campaign.strategy(segment)
         async with self.pool.acquire() as db, db.transaction():
-            await hopper.finish_attempt(
+            await attempts.finish_attempt(
                 db, uuid.UUID(call.call_id), result, call.ended_at or self.clock(),
                 call.answered_at, gate.next_callable_at(result, started_at, strategy.retry),
                 strategy.max_attempts)

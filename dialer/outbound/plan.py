@@ -3,11 +3,13 @@ agent and call states, and how many leads to claim from which segments."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from dialer.agents.state import AgentState as AgentStatus
 from dialer.agents.state import settled
+from dialer.outbound.lifecycles import AttemptStage, LeadState, attempt_stage
 from dialer.portfolio.model import Campaign, Segment
 from pacing.model import AgentState, AgentView, Snapshot
 
@@ -26,6 +28,10 @@ class CallInFlight:
     dialed_at: datetime
     answered_at: datetime | None
     connected_at: datetime | None
+
+    @property
+    def stage(self) -> AttemptStage:
+        return attempt_stage(self.answered_at, self.connected_at, ended=False)
 
 
 def _seconds(moment: datetime, epoch: datetime) -> float:
@@ -53,9 +59,10 @@ def build_snapshot(now: datetime, epoch: datetime, agents: list[AgentRow],
     """The pacing snapshot; times in seconds since epoch (midnight of the
     dialer's first day, so pacing's hour of day is the clock's)."""
     views = tuple(v for v in (agent_view(a, now, epoch) for a in agents) if v is not None)
-    dialing = tuple(_seconds(c.dialed_at, epoch) for c in calls if c.answered_at is None)
+    dialing = tuple(_seconds(c.dialed_at, epoch) for c in calls
+                    if c.stage is AttemptStage.PLACED)
     waiting = tuple(_seconds(c.answered_at, epoch) for c in calls
-                    if c.answered_at is not None and c.connected_at is None)
+                    if c.answered_at is not None and c.stage is AttemptStage.ANSWERED)
     return Snapshot(now=_seconds(now, epoch), agents=views, dialing=dialing, waiting=waiting)
 
 
@@ -79,6 +86,37 @@ def plan_claims(campaign: Campaign, decision: int, snapshot: Snapshot) -> ClaimP
     overdial = tuple(s for s in campaign.segments if campaign.strategy(s).dial_mode.may_overdial)
     extra = decision - guaranteed if overdial else 0
     return ClaimPlan(guaranteed, extra, campaign.segments, overdial)
+
+
+@dataclass(frozen=True)
+class LeadInHopper:
+    """What the claim looks at in a lead (the leads table's row)."""
+
+    account_id: int
+    state: LeadState
+    segment: Segment
+    time_zone: str
+    next_callable_at: datetime
+    priority: int  # the segment strategy's
+    value: float  # balance x chance to pay
+
+
+def claim_order(leads: Iterable[LeadInHopper], zones: Mapping[str, float],
+                segments: Collection[Segment], limit: int, now: datetime) -> list[LeadInHopper]:
+    """The claim's rule, which dialer.outbound.leads runs in SQL over the
+    leads_hopper index: ready leads due by now, in an open zone (with its
+    contact rate at this hour) and a wanted segment; the best `limit` of each
+    zone by priority then value, then the best `limit` of those by priority
+    then value at the zone's contact rate."""
+    due = [lead for lead in leads if lead.state is LeadState.READY
+           and lead.next_callable_at <= now and lead.segment in segments]
+    shortlist: list[tuple[LeadInHopper, float]] = []
+    for zone, contact_rate in zones.items():
+        in_zone = sorted((lead for lead in due if lead.time_zone == zone),
+                         key=lambda lead: (-lead.priority, -lead.value))
+        shortlist += [(lead, contact_rate) for lead in in_zone[:limit]]
+    shortlist.sort(key=lambda pair: (-pair[0].priority, -pair[0].value * pair[1]))
+    return [lead for lead, _ in shortlist[:max(limit, 0)]]
 
 
 @dataclass

@@ -18,9 +18,10 @@ from dialer.agents.connector import AgentConnector, BridgeFailed
 from dialer.calls.caller_id import Debtor
 from dialer.calls.control import CallControl, CallEvents
 from dialer.calls.outcome import Connection
-from dialer.outbound import hopper
+from dialer.outbound import attempts
 from dialer.outbound.results import AGENT_DEADLINE
 from dialer.portfolio.model import MachineAction
+from dialer.store.outage import CONNECTION_LOST
 from ivr import machine_message, safe_harbour
 from ivr.recorded_message import OptOut
 from ivr.runner import run_flow
@@ -69,6 +70,20 @@ class AnsweredCalls:
         self._connections[call_id] = connection
 
     async def _run(self, call_id: str, events: CallEvents) -> None:
+        try:
+            await self._answer(call_id, events)
+        except CONNECTION_LOST as error:
+            # The dialer says the outage in one line and stops dialing; this
+            # debtor, answered and without an agent, still hears the
+            # safe-harbour message rather than silence.
+            log.warning("call %s: PostgreSQL lost while it was answered (%s)", call_id,
+                        str(error) or type(error).__name__)
+            if call_id not in self._connections and not events.ended.done():
+                self.mark_abandoned(call_id)
+                await run_flow(safe_harbour.flow(self.callback_number), self.control, call_id,
+                               events, self._opt_out_handler(uuid.UUID(call_id)))
+
+    async def _answer(self, call_id: str, events: CallEvents) -> None:
         loop = asyncio.get_running_loop()
         record = self.control.record(call_id)
         now = self.control.clock()
@@ -76,7 +91,7 @@ class AnsweredCalls:
         verdict_at = record.entered_app_at if record and record.amd_status else None
         amd_status = record.amd_status if record else ""
         attempt_id = uuid.UUID(call_id)
-        await hopper.mark_answered(self.pool, attempt_id, answered_at, verdict_at, amd_status)
+        await attempts.mark_answered(self.pool, attempt_id, answered_at, verdict_at, amd_status)
         if amd_status == AMD_MACHINE:
             await self._answering_machine(call_id, events)
             return
@@ -99,7 +114,7 @@ class AnsweredCalls:
                 break
             if connected_at is not None:
                 self._connections[call_id] = Connection(agent=agent, connected_at=connected_at)
-                await hopper.mark_connected(self.pool, attempt_id, agent,
+                await attempts.mark_connected(self.pool, attempt_id, agent,
                                             self.connector.leg_of(call_id), connected_at)
                 await self.connector.record(call_id)
                 await events.ended
@@ -115,7 +130,13 @@ class AnsweredCalls:
         async def perform(effect: object) -> None:
             if not isinstance(effect, OptOut):
                 raise TypeError(f"unexpected effect {effect!r}")
-            await hopper.opt_out(self.pool, attempt_id)
+            try:
+                await attempts.opt_out(self.pool, attempt_id)
+            except CONNECTION_LOST:
+                # Never lost in silence: an opt-out is the law's, not ours.
+                log.error("call %s: the debtor opted out but PostgreSQL is lost; put the "
+                          "account on the list by hand (`recobro dnc add --account ...`)",
+                          attempt_id)
         return perform
 
     async def _answering_machine(self, call_id: str, events: CallEvents) -> None:

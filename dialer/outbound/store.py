@@ -8,6 +8,12 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from dialer.errors import ConfigError
+from dialer.outbound.lifecycles import (
+    CampaignAction,
+    CampaignState,
+    TransitionError,
+    campaign_after,
+)
 from dialer.portfolio.model import (
     Campaign,
     DialMode,
@@ -19,7 +25,6 @@ from dialer.portfolio.model import (
 )
 from dialer.store.database import refusal_in_words
 
-STATES = ("stopped", "running", "paused")
 REFRESH_OVERLAP = timedelta(minutes=5)
 
 _INSERT_CAMPAIGN = """
@@ -119,17 +124,25 @@ class CampaignStore:
             amd=row["amd"], machine_action=MachineAction(row["machine_action"]),
             strategies=tuple(_strategy(s) for s in strategies))
 
-    async def state(self, campaign_id: int) -> str:
-        return await self.pool.fetchval("SELECT state FROM campaigns WHERE id = $1", campaign_id)
+    async def state(self, campaign_id: int) -> CampaignState:
+        return CampaignState(await self.pool.fetchval(
+            "SELECT state FROM campaigns WHERE id = $1", campaign_id))
 
-    async def set_state(self, name: str, state: str) -> None:
-        """Run, pause or stop a campaign; running dialers obey within a tick."""
-        if state not in STATES:
-            raise ValueError(state)
-        result = await self.pool.execute("UPDATE campaigns SET state = $2 WHERE name = $1",
-                                         name, state)
-        if result == "UPDATE 0":
-            raise ConfigError(f"no campaign named {name!r} (`recobro campaign create`)")
+    async def steer(self, name: str, action: CampaignAction) -> CampaignState:
+        """Start, pause, resume or stop a campaign (dialer.outbound.lifecycles);
+        running dialers obey within a tick. Its new state."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            state = await connection.fetchval(
+                "SELECT state FROM campaigns WHERE name = $1 FOR UPDATE", name)
+            if state is None:
+                raise ConfigError(f"no campaign named {name!r} (`recobro campaign create`)")
+            try:
+                after = campaign_after(CampaignState(state), action)
+            except TransitionError as error:
+                raise ConfigError(f"campaign {name}: {error}") from None
+            await connection.execute("UPDATE campaigns SET state = $2 WHERE name = $1",
+                                     name, after.value)
+        return after
 
     async def refresh_leads(self, campaign_id: int, since: datetime | None = None) -> datetime:
         """Bring the campaign's leads up to date with the accounts changed

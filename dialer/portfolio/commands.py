@@ -8,7 +8,7 @@ from pathlib import Path
 from dialer.errors import ConfigError
 from dialer.portfolio.importer import import_file, iter_report, load_mapping
 from dialer.portfolio.importing import ImportDefaults, parse_phone
-from dialer.portfolio.model import AccountStatus, Language
+from dialer.portfolio.model import AccountStatus, DoNotCall, DoNotCallReason, Language
 from dialer.portfolio.store import AccountStore
 from dialer.store.database import configured_database
 
@@ -53,7 +53,7 @@ async def add_do_not_call(number: str | None, reference: str | None, reason: str
         except ValueError as error:
             raise ConfigError(str(error)) from None
     async with configured_database() as pool:
-        await AccountStore(pool).add_do_not_call(number=number, reference=reference,
-                                                 reason=reason)
+        await AccountStore(pool).add_do_not_call(
+            DoNotCall(DoNotCallReason(reason), number=number, reference=reference))
     print(f"do not call: {number or 'account ' + str(reference)} ({reason})")
     return 0

@@ -58,6 +58,25 @@ class MachineAction(Enum):
     LEAVE_MESSAGE = "leave_message"
 
 
+class DoNotCallReason(Enum):
+    DNC = "dnc"  # the number must not be called (a list, a wrong number)
+    OPT_OUT = "opt_out"  # the debtor asked not to be called
+
+
+@dataclass(frozen=True)
+class DoNotCall:
+    """An entry on the do-not-call list: one number, or a whole account by
+    its reference."""
+
+    reason: DoNotCallReason
+    number: str | None = None
+    reference: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.number is None) == (self.reference is None):
+            raise ValueError("give a number or an account reference, not both")
+
+
 @dataclass(frozen=True)
 class Phone:
     """One of an account's phones, normalised."""

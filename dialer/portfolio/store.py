@@ -14,7 +14,7 @@ import asyncpg
 
 from dialer.errors import DatabaseError
 from dialer.portfolio.importing import RowError
-from dialer.portfolio.model import Account
+from dialer.portfolio.model import Account, DoNotCall
 
 
 @dataclass(frozen=True)
@@ -173,17 +173,9 @@ class AccountStore:
             "WHERE $1::bigint IS NULL OR q.batch_id = $1 ORDER BY q.batch_id, q.line", batch_id)
         return [QuarantinedRow(*row) for row in rows]
 
-    async def add_do_not_call(self, *, number: str | None = None, reference: str | None = None,
-                              reason: str = "dnc", at: datetime | None = None) -> None:
+    async def add_do_not_call(self, entry: DoNotCall, at: datetime | None = None) -> None:
         """Put a number, or a whole account (by reference), on the list."""
-        if (number is None) == (reference is None):
-            raise ValueError("give a number or an account reference, not both")
-        conflict = "(number) WHERE number IS NOT NULL" if number else \
-            "(reference) WHERE reference IS NOT NULL"
-        await self.pool.execute(
-            f"INSERT INTO do_not_call (number, reference, reason, added_at) "
-            f"VALUES ($1, $2, $3, coalesce($4, now())) ON CONFLICT {conflict} DO NOTHING",
-            number, reference, reason, at)
+        await add_do_not_call(self.pool, entry, at)
 
     async def set_status(self, reference: str, status: str) -> bool:
         """Change an account's status (a payment arrives: 'paid'); whether
@@ -192,3 +184,16 @@ class AccountStore:
             "UPDATE accounts SET status = $2, updated_at = now() WHERE reference = $1",
             reference, status)
         return result != "UPDATE 0"
+
+
+async def add_do_not_call(connection: asyncpg.Pool | asyncpg.Connection, entry: DoNotCall,
+                          at: datetime | None = None) -> None:
+    """The one way onto the do-not-call list (an operator's entry, the
+    opt-out key, an agent's disposition): an entry already there is kept
+    as it was, with its first reason and time."""
+    conflict = "(number) WHERE number IS NOT NULL" if entry.number else \
+        "(reference) WHERE reference IS NOT NULL"
+    await connection.execute(
+        f"INSERT INTO do_not_call (number, reference, reason, added_at) "
+        f"VALUES ($1, $2, $3, coalesce($4, now())) ON CONFLICT {conflict} DO NOTHING",
+        entry.number, entry.reference, entry.reason.value, at)

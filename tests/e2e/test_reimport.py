@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from dialer.compliance.gate import REG_F_WINDOW
-from dialer.outbound import hopper
+from dialer.outbound import leads
 from lab.number_plan import Behaviour
 from tests.e2e.cli import run_cli
 from tests.e2e.test_campaign import cli, fetch, start_dialer
@@ -69,7 +69,7 @@ async def snapshot(url: str) -> dict:
                 "SELECT attempt_id FROM no_interaction")}
             campaign_id = await connection.fetchval("SELECT id FROM campaigns")
             ids = [r["id"] for r in await connection.fetch("SELECT id FROM accounts")]
-            contexts = await hopper.lead_contexts(connection, campaign_id, ids, at)
+            contexts = await leads.lead_contexts(connection, campaign_id, ids, at)
     finally:
         await connection.close()
     return {"at": at, "attempts": attempts, "calls": calls, "events": events,

@@ -13,7 +13,7 @@ import pytest
 from dialer.calls.outcome import AttemptResult
 from dialer.compliance.gate import GateRules, Refused, Rule, decide
 from dialer.inbound import store as inbound
-from dialer.outbound import hopper
+from dialer.outbound import attempts, leads
 from dialer.outbound.store import CampaignStore
 from dialer.portfolio.importer import import_file
 from dialer.portfolio.importing import ImportDefaults
@@ -52,10 +52,10 @@ async def import_text(pool, tmp_path, text: str):
     return outcome.report
 
 
-async def contexts(pool, campaign_id: int) -> dict[str, hopper.LeadContext]:
+async def contexts(pool, campaign_id: int) -> dict[str, leads.LeadContext]:
     ids = [r["id"] for r in await pool.fetch("SELECT id FROM accounts")]
     async with pool.acquire() as connection:
-        found = await hopper.lead_contexts(connection, campaign_id, ids, NOW)
+        found = await leads.lead_contexts(connection, campaign_id, ids, NOW)
     return {c.facts.reference: c for c in found}
 
 
@@ -84,9 +84,9 @@ async def make_history(pool, campaign_id: int) -> None:
             await connection.execute(
                 "INSERT INTO call_events (call_id, at, kind) VALUES ($1, $2, 'call_originated')",
                 attempt_id, at)
-            await hopper.start_attempt(connection, attempt_id, campaign_id, lead, phone,
+            await attempts.start_attempt(connection, attempt_id, campaign_id, lead, phone,
                                        dialer_id, at)
-            await hopper.finish_attempt(connection, attempt_id, result, at + timedelta(seconds=30),
+            await attempts.finish_attempt(connection, attempt_id, result, at + timedelta(seconds=30),
                                         None, at + timedelta(hours=1), 50)
         if result is AttemptResult.CONVERSATION:
             await pool.execute("INSERT INTO dispositions (attempt_id, code, agent) "

@@ -18,14 +18,17 @@ from dialer.calls.caller_id import AgentCallerId
 from dialer.calls.outcome import CallOutcome
 from dialer.calls.state import CallRecord, CallState
 from dialer.compliance.windows import PRESETS, is_open
-from dialer.outbound import hopper
+from dialer.outbound import dialers, leads
 from dialer.outbound.dialer import CampaignDialer
+from dialer.outbound.lifecycles import CampaignAction
 from dialer.outbound.store import CampaignStore
 from dialer.portfolio.importer import import_file
 from dialer.portfolio.importing import ImportDefaults
 from dialer.portfolio.model import (
     Campaign,
     DialMode,
+    DoNotCall,
+    DoNotCallReason,
     RetryDelays,
     Segment,
     SegmentThresholds,
@@ -95,9 +98,9 @@ async def test_two_claimers_never_share_a_lead(pool, tmp_path):
         got: list[int] = []
         while True:
             async with pool.acquire() as connection, connection.transaction():
-                batch = await hopper.claim(connection, campaign_id, zones, [1.0] * len(zones),
+                batch = await leads.claim(connection, campaign_id, zones, [1.0] * len(zones),
                                            list(Segment), 7, now)
-                await hopper.hold_leads(connection, campaign_id,
+                await leads.hold_leads(connection, campaign_id,
                                         [b.account_id for b in batch], dialer_id)
             if not batch:
                 return got
@@ -122,7 +125,7 @@ async def test_leads_come_by_priority_then_value_at_the_local_hour(pool, tmp_pat
     zones = ["America/New_York", "Pacific/Honolulu"]
     async with pool.acquire() as connection, connection.transaction():
         # Honolulu's hour is a poor one: 1500 x 0.5 x 0.1 < 1000 x 0.5 x 0.3.
-        claimed = await hopper.claim(connection, campaign_id, zones, [0.3, 0.1],
+        claimed = await leads.claim(connection, campaign_id, zones, [0.3, 0.1],
                                      list(Segment), 3, now)
     references = await pool.fetch("SELECT id, reference FROM accounts")
     by_id = {r["id"]: r["reference"] for r in references}
@@ -161,24 +164,24 @@ async def test_a_simulated_week_holds_every_rule(pool, tmp_path, fresh_database)
     mid-week."""
     await load_accounts(pool, tmp_path, us_accounts(40))
     accounts = AccountStore(pool)
-    await accounts.add_do_not_call(number=number_of(8))
+    await accounts.add_do_not_call(DoNotCall(DoNotCallReason.DNC, number=number_of(8)))
     store = CampaignStore(pool)
     c = campaign("week")
     c_id = await store.create(c)
-    await store.set_state("week", "running")
+    await store.steer("week", CampaignAction.START)
     await pool.execute("UPDATE agents SET state = 'ready'")
     clock = [datetime(2026, 11, 22, 12, tzinfo=UTC)]
     engine = ScriptedEngine(pool, lambda: clock[0], lambda number: CallOutcome.NO_ANSWER)
     lock = await asyncpg.connect(fresh_database)
     dialer = CampaignDialer(SETTINGS, engine, await store.load("week"), lock,
                             clock=lambda: clock[0])
-    await hopper.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
+    await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
     paid_at = datetime(2026, 11, 25, 12, tzinfo=UTC)
     end = clock[0] + timedelta(days=8)
     while clock[0] < end:
         if clock[0] == paid_at:
             await accounts.set_status("R5", "paid")
-            await accounts.add_do_not_call(number=number_of(9))
+            await accounts.add_do_not_call(DoNotCall(DoNotCallReason.DNC, number=number_of(9)))
         dialer._next_zones = 0.0  # zones as of this simulated moment
         await dialer._tick()
         if dialer._calls:
@@ -223,12 +226,12 @@ async def test_a_payment_stops_a_lead_already_claimed(pool, tmp_path, fresh_data
     lock = await asyncpg.connect(fresh_database)
     dialer = CampaignDialer(SETTINGS, engine, await store.load("queued"), lock,
                             clock=lambda: now)
-    await hopper.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
+    await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
     async with pool.acquire() as connection, connection.transaction():
-        claimed = await hopper.claim(connection, c_id, ["America/New_York"], [1.0],
+        claimed = await leads.claim(connection, c_id, ["America/New_York"], [1.0],
                                      list(Segment), 1, now)
-        await hopper.hold_leads(connection, c_id, [claimed[0].account_id], dialer.dialer_id)
-        lead = (await hopper.lead_contexts(connection, c_id, [claimed[0].account_id], now))[0]
+        await leads.hold_leads(connection, c_id, [claimed[0].account_id], dialer.dialer_id)
+        lead = (await leads.lead_contexts(connection, c_id, [claimed[0].account_id], now))[0]
     await AccountStore(pool).set_status("R0", "paid")
     await dialer._dial(lead)
     await lock.close()
@@ -265,15 +268,16 @@ async def test_pause_resume_and_stop_are_obeyed(pool, tmp_path, fresh_database):
     lock = await asyncpg.connect(fresh_database)
     dialer = CampaignDialer(SETTINGS, engine, await store.load("steer"), lock,
                             clock=lambda: now)
-    await hopper.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
-    await store.set_state("steer", "paused")
+    await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
+    await store.steer("steer", CampaignAction.START)
+    await store.steer("steer", CampaignAction.PAUSE)
     await dialer.run(seconds=1.2)
     assert engine.placed == []
-    await store.set_state("steer", "running")
+    await store.steer("steer", CampaignAction.RESUME)
     await dialer.run(seconds=1.2)
     placed = len(engine.placed)
     assert placed >= 4
-    await store.set_state("steer", "stopped")
+    await store.steer("steer", CampaignAction.STOP)
     await dialer.run(seconds=30)  # returns at the first tick: the campaign is stopped
     assert len(engine.placed) == placed
     await lock.close()

@@ -1,0 +1,40 @@
+"""What pacing needs to see of the floor, read from PostgreSQL: the
+agents' states, the campaign's calls in flight (from every dialer), and
+its attempts and contacts by the debtor's local hour."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from dialer.outbound.plan import AgentRow, AgentStatus, CallInFlight
+from dialer.portfolio.contact import HourTally
+
+
+async def calls_in_flight(connection: asyncpg.Connection, campaign_id: int,
+                          now: datetime) -> list[CallInFlight]:
+    """Every lead of the campaign being dialed, by any dialer."""
+    rows = await connection.fetch(
+        "SELECT coalesce(a.started_at, $2) AS dialed_at, a.answered_at, a.connected_at "
+        "FROM leads l LEFT JOIN attempts a ON a.campaign_id = l.campaign_id "
+        "AND a.account_id = l.account_id AND a.ended_at IS NULL "
+        "WHERE l.campaign_id = $1 AND l.state = 'dialing'", campaign_id, now)
+    return [CallInFlight(r["dialed_at"], r["answered_at"], r["connected_at"]) for r in rows]
+
+
+async def agent_rows(connection: asyncpg.Connection) -> list[AgentRow]:
+    rows = await connection.fetch("SELECT state, state_since, wrap_up_until FROM agents")
+    return [AgentRow(AgentStatus(r["state"]), r["state_since"], r["wrap_up_until"]) for r in rows]
+
+
+async def contact_tallies(connection: asyncpg.Connection, campaign_id: int) -> list[HourTally]:
+    """Attempts and contacts of the campaign by the debtor's local hour."""
+    rows = await connection.fetch(
+        "SELECT extract(hour FROM a.started_at AT TIME ZONE l.time_zone)::int AS hour, "
+        "count(*) AS attempts, count(*) FILTER (WHERE a.result = 'conversation') AS contacts "
+        "FROM attempts a JOIN leads l ON l.campaign_id = a.campaign_id "
+        "AND l.account_id = a.account_id WHERE a.campaign_id = $1 AND a.result IS NOT NULL "
+        "AND a.result <> 'not_placed' "
+        "GROUP BY 1", campaign_id)
+    return [HourTally(r["hour"], r["attempts"], r["contacts"]) for r in rows]
