@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(BIN)/recobro bench pacing
 
 unit: $(STAMP)
-	$(BIN)/pytest -m "not lab"
+	$(BIN)/pytest -m "not lab and not packaging"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

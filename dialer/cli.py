@@ -20,7 +20,14 @@ def _lab(args: argparse.Namespace) -> int:
     from lab import lab
     from lab.config import load_lab_config
 
+    if args.to is not None and args.action != "render":
+        raise ConfigError(f"lab {args.action}: --to goes with `lab render` only")
     cfg = load_lab_config()
+    if args.action == "render":
+        from lab.asterisk import render_configs
+
+        print(f"asterisk configs: {render_configs(cfg, args.to)}")
+        return 0
     parts = {"up": lab.up, "down": lab.down, "status": lab.status}[args.action](cfg)
     for part in parts:
         state = f"running  pid {part.pid}" if part.pid else "stopped"
@@ -258,7 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     lab = sub.add_parser("lab", help="the lab: Asterisk, PostgreSQL and sipp on loopback")
-    lab.add_argument("action", choices=["up", "down", "status"])
+    lab.add_argument("action", choices=["up", "down", "status", "render"],
+                     help="render: write the lab's Asterisk configs and start nothing")
+    lab.add_argument("--to", type=Path, metavar="DIR",
+                     help="render: into DIR (default: the lab's Asterisk run directory)")
     lab.set_defaults(run=_lab)
 
     db = sub.add_parser("db", help="database schema")

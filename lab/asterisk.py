@@ -44,23 +44,33 @@ def template_values(cfg: LabConfig) -> dict[str, object]:
     }
 
 
-def render_configs(cfg: LabConfig, conf_dir: Path = ASTERISK_CONF_DIR) -> Path:
-    """Render every template of conf_dir into the run directory's etc/."""
-    etc = cfg.asterisk_run_dir / "etc"
+def render_configs(cfg: LabConfig, etc: Path | None = None) -> Path:
+    """Render every template of asterisk_conf/ with this lab's values into etc
+    (default: the run directory's etc/, where the lab's Asterisk reads them)
+    and return that directory. Files holding a secret are made 0600."""
+    etc = etc if etc is not None else cfg.asterisk_run_dir / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    # The templates are package data, read through importlib.resources
+    # (not necessarily a directory on disk), so jinja2 is handed their text.
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(
+            lambda name: (ASTERISK_CONF_DIR / name).read_text(encoding="utf-8")),
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    values = template_values(cfg)
+    for name in sorted(t.name for t in ASTERISK_CONF_DIR.iterdir() if t.name.endswith(".conf")):
+        target = etc / name
+        target.unlink(missing_ok=True)
+        target.touch(mode=0o600 if name in SECRET_FILES else 0o644)
+        target.write_text(env.get_template(name).render(values))
+    return etc
+
+
+def _make_run_dirs(cfg: LabConfig) -> None:
+    """The directories asterisk.conf names, beside etc/."""
     # log/cdr-csv: cdr_csv writes each call's record to Master.csv there and
     # logs two errors per call when the directory is missing.
-    for sub in ("etc", "db", "spool", "run", "log", "log/cdr-csv"):
+    for sub in ("db", "spool", "run", "log", "log/cdr-csv"):
         (cfg.asterisk_run_dir / sub).mkdir(parents=True, exist_ok=True)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(conf_dir),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             autoescape=False)
-    values = template_values(cfg)
-    for template in sorted(conf_dir.glob("*.conf")):
-        target = etc / template.name
-        target.unlink(missing_ok=True)
-        target.touch(mode=0o600 if template.name in SECRET_FILES else 0o644)
-        target.write_text(env.get_template(template.name).render(values))
-    return etc
 
 
 def running_pid(cfg: LabConfig) -> int | None:
@@ -78,6 +88,7 @@ def start(cfg: LabConfig) -> int:
     pid = running_pid(cfg)
     if pid is not None:
         return pid
+    _make_run_dirs(cfg)
     render_configs(cfg)
     # No DNS: every peer is an address on loopback, and PJSIP's resolver
     # would otherwise open UDP sockets on every interface.

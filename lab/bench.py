@@ -11,6 +11,8 @@ import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from dialer.errors import ConfigError
@@ -23,7 +25,8 @@ from pacing.policies.vicidial import DropMode, VicidialAdaptive
 from pacing.scenario import Scenario, ScenarioError, parse_scenarios
 from pacing.simulator import simulate
 
-DEFAULT_MATRIX = Path(__file__).resolve().parents[1] / "pacing" / "scenarios" / "matrix.toml"
+# Package data of pacing (pyproject.toml), so an installed Recobro has it too.
+DEFAULT_MATRIX: Traversable = resources.files("pacing") / "scenarios" / "matrix.toml"
 # Fine enough that the best lawful ratio sits next to one that breaks the cap.
 RATIOS = (1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 10.0)
 # VICIdial's knobs a tuner would turn: drop mode, maximum level, and a drop
@@ -293,14 +296,14 @@ def plot(report: dict, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
-def bench_pacing(matrix: Path, out_dir: Path) -> int:
+def bench_pacing(matrix: Traversable, out_dir: Path) -> int:
     """Run the matrix, write pacing.json, pacing.md and pacing.png."""
     try:
         text = matrix.read_text()
     except OSError as error:
         raise ConfigError(f"scenario file {matrix}: {error.strerror}") from None
     try:
-        scenarios = parse_scenarios(text, "json" if matrix.suffix == ".json" else "toml",
+        scenarios = parse_scenarios(text, "json" if matrix.name.endswith(".json") else "toml",
                                     where=str(matrix))
     except ScenarioError as error:
         raise ConfigError(str(error)) from None

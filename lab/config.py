@@ -7,12 +7,17 @@ import os
 import secrets
 import string
 from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from dialer.errors import ConfigError
 from dialer.settings import read_env_file
 
-ASTERISK_CONF_DIR = Path(__file__).resolve().parents[1] / "asterisk_conf"
+# The templates live in the repository's top-level asterisk_conf/;
+# lab/asterisk_conf links to it so that the wheel carries them as package
+# data (pyproject.toml) and an installed Recobro renders them outside a clone.
+ASTERISK_CONF_DIR: Traversable = resources.files("lab") / "asterisk_conf"
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 AGENT_COUNT = 4
 ARI_APP = "recobro"

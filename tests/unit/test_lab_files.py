@@ -2,8 +2,9 @@ import re
 import stat
 import xml.etree.ElementTree as ET
 
+from dialer import cli
 from lab.asterisk import SECRET_FILES, render_configs
-from lab.config import ASTERISK_CONF_DIR, LabAgent, LabConfig
+from lab.config import ASTERISK_CONF_DIR, LabAgent, LabConfig, load_lab_config
 from lab.pstn_scenario import render_pstn_scenario
 
 
@@ -71,3 +72,26 @@ def test_feature_codes_are_reachable_from_agents_phones_only(tmp_path):
             contexts.setdefault(current, []).append(line.split("=>")[1].split(",")[0].strip())
     assert contexts["recobro-agents"] == ["*81", "*82", "*83", "*84", "_*84X", "9000"]
     assert not [e for e in contexts["recobro-from-trunk"] if e.startswith(("*", "_*"))]
+
+
+def test_lab_render_writes_the_configs_and_starts_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RECOBRO_LAB_DIR", str(tmp_path / "lab"))
+    monkeypatch.setenv("RECOBRO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("RECOBRO_LAB_PORT_BASE", "27000")
+    assert cli.main(["lab", "render"]) == 0
+    cfg = load_lab_config()
+    etc = cfg.asterisk_run_dir / "etc"  # where `lab up` renders them
+    assert capsys.readouterr().out == f"asterisk configs: {etc}\n"
+    assert sorted(p.name for p in etc.iterdir()) == sorted(
+        p.name for p in ASTERISK_CONF_DIR.iterdir() if p.name.endswith(".conf"))
+    assert "bind = 127.0.0.1:27060" in (etc / "pjsip.conf").read_text()
+    # Only etc/: the run directories come with `lab up`, and no process ran.
+    assert [p.name for p in cfg.asterisk_run_dir.iterdir()] == ["etc"]
+    assert not (cfg.lab_dir / "asterisk.pid").exists()
+
+
+def test_lab_to_goes_with_render_only(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RECOBRO_LAB_DIR", str(tmp_path / "lab"))
+    assert cli.main(["lab", "status", "--to", str(tmp_path / "etc")]) == 2
+    assert "lab status: --to goes with `lab render` only" in capsys.readouterr().err
+    assert not (tmp_path / "lab").exists()
