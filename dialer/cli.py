@@ -20,6 +20,13 @@ def _lab(args: argparse.Namespace) -> int:
     from lab import lab
     from lab.config import load_lab_config
 
+    if args.action == "record":
+        from lab.record_traffic import record_command
+
+        return record_command(args.scenarios, args.out)
+    if args.scenarios:
+        print(f"recobro lab {args.action} takes no scenarios", file=sys.stderr)
+        return 2
     cfg = load_lab_config()
     parts = {"up": lab.up, "down": lab.down, "status": lab.status}[args.action](cfg)
     for part in parts:
@@ -260,7 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     lab = sub.add_parser("lab", help="the lab: Asterisk, PostgreSQL and sipp on loopback")
-    lab.add_argument("action", choices=["up", "down", "status"])
+    lab.add_argument("action", choices=["up", "down", "status", "record"],
+                     help="record: the AMI and ARI traffic of the replay tests' calls, "
+                          "from the running lab, as their fixtures")
+    lab.add_argument("scenarios", nargs="*", help="with record: which (default: all)")
+    lab.add_argument("--out", type=Path, default=Path("tests/replay/fixtures"),
+                     help="with record: where the fixtures go")
     lab.set_defaults(run=_lab)
 
     db = sub.add_parser("db", help="database schema")
