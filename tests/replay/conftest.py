@@ -84,16 +84,18 @@ class Replayed:
 
 @pytest.fixture
 async def replay(monkeypatch: pytest.MonkeyPatch):
-    """replay(scenario, drive=run_scenario): drive the engine through the
-    scenario against its recording. At the end the test fails naming every
+    """replay(scenario, drive=run_scenario, fixtures=FIXTURES): drive the
+    engine through the scenario against its recording. At the end the test fails naming every
     request the recording did not have, or had otherwise, and every
     recorded request never sent."""
-    monkeypatch.setattr(engine_module, "open_pool", _no_database)
-    monkeypatch.setattr(engine_module, "CallStore", MemoryCallStore)
     started: list[ReplayAsterisk] = []
 
-    async def replay_scenario(scenario: Scenario, drive: Drive = run_scenario) -> Replayed:
-        asterisk = ReplayAsterisk(read_fixture(FIXTURES / f"{scenario.name}.jsonl"))
+    async def replay_scenario(scenario: Scenario, drive: Drive = run_scenario,
+                              fixtures: Path = FIXTURES) -> Replayed:
+        # Here, not before the test: a test may record from the lab first.
+        monkeypatch.setattr(engine_module, "open_pool", _no_database)
+        monkeypatch.setattr(engine_module, "CallStore", MemoryCallStore)
+        asterisk = ReplayAsterisk(read_fixture(fixtures / f"{scenario.name}.jsonl"))
         await asterisk.start()
         started.append(asterisk)
         engine = await Engine.connect(replay_settings(asterisk))
