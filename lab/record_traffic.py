@@ -209,11 +209,14 @@ def lab_secrets(cfg: LabConfig, env: dict[str, str]) -> list[str]:
             *(agent.secret for agent in cfg.agents)]
 
 
-async def record_all(cfg: LabConfig, names: list[str], out: Path) -> None:
-    """Record the scenarios named (all when none) into out, one line each."""
+async def record_all(cfg: LabConfig, names: list[str],
+                     out: Path) -> list[tuple[Scenario, CallRecord]]:
+    """Record the scenarios named (all when none) into out, saying so in
+    a line each; each scenario with its call's record."""
     env = read_env_file(cfg.env_file)
     settings = load_settings(env)
     secrets = lab_secrets(cfg, env)
+    recorded = []
     for scenario in SCENARIOS:
         if names and scenario.name not in names:
             continue
@@ -224,6 +227,8 @@ async def record_all(cfg: LabConfig, names: list[str], out: Path) -> None:
         outcome = record.outcome.value if record.outcome else "unknown"
         print(f"{scenario.name}: {outcome}, {requests} requests, "
               f"{len(fixture.lines) - requests} answers and events -> {path}")
+        recorded.append((scenario, record))
+    return recorded
 
 
 def record_command(names: list[str], out: Path = FIXTURE_DIR) -> int:
@@ -239,7 +244,10 @@ def record_command(names: list[str], out: Path = FIXTURE_DIR) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lab.record_traffic",
+        description="Record the AMI and ARI traffic of the replay tests' calls from the "
+                    "running lab (as `recobro lab record`).")
     parser.add_argument("scenarios", nargs="*", help="scenario names (default: all)")
     parser.add_argument("--out", type=Path, default=FIXTURE_DIR)
     args = parser.parse_args()
