@@ -35,7 +35,7 @@ from aiohttp import web
 from lab.traffic import AmiFramer, Fixture, Headers, Recorded, format_ami
 
 HOST = "127.0.0.1"
-BANNER = "Asterisk Call Manager/11.0.0"
+BANNER = "Asterisk Call Manager/11.0.0"  # as Asterisk 22 greets an AMI client
 COMPRESSION = 50.0  # recorded delays between events, shortened this many times
 ID_RESOURCES = frozenset({"channels", "bridges", "playbacks"})  # /resource/{id}/...
 # Parameters (ARI query, AMI headers, lower-cased) that name what the client chose.
@@ -46,7 +46,7 @@ KEEPALIVE_REQUESTS = frozenset({("GET", "/asterisk/info"), ("GET", "/asterisk/pi
 EXPECTED_SHOWN = 3  # how many of the recording's next requests a failure names
 ARI_TIME = "%Y-%m-%dT%H:%M:%S.%f%z"
 
-Key = tuple[str, ...]
+RequestKey = tuple[str, ...]
 
 
 def path_template(path: str) -> str:
@@ -57,7 +57,7 @@ def path_template(path: str) -> str:
     return "/" + "/".join(parts)
 
 
-def request_key(line: Recorded) -> Key:
+def request_key(line: Recorded) -> RequestKey:
     """What a request is matched by."""
     if line.via == "ami":
         return ("AMI", line.header("Action").lower())
@@ -105,7 +105,7 @@ class Exchange:
     heard: bool = False
 
     @property
-    def key(self) -> Key:
+    def key(self) -> RequestKey:
         return request_key(self.request)
 
 
