@@ -22,6 +22,12 @@ def _lab(args: argparse.Namespace) -> int:
 
     if args.to is not None and args.action != "render":
         raise ConfigError(f"lab {args.action}: --to goes with `lab render` only")
+    if args.action == "record":
+        from lab.record_traffic import record_command
+
+        return record_command(args.scenarios, args.out)
+    if args.scenarios:
+        raise ConfigError(f"lab {args.action}: scenarios go with `lab record` only")
     cfg = load_lab_config()
     if args.action == "render":
         from lab.asterisk import render_configs
@@ -265,10 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     lab = sub.add_parser("lab", help="the lab: Asterisk, PostgreSQL and sipp on loopback")
-    lab.add_argument("action", choices=["up", "down", "status", "render"],
-                     help="render: write the lab's Asterisk configs and start nothing")
+    lab.add_argument("action", choices=["up", "down", "status", "render", "record"],
+                     help="render: write the lab's Asterisk configs and start nothing; "
+                          "record: the AMI and ARI traffic of the replay tests' calls, "
+                          "from the running lab, as their fixtures")
+    lab.add_argument("scenarios", nargs="*", help="with record: which (default: all)")
     lab.add_argument("--to", type=Path, metavar="DIR",
                      help="render: into DIR (default: the lab's Asterisk run directory)")
+    lab.add_argument("--out", type=Path, default=Path("tests/replay/fixtures"),
+                     help="with record: where the fixtures go")
     lab.set_defaults(run=_lab)
 
     db = sub.add_parser("db", help="database schema")
