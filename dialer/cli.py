@@ -14,6 +14,7 @@ from dialer.agents.state import PERSON_ACTIONS
 from dialer.errors import ConfigError, RecobroError
 from dialer.settings import ENV_FILE_VARIABLE, environment, secrets_of
 from dialer.store.database import REFUSALS, refusal_in_words
+from ivr.prompts import LANGUAGES
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -212,7 +213,7 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     accounts.add_argument("--region", default="US",
                           help="country of numbers written without a country code")
     accounts.add_argument("--currency", default="USD")
-    accounts.add_argument("--language", choices=["es", "en"], default="es")
+    accounts.add_argument("--language", choices=LANGUAGES, default="es")
     accounts.add_argument("--strict", action="store_true",
                           help="import nothing when any row is bad")
     accounts.add_argument("--batch", type=int, help="quarantine: one import batch")
@@ -288,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     call = sub.add_parser("call", help="place one outbound call and print its outcome")
     call.add_argument("number")
-    call.add_argument("--language", choices=["es", "en"], default=None)
+    call.add_argument("--language", choices=LANGUAGES, default=None)
     call.set_defaults(run=_call)
 
     sounds = sub.add_parser("sounds", help="check that Asterisk has every sound Recobro "

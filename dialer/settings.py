@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 from dialer.calls.caller_id import AgentCallerId
 from dialer.errors import ConfigError
 from dialer.limits import RIDE_OUT, RIDE_OUT_S, RING_TIMEOUT_S, Range
+from ivr.prompts import LANGUAGES
 
 ENV_FILE_VARIABLE = "RECOBRO_ENV_FILE"
 DEFAULT_ENV_FILE = Path(".lab") / "recobro.env"
@@ -272,8 +273,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except ValueError:
         raise ConfigError(f"RECOBRO_AGENT_CALLER_ID={shown!r}: use "
                           + ", ".join(v.value for v in AgentCallerId)) from None
-    if language not in ("es", "en"):
-        raise ConfigError(f"RECOBRO_LANGUAGE={language!r}: use es or en")
+    if language not in LANGUAGES:
+        raise ConfigError(f"RECOBRO_LANGUAGE={language!r}: use {' or '.join(LANGUAGES)}")
     return Settings(
         ami=AmiSettings(
             host=_host(env, "RECOBRO_AMI_HOST", "127.0.0.1"),

@@ -28,6 +28,11 @@ class Answer:
     """Answer a call that came in."""
 
 
+# No prompt of ours is longer: a playback whose end never comes (a lost
+# event) stops the flow's wait by then.
+LONGEST_PROMPT_S = 30.0
+
+
 @dataclass(frozen=True)
 class Play:
     """Play media (`sound:NAME`, `number:N`, `digits:N`) to its end, or
@@ -35,7 +40,7 @@ class Play:
 
     media: str
     keys: KeyMode = KeyMode.INTERRUPT
-    longest_s: float = 30.0
+    longest_s: float = LONGEST_PROMPT_S
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-LANGUAGES = ("es", "en")
+from dialer.portfolio.model import Language
+
+LANGUAGES = tuple(language.value for language in Language)  # what the flows speak
 
 
 class Prompt(Enum):
@@ -14,5 +16,5 @@ class Prompt(Enum):
 
 
 def language_or_default(language: str, default: str = "es") -> str:
-    """A language Asterisk has sounds for: es or en."""
+    """A language the flows speak (LANGUAGES), else default."""
     return language if language in LANGUAGES else default

@@ -6,11 +6,11 @@ callback number is said digit by digit with Asterisk's own sounds."""
 
 from __future__ import annotations
 
+from ivr.actions import LONGEST_PROMPT_S
 from ivr.recorded_message import RecordedMessage
 from ivr.recordings import Recording, sound
 
 OPT_OUT_KEY = "9"
-LONGEST_S = 30.0  # no message is longer; the call ends after it regardless
 
 MESSAGE = Recording(sound("safe-harbour"), {
     "en": ("Hello, this is {company}. We are calling about a personal business matter. "
@@ -26,5 +26,5 @@ RECORDINGS = (MESSAGE,)
 
 def flow(callback_number: str) -> RecordedMessage:
     """The safe-harbour message, then the call ends; 9 opts the debtor out."""
-    return RecordedMessage(SOUND, LONGEST_S, callback_number,
+    return RecordedMessage(SOUND, LONGEST_PROMPT_S, callback_number,
                            "no agent within 2 s: safe-harbour message", OPT_OUT_KEY)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ivr.actions import Answer, Hangup, Input, KeyMode, Play
+from ivr.actions import LONGEST_PROMPT_S, Answer, Hangup, Input, KeyMode, Play
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class SayAndHangUp:
     media: str
     reason: str
     answer: bool = False
-    longest_s: float = 30.0
+    longest_s: float = LONGEST_PROMPT_S
 
     def start(self) -> tuple[None, list[object]]:
         return None, [*([Answer()] if self.answer else []),

@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 INBOUND_FLOW = "inbound"  # the flow's name in Stasis arguments (with caller=)
 KEY_TRIES = 2
 AGENT_RING_S = 10.0
-RESERVE_POLL_S = 0.25
+# How often a caller waiting in line looks for a free agent: seconds of
+# waiting are normal here (an answered outbound debtor polls far more often).
+QUEUE_POLL_S = 0.25
 LONGEST_WAIT_S = 600.0
 ANNOUNCE_EVERY_S = 30.0  # place in line and the call-back offer, over the music
 
@@ -168,6 +170,6 @@ class InboundDesk:
                 if not on_hold and not events.ended.done():
                     await self.control.hold(call_id, True)
                     on_hold = True
-                await asyncio.wait([events.ended], timeout=RESERVE_POLL_S)
+                await asyncio.wait([events.ended], timeout=QUEUE_POLL_S)
         finally:
             self._waiting.remove(call_id)

@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 
 CAMPAIGN_FLOW = "campaign"
 AMD_MACHINE = "MACHINE"  # AMDSTATUS of an answering machine
-RESERVE_POLL_S = 0.02  # how often an answered debtor looks for a free agent: 2 s is short
+# How often an answered debtor looks for a free agent: the 2-second rule
+# leaves no time to wait longer (a waiting inbound caller polls less often).
+AGENT_POLL_S = 0.02
 
 
 class AnsweredCalls:
@@ -103,7 +105,7 @@ class AnsweredCalls:
             agent = await self.connector.agents.reserve(attempt_id, self.control.clock(),
                                               self._needs_of(call_id))
             if agent is None:
-                await asyncio.wait([events.ended], timeout=RESERVE_POLL_S)
+                await asyncio.wait([events.ended], timeout=AGENT_POLL_S)
                 continue
             try:
                 connected_at = await self.connector.connect(
