@@ -18,13 +18,12 @@ from pathlib import Path
 import asyncpg
 import psycopg
 
-from dialer.compliance import gate
-from dialer.outbound import leads
+from dialer.outbound import claiming
 from dialer.outbound.commands import build_campaign
 from dialer.outbound.store import CampaignStore
 from dialer.portfolio.importer import import_file
 from dialer.portfolio.importing import ImportDefaults
-from dialer.portfolio.model import DialMode, RetryDelays, Segment
+from dialer.portfolio.model import Campaign, DialMode, Segment
 from dialer.portfolio.store import AccountStore
 from dialer.store.migrate import apply_migrations
 
@@ -100,31 +99,21 @@ async def _bench_import(pool: asyncpg.Pool, work: Path) -> dict:
     return timings
 
 
-async def _claim_once(pool: asyncpg.Pool, campaign_id: int, dialer_id: uuid.UUID,
-                      rules: gate.GateRules) -> tuple[float, int, int]:
-    """One claim of CLAIM leads as the live loop makes it: lock, hold,
-    read the gate's facts, decide, set refusals aside; then the leads are
-    put back so every round sees the same hopper."""
+async def _claim_once(pool: asyncpg.Pool, campaign: Campaign,
+                      dialer_id: uuid.UUID) -> tuple[float, int, int]:
+    """One claim of CLAIM leads, by the code the dialer's tick runs
+    (claiming.claim: lock, hold, read the gate's facts, decide, set refusals
+    aside); then the leads are put back so every round sees the same
+    hopper."""
     zones = list(ZONES)
     started = time.perf_counter()
     async with pool.acquire() as connection, connection.transaction():
-        claimed = await leads.claim(connection, campaign_id, zones, [0.25] * len(zones),
-                                     list(Segment), CLAIM, NOW)
-        ids = [c.account_id for c in claimed]
-        await leads.hold_leads(connection, campaign_id, ids, dialer_id)
-        allowed = refused = 0
-        for lead in await leads.lead_contexts(connection, campaign_id, ids, NOW):
-            decision = gate.decide(lead.facts, rules, NOW)
-            if isinstance(decision, gate.Refused):
-                refused += 1
-                await leads.set_aside(connection, campaign_id, lead.account_id, "claim",
-                                       decision.rule.value, decision.detail, decision.until, NOW)
-            else:
-                allowed += 1
+        claim = await claiming.claim(connection, campaign, dialer_id,
+                                     ((CLAIM, list(Segment)),), zones, [0.25] * len(zones), NOW)
     seconds = time.perf_counter() - started
     await pool.execute("UPDATE leads SET state = 'ready', dialer_id = NULL "
-                       "WHERE campaign_id = $1 AND state = 'dialing'", campaign_id)
-    return seconds, allowed, refused
+                       "WHERE campaign_id = $1 AND state = 'dialing'", campaign.id)
+    return seconds, len(claim.allowed), len(claim.refused)
 
 
 async def _bench_claims(pool: asyncpg.Pool) -> dict:
@@ -148,9 +137,8 @@ async def _bench_claims(pool: asyncpg.Pool) -> dict:
     dialer_id = uuid.uuid4()
     await pool.execute("INSERT INTO dialers (id, campaign_id, pid) VALUES ($1, $2, 0)",
                        dialer_id, campaign_id)
-    rules = gate.GateRules(window_profile="us", max_attempts=10, retry=RetryDelays(),
-                           agent_guaranteed=False)
-    rounds = [await _claim_once(pool, campaign_id, dialer_id, rules) for _ in range(CLAIM_ROUNDS)]
+    stored = await campaigns.load(campaign.name)
+    rounds = [await _claim_once(pool, stored, dialer_id) for _ in range(CLAIM_ROUNDS)]
     times = sorted(r[0] for r in rounds)
     return {
         "accounts": ACCOUNTS, "leads": leads, "claim": CLAIM, "rounds": CLAIM_ROUNDS,

@@ -130,3 +130,20 @@ class CallControl(Protocol):
 
     async def channel_ids(self) -> set[str]:
         """Every channel Asterisk has now."""
+
+    async def place_call(self, number: str, language: str | None = None, *, flow: str,
+                         channel: str | None = None, call_id: str | None = None,
+                         caller_id: str | None = None, ring_timeout_s: float | None = None,
+                         amd: bool = False) -> CallRecord:
+        """Originate a call to number and return its record once it ended;
+        the flow named drives it once answered."""
+
+    async def adopt(self, record: CallRecord, flow: str, language: str) -> CallRecord:
+        """Follow a call another (dead) dialer placed to its end."""
+
+    async def hear_app(self, app: str) -> None:
+        """Hear the events of another Stasis application too (a dead
+        dialer's, whose calls this one adopts)."""
+
+    def submit(self, event: CallEvent) -> None:
+        """Deliver an event as if Asterisk had sent it (a call found lost)."""

@@ -182,10 +182,9 @@ async def test_a_simulated_week_holds_every_rule(pool, tmp_path, fresh_database)
         if clock[0] == paid_at:
             await accounts.set_status("R5", "paid")
             await accounts.add_do_not_call(DoNotCall(DoNotCallReason.DNC, number=number_of(9)))
-        dialer._next_zones = 0.0  # zones as of this simulated moment
-        await dialer._tick()
-        if dialer._calls:
-            await asyncio.gather(*dialer._calls)
+        dialer.look_again()  # zones as of this simulated moment
+        await dialer.tick()
+        await dialer.calls_ended()
         clock[0] += timedelta(minutes=10)
     await lock.close()
 
@@ -233,7 +232,7 @@ async def test_a_payment_stops_a_lead_already_claimed(pool, tmp_path, fresh_data
         await leads.hold_leads(connection, c_id, [claimed[0].account_id], dialer.dialer_id)
         lead = (await leads.lead_contexts(connection, c_id, [claimed[0].account_id], now))[0]
     await AccountStore(pool).set_status("R0", "paid")
-    await dialer._dial(lead)
+    await dialer.placer.dial(lead)
     await lock.close()
     assert engine.placed == []
     assert await pool.fetchval("SELECT count(*) FROM attempts") == 0
