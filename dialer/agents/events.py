@@ -69,7 +69,8 @@ class AgentEvents:
         return await self._lost
 
     async def _alive(self) -> str | None:
-        """None while the LISTEN connection answers a query in time."""
+        """None while the LISTEN connection answers a query in time; a
+        timeout or a connection error tells the Supervisor it is lost."""
         assert self._connection is not None
         await asyncio.wait_for(self._connection.fetchval("SELECT 1"), CHECK_EVERY_S)
         return None
@@ -80,6 +81,7 @@ class AgentEvents:
             self._connection = None
 
     async def stop(self) -> None:
+        """Stop listening (and reconnecting)."""
         await self._link.close()
         if self._connection is not None and not self._connection.is_closed():
             await self._connection.close()
