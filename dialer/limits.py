@@ -35,6 +35,10 @@ class Range:
 # a restart or failover takes less than the default.
 RIDE_OUT_S = 30.0
 RIDE_OUT = Range(1, 600, "seconds")
+# How often AMI is pinged (RECOBRO_AMI_PING_S): a frozen Asterisk or a
+# half-open TCP session is found within this and the Ping's answer time.
+AMI_PING_S = 10.0
+AMI_PING = Range(1, 300, "seconds")
 RING_TIMEOUT_S = Range(5, 120, "seconds")  # CHECK (ring_timeout_s BETWEEN 5 AND 120)
 WRAP_UP_S = Range(0, 3600, "seconds")  # CHECK (wrap_up_s >= 0); an hour at most
 DIAL_RATIO = Range(1, 10, "calls per agent")  # CHECK (dial_ratio >= 1)

@@ -13,7 +13,14 @@ from urllib.parse import unquote, urlsplit
 
 from dialer.calls.caller_id import AgentCallerId
 from dialer.errors import ConfigError
-from dialer.limits import RIDE_OUT, RIDE_OUT_S, RING_TIMEOUT_S, Range
+from dialer.limits import (
+    AMI_PING,
+    AMI_PING_S,
+    RIDE_OUT,
+    RIDE_OUT_S,
+    RING_TIMEOUT_S,
+    Range,
+)
 from ivr.prompts import LANGUAGES
 
 ENV_FILE_VARIABLE = "RECOBRO_ENV_FILE"
@@ -26,9 +33,11 @@ class AmiSettings:
     port: int
     user: str
     secret: str = ""
+    ping_s: float = AMI_PING_S  # the keepalive: a Ping this often, its answer awaited
 
     def __repr__(self) -> str:  # never show the secret
-        return f"AmiSettings(host={self.host!r}, port={self.port}, user={self.user!r})"
+        return (f"AmiSettings(host={self.host!r}, port={self.port}, user={self.user!r}, "
+                f"ping_s={self.ping_s:g})")
 
 
 @dataclass(frozen=True)
@@ -281,6 +290,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             port=_port(env, "RECOBRO_AMI_PORT", "5038"),
             user=_required(env, "RECOBRO_AMI_USER"),
             secret=_required(env, "RECOBRO_AMI_SECRET", secret=True),
+            ping_s=_seconds(env, "RECOBRO_AMI_PING_S", f"{AMI_PING_S:g}", AMI_PING),
         ),
         ari=AriSettings(
             url=_ari_url(env),

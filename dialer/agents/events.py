@@ -2,7 +2,8 @@
 PostgreSQL channel (dialer.agents.store) when it reserves an agent (the
 screen pop) or pauses one whose phone did not take a call; the API LISTENs
 there and hands each event to the WebSockets of that agent. The LISTEN
-connection is kept: lost (PostgreSQL restarted), it is made again."""
+connection is kept up by dialer.reconnect's Supervisor: lost (PostgreSQL
+restarted, the backend terminated) or silent, it is made again."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from collections import defaultdict
 import asyncpg
 
 from dialer.agents.store import AGENT_EVENTS_CHANNEL
-from dialer.backoff import backoff_delays
+from dialer.reconnect import Supervisor
 from dialer.store.outage import CONNECTION_LOST
 
 log = logging.getLogger(__name__)
 
-CHECK_EVERY_S = 15.0  # a connection the server dropped without a word is found by this
+# A connection the server dropped without a word is found by a query this
+# often (answered within as long).
+CHECK_EVERY_S = 15.0
+# How the LISTEN connection shows in pg_stat_activity.
+APPLICATION_NAME = "recobro agent events"
 
 
 class AgentEvents:
@@ -29,59 +34,58 @@ class AgentEvents:
         self._queues: dict[str, set[asyncio.Queue[dict]]] = defaultdict(set)
         self._database_url = ""
         self._connection: asyncpg.Connection | None = None
-        self._lost = asyncio.Event()
-        self._keeper: asyncio.Task[None] | None = None
+        self._lost: asyncio.Future[str] | None = None
+        self._link = Supervisor("agent events LISTEN on PostgreSQL", connect=self._listen,
+                                until_lost=self._until_lost, drop=self._drop,
+                                failures=(TimeoutError, *CONNECTION_LOST), check=self._alive,
+                                check_every_s=CHECK_EVERY_S)
 
     async def start(self, database_url: str) -> None:
         """LISTEN for agents' events (a first failure raises), and keep
-        listening through PostgreSQL restarts."""
+        listening through PostgreSQL restarts and lost connections."""
         self._database_url = database_url
-        await self._listen()
-        self._keeper = asyncio.create_task(self._keep_listening(), name="agent-events")
+        await self._link.start()
 
     async def _listen(self) -> None:
-        connection = await asyncpg.connect(self._database_url)
-        self._lost.clear()
-        connection.add_termination_listener(lambda _: self._lost.set())
-        await connection.add_listener(AGENT_EVENTS_CHANNEL, self._heard)
-        self._connection = connection
+        connection = await asyncpg.connect(
+            self._database_url, timeout=CHECK_EVERY_S,
+            server_settings={"application_name": APPLICATION_NAME})
+        lost = asyncio.get_running_loop().create_future()
 
-    async def _alive(self) -> bool:
-        """Whether the LISTEN connection still answers."""
-        assert self._connection is not None
-        if self._lost.is_set() or self._connection.is_closed():
-            return False
+        def terminated(_: object) -> None:
+            if not lost.done():
+                lost.set_result("the connection to PostgreSQL was lost")
+
+        connection.add_termination_listener(terminated)
         try:
-            await asyncio.wait_for(self._connection.fetchval("SELECT 1"), CHECK_EVERY_S)
-        except (TimeoutError, *CONNECTION_LOST):
-            return False
-        return True
+            await connection.add_listener(AGENT_EVENTS_CHANNEL, self._heard)
+        except BaseException:
+            connection.terminate()
+            raise
+        self._connection, self._lost = connection, lost
 
-    async def _keep_listening(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._lost.wait(), CHECK_EVERY_S)
-            except TimeoutError:
-                pass
-            if await self._alive():
-                continue
-            assert self._connection is not None
+    async def _until_lost(self) -> str:
+        assert self._lost is not None
+        return await self._lost
+
+    async def _alive(self) -> str | None:
+        """None while the LISTEN connection answers a query in time; a
+        timeout or a connection error tells the Supervisor it is lost."""
+        assert self._connection is not None
+        await asyncio.wait_for(self._connection.fetchval("SELECT 1"), CHECK_EVERY_S)
+        return None
+
+    def _drop(self) -> None:
+        if self._connection is not None:
             self._connection.terminate()
-            log.warning("agent events: the connection to PostgreSQL was lost; reconnecting")
-            for delay in backoff_delays():
-                await asyncio.sleep(delay)
-                try:
-                    await self._listen()
-                except CONNECTION_LOST:
-                    continue
-                log.warning("agent events: listening again")
-                break
+            self._connection = None
 
     async def stop(self) -> None:
-        if self._keeper is not None:
-            self._keeper.cancel()
+        """Stop listening (and reconnecting)."""
+        await self._link.close()
         if self._connection is not None and not self._connection.is_closed():
             await self._connection.close()
+        self._connection = None
 
     def subscribe(self, agent: str) -> asyncio.Queue[dict]:
         queue: asyncio.Queue[dict] = asyncio.Queue()

@@ -1,21 +1,31 @@
-"""AMI connection: panoramisk's protocol (framing, actions, responses) with
-our own connection supervision, so that a lost link is retried with backoff
-and a refused login names the settings to fix."""
+"""AMI connection: panoramisk's Manager (framing, actions and their
+responses, events by name) kept up by dialer.reconnect's Supervisor, with a
+keepalive Ping whose answer is awaited, and errors in words (a refused
+login names the settings to fix).
+
+panoramisk 1.4's Manager does two things its own way that Recobro cannot
+use: it reconnects on a fixed timer forever, both after a loss and after a
+failed connection, and its pinger sends a Ping every ping_interval without
+ever looking at the answer, so a frozen Asterisk or a half-open TCP session
+goes unnoticed. _AsteriskManager leaves both to the Supervisor. Everything
+else goes through the Manager's public API (send_action, register_event,
+close, the on_disconnect hook), so panoramisk.testing.Manager replays a
+recorded AMI stream through this same adapter (tests/unit/test_ami_replay.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
-from panoramisk.ami_protocol import AMIProtocol
+from panoramisk import Manager
 from panoramisk.message import Message
 
-from dialer.backoff import backoff_delays
 from dialer.calls.events import CallEvent
 from dialer.errors import AmiError
+from dialer.reconnect import Supervisor
 from dialer.settings import AmiSettings
 from dialer.telephony import ami_events
 from dialer.telephony.ari_events import stasis_args
@@ -26,111 +36,143 @@ AMD_CONTEXT = "recobro-amd"  # asterisk_conf/extensions_recobro.conf
 
 LOGIN_TIMEOUT_S = 5.0
 REPLY_S = 5.0  # Asterisk answers an action at once; queued, for an Originate
+PING_ANSWER_S = 5.0  # a Ping unanswered this long: the link is dead
 
 
-class _Link:
-    """What panoramisk's AMIProtocol expects of its factory."""
-
-    forgetable_actions = ("ping", "login")
-    save_stream = None
-
-    def __init__(self, client: AmiClient) -> None:
-        self.client = client
-        self.awaiting_actions: deque = deque()  # we never resend after a loss
-
-    def dispatch(self, message: Message) -> None:
-        self.client._dispatch(message)
+class _AsteriskManager(Manager):
+    """panoramisk's Manager without its own reconnecting and pinging: the
+    Supervisor reconnects with backoff (panoramisk's fixed timer would log a
+    second session in beside it), and AmiClient's keepalive waits for each
+    Ping's answer."""
 
     def connection_lost(self, exc: object) -> None:
-        self.client._connection_lost()
+        """The link is gone: tell the owner (on_disconnect), reconnect nothing."""
+        self.close()  # stops panoramisk's pinger
+        self.loop.call_soon(self.on_disconnect, self, exc)
+
+    def ping(self) -> None:
+        """Nothing: panoramisk's unchecked Ping, replaced by AmiClient's."""
+
+
+class OpenManager(Protocol):
+    """Opens the TCP link to AMI: a panoramisk Manager, connected, built
+    with config (panoramisk's options: loop, log, on_disconnect...). Not yet
+    logged in. The test double returns a panoramisk.testing.Manager."""
+
+    def __call__(self, settings: AmiSettings, **config: Any) -> Awaitable[Manager]: ...
+
+
+async def open_manager(settings: AmiSettings, **config: Any) -> Manager:
+    """Connect to Asterisk's AMI at settings.host:settings.port."""
+    loop = asyncio.get_running_loop()
+    manager = _AsteriskManager(host=settings.host, port=settings.port, **config)
+    # Connected here rather than by Manager.connect(), which would retry a
+    # refused connection on its own timer; connection_made with a done future
+    # is how Manager.connect() (and panoramisk.testing) hand it the link.
+    link = loop.create_future()
+    link.set_result(await loop.create_connection(manager.config["protocol_factory"],
+                                                 settings.host, settings.port))
+    manager.connection_made(link)
+    return manager
+
+
+def _why_lost(exc: object) -> str:
+    if isinstance(exc, Message):
+        return "Asterisk is shutting down"
+    if isinstance(exc, BaseException):
+        return str(exc) or type(exc).__name__
+    return "Asterisk closed the connection"
 
 
 class AmiClient:
     """One supervised AMI session delivering call events to on_event."""
 
     def __init__(self, settings: AmiSettings, on_event: Callable[[CallEvent], None],
-                 on_reconnect: Callable[[], Awaitable[None]] | None = None) -> None:
+                 on_reconnect: Callable[[], Awaitable[None]] | None = None, *,
+                 open_link: OpenManager = open_manager) -> None:
         self.settings = settings
         self.on_event = on_event
-        self.on_reconnect = on_reconnect
-        self._protocol: AMIProtocol | None = None
-        self._connected = asyncio.Event()
-        self._lost = asyncio.Event()
-        self._supervisor: asyncio.Task[None] | None = None
-        self._closing = False
+        self._open_link = open_link
+        self._manager: Manager | None = None
+        self._lost: asyncio.Future[str] | None = None
+        self._link = Supervisor(
+            f"AMI at {self._where()}", connect=self._log_in, until_lost=self._until_lost,
+            drop=self._drop, failures=(AmiError,), check=self._answers_ping,
+            check_every_s=settings.ping_s, on_reconnect=on_reconnect)
         self.session = 0  # counts logins: calls sent in an older session may be gone
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._link.up.is_set()
 
     def _where(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 
-    async def _connect_once(self) -> None:
+    async def connect(self) -> None:
+        """Connect and log in once (errors raise AmiError), then keep the
+        session up in the background: pinged, and reconnected when lost."""
+        await self._link.start()
+
+    async def _log_in(self) -> None:
         loop = asyncio.get_running_loop()
+        lost: asyncio.Future[str] = loop.create_future()
+
+        def disconnected(manager: Manager, exc: object) -> None:
+            if not lost.done():
+                lost.set_result(_why_lost(exc))
+
         try:
-            transport, protocol = await asyncio.wait_for(
-                loop.create_connection(AMIProtocol, self.settings.host, self.settings.port),
-                LOGIN_TIMEOUT_S)
+            manager = await asyncio.wait_for(
+                self._open_link(self.settings, loop=loop, log=log, encoding="utf8",
+                                on_disconnect=disconnected), LOGIN_TIMEOUT_S)
         except (TimeoutError, OSError) as error:
             raise AmiError(f"cannot reach Asterisk AMI at {self._where()} "
                            f"(RECOBRO_AMI_HOST/RECOBRO_AMI_PORT): {error or 'timed out'}; "
                            "is Asterisk running? (`recobro lab up`)") from None
-        protocol.factory = _Link(self)
-        protocol.encoding = "utf8"
-        protocol.log = log
-        login = protocol.send({"Action": "Login", "Username": self.settings.user,
-                               "Secret": self.settings.secret, "Events": "call"})
+        # Before the login: events may follow its answer in the same read.
+        manager.register_event("*", self._dispatch)
         try:
-            response = await asyncio.wait_for(login, LOGIN_TIMEOUT_S)
+            response = await asyncio.wait_for(manager.send_action(
+                {"Action": "Login", "Username": self.settings.user,
+                 "Secret": self.settings.secret, "Events": "call"}, as_list=False),
+                LOGIN_TIMEOUT_S)
         except TimeoutError:
-            transport.close()
+            manager.close()
             raise AmiError(f"Asterisk AMI at {self._where()} did not answer the login") from None
+        except BaseException:  # cancelled (closing): no half-open session left behind
+            manager.close()
+            raise
         if not response.success:
-            transport.close()
+            manager.close()
             raise AmiError(f"Asterisk AMI at {self._where()} refused user "
                            f"{self.settings.user!r}: check RECOBRO_AMI_USER and "
                            f"RECOBRO_AMI_SECRET ({response.message or 'authentication failed'})")
-        self._protocol = protocol
+        self._manager, self._lost = manager, lost
         self.session += 1
-        self._lost.clear()
-        self._connected.set()
 
-    async def connect(self) -> None:
-        """Connect and log in once (errors raise AmiError), then keep the
-        session up in the background."""
-        await self._connect_once()
-        self._supervisor = asyncio.create_task(self._supervise(), name="ami-supervisor")
+    async def _until_lost(self) -> str:
+        assert self._lost is not None
+        return await self._lost
 
-    async def _supervise(self) -> None:
-        while not self._closing:
-            await self._lost.wait()
-            if self._closing:
-                return
-            for delay in backoff_delays():
-                await asyncio.sleep(delay)
-                try:
-                    await self._connect_once()
-                except AmiError as error:
-                    log.warning("AMI reconnect failed: %s", error)
-                    continue
-                log.info("AMI reconnected to %s", self._where())
-                if self.on_reconnect is not None:
-                    await self.on_reconnect()
-                break
+    def _drop(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+            self._manager = None
 
-    def _connection_lost(self) -> None:
-        self._connected.clear()
-        self._protocol = None
-        if not self._closing:
-            log.warning("AMI connection to %s lost; reconnecting", self._where())
-            self._lost.set()
+    async def _answers_ping(self) -> str | None:
+        """The keepalive: None when Asterisk answers a Ping in time."""
+        assert self._manager is not None
+        try:
+            await asyncio.wait_for(self._manager.send_action({"Action": "Ping"}, as_list=False),
+                                   PING_ANSWER_S)
+        except TimeoutError:
+            return f"no answer to a Ping in {PING_ANSWER_S:g} s"
+        return None
 
-    def _dispatch(self, message: Message) -> None:
+    def _dispatch(self, manager: Manager, message: Message) -> None:
         headers = {key.lower(): value for key, value in message.items()}
         if headers.get("event") == "Shutdown":
-            return  # the protocol closes the link; _connection_lost follows
+            return  # panoramisk closes the link; on_disconnect follows
         event = ami_events.to_call_event(headers, datetime.now(UTC))
         if event is not None:
             self.on_event(event)
@@ -145,10 +187,9 @@ class AmiClient:
         failure to connect arrives later as an OriginateFailed event (its
         OriginateResponse) or the channel's hangup."""
         try:
-            await asyncio.wait_for(self._connected.wait(), wait_s)
+            await asyncio.wait_for(self._link.up.wait(), wait_s)
         except TimeoutError:
             raise AmiError(f"not connected to Asterisk AMI at {self._where()}") from None
-        assert self._protocol is not None
         action: dict[str, object] = {
             "Action": "Originate", "Channel": channel, "CallerID": caller_id, "Async": "true",
             "Timeout": str(int(timeout_s * 1000)), "ChannelId": call_id,
@@ -160,29 +201,23 @@ class AmiClient:
         else:
             action.update({"Application": "Stasis",
                            "Data": f"{app},{stasis_args(flow=flow, language=language)}"})
-        try:
-            queued = await asyncio.wait_for(self._protocol.send(action), REPLY_S)
-        except TimeoutError:
-            raise AmiError(f"AMI Originate: no answer from {self._where()} in {REPLY_S:g} s") \
-                from None
-        if isinstance(queued, list):
-            queued = queued[0]
-        if queued.get("Response") != "Success":
-            raise AmiError(f"AMI Originate refused: {queued.get('Message', 'failed')}")
+        await self._action(action, REPLY_S)
 
     async def _action(self, fields: dict[str, object], wait_s: float = 5.0) -> Message:
-        """Send an action and return its response; AmiError when Asterisk
-        is not connected or answers Error."""
-        if not self.connected or self._protocol is None:
+        """Send an action and return its first response; AmiError when
+        Asterisk is not connected, is silent or answers Error. (as_list=False:
+        an async Originate's answer is its "queued", not the call's
+        OriginateResponse, which comes later as an event.)"""
+        if not self.connected or self._manager is None:
             raise AmiError(f"not connected to Asterisk AMI at {self._where()}")
         try:
-            response = await asyncio.wait_for(self._protocol.send(fields), wait_s)
+            response = await asyncio.wait_for(
+                self._manager.send_action(fields, as_list=False), wait_s)
         except TimeoutError:
-            raise AmiError(f"AMI {fields['Action']}: no response in {wait_s:g} s") from None
-        if isinstance(response, list):
-            response = response[0]
+            raise AmiError(f"AMI {fields['Action']}: no answer from {self._where()} in "
+                           f"{wait_s:g} s") from None
         if response.get("Response") != "Success":
-            raise AmiError(f"AMI {fields['Action']}: {response.get('Message', 'failed')}")
+            raise AmiError(f"AMI {fields['Action']} refused: {response.get('Message', 'failed')}")
         return response
 
     async def record(self, channel: str, file: str) -> None:
@@ -198,11 +233,6 @@ class AmiClient:
                             "Direction": "both", "State": "1" if muted else "0"})
 
     async def close(self) -> None:
-        """Log off and stop reconnecting."""
-        self._closing = True
-        self._lost.set()
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-        if self._protocol is not None:
-            self._protocol.close()
-        self._connected.clear()
+        """Stop keeping the session up, and close it."""
+        await self._link.close()
+        self._drop()

@@ -13,15 +13,18 @@ from typing import Any
 
 import aiohttp
 
-from dialer.backoff import backoff_delays
 from dialer.calls.events import CallEvent
 from dialer.errors import AriError, ChannelGone
+from dialer.reconnect import Supervisor
 from dialer.settings import AriSettings
 from dialer.telephony import ari_events
 
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_S = 5.0
+# A ping on the event WebSocket this often, its pong awaited half as long
+# (aiohttp's heartbeat): a frozen Asterisk or a half-open session is found.
+HEARTBEAT_S = 10.0
 CLOSE_TIMEOUT_S = 2.0  # for Asterisk's answer to our WebSocket close frame
 HUNG_UP_REMEMBERED = 4096  # channels whose hang-up is kept in mind, newest
 
@@ -37,12 +40,12 @@ class AriClient:
                  on_reconnect: Callable[[], Awaitable[None]] | None = None) -> None:
         self.settings = settings
         self.on_event = on_event
-        self.on_reconnect = on_reconnect
         self._session: aiohttp.ClientSession | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._closing = False
         self._websocket: aiohttp.ClientWebSocketResponse | None = None
-        self._connected = asyncio.Event()  # the event WebSocket is open
+        self._link = Supervisor(
+            f"ARI events of app {settings.app} at {settings.url}", connect=self._open_events,
+            until_lost=self._until_closed, drop=self._drop, failures=(AriError,),
+            on_reconnect=on_reconnect)
         # Channels ARI said were hanging up: their failed playbacks were cut
         # short, not unplayable (a dict keeps insertion order, oldest first).
         self._hanging_up: dict[str, None] = {}
@@ -50,12 +53,12 @@ class AriClient:
     @property
     def connected(self) -> bool:
         """Whether the app's event WebSocket is open (the Stasis app exists)."""
-        return self._connected.is_set()
+        return self._link.up.is_set()
 
     async def wait_connected(self, timeout_s: float) -> None:
         """Wait for the event WebSocket; AriError when it stays closed."""
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout_s)
+            await asyncio.wait_for(self._link.up.wait(), timeout_s)
         except TimeoutError:
             raise AriError(f"not connected to Asterisk ARI at {self.settings.url}") from None
 
@@ -85,15 +88,16 @@ class AriClient:
         except (TimeoutError, aiohttp.ClientConnectionError) as error:
             raise self._unreachable(error) from None
 
-    async def _open_websocket(self) -> aiohttp.ClientWebSocketResponse:
+    async def _open_events(self) -> None:
+        """Open the app's event WebSocket (the Stasis application exists
+        while it is open)."""
         assert self._session is not None
         url = self.settings.url.replace("http", "ws", 1) + "/ari/events"
         try:
             # Kept for close(), which says goodbye on it.
             self._websocket = await self._session.ws_connect(
                 url, params={"app": self.settings.app, "subscribeAll": "false"},
-                heartbeat=10.0)
-            return self._websocket
+                heartbeat=HEARTBEAT_S)
         except aiohttp.WSServerHandshakeError as error:
             if error.status == 401:
                 raise self._auth_error() from None
@@ -112,14 +116,26 @@ class AriClient:
             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
         try:
             await self._request("GET", "/asterisk/info")
-            if not events:
-                return
-            websocket = await self._open_websocket()
+            if events:
+                await self._link.start()
         except AriError:
             await self._session.close()
             raise
-        self._connected.set()
-        self._reader = asyncio.create_task(self._read_forever(websocket), name="ari-reader")
+
+    async def _until_closed(self) -> str:
+        """Hand the app's events on until the WebSocket closes (Asterisk
+        went away, or its heartbeat went unanswered); why it closed."""
+        websocket = self._websocket
+        assert websocket is not None
+        await self._read(websocket)
+        error = websocket.exception()
+        if error is not None:
+            return str(error) or type(error).__name__
+        return f"closed with code {websocket.close_code}"
+
+    def _drop(self) -> None:
+        # aiohttp has closed a WebSocket whose reading ended.
+        self._websocket = None
 
     async def _read(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
         async for message in websocket:
@@ -138,26 +154,6 @@ class AriClient:
             event = ari_events.to_call_event(payload, datetime.now(UTC), self._hanging_up)
             if event is not None:
                 self.on_event(event)
-
-    async def _read_forever(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
-        while not self._closing:
-            await self._read(websocket)
-            self._connected.clear()
-            if self._closing:
-                return
-            log.warning("ARI WebSocket to %s closed; reconnecting", self.settings.url)
-            for delay in backoff_delays():
-                await asyncio.sleep(delay)
-                try:
-                    websocket = await self._open_websocket()
-                except AriError as error:
-                    log.warning("ARI reconnect failed: %s", error)
-                    continue
-                log.info("ARI reconnected to %s", self.settings.url)
-                self._connected.set()
-                if self.on_reconnect is not None:
-                    await self.on_reconnect()
-                break
 
     async def answer(self, channel_id: str) -> None:
         """Answer a channel that entered the app unanswered (an agent's
@@ -233,15 +229,13 @@ class AriClient:
         """Close the event WebSocket with a close frame, then the HTTP
         session. Without the frame Asterisk sees the TCP connection drop and
         logs "Web socket closed abruptly" and "WebSocket read error"."""
-        self._closing = True
+        await self._link.close()
         websocket = self._websocket
         if websocket is not None and not websocket.closed:
-            # The reader's `async for` ends on the close; Asterisk answers the
-            # frame at once, and a dead link is not waited on for long.
+            # Asterisk answers the frame at once; a dead link is not waited
+            # on for long.
             with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
                 await asyncio.wait_for(websocket.close(), CLOSE_TIMEOUT_S)
-        if self._reader is not None:
-            self._reader.cancel()  # when it was between connections
-            await asyncio.gather(self._reader, return_exceptions=True)
+        self._websocket = None
         if self._session is not None:
             await self._session.close()

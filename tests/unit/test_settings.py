@@ -11,6 +11,8 @@ GOOD = {"RECOBRO_AMI_USER": "u", "RECOBRO_AMI_SECRET": "ami-s3cret", "RECOBRO_AR
 def test_defaults():
     settings = load_settings(GOOD)
     assert settings.ami.port == 5038 and settings.language == "es"
+    assert settings.ami.ping_s == 10.0
+    assert load_settings({**GOOD, "RECOBRO_AMI_PING_S": "2.5"}).ami.ping_s == 2.5
     assert "s3cret" not in repr(settings)
 
 
@@ -55,6 +57,9 @@ def test_env_file_errors_name_the_line(tmp_path):
     ("RECOBRO_RING_TIMEOUT", "nan", "allowed from 5 to 120 seconds"),
     ("RECOBRO_RING_TIMEOUT", "inf", "allowed from 5 to 120 seconds"),
     ("RECOBRO_RING_TIMEOUT", "0", "allowed from 5 to 120 seconds"),
+    ("RECOBRO_AMI_PING_S", "0", "allowed from 1 to 300 seconds"),
+    ("RECOBRO_AMI_PING_S", "301", "allowed from 1 to 300 seconds"),
+    ("RECOBRO_AMI_PING_S", "often", "allowed from 1 to 300 seconds"),
     ("RECOBRO_TRUNK", "my trunk", "a PJSIP endpoint's name"),
     ("RECOBRO_TRUNK", "a/b", "a PJSIP endpoint's name"),
     ("RECOBRO_ARI_APP", "a,b", "a Stasis application's name"),
