@@ -7,12 +7,25 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import TypeVar
 
 from dialer.compliance.gate import Rule, attempts_exhausted
 
 
 class TransitionError(ValueError):
     """The campaign, lead or attempt cannot do that now."""
+
+
+_S = TypeVar("_S", bound=Enum)
+_A = TypeVar("_A", bound=Enum)
+
+
+def _move(table: dict[tuple[_S, _A], _S], what: str, state: _S, action: _A,
+          hint: str = "") -> _S:
+    after = table.get((state, action))
+    if after is None:
+        raise TransitionError(f"a {what} that is {state.value} cannot {action.value}{hint}")
+    return after
 
 
 class CampaignState(Enum):
@@ -48,11 +61,7 @@ def campaign_after(state: CampaignState, action: CampaignAction) -> CampaignStat
     """The campaign's state after action; TransitionError naming what to do
     instead when it is not allowed (a stopped campaign is started, not paused
     or resumed)."""
-    after = CAMPAIGN_TRANSITIONS.get((state, action))
-    if after is None:
-        raise TransitionError(f"a campaign that is {state.value} cannot {action.value}; "
-                              "start it first")
-    return after
+    return _move(CAMPAIGN_TRANSITIONS, "campaign", state, action, "; start it first")
 
 
 class LeadState(Enum):
@@ -81,10 +90,7 @@ LEAD_TRANSITIONS: dict[tuple[LeadState, LeadAction], LeadState] = {
 
 def lead_after(state: LeadState, action: LeadAction) -> LeadState:
     """The lead's state after action; TransitionError when not allowed."""
-    after = LEAD_TRANSITIONS.get((state, action))
-    if after is None:
-        raise TransitionError(f"a lead that is {state.value} cannot {action.value}")
-    return after
+    return _move(LEAD_TRANSITIONS, "lead", state, action)
 
 
 def after_refusal(until: datetime | None) -> LeadAction:
