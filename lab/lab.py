@@ -160,8 +160,8 @@ def status(cfg: LabConfig) -> list[Part]:
               for a in cfg.agents]
     parts.append(Part("recobro api", api.running_pid(cfg),
                       f"http://{cfg.host}:{cfg.api_port}, agents' feature codes *81-*84"))
-    parts.append(Part("stripe mock (localstripe)", stripe_mock.running_pid(cfg),
-                      f"{stripe_mock.url(cfg)}, Stripe's PaymentIntents API"))
+    parts.append(Part("stripe mock", stripe_mock.running_pid(cfg),
+                      f"{stripe_mock.url(cfg)}, localstripe (Stripe's API)"))
     if _external_database() is None:
         parts.append(Part("postgresql", postgres.running_pid(cfg),
                           f"tcp {cfg.host}:{cfg.pg_port}"))

@@ -8,8 +8,7 @@ import argparse
 import io
 import logging
 
-from dialer import logs
-from dialer import cli
+from dialer import cli, logs
 
 PAN = "4000000000009995"
 

@@ -20,7 +20,7 @@ from payment_ivr.authorise import (
 )
 from payment_ivr.capture import Approved, Authorise, Declined, GatewayDown
 from payment_ivr.card import Card, read_expiry
-from payment_ivr.gateway import ChargeMetadata, Charged, GatewayError, Refused
+from payment_ivr.gateway import Charged, ChargeMetadata, GatewayError, Refused
 from payment_ivr.terms import Money
 
 NUMBER, CVV = "4242424242424242", "123"
@@ -161,7 +161,7 @@ async def test_an_attempt_the_ledger_cannot_write_is_never_sent():
 
 
 async def test_an_answer_the_ledger_cannot_write_is_still_told():
-    answer, _, ledger, the_card = await run([CHARGED], MemoryLedger(fail_on="approved"))
+    answer, _, _, the_card = await run([CHARGED], MemoryLedger(fail_on="approved"))
     assert answer == Approved("visa", "4242", "pi_1")  # the money was taken
     assert the_card.wiped
 
