@@ -17,6 +17,7 @@ The ledger is told no card data: the brand and last four at most."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,7 @@ from payment_ivr.gateway import Charged, ChargeMetadata, Gateway, GatewayError, 
 from payment_ivr.terms import Money
 
 TRIES = 3  # requests per attempt: the first and two more after a timeout or a lost answer
+PAUSE_S = 0.5  # between two tries: a gateway's blip is given a moment
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,10 @@ def idempotency_key(capture_id: uuid.UUID, attempt: int) -> str:
 
 
 def authoriser(gateway: Gateway, ledger: Ledger, context: PaymentContext,
-               *, tries: int = TRIES) -> Callable[[Authorise], Awaitable[GatewayAnswer]]:
-    """The Authorise handler for one capture (see the module)."""
+               *, tries: int = TRIES, pause_s: float = PAUSE_S
+               ) -> Callable[[Authorise], Awaitable[GatewayAnswer]]:
+    """The Authorise handler for one capture (see the module): at most
+    tries requests per attempt, pause_s apart."""
     metadata = ChargeMetadata(capture_id=str(context.capture_id),
                               account_reference=context.reference)
 
@@ -109,7 +113,7 @@ def authoriser(gateway: Gateway, ledger: Ledger, context: PaymentContext,
                     save_card=effect.save_card, brand=card.brand.value, last4=card.last4))
             except LedgerError:
                 return GatewayDown()  # an attempt not written is never sent
-            answer = await _ask(gateway, effect, key, metadata, tries)
+            answer = await _ask(gateway, effect, key, metadata, tries, pause_s)
             with contextlib.suppress(LedgerError):
                 # Not written: left in flight, and settle_in_flight writes it
                 # from the gateway's record.
@@ -122,13 +126,15 @@ def authoriser(gateway: Gateway, ledger: Ledger, context: PaymentContext,
 
 
 async def _ask(gateway: Gateway, effect: Authorise, key: str, metadata: ChargeMetadata,
-               tries: int) -> Charged | Refused | GatewayError:
+               tries: int, pause_s: float) -> Charged | Refused | GatewayError:
     """The gateway's answer, asked again (same key) while it may help.
     An error says may_have_charged when any try may have reached it."""
     reached = False
     answer: Charged | Refused | GatewayError = GatewayError(
         "not asked", may_have_charged=False, retry=False)
-    for _ in range(max(1, tries)):
+    for number in range(max(1, tries)):
+        if number:
+            await asyncio.sleep(pause_s)
         answer = await gateway.authorise(effect.card, effect.amount, key, metadata,
                                          save_card=effect.save_card)
         if not isinstance(answer, GatewayError):

@@ -85,7 +85,7 @@ async def run(answers, ledger=None, *, attempt=1, save_card=False):
     gateway = ScriptedGateway(list(answers))
     ledger = ledger or MemoryLedger()
     the_card = card()
-    answer = await authoriser(gateway, ledger, CONTEXT)(
+    answer = await authoriser(gateway, ledger, CONTEXT, pause_s=0)(
         Authorise(the_card, AMOUNT, attempt, save_card))
     return answer, gateway, ledger, the_card
 
@@ -168,7 +168,8 @@ async def test_an_answer_the_ledger_cannot_write_is_still_told():
 
 async def test_a_gateway_that_raises_still_wipes_the_card():
     the_card = card()
-    handler = authoriser(ScriptedGateway([RuntimeError("bug")]), MemoryLedger(), CONTEXT)
+    handler = authoriser(ScriptedGateway([RuntimeError("bug")]), MemoryLedger(), CONTEXT,
+                         pause_s=0)
     with pytest.raises(RuntimeError):
         await handler(Authorise(the_card, AMOUNT, 1))
     assert the_card.wiped
