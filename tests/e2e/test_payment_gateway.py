@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import subprocess
 import uuid
 from datetime import date
@@ -40,9 +41,11 @@ from dialer.settings import (
     read_env_file,
 )
 from dialer.store.migrate import apply_migrations
+from ivr.actions import Digits, Finish, Key, Play, sound
 from lab import stripe_mock
 from lab.config import LabConfig
 from lab.provision import postgres_bin_dir
+from payment_ivr import prompts
 from payment_ivr.authorise import PaymentContext, authoriser, idempotency_key
 from payment_ivr.capture import (
     Approved,
@@ -50,12 +53,13 @@ from payment_ivr.capture import (
     Declined,
     GatewayDown,
     Outcome,
+    PaymentCapture,
     PaymentResult,
 )
 from payment_ivr.card import Brand, Card, read_expiry
 from payment_ivr.gateway import Charged, ChargeMetadata, Refunded
 from payment_ivr.stripe_gateway import StripeGateway
-from payment_ivr.terms import Instalment, Money, Option
+from payment_ivr.terms import Instalment, Money, Option, PaymentOptions
 from tests.e2e.fault_proxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.lab
@@ -366,6 +370,42 @@ async def test_a_settlement_settles_the_account_and_a_promise_is_kept(pool, gate
     assert tuple(promise) == (Decimal("80.00"), date(2026, 12, 20), "ivr")
 
 
+async def test_the_capture_flow_told_the_gateway_is_down_offers_a_promise_and_it_is_kept(
+        pool, gateway_settings):
+    """The flow's own Authorise, through the handler, to a gateway nobody
+    runs: the flow says so and offers a promise; the debtor keys a date; the
+    attempt is failed and the promise kept. Nothing is lost."""
+    context = await new_account(pool, "40.00")
+    flow = PaymentCapture(PaymentOptions(Money(4000), promise_days=30), TODAY, "en")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nobody = probe.getsockname()[1]
+    keyed = [Key("1"), Digits(APPROVED, "end_key"), Digits(EXPIRY, "end_key"),
+             Digits(CVV, "end_key"), Key("1")]
+    state, actions = flow.start()
+    for heard in keyed:
+        state, actions = flow.on(state, heard)
+    [effect] = [a for a in actions if isinstance(a, Authorise)]
+    async with StripeGateway(f"http://127.0.0.1:{nobody}", gateway_settings.key,
+                             timeout_s=FAST_S) as down:
+        answer = await authoriser(down, PostgresLedger(pool), context, pause_s=0)(effect)
+    assert answer == GatewayDown() and effect.card.wiped
+    state, actions = flow.on(state, answer)
+    played = [a.media for a in actions if isinstance(a, Play)]
+    assert played[:2] == [sound(prompts.GATEWAY_DOWN.sound), sound(prompts.PROMISE_ON_1.sound)]
+    for heard in (Key("1"), Digits("2012", "end_key"), Key("1")):
+        state, actions = flow.on(state, heard)
+    [finish] = [a for a in actions if isinstance(a, Finish)]
+    assert finish.result.outcome is Outcome.PROMISED
+    assert await record_result(pool, context, finish.result)
+    row = await attempt_row(pool, context)
+    assert (row["status"], row["failure"]) == ("failed", "cannot connect")
+    promise = await pool.fetchrow("SELECT amount, due_by FROM promises WHERE capture_id = $1",
+                                  context.capture_id)
+    assert tuple(promise) == (Decimal("40.00"), date(2026, 12, 20))
+    assert await account(pool, context) == (Decimal("40.00"), "active")
+
+
 def _artefact_problems(name: str, text: str) -> list[str]:
     problems = [f"{name} holds the card number {n}" for n in CARDS if n in text]
     if re.search(rf"(?i)(cvc|cvv|security)\W{{0,12}}{CVV}", text):
@@ -400,3 +440,4 @@ async def test_no_artefact_holds_card_data(pool, gateway, proxy, gateway_setting
                 + _artefact_problems("the mock's log",
                                      stripe_mock.log_file(lab_config).read_text()))
     assert not problems, problems
+
