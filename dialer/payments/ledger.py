@@ -6,6 +6,7 @@ attempt's `applied` flag), however often its approval is written."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from decimal import Decimal
 from enum import Enum
 
@@ -101,11 +102,13 @@ class PostgresLedger:
             key, status.value, reason))
 
     @staticmethod
-    async def _run(what: str, key: str, work) -> None:
+    async def _run(what: str, key: str, work: Awaitable[object]) -> None:
         try:
             await work
-        except (asyncpg.PostgresError, OSError, LookupError) as error:
-            log.error("payment attempt %s: could not %s it (%s); it stays as it was written "
-                      "and is settled from the gateway's record", key, what,
-                      type(error).__name__)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError,
+                LookupError) as error:
+            then = ("nothing is sent" if what == "start" else
+                    "it stays in flight, to be settled from the gateway's record")
+            log.error("payment attempt %s: could not %s it (%s): %s", key, what,
+                      type(error).__name__, then)
             raise LedgerError(f"payment attempt {key}: could not {what} it") from error
