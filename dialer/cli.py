@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from dialer import logs
 from dialer.agents.state import PERSON_ACTIONS
 from dialer.errors import ConfigError, RecobroError
 from dialer.settings import ENV_FILE_VARIABLE, environment, secrets_of
@@ -326,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recobro: error: RECOBRO_LOG_LEVEL={level!r}: use DEBUG, INFO, WARNING or ERROR",
               file=sys.stderr)
         return 2
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(level)  # every handler masks card numbers
     # Its reconnect attempts come with a traceback each while PostgreSQL is
     # away; Recobro says so in one line itself.
     logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)

@@ -39,6 +39,11 @@ RIDE_OUT = Range(1, 600, "seconds")
 # half-open TCP session is found within this and the Ping's answer time.
 AMI_PING_S = 10.0
 AMI_PING = Range(1, 300, "seconds")
+# How long one request to the card gateway may take
+# (RECOBRO_PAYMENT_GATEWAY_TIMEOUT_S) before it is retried with the same
+# idempotency key: Stripe answers in about a second; a debtor is waiting.
+PAYMENT_GATEWAY_TIMEOUT_S = 10.0
+PAYMENT_GATEWAY_TIMEOUT = Range(0.1, 60, "seconds")
 RING_TIMEOUT_S = Range(5, 120, "seconds")  # CHECK (ring_timeout_s BETWEEN 5 AND 120)
 WRAP_UP_S = Range(0, 3600, "seconds")  # CHECK (wrap_up_s >= 0); an hour at most
 DIAL_RATIO = Range(1, 10, "calls per agent")  # CHECK (dial_ratio >= 1)

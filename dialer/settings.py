@@ -16,6 +16,8 @@ from dialer.errors import ConfigError
 from dialer.limits import (
     AMI_PING,
     AMI_PING_S,
+    PAYMENT_GATEWAY_TIMEOUT,
+    PAYMENT_GATEWAY_TIMEOUT_S,
     RIDE_OUT,
     RIDE_OUT_S,
     RING_TIMEOUT_S,
@@ -75,6 +77,16 @@ class Settings:
     api: ApiSettings
     agent_caller_id: AgentCallerId = AgentCallerId.DEBTOR
     db_ride_out_s: float = RIDE_OUT_S  # how long a dialer waits out a PostgreSQL outage
+
+
+@dataclass(frozen=True)
+class PaymentGatewaySettings:
+    """The card gateway: its API's base URL (Stripe's, or the lab's mock),
+    the secret API key, and how long one request may take."""
+
+    url: str
+    key: str = field(repr=False)
+    timeout_s: float = PAYMENT_GATEWAY_TIMEOUT_S
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -206,6 +218,66 @@ def _ari_url(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _gateway_url(env: Mapping[str, str]) -> str:
+    """RECOBRO_PAYMENT_GATEWAY_URL: http(s)://HOST[:PORT][/PATH]."""
+    name = "RECOBRO_PAYMENT_GATEWAY_URL"
+    written = _value(env, name)
+    if not written:
+        raise ConfigError(f"{name} is not set: the card gateway's API, e.g. "
+                          "https://api.stripe.com (the lab's mock: run `recobro lab up`)")
+    parts = urlsplit(written.rstrip("/"))
+    if "@" in parts.netloc:
+        raise ConfigError(f"{name} must not hold a user or password: set "
+                          "RECOBRO_PAYMENT_GATEWAY_KEY or RECOBRO_PAYMENT_GATEWAY_KEY_FILE")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if (parts.scheme not in ("http", "https") or not parts.hostname or port == 0
+            or parts.query or parts.fragment):
+        raise ConfigError(f"{name}={_shown(written)}: use https://HOST[:PORT] "
+                          "(e.g. https://api.stripe.com), no query or fragment")
+    return written.rstrip("/")
+
+
+def _gateway_key(env: Mapping[str, str]) -> str:
+    """The gateway's secret key: RECOBRO_PAYMENT_GATEWAY_KEY, or the first
+    line of the file RECOBRO_PAYMENT_GATEWAY_KEY_FILE names (one, not both)."""
+    name, file_name = "RECOBRO_PAYMENT_GATEWAY_KEY", "RECOBRO_PAYMENT_GATEWAY_KEY_FILE"
+    key = _value(env, name, secret=True)
+    path = _value(env, file_name)
+    if key and path:
+        raise ConfigError(f"set {name} or {file_name}, not both")
+    if path:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            why = getattr(error, "strerror", None) or "not UTF-8"
+            raise ConfigError(f"{file_name}={_shown(path)}: cannot read it ({why})") from None
+        key = lines[0].strip() if lines else ""
+        if not key:
+            raise ConfigError(f"{file_name}={_shown(path)}: the file's first line is empty")
+        if _CONTROL.search(key):
+            raise ConfigError(f"{file_name}={_shown(path)}: the key holds a control character")
+    if not key:
+        raise ConfigError(f"{name} is not set (or {file_name}): the card gateway's secret "
+                          "API key (the lab writes one: run `recobro lab up`)")
+    if any(c.isspace() for c in key):
+        raise ConfigError(f"{name if not path else file_name}: the key holds a space")
+    return key
+
+
+def load_payment_gateway_settings(env: Mapping[str, str] | None = None
+                                  ) -> PaymentGatewaySettings:
+    """The card gateway's settings, for the processes that take payments;
+    ConfigError names what is wrong (and never quotes the key)."""
+    env = environment() if env is None else env
+    return PaymentGatewaySettings(
+        url=_gateway_url(env), key=_gateway_key(env),
+        timeout_s=_seconds(env, "RECOBRO_PAYMENT_GATEWAY_TIMEOUT_S",
+                           f"{PAYMENT_GATEWAY_TIMEOUT_S:g}", PAYMENT_GATEWAY_TIMEOUT))
+
+
 def _password_hint(name: str) -> ConfigError:
     return ConfigError(
         f"{name}: the user or password holds a '/', '?', '#' or '@' as is, so the URL "
@@ -256,7 +328,8 @@ def secrets_of(env: Mapping[str, str]) -> list[str]:
     """The secrets among the settings (the DATABASE_URL's password as
     written and decoded): what no message may show."""
     found = [env.get(name, "") for name in
-             ("RECOBRO_AMI_SECRET", "RECOBRO_ARI_PASSWORD", "RECOBRO_API_TOKEN")]
+             ("RECOBRO_AMI_SECRET", "RECOBRO_ARI_PASSWORD", "RECOBRO_API_TOKEN",
+             "RECOBRO_PAYMENT_GATEWAY_KEY")]
     url = env.get("DATABASE_URL", "")
     _, sep, rest = url.partition("://")
     if sep:

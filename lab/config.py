@@ -48,6 +48,7 @@ class LabConfig:
     ari_password: str = field(repr=False)
     api_token: str = field(repr=False)
     agents: tuple[LabAgent, ...]
+    payment_gateway_key: str = field(default="sk_test_lab", repr=False)  # the mock's
 
     host: str = "127.0.0.1"
 
@@ -97,6 +98,11 @@ class LabConfig:
     @property
     def pg_port(self) -> int:
         return self.port_base + 432
+
+    @property
+    def stripe_mock_port(self) -> int:
+        """The Stripe-compatible mock (localstripe), HTTP."""
+        return self.port_base + 420
 
     # sipp's control sockets (a UDP port each process listens on for
     # commands such as "Q", quit): on loopback and on ports of the lab's own,
@@ -153,7 +159,7 @@ def _secret(length: int) -> str:
 
 def _load_or_create_secrets(path: Path) -> dict[str, str]:
     """The lab's secrets, generated once (and any a newer Recobro added)."""
-    wanted = {"AMI_SECRET": 24, "ARI_PASSWORD": 24, "API_TOKEN": 32,
+    wanted = {"AMI_SECRET": 24, "ARI_PASSWORD": 24, "API_TOKEN": 32, "PAYMENT_GATEWAY_KEY": 24,
               **{f"AGENT_{index}_SECRET": 16 for index in range(AGENT_COUNT)}}
     values = read_env_file(path) if path.is_file() else {}
     missing = {key: _secret(size) for key, size in wanted.items() if key not in values}
@@ -182,4 +188,6 @@ def load_lab_config() -> LabConfig:
     return LabConfig(lab_dir=lab_dir, cache_dir=cache_dir, port_base=port_base,
                      lab_id=lab_id, ami_user="recobro", ami_secret=stored["AMI_SECRET"],
                      ari_user="recobro", ari_password=stored["ARI_PASSWORD"],
-                     api_token=stored["API_TOKEN"], agents=agents)
+                     api_token=stored["API_TOKEN"], agents=agents,
+                     # A Stripe secret key's form: localstripe takes any sk_...
+                     payment_gateway_key=f"sk_test_{stored['PAYMENT_GATEWAY_KEY']}")

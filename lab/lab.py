@@ -14,7 +14,7 @@ from dialer.errors import LabError
 from dialer.settings import load_settings, read_env_file
 from dialer.sounds_check import missing_sounds, require
 from dialer.store.migrate import apply_migrations
-from lab import api, asterisk, postgres, process, prompts, provision, sipp
+from lab import api, asterisk, postgres, process, prompts, provision, sipp, stripe_mock
 from lab.config import ARI_APP, CALLER_ID, TRUNK, LabConfig
 from lab.prompts import callback_number
 
@@ -45,6 +45,9 @@ def write_env_file(cfg: LabConfig, database_url: str) -> None:
         "RECOBRO_API_TOKEN": cfg.api_token,
         # What the lab's recordings say (prompts.py), and the fallback too.
         "RECOBRO_CALLBACK_NUMBER": callback_number(),
+        # The card gateway: the lab's Stripe mock (docs/payments.md).
+        "RECOBRO_PAYMENT_GATEWAY_URL": stripe_mock.url(cfg),
+        "RECOBRO_PAYMENT_GATEWAY_KEY": cfg.payment_gateway_key,
     }
     cfg.env_file.parent.mkdir(parents=True, exist_ok=True)
     cfg.env_file.touch(mode=0o600)
@@ -94,6 +97,8 @@ def _check_ports_free(cfg: LabConfig) -> None:
         wanted.append(("PostgreSQL", cfg.pg_port, socket.SOCK_STREAM))
     if api.running_pid(cfg) is None:
         wanted.append(("recobro api", cfg.api_port, socket.SOCK_STREAM))
+    if stripe_mock.running_pid(cfg) is None:
+        wanted.append(("the Stripe mock", cfg.stripe_mock_port, socket.SOCK_STREAM))
     for what, port, kind in wanted:
         if process.port_in_use(cfg.host, port, kind):
             raise LabError(f"port {port} for {what} is already in use on {cfg.host}: stop "
@@ -121,6 +126,7 @@ def up(cfg: LabConfig) -> list[Part]:
     for agent in cfg.agents:
         sipp.register_agent(cfg, agent)
     check_sounds(cfg)
+    stripe_mock.start(cfg)
     api.start(cfg)
     return status(cfg)
 
@@ -134,6 +140,7 @@ def check_sounds(cfg: LabConfig) -> None:
 def down(cfg: LabConfig) -> list[Part]:
     """Stop every part the lab started, each by its own PID file."""
     api.stop(cfg)
+    stripe_mock.stop(cfg)
     asterisk.stop(cfg)
     sipp.stop_all(cfg)
     if _external_database() is None:
@@ -153,6 +160,8 @@ def status(cfg: LabConfig) -> list[Part]:
               for a in cfg.agents]
     parts.append(Part("recobro api", api.running_pid(cfg),
                       f"http://{cfg.host}:{cfg.api_port}, agents' feature codes *81-*84"))
+    parts.append(Part("stripe mock", stripe_mock.running_pid(cfg),
+                      f"{stripe_mock.url(cfg)}, localstripe (Stripe's API)"))
     if _external_database() is None:
         parts.append(Part("postgresql", postgres.running_pid(cfg),
                           f"tcp {cfg.host}:{cfg.pg_port}"))

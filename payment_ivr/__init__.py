@@ -14,6 +14,13 @@ them. Everything outside it sees a brand and the last four digits at most.
 - `capture`: the capture flow, pure, run by ivr.runner; the card leaves it
   only inside the `Authorise` effect, and its `PaymentResult` holds no card
   data.
+- `gateway`: the card gateway's protocol and answers (pure).
+- `authorise`: the one `Authorise` handler (exactly one charge per attempt,
+  the card wiped whatever happens) and the `Ledger` it writes (no card data).
+- `stripe_gateway`: the adapter for Stripe's PaymentIntents API, the one
+  place the card's data leaves the process (in its request bodies).
 
 Modules here import only `ivr.actions`, `ivr.recordings` and the standard
-library, so that what can touch card data stays small enough to audit."""
+library (the Stripe adapter aiohttp too), nothing of the dialer, and none
+of them logs, so that what can touch card data stays small enough to
+audit (tests/unit/test_payment_card.py, the import contracts)."""

@@ -13,6 +13,7 @@ class AccountStatus(Enum):
     ACTIVE = "active"
     PAID = "paid"
     SETTLED = "settled"
+    IN_PLAN = "in_plan"  # paying by instalments (a capture set the plan up)
     DISPUTED = "disputed"
     CLOSED = "closed"
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from lab import api as lab_api
-from lab import asterisk, postgres, sipp
+from lab import asterisk, postgres, sipp, stripe_mock
 from lab.config import LabConfig
 from lab.number_plan import Behaviour, lab_number
 from tests.e2e.cli import run_cli
@@ -42,6 +42,7 @@ def listening(pids: set[int]) -> list[tuple[int, str, str, int]]:
 def lab_processes(cfg: LabConfig) -> dict[int, str]:
     parts = {"asterisk": asterisk.running_pid(cfg), "pstn": sipp.pstn_pid(cfg),
              "postgresql": postgres.running_pid(cfg), "recobro api": lab_api.running_pid(cfg),
+             "stripe mock": stripe_mock.running_pid(cfg),
              **{a.endpoint: sipp.agent_pid(cfg, a) for a in cfg.agents}}
     assert None not in parts.values(), parts
     return {pid: name for name, pid in parts.items()}
@@ -52,6 +53,7 @@ def lab_ports(cfg: LabConfig) -> set[int]:
     start, end = cfg.rtp_range
     return {cfg.ami_port, cfg.ari_port, cfg.sip_port, cfg.pstn_port, cfg.pstn_media_port,
             cfg.pstn_media_port + 2, cfg.pg_port, cfg.api_port, cfg.pstn_control_port,
+            cfg.stripe_mock_port,
             *(a.sip_port for a in cfg.agents), *(a.media_port for a in cfg.agents),
             *(a.media_port + 2 for a in cfg.agents),
             *(cfg.agent_control_port(a) for a in cfg.agents), *range(start, end + 1)}
@@ -77,7 +79,7 @@ def test_every_lab_listener_is_on_loopback(lab_config):
     seen = {port for _, _, host, port in sockets if host in LOOPBACK}
     expected = {lab_config.ami_port, lab_config.ari_port, lab_config.sip_port,
                 lab_config.pstn_port, lab_config.pg_port, lab_config.api_port,
-                lab_config.pstn_control_port, lab_config.pstn_media_port,
+                lab_config.stripe_mock_port, lab_config.pstn_control_port, lab_config.pstn_media_port,
                 *(a.sip_port for a in lab_config.agents),
                 *(a.media_port for a in lab_config.agents),
                 *(lab_config.agent_control_port(a) for a in lab_config.agents)}

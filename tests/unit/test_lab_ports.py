@@ -34,6 +34,7 @@ def planned_ports(cfg: LabConfig) -> dict[str, list[int]]:
         "recobro api": [cfg.api_port],
         "a test's recobro api": [base + 81],
         "postgresql": [cfg.pg_port],
+        "the stripe mock": [cfg.stripe_mock_port],
         "a test's unreachable postgresql": [base + 431],
         # sipp also takes the media port + 2 (and sends from + 1, + 3).
         "pstn": [cfg.pstn_port, *range(cfg.pstn_media_port, cfg.pstn_media_port + 4),

@@ -153,6 +153,10 @@ def test_wipe_drops_the_secrets_and_a_wiped_card_cannot_be_read():
             read()
 
 
+# The gateway adapter may also speak HTTP; it alone.
+ADAPTER_IMPORTS = {"stripe_gateway.py": {"aiohttp"}}
+
+
 def test_the_pci_package_imports_only_ivr_actions_ivr_recordings_and_the_standard_library():
     allowed = {"ivr.actions", "ivr.recordings", "payment_ivr", "__future__"}
     refused = {"logging", "pickle", "shelve"}  # nothing here logs or keeps a card
@@ -169,4 +173,4 @@ def test_the_pci_package_imports_only_ivr_actions_ivr_recordings_and_the_standar
                 top = name.split(".")[0]
                 assert name in allowed or top == "payment_ivr" or (
                     top in sys.stdlib_module_names and top not in refused
-                ), f"{source.name} imports {name}"
+                ) or top in ADAPTER_IMPORTS.get(source.name, ()), f"{source.name} imports {name}"

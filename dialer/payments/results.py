@@ -1,0 +1,71 @@
+"""What a capture ended with, in PostgreSQL, in one transaction: the
+capture's row, the account's status (paid, settled, in a plan), a plan's
+schedule or a promise. The money itself lowered the balance when its
+attempt was written approved (dialer.payments.ledger), so a result that is
+never recorded (a call dropped, a process killed) loses no payment.
+
+Dialing stops at once for a paid, settled or in-plan account: the
+compliance gate refuses every account that is not active, at each claim
+and again just before each call."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from dialer.payments.ledger import decimal_of
+from payment_ivr.authorise import PaymentContext
+from payment_ivr.capture import Outcome, PaymentResult
+from payment_ivr.terms import Option
+
+_OPTION = {Option.FULL: "full", Option.SETTLEMENT: "settlement", Option.PLAN: "plan",
+           Option.PROMISE: "promise"}
+
+
+async def record_result(pool: asyncpg.Pool, context: PaymentContext,
+                        result: PaymentResult) -> bool:
+    """Record how the capture of context ended (once: a second call for
+    the same capture changes nothing and returns False)."""
+    async with pool.acquire() as connection, connection.transaction():
+        amount = result.amount
+        inserted = await connection.fetchval(
+            "INSERT INTO payment_captures (capture_id, account_id, call_id, outcome, option, "
+            "amount, currency, brand, last4, gateway_reference, promise_date, attempts, "
+            "decline_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+            "left($13, 255)) ON CONFLICT (capture_id) DO NOTHING RETURNING true",
+            context.capture_id, context.account_id, context.call_id, result.outcome.value,
+            _OPTION.get(result.option) if result.option else None,
+            decimal_of(amount) if amount else None, amount.currency if amount else None,
+            result.brand.value if result.brand else None, result.last4, result.reference,
+            result.promise_date, result.attempts, result.decline_reason)
+        if not inserted:
+            return False
+        if result.outcome is Outcome.PAID and result.option is Option.SETTLEMENT:
+            await _status(connection, context.account_id, "settled")
+        elif result.outcome is Outcome.PAID:
+            # The ledger made it paid when the payment cleared the balance.
+            pass
+        elif result.outcome is Outcome.PLAN_SET_UP:
+            await _status(connection, context.account_id, "in_plan")
+            await connection.executemany(
+                "INSERT INTO payment_instalments (capture_id, number, account_id, due, amount, "
+                "currency, status) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                [(context.capture_id, number, context.account_id, instalment.due,
+                  decimal_of(instalment.amount), instalment.amount.currency,
+                  "paid" if number == 1 else "due")
+                 for number, instalment in enumerate(result.schedule, start=1)])
+        elif result.outcome is Outcome.PROMISED and amount and result.promise_date:
+            await connection.execute(
+                "INSERT INTO promises (account_id, amount, due_by, source, at, capture_id) "
+                "VALUES ($1, $2, $3, 'ivr', now(), $4)",
+                context.account_id, decimal_of(amount), result.promise_date,
+                context.capture_id)
+        return True
+
+
+async def _status(connection: asyncpg.Connection, account_id: int, status: str) -> None:
+    """The account's new status, unless it is disputed or closed meanwhile
+    (those are an operator's, and a payment does not undo them)."""
+    await connection.execute(
+        "UPDATE accounts SET status = $2, updated_at = now() "
+        "WHERE id = $1 AND status IN ('active', 'paid', 'settled', 'in_plan')",
+        account_id, status)
