@@ -66,8 +66,8 @@ def test_flags_set_every_segment_and_a_strategies_file_one(tmp_path):
 
 
 @pytest.mark.parametrize("field, value, words", [
-    ("settlement_percent", "100", "--settlement-percent 100: a whole number from 1 to 99 "
-                                  "percent of the balance, or 'none' to offer none"),
+    ("settlement_percent", "100", ("--settlement-percent 100: a whole number from 1 to 99 "
+                                   "percent of the balance, or 'none' to offer none")),
     ("settlement_percent", "0", "--settlement-percent 0: a whole number from 1 to 99"),
     ("instalments", "1", "--instalments 1: a whole number from 2 to 24 monthly payments"),
     ("instalments", "six", "--instalments 'six': a whole number from 2 to 24"),
@@ -80,8 +80,8 @@ def test_a_bad_flag_names_its_field_and_range(field, value, words):
 
 
 @pytest.mark.parametrize("toml, words", [
-    ("[late]\nsettlement_percent = 100\n", "[late]: settlement_percent 100: a whole number "
-                                           "from 1 to 99"),
+    ("[late]\nsettlement_percent = 100\n", ("[late]: settlement_percent 100: a whole number "
+                                            "from 1 to 99")),
     ("[mid]\ninstalments = true\n", "[mid]: instalments True: a whole number from 2 to 24"),
     ("[early]\npromise_days = 1.5\n", "[early]: promise_days 1.5: a whole number"),
 ])
