@@ -204,6 +204,7 @@ def test_hanging_up_mid_capture_stores_only_the_outcome(lab_config, fresh_databa
     rows = asyncio.run(fetch(url, "SELECT kind, detail FROM call_events ORDER BY at"))
     assert [json.loads(r["detail"])["muted"] for r in rows if r["kind"] == "recording_muted"] \
         == [True]  # muted, and never resumed: the call had ended
+    assert asyncio.run(fetch(url, "SELECT count(*) AS n FROM promises"))[0]["n"] == 0
     assert_no_card_anywhere(lab_config, url, tmp_path, APPROVED_CARD[:8])
 
 
