@@ -101,7 +101,9 @@ def _campaign(args: argparse.Namespace) -> int:
             wrap_up_s=args.wrap_up, early_max_dpd=args.early_max_dpd,
             mid_max_dpd=args.mid_max_dpd, segments=args.segments, strategies=args.strategies,
             portfolio=args.portfolio, amd=args.amd, machine_action=args.machine_action,
-            allow_above_cap=args.allow_abandon_above_cap)
+            allow_above_cap=args.allow_abandon_above_cap,
+            payment={"settlement_percent": args.settlement_percent,
+                     "instalments": args.instalments, "promise_days": args.promise_days})
         if campaign.abandon_target > CAP:
             # Allowed by the operator's own flag: said where it is done.
             print(f"recobro: warning: campaign {campaign.name}: --abandon-target "
@@ -158,9 +160,10 @@ def _api(args: argparse.Namespace) -> int:
 
 def _inbound(args: argparse.Namespace) -> int:
     from dialer.inbound.service import serve
-    from dialer.settings import load_settings
+    from dialer.settings import configured_payment_gateway, load_settings
 
-    asyncio.run(serve(load_settings(), args.wrap_up, args.region))
+    asyncio.run(serve(load_settings(), args.wrap_up, args.region,
+                      configured_payment_gateway()))
     return 0
 
 
@@ -201,6 +204,14 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     campaign.add_argument("--portfolio", default="",
                           help="only accounts whose client_segment is this (default: all)")
     campaign.add_argument("--strategies", type=Path, help="TOML file of per-segment strategies")
+    # Payment by keypad, for every segment (a strategies file may set each
+    # segment's own); default: docs/campaigns.md#payment-terms.
+    campaign.add_argument("--settlement-percent", metavar="N|none",
+                          help="offer settling for N%% of the balance paid today (1-99)")
+    campaign.add_argument("--instalments", metavar="N|none",
+                          help="offer a plan of N monthly payments (2-24)")
+    campaign.add_argument("--promise-days", metavar="N|none",
+                          help="offer a promise to pay within N days (0-180)")
     campaign.add_argument("--for", dest="seconds", type=float, default=None,
                           help="run: stop dialing after this many seconds")
     campaign.set_defaults(run=_campaign)

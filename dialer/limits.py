@@ -55,6 +55,11 @@ NAME_LENGTH = 100  # a campaign's name and portfolio, in characters
 PRIORITY = Range(-1000, 1000)
 MAX_ATTEMPTS = Range(1, 100)  # CHECK (max_attempts > 0)
 RETRY_S = Range(0, 365 * 24 * 3600, "seconds")  # a year at most
+# What a segment offers a debtor who pays by keypad (0006.payment_terms.sql's
+# CHECKs; payment_ivr.terms.PaymentOptions refuses the same).
+SETTLEMENT_PERCENT = Range(1, 99, "percent of the balance")
+INSTALMENTS = Range(2, 24, "monthly payments")
+PROMISE_DAYS = Range(0, 180, "days")  # dates are keyed DDMM: no further
 
 SKILL_LEVEL = Range(1, 5)  # CHECK (level BETWEEN 1 AND 5) on agent_skills
 

@@ -278,6 +278,17 @@ def load_payment_gateway_settings(env: Mapping[str, str] | None = None
                            f"{PAYMENT_GATEWAY_TIMEOUT_S:g}", PAYMENT_GATEWAY_TIMEOUT))
 
 
+def configured_payment_gateway(env: Mapping[str, str] | None = None
+                               ) -> PaymentGatewaySettings | None:
+    """The card gateway's settings when RECOBRO_PAYMENT_GATEWAY_URL is set
+    (a process then takes payments), None when it is not; a gateway set
+    but wrongly is a ConfigError naming the setting."""
+    env = environment() if env is None else env
+    if not _value(env, "RECOBRO_PAYMENT_GATEWAY_URL"):
+        return None
+    return load_payment_gateway_settings(env)
+
+
 def _password_hint(name: str) -> ConfigError:
     return ConfigError(
         f"{name}: the user or password holds a '/', '?', '#' or '@' as is, so the URL "

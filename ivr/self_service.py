@@ -1,8 +1,9 @@
 """Self-service for low-risk debtors who call in, as an explicit state
 machine: a menu (1 hear the balance, 2 promise to pay it within 7 days,
-0 speak to an agent), and what each key leads to. Pure: events in, actions
-out; the inbound desk plays and listens. Payment by keypad belongs to the
-PCI-scoped payment IVR, not here."""
+3 pay by card when a payment can be taken, 0 speak to an agent), and what
+each key leads to. Pure: events in, actions out; the inbound desk plays and
+listens. Payment by keypad itself belongs to the PCI-scoped payment IVR:
+this flow only finishes with TO_PAY, and the desk hands the call over."""
 
 from __future__ import annotations
 
@@ -28,12 +29,20 @@ PROMISE_PROMPT = Recording(sound("promise-recorded"), {
     "en": "Thank you. Your promise to pay within seven days is recorded. Goodbye.",
     "es": "Gracias. Su compromiso de pago en siete días ha quedado registrado. Adiós.",
 })
-RECORDINGS = (MENU_PROMPT, BALANCE_PROMPT, PROMISE_PROMPT)
-MENU, YOUR_BALANCE, PROMISE_RECORDED = (r.sound for r in RECORDINGS)
+# Its own recording, after the menu: a site that cannot take card payments
+# keeps the menu it recorded, and the keys debtors know keep their meaning.
+PAY_PROMPT = Recording(sound("self-service-pay"), {
+    "en": "To pay by card now, press 3.",
+    "es": "Para pagar ahora con tarjeta, pulse 3.",
+})
+RECORDINGS = (MENU_PROMPT, BALANCE_PROMPT, PROMISE_PROMPT, PAY_PROMPT)
+MENU, YOUR_BALANCE, PROMISE_RECORDED, PAY = (r.sound for r in RECORDINGS)
+PAY_KEY = "3"
 
 
 KEY_TIMEOUT_S = 8.0  # to press a key after the menu
 TO_AGENT = "to_agent"  # what the flow finishes with when the caller wants an agent
+TO_PAY = "to_pay"  # ... when the caller wants to pay by card
 FINISHED = "self-service finished"
 
 
@@ -56,11 +65,13 @@ def amount_media(amount: str) -> str:
 
 @dataclass(frozen=True)
 class SelfService:
-    """The menu, the balance, a promise; an agent on 0, after MENU_TRIES
-    silences or wrong keys, or when a prompt cannot be played. Finishes with
-    TO_AGENT, or hangs up after a promise."""
+    """The menu, the balance, a promise, a card payment when can_pay; an
+    agent on 0, after MENU_TRIES silences or wrong keys, or when a prompt
+    cannot be played. Finishes with TO_AGENT or TO_PAY, or hangs up after
+    a promise."""
 
     balance: str
+    can_pay: bool = False
 
     def start(self) -> tuple[Menu, list[object]]:
         return Menu(), self._menu()
@@ -76,10 +87,12 @@ class SelfService:
             return menu, [RecordPromise(PROMISE_DAYS),
                           Play(media_of(PROMISE_RECORDED), keys=KeyMode.BUFFER),
                           Hangup(FINISHED)]
+        if key == PAY_KEY and self.can_pay:
+            return menu, [Finish(TO_PAY)]
         if key == "0" or menu.tries >= MENU_TRIES:
             return menu, [Finish(TO_AGENT)]
         return Menu(menu.tries + 1), self._menu()  # silence or a wrong key: again
 
-    @staticmethod
-    def _menu() -> list[object]:
-        return [Play(media_of(MENU)), Listen(KEY_TIMEOUT_S)]
+    def _menu(self) -> list[object]:
+        pay = [Play(media_of(PAY))] if self.can_pay else []
+        return [Play(media_of(MENU)), *pay, Listen(KEY_TIMEOUT_S)]

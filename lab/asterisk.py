@@ -83,6 +83,16 @@ def _cli(cfg: LabConfig, command: str, timeout_s: float) -> subprocess.Completed
                           stdin=subprocess.DEVNULL, timeout=timeout_s)
 
 
+def originate(cfg: LabConfig, channel: str, context: str, extension: str) -> None:
+    """Place a call from Asterisk's CLI into the dialplan (an engineer's own
+    context, as `channel originate` does): channel is answered, then runs
+    extension@context. LabError with Asterisk's words when it refuses."""
+    result = _cli(cfg, f"channel originate {channel} extension {extension}@{context}", 30)
+    if result.returncode != 0 or "rror" in result.stdout:
+        raise LabError(f"Asterisk did not originate {channel}: "
+                       f"{(result.stdout + result.stderr).strip()[:300]}")
+
+
 def start(cfg: LabConfig) -> int:
     """Start Asterisk if it is not running and wait until it is fully booted."""
     pid = running_pid(cfg)

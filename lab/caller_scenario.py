@@ -73,9 +73,11 @@ _SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 
 def render_caller_scenario(caller: str, called: str, keys_pcap: Path | None,
-                           stay_s: float) -> str:
-    """The UAC scenario: caller calls called, plays the keys, stays stay_s."""
+                           stay_s: float, keys_after_s: float = 0.0) -> str:
+    """The UAC scenario: caller calls called, plays the keys (keys_after_s
+    later than KEYS_AFTER_MS), stays stay_s."""
     keys = (f'  <nop><action><exec play_pcap_audio="{keys_pcap}"/></action></nop>'
             if keys_pcap else "")
     return _SCENARIO.format(sdp=DEBTOR_SDP, ok_to_bye=OK_TO_BYE, caller=caller, called=called, keys=keys,
-                            keys_after_ms=KEYS_AFTER_MS, stay_ms=int(stay_s * 1000))
+                            keys_after_ms=KEYS_AFTER_MS + int(keys_after_s * 1000),
+                            stay_ms=int(stay_s * 1000))

@@ -126,6 +126,16 @@ class LabConfig:
         return self.port_base + 128
 
     @property
+    def keying_debtor_port(self) -> int:
+        """A debtor who answers and keys a test's script (one-shot sipp UAS)."""
+        return self.port_base + 96
+
+    @property
+    def keying_debtor_control_port(self) -> int:
+        """Its control port (media port_base + 2070)."""
+        return self.port_base + 126
+
+    @property
     def register_control_port(self) -> int:
         """An agent's registration (one-shot sipp, SIP port_base + 99)."""
         return self.port_base + 129

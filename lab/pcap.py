@@ -70,7 +70,9 @@ def keys_pcap(keys: str, ssrc: int = 0x5EC0B21, first_sequence: int = 0,
     a pause; one timestamp per key, sequence numbers running on from
     first_sequence, timestamps from first_timestamp (pcaps played one after
     another must not repeat them: a repeat is a retransmission, and the
-    receiver drops it). A ',' in keys is a second's pause."""
+    receiver drops it). A ',' in keys is a second's pause; pauses before
+    the first key are lost, since a player (sipp) times packets from the
+    first one (lab.sipp's callers turn them into a pause of the scenario)."""
     packets = []
     sequence, at = first_sequence, 0.0
     for key in keys:
@@ -91,3 +93,9 @@ def keys_pcap(keys: str, ssrc: int = 0x5EC0B21, first_sequence: int = 0,
             sequence += 1
         at += KEY_PACKETS * PACKET_S + KEY_GAP_S
     return _pcap(packets)
+
+
+def leading_pause(keys: str) -> tuple[float, str]:
+    """The seconds of pause (',') before the first key, and the keys after."""
+    rest = keys.lstrip(",")
+    return float(len(keys) - len(rest)), rest

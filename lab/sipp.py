@@ -12,8 +12,8 @@ from lab import process
 from lab.caller_scenario import render_caller_scenario
 from lab.config import CALLER_ID, SCENARIO_DIR, LabAgent, LabConfig
 from lab.greetings import render_greetings
-from lab.pcap import keys_pcap
-from lab.pstn_scenario import render_keys, render_pstn_scenario
+from lab.pcap import keys_pcap, leading_pause
+from lab.pstn_scenario import render_keying_debtor, render_keys, render_pstn_scenario
 
 SIPP = "sipp"
 
@@ -141,13 +141,16 @@ def dial_feature_code(cfg: LabConfig, agent: LabAgent, code: str) -> None:
 def call_in(cfg: LabConfig, caller: str, keys: str = "", stay_s: float = 10.0,
             called: str = CALLER_ID) -> None:
     """A debtor calls in through the trunk (from the PSTN's address), keys
-    in `keys`, and stays up to stay_s (less if Asterisk hangs up)."""
+    in `keys` (',' a second's pause, leading ones too), and stays up to
+    stay_s (less if Asterisk hangs up)."""
     scenario = _sipp_dir(cfg) / "caller.xml"
     keys_file = None
+    keys_after_s, keys = leading_pause(keys)
     if keys:
         keys_file = _sipp_dir(cfg) / "caller-keys.pcap"
         keys_file.write_bytes(keys_pcap(keys))
-    scenario.write_text(render_caller_scenario(caller, called, keys_file, stay_s))
+    scenario.write_text(render_caller_scenario(caller, called, keys_file, stay_s,
+                                               keys_after_s))
     result = subprocess.run(
         [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-m", "1",
          "-p", str(cfg.port_base + 97), "-mp", str(cfg.port_base + 2080),
@@ -157,6 +160,29 @@ def call_in(cfg: LabConfig, caller: str, keys: str = "", stay_s: float = 10.0,
         timeout=stay_s + 40)
     if result.returncode != 0:
         raise LabError(f"the call in from {caller} failed (sipp exit {result.returncode}); "
+                       f"see {_sipp_dir(cfg) / 'errors.log'}")
+
+
+def answer_and_key(cfg: LabConfig, keys: str, directory: Path, stay_s: float = 60.0) -> None:
+    """A debtor of the PSTN who answers the one call the trunk sends to
+    cfg.keying_debtor_port (dial `PJSIP/<trunk>/sip:NUMBER@HOST:PORT`) and
+    keys `keys` over RFC 4733 (',' a second's pause), then stays up to
+    stay_s, less if Asterisk hangs up. Its scenario and keys are written in
+    directory (a test's own: what a debtor keys is the test's), never in
+    the lab's. Blocks until the call is over."""
+    keys_after_s, keys = leading_pause(keys)
+    keys_file = directory / "debtor-keys.pcap"
+    keys_file.write_bytes(keys_pcap(keys))
+    scenario = directory / "keying-debtor.xml"
+    scenario.write_text(render_keying_debtor(keys_file, stay_s, keys_after_s))
+    result = subprocess.run(
+        [SIPP, "-sf", str(scenario), "-m", "1", "-p", str(cfg.keying_debtor_port),
+         "-mp", str(cfg.port_base + 2070), "-timeout", f"{int(stay_s) + 60}s",
+         "-timeout_error", *_common(cfg, cfg.keying_debtor_control_port)],
+        check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        timeout=stay_s + 90)
+    if result.returncode != 0:
+        raise LabError(f"the debtor keying a script failed (sipp exit {result.returncode}); "
                        f"see {_sipp_dir(cfg) / 'errors.log'}")
 
 

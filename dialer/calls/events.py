@@ -99,6 +99,16 @@ class FallbackPlayed(CallEvent):
 
 
 @dataclass(frozen=True)
+class RecordingMuted(CallEvent):
+    """Recobro muted the call's recording (a card being keyed) or, with
+    muted False, resumed it. refused: Asterisk's answer when it had no
+    recording of the call to mute or resume ("" when it did so)."""
+
+    muted: bool
+    refused: str = ""
+
+
+@dataclass(frozen=True)
 class HangupRequested(CallEvent):
     """Recobro itself asked Asterisk to end the call."""
 

@@ -1,7 +1,8 @@
 """The inbound desk: a call from the trunk enters the inbound Stasis
 application (asterisk_conf/extensions_recobro.conf) with the caller's
 number. The desk answers, identifies the debtor by caller ID or, failing
-that, by the account number keyed in, offers low-risk debtors self-service,
+that, by the account number keyed in, offers low-risk debtors self-service (with a card payment, taken by
+dialer.payments, when one can be taken),
 and routes the call by the account's language, balance and risk to a
 skilled agent, whom it bridges like an outbound call (the agent
 connector). With no agent free the caller waits with music, hears their
@@ -24,6 +25,8 @@ from dialer.calls.caller_id import Debtor
 from dialer.calls.control import CallControl, CallEvents
 from dialer.errors import CallControlError
 from dialer.inbound import store as inbound_store
+from dialer.payments import store as payments_store
+from dialer.payments.stasis import Payments
 from dialer.store.calls import storage_id
 from ivr import self_service
 from ivr.account_prompt import KeyedAccount
@@ -55,11 +58,12 @@ class InboundDesk:
     """Takes the calls of an inbound application."""
 
     def __init__(self, control: CallControl, pool: asyncpg.Pool, connector: AgentConnector,
-                 region: str = "US") -> None:
+                 region: str = "US", payments: Payments | None = None) -> None:
         self.control = control
         self.pool = pool
         self.connector = connector
         self.region = region
+        self.payments = payments
         self._waiting: list[str] = []  # calls waiting for an agent, first first
         control.register_flow(INBOUND_FLOW, self._run)
 
@@ -77,8 +81,7 @@ class InboundDesk:
                                         account.account_id if account else None, identified_by,
                                         self.control.clock())
             if account is not None and account.risk_score < self_service.LOW_RISK:
-                wants = await run_flow(self_service.SelfService(account.balance), self.control,
-                                       call_id, events, self._promise(inbound_id, account))
+                wants = await self._self_service(call_id, inbound_id, account, events)
                 if wants != self_service.TO_AGENT:
                     return
             await self._route(call_id, inbound_id, account, Debtor(
@@ -89,6 +92,26 @@ class InboundDesk:
         finally:
             if inbound_id is not None:
                 await inbound_store.ended(self.pool, inbound_id, self.control.clock())
+
+    async def _self_service(self, call_id: str, inbound_id: uuid.UUID,
+                            account: inbound_store.Caller, events: CallEvents) -> object:
+        """The self-service menu until the caller is done or wants an
+        agent (what it finished with); a card payment when asked for, then
+        the menu again, with the balance as it is after the payment."""
+        balance = account.balance
+        while True:
+            payer = (await payments_store.payer_by_id(self.pool, account.account_id)
+                     if self.payments is not None else None)
+            if payer is not None:
+                balance = payer.balance
+            wants = await run_flow(
+                self_service.SelfService(balance, payer is not None and payer.payable),
+                self.control, call_id, events, self._promise(inbound_id, account))
+            if wants != self_service.TO_PAY or payer is None or self.payments is None:
+                return wants
+            await self.payments.take(call_id, events, payer)
+            if events.ended.done():
+                return None
 
     def _promise(self, inbound_id: uuid.UUID, account: inbound_store.Caller):
         async def perform(effect: object) -> None:

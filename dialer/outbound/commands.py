@@ -33,17 +33,48 @@ from dialer.store.database import configured_database
 
 _RETRY_FIELDS = {f"retry_{name}": name for name in
                  ("busy_s", "no_answer_s", "machine_s", "abandoned_s", "failed_s", "hung_up_s")}
+# What a segment offers a debtor paying by keypad, and each one's range.
+PAYMENT_FIELDS = {"settlement_percent": limits.SETTLEMENT_PERCENT,
+                  "instalments": limits.INSTALMENTS, "promise_days": limits.PROMISE_DAYS}
+NOT_OFFERED = "none"  # a payment term's value that offers nothing
 
 
-def load_strategies(path: Path, dial_mode: DialMode) -> tuple[Strategy, ...]:
+def payment_term(what: str, value: object, allowed: limits.Range) -> int | None:
+    """A payment term as stored: a whole number in range, or None for
+    NOT_OFFERED (a string from the command line, or a TOML value);
+    ConfigError naming what and the range otherwise."""
+    if value == NOT_OFFERED:
+        return None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+        raise ConfigError(f"{what} {value!r}: a whole number {allowed}, or {NOT_OFFERED!r} "
+                          "to offer none")
+    return value
+
+
+def with_payment_terms(strategies: tuple[Strategy, ...], given: dict[str, str | None]
+                       ) -> tuple[Strategy, ...]:
+    """strategies with the payment terms given on the command line
+    (--settlement-percent, --instalments, --promise-days: field name ->
+    value, None when not given) set for every segment."""
+    changes = {name: payment_term(f"--{name.replace('_', '-')}", value, PAYMENT_FIELDS[name])
+               for name, value in given.items() if value is not None}
+    return tuple(replace(s, payment=replace(s.payment, **changes)) for s in strategies)
+
+
+def load_strategies(path: Path, dial_mode: DialMode,
+                    base: tuple[Strategy, ...] | None = None) -> tuple[Strategy, ...]:
     """Per-segment strategies from a TOML file: a table per segment
-    ([early], [mid], [late]) with dial_mode, priority, max_attempts and
-    retry_*_s; what a table leaves out keeps its default."""
+    ([early], [mid], [late]) with dial_mode, priority, max_attempts,
+    retry_*_s and the payment terms (settlement_percent, instalments,
+    promise_days, each a number or "none"); what a table leaves out keeps
+    base's (the defaults when not given)."""
     try:
         tables = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise ConfigError(f"strategies file {path}: {error}") from None
-    strategies = {s.segment.value: s for s in default_strategies(dial_mode)}
+    strategies = {s.segment.value: s for s in base or default_strategies(dial_mode)}
     for name, table in tables.items():
         where = f"strategies file {path}, [{name}]"
         if name not in strategies or not isinstance(table, dict):
@@ -64,6 +95,9 @@ def load_strategies(path: Path, dial_mode: DialMode) -> tuple[Strategy, ...]:
                 _whole_number(f"{where}: {key}", value,
                               limits.PRIORITY if key == "priority" else limits.MAX_ATTEMPTS)
                 current = replace(current, **{key: value})
+            elif key in PAYMENT_FIELDS:
+                term = payment_term(f"{where}: {key}", value, PAYMENT_FIELDS[key])
+                current = replace(current, payment=replace(current.payment, **{key: term}))
             else:
                 raise ConfigError(f"{where}: unknown setting {key!r}")
         strategies[name] = replace(current, retry=retry)
@@ -100,9 +134,13 @@ def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float,
                    mid_max_dpd: int, segments: str, strategies: Path | None,
                    portfolio: str = "", amd: bool = False,
                    machine_action: str = MachineAction.HANG_UP.value,
-                   allow_above_cap: bool = False) -> Campaign:
+                   allow_above_cap: bool = False,
+                   payment: dict[str, str | None] | None = None) -> Campaign:
     """A campaign from command-line settings; ConfigError names the one
-    wrong and its allowed range, before PostgreSQL sees any of them."""
+    wrong and its allowed range, before PostgreSQL sees any of them.
+    payment: the payment terms given for every segment (field name ->
+    value, see with_payment_terms); a strategies file may then set a
+    segment's own."""
     dial_mode = DialMode(mode)
     limits.check_text("the campaign's name", name, required=True)
     limits.check_text("--portfolio", portfolio, required=False)
@@ -126,13 +164,14 @@ def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float,
     _in_range("--wrap-up", wrap_up_s, limits.WRAP_UP_S)
     if not re.fullmatch(r"\+?[0-9]{3,15}", caller_id):
         raise ConfigError(f"--caller-id {caller_id!r}: digits, optionally after a +")
+    base = with_payment_terms(default_strategies(dial_mode), payment or {})
     return Campaign(
         id=0, name=name, dial_mode=dial_mode, dial_ratio=ratio, abandon_target=abandon_target,
         caller_id=caller_id, window_profile=window, ring_timeout_s=ring_timeout_s,
         wrap_up_s=wrap_up_s, thresholds=SegmentThresholds(early_max_dpd, mid_max_dpd),
         segments=chosen,
-        strategies=load_strategies(strategies, dial_mode) if strategies
-        else default_strategies(dial_mode), portfolio=portfolio, amd=amd,
+        strategies=load_strategies(strategies, dial_mode, base) if strategies else base,
+        portfolio=portfolio, amd=amd,
         machine_action=MachineAction(machine_action))
 
 

@@ -18,6 +18,7 @@ from dialer.portfolio.model import (
     Campaign,
     DialMode,
     MachineAction,
+    PaymentTerms,
     RetryDelays,
     Segment,
     SegmentThresholds,
@@ -36,8 +37,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING i
 _INSERT_STRATEGY = """
 INSERT INTO strategies (campaign_id, segment, dial_mode, priority, max_attempts, retry_busy_s,
                         retry_no_answer_s, retry_machine_s, retry_abandoned_s, retry_failed_s,
-                        retry_hung_up_s)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                        retry_hung_up_s, settlement_percent, instalments, promise_days)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 """
 # Leads of the campaign's segments; value = balance x chance to pay, the
 # hour-free part of the expected value (see dialer.portfolio.contact).
@@ -75,7 +76,9 @@ def _strategy(row: asyncpg.Record) -> Strategy:
         retry=RetryDelays(busy_s=row["retry_busy_s"], no_answer_s=row["retry_no_answer_s"],
                           machine_s=row["retry_machine_s"],
                           abandoned_s=row["retry_abandoned_s"],
-                          failed_s=row["retry_failed_s"], hung_up_s=row["retry_hung_up_s"]))
+                          failed_s=row["retry_failed_s"], hung_up_s=row["retry_hung_up_s"]),
+        payment=PaymentTerms(settlement_percent=row["settlement_percent"],
+                             instalments=row["instalments"], promise_days=row["promise_days"]))
 
 
 class CampaignStore:
@@ -104,7 +107,8 @@ class CampaignStore:
                 await connection.execute(
                     _INSERT_STRATEGY, campaign_id, s.segment.value, s.dial_mode.value, s.priority,
                     s.max_attempts, s.retry.busy_s, s.retry.no_answer_s, s.retry.machine_s,
-                    s.retry.abandoned_s, s.retry.failed_s, s.retry.hung_up_s)
+                    s.retry.abandoned_s, s.retry.failed_s, s.retry.hung_up_s,
+                    s.payment.settlement_percent, s.payment.instalments, s.payment.promise_days)
         return campaign_id
 
     async def load(self, name: str) -> Campaign:

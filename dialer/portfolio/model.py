@@ -130,6 +130,18 @@ class RetryDelays:
 
 
 @dataclass(frozen=True)
+class PaymentTerms:
+    """What a segment offers a debtor who pays by keypad, besides the full
+    balance: a settlement of settlement_percent of it paid today, a plan of
+    instalments monthly payments, a promise to pay within promise_days.
+    None: not offered."""
+
+    settlement_percent: int | None = None
+    instalments: int | None = None
+    promise_days: int | None = None
+
+
+@dataclass(frozen=True)
 class Strategy:
     """How a campaign works one segment."""
 
@@ -138,16 +150,22 @@ class Strategy:
     priority: int  # higher is dialed first
     max_attempts: int
     retry: RetryDelays
+    payment: PaymentTerms = PaymentTerms()
 
 
 def default_strategies(dial_mode: DialMode) -> tuple[Strategy, ...]:
     """Early accounts first and often; late ones less often, at most the
-    campaign's mode."""
+    campaign's mode. Every segment may promise within two weeks or pay in
+    monthly payments, more of them the later the debt; late debt is
+    offered a 70% settlement paid today."""
     return (
-        Strategy(Segment.EARLY, dial_mode, priority=3, max_attempts=6, retry=RetryDelays()),
-        Strategy(Segment.MID, dial_mode, priority=2, max_attempts=10, retry=RetryDelays()),
+        Strategy(Segment.EARLY, dial_mode, priority=3, max_attempts=6, retry=RetryDelays(),
+                 payment=PaymentTerms(instalments=3, promise_days=14)),
+        Strategy(Segment.MID, dial_mode, priority=2, max_attempts=10, retry=RetryDelays(),
+                 payment=PaymentTerms(instalments=6, promise_days=14)),
         Strategy(Segment.LATE, dial_mode, priority=1, max_attempts=15,
-                 retry=RetryDelays(no_answer_s=4 * 3600)),
+                 retry=RetryDelays(no_answer_s=4 * 3600),
+                 payment=PaymentTerms(settlement_percent=70, instalments=12, promise_days=14)),
     )
 
 

@@ -95,3 +95,30 @@ def test_lab_to_goes_with_render_only(tmp_path, monkeypatch, capsys):
     assert cli.main(["lab", "status", "--to", str(tmp_path / "etc")]) == 2
     assert "lab status: --to goes with `lab render` only" in capsys.readouterr().err
     assert not (tmp_path / "lab").exists()
+
+
+def test_the_trunk_and_every_agent_carry_keys_as_rfc_4733(tmp_path):
+    """Issue 14: in-band DTMF would leak a card's digits (its first
+    milliseconds reach the other side, and a recording, before detection).
+    Every endpoint Recobro has, the trunk and each agent, takes
+    recobro-endpoint's dtmf_mode, and nothing sets another."""
+    cfg = lab_config(tmp_path)
+    text = (render_configs(cfg) / "pjsip_recobro.conf").read_text()
+    sections = re.findall(r"^\[([^\]]+)\](\([^)]*\))?\n((?:(?!\[).*\n?)*)", text, re.MULTILINE)
+    endpoints = {name: (template, body) for name, template, body in sections
+                 if "type = endpoint" in body or template}
+    assert endpoints["recobro-endpoint"][1].count("dtmf_mode = rfc4733") == 1
+    for name in ("recobro-trunk", *(a.endpoint for a in cfg.agents)):
+        template, body = endpoints[name]
+        assert template == "(recobro-endpoint)" and "dtmf_mode" not in body, name
+    assert re.findall(r"dtmf_mode\s*=\s*(\S+)", text) == ["rfc4733"]
+
+
+def test_the_keying_debtor_answers_keys_and_stays(tmp_path):
+    from lab.pstn_scenario import render_keying_debtor
+
+    root = ET.fromstring(render_keying_debtor(tmp_path / "keys.pcap", 30, keys_after_s=2.5))
+    assert [el.get("play_pcap_audio") for el in root.iter("exec")] == [str(tmp_path / "keys.pcap")]
+    assert {el.get("milliseconds") for el in root.iter("pause")} >= {"2500"}
+    labels = {el.get("id") for el in root.iter("label")}
+    assert {el.get(a) for el in root.iter() for a in ("next", "ontimeout") if el.get(a)} <= labels

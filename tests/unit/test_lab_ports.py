@@ -43,6 +43,8 @@ def planned_ports(cfg: LabConfig) -> dict[str, list[int]]:
         "feature code": [base + 98, *range(base + 2090, base + 2094),
                          cfg.feature_code_control_port],
         "registration": [base + 99, cfg.register_control_port],
+        "a debtor keying a script": [cfg.keying_debtor_port, *range(base + 2070, base + 2074),
+                                     cfg.keying_debtor_control_port],
     }
     for index, agent in enumerate(cfg.agents):
         plan[agent.endpoint] = [agent.sip_port, *range(agent.media_port, agent.media_port + 4),
@@ -105,6 +107,7 @@ def test_every_sipp_controls_on_loopback_on_its_own_port(tmp_path, sipp_runs):
     sipp.register_agent(cfg, cfg.agents[0])
     sipp.dial_feature_code(cfg, cfg.agents[0], "*81")
     sipp.call_in(cfg, "+15550109999")
+    sipp.answer_and_key(cfg, "1,2", tmp_path)
     controls = []
     for argv in sipp_runs:
         assert argv[argv.index("-ci") + 1] == "127.0.0.1", argv
@@ -113,7 +116,7 @@ def test_every_sipp_controls_on_loopback_on_its_own_port(tmp_path, sipp_runs):
         controls.append(int(argv[argv.index("-cp") + 1]))
     assert controls == [cfg.pstn_control_port, *(cfg.agent_control_port(a) for a in cfg.agents),
                         cfg.register_control_port, cfg.feature_code_control_port,
-                        cfg.call_in_control_port]
+                        cfg.call_in_control_port, cfg.keying_debtor_control_port]
 
 
 def test_a_control_port_in_use_is_named(tmp_path, sipp_runs, monkeypatch):

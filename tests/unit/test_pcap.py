@@ -54,3 +54,13 @@ def test_keys_are_rfc_4733_events_with_an_end():
     assert [e[2] for e in first][-3:] == [True] * 3  # the end, sent three times
     with pytest.raises(ValueError, match="only 0-9"):
         keys_pcap("A")
+
+
+def test_a_pause_before_the_first_key_is_the_scenarios():
+    # sipp times a pcap's packets from its first: lab.sipp waits that long
+    # in the scenario instead (issue 14: a debtor hears a menu out first).
+    from lab.pcap import leading_pause
+
+    assert leading_pause(",,,1,,2") == (3.0, "1,,2")
+    assert leading_pause("12") == (0.0, "12")
+    assert leading_pause("") == (0.0, "")

@@ -43,3 +43,13 @@ def test_a_menu_nobody_can_hear_goes_to_an_agent():
     flow = ss.SelfService("1")
     menu, _ = flow.start()
     assert flow.on(menu, Unplayable(sound(ss.MENU)))[1] == [Finish(ss.TO_AGENT)]
+
+
+def test_the_self_service_menu_offers_the_pay_key_only_when_a_payment_can_be_taken():
+    menu, actions = ss.SelfService("250.75", can_pay=True).start()
+    assert actions == [Play(sound(ss.MENU)), Play(sound(ss.PAY)), Listen(ss.KEY_TIMEOUT_S)]
+    assert ss.SelfService("250.75", can_pay=True).on(menu, Key(ss.PAY_KEY))[1] == \
+        [Finish(ss.TO_PAY)]
+    menu, actions = ss.SelfService("250.75").start()
+    assert sound(ss.PAY) not in [a.media for a in actions if isinstance(a, Play)]
+    assert ss.SelfService("250.75").on(menu, Key(ss.PAY_KEY))[1] == actions  # a wrong key

@@ -1,0 +1,58 @@
+"""What a payment capture reads from PostgreSQL: the account paying (its
+balance, currency, language, status) and the payment terms its campaign's
+segment strategy offers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from dialer.portfolio.model import PaymentTerms
+
+
+@dataclass(frozen=True)
+class Payer:
+    """The account a debtor pays on."""
+
+    account_id: int
+    reference: str
+    balance: str  # numeric(14, 2) as text: "1234.50"
+    currency: str
+    language: str
+    status: str
+
+    @property
+    def payable(self) -> bool:
+        """Whether a card payment may be taken: an active account that owes
+        something (a paid, settled, disputed or closed one is not asked)."""
+        return self.status == "active" and float(self.balance) > 0
+
+
+_PAYER = ("SELECT id, reference, balance::text, currency, language, status FROM accounts ")
+
+
+async def payer_by_reference(pool: asyncpg.Pool, reference: str) -> Payer | None:
+    """The account with this reference, if any."""
+    row = await pool.fetchrow(_PAYER + "WHERE reference = $1", reference)
+    return None if row is None else Payer(*row)
+
+
+async def payer_by_id(pool: asyncpg.Pool, account_id: int) -> Payer | None:
+    """The account with this id, if any (read again after a payment)."""
+    row = await pool.fetchrow(_PAYER + "WHERE id = $1", account_id)
+    return None if row is None else Payer(*row)
+
+
+async def terms_of(pool: asyncpg.Pool, account_id: int, campaign: str | None = None
+                   ) -> PaymentTerms | None:
+    """The payment terms of the strategy for the account's segment in the
+    campaign named, or else in the latest campaign that drew a lead for it;
+    None when no campaign did."""
+    row = await pool.fetchrow(
+        "SELECT s.settlement_percent, s.instalments, s.promise_days FROM leads l "
+        "JOIN campaigns c ON c.id = l.campaign_id "
+        "JOIN strategies s ON s.campaign_id = l.campaign_id AND s.segment = l.segment "
+        "WHERE l.account_id = $1 AND ($2::text IS NULL OR c.name = $2) "
+        "ORDER BY c.id DESC LIMIT 1", account_id, campaign)
+    return None if row is None else PaymentTerms(*row)
