@@ -8,7 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-from dialer.errors import LabError
 from lab import process
 from lab.config import LabConfig
 
@@ -41,18 +40,10 @@ def start(cfg: LabConfig) -> int:
     # `lab up` (a test's DATABASE_URL, say) reaches the lab's API.
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("RECOBRO_") and k != "DATABASE_URL"}
-    pid = process.start([sys.executable, "-m", "dialer.cli", "--env-file", str(cfg.env_file),
-                         "api"], _pid_file(cfg), log_file(cfg), env=env)
-
-    def listening() -> bool:
-        if not process.alive(pid):
-            raise LabError(f"recobro api exited at start; see {log_file(cfg)}")
-        return process.port_in_use(cfg.host, cfg.api_port)
-
-    if not process.wait_until(listening, timeout_s=READY_S, interval_s=0.1):
-        raise LabError(f"recobro api did not listen on {cfg.host}:{cfg.api_port} within "
-                       f"{READY_S:.0f} s; see {log_file(cfg)}")
-    return pid
+    return process.start_listening(
+        "recobro api", [sys.executable, "-m", "dialer.cli", "--env-file", str(cfg.env_file),
+                        "api"], _pid_file(cfg), log_file(cfg), cfg.host, cfg.api_port, READY_S,
+        env=env)
 
 
 def stop(cfg: LabConfig) -> bool:

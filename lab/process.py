@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from dialer.errors import LabError
+
 
 def _cmdline(pid: int) -> str:
     try:
@@ -61,6 +63,24 @@ def start(argv: list[str], pid_file: Path, log_file: Path,
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(f"{proc.pid}\n")
     return proc.pid
+
+
+def start_listening(what: str, argv: list[str], pid_file: Path, log_file: Path,
+                    host: str, port: int, ready_s: float,
+                    env: dict[str, str] | None = None) -> int:
+    """Start argv (as start does) and wait until it listens on host:port;
+    LabError naming what and its log when it exits or stays deaf."""
+    pid = start(argv, pid_file, log_file, env=env)
+
+    def listening() -> bool:
+        if not alive(pid):
+            raise LabError(f"{what} exited at start; see {log_file}")
+        return port_in_use(host, port)
+
+    if not wait_until(listening, timeout_s=ready_s, interval_s=0.1):
+        raise LabError(f"{what} did not listen on {host}:{port} within {ready_s:.0f} s; "
+                       f"see {log_file}")
+    return pid
 
 
 def stop(pid_file: Path, marker: str, timeout_s: float = 10.0) -> bool:

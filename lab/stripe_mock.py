@@ -82,18 +82,10 @@ def start(cfg: LabConfig) -> int:
     if pid is not None:
         return pid
     ensure_installed(cfg)
-    pid = process.start([str(_python(cfg)), "-I", str(LAUNCHER), "--host", cfg.host,
-                         "--port", str(cfg.stripe_mock_port)], _pid_file(cfg), log_file(cfg))
-
-    def listening() -> bool:
-        if not process.alive(pid):
-            raise LabError(f"the Stripe mock exited at start; see {log_file(cfg)}")
-        return process.port_in_use(cfg.host, cfg.stripe_mock_port)
-
-    if not process.wait_until(listening, timeout_s=READY_S, interval_s=0.1):
-        raise LabError(f"the Stripe mock did not listen on {cfg.host}:{cfg.stripe_mock_port} "
-                       f"within {READY_S:.0f} s; see {log_file(cfg)}")
-    return pid
+    return process.start_listening(
+        "the Stripe mock", [str(_python(cfg)), "-I", str(LAUNCHER), "--host", cfg.host,
+                            "--port", str(cfg.stripe_mock_port)],
+        _pid_file(cfg), log_file(cfg), cfg.host, cfg.stripe_mock_port, READY_S)
 
 
 def stop(cfg: LabConfig) -> bool:
