@@ -67,9 +67,10 @@ def render_configs(cfg: LabConfig, etc: Path | None = None) -> Path:
 
 def _make_run_dirs(cfg: LabConfig) -> None:
     """The directories asterisk.conf names, beside etc/."""
-    # log/cdr-csv: cdr_csv writes each call's record to Master.csv there and
-    # logs two errors per call when the directory is missing.
-    for sub in ("db", "spool", "run", "log", "log/cdr-csv"):
+    # log/cdr-csv and log/cel-custom: cdr_csv and cel_custom write each
+    # call's record (each channel event) to Master.csv there and log errors
+    # when the directory is missing.
+    for sub in ("db", "spool", "run", "log", "log/cdr-csv", "log/cel-custom"):
         (cfg.asterisk_run_dir / sub).mkdir(parents=True, exist_ok=True)
 
 

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from ivr import self_service
@@ -24,6 +23,7 @@ from lab import asterisk, sipp
 from lab.config import TRUNK
 from payment_ivr import prompts as p
 from tests.audio import Audio, capture_lab, match, read_wav, received, sent
+from tests.e2e.artefacts import KeyedCard, assert_no_card_data
 from tests.e2e.cli import cli_env, run_cli
 from tests.e2e.sounds import reference
 from tests.e2e.test_campaign import fetch
@@ -108,35 +108,12 @@ def heard_at(lab_config, call, sound: str, tmp_path, before_s: float | None = No
     return found.offset if found.found() else None
 
 
-async def every_row(url: str) -> str:
-    """Every row of every table of the database, as text."""
-    connection = await asyncpg.connect(url)
-    try:
-        tables = await connection.fetch(
-            "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) AS name "
-            "FROM information_schema.tables WHERE table_schema NOT IN "
-            "('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE'")
-        rows = []
-        for table in tables:
-            rows += [r[0] for r in await connection.fetch(
-                f"SELECT t::text FROM {table['name']} t")]
-        return "\n".join(rows)
-    finally:
-        await connection.close()
-
-
 def assert_no_card_anywhere(lab_config, url: str, tmp_path: Path, *cards: str) -> None:
-    """No card number in the database (the call's events and the ledger
-    included), the desk's log, or Asterisk's logs and CDRs."""
-    places = {"the database": asyncio.run(every_row(url)),
-              "desk.log": (tmp_path / "desk.log").read_text()}
-    for path in (lab_config.asterisk_run_dir / "log").rglob("*"):
-        if path.is_file():
-            places[str(path)] = path.read_bytes().decode("utf-8", "replace")
-    assert "DEBUG" in places["desk.log"]  # the log searched is the whole log
-    for card in cards:
-        holding = [name for name, text in places.items() if card in text]
-        assert not holding, f"card ending {card[-4:]} found in {holding}"
+    """No number, expiry or CVV of the cards keyed in any artefact of the
+    run (tests/e2e/artefacts.py): the database, the desk's log, Asterisk's
+    logs, CDRs and CEL, the recordings."""
+    assert_no_card_data(lab_config, url, [KeyedCard(card, EXPIRY, CVV) for card in cards],
+                        logs=[tmp_path / "desk.log"])
 
 
 def test_a_caller_keys_a_wrong_luhn_then_a_test_card_and_pays(lab_config, fresh_database,

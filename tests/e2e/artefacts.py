@@ -1,0 +1,117 @@
+"""The PCI proof of issue 14: every artefact a payment run leaves, searched
+for the card data its debtors keyed. Searched: a pg_dump of the run's
+database (every row, the call events and the ledger included), the logs of
+the Recobro processes the test ran, Asterisk's log directory (messages.log,
+CDRs in cdr-csv, channel events in cel-custom), the recordings' names and
+file headers, and every API response and WebSocket message the test kept.
+Each card is looked for as its number (bare, or grouped by fours), its
+expiry (MMYY, MM/YY, MM/YYYY), and its CVV in context (after a word such as
+CVV, or keyed after the expiry); Asterisk's logs must hold no DTMF line.
+
+Not searched: the card gateway's own output (localstripe's log): the
+gateway is where the card is meant to go. Recobro serves no metrics
+endpoint yet (issue 19); when it does, its scrape belongs here."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.config import LabConfig
+from lab.provision import postgres_bin_dir
+
+# A WAV file's header and its metadata chunks (LIST/INFO) sit before the
+# audio; a recording's name and this much of it is its metadata.
+RECORDING_HEADER_BYTES = 4096
+# Asterisk's DTMF log line ("DTMF end '5' received on ..."): logger.conf
+# gives the dtmf level to no channel, so none may appear.
+DTMF_LOG_LINE = re.compile(r"DTMF (?:begin|end) '")
+
+
+@dataclass(frozen=True)
+class KeyedCard:
+    """What a debtor keyed for one card: number, expiry (MMYY) and CVV."""
+
+    number: str
+    expiry: str
+    cvv: str
+
+    def patterns(self) -> Mapping[str, re.Pattern[str]]:
+        """Each way this card's data could show in text, named without
+        the data itself (a failing test names the place, not the card)."""
+        name = f"card ending {self.number[-4:]}"
+        month, year = self.expiry[:2], self.expiry[2:]
+        grouped = r"[ -]?".join(re.escape(self.number[i:i + 4])
+                                for i in range(0, len(self.number), 4))
+        # Not inside a longer run of letters, digits or a UUID's groups.
+        alone = r"(?<![0-9A-Za-z-]){}(?![0-9A-Za-z-])"
+        expiry = alone.format(rf"{month}(?:/(?:20)?)?{year}")
+        return {
+            f"{name}'s number": re.compile(grouped),
+            f"{name}'s expiry": re.compile(expiry),
+            f"{name}'s CVV": re.compile(
+                rf"(?i)(?:cvv|cvc|cv2|csc|security.?code|card.?code)\W{{0,16}}{self.cvv}(?!\d)"
+                rf"|{month}/?(?:20)?{year}\W{{0,3}}{self.cvv}(?!\d)"),
+        }
+
+
+def pg_dump(database_url: str) -> str:
+    """The whole database as pg_dump writes it (schema and every row)."""
+    result = subprocess.run([str(postgres_bin_dir() / "pg_dump"), "--dbname", database_url],
+                            check=True, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=120)
+    return result.stdout
+
+
+def _text(path: Path, limit: int | None = None) -> str:
+    with path.open("rb") as file:
+        data = file.read() if limit is None else file.read(limit)
+    return data.decode("utf-8", "replace")
+
+
+def artefacts(lab_config: LabConfig, database_url: str, logs: Iterable[Path] = (),
+              messages: Iterable[str] = ()) -> dict[str, str]:
+    """Every artefact of a run, by where it came from: the database's dump,
+    the given logs of Recobro's processes, Asterisk's logs, CDRs and CEL,
+    the recordings' names and headers, and the API and WebSocket messages
+    given."""
+    places = {"pg_dump": pg_dump(database_url)}
+    for log in logs:
+        places[log.name] = _text(log)
+    for path in sorted((lab_config.asterisk_run_dir / "log").rglob("*")):
+        if path.is_file():
+            places[str(path.relative_to(lab_config.asterisk_run_dir))] = _text(path)
+    monitor = lab_config.asterisk_run_dir / "spool" / "monitor"
+    if monitor.is_dir():
+        for path in sorted(monitor.iterdir()):
+            places[f"recording {path.name}"] = path.name + "\n" + _text(
+                path, RECORDING_HEADER_BYTES)
+    places["API and WebSocket messages"] = "\n".join(messages)
+    return places
+
+
+def leaks(places: Mapping[str, str], cards: Iterable[KeyedCard]) -> list[str]:
+    """What was found where: "<what> in <place>" for each card datum in
+    each place, and each DTMF line in Asterisk's logs; empty when clean."""
+    found = []
+    for card in cards:
+        for what, pattern in card.patterns().items():
+            found += [f"{what} in {place}" for place, text in places.items()
+                      if pattern.search(text)]
+    found += [f"a DTMF line in {place}" for place, text in places.items()
+              if place.startswith("log/") and DTMF_LOG_LINE.search(text)]
+    return found
+
+
+def assert_no_card_data(lab_config: LabConfig, database_url: str, cards: Iterable[KeyedCard],
+                        logs: Iterable[Path] = (), messages: Iterable[str] = ()) -> None:
+    """No card's number, expiry or CVV in any artefact of the run."""
+    logs = list(logs)
+    places = artefacts(lab_config, database_url, logs, messages)
+    for log in logs:  # a log searched is the whole log, DEBUG included
+        assert "DEBUG" in places[log.name], f"{log.name} was not written at DEBUG"
+    found = leaks(places, cards)
+    assert not found, "; ".join(found)

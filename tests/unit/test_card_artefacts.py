@@ -1,0 +1,25 @@
+"""The artefact search of the PCI proof (tests/e2e/artefacts.py) finds
+card data in the forms it may take, and not a look-alike."""
+
+from tests.e2e.artefacts import KeyedCard, leaks
+
+CARD = KeyedCard("4242424242424242", "1230", "123")
+
+
+def test_each_form_of_the_card_data_is_found_and_named_without_it():
+    places = {"app.log": "charging 4242 4242 4242 4242", "dump": "exp 12/30 ok",
+              "ws": '{"cvc": "123"}', "log/cdr-csv/Master.csv": "keyed 1230123",
+              "log/messages.log": "DTMF end '4' received on PJSIP/trunk"}
+    found = leaks(places, [CARD])
+    assert set(found) == {"card ending 4242's number in app.log",
+                          "card ending 4242's expiry in dump",
+                          "card ending 4242's CVV in ws",
+                          "card ending 4242's CVV in log/cdr-csv/Master.csv",
+                          "a DTMF line in log/messages.log"}
+    assert not any("4242424242424242" in f for f in found)
+
+
+def test_look_alikes_are_not_leaks():
+    places = {"dump": "call 9f1c-1230-4a2b 2026-12-30 12:30 balance 123.00 last4 4242",
+              "log/messages.log": "loaded res_rtp: DTMF mode rfc4733"}
+    assert leaks(places, [CARD]) == []
