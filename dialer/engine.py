@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Self
@@ -357,6 +357,9 @@ class Engine:
         if call_id in self._calls:
             self.submit(HangupRequested(call_id=call_id, at=self.clock(), reason=reason))
         await self.ari.hangup(call_id)
+
+    async def give_back(self, call_id: str, variables: Mapping[str, str]) -> None:
+        await self.ari.continue_in_dialplan(call_id, variables)
 
     async def call_endpoint(self, endpoint: str, channel_id: str, caller_id: str,
                             timeout_s: float) -> None:

@@ -1,12 +1,12 @@
-"""The smallest flow: say one thing, then hang up (a call back's
-confirmation, the answer to an agent's feature code). Pure: a flow for
-ivr.runner."""
+"""The smallest flows: say one thing, then hang up (a call back's
+confirmation, the answer to an agent's feature code) or give the call back
+(to the dialplan that sent it). Pure: flows for ivr.runner."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ivr.actions import LONGEST_PROMPT_S, Answer, Hangup, Input, KeyMode, Play
+from ivr.actions import LONGEST_PROMPT_S, Answer, Finish, Hangup, Input, KeyMode, Play
 
 
 @dataclass(frozen=True)
@@ -26,3 +26,18 @@ class SayAndHangUp:
 
     def on(self, state: None, heard: Input) -> tuple[None, list[object]]:
         return None, [Hangup(self.reason)]
+
+
+@dataclass(frozen=True)
+class Say:
+    """Play media to its end (keys change nothing), then finish with
+    result: the call goes on."""
+
+    media: str
+    result: object = None
+
+    def start(self) -> tuple[None, list[object]]:
+        return None, [Play(self.media, keys=KeyMode.BUFFER), Finish(self.result)]
+
+    def on(self, state: None, heard: Input) -> tuple[None, list[object]]:
+        return None, [Finish(self.result)]

@@ -6,7 +6,7 @@ Pure: protocols and an event inbox, no I/O."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -110,6 +110,10 @@ class CallControl(Protocol):
 
     async def hang_up(self, call_id: str, reason: str) -> None:
         """End a call from Recobro's side."""
+
+    async def give_back(self, call_id: str, variables: Mapping[str, str]) -> None:
+        """Send a call back to the dialplan that sent it to Stasis (it goes
+        on after its Stasis()), with channel variables set for it."""
 
     async def call_endpoint(self, endpoint: str, channel_id: str, caller_id: str,
                             timeout_s: float) -> None:

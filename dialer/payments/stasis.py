@@ -29,7 +29,7 @@ from dialer.portfolio.model import PaymentTerms
 from ivr.actions import sound
 from ivr.prompts import language_or_default
 from ivr.runner import run_flow
-from ivr.say import SayAndHangUp
+from ivr.say import Say
 from payment_ivr import prompts
 from payment_ivr.authorise import PaymentContext
 from payment_ivr.capture import (
@@ -49,7 +49,10 @@ PAYMENT_FLOW = "payment"  # the flow's name in Stasis arguments
 # An account no campaign drew a lead for: the balance, or a promise within
 # the week self-service promises in (ivr.self_service.PROMISE_DAYS).
 NO_CAMPAIGN = PaymentTerms(promise_days=7)
-FINISHED = "payment finished"
+# The channel variable the dialplan reads after Stasis(): the capture's
+# outcome (payment_ivr.capture.Outcome's values), or NOT_TAKEN.
+PAYMENT_VARIABLE = "RECOBRO_PAYMENT"
+NOT_TAKEN = "not_taken"  # the account is unknown, or owes nothing payable
 
 
 class _Sent:
@@ -151,7 +154,7 @@ class Payments:
         what it ended with, and return it; the call goes on."""
         terms = await store.terms_of(self.pool, payer.account_id, campaign) or NO_CAMPAIGN
         context = PaymentContext(uuid.uuid4(), payer.account_id, payer.reference, call_id)
-        flow = PaymentCapture(payment_options(payer, terms), self.control.clock().date(),
+        flow = PaymentCapture(payment_options(payer, terms), payer.today(self.control.clock()),
                               self.control.language_of(call_id))
         result = await capture(self.control, call_id, events, flow,
                                self.make_authoriser(context))
@@ -160,7 +163,8 @@ class Payments:
 
     async def _run(self, call_id: str, events: CallEvents) -> None:
         """A call the dialplan sent: answer, find the account, take the
-        payment, hang up."""
+        payment, and give the call back to the dialplan with how it ended
+        in PAYMENT_VARIABLE."""
         params = events.entered.params
         reference = params.get("account", "")
         try:
@@ -172,11 +176,13 @@ class Payments:
             if payer is None or not payer.payable:
                 log.warning("payment call %s: account %r is %s; nothing taken", call_id,
                             reference, "unknown" if payer is None else "not payable")
-                await run_flow(SayAndHangUp(sound(prompts.NOT_TAKEN.sound), FINISHED),
-                               self.control, call_id, events)
-                return
-            await self.take(call_id, events, payer, params.get("campaign"))
+                await run_flow(Say(sound(prompts.NOT_TAKEN.sound)), self.control, call_id,
+                               events)
+                outcome = NOT_TAKEN
+            else:
+                outcome = (await self.take(call_id, events, payer,
+                                           params.get("campaign"))).outcome.value
             if not events.ended.done():
-                await self.control.hang_up(call_id, FINISHED)
+                await self.control.give_back(call_id, {PAYMENT_VARIABLE: outcome})
         except CallControlError as error:
             log.info("payment call %s: %s", call_id, error)

@@ -5,6 +5,8 @@ segment strategy offers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -21,6 +23,12 @@ class Payer:
     currency: str
     language: str
     status: str
+    time_zone: str  # the debtor's: the account's, else its first phone's first
+
+    def today(self, now: datetime) -> date:
+        """The debtor's date at now (aware): the day a settlement offered
+        "if paid today" is good for, and from which a promise counts."""
+        return now.astimezone(ZoneInfo(self.time_zone)).date()
 
     @property
     def payable(self) -> bool:
@@ -29,18 +37,20 @@ class Payer:
         return self.status == "active" and float(self.balance) > 0
 
 
-_PAYER = ("SELECT id, reference, balance::text, currency, language, status FROM accounts ")
+_PAYER = ("SELECT a.id, a.reference, a.balance::text, a.currency, a.language, a.status, "
+          "COALESCE(NULLIF(a.time_zone, ''), (SELECT p.time_zones[1] FROM phones p "
+          "WHERE p.account_id = a.id ORDER BY p.position LIMIT 1), 'UTC') FROM accounts a ")
 
 
 async def payer_by_reference(pool: asyncpg.Pool, reference: str) -> Payer | None:
     """The account with this reference, if any."""
-    row = await pool.fetchrow(_PAYER + "WHERE reference = $1", reference)
+    row = await pool.fetchrow(_PAYER + "WHERE a.reference = $1", reference)
     return None if row is None else Payer(*row)
 
 
 async def payer_by_id(pool: asyncpg.Pool, account_id: int) -> Payer | None:
     """The account with this id, if any (read again after a payment)."""
-    row = await pool.fetchrow(_PAYER + "WHERE id = $1", account_id)
+    row = await pool.fetchrow(_PAYER + "WHERE a.id = $1", account_id)
     return None if row is None else Payer(*row)
 
 

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -188,6 +188,14 @@ class AriClient:
             await self._request("DELETE", f"/channels/{channel_id}", reason="normal")
         except AriNotFound:
             pass
+
+    async def continue_in_dialplan(self, channel_id: str, variables: Mapping[str, str]) -> None:
+        """Set channel variables, then send the channel back to the dialplan
+        (the priority after its Stasis())."""
+        for name, value in variables.items():
+            await self._request("POST", f"/channels/{channel_id}/variable", variable=name,
+                                value=value)
+        await self._request("POST", f"/channels/{channel_id}/continue")
 
     async def originate(self, *, endpoint: str, channel_id: str, app_args: str,
                         caller_id: str, timeout_s: int) -> None:

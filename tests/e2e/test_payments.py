@@ -198,8 +198,9 @@ def test_a_debtor_sent_by_the_dialplan_keys_a_card_over_rfc_4733(lab_config, fre
     """A PSTN debtor called by an engineer's own dialplan
     (Stasis(recobro-inbound, flow=payment,account=7001,language=es)) hears
     the balance, keys 1, a test card, its expiry, CVV and the confirmation
-    as RFC 4733 events through the trunk, is told the payment is approved
-    and is hung up on."""
+    as RFC 4733 events through the trunk, is told the payment is approved,
+    and is given back to the dialplan, which thanks them for a payment
+    (RECOBRO_PAYMENT=paid) with Asterisk's own sound."""
     url = fresh_database
     keys = pause(9) + "1" + keyed_card(APPROVED_CARD) + CONFIRM
     debtor = threading.Thread(target=sipp.answer_and_key, args=(lab_config, keys, tmp_path),
@@ -218,7 +219,9 @@ def test_a_debtor_sent_by_the_dialplan_keys_a_card_over_rfc_4733(lab_config, fre
     assert paid["amount"] == {"cents": 9950, "currency": "USD"}
     ana_heard = received(capture.path, lab_config.sip_port, lab_config.keying_debtor_port)[0]
     assert heard_at(lab_config, ana_heard, p.BALANCE.sound, tmp_path) is not None  # in Spanish
-    assert heard_at(lab_config, ana_heard, p.APPROVED_CARD.sound, tmp_path) is not None
+    approved = heard_at(lab_config, ana_heard, p.APPROVED_CARD.sound, tmp_path)
+    thanked = heard_at(lab_config, ana_heard, "auth-thankyou", tmp_path)
+    assert approved is not None and thanked is not None and approved < thanked
     ana_sent = sent(capture.path, lab_config.sip_port, lab_config.keying_debtor_port)[0]
     assert ana_sent.keys == "1" + APPROVED_CARD + "#" + EXPIRY + CVV + "1"  # as RFC 4733
     assert_no_card_anywhere(lab_config, url, tmp_path, APPROVED_CARD)

@@ -6,6 +6,7 @@ drew a lead for it."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, date, datetime
 
 import asyncpg
 import pytest
@@ -54,3 +55,17 @@ async def test_terms_round_trip_and_are_found_by_segment_and_campaign(pool, tmp_
     assert await store.payer_by_reference(pool, "NOBODY") is None
     await pool.execute("UPDATE accounts SET status = 'settled' WHERE reference = 'LATE-1'")
     assert not (await store.payer_by_id(pool, late.account_id)).payable
+
+
+async def test_the_payers_today_is_the_debtors_date(pool, tmp_path):
+    """A capture counts "today" (a settlement's day, a promise's start) in
+    the debtor's zone: the account's own, else its first phone's."""
+    await import_text(pool, tmp_path, ACCOUNTS.replace("+12125550102", "+81312345678"))
+    await pool.execute("UPDATE accounts SET time_zone = 'Pacific/Honolulu' "
+                       "WHERE reference = 'EARLY-1'")
+    honolulu = await store.payer_by_reference(pool, "EARLY-1")
+    tokyo = await store.payer_by_reference(pool, "LATE-1")
+    assert (honolulu.time_zone, tokyo.time_zone) == ("Pacific/Honolulu", "Asia/Tokyo")
+    evening_utc = datetime(2026, 12, 2, 20, tzinfo=UTC)
+    assert honolulu.today(evening_utc) == date(2026, 12, 2)
+    assert tokyo.today(evening_utc) == date(2026, 12, 3)

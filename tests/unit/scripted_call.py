@@ -6,6 +6,7 @@ call-control seam's stand-in; run it on tests.unit.virtual_time."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from dialer.calls.control import CallEvents
@@ -39,6 +40,7 @@ class ScriptedCall:
         self.noted: list[object] = []
         self.mutes: list[bool] = []
         self.hung_up: list[str] = []
+        self.given_back: list[dict[str, str]] = []  # variables, each time
         self.answered = False
         self.language = "es"
         self._stopped: set[str] = set()
@@ -100,6 +102,10 @@ class ScriptedCall:
     async def hang_up(self, call_id: str, reason: str) -> None:
         self.hung_up.append(reason)
         self.events.end()
+
+    async def give_back(self, call_id: str, variables: Mapping[str, str]) -> None:
+        self.given_back.append(dict(variables))
+        self.events.end()  # StasisEnd: the call leaves the application
 
     async def mute_recording(self, call_id: str, muted: bool) -> None:
         if self.events.ended.done():

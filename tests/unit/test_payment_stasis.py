@@ -22,7 +22,8 @@ VISA = "4242424242424242"
 class Pool:
     """The rows the payment store asks for."""
 
-    def __init__(self, account=(7, "ACC-7", "250.75", "USD", "en", "active"), terms=None):
+    def __init__(self, account=(7, "ACC-7", "250.75", "USD", "en", "active", "UTC"),
+                 terms=None):
         self.account, self.terms = account, terms
         self.asked: list[tuple] = []
 
@@ -66,7 +67,7 @@ def run_payment(moves, pool, answers=APPROVED, **call_args):
     return call, recorded, sent
 
 
-def test_a_dialplan_call_pays_the_balance_and_is_hung_up():
+def test_a_dialplan_call_pays_the_balance_and_goes_back_to_the_dialplan():
     call, recorded, sent = run_payment(
         keys("1", VISA + "#", "1230", "123", "1"), Pool(),
         params={"flow": "payment", "account": "ACC-7", "language": "es"})
@@ -76,7 +77,7 @@ def test_a_dialplan_call_pays_the_balance_and_is_hung_up():
     assert result.outcome is Outcome.PAID and result.option is Option.FULL
     assert (result.amount, result.brand, result.last4) == (Money(25075), Brand.VISA, "4242")
     assert sent == [(context, Money(25075), "4242")]
-    assert call.hung_up == ["payment finished"]
+    assert call.hung_up == [] and call.given_back == [{"RECOBRO_PAYMENT": "paid"}]
     assert [e.muted for e in call.noted if isinstance(e, RecordingMuted)] == [True, False]
     assert call.mutes == [True, False]
     assert sound(p.THANK_YOU.sound) in call.played
@@ -97,11 +98,12 @@ def test_the_campaigns_terms_are_offered_else_a_promise_within_a_week():
 
 
 def test_an_unknown_or_settled_account_hears_nothing_was_taken():
-    for pool in (Pool(account=None), Pool(account=(7, "ACC-7", "0.00", "USD", "es", "paid"))):
+    for pool in (Pool(account=None),
+                 Pool(account=(7, "ACC-7", "0.00", "USD", "es", "paid", "UTC"))):
         call, recorded, sent = run_payment(keys("1"), pool, params={"account": "ACC-7"})
         assert recorded == [] and sent == []
         assert call.played == [sound(p.NOT_TAKEN.sound)]
-        assert call.hung_up == ["payment finished"] and call.mutes == []
+        assert call.given_back == [{"RECOBRO_PAYMENT": "not_taken"}] and call.mutes == []
 
 
 def test_hanging_up_mid_capture_records_the_outcome_only():
