@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/recobro bench hopper
 	$(BIN)/recobro bench bridge
 	$(BIN)/recobro bench pacing
+	$(BIN)/recobro bench payments
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not lab and not packaging"

@@ -72,6 +72,13 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(demo_command(args.accounts, args.seconds))
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number from 1 to 200."""
+    if not text.isdigit() or not 1 <= int(text) <= 200:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 200")
+    return int(text)
+
+
 def _bench(args: argparse.Namespace) -> int:
     if args.what == "bridge":
         from dialer.settings import load_settings
@@ -83,6 +90,13 @@ def _bench(args: argparse.Namespace) -> int:
         from lab.bench_hopper import bench_hopper
 
         return bench_hopper(load_settings().database_url, args.out)
+    if args.what == "payments":
+        from dialer.settings import load_settings
+        from lab.bench_payments import bench_payments
+        from lab.config import load_lab_config
+
+        return bench_payments(load_settings(), load_lab_config(), args.out, args.card,
+                              tuple(args.steps) if args.steps else None, args.runs)
     from lab.bench import DEFAULT_MATRIX, bench_pacing
 
     return bench_pacing(args.scenarios or DEFAULT_MATRIX, args.out)
@@ -314,13 +328,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=45.0, help="how long to dial")
     demo.set_defaults(run=_demo)
     bench = sub.add_parser("bench", help="benchmarks")
-    bench.add_argument("what", choices=["pacing", "hopper", "bridge"],
+    bench.add_argument("what", choices=["pacing", "hopper", "bridge", "payments"],
                        help="pacing: policies in the simulator; hopper: import and claims "
                             "on PostgreSQL (the lab's); bridge: answer to agent bridge "
-                            "against the lab's Asterisk")
+                            "against the lab's Asterisk; payments: simultaneous card "
+                            "captures and last key to result, against the lab")
     bench.add_argument("scenarios", nargs="?", type=Path,
                        help="scenario file (TOML or JSON); default: the built-in matrix")
     bench.add_argument("--out", type=Path, default=Path("bench-results"))
+    bench.add_argument("--card", type=Path,
+                       help="payments: the approved test card the debtors key (TOML: "
+                            "number, expiry MMYY, cvv); default tests/fixtures/bench_card.toml")
+    bench.add_argument("--steps", type=_positive_int, nargs="+",
+                       help="payments: simultaneous captures of each step (default 1 4 8 16 "
+                            "32)")
+    bench.add_argument("--runs", type=_positive_int, default=1,
+                       help="payments: runs of every step (medians over them)")
     bench.set_defaults(run=_bench)
     _add_operations_commands(sub)
     return parser

@@ -22,7 +22,8 @@ def _sipp_dir(cfg: LabConfig) -> Path:
     return cfg.lab_dir / "sipp"
 
 
-def _common(cfg: LabConfig, control_port: int) -> list[str]:
+def common_options(cfg: LabConfig, control_port: int) -> list[str]:
+    """Options every lab sipp takes: loopback, its control port, errors to a file."""
     # -ci/-cp: sipp's control socket on loopback and on a port of the lab's
     # plan (by default it takes 8888 and up on every interface, and anyone
     # who can reach it can stop the process with one UDP "Q"). Given -cp, a
@@ -32,7 +33,7 @@ def _common(cfg: LabConfig, control_port: int) -> list[str]:
             "-trace_err", "-error_file", str(_sipp_dir(cfg) / "errors.log")]
 
 
-def _require_free(cfg: LabConfig, port: int, what: str) -> None:
+def require_free(cfg: LabConfig, port: int, what: str) -> None:
     """LabError naming the port when another program holds it: sipp would
     exit at once, saying so only in its error file."""
     if process.port_in_use(cfg.host, port, socket.SOCK_DGRAM):
@@ -66,7 +67,7 @@ def start_pstn(cfg: LabConfig) -> int:
     pid = pstn_pid(cfg)
     if pid is not None:
         return pid
-    _require_free(cfg, cfg.pstn_control_port, "the sipp PSTN's control socket")
+    require_free(cfg, cfg.pstn_control_port, "the sipp PSTN's control socket")
     _sipp_dir(cfg).mkdir(parents=True, exist_ok=True)
     scenario = _sipp_dir(cfg) / "pstn.xml"
     render_greetings(_sipp_dir(cfg))
@@ -74,7 +75,7 @@ def start_pstn(cfg: LabConfig) -> int:
     scenario.write_text(render_pstn_scenario(_sipp_dir(cfg)))
     return process.start([SIPP, "-sf", str(scenario), "-p", str(cfg.pstn_port),
                           "-mp", str(cfg.pstn_media_port),
-                          *_common(cfg, cfg.pstn_control_port)],
+                          *common_options(cfg, cfg.pstn_control_port)],
                          pstn_pid_file(cfg), _sipp_dir(cfg) / "pstn.out")
 
 
@@ -84,11 +85,11 @@ def start_agent(cfg: LabConfig, agent: LabAgent) -> int:
     if pid is not None:
         return pid
     control_port = cfg.agent_control_port(agent)
-    _require_free(cfg, control_port, f"{agent.endpoint}'s softphone's control socket")
+    require_free(cfg, control_port, f"{agent.endpoint}'s softphone's control socket")
     _sipp_dir(cfg).mkdir(parents=True, exist_ok=True)
     return process.start([SIPP, "-sf", str(SCENARIO_DIR / "agent_softphone.xml"),
                           "-p", str(agent.sip_port), "-mp", str(agent.media_port),
-                          *_common(cfg, control_port)],
+                          *common_options(cfg, control_port)],
                          agent_pid_file(cfg, agent), _sipp_dir(cfg) / f"{agent.endpoint}.out")
 
 
@@ -112,7 +113,7 @@ def register_agent(cfg: LabConfig, agent: LabAgent) -> None:
     result = subprocess.run(
         [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-m", "1",
          "-p", str(cfg.port_base + 99), "-timeout", "10s", "-timeout_error",
-         *_common(cfg, cfg.register_control_port)],
+         *common_options(cfg, cfg.register_control_port)],
         check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
     if result.returncode != 0:
         raise LabError(f"{agent.endpoint}'s softphone failed to register (sipp exit "
@@ -131,7 +132,7 @@ def dial_feature_code(cfg: LabConfig, agent: LabAgent, code: str) -> None:
     result = subprocess.run(
         [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-s", code, "-m", "1",
          "-p", str(cfg.port_base + 98), "-mp", str(cfg.port_base + 2090), "-timeout", "20s",
-         "-timeout_error", *_common(cfg, cfg.feature_code_control_port)],
+         "-timeout_error", *common_options(cfg, cfg.feature_code_control_port)],
         check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=40)
     if result.returncode != 0:
         raise LabError(f"{agent.endpoint}'s softphone could not dial {code} (sipp exit "
@@ -155,7 +156,7 @@ def call_in(cfg: LabConfig, caller: str, keys: str = "", stay_s: float = 10.0,
         [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-m", "1",
          "-p", str(cfg.port_base + 97), "-mp", str(cfg.port_base + 2080),
          "-timeout", f"{int(stay_s) + 20}s", "-timeout_error",
-         *_common(cfg, cfg.call_in_control_port)],
+         *common_options(cfg, cfg.call_in_control_port)],
         check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL,
         timeout=stay_s + 40)
     if result.returncode != 0:
@@ -178,7 +179,7 @@ def answer_and_key(cfg: LabConfig, keys: str, directory: Path, stay_s: float = 6
     result = subprocess.run(
         [SIPP, "-sf", str(scenario), "-m", "1", "-p", str(cfg.keying_debtor_port),
          "-mp", str(cfg.port_base + 2070), "-timeout", f"{int(stay_s) + 60}s",
-         "-timeout_error", *_common(cfg, cfg.keying_debtor_control_port)],
+         "-timeout_error", *common_options(cfg, cfg.keying_debtor_control_port)],
         check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL,
         timeout=stay_s + 90)
     if result.returncode != 0:
