@@ -218,7 +218,7 @@ def _paid(url: str, references: list[str]) -> dict[str, int]:
 
 
 def run_step(settings: Settings, cfg: LabConfig, url: str, keys: str, calls: int,
-             work: Path, prefix: str) -> dict:
+             work: Path, prefix: str, wait_s: float) -> dict:
     """One step: `calls` debtors at once; returns its figures."""
     references = [f"{prefix}{i:03d}" for i in range(calls)]
     _import_accounts(cfg, url, references, work)
@@ -227,7 +227,7 @@ def run_step(settings: Settings, cfg: LabConfig, url: str, keys: str, calls: int
     keys_file.write_bytes(keys_pcap(script))
     scenario = work / "keying-debtors.xml"
     scenario.write_text(render_keying_debtor(keys_file, STAY_S, keys_after_s))
-    media_port = cfg.port_base + 2070
+    media_port = cfg.keying_debtor_media_port
     capture_path = work / "step.pcap"
     capture = _Tcpdump(media_port, capture_path)
     try:
@@ -250,7 +250,7 @@ def run_step(settings: Settings, cfg: LabConfig, url: str, keys: str, calls: int
         time.sleep(1.0)  # the desk records each outcome once it hears the hang-up
     finally:
         capture.stop()
-    timings = key_to_result(read_udp(capture_path.read_bytes()), media_port)
+    timings = key_to_result(read_udp(capture_path.read_bytes()), media_port, wait_s)
     capture_path.unlink()
     keys_file.unlink()
     outcomes = _paid(url, references)
@@ -302,6 +302,17 @@ def _median(values: list[float]) -> float | None:
         (ordered[middle - 1] + ordered[middle]) / 2, 1)
 
 
+def sustained_concurrency(report: dict) -> int | None:
+    """The most simultaneous captures of a step, and of every smaller step,
+    that all ended paid; None when the first did not."""
+    sustained = None
+    for row in report["steps"]:  # by concurrency, smallest first
+        if row["errors"]:
+            break
+        sustained = row["concurrent"]
+    return sustained
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} ms"
 
@@ -319,6 +330,9 @@ def table(report: dict) -> str:
                      f"{_ms(row['beyond_wait_median_ms'])} | "
                      f"{_ms(row['first_audio_median_ms'])} |")
     lines.append("")
+    sustained = sustained_concurrency(report)
+    lines.append(f"Every capture ended paid up to {sustained} at once." if sustained else
+                 "No step ended with every capture paid.")
     lines.append(f"The wait prompt (\"un momento, por favor\") lasts "
                  f"{report['wait_prompt_s']:.2f} s: the result cannot start earlier.")
     return "\n".join(lines)
@@ -388,7 +402,7 @@ def bench_payments(settings: Settings, cfg: LabConfig, out_dir: Path,
             for run in range(runs):
                 for n in steps:
                     prefix = f"9{stamp}{run:02d}{n:02d}"
-                    step = run_step(settings, cfg, url, keys, n, work, prefix)
+                    step = run_step(settings, cfg, url, keys, n, work, prefix, wait_s)
                     step["run"] = run + 1
                     print(f"run {run + 1}, {n} at once: {step['paid']}/{n} paid, "
                           f"key to result {step['key_to_result_ms']}", flush=True)
@@ -399,6 +413,7 @@ def bench_payments(settings: Settings, cfg: LabConfig, out_dir: Path,
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                           "processor": platform.processor() or platform.machine()},
               "when": datetime.now(UTC).isoformat(timespec="seconds")}
+    report["sustained_concurrency"] = sustained_concurrency(report)
     (out_dir / "payments.json").write_text(json.dumps(report, indent=2))
     text = table(report)
     (out_dir / "payments.md").write_text(text + "\n")

@@ -132,8 +132,13 @@ class LabConfig:
 
     @property
     def keying_debtor_control_port(self) -> int:
-        """Its control port (media port_base + 2070)."""
+        """Its control port."""
         return self.port_base + 126
+
+    @property
+    def keying_debtor_media_port(self) -> int:
+        """Its RTP port (the payments bench's debtors share it)."""
+        return self.port_base + 2070
 
     @property
     def register_control_port(self) -> int:

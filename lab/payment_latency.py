@@ -10,8 +10,9 @@ approved"), each prompt its own ARI playback. Asterisk plays a sound file
 in 20 ms frames, the last one shorter (the file's remainder: the bench
 checks the wait prompt's file is not a whole number of frames), and fills
 the time between playbacks with silence (transmit_silence): the wait
-prompt ends at the first short packet after the last key, and the result
-begins at the first audible packet after that."""
+prompt ends at the first short packet that comes at least the prompt's
+length after the last key (under load Asterisk sent a few short packets
+mid-prompt), and the result begins at the first audible packet after it."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ PCMU = 0
 # A packet is audible when a sample reaches this linear level (of 32767):
 # about -40 dBFS, far above the u-law silence Asterisk may send.
 AUDIBLE_PEAK = 330
-FRAME_BYTES = 160  # 20 ms of u-law
+FRAME_BYTES, FRAME_S = 160, 0.020  # a frame of u-law
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,12 @@ def _rtp(payload: bytes) -> tuple[int, bytes] | None:
     return payload[1] & 0x7F, payload[header:]
 
 
-def key_to_result(datagrams: Iterable[Datagram], debtor_port: int) -> list[KeyToResult]:
+def key_to_result(datagrams: Iterable[Datagram], debtor_port: int, wait_s: float
+                  ) -> list[KeyToResult]:
     """The times of every call in a capture of the RTP to and from
-    debtor_port (the UAS's media port), ordered by Asterisk's port. A key
-    ends at the first packet of its event with the end bit."""
+    debtor_port (the UAS's media port), ordered by Asterisk's port; wait_s
+    is the wait prompt's length. A key ends at the first packet of its
+    event with the end bit."""
     keys_end: dict[int, float] = {}
     key_stamp: dict[int, int] = {}  # each call's last ended event's RTP timestamp
     heard: dict[int, list[tuple[float, bool, bool]]] = {}  # time, audible, short
@@ -92,17 +95,19 @@ def key_to_result(datagrams: Iterable[Datagram], debtor_port: int) -> list[KeyTo
             heard.setdefault(datagram.src_port, []).append(
                 (datagram.time, _ulaw_peak(body) >= AUDIBLE_PEAK, len(body) < FRAME_BYTES))
     ports = sorted(set(keys_end) | set(heard))
-    return [_timing(port, keys_end.get(port), heard.get(port, [])) for port in ports]
+    return [_timing(port, keys_end.get(port), heard.get(port, []), wait_s) for port in ports]
 
 
-def _timing(port: int, last_key: float | None,
-            heard: list[tuple[float, bool, bool]]) -> KeyToResult:
+def _timing(port: int, last_key: float | None, heard: list[tuple[float, bool, bool]],
+            wait_s: float) -> KeyToResult:
     if last_key is None:
         return KeyToResult(port, None)
     after = [packet for packet in heard if packet[0] > last_key]
     first_audio = next((t for t, audible, _ in after if audible), None)
-    wait_end = next((t for t, _, short in after
-                     if short and first_audio is not None and t > first_audio), None)
+    # The prompt starts after the key; its last frame goes out a frame
+    # before its length is up.
+    earliest_end = last_key + wait_s - FRAME_S
+    wait_end = next((t for t, _, short in after if short and t >= earliest_end), None)
     result = next((t for t, audible, _ in after
                    if audible and wait_end is not None and t > wait_end), None)
     return KeyToResult(port, last_key, first_audio, wait_end, result)

@@ -178,7 +178,7 @@ def answer_and_key(cfg: LabConfig, keys: str, directory: Path, stay_s: float = 6
     scenario.write_text(render_keying_debtor(keys_file, stay_s, keys_after_s))
     result = subprocess.run(
         [SIPP, "-sf", str(scenario), "-m", "1", "-p", str(cfg.keying_debtor_port),
-         "-mp", str(cfg.port_base + 2070), "-timeout", f"{int(stay_s) + 60}s",
+         "-mp", str(cfg.keying_debtor_media_port), "-timeout", f"{int(stay_s) + 60}s",
          "-timeout_error", *common_options(cfg, cfg.keying_debtor_control_port)],
         check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL,
         timeout=stay_s + 90)

@@ -45,16 +45,23 @@ def keyed(keys: str, at: float, asterisk_port: int) -> list[tuple[float, int, in
     return [(at + d.time, DEBTOR, asterisk_port, d.payload) for d in read_udp(events)]
 
 
-def a_call(port: int, key_at: float, wait_s: float, gateway_gap_s: float
+WAIT_S = 2.0  # the wait prompt's length
+
+
+def a_call(port: int, key_at: float, gateway_gap_s: float, stray_short: bool = False
            ) -> list[tuple[float, int, int, bytes]]:
     """A call whose debtor keys the confirm key at key_at over the end of
     the read-back, hears the wait prompt (audible, a pause, audible, its
-    short last frame), silence while the gateway answers, then the result."""
+    short last frame), silence while the gateway answers, then the result;
+    with stray_short, a short packet in the prompt's pause too."""
     asterisk = Stream(port)
     at = asterisk.play(key_at - 1.0, 1.2, LOUD)  # the read-back, cut by the key
     at = asterisk.play(at, 0.5, LOUD)  # "un momento,"
-    at = asterisk.play(at, 0.3, SILENT)  # a pause inside the prompt
-    at = asterisk.play(at, wait_s - 0.8, LOUD)  # "por favor."
+    if stray_short:
+        asterisk.send(at, SILENT[:80])
+        at += PACKET_S
+    at = asterisk.play(at, 0.3 - (PACKET_S if stray_short else 0), SILENT)  # a pause
+    at = asterisk.play(at, WAIT_S - 0.8, LOUD)  # "por favor."
     asterisk.send(at, SILENT[:39])  # the file's last frame
     at = asterisk.play(at + 0.02, gateway_gap_s, SILENT)
     asterisk.play(at, 1.0, LOUD)  # "su pago de ..."
@@ -77,9 +84,9 @@ def test_not_a_pcap_is_refused():
 
 
 def test_each_call_is_timed_from_its_last_key_to_the_result_after_the_wait_prompt():
-    first = a_call(29154, key_at=100.0, wait_s=2.0, gateway_gap_s=0.4)
-    second = a_call(29200, key_at=100.5, wait_s=2.0, gateway_gap_s=1.5)
-    [one, two] = key_to_result(read_udp(capture(first, second)), DEBTOR)
+    first = a_call(29154, key_at=100.0, gateway_gap_s=0.4)
+    second = a_call(29200, key_at=100.5, gateway_gap_s=1.5)
+    [one, two] = key_to_result(read_udp(capture(first, second)), DEBTOR, WAIT_S)
     assert one.asterisk_port == 29154 and two.asterisk_port == 29200
     # The key's end: its first packet with the end bit (7 packets in).
     assert one.last_key_at == pytest.approx(100.0 - 0.16 + 7 * PACKET_S)
@@ -93,10 +100,17 @@ def test_each_call_is_timed_from_its_last_key_to_the_result_after_the_wait_promp
     assert two.latency_s > one.latency_s + 1
 
 
+def test_a_short_packet_sooner_than_the_wait_prompt_can_end_is_not_its_end():
+    [timing] = key_to_result(read_udp(capture(a_call(29154, key_at=100.0, gateway_gap_s=0.4,
+                                                     stray_short=True))), DEBTOR, WAIT_S)
+    assert timing.wait_end_at == pytest.approx(102.2)
+    assert timing.result_at == pytest.approx(102.2 + 0.02 + 0.4)
+
+
 def test_an_earlier_key_and_its_repeated_end_packets_do_not_count_as_the_last_key():
-    call = a_call(29154, key_at=50.0, wait_s=2.0, gateway_gap_s=0.2)
+    call = a_call(29154, key_at=50.0, gateway_gap_s=0.2)
     earlier = keyed("4", 40.0, 29154)
-    [timing] = key_to_result(read_udp(capture(earlier, call)), DEBTOR)
+    [timing] = key_to_result(read_udp(capture(earlier, call)), DEBTOR, WAIT_S)
     assert timing.last_key_at == pytest.approx(50.0 - 0.16 + 7 * PACKET_S)
 
 
@@ -108,7 +122,7 @@ def test_a_call_with_no_result_or_no_key_has_no_latency():
     silent = Stream(29400)
     silent.play(10.0, 2.0, LOUD)  # never keyed
     timings = key_to_result(read_udp(capture(keyed("1", 9.5, 29300), no_result.packets,
-                                             silent.packets)), DEBTOR)
+                                             silent.packets)), DEBTOR, wait_s=1.0)
     assert [(t.asterisk_port, t.latency_s) for t in timings] == [(29300, None), (29400, None)]
     assert timings[0].wait_end_at is not None and timings[1].last_key_at is None
 
@@ -156,4 +170,5 @@ def test_the_table_has_a_row_per_concurrency():
     lines = table(report).splitlines()
     assert lines[2] == "| 1 | 3 | 3 / 3 | 0 | 3 | 2030 ms | 2040 ms | 20 ms | 5 ms |"
     assert lines[3] == "| 32 | 3 | 95 / 96 | 1 | 94 | - | - | - | - |"
+    assert lines[-2] == "Every capture ended paid up to 1 at once."
     assert "2.01 s" in lines[-1]
