@@ -1,6 +1,7 @@
 """The rules of a plan's later payments (payment_ivr.instalments), pure:
 the instalment's transition table, the retry schedule, what a plan and
-its account become, the debtor's date, and what the scheduler does."""
+its account become, the debtor's date, what the scheduler does, and the
+command's arguments."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from dialer import cli
 from payment_ivr.instalments import (
     INSTALMENT_TRANSITIONS,
     RETRY_AFTER,
@@ -124,3 +126,23 @@ def test_each_charge_of_an_instalment_has_its_own_key_derived_from_it():
     assert instalment_key(plan, 2, 3) == f"recobro-{plan}-i2-3"
     assert instalment_key(plan, 2, 3) == instalment_key(plan, 2, 3)
     assert len({instalment_key(plan, n, a) for n in (2, 3) for a in (2, 3, 4)}) == 6
+
+
+def test_the_command_takes_a_date_and_names_a_bad_one(capsys):
+    args = cli.build_parser().parse_args(["payments", "run-instalments", "--today", "2027-01-02"])
+    assert (args.action, args.today) == ("run-instalments", DAY)
+    assert cli.build_parser().parse_args(["payments", "run-instalments"]).today is None
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["payments", "run-instalments", "--today", "2/1/2027"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--today" in err and "'2/1/2027' is not a date" in err
+
+
+def test_the_command_without_a_gateway_says_which_setting(monkeypatch, capsys, tmp_path):
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    monkeypatch.setenv("RECOBRO_ENV_FILE", str(empty))
+    monkeypatch.delenv("RECOBRO_PAYMENT_GATEWAY_URL", raising=False)
+    assert cli.main(["payments", "run-instalments"]) == 2
+    assert "RECOBRO_PAYMENT_GATEWAY_URL" in capsys.readouterr().err
