@@ -199,13 +199,14 @@ async def test_two_commands_at_once_charge_the_instalment_once(
     await pool.execute("UPDATE payment_instalments SET status = 'paid' WHERE capture_id = $1 "
                        "AND number = 2", context.capture_id)  # as if paid: the last one is next
     await pool.execute("UPDATE accounts SET balance = 100.00 WHERE id = $1", context.account_id)
-    # The first process's charge is held 2 s at the proxy (within its
-    # timeout): the second runs meanwhile.
-    fault = proxy.arm(Fault(CREATE_INTENT, hold_s=2))
-    slow = Command(lab_config, fresh_database, proxy.url)
+    # The first process's charge is held at the proxy (within its
+    # timeout) until the second has run.
+    fault = proxy.arm(Fault(CREATE_INTENT, release=asyncio.Event()))
+    slow = Command(lab_config, fresh_database, proxy.url, timeout_s=60)
     first = await slow.start(THIRD)
     await asyncio.wait_for(fault.reached.wait(), 30)
     second_code, second_said = await slow.run(THIRD)
+    fault.release.set()
     first_out, first_err = await asyncio.wait_for(first.communicate(), 60)
     first_said = first_out.decode() + first_err.decode()
     assert first.returncode == 0 and f"{context.capture_id}/3: paid" in first_said, first_said
