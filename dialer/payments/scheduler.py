@@ -22,9 +22,11 @@ lives, each once, whatever crashes, retries or other passes do:
   charged for certain (the attempt failed, the instalment due again).
   No answer while the request may have reached the gateway: both stay in
   flight.
-- An instalment found in flight (its pass died, or got no answer) is
-  settled first by asking the gateway about its key (Gateway.find), and
-  charged again only when the gateway never charged anything for it."""
+- An instalment found in flight (its pass died, or got no answer), held by
+  no pass and in flight for SETTLE_AFTER_S or more (longer than a charge's
+  requests and retries take), is settled first by asking the gateway about
+  its key (Gateway.find), and charged again only when the gateway never
+  charged anything for it."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ import asyncpg
 
 from dialer.payments.ledger import apply_approved, decimal_of
 from dialer.payments.outbox import EventKind, attempt_event, capture_event
+from dialer.payments.settling import SETTLE_AFTER_S
 from payment_ivr.authorise import PAUSE_S, TRIES, ask_until_decided
 from payment_ivr.gateway import (
     ChargeAnswer,
@@ -94,6 +97,8 @@ class Ran:
     detail: str = ""  # the decline's reason, a retry day, why cancelled or unsent
 
 
+# A pass's hold on an instalment, for as long as its connection lives (two
+# instalments whose hashes collide only make a pass skip one as busy).
 _LOCK = "SELECT pg_try_advisory_lock(hashtext('recobro.instalment'), hashtext($1::uuid::text || '/' || $2::int))"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtext('recobro.instalment'), hashtext($1::uuid::text || '/' || $2::int))"
 
@@ -113,10 +118,12 @@ SELECT i.status, i.amount, i.currency, i.due, i.retry_on, i.declines, i.account_
        a.reference, a.status AS account_status, a.balance, a.time_zone,
        (SELECT p.time_zones[1] FROM phones p WHERE p.account_id = a.id
         AND p.retired_at IS NULL ORDER BY p.position LIMIT 1) AS phone_zone,
-       (SELECT idempotency_key FROM payment_attempts t WHERE t.capture_id = i.capture_id
-        AND t.instalment = i.number AND t.status = 'in_flight'
-        ORDER BY t.attempt DESC LIMIT 1) AS in_flight_key
+       f.idempotency_key AS in_flight_key,
+       extract(epoch FROM now() - f.started_at)::float8 AS in_flight_s
 FROM payment_instalments i JOIN accounts a ON a.id = i.account_id
+LEFT JOIN LATERAL (SELECT t.idempotency_key, t.started_at FROM payment_attempts t
+                   WHERE t.capture_id = i.capture_id AND t.instalment = i.number
+                   AND t.status = 'in_flight' ORDER BY t.attempt DESC LIMIT 1) f ON true
 WHERE i.capture_id = $1 AND i.number = $2 AND NOT EXISTS (
     SELECT 1 FROM payment_instalments e WHERE e.capture_id = i.capture_id
     AND e.number < i.number AND e.status <> 'paid')
@@ -138,6 +145,7 @@ class _Facts:
     balance: Money
     zone: str
     in_flight_key: str | None
+    in_flight_s: float | None  # how long its charge has been in flight
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> _Facts:
@@ -146,20 +154,37 @@ class _Facts:
                    row["retry_on"], row["declines"], row["account_id"], row["reference"],
                    row["account_status"], _money(row["balance"], currency),
                    debtor_zone(row["time_zone"], [row["phone_zone"] or ""]),
-                   row["in_flight_key"])
+                   row["in_flight_key"], row["in_flight_s"])
 
 
 def _money(amount: Decimal, currency: str) -> Money:
     return Money.parse(str(amount), currency)
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """What one pass works with."""
+
+    gateway: Gateway
+    now: datetime
+    today: date | None
+    tries: int
+    pause_s: float
+    settle_after_s: float
+
+
 async def run_instalments(pool: asyncpg.Pool, gateway: Gateway, now: datetime, *,
                           today: date | None = None, tries: int = TRIES,
-                          pause_s: float = PAUSE_S) -> list[Ran]:
+                          pause_s: float = PAUSE_S,
+                          settle_after_s: float = SETTLE_AFTER_S) -> list[Ran]:
     """One pass (see the module) at the aware moment now: every open
     instalment whose day has come in its debtor's zone (or on today, when
     given: every debtor's date taken to be today), charged in plan order
-    until none is left to do; what it did with each it looked at."""
+    until none is left to do; what it did with each it looked at. A charge
+    in flight for less than settle_after_s is left alone even when no pass
+    holds it (its pass may have lost its database connection, and with it
+    its lock, while its request is still under way)."""
+    this = _Pass(gateway, now, today, tries, pause_s, settle_after_s)
     # A zone is at most 14 hours ahead of UTC: no debtor's date is past tomorrow's.
     upper = today if today is not None else date.fromordinal(now.date().toordinal() + 1)
     ran: list[Ran] = []
@@ -173,8 +198,7 @@ async def run_instalments(pool: asyncpg.Pool, gateway: Gateway, now: datetime, *
         for capture_id, number in fresh:
             seen.add((capture_id, number))
             try:
-                done = await _run_one(pool, gateway, capture_id, number, now, today, tries,
-                                      pause_s)
+                done = await _run_one(pool, this, capture_id, number)
             except (LookupError, ValueError) as error:  # TransitionError is a ValueError
                 # One instalment's bad rows stop nothing else; what was
                 # written before stands (in flight: settled by a later pass).
@@ -186,8 +210,8 @@ async def run_instalments(pool: asyncpg.Pool, gateway: Gateway, now: datetime, *
                          done.detail)
 
 
-async def _run_one(pool: asyncpg.Pool, gateway: Gateway, capture_id: uuid.UUID, number: int,
-                   now: datetime, today: date | None, tries: int, pause_s: float) -> Ran | None:
+async def _run_one(pool: asyncpg.Pool, this: _Pass, capture_id: uuid.UUID,
+                   number: int) -> Ran | None:
     """Claim the instalment (see the module), settle it when it is in
     flight, then do what the rules say. None when it is not open any more."""
     async with pool.acquire() as connection:
@@ -199,26 +223,28 @@ async def _run_one(pool: asyncpg.Pool, gateway: Gateway, capture_id: uuid.UUID, 
             if not await connection.fetchval(_LOCK, capture_id, number):
                 return Ran(capture_id, number, Result.BUSY)
         try:
-            return await _work(connection, gateway, capture_id, number, _Facts.of(row), now,
-                               today, tries, pause_s)
+            return await _work(connection, this, capture_id, number, _Facts.of(row))
         finally:
             await connection.execute(_UNLOCK, capture_id, number)
 
 
-async def _work(connection: asyncpg.Connection, gateway: Gateway, capture_id: uuid.UUID,
-                number: int, facts: _Facts, now: datetime, today: date | None, tries: int,
-                pause_s: float) -> Ran | None:
+async def _work(connection: asyncpg.Connection, this: _Pass, capture_id: uuid.UUID,
+                number: int, facts: _Facts) -> Ran | None:
     """The claimed instalment: settled first when in flight, then charged,
-    cancelled or left waiting as the rules say, on the debtor's date (today
-    when given)."""
+    cancelled or left waiting as the rules say, on the debtor's date (the
+    pass's today when given)."""
     try:
-        day = today or local_date(now, facts.zone)
+        day = this.today or local_date(this.now, facts.zone)
     except ValueError as error:
         raise ValueError(f"account {facts.reference}: {error}; not charged") from None
     if facts.state is InstalmentState.IN_FLIGHT:
-        if facts.in_flight_key is None:
+        if facts.in_flight_key is None or facts.in_flight_s is None:
             raise LookupError(f"instalment {capture_id}/{number} is in flight without an attempt")
-        settled = await _settle(connection, gateway, capture_id, number, facts, day)
+        if facts.in_flight_s < this.settle_after_s:
+            return Ran(capture_id, number, Result.IN_FLIGHT,
+                       f"in flight for {facts.in_flight_s:.0f} s: settled after "
+                       f"{this.settle_after_s:g} s")
+        settled = await _settle(connection, this.gateway, capture_id, number, facts, day)
         if settled.result is not Result.UNSENT:
             return settled
         again = await connection.fetchrow(_FACTS, capture_id, number)
@@ -240,7 +266,8 @@ async def _work(connection: asyncpg.Connection, gateway: Gateway, capture_id: uu
     key, token = await _write_charge(connection, capture_id, number, facts, step.amount)
     metadata = ChargeMetadata(capture_id=str(capture_id), account_reference=facts.reference)
     answer = await ask_until_decided(
-        lambda: gateway.charge_token(token, step.amount, key, metadata), tries, pause_s)
+        lambda: this.gateway.charge_token(token, step.amount, key, metadata), this.tries,
+        this.pause_s)
     return await _write_answer(connection, capture_id, number, facts, key, answer, day)
 
 

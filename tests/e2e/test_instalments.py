@@ -258,8 +258,15 @@ async def test_a_command_killed_between_request_and_answer_then_rerun_charges_on
     assert await pool.fetchval("SELECT status FROM payment_attempts WHERE idempotency_key = $1",
                                key) == "in_flight"
     assert await account(pool, context) == (Decimal("200.00"), "in_plan")
-    # Rerun (a new process: no memory of what was sent): settled from the
-    # gateway's record, not charged again.
+    # Rerun at once: in flight for less than SETTLE_AFTER_S, left alone
+    # (a pass that lost its database connection may still be waiting).
+    code, said = await command.run(SECOND)
+    assert code == 1 and f"{context.capture_id}/2: in_flight (in flight for" in said, said
+    assert await charges(gateway_settings, context) == 2
+    # The next timer run, an hour later (a new process, no memory of what
+    # was sent): settled from the gateway's record, not charged again.
+    await pool.execute("UPDATE payment_attempts SET started_at = started_at - interval '1 hour' "
+                       "WHERE idempotency_key = $1", key)
     code, said = await command.run(SECOND)
     assert code == 0 and f"{context.capture_id}/2: paid" in said, said
     assert await charges(gateway_settings, context) == 2

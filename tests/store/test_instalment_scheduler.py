@@ -170,7 +170,11 @@ async def test_in_flight_is_settled_before_anything_is_charged(pool, tmp_path):
     # The gateway's record: one charged, one never.
     gateway.found[f"recobro-{charged.capture_id}-i2-2"] = approved()
     gateway.answers = [approved(9)]
+    # Not yet: in flight for less than SETTLE_AFTER_S (its pass may live on).
     ran = await run_instalments(pool, gateway, datetime(2027, 1, 3, tzinfo=UTC))
+    assert {r.result for r in ran} == {Result.IN_FLIGHT} and len(gateway.charged) == 6
+    ran = await run_instalments(pool, gateway, datetime(2027, 1, 3, tzinfo=UTC),
+                                settle_after_s=0)
     assert {(r.capture_id, r.result) for r in ran} == {
         (charged.capture_id, Result.PAID), (never.capture_id, Result.PAID)}
     assert gateway.charged[-1][0] == f"recobro-{never.capture_id}-i2-3"  # a new key
