@@ -375,7 +375,7 @@ async def _after_payment(connection: asyncpg.Connection, capture_id: uuid.UUID,
     owed any more, the plan's later instalments cancelled), the account
     leaves the plan: paid, or active when something is still owed."""
     account = await connection.fetchrow(
-        "SELECT status, balance, currency FROM accounts WHERE id = $1 FOR UPDATE", account_id)
+        "SELECT balance, currency FROM accounts WHERE id = $1 FOR UPDATE", account_id)
     balance = _money(account["balance"], account["currency"].strip())
     if balance.cents <= 0:
         await _cancel_open(connection, capture_id, 0, "nothing is owed")
