@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
@@ -167,6 +168,19 @@ def _inbound(args: argparse.Namespace) -> int:
     return 0
 
 
+def _payments(args: argparse.Namespace) -> int:
+    from dialer.payments.commands import run_instalments_command
+
+    return asyncio.run(run_instalments_command(args.today))
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _disposition(args: argparse.Namespace) -> int:
     from dialer.agents import commands
 
@@ -259,6 +273,14 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     inbound.add_argument("--region", default="US",
                          help="country of callers' numbers without a country code")
     inbound.set_defaults(run=_inbound)
+
+    payments = sub.add_parser("payments", help="payments away from calls: charge the plans' "
+                                               "instalments due (one pass, for a timer)")
+    payments.add_argument("action", choices=["run-instalments"])
+    payments.add_argument("--today", type=_iso_date, metavar="YYYY-MM-DD",
+                          help="take this as every debtor's date (default: each debtor's "
+                               "own date now, in the account's time zone)")
+    payments.set_defaults(run=_payments)
 
     disposition = sub.add_parser("disposition", help="an agent's disposition of a call")
     disposition.add_argument("attempt", help="the attempt (call) id")
