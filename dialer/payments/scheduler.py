@@ -42,6 +42,7 @@ import asyncpg
 from dialer.payments.ledger import apply_approved, decimal_of
 from dialer.payments.outbox import EventKind, attempt_event, capture_event
 from dialer.payments.settling import SETTLE_AFTER_S
+from dialer.payments.store import PHONE_ZONE
 from payment_ivr.authorise import PAUSE_S, TRIES, ask_until_decided
 from payment_ivr.gateway import (
     ChargeAnswer,
@@ -113,11 +114,10 @@ WHERE i.status IN ('due', 'failed', 'in_flight')
 ORDER BY coalesce(i.retry_on, i.due), i.capture_id, i.number
 """
 
-_FACTS = """
+_FACTS = f"""
 SELECT i.status, i.amount, i.currency, i.due, i.retry_on, i.declines, i.account_id,
        a.reference, a.status AS account_status, a.balance, a.time_zone,
-       (SELECT p.time_zones[1] FROM phones p WHERE p.account_id = a.id
-        AND p.retired_at IS NULL ORDER BY p.position LIMIT 1) AS phone_zone,
+       {PHONE_ZONE} AS phone_zone,
        f.idempotency_key AS in_flight_key,
        extract(epoch FROM now() - f.started_at)::float8 AS in_flight_s
 FROM payment_instalments i JOIN accounts a ON a.id = i.account_id
