@@ -17,7 +17,7 @@ from dialer.portfolio.store import add_do_not_call
 
 # Results that reached no one to talk to: the follow-up's outbox gets them.
 NO_INTERACTION = frozenset({AttemptResult.MACHINE, AttemptResult.ABANDONED,
-                            AttemptResult.HUNG_UP})
+                            AttemptResult.HUNG_UP, AttemptResult.UNVERIFIED})
 
 
 async def start_attempt(connection: asyncpg.Connection, attempt_id: uuid.UUID, campaign_id: int,
