@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dialer.errors import LabError
-from lab.pcap import EVENTS
+from lab.pcap import EVENTS, KEY_GAP_S, KEY_PACKETS, PACKET_S
 
 SCRIPTS_FILE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "demo_cards.toml"
 PAUSE = ","  # a second's pause in a script
@@ -28,6 +28,12 @@ class KeyScript:
     account: str
     what: str
     keys: str
+
+    @property
+    def seconds(self) -> float:
+        """How long keying it takes (lab.pcap's keys and pauses)."""
+        pauses = self.keys.count(PAUSE)
+        return pauses + (len(self.keys) - pauses) * (KEY_PACKETS * PACKET_S + KEY_GAP_S)
 
 
 def parse(text: str, where: str = "key scripts") -> dict[str, KeyScript]:

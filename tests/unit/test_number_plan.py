@@ -1,6 +1,11 @@
 import pytest
 
-from lab.number_plan import KEY_SCRIPT_STAY_SECONDS, Behaviour, lab_number, parse_lab_number
+from lab.number_plan import (
+    KEY_SCRIPT_STAY_SECONDS,
+    Behaviour,
+    lab_number,
+    parse_lab_number,
+)
 
 
 @pytest.mark.parametrize("behaviour", list(Behaviour))

@@ -98,7 +98,7 @@ def test_the_debtor_proves_the_account_then_hears_the_balance_and_promises():
 
 
 def test_the_second_try_may_prove_it_and_0_asks_for_an_agent():
-    call, served, _ = serve(keys("123#", "7100001#", "0"))
+    _, served, _ = serve(keys("123#", "7100001#", "0"))
     assert served.connection == VERIFIED and served.wants_agent
 
 
@@ -147,9 +147,9 @@ def test_a_served_debtor_waits_reg_fs_week_and_a_wrong_party_the_hang_up_delay()
 # Pacing and creation.
 
 def campaign(**settings):
-    base = dict(ratio=2.0, abandon_target=0.03, caller_id="15550100", window="local",
-                ring_timeout_s=25, wrap_up_s=5, early_max_dpd=30, mid_max_dpd=90,
-                segments="early,mid,late", strategies=None)
+    base = {"ratio": 2.0, "abandon_target": 0.03, "caller_id": "15550100", "window": "local",
+            "ring_timeout_s": 25, "wrap_up_s": 5, "early_max_dpd": 30, "mid_max_dpd": 90,
+            "segments": "early,mid,late", "strategies": None}
     return build_campaign("press", "predictive", **{**base, **settings})
 
 
