@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dialer.errors import LabError
+from lab.number_plan import KEY_SCRIPT_STAY_SECONDS
 from lab.pcap import EVENTS, KEY_GAP_S, KEY_PACKETS, PACKET_S
 
 SCRIPTS_FILE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "demo_cards.toml"
@@ -28,6 +29,9 @@ class KeyScript:
     account: str
     what: str
     keys: str
+    # Seconds on the line after the leading pause, then the debtor hangs up
+    # (if Recobro has not).
+    stay_s: int = KEY_SCRIPT_STAY_SECONDS
 
     @property
     def seconds(self) -> float:
@@ -38,7 +42,8 @@ class KeyScript:
 
 def parse(text: str, where: str = "key scripts") -> dict[str, KeyScript]:
     """The scripts of a TOML text ([scripts."PP"] tables with account,
-    what and keys), by PP; LabError names the table and field at fault."""
+    what and keys, and optionally stay: seconds on the line at most), by
+    PP; LabError names the table and field at fault."""
     try:
         tables = tomllib.loads(text).get("scripts", {})
     except tomllib.TOMLDecodeError as error:
@@ -50,15 +55,20 @@ def parse(text: str, where: str = "key scripts") -> dict[str, KeyScript]:
             raise LabError(f"{at}: a script's name is its two-digit PP")
         fields = {name: table.get(name) for name in ("account", "what", "keys")}
         missing = [name for name, value in fields.items() if not isinstance(value, str)]
-        if missing or set(table) - set(fields):
-            raise LabError(f"{at}: account, what and keys, each a string (has "
-                           f"{', '.join(sorted(table)) or 'nothing'})")
+        if missing or set(table) - {*fields, "stay"}:
+            raise LabError(f"{at}: account, what and keys, each a string, and optionally "
+                           f"stay (has {', '.join(sorted(table)) or 'nothing'})")
+        stay = table.get("stay", KEY_SCRIPT_STAY_SECONDS)
+        if isinstance(stay, bool) or not isinstance(stay, int) \
+                or not 1 <= stay <= KEY_SCRIPT_STAY_SECONDS:
+            raise LabError(f"{at}: stay {stay!r}: whole seconds from 1 to "
+                           f"{KEY_SCRIPT_STAY_SECONDS}")
         keys = fields["keys"]
         wrong = sorted({k for k in keys if k != PAUSE and k not in EVENTS})
         if wrong:
             raise LabError(f"{at}: keys holds {''.join(wrong)!r}: only 0-9, *, # and "
                            f"{PAUSE!r} (a second's pause)")
-        scripts[number] = KeyScript(number, fields["account"], fields["what"], keys)
+        scripts[number] = KeyScript(number, fields["account"], fields["what"], keys, stay)
     return scripts
 
 

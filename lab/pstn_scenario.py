@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lab.greetings import greeting_file
 from lab.key_scripts import KeyScript
-from lab.number_plan import KEY_SCRIPT_STAY_SECONDS, MAX_STAY_SECONDS, Behaviour
+from lab.number_plan import MAX_STAY_SECONDS, Behaviour
 from lab.pcap import keys_pcap, leading_pause
 
 RING_MS = 300
@@ -285,7 +285,7 @@ def _key_scripts(scripts: Mapping[str, KeyScript], directory: Path) -> str:
                   (f'  <nop><action><exec play_pcap_audio="{script_file(directory, number)}"/>'
                   f'</action></nop>'),
                   (f'  <nop next="stay"><action><assign assign_to="hold" '
-                  f'value="{KEY_SCRIPT_STAY_SECONDS}"/></action></nop>')]
+                  f'value="{scripts[number].stay_s}"/></action></nop>')]
     return "\n".join(lines)
 
 

@@ -34,8 +34,9 @@ pytestmark = pytest.mark.lab
 
 SCRIPTS = key_scripts.load()
 PAYS, DECLINED_THEN_PAYS, WRONG_PARTY = SCRIPTS["01"], SCRIPTS["02"], SCRIPTS["09"]
+PRESSES_0 = SCRIPTS["04"]
 BALANCES = {PAYS.account: "180.25", DECLINED_THEN_PAYS.account: "99.50",
-            WRONG_PARTY.account: "420.00"}
+            WRONG_PARTY.account: "420.00", PRESSES_0.account: "75.00"}
 ALL_DAY = "00:00-23:59"
 
 
@@ -44,12 +45,13 @@ def number_of(script: key_scripts.KeyScript) -> str:
     return lab_number(Behaviour.ANSWER_AND_KEY_SCRIPT, script.number, prefix="+1212555")
 
 
-def press_to_pay_campaign(lab_config, url: str, tmp_path: Path, name: str) -> None:
+def press_to_pay_campaign(lab_config, url: str, tmp_path: Path, name: str,
+                          scripts: tuple[key_scripts.KeyScript, ...]) -> None:
     """The scripts' accounts imported (Spanish, early debt), and a
     self-service campaign for them created and started."""
     rows = ["reference,debtor_name,balance,days_past_due,risk_score,language,phone1"]
     rows += [f"{s.account},Debtor {s.number},{BALANCES[s.account]},15,0.5,es,{number_of(s)}"
-             for s in (PAYS, DECLINED_THEN_PAYS, WRONG_PARTY)]
+             for s in scripts]
     accounts = tmp_path / "accounts.csv"
     accounts.write_text("\n".join(rows) + "\n")
     cli(lab_config, url, "accounts", "import", str(accounts))
@@ -82,7 +84,8 @@ def heard_by(calls, script: key_scripts.KeyScript):
 def test_a_press_to_pay_campaign_takes_payments_and_tells_a_wrong_party_nothing(
         lab_config, fresh_database, tmp_path):
     url = fresh_database
-    press_to_pay_campaign(lab_config, url, tmp_path, "press-to-pay")
+    press_to_pay_campaign(lab_config, url, tmp_path, "press-to-pay",
+                          (PAYS, DECLINED_THEN_PAYS, WRONG_PARTY))
     with capture_lab(lab_config, tmp_path / "calls.pcap") as capture:
         # Dialing lasts longer than the longest script (a declined card,
         # then another): nobody is dialed twice (a served debtor waits Reg
@@ -154,3 +157,30 @@ def test_a_press_to_pay_campaign_takes_payments_and_tells_a_wrong_party_nothing(
     assert (WRONG_PARTY.account, "retry_delay") in refused, refused
     assert asyncio.run(fetch(url, "SELECT count(*) AS n FROM attempts"))[0]["n"] == 3
     assert_no_card_anywhere(lab_config, url, tmp_path, APPROVED_CARD, DECLINED_CARD)
+
+
+@pytest.mark.parametrize("agent_ready", [False, True], ids=["no agent", "an agent"])
+def test_a_debtor_who_presses_0_reaches_an_agent_or_is_told_none_is_free(
+        lab_config, fresh_database, tmp_path, agent_ready):
+    url = fresh_database
+    press_to_pay_campaign(lab_config, url, tmp_path, "press-0", (PRESSES_0,))
+    agent = lab_config.agents[0].endpoint
+    if agent_ready:
+        cli(lab_config, url, "agent", "login", agent)
+    with capture_lab(lab_config, tmp_path / "calls.pcap") as capture:
+        run_dialer(lab_config, url, tmp_path, "press-0", 10)
+    [attempt] = asyncio.run(fetch(url, "SELECT result, agent, connected_at, answered_at "
+                                       "FROM attempts"))
+    debtor = heard_by(received(capture.path, lab_config.sip_port, lab_config.pstn_port),
+                      PRESSES_0)
+    # (0 cuts the menu short: what follows it is what tells the cases apart.)
+    none_free = heard_at(lab_config, debtor, press_to_pay.NO_AGENT.sound, tmp_path)
+    assert sent(capture.path, lab_config.sip_port, lab_config.pstn_port)[0].keys \
+        == PRESSES_0.account + "#0"
+    if agent_ready:  # the campaign flow's own agent path: bridged, a conversation
+        assert (attempt["result"], attempt["agent"]) == ("conversation", agent), dict(attempt)
+        assert none_free is None
+        assert received(capture.path, lab_config.sip_port, lab_config.agents[0].sip_port)
+    else:  # told so, politely: served, not abandoned
+        assert (attempt["result"], attempt["agent"]) == ("self_served", None), dict(attempt)
+        assert none_free is not None

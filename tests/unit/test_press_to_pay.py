@@ -186,6 +186,7 @@ def test_the_shared_key_scripts_parse_and_prove_their_accounts():
     ('[scripts."1"]\naccount = "1"\nwhat = "x"\nkeys = "1#"', "two-digit PP"),
     ('[scripts."01"]\naccount = "1"\nkeys = "1#"', "account, what and keys"),
     ('[scripts."01"]\naccount = "1"\nwhat = "x"\nkeys = "1A#"', "keys holds 'A'"),
+    ('[scripts."01"]\naccount = "1"\nwhat = "x"\nkeys = "1#"\nstay = 0', "stay 0: whole"),
     ('[scripts."01"\n', "key scripts"),
 ])
 def test_a_bad_script_is_named(text, message):
@@ -207,3 +208,8 @@ def test_the_pstn_plays_each_script_by_its_pp():
     assert '<test assign_to="is_script_07" variable="hold" compare="equal" value="7"/>' in xml
     assert '<pause milliseconds="2000"/>' in xml  # the script's leading pause
     assert 'play_pcap_audio="/lab/key-script-07.pcap"' in xml
+    assert '<assign assign_to="hold" value="240"/>' in xml  # stays until hung up
+    short = key_scripts.parse('[scripts."07"]\naccount = "4"\nwhat = "x"\nkeys = ",4#"\n'
+                              'stay = 9')
+    assert short["07"].stay_s == 9
+    assert '<assign assign_to="hold" value="9"/>' in render_pstn_scenario(Path("/lab"), short)
