@@ -202,6 +202,14 @@ def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float,
         max_lines=max_lines)
 
 
+def pacing(campaign: Campaign) -> str:
+    """How the campaign is paced, in words: its dial mode, or a
+    self-service campaign's lines."""
+    if campaign.max_lines is None:
+        return campaign.dial_mode.value
+    return f"self-service, at most {campaign.max_lines} call(s) at once"
+
+
 async def create_campaign(campaign: Campaign) -> int:
     async with configured_database() as pool:
         store = CampaignStore(pool)
@@ -209,9 +217,7 @@ async def create_campaign(campaign: Campaign) -> int:
         await store.refresh_leads(campaign_id)
         leads = await pool.fetchval("SELECT count(*) FROM leads WHERE campaign_id = $1",
                                     campaign_id)
-    pacing = (campaign.dial_mode.value if campaign.max_lines is None else
-              f"self-service, at most {campaign.max_lines} call(s) at once")
-    print(f"campaign {campaign.name} created ({pacing}, window "
+    print(f"campaign {campaign.name} created ({pacing(campaign)}, window "
           f"{campaign.window_profile}), {leads} lead(s); start it with "
           f"`recobro campaign start {campaign.name}`")
     return 0
@@ -231,7 +237,7 @@ async def run_campaign(name: str, seconds: float | None) -> int:
     settings = load_settings()
     dialer = await CampaignDialer.start(settings, name, configured_payment_gateway())
     if dialer.campaign.answered_to is AnsweredTo.SELF_SERVICE and dialer.payments is None:
-        print(f"recobro: campaign {name}: no card gateway (RECOBRO_PAYMENT_GATEWAY_URL), so "
+        print(f"recobro: warning: campaign {name}: no card gateway (RECOBRO_PAYMENT_GATEWAY_URL), so "
               "its self-service menu offers no payment by keypad", file=sys.stderr, flush=True)
     if dialer.campaign.abandon_target > CAP:
         print(f"recobro: warning: campaign {name} paces to an abandon rate of "
@@ -263,9 +269,7 @@ async def campaign_status(name: str) -> int:
         refusals = await pool.fetch("SELECT rule, count(*) FROM compliance_refusals "
                                     "WHERE campaign_id = $1 GROUP BY 1 ORDER BY 2 DESC",
                                     campaign.id)
-    pacing = (campaign.dial_mode.value if campaign.max_lines is None else
-              f"self-service, at most {campaign.max_lines} call(s) at once")
-    print(f"campaign {name}: {state}, {pacing}, window "
+    print(f"campaign {name}: {state}, {pacing(campaign)}, window "
           f"{campaign.window_profile}")
     print(f"leads: {leads}")
     print("attempts: " + (", ".join(f"{k} {v}" for k, v in results) or "none"))

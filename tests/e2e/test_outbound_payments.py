@@ -121,6 +121,8 @@ def test_a_press_to_pay_campaign_takes_payments_and_tells_a_wrong_party_nothing(
     assert accounts == {PAYS.account: (0, "paid"), DECLINED_THEN_PAYS.account: (0, "paid"),
                         WRONG_PARTY.account: (420, "active")}
     assert asyncio.run(fetch(url, "SELECT count(*) AS n FROM promises"))[0]["n"] == 0
+    # No follow-up message for a party who may not be the debtor.
+    assert asyncio.run(fetch(url, "SELECT count(*) AS n FROM no_interaction"))[0]["n"] == 0
     # A self-service call is no abandon, and the rate leaves it out.
     status = cli(lab_config, url, "campaign", "status", "press-to-pay").stdout
     assert "abandon rate: 24 h: no live answers" in status, status
