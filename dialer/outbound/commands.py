@@ -235,8 +235,9 @@ async def run_campaign(name: str, seconds: float | None) -> int:
     """Run a campaign's dialer in this process until the campaign is
     stopped, seconds pass, or SIGINT/SIGTERM (then calls in flight end)."""
     settings = load_settings()
-    dialer = await CampaignDialer.start(settings, name, configured_payment_gateway())
-    if dialer.campaign.answered_to is AnsweredTo.SELF_SERVICE and dialer.payments is None:
+    gateway = configured_payment_gateway()
+    dialer = await CampaignDialer.start(settings, name, gateway)
+    if dialer.campaign.answered_to is AnsweredTo.SELF_SERVICE and gateway is None:
         print(f"recobro: warning: campaign {name}: no card gateway (RECOBRO_PAYMENT_GATEWAY_URL), so "
               "its self-service menu offers no payment by keypad", file=sys.stderr, flush=True)
     if dialer.campaign.abandon_target > CAP:

@@ -77,8 +77,8 @@ class CampaignDialer:
     def __init__(self, settings: Settings, engine: Engine, campaign: Campaign,
                  lock_connection: asyncpg.Connection,
                  clock: Callable[[], datetime] | None = None,
-                 dialer_id: uuid.UUID | None = None,
-                 payments: Payments | None = None) -> None:
+                 dialer_id: uuid.UUID | None = None, payments: Payments | None = None,
+                 resources: contextlib.AsyncExitStack | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.pool = engine.store.pool
@@ -89,15 +89,14 @@ class CampaignDialer:
         self.policy = make_policy(campaign)
         self.connector = AgentConnector(engine, self.pool, campaign.wrap_up_s, campaign.caller_id,
                                         settings.agent_caller_id)
-        self.payments = payments  # None: no card gateway, so no payments by keypad
+        # payments None: no card gateway, so no payment by keypad.
         self_service = (SelfServiceRoute(engine, self.pool, campaign.name,
                                          settings.callback_number, payments)
                         if campaign.answered_to is AnsweredTo.SELF_SERVICE else None)
         self.answered = AnsweredCalls(engine, self.pool, self.connector,
                                       settings.callback_number, campaign.machine_action,
-                                      self_service)
-        # What close() closes besides the engine (the card gateway's wiring).
-        self.resources = contextlib.AsyncExitStack()
+                                      self_service=self_service)
+        self._resources = resources or contextlib.AsyncExitStack()  # the card gateway's
         self.tally = Tally()
         self.stopping = False  # set to end the loop as if the campaign stopped
         self._lock_connection = lock_connection
@@ -142,8 +141,7 @@ class CampaignDialer:
             except (OSError, asyncpg.PostgresError) as error:
                 raise DatabaseError(f"cannot open the dialer's lock connection: {error}") from None
             dialer = cls(settings, engine, campaign, lock_connection, dialer_id=dialer_id,
-                         payments=payments)
-            dialer.resources = resources
+                         payments=payments, resources=resources)
             await dialers.register_dialer(lock_connection, dialer.dialer_id, campaign.id,
                                          os.getpid())
             await dialer.recover()
@@ -161,7 +159,7 @@ class CampaignDialer:
         for task in list(self._calls):
             task.cancel()
         await self._lock_connection.close()
-        await self.resources.aclose()
+        await self._resources.aclose()
         await self.engine.close()
 
     @property
