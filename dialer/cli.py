@@ -104,7 +104,8 @@ def _campaign(args: argparse.Namespace) -> int:
             portfolio=args.portfolio, amd=args.amd, machine_action=args.machine_action,
             allow_above_cap=args.allow_abandon_above_cap,
             payment={"settlement_percent": args.settlement_percent,
-                     "instalments": args.instalments, "promise_days": args.promise_days})
+                     "instalments": args.instalments, "promise_days": args.promise_days},
+            answered_to=args.answered_to, lines=args.lines)
         if campaign.abandon_target > CAP:
             # Allowed by the operator's own flag: said where it is done.
             print(f"recobro: warning: campaign {campaign.name}: --abandon-target "
@@ -226,6 +227,13 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
                           help="offer a plan of N monthly payments (2-24)")
     campaign.add_argument("--promise-days", metavar="N|none",
                           help="offer a promise to pay within N days (0-180)")
+    campaign.add_argument("--answered-to", choices=["agent", "self_service"], default="agent",
+                          help="where answered live calls go: agent (default), or "
+                               "self_service: an agentless press-to-pay campaign (the "
+                               "debtor keys the account number, then the self-service menu)")
+    campaign.add_argument("--lines", type=int, default=None,
+                          help="self_service: calls in flight at most, 1 to 500 "
+                               "(default 10); it has no agents to pace to")
     campaign.add_argument("--for", dest="seconds", type=float, default=None,
                           help="run: stop dialing after this many seconds")
     campaign.set_defaults(run=_campaign)

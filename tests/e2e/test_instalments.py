@@ -37,21 +37,21 @@ from dialer.settings import (
     read_env_file,
 )
 from lab.config import LabConfig
-from lab.provision import postgres_bin_dir
 from payment_ivr.capture import Outcome, PaymentResult
 from payment_ivr.card import Brand, Card, read_expiry
 from payment_ivr.gateway import ChargeMetadata
 from payment_ivr.stripe_gateway import StripeGateway
 from payment_ivr.terms import Instalment, Money, Option, add_months
+from tests.e2e.artefacts import KeyedCard, leaks, pg_dump
 from tests.e2e.cli import cli_env
 from tests.e2e.fault_proxy import Fault, FaultProxy
 from tests.e2e.test_payment_gateway import (
+    CARDS,
     CVV,
     EXPIRY,
     FAST_S,
     MASTERCARD,
     TODAY,
-    _artefact_problems,
     mock_intents,
     new_account,
     pay,
@@ -349,11 +349,8 @@ async def test_the_database_holds_no_card_data_after_plans(
     declining = await declining_plan(pool, gateway_settings)
     _, said = await command.run(SECOND)
     assert f"{paid.capture_id}/2: paid" in said and f"{declining.capture_id}/2: declined" in said
-    dump = (await asyncio.to_thread(
-        subprocess.run, [str(postgres_bin_dir() / "pg_dump"), "--dbname", fresh_database],
-        capture_output=True, text=True, check=True)).stdout
+    dump = await asyncio.to_thread(pg_dump, fresh_database)
     assert "payment_outbox" in dump and "cus_" in dump and "4444" in dump and "0341" in dump
-    problems = _artefact_problems("pg_dump", dump) + _artefact_problems("the command", said)
-    problems += [f"pg_dump holds the card number {n}" for n in (MASTERCARD, DECLINED_WHEN_CHARGED)
-                 if n in dump or n in said]
-    assert not problems, problems
+    found = leaks({"pg_dump": dump, "the command": said},
+                  [KeyedCard(number, EXPIRY, CVV) for number in CARDS])
+    assert not found, found
