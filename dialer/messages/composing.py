@@ -66,7 +66,7 @@ async def compose(db: Db, settings: PaymentLinkSettings, campaign: str, referenc
     values = {**sample_values(trigger, channel, language), **(event or {}),
               **account_values(account.view, channel, language, link)}
     allowed = allowed_variables(trigger)
-    rendered = render(channel, language, template.body, template.subject,
+    rendered = render(trigger, channel, language, template.body, template.subject,
                       {name: value for name, value in values.items() if name in allowed})
     sms = measure(rendered.body) if channel is Channel.SMS else None
     return Composed(template, rendered, sms, link)

@@ -114,8 +114,21 @@ class Rendered:
     subject: str | None  # e-mail only
 
 
+# The one answer to a STOP asks for nothing: no link, and no notice (the
+# debtor has just opted out).
+_CONFIRMATION = {name: COMMON[name] for name in ("first_name", "debtor_name", "reference_tail")}
+
+
+def needs_notice(trigger: Trigger) -> bool:
+    """Whether a message of this trigger must carry the opt-out notice:
+    every one but the confirmation of an opt-out."""
+    return trigger is not Trigger.OPT_OUT_CONFIRMATION
+
+
 def allowed_variables(trigger: Trigger) -> dict[str, str]:
     """The variables a template of this trigger may read, each described."""
+    if not needs_notice(trigger):
+        return dict(_CONFIRMATION)
     return {**COMMON, **EXTRA.get(trigger, {})}
 
 
@@ -206,13 +219,15 @@ def check_template(trigger: Trigger, channel: Channel, language: str, body: str,
     _check_source("body", body, allowed)
     if subject is not None:
         _check_source("subject", subject, allowed)
-    return render(channel, language, body, subject, sample_values(trigger, channel, language))
+    return render(trigger, channel, language, body, subject,
+                  sample_values(trigger, channel, language))
 
 
-def render(channel: Channel, language: str, body: str, subject: str | None,
+def render(trigger: Trigger, channel: Channel, language: str, body: str, subject: str | None,
            values: Mapping[str, str]) -> Rendered:
     """A message from its template and the values of its variables; the
-    opt-out notice must be in the body as rendered (TemplateRefused)."""
+    opt-out notice must be in the body as rendered, when the trigger needs
+    it (TemplateRefused)."""
     try:
         text = _ENVIRONMENT.from_string(body).render(values)
         title = (None if subject is None
@@ -220,7 +235,7 @@ def render(channel: Channel, language: str, body: str, subject: str | None,
     except TemplateError as error:
         raise TemplateRefused(f"rendering: {error.message}") from None
     notice = opt_out_notice(channel, language)
-    if notice not in text:
+    if needs_notice(trigger) and notice not in text:
         raise TemplateRefused(f"body: the opt-out notice {notice!r} is missing (Reg F "
                               "1006.6(e)): write {{ opt_out }} in the body, outside any 'if'")
     return Rendered(text, title)

@@ -78,7 +78,16 @@ def test_a_render_without_the_notice_fails_too() -> None:
     body = "{% if first_name == 'Ana' %}{{ opt_out }}{% endif %}"
     values = {"first_name": "Bo", "opt_out": opt_out_notice(Channel.SMS, "en")}
     with pytest.raises(TemplateRefused, match="missing"):
-        render(Channel.SMS, "en", body, None, values)
+        render(Trigger.NO_INTERACTION, Channel.SMS, "en", body, None, values)
+
+
+def test_the_opt_out_confirmation_needs_no_notice_and_has_no_link() -> None:
+    body = "{{ first_name }}: no recibirá más mensajes."
+    rendered = check_template(Trigger.OPT_OUT_CONFIRMATION, Channel.SMS, "es", body, None)
+    assert rendered.body == "Ana: no recibirá más mensajes."
+    assert refusal("{{ payment_link }}", trigger=Trigger.OPT_OUT_CONFIRMATION).startswith(
+        "body line 1: unknown variable 'payment_link' (allowed: debtor_name, first_name, "
+        "reference_tail)")
 
 
 def test_the_sandbox_refuses_python_internals() -> None:
