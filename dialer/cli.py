@@ -188,6 +188,53 @@ def _disposition(args: argparse.Namespace) -> int:
     return asyncio.run(commands.dispose(args.attempt, args.code, args.agent, args.note))
 
 
+def _template(args: argparse.Namespace) -> int:
+    from dialer.messages import commands
+
+    if args.action == "list":
+        return asyncio.run(commands.list_templates(args.campaign))
+    missing = [f"--{name}" for name in ("campaign", "trigger", "channel")
+               if getattr(args, name) is None]
+    if args.action == "preview":
+        missing += [] if args.account else ["--account"]
+    elif args.language is None:
+        missing.append("--language")
+    if missing:
+        raise ConfigError(f"template {args.action}: give {', '.join(missing)}")
+    if args.action == "preview":
+        return asyncio.run(commands.preview_template(args.campaign, args.account, args.trigger,
+                                                     args.channel, args.language))
+    key = commands.template_key(args.campaign, args.segment, args.trigger, args.channel,
+                                args.language)
+    if args.action == "show":
+        return asyncio.run(commands.show_template(key, args.version, args.all))
+    return asyncio.run(commands.set_template(key, commands.read_body(args.text, args.file),
+                                             args.subject, args.author))
+
+
+def _add_template_command(sub: argparse._SubParsersAction) -> None:
+    from dialer.messages.model import Channel, Trigger
+
+    template = sub.add_parser("template", help="message templates: set a new version, show, "
+                                               "preview for an account, list")
+    template.add_argument("action", choices=["set", "show", "preview", "list"])
+    template.add_argument("--campaign")
+    template.add_argument("--segment", choices=["any", "early", "mid", "late"], default="any",
+                          help="set/show: the segment (default: any without its own)")
+    template.add_argument("--trigger", choices=[t.value for t in Trigger])
+    template.add_argument("--channel", choices=[c.value for c in Channel])
+    template.add_argument("--language", choices=LANGUAGES,
+                          help="preview: default the account's")
+    template.add_argument("--text", help="set: the body")
+    template.add_argument("--file", type=Path, help="set: a UTF-8 file holding the body")
+    template.add_argument("--subject", help="set: an e-mail's subject")
+    template.add_argument("--author", default="", help="set: who wrote this version")
+    template.add_argument("--version", type=int, help="show: this version")
+    template.add_argument("--all", action="store_true", help="show: every version")
+    template.add_argument("--account", help="preview: the account's reference")
+    template.set_defaults(run=_template)
+
+
 def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     campaign = sub.add_parser("campaign", help="create, run and steer campaigns")
     campaign.add_argument("action", choices=["create", "start", "pause", "resume", "stop",
@@ -297,6 +344,7 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     disposition.add_argument("--agent", required=True)
     disposition.add_argument("--note", default="")
     disposition.set_defaults(run=_disposition)
+    _add_template_command(sub)
 
 
 class _Parser(argparse.ArgumentParser):
