@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
@@ -117,7 +118,8 @@ def _campaign(args: argparse.Namespace) -> int:
             portfolio=args.portfolio, amd=args.amd, machine_action=args.machine_action,
             allow_above_cap=args.allow_abandon_above_cap,
             payment={"settlement_percent": args.settlement_percent,
-                     "instalments": args.instalments, "promise_days": args.promise_days})
+                     "instalments": args.instalments, "promise_days": args.promise_days},
+            answered_to=args.answered_to, lines=args.lines)
         if campaign.abandon_target > CAP:
             # Allowed by the operator's own flag: said where it is done.
             print(f"recobro: warning: campaign {campaign.name}: --abandon-target "
@@ -181,10 +183,70 @@ def _inbound(args: argparse.Namespace) -> int:
     return 0
 
 
+def _payments(args: argparse.Namespace) -> int:
+    from dialer.payments.commands import run_instalments_command
+
+    return asyncio.run(run_instalments_command(args.today))
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _disposition(args: argparse.Namespace) -> int:
     from dialer.agents import commands
 
     return asyncio.run(commands.dispose(args.attempt, args.code, args.agent, args.note))
+
+
+def _template(args: argparse.Namespace) -> int:
+    from dialer.messages import commands
+
+    if args.action == "list":
+        return asyncio.run(commands.list_templates(args.campaign))
+    missing = [f"--{name}" for name in ("campaign", "trigger", "channel")
+               if getattr(args, name) is None]
+    if args.action == "preview":
+        missing += [] if args.account else ["--account"]
+    elif args.language is None:
+        missing.append("--language")
+    if missing:
+        raise ConfigError(f"template {args.action}: give {', '.join(missing)}")
+    if args.action == "preview":
+        return asyncio.run(commands.preview_template(args.campaign, args.account, args.trigger,
+                                                     args.channel, args.language))
+    key = commands.template_key(args.campaign, args.segment, args.trigger, args.channel,
+                                args.language)
+    if args.action == "show":
+        return asyncio.run(commands.show_template(key, args.version, args.all))
+    return asyncio.run(commands.set_template(key, commands.read_body(args.text, args.file),
+                                             args.subject, args.author))
+
+
+def _add_template_command(sub: argparse._SubParsersAction) -> None:
+    from dialer.messages.model import Channel, Trigger
+
+    template = sub.add_parser("template", help="message templates: set a new version, show, "
+                                               "preview for an account, list")
+    template.add_argument("action", choices=["set", "show", "preview", "list"])
+    template.add_argument("--campaign")
+    template.add_argument("--segment", choices=["any", "early", "mid", "late"], default="any",
+                          help="set/show: the segment (default: any without its own)")
+    template.add_argument("--trigger", choices=[t.value for t in Trigger])
+    template.add_argument("--channel", choices=[c.value for c in Channel])
+    template.add_argument("--language", choices=LANGUAGES,
+                          help="preview: default the account's")
+    template.add_argument("--text", help="set: the body")
+    template.add_argument("--file", type=Path, help="set: a UTF-8 file holding the body")
+    template.add_argument("--subject", help="set: an e-mail's subject")
+    template.add_argument("--author", default="", help="set: who wrote this version")
+    template.add_argument("--version", type=int, help="show: this version")
+    template.add_argument("--all", action="store_true", help="show: every version")
+    template.add_argument("--account", help="preview: the account's reference")
+    template.set_defaults(run=_template)
 
 
 def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
@@ -226,6 +288,13 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
                           help="offer a plan of N monthly payments (2-24)")
     campaign.add_argument("--promise-days", metavar="N|none",
                           help="offer a promise to pay within N days (0-180)")
+    campaign.add_argument("--answered-to", choices=["agent", "self_service"], default="agent",
+                          help="where answered live calls go: agent (default), or "
+                               "self_service: an agentless press-to-pay campaign (the "
+                               "debtor keys the account number, then the self-service menu)")
+    campaign.add_argument("--lines", type=int, default=None,
+                          help="self_service: calls in flight at most, 1 to 500 "
+                               "(default 10); it has no agents to pace to")
     campaign.add_argument("--for", dest="seconds", type=float, default=None,
                           help="run: stop dialing after this many seconds")
     campaign.set_defaults(run=_campaign)
@@ -274,6 +343,14 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
                          help="country of callers' numbers without a country code")
     inbound.set_defaults(run=_inbound)
 
+    payments = sub.add_parser("payments", help="payments away from calls: charge the plans' "
+                                               "instalments due (one pass, for a timer)")
+    payments.add_argument("action", choices=["run-instalments"])
+    payments.add_argument("--today", type=_iso_date, metavar="YYYY-MM-DD",
+                          help="take this as every debtor's date (default: each debtor's "
+                               "own date now, in the account's time zone)")
+    payments.set_defaults(run=_payments)
+
     disposition = sub.add_parser("disposition", help="an agent's disposition of a call")
     disposition.add_argument("attempt", help="the attempt (call) id")
     disposition.add_argument("code", help="PTP, PAID, RPC, REFUSED, DISPUTE, OPT_OUT, "
@@ -281,6 +358,7 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     disposition.add_argument("--agent", required=True)
     disposition.add_argument("--note", default="")
     disposition.set_defaults(run=_disposition)
+    _add_template_command(sub)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -337,8 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="scenario file (TOML or JSON); default: the built-in matrix")
     bench.add_argument("--out", type=Path, default=Path("bench-results"))
     bench.add_argument("--card", type=Path,
-                       help="payments: the approved test card the debtors key (TOML: "
-                            "number, expiry MMYY, cvv); default tests/fixtures/bench_card.toml")
+                       help="payments: the approved test card the debtors key (TOML, a "
+                            "[bench] table: number, expiry MMYY, cvv); default "
+                            "tests/fixtures/demo_cards.toml")
     bench.add_argument("--steps", type=_positive_int, nargs="+",
                        help="payments: simultaneous captures of each step (default 1 4 8 16 "
                             "32)")

@@ -44,9 +44,18 @@ AMI_PING = Range(1, 300, "seconds")
 # idempotency key: Stripe answers in about a second; a debtor is waiting.
 PAYMENT_GATEWAY_TIMEOUT_S = 10.0
 PAYMENT_GATEWAY_TIMEOUT = Range(0.1, 60, "seconds")
+# How long a payment link lasts (RECOBRO_PAYMENT_LINK_DAYS), and the
+# shortest key it may be signed with (128 bits of a random key, written out).
+PAYMENT_LINK_LIFETIME_DAYS = 7.0
+PAYMENT_LINK_LIFETIME = Range(0.01, 90, "days")
+PAYMENT_LINK_KEY_LENGTH = 32
 RING_TIMEOUT_S = Range(5, 120, "seconds")  # CHECK (ring_timeout_s BETWEEN 5 AND 120)
 WRAP_UP_S = Range(0, 3600, "seconds")  # CHECK (wrap_up_s >= 0); an hour at most
 DIAL_RATIO = Range(1, 10, "calls per agent")  # CHECK (dial_ratio >= 1)
+# An agentless (self-service) campaign's calls in flight at most (--lines;
+# CHECK (max_lines BETWEEN 1 AND 500)), and what it keeps when not given.
+LINES = Range(1, 500, "calls at once")
+DEFAULT_LINES = 10
 # CHECK (0 < early_max_dpd < mid_max_dpd); a century of days at most.
 DAYS_PAST_DUE = Range(1, 36500, "days")
 NAME_LENGTH = 100  # a campaign's name and portfolio, in characters

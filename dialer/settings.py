@@ -18,6 +18,9 @@ from dialer.limits import (
     AMI_PING_S,
     PAYMENT_GATEWAY_TIMEOUT,
     PAYMENT_GATEWAY_TIMEOUT_S,
+    PAYMENT_LINK_KEY_LENGTH,
+    PAYMENT_LINK_LIFETIME,
+    PAYMENT_LINK_LIFETIME_DAYS,
     RIDE_OUT,
     RIDE_OUT_S,
     RING_TIMEOUT_S,
@@ -240,10 +243,9 @@ def _gateway_url(env: Mapping[str, str]) -> str:
     return written.rstrip("/")
 
 
-def _gateway_key(env: Mapping[str, str]) -> str:
-    """The gateway's secret key: RECOBRO_PAYMENT_GATEWAY_KEY, or the first
-    line of the file RECOBRO_PAYMENT_GATEWAY_KEY_FILE names (one, not both)."""
-    name, file_name = "RECOBRO_PAYMENT_GATEWAY_KEY", "RECOBRO_PAYMENT_GATEWAY_KEY_FILE"
+def _secret(env: Mapping[str, str], name: str, file_name: str) -> str:
+    """A secret: the variable name, or the first line of the file that
+    file_name names (one, not both); '' when neither is set."""
     key = _value(env, name, secret=True)
     path = _value(env, file_name)
     if key and path:
@@ -259,11 +261,19 @@ def _gateway_key(env: Mapping[str, str]) -> str:
             raise ConfigError(f"{file_name}={_shown(path)}: the file's first line is empty")
         if _CONTROL.search(key):
             raise ConfigError(f"{file_name}={_shown(path)}: the key holds a control character")
+    if any(c.isspace() for c in key):
+        raise ConfigError(f"{name if not path else file_name}: the key holds a space")
+    return key
+
+
+def _gateway_key(env: Mapping[str, str]) -> str:
+    """The gateway's secret key: RECOBRO_PAYMENT_GATEWAY_KEY, or the first
+    line of the file RECOBRO_PAYMENT_GATEWAY_KEY_FILE names (one, not both)."""
+    name, file_name = "RECOBRO_PAYMENT_GATEWAY_KEY", "RECOBRO_PAYMENT_GATEWAY_KEY_FILE"
+    key = _secret(env, name, file_name)
     if not key:
         raise ConfigError(f"{name} is not set (or {file_name}): the card gateway's secret "
                           "API key (the lab writes one: run `recobro lab up`)")
-    if any(c.isspace() for c in key):
-        raise ConfigError(f"{name if not path else file_name}: the key holds a space")
     return key
 
 
@@ -287,6 +297,52 @@ def configured_payment_gateway(env: Mapping[str, str] | None = None
     if not _value(env, "RECOBRO_PAYMENT_GATEWAY_URL"):
         return None
     return load_payment_gateway_settings(env)
+
+
+@dataclass(frozen=True)
+class PaymentLinkSettings:
+    """Payment links (dialer.messages.links): the page they open, the key
+    they are signed with (shared with that page), and how long they last."""
+
+    base_url: str
+    key: str = field(repr=False)
+    lifetime_days: float = PAYMENT_LINK_LIFETIME_DAYS
+
+
+def _link_base_url(env: Mapping[str, str]) -> str:
+    """RECOBRO_PAYMENT_LINK_URL: the payment page, https://HOST[:PORT][/PATH]."""
+    name = "RECOBRO_PAYMENT_LINK_URL"
+    written = _value(env, name)
+    if not written:
+        raise ConfigError(f"{name} is not set: the page payment links open, e.g. "
+                          "https://pay.example.com/p")
+    parts = urlsplit(written)
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if (parts.scheme not in ("http", "https") or not parts.hostname or port == 0
+            or "@" in parts.netloc or parts.query or parts.fragment):
+        raise ConfigError(f"{name}={_shown(written)}: use https://HOST[:PORT][/PATH], no user, "
+                          "query or fragment (the link adds its own query)")
+    return written
+
+
+def load_payment_link_settings(env: Mapping[str, str] | None = None) -> PaymentLinkSettings:
+    """The payment links' settings; ConfigError names what is wrong (and
+    never quotes the key)."""
+    env = environment() if env is None else env
+    name, file_name = "RECOBRO_PAYMENT_LINK_KEY", "RECOBRO_PAYMENT_LINK_KEY_FILE"
+    key = _secret(env, name, file_name)
+    if len(key) < PAYMENT_LINK_KEY_LENGTH:
+        raise ConfigError(f"{name} (or {file_name}) is not set or shorter than "
+                          f"{PAYMENT_LINK_KEY_LENGTH} characters: the key payment links are "
+                          "signed with, shared with the payment page (e.g. `openssl rand "
+                          "-base64 32`)")
+    return PaymentLinkSettings(
+        base_url=_link_base_url(env), key=key,
+        lifetime_days=_seconds(env, "RECOBRO_PAYMENT_LINK_DAYS",
+                               f"{PAYMENT_LINK_LIFETIME_DAYS:g}", PAYMENT_LINK_LIFETIME))
 
 
 def _password_hint(name: str) -> ConfigError:
@@ -340,7 +396,7 @@ def secrets_of(env: Mapping[str, str]) -> list[str]:
     written and decoded): what no message may show."""
     found = [env.get(name, "") for name in
              ("RECOBRO_AMI_SECRET", "RECOBRO_ARI_PASSWORD", "RECOBRO_API_TOKEN",
-             "RECOBRO_PAYMENT_GATEWAY_KEY")]
+             "RECOBRO_PAYMENT_GATEWAY_KEY", "RECOBRO_PAYMENT_LINK_KEY")]
     url = env.get("DATABASE_URL", "")
     _, sep, rest = url.partition("://")
     if sep:

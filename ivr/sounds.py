@@ -14,6 +14,7 @@ from ivr import (
     agent_prompts,
     callback_prompts,
     machine_message,
+    press_to_pay,
     safe_harbour,
     self_service,
 )
@@ -24,7 +25,7 @@ from payment_ivr import prompts as payment_prompts
 RECORDINGS: tuple[Recording, ...] = (
     *safe_harbour.RECORDINGS, *machine_message.RECORDINGS, *account_prompt.RECORDINGS,
     *callback_prompts.RECORDINGS, *self_service.RECORDINGS, *agent_prompts.RECORDINGS,
-    *payment_prompts.RECORDINGS)
+    *payment_prompts.RECORDINGS, *press_to_pay.RECORDINGS)
 
 # Said digit by digit (digits: media) or as a number (number: media).
 DIGITS = tuple(f"digits/{digit}" for digit in range(10))
@@ -36,6 +37,8 @@ FLOWS: Mapping[str, tuple[str, ...]] = {
     "inbound": (account_prompt.SOUND, *(r.sound for r in callback_prompts.RECORDINGS),
                 *callback_prompts.QUEUE_SOUNDS, *DIGITS),
     "self-service": (*(r.sound for r in self_service.RECORDINGS), *DIGITS),
+    "press to pay (self-service campaigns)": (
+        account_prompt.SOUND, *(r.sound for r in press_to_pay.RECORDINGS), *DIGITS),
     "agents' feature codes": tuple(r.sound for r in agent_prompts.RECORDINGS),
     "payment": (*(r.sound for r in payment_prompts.RECORDINGS), *payment_prompts.ASTERISK_SOUNDS),
 }

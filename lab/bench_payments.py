@@ -6,7 +6,7 @@ each debtor's last key to the result beginning to reach them (RTP on
 loopback, lab.payment_latency). Writes payments.json, payments.md and
 payments.png; prints the table.
 
-The card comes from a file under tests/ (test card numbers live there
+The card comes from tests/fixtures/demo_cards.toml's [bench] table (test card numbers live there
 only); the keys' pcap and the capture, which carry its digits as RFC 4733
 events, are written in a temporary directory removed at the end."""
 
@@ -36,13 +36,13 @@ from dialer.settings import Settings, configured_payment_gateway
 from dialer.store.migrate import apply_migrations
 from lab import sipp
 from lab.config import TRUNK, LabConfig
+from lab.key_scripts import SCRIPTS_FILE
 from lab.payment_latency import key_to_result, summary_ms
 from lab.pcap import keys_pcap, leading_pause, read_udp
 from lab.prompts import recording_path
 from lab.pstn_scenario import render_keying_debtor
 from payment_ivr.prompts import WAIT
 
-CARD_FILE = Path("tests/fixtures/bench_card.toml")
 STEPS = (1, 4, 8, 16, 32)
 CONTEXT = "lab-pay-by-phone"  # asterisk_conf/extensions.conf: account = the extension
 LANGUAGE = "es"  # what the lab's pay-by-phone context asks for
@@ -63,24 +63,29 @@ class BenchCard:
         return "BenchCard(...)"  # never the digits
 
 
-def load_card(path: Path) -> BenchCard:
-    """The card of a TOML file (number, expiry MMYY, cvv); ConfigError
-    naming the file or the field when it is missing or wrong."""
+def load_card(path: Path = SCRIPTS_FILE) -> BenchCard:
+    """The card of a TOML file's [bench] table (number, expiry MMYY, cvv;
+    by default tests/fixtures/demo_cards.toml's); ConfigError naming the
+    file, the table or the field when it is missing or wrong."""
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text()).get("bench")
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such file. The payments bench keys an approved test card read from "
-            "it (test cards live under tests/ only): run from a Recobro checkout, or pass "
-            "--card FILE with number, expiry (MMYY) and cvv") from None
+            "its [bench] table (test cards live under tests/ only): run from a Recobro "
+            "checkout, or pass --card FILE with a [bench] table of number, expiry (MMYY) "
+            "and cvv") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not TOML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: no [bench] table (number, expiry MMYY, cvv): the "
+                          "approved test card the payments bench keys")
     fields = {"number": (12, 19), "expiry": (4, 4), "cvv": (3, 4)}
     for name, (shortest, longest) in fields.items():
         value = data.get(name)
         if not isinstance(value, str) or not value.isdigit() \
                 or not shortest <= len(value) <= longest:
-            raise ConfigError(f"{path}: {name} must be a string of {shortest}"
+            raise ConfigError(f"{path}, [bench]: {name} must be a string of {shortest}"
                               f"{'' if shortest == longest else f'-{longest}'} digits")
     return BenchCard(data["number"], data["expiry"], data["cvv"])
 
@@ -383,7 +388,7 @@ def bench_payments(settings: Settings, cfg: LabConfig, out_dir: Path,
                    runs: int = 1) -> int:
     """Run every step (default STEPS) `runs` times on a bench database;
     write payments.json, payments.md and payments.png."""
-    card = load_card(card_file or CARD_FILE)
+    card = load_card(card_file or SCRIPTS_FILE)
     steps = steps or STEPS
     if configured_payment_gateway() is None:
         raise ConfigError("RECOBRO_PAYMENT_GATEWAY_URL is not set: the payments bench needs "

@@ -49,6 +49,7 @@ class LabConfig:
     api_token: str = field(repr=False)
     agents: tuple[LabAgent, ...]
     payment_gateway_key: str = field(default="sk_test_lab", repr=False)  # the mock's
+    payment_link_key: str = field(default="", repr=False)  # signs payment links
 
     host: str = "127.0.0.1"
 
@@ -175,6 +176,7 @@ def _secret(length: int) -> str:
 def _load_or_create_secrets(path: Path) -> dict[str, str]:
     """The lab's secrets, generated once (and any a newer Recobro added)."""
     wanted = {"AMI_SECRET": 24, "ARI_PASSWORD": 24, "API_TOKEN": 32, "PAYMENT_GATEWAY_KEY": 24,
+              "PAYMENT_LINK_KEY": 43,
               **{f"AGENT_{index}_SECRET": 16 for index in range(AGENT_COUNT)}}
     values = read_env_file(path) if path.is_file() else {}
     missing = {key: _secret(size) for key, size in wanted.items() if key not in values}
@@ -205,4 +207,5 @@ def load_lab_config() -> LabConfig:
                      ari_user="recobro", ari_password=stored["ARI_PASSWORD"],
                      api_token=stored["API_TOKEN"], agents=agents,
                      # A Stripe secret key's form: localstripe takes any sk_...
-                     payment_gateway_key=f"sk_test_{stored['PAYMENT_GATEWAY_KEY']}")
+                     payment_gateway_key=f"sk_test_{stored['PAYMENT_GATEWAY_KEY']}",
+                     payment_link_key=stored["PAYMENT_LINK_KEY"])

@@ -48,6 +48,10 @@ def write_env_file(cfg: LabConfig, database_url: str) -> None:
         # The card gateway: the lab's Stripe mock (docs/payments.md).
         "RECOBRO_PAYMENT_GATEWAY_URL": stripe_mock.url(cfg),
         "RECOBRO_PAYMENT_GATEWAY_KEY": cfg.payment_gateway_key,
+        # Payment links (docs/messages.md): the page behind them is to come,
+        # on the API's port.
+        "RECOBRO_PAYMENT_LINK_URL": f"http://{cfg.host}:{cfg.api_port}/pay",
+        "RECOBRO_PAYMENT_LINK_KEY": cfg.payment_link_key,
     }
     cfg.env_file.parent.mkdir(parents=True, exist_ok=True)
     cfg.env_file.touch(mode=0o600)

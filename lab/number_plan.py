@@ -25,10 +25,16 @@ class Behaviour(Enum):
     UNALLOCATED = "7"  # 404 Not Found: the number does not exist
     HUMAN_GREETING = "8"  # answers with a person's short "¿Bueno?"; PP: seconds it stays
     MACHINE_GREETING = "9"  # answers with an answering machine's greeting; PP: seconds
+    # Answers and keys a script over RFC 4733 (an account number, menu keys,
+    # a test card...), timed to follow Recobro's prompts; PP: the script
+    # (lab.key_scripts, read from tests/fixtures/demo_cards.toml). Stays
+    # until hung up, KEY_SCRIPT_STAY_SECONDS at most.
+    ANSWER_AND_KEY_SCRIPT = "0"
 
 
 LAB_PREFIX = "+1555010"
 MAX_STAY_SECONDS = 60
+KEY_SCRIPT_STAY_SECONDS = 240  # a payment by keypad takes a couple of minutes
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,14 @@ class LabNumber:
         if self.behaviour in (Behaviour.ANSWER_AND_STAY, Behaviour.HUMAN_GREETING,
                               Behaviour.MACHINE_GREETING):
             return int(self.parameter) or MAX_STAY_SECONDS
+        if self.behaviour is Behaviour.ANSWER_AND_KEY_SCRIPT:
+            return KEY_SCRIPT_STAY_SECONDS
         return MAX_STAY_SECONDS if self.behaviour is Behaviour.ANSWER_AND_SEND_DTMF else 0
+
+    @property
+    def key_script(self) -> str:
+        """The key script the debtor keys after answering ("" for none)."""
+        return self.parameter if self.behaviour is Behaviour.ANSWER_AND_KEY_SCRIPT else ""
 
     @property
     def dtmf_digits(self) -> str:
@@ -68,11 +81,6 @@ def parse_lab_number(number: str) -> LabNumber:
     digits = number.lstrip("+")
     if len(digits) < 4 or not digits.isdigit():
         raise ValueError(f"lab number {number!r}: need at least four trailing digits")
+    # Every digit is a behaviour: the plan has ten.
     code, parameter = digits[-4], digits[-3:-1]
-    try:
-        behaviour = Behaviour(code)
-    except ValueError:
-        raise ValueError(
-            f"lab number {number!r}: behaviour digit {code!r} is not in the number plan"
-        ) from None
-    return LabNumber(number=number, behaviour=behaviour, parameter=parameter)
+    return LabNumber(number=number, behaviour=Behaviour(code), parameter=parameter)

@@ -67,7 +67,7 @@ def rtp_pcap(ulaw: bytes, ssrc: int = 0x5EC0B20) -> bytes:
 
 
 EVENT_PAYLOAD_TYPE = 101
-_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}  # key -> RFC 4733 event
 KEY_PACKETS = 8  # 160 ms of each key
 KEY_GAP_S = 0.3
 
@@ -88,7 +88,7 @@ def keys_pcap(keys: str, ssrc: int = 0x5EC0B21, first_sequence: int = 0,
         if key == ",":
             at += 1.0
             continue
-        event = _EVENTS.get(key)
+        event = EVENTS.get(key)
         if event is None:
             raise ValueError(f"key {key!r}: only 0-9, * and #")
         timestamp = first_timestamp + round(at * 8000)

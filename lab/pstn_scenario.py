@@ -8,11 +8,13 @@ own branch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from lab.greetings import greeting_file
+from lab.key_scripts import KeyScript
 from lab.number_plan import MAX_STAY_SECONDS, Behaviour
-from lab.pcap import keys_pcap
+from lab.pcap import keys_pcap, leading_pause
 
 RING_MS = 300
 DTMF_START_MS = 1200
@@ -99,6 +101,7 @@ _HEADER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <nop next="dtmf" test="is_dtmf"/>
   <nop next="greet_human" test="is_human"/>
   <nop next="greet_machine" test="is_machine"/>
+  <nop next="key_script" test="is_key_script"/>
   <label id="hold_check"/>
   <nop next="stay" test="has_hold"/>
   <nop next="stay"><action><assign assign_to="hold" value="{max_stay}"/></action></nop>
@@ -111,6 +114,10 @@ _HEADER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <label id="dtmf"/>
   <pause milliseconds="{dtmf_start_ms}"/>
 {dtmf}
+  <nop next="stay"><action><assign assign_to="hold" value="{max_stay}"/></action></nop>
+
+  <label id="key_script"/>
+{key_scripts}
   <nop next="stay"><action><assign assign_to="hold" value="{max_stay}"/></action></nop>
 
   <label id="stay"/>
@@ -201,6 +208,7 @@ _TEST_NAMES = {
     Behaviour.ANSWER_AND_SEND_DTMF: "is_dtmf",
     Behaviour.HUMAN_GREETING: "is_human",
     Behaviour.MACHINE_GREETING: "is_machine",
+    Behaviour.ANSWER_AND_KEY_SCRIPT: "is_key_script",
     Behaviour.BUSY: "is_busy",
     Behaviour.CONGESTION: "is_congestion",
     Behaviour.UNALLOCATED: "is_unallocated",
@@ -251,13 +259,46 @@ def _test_inline(assign_to: str, variable: str, value: int) -> str:
     return _test(assign_to, variable, value).strip()
 
 
-def render_pstn_scenario(greetings_dir: Path) -> str:
+def script_file(directory: Path, number: str) -> Path:
+    """The pcap of a key script's keys (its leading pause is the scenario's)."""
+    return directory / f"key-script-{number}.pcap"
+
+
+def render_key_scripts(directory: Path, scripts: Mapping[str, KeyScript]) -> None:
+    """Write each key script's pcap into directory (the lab's own, like the
+    PSTN's other files: a test card number there never reaches a log)."""
+    for number, script in scripts.items():
+        _, keys = leading_pause(script.keys)
+        script_file(directory, number).write_bytes(keys_pcap(keys, first_sequence=5000))
+
+
+def _key_scripts(scripts: Mapping[str, KeyScript], directory: Path) -> str:
+    """The branch of behaviour 0: PP (the hold variable) picks the script;
+    one without a script answers and stays."""
+    lines = [f'  <nop next="script_{n}" test="is_script_{n}"/>' for n in sorted(scripts)]
+    lines.append(f'  <nop next="stay"><action><assign assign_to="hold" '
+                 f'value="{MAX_STAY_SECONDS}"/></action></nop>')
+    for number in sorted(scripts):
+        pause_s, _ = leading_pause(scripts[number].keys)
+        lines += [f'  <label id="script_{number}"/>',
+                  f'  <pause milliseconds="{int(pause_s * 1000)}"/>',
+                  (f'  <nop><action><exec play_pcap_audio="{script_file(directory, number)}"/>'
+                  f'</action></nop>'),
+                  (f'  <nop next="stay"><action><assign assign_to="hold" '
+                  f'value="{scripts[number].stay_s}"/></action></nop>')]
+    return "\n".join(lines)
+
+
+def render_pstn_scenario(greetings_dir: Path,
+                         scripts: Mapping[str, KeyScript] | None = None) -> str:
     """The sipp UAS scenario for the whole number plan, as XML text; the
-    greetings' pcaps (see greetings.py) and the keys' (render_keys) are in
-    greetings_dir."""
+    greetings' pcaps (see greetings.py), the keys' (render_keys) and the
+    key scripts' (render_key_scripts) are in greetings_dir."""
+    scripts = scripts or {}
     tests = [_test(name, "behaviour", int(behaviour.value))
              for behaviour, name in _TEST_NAMES.items()]
     tests.append(_test("has_hold", "hold", 0, compare="greater_than"))
+    tests += [_test(f"is_script_{n}", "hold", int(n)) for n in sorted(scripts)]
     dispatch = "\n".join(
         f'  <nop next="{label}" test="{_TEST_NAMES[behaviour]}"/>'
         for behaviour, (label, _status) in _REJECTIONS.items()
@@ -269,6 +310,7 @@ def render_pstn_scenario(greetings_dir: Path) -> str:
     return _HEADER.format(sdp=DEBTOR_SDP, ok_to_bye=OK_TO_BYE, tests="\n".join(tests), dispatch=dispatch, ring_ms=RING_MS,
                           max_stay=MAX_STAY_SECONDS, dtmf_start_ms=DTMF_START_MS,
                           dtmf=dtmf, rejections=rejections,
+                          key_scripts=_key_scripts(scripts, greetings_dir),
                           human_greeting=greeting_file(greetings_dir, Behaviour.HUMAN_GREETING),
                           machine_greeting=greeting_file(greetings_dir,
                                                          Behaviour.MACHINE_GREETING))

@@ -8,12 +8,17 @@ import subprocess
 from pathlib import Path
 
 from dialer.errors import LabError
-from lab import process
+from lab import key_scripts, process
 from lab.caller_scenario import render_caller_scenario
 from lab.config import CALLER_ID, SCENARIO_DIR, LabAgent, LabConfig
 from lab.greetings import render_greetings
 from lab.pcap import keys_pcap, leading_pause
-from lab.pstn_scenario import render_keying_debtor, render_keys, render_pstn_scenario
+from lab.pstn_scenario import (
+    render_key_scripts,
+    render_keying_debtor,
+    render_keys,
+    render_pstn_scenario,
+)
 
 SIPP = "sipp"
 
@@ -72,7 +77,9 @@ def start_pstn(cfg: LabConfig) -> int:
     scenario = _sipp_dir(cfg) / "pstn.xml"
     render_greetings(_sipp_dir(cfg))
     render_keys(_sipp_dir(cfg))
-    scenario.write_text(render_pstn_scenario(_sipp_dir(cfg)))
+    scripts = key_scripts.load_if_present()
+    render_key_scripts(_sipp_dir(cfg), scripts)
+    scenario.write_text(render_pstn_scenario(_sipp_dir(cfg), scripts))
     return process.start([SIPP, "-sf", str(scenario), "-p", str(cfg.pstn_port),
                           "-mp", str(cfg.pstn_media_port),
                           *common_options(cfg, cfg.pstn_control_port)],

@@ -31,7 +31,14 @@ from payment_ivr.capture import (
     GatewayAnswer,
     GatewayDown,
 )
-from payment_ivr.gateway import Charged, ChargeMetadata, Gateway, GatewayError, Refused
+from payment_ivr.gateway import (
+    ChargeAnswer,
+    Charged,
+    ChargeMetadata,
+    Gateway,
+    GatewayError,
+    Refused,
+)
 from payment_ivr.terms import Money
 
 TRIES = 3  # requests per attempt: the first and two more after a timeout or a lost answer
@@ -127,16 +134,25 @@ def authoriser(gateway: Gateway, ledger: Ledger, context: PaymentContext,
 
 async def _ask(gateway: Gateway, effect: Authorise, key: str, metadata: ChargeMetadata,
                tries: int, pause_s: float) -> Charged | Refused | GatewayError:
-    """The gateway's answer, asked again (same key) while it may help.
-    An error says may_have_charged when any try may have reached it."""
+    """The gateway's answer to the attempt, asked again (same key) while it may help."""
+    return await ask_until_decided(
+        lambda: gateway.authorise(effect.card, effect.amount, key, metadata,
+                                  save_card=effect.save_card), tries, pause_s)
+
+
+async def ask_until_decided(request: Callable[[], Awaitable[ChargeAnswer]], tries: int = TRIES,
+                            pause_s: float = PAUSE_S) -> ChargeAnswer:
+    """The answer of request (a charge with one idempotency key), made again
+    while the gateway has not decided and trying again may help, at most
+    tries times, pause_s apart. An error says may_have_charged when any try
+    may have reached the gateway. The one retry rule of every charge: a
+    capture's attempts and a plan's instalments."""
     reached = False
-    answer: Charged | Refused | GatewayError = GatewayError(
-        "not asked", may_have_charged=False, retry=False)
+    answer: ChargeAnswer = GatewayError("not asked", may_have_charged=False, retry=False)
     for number in range(max(1, tries)):
         if number:
             await asyncio.sleep(pause_s)
-        answer = await gateway.authorise(effect.card, effect.amount, key, metadata,
-                                         save_card=effect.save_card)
+        answer = await request()
         if not isinstance(answer, GatewayError):
             return answer
         reached = reached or answer.may_have_charged

@@ -78,6 +78,18 @@ class AttemptResult(Enum):
     # The PBX never placed the call (no channel, no RTP port, trunk down):
     # no call was made, so it counts as no attempt against the debtor.
     NOT_PLACED = "not_placed"
+    # A self-service campaign's answered call (no agent was promised, so
+    # never abandoned): the debtor proved to be the right party and the IVR
+    # served them (balance, promise, payment) ...
+    SELF_SERVED = "self_served"
+    # ... or the one who answered did not prove it (a wrong party, a wrong
+    # account number, silence): nothing about the debt was said.
+    UNVERIFIED = "unverified"
+
+
+# The right party was reached: Reg F's 7 days after a conversation count
+# from these, and so do the contact rates pacing ranks hours by.
+RIGHT_PARTY_CONTACTS = frozenset({AttemptResult.CONVERSATION, AttemptResult.SELF_SERVED})
 
 
 _UNANSWERED = {
@@ -95,6 +107,8 @@ class Connection:
     connected_at: datetime | None = None
     abandoned: bool = False  # no agent in time: Recobro ended the call
     machine: bool = False  # AMD heard an answering machine
+    self_service: bool = False  # a self-service campaign's IVR took the call
+    verified: bool = False  # ... and the debtor proved to be the right party
 
 
 def not_placed(call: FinishedCall) -> bool:
@@ -120,4 +134,6 @@ def attempt_result(call: FinishedCall, connection: Connection) -> AttemptResult:
         return AttemptResult.MACHINE
     if connection.connected_at is not None:
         return AttemptResult.CONVERSATION
+    if connection.self_service:
+        return AttemptResult.SELF_SERVED if connection.verified else AttemptResult.UNVERIFIED
     return AttemptResult.ABANDONED if connection.abandoned else AttemptResult.HUNG_UP

@@ -12,6 +12,9 @@ from dialer.calls.outcome import AttemptResult
 
 # A live person answered: an agent took the call, the debtor hung up before
 # one could, or the debtor was abandoned (heard the safe-harbour message).
+# A self-service campaign's calls (self_served, unverified) promised no
+# agent: the rate, which measures calls meant for an agent, leaves them
+# out of both counts (so they cannot dilute it either).
 LIVE_ANSWERS = frozenset({AttemptResult.CONVERSATION, AttemptResult.HUNG_UP,
                           AttemptResult.ABANDONED})
 CAP = 0.03  # FCC 47 CFR 64.1200(a)(7) and Ofcom's policy alike

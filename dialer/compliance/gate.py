@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from dialer.calls.outcome import AttemptResult
+from dialer.calls.outcome import RIGHT_PARTY_CONTACTS, AttemptResult
 from dialer.compliance.windows import is_open, next_opening, window_for
 from dialer.portfolio.model import AccountStatus, Phone, PhoneKind, RetryDelays
 
@@ -96,11 +96,13 @@ def _retry_delay(result: AttemptResult, retry: RetryDelays) -> timedelta:
         AttemptResult.ABANDONED: retry.abandoned_s,
         AttemptResult.MACHINE: retry.machine_s,
         AttemptResult.HUNG_UP: retry.hung_up_s,
+        AttemptResult.UNVERIFIED: retry.hung_up_s,  # answered, and no more
         AttemptResult.BUSY: retry.busy_s,
         AttemptResult.NO_ANSWER: retry.no_answer_s,
         AttemptResult.FAILED: retry.failed_s,
         AttemptResult.LOST: retry.failed_s,
         AttemptResult.CONVERSATION: 0,
+        AttemptResult.SELF_SERVED: 0,
         AttemptResult.NOT_PLACED: 0,
     }[result]
     return timedelta(seconds=seconds)
@@ -137,7 +139,9 @@ def decide(facts: LeadFacts, rules: GateRules, now: datetime) -> Decision:
         return Refused(Rule.REG_F_FREQUENCY,
                        f"{len(recent)} attempts in the last 7 days",
                        oldest.started_at + REG_F_WINDOW)
-    conversations = [a for a in history if a.result is AttemptResult.CONVERSATION]
+    # A debtor served by the self-service IVR counts as a conversation too:
+    # calling less than Reg F allows is never wrong.
+    conversations = [a for a in history if a.result in RIGHT_PARTY_CONTACTS]
     if conversations and conversations[-1].started_at > now - REG_F_AFTER_CONVERSATION:
         return Refused(Rule.REG_F_CONVERSATION, "a conversation in the last 7 days",
                        conversations[-1].started_at + REG_F_AFTER_CONVERSATION)
@@ -168,7 +172,7 @@ def decide(facts: LeadFacts, rules: GateRules, now: datetime) -> Decision:
 def next_callable_at(result: AttemptResult, started_at: datetime, retry: RetryDelays) -> datetime:
     """When the hopper may look at the lead again after an attempt (the gate
     still decides then): the retry delay, or Reg F's 7 days after a
-    conversation."""
-    if result is AttemptResult.CONVERSATION:
+    conversation (with an agent or the self-service IVR)."""
+    if result in RIGHT_PARTY_CONTACTS:
         return started_at + REG_F_AFTER_CONVERSATION
     return started_at + _retry_delay(result, retry)

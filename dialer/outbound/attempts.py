@@ -16,6 +16,8 @@ from dialer.portfolio.model import DoNotCall, DoNotCallReason, Phone
 from dialer.portfolio.store import add_do_not_call
 
 # Results that reached no one to talk to: the follow-up's outbox gets them.
+# Not an unverified self-service call: it may have reached a wrong party,
+# whom a message about the debt must not reach either.
 NO_INTERACTION = frozenset({AttemptResult.MACHINE, AttemptResult.ABANDONED,
                             AttemptResult.HUNG_UP})
 

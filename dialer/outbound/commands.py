@@ -19,6 +19,7 @@ from dialer.outbound.dialer import CampaignDialer
 from dialer.outbound.lifecycles import CampaignAction
 from dialer.outbound.store import CampaignStore
 from dialer.portfolio.model import (
+    AnsweredTo,
     Campaign,
     DialMode,
     MachineAction,
@@ -28,7 +29,7 @@ from dialer.portfolio.model import (
     default_strategies,
 )
 from dialer.process import run_until_stopped
-from dialer.settings import load_settings
+from dialer.settings import configured_payment_gateway, load_settings
 from dialer.store.database import configured_database
 
 _RETRY_FIELDS = {f"retry_{name}": name for name in
@@ -104,6 +105,26 @@ def load_strategies(path: Path, dial_mode: DialMode,
     return tuple(strategies.values())
 
 
+def answered_lines(answered_to: str, lines: int | None) -> int | None:
+    """The max_lines of a campaign whose answered calls go to answered_to:
+    --lines (limits.DEFAULT_LINES when not given) for self_service, none
+    for agent (agents pace that campaign); ConfigError naming the option
+    otherwise."""
+    try:
+        where = AnsweredTo(answered_to)
+    except ValueError:
+        raise ConfigError(f"--answered-to {answered_to!r}: use "
+                          f"{' or '.join(a.value for a in AnsweredTo)}") from None
+    if where is AnsweredTo.AGENT:
+        if lines is not None:
+            raise ConfigError(f"--lines {lines}: only with --answered-to self_service (a "
+                              "campaign answered by agents is paced to its free agents)")
+        return None
+    lines = limits.DEFAULT_LINES if lines is None else lines
+    _in_range("--lines", lines, limits.LINES)
+    return lines
+
+
 def _whole_number(what: str, value: object, allowed: limits.Range) -> None:
     """ConfigError unless value is an integer in range (TOML's true is not)."""
     if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
@@ -135,13 +156,18 @@ def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float,
                    portfolio: str = "", amd: bool = False,
                    machine_action: str = MachineAction.HANG_UP.value,
                    allow_above_cap: bool = False,
-                   payment: dict[str, str | None] | None = None) -> Campaign:
+                   payment: dict[str, str | None] | None = None,
+                   answered_to: str = AnsweredTo.AGENT.value,
+                   lines: int | None = None) -> Campaign:
     """A campaign from command-line settings; ConfigError names the one
     wrong and its allowed range, before PostgreSQL sees any of them.
     payment: the payment terms given for every segment (field name ->
     value, see with_payment_terms); a strategies file may then set a
-    segment's own."""
+    segment's own. answered_to: where answered live calls go (agent, or
+    self_service: an agentless press-to-pay campaign, paced by its lines,
+    at most that many calls in flight)."""
     dial_mode = DialMode(mode)
+    max_lines = answered_lines(answered_to, lines)
     limits.check_text("the campaign's name", name, required=True)
     limits.check_text("--portfolio", portfolio, required=False)
     try:
@@ -172,7 +198,16 @@ def build_campaign(name: str, mode: str, *, ratio: float, abandon_target: float,
         segments=chosen,
         strategies=load_strategies(strategies, dial_mode, base) if strategies else base,
         portfolio=portfolio, amd=amd,
-        machine_action=MachineAction(machine_action))
+        machine_action=MachineAction(machine_action), answered_to=AnsweredTo(answered_to),
+        max_lines=max_lines)
+
+
+def pacing(campaign: Campaign) -> str:
+    """How the campaign is paced, in words: its dial mode, or a
+    self-service campaign's lines."""
+    if campaign.max_lines is None:
+        return campaign.dial_mode.value
+    return f"self-service, at most {campaign.max_lines} call(s) at once"
 
 
 async def create_campaign(campaign: Campaign) -> int:
@@ -182,7 +217,7 @@ async def create_campaign(campaign: Campaign) -> int:
         await store.refresh_leads(campaign_id)
         leads = await pool.fetchval("SELECT count(*) FROM leads WHERE campaign_id = $1",
                                     campaign_id)
-    print(f"campaign {campaign.name} created ({campaign.dial_mode.value}, window "
+    print(f"campaign {campaign.name} created ({pacing(campaign)}, window "
           f"{campaign.window_profile}), {leads} lead(s); start it with "
           f"`recobro campaign start {campaign.name}`")
     return 0
@@ -200,7 +235,11 @@ async def run_campaign(name: str, seconds: float | None) -> int:
     """Run a campaign's dialer in this process until the campaign is
     stopped, seconds pass, or SIGINT/SIGTERM (then calls in flight end)."""
     settings = load_settings()
-    dialer = await CampaignDialer.start(settings, name)
+    gateway = configured_payment_gateway()
+    dialer = await CampaignDialer.start(settings, name, gateway)
+    if dialer.campaign.answered_to is AnsweredTo.SELF_SERVICE and gateway is None:
+        print(f"recobro: warning: campaign {name}: no card gateway (RECOBRO_PAYMENT_GATEWAY_URL), so "
+              "its self-service menu offers no payment by keypad", file=sys.stderr, flush=True)
     if dialer.campaign.abandon_target > CAP:
         print(f"recobro: warning: campaign {name} paces to an abandon rate of "
               f"{dialer.campaign.abandon_target:.1%}, above the {CAP:.0%} cap "
@@ -231,7 +270,7 @@ async def campaign_status(name: str) -> int:
         refusals = await pool.fetch("SELECT rule, count(*) FROM compliance_refusals "
                                     "WHERE campaign_id = $1 GROUP BY 1 ORDER BY 2 DESC",
                                     campaign.id)
-    print(f"campaign {name}: {state}, {campaign.dial_mode.value}, window "
+    print(f"campaign {name}: {state}, {pacing(campaign)}, window "
           f"{campaign.window_profile}")
     print(f"leads: {leads}")
     print("attempts: " + (", ".join(f"{k} {v}" for k, v in results) or "none"))

@@ -10,6 +10,7 @@ leaves attempts the next one to start adopts (recovery.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -28,13 +29,16 @@ from dialer.errors import DatabaseError
 from dialer.outbound import claiming, dialers, floor, leads
 from dialer.outbound.lifecycles import CampaignState
 from dialer.outbound.placing import CallPlacer, Tally
-from dialer.outbound.plan import build_snapshot, plan_claims
+from dialer.outbound.plan import build_snapshot, plan_claims, plan_lines
 from dialer.outbound.recovery import Recovery, campaign_lock_key
+from dialer.outbound.self_service import SelfServiceRoute
 from dialer.outbound.stasis import AnsweredCalls
 from dialer.outbound.store import CampaignStore
+from dialer.payments.stasis import Payments
+from dialer.payments.wiring import payment_wiring
 from dialer.portfolio.contact import contact_rates
-from dialer.portfolio.model import Campaign, DialMode
-from dialer.settings import Settings
+from dialer.portfolio.model import AnsweredTo, Campaign, DialMode
+from dialer.settings import PaymentGatewaySettings, Settings
 from dialer.store.migrate import describe
 from dialer.store.outage import CONNECTION_LOST, Outage
 from pacing.model import PacingPolicy
@@ -73,7 +77,8 @@ class CampaignDialer:
     def __init__(self, settings: Settings, engine: Engine, campaign: Campaign,
                  lock_connection: asyncpg.Connection,
                  clock: Callable[[], datetime] | None = None,
-                 dialer_id: uuid.UUID | None = None) -> None:
+                 dialer_id: uuid.UUID | None = None, payments: Payments | None = None,
+                 resources: contextlib.AsyncExitStack | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.pool = engine.store.pool
@@ -84,8 +89,14 @@ class CampaignDialer:
         self.policy = make_policy(campaign)
         self.connector = AgentConnector(engine, self.pool, campaign.wrap_up_s, campaign.caller_id,
                                         settings.agent_caller_id)
+        # payments None: no card gateway, so no payment by keypad.
+        self_service = (SelfServiceRoute(engine, self.pool, campaign.name,
+                                         settings.callback_number, payments)
+                        if campaign.answered_to is AnsweredTo.SELF_SERVICE else None)
         self.answered = AnsweredCalls(engine, self.pool, self.connector,
-                                      settings.callback_number, campaign.machine_action)
+                                      settings.callback_number, campaign.machine_action,
+                                      self_service=self_service)
+        self._resources = resources or contextlib.AsyncExitStack()  # the card gateway's
         self.tally = Tally()
         self.stopping = False  # set to end the loop as if the campaign stopped
         self._lock_connection = lock_connection
@@ -107,24 +118,35 @@ class CampaignDialer:
         self._next_zones = 0.0
 
     @classmethod
-    async def start(cls, settings: Settings, name: str) -> CampaignDialer:
+    async def start(cls, settings: Settings, name: str,
+                    gateway: PaymentGatewaySettings | None = None) -> CampaignDialer:
         """Connect, register this dialer (its lock lives as long as the
         process) and adopt what dead dialers of the campaign left. Each
         dialer has a Stasis application of its own: Asterisk sends an app's
-        events to one WebSocket only, the last one opened."""
+        events to one WebSocket only, the last one opened. With a card
+        gateway, debtors may pay by keypad on its calls (the payment
+        attempts an earlier process left in flight are settled first)."""
         dialer_id = uuid.uuid4()
         engine = await Engine.connect(dialer_settings(settings, dialer_id))
+        resources = contextlib.AsyncExitStack()
         try:
             campaign = await CampaignStore(engine.store.pool).load(name)
+            payments = None
+            if gateway is not None:
+                wired = await resources.enter_async_context(
+                    payment_wiring(engine.store.pool, gateway))
+                payments = Payments(engine, engine.store.pool, *wired)
             try:
                 lock_connection = await asyncpg.connect(settings.database_url)
             except (OSError, asyncpg.PostgresError) as error:
                 raise DatabaseError(f"cannot open the dialer's lock connection: {error}") from None
-            dialer = cls(settings, engine, campaign, lock_connection, dialer_id=dialer_id)
+            dialer = cls(settings, engine, campaign, lock_connection, dialer_id=dialer_id,
+                         payments=payments, resources=resources)
             await dialers.register_dialer(lock_connection, dialer.dialer_id, campaign.id,
                                          os.getpid())
             await dialer.recover()
         except BaseException:
+            await resources.aclose()
             await engine.close()
             raise
         return dialer
@@ -137,6 +159,7 @@ class CampaignDialer:
         for task in list(self._calls):
             task.cancel()
         await self._lock_connection.close()
+        await self._resources.aclose()
         await self.engine.close()
 
     @property
@@ -250,10 +273,13 @@ class CampaignDialer:
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)",
                                      campaign_lock_key(self.campaign.id))
-            snapshot = build_snapshot(now, self._epoch, await floor.agent_rows(connection),
-                                      await floor.calls_in_flight(connection, self.campaign.id,
-                                                                  now))
-            plan = plan_claims(self.campaign, self.policy.decide(snapshot), snapshot)
+            calls = await floor.calls_in_flight(connection, self.campaign.id, now)
+            if self.campaign.answered_to is AnsweredTo.SELF_SERVICE:
+                plan = plan_lines(self.campaign, len(calls))  # no agents to pace to
+            else:
+                snapshot = build_snapshot(now, self._epoch, await floor.agent_rows(connection),
+                                          calls)
+                plan = plan_claims(self.campaign, self.policy.decide(snapshot), snapshot)
             claim = await claiming.claim(
                 connection, self.campaign, self.dialer_id,
                 ((plan.guaranteed, plan.all_segments), (plan.extra, plan.overdial_segments)),

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from dialer.calls.outcome import RIGHT_PARTY_CONTACTS
 from dialer.outbound.plan import AgentRow, AgentStatus, CallInFlight
 from dialer.portfolio.contact import HourTally
 
@@ -29,12 +30,13 @@ async def agent_rows(connection: asyncpg.Connection) -> list[AgentRow]:
 
 
 async def contact_tallies(connection: asyncpg.Connection, campaign_id: int) -> list[HourTally]:
-    """Attempts and contacts of the campaign by the debtor's local hour."""
+    """Attempts and contacts (the right party reached) of the campaign by
+    the debtor's local hour."""
     rows = await connection.fetch(
         "SELECT extract(hour FROM a.started_at AT TIME ZONE l.time_zone)::int AS hour, "
-        "count(*) AS attempts, count(*) FILTER (WHERE a.result = 'conversation') AS contacts "
+        "count(*) AS attempts, count(*) FILTER (WHERE a.result = ANY ($2::text[])) AS contacts "
         "FROM attempts a JOIN leads l ON l.campaign_id = a.campaign_id "
         "AND l.account_id = a.account_id WHERE a.campaign_id = $1 AND a.result IS NOT NULL "
         "AND a.result <> 'not_placed' "
-        "GROUP BY 1", campaign_id)
+        "GROUP BY 1", campaign_id, [result.value for result in RIGHT_PARTY_CONTACTS])
     return [HourTally(r["hour"], r["attempts"], r["contacts"]) for r in rows]

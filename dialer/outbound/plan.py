@@ -88,6 +88,15 @@ def plan_claims(campaign: Campaign, decision: int, snapshot: Snapshot) -> ClaimP
     return ClaimPlan(guaranteed, extra, campaign.segments, overdial)
 
 
+def plan_lines(campaign: Campaign, in_flight: int) -> ClaimPlan:
+    """The pacing of a self-service campaign, which has no agents to pace
+    to: keep up to its max_lines calls in flight (ringing or in the IVR),
+    from any of its segments. Nothing is dialed ahead of a line, so no
+    answered debtor ever waits for one."""
+    free = max(0, (campaign.max_lines or 0) - in_flight)
+    return ClaimPlan(free, 0, campaign.segments, ())
+
+
 @dataclass(frozen=True)
 class LeadInHopper:
     """What the claim looks at in a lead (the leads table's row)."""

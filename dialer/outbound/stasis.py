@@ -1,7 +1,10 @@
 """The outbound campaign's flow in Stasis: an answered call goes to a free
 agent skill routing picks (the agent connector rings and bridges it) within
 the 2-second rule; else it is abandoned: the debtor hears the safe-harbour
-message (and may opt out with a key), then the call ends. With AMD, a
+message (and may opt out with a key), then the call ends. In a
+self-service campaign it goes to the self-service route first
+(dialer.outbound.self_service); a debtor there who asks for an agent gets
+the same 2-second search, and a polite end instead of an abandon. With AMD, a
 machine gets the campaign's message or none. What became of each call (a
 Connection) goes back to the dialer. The flow named "campaign"."""
 
@@ -20,6 +23,7 @@ from dialer.calls.control import CallControl, CallEvents
 from dialer.calls.outcome import Connection
 from dialer.outbound import attempts
 from dialer.outbound.results import AGENT_DEADLINE
+from dialer.outbound.self_service import SelfServiceRoute
 from dialer.portfolio.model import MachineAction
 from dialer.store.outage import CONNECTION_LOST
 from ivr import machine_message, safe_harbour
@@ -40,12 +44,14 @@ class AnsweredCalls:
 
     def __init__(self, control: CallControl, pool: asyncpg.Pool, connector: AgentConnector,
                  callback_number: str,
-                 machine_action: MachineAction = MachineAction.HANG_UP) -> None:
+                 machine_action: MachineAction = MachineAction.HANG_UP,
+                 self_service: SelfServiceRoute | None = None) -> None:
         self.control = control
         self.pool = pool
         self.connector = connector
         self.callback_number = callback_number
         self.machine_action = machine_action
+        self.self_service = self_service  # None: answered calls go to agents
         self._connections: dict[str, Connection] = {}
         self._needs: dict[str, routing.CallNeeds] = {}
         self._debtors: dict[str, Debtor] = {}
@@ -64,8 +70,10 @@ class AnsweredCalls:
         return self._connections.pop(call_id, Connection())
 
     def mark_abandoned(self, call_id: str) -> None:
-        """Recobro ends this answered call for want of an agent."""
-        self._connections[call_id] = Connection(abandoned=True)
+        """Recobro ends this answered call for want of an agent (in a
+        self-service campaign, which promised none: ended unverified)."""
+        self._connections[call_id] = (Connection(self_service=True) if self.self_service
+                                      else Connection(abandoned=True))
 
     def mark_connected(self, call_id: str, connection: Connection) -> None:
         """A call a dead dialer had bridged to an agent, adopted."""
@@ -97,6 +105,12 @@ class AnsweredCalls:
         if amd_status == AMD_MACHINE:
             await self._answering_machine(call_id, events)
             return
+        if self.self_service is not None:
+            served = await self.self_service.serve(call_id, events, self._debtors.get(call_id))
+            self._connections[call_id] = served.connection
+            if not served.wants_agent:
+                return
+            answered_at, verdict_at = self.control.clock(), None  # the search starts now
         # The 2-second rule counts from the answer, or from AMD's verdict
         # (the end of the greeting), by Asterisk's clock.
         elapsed = max(0.0, (self.control.clock() - (verdict_at or answered_at)).total_seconds())
@@ -122,6 +136,9 @@ class AnsweredCalls:
                 await events.ended
                 await self.connector.tear_down(call_id, agent)
                 return
+        if self.self_service is not None:
+            await self.self_service.no_agent(call_id, events)
+            return
         if not events.ended.done():
             self.mark_abandoned(call_id)
             # No agent in time: the safe-harbour message, 9 to opt out.

@@ -15,6 +15,7 @@ from dialer.outbound.lifecycles import (
     campaign_after,
 )
 from dialer.portfolio.model import (
+    AnsweredTo,
     Campaign,
     DialMode,
     MachineAction,
@@ -31,8 +32,8 @@ REFRESH_OVERLAP = timedelta(minutes=5)
 _INSERT_CAMPAIGN = """
 INSERT INTO campaigns (name, dial_mode, dial_ratio, abandon_target, caller_id, window_profile,
                        ring_timeout_s, wrap_up_s, early_max_dpd, mid_max_dpd, segments,
-                       portfolio, amd, machine_action)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id
+                       portfolio, amd, machine_action, answered_to, max_lines)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id
 """
 _INSERT_STRATEGY = """
 INSERT INTO strategies (campaign_id, segment, dial_mode, priority, max_attempts, retry_busy_s,
@@ -97,7 +98,8 @@ class CampaignStore:
                     campaign.window_profile, campaign.ring_timeout_s, campaign.wrap_up_s,
                     campaign.thresholds.early_max_dpd, campaign.thresholds.mid_max_dpd,
                     [s.value for s in campaign.segments], campaign.portfolio, campaign.amd,
-                    campaign.machine_action.value)
+                    campaign.machine_action.value, campaign.answered_to.value,
+                    campaign.max_lines)
             except asyncpg.UniqueViolationError:
                 raise ConfigError(f"campaign {campaign.name!r} already exists") from None
             except asyncpg.CheckViolationError as error:
@@ -126,6 +128,7 @@ class CampaignStore:
             thresholds=SegmentThresholds(row["early_max_dpd"], row["mid_max_dpd"]),
             segments=tuple(Segment(s) for s in row["segments"]), portfolio=row["portfolio"],
             amd=row["amd"], machine_action=MachineAction(row["machine_action"]),
+            answered_to=AnsweredTo(row["answered_to"]), max_lines=row["max_lines"],
             strategies=tuple(_strategy(s) for s in strategies))
 
     async def state(self, campaign_id: int) -> CampaignState:

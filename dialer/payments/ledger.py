@@ -1,7 +1,8 @@
 """The payment attempts in PostgreSQL: the ledger the Authorise handler
 writes (payment_ivr.authorise.Ledger). An approved attempt lowers its
-account's balance in the same transaction that writes it, once (the
-attempt's `applied` flag), however often its approval is written."""
+account's balance and writes its receipt event (dialer.payments.outbox) in
+the same transaction that writes it, once (the attempt's `applied` flag),
+however often its approval is written."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from enum import Enum
 
 import asyncpg
 
+from dialer.payments.outbox import EventKind, attempt_event
 from payment_ivr.authorise import AttemptStart, LedgerError, PaymentContext
 from payment_ivr.gateway import Charged
 from payment_ivr.terms import Money
@@ -36,8 +38,9 @@ def decimal_of(amount: Money) -> Decimal:
 async def apply_approved(connection: asyncpg.Connection, key: str, charged: Charged) -> bool:
     """Write the attempt of key as approved (whatever was written before:
     the money was taken) and, the first time, lower its account's balance
-    by its amount, the account paid when nothing is left. Run inside a
-    transaction. Returns whether this call applied the money."""
+    by its amount (the account paid when nothing is left, unless it is in
+    a plan: the plan's rules decide then) and write its receipt event. Run
+    inside a transaction. Returns whether this call applied the money."""
     row = await connection.fetchrow(
         "SELECT account_id, amount, applied FROM payment_attempts "
         "WHERE idempotency_key = $1 FOR UPDATE", key)
@@ -58,6 +61,7 @@ async def apply_approved(connection: asyncpg.Connection, key: str, charged: Char
         "status = CASE WHEN balance - $2 <= 0 AND status = 'active' THEN 'paid' "
         "ELSE status END, updated_at = now() WHERE id = $1",
         row["account_id"], row["amount"])
+    await attempt_event(connection, EventKind.RECEIPT, key)
     return True
 
 

@@ -1,8 +1,10 @@
 """What a capture ended with, in PostgreSQL, in one transaction: the
 capture's row, the account's status (paid, settled, in a plan), a plan's
-schedule or a promise. The money itself lowered the balance when its
-attempt was written approved (dialer.payments.ledger), so a result that is
-never recorded (a call dropped, a process killed) loses no payment.
+schedule or a promise, and the event for the messages to the debtor (a
+plan set up, a capture that ended declined: dialer.payments.outbox). The
+money itself lowered the balance when its attempt was written approved
+(dialer.payments.ledger), so a result that is never recorded (a call
+dropped, a process killed) loses no payment.
 
 Dialing stops at once for a paid, settled or in-plan account: the
 compliance gate refuses every account that is not active, at each claim
@@ -13,9 +15,10 @@ from __future__ import annotations
 import asyncpg
 
 from dialer.payments.ledger import decimal_of
+from dialer.payments.outbox import EventKind, capture_event
 from payment_ivr.authorise import PaymentContext
 from payment_ivr.capture import Outcome, PaymentResult
-from payment_ivr.terms import Option
+from payment_ivr.terms import Money, Option
 
 _OPTION = {Option.FULL: "full", Option.SETTLEMENT: "settlement", Option.PLAN: "plan",
            Option.PROMISE: "promise"}
@@ -53,6 +56,20 @@ async def record_result(pool: asyncpg.Pool, context: PaymentContext,
                   decimal_of(instalment.amount), instalment.amount.currency,
                   "paid" if number == 1 else "due")
                  for number, instalment in enumerate(result.schedule, start=1)])
+            currency = result.schedule[0].amount.currency if result.schedule else ""
+            total = Money(sum(i.amount.cents for i in result.schedule), currency)
+            if total.cents > 0:
+                await capture_event(
+                    connection, EventKind.PLAN_SET_UP, context.capture_id, context.account_id,
+                    decimal_of(total), currency,
+                    brand=result.brand.value if result.brand else None, last4=result.last4,
+                    reference=result.reference)
+        elif result.outcome is Outcome.DECLINED and amount and amount.cents > 0:
+            await capture_event(
+                connection, EventKind.DECLINED, context.capture_id, context.account_id,
+                decimal_of(amount), amount.currency,
+                brand=result.brand.value if result.brand else None, last4=result.last4,
+                decline_reason=result.decline_reason)
         elif result.outcome is Outcome.PROMISED and amount and result.promise_date:
             await connection.execute(
                 "INSERT INTO promises (account_id, amount, due_by, source, at, capture_id) "

@@ -1,5 +1,8 @@
 """After a crash: attempts left in flight are settled by asking the gateway
-about their idempotency keys, before anything is charged again."""
+about their idempotency keys, before anything is charged again. The
+attempts of a plan's instalments are the instalment scheduler's to settle
+(dialer.payments.scheduler), with the instalment's state in the same
+transaction."""
 
 from __future__ import annotations
 
@@ -35,7 +38,8 @@ async def settle_in_flight(pool: asyncpg.Pool, gateway: Gateway, *,
     its key."""
     keys = await pool.fetch(
         "SELECT idempotency_key FROM payment_attempts WHERE status = 'in_flight' "
-        "AND started_at <= now() - make_interval(secs => $1) ORDER BY started_at",
+        "AND instalment IS NULL AND started_at <= now() - make_interval(secs => $1) "
+        "ORDER BY started_at",
         older_than_s)
     ledger = PostgresLedger(pool)
     settled = []

@@ -136,6 +136,17 @@ def payment_options(payer: Payer, terms: PaymentTerms) -> PaymentOptions:
                           instalments=terms.instalments, promise_days=terms.promise_days)
 
 
+# Captures that leave nothing more to settle on the call: paid, a plan set
+# up, or a promise made.
+CONCLUDED = frozenset({Outcome.PAID, Outcome.PLAN_SET_UP, Outcome.PROMISED})
+
+
+def concluded(result: PaymentResult) -> bool:
+    """Whether the capture settled the matter (a flow that handed the
+    caller over may then end the call, rather than offer its menu again)."""
+    return result.outcome in CONCLUDED
+
+
 class Payments:
     """Takes payments on calls: the "payment" Stasis flow, and `take` for
     flows that hand a caller over."""

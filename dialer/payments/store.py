@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from dialer.portfolio.model import PaymentTerms
+from payment_ivr.instalments import debtor_zone, local_date
 
 
 @dataclass(frozen=True)
@@ -23,12 +23,12 @@ class Payer:
     currency: str
     language: str
     status: str
-    time_zone: str  # the debtor's: the account's, else its first phone's first
+    time_zone: str  # the debtor's (payment_ivr.instalments.debtor_zone)
 
     def today(self, now: datetime) -> date:
         """The debtor's date at now (aware): the day a settlement offered
         "if paid today" is good for, and from which a promise counts."""
-        return now.astimezone(ZoneInfo(self.time_zone)).date()
+        return local_date(now, self.time_zone)
 
     @property
     def payable(self) -> bool:
@@ -37,21 +37,29 @@ class Payer:
         return self.status == "active" and float(self.balance) > 0
 
 
+# The first zone of the first current phone of account a: with the
+# account's own zone, what payment_ivr.instalments.debtor_zone reads.
+PHONE_ZONE = ("(SELECT p.time_zones[1] FROM phones p WHERE p.account_id = a.id "
+              "AND p.retired_at IS NULL ORDER BY p.position LIMIT 1)")
 _PAYER = ("SELECT a.id, a.reference, a.balance::text, a.currency, a.language, a.status, "
-          "COALESCE(NULLIF(a.time_zone, ''), (SELECT p.time_zones[1] FROM phones p "
-          "WHERE p.account_id = a.id ORDER BY p.position LIMIT 1), 'UTC') FROM accounts a ")
+          f"a.time_zone, {PHONE_ZONE} FROM accounts a ")
+
+
+def _payer(row: asyncpg.Record | None) -> Payer | None:
+    if row is None:
+        return None
+    *account, account_zone, phone_zone = row
+    return Payer(*account, time_zone=debtor_zone(account_zone, [phone_zone or ""]))
 
 
 async def payer_by_reference(pool: asyncpg.Pool, reference: str) -> Payer | None:
     """The account with this reference, if any."""
-    row = await pool.fetchrow(_PAYER + "WHERE a.reference = $1", reference)
-    return None if row is None else Payer(*row)
+    return _payer(await pool.fetchrow(_PAYER + "WHERE a.reference = $1", reference))
 
 
 async def payer_by_id(pool: asyncpg.Pool, account_id: int) -> Payer | None:
     """The account with this id, if any (read again after a payment)."""
-    row = await pool.fetchrow(_PAYER + "WHERE a.id = $1", account_id)
-    return None if row is None else Payer(*row)
+    return _payer(await pool.fetchrow(_PAYER + "WHERE a.id = $1", account_id))
 
 
 async def terms_of(pool: asyncpg.Pool, account_id: int, campaign: str | None = None

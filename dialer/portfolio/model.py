@@ -59,6 +59,15 @@ class MachineAction(Enum):
     LEAVE_MESSAGE = "leave_message"
 
 
+class AnsweredTo(Enum):
+    """Where a campaign's answered live calls go."""
+
+    AGENT = "agent"  # to a free agent within 2 s, else the safe-harbour message
+    # To the self-service IVR ("press to pay"), no agent promised: the
+    # debtor proves to be the right party first (dialer.outbound.self_service).
+    SELF_SERVICE = "self_service"
+
+
 class DoNotCallReason(Enum):
     DNC = "dnc"  # the number must not be called (a list, a wrong number)
     OPT_OUT = "opt_out"  # the debtor asked not to be called
@@ -188,6 +197,10 @@ class Campaign:
     portfolio: str = ""  # only accounts of this client segment ("" = every account)
     amd: bool = False  # answering-machine detection on every answered call
     machine_action: MachineAction = MachineAction.HANG_UP
+    answered_to: AnsweredTo = AnsweredTo.AGENT
+    # SELF_SERVICE only: calls in flight at most, the pacing of a campaign
+    # without agents (dialer.outbound.plan.plan_lines); None otherwise.
+    max_lines: int | None = None
 
     def strategy(self, segment: Segment) -> Strategy:
         """The strategy for a segment."""

@@ -3,14 +3,15 @@ for the card data its debtors keyed. Searched: a pg_dump of the run's
 database (every row, the call events and the ledger included), the logs of
 the Recobro processes the test ran, Asterisk's log directory (messages.log,
 CDRs in cdr-csv, channel events in cel-custom), the recordings' names and
-file headers, and every API response and WebSocket message the test kept.
-Each card is looked for as its number (bare, or grouped by fours), its
-expiry (MMYY, MM/YY, MM/YYYY), and its CVV in context (after a word such as
-CVV, or keyed after the expiry); Asterisk's logs must hold no DTMF line.
+file headers, the lab card gateway's own log (localstripe logs requests,
+not their forms), and every API response and WebSocket message the test
+kept. Each card is looked for as its number (bare, or grouped by fours),
+its expiry (MMYY, MM/YY, MM/YYYY, YYYY-MM), and its CVV in context (after a
+word such as CVV, or keyed after the expiry); no place may show a card
+form's expiry field, nor Asterisk's logs a DTMF line.
 
-Not searched: the card gateway's own output (localstripe's log): the
-gateway is where the card is meant to go. Recobro serves no metrics
-endpoint yet (issue 19); when it does, its scrape belongs here."""
+Recobro serves no metrics endpoint yet (issue 19); when it does, its
+scrape belongs here."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab import stripe_mock
 from lab.config import LabConfig
 from lab.provision import postgres_bin_dir
 
@@ -29,6 +31,8 @@ RECORDING_HEADER_BYTES = 4096
 # Asterisk's DTMF log line ("DTMF end '5' received on ..."): logger.conf
 # gives the dtmf level to no channel, so none may appear.
 DTMF_LOG_LINE = re.compile(r"DTMF (?:begin|end) '")
+# A card form's expiry fields (Stripe's), with a value: a request logged.
+EXPIRY_FIELD = re.compile(r"(?i)\bexp_(?:month|year)\b\W{0,5}\d")
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class KeyedCard:
                                 for i in range(0, len(self.number), 4))
         # Not inside a longer run of letters, digits or a UUID's groups.
         alone = r"(?<![0-9A-Za-z-]){}(?![0-9A-Za-z-])"
-        expiry = alone.format(rf"{month}(?:/(?:20)?)?{year}")
+        expiry = alone.format(rf"(?:{month}(?:/(?:20)?)?{year}|20{year}-{month})")
         return {
             f"{name}'s number": re.compile(grouped),
             f"{name}'s expiry": re.compile(expiry),
@@ -76,8 +80,8 @@ def artefacts(lab_config: LabConfig, database_url: str, logs: Iterable[Path] = (
               messages: Iterable[str] = ()) -> dict[str, str]:
     """Every artefact of a run, by where it came from: the database's dump,
     the given logs of Recobro's processes, Asterisk's logs, CDRs and CEL,
-    the recordings' names and headers, and the API and WebSocket messages
-    given."""
+    the recordings' names and headers, the card gateway's log, and the API
+    and WebSocket messages given."""
     places = {"pg_dump": pg_dump(database_url)}
     for log in logs:
         places[log.name] = _text(log)
@@ -89,6 +93,9 @@ def artefacts(lab_config: LabConfig, database_url: str, logs: Iterable[Path] = (
         for path in sorted(monitor.iterdir()):
             places[f"recording {path.name}"] = path.name + "\n" + _text(
                 path, RECORDING_HEADER_BYTES)
+    gateway_log = stripe_mock.log_file(lab_config)
+    if gateway_log.is_file():
+        places["the card gateway's log"] = _text(gateway_log)
     places["API and WebSocket messages"] = "\n".join(messages)
     return places
 
@@ -101,6 +108,8 @@ def leaks(places: Mapping[str, str], cards: Iterable[KeyedCard]) -> list[str]:
         for what, pattern in card.patterns().items():
             found += [f"{what} in {place}" for place, text in places.items()
                       if pattern.search(text)]
+    found += [f"a card form's expiry field in {place}" for place, text in places.items()
+              if EXPIRY_FIELD.search(text)]
     found += [f"a DTMF line in {place}" for place, text in places.items()
               if place.startswith("log/") and DTMF_LOG_LINE.search(text)]
     return found

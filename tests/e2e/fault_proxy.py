@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 @dataclass
 class Fault:
     """What to do with the answer to the next request holding pattern:
-    hold it for hold_s (then send it, to a client long gone), or drop the
-    connection instead (hold_s None)."""
+    hold it for hold_s (then send it, to a client long gone), or until
+    release is set, or drop the connection instead (both None)."""
 
     pattern: bytes
     hold_s: float | None = None
     reached: asyncio.Event = field(default_factory=asyncio.Event)  # the request went on
+    release: asyncio.Event | None = None
 
 
 class FaultProxy:
@@ -78,10 +79,13 @@ class FaultProxy:
             while data := await up_reader.read(65536):
                 if pending:
                     fault = pending.pop(0)
-                    if fault.hold_s is None:
+                    if fault.release is not None:
+                        await fault.release.wait()
+                    elif fault.hold_s is None:
                         writer.transport.abort()  # the answer is dropped
                         return
-                    await asyncio.sleep(fault.hold_s)
+                    else:
+                        await asyncio.sleep(fault.hold_s)
                 writer.write(data)
                 await writer.drain()
             writer.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dialer.errors import ConfigError
+from lab import key_scripts
 from lab.bench_payments import BenchCard, debtor_keys, load_card, table
 from lab.payment_latency import key_to_result, percentile, summary_ms
 from lab.pcap import PACKET_S, keys_pcap, read_udp, rtp_packet, udp_pcap
@@ -136,20 +137,25 @@ def test_summary_gives_median_and_nearest_rank_p99_in_milliseconds():
 
 def test_the_card_file_is_read_and_its_faults_named(tmp_path: Path):
     good = tmp_path / "card.toml"
-    good.write_text('number = "4242424242424242"\nexpiry = "1230"\ncvv = "123"\n')
+    good.write_text('[bench]\nnumber = "4242424242424242"\nexpiry = "1230"\ncvv = "123"\n')
     card = load_card(good)
     assert (card.number, card.expiry, card.cvv) == ("4242424242424242", "1230", "123")
     assert "4242" not in repr(card)
     with pytest.raises(ConfigError, match=r"missing\.toml: no such file.*--card"):
         load_card(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
-    bad.write_text('number = "4242424242424242"\nexpiry = "12/30"\ncvv = "123"\n')
-    with pytest.raises(ConfigError, match="expiry must be a string of 4 digits"):
+    bad.write_text('[bench]\nnumber = "4242424242424242"\nexpiry = "12/30"\ncvv = "123"\n')
+    with pytest.raises(ConfigError, match=r"\[bench\]: expiry must be a string of 4 digits"):
         load_card(bad)
+    tableless = tmp_path / "tableless.toml"
+    tableless.write_text('number = "4242424242424242"\n')
+    with pytest.raises(ConfigError, match=r"no \[bench\] table"):
+        load_card(tableless)
 
 
-def test_the_bench_card_file_of_tests_holds_an_approved_card():
-    card = load_card(Path(__file__).parents[1] / "fixtures" / "bench_card.toml")
+def test_the_demo_cards_file_holds_the_bench_card_beside_the_demo_scripts():
+    card = load_card()
+    assert key_scripts.load()  # the demo's scripts still read
     assert card.number == "4242424242424242"  # Stripe's test Visa that succeeds
 
 

@@ -94,7 +94,8 @@ def sipp_runs(monkeypatch) -> list[list[str]]:
     monkeypatch.setattr(sipp.subprocess, "run", run)
     for renderer in ("render_greetings", "render_keys"):
         monkeypatch.setattr(sipp, renderer, lambda directory: None)
-    monkeypatch.setattr(sipp, "render_pstn_scenario", lambda directory: "<scenario/>")
+    monkeypatch.setattr(sipp, "render_key_scripts", lambda directory, scripts: None)
+    monkeypatch.setattr(sipp, "render_pstn_scenario", lambda directory, scripts: "<scenario/>")
     return runs
 
 

@@ -1,6 +1,11 @@
 import pytest
 
-from lab.number_plan import Behaviour, lab_number, parse_lab_number
+from lab.number_plan import (
+    KEY_SCRIPT_STAY_SECONDS,
+    Behaviour,
+    lab_number,
+    parse_lab_number,
+)
 
 
 @pytest.mark.parametrize("behaviour", list(Behaviour))
@@ -23,8 +28,18 @@ def test_stay_and_dtmf_parameters():
     assert parse_lab_number(lab_number(Behaviour.BUSY)).dtmf_digits == ""
 
 
+def test_a_keying_debtor_reads_its_script_from_pp():
+    parsed = parse_lab_number(lab_number(Behaviour.ANSWER_AND_KEY_SCRIPT, "02", serial=5))
+    assert parsed.behaviour is Behaviour.ANSWER_AND_KEY_SCRIPT and parsed.key_script == "02"
+    assert parsed.stay_seconds == KEY_SCRIPT_STAY_SECONDS
+    assert parse_lab_number(lab_number(Behaviour.ANSWER_AND_STAY, "02")).key_script == ""
+
+
+def test_every_digit_is_a_behaviour():
+    assert {b.value for b in Behaviour} == set("0123456789")
+
+
 @pytest.mark.parametrize("number, message", [
-    ("+1555010000", "behaviour digit '0'"),
     ("12a4", "four trailing digits"),
     ("123", "four trailing digits"),
 ])

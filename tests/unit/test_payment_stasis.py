@@ -22,7 +22,7 @@ VISA = "4242424242424242"
 class Pool:
     """The rows the payment store asks for."""
 
-    def __init__(self, account=(7, "ACC-7", "250.75", "USD", "en", "active", "UTC"),
+    def __init__(self, account=(7, "ACC-7", "250.75", "USD", "en", "active", "", "UTC"),
                  terms=None):
         self.account, self.terms = account, terms
         self.asked: list[tuple] = []
@@ -99,7 +99,7 @@ def test_the_campaigns_terms_are_offered_else_a_promise_within_a_week():
 
 def test_an_unknown_or_settled_account_hears_nothing_was_taken():
     for pool in (Pool(account=None),
-                 Pool(account=(7, "ACC-7", "0.00", "USD", "es", "paid", "UTC"))):
+                 Pool(account=(7, "ACC-7", "0.00", "USD", "es", "paid", "", "UTC"))):
         call, recorded, sent = run_payment(keys("1"), pool, params={"account": "ACC-7"})
         assert recorded == [] and sent == []
         assert call.played == [sound(p.NOT_TAKEN.sound)]

@@ -1,0 +1,72 @@
+"""A message for a real account: the template version its campaign,
+segment, trigger, channel and language call for, its payment link signed,
+rendered. The preview and (later) the sender compose through here, so a
+preview is the message sent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dialer.errors import ConfigError
+from dialer.messages.links import Purpose, sign_link
+from dialer.messages.model import Channel, Trigger
+from dialer.messages.sms import SmsSize, measure
+from dialer.messages.store import (
+    Db,
+    TemplateVersion,
+    current_template,
+    link_token,
+    preview_account,
+)
+from dialer.messages.templates import (
+    Rendered,
+    TemplateKey,
+    account_values,
+    allowed_variables,
+    render,
+    sample_values,
+)
+from dialer.settings import PaymentLinkSettings
+
+
+@dataclass(frozen=True)
+class Composed:
+    template: TemplateVersion
+    rendered: Rendered
+    sms: SmsSize | None  # an SMS's encoding and segments
+    link: str
+
+
+async def payment_link(db: Db, settings: PaymentLinkSettings, account_id: int,
+                       purpose: Purpose, now: datetime) -> str:
+    """A signed link for the account, lasting the configured days from now."""
+    token = await link_token(db, account_id)
+    expires_at = now + timedelta(days=settings.lifetime_days)
+    return sign_link(settings.base_url, settings.key, token, purpose, expires_at)
+
+
+async def compose(db: Db, settings: PaymentLinkSettings, campaign: str, reference: str,
+                  trigger: Trigger, channel: Channel, now: datetime, *,
+                  language: str | None = None, event: Mapping[str, str] | None = None
+                  ) -> Composed:
+    """The message of trigger by channel for the account of reference in
+    campaign, in its language (or language), from the template for its
+    segment (else any segment). event holds the trigger's own values (an
+    amount, a date); None takes sample ones, for a preview."""
+    account = await preview_account(db, campaign, reference)
+    language = language or account.language
+    key = TemplateKey(campaign, account.segment, trigger, channel, language)
+    template = await current_template(db, key)
+    if template is None:
+        raise ConfigError(f"no template for {key} (nor for any segment): save one with "
+                          "`recobro template set`")
+    link = await payment_link(db, settings, account.id, Purpose.PAY, now)
+    values = {**sample_values(trigger, channel, language), **(event or {}),
+              **account_values(account.view, channel, language, link)}
+    allowed = allowed_variables(trigger)
+    rendered = render(trigger, channel, language, template.body, template.subject,
+                      {name: value for name, value in values.items() if name in allowed})
+    sms = measure(rendered.body) if channel is Channel.SMS else None
+    return Composed(template, rendered, sms, link)

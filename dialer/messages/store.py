@@ -1,0 +1,315 @@
+"""Messages in PostgreSQL (0010.messages.sql): template versions, the
+outbox of messages to send, the opaque tokens payment links carry, and the
+facts the rules decide on. Functions take an asyncpg connection (or pool)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from dialer.errors import ConfigError
+from dialer.messages.delivery import next_retry
+from dialer.messages.model import TRANSACTIONAL, Channel, Trigger
+from dialer.messages.rules import MessageFacts
+from dialer.messages.templates import AccountView, TemplateKey, check_template
+from dialer.portfolio.model import AccountStatus, Phone, PhoneKind
+
+Db = asyncpg.Connection | asyncpg.Pool
+_DUNNING = [t.value for t in Trigger if t not in TRANSACTIONAL]
+
+
+@asynccontextmanager
+async def _transaction(db: Db) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as connection, connection.transaction():
+            yield connection
+    else:
+        async with db.transaction():
+            yield db
+
+
+@dataclass(frozen=True)
+class TemplateVersion:
+    id: int
+    key: TemplateKey
+    version: int
+    subject: str | None
+    body: str
+    author: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    account_id: int
+    campaign_id: int | None
+    trigger: Trigger
+    channel: Channel
+    idempotency_key: str
+    status: str
+    attempts: int
+    next_try_at: datetime
+    template_id: int | None
+    recipient: str | None
+    last_error: str | None
+    refused_rule: str | None
+
+
+@dataclass(frozen=True)
+class PreviewAccount:
+    id: int
+    view: AccountView
+    language: str
+    segment: str  # in the campaign, by its thresholds
+
+
+def _version(row: asyncpg.Record) -> TemplateVersion:
+    key = TemplateKey(row["campaign"], row["segment"], Trigger(row["trigger"]),
+                      Channel(row["channel"]), row["language"])
+    return TemplateVersion(row["id"], key, row["version"], row["subject"], row["body"],
+                           row["author"], row["created_at"])
+
+
+def _message(row: asyncpg.Record) -> OutboxMessage:
+    return OutboxMessage(row["id"], row["account_id"], row["campaign_id"],
+                         Trigger(row["trigger"]), Channel(row["channel"]),
+                         row["idempotency_key"], row["status"], row["attempts"],
+                         row["next_try_at"], row["template_id"], row["recipient"],
+                         row["last_error"], row["refused_rule"])
+
+
+_TEMPLATE_COLUMNS = ("t.id, c.name AS campaign, t.segment, t.trigger, t.channel, t.language, "
+                     "t.version, t.subject, t.body, t.author, t.created_at")
+
+
+async def campaign_id(db: Db, campaign: str) -> int:
+    """The campaign's id; ConfigError when there is none of that name."""
+    found = await db.fetchval("SELECT id FROM campaigns WHERE name = $1", campaign)
+    if found is None:
+        raise ConfigError(f"no campaign named {campaign!r}")
+    return found
+
+
+async def save_template(db: Db, key: TemplateKey, body: str, subject: str | None,
+                        author: str = "") -> TemplateVersion:
+    """Check a template (TemplateRefused says where it is wrong) and keep it
+    as the key's next version; earlier versions stay as they were."""
+    check_template(key.trigger, key.channel, key.language, body, subject)
+    async with _transaction(db) as connection:
+        found = await campaign_id(connection, key.campaign)
+        # One save at a time per campaign: each gets the next version.
+        await connection.execute("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE", found)
+        row = await connection.fetchrow(
+            "INSERT INTO message_templates (campaign_id, segment, trigger, channel, language, "
+            "version, subject, body, author) "
+            "SELECT $1, $2, $3, $4, $5, coalesce(max(version), 0) + 1, $6, $7, $8 "
+            "FROM message_templates WHERE campaign_id = $1 AND segment = $2 AND trigger = $3 "
+            "AND channel = $4 AND language = $5 RETURNING id",
+            found, key.segment, key.trigger.value, key.channel.value, key.language, subject,
+            body, author)
+        versions = await template_versions(connection, key)
+    return next(v for v in versions if v.id == row["id"])
+
+
+async def template_versions(db: Db, key: TemplateKey) -> list[TemplateVersion]:
+    """Every version of a template, the first first."""
+    rows = await db.fetch(
+        f"SELECT {_TEMPLATE_COLUMNS} FROM message_templates t JOIN campaigns c "
+        "ON c.id = t.campaign_id WHERE c.name = $1 AND t.segment = $2 AND t.trigger = $3 "
+        "AND t.channel = $4 AND t.language = $5 ORDER BY t.version",
+        key.campaign, key.segment, key.trigger.value, key.channel.value, key.language)
+    return [_version(r) for r in rows]
+
+
+async def current_template(db: Db, key: TemplateKey) -> TemplateVersion | None:
+    """The latest version for the key's segment, else for any segment ('')."""
+    row = await db.fetchrow(
+        f"SELECT {_TEMPLATE_COLUMNS} FROM message_templates t JOIN campaigns c "
+        "ON c.id = t.campaign_id WHERE c.name = $1 AND t.segment IN ($2, '') "
+        "AND t.trigger = $3 AND t.channel = $4 AND t.language = $5 "
+        "ORDER BY t.segment = $2 DESC, t.version DESC LIMIT 1",
+        key.campaign, key.segment, key.trigger.value, key.channel.value, key.language)
+    return None if row is None else _version(row)
+
+
+async def latest_templates(db: Db, campaign: str | None = None) -> list[TemplateVersion]:
+    """The latest version of every template (of one campaign, or all)."""
+    rows = await db.fetch(
+        f"SELECT DISTINCT ON (t.campaign_id, t.segment, t.trigger, t.channel, t.language) "
+        f"{_TEMPLATE_COLUMNS} FROM message_templates t JOIN campaigns c "
+        "ON c.id = t.campaign_id WHERE $1::text IS NULL OR c.name = $1 "
+        "ORDER BY t.campaign_id, t.segment, t.trigger, t.channel, t.language, t.version DESC",
+        campaign)
+    return [_version(r) for r in rows]
+
+
+async def template_by_id(db: Db, template_id: int) -> TemplateVersion | None:
+    row = await db.fetchrow(
+        f"SELECT {_TEMPLATE_COLUMNS} FROM message_templates t JOIN campaigns c "
+        "ON c.id = t.campaign_id WHERE t.id = $1", template_id)
+    return None if row is None else _version(row)
+
+
+async def preview_account(db: Db, campaign: str, reference: str) -> PreviewAccount:
+    """An account as a message to it would see it, and its segment in the
+    campaign; ConfigError when either is unknown."""
+    found = await campaign_id(db, campaign)
+    row = await db.fetchrow(
+        "SELECT a.id, a.reference, a.debtor_name, a.balance, a.currency, a.language, "
+        "CASE WHEN a.days_past_due <= c.early_max_dpd THEN 'early' "
+        "WHEN a.days_past_due <= c.mid_max_dpd THEN 'mid' ELSE 'late' END AS segment "
+        "FROM accounts a, campaigns c WHERE a.reference = $1 AND c.id = $2", reference, found)
+    if row is None:
+        raise ConfigError(f"no account with reference {reference!r}")
+    view = AccountView(row["reference"], row["debtor_name"], row["balance"],
+                       row["currency"].strip())
+    return PreviewAccount(row["id"], view, row["language"], row["segment"])
+
+
+async def link_token(db: Db, account_id: int) -> str:
+    """The opaque token payment links name this account by (made once)."""
+    await db.execute(
+        "INSERT INTO account_link_tokens (account_id, token) VALUES ($1, $2) "
+        "ON CONFLICT (account_id) DO NOTHING", account_id, secrets.token_urlsafe(16))
+    return await db.fetchval("SELECT token FROM account_link_tokens WHERE account_id = $1",
+                             account_id)
+
+
+async def account_of_token(db: Db, token: str) -> int | None:
+    """The account a payment link's token names (for the page behind it)."""
+    return await db.fetchval("SELECT account_id FROM account_link_tokens WHERE token = $1",
+                             token)
+
+
+async def enqueue(db: Db, account_id: int, campaign_id: int | None, trigger: Trigger,
+                  channel: Channel, idempotency_key: str, due_at: datetime | None = None
+                  ) -> int | None:
+    """Put a message in the outbox, due at due_at (now when None): its id,
+    or None when the trigger already wrote it (it is not written twice)."""
+    return await db.fetchval(
+        "INSERT INTO messages (account_id, campaign_id, trigger, channel, idempotency_key, "
+        "next_try_at) VALUES ($1, $2, $3, $4, $5, coalesce($6, now())) "
+        "ON CONFLICT (trigger, channel, idempotency_key) DO NOTHING RETURNING id",
+        account_id, campaign_id, trigger.value, channel.value, idempotency_key, due_at)
+
+
+async def claim_due(db: Db, sender: uuid.UUID, now: datetime, limit: int
+                    ) -> list[OutboxMessage]:
+    """Take up to limit due messages for this sender, oldest due first;
+    several senders never take the same one (SKIP LOCKED)."""
+    rows = await db.fetch(
+        "UPDATE messages m SET status = 'sending', claimed_by = $1, updated_at = $2 "
+        "FROM (SELECT id FROM messages WHERE status = 'pending' AND next_try_at <= $2 "
+        "ORDER BY next_try_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) due "
+        "WHERE m.id = due.id RETURNING m.*", sender, now, limit)
+    return sorted((_message(r) for r in rows), key=lambda m: (m.next_try_at, m.id))
+
+
+async def mark_sent(db: Db, message_id: int, sender: uuid.UUID, template_id: int,
+                    recipient: str, provider_reference: str | None, now: datetime) -> bool:
+    """The provider took the message: which template version it used and
+    where it went. False when this sender no longer holds it."""
+    done = await db.fetchval(
+        "UPDATE messages SET status = 'sent', attempts = attempts + 1, template_id = $3, "
+        "recipient = $4, provider_reference = $5, sent_at = $6, updated_at = $6, "
+        "claimed_by = NULL, last_error = NULL WHERE id = $1 AND claimed_by = $2 "
+        "AND status = 'sending' RETURNING id",
+        message_id, sender, template_id, recipient, provider_reference, now)
+    return done is not None
+
+
+async def mark_failed(db: Db, message_id: int, sender: uuid.UUID, error: str, now: datetime
+                      ) -> str | None:
+    """A try that failed: pending again after the backoff, or dead after
+    the last try. The new status, or None when this sender no longer holds it."""
+    async with _transaction(db) as connection:
+        attempts = await connection.fetchval(
+            "SELECT attempts + 1 FROM messages WHERE id = $1 AND claimed_by = $2 "
+            "AND status = 'sending' FOR UPDATE", message_id, sender)
+        if attempts is None:
+            return None
+        wait = next_retry(attempts)
+        status = "dead" if wait is None else "pending"
+        await connection.execute(
+            "UPDATE messages SET status = $2, attempts = $3, last_error = left($4, 500), "
+            "next_try_at = $5, dead_lettered_at = $6, claimed_by = NULL, updated_at = $7 "
+            "WHERE id = $1", message_id, status, attempts, error,
+            now + (wait or timedelta(0)), now if wait is None else None, now)
+    return status
+
+
+async def mark_refused(db: Db, message_id: int, sender: uuid.UUID, rule: str,
+                       until: datetime | None, now: datetime) -> bool:
+    """A rule said no: the message waits until then (pending), or is never
+    sent (refused) when the rule holds for good."""
+    done = await db.fetchval(
+        "UPDATE messages SET status = CASE WHEN $4::timestamptz IS NULL THEN 'refused' "
+        "ELSE 'pending' END, next_try_at = coalesce($4, next_try_at), refused_rule = $3, "
+        "claimed_by = NULL, updated_at = $5 WHERE id = $1 AND claimed_by = $2 "
+        "AND status = 'sending' RETURNING id", message_id, sender, rule, until, now)
+    return done is not None
+
+
+async def release_stale(db: Db, live_senders: list[uuid.UUID], now: datetime) -> int:
+    """Messages a sender that is gone was sending become pending again (the
+    provider's idempotency, or the message's key, keeps them from going twice)."""
+    result = await db.execute(
+        "UPDATE messages SET status = 'pending', claimed_by = NULL, updated_at = $2 "
+        "WHERE status = 'sending' AND NOT (claimed_by = ANY ($1::uuid[]))", live_senders, now)
+    return int(result.split()[-1])
+
+
+async def dead_letters(db: Db) -> list[OutboxMessage]:
+    """The messages that failed every try, the latest first."""
+    rows = await db.fetch("SELECT * FROM messages WHERE status = 'dead' "
+                          "ORDER BY dead_lettered_at DESC, id DESC")
+    return [_message(r) for r in rows]
+
+
+async def replay(db: Db, message_id: int, now: datetime) -> bool:
+    """A dead letter, due again now with a fresh count of tries."""
+    done = await db.fetchval(
+        "UPDATE messages SET status = 'pending', attempts = 0, next_try_at = $2, "
+        "dead_lettered_at = NULL, updated_at = $2 WHERE id = $1 AND status = 'dead' "
+        "RETURNING id", message_id, now)
+    return done is not None
+
+
+async def account_messages(db: Db, account_id: int) -> list[OutboxMessage]:
+    """An account's messages, the latest first (for its screen pop)."""
+    rows = await db.fetch("SELECT * FROM messages WHERE account_id = $1 "
+                          "ORDER BY created_at DESC, id DESC", account_id)
+    return [_message(r) for r in rows]
+
+
+async def message_facts(db: Db, account_id: int, now: datetime) -> MessageFacts:
+    """What may_send decides on for an account, read fresh: its status,
+    opt-outs, zones, current phones, e-mail and the dunning messages sent
+    to it in the last 7 days."""
+    account = await db.fetchrow(
+        "SELECT a.reference, a.status, a.time_zone, a.email, "
+        "EXISTS (SELECT 1 FROM do_not_call d WHERE d.reference = a.reference) AS opted_out "
+        "FROM accounts a WHERE a.id = $1", account_id)
+    if account is None:
+        raise ConfigError(f"no account with id {account_id}")
+    phones = await db.fetch(
+        "SELECT p.*, EXISTS (SELECT 1 FROM do_not_call d WHERE d.number = p.number) AS dnc "
+        "FROM phones p WHERE p.account_id = $1 AND p.retired_at IS NULL ORDER BY p.position",
+        account_id)
+    sent = await db.fetch(
+        "SELECT sent_at FROM messages WHERE account_id = $1 AND sent_at > $2 "
+        "AND trigger = ANY ($3::text[])", account_id, now - timedelta(days=7), _DUNNING)
+    return MessageFacts(
+        reference=account["reference"], status=AccountStatus(account["status"]),
+        opted_out=account["opted_out"], time_zone=account["time_zone"],
+        phones=tuple(Phone(p["number"], PhoneKind(p["kind"]), p["sms_capable"], p["consent"],
+                           p["region"], tuple(p["time_zones"])) for p in phones),
+        numbers_opted_out=frozenset(p["number"] for p in phones if p["dnc"]),
+        email=account["email"], sent=tuple(r["sent_at"] for r in sent))
