@@ -6,9 +6,10 @@ each debtor's last key to the result beginning to reach them (RTP on
 loopback, lab.payment_latency). Writes payments.json, payments.md and
 payments.png; prints the table.
 
-The card comes from tests/fixtures/demo_cards.toml's [bench] table (test card numbers live there
-only); the keys' pcap and the capture, which carry its digits as RFC 4733
-events, are written in a temporary directory removed at the end."""
+The card comes from the [bench] table of tests/fixtures/demo_cards.toml
+(test card numbers live in tests/ only); the keys' pcap and the capture,
+which carry its digits as RFC 4733 events, are written in a temporary
+directory removed at the end."""
 
 from __future__ import annotations
 
