@@ -28,7 +28,7 @@ from dialer.portfolio.model import (
     default_strategies,
 )
 from dialer.process import run_until_stopped
-from dialer.settings import load_settings
+from dialer.settings import configured_payment_gateway, load_settings
 from dialer.store.database import configured_database
 
 _RETRY_FIELDS = {f"retry_{name}": name for name in
@@ -200,7 +200,9 @@ async def run_campaign(name: str, seconds: float | None) -> int:
     """Run a campaign's dialer in this process until the campaign is
     stopped, seconds pass, or SIGINT/SIGTERM (then calls in flight end)."""
     settings = load_settings()
-    dialer = await CampaignDialer.start(settings, name)
+    # With a card gateway (RECOBRO_PAYMENT_GATEWAY_URL), agents may hand
+    # their debtors to the payment capture.
+    dialer = await CampaignDialer.start(settings, name, configured_payment_gateway())
     if dialer.campaign.abandon_target > CAP:
         print(f"recobro: warning: campaign {name} paces to an abandon rate of "
               f"{dialer.campaign.abandon_target:.1%}, above the {CAP:.0%} cap "

@@ -10,6 +10,7 @@ leaves attempts the next one to start adopts (recovery.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -32,9 +33,11 @@ from dialer.outbound.plan import build_snapshot, plan_claims
 from dialer.outbound.recovery import Recovery, campaign_lock_key
 from dialer.outbound.stasis import AnsweredCalls
 from dialer.outbound.store import CampaignStore
+from dialer.payments.stasis import Payments
+from dialer.payments.wiring import payment_wiring
 from dialer.portfolio.contact import contact_rates
 from dialer.portfolio.model import Campaign, DialMode
-from dialer.settings import Settings
+from dialer.settings import PaymentGatewaySettings, Settings
 from dialer.store.migrate import describe
 from dialer.store.outage import CONNECTION_LOST, Outage
 from pacing.model import PacingPolicy
@@ -73,7 +76,8 @@ class CampaignDialer:
     def __init__(self, settings: Settings, engine: Engine, campaign: Campaign,
                  lock_connection: asyncpg.Connection,
                  clock: Callable[[], datetime] | None = None,
-                 dialer_id: uuid.UUID | None = None) -> None:
+                 dialer_id: uuid.UUID | None = None, payments: Payments | None = None,
+                 resources: contextlib.AsyncExitStack | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.pool = engine.store.pool
@@ -85,7 +89,9 @@ class CampaignDialer:
         self.connector = AgentConnector(engine, self.pool, campaign.wrap_up_s, campaign.caller_id,
                                         settings.agent_caller_id)
         self.answered = AnsweredCalls(engine, self.pool, self.connector,
-                                      settings.callback_number, campaign.machine_action)
+                                      settings.callback_number, campaign.machine_action,
+                                      payments)
+        self._resources = resources or contextlib.AsyncExitStack()  # the card gateway's
         self.tally = Tally()
         self.stopping = False  # set to end the loop as if the campaign stopped
         self._lock_connection = lock_connection
@@ -107,24 +113,34 @@ class CampaignDialer:
         self._next_zones = 0.0
 
     @classmethod
-    async def start(cls, settings: Settings, name: str) -> CampaignDialer:
+    async def start(cls, settings: Settings, name: str,
+                    gateway: PaymentGatewaySettings | None = None) -> CampaignDialer:
         """Connect, register this dialer (its lock lives as long as the
         process) and adopt what dead dialers of the campaign left. Each
         dialer has a Stasis application of its own: Asterisk sends an app's
-        events to one WebSocket only, the last one opened."""
+        events to one WebSocket only, the last one opened. With a card
+        gateway, agents may hand their debtors to the payment capture."""
         dialer_id = uuid.uuid4()
         engine = await Engine.connect(dialer_settings(settings, dialer_id))
+        resources = contextlib.AsyncExitStack()
         try:
             campaign = await CampaignStore(engine.store.pool).load(name)
+            payments = None
+            if gateway is not None:
+                wired = await resources.enter_async_context(
+                    payment_wiring(engine.store.pool, gateway))
+                payments = Payments(engine, engine.store.pool, *wired)
             try:
                 lock_connection = await asyncpg.connect(settings.database_url)
             except (OSError, asyncpg.PostgresError) as error:
                 raise DatabaseError(f"cannot open the dialer's lock connection: {error}") from None
-            dialer = cls(settings, engine, campaign, lock_connection, dialer_id=dialer_id)
+            dialer = cls(settings, engine, campaign, lock_connection, dialer_id=dialer_id,
+                         payments=payments, resources=resources)
             await dialers.register_dialer(lock_connection, dialer.dialer_id, campaign.id,
                                          os.getpid())
             await dialer.recover()
         except BaseException:
+            await resources.aclose()
             await engine.close()
             raise
         return dialer
@@ -137,6 +153,7 @@ class CampaignDialer:
         for task in list(self._calls):
             task.cancel()
         await self._lock_connection.close()
+        await self._resources.aclose()
         await self.engine.close()
 
     @property
