@@ -51,6 +51,9 @@ ORIGINATE_WAIT_S = 30.0
 # Past its ring timeout, how long a call Asterisk said nothing of is waited
 # for before it counts as failed (a safety net: Asterisk reports failures).
 SILENCE_S = 10.0
+# On close, how long flows may take to finish what their calls' end left
+# them (a payment's outcome to record) before they are cancelled.
+FLOWS_FINISH_S = 3.0
 # What a flow hears.
 FLOW_EVENTS = (DtmfReceived, PlaybackFinished, PlaybackFailed, PaymentRequested)
 
@@ -392,7 +395,11 @@ class Engine:
         return await self.ari.channel_ids()
 
     async def close(self) -> None:
-        """Stop the pump and flows and disconnect."""
+        """Stop the pump and flows and disconnect. Flows get FLOWS_FINISH_S
+        to finish first: a call that has just ended still has its outcome
+        recorded (a capture's, say)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=FLOWS_FINISH_S)
         for task in list(self._tasks):
             task.cancel()
         if self._pump is not None:
