@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 import asyncpg
 
@@ -42,11 +44,12 @@ PAYMENT_EVENT = "payment"  # the "type" of the events on the agent's desktop
 
 def progress_event(call_id: str, attempt: str, told: Progress) -> dict[str, object]:
     """The agent's desktop event for one line of a capture's progress."""
-    return {"type": PAYMENT_EVENT, "call": call_id, "attempt": attempt, "step": told.step,
-            "status": told.status, "text": told.text,
-            **{name: value for name, value in (("brand", told.brand), ("last4", told.last4),
-                                               ("reference", told.reference),
-                                               ("reason", told.reason)) if value}}
+    event: dict[str, object] = {"type": PAYMENT_EVENT, "call": call_id, "attempt": attempt,
+                                "step": told.step, "status": told.status, "text": told.text}
+    for name in ("brand", "last4", "reference", "reason"):
+        if getattr(told, name):
+            event[name] = getattr(told, name)
+    return event
 
 
 class _Mask:
@@ -85,7 +88,7 @@ class AssistedPayments:
         if mask is not None and isinstance(event, DtmfReceived):
             self._spawn(mask.tone())
 
-    def _spawn(self, work) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -112,9 +115,8 @@ class AssistedPayments:
             desk.put_nowait(line)
 
         try:
-            payer = (await store.payer_by_reference(self.pool, reference)
-                     if reference and self.payments is not None else None)
-            refused = self._refusal(payer)
+            payer = await store.payer_by_reference(self.pool, reference) if reference else None
+            refused = self._refusal(payer, self.payments is not None)
             if refused is not None:
                 log.info("call %s: no payment taken for agent %s: %s", call_id, agent,
                          refused.status)
@@ -147,9 +149,13 @@ class AssistedPayments:
             await sender
 
     @staticmethod
-    def _refusal(payer: store.Payer | None) -> Progress | None:
+    def _refusal(payer: store.Payer | None, gateway: bool) -> Progress | None:
+        """Why no capture can start, if it cannot."""
+        if not gateway:
+            return Progress("capture", "not available: no card gateway is set "
+                                       "(RECOBRO_PAYMENT_GATEWAY_URL)")
         if payer is None:
-            return Progress("capture", "not available: no account to pay, or no card gateway")
+            return Progress("capture", "not available: the call has no known account")
         if not payer.payable:
             return Progress("capture", f"not available: the account is {payer.status} "
                                        f"with {payer.balance} {payer.currency.strip()} owed")
