@@ -90,7 +90,7 @@ class CampaignDialer:
                                         settings.agent_caller_id)
         self.answered = AnsweredCalls(engine, self.pool, self.connector,
                                       settings.callback_number, campaign.machine_action,
-                                      payments)
+                                      payments=payments)
         self._resources = resources or contextlib.AsyncExitStack()  # the card gateway's
         self.tally = Tally()
         self.stopping = False  # set to end the loop as if the campaign stopped
