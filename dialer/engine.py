@@ -31,7 +31,7 @@ from dialer.calls.events import (
     PlaybackFinished,
 )
 from dialer.calls.state import CallRecord
-from dialer.errors import AmiError, AriError, CallControlError
+from dialer.errors import AmiError, AriError, CallControlError, ChannelGone
 from dialer.settings import Settings
 from dialer.store.calls import CallStore, event_kind
 from dialer.store.database import open_pool
@@ -383,7 +383,13 @@ class Engine:
         if app is None:
             raise CallControlError(f"call {call_id} is in no Stasis application: no Recobro "
                                    "process has it")
-        await self.ari.user_event(app, PAYMENT_REQUEST, call_id, {"agent": agent})
+        try:
+            await self.ari.user_event(app, PAYMENT_REQUEST, call_id, {"agent": agent})
+        except ChannelGone:
+            # The channel was there a moment ago: its application is gone
+            # (the process that had the call died), or the call just ended.
+            raise CallControlError(f"no process has call {call_id} now (Stasis application "
+                                   f"{app} is not connected), or the call just ended") from None
 
     async def record_audio(self, call_id: str, file: str) -> None:
         await self.ami.record(await self.ari.channel_name(call_id), file)
