@@ -26,17 +26,19 @@ from dialer.calls.events import (
     DtmfReceived,
     HangupRequested,
     OriginateFailed,
+    PaymentRequested,
     PlaybackFailed,
     PlaybackFinished,
 )
 from dialer.calls.state import CallRecord
-from dialer.errors import AmiError, AriError
+from dialer.errors import AmiError, AriError, CallControlError, ChannelGone
 from dialer.settings import Settings
 from dialer.store.calls import CallStore, event_kind
 from dialer.store.database import open_pool
 from dialer.store.outage import CONNECTION_LOST
 from dialer.telephony.ami import AmiClient
 from dialer.telephony.ari import AriClient
+from dialer.telephony.ari_events import PAYMENT_REQUEST, stasis_app_of
 from ivr.prompts import language_or_default
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,11 @@ ORIGINATE_WAIT_S = 30.0
 # Past its ring timeout, how long a call Asterisk said nothing of is waited
 # for before it counts as failed (a safety net: Asterisk reports failures).
 SILENCE_S = 10.0
-FLOW_EVENTS = (DtmfReceived, PlaybackFinished, PlaybackFailed)  # what a flow hears
+# On close, how long flows may take to finish what their calls' end left
+# them (a payment's outcome to record) before they are cancelled.
+FLOWS_FINISH_S = 3.0
+# What a flow hears.
+FLOW_EVENTS = (DtmfReceived, PlaybackFinished, PlaybackFailed, PaymentRequested)
 
 
 def utc_now() -> datetime:
@@ -372,6 +378,22 @@ class Engine:
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.ari.destroy_bridge(bridge_id)
 
+    async def join_bridge(self, bridge_id: str, channel_id: str, absorb_dtmf: bool) -> None:
+        await self.ari.add_to_bridge(bridge_id, channel_id, absorb_dtmf)
+
+    async def request_payment(self, call_id: str, agent: str) -> None:
+        app = stasis_app_of(await self.ari.channel(call_id))
+        if app is None:
+            raise CallControlError(f"call {call_id} is in no Stasis application: no Recobro "
+                                   "process has it")
+        try:
+            await self.ari.user_event(app, PAYMENT_REQUEST, call_id, {"agent": agent})
+        except ChannelGone:
+            # The channel was there a moment ago: its application is gone
+            # (the process that had the call died), or the call just ended.
+            raise CallControlError(f"no process has call {call_id} now (Stasis application "
+                                   f"{app} is not connected), or the call just ended") from None
+
     async def record_audio(self, call_id: str, file: str) -> None:
         await self.ami.record(await self.ari.channel_name(call_id), file)
 
@@ -382,7 +404,11 @@ class Engine:
         return await self.ari.channel_ids()
 
     async def close(self) -> None:
-        """Stop the pump and flows and disconnect."""
+        """Stop the pump and flows and disconnect. Flows get FLOWS_FINISH_S
+        to finish first: a call that has just ended still has its outcome
+        recorded (a capture's, say)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=FLOWS_FINISH_S)
         for task in list(self._tasks):
             task.cancel()
         if self._pump is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from datetime import datetime
 
 import asyncpg
@@ -21,6 +20,7 @@ from dialer.calls.control import CallControl
 from dialer.calls.events import CallEnteredApp, CallEvent, CallHungUp
 from dialer.errors import CallControlError
 from dialer.store import recordings
+from dialer.store.calls import storage_id
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,8 @@ class AgentConnector:
         except CallControlError as error:
             log.warning("call %s not recorded: %s", call_id, error)
             return
-        await recordings.mark_recording(self.pool, uuid.UUID(call_id), file)
+        # An outbound call's attempt shares its id; an inbound call has none.
+        await recordings.mark_recording(self.pool, storage_id(call_id), file)
 
     async def tear_down(self, call_id: str, agent: str) -> None:
         """The call ended: hang up the agent's leg, drop the bridge, start

@@ -1,6 +1,7 @@
 """The agents' routes: list the agents, log them in and out, pause with a
-reason, ready; dispositions; pausing and resuming a call's recording; each
-agent's event WebSocket (screen pops, and pauses the dialer made)."""
+reason, ready; dispositions; pausing and resuming a call's recording;
+handing a call's debtor to the payment capture; each agent's event
+WebSocket (screen pops, pauses the dialer made, a payment's progress)."""
 
 from __future__ import annotations
 
@@ -109,6 +110,30 @@ async def recording(request: web.Request) -> web.Response:
                               "paused": paused})
 
 
+async def payment(request: web.Request) -> web.Response:
+    """The agent hands the debtor to the payment capture and stays on the
+    line (hearing no key the debtor presses). The process that has the
+    call takes the payment; its progress comes on the agent's event
+    WebSocket (events of type "payment")."""
+    call_id = _attempt_id(request)
+    call = await request.app[STORE].call_of(call_id)
+    if call is None:
+        return json_error(404, f"no attempt or inbound call {call_id}")
+    if call.ended:
+        return json_error(409, f"the call of {call_id} has ended")
+    if not call.connected or not call.agent or not call.channel:
+        return json_error(409, f"the call of {call_id} is not connected to an agent")
+    try:
+        await request.app[CALLS].request_payment(call.channel, call.agent)
+    except ChannelGone:
+        return json_error(409, f"the call of {call_id} has ended")
+    except CallControlError as error:
+        return json_error(502, f"the call of {call_id} could not be handed to the payment "
+                               f"capture: {error}")
+    return web.json_response({"attempt": str(call_id), "agent": call.agent,
+                              "payment": "requested"}, status=202)
+
+
 async def agent_events(request: web.Request) -> web.WebSocketResponse:
     endpoint = request.match_info["endpoint"]
     if endpoint not in {a.endpoint for a in await request.app[STORE].list(datetime.now(UTC))}:
@@ -147,5 +172,6 @@ def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl):
             web.get("/agents/{endpoint}/events", agent_events),
             web.post("/attempts/{attempt}/disposition", dispose),
             web.post("/attempts/{attempt}/recording/{action}", recording),
+            web.post("/attempts/{attempt}/payment", payment),
         ])
     return install

@@ -76,6 +76,28 @@ class AgentRecord:
 
 
 @dataclass(frozen=True)
+class AgentCall:
+    """A call an agent takes or took: an outbound attempt or an inbound
+    call. channel: the debtor's channel id (None for an inbound call
+    taken before it was kept)."""
+
+    channel: str | None
+    agent: str | None
+    connected: bool
+    ended: bool
+
+
+# An outbound attempt's id is its call's (and its debtor's channel's).
+_AGENT_CALL = """
+SELECT id::text AS channel, agent, connected_at IS NOT NULL AS connected,
+       ended_at IS NOT NULL AS ended FROM attempts WHERE id = $1
+UNION ALL
+SELECT channel, agent, connected_at IS NOT NULL, ended_at IS NOT NULL
+FROM inbound_calls WHERE id = $1
+"""
+
+
+@dataclass(frozen=True)
 class Moved:
     """An agent's state before and after a person's action."""
 
@@ -106,6 +128,17 @@ class AgentStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+
+    async def call_of(self, call: uuid.UUID) -> AgentCall | None:
+        """The outbound attempt or inbound call with this id, if any."""
+        row = await self.pool.fetchrow(_AGENT_CALL, call)
+        return None if row is None else AgentCall(*row)
+
+    async def tell(self, agent: str, event: Mapping[str, object]) -> None:
+        """Send an event (a JSON object; its "type" says what it is) to the
+        agent's desktop."""
+        async with self.pool.acquire() as connection:
+            await _notify(connection, {**event, "agent": agent})
 
     async def list(self, now: datetime) -> list[AgentRecord]:
         """Every agent as it is at now (a wrap-up whose timer ran out is ready)."""

@@ -126,6 +126,16 @@ class CallControl(Protocol):
     async def destroy_bridge(self, bridge_id: str) -> None:
         """Take a bridge down (one already gone is fine)."""
 
+    async def join_bridge(self, bridge_id: str, channel_id: str, absorb_dtmf: bool) -> None:
+        """Put a channel in a bridge (again, if it is in it already) with
+        its keys absorbed (the flow still hears them; nobody in the bridge
+        does) or passed on as before."""
+
+    async def request_payment(self, call_id: str, agent: str) -> None:
+        """Ask the process whose flow has the call (another process, maybe)
+        to hand its debtor to the payment capture: a PaymentRequested among
+        the call's events there. ChannelGone when the call is over."""
+
     async def record_audio(self, call_id: str, file: str) -> None:
         """Record the call's audio, both ways, into file."""
 

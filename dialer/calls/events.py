@@ -109,6 +109,15 @@ class RecordingMuted(CallEvent):
 
 
 @dataclass(frozen=True)
+class PaymentRequested(CallEvent):
+    """The debtor's agent asked (from the API, another process) that the
+    debtor be handed to the payment capture while the agent stays on the
+    line; it reaches the process whose flow has the call."""
+
+    agent: str = ""
+
+
+@dataclass(frozen=True)
 class HangupRequested(CallEvent):
     """Recobro itself asked Asterisk to end the call."""
 

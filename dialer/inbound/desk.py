@@ -26,8 +26,8 @@ from dialer.calls.control import CallControl, CallEvents
 from dialer.errors import CallControlError
 from dialer.inbound import store as inbound_store
 from dialer.payments import store as payments_store
+from dialer.payments.assisted import AssistedPayments
 from dialer.payments.stasis import Payments
-from dialer.store.calls import storage_id
 from ivr import self_service
 from ivr.account_prompt import KeyedAccount
 from ivr.callback_prompts import CALLBACK_KEY, Announcement, call_back_booked
@@ -64,6 +64,7 @@ class InboundDesk:
         self.connector = connector
         self.region = region
         self.payments = payments
+        self.assisted = AssistedPayments(control, pool, payments)
         self._waiting: list[str] = []  # calls waiting for an agent, first first
         control.register_flow(INBOUND_FLOW, self._run)
 
@@ -77,7 +78,7 @@ class InboundDesk:
             if account is not None:
                 self.control.speak(call_id, account.language)
             inbound_id = uuid.uuid4()
-            await inbound_store.arrived(self.pool, inbound_id, storage_id(call_id), caller,
+            await inbound_store.arrived(self.pool, inbound_id, call_id, caller,
                                         account.account_id if account else None, identified_by,
                                         self.control.clock())
             if account is not None and account.risk_score < self_service.LOW_RISK:
@@ -170,7 +171,10 @@ class InboundDesk:
                         return
                     if connected_at is not None:
                         await inbound_store.connected(self.pool, inbound_id, agent, connected_at)
-                        await events.ended
+                        await self.connector.record(call_id)
+                        await self.assisted.while_connected(
+                            call_id, agent, self.connector.leg_of(call_id), str(inbound_id),
+                            debtor.reference, events)
                         await self.connector.tear_down(call_id, agent)
                         return
                     continue

@@ -9,6 +9,8 @@ from datetime import datetime
 
 import asyncpg
 
+from dialer.store.calls import storage_id
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -42,12 +44,14 @@ async def by_reference(pool: asyncpg.Pool, reference: str) -> Caller | None:
     return None if row is None else Caller(*row)
 
 
-async def arrived(pool: asyncpg.Pool, inbound_id: uuid.UUID, call_id: uuid.UUID, caller: str,
+async def arrived(pool: asyncpg.Pool, inbound_id: uuid.UUID, channel: str, caller: str,
                   account_id: int | None, identified_by: str, at: datetime) -> None:
+    """An inbound call taken on channel (its ARI id; the calls table keeps
+    it as storage_id(channel))."""
     await pool.execute(
-        "INSERT INTO inbound_calls (id, call_id, caller, account_id, identified_by, arrived_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6)", inbound_id, call_id, caller, account_id,
-        identified_by, at)
+        "INSERT INTO inbound_calls (id, call_id, channel, caller, account_id, identified_by, "
+        "arrived_at) VALUES ($1, $2, $3, $4, $5, $6, $7)", inbound_id, storage_id(channel),
+        channel, caller, account_id, identified_by, at)
 
 
 async def connected(pool: asyncpg.Pool, inbound_id: uuid.UUID, agent: str, at: datetime) -> None:

@@ -235,6 +235,8 @@ async def run_campaign(name: str, seconds: float | None) -> int:
     """Run a campaign's dialer in this process until the campaign is
     stopped, seconds pass, or SIGINT/SIGTERM (then calls in flight end)."""
     settings = load_settings()
+    # With a card gateway (RECOBRO_PAYMENT_GATEWAY_URL), debtors may pay by
+    # keypad in self-service and agents may hand their debtors to the capture.
     gateway = configured_payment_gateway()
     dialer = await CampaignDialer.start(settings, name, gateway)
     if dialer.campaign.answered_to is AnsweredTo.SELF_SERVICE and gateway is None:

@@ -95,7 +95,7 @@ class CampaignDialer:
                         if campaign.answered_to is AnsweredTo.SELF_SERVICE else None)
         self.answered = AnsweredCalls(engine, self.pool, self.connector,
                                       settings.callback_number, campaign.machine_action,
-                                      self_service=self_service)
+                                      self_service=self_service, payments=payments)
         self._resources = resources or contextlib.AsyncExitStack()  # the card gateway's
         self.tally = Tally()
         self.stopping = False  # set to end the loop as if the campaign stopped
@@ -124,8 +124,9 @@ class CampaignDialer:
         process) and adopt what dead dialers of the campaign left. Each
         dialer has a Stasis application of its own: Asterisk sends an app's
         events to one WebSocket only, the last one opened. With a card
-        gateway, debtors may pay by keypad on its calls (the payment
-        attempts an earlier process left in flight are settled first)."""
+        gateway, debtors may pay by keypad on its calls, and agents may hand
+        their debtors to the payment capture (the payment attempts an earlier
+        process left in flight are settled first)."""
         dialer_id = uuid.uuid4()
         engine = await Engine.connect(dialer_settings(settings, dialer_id))
         resources = contextlib.AsyncExitStack()

@@ -24,6 +24,8 @@ from dialer.calls.outcome import Connection
 from dialer.outbound import attempts
 from dialer.outbound.results import AGENT_DEADLINE
 from dialer.outbound.self_service import SelfServiceRoute
+from dialer.payments.assisted import AssistedPayments
+from dialer.payments.stasis import Payments
 from dialer.portfolio.model import MachineAction
 from dialer.store.outage import CONNECTION_LOST
 from ivr import machine_message, safe_harbour
@@ -45,7 +47,8 @@ class AnsweredCalls:
     def __init__(self, control: CallControl, pool: asyncpg.Pool, connector: AgentConnector,
                  callback_number: str,
                  machine_action: MachineAction = MachineAction.HANG_UP,
-                 self_service: SelfServiceRoute | None = None) -> None:
+                 self_service: SelfServiceRoute | None = None,
+                 payments: Payments | None = None) -> None:
         self.control = control
         self.pool = pool
         self.connector = connector
@@ -55,6 +58,8 @@ class AnsweredCalls:
         self._connections: dict[str, Connection] = {}
         self._needs: dict[str, routing.CallNeeds] = {}
         self._debtors: dict[str, Debtor] = {}
+        # Payments an agent hands the debtor to (none without a card gateway).
+        self.assisted = AssistedPayments(control, pool, payments)
         control.register_flow(CAMPAIGN_FLOW, self._run)
 
     def expect(self, call_id: str, needs: routing.CallNeeds, debtor: Debtor) -> None:
@@ -133,7 +138,10 @@ class AnsweredCalls:
                 await attempts.mark_connected(self.pool, attempt_id, agent,
                                             self.connector.leg_of(call_id), connected_at)
                 await self.connector.record(call_id)
-                await events.ended
+                debtor = self._debtors.get(call_id)
+                await self.assisted.while_connected(
+                    call_id, agent, self.connector.leg_of(call_id), call_id,
+                    debtor.reference if debtor else "", events)
                 await self.connector.tear_down(call_id, agent)
                 return
         if self.self_service is not None:

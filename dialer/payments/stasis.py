@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import asyncpg
@@ -35,12 +37,15 @@ from payment_ivr.authorise import PaymentContext
 from payment_ivr.capture import (
     Approved,
     Authorise,
+    Capture,
     GatewayAnswer,
+    Heard,
     Outcome,
     PaymentCapture,
     PaymentResult,
 )
 from payment_ivr.card import Brand
+from payment_ivr.progress import Progress, progress
 from payment_ivr.terms import Money, Option, PaymentOptions
 
 log = logging.getLogger(__name__)
@@ -112,15 +117,38 @@ async def mute_recording(control: CallControl, call_id: str, muted: bool) -> Non
                                 refused=refused))
 
 
+Report = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class Reported:
+    """The capture flow, each of its moves told to report as the progress
+    an agent on the line may see (payment_ivr.progress: never a digit)."""
+
+    flow: PaymentCapture
+    report: Report
+
+    def start(self) -> tuple[Capture, list[object]]:
+        return self.flow.start()
+
+    def on(self, state: Capture, heard: Heard) -> tuple[Capture, list[object]]:
+        after, actions = self.flow.on(state, heard)
+        told = progress(state, heard, after)
+        if told is not None:
+            self.report(told)
+        return after, actions
+
+
 async def capture(control: CallControl, call_id: str, events: CallEvents, flow: PaymentCapture,
-                  authorise: Authoriser) -> PaymentResult:
+                  authorise: Authoriser, report: Report | None = None) -> PaymentResult:
     """Run the capture flow on the call with its recording muted, and what
     it ended with: the flow's result, or ended_early's when the call ended
-    first."""
+    first. With report, each step's progress is told to it."""
     sent = _Sent(authorise)
     await mute_recording(control, call_id, True)
     try:
-        result = await run_flow(flow, control, call_id, events, sent.perform)
+        result = await run_flow(flow if report is None else Reported(flow, report), control,
+                                call_id, events, sent.perform)
     finally:
         if not events.ended.done():
             await mute_recording(control, call_id, False)
@@ -160,15 +188,16 @@ class Payments:
         control.register_flow(PAYMENT_FLOW, self._run)
 
     async def take(self, call_id: str, events: CallEvents, payer: Payer,
-                   campaign: str | None = None) -> PaymentResult:
+                   campaign: str | None = None, report: Report | None = None) -> PaymentResult:
         """Capture a payment from the payer on the call (answered), record
-        what it ended with, and return it; the call goes on."""
+        what it ended with, and return it; the call goes on. With report,
+        the capture's progress is told to it as it goes."""
         terms = await store.terms_of(self.pool, payer.account_id, campaign) or NO_CAMPAIGN
         context = PaymentContext(uuid.uuid4(), payer.account_id, payer.reference, call_id)
         flow = PaymentCapture(payment_options(payer, terms), payer.today(self.control.clock()),
                               self.control.language_of(call_id))
         result = await capture(self.control, call_id, events, flow,
-                               self.make_authoriser(context))
+                               self.make_authoriser(context), report)
         await self.record(context, result)
         return result
 

@@ -211,6 +211,38 @@ class AriClient:
         await self._request("POST", f"/bridges/{bridge_id}/addChannel",
                             channel=",".join(channel_ids))
 
+    async def add_to_bridge(self, bridge_id: str, channel_id: str, absorb_dtmf: bool) -> None:
+        """Put a channel in a bridge with its keys absorbed (heard by
+        Recobro, passed to nobody in the bridge) or passed on. A channel
+        already in the bridge is taken out and put back (Asterisk applies
+        a channel's bridge features as it joins)."""
+        await self._request("POST", f"/bridges/{bridge_id}/addChannel", channel=channel_id,
+                            absorbDTMF="true" if absorb_dtmf else "false")
+
+    async def channel(self, channel_id: str) -> dict[str, Any]:
+        """ARI's JSON of a channel (AriNotFound when it is gone)."""
+        return dict(await self._request("GET", f"/channels/{channel_id}"))
+
+    async def user_event(self, app: str, name: str, channel_id: str,
+                         variables: dict[str, str]) -> None:
+        """Send app a user event about a channel (ChannelUserevent, with
+        variables); AriNotFound when the app or the channel is gone."""
+        assert self._session is not None
+        try:
+            async with self._session.post(
+                    f"{self.settings.url}/ari/events/user/{name}",
+                    params={"application": app, "source": f"channel:{channel_id}"},
+                    json={"variables": variables}) as response:
+                if response.status == 401:
+                    raise self._auth_error()
+                if response.status in (404, 422):
+                    raise AriNotFound(f"ARI user event {name}: {await response.text()}")
+                if response.status >= 400:
+                    raise AriError(f"ARI user event {name} failed: {response.status} "
+                                   f"{(await response.text()).strip()}")
+        except (TimeoutError, aiohttp.ClientConnectionError) as error:
+            raise self._unreachable(error) from None
+
     async def destroy_bridge(self, bridge_id: str) -> None:
         """Destroy a bridge; one already gone is fine."""
         try:
@@ -220,8 +252,7 @@ class AriClient:
 
     async def channel_name(self, channel_id: str) -> str:
         """A channel's name (PJSIP/agent1001-00000012), which AMI actions want."""
-        channel = await self._request("GET", f"/channels/{channel_id}")
-        return str(channel["name"])
+        return str((await self.channel(channel_id))["name"])
 
     async def sounds(self) -> dict[str, set[str]]:
         """Every sound Asterisk has, with the languages it has it in."""

@@ -10,9 +10,15 @@ from dialer.calls.events import (
     CallEnteredApp,
     CallEvent,
     DtmfReceived,
+    PaymentRequested,
     PlaybackFailed,
     PlaybackFinished,
 )
+
+# The user event (ARI `POST /events/user/{name}`, scoped to the debtor's
+# channel) by which the API asks the process that has a call to hand its
+# debtor to the payment capture; it arrives as ChannelUserevent.
+PAYMENT_REQUEST = "RecobroPaymentRequest"
 
 
 def ari_time(event: Mapping[str, Any], fallback: datetime) -> datetime:
@@ -41,6 +47,9 @@ def to_call_event(event: Mapping[str, Any], received_at: datetime,
                               amd_status=params.get("amd", ""), params=params)
     if kind == "ChannelDtmfReceived" and channel_id:
         return DtmfReceived(call_id=channel_id, at=at, digit=str(event.get("digit", "")))
+    if kind == "ChannelUserevent" and channel_id and event.get("eventname") == PAYMENT_REQUEST:
+        variables = event.get("userevent") or {}
+        return PaymentRequested(call_id=channel_id, at=at, agent=str(variables.get("agent", "")))
     if kind == "PlaybackFinished":
         playback = event.get("playback") or {}
         target = str(playback.get("target_uri", ""))
@@ -71,6 +80,17 @@ def stasis_args(**params: str) -> str:
     """The argument string of a Stasis() call, from named values (the
     other side of stasis_params)."""
     return ",".join(f"{name}={value}" for name, value in params.items())
+
+
+def stasis_app_of(channel: Mapping[str, Any]) -> str | None:
+    """The Stasis application a channel (ARI's JSON of it) is in, from the
+    application it runs (`Stasis(recobro-inbound,flow=...)`); None when it
+    is in none."""
+    dialplan = channel.get("dialplan") or {}
+    if str(dialplan.get("app_name", "")).lower() != "stasis":
+        return None
+    app = str(dialplan.get("app_data", "")).split(",", 1)[0].strip()
+    return app or None
 
 
 def hung_up_channel(event: Mapping[str, Any]) -> str | None:

@@ -62,12 +62,12 @@ CONFIRM = f"{pause(17)}1"  # after the read-back: brand, last four, amount
 
 
 @contextmanager
-def payment_desk(lab_config, url: str, tmp_path: Path) -> Iterator[str]:
-    """ACCOUNTS imported and `recobro inbound` taking calls with the lab's
-    card gateway (logging at DEBUG to desk.log); yields the database URL
-    its captures are recorded in."""
+def payment_desk(lab_config, url: str, tmp_path: Path, csv: str = ACCOUNTS) -> Iterator[str]:
+    """The accounts of csv imported and `recobro inbound` taking calls with
+    the lab's card gateway (logging at DEBUG to desk.log); yields the
+    database URL its captures are recorded in."""
     accounts = tmp_path / "accounts.csv"
-    accounts.write_text(ACCOUNTS)
+    accounts.write_text(csv)
     result = run_cli("accounts", "import", str(accounts),
                      RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
     assert result.returncode == 0, result.stderr

@@ -7,6 +7,7 @@ from dialer.calls.events import (
     CallRinging,
     DtmfReceived,
     OriginateFailed,
+    PaymentRequested,
     PlaybackFailed,
     PlaybackFinished,
 )
@@ -119,3 +120,20 @@ def test_a_playback_cut_short_by_a_hang_up_is_not_an_unplayable_sound():
     event = ari_events.to_call_event(cut, NOW, hanging_up={"probe-3"})
     assert isinstance(event, PlaybackFailed) and event.hung_up
     assert event.reason == "the call hung up while sound:recobro/safe-harbour played"
+
+
+def test_an_agents_payment_request_reaches_the_call_as_a_user_event():
+    request = ari_events.to_call_event(
+        {"type": "ChannelUserevent", "eventname": ari_events.PAYMENT_REQUEST,
+         "channel": {"id": "c1"}, "userevent": {"agent": "agent1001"}}, NOW)
+    assert request == PaymentRequested(call_id="c1", at=NOW, agent="agent1001")
+    other = {"type": "ChannelUserevent", "eventname": "SomethingElse", "channel": {"id": "c1"}}
+    assert ari_events.to_call_event(other, NOW) is None
+
+
+def test_the_stasis_application_a_channel_is_in():
+    inbound = {"dialplan": {"app_name": "Stasis",
+                            "app_data": "recobro-inbound,flow=inbound,caller=+1212"}}
+    assert ari_events.stasis_app_of(inbound) == "recobro-inbound"
+    assert ari_events.stasis_app_of({"dialplan": {"app_name": "Dial", "app_data": "x"}}) is None
+    assert ari_events.stasis_app_of({}) is None

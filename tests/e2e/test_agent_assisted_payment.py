@@ -1,0 +1,251 @@
+"""Agent-assisted payment with DTMF suppression, against the lab (issue 14):
+a debtor calling in reaches a sipp agent; the agent, through the API,
+hands the debtor to the payment capture and stays on the line; the debtor
+keys a Stripe test card over RFC 4733; localstripe approves it over HTTP.
+What the agent's phone received is captured on loopback (tcpdump): no
+telephone-event for any of the debtor's keys during the capture, no DTMF
+digit in its audio (Goertzel), a masking tone for each key; nor any digit
+in the call's recording; the agent's progress events hold no card data;
+afterwards the two are still bridged, and a key is passed on again. The
+card digits live here only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import uuid
+
+import aiohttp
+import asyncpg
+import numpy as np
+import pytest
+
+from dialer.settings import read_env_file
+from lab import sipp
+from lab.number_plan import Behaviour, lab_number
+from tests.audio import Audio, capture_lab, dtmf_tones, read_wav, received, sent
+from tests.audio.analysis import goertzel_power
+from tests.e2e.cli import cli_env, run_cli
+from tests.e2e.test_agents import api_url, start_api
+from tests.e2e.test_payments import (
+    APPROVED_CARD,
+    CONFIRM,
+    CVV,
+    EXPIRY,
+    keyed_card,
+    pause,
+    payment_desk,
+)
+
+pytestmark = pytest.mark.lab
+
+CALLER = "+12125550186"  # Marta: high risk, so straight to an agent
+ACCOUNTS = ("reference,debtor_name,balance,days_past_due,risk_score,language,phone1\n"
+            "AS-1,Marta,180.25,30,0.7,es,+12125550186\n")
+AGENT = "agent1001"
+# The agent asks for the payment as soon as the call is connected (about
+# 2 s in); the debtor keys 1 (the full balance) once the menu has started.
+CAPTURE_KEYS = "1" + keyed_card(APPROVED_CARD) + CONFIRM
+AFTER_KEY = "9"  # pressed once the capture is over: the agent gets it again
+KEYS = pause(8) + CAPTURE_KEYS + pause(40) + AFTER_KEY
+MASK_HZ = 1000.0  # dialer.payments.assisted.MASK_TONE
+
+
+def tone_bursts(audio: Audio, frequency: float, block: int = 160) -> list[float]:
+    """Starts (seconds into audio) of bursts where one tone holds most of
+    the audio's energy: Goertzel power per 20 ms block against the block's
+    own energy."""
+    samples = audio.samples.astype(np.float64)
+    count = len(samples) // block
+    blocks = samples[:count * block].reshape(count, block)
+    power = 2 * goertzel_power(blocks, [frequency], audio.rate)[:, 0] / block ** 2
+    energy = np.mean(blocks ** 2, axis=1)
+    loud = (power > 0.5 * energy) & (energy > 1e4)
+    starts = [i for i in range(count) if loud[i] and (i == 0 or not loud[i - 1])]
+    return [i * block / audio.rate for i in starts]
+
+
+async def wait_for(connection: asyncpg.Connection, query: str, *args: object,
+                   tries: int = 1500) -> asyncpg.Record:
+    for _ in range(tries):
+        row = await connection.fetchrow(query, *args)
+        if row is not None:
+            return row
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never came: {query}")
+
+
+async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
+        lab_config, fresh_database, tmp_path):
+    url = fresh_database
+    settings = read_env_file(lab_config.env_file)
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
+    for args in (("agent", "skills", AGENT, "--skills", "language:es=5"),
+                 ("agent", "login", AGENT)):
+        result = run_cli(*args, RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
+        assert result.returncode == 0, result.stderr
+    agent = next(a for a in lab_config.agents if a.endpoint == AGENT)
+    token = settings["RECOBRO_API_TOKEN"]
+    headers = {"Authorization": f"Bearer {token}"}
+    ari = {"Authorization": aiohttp.encode_basic_auth(settings["RECOBRO_ARI_USER"],
+                                                      settings["RECOBRO_ARI_PASSWORD"])}
+    events: list[dict] = []
+    with payment_desk(lab_config, url, tmp_path, ACCOUNTS), \
+            capture_lab(lab_config, tmp_path / "assisted.pcap") as capture:
+        api = await start_api(lab_config, env)
+        connection = await asyncpg.connect(url)
+        try:
+            async with aiohttp.ClientSession(headers=headers) as session:
+                socket = await session.ws_connect(f"{api_url(lab_config)}/agents/{AGENT}/events")
+                listening = asyncio.create_task(_collect(socket, events))
+                debtor = threading.Thread(target=sipp.call_in, args=(lab_config, CALLER),
+                                          kwargs={"keys": KEYS, "stay_s": 110})
+                debtor.start()
+                call = await wait_for(connection, "SELECT id, channel FROM inbound_calls "
+                                                  "WHERE connected_at IS NOT NULL")
+                async with session.post(f"{api_url(lab_config)}/attempts/{call['id']}/payment"
+                                        ) as response:
+                    assert response.status == 202, await response.text()
+                    assert (await response.json())["agent"] == AGENT
+                await wait_for(connection, "SELECT 1 FROM payment_captures")
+                await asyncio.sleep(3.0)  # the capture has handed the debtor back
+                async with aiohttp.ClientSession(headers=ari) as asterisk, asterisk.get(
+                        f"{settings['RECOBRO_ARI_URL']}/ari/bridges/{call['channel']}"
+                ) as response:
+                    bridge = await response.json()
+                await asyncio.to_thread(debtor.join, 160)
+                await wait_for(connection, "SELECT 1 FROM inbound_calls WHERE ended_at "
+                                           "IS NOT NULL")
+                refusals = {}
+                for name, attempt in (("ended", call["id"]), ("unknown", uuid.uuid4())):
+                    async with session.post(f"{api_url(lab_config)}/attempts/{attempt}/payment"
+                                            ) as response:
+                        refusals[name] = (response.status, (await response.json())["error"])
+                listening.cancel()
+        finally:
+            await connection.close()
+            api.terminate()
+            await api.wait()
+    assert refusals["ended"] == (409, f"the call of {call['id']} has ended")
+    assert refusals["unknown"][0] == 404 and "no attempt or inbound call" in \
+        refusals["unknown"][1]
+    # Both still connected after the capture: the debtor's channel and the
+    # agent's leg in the bridge.
+    assert set(bridge["channels"]) == {call["channel"], f"{call['channel']}-{AGENT}"}, bridge
+    rows = await asyncpg_fetch(url, "SELECT c.outcome, c.brand, c.last4, c.gateway_reference, "
+                                    "c.amount, a.status AS attempt FROM payment_captures c "
+                                    "JOIN payment_attempts a ON a.capture_id = c.capture_id")
+    [paid] = rows
+    assert (paid["outcome"], paid["brand"], paid["last4"], paid["attempt"]) == (
+        "paid", "visa", "4242", "approved")
+    assert paid["gateway_reference"].startswith("pi_") and float(paid["amount"]) == 180.25
+    (tmp_path / "agent-events.json").write_text(json.dumps(events, indent=1))
+    # The debtor's keys left the phone as RFC 4733 events.
+    [marta] = sent(capture.path, lab_config.sip_port, lab_config.port_base + 97)
+    assert marta.keys == CAPTURE_KEYS.replace(",", "") + AFTER_KEY
+    # What the agent's phone received: no telephone-event of the capture's
+    # keys (the one after it passed, the bridge as before), no DTMF digit
+    # in its audio either, and a masking tone for each key of the capture.
+    [heard] = received(capture.path, lab_config.sip_port, agent.sip_port)
+    assert heard.keys == AFTER_KEY
+    assert heard.tone_keys == ""
+    assert len(tone_bursts(heard.audio, MASK_HZ)) == len(CAPTURE_KEYS.replace(",", ""))
+    # The recording: muted for the capture and resumed, and no digit in it.
+    recording = lab_config.asterisk_run_dir / "spool" / "monitor" / \
+        f"recobro-{call['channel']}.wav"
+    recorded = read_wav(recording)
+    assert len(recorded.samples) > 10 * recorded.rate  # the whole call, its capture muted
+    assert dtmf_tones(recorded) == []
+    muted = await asyncpg_fetch(url, "SELECT detail FROM call_events WHERE kind = "
+                                     "'recording_muted' ORDER BY at")
+    assert [json.loads(r["detail"])["muted"] for r in muted] == [True, False]
+    # The agent saw the capture's progress, and no card data.
+    progress = [e for e in events if e.get("type") == "payment"]
+    texts = [e["text"] for e in progress]
+    assert "card number: 16 digits" in texts and "expiry: done" in texts, texts
+    assert texts[-1] == f"approved: visa ending 4242, reference {paid['gateway_reference']}"
+    for event in progress:
+        # Beside the ids of the call and the gateway's reference, at most
+        # the amount, a count of digits and the last four: no card data.
+        shown = json.dumps([v for k, v in event.items()
+                            if k not in ("call", "attempt", "agent", "reference", "last4")])
+        assert not re.search(r"\d{3}", re.sub(r"180\.25|ending 4242|\d{2} digits", "", shown)), \
+            event
+        for secret in (APPROVED_CARD, EXPIRY, CVV):
+            assert secret not in shown, event
+
+
+async def _collect(socket: aiohttp.ClientWebSocketResponse, into: list[dict]) -> None:
+    async for message in socket:
+        into.append(json.loads(message.data))
+
+
+async def asyncpg_fetch(url: str, query: str) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetch(query)
+    finally:
+        await connection.close()
+
+
+async def test_an_outbound_agent_hands_the_debtor_over_and_both_stay_bridged(
+        lab_config, fresh_database, tmp_path):
+    """The dialer that placed the call (its own Stasis application) takes
+    the request: the debtor (a lab PSTN phone that answers and stays 60 s,
+    keying nothing) hears the amount menu, and the agent is told the
+    capture started, with the two still in one bridge meanwhile."""
+    settings = read_env_file(lab_config.env_file)
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n"
+                        f"OUT1,Debtor,250,10,{lab_number(Behaviour.ANSWER_AND_STAY, prefix='+1212555')}\n")
+    for args in (("accounts", "import", str(accounts)), ("agent", "login", AGENT),
+                 ("campaign", "create", "assist", "--mode", "progressive", "--window",
+                  "00:00-23:59", "--wrap-up", "0"), ("campaign", "start", "assist")):
+        result = run_cli(*args, RECOBRO_ENV_FILE=str(lab_config.env_file),
+                         DATABASE_URL=fresh_database)
+        assert result.returncode == 0, result.stderr
+    headers = {"Authorization": f"Bearer {settings['RECOBRO_API_TOKEN']}"}
+    ari = {"Authorization": aiohttp.encode_basic_auth(settings["RECOBRO_ARI_USER"],
+                                                      settings["RECOBRO_ARI_PASSWORD"])}
+    api = await start_api(lab_config, env)
+    dialer = await asyncio.create_subprocess_exec(
+        "recobro", "campaign", "run", "assist", "--for", "3", env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE)
+    events: list[dict] = []
+    connection = await asyncpg.connect(fresh_database)
+    try:
+        async with aiohttp.ClientSession(headers=headers) as session:
+            socket = await session.ws_connect(f"{api_url(lab_config)}/agents/{AGENT}/events")
+            listening = asyncio.create_task(_collect(socket, events))
+            attempt = await wait_for(connection, "SELECT id FROM attempts "
+                                                 "WHERE connected_at IS NOT NULL")
+            url = f"{api_url(lab_config)}/attempts/{attempt['id']}/payment"
+            async with session.post(url) as response:
+                assert response.status == 202, await response.text()
+            await wait_for(connection, "SELECT 1 FROM call_events WHERE kind = "
+                                       "'recording_muted'")
+            async with aiohttp.ClientSession(headers=ari) as asterisk, asterisk.get(
+                    f"{settings['RECOBRO_ARI_URL']}/ari/bridges/{attempt['id']}") as response:
+                bridge = await response.json()
+            _, stderr = await asyncio.wait_for(dialer.communicate(), 240)
+            assert dialer.returncode == 0, stderr.decode()
+            listening.cancel()
+    finally:
+        await connection.close()
+        api.terminate()
+        await api.wait()
+    call = str(attempt["id"])
+    assert set(bridge["channels"]) == {call, f"{call}-{AGENT}"}, bridge
+    requested = await asyncpg_fetch(fresh_database, "SELECT kind, detail FROM call_events "
+                                                    "WHERE kind = 'payment_requested'")
+    assert [json.loads(r["detail"]) for r in requested] == [{"agent": AGENT}]
+    steps = [e["text"] for e in events if e.get("type") == "payment"]
+    assert steps[0].startswith("capture: started"), steps
+    [ended] = await asyncpg_fetch(fresh_database, "SELECT outcome, call_id FROM "
+                                                  "payment_captures")
+    assert ended["outcome"] in ("hung_up", "abandoned") and str(ended["call_id"]) == call
+    assert steps[-1] == ended["outcome"].replace("_", " "), steps
