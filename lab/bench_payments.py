@@ -356,7 +356,10 @@ def plot(report: dict, path: Path) -> None:
     ax.plot([r["concurrent"] for r in rows], [r["median_ms"] for r in rows], "o-",
             label="median")
     ax.plot([r["concurrent"] for r in rows], [r["p99_ms"] for r in rows], "s--", label="p99")
+    ax.axhline(1000 * report["wait_prompt_s"], color="grey", linestyle=":",
+               label="the wait prompt's length")
     ax.set_xscale("log", base=2)
+    ax.set_xticks([r["concurrent"] for r in rows], [str(r["concurrent"]) for r in rows])
     ax.set_xlabel("simultaneous card captures")
     ax.set_ylabel("last key to result (ms)")
     ax.set_ylim(bottom=0)
