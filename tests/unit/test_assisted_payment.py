@@ -76,7 +76,7 @@ class FakeDesktop:
 
 
 def payer(status: str = "active", balance: str = "250.75") -> Payer:
-    return Payer(7, "AS-1", balance, "USD", "es", status)
+    return Payer(7, "AS-1", balance, "USD", "es", status, "UTC")
 
 
 async def run(monkeypatch, found: Payer | None, keys: str = "", gateway: bool = True):
