@@ -27,6 +27,7 @@ from lab import sipp
 from lab.number_plan import Behaviour, lab_number
 from tests.audio import Audio, capture_lab, dtmf_tones, read_wav, received, sent
 from tests.audio.analysis import goertzel_power
+from tests.e2e.artefacts import KeyedCard, assert_no_card_data
 from tests.e2e.cli import cli_env, run_cli
 from tests.e2e.test_agents import api_url, start_api
 from tests.e2e.test_payments import (
@@ -92,6 +93,7 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
     ari = {"Authorization": aiohttp.encode_basic_auth(settings["RECOBRO_ARI_USER"],
                                                       settings["RECOBRO_ARI_PASSWORD"])}
     events: list[dict] = []
+    answers: list[str] = []  # every API answer of the run
     with payment_desk(lab_config, url, tmp_path, ACCOUNTS), \
             capture_lab(lab_config, tmp_path / "assisted.pcap") as capture:
         api = await start_api(lab_config, env)
@@ -107,7 +109,8 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
                                                   "WHERE connected_at IS NOT NULL")
                 async with session.post(f"{api_url(lab_config)}/attempts/{call['id']}/payment"
                                         ) as response:
-                    assert response.status == 202, await response.text()
+                    answers.append(await response.text())
+                    assert response.status == 202, answers[-1]
                     assert (await response.json())["agent"] == AGENT
                 await wait_for(connection, "SELECT 1 FROM payment_captures")
                 await asyncio.sleep(3.0)  # the capture has handed the debtor back
@@ -122,6 +125,7 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
                 for name, attempt in (("ended", call["id"]), ("unknown", uuid.uuid4())):
                     async with session.post(f"{api_url(lab_config)}/attempts/{attempt}/payment"
                                             ) as response:
+                        answers.append(await response.text())
                         refusals[name] = (response.status, (await response.json())["error"])
                 listening.cancel()
         finally:
@@ -175,6 +179,12 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
             event
         for secret in (APPROVED_CARD, EXPIRY, CVV):
             assert secret not in shown, event
+    # Nor in any artefact of the run: the database, the desk's log,
+    # Asterisk's logs, CDRs and CEL, the recordings, every API answer and
+    # WebSocket message.
+    assert_no_card_data(lab_config, url, [KeyedCard(APPROVED_CARD, EXPIRY, CVV)],
+                        logs=[tmp_path / "desk.log"],
+                        messages=answers + [json.dumps(e) for e in events])
 
 
 async def _collect(socket: aiohttp.ClientWebSocketResponse, into: list[dict]) -> None:
