@@ -7,21 +7,30 @@ the sipp agents. Meanwhile an agentless press-to-pay campaign calls the
 lab's keying debtors (number plan behaviour 0; their scripts and Stripe's
 test cards in tests/fixtures/demo_cards.toml): they prove their account
 and pay by keypad through the lab's localstripe, one after a declined
-card, while a wrong party hears nothing of the debt. At the end, a table
-of what the attempts came to, the abandon rate and what the compliance
-gate refused, a table of the payments (brand and last four only), and a
-check that Asterisk played every prompt (its log names no missing sound)."""
+card, while a wrong party hears nothing of the debt. Once the predictive
+campaign has stopped dialing (its agents free again), a small agent
+campaign calls the keying debtor of an agent's campaign: bridged to an
+agent, who stays on the line, the debtor is handed to the payment capture
+by the demo acting as the agent's desktop (the lab API's POST
+/attempts/{id}/payment, its progress on the agent's WebSocket) and pays
+by keypad. At the end, a table of what the attempts came to, the abandon
+rate and what the compliance gate refused, a table of the payments
+(brand and last four only), and a check that Asterisk played every
+prompt (its log names no missing sound)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import asyncpg
 
 from dialer.agents.state import AgentState
@@ -29,12 +38,13 @@ from dialer.agents.store import AgentStore
 from dialer.compliance.windows import is_open, window_for
 from dialer.errors import ConfigError, LabError
 from dialer.outbound import reports
-from dialer.outbound.commands import build_campaign
+from dialer.outbound.commands import NOT_OFFERED, build_campaign
 from dialer.outbound.dialer import CampaignDialer
 from dialer.outbound.lifecycles import CampaignAction
 from dialer.outbound.store import CampaignStore
 from dialer.portfolio.importer import import_file
 from dialer.portfolio.importing import ImportDefaults
+from dialer.portfolio.model import AnsweredTo
 from dialer.portfolio.store import AccountStore
 from dialer.settings import (
     PaymentGatewaySettings,
@@ -150,34 +160,56 @@ def write_payer_accounts(path: Path, scripts: Mapping[str, KeyScript]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-async def payments_table(pool: asyncpg.Pool, campaign_id: int,
-                         scripts: Mapping[str, KeyScript]) -> str:
+@dataclass(frozen=True)
+class PaymentCalls:
+    """The calls of one campaign whose debtors may pay, and how to name
+    each debtor's part (by account reference) in the payments table."""
+
+    pool: asyncpg.Pool
+    campaign_id: int
+    what: Mapping[str, str]
+
+
+async def _calls_and_tries(source: PaymentCalls) -> tuple[list[asyncpg.Record],
+                                                         list[asyncpg.Record]]:
+    calls = await source.pool.fetch(
+        "SELECT c.id, c.reference, a.result, a.agent FROM attempts a JOIN accounts c "
+        "ON c.id = a.account_id WHERE a.campaign_id = $1 ORDER BY c.reference",
+        source.campaign_id)
+    tried = await source.pool.fetch(
+        "SELECT account_id, attempt, status, amount, currency, brand, last4, decline_reason "
+        "FROM payment_attempts WHERE account_id = ANY($1::bigint[]) "
+        "ORDER BY account_id, started_at", [c["id"] for c in calls])
+    return calls, tried
+
+
+async def payments_table(*sources: PaymentCalls) -> str:
     """Each payer's call and each card authorisation it sent (status,
     amount, brand and last four: never more of a card), then the totals."""
-    calls = await pool.fetch(
-        "SELECT c.id, c.reference, a.result FROM attempts a JOIN accounts c "
-        "ON c.id = a.account_id WHERE a.campaign_id = $1 ORDER BY c.reference", campaign_id)
-    tried = await pool.fetch(
-        "SELECT account_id, attempt, status, amount, currency, brand, last4, decline_reason "
-        "FROM payment_attempts ORDER BY account_id, started_at")
-    what = {s.account: s.what for s in scripts.values()}
-    lines = [f"{'account':<10}{'call':<13}{'try':>4}  {'status':<10}{'amount':>14}  card",
-             "-" * 62]
-    for call in calls:
-        lines.append(f"{call['reference']:<10}{call['result'] or 'in flight':<13}"
-                     f"  {what.get(call['reference'], '')}")
-        for t in (t for t in tried if t["account_id"] == call["id"]):
-            reason = f" ({t['decline_reason']})" if t["decline_reason"] else ""
-            lines.append(f"{'':<23}{t['attempt']:>4}  {t['status']:<10}"
-                         f"{t['amount']:>10} {t['currency']}  {t['brand']} {t['last4']}{reason}")
-    approved = [t for t in tried if t["status"] == "approved"]
+    width = 26
+    lines = [f"{'account':<{width}}{'call':<13}{'try':>4}  {'status':<10}{'amount':>14}  card",
+             "-" * (width + 52)]
+    approved: list[asyncpg.Record] = []
+    declined = 0
+    for source in sources:
+        calls, tried = await _calls_and_tries(source)
+        for call in calls:
+            what = source.what.get(call["reference"], "")
+            if call["agent"]:
+                what = f"{what} ({call['agent']})"
+            lines.append(f"{call['reference']:<{width}}{call['result'] or 'in flight':<13}"
+                         f"  {what}")
+            for t in (t for t in tried if t["account_id"] == call["id"]):
+                reason = f" ({t['decline_reason']})" if t["decline_reason"] else ""
+                lines.append(f"{'':<{width + 13}}{t['attempt']:>4}  {t['status']:<10}"
+                             f"{t['amount']:>10} {t['currency']}  {t['brand']} {t['last4']}"
+                             f"{reason}")
+        approved += [t for t in tried if t["status"] == "approved"]
+        declined += sum(1 for t in tried if t["status"] == "declined")
     total = sum((t["amount"] for t in approved), start=0)
     currencies = " ".join(sorted({t["currency"] for t in approved}))
-    lines += ["-" * 62, (f"approved {len(approved)} ({total:.2f} {currencies}), declined "
-              f"{sum(1 for t in tried if t['status'] == 'declined')}; a wrong party "
-              "(unverified) is told nothing of the debt")]
-    # The agent-assisted payment (issue 14, item 3: the agent stays on the
-    # line and hears no digit) joins the demo here, with its own rows.
+    lines += ["-" * (width + 52), (f"approved {len(approved)} ({total:.2f} {currencies}), "
+              f"declined {declined}; a wrong party (unverified) is told nothing of the debt")]
     return "\n".join(lines)
 
 
@@ -238,12 +270,131 @@ async def press_to_pay(settings: Settings, gateway: PaymentGatewaySettings, url:
                                       campaign.name, gateway), campaign_id
 
 
+# The agent-assisted part: a small agent campaign in the lab's database
+# (the lab API, whose POST /attempts/{id}/payment the agent's desktop calls,
+# serves that one), with a fresh account at every demo (an account paid
+# is not called again, nor one spoken to within a week). It offers the
+# balance in full only: the key script's timing follows that short menu.
+ASSISTED_TERMS: dict[str, str | None] = {"instalments": NOT_OFFERED,
+                                         "promise_days": NOT_OFFERED}
+# How long the agent's desktop waits for its debtor to be bridged, and
+# then for the payment's outcome.
+BRIDGED_WITHIN_S = 60.0
+PAID_WITHIN_S = 150.0
+
+
+def write_assisted_account(path: Path, script: KeyScript, reference: str, portfolio: str
+                           ) -> None:
+    """The one account of the agent-assisted part, called on the number
+    whose debtor keys script, in the portfolio of its campaign."""
+    phone = lab_number(Behaviour.ANSWER_AND_KEY_SCRIPT, script.number, prefix=PAYERS_PREFIX)
+    path.write_text("reference,debtor_name,balance,days_past_due,risk_score,language,phone1,"
+                    f"client_segment\n{reference},Payer {script.number},212.40,15,0.5,es,"
+                    f"{phone},{portfolio}\n")
+
+
+async def assisted_campaign(pool: asyncpg.Pool, settings: Settings, work: Path, stamp: str,
+                            script: KeyScript) -> tuple[str, int, str]:
+    """The assisted payer imported and its agent campaign created and
+    started: the campaign's name and id, and the payer's reference."""
+    portfolio = f"A{stamp}-"
+    reference = f"{portfolio}{script.account}"
+    path = work / f"assisted-{stamp}.csv"
+    write_assisted_account(path, script, reference, portfolio)
+    outcome = await import_file(AccountStore(pool), path, {}, ImportDefaults())
+    if outcome.report is None or outcome.errors:
+        raise ConfigError(f"the demo's assisted payer did not import: {outcome.errors[:3]}")
+    campaign = build_campaign(
+        f"demo-assist-{stamp}", "progressive", ratio=1.0, abandon_target=0.03,
+        caller_id=settings.caller_id, window=ALL_DAY, ring_timeout_s=15, wrap_up_s=0,
+        early_max_dpd=30, mid_max_dpd=90, segments="early,mid,late", strategies=None,
+        portfolio=portfolio, payment=dict(ASSISTED_TERMS))
+    campaigns = CampaignStore(pool)
+    campaign_id = await campaigns.create(campaign)
+    await campaigns.refresh_leads(campaign_id)
+    await campaigns.steer(campaign.name, CampaignAction.START)
+    return campaign.name, campaign_id, reference
+
+
+async def agent_desktop(cfg: LabConfig, pool: asyncpg.Pool, campaign_id: int,
+                        say: Callable[[str], None]) -> None:
+    """What an agent's desktop does for an agent-assisted payment: once the
+    campaign's debtor is bridged to an agent (the attempt the agent's
+    screen pop named, connected), it asks the lab API for the payment and
+    follows its progress on the agent's WebSocket to the outcome."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + BRIDGED_WITHIN_S
+    while (call := await pool.fetchrow(
+            "SELECT id, agent FROM attempts WHERE campaign_id = $1 AND connected_at IS NOT NULL "
+            "AND agent IS NOT NULL", campaign_id)) is None:
+        if loop.time() > until:
+            say(f"no debtor was bridged to an agent within {BRIDGED_WITHIN_S:.0f} s: "
+                "no payment asked for")
+            return
+        await asyncio.sleep(0.2)
+    api = f"http://{cfg.host}:{cfg.api_port}"
+    headers = {"Authorization": f"Bearer {cfg.api_token}"}
+    async with aiohttp.ClientSession(headers=headers) as session, \
+            session.ws_connect(f"{api}/agents/{call['agent']}/events") as socket:
+        async with session.post(f"{api}/attempts/{call['id']}/payment") as response:
+            answer = await response.text()
+            if response.status != 202:
+                say(f"the API refused the payment ({response.status}): {answer}")
+                return
+        say(f"{call['agent']} hands attempt {call['id']} to the payment capture and stays "
+            "on the line")
+        try:
+            async with asyncio.timeout(PAID_WITHIN_S):
+                async for message in socket:
+                    event = json.loads(message.data)
+                    if event.get("type") != "payment" or event.get("call") != str(call["id"]):
+                        continue
+                    say(f"{call['agent']}'s desktop: {event['text']}")
+                    # The outcome (a decline may be followed by another
+                    # card), or a capture that could not start.
+                    if (event["step"] == "result" and event["status"] != "declined") \
+                            or event["status"].startswith("not "):
+                        return
+        except TimeoutError:
+            say(f"no outcome on the agent's desktop within {PAID_WITHIN_S:.0f} s")
+
+
+async def with_an_agent(settings: Settings, gateway: PaymentGatewaySettings, cfg: LabConfig,
+                        pool: asyncpg.Pool, name: str, campaign_id: int) -> None:
+    """The agent campaign dials its one debtor; the demo, as the agent's
+    desktop, asks for the payment once the debtor is bridged; then the
+    campaign stops."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + BRIDGED_WITHIN_S
+    # The predictive campaign's last calls may leave their agents in wrap-up.
+    while not await pool.fetchval(
+            "SELECT count(*) FROM agents WHERE state = 'ready' OR (state = 'wrap_up' "
+            "AND coalesce(wrap_up_until, state_since) <= now())") and loop.time() < until:
+        await asyncio.sleep(0.5)
+    dialer = await CampaignDialer.start(settings, name, gateway)
+    try:
+        await asyncio.gather(
+            dialer.run(seconds=3.0, progress=lambda line: print(f"with an agent: {line}",
+                                                               flush=True)),
+            agent_desktop(cfg, pool, campaign_id,
+                          lambda line: print(f"with an agent: {line}", flush=True)))
+    finally:
+        await dialer.close()
+        await CampaignStore(pool).steer(name, CampaignAction.STOP)
+
+
 async def demo_command(accounts: int, seconds: float) -> int:
     """Import demo accounts, log the lab's agents in, run a campaign and,
     beside it, a press-to-pay one."""
     settings = load_settings()
     cfg = load_lab_config()
     scripts = key_scripts.load()  # a LabError without tests/ (a wheel install)
+    by_keypad = {n: s for n, s in scripts.items() if s.answered_to is AnsweredTo.SELF_SERVICE}
+    with_agent = [s for _, s in sorted(scripts.items()) if s.answered_to is AnsweredTo.AGENT]
+    if not by_keypad or not with_agent:
+        raise LabError(f"{key_scripts.SCRIPTS_FILE} needs a press-to-pay script and an "
+                       "agent campaign's (answered_to = \"agent\")")
+    assisted_script = with_agent[0]
     gateway = configured_payment_gateway()
     if gateway is None:
         raise ConfigError("the demo's payments need the lab's card gateway: "
@@ -279,35 +430,50 @@ async def demo_command(accounts: int, seconds: float) -> int:
         print(f"demo: {accounts} accounts in 8 time zones ({path}); {ready} agents ready "
               f"({', '.join(agents) or 'none'} from their phones); campaign {campaign.name}, predictive, "
               f"calling window {window} local time; dialing for {seconds:.0f} s", flush=True)
+        assisted_name, assisted_id, assisted_reference = await assisted_campaign(
+            pool, settings, work, stamp, assisted_script)
         payers_database = PayersDatabase(settings, stamp)
         async with payers_database as payers_url:
             payers, payers_campaign = await press_to_pay(settings, gateway, payers_url, work,
-                                                         stamp, scripts)
+                                                         stamp, by_keypad)
             print(f"demo: press-to-pay campaign demo-pay-{stamp} (no agents, "
-                  f"{len(scripts)} lines) calls {len(scripts)} keying debtors who pay by "
-                  f"keypad through localstripe (database {payers_database.name})",
+                  f"{len(by_keypad)} lines) calls {len(by_keypad)} keying debtors who pay by "
+                  f"keypad through localstripe (database {payers_database.name}); then agent "
+                  f"campaign {assisted_name} calls one who pays with an agent on the line",
                   flush=True)
             dialer = await CampaignDialer.start(settings, campaign.name)
             try:
                 # The payers are all dialed at once; dialing goes on while
                 # the longest script keys (nobody is called twice: a served
-                # debtor waits a week), then their calls end.
+                # debtor waits a week), then their calls end. Meanwhile,
+                # once the predictive campaign's calls have ended (its
+                # agents free), the agent-assisted payment.
+                async def predictive_then_assisted() -> None:
+                    await dialer.run(seconds=seconds,
+                                     progress=lambda line: print(line, flush=True))
+                    await campaigns.steer(campaign.name, CampaignAction.STOP)
+                    await with_an_agent(settings, gateway, cfg, pool, assisted_name,
+                                        assisted_id)
+
                 await asyncio.gather(
-                    dialer.run(seconds=seconds, progress=lambda line: print(line, flush=True)),
-                    payers.run(seconds=max(s.seconds for s in scripts.values()),
+                    predictive_then_assisted(),
+                    payers.run(seconds=max(s.seconds for s in by_keypad.values()),
                                progress=lambda line: print(f"press-to-pay: {line}",
                                                            flush=True)))
             finally:
                 await dialer.close()
                 await payers.close()
-            await campaigns.steer(campaign.name, CampaignAction.STOP)
             print()
             print(await summary(pool, campaign_id))
             payers_pool = await open_pool(payers_url, max_size=1)
             try:
                 print()
-                print(f"payments by keypad (press-to-pay campaign demo-pay-{stamp}):")
-                print(await payments_table(payers_pool, payers_campaign, scripts))
+                print(f"payments by keypad (press-to-pay campaign demo-pay-{stamp}, and "
+                      f"agent campaign {assisted_name}):")
+                print(await payments_table(
+                    PaymentCalls(payers_pool, payers_campaign,
+                                 {s.account: s.what for s in by_keypad.values()}),
+                    PaymentCalls(pool, assisted_id, {assisted_reference: assisted_script.what})))
             finally:
                 await payers_pool.close()
     finally:

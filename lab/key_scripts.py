@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dialer.errors import LabError
+from dialer.portfolio.model import AnsweredTo
 from lab.number_plan import KEY_SCRIPT_STAY_SECONDS
 from lab.pcap import EVENTS, KEY_GAP_S, KEY_PACKETS, PACKET_S
 
@@ -23,7 +24,8 @@ PAUSE = ","  # a second's pause in a script
 @dataclass(frozen=True)
 class KeyScript:
     """One debtor's script: the account it proves (its first keys, then
-    #), what it does in words, and its keys (PAUSE a second's pause)."""
+    #; an agent campaign's debtor proves none), what it does in words, and
+    its keys (PAUSE a second's pause)."""
 
     number: str  # PP: two digits
     account: str
@@ -32,6 +34,9 @@ class KeyScript:
     # Seconds on the line after the leading pause, then the debtor hangs up
     # (if Recobro has not).
     stay_s: int = KEY_SCRIPT_STAY_SECONDS
+    # The campaign whose calls the keys follow: a press-to-pay one's
+    # prompts, or an agent's, who hands the debtor to the payment capture.
+    answered_to: AnsweredTo = AnsweredTo.SELF_SERVICE
 
     @property
     def seconds(self) -> float:
@@ -42,8 +47,9 @@ class KeyScript:
 
 def parse(text: str, where: str = "key scripts") -> dict[str, KeyScript]:
     """The scripts of a TOML text ([scripts."PP"] tables with account,
-    what and keys, and optionally stay: seconds on the line at most), by
-    PP; LabError names the table and field at fault."""
+    what and keys, and optionally stay: seconds on the line at most, and
+    answered_to: the campaign's --answered-to), by PP; LabError names the
+    table and field at fault."""
     try:
         tables = tomllib.loads(text).get("scripts", {})
     except tomllib.TOMLDecodeError as error:
@@ -55,20 +61,25 @@ def parse(text: str, where: str = "key scripts") -> dict[str, KeyScript]:
             raise LabError(f"{at}: a script's name is its two-digit PP")
         fields = {name: table.get(name) for name in ("account", "what", "keys")}
         missing = [name for name, value in fields.items() if not isinstance(value, str)]
-        if missing or set(table) - {*fields, "stay"}:
+        if missing or set(table) - {*fields, "stay", "answered_to"}:
             raise LabError(f"{at}: account, what and keys, each a string, and optionally "
-                           f"stay (has {', '.join(sorted(table)) or 'nothing'})")
+                           f"stay and answered_to (has {', '.join(sorted(table)) or 'nothing'})")
         stay = table.get("stay", KEY_SCRIPT_STAY_SECONDS)
         if isinstance(stay, bool) or not isinstance(stay, int) \
                 or not 1 <= stay <= KEY_SCRIPT_STAY_SECONDS:
             raise LabError(f"{at}: stay {stay!r}: whole seconds from 1 to "
                            f"{KEY_SCRIPT_STAY_SECONDS}")
+        answered_to = table.get("answered_to", AnsweredTo.SELF_SERVICE.value)
+        if answered_to not in {a.value for a in AnsweredTo}:
+            raise LabError(f"{at}: answered_to {answered_to!r}: "
+                           f"{' or '.join(a.value for a in AnsweredTo)}")
         keys = fields["keys"]
         wrong = sorted({k for k in keys if k != PAUSE and k not in EVENTS})
         if wrong:
             raise LabError(f"{at}: keys holds {''.join(wrong)!r}: only 0-9, *, # and "
                            f"{PAUSE!r} (a second's pause)")
-        scripts[number] = KeyScript(number, fields["account"], fields["what"], keys, stay)
+        scripts[number] = KeyScript(number, fields["account"], fields["what"], keys, stay,
+                                    AnsweredTo(answered_to))
     return scripts
 
 

@@ -179,7 +179,8 @@ def test_the_shared_key_scripts_parse_and_prove_their_accounts():
     assert scripts, "tests/fixtures/demo_cards.toml has no scripts"
     for script in scripts.values():
         assert script.keys.lstrip(",")[:len(script.account) + 1] == script.account + "#" \
-            or "wrong party" in script.what
+            or "wrong party" in script.what or script.answered_to is AnsweredTo.AGENT
+    assert AnsweredTo.AGENT in {s.answered_to for s in scripts.values()}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -187,6 +188,8 @@ def test_the_shared_key_scripts_parse_and_prove_their_accounts():
     ('[scripts."01"]\naccount = "1"\nkeys = "1#"', "account, what and keys"),
     ('[scripts."01"]\naccount = "1"\nwhat = "x"\nkeys = "1A#"', "keys holds 'A'"),
     ('[scripts."01"]\naccount = "1"\nwhat = "x"\nkeys = "1#"\nstay = 0', "stay 0: whole"),
+    ('[scripts."01"]\naccount = "1"\nwhat = "x"\nkeys = "1#"\nanswered_to = "ivr"',
+     "answered_to 'ivr': agent or self_service"),
     ('[scripts."01"\n', "key scripts"),
 ])
 def test_a_bad_script_is_named(text, message):
