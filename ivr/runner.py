@@ -12,6 +12,7 @@ an answer it returns (a payment gateway's) is the flow's next input."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -40,6 +41,8 @@ from ivr.actions import (
     Silence,
     Unplayable,
 )
+
+log = logging.getLogger(__name__)
 
 # An effect's handler; what it returns, if anything, is the flow's next input.
 Effects = Callable[[Any], Awaitable[Any]]
@@ -158,11 +161,11 @@ class _Runner:
             if event is None:
                 if self.events.ended.done():
                     raise _Ended
-                await self.control.stop_playback(playback)  # too long: on with the flow
+                await self._stop(playback)  # too long: on with the flow
                 return None
             if isinstance(event, DtmfReceived):
                 if play.keys is KeyMode.INTERRUPT:
-                    await self.control.stop_playback(playback)
+                    await self._stop(playback)
                     return Key(event.digit)
                 if play.keys is KeyMode.TELL:
                     await self._tell(Key(event.digit))
@@ -174,6 +177,18 @@ class _Runner:
                 return Unplayable(play.media)
             elif isinstance(event, PlaybackFinished) and event.playback_id == playback:
                 return None
+
+    async def _stop(self, playback: str) -> None:
+        """Stop a playback. One Asterisk will not stop plays on to its end
+        while the flow goes on (the next prompt waits behind it): a channel
+        in a bridge, as in an agent-assisted capture, may be refused ("Could
+        not stop playback"), and a key must never end the flow."""
+        try:
+            await self.control.stop_playback(playback)
+        except ChannelGone:
+            raise _Ended from None
+        except CallControlError as error:
+            log.info("call %s: playback %s not stopped: %s", self.call_id, playback, error)
 
     async def _tell(self, key: Key) -> None:
         """A key told to the flow during a prompt: only instant actions may

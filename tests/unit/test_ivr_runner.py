@@ -15,6 +15,7 @@ from dialer.calls.events import (
     PlaybackFailed,
     PlaybackFinished,
 )
+from dialer.errors import AriError
 from ivr.actions import (
     Collect,
     Digits,
@@ -109,6 +110,20 @@ async def test_a_key_interrupts_a_prompt_and_starts_the_next_collect():
     assert await run_flow(flow, call, "c1", call.events) == "done"
     assert call.played == ["sound:menu"] and call.stopped == ["p0"]  # "more" skipped
     assert flow.heard == [Digits("47", "timeout")]
+
+
+class BridgedCall(Call):
+    """A channel in a bridge, whose playbacks Asterisk will not stop."""
+
+    async def stop_playback(self, playback_id: str) -> None:
+        raise AriError('ARI DELETE /playbacks/p0: 500 {"message":"Could not stop playback"}')
+
+
+async def test_a_playback_asterisk_will_not_stop_still_lets_the_key_through():
+    call = BridgedCall(keys_at_prompt={0: "1"})
+    flow = Script([[Play("sound:menu"), Listen(0.2)], [Play("sound:next"), Finish("done")]])
+    assert await run_flow(flow, call, "c1", call.events) == "done"
+    assert flow.heard == [Key("1")] and call.played == ["sound:menu", "sound:next"]
 
 
 async def test_keys_kept_for_later_wait_for_the_listen():
