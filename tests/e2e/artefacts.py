@@ -31,6 +31,9 @@ RECORDING_HEADER_BYTES = 4096
 # Asterisk's DTMF log line ("DTMF end '5' received on ..."): logger.conf
 # gives the dtmf level to no channel, so none may appear.
 DTMF_LOG_LINE = re.compile(r"DTMF (?:begin|end) '")
+# A key in Asterisk's channel events: CEL's DTMF event (Asterisk 22) names
+# each digit (cel.conf lists every event type but it).
+CEL_DTMF_EVENT = re.compile(r'^"DTMF",|"digit"', re.MULTILINE)
 # A card form's expiry fields (Stripe's), with a value: a request logged.
 EXPIRY_FIELD = re.compile(r"(?i)\bexp_(?:month|year)\b\W{0,5}\d")
 
@@ -111,7 +114,8 @@ def leaks(places: Mapping[str, str], cards: Iterable[KeyedCard]) -> list[str]:
     found += [f"a card form's expiry field in {place}" for place, text in places.items()
               if EXPIRY_FIELD.search(text)]
     found += [f"a DTMF line in {place}" for place, text in places.items()
-              if place.startswith("log/") and DTMF_LOG_LINE.search(text)]
+              if place.startswith("log/") and (DTMF_LOG_LINE.search(text)
+                                               or CEL_DTMF_EVENT.search(text))]
     return found
 
 

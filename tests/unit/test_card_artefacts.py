@@ -10,13 +10,16 @@ def test_each_form_of_the_card_data_is_found_and_named_without_it():
     places = {"app.log": "charging 4242 4242 4242 4242", "dump": "exp 12/30 ok",
               "ws": '{"cvc": "123"}', "log/cdr-csv/Master.csv": "keyed 1230123",
               "log/messages.log": "DTMF end '4' received on PJSIP/trunk",
-              "form": "card[exp_month]=12", "iso": "expires 2030-12"}
+              "form": "card[exp_month]=12", "iso": "expires 2030-12",
+              "log/cel-custom/Master.csv": '"DTMF","2026-12-02 23:27:26","Received",'
+                                           '"{""digit"":""3""}"'}
     found = leaks(places, [CARD])
     assert set(found) == {"card ending 4242's number in app.log",
                           "card ending 4242's expiry in dump",
                           "card ending 4242's CVV in ws",
                           "card ending 4242's CVV in log/cdr-csv/Master.csv",
                           "a DTMF line in log/messages.log",
+                          "a DTMF line in log/cel-custom/Master.csv",
                           "a card form's expiry field in form",
                           "card ending 4242's expiry in iso"}
     assert not any("4242424242424242" in f for f in found)
