@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ivr.actions import Finish, Input, Key, Play
 from ivr.actions import sound as media_of
+from ivr.numbers import number_media
 from ivr.recordings import Recording, sound
 from ivr.say import SayAndHangUp
 
@@ -31,7 +32,7 @@ def place_in_line(position: int) -> list[str]:
     """The ARI media that tell a caller their place in line."""
     if position == 1:
         return [media_of(YOU_ARE_NEXT)]
-    return [media_of(THERE_ARE), f"number:{position}", media_of(CALLS_WAITING)]
+    return [media_of(THERE_ARE), *number_media(position), media_of(CALLS_WAITING)]
 
 
 class Announcement:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ivr.actions import Finish, Hangup, Input, Key, KeyMode, Listen, Play, Unplayable
 from ivr.actions import sound as media_of
+from ivr.numbers import number_media
 from ivr.recordings import Recording, sound
 
 LOW_RISK = 0.3  # risk scores below this are offered self-service first
@@ -58,9 +59,9 @@ class Menu:
     tries: int = 1
 
 
-def amount_media(amount: str) -> str:
+def amount_media(amount: str) -> list[str]:
     """The amount said as a number, in whole units (e.g. "1234.50")."""
-    return f"number:{amount.split('.')[0]}"
+    return number_media(int(amount.split(".")[0]))
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class SelfService:
             return menu, [Finish(TO_AGENT)]  # a prompt nobody can hear: a person
         key = heard.digit if isinstance(heard, Key) else None
         if key == "1":
-            return menu, [Play(media_of(YOUR_BALANCE)), Play(amount_media(self.balance)),
+            return menu, [Play(media_of(YOUR_BALANCE)),
+                          *(Play(media) for media in amount_media(self.balance)),
                           *self._menu()]
         if key == "2":
             return menu, [RecordPromise(PROMISE_DAYS),

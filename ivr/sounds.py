@@ -14,6 +14,7 @@ from ivr import (
     agent_prompts,
     callback_prompts,
     machine_message,
+    numbers,
     press_to_pay,
     safe_harbour,
     self_service,
@@ -25,10 +26,11 @@ from payment_ivr import prompts as payment_prompts
 RECORDINGS: tuple[Recording, ...] = (
     *safe_harbour.RECORDINGS, *machine_message.RECORDINGS, *account_prompt.RECORDINGS,
     *callback_prompts.RECORDINGS, *self_service.RECORDINGS, *agent_prompts.RECORDINGS,
-    *payment_prompts.RECORDINGS, *press_to_pay.RECORDINGS)
+    *payment_prompts.RECORDINGS, *press_to_pay.RECORDINGS, *numbers.RECORDINGS)
 
-# Said digit by digit (digits: media) or as a number (number: media).
-DIGITS = tuple(f"digits/{digit}" for digit in range(10))
+# Said digit by digit (digits: media) or as a number (number: media, with
+# Recobro's own hundred: ivr.numbers).
+DIGITS = (*(f"digits/{digit}" for digit in range(10)), numbers.HUNDRED.sound)
 
 FLOWS: Mapping[str, tuple[str, ...]] = {
     "outbound greeting (recobro call)": (Prompt.GREETING.value, Prompt.GOODBYE.value),
@@ -40,7 +42,8 @@ FLOWS: Mapping[str, tuple[str, ...]] = {
     "press to pay (self-service campaigns)": (
         account_prompt.SOUND, *(r.sound for r in press_to_pay.RECORDINGS), *DIGITS),
     "agents' feature codes": tuple(r.sound for r in agent_prompts.RECORDINGS),
-    "payment": (*(r.sound for r in payment_prompts.RECORDINGS), *payment_prompts.ASTERISK_SOUNDS),
+    "payment": (*(r.sound for r in payment_prompts.RECORDINGS), *payment_prompts.ASTERISK_SOUNDS,
+                numbers.HUNDRED.sound),
 }
 
 

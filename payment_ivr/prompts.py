@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from ivr.numbers import number_media
 from ivr.recordings import Recording, sound
 from payment_ivr.card import Brand
 from payment_ivr.terms import Money
@@ -165,7 +166,7 @@ def amount_media(amount: Money) -> list[str]:
     """ARI media saying an amount: "1234 and 50 cents" (whole units with
     `number:`, the cents only when there are some; "50 cents" alone below
     one unit). The currency is not named."""
-    media = [] if amount.units == 0 and amount.fraction else [f"number:{amount.units}"]
+    media = [] if amount.units == 0 and amount.fraction else number_media(amount.units)
     if amount.fraction:
         if media:
             media.append(media_of(AND.sound))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr import self_service
+from ivr import numbers, self_service
 from lab import asterisk, sipp
 from lab.config import TRUNK
 from payment_ivr import prompts as p
@@ -39,7 +39,7 @@ EXPIRY, CVV = "1230", "123"
 CALLER = "+12125550184"  # Luis: low risk, so self-service first
 ACCOUNTS = ("reference,debtor_name,balance,days_past_due,risk_score,language,phone1\n"
             "PAY-1,Luis,250.75,15,0.1,es,+12125550184\n"
-            "7001,Ana,99.50,40,0.6,en,+13125550190\n")
+            "7001,Ana,100.00,40,0.6,en,+13125550190\n")
 PAY_BY_PHONE = "lab-pay-by-phone"  # the lab's example of an engineer's dialplan
 
 
@@ -216,9 +216,12 @@ def test_a_debtor_sent_by_the_dialplan_keys_a_card_over_rfc_4733(lab_config, fre
     assert not debtor.is_alive()
     [paid] = payments(ledger)
     assert (paid["account"], paid["outcome"], paid["last4"]) == ("7001", "paid", "4242")
-    assert paid["amount"] == {"cents": 9950, "currency": "USD"}
+    assert paid["amount"] == {"cents": 10000, "currency": "USD"}
     ana_heard = received(capture.path, lab_config.sip_port, lab_config.keying_debtor_port)[0]
     assert heard_at(lab_config, ana_heard, p.BALANCE.sound, tmp_path) is not None  # in Spanish
+    # "cien": a hundred on its own, Recobro's recording (Debian's Spanish
+    # sounds have none for it).
+    assert heard_at(lab_config, ana_heard, numbers.HUNDRED.sound, tmp_path) is not None
     approved = heard_at(lab_config, ana_heard, p.APPROVED_CARD.sound, tmp_path)
     thanked = heard_at(lab_config, ana_heard, "auth-thankyou", tmp_path)
     assert approved is not None and thanked is not None and approved < thanked

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from ivr import numbers
 from ivr.actions import (
     Collect,
     Digits,
@@ -350,6 +351,13 @@ def test_terms():
         PaymentOptions(BALANCE, settlement_percent=100)
     assert p.amount_media(Money(5)) == ["number:5", media(p.CENTS)]
     assert p.amount_media(Money(500)) == ["number:5"]
+    # A hundred on its own is Recobro's recording ("cien": Debian's Spanish
+    # sounds have no digits/100, which Asterisk plays for it).
+    hundred = media(numbers.HUNDRED)
+    assert p.amount_media(Money(10000)) == [hundred]
+    assert p.amount_media(Money(110050)) == ["number:1000", hundred, media(p.AND), "number:50",
+                                             media(p.CENTS)]
+    assert p.amount_media(Money(10100)) == ["number:101"]
 
 
 @pytest.mark.parametrize(("ddmm", "today", "latest", "expected"), [

@@ -157,8 +157,8 @@ def test_wipe_drops_the_secrets_and_a_wiped_card_cannot_be_read():
 ADAPTER_IMPORTS = {"stripe_gateway.py": {"aiohttp"}}
 
 
-def test_the_pci_package_imports_only_ivr_actions_ivr_recordings_and_the_standard_library():
-    allowed = {"ivr.actions", "ivr.recordings", "payment_ivr", "__future__"}
+def test_the_pci_package_imports_only_pure_ivr_modules_and_the_standard_library():
+    allowed = {"ivr.actions", "ivr.recordings", "ivr.numbers", "payment_ivr", "__future__"}
     refused = {"logging", "pickle", "shelve"}  # nothing here logs or keeps a card
     package = Path(__file__).parents[2] / "payment_ivr"
     for source in package.glob("*.py"):
