@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from dialer.calls.caller_id import AgentCallerId
 from dialer.errors import ConfigError
@@ -221,6 +221,17 @@ def _ari_url(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _web_address(parts: SplitResult) -> bool:
+    """Whether a URL is http(s)://HOST[:PORT][/PATH] with a valid port and
+    no query or fragment (a user in it is for the caller to name)."""
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0
+            and not parts.query and not parts.fragment)
+
+
 def _gateway_url(env: Mapping[str, str]) -> str:
     """RECOBRO_PAYMENT_GATEWAY_URL: http(s)://HOST[:PORT][/PATH]."""
     name = "RECOBRO_PAYMENT_GATEWAY_URL"
@@ -232,12 +243,7 @@ def _gateway_url(env: Mapping[str, str]) -> str:
     if "@" in parts.netloc:
         raise ConfigError(f"{name} must not hold a user or password: set "
                           "RECOBRO_PAYMENT_GATEWAY_KEY or RECOBRO_PAYMENT_GATEWAY_KEY_FILE")
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if (parts.scheme not in ("http", "https") or not parts.hostname or port == 0
-            or parts.query or parts.fragment):
+    if not _web_address(parts):
         raise ConfigError(f"{name}={_shown(written)}: use https://HOST[:PORT] "
                           "(e.g. https://api.stripe.com), no query or fragment")
     return written.rstrip("/")
@@ -317,12 +323,7 @@ def _link_base_url(env: Mapping[str, str]) -> str:
         raise ConfigError(f"{name} is not set: the page payment links open, e.g. "
                           "https://pay.example.com/p")
     parts = urlsplit(written)
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if (parts.scheme not in ("http", "https") or not parts.hostname or port == 0
-            or "@" in parts.netloc or parts.query or parts.fragment):
+    if "@" in parts.netloc or not _web_address(parts):
         raise ConfigError(f"{name}={_shown(written)}: use https://HOST[:PORT][/PATH], no user, "
                           "query or fragment (the link adds its own query)")
     return written

@@ -28,15 +28,8 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from dialer.payments.gateway import open_gateway
 from dialer.payments.results import record_result
 from dialer.payments.scheduler import Result, run_instalments
-from dialer.settings import (
-    PaymentGatewaySettings,
-    load_payment_gateway_settings,
-    read_env_file,
-)
-from lab.config import LabConfig
 from payment_ivr.capture import Outcome, PaymentResult
 from payment_ivr.card import Brand, Card, read_expiry
 from payment_ivr.gateway import ChargeMetadata
@@ -44,7 +37,7 @@ from payment_ivr.stripe_gateway import StripeGateway
 from payment_ivr.terms import Instalment, Money, Option, add_months
 from tests.e2e.artefacts import KeyedCard, leaks, pg_dump
 from tests.e2e.cli import cli_env
-from tests.e2e.fault_proxy import Fault, FaultProxy
+from tests.e2e.fault_proxy import Fault
 from tests.e2e.test_payment_gateway import (
     CARDS,
     CVV,
@@ -65,24 +58,6 @@ DECLINED_WHEN_CHARGED = "4000000000000341"  # kept fine, declined whenever charg
 EACH = Money(10000)
 SECOND, THIRD = add_months(TODAY, 1), add_months(TODAY, 2)
 CREATE_INTENT = b"POST /v1/payment_intents HTTP"  # an instalment's charge (confirmed at once)
-
-
-@pytest.fixture(scope="module")
-def gateway_settings(lab_config: LabConfig) -> PaymentGatewaySettings:
-    return load_payment_gateway_settings(read_env_file(lab_config.env_file))
-
-
-@pytest.fixture
-async def gateway(gateway_settings):
-    async with open_gateway(gateway_settings) as gateway:
-        yield gateway
-
-
-@pytest.fixture
-async def proxy(lab_config):
-    proxy = await FaultProxy(lab_config.host, lab_config.stripe_mock_port).start()
-    yield proxy
-    await proxy.stop()
 
 
 @pytest.fixture

@@ -35,13 +35,10 @@ from dialer.payments.results import record_result
 from dialer.payments.settling import settle_in_flight
 from dialer.settings import (
     PaymentGatewaySettings,
-    load_payment_gateway_settings,
-    read_env_file,
 )
 from dialer.store.migrate import apply_migrations
 from ivr.actions import Digits, Finish, Key, Play, sound
 from lab import stripe_mock
-from lab.config import LabConfig
 from payment_ivr import prompts
 from payment_ivr.authorise import PaymentContext, authoriser, idempotency_key
 from payment_ivr.capture import (
@@ -117,24 +114,6 @@ async def pool(database):
     pool = await asyncpg.create_pool(database, min_size=1, max_size=4)
     yield pool
     await pool.close()
-
-
-@pytest.fixture(scope="module")
-def gateway_settings(lab_config: LabConfig) -> PaymentGatewaySettings:
-    return load_payment_gateway_settings(read_env_file(lab_config.env_file))
-
-
-@pytest.fixture
-async def gateway(gateway_settings):
-    async with open_gateway(gateway_settings) as gateway:
-        yield gateway
-
-
-@pytest.fixture
-async def proxy(lab_config):
-    proxy = await FaultProxy(lab_config.host, lab_config.stripe_mock_port).start()
-    yield proxy
-    await proxy.stop()
 
 
 def through(proxy: FaultProxy, settings: PaymentGatewaySettings) -> StripeGateway:
