@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from dialer.errors import ConfigError
 from dialer.messages.links import Purpose, sign_link
@@ -15,6 +15,7 @@ from dialer.messages.model import Channel, Trigger
 from dialer.messages.sms import SmsSize, measure
 from dialer.messages.store import (
     Db,
+    PreviewAccount,
     TemplateVersion,
     current_template,
     link_token,
@@ -39,11 +40,19 @@ class Composed:
     link: str
 
 
+def link_expiry(now: datetime, lifetime_days: int) -> datetime:
+    """When a link made at now expires: the configured days on, to the end
+    of that day (UTC), so that links made the same day (a preview, the
+    message sent) are the same link."""
+    last = (now.astimezone(UTC) + timedelta(days=lifetime_days)).date()
+    return datetime.combine(last + timedelta(days=1), time(), UTC)
+
+
 async def payment_link(db: Db, settings: PaymentLinkSettings, account_id: int,
                        purpose: Purpose, now: datetime) -> str:
     """A signed link for the account, lasting the configured days from now."""
     token = await link_token(db, account_id)
-    expires_at = now + timedelta(days=settings.lifetime_days)
+    expires_at = link_expiry(now, settings.lifetime_days)
     return sign_link(settings.base_url, settings.key, token, purpose, expires_at)
 
 
@@ -56,6 +65,15 @@ async def compose(db: Db, settings: PaymentLinkSettings, campaign: str, referenc
     segment (else any segment). event holds the trigger's own values (an
     amount, a date); None takes sample ones, for a preview."""
     account = await preview_account(db, campaign, reference)
+    return await compose_for(db, settings, campaign, account, trigger, channel, now,
+                             language=language, event=event)
+
+
+async def compose_for(db: Db, settings: PaymentLinkSettings, campaign: str,
+                      account: PreviewAccount, trigger: Trigger, channel: Channel,
+                      now: datetime, *, language: str | None = None,
+                      event: Mapping[str, str] | None = None) -> Composed:
+    """compose, for an account already read."""
     language = language or account.language
     key = TemplateKey(campaign, account.segment, trigger, channel, language)
     template = await current_template(db, key)
@@ -63,7 +81,8 @@ async def compose(db: Db, settings: PaymentLinkSettings, campaign: str, referenc
         raise ConfigError(f"no template for {key} (nor for any segment): save one with "
                           "`recobro template set`")
     link = await payment_link(db, settings, account.id, Purpose.PAY, now)
-    values = {**sample_values(trigger, channel, language), **(event or {}),
+    given = sample_values(trigger, channel, language) if event is None else event
+    values = {**given,
               **account_values(account.view, channel, language, link)}
     allowed = allowed_variables(trigger)
     rendered = render(trigger, channel, language, template.body, template.subject,

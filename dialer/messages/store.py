@@ -25,7 +25,7 @@ _DUNNING = [t.value for t in Trigger if t not in TRANSACTIONAL]
 
 
 @asynccontextmanager
-async def _transaction(db: Db) -> AsyncIterator[asyncpg.Connection]:
+async def transaction(db: Db) -> AsyncIterator[asyncpg.Connection]:
     if isinstance(db, asyncpg.Pool):
         async with db.acquire() as connection, connection.transaction():
             yield connection
@@ -60,6 +60,7 @@ class OutboxMessage:
     recipient: str | None
     last_error: str | None
     refused_rule: str | None
+    event: str  # the trigger's own values, a JSON object
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def _message(row: asyncpg.Record) -> OutboxMessage:
                          Trigger(row["trigger"]), Channel(row["channel"]),
                          row["idempotency_key"], row["status"], row["attempts"],
                          row["next_try_at"], row["template_id"], row["recipient"],
-                         row["last_error"], row["refused_rule"])
+                         row["last_error"], row["refused_rule"], row["event"])
 
 
 _TEMPLATE_COLUMNS = ("t.id, c.name AS campaign, t.segment, t.trigger, t.channel, t.language, "
@@ -102,7 +103,7 @@ async def save_template(db: Db, key: TemplateKey, body: str, subject: str | None
     """Check a template (TemplateRefused says where it is wrong) and keep it
     as the key's next version; earlier versions stay as they were."""
     check_template(key.trigger, key.channel, key.language, body, subject)
-    async with _transaction(db) as connection:
+    async with transaction(db) as connection:
         found = await campaign_id(connection, key.campaign)
         # One save at a time per campaign: each gets the next version.
         await connection.execute("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE", found)
@@ -157,20 +158,38 @@ async def template_by_id(db: Db, template_id: int) -> TemplateVersion | None:
     return None if row is None else _version(row)
 
 
+_ACCOUNT_IN_CAMPAIGN = (
+    "SELECT a.id, a.reference, a.debtor_name, a.balance, a.currency, a.language, "
+    "c.name AS campaign, CASE WHEN a.days_past_due <= c.early_max_dpd THEN 'early' "
+    "WHEN a.days_past_due <= c.mid_max_dpd THEN 'mid' ELSE 'late' END AS segment "
+    "FROM accounts a, campaigns c ")
+
+
+def _preview(row: asyncpg.Record) -> PreviewAccount:
+    view = AccountView(row["reference"], row["debtor_name"], row["balance"],
+                       row["currency"].strip())
+    return PreviewAccount(row["id"], view, row["language"], row["segment"])
+
+
 async def preview_account(db: Db, campaign: str, reference: str) -> PreviewAccount:
     """An account as a message to it would see it, and its segment in the
     campaign; ConfigError when either is unknown."""
     found = await campaign_id(db, campaign)
-    row = await db.fetchrow(
-        "SELECT a.id, a.reference, a.debtor_name, a.balance, a.currency, a.language, "
-        "CASE WHEN a.days_past_due <= c.early_max_dpd THEN 'early' "
-        "WHEN a.days_past_due <= c.mid_max_dpd THEN 'mid' ELSE 'late' END AS segment "
-        "FROM accounts a, campaigns c WHERE a.reference = $1 AND c.id = $2", reference, found)
+    row = await db.fetchrow(_ACCOUNT_IN_CAMPAIGN + "WHERE a.reference = $1 AND c.id = $2",
+                            reference, found)
     if row is None:
         raise ConfigError(f"no account with reference {reference!r}")
-    view = AccountView(row["reference"], row["debtor_name"], row["balance"],
-                       row["currency"].strip())
-    return PreviewAccount(row["id"], view, row["language"], row["segment"])
+    return _preview(row)
+
+
+async def message_account(db: Db, campaign: int, account_id: int
+                          ) -> tuple[str, PreviewAccount]:
+    """The campaign's name and the account as a message of it sees it."""
+    row = await db.fetchrow(_ACCOUNT_IN_CAMPAIGN + "WHERE a.id = $1 AND c.id = $2",
+                            account_id, campaign)
+    if row is None:
+        raise ConfigError(f"no account {account_id} or campaign {campaign}")
+    return row["campaign"], _preview(row)
 
 
 async def link_token(db: Db, account_id: int) -> str:
@@ -189,15 +208,16 @@ async def account_of_token(db: Db, token: str) -> int | None:
 
 
 async def enqueue(db: Db, account_id: int, campaign_id: int | None, trigger: Trigger,
-                  channel: Channel, idempotency_key: str, due_at: datetime | None = None
-                  ) -> int | None:
-    """Put a message in the outbox, due at due_at (now when None): its id,
-    or None when the trigger already wrote it (it is not written twice)."""
+                  channel: Channel, idempotency_key: str, due_at: datetime | None = None,
+                  event: str = "{}") -> int | None:
+    """Put a message in the outbox, due at due_at (now when None), with the
+    trigger's own values (event, a JSON object): its id, or None when the
+    trigger already wrote it (it is not written twice)."""
     return await db.fetchval(
         "INSERT INTO messages (account_id, campaign_id, trigger, channel, idempotency_key, "
-        "next_try_at) VALUES ($1, $2, $3, $4, $5, coalesce($6, now())) "
+        "next_try_at, event) VALUES ($1, $2, $3, $4, $5, coalesce($6, now()), $7::jsonb) "
         "ON CONFLICT (trigger, channel, idempotency_key) DO NOTHING RETURNING id",
-        account_id, campaign_id, trigger.value, channel.value, idempotency_key, due_at)
+        account_id, campaign_id, trigger.value, channel.value, idempotency_key, due_at, event)
 
 
 async def claim_due(db: Db, sender: uuid.UUID, now: datetime, limit: int
@@ -225,17 +245,18 @@ async def mark_sent(db: Db, message_id: int, sender: uuid.UUID, template_id: int
     return done is not None
 
 
-async def mark_failed(db: Db, message_id: int, sender: uuid.UUID, error: str, now: datetime
-                      ) -> str | None:
+async def mark_failed(db: Db, message_id: int, sender: uuid.UUID, error: str, now: datetime,
+                      *, permanent: bool = False) -> str | None:
     """A try that failed: pending again after the backoff, or dead after
-    the last try. The new status, or None when this sender no longer holds it."""
-    async with _transaction(db) as connection:
+    the last try (or at once when trying again cannot help). The new
+    status, or None when this sender no longer holds it."""
+    async with transaction(db) as connection:
         attempts = await connection.fetchval(
             "SELECT attempts + 1 FROM messages WHERE id = $1 AND claimed_by = $2 "
             "AND status = 'sending' FOR UPDATE", message_id, sender)
         if attempts is None:
             return None
-        wait = next_retry(attempts)
+        wait = None if permanent else next_retry(attempts)
         status = "dead" if wait is None else "pending"
         await connection.execute(
             "UPDATE messages SET status = $2, attempts = $3, last_error = left($4, 500), "
@@ -257,12 +278,23 @@ async def mark_refused(db: Db, message_id: int, sender: uuid.UUID, rule: str,
     return done is not None
 
 
-async def release_stale(db: Db, live_senders: list[uuid.UUID], now: datetime) -> int:
-    """Messages a sender that is gone was sending become pending again (the
-    provider's idempotency, or the message's key, keeps them from going twice)."""
+# Each running sender holds a session advisory lock on its id for life (on
+# a connection of its own): a sender whose lock is free has died.
+_SENDER_LOCK = "hashtext('recobro.message-sender'), hashtext($1::uuid::text)"
+
+
+async def hold_sender_lock(connection: asyncpg.Connection, sender: uuid.UUID) -> None:
+    """Take this sender's lock on connection, kept open while it runs."""
+    await connection.execute(f"SELECT pg_advisory_lock({_SENDER_LOCK})", sender)
+
+
+async def release_orphans(db: Db, now: datetime) -> int:
+    """Messages a dead sender was sending become pending again: a sender
+    killed between claim and send leaves them claimed, never sent."""
     result = await db.execute(
-        "UPDATE messages SET status = 'pending', claimed_by = NULL, updated_at = $2 "
-        "WHERE status = 'sending' AND NOT (claimed_by = ANY ($1::uuid[]))", live_senders, now)
+        "UPDATE messages SET status = 'pending', claimed_by = NULL, updated_at = $1 "
+        "WHERE status = 'sending' AND pg_try_advisory_xact_lock("
+        "hashtext('recobro.message-sender'), hashtext(claimed_by::text))", now)
     return int(result.split()[-1])
 
 

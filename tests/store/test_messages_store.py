@@ -2,7 +2,8 @@
 template version kept (the table refuses an update or a delete), the
 latest for the account's segment else for any; a preview of a real account
 with a link that verifies; the outbox writes a trigger's message once,
-senders claim with SKIP LOCKED and never the same message, a failed send
+senders claim with SKIP LOCKED and never the same message (a dead
+sender's go back to pending), a failed send
 backs off and is dead-lettered after the last try, then replayed; the
 facts may_send decides on."""
 
@@ -103,7 +104,9 @@ async def test_a_preview_renders_a_real_account_with_a_link_that_verifies(pool) 
         f"Hola María: debe 1.234,50 USD. Pague en {composed.link}\n"
         "Responda BAJA para no recibir mensajes.")
     verified = verify_link(composed.link, LINKS.key, NOW)
-    assert verified.purpose is Purpose.PAY and verified.expires_at == NOW + timedelta(days=7)
+    # It lasts the 7 days, to the end of the last (UTC): made again that day, it is the same.
+    assert verified.purpose is Purpose.PAY
+    assert verified.expires_at == datetime(2027, 1, 13, tzinfo=UTC)
     # The link names the account by its token alone, the same every time.
     assert await store.account_of_token(pool, verified.token) == await account_id(pool, "ES-0001")
     assert "ES-0001" not in composed.link and "Mar" not in composed.link
@@ -150,8 +153,15 @@ async def test_senders_never_claim_the_same_message(pool) -> None:
         rows = await pool.fetch("SELECT id FROM messages WHERE claimed_by = $1 "
                                 "AND status = 'sending'", sender)
         assert {r["id"] for r in rows} == {m.id for m in batch}
-    # A sender that is gone: its messages are pending again.
-    assert await store.release_stale(pool, senders[1:], NOW) == len(claimed[0])
+    # A sender that is gone (its lock free): its messages are pending again;
+    # a live sender's (its lock held on a connection) stay its own.
+    async with pool.acquire() as held:
+        for sender in senders[1:]:
+            await store.hold_sender_lock(held, sender)
+        assert await store.release_orphans(pool, NOW) == len(claimed[0])
+        await held.execute("SELECT pg_advisory_unlock_all()")
+    assert await pool.fetchval("SELECT count(*) FROM messages WHERE status = 'sending'") == sum(
+        len(batch) for batch in claimed[1:])
 
 
 async def test_sent_failed_dead_and_replayed(pool) -> None:
