@@ -1,11 +1,12 @@
 """From what happened to the messages outbox: calls that reached no one to
 talk to (no_interaction) and payment events (payment_outbox), each read
-once, in the transaction that marks it handled, and turned into a message
-per channel the campaign's settings ask for (dialer.messages.triggers)."""
+once, in the transaction that marks it handled; promises and instalments
+due tomorrow, and promises broken yesterday, on the debtor's date. Each
+becomes a message per channel the campaign's settings ask for
+(dialer.messages.triggers), written once (its key)."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,11 +17,15 @@ from dialer.messages.model import Channel, Trigger
 from dialer.messages.store import Db, campaign_id, enqueue, transaction
 from dialer.messages.triggers import (
     PAYMENT_TRIGGERS,
+    TriggerEvent,
     TriggerSetting,
     call_fires,
     call_key,
+    instalment_key,
     payment_key,
+    promise_key,
 )
+from dialer.payments.store import DEBTOR_ZONE
 
 BATCH = 500  # rows of an outbox read in one transaction
 
@@ -87,20 +92,35 @@ async def _calls(connection: asyncpg.Connection, now: datetime) -> Intake:
     return Intake(len(rows), enqueued)
 
 
-# A payment event's campaign: the call's it was taken in, else the
+# The campaign a message about an account belongs to (its templates, its
+# settings): the campaign of the call a payment was taken in, else the
 # campaign that last called the account, else any campaign it is a lead of.
-_PAYMENT_CAMPAIGN = (
-    "coalesce((SELECT t.campaign_id FROM attempts t WHERE t.id::text = c.call_id), "
-    "(SELECT t.campaign_id FROM attempts t WHERE t.account_id = o.account_id "
-    "ORDER BY t.started_at DESC LIMIT 1), "
-    "(SELECT l.campaign_id FROM leads l WHERE l.account_id = o.account_id "
-    "ORDER BY l.campaign_id DESC LIMIT 1))")
+def _account_campaign(account: str, call: str = "NULL") -> str:
+    return (f"coalesce((SELECT t.campaign_id FROM attempts t WHERE t.id::text = {call}), "
+            f"(SELECT t.campaign_id FROM attempts t WHERE t.account_id = {account} "
+            "ORDER BY t.started_at DESC LIMIT 1), "
+            f"(SELECT l.campaign_id FROM leads l WHERE l.account_id = {account} "
+            "ORDER BY l.campaign_id DESC LIMIT 1))")
+
+
+async def _enqueue_event(connection: asyncpg.Connection,
+                         settings: dict[int, list[TriggerSetting]], account_id: int,
+                         campaign: int | None, event: TriggerEvent, key: str,
+                         now: datetime) -> int:
+    """The event's message by every channel its campaign switched on."""
+    enqueued = 0
+    for setting in settings.get(campaign, []) if campaign is not None else []:
+        if setting.trigger is event.trigger:
+            written = await enqueue(connection, account_id, campaign, event.trigger,
+                                    setting.channel, key, now, event.to_json())
+            enqueued += written is not None
+    return enqueued
 
 
 async def _payments(connection: asyncpg.Connection, now: datetime) -> Intake:
     rows = await connection.fetch(
         f"SELECT o.id, o.kind, o.account_id, o.amount, o.currency, o.brand, o.last4, "
-        f"o.retry_on, {_PAYMENT_CAMPAIGN} AS campaign_id, "
+        f"o.retry_on, {_account_campaign('o.account_id', 'c.call_id')} AS campaign_id, "
         "(SELECT max(i.due) FROM payment_instalments i WHERE i.capture_id = o.capture_id "
         "AND i.status = 'missed') AS missed_due "
         "FROM payment_outbox o LEFT JOIN payment_captures c ON c.capture_id = o.capture_id "
@@ -111,28 +131,71 @@ async def _payments(connection: asyncpg.Connection, now: datetime) -> Intake:
         connection, list({r["campaign_id"] for r in rows if r["campaign_id"] is not None}))
     enqueued = 0
     for row in rows:
-        trigger = PAYMENT_TRIGGERS[row["kind"]]
-        event = {"kind": row["kind"], "amount": str(row["amount"]),
-                 "currency": row["currency"].strip(), "brand": row["brand"],
-                 "last4": row["last4"],
-                 "retry_on": row["retry_on"] and row["retry_on"].isoformat(),
-                 "due": row["missed_due"] and row["missed_due"].isoformat()}
-        for setting in settings.get(row["campaign_id"], []):
-            if setting.trigger is trigger:
-                written = await enqueue(connection, row["account_id"], row["campaign_id"],
-                                        trigger, setting.channel, payment_key(row["id"]), now,
-                                        json.dumps(event))
-                enqueued += written is not None
+        event = TriggerEvent(PAYMENT_TRIGGERS[row["kind"]], row["amount"],
+                             row["currency"].strip(), row["brand"], row["last4"],
+                             row["retry_on"], row["missed_due"])
+        enqueued += await _enqueue_event(connection, settings, row["account_id"],
+                                         row["campaign_id"], event, payment_key(row["id"]), now)
     await connection.execute("UPDATE payment_outbox SET handled_at = $2 WHERE id = ANY ($1)",
                              [r["id"] for r in rows], now)
     return Intake(len(rows), enqueued)
+
+
+# The debtor's date at $1 (now).
+_DEBTOR_TODAY = f"(($1::timestamptz AT TIME ZONE {DEBTOR_ZONE}))::date"
+
+
+async def _dated(connection: asyncpg.Connection, now: datetime) -> Intake:
+    """Reminders due on the debtor's date: a promise or an instalment due
+    tomorrow, a promise due yesterday that no payment kept. Each read every
+    round, written once (its key); the rules decide when it goes."""
+    # Cheap bounds first (any zone is within a day of UTC), then the
+    # debtor's own date.
+    near = "BETWEEN ($1::timestamptz AT TIME ZONE 'UTC')::date - 2 " \
+           "AND ($1::timestamptz AT TIME ZONE 'UTC')::date + 2"
+    promises = await connection.fetch(
+        f"SELECT p.id, p.account_id, p.amount, a.currency, p.due_by, "
+        f"p.due_by - {_DEBTOR_TODAY} AS days_left, "
+        f"{_account_campaign('p.account_id')} AS campaign_id, "
+        "EXISTS (SELECT 1 FROM payment_attempts x WHERE x.account_id = p.account_id "
+        "AND x.status = 'approved' AND x.started_at >= p.at) AS kept "
+        f"FROM promises p JOIN accounts a ON a.id = p.account_id WHERE p.due_by {near}",
+        now)
+    instalments = await connection.fetch(
+        f"SELECT i.capture_id, i.number, i.account_id, i.amount, i.currency, i.due, "
+        f"i.due - {_DEBTOR_TODAY} AS days_left, "
+        f"{_account_campaign('i.account_id')} AS campaign_id "
+        f"FROM payment_instalments i JOIN accounts a ON a.id = i.account_id "
+        f"WHERE i.status = 'due' AND i.due {near}", now)
+    events: list[tuple[int, int | None, TriggerEvent, str]] = []
+    for row in promises:
+        trigger = {1: Trigger.PROMISE_REMINDER,
+                   -1: None if row["kept"] else Trigger.BROKEN_PROMISE}.get(row["days_left"])
+        if trigger is not None:
+            events.append((row["account_id"], row["campaign_id"],
+                           TriggerEvent(trigger, row["amount"], row["currency"].strip(),
+                                        due=row["due_by"]), promise_key(row["id"], trigger)))
+    for row in instalments:
+        if row["days_left"] == 1:
+            events.append((row["account_id"], row["campaign_id"],
+                           TriggerEvent(Trigger.INSTALMENT_REMINDER, row["amount"],
+                                        row["currency"].strip(), due=row["due"]),
+                           instalment_key(str(row["capture_id"]), row["number"])))
+    if not events:
+        return Intake(0, 0)
+    settings = await trigger_settings(connection, list({c for _, c, _, _ in events if c}))
+    enqueued = 0
+    for account_id, campaign, event, key in events:
+        enqueued += await _enqueue_event(connection, settings, account_id, campaign, event,
+                                         key, now)
+    return Intake(len(events), enqueued)
 
 
 async def take_in(pool: asyncpg.Pool, now: datetime) -> Intake:
     """Read one batch of each outbox into messages; several senders may run
     this at once (SKIP LOCKED: each row is read by one)."""
     total = Intake(0, 0)
-    for read in (_calls, _payments):
+    for read in (_calls, _payments, _dated):
         async with pool.acquire() as connection, connection.transaction():
             done = await read(connection, now)
         total = Intake(total.read + done.read, total.enqueued + done.enqueued)

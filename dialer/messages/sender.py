@@ -10,14 +10,12 @@ is dead-lettered (`recobro messages dead`, `... replay`)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from enum import Enum
 
 import asyncpg
@@ -40,7 +38,7 @@ from dialer.messages.store import (
     release_orphans,
 )
 from dialer.messages.templates import TemplateRefused
-from dialer.messages.triggers import PaymentEvent, payment_values
+from dialer.messages.triggers import TriggerEvent, event_values
 from dialer.settings import PaymentLinkSettings
 
 log = logging.getLogger(__name__)
@@ -86,16 +84,9 @@ async def _campaign_rules(connection: asyncpg.Connection, campaign_id: int) -> C
                          Caps(row["messages_per_day"], row["messages_per_week"]))
 
 
-def event_values(message: OutboxMessage, language: str) -> dict[str, str]:
-    """The trigger's own template values from what fired the message."""
-    raw = json.loads(message.event)
-    if "kind" not in raw:
-        return {}
-    event = PaymentEvent(raw["kind"], Decimal(raw["amount"]), raw["currency"], raw["brand"],
-                         raw["last4"],
-                         date.fromisoformat(raw["retry_on"]) if raw["retry_on"] else None,
-                         date.fromisoformat(raw["due"]) if raw["due"] else None)
-    return payment_values(event, language)
+def _values(message: OutboxMessage, language: str) -> dict[str, str]:
+    event = TriggerEvent.from_json(message.trigger, message.event)
+    return {} if event is None else event_values(event, language)
 
 
 class Sender:
@@ -186,7 +177,7 @@ class Sender:
                                                       message.account_id)
             composed = await compose_for(connection, self._links, campaign, account,
                                          message.trigger, message.channel, now,
-                                         event=event_values(message, account.language))
+                                         event=_values(message, account.language))
         except (ConfigError, TemplateRefused) as error:
             # Fixed by saving a template: then `recobro messages replay`.
             return await self._fail(connection, message, str(error), permanent=True)

@@ -4,12 +4,13 @@ that keeps it to one message, and the values its template reads."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
 from dialer.messages.model import Channel, Trigger
-from dialer.messages.templates import day, money
+from dialer.messages.templates import EXTRA, day, money
 
 # A call's result (attempts.result, written to no_interaction) -> its trigger.
 CALL_TRIGGERS = {
@@ -73,27 +74,49 @@ def payment_key(event_id: int) -> str:
     return f"payment:{event_id}"
 
 
-@dataclass(frozen=True)
-class PaymentEvent:
-    """What a payment event (payment_outbox) tells: never card data beyond
-    the brand and last four."""
+def promise_key(promise_id: int, trigger: Trigger) -> str:
+    return f"promise:{promise_id}:{trigger.value}"
 
-    kind: str
+
+def instalment_key(capture_id: str, number: int) -> str:
+    return f"instalment:{capture_id}:{number}"
+
+
+@dataclass(frozen=True)
+class TriggerEvent:
+    """What fired a message tells its template (an amount, a card's brand
+    and last four, a date): never card data beyond that."""
+
+    trigger: Trigger
     amount: Decimal
     currency: str
-    brand: str | None
-    last4: str | None
-    retry_on: date | None
-    due: date | None  # plan_broken: the missed instalment's date
+    brand: str | None = None
+    last4: str | None = None
+    retry_on: date | None = None  # a declined instalment's next try
+    due: date | None = None  # a promise's or an instalment's date
+
+    def to_json(self) -> str:
+        return json.dumps({"amount": str(self.amount), "currency": self.currency,
+                           "brand": self.brand, "last4": self.last4,
+                           "retry_on": self.retry_on and self.retry_on.isoformat(),
+                           "due": self.due and self.due.isoformat()})
+
+    @classmethod
+    def from_json(cls, trigger: Trigger, text: str) -> TriggerEvent | None:
+        """The event a message's JSON holds; None for one with none (a call's)."""
+        raw = json.loads(text)
+        if not raw:
+            return None
+        return cls(trigger, Decimal(raw["amount"]), raw["currency"], raw["brand"], raw["last4"],
+                   date.fromisoformat(raw["retry_on"]) if raw["retry_on"] else None,
+                   date.fromisoformat(raw["due"]) if raw["due"] else None)
 
 
-def payment_values(event: PaymentEvent, language: str) -> dict[str, str]:
-    """The trigger's own template values (amount, card, retry or due date)."""
-    values = {"amount": money(event.amount, event.currency, language)}
-    if event.kind in ("receipt", "declined"):
-        values["card"] = " ".join(p for p in (event.brand or "", event.last4 or "") if p)
-    if event.kind == "declined":
-        values["retry_date"] = day(event.retry_on, language) if event.retry_on else ""
-    if event.kind == "plan_broken":
-        values["due_date"] = day(event.due, language) if event.due else ""
-    return values
+def event_values(event: TriggerEvent, language: str) -> dict[str, str]:
+    """The values of the trigger's own template variables (EXTRA)."""
+    wanted = EXTRA.get(event.trigger, {})
+    values = {"amount": money(event.amount, event.currency, language),
+              "card": " ".join(p for p in (event.brand or "", event.last4 or "") if p),
+              "retry_date": day(event.retry_on, language) if event.retry_on else "",
+              "due_date": day(event.due, language) if event.due else ""}
+    return {name: value for name, value in values.items() if name in wanted}

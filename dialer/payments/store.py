@@ -10,7 +10,7 @@ from datetime import date, datetime
 import asyncpg
 
 from dialer.portfolio.model import PaymentTerms
-from payment_ivr.instalments import debtor_zone, local_date
+from payment_ivr.instalments import FALLBACK_ZONE, debtor_zone, local_date
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class Payer:
 # account's own zone, what payment_ivr.instalments.debtor_zone reads.
 PHONE_ZONE = ("(SELECT p.time_zones[1] FROM phones p WHERE p.account_id = a.id "
               "AND p.retired_at IS NULL ORDER BY p.position LIMIT 1)")
+# debtor_zone in SQL, for account a.
+DEBTOR_ZONE = f"coalesce(nullif(a.time_zone, ''), {PHONE_ZONE}, '{FALLBACK_ZONE}')"
 _PAYER = ("SELECT a.id, a.reference, a.balance::text, a.currency, a.language, a.status, "
           f"a.time_zone, {PHONE_ZONE} FROM accounts a ")
 

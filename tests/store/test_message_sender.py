@@ -12,7 +12,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -266,3 +266,48 @@ async def test_two_senders_send_each_message_once(pool) -> None:
     assert all(t.counts[Outcome.SENT] > 0 for t in tallies)
     assert sum(t.counts[Outcome.SENT] for t in tallies) == 60
     assert Decimal(await pool.fetchval("SELECT count(*) FROM messages WHERE status = 'sent'")) == 60
+
+
+async def test_reminders_go_on_the_debtors_date_once(pool) -> None:
+    """A promise due tomorrow (New York's date) is reminded; one due
+    yesterday that no payment kept is a broken promise, one a payment kept
+    is not; an instalment due tomorrow is reminded. Read every round,
+    written once."""
+    await pool.execute("UPDATE campaigns SET messages_per_day = 10, messages_per_week = 10")
+    for trigger, body in ((Trigger.PROMISE_REMINDER, "Mañana vence {{ amount }} ({{ due_date }})"),
+                          (Trigger.BROKEN_PROMISE, "No recibimos {{ amount }} del {{ due_date }}"),
+                          (Trigger.INSTALMENT_REMINDER, "Cuota {{ amount }} el {{ due_date }}")):
+        await store.save_template(pool, TemplateKey("spring", "", trigger, Channel.SMS, "es"),
+                                  body + " {{ opt_out }}", None)
+        await set_trigger(pool, "spring", TriggerSetting(trigger, Channel.SMS))
+    await call_ended(pool, "ES-0001", "busy", 0, NOW - timedelta(days=3))  # the account's campaign
+    account = await pool.fetchval("SELECT id FROM accounts WHERE reference = 'ES-0001'")
+    made = NOW - timedelta(days=3)
+    for due, amount in ((date(2027, 1, 6), 40), (date(2027, 1, 4), 41), (date(2027, 1, 3), 42),
+                        (date(2027, 1, 4), 43), (date(2027, 1, 9), 44)):
+        await pool.execute("INSERT INTO promises (account_id, amount, due_by, source, at) "
+                           "VALUES ($1, $2, $3, 'ivr', $4)", account, amount, due, made)
+    capture = uuid.uuid4()
+    await pool.execute("INSERT INTO payment_captures (capture_id, account_id, outcome, attempts) "
+                       "VALUES ($1, $2, 'plan_set_up', 1)", capture, account)
+    await pool.execute("INSERT INTO payment_instalments (capture_id, number, account_id, due, "
+                       "amount, currency, status) VALUES ($1, 2, $2, '2027-01-06', 50, 'USD', "
+                       "'due'), ($1, 3, $2, '2027-02-06', 50, 'USD', 'due')", capture, account)
+    clock, channel = Clock(NOW), RecordingChannel()
+    async with sender(pool, channel, clock) as work:
+        await work.round(Tally())
+        await work.round(Tally())
+    bodies = sorted(m.body.split(" Responda")[0] for m in channel.handed)
+    assert bodies == ["Cuota 50,00 USD el 6 de enero de 2027",
+                      "Mañana vence 40,00 USD (6 de enero de 2027)",
+                      "No recibimos 41,00 USD del 4 de enero de 2027",
+                      "No recibimos 43,00 USD del 4 de enero de 2027"]
+    # A payment after the promise keeps it: the next day's read finds it kept.
+    await pool.execute(
+        "INSERT INTO payment_attempts (capture_id, attempt, idempotency_key, account_id, amount, "
+        "currency, save_card, status, brand, last4, started_at) VALUES ($1, 1, 'k-1', $2, 42, "
+        "'USD', false, 'approved', 'Visa', '4242', $3)", capture, account, made)
+    clock.now = NOW + timedelta(days=1)  # the promise of the 3rd... is two days old now
+    async with sender(pool, channel, clock) as work:
+        await work.round(Tally())
+    assert len(channel.handed) == 4

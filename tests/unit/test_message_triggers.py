@@ -1,5 +1,6 @@
 """What fires a message (issue 15), pure: a call's result and how soon the
-debtor hung up against a campaign's setting; a payment event's values."""
+debtor hung up against a campaign's setting; the values an event gives
+its template."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import pytest
 from dialer.messages.model import Channel, Trigger
 from dialer.messages.triggers import (
     CAMPAIGN_TRIGGERS,
-    PaymentEvent,
+    TriggerEvent,
     TriggerSetting,
     call_fires,
-    payment_values,
+    event_values,
 )
 
 ENDED = datetime(2027, 1, 5, 15, 0, tzinfo=UTC)
@@ -48,13 +49,17 @@ def test_settings_refuse_what_a_campaign_cannot_switch_on() -> None:
         TriggerSetting(Trigger.NO_INTERACTION, Channel.SMS, 0)
 
 
-def test_payment_values_say_the_amount_card_and_dates_in_the_language() -> None:
-    declined = PaymentEvent("declined", Decimal("1250.5"), "USD", "Visa", "0002",
-                            date(2027, 1, 8), None)
-    assert payment_values(declined, "es") == {
+def test_event_values_say_the_amount_card_and_dates_in_the_language() -> None:
+    declined = TriggerEvent(Trigger.DECLINED, Decimal("1250.5"), "USD", "Visa", "0002",
+                            retry_on=date(2027, 1, 8))
+    assert event_values(declined, "es") == {
         "amount": "1.250,50 USD", "card": "Visa 0002", "retry_date": "8 de enero de 2027"}
-    last = PaymentEvent("declined", Decimal(10), "EUR", None, None, None, None)
-    assert payment_values(last, "en") == {"amount": "10.00 EUR", "card": "", "retry_date": ""}
-    broken = PaymentEvent("plan_broken", Decimal(50), "USD", None, None, None, date(2027, 2, 1))
-    assert payment_values(broken, "en") == {"amount": "50.00 USD",
+    last = TriggerEvent(Trigger.DECLINED, Decimal(10), "EUR")
+    assert event_values(last, "en") == {"amount": "10.00 EUR", "card": "", "retry_date": ""}
+    # Each trigger's own variables only (a reminder has no card).
+    reminder = TriggerEvent(Trigger.PROMISE_REMINDER, Decimal(50), "USD", "Visa", "0002",
+                            due=date(2027, 2, 1))
+    assert event_values(reminder, "en") == {"amount": "50.00 USD",
                                             "due_date": "February 1, 2027"}
+    assert TriggerEvent.from_json(Trigger.PROMISE_REMINDER, reminder.to_json()) == reminder
+    assert TriggerEvent.from_json(Trigger.MACHINE, "{}") is None
