@@ -226,6 +226,50 @@ def _template(args: argparse.Namespace) -> int:
                                              args.subject, args.author))
 
 
+def _messages(args: argparse.Namespace) -> int:
+    from dialer.messages import operations
+
+    if args.action in ("on", "off", "settings") and args.campaign is None:
+        raise ConfigError(f"messages {args.action}: give --campaign")
+    if args.action in ("on", "off") and (args.trigger is None or args.channel is None):
+        raise ConfigError(f"messages {args.action}: give --trigger and --channel")
+    if args.action == "on":
+        setting = operations.trigger_setting(args.trigger, args.channel, args.within)
+        return asyncio.run(operations.switch_on(args.campaign, setting))
+    if args.action == "off":
+        return asyncio.run(operations.switch_off(args.campaign, args.trigger, args.channel))
+    if args.action == "settings":
+        return asyncio.run(operations.show_settings(args.campaign))
+    if args.action == "dead":
+        return asyncio.run(operations.show_dead_letters())
+    if args.action == "replay":
+        if args.message is None:
+            raise ConfigError("messages replay: give --message ID (`recobro messages dead`)")
+        return asyncio.run(operations.replay_dead_letter(args.message))
+    if args.account is None:
+        raise ConfigError("messages history: give --account REFERENCE")
+    return asyncio.run(operations.show_history(args.account))
+
+
+def _add_messages_command(sub: argparse._SubParsersAction) -> None:
+    from dialer.messages.model import Channel
+    from dialer.messages.triggers import CAMPAIGN_TRIGGERS
+
+    messages = sub.add_parser("messages", help="messages to debtors: switch a campaign's on "
+                                               "or off, dead letters, an account's history")
+    messages.add_argument("action", choices=["on", "off", "settings", "dead", "replay",
+                                             "history"])
+    messages.add_argument("--campaign")
+    messages.add_argument("--trigger", choices=[t.value for t in CAMPAIGN_TRIGGERS])
+    messages.add_argument("--channel", choices=[c.value for c in Channel])
+    messages.add_argument("--within", type=int, metavar="SECONDS",
+                          help="on, no_interaction: only a debtor who hung up within this "
+                               "many seconds of answering (default: whenever)")
+    messages.add_argument("--message", type=int, help="replay: the dead letter's id")
+    messages.add_argument("--account", help="history: the account's reference")
+    messages.set_defaults(run=_messages)
+
+
 def _add_template_command(sub: argparse._SubParsersAction) -> None:
     from dialer.messages.model import Channel, Trigger
 
@@ -359,6 +403,7 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     disposition.add_argument("--note", default="")
     disposition.set_defaults(run=_disposition)
     _add_template_command(sub)
+    _add_messages_command(sub)
 
 
 class _Parser(argparse.ArgumentParser):

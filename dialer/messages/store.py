@@ -194,11 +194,12 @@ async def message_account(db: Db, campaign: int, account_id: int
 
 async def link_token(db: Db, account_id: int) -> str:
     """The opaque token payment links name this account by (made once)."""
-    await db.execute(
-        "INSERT INTO account_link_tokens (account_id, token) VALUES ($1, $2) "
-        "ON CONFLICT (account_id) DO NOTHING", account_id, secrets.token_urlsafe(16))
-    return await db.fetchval("SELECT token FROM account_link_tokens WHERE account_id = $1",
-                             account_id)
+    return await db.fetchval(
+        "WITH made AS (INSERT INTO account_link_tokens (account_id, token) VALUES ($1, $2) "
+        "ON CONFLICT (account_id) DO NOTHING RETURNING token) "
+        "SELECT token FROM made UNION ALL "
+        "SELECT token FROM account_link_tokens WHERE account_id = $1 LIMIT 1",
+        account_id, secrets.token_urlsafe(16))
 
 
 async def account_of_token(db: Db, token: str) -> int | None:
