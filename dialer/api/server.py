@@ -17,6 +17,7 @@ from dialer.agents.store import AgentStore
 from dialer.engine import Engine
 from dialer.errors import ConfigError
 from dialer.http import build_app
+from dialer.messages import http as messages_http
 from dialer.process import stop_requested
 from dialer.settings import Settings
 from dialer.store.database import open_pool
@@ -56,7 +57,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         FeatureCodes(engine, AgentStore(pool))
         await agent_events.start(settings.database_url)
         runner = web.AppRunner(build_app(settings.api.token,
-                                         [agents_http.installer(pool, agent_events, engine)]))
+                                         [agents_http.installer(pool, agent_events, engine),
+                                          messages_http.installer(pool)]))
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.api.host, settings.api.port).start()
