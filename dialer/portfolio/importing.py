@@ -31,7 +31,7 @@ MAX_PHONES = 3
 # The fields Recobro reads; a mapping renames the file's columns to these.
 FIELDS = (
     "reference", "debtor_name", "balance", "currency", "days_past_due", "client_segment",
-    "risk_score", "language", "time_zone", "status",
+    "risk_score", "language", "time_zone", "status", "email",
     *(f"phone{i}{suffix}" for i in range(1, MAX_PHONES + 1)
       for suffix in ("", "_kind", "_sms", "_consent")),
 )
@@ -47,7 +47,7 @@ _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 FIELD_LIMITS: dict[str, int] = {
     "reference": 100, "debtor_name": 200, "client_segment": 100, "balance": 32,
     "currency": 16, "days_past_due": 16, "risk_score": 32, "language": 16, "time_zone": 64,
-    "status": 16,
+    "status": 16, "email": 254,
     **{f"phone{i}": 40 for i in range(1, MAX_PHONES + 1)},
     **{f"phone{i}{suffix}": 16 for i in range(1, MAX_PHONES + 1)
        for suffix in ("_kind", "_sms", "_consent")},
@@ -305,6 +305,19 @@ def _zone(raw: str) -> str:
     return raw
 
 
+# What an address needs to be worth sending to: one @, no spaces, a dot in
+# the domain (the database's own check is looser: any @).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _email(raw: str) -> str | None:
+    if not raw:
+        return None
+    if not _EMAIL.fullmatch(raw):
+        raise _Bad(f"email: {show(raw)} is not an e-mail address")
+    return raw
+
+
 def parse_row(row: Mapping[str, object], mapping: Mapping[str, str],
               defaults: ImportDefaults) -> Account:
     """One row as an Account; ValueError names the field that is wrong."""
@@ -357,6 +370,7 @@ def parse_row(row: Mapping[str, object], mapping: Mapping[str, str],
         time_zone=time_zone,
         status=status,
         phones=tuple(phones),
+        email=_email(values.get("email", "")),
     )
 
 

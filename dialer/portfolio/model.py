@@ -114,6 +114,7 @@ class Account:
     time_zone: str  # "" when the phones' zones decide
     status: AccountStatus
     phones: tuple[Phone, ...]
+    email: str | None = None  # where e-mails go (None: the account gets none)
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,10 @@ from tests.store.test_history import import_text
 
 pytestmark = pytest.mark.lab
 
-ACCOUNTS = ("reference,debtor_name,balance,days_past_due,risk_score,language,time_zone,phone1\n"
-            "ES-0001,María Pérez,1234.50,10,0.5,es,America/New_York,+12125550101\n"
-            "EN-0002,Bo Smith,99.00,120,0.5,en,America/New_York,+12125550102\n")
+ACCOUNTS = ("reference,debtor_name,balance,days_past_due,risk_score,language,time_zone,phone1,"
+            "email\n"
+            "ES-0001,María Pérez,1234.50,10,0.5,es,America/New_York,+12125550101,\n"
+            "EN-0002,Bo Smith,99.00,120,0.5,en,America/New_York,+12125550102,bo@example.com\n")
 LINKS = PaymentLinkSettings("https://pay.example.com/p", "k" * 40, 7.0)
 NOW = datetime(2027, 1, 5, 15, 0, tzinfo=UTC)  # 10:00 in New York, a Tuesday
 NO_ANSWER_ES = "Hola {{ first_name }}: debe {{ balance }}. Pague en {{ payment_link }}\n{{ opt_out }}"
@@ -311,3 +312,23 @@ async def test_reminders_go_on_the_debtors_date_once(pool) -> None:
     async with sender(pool, channel, clock) as work:
         await work.round(Tally())
     assert len(channel.handed) == 4
+
+
+async def test_an_email_goes_to_the_imported_address(pool) -> None:
+    await pool.execute("UPDATE campaigns SET messages_per_day = 2")
+    await store.save_template(pool, TemplateKey("spring", "", Trigger.MACHINE, Channel.EMAIL, "en"),
+                              "Pay at {{ payment_link }}\n{{ opt_out }}", "Your account")
+    await set_trigger(pool, "spring", TriggerSetting(Trigger.MACHINE, Channel.EMAIL))
+    await call_ended(pool, "EN-0002", "machine", 20, NOW)
+    await call_ended(pool, "ES-0001", "machine", 20, NOW + timedelta(minutes=1))  # no address
+    email, sms = RecordingChannel(), RecordingChannel()
+    email.channel = Channel.EMAIL
+    work = Sender(pool, {Channel.SMS: sms, Channel.EMAIL: email}, LINKS, Clock(NOW))
+    async with work.holding():
+        await work.round(Tally())
+    assert [(m.recipient, m.subject) for m in email.handed] == [("bo@example.com",
+                                                                 "Your account")]
+    assert [m.recipient for m in sms.handed] == ["+12125550102"]  # the SMS by its own setting
+    refused = await pool.fetchval("SELECT refused_rule FROM messages WHERE channel = 'email' "
+                                  "AND status = 'refused'")
+    assert refused == "no_recipient"

@@ -75,11 +75,20 @@ def test_a_number_in_two_zones_keeps_both():
     ({"currency": "EURO"}, "currency: 'EURO' is not an ISO 4217 code"),
     ({"phone1_sms": "maybe"}, "phone1_sms: 'maybe' is not yes/no"),
     ({"phone1_kind": "fax"}, "phone1_kind: 'fax' is not one of"),
+    ({"email": "ana@"}, "email: 'ana@' is not an e-mail address"),
+    ({"email": "ana pérez@example.com"}, "email: 'ana pérez@example.com' is not an e-mail"),
 ])
 def test_a_bad_row_names_its_field_and_line(change, reason):
     accounts, errors = parse_one({**BASE, **change})
     assert accounts == []
     assert errors[0].line == 2 and errors[0].reason.startswith(reason)
+
+
+def test_an_email_is_kept_when_given():
+    accounts, _ = parse_one({**BASE, "email": "ana@example.com"})
+    assert accounts[0].email == "ana@example.com"
+    accounts, _ = parse_one(BASE)
+    assert accounts[0].email is None
 
 
 def test_a_reference_twice_in_one_file_keeps_the_first():
