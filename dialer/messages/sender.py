@@ -138,7 +138,7 @@ class Sender:
         now = self._clock()
         intake = await take_in(self._pool, now)
         await release_orphans(self._pool, now)
-        claimed = await claim_due(self._pool, self.id, now, self._batch)
+        claimed = await claim_due(self._pool, self.id, now, self._batch, self._channels)
         outcomes = await asyncio.gather(*(self._send_held(m) for m in claimed))
         for outcome in outcomes:
             tally.add(outcome)
@@ -168,10 +168,7 @@ class Sender:
             if not held:
                 return Outcome.LOST
             return Outcome.REFUSED if decision.until is None else Outcome.DEFERRED
-        channel = self._channels.get(message.channel)
-        if channel is None:
-            return await self._fail(connection, message, f"no {message.channel.value} channel "
-                                    "is configured")
+        channel = self._channels[message.channel]  # claimed for its channel
         try:
             campaign, account = await message_account(connection, message.campaign_id,
                                                       message.account_id)

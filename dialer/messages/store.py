@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -221,15 +221,17 @@ async def enqueue(db: Db, account_id: int, campaign_id: int | None, trigger: Tri
         account_id, campaign_id, trigger.value, channel.value, idempotency_key, due_at, event)
 
 
-async def claim_due(db: Db, sender: uuid.UUID, now: datetime, limit: int
-                    ) -> list[OutboxMessage]:
-    """Take up to limit due messages for this sender, oldest due first;
-    several senders never take the same one (SKIP LOCKED)."""
+async def claim_due(db: Db, sender: uuid.UUID, now: datetime, limit: int,
+                    channels: Iterable[Channel] = tuple(Channel)) -> list[OutboxMessage]:
+    """Take up to limit due messages of these channels for this sender,
+    oldest due first; several senders never take the same one (SKIP
+    LOCKED). A channel no sender has stays pending until one does."""
     rows = await db.fetch(
         "UPDATE messages m SET status = 'sending', claimed_by = $1, updated_at = $2 "
         "FROM (SELECT id FROM messages WHERE status = 'pending' AND next_try_at <= $2 "
+        "AND channel = ANY ($4::text[]) "
         "ORDER BY next_try_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) due "
-        "WHERE m.id = due.id RETURNING m.*", sender, now, limit)
+        "WHERE m.id = due.id RETURNING m.*", sender, now, limit, [c.value for c in channels])
     return sorted((_message(r) for r in rows), key=lambda m: (m.next_try_at, m.id))
 
 

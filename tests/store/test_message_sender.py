@@ -329,6 +329,13 @@ async def test_an_email_goes_to_the_imported_address(pool) -> None:
     assert [(m.recipient, m.subject) for m in email.handed] == [("bo@example.com",
                                                                  "Your account")]
     assert [m.recipient for m in sms.handed] == ["+12125550102"]  # the SMS by its own setting
+    # A sender without an e-mail channel leaves e-mails pending for one that has it.
+    await call_ended(pool, "EN-0002", "machine", 20, NOW + timedelta(minutes=2))
+    only_sms = Sender(pool, {Channel.SMS: sms}, LINKS, Clock(NOW))
+    async with only_sms.holding():
+        await only_sms.round(Tally())
+    assert await pool.fetchval("SELECT count(*) FROM messages WHERE channel = 'email' "
+                               "AND status = 'pending' AND attempts = 0") == 1
     refused = await pool.fetchval("SELECT refused_rule FROM messages WHERE channel = 'email' "
                                   "AND status = 'refused'")
     assert refused == "no_recipient"
