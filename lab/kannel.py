@@ -35,6 +35,7 @@ FAKESMSC = "/usr/lib/kannel/test/fakesmsc"  # kannel-extras; not on PATH
 SENDSMS_USER = "recobro"
 SMSC_ID = "fakesmsc"
 READY_S = 20.0
+_CONNECTED = "Fakesmsc client connected"  # bearerbox's log, as fakesmsc connects
 
 
 def directory(cfg: LabConfig) -> Path:
@@ -150,6 +151,8 @@ def _ensure_fifo(path: Path) -> None:
 def _start_fakesmsc(cfg: LabConfig) -> int:
     fifo = reply_fifo(cfg)
     _ensure_fifo(fifo)
+    log = directory(cfg) / "bearerbox.log"
+    connections = _read(log).count(_CONNECTED)
     # Read and write: fakesmsc holds a writer itself, so a test's writer
     # closing is never an end of file (fakesmsc would crash on one).
     stdin = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
@@ -164,7 +167,7 @@ def _start_fakesmsc(cfg: LabConfig) -> int:
     def connected() -> bool:
         if not process.alive(pid):
             raise LabError(f"fakesmsc exited at start; see {received_file(cfg)}")
-        return "Fakesmsc client connected" in _read(directory(cfg) / "bearerbox.log")
+        return _read(log).count(_CONNECTED) > connections
 
     if not process.wait_until(connected, timeout_s=READY_S):
         raise LabError(f"fakesmsc did not connect to bearerbox within {READY_S:.0f} s; see "
