@@ -44,6 +44,11 @@ AMI_PING = Range(1, 300, "seconds")
 # idempotency key: Stripe answers in about a second; a debtor is waiting.
 PAYMENT_GATEWAY_TIMEOUT_S = 10.0
 PAYMENT_GATEWAY_TIMEOUT = Range(0.1, 60, "seconds")
+# How long one request to a message provider (Kannel, an HTTP SMS API, an
+# SMTP server) may take before the try counts as failed and is retried
+# (RECOBRO_MESSAGE_PROVIDER_TIMEOUT_S).
+MESSAGE_PROVIDER_TIMEOUT_S = 10.0
+MESSAGE_PROVIDER_TIMEOUT = Range(0.1, 120, "seconds")
 # How long a payment link lasts (RECOBRO_PAYMENT_LINK_DAYS), and the
 # shortest key it may be signed with (128 bits of a random key, written out).
 PAYMENT_LINK_LIFETIME_DAYS = 7.0

@@ -16,6 +16,8 @@ from dialer.errors import ConfigError
 from dialer.limits import (
     AMI_PING,
     AMI_PING_S,
+    MESSAGE_PROVIDER_TIMEOUT,
+    MESSAGE_PROVIDER_TIMEOUT_S,
     PAYMENT_GATEWAY_TIMEOUT,
     PAYMENT_GATEWAY_TIMEOUT_S,
     PAYMENT_LINK_KEY_LENGTH,
@@ -397,7 +399,9 @@ def secrets_of(env: Mapping[str, str]) -> list[str]:
     written and decoded): what no message may show."""
     found = [env.get(name, "") for name in
              ("RECOBRO_AMI_SECRET", "RECOBRO_ARI_PASSWORD", "RECOBRO_API_TOKEN",
-             "RECOBRO_PAYMENT_GATEWAY_KEY", "RECOBRO_PAYMENT_LINK_KEY")]
+             "RECOBRO_PAYMENT_GATEWAY_KEY", "RECOBRO_PAYMENT_LINK_KEY",
+             "RECOBRO_KANNEL_PASSWORD", "RECOBRO_SMS_HTTP_TOKEN", "RECOBRO_SMTP_PASSWORD",
+             "RECOBRO_MESSAGE_CALLBACK_TOKEN")]
     url = env.get("DATABASE_URL", "")
     _, sep, rest = url.partition("://")
     if sep:
@@ -451,3 +455,191 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         agent_caller_id=agent_caller_id,
         db_ride_out_s=_seconds(env, "RECOBRO_DB_RIDE_OUT", f"{RIDE_OUT_S:g}", RIDE_OUT),
     )
+
+
+# Messages' channels (docs/messages.md): the SMS provider, the SMTP server,
+# and the callback listener that takes Kannel's delivery reports and replies.
+SMS_PROVIDERS = ("kannel", "http")
+
+
+@dataclass(frozen=True)
+class MessageCallbackSettings:
+    """Recobro's callback listener: where it listens (loopback unless
+    set), the base URL Kannel reaches it at, and the token every callback
+    must carry."""
+
+    host: str
+    port: int
+    public_url: str
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class KannelSettings:
+    """Kannel's sendsms interface (smsbox): its base URL, the sendsms
+    user, and the sender id texts go from."""
+
+    url: str
+    user: str
+    password: str = field(repr=False)
+    sender: str = ""
+    timeout_s: float = MESSAGE_PROVIDER_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class HttpSmsSettings:
+    """A generic HTTP/JSON SMS provider: the URL texts are POSTed to, its
+    bearer token, the sender id, and the answer's field holding its id for
+    the message (dotted for a nested one: data.id)."""
+
+    url: str
+    token: str = field(repr=False)
+    sender: str = ""
+    id_field: str = "id"
+    timeout_s: float = MESSAGE_PROVIDER_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The SMTP server e-mails go through, and who they are from."""
+
+    host: str
+    port: int
+    sender: str  # the From address
+    user: str = ""
+    password: str = field(default="", repr=False)
+    starttls: bool = True
+    timeout_s: float = MESSAGE_PROVIDER_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class MessageChannelSettings:
+    """Which channels send (None: that channel is not configured)."""
+
+    sms: KannelSettings | HttpSmsSettings | None
+    email: SmtpSettings | None
+    callback: MessageCallbackSettings
+
+
+_EMAIL = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
+_FIELD = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _http_url(env: Mapping[str, str], name: str, example: str, hint: str) -> str:
+    """An http(s)://HOST[:PORT][/PATH] setting with no user in it."""
+    written = _value(env, name)
+    if not written:
+        raise ConfigError(f"{name} is not set: {hint}, e.g. {example}")
+    parts = urlsplit(written.rstrip("/"))
+    if "@" in parts.netloc:
+        raise ConfigError(f"{name} must not hold a user or password: each has its own setting")
+    if not _web_address(parts):
+        raise ConfigError(f"{name}={_shown(written)}: use http(s)://HOST[:PORT][/PATH], no "
+                          f"query or fragment (e.g. {example})")
+    return written.rstrip("/")
+
+
+def _yes_no(env: Mapping[str, str], name: str, default: str) -> bool:
+    raw = _value(env, name, default).lower()
+    if raw not in ("yes", "no", "true", "false", "1", "0"):
+        raise ConfigError(f"{name}={_shown(raw)}: use yes or no")
+    return raw in ("yes", "true", "1")
+
+
+def _sender_id(env: Mapping[str, str]) -> str:
+    """RECOBRO_SMS_SENDER: the number (or alphanumeric id) texts go from."""
+    name = "RECOBRO_SMS_SENDER"
+    value = _value(env, name, _value(env, "RECOBRO_CALLER_ID", "+15550100000"))
+    if not (_PHONE.fullmatch(value) or re.fullmatch(r"[A-Za-z0-9 ]{1,11}", value)):
+        raise ConfigError(f"{name}={_shown(value)}: a number (3 to 15 digits, optionally after "
+                          "a +) or an alphanumeric sender id of at most 11 letters and digits")
+    return value
+
+
+def _timeout(env: Mapping[str, str]) -> float:
+    return _seconds(env, "RECOBRO_MESSAGE_PROVIDER_TIMEOUT_S", f"{MESSAGE_PROVIDER_TIMEOUT_S:g}",
+                    MESSAGE_PROVIDER_TIMEOUT)
+
+
+def _callback_settings(env: Mapping[str, str]) -> MessageCallbackSettings:
+    host = _host(env, "RECOBRO_MESSAGE_CALLBACK_HOST", "127.0.0.1")
+    port = _port(env, "RECOBRO_MESSAGE_CALLBACK_PORT", "8481")
+    shown_host = f"[{host}]" if ":" in host else host
+    public = _value(env, "RECOBRO_MESSAGE_CALLBACK_URL")
+    public_url = (_http_url(env, "RECOBRO_MESSAGE_CALLBACK_URL", "http://127.0.0.1:8481",
+                            "the base URL Kannel reaches the callback listener at")
+                  if public else f"http://{shown_host}:{port}")
+    token = _secret(env, "RECOBRO_MESSAGE_CALLBACK_TOKEN", "RECOBRO_MESSAGE_CALLBACK_TOKEN_FILE")
+    return MessageCallbackSettings(host=host, port=port, public_url=public_url, token=token)
+
+
+def _sms_settings(env: Mapping[str, str], callback: MessageCallbackSettings
+                  ) -> KannelSettings | HttpSmsSettings | None:
+    provider = _value(env, "RECOBRO_SMS_PROVIDER").lower()
+    if not provider:
+        return None
+    if provider not in SMS_PROVIDERS:
+        raise ConfigError(f"RECOBRO_SMS_PROVIDER={_shown(provider)}: use "
+                          f"{' or '.join(SMS_PROVIDERS)} (or leave it unset: no SMS)")
+    if provider == "kannel":
+        if len(callback.token) < 16:
+            raise ConfigError("RECOBRO_MESSAGE_CALLBACK_TOKEN (or its _FILE) is not set or "
+                              "shorter than 16 characters: Kannel's delivery reports and "
+                              "replies carry it (e.g. `openssl rand -hex 16`)")
+        password = _secret(env, "RECOBRO_KANNEL_PASSWORD", "RECOBRO_KANNEL_PASSWORD_FILE")
+        if not password:
+            raise ConfigError("RECOBRO_KANNEL_PASSWORD is not set (or RECOBRO_KANNEL_PASSWORD_"
+                              "FILE): the password of Kannel's sendsms-user")
+        return KannelSettings(
+            url=_http_url(env, "RECOBRO_KANNEL_URL", "http://127.0.0.1:13013",
+                          "Kannel's sendsms interface (smsbox)"),
+            user=_required(env, "RECOBRO_KANNEL_USER"), password=password,
+            sender=_sender_id(env), timeout_s=_timeout(env))
+    token = _secret(env, "RECOBRO_SMS_HTTP_TOKEN", "RECOBRO_SMS_HTTP_TOKEN_FILE")
+    if not token:
+        raise ConfigError("RECOBRO_SMS_HTTP_TOKEN is not set (or RECOBRO_SMS_HTTP_TOKEN_FILE): "
+                          "the SMS provider's API token (sent as a Bearer token)")
+    id_field = _value(env, "RECOBRO_SMS_HTTP_ID_FIELD", "id")
+    if not _FIELD.fullmatch(id_field):
+        raise ConfigError(f"RECOBRO_SMS_HTTP_ID_FIELD={_shown(id_field)}: a field of the "
+                          "provider's JSON answer, dotted for a nested one (e.g. id, data.id)")
+    return HttpSmsSettings(
+        url=_http_url(env, "RECOBRO_SMS_HTTP_URL", "https://sms.example.com/v1/messages",
+                      "the URL the HTTP SMS provider takes texts at"),
+        token=token, sender=_sender_id(env), id_field=id_field, timeout_s=_timeout(env))
+
+
+def _smtp_settings(env: Mapping[str, str]) -> SmtpSettings | None:
+    if not _value(env, "RECOBRO_SMTP_HOST"):
+        return None
+    host = _host(env, "RECOBRO_SMTP_HOST", "")
+    sender = _value(env, "RECOBRO_EMAIL_FROM")
+    if not _EMAIL.fullmatch(sender):
+        raise ConfigError(f"RECOBRO_EMAIL_FROM={_shown(sender)}: the address e-mails are from, "
+                          "e.g. cobranza@example.com" if sender else
+                          "RECOBRO_EMAIL_FROM is not set: the address e-mails are from, e.g. "
+                          "cobranza@example.com")
+    user = _value(env, "RECOBRO_SMTP_USER")
+    password = _secret(env, "RECOBRO_SMTP_PASSWORD", "RECOBRO_SMTP_PASSWORD_FILE")
+    if bool(user) != bool(password):
+        raise ConfigError("RECOBRO_SMTP_USER and RECOBRO_SMTP_PASSWORD (or its _FILE) go "
+                          "together: set both, or neither")
+    starttls = _yes_no(env, "RECOBRO_SMTP_STARTTLS", "yes")
+    if password and not starttls and host not in _LOOPBACK:
+        raise ConfigError("RECOBRO_SMTP_STARTTLS=no with RECOBRO_SMTP_USER set: the password "
+                          f"would cross the network to {host} in clear; use STARTTLS")
+    return SmtpSettings(host=host, port=_port(env, "RECOBRO_SMTP_PORT", "587"), sender=sender,
+                        user=user, password=password, starttls=starttls,
+                        timeout_s=_timeout(env))
+
+
+def load_message_channel_settings(env: Mapping[str, str] | None = None
+                                  ) -> MessageChannelSettings:
+    """The channels messages go by (SMS when RECOBRO_SMS_PROVIDER is set,
+    e-mail when RECOBRO_SMTP_HOST is) and the callback listener's
+    settings; ConfigError names what is wrong (and never quotes a secret)."""
+    env = environment() if env is None else env
+    callback = _callback_settings(env)
+    return MessageChannelSettings(sms=_sms_settings(env, callback), email=_smtp_settings(env),
+                                  callback=callback)

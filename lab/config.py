@@ -50,6 +50,9 @@ class LabConfig:
     agents: tuple[LabAgent, ...]
     payment_gateway_key: str = field(default="sk_test_lab", repr=False)  # the mock's
     payment_link_key: str = field(default="", repr=False)  # signs payment links
+    kannel_admin_password: str = field(default="", repr=False)
+    kannel_sendsms_password: str = field(default="", repr=False)
+    message_callback_token: str = field(default="", repr=False)  # Kannel -> Recobro
 
     host: str = "127.0.0.1"
 
@@ -146,6 +149,38 @@ class LabConfig:
         """An agent's registration (one-shot sipp, SIP port_base + 99)."""
         return self.port_base + 129
 
+    # Messages (docs/messages.md): Kannel with its fake SMSC, the SMTP
+    # server, and where Recobro's callback listener takes Kannel's reports.
+    @property
+    def kannel_admin_port(self) -> int:
+        """bearerbox's HTTP administration."""
+        return self.port_base + 140
+
+    @property
+    def kannel_box_port(self) -> int:
+        """bearerbox's port for its smsbox."""
+        return self.port_base + 141
+
+    @property
+    def kannel_sendsms_port(self) -> int:
+        """smsbox's sendsms HTTP interface (what Recobro sends through)."""
+        return self.port_base + 142
+
+    @property
+    def fakesmsc_port(self) -> int:
+        """bearerbox's fake SMSC, which fakesmsc connects to."""
+        return self.port_base + 143
+
+    @property
+    def smtp_port(self) -> int:
+        """The lab's SMTP server (aiosmtpd)."""
+        return self.port_base + 144
+
+    @property
+    def message_callback_port(self) -> int:
+        """Recobro's callback listener: Kannel's delivery reports and replies."""
+        return self.port_base + 145
+
     @property
     def rtp_range(self) -> tuple[int, int]:
         return self.port_base + 1000, self.port_base + 1999
@@ -176,7 +211,8 @@ def _secret(length: int) -> str:
 def _load_or_create_secrets(path: Path) -> dict[str, str]:
     """The lab's secrets, generated once (and any a newer Recobro added)."""
     wanted = {"AMI_SECRET": 24, "ARI_PASSWORD": 24, "API_TOKEN": 32, "PAYMENT_GATEWAY_KEY": 24,
-              "PAYMENT_LINK_KEY": 43,
+              "PAYMENT_LINK_KEY": 43, "KANNEL_ADMIN_PASSWORD": 24,
+              "KANNEL_SENDSMS_PASSWORD": 24, "MESSAGE_CALLBACK_TOKEN": 32,
               **{f"AGENT_{index}_SECRET": 16 for index in range(AGENT_COUNT)}}
     values = read_env_file(path) if path.is_file() else {}
     missing = {key: _secret(size) for key, size in wanted.items() if key not in values}
@@ -208,4 +244,7 @@ def load_lab_config() -> LabConfig:
                      api_token=stored["API_TOKEN"], agents=agents,
                      # A Stripe secret key's form: localstripe takes any sk_...
                      payment_gateway_key=f"sk_test_{stored['PAYMENT_GATEWAY_KEY']}",
-                     payment_link_key=stored["PAYMENT_LINK_KEY"])
+                     payment_link_key=stored["PAYMENT_LINK_KEY"],
+                     kannel_admin_password=stored["KANNEL_ADMIN_PASSWORD"],
+                     kannel_sendsms_password=stored["KANNEL_SENDSMS_PASSWORD"],
+                     message_callback_token=stored["MESSAGE_CALLBACK_TOKEN"])

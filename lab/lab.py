@@ -11,12 +11,26 @@ from dataclasses import dataclass
 import psycopg
 
 from dialer.errors import LabError
+from dialer.messages.kannel import DLR_PATH
 from dialer.settings import load_settings, read_env_file
 from dialer.sounds_check import missing_sounds, require
 from dialer.store.migrate import apply_migrations
-from lab import api, asterisk, postgres, process, prompts, provision, sipp, stripe_mock
+from lab import (
+    api,
+    asterisk,
+    kannel,
+    postgres,
+    process,
+    prompts,
+    provision,
+    sipp,
+    smtp,
+    stripe_mock,
+)
 from lab.config import ARI_APP, CALLER_ID, TRUNK, LabConfig
 from lab.prompts import callback_number
+
+LAB_EMAIL_FROM = "cobranza@recobro.test"  # .test: a domain that never exists
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,21 @@ def write_env_file(cfg: LabConfig, database_url: str) -> None:
         # on the API's port.
         "RECOBRO_PAYMENT_LINK_URL": f"http://{cfg.host}:{cfg.api_port}/pay",
         "RECOBRO_PAYMENT_LINK_KEY": cfg.payment_link_key,
+        # Messages (docs/messages.md): SMS through the lab's Kannel, e-mail
+        # to its SMTP server, and Kannel's reports to the callback listener.
+        "RECOBRO_SMS_PROVIDER": "kannel",
+        "RECOBRO_KANNEL_URL": kannel.sendsms_url(cfg),
+        "RECOBRO_KANNEL_USER": kannel.SENDSMS_USER,
+        "RECOBRO_KANNEL_PASSWORD": cfg.kannel_sendsms_password,
+        "RECOBRO_SMS_SENDER": CALLER_ID,
+        "RECOBRO_MESSAGE_CALLBACK_HOST": cfg.host,
+        "RECOBRO_MESSAGE_CALLBACK_PORT": str(cfg.message_callback_port),
+        "RECOBRO_MESSAGE_CALLBACK_URL": kannel.callback_url(cfg),
+        "RECOBRO_MESSAGE_CALLBACK_TOKEN": cfg.message_callback_token,
+        "RECOBRO_SMTP_HOST": cfg.host,
+        "RECOBRO_SMTP_PORT": str(cfg.smtp_port),
+        "RECOBRO_SMTP_STARTTLS": "no",  # loopback, no credentials
+        "RECOBRO_EMAIL_FROM": LAB_EMAIL_FROM,
     }
     cfg.env_file.parent.mkdir(parents=True, exist_ok=True)
     cfg.env_file.touch(mode=0o600)
@@ -103,6 +132,14 @@ def _check_ports_free(cfg: LabConfig) -> None:
         wanted.append(("recobro api", cfg.api_port, socket.SOCK_STREAM))
     if stripe_mock.running_pid(cfg) is None:
         wanted.append(("the Stripe mock", cfg.stripe_mock_port, socket.SOCK_STREAM))
+    if kannel.running(cfg, "bearerbox") is None:
+        wanted += [("Kannel's admin", cfg.kannel_admin_port, socket.SOCK_STREAM),
+                   ("Kannel's box port", cfg.kannel_box_port, socket.SOCK_STREAM),
+                   ("Kannel's fake SMSC", cfg.fakesmsc_port, socket.SOCK_STREAM)]
+    if kannel.running(cfg, "smsbox") is None:
+        wanted.append(("Kannel's sendsms", cfg.kannel_sendsms_port, socket.SOCK_STREAM))
+    if smtp.running_pid(cfg) is None:
+        wanted.append(("the SMTP server", cfg.smtp_port, socket.SOCK_STREAM))
     for what, port, kind in wanted:
         if process.port_in_use(cfg.host, port, kind):
             raise LabError(f"port {port} for {what} is already in use on {cfg.host}: stop "
@@ -131,6 +168,8 @@ def up(cfg: LabConfig) -> list[Part]:
         sipp.register_agent(cfg, agent)
     check_sounds(cfg)
     stripe_mock.start(cfg)
+    kannel.start(cfg)
+    smtp.start(cfg)
     api.start(cfg)
     return status(cfg)
 
@@ -144,6 +183,8 @@ def check_sounds(cfg: LabConfig) -> None:
 def down(cfg: LabConfig) -> list[Part]:
     """Stop every part the lab started, each by its own PID file."""
     api.stop(cfg)
+    smtp.stop(cfg)
+    kannel.stop(cfg)
     stripe_mock.stop(cfg)
     asterisk.stop(cfg)
     sipp.stop_all(cfg)
@@ -166,6 +207,18 @@ def status(cfg: LabConfig) -> list[Part]:
                       f"http://{cfg.host}:{cfg.api_port}, agents' feature codes *81-*84"))
     parts.append(Part("stripe mock", stripe_mock.running_pid(cfg),
                       f"{stripe_mock.url(cfg)}, localstripe (Stripe's API)"))
+    parts += [
+        Part("kannel bearerbox", kannel.running(cfg, "bearerbox"),
+             f"admin http://{cfg.host}:{cfg.kannel_admin_port}, fake SMSC tcp "
+             f"{cfg.host}:{cfg.fakesmsc_port}"),
+        Part("kannel smsbox", kannel.running(cfg, "smsbox"),
+             f"sendsms {kannel.sendsms_url(cfg)}, reports to {kannel.callback_url(cfg)}"
+             f"{DLR_PATH}"),
+        Part("fakesmsc", kannel.running(cfg, "fakesmsc"),
+             f"received: {kannel.received_file(cfg)}, replies: {kannel.reply_fifo(cfg)}"),
+        Part("smtp (aiosmtpd)", smtp.running_pid(cfg),
+             f"smtp {cfg.host}:{cfg.smtp_port}, received: {smtp.maildir(cfg)}"),
+    ]
     if _external_database() is None:
         parts.append(Part("postgresql", postgres.running_pid(cfg),
                           f"tcp {cfg.host}:{cfg.pg_port}"))

@@ -54,11 +54,13 @@ def running_pid(pid_file: Path, marker: str) -> int | None:
 
 
 def start(argv: list[str], pid_file: Path, log_file: Path,
-          env: dict[str, str] | None = None) -> int:
-    """Start argv detached from this process, record its PID, return it."""
+          env: dict[str, str] | None = None, stdin: int | None = None) -> int:
+    """Start argv detached from this process, record its PID, return it.
+    stdin: a file descriptor for its standard input (else /dev/null)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else stdin,
+                                stdout=log, stderr=log,
                                 start_new_session=True, env=env)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(f"{proc.pid}\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 from dialer.errors import LabError
 
 HOST_PACKAGES = {
-    # command looked for -> Debian package that provides it
+    # command looked for (on PATH, or a path) -> Debian package that provides it
     "sipp": "sip-tester",
     "debootstrap": "debootstrap",
     "pg_ctlcluster": "postgresql",
@@ -21,6 +21,8 @@ HOST_PACKAGES = {
     "sox": "sox",
     "tcpdump": "tcpdump",  # what the lab's peers received: audio-verified tests
     "baresip": "baresip-core",  # a real softphone as an agent, in the tests
+    "/usr/sbin/bearerbox": "kannel",  # the lab's SMS gateway (and smsbox)
+    "/usr/lib/kannel/test/fakesmsc": "kannel-extras",  # the phones behind Kannel
 }
 ASTERISK_PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-es",
                      "asterisk-core-sounds-en")

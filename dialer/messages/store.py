@@ -18,7 +18,14 @@ from dialer.messages.delivery import next_retry
 from dialer.messages.model import TRANSACTIONAL, Channel, Trigger
 from dialer.messages.rules import MessageFacts
 from dialer.messages.templates import AccountView, TemplateKey, check_template
-from dialer.portfolio.model import AccountStatus, Phone, PhoneKind
+from dialer.portfolio.model import (
+    AccountStatus,
+    DoNotCall,
+    DoNotCallReason,
+    Phone,
+    PhoneKind,
+)
+from dialer.portfolio.store import add_do_not_call
 
 Db = asyncpg.Connection | asyncpg.Pool
 _DUNNING = [t.value for t in Trigger if t not in TRANSACTIONAL]
@@ -239,8 +246,11 @@ async def mark_sent(db: Db, message_id: int, sender: uuid.UUID, template_id: int
                     recipient: str, provider_reference: str | None, now: datetime) -> bool:
     """The provider took the message: which template version it used and
     where it went. False when this sender no longer holds it."""
+    # A final delivery report may have come before this (record_delivery).
     done = await db.fetchval(
-        "UPDATE messages SET status = 'sent', attempts = attempts + 1, template_id = $3, "
+        "UPDATE messages SET status = CASE WHEN delivery_code = 1 THEN 'delivered' "
+        "WHEN delivery_code IN (2, 16) THEN 'undelivered' ELSE 'sent' END, "
+        "attempts = attempts + 1, template_id = $3, "
         "recipient = $4, provider_reference = $5, sent_at = $6, updated_at = $6, "
         "claimed_by = NULL, last_error = NULL WHERE id = $1 AND claimed_by = $2 "
         "AND status = 'sending' RETURNING id",
@@ -348,3 +358,73 @@ async def message_facts(db: Db, account_id: int, now: datetime) -> MessageFacts:
                            p["region"], tuple(p["time_zones"])) for p in phones),
         numbers_opted_out=frozenset(p["number"] for p in phones if p["dnc"]),
         email=account["email"], sent=tuple(r["sent_at"] for r in sent))
+
+
+async def record_delivery(db: Db, message_id: int, code: int, final_status: str | None,
+                          answer: str, now: datetime) -> bool:
+    """A delivery report for a message: its code and the SMSC's answer,
+    and, for a final one (final_status), the message delivered or
+    undelivered once it is sent. A report that is not final never
+    overwrites a final one (they may come in any order). False when there
+    is no such message, or the report came after a final one."""
+    done = await db.fetchval(
+        "UPDATE messages SET delivery_code = $2, delivery_reported_at = $4, "
+        "delivery_answer = left($5, 255), updated_at = $4, "
+        "status = CASE WHEN $3::text IS NOT NULL AND status IN ('sent', 'delivered', "
+        "'undelivered') THEN $3 ELSE status END "
+        "WHERE id = $1 AND ($3::text IS NOT NULL OR delivery_code IS NULL "
+        "OR delivery_code NOT IN (1, 2, 16)) RETURNING id",
+        message_id, code, final_status, now, answer)
+    return done is not None
+
+
+@dataclass(frozen=True)
+class OptedOut:
+    """What a reply that opts out did: the accounts it opted out (by
+    reference), and the confirmation it enqueued (None: none, because the
+    number has no account, or the confirmation was enqueued before)."""
+
+    references: tuple[str, ...]
+    confirmation: int | None
+
+
+async def opt_out_number(db: Db, number: str, now: datetime) -> OptedOut:
+    """A debtor at number replied STOP (or BAJA...): every account with the
+    number among its current phones goes on the do-not-call list (calls
+    and messages alike), and one opt_out_confirmation is enqueued by SMS
+    to the account a text last went to from that number (else the first).
+    A number on no account goes on the list itself. Its idempotency key
+    names the account's do-not-call entry, so a second STOP while the
+    account stays opted out enqueues nothing more."""
+    async with _transaction(db) as connection:
+        accounts = await connection.fetch(
+            "SELECT DISTINCT a.id, a.reference FROM phones p JOIN accounts a "
+            "ON a.id = p.account_id WHERE p.number = $1 AND p.retired_at IS NULL ORDER BY a.id",
+            number)
+        if not accounts:
+            await add_do_not_call(connection, DoNotCall(DoNotCallReason.OPT_OUT, number=number),
+                                  now)
+            return OptedOut((), None)
+        for account in accounts:
+            await add_do_not_call(
+                connection, DoNotCall(DoNotCallReason.OPT_OUT, reference=account["reference"]),
+                now)
+        ids = [a["id"] for a in accounts]
+        last = await connection.fetchrow(
+            "SELECT account_id, campaign_id FROM messages WHERE recipient = $1 "
+            "AND channel = 'sms' AND account_id = ANY ($2::bigint[]) AND sent_at IS NOT NULL "
+            "ORDER BY sent_at DESC, id DESC LIMIT 1", number, ids)
+        if last is not None:
+            account_id, campaign = last["account_id"], last["campaign_id"]
+        else:
+            account_id = ids[0]
+            campaign = await connection.fetchval(
+                "SELECT campaign_id FROM leads WHERE account_id = $1 "
+                "ORDER BY campaign_id LIMIT 1", account_id)
+        entry = await connection.fetchval(
+            "SELECT d.id FROM do_not_call d JOIN accounts a ON a.reference = d.reference "
+            "WHERE a.id = $1", account_id)
+        confirmation = await enqueue(connection, account_id, campaign,
+                                     Trigger.OPT_OUT_CONFIRMATION, Channel.SMS,
+                                     f"opt-out:{entry}", now)
+    return OptedOut(tuple(a["reference"] for a in accounts), confirmation)

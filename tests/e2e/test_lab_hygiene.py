@@ -13,7 +13,7 @@ import time
 import pytest
 
 from lab import api as lab_api
-from lab import asterisk, postgres, sipp, stripe_mock
+from lab import asterisk, kannel, postgres, sipp, smtp, stripe_mock
 from lab.config import LabConfig
 from lab.number_plan import Behaviour, lab_number
 from tests.e2e.cli import run_cli
@@ -43,6 +43,8 @@ def lab_processes(cfg: LabConfig) -> dict[int, str]:
     parts = {"asterisk": asterisk.running_pid(cfg), "pstn": sipp.pstn_pid(cfg),
              "postgresql": postgres.running_pid(cfg), "recobro api": lab_api.running_pid(cfg),
              "stripe mock": stripe_mock.running_pid(cfg),
+             **{name: kannel.running(cfg, name) for name in ("bearerbox", "smsbox", "fakesmsc")},
+             "smtp": smtp.running_pid(cfg),
              **{a.endpoint: sipp.agent_pid(cfg, a) for a in cfg.agents}}
     assert None not in parts.values(), parts
     return {pid: name for name, pid in parts.items()}
@@ -53,7 +55,8 @@ def lab_ports(cfg: LabConfig) -> set[int]:
     start, end = cfg.rtp_range
     return {cfg.ami_port, cfg.ari_port, cfg.sip_port, cfg.pstn_port, cfg.pstn_media_port,
             cfg.pstn_media_port + 2, cfg.pg_port, cfg.api_port, cfg.pstn_control_port,
-            cfg.stripe_mock_port,
+            cfg.stripe_mock_port, cfg.kannel_admin_port, cfg.kannel_box_port,
+            cfg.kannel_sendsms_port, cfg.fakesmsc_port, cfg.smtp_port,
             *(a.sip_port for a in cfg.agents), *(a.media_port for a in cfg.agents),
             *(a.media_port + 2 for a in cfg.agents),
             *(cfg.agent_control_port(a) for a in cfg.agents), *range(start, end + 1)}
@@ -80,6 +83,8 @@ def test_every_lab_listener_is_on_loopback(lab_config):
     expected = {lab_config.ami_port, lab_config.ari_port, lab_config.sip_port,
                 lab_config.pstn_port, lab_config.pg_port, lab_config.api_port,
                 lab_config.stripe_mock_port, lab_config.pstn_control_port, lab_config.pstn_media_port,
+                lab_config.kannel_admin_port, lab_config.kannel_box_port,
+                lab_config.kannel_sendsms_port, lab_config.fakesmsc_port, lab_config.smtp_port,
                 *(a.sip_port for a in lab_config.agents),
                 *(a.media_port for a in lab_config.agents),
                 *(lab_config.agent_control_port(a) for a in lab_config.agents)}

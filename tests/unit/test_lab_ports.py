@@ -35,6 +35,10 @@ def planned_ports(cfg: LabConfig) -> dict[str, list[int]]:
         "a test's recobro api": [base + 81],
         "postgresql": [cfg.pg_port],
         "the stripe mock": [cfg.stripe_mock_port],
+        "kannel": [cfg.kannel_admin_port, cfg.kannel_box_port, cfg.kannel_sendsms_port,
+                   cfg.fakesmsc_port],
+        "the smtp server": [cfg.smtp_port],
+        "recobro's message callback listener": [cfg.message_callback_port],
         "a test's unreachable postgresql": [base + 431],
         # sipp also takes the media port + 2 (and sends from + 1, + 3).
         "pstn": [cfg.pstn_port, *range(cfg.pstn_media_port, cfg.pstn_media_port + 4),

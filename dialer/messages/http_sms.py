@@ -1,0 +1,89 @@
+"""SMS through a generic HTTP/JSON provider: one POST per message of
+{"to", "from", "text"} with the provider's token as a Bearer token and the
+message's idempotency key as the Idempotency-Key header, the same on
+every try, so a provider that honours it sends a retried message once.
+
+The answer: 2xx took it (the provider's id for it is the answer's JSON
+field RECOBRO_SMS_HTTP_ID_FIELD, dotted for a nested one); 4xx will never
+take it (permanent), but for 401 and 403 (the token, which an operator
+fixes), 408, 409 (the same key still in flight) and 429 (slow down),
+which are tried again, as are 5xx, timeouts and connections refused."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+from dialer.messages.channels import Handed, Outgoing, SendFailed
+from dialer.messages.model import Channel
+from dialer.settings import HttpSmsSettings
+
+_TRANSIENT_4XX = frozenset({401, 403, 408, 409, 429})
+
+
+def provider_id(body: str, field: str) -> str | None:
+    """The id at field (a.b.c) of a JSON answer; None when it has none."""
+    try:
+        value: Any = json.loads(body)
+    except ValueError:
+        return None
+    for name in field.split("."):
+        if not isinstance(value, dict) or name not in value:
+            return None
+        value = value[name]
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value)[:255] or None
+
+
+def answer(status: int, body: str, id_field: str) -> Handed:
+    """Handed for a 2xx; SendFailed, permanent or not, otherwise."""
+    if 200 <= status < 300:
+        return Handed(provider_id(body, id_field))
+    said = " ".join(body.split())[:200] or "no body"
+    if 400 <= status < 500 and status not in _TRANSIENT_4XX:
+        raise SendFailed(f"the SMS provider refused the message ({status} {said})",
+                         permanent=True)
+    hint = (": check RECOBRO_SMS_HTTP_TOKEN" if status in (401, 403) else "")
+    raise SendFailed(f"the SMS provider did not take the message ({status} {said}){hint}")
+
+
+class HttpSmsChannel:
+    """SMS through an HTTP/JSON provider."""
+
+    channel = Channel.SMS
+
+    def __init__(self, settings: HttpSmsSettings) -> None:
+        self.settings = settings
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def send(self, outgoing: Outgoing) -> Handed:
+        """POST the message; SendFailed when the provider did not take it."""
+        headers = {"Authorization": f"Bearer {self.settings.token}",
+                   "Idempotency-Key": outgoing.idempotency_key}
+        payload = {"to": outgoing.recipient, "from": self.settings.sender,
+                   "text": outgoing.body}
+        try:
+            async with self._client().post(self.settings.url, json=payload,
+                                           headers=headers) as reply:
+                body = await reply.text(errors="replace")
+                return answer(reply.status, body, self.settings.id_field)
+        except TimeoutError:
+            raise SendFailed(f"the SMS provider at {self.settings.url} did not answer within "
+                             f"{self.settings.timeout_s:g} s") from None
+        except aiohttp.ClientError as error:
+            raise SendFailed(f"the SMS provider at {self.settings.url}: "
+                             f"{type(error).__name__}: {error}") from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,139 @@
+"""SMS through Kannel's sendsms HTTP interface (smsbox), and the shape of
+what Kannel calls back with: delivery reports (dlr-url) and replies (an
+sms-service's get-url), both taken by dialer/messages/callbacks.py.
+
+One GET /cgi-bin/sendsms per message: the text in UTF-8 (charset=UTF-8),
+coding=2 when it needs UCS-2 (dialer.messages.sms.measure decides, as the
+preview shows it), dlr-mask=31 (every report: delivered, undelivered,
+buffered, taken and refused by the SMSC) and a dlr-url naming the message.
+
+Kannel's answers: 202 "0: Accepted for delivery" or "3: Queued for later
+delivery" took it; 400 (a malformed or black-listed number, a missing
+field) will never take it: permanent; 403 is the sendsms user's
+credentials, which an operator fixes, so the message waits and is tried
+again (transient), as for 5xx, a timeout or a connection refused.
+
+Kannel has no idempotency key: a message Kannel took whose answer was
+lost (a timeout after smsbox queued it) is sent again on the next try
+(docs/messages.md, "At least once")."""
+
+from __future__ import annotations
+
+from enum import Enum
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from yarl import URL
+
+from dialer.messages.channels import Handed, Outgoing, SendFailed
+from dialer.messages.model import Channel
+from dialer.messages.sms import Encoding, measure
+from dialer.settings import KannelSettings, MessageCallbackSettings
+
+SENDSMS_PATH = "/cgi-bin/sendsms"
+DLR_PATH = "/kannel/dlr"
+MO_PATH = "/kannel/mo"
+DLR_MASK = 31  # 1 + 2 + 4 + 8 + 16: every kind of report
+_ACCEPTED = ("0:", "3:")  # accepted for delivery; queued for later delivery
+
+
+class DlrCode(Enum):
+    """Kannel's delivery report types (%d in a dlr-url)."""
+
+    DELIVERED = 1  # the phone has it
+    UNDELIVERED = 2  # the SMSC gave up on it
+    BUFFERED = 4  # queued in the SMSC
+    SMSC_ACCEPTED = 8  # the SMSC took it
+    SMSC_REJECTED = 16  # the SMSC refused it
+
+    @property
+    def final_status(self) -> str | None:
+        """The message's status this report settles it in (None: not final)."""
+        if self is DlrCode.DELIVERED:
+            return "delivered"
+        if self in (DlrCode.UNDELIVERED, DlrCode.SMSC_REJECTED):
+            return "undelivered"
+        return None
+
+
+def dlr_url(callback: MessageCallbackSettings, message_id: int) -> str:
+    """The dlr-url for a message: Kannel fills %d (the report's type) and
+    %A (the SMSC's answer, e.g. its id and error code)."""
+    query = urlencode({"token": callback.token, "message": message_id})
+    return f"{callback.public_url}{DLR_PATH}?{query}&status=%d&answer=%A"
+
+
+def mo_url(public_url: str, token: str) -> str:
+    """The get-url of Kannel's sms-service for replies: %p the debtor's
+    number, %P ours, %b the text as received (URL-encoded bytes), %c its
+    coding (0 GSM-7, 1 8-bit, 2 UCS-2), %I Kannel's id of the reply."""
+    return (f"{public_url}{MO_PATH}?token={quote(token, safe='')}"
+            "&from=%p&to=%P&text=%b&coding=%c&id=%I")
+
+
+def sendsms_query(settings: KannelSettings, callback: MessageCallbackSettings,
+                  outgoing: Outgoing) -> dict[str, str]:
+    """The sendsms request's fields for a message."""
+    query = {
+        "username": settings.user, "password": settings.password,
+        "from": settings.sender, "to": outgoing.recipient, "text": outgoing.body,
+        "charset": "UTF-8", "dlr-mask": str(DLR_MASK),
+        "dlr-url": dlr_url(callback, outgoing.message_id),
+    }
+    if measure(outgoing.body).encoding is Encoding.UCS2:
+        query["coding"] = "2"
+    return query
+
+
+def answer(status: int, body: str) -> Handed:
+    """Handed when Kannel took the message; SendFailed (permanent or not)
+    for what it answered otherwise."""
+    said = " ".join(body.split())[:200] or "no answer"
+    if 200 <= status < 300 and said.startswith(_ACCEPTED):
+        return Handed(None)  # sendsms gives no id of its own
+    if status == 403:
+        raise SendFailed(f"Kannel refused the sendsms user ({status} {said}): check "
+                         "RECOBRO_KANNEL_USER and RECOBRO_KANNEL_PASSWORD")
+    if 400 <= status < 500:
+        raise SendFailed(f"Kannel refused the message ({status} {said})", permanent=True)
+    raise SendFailed(f"Kannel did not take the message ({status} {said})")
+
+
+class KannelChannel:
+    """SMS through Kannel's sendsms, with delivery reports to Recobro's
+    callback listener."""
+
+    channel = Channel.SMS
+
+    def __init__(self, settings: KannelSettings, callback: MessageCallbackSettings) -> None:
+        self.settings = settings
+        self.callback = callback
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def send(self, outgoing: Outgoing) -> Handed:
+        """GET sendsms for the message; SendFailed when Kannel did not take it."""
+        # Encoded here, each field once: the dlr-url's %d and %A reach
+        # Kannel as written, and a '+' in the text as %2B.
+        query = urlencode(sendsms_query(self.settings, self.callback, outgoing))
+        url = URL(f"{self.settings.url}{SENDSMS_PATH}?{query}", encoded=True)
+        try:
+            async with self._client().get(url) as reply:
+                body = await reply.text(errors="replace")
+                return answer(reply.status, body)
+        except TimeoutError:
+            raise SendFailed(f"Kannel at {self.settings.url} did not answer within "
+                             f"{self.settings.timeout_s:g} s") from None
+        except aiohttp.ClientError as error:
+            raise SendFailed(f"Kannel at {self.settings.url}: {type(error).__name__}: "
+                             f"{error}") from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
