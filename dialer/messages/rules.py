@@ -111,7 +111,8 @@ def may_send(facts: MessageFacts, trigger: Trigger, channel: Channel, window_pro
     to whom. Checked from the most lasting rule to the most passing, so a
     refusal's until is the first moment worth asking again. Quiet hours
     hold for every message (a receipt after a late call waits for the
-    morning); the caps count and hold dunning messages only."""
+    morning) but the confirmation of an opt-out; the caps count and hold
+    dunning messages only."""
     dunning = is_dunning(trigger)
     if facts.opted_out and trigger is not Trigger.OPT_OUT_CONFIRMATION:
         return Refused(Rule.OPT_OUT, f"account {facts.reference} opted out", None)
@@ -143,6 +144,11 @@ def may_send(facts: MessageFacts, trigger: Trigger, channel: Channel, window_pro
             if until is not None:
                 return Refused(rule, f"{cap} dunning message(s) in the last "
                                f"{span.days} day(s)", until)
+    if trigger is Trigger.OPT_OUT_CONFIRMATION:
+        # The FCC wants the one confirmation within five minutes of the
+        # request (47 CFR 64.1200(a)(12)): an answer to the debtor's own
+        # text, asking for nothing, it does not wait for the morning.
+        return Allowed(recipient)
     if not zones:
         return Refused(Rule.QUIET_HOURS, f"account {facts.reference}: no time zone known, so "
                        "no quiet hours can be told", None)

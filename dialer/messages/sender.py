@@ -24,7 +24,7 @@ from dialer.errors import ConfigError
 from dialer.messages.channels import MessageChannel, Outgoing, SendFailed
 from dialer.messages.composing import compose_for
 from dialer.messages.intake import take_in
-from dialer.messages.model import Channel
+from dialer.messages.model import Channel, Trigger
 from dialer.messages.rules import Allowed, Caps, may_send
 from dialer.messages.store import (
     OutboxMessage,
@@ -37,7 +37,7 @@ from dialer.messages.store import (
     message_facts,
     release_orphans,
 )
-from dialer.messages.templates import TemplateRefused
+from dialer.messages.templates import OPT_OUT_CONFIRMED, TemplateRefused
 from dialer.messages.triggers import TriggerEvent, event_values
 from dialer.settings import PaymentLinkSettings
 
@@ -75,6 +75,11 @@ class Tally:
 class CampaignRules:
     window_profile: str
     caps: Caps
+
+
+# An opt-out's confirmation from no campaign: no cap counts it, and quiet
+# hours do not hold it (dialer.messages.rules).
+CONFIRMATION_RULES = CampaignRules("local", Caps())
 
 
 async def _campaign_rules(connection: asyncpg.Connection, campaign_id: int) -> CampaignRules:
@@ -155,10 +160,12 @@ class Sender:
 
     async def _send(self, connection: asyncpg.Connection, message: OutboxMessage) -> Outcome:
         now = self._clock()
-        if message.campaign_id is None:
+        confirmation = message.trigger is Trigger.OPT_OUT_CONFIRMATION
+        if message.campaign_id is None and not confirmation:
             return await self._fail(connection, message, "the message has no campaign, so no "
                                     "template", permanent=True)
-        rules = await _campaign_rules(connection, message.campaign_id)
+        rules = (CONFIRMATION_RULES if message.campaign_id is None
+                 else await _campaign_rules(connection, message.campaign_id))
         facts = await message_facts(connection, message.account_id, now)
         decision = may_send(facts, message.trigger, message.channel, rules.window_profile,
                             rules.caps, now)
@@ -168,26 +175,43 @@ class Sender:
             if not held:
                 return Outcome.LOST
             return Outcome.REFUSED if decision.until is None else Outcome.DEFERRED
-        channel = self._channels[message.channel]  # claimed for its channel
         try:
+            content = await self._content(connection, message, now)
+        except (ConfigError, TemplateRefused) as error:
+            # Fixed by saving a template: then `recobro messages replay`.
+            return await self._fail(connection, message, str(error), permanent=True)
+        template_id, body, subject, link = content
+        outgoing = Outgoing(message.id, f"recobro-message-{message.id}", message.channel,
+                            decision.recipient, body, subject, link)
+        try:
+            handed = await self._channels[message.channel].send(outgoing)
+        except SendFailed as error:
+            return await self._fail(connection, message, str(error), permanent=error.permanent)
+        done = await mark_sent(connection, message.id, self.id, template_id,
+                               decision.recipient, handed.provider_reference, self._clock())
+        return Outcome.SENT if done else Outcome.LOST
+
+    async def _content(self, connection: asyncpg.Connection, message: OutboxMessage,
+                       now: datetime) -> tuple[int | None, str, str | None, str]:
+        """The message's template version, body, subject and link: its
+        campaign's template, else (an opt-out's confirmation only) Recobro's
+        own sentence."""
+        try:
+            if message.campaign_id is None:
+                raise ConfigError("no campaign")
             campaign, account = await message_account(connection, message.campaign_id,
                                                       message.account_id)
             composed = await compose_for(connection, self._links, campaign, account,
                                          message.trigger, message.channel, now,
                                          event=_values(message, account.language))
-        except (ConfigError, TemplateRefused) as error:
-            # Fixed by saving a template: then `recobro messages replay`.
-            return await self._fail(connection, message, str(error), permanent=True)
-        outgoing = Outgoing(message.id, f"recobro-message-{message.id}", message.channel,
-                            decision.recipient, composed.rendered.body,
-                            composed.rendered.subject, composed.link)
-        try:
-            handed = await channel.send(outgoing)
-        except SendFailed as error:
-            return await self._fail(connection, message, str(error), permanent=error.permanent)
-        done = await mark_sent(connection, message.id, self.id, composed.template.id,
-                               decision.recipient, handed.provider_reference, self._clock())
-        return Outcome.SENT if done else Outcome.LOST
+        except ConfigError:
+            if message.trigger is not Trigger.OPT_OUT_CONFIRMATION:
+                raise
+            language = await connection.fetchval("SELECT language FROM accounts WHERE id = $1",
+                                                 message.account_id)
+            return None, OPT_OUT_CONFIRMED[language], None, ""
+        rendered = composed.rendered
+        return composed.template.id, rendered.body, rendered.subject, composed.link
 
     async def _fail(self, connection: asyncpg.Connection, message: OutboxMessage, error: str,
                     *, permanent: bool = False) -> Outcome:

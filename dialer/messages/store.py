@@ -242,10 +242,11 @@ async def claim_due(db: Db, sender: uuid.UUID, now: datetime, limit: int,
     return sorted((_message(r) for r in rows), key=lambda m: (m.next_try_at, m.id))
 
 
-async def mark_sent(db: Db, message_id: int, sender: uuid.UUID, template_id: int,
+async def mark_sent(db: Db, message_id: int, sender: uuid.UUID, template_id: int | None,
                     recipient: str, provider_reference: str | None, now: datetime) -> bool:
-    """The provider took the message: which template version it used and
-    where it went. False when this sender no longer holds it."""
+    """The provider took the message: which template version it used (None:
+    Recobro's own confirmation of an opt-out) and where it went. False when
+    this sender no longer holds it."""
     # A final delivery report may have come before this (record_delivery).
     done = await db.fetchval(
         "UPDATE messages SET status = CASE WHEN delivery_code = 1 THEN 'delivered' "
@@ -396,7 +397,7 @@ async def opt_out_number(db: Db, number: str, now: datetime) -> OptedOut:
     A number on no account goes on the list itself. Its idempotency key
     names the account's do-not-call entry, so a second STOP while the
     account stays opted out enqueues nothing more."""
-    async with _transaction(db) as connection:
+    async with transaction(db) as connection:
         accounts = await connection.fetch(
             "SELECT DISTINCT a.id, a.reference FROM phones p JOIN accounts a "
             "ON a.id = p.account_id WHERE p.number = $1 AND p.retired_at IS NULL ORDER BY a.id",

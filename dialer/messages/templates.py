@@ -39,6 +39,13 @@ OPT_OUT_NOTICE = {
     (Channel.EMAIL, "es"): "Para no recibir estos correos, responda BAJA.",
 }
 
+# Recobro's own confirmation of an opt-out, for an account whose campaign
+# has no template of its own for it: it must go all the same.
+OPT_OUT_CONFIRMED = {
+    "en": "You have opted out: you will get no more texts from us.",
+    "es": "Ha pedido la baja: no recibirá más mensajes nuestros.",
+}
+
 # What every message may say; then what each kind of trigger adds.
 COMMON = {
     "first_name": "the debtor's first name",

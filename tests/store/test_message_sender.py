@@ -339,3 +339,18 @@ async def test_an_email_goes_to_the_imported_address(pool) -> None:
     refused = await pool.fetchval("SELECT refused_rule FROM messages WHERE channel = 'email' "
                                   "AND status = 'refused'")
     assert refused == "no_recipient"
+
+
+async def test_a_stop_is_confirmed_at_once_even_at_night_and_without_a_template(pool) -> None:
+    """A STOP at 23:00 from a number no campaign has texted (no lead, no
+    template): the one confirmation goes at once, in Recobro's own words."""
+    night = datetime(2027, 1, 6, 4, 0, tzinfo=UTC)  # 23:00 in New York
+    done = await store.opt_out_number(pool, "+12125550101", night)
+    assert done.references == ("ES-0001",) and done.confirmation is not None
+    clock, channel = Clock(night), RecordingChannel()
+    async with sender(pool, channel, clock) as work:
+        await work.round(Tally())
+    assert [(m.recipient, m.body) for m in channel.handed] == [
+        ("+12125550101", "Ha pedido la baja: no recibirá más mensajes nuestros.")]
+    row = await pool.fetchrow("SELECT status, template_id, campaign_id FROM messages")
+    assert (row["status"], row["template_id"], row["campaign_id"]) == ("sent", None, None)

@@ -105,6 +105,9 @@ def test_a_message_due_at_22_local_waits_for_the_morning() -> None:
     # Receipts too: a payment made late is told of in the morning.
     assert isinstance(decide(trigger=Trigger.RECEIPT, now=night), Refused)
     assert decide(now=decision.until) == Allowed(MOBILE.number)
+    # But a STOP at night is confirmed at once (the FCC: within five minutes).
+    opted_out = replace(FACTS, opted_out=True)
+    assert decide(opted_out, Trigger.OPT_OUT_CONFIRMATION, now=night) == Allowed(MOBILE.number)
 
 
 def test_the_account_zone_wins_over_the_phone_and_every_phone_zone_must_be_open() -> None:

@@ -21,3 +21,13 @@ CREATE TABLE campaign_message_triggers (
 
 ALTER TABLE messages ADD COLUMN event jsonb NOT NULL DEFAULT '{}'
     CHECK (jsonb_typeof(event) = 'object');
+
+-- The confirmation of an opt-out goes even where no campaign has a template
+-- for it (a STOP from a number no campaign has texted): Recobro's own
+-- sentence then (dialer.messages.templates.OPT_OUT_CONFIRMED), with no
+-- template version to name.
+ALTER TABLE messages DROP CONSTRAINT messages_check1,
+    ADD CONSTRAINT messages_sent_says_what_went CHECK (
+        status NOT IN ('sent', 'delivered', 'undelivered')
+        OR (sent_at IS NOT NULL AND recipient IS NOT NULL
+            AND (template_id IS NOT NULL OR trigger = 'opt_out_confirmation')));
