@@ -229,6 +229,12 @@ def _template(args: argparse.Namespace) -> int:
 def _messages(args: argparse.Namespace) -> int:
     from dialer.messages import operations
 
+    if args.action == "run":
+        from dialer.messages import service
+
+        tally = asyncio.run(service.run(once=args.once, listen=not args.no_listen))
+        print(f"recobro messages: {tally}", flush=True)
+        return 0
     if args.action in ("on", "off", "settings") and args.campaign is None:
         raise ConfigError(f"messages {args.action}: give --campaign")
     if args.action in ("on", "off") and (args.trigger is None or args.channel is None):
@@ -255,10 +261,15 @@ def _add_messages_command(sub: argparse._SubParsersAction) -> None:
     from dialer.messages.model import Channel
     from dialer.messages.triggers import CAMPAIGN_TRIGGERS
 
-    messages = sub.add_parser("messages", help="messages to debtors: switch a campaign's on "
-                                               "or off, dead letters, an account's history")
-    messages.add_argument("action", choices=["on", "off", "settings", "dead", "replay",
+    messages = sub.add_parser("messages", help="messages to debtors: the sender, a "
+                                               "campaign's switched on or off, dead letters, "
+                                               "an account's history")
+    messages.add_argument("action", choices=["run", "on", "off", "settings", "dead", "replay",
                                              "history"])
+    messages.add_argument("--once", action="store_true",
+                          help="run: send what is due, then stop (for a timer)")
+    messages.add_argument("--no-listen", action="store_true",
+                          help="run: no callback listener (another sender has it)")
     messages.add_argument("--campaign")
     messages.add_argument("--trigger", choices=[t.value for t in CAMPAIGN_TRIGGERS])
     messages.add_argument("--channel", choices=[c.value for c in Channel])

@@ -415,6 +415,13 @@ def secrets_of(env: Mapping[str, str]) -> list[str]:
     return sorted({s for s in found if len(s) >= 8}, key=len, reverse=True)
 
 
+def load_database_url(env: Mapping[str, str] | None = None) -> str:
+    """DATABASE_URL, checked: all a command that only reads and writes
+    PostgreSQL needs (no Asterisk settings)."""
+    env = environment() if env is None else env
+    return check_database_url(_required(env, "DATABASE_URL", secret=True))
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment; ConfigError names what is wrong
     (and never quotes a secret)."""
@@ -443,7 +450,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             password=_required(env, "RECOBRO_ARI_PASSWORD", secret=True),
             app=_named(env, "RECOBRO_ARI_APP", "recobro", "a Stasis application's name"),
         ),
-        database_url=check_database_url(_required(env, "DATABASE_URL", secret=True)),
+        database_url=load_database_url(env),
         trunk=_named(env, "RECOBRO_TRUNK", "recobro-trunk", "a PJSIP endpoint's name"),
         caller_id=caller_id,
         callback_number=_phone(env, "RECOBRO_CALLBACK_NUMBER", caller_id),

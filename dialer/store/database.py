@@ -10,7 +10,7 @@ import asyncpg
 import psycopg
 
 from dialer.errors import DatabaseError
-from dialer.settings import check_database_url, load_settings
+from dialer.settings import check_database_url, load_database_url
 from dialer.store.migrate import (
     MIGRATION_TABLE,
     SchemaGap,
@@ -143,7 +143,7 @@ async def migration_gap(pool: asyncpg.Pool) -> SchemaGap:
 async def configured_database() -> AsyncIterator[asyncpg.Pool]:
     """A pool on the configured database (DATABASE_URL) for one command,
     closed after it."""
-    pool = await open_pool(load_settings().database_url)
+    pool = await open_pool(load_database_url())
     try:
         yield pool
     finally:
