@@ -180,9 +180,12 @@ class _Runner:
 
     async def _stop(self, playback: str) -> None:
         """Stop a playback. One Asterisk will not stop plays on to its end
-        while the flow goes on (the next prompt waits behind it): a channel
-        in a bridge, as in an agent-assisted capture, may be refused ("Could
-        not stop playback"), and a key must never end the flow."""
+        while the flow goes on (the next prompt waits behind it): Asterisk
+        can stop only `sound:`, `recording:` and `tone:` media, and answers
+        500 "Could not stop playback" for `number:` and `digits:` (amounts,
+        a card's last four; res_stasis_playback.c's "controllable"), in a
+        bridge or not, and a key must never end the flow (the lab shows it:
+        tests/e2e/test_agent_assisted_payment.py)."""
         try:
             await self.control.stop_playback(playback)
         except ChannelGone:

@@ -1,6 +1,8 @@
 """What the lab's Asterisk logged about prompts it could not play (the
-caller heard silence): read from messages.log between two points, for the
-tests' end-of-run check and the demo's."""
+caller heard silence), and its errors and warnings: read from
+messages.log between two points, for the tests' end-of-run check and the
+demo's, and for a test that shows a call left Asterisk nothing to
+complain of."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from lab.config import LabConfig
 # A sound Asterisk has in no language or format. ("Playback failed" alone
 # also comes when the caller hangs up as a prompt starts: nobody heard it.)
 UNPLAYABLE = re.compile(r"File (\S+) does not exist in any format")
+# messages.log's line: "[date time] LEVEL[thread]..."
+PROBLEM = re.compile(r"\[[^]]*\] (ERROR|WARNING)\[")
 
 
 class AsteriskLog:
@@ -32,22 +36,36 @@ class AsteriskLog:
         """Leave the log between two offsets out of unplayable()."""
         self.excused.append((start, end))
 
-    def unplayable(self, start: int | None = None, end: int | None = None) -> Counter[str]:
-        """Sounds Asterisk could not play between two offsets (default: since
-        this was made), with how often."""
+    def _lines(self, start: int | None, end: int | None) -> list[tuple[int, str]]:
+        """The lines between two offsets (default: since this was made),
+        each with its offset."""
         position = self.start if start is None else start
         if not self.path.is_file():
-            return Counter()
+            return []
         with self.path.open("rb") as log:
             log.seek(position)
             text = log.read(max(0, (self.offset() if end is None else end) - position))
-        found: Counter[str] = Counter()
+        lines = []
         for line in text.splitlines(keepends=True):
-            match = UNPLAYABLE.search(line.decode(errors="replace"))
+            lines.append((position, line.decode(errors="replace")))
+            position += len(line)
+        return lines
+
+    def unplayable(self, start: int | None = None, end: int | None = None) -> Counter[str]:
+        """Sounds Asterisk could not play between two offsets (default: since
+        this was made), with how often."""
+        found: Counter[str] = Counter()
+        for position, line in self._lines(start, end):
+            match = UNPLAYABLE.search(line)
             if match and not any(a <= position < b for a, b in self.excused):
                 found[match.group(1)] += 1
-            position += len(line)
         return found
+
+    def problems(self, start: int | None = None, end: int | None = None) -> list[str]:
+        """What Asterisk logged as an ERROR or a WARNING between two offsets
+        (default: since this was made), excused stretches included."""
+        return [line.rstrip("\n") for _, line in self._lines(start, end)
+                if PROBLEM.match(line)]
 
 
 def describe(unplayable: Counter[str]) -> str:

@@ -7,6 +7,7 @@ dispositions agents give their calls."""
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import uuid
@@ -44,17 +45,41 @@ _TAKE = f"""
 UPDATE agents SET state = $3, state_since = $1, attempt_id = $4, wrap_up_until = NULL
 WHERE endpoint = $2 AND {_FREE} RETURNING endpoint
 """
-_SCREEN_POP = """
-SELECT c.reference, c.debtor_name, c.balance::text AS balance, c.currency, c.days_past_due,
-       c.language, c.status, t.segment, t.number,
+# The account's latest attempts but the call's own ($1), each with its
+# latest disposition: t is the call (an attempt or an inbound call).
+_LAST_INTERACTIONS = """
        (SELECT coalesce(jsonb_agg(x ORDER BY x.started_at DESC), '[]') FROM (
            SELECT p.started_at, p.result, p.agent,
                   (SELECT d.code FROM dispositions d WHERE d.attempt_id = p.id
                    ORDER BY d.at DESC LIMIT 1) AS disposition
-           FROM attempts p WHERE p.account_id = t.account_id AND p.id <> t.id
-           ORDER BY p.started_at DESC LIMIT $2) x) AS last_interactions
+           FROM attempts p WHERE p.account_id = t.account_id AND p.id <> $1
+           ORDER BY p.started_at DESC LIMIT $2) x) AS last_interactions"""
+_ACCOUNT_SHOWN = ("c.reference, c.debtor_name, c.balance::text AS balance, c.currency, "
+                  "c.days_past_due, c.language, c.status")
+_OUTBOUND_POP = f"""
+SELECT {_ACCOUNT_SHOWN}, t.segment, t.number, {_LAST_INTERACTIONS}
 FROM attempts t JOIN accounts c ON c.id = t.account_id WHERE t.id = $1
 """
+# A caller nobody identified still pops (the account's fields null): the
+# agent learns the call's id, and who is calling from the caller.
+_INBOUND_POP = f"""
+SELECT {_ACCOUNT_SHOWN}, t.caller AS number, t.identified_by, {_LAST_INTERACTIONS}
+FROM inbound_calls t LEFT JOIN accounts c ON c.id = t.account_id WHERE t.id = $1
+"""
+
+
+class CallKind(enum.Enum):
+    """What an agent is reserved for: a screen pop's "kind"."""
+
+    OUTBOUND = "outbound"  # an answered campaign call: its id is the attempt's
+    INBOUND = "inbound"  # a caller from the trunk: its id is the inbound call's
+
+
+# Each kind's screen pop, and the name the pop gives the call's id (what
+# the API's /attempts/{id}/... routes take: every one an attempt's, the
+# payment hand-off an inbound call's too).
+_SCREEN_POPS = {CallKind.OUTBOUND: (_OUTBOUND_POP, "attempt"),
+                CallKind.INBOUND: (_INBOUND_POP, "inbound_call")}
 
 
 async def free_agents(connection: asyncpg.Connection, now: datetime) -> list[routing.Candidate]:
@@ -197,9 +222,10 @@ class AgentStore:
                 "INSERT INTO agent_skills (endpoint, skill, level) VALUES ($1, $2, $3)",
                 [(endpoint, skill, level) for skill, level in skills.items()])
 
-    async def reserve(self, attempt_id: uuid.UUID, now: datetime,
-                      needs: routing.CallNeeds) -> str | None:
-        """Reserve the free agent skill routing picks for an answered call,
+    async def reserve(self, attempt_id: uuid.UUID, now: datetime, needs: routing.CallNeeds,
+                      kind: CallKind = CallKind.OUTBOUND) -> str | None:
+        """Reserve the free agent skill routing picks for an answered call
+        (attempt_id: the attempt's, or the inbound call's for kind INBOUND),
         and send that agent's desktop the screen pop (on commit, so before
         the agent's phone rings). Free agents are read without locks and
         the chosen one taken only if still free, so that dialers answering
@@ -214,16 +240,18 @@ class AgentStore:
                 async with connection.transaction():
                     if await connection.fetchval(_TAKE, now, chosen.endpoint, reserved,
                                                  attempt_id) is not None:
-                        await self._screen_pop(connection, chosen.endpoint, attempt_id)
+                        await self._screen_pop(connection, chosen.endpoint, attempt_id,
+                                               kind)
                         return chosen.endpoint
                 candidates.remove(chosen)
 
     async def _screen_pop(self, connection: asyncpg.Connection, agent: str,
-                          attempt_id: uuid.UUID) -> None:
-        pop = await connection.fetchrow(_SCREEN_POP, attempt_id, LAST_INTERACTIONS)
+                          call: uuid.UUID, kind: CallKind) -> None:
+        query, id_name = _SCREEN_POPS[kind]
+        pop = await connection.fetchrow(query, call, LAST_INTERACTIONS)
         if pop is not None:
-            payload = {"type": "screen_pop", "agent": agent, "attempt": str(attempt_id),
-                       **dict(pop)}
+            payload = {"type": "screen_pop", "kind": kind.value, "agent": agent,
+                       id_name: str(call), **dict(pop)}
             payload["last_interactions"] = json.loads(pop["last_interactions"])
             await _notify(connection, payload)
 

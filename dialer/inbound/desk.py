@@ -21,6 +21,7 @@ import phonenumbers
 
 from dialer.agents import routing
 from dialer.agents.connector import AgentConnector, BridgeFailed
+from dialer.agents.store import CallKind
 from dialer.calls.caller_id import Debtor
 from dialer.calls.control import CallControl, CallEvents
 from dialer.errors import CallControlError
@@ -155,8 +156,8 @@ class InboundDesk:
         self._waiting.append(call_id)
         try:
             while not events.ended.done() and loop.time() < give_up:
-                agent = await self.connector.agents.reserve(inbound_id, self.control.clock(),
-                                                            needs)
+                agent = await self.connector.agents.reserve(
+                    inbound_id, self.control.clock(), needs, CallKind.INBOUND)
                 if agent is not None:
                     if on_hold:
                         await self.control.hold(call_id, False)

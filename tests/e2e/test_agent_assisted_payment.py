@@ -1,7 +1,11 @@
 """Agent-assisted payment with DTMF suppression, against the lab (issue 14):
-a debtor calling in reaches a sipp agent; the agent, through the API,
-hands the debtor to the payment capture and stays on the line; the debtor
-keys a Stripe test card over RFC 4733; localstripe approves it over HTTP.
+a debtor calling in reaches a sipp agent, whose WebSocket gets the inbound
+call's screen pop; the agent, through the API and with the id the pop
+gave, hands the debtor to the payment capture and stays on the line; the
+debtor keys a Stripe test card over RFC 4733, and confirms while the
+read-back still says the card's last four, a prompt Asterisk will not
+stop (ARI answers 500): the capture goes on, Asterisk logs nothing
+amiss, and localstripe approves the card over HTTP.
 What the agent's phone received is captured on loopback (tcpdump): no
 telephone-event for any of the debtor's keys during the capture, no DTMF
 digit in its audio (Goertzel), a masking tone for each key; nor any digit
@@ -34,7 +38,6 @@ from tests.e2e.cli import cli_env, run_cli
 from tests.e2e.test_agents import api_url, start_api
 from tests.e2e.test_payments import (
     APPROVED_CARD,
-    CONFIRM,
     CVV,
     EXPIRY,
     keyed_card,
@@ -50,9 +53,17 @@ ACCOUNTS = ("reference,debtor_name,balance,days_past_due,risk_score,language,pho
 AGENT = "agent1001"
 # The agent asks for the payment as soon as the call is connected (about
 # 2 s in); the debtor keys 1 (the full balance) once the menu has started.
-CAPTURE_KEYS = "1" + keyed_card(APPROVED_CARD) + CONFIRM
+# The confirmation's 1 comes while the read-back says the card's last four
+# (`digits:`, about 4.5 to 8.5 s after the CVV's last key; test_payments'
+# CONFIRM waits for the menu after the read-back): a key during a prompt
+# Asterisk will not stop (ivr.runner._stop).
+CONFIRM_DURING_LAST_FOUR = f"{pause(6)}1"
+CAPTURE_KEYS = "1" + keyed_card(APPROVED_CARD) + CONFIRM_DURING_LAST_FOUR
 AFTER_KEY = "9"  # pressed once the capture is over: the agent gets it again
 KEYS = pause(8) + CAPTURE_KEYS + pause(40) + AFTER_KEY
+# ivr.runner's line when Asterisk refuses to stop a prompt a key interrupted.
+NOT_STOPPED = re.compile(r"ivr\.runner: call \S+: playback \S+ not stopped: .*"
+                         r"500 .*Could not stop playback")
 MASK_HZ = 1000.0  # dialer.payments.assisted.MASK_TONE
 # The lab's keying debtor of an agent campaign (tests/fixtures/demo_cards.toml).
 PAYS_WITH_AGENT = key_scripts.load()["05"]
@@ -82,9 +93,20 @@ async def wait_for(connection: asyncpg.Connection, query: str, *args: object,
     raise AssertionError(f"never came: {query}")
 
 
+async def wait_for_event(events: list[dict], kind: str, tries: int = 1500) -> dict:
+    """The first event of type kind the agent's WebSocket has carried."""
+    for _ in range(tries):
+        found = next((e for e in events if e.get("type") == kind), None)
+        if found is not None:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {kind} event came: {events}")
+
+
 async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
-        lab_config, fresh_database, tmp_path):
+        lab_config, asterisk_log, fresh_database, tmp_path):
     url = fresh_database
+    logged_from = asterisk_log.offset()
     settings = read_env_file(lab_config.env_file)
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
     for args in (("agent", "skills", AGENT, "--skills", "language:es=5"),
@@ -107,12 +129,17 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
                 socket = await session.ws_connect(f"{api_url(lab_config)}/agents/{AGENT}/events")
                 listening = asyncio.create_task(_collect(socket, events))
                 debtor = threading.Thread(target=sipp.call_in, args=(lab_config, CALLER),
-                                          kwargs={"keys": KEYS, "stay_s": 110})
+                                          kwargs={"keys": KEYS, "stay_s": 100})
                 debtor.start()
+                # The agent knows the call by its screen pop, sent before the
+                # phone rings; the payment is asked for once it is connected.
+                pop = await wait_for_event(events, "screen_pop")
                 call = await wait_for(connection, "SELECT id, channel FROM inbound_calls "
                                                   "WHERE connected_at IS NOT NULL")
-                async with session.post(f"{api_url(lab_config)}/attempts/{call['id']}/payment"
-                                        ) as response:
+                assert pop["inbound_call"] == str(call["id"]), pop
+                async with session.post(
+                        f"{api_url(lab_config)}/attempts/{pop['inbound_call']}/payment"
+                ) as response:
                     answers.append(await response.text())
                     assert response.status == 202, answers[-1]
                     assert (await response.json())["agent"] == AGENT
@@ -136,6 +163,13 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
             await connection.close()
             api.terminate()
             await api.wait()
+    logged_to = asterisk_log.offset()
+    # The screen pop: the inbound call, the account the caller was
+    # identified as (by caller ID), before the agent's phone rang.
+    assert (pop["kind"], pop["agent"], pop["reference"], pop["debtor_name"], pop["balance"],
+            pop["number"], pop["identified_by"]) == (
+        "inbound", AGENT, "AS-1", "Marta", "180.25", CALLER, "caller_id"), pop
+    assert "attempt" not in pop and pop["last_interactions"] == []
     assert refusals["ended"] == (409, f"the call of {call['id']} has ended")
     assert refusals["unknown"][0] == 404 and "no attempt or inbound call" in \
         refusals["unknown"][1]
@@ -150,6 +184,14 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
         "paid", "visa", "4242", "approved")
     assert paid["gateway_reference"].startswith("pi_") and float(paid["amount"]) == 180.25
     (tmp_path / "agent-events.json").write_text(json.dumps(events, indent=1))
+    # The confirmation's key came during the last four, which Asterisk
+    # refused to stop: the flow took the key all the same (the payment above
+    # was confirmed by it), nothing in the desk failed, and Asterisk logged
+    # no error or warning for the call.
+    desk_log = (tmp_path / "desk.log").read_text()
+    assert NOT_STOPPED.search(desk_log), "no prompt was left playing by a key"
+    assert "Traceback" not in desk_log and " ERROR " not in desk_log
+    assert asterisk_log.problems(logged_from, logged_to) == []
     # The debtor's keys left the phone as RFC 4733 events.
     [marta] = sent(capture.path, lab_config.sip_port, lab_config.port_base + 97)
     assert marta.keys == CAPTURE_KEYS.replace(",", "") + AFTER_KEY

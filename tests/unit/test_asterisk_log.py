@@ -31,3 +31,22 @@ def test_only_what_was_logged_since_and_not_excused_counts(tmp_path):
 
 def test_no_log_yet_is_nothing_unplayable(tmp_path):
     assert AsteriskLog(lab_config(tmp_path)).unplayable() == {}
+
+
+def test_errors_and_warnings_between_two_points_are_problems(tmp_path):
+    cfg = lab_config(tmp_path)
+    path = cfg.asterisk_run_dir / "log" / "messages.log"
+    path.parent.mkdir(parents=True)
+    error = "[2026-12-03 05:14:50.321] ERROR[1408] loader.c: app_queue declined to load.\n"
+    path.write_text(error)  # before the log was opened: not ours
+    log = AsteriskLog(cfg)
+    stopped = ("[2026-12-03 05:16:20.260] NOTICE[2126][C-00000001] res_stasis_playback.c: "
+               "1796274970.0: Playback stopped for sound:recobro/pay-option-promise\n")
+    with path.open("a") as out:
+        out.write(stopped + OTHER)
+    middle = log.offset()
+    with path.open("a") as out:
+        out.write(error)
+    assert log.problems() == [OTHER.rstrip("\n"), error.rstrip("\n")]
+    assert log.problems(log.start, middle) == [OTHER.rstrip("\n")]
+    assert log.problems(middle) == [error.rstrip("\n")]

@@ -1,0 +1,89 @@
+"""The screen pop of an inbound call (issue 14), against the real
+PostgreSQL: reserving an agent for a caller NOTIFYs the agent's desktop
+with the inbound call's id (what the payment hand-off route takes), the
+account the caller was identified as and its latest attempts; a caller
+nobody identified pops too, with the account's fields empty. The lab's
+e2e test of an agent-assisted payment takes the id from a real pop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from dialer.agents.routing import language_only
+from dialer.agents.state import AgentAction
+from dialer.agents.store import AGENT_EVENTS_CHANNEL, AgentStore, CallKind
+from dialer.inbound import store as inbound
+from dialer.store.calls import storage_id
+
+pytestmark = pytest.mark.lab
+
+NOW = datetime(2026, 12, 3, 9, tzinfo=UTC)
+AGENT = "agent1001"
+
+
+@pytest.fixture
+async def pool(fresh_database):
+    pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=3)
+    yield pool
+    await pool.close()
+
+
+async def _caller(pool: asyncpg.Pool, channel: str, account_id: int | None,
+                  identified_by: str) -> uuid.UUID:
+    """An inbound call arrived from +12125550186 on channel."""
+    await pool.execute("INSERT INTO calls (id, number, state, originated_at, direction) "
+                       "VALUES ($1, '+12125550186', 'answered', $2, 'inbound')",
+                       storage_id(channel), NOW)
+    inbound_id = uuid.uuid4()
+    await inbound.arrived(pool, inbound_id, channel, "+12125550186", account_id, identified_by,
+                          NOW)
+    return inbound_id
+
+
+async def _pop_for(pool: asyncpg.Pool, inbound_id: uuid.UUID) -> dict:
+    """The event the agent's desktop gets when the agent is reserved for
+    the inbound call."""
+    heard: asyncio.Queue[str] = asyncio.Queue()
+
+    def hear(connection, pid, channel, payload: str) -> None:
+        heard.put_nowait(payload)
+
+    async with pool.acquire() as listening:
+        await listening.add_listener(AGENT_EVENTS_CHANNEL, hear)
+        agents = AgentStore(pool)
+        await agents.act(AGENT, AgentAction.LOG_IN, NOW)
+        assert await agents.reserve(inbound_id, NOW, language_only("es"),
+                                    CallKind.INBOUND) == AGENT
+        pop = json.loads(await asyncio.wait_for(heard.get(), 10))
+        await listening.remove_listener(AGENT_EVENTS_CHANNEL, hear)
+    return pop
+
+
+async def test_an_inbound_caller_pops_with_the_inbound_call_id(pool):
+    account_id = await pool.fetchval(
+        "INSERT INTO accounts (reference, debtor_name, balance, currency, days_past_due, "
+        "risk_score, language) VALUES ('AS-1', 'Marta', 180.25, 'USD', 30, 0.7, 'es') "
+        "RETURNING id")
+    inbound_id = await _caller(pool, "1796274970.0", account_id, "caller_id")
+    pop = await _pop_for(pool, inbound_id)
+    assert pop == {"type": "screen_pop", "kind": "inbound", "agent": AGENT,
+                   "inbound_call": str(inbound_id), "reference": "AS-1",
+                   "debtor_name": "Marta", "balance": "180.25", "currency": "USD",
+                   "days_past_due": 30, "language": "es", "status": "active",
+                   "number": "+12125550186", "identified_by": "caller_id",
+                   "last_interactions": []}
+
+
+async def test_a_caller_nobody_identified_pops_without_an_account(pool):
+    inbound_id = await _caller(pool, "1796274971.4", None, "none")
+    pop = await _pop_for(pool, inbound_id)
+    assert (pop["kind"], pop["inbound_call"], pop["number"], pop["identified_by"]) == (
+        "inbound", str(inbound_id), "+12125550186", "none")
+    assert pop["reference"] is None and pop["balance"] is None
+    assert pop["last_interactions"] == [] and "attempt" not in pop
