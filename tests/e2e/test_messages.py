@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime
+from typing import Self
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -213,9 +216,6 @@ class BlackHole:
     never answers (a provider that hangs)."""
 
     def __init__(self) -> None:
-        import socket
-        import threading
-
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
         self.requests: list[bytes] = []
@@ -233,7 +233,7 @@ class BlackHole:
             if data:
                 self.requests.append(data)
 
-    def __enter__(self) -> BlackHole:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
