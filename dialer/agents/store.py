@@ -54,16 +54,25 @@ _LAST_INTERACTIONS = """
                    ORDER BY d.at DESC LIMIT 1) AS disposition
            FROM attempts p WHERE p.account_id = t.account_id AND p.id <> $1
            ORDER BY p.started_at DESC LIMIT $2) x) AS last_interactions"""
+# The account's latest messages (issue 15): what was sent, and what was
+# held back and why. Never a message's text: the templates hold that.
+_LAST_MESSAGES = """
+       (SELECT coalesce(jsonb_agg(m ORDER BY m.at DESC), '[]') FROM (
+           SELECT coalesce(g.sent_at, g.created_at) AS at, g.trigger, g.channel, g.status,
+                  g.refused_rule
+           FROM messages g WHERE g.account_id = t.account_id
+           ORDER BY coalesce(g.sent_at, g.created_at) DESC LIMIT $2) m) AS last_messages"""
 _ACCOUNT_SHOWN = ("c.reference, c.debtor_name, c.balance::text AS balance, c.currency, "
                   "c.days_past_due, c.language, c.status")
 _OUTBOUND_POP = f"""
-SELECT {_ACCOUNT_SHOWN}, t.segment, t.number, {_LAST_INTERACTIONS}
+SELECT {_ACCOUNT_SHOWN}, t.segment, t.number, {_LAST_INTERACTIONS}, {_LAST_MESSAGES}
 FROM attempts t JOIN accounts c ON c.id = t.account_id WHERE t.id = $1
 """
 # A caller nobody identified still pops (the account's fields null): the
 # agent learns the call's id, and who is calling from the caller.
 _INBOUND_POP = f"""
-SELECT {_ACCOUNT_SHOWN}, t.caller AS number, t.identified_by, {_LAST_INTERACTIONS}
+SELECT {_ACCOUNT_SHOWN}, t.caller AS number, t.identified_by, {_LAST_INTERACTIONS},
+       {_LAST_MESSAGES}
 FROM inbound_calls t LEFT JOIN accounts c ON c.id = t.account_id WHERE t.id = $1
 """
 
@@ -253,6 +262,7 @@ class AgentStore:
             payload = {"type": "screen_pop", "kind": kind.value, "agent": agent,
                        id_name: str(call), **dict(pop)}
             payload["last_interactions"] = json.loads(pop["last_interactions"])
+            payload["last_messages"] = json.loads(pop["last_messages"])
             await _notify(connection, payload)
 
     async def release(self, endpoint: str, now: datetime) -> None:

@@ -1,7 +1,7 @@
 """The screen pop of an inbound call (issue 14), against the real
 PostgreSQL: reserving an agent for a caller NOTIFYs the agent's desktop
 with the inbound call's id (what the payment hand-off route takes), the
-account the caller was identified as and its latest attempts; a caller
+account the caller was identified as, its latest attempts and messages; a caller
 nobody identified pops too, with the account's fields empty. The lab's
 e2e test of an agent-assisted payment takes the id from a real pop."""
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -70,8 +70,22 @@ async def test_an_inbound_caller_pops_with_the_inbound_call_id(pool):
         "INSERT INTO accounts (reference, debtor_name, balance, currency, days_past_due, "
         "risk_score, language) VALUES ('AS-1', 'Marta', 180.25, 'USD', 30, 0.7, 'es') "
         "RETURNING id")
+    campaign = await pool.fetchval(
+        "INSERT INTO campaigns (name, dial_mode, caller_id, window_profile) "
+        "VALUES ('spring', 'progressive', '+15550100000', 'us') RETURNING id")
+    # The account's messages (issue 15): what went, what was held and why.
+    for trigger, status, rule, at in (("no_interaction", "pending", None, NOW),
+                                      ("machine", "refused", "opt_out",
+                                       NOW - timedelta(hours=1))):
+        await pool.execute(
+            "INSERT INTO messages (account_id, campaign_id, trigger, channel, idempotency_key, "
+            "status, created_at, refused_rule) VALUES ($1, $2, $3, 'sms', $3, $4, $5, $6)",
+            account_id, campaign, trigger, status, at, rule)
     inbound_id = await _caller(pool, "1796274970.0", account_id, "caller_id")
     pop = await _pop_for(pool, inbound_id)
+    messages = pop.pop("last_messages")
+    assert [(m["trigger"], m["channel"], m["status"], m["refused_rule"]) for m in messages] == [
+        ("no_interaction", "sms", "pending", None), ("machine", "sms", "refused", "opt_out")]
     assert pop == {"type": "screen_pop", "kind": "inbound", "agent": AGENT,
                    "inbound_call": str(inbound_id), "reference": "AS-1",
                    "debtor_name": "Marta", "balance": "180.25", "currency": "USD",
@@ -87,3 +101,4 @@ async def test_a_caller_nobody_identified_pops_without_an_account(pool):
         "inbound", str(inbound_id), "+12125550186", "none")
     assert pop["reference"] is None and pop["balance"] is None
     assert pop["last_interactions"] == [] and "attempt" not in pop
+    assert pop["last_messages"] == []
