@@ -73,6 +73,13 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(demo_command(args.accounts, args.seconds))
 
 
+def _outbox_size(text: str) -> int:
+    """argparse type: a whole number of messages from 1 to 1,000,000."""
+    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 1000000")
+    return int(text)
+
+
 def _positive_int(text: str) -> int:
     """argparse type: a whole number from 1 to 200."""
     if not text.isdigit() or not 1 <= int(text) <= 200:
@@ -98,6 +105,13 @@ def _bench(args: argparse.Namespace) -> int:
 
         return bench_payments(load_settings(), load_lab_config(), args.out, args.card,
                               tuple(args.steps) if args.steps else None, args.runs)
+    if args.what == "messages":
+        from dialer.settings import load_database_url
+        from lab.bench_messages import MESSAGES, bench_messages
+        from lab.config import load_lab_config
+
+        return bench_messages(load_lab_config(), load_database_url(), args.out, args.runs,
+                              args.messages or MESSAGES)
     from lab.bench import DEFAULT_MATRIX, bench_pacing
 
     return bench_pacing(args.scenarios or DEFAULT_MATRIX, args.out)
@@ -462,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=45.0, help="how long to dial")
     demo.set_defaults(run=_demo)
     bench = sub.add_parser("bench", help="benchmarks")
-    bench.add_argument("what", choices=["pacing", "hopper", "bridge", "payments"],
+    bench.add_argument("what", choices=["pacing", "hopper", "bridge", "payments", "messages"],
                        help="pacing: policies in the simulator; hopper: import and claims "
                             "on PostgreSQL (the lab's); bridge: answer to agent bridge "
                             "against the lab's Asterisk; payments: simultaneous card "
@@ -478,7 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="payments: simultaneous captures of each step (default 1 4 8 16 "
                             "32)")
     bench.add_argument("--runs", type=_positive_int, default=1,
-                       help="payments: runs of every step (medians over them)")
+                       help="payments: runs of every step; messages: runs (medians over them)")
+    bench.add_argument("--messages", type=_outbox_size,
+                       help="messages: the outbox's size (default 100000)")
     bench.set_defaults(run=_bench)
     _add_operations_commands(sub)
     return parser

@@ -67,7 +67,8 @@ def _write_csv(path: Path, rows: int) -> None:
                          f"{'es' if i % 2 else 'en'},+1{codes[i % 4]}{3000000 + i:07d}\n")
 
 
-def _fresh_database(base_url: str) -> str:
+def fresh_bench_database(base_url: str) -> str:
+    """A new, migrated database recobro_bench beside base_url's; its URL."""
     admin = base_url.rsplit("/", 1)[0] + "/postgres"
     name = "recobro_bench"
     with psycopg.connect(admin, autocommit=True) as connection:
@@ -78,7 +79,7 @@ def _fresh_database(base_url: str) -> str:
     return url
 
 
-def _drop_database(base_url: str) -> None:
+def drop_bench_database(base_url: str) -> None:
     admin = base_url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute("DROP DATABASE IF EXISTS recobro_bench WITH (FORCE)")
@@ -168,13 +169,13 @@ def table(report: dict) -> str:
 
 
 async def _run(database_url: str, work: Path) -> dict:
-    url = _fresh_database(database_url)
+    url = fresh_bench_database(database_url)
     pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
     try:
         report = {"import": await _bench_import(pool, work), "claims": await _bench_claims(pool)}
     finally:
         await pool.close()
-        _drop_database(database_url)
+        drop_bench_database(database_url)
     return report
 
 

@@ -36,8 +36,14 @@ from dialer.settings import PaymentLinkSettings
 class Composed:
     template: TemplateVersion
     rendered: Rendered
-    sms: SmsSize | None  # an SMS's encoding and segments
+    channel: Channel
     link: str
+
+    @property
+    def sms(self) -> SmsSize | None:
+        """An SMS's encoding and segments (measured when asked: the sender
+        does not need them, its channel measures what it sends)."""
+        return measure(self.rendered.body) if self.channel is Channel.SMS else None
 
 
 def link_expiry(now: datetime, lifetime_days: int) -> datetime:
@@ -87,5 +93,4 @@ async def compose_for(db: Db, settings: PaymentLinkSettings, campaign: str,
     allowed = allowed_variables(trigger)
     rendered = render(trigger, channel, language, template.body, template.subject,
                       {name: value for name, value in values.items() if name in allowed})
-    sms = measure(rendered.body) if channel is Channel.SMS else None
-    return Composed(template, rendered, sms, link)
+    return Composed(template, rendered, channel, link)

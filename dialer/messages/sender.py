@@ -108,6 +108,7 @@ class Sender:
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
         self._alive = False
+        self._rules: dict[int, CampaignRules] = {}
 
     @asynccontextmanager
     async def holding(self) -> AsyncIterator[None]:
@@ -141,6 +142,7 @@ class Sender:
         if not self._alive:
             raise RuntimeError("Sender.round outside Sender.holding()")
         now = self._clock()
+        self._rules.clear()
         intake = await take_in(self._pool, now)
         await release_orphans(self._pool, now)
         claimed = await claim_due(self._pool, self.id, now, self._batch, self._channels)
@@ -165,7 +167,7 @@ class Sender:
             return await self._fail(connection, message, "the message has no campaign, so no "
                                     "template", permanent=True)
         rules = (CONFIRMATION_RULES if message.campaign_id is None
-                 else await _campaign_rules(connection, message.campaign_id))
+                 else await self._rules_of(connection, message.campaign_id))
         facts = await message_facts(connection, message.account_id, now)
         decision = may_send(facts, message.trigger, message.channel, rules.window_profile,
                             rules.caps, now)
@@ -190,6 +192,14 @@ class Sender:
         done = await mark_sent(connection, message.id, self.id, template_id,
                                decision.recipient, handed.provider_reference, self._clock())
         return Outcome.SENT if done else Outcome.LOST
+
+    async def _rules_of(self, connection: asyncpg.Connection, campaign_id: int
+                        ) -> CampaignRules:
+        """A campaign's rules, read once a round (a change applies from the
+        next round)."""
+        if campaign_id not in self._rules:
+            self._rules[campaign_id] = await _campaign_rules(connection, campaign_id)
+        return self._rules[campaign_id]
 
     async def _content(self, connection: asyncpg.Connection, message: OutboxMessage,
                        now: datetime) -> tuple[int | None, str, str | None, str]:

@@ -1,0 +1,137 @@
+"""`recobro bench messages`: how many messages per second the sender
+renders and hands to the lab's Kannel, from an outbox of 100,000 due
+messages (one per account), in a database of its own in the lab's
+PostgreSQL. Each run is the real command, `recobro messages run --once`,
+timed from its start to its end (the process's start-up included); then
+how many texts the fake SMSC received. Writes messages.json and
+messages.md; prints the table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from dialer.messages import store
+from dialer.messages.model import Channel, Trigger
+from dialer.messages.templates import TemplateKey
+from lab import kannel
+from lab.bench_hopper import drop_bench_database, fresh_bench_database
+from lab.config import LabConfig
+
+MESSAGES = 100_000
+GOAL_PER_S = 500
+TEMPLATE = ("Hola {{ first_name }}: su saldo es {{ balance }}. Pague en {{ payment_link }} "
+            "{{ opt_out }}")
+_MAKE_ACCOUNTS = """
+INSERT INTO accounts (reference, debtor_name, balance, currency, days_past_due, risk_score,
+                      language, time_zone)
+SELECT 'M' || i, 'Deudor ' || i, (i % 5000) + 10.5, 'USD', 10, 0.5, 'es', 'America/New_York'
+FROM generate_series(1, $1) AS i
+"""
+_MAKE_PHONES = """
+INSERT INTO phones (account_id, position, number, kind, sms_capable, consent, region, time_zones)
+SELECT id, 1, '+1212' || lpad(id::text, 7, '0'), 'mobile', true, true, 'US',
+       ARRAY['America/New_York'] FROM accounts
+"""
+_MAKE_MESSAGES = """
+INSERT INTO messages (account_id, campaign_id, trigger, channel, idempotency_key)
+SELECT a.id, $1, 'no_interaction', 'sms', 'bench:' || a.id FROM accounts a
+"""
+
+
+async def _fill(url: str, count: int) -> None:
+    """count accounts, each with one due silent-hang-up text; the campaign
+    sends at any hour and caps nothing the bench would meet."""
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    try:
+        campaign = await pool.fetchval(
+            "INSERT INTO campaigns (name, dial_mode, caller_id, window_profile, "
+            "messages_per_day, messages_per_week) VALUES ('bench', 'progressive', "
+            "'+15550100000', '00:00-23:59', 100, 700) RETURNING id")
+        await store.save_template(pool, TemplateKey("bench", "", Trigger.NO_INTERACTION,
+                                                    Channel.SMS, "es"), TEMPLATE, None)
+        await pool.execute(_MAKE_ACCOUNTS, count)
+        await pool.execute(_MAKE_PHONES)
+        await pool.execute(_MAKE_MESSAGES, campaign)
+        await pool.execute("ANALYZE")
+    finally:
+        await pool.close()
+
+
+async def _statuses(url: str) -> dict[str, int]:
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch("SELECT status, count(*) FROM messages GROUP BY status")
+    finally:
+        await connection.close()
+    return {r["status"]: r["count"] for r in rows}
+
+
+def _one_run(cfg: LabConfig, database_url: str, count: int) -> dict:
+    url = fresh_bench_database(database_url)
+    try:
+        asyncio.run(_fill(url, count))
+        before = len(kannel.received(cfg))
+        env = {**os.environ, "DATABASE_URL": url}
+        started = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "dialer.cli", "messages", "run", "--once"],
+                                env=env,
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                check=False, timeout=3600)
+        seconds = time.perf_counter() - started
+        if result.returncode != 0:
+            raise RuntimeError(f"recobro messages run failed: {result.stderr.strip()[-500:]}")
+        statuses = asyncio.run(_statuses(url))
+        handed = sum(statuses.get(s, 0) for s in ("sent", "delivered", "undelivered"))
+        # The fake SMSC drains Kannel's queue after the sender is done.
+        deadline = time.monotonic() + 120
+        while len(kannel.received(cfg)) - before < handed and time.monotonic() < deadline:
+            time.sleep(1)
+        return {"messages": count, "handed_to_kannel": handed, "seconds": round(seconds, 1),
+                "per_s": round(handed / seconds), "statuses": statuses,
+                "received_by_fakesmsc": len(kannel.received(cfg)) - before}
+    finally:
+        drop_bench_database(database_url)
+
+
+def table(report: dict) -> str:
+    lines = ["| run | messages | handed to Kannel | seconds | messages/s | fakesmsc received |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for i, run in enumerate(report["runs"], 1):
+        lines.append(f"| {i} | {run['messages']} | {run['handed_to_kannel']} | "
+                     f"{run['seconds']} | {run['per_s']} | {run['received_by_fakesmsc']} |")
+    lines.append(f"\nMedian {report['median_per_s']} messages/s over {len(report['runs'])} "
+                 f"run(s) (goal: {GOAL_PER_S}/s).")
+    return "\n".join(lines)
+
+
+def bench_messages(cfg: LabConfig, database_url: str, out_dir: Path, runs: int,
+                   count: int = MESSAGES) -> int:
+    """Run the messages benchmark runs times; write messages.json and
+    messages.md."""
+    results = []
+    for i in range(runs):
+        print(f"run {i + 1}/{runs}: {count} messages...", flush=True)
+        results.append(_one_run(cfg, database_url, count))
+        print(f"  {results[-1]['per_s']} messages/s", flush=True)
+    report = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+              "runs": results, "median_per_s": round(statistics.median(
+                  r["per_s"] for r in results))}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "messages.json").write_text(json.dumps(report, indent=2))
+    text = table(report)
+    (out_dir / "messages.md").write_text(text + "\n")
+    print(text)
+    print(f"wrote {out_dir / 'messages.json'} and messages.md")
+    return 0
