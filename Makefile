@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/recobro bench bridge
 	$(BIN)/recobro bench pacing
 	$(BIN)/recobro bench payments
+	$(BIN)/recobro bench messages
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not lab and not packaging"
