@@ -14,7 +14,9 @@ agent, who stays on the line, the debtor is handed to the payment capture
 by the demo acting as the agent's desktop (the lab API's POST
 /attempts/{id}/payment, its progress on the agent's WebSocket) and pays
 by keypad. At the end, a table of what the attempts came to, the abandon
-rate and what the compliance gate refused, a table of the payments
+rate and what the compliance gate refused; the texts the debtors who
+answered and hung up without a word received through the lab's Kannel
+(lab/demo_messages.py); a table of the payments
 (brand and last four only), and a check that Asterisk played every
 prompt (its log names no missing sound)."""
 
@@ -54,7 +56,7 @@ from dialer.settings import (
 )
 from dialer.store.database import open_pool
 from dialer.store.migrate import apply_migrations
-from lab import key_scripts, sipp
+from lab import demo_messages, key_scripts, sipp
 from lab.asterisk_log import AsteriskLog, describe
 from lab.config import LabConfig, load_lab_config
 from lab.key_scripts import KeyScript
@@ -425,6 +427,7 @@ async def demo_command(accounts: int, seconds: float) -> int:
         campaigns = CampaignStore(pool)
         campaign_id = await campaigns.create(campaign)
         await campaigns.refresh_leads(campaign_id)
+        await demo_messages.switch_on(pool, campaign.name, prefix)
         await portfolio_changes_mid_campaign(pool, prefix)
         await campaigns.steer(campaign.name, CampaignAction.START)
         print(f"demo: {accounts} accounts in 8 time zones ({path}); {ready} agents ready "
@@ -465,6 +468,8 @@ async def demo_command(accounts: int, seconds: float) -> int:
                 await payers.close()
             print()
             print(await summary(pool, campaign_id))
+            print()
+            print(await demo_messages.send_and_show(pool, cfg, campaign_id))
             payers_pool = await open_pool(payers_url, max_size=1)
             try:
                 print()
