@@ -53,6 +53,18 @@ def _texts(found: list[kannel.Received]) -> Mapping[str, str]:
             for r in found}
 
 
+_HANDED = ("SELECT status, recipient FROM messages WHERE campaign_id = $1 "
+           "AND status IN ('sent', 'delivered', 'undelivered')")
+
+
+async def _all_arrived(pool: asyncpg.Pool, cfg: LabConfig, campaign_id: int, before: int
+                       ) -> bool:
+    handed = await pool.fetch(_HANDED, campaign_id)
+    texts = _texts(kannel.received(cfg)[before:])
+    return all(r["status"] != "sent" and (r["recipient"] or "").lstrip("+") in texts
+               for r in handed)
+
+
 async def send_and_show(pool: asyncpg.Pool, cfg: LabConfig, campaign_id: int) -> str:
     """Send what is due, as `recobro messages run --once` does, with the
     callback listener up for Kannel's reports; what went, as a table."""
@@ -67,11 +79,10 @@ async def send_and_show(pool: asyncpg.Pool, cfg: LabConfig, campaign_id: int) ->
         async with sender.holding():
             while await sender.round(tally):
                 pass
+        # Kannel's reports come back, and fakesmsc writes what it got.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + REPORTS_WITHIN_S
-        while loop.time() < deadline and await pool.fetchval(
-                "SELECT count(*) FROM messages WHERE campaign_id = $1 AND status = 'sent'",
-                campaign_id):
+        while loop.time() < deadline and not await _all_arrived(pool, cfg, campaign_id, before):
             await asyncio.sleep(0.2)
     finally:
         await listener.cleanup()
