@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiohttp
-
 from dialer.messages.channels import Handed, Outgoing, SendFailed
 from dialer.messages.model import Channel
+from dialer.messages.provider_http import ProviderClient
 from dialer.settings import HttpSmsSettings
 
 _TRANSIENT_4XX = frozenset({401, 403, 408, 409, 429})
@@ -57,13 +56,7 @@ class HttpSmsChannel:
 
     def __init__(self, settings: HttpSmsSettings) -> None:
         self.settings = settings
-        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
+        self._client = ProviderClient(f"the SMS provider at {settings.url}", settings.timeout_s)
 
     async def send(self, outgoing: Outgoing) -> Handed:
         """POST the message; SendFailed when the provider did not take it."""
@@ -71,19 +64,9 @@ class HttpSmsChannel:
                    "Idempotency-Key": outgoing.idempotency_key}
         payload = {"to": outgoing.recipient, "from": self.settings.sender,
                    "text": outgoing.body}
-        try:
-            async with self._client().post(self.settings.url, json=payload,
-                                           headers=headers) as reply:
-                body = await reply.text(errors="replace")
-                return answer(reply.status, body, self.settings.id_field)
-        except TimeoutError:
-            raise SendFailed(f"the SMS provider at {self.settings.url} did not answer within "
-                             f"{self.settings.timeout_s:g} s") from None
-        except aiohttp.ClientError as error:
-            raise SendFailed(f"the SMS provider at {self.settings.url}: "
-                             f"{type(error).__name__}: {error}") from None
+        status, body = await self._client.request("POST", self.settings.url, json=payload,
+                                                  headers=headers)
+        return answer(status, body, self.settings.id_field)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()

@@ -22,11 +22,11 @@ from __future__ import annotations
 from enum import Enum
 from urllib.parse import quote, urlencode
 
-import aiohttp
 from yarl import URL
 
 from dialer.messages.channels import Handed, Outgoing, SendFailed
 from dialer.messages.model import Channel
+from dialer.messages.provider_http import ProviderClient
 from dialer.messages.sms import Encoding, measure
 from dialer.settings import KannelSettings, MessageCallbackSettings
 
@@ -108,13 +108,7 @@ class KannelChannel:
     def __init__(self, settings: KannelSettings, callback: MessageCallbackSettings) -> None:
         self.settings = settings
         self.callback = callback
-        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
+        self._client = ProviderClient(f"Kannel at {settings.url}", settings.timeout_s)
 
     async def send(self, outgoing: Outgoing) -> Handed:
         """GET sendsms for the message; SendFailed when Kannel did not take it."""
@@ -122,18 +116,8 @@ class KannelChannel:
         # Kannel as written, and a '+' in the text as %2B.
         query = urlencode(sendsms_query(self.settings, self.callback, outgoing))
         url = URL(f"{self.settings.url}{SENDSMS_PATH}?{query}", encoded=True)
-        try:
-            async with self._client().get(url) as reply:
-                body = await reply.text(errors="replace")
-                return answer(reply.status, body)
-        except TimeoutError:
-            raise SendFailed(f"Kannel at {self.settings.url} did not answer within "
-                             f"{self.settings.timeout_s:g} s") from None
-        except aiohttp.ClientError as error:
-            raise SendFailed(f"Kannel at {self.settings.url}: {type(error).__name__}: "
-                             f"{error}") from None
+        status, body = await self._client.request("GET", url)
+        return answer(status, body)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()
