@@ -78,11 +78,19 @@ async def compose(db: Db, settings: PaymentLinkSettings, campaign: str, referenc
 async def compose_for(db: Db, settings: PaymentLinkSettings, campaign: str,
                       account: PreviewAccount, trigger: Trigger, channel: Channel,
                       now: datetime, *, language: str | None = None,
-                      event: Mapping[str, str] | None = None) -> Composed:
-    """compose, for an account already read."""
+                      event: Mapping[str, str] | None = None,
+                      templates: dict[TemplateKey, TemplateVersion | None] | None = None
+                      ) -> Composed:
+    """compose, for an account already read. templates: the templates
+    already found (a sender's, for one round), filled as they are found."""
     language = language or account.language
     key = TemplateKey(campaign, account.segment, trigger, channel, language)
-    template = await current_template(db, key)
+    if templates is not None and key in templates:
+        template = templates[key]
+    else:
+        template = await current_template(db, key)
+        if templates is not None:
+            templates[key] = template
     if template is None:
         raise ConfigError(f"no template for {key} (nor for any segment): save one with "
                           "`recobro template set`")

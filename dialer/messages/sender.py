@@ -28,6 +28,7 @@ from dialer.messages.model import Channel, Trigger
 from dialer.messages.rules import Allowed, Caps, may_send
 from dialer.messages.store import (
     OutboxMessage,
+    TemplateVersion,
     claim_due,
     hold_sender_lock,
     mark_failed,
@@ -37,7 +38,7 @@ from dialer.messages.store import (
     message_facts,
     release_orphans,
 )
-from dialer.messages.templates import OPT_OUT_CONFIRMED, TemplateRefused
+from dialer.messages.templates import OPT_OUT_CONFIRMED, TemplateKey, TemplateRefused
 from dialer.messages.triggers import TriggerEvent, event_values
 from dialer.settings import PaymentLinkSettings
 
@@ -109,6 +110,7 @@ class Sender:
         self._slots = asyncio.Semaphore(concurrency)
         self._alive = False
         self._rules: dict[int, CampaignRules] = {}
+        self._templates: dict[TemplateKey, TemplateVersion | None] = {}
 
     @asynccontextmanager
     async def holding(self) -> AsyncIterator[None]:
@@ -142,7 +144,10 @@ class Sender:
         if not self._alive:
             raise RuntimeError("Sender.round outside Sender.holding()")
         now = self._clock()
+        # A campaign's rules and templates are read once a round: a change
+        # applies from the next round.
         self._rules.clear()
+        self._templates.clear()
         intake = await take_in(self._pool, now)
         await release_orphans(self._pool, now)
         claimed = await claim_due(self._pool, self.id, now, self._batch, self._channels)
@@ -195,8 +200,7 @@ class Sender:
 
     async def _rules_of(self, connection: asyncpg.Connection, campaign_id: int
                         ) -> CampaignRules:
-        """A campaign's rules, read once a round (a change applies from the
-        next round)."""
+        """A campaign's rules, read once a round."""
         if campaign_id not in self._rules:
             self._rules[campaign_id] = await _campaign_rules(connection, campaign_id)
         return self._rules[campaign_id]
@@ -213,7 +217,8 @@ class Sender:
                                                       message.account_id)
             composed = await compose_for(connection, self._links, campaign, account,
                                          message.trigger, message.channel, now,
-                                         event=_values(message, account.language))
+                                         event=_values(message, account.language),
+                                         templates=self._templates)
         except ConfigError:
             if message.trigger is not Trigger.OPT_OUT_CONFIRMATION:
                 raise

@@ -4,6 +4,7 @@ facts the rules decide on. Functions take an asyncpg connection (or pool)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -339,26 +340,28 @@ async def message_facts(db: Db, account_id: int, now: datetime) -> MessageFacts:
     """What may_send decides on for an account, read fresh: its status,
     opt-outs, zones, current phones, e-mail and the dunning messages sent
     to it in the last 7 days."""
+    # One round trip: the sender asks this for every message it sends.
     account = await db.fetchrow(
         "SELECT a.reference, a.status, a.time_zone, a.email, "
-        "EXISTS (SELECT 1 FROM do_not_call d WHERE d.reference = a.reference) AS opted_out "
-        "FROM accounts a WHERE a.id = $1", account_id)
+        "EXISTS (SELECT 1 FROM do_not_call d WHERE d.reference = a.reference) AS opted_out, "
+        "(SELECT coalesce(jsonb_agg(jsonb_build_object('number', p.number, 'kind', p.kind, "
+        "'sms_capable', p.sms_capable, 'consent', p.consent, 'region', p.region, "
+        "'time_zones', p.time_zones, 'dnc', EXISTS (SELECT 1 FROM do_not_call d "
+        "WHERE d.number = p.number)) ORDER BY p.position), '[]') FROM phones p "
+        "WHERE p.account_id = a.id AND p.retired_at IS NULL) AS phones, "
+        "ARRAY(SELECT m.sent_at FROM messages m WHERE m.account_id = a.id AND m.sent_at > $2 "
+        "AND m.trigger = ANY ($3::text[])) AS sent "
+        "FROM accounts a WHERE a.id = $1", account_id, now - timedelta(days=7), _DUNNING)
     if account is None:
         raise ConfigError(f"no account with id {account_id}")
-    phones = await db.fetch(
-        "SELECT p.*, EXISTS (SELECT 1 FROM do_not_call d WHERE d.number = p.number) AS dnc "
-        "FROM phones p WHERE p.account_id = $1 AND p.retired_at IS NULL ORDER BY p.position",
-        account_id)
-    sent = await db.fetch(
-        "SELECT sent_at FROM messages WHERE account_id = $1 AND sent_at > $2 "
-        "AND trigger = ANY ($3::text[])", account_id, now - timedelta(days=7), _DUNNING)
+    phones = json.loads(account["phones"])
     return MessageFacts(
         reference=account["reference"], status=AccountStatus(account["status"]),
         opted_out=account["opted_out"], time_zone=account["time_zone"],
         phones=tuple(Phone(p["number"], PhoneKind(p["kind"]), p["sms_capable"], p["consent"],
                            p["region"], tuple(p["time_zones"])) for p in phones),
         numbers_opted_out=frozenset(p["number"] for p in phones if p["dnc"]),
-        email=account["email"], sent=tuple(r["sent_at"] for r in sent))
+        email=account["email"], sent=tuple(account["sent"]))
 
 
 async def record_delivery(db: Db, message_id: int, code: int, final_status: str | None,
