@@ -24,6 +24,7 @@ from pacing.model import (
     WrapUpEnded,
 )
 from pacing.scenario import Scenario
+from pacing.timeline import CallMoments
 
 GRACE_S = 2.0  # the 2-second rule
 TICK_S = 1.0  # the policy is also asked once a second between events
@@ -116,7 +117,8 @@ class RunMetrics:
 
 
 class _Agent:
-    __slots__ = ("logged_in", "logout_pending", "pause_pending", "since", "state", "view")
+    __slots__ = ("call", "logged_in", "logout_pending", "pause_pending", "since", "state",
+                 "view")
 
     def __init__(self) -> None:
         self.state = AgentState.PAUSED
@@ -125,6 +127,7 @@ class _Agent:
         self.logged_in = False
         self.pause_pending = False
         self.logout_pending = False
+        self.call = -1  # the call it talks on or wraps up after
 
 
 class Simulation:
@@ -144,6 +147,9 @@ class Simulation:
         self._next_call = 0
         self._shift_open = False
         self._shift_start = 0.0
+        # Each resolved call's moments (pacing.timeline): what the policy
+        # heard is exactly timeline.heard(moments.values()).
+        self.moments: dict[int, CallMoments] = {}
 
     # -- event queue ----------------------------------------------------
     def _at(self, t: float, kind: _Kind, ref: int = 0) -> None:
@@ -194,19 +200,24 @@ class Simulation:
 
     def _serve_waiting(self, index: int) -> None:
         while self.waiting:
-            _, answered_at = self.waiting.popleft()
+            call, answered_at = self.waiting.popleft()
             if self.now - answered_at <= GRACE_S or self.s.markovian:
-                self._connect(index, answered_at)
+                self._connect(index, call, answered_at)
                 return
 
-    def _connect(self, index: int, answered_at: float, talk: float | None = None) -> None:
+    def _connect(self, index: int, call: int, answered_at: float,
+                 talk: float | None = None) -> None:
         agent = self.agents[index]
         self.metrics.waits.append(self.now - agent.since)
         self._set_state(agent, AgentState.TALKING)
+        agent.call = call
+        moments = self.moments[call]
+        moments.talk_started_at = self.now
         if talk is None:
             talk = self.s.talk.sample(self.rng)
             self.metrics.connects += 1
             self.metrics.answer_log.append((self.now, 1, 0))
+            moments.connected_at = self.now
             self.policy.observe(CallConnected(at=self.now, answered_at=answered_at))
         self._at(self.now + talk, _Kind.TALK_END, index)
 
@@ -258,17 +269,19 @@ class Simulation:
             self.metrics.answer_log.append((self.now, 1, 1))
         elif result is DialResult.MACHINE and rng.random() < s.amd_false_negative:
             heard = DialResult.LIVE  # a machine AMD let through
+        self.moments[call] = CallMoments(dialed_at=dialed_at, resolved_at=self.now, result=heard)
         self.policy.observe(CallResolved(at=self.now, dialed_at=dialed_at, result=heard))
         if heard is not DialResult.LIVE:
             return
+        self.moments[call].answered_at = self.now
         index = self._ready_agent()
         if result is DialResult.MACHINE:
             if index is not None:  # the agent hears a machine and moves on
-                self._connect(index, self.now, talk=s.machine_talk)
+                self._connect(index, call, self.now, talk=s.machine_talk)
             return
         self.metrics.live_answers += 1
         if index is not None:
-            self._connect(index, self.now)
+            self._connect(index, call, self.now)
         else:
             self.waiting.append((call, self.now))
             patience = float(rng.exponential(GRACE_S)) if s.markovian else GRACE_S
@@ -280,6 +293,7 @@ class Simulation:
                 self.waiting.remove(item)
                 self.metrics.abandoned += 1
                 self.metrics.answer_log.append((self.now, 1, 1))
+                self.moments[call].abandoned_at = self.now
                 self.policy.observe(CallAbandoned(at=self.now, answered_at=item[1]))
                 return
 
@@ -339,6 +353,7 @@ class Simulation:
                 self._resolve(ref)
             elif kind is _Kind.TALK_END:
                 agent = self.agents[ref]
+                self.moments[agent.call].talk_ended_at = self.now
                 self.policy.observe(TalkEnded(at=self.now, seconds=self.now - agent.since))
                 if s.wrap.mean > 0:
                     self._set_state(agent, AgentState.WRAP_UP)
@@ -347,6 +362,7 @@ class Simulation:
                     self._become_free(ref)
             elif kind is _Kind.WRAP_END:
                 agent = self.agents[ref]
+                self.moments[agent.call].wrap_up_ended_at = self.now
                 self.policy.observe(WrapUpEnded(at=self.now, seconds=self.now - agent.since))
                 self._become_free(ref)
             elif kind is _Kind.PATIENCE:
