@@ -26,11 +26,12 @@ from dialer.agents.connector import AgentConnector
 from dialer.compliance.windows import zone_may_be_open
 from dialer.engine import Engine
 from dialer.errors import DatabaseError
-from dialer.outbound import claiming, dialers, floor, leads
+from dialer.outbound import claiming, dialers, floor, history, leads
 from dialer.outbound.lifecycles import CampaignState
 from dialer.outbound.placing import CallPlacer, Tally
 from dialer.outbound.plan import build_snapshot, plan_claims, plan_lines
 from dialer.outbound.recovery import Recovery, campaign_lock_key
+from dialer.outbound.results import PacingFeed
 from dialer.outbound.self_service import SelfServiceRoute
 from dialer.outbound.stasis import AnsweredCalls
 from dialer.outbound.store import CampaignStore
@@ -87,24 +88,25 @@ class CampaignDialer:
         self.clock = clock or engine.clock
         self.dialer_id = dialer_id or uuid.uuid4()
         self.policy = make_policy(campaign)
+        start = self.clock()
+        # Midnight of the dialer's first day: pacing's hour of day is the clock's.
+        epoch = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        self.feed = PacingFeed(self.policy, epoch, self.clock)
         self.connector = AgentConnector(engine, self.pool, campaign.wrap_up_s, campaign.caller_id,
                                         settings.agent_caller_id)
         # payments None: no card gateway, so no payment by keypad.
         self_service = (SelfServiceRoute(engine, self.pool, campaign.name,
                                          settings.callback_number, payments)
                         if campaign.answered_to is AnsweredTo.SELF_SERVICE else None)
-        self.answered = AnsweredCalls(engine, self.pool, self.connector,
+        self.answered = AnsweredCalls(engine, self.pool, self.connector, self.feed,
                                       settings.callback_number, campaign.machine_action,
                                       self_service=self_service, payments=payments)
         self._resources = resources or contextlib.AsyncExitStack()  # the card gateway's
         self.tally = Tally()
         self.stopping = False  # set to end the loop as if the campaign stopped
         self._lock_connection = lock_connection
-        start = self.clock()
-        # Midnight of the dialer's first day: pacing's hour of day is the clock's.
-        epoch = start.replace(hour=0, minute=0, second=0, microsecond=0)
         self.placer = CallPlacer(engine, self.pool, campaign, self.dialer_id, self.answered,
-                                 self.policy, self.tally, self.clock, epoch)
+                                 self.feed, self.tally, self.clock)
         self.recovery = Recovery(engine, self.pool, campaign.id, self.dialer_id, self.connector,
                                  self.answered,
                                  lambda dialer: dialer_settings(settings, dialer).ari.app,
@@ -215,6 +217,7 @@ class CampaignDialer:
                     break
                 if state is CampaignState.RUNNING:
                     await self.tick()
+                await self.keep_history()
             except CONNECTION_LOST as error:
                 # No call is placed while the dialer cannot record it.
                 ride_out = self.settings.db_ride_out_s
@@ -234,8 +237,27 @@ class CampaignDialer:
                 next_progress = loop.time() + 5.0
             await asyncio.sleep(TICK_S)
         await self.calls_ended(DRAIN_S)
+        with contextlib.suppress(*CONNECTION_LOST):
+            await self.keep_history()
         say(self.tally.line(self.in_flight))
         return self.tally
+
+    async def keep_history(self) -> None:
+        """What pacing heard since the last time, appended to the campaign's
+        history, with the closed loop's state (dialer.outbound.history)."""
+        heard = self.feed.take()
+        if not heard:
+            return
+        try:
+            async with self.pool.acquire() as connection, connection.transaction():
+                await history.keep_heard(connection, self.campaign.id, self.dialer_id,
+                                         self._epoch, heard)
+                if isinstance(self.policy, Predictive):
+                    await history.save_state(connection, self.campaign.id,
+                                             self.policy.log_lambda, self.clock())
+        except BaseException:
+            self.feed.give_back(heard)
+            raise
 
     def look_again(self) -> None:
         """Read the leads' zones and contact rates again at the next tick
@@ -278,8 +300,9 @@ class CampaignDialer:
             if self.campaign.answered_to is AnsweredTo.SELF_SERVICE:
                 plan = plan_lines(self.campaign, len(calls))  # no agents to pace to
             else:
-                snapshot = build_snapshot(now, self._epoch, await floor.agent_rows(connection),
-                                          calls)
+                agents = await floor.agent_rows(connection)
+                self.feed.agents_seen(agents)  # wrap-ups that ended, before deciding
+                snapshot = build_snapshot(now, self._epoch, agents, calls)
                 plan = plan_claims(self.campaign, self.policy.decide(snapshot), snapshot)
             claim = await claiming.claim(
                 connection, self.campaign, self.dialer_id,
