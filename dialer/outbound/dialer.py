@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,7 +44,7 @@ from dialer.settings import PaymentGatewaySettings, Settings
 from dialer.store.migrate import describe
 from dialer.store.outage import CONNECTION_LOST, Outage
 from pacing.model import PacingPolicy
-from pacing.policies.predictive import Predictive
+from pacing.policies.predictive import WINDOW_S, Predictive
 from pacing.policies.simple import FixedRatio, Preview, Progressive
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ TICK_S = 0.5
 REFRESH_S = 60.0  # leads from new accounts, contact rates by hour
 ZONES_S = 15.0  # which zones hold ready leads
 DRAIN_S = 120.0  # on stop, how long in-flight calls may take to end
+# Pacing history older than the longest regulator's window is dropped.
+HISTORY_KEPT = timedelta(seconds=max(WINDOW_S.values()) + 86400.0)
 
 
 def make_policy(campaign: Campaign) -> PacingPolicy:
@@ -104,6 +107,7 @@ class CampaignDialer:
         self._resources = resources or contextlib.AsyncExitStack()  # the card gateway's
         self.tally = Tally()
         self.stopping = False  # set to end the loop as if the campaign stopped
+        self.warmed = 0  # outcomes of the campaign's pacing history read back at the start
         self._lock_connection = lock_connection
         self.placer = CallPlacer(engine, self.pool, campaign, self.dialer_id, self.answered,
                                  self.feed, self.tally, self.clock)
@@ -147,6 +151,7 @@ class CampaignDialer:
                          payments=payments, resources=resources)
             await dialers.register_dialer(lock_connection, dialer.dialer_id, campaign.id,
                                          os.getpid())
+            await dialer.warm_start()  # before adopted calls tell pacing anything new
             await dialer.recover()
         except BaseException:
             await resources.aclose()
@@ -193,6 +198,23 @@ class CampaignDialer:
         else:
             log.error("%s failed", task.get_name(), exc_info=error)
 
+    async def warm_start(self) -> None:
+        """A predictive policy reads back what the campaign's pacing heard
+        within its regulator's window (answer rate by hour; talk, wrap-up and
+        answer-delay samples; the window's live answers and abandons) and the
+        closed loop's last state, instead of relearning from zero. The talks
+        still going on it counts as censored samples as it decides."""
+        if not isinstance(self.policy, Predictive):
+            return
+        now = self.clock()
+        since = now - timedelta(seconds=WINDOW_S[self.policy.regulator])
+        async with self.pool.acquire() as connection:
+            await history.forget_before(connection, self.campaign.id, now - HISTORY_KEPT)
+            heard = await history.heard_since(connection, self.campaign.id, since, self._epoch)
+            log_lambda = await history.last_state(connection, self.campaign.id)
+        self.policy.warm_start(heard, log_lambda)
+        self.warmed = len(heard)
+
     async def recover(self) -> None:
         """Adopt the open attempts of the campaign's dead dialers
         (dialer.outbound.recovery)."""
@@ -210,6 +232,9 @@ class CampaignDialer:
         next_progress = loop.time()
         outage = Outage()
         say = progress or (lambda line: None)
+        if isinstance(self.policy, Predictive):
+            say(f"pacing: {self.warmed} outcome(s) of the campaign's history read back, "
+                f"closed loop at lambda {math.exp(self.policy.log_lambda):.4f}")
         while not self.stopping and (until is None or loop.time() < until):
             try:
                 state = await self.campaigns.state(self.campaign.id)

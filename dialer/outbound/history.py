@@ -84,6 +84,14 @@ async def heard_since(connection: asyncpg.Connection, campaign_id: int, since: d
     return [event_of((r["kind"], r["at"], r["since"], r["result"]), epoch) for r in rows]
 
 
+async def forget_before(connection: asyncpg.Connection, campaign_id: int,
+                        before: datetime) -> None:
+    """Drop what the campaign's pacing heard before `before` (no regulator's
+    window reaches it any more)."""
+    await connection.execute("DELETE FROM pacing_heard WHERE campaign_id = $1 AND at < $2",
+                             campaign_id, before)
+
+
 async def save_state(connection: asyncpg.Connection, campaign_id: int, log_lambda: float,
                      now: datetime) -> None:
     """The closed loop's state now (the last one saved is the one read back)."""

@@ -18,12 +18,16 @@ subject to abandons". lambda is the closed loop: a stochastic-approximation
 step on every live answer moves it so that the measured abandon rate sits at
 the set-point (below the cap), and a brake falls back to progressive dialing
 if the regulator's window gets close to the cap. Until some talk times are
-known (the first ones are the short ones) it dials progressively."""
+known it dials progressively; while few are known, the talks still going on
+count as censored samples (Kaplan-Meier), as the first talks to end are the
+short ones. A dialer that restarts hands it the campaign's recent history
+and the closed loop's last state (warm_start) instead of starting from zero."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from enum import Enum
 
 import numpy as np
@@ -44,6 +48,8 @@ from pacing.model import (
 GRACE_S = 2.0  # the 2-second rule
 HORIZON_QUANTILES = (0.25, 0.5, 0.75, 0.95)  # of the time from dial to a live answer
 COLD_START_CALLS = 20  # talk times to learn before dialing ahead of agents
+# Below this many ended talks, the talks going on count as censored samples.
+CENSORED_UNTIL = 400
 
 
 class Regulator(Enum):
@@ -116,6 +122,15 @@ class Predictive:
                 self.wrap.record(seconds)
         self.log_lambda = min(max(self.log_lambda, math.log(1e-4)), math.log(10.0))
 
+    def warm_start(self, heard: Iterable[PacingEvent], log_lambda: float | None) -> None:
+        """Learn from what the campaign's pacing heard before (in the order
+        heard: the estimators, the regulator's window), then take up the
+        closed loop where it was (None: none was saved)."""
+        for event in heard:
+            self.observe(event)
+        if log_lambda is not None:
+            self.log_lambda = min(max(log_lambda, math.log(1e-4)), math.log(10.0))
+
     @property
     def window_abandon_rate(self) -> float:
         return self._window_abandoned / self._window_live if self._window_live else 0.0
@@ -152,8 +167,10 @@ class Predictive:
                 wrapping.append(now - agent.since)
         wrap_mean = self.wrap.mean()
         talk_elapsed, wrap_elapsed = np.asarray(talking), np.asarray(wrapping)
+        talk = (self.talk.with_censored(talk_elapsed) if self.talk.count < CENSORED_UNTIL
+                else self.talk)
         chances = np.array([np.concatenate([
-            self.talk.ends_within(talk_elapsed, max(0.0, h - wrap_mean)),
+            talk.ends_within(talk_elapsed, max(0.0, h - wrap_mean)),
             self.wrap.ends_within(wrap_elapsed, h)]) for h in horizons])
         return ready, chances
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 import subprocess
 import time
@@ -276,10 +277,17 @@ def test_kill_9_mid_campaign_then_restart_loses_no_outcome(lab_config, fresh_dat
     victim.communicate(timeout=30)
     assert len(in_flight) >= 3, "no calls in flight to kill"
     bridged = {a["id"] for a in in_flight if a["connected_at"]}
+    # What the dead dialer's pacing heard, and its closed loop's last state.
+    heard = asyncio.run(fetch(url, "SELECT count(*) FROM pacing_heard"))[0][0]
+    log_lambda = asyncio.run(fetch(url, "SELECT log_lambda FROM pacing_state"))[0][0]
+    assert heard > 0
     survivor = start_dialer(lab_config, url, "crash", 20)
     stdout, stderr = survivor.communicate(timeout=240)
     assert survivor.returncode == 0, stderr
     assert "adopted" in stdout
+    # The new dialer read it all back (warm start) instead of starting from zero.
+    assert (f"pacing: {heard} outcome(s) of the campaign's history read back, closed loop "
+            f"at lambda {math.exp(log_lambda):.4f}") in stdout, stdout
     attempts = asyncio.run(fetch(url, ATTEMPTS))
     for a in attempts:  # exactly one final outcome each, in both tables
         assert a["result"] is not None and a["call_state"] == "ended", dict(a)
