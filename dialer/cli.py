@@ -100,6 +100,10 @@ def _bench(args: argparse.Namespace) -> int:
                               tuple(args.steps) if args.steps else None, args.runs)
     from lab.bench import DEFAULT_MATRIX, bench_pacing
 
+    if args.what == "pacing-restart":
+        from lab.bench_restart import bench_restart
+
+        return bench_restart(args.scenarios or DEFAULT_MATRIX, args.out)
     return bench_pacing(args.scenarios or DEFAULT_MATRIX, args.out)
 
 
@@ -451,8 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=45.0, help="how long to dial")
     demo.set_defaults(run=_demo)
     bench = sub.add_parser("bench", help="benchmarks")
-    bench.add_argument("what", choices=["pacing", "hopper", "bridge", "payments"],
-                       help="pacing: policies in the simulator; hopper: import and claims "
+    bench.add_argument("what", choices=["pacing", "pacing-restart", "hopper", "bridge",
+                                        "payments"],
+                       help="pacing: policies in the simulator; pacing-restart: what a "
+                            "dialer restart mid-shift costs (cold and warm) in the "
+                            "simulator; hopper: import and claims "
                             "on PostgreSQL (the lab's); bridge: answer to agent bridge "
                             "against the lab's Asterisk; payments: simultaneous card "
                             "captures and last key to result, against the lab")
