@@ -270,8 +270,9 @@ def test_kill_9_mid_campaign_then_restart_loses_no_outcome(lab_config, fresh_dat
     while time.monotonic() < deadline:
         in_flight = asyncio.run(fetch(url, "SELECT id, connected_at FROM attempts "
                                            "WHERE result IS NULL"))
-        if len(in_flight) >= 3 and any(a["connected_at"] for a in in_flight):
-            break
+        kept = asyncio.run(fetch(url, "SELECT count(*) FROM pacing_state"))[0][0]
+        if len(in_flight) >= 3 and any(a["connected_at"] for a in in_flight) and kept:
+            break  # (and its pacing has kept some history: it does every 0.5 s)
         time.sleep(0.3)
     victim.send_signal(signal.SIGKILL)  # the process we started, by its own pid
     victim.communicate(timeout=30)
