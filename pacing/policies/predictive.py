@@ -58,6 +58,8 @@ class Regulator(Enum):
 
 
 WINDOW_S = {Regulator.FCC: 30 * 86400.0, Regulator.OFCOM: 86400.0}
+SHORT_WINDOW_S = 3600.0  # the optional short-window cap's window
+SHORT_WINDOW_MIN_LIVE = 20  # live answers in it before its cap may brake
 
 
 class Predictive:
@@ -69,7 +71,7 @@ class Predictive:
                  prior_talk_s: float = 180.0, prior_wrap_s: float = 1.0,
                  prior_live_delay_s: float = 15.0, prior_other_delay_s: float = 25.0,
                  initial_lambda: float = 0.01, gain: float = 0.2,
-                 max_calls_per_agent: float = 4.0) -> None:
+                 max_calls_per_agent: float = 4.0, hour_cap: float | None = None) -> None:
         self.cap = cap
         self.margin_z = margin_z
         self.regulator = regulator
@@ -85,6 +87,11 @@ class Predictive:
         self._window: deque[tuple[float, float, float]] = deque()  # (at, live, abandoned)
         self._window_live = 0.0
         self._window_abandoned = 0.0
+        # An operator's own cap on any hour (e.g. 5%), on top of the regulator's.
+        self.hour_cap = hour_cap
+        self._hour: deque[tuple[float, float, float]] = deque()
+        self._hour_live = 0.0
+        self._hour_abandoned = 0.0
 
     # -- learning -------------------------------------------------------
     def _count(self, at: float, live: float, abandoned: float) -> None:
@@ -96,6 +103,15 @@ class Predictive:
             _, old_live, old_abandoned = self._window.popleft()
             self._window_live -= old_live
             self._window_abandoned -= old_abandoned
+        if self.hour_cap is None:
+            return
+        self._hour.append((at, live, abandoned))
+        self._hour_live += live
+        self._hour_abandoned += abandoned
+        while self._hour and self._hour[0][0] < at - SHORT_WINDOW_S:
+            _, old_live, old_abandoned = self._hour.popleft()
+            self._hour_live -= old_live
+            self._hour_abandoned -= old_abandoned
 
     def observe(self, event: PacingEvent) -> None:
         match event:
@@ -147,8 +163,13 @@ class Predictive:
 
     @property
     def braking(self) -> bool:
-        """The regulator's window is close to the cap: dial progressively."""
-        return self._window_live >= 50 and self.window_abandon_rate > 0.95 * self.cap
+        """The regulator's window is close to the cap, or the last hour close
+        to the operator's hour_cap (once it holds enough live answers to
+        say): dial progressively."""
+        if self._window_live >= 50 and self.window_abandon_rate > 0.95 * self.cap:
+            return True
+        return (self.hour_cap is not None and self._hour_live >= SHORT_WINDOW_MIN_LIVE
+                and self._hour_abandoned > 0.95 * self.hour_cap * self._hour_live)
 
     # -- deciding -------------------------------------------------------
     def _free_chances(self, snapshot: Snapshot, horizons: np.ndarray) -> tuple[int, np.ndarray]:

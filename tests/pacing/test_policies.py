@@ -191,3 +191,24 @@ def test_a_warm_start_takes_up_where_the_stopped_policy_was():
     assert restarted.log_lambda == running.log_lambda
     assert restarted.window_abandon_rate == running.window_abandon_rate > 0
     assert restarted.decide(snapshot) == running.decide(snapshot) > cold.decide(snapshot)
+
+
+def test_an_hour_cap_brakes_on_the_last_hour_alone():
+    """An operator's cap on any hour (5%) brakes on the last hour's rate,
+    though the regulator's 24 h window is far from its cap; once that hour
+    has passed, it lets go."""
+    capped, uncapped = Predictive(hour_cap=0.05), Predictive()
+    t = 9 * 3600.0
+    for policy in (capped, uncapped):
+        for i in range(400):  # a calm morning: 400 connects, no abandon
+            policy.observe(CallConnected(at=t + 10 * i, answered_at=t + 10 * i))
+        late = t + 4000 + 3600
+        for i in range(30):  # then an hour of 30 answers with 3 abandons: 10%
+            at = late + 60 * i
+            event = (CallAbandoned(at=at, answered_at=at - 2) if i % 10 == 0
+                     else CallConnected(at=at, answered_at=at))
+            policy.observe(event)
+    assert uncapped.window_abandon_rate < 0.03 and not uncapped.braking
+    assert capped.braking
+    capped.observe(CallConnected(at=late + 2 * 3600, answered_at=late + 2 * 3600))
+    assert not capped.braking  # the bad hour is over
