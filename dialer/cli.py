@@ -114,6 +114,10 @@ def _bench(args: argparse.Namespace) -> int:
                               args.messages or MESSAGES)
     from lab.bench import DEFAULT_MATRIX, bench_pacing
 
+    if args.what == "pacing-restart":
+        from lab.bench_restart import bench_restart
+
+        return bench_restart(args.scenarios or DEFAULT_MATRIX, args.out)
     return bench_pacing(args.scenarios or DEFAULT_MATRIX, args.out)
 
 
@@ -476,8 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=45.0, help="how long to dial")
     demo.set_defaults(run=_demo)
     bench = sub.add_parser("bench", help="benchmarks")
-    bench.add_argument("what", choices=["pacing", "hopper", "bridge", "payments", "messages"],
-                       help="pacing: policies in the simulator; hopper: import and claims "
+    bench.add_argument("what", choices=["pacing", "pacing-restart", "hopper", "bridge",
+                                        "payments", "messages"],
+                       help="pacing: policies in the simulator; pacing-restart: what a "
+                            "dialer restart mid-shift costs (cold and warm) in the "
+                            "simulator; messages: texts handed to the lab's Kannel per "
+                            "second; hopper: import and claims "
                             "on PostgreSQL (the lab's); bridge: answer to agent bridge "
                             "against the lab's Asterisk; payments: simultaneous card "
                             "captures and last key to result, against the lab")

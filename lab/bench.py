@@ -296,17 +296,22 @@ def plot(report: dict, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
-def bench_pacing(matrix: Traversable, out_dir: Path) -> int:
-    """Run the matrix, write pacing.json, pacing.md and pacing.png."""
+def read_matrix(matrix: Traversable) -> list[Scenario]:
+    """The scenarios of a TOML or JSON file (a clear error naming what is wrong)."""
     try:
         text = matrix.read_text()
     except OSError as error:
         raise ConfigError(f"scenario file {matrix}: {error.strerror}") from None
     try:
-        scenarios = parse_scenarios(text, "json" if matrix.name.endswith(".json") else "toml",
-                                    where=str(matrix))
+        return parse_scenarios(text, "json" if matrix.name.endswith(".json") else "toml",
+                               where=str(matrix))
     except ScenarioError as error:
         raise ConfigError(str(error)) from None
+
+
+def bench_pacing(matrix: Traversable, out_dir: Path) -> int:
+    """Run the matrix, write pacing.json, pacing.md and pacing.png."""
+    scenarios = read_matrix(matrix)
     started = time.perf_counter()
     report = run_matrix(scenarios)
     report["wall_seconds"] = round(time.perf_counter() - started, 1)

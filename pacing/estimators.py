@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
 from scipy.special import ndtr
 
 from pacing.model import hour_of_day
@@ -80,6 +81,26 @@ class EmpiricalDuration:
     def mean(self) -> float:
         return float(self.sorted_samples().mean())
 
+    def with_censored(self, running: np.ndarray) -> EmpiricalDuration:
+        """This distribution counting durations still running (each at
+        least its elapsed time) as right-censored samples: the Kaplan-Meier
+        estimate over both, as pseudo-samples at its quantiles. Early on the
+        ended durations are the short ones; the running ones correct that.
+        Mass the estimate leaves past the longest duration seen goes on a
+        memoryless tail from there with the ended samples' mean."""
+        ended = self.sorted_samples()
+        running = np.asarray(running, dtype=float)
+        if running.size == 0:
+            return self
+        points = max(len(ended) + running.size, len(self._prior))
+        view = EmpiricalDuration.__new__(EmpiricalDuration)
+        view._prior = self._prior
+        view._samples = view._sorted = kaplan_meier_samples(ended, running, points)
+        view._count = len(view._samples)
+        view._next = 0
+        view._dirty = False
+        return view
+
     def quantiles(self, levels: tuple[float, ...]) -> np.ndarray:
         """The samples' quantiles at levels (nearest rank: they are sorted)."""
         samples = self.sorted_samples()
@@ -103,6 +124,32 @@ class EmpiricalDuration:
         with np.errstate(divide="ignore", invalid="ignore"):
             within = np.where(alive > 0, (alive - later) / np.maximum(alive, 1), tail)
         return within
+
+
+def kaplan_meier_samples(ended: np.ndarray, running: np.ndarray, points: int) -> np.ndarray:
+    """`points` sorted pseudo-samples at the quantiles of the Kaplan-Meier
+    estimate of durations, some ended (`ended`) and some still running at
+    least `running` long (right-censored; scipy.stats.ecdf). The mass past
+    the longest duration seen (a censored one) lies on a memoryless tail
+    with the ended durations' mean."""
+    ended = np.asarray(ended, dtype=float)
+    running = np.asarray(running, dtype=float)
+    if ended.size == 0:
+        raise ValueError("kaplan_meier_samples needs at least one ended duration")
+    result = stats.ecdf(stats.CensoredData(uncensored=ended, right=running))
+    times, survival = result.sf.quantiles, result.sf.probabilities
+    levels = (np.arange(points) + 0.5) / points  # of the distribution function
+    # The k-th time is the q-quantile for q in [1 - S(t_{k-1}), 1 - S(t_k)).
+    cdf = 1.0 - survival
+    index = np.searchsorted(cdf, levels, side="right")
+    beyond = index >= len(times)
+    out = np.empty(points)
+    out[~beyond] = times[index[~beyond]]
+    if beyond.any():
+        left = survival[-1]  # the mass past the last time
+        tail = (levels[beyond] - cdf[-1]) / left  # its own quantile levels
+        out[beyond] = times[-1] - float(ended.mean()) * np.log1p(-np.minimum(tail, 1 - 1e-9))
+    return np.sort(out)
 
 
 def expected_shortfall(mean: np.ndarray, var: np.ndarray) -> np.ndarray:

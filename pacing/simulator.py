@@ -6,6 +6,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -18,12 +19,14 @@ from pacing.model import (
     CallConnected,
     CallResolved,
     DialResult,
+    PacingEvent,
     PacingPolicy,
     Snapshot,
     TalkEnded,
     WrapUpEnded,
 )
 from pacing.scenario import Scenario
+from pacing.timeline import CallMoments, heard
 
 GRACE_S = 2.0  # the 2-second rule
 TICK_S = 1.0  # the policy is also asked once a second between events
@@ -46,6 +49,22 @@ class _Kind(IntEnum):
     LOGIN = 6
     LOGOUT = 7
     TICK = 8
+    DIALER_STOP = 9
+    DIALER_START = 10
+
+
+@dataclass(frozen=True)
+class Restart:
+    """The dialer stops at `at` and another starts gap_s later. Meanwhile
+    nobody dials, connects or hears: a person who answers then is
+    abandoned (the new dialer adopts the call after its 2 seconds). `make`
+    gives the new dialer's policy from what the campaign's pacing heard
+    until the stop (in order, as PostgreSQL keeps it) and the stopped
+    policy (whose closed loop's last state was saved)."""
+
+    at: float
+    gap_s: float
+    make: Callable[[list[PacingEvent], PacingPolicy], PacingPolicy]
 
 
 @dataclass
@@ -68,6 +87,14 @@ class RunMetrics:
     decision_ns: list[int] = field(default_factory=list)
     span_start: float = 0.0  # the first shift's start
     span_end: float = 0.0  # the last shift's end
+    probe_worked_s: float = 0.0  # talk and wrap-up within the probe window
+    probe_ready_s: float = 0.0
+
+    @property
+    def probe_occupancy(self) -> float:
+        """Occupancy within the probe window (Simulation's probe)."""
+        total = self.probe_worked_s + self.probe_ready_s
+        return self.probe_worked_s / total if total else 0.0
 
     @property
     def occupancy(self) -> float:
@@ -116,7 +143,8 @@ class RunMetrics:
 
 
 class _Agent:
-    __slots__ = ("logged_in", "logout_pending", "pause_pending", "since", "state", "view")
+    __slots__ = ("call", "logged_in", "logout_pending", "pause_pending", "since", "state",
+                 "view")
 
     def __init__(self) -> None:
         self.state = AgentState.PAUSED
@@ -125,14 +153,21 @@ class _Agent:
         self.logged_in = False
         self.pause_pending = False
         self.logout_pending = False
+        self.call = -1  # the call it talks on or wraps up after
 
 
 class Simulation:
     """One policy through one scenario."""
 
-    def __init__(self, scenario: Scenario, policy: PacingPolicy) -> None:
+    def __init__(self, scenario: Scenario, policy: PacingPolicy, restart: Restart | None = None,
+                 probe: tuple[float, float] | None = None) -> None:
         self.s = scenario
         self.policy = policy
+        self.restart = restart
+        self.probe = probe  # a window whose occupancy is measured apart
+        self._down = False  # between a restart's stop and start
+        self._stopped: PacingPolicy | None = None
+        self._history: list[PacingEvent] = []
         self.rng = np.random.default_rng(scenario.seed)
         self.metrics = RunMetrics(policy=policy.name, scenario=scenario.name)
         self.now = 0.0
@@ -144,6 +179,9 @@ class Simulation:
         self._next_call = 0
         self._shift_open = False
         self._shift_start = 0.0
+        # Each resolved call's moments (pacing.timeline): what the policy
+        # heard is exactly timeline.heard(moments.values()).
+        self.moments: dict[int, CallMoments] = {}
 
     # -- event queue ----------------------------------------------------
     def _at(self, t: float, kind: _Kind, ref: int = 0) -> None:
@@ -163,9 +201,19 @@ class Simulation:
             total += max(0.0, hi - lo)
         return total
 
+    def _hear(self, event: PacingEvent) -> None:
+        if not self._down:
+            self.policy.observe(event)
+
     def _set_state(self, agent: _Agent, state: AgentState) -> None:
         spent = self._measured(agent.since, self.now)
         m = self.metrics
+        if self.probe is not None and agent.logged_in:
+            overlap = max(0.0, min(self.now, self.probe[1]) - max(agent.since, self.probe[0]))
+            if agent.state is AgentState.READY:
+                m.probe_ready_s += overlap
+            elif agent.state in (AgentState.TALKING, AgentState.WRAP_UP):
+                m.probe_worked_s += overlap
         if agent.state is AgentState.READY:
             m.ready_s += spent
         elif agent.state is AgentState.TALKING:
@@ -193,21 +241,26 @@ class Simulation:
         self._serve_waiting(index)
 
     def _serve_waiting(self, index: int) -> None:
-        while self.waiting:
-            _, answered_at = self.waiting.popleft()
+        while self.waiting and not self._down:
+            call, answered_at = self.waiting.popleft()
             if self.now - answered_at <= GRACE_S or self.s.markovian:
-                self._connect(index, answered_at)
+                self._connect(index, call, answered_at)
                 return
 
-    def _connect(self, index: int, answered_at: float, talk: float | None = None) -> None:
+    def _connect(self, index: int, call: int, answered_at: float,
+                 talk: float | None = None) -> None:
         agent = self.agents[index]
         self.metrics.waits.append(self.now - agent.since)
         self._set_state(agent, AgentState.TALKING)
+        agent.call = call
+        moments = self.moments[call]
+        moments.talk_started_at = self.now
         if talk is None:
             talk = self.s.talk.sample(self.rng)
             self.metrics.connects += 1
             self.metrics.answer_log.append((self.now, 1, 0))
-            self.policy.observe(CallConnected(at=self.now, answered_at=answered_at))
+            moments.connected_at = self.now
+            self._hear(CallConnected(at=self.now, answered_at=answered_at))
         self._at(self.now + talk, _Kind.TALK_END, index)
 
     def _ready_agent(self) -> int | None:
@@ -258,17 +311,25 @@ class Simulation:
             self.metrics.answer_log.append((self.now, 1, 1))
         elif result is DialResult.MACHINE and rng.random() < s.amd_false_negative:
             heard = DialResult.LIVE  # a machine AMD let through
-        self.policy.observe(CallResolved(at=self.now, dialed_at=dialed_at, result=heard))
+        self.moments[call] = CallMoments(dialed_at=dialed_at, resolved_at=self.now, result=heard)
+        self._hear(CallResolved(at=self.now, dialed_at=dialed_at, result=heard))
         if heard is not DialResult.LIVE:
+            return
+        self.moments[call].answered_at = self.now
+        if self._down:  # no dialer to connect it (or hear of it)
+            if result is DialResult.LIVE:
+                self.metrics.live_answers += 1
+                self.metrics.abandoned += 1
+                self.metrics.answer_log.append((self.now, 1, 1))
             return
         index = self._ready_agent()
         if result is DialResult.MACHINE:
             if index is not None:  # the agent hears a machine and moves on
-                self._connect(index, self.now, talk=s.machine_talk)
+                self._connect(index, call, self.now, talk=s.machine_talk)
             return
         self.metrics.live_answers += 1
         if index is not None:
-            self._connect(index, self.now)
+            self._connect(index, call, self.now)
         else:
             self.waiting.append((call, self.now))
             patience = float(rng.exponential(GRACE_S)) if s.markovian else GRACE_S
@@ -280,7 +341,8 @@ class Simulation:
                 self.waiting.remove(item)
                 self.metrics.abandoned += 1
                 self.metrics.answer_log.append((self.now, 1, 1))
-                self.policy.observe(CallAbandoned(at=self.now, answered_at=item[1]))
+                self.moments[call].abandoned_at = self.now
+                self._hear(CallAbandoned(at=self.now, answered_at=item[1]))
                 return
 
     # -- the policy -----------------------------------------------------
@@ -293,7 +355,7 @@ class Simulation:
         )
 
     def _ask_policy(self) -> None:
-        if not self._shift_open:
+        if not self._shift_open or self._down:
             return
         snapshot = self._snapshot()
         started = time.perf_counter_ns()
@@ -325,6 +387,9 @@ class Simulation:
     def run(self) -> RunMetrics:
         """Run every day of the scenario and return what was measured."""
         self._schedule_days()
+        if self.restart is not None:
+            self._at(self.restart.at, _Kind.DIALER_STOP)
+            self._at(self.restart.at + self.restart.gap_s, _Kind.DIALER_START)
         s = self.s
         self.metrics.span_start = s.start_hour * 3600.0
         self.metrics.span_end = (s.days - 1) * DAY_S + (s.start_hour + s.shift_hours) * 3600.0
@@ -339,7 +404,8 @@ class Simulation:
                 self._resolve(ref)
             elif kind is _Kind.TALK_END:
                 agent = self.agents[ref]
-                self.policy.observe(TalkEnded(at=self.now, seconds=self.now - agent.since))
+                self.moments[agent.call].talk_ended_at = self.now
+                self._hear(TalkEnded(at=self.now, seconds=self.now - agent.since))
                 if s.wrap.mean > 0:
                     self._set_state(agent, AgentState.WRAP_UP)
                     self._at(self.now + s.wrap.sample(self.rng), _Kind.WRAP_END, ref)
@@ -347,7 +413,8 @@ class Simulation:
                     self._become_free(ref)
             elif kind is _Kind.WRAP_END:
                 agent = self.agents[ref]
-                self.policy.observe(WrapUpEnded(at=self.now, seconds=self.now - agent.since))
+                self.moments[agent.call].wrap_up_ended_at = self.now
+                self._hear(WrapUpEnded(at=self.now, seconds=self.now - agent.since))
                 self._become_free(ref)
             elif kind is _Kind.PATIENCE:
                 self._patience_over(ref)
@@ -361,6 +428,15 @@ class Simulation:
             elif kind is _Kind.PAUSE_END:
                 if self.agents[ref].logged_in:
                     self._become_free(ref)
+            elif kind is _Kind.DIALER_STOP:
+                self._history = heard(self.moments.values())
+                self._stopped, self._down = self.policy, True
+            elif kind is _Kind.DIALER_START and self.restart and self._stopped:
+                self.policy = self.restart.make(self._history, self._stopped)
+                self._down = False
+                for index, agent in enumerate(self.agents):  # free agents take waiting calls
+                    if agent.logged_in and agent.state is AgentState.READY:
+                        self._serve_waiting(index)
             elif kind is _Kind.LOGIN:
                 agent = self.agents[ref]
                 agent.logged_in = True

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,11 +27,12 @@ from dialer.agents.connector import AgentConnector
 from dialer.compliance.windows import zone_may_be_open
 from dialer.engine import Engine
 from dialer.errors import DatabaseError
-from dialer.outbound import claiming, dialers, floor, leads
+from dialer.outbound import claiming, dialers, floor, history, leads
 from dialer.outbound.lifecycles import CampaignState
 from dialer.outbound.placing import CallPlacer, Tally
 from dialer.outbound.plan import build_snapshot, plan_claims, plan_lines
 from dialer.outbound.recovery import Recovery, campaign_lock_key
+from dialer.outbound.results import PacingFeed
 from dialer.outbound.self_service import SelfServiceRoute
 from dialer.outbound.stasis import AnsweredCalls
 from dialer.outbound.store import CampaignStore
@@ -42,7 +44,7 @@ from dialer.settings import PaymentGatewaySettings, Settings
 from dialer.store.migrate import describe
 from dialer.store.outage import CONNECTION_LOST, Outage
 from pacing.model import PacingPolicy
-from pacing.policies.predictive import Predictive
+from pacing.policies.predictive import WINDOW_S, Predictive
 from pacing.policies.simple import FixedRatio, Preview, Progressive
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ TICK_S = 0.5
 REFRESH_S = 60.0  # leads from new accounts, contact rates by hour
 ZONES_S = 15.0  # which zones hold ready leads
 DRAIN_S = 120.0  # on stop, how long in-flight calls may take to end
+# Pacing history older than the longest regulator's window is dropped.
+HISTORY_KEPT = timedelta(seconds=max(WINDOW_S.values()) + 86400.0)
 
 
 def make_policy(campaign: Campaign) -> PacingPolicy:
@@ -87,24 +91,26 @@ class CampaignDialer:
         self.clock = clock or engine.clock
         self.dialer_id = dialer_id or uuid.uuid4()
         self.policy = make_policy(campaign)
+        start = self.clock()
+        # Midnight of the dialer's first day: pacing's hour of day is the clock's.
+        epoch = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        self.feed = PacingFeed(self.policy, epoch, self.clock)
         self.connector = AgentConnector(engine, self.pool, campaign.wrap_up_s, campaign.caller_id,
                                         settings.agent_caller_id)
         # payments None: no card gateway, so no payment by keypad.
         self_service = (SelfServiceRoute(engine, self.pool, campaign.name,
                                          settings.callback_number, payments)
                         if campaign.answered_to is AnsweredTo.SELF_SERVICE else None)
-        self.answered = AnsweredCalls(engine, self.pool, self.connector,
+        self.answered = AnsweredCalls(engine, self.pool, self.connector, self.feed,
                                       settings.callback_number, campaign.machine_action,
                                       self_service=self_service, payments=payments)
         self._resources = resources or contextlib.AsyncExitStack()  # the card gateway's
         self.tally = Tally()
         self.stopping = False  # set to end the loop as if the campaign stopped
+        self.warmed = 0  # outcomes of the campaign's pacing history read back at the start
         self._lock_connection = lock_connection
-        start = self.clock()
-        # Midnight of the dialer's first day: pacing's hour of day is the clock's.
-        epoch = start.replace(hour=0, minute=0, second=0, microsecond=0)
         self.placer = CallPlacer(engine, self.pool, campaign, self.dialer_id, self.answered,
-                                 self.policy, self.tally, self.clock, epoch)
+                                 self.feed, self.tally, self.clock)
         self.recovery = Recovery(engine, self.pool, campaign.id, self.dialer_id, self.connector,
                                  self.answered,
                                  lambda dialer: dialer_settings(settings, dialer).ari.app,
@@ -145,6 +151,7 @@ class CampaignDialer:
                          payments=payments, resources=resources)
             await dialers.register_dialer(lock_connection, dialer.dialer_id, campaign.id,
                                          os.getpid())
+            await dialer.warm_start()  # before adopted calls tell pacing anything new
             await dialer.recover()
         except BaseException:
             await resources.aclose()
@@ -191,6 +198,23 @@ class CampaignDialer:
         else:
             log.error("%s failed", task.get_name(), exc_info=error)
 
+    async def warm_start(self) -> None:
+        """A predictive policy reads back what the campaign's pacing heard
+        within its regulator's window (answer rate by hour; talk, wrap-up and
+        answer-delay samples; the window's live answers and abandons) and the
+        closed loop's last state, instead of relearning from zero. The talks
+        still going on it counts as censored samples as it decides."""
+        if not isinstance(self.policy, Predictive):
+            return
+        now = self.clock()
+        since = now - timedelta(seconds=WINDOW_S[self.policy.regulator])
+        async with self.pool.acquire() as connection:
+            await history.forget_before(connection, self.campaign.id, now - HISTORY_KEPT)
+            heard = await history.heard_since(connection, self.campaign.id, since, self._epoch)
+            log_lambda = await history.last_state(connection, self.campaign.id)
+        self.policy.warm_start(heard, log_lambda)
+        self.warmed = len(heard)
+
     async def recover(self) -> None:
         """Adopt the open attempts of the campaign's dead dialers
         (dialer.outbound.recovery)."""
@@ -208,6 +232,9 @@ class CampaignDialer:
         next_progress = loop.time()
         outage = Outage()
         say = progress or (lambda line: None)
+        if isinstance(self.policy, Predictive):
+            say(f"pacing: {self.warmed} outcome(s) of the campaign's history read back, "
+                f"closed loop at lambda {math.exp(self.policy.log_lambda):.4f}")
         while not self.stopping and (until is None or loop.time() < until):
             try:
                 state = await self.campaigns.state(self.campaign.id)
@@ -215,6 +242,7 @@ class CampaignDialer:
                     break
                 if state is CampaignState.RUNNING:
                     await self.tick()
+                await self.keep_history()
             except CONNECTION_LOST as error:
                 # No call is placed while the dialer cannot record it.
                 ride_out = self.settings.db_ride_out_s
@@ -234,8 +262,27 @@ class CampaignDialer:
                 next_progress = loop.time() + 5.0
             await asyncio.sleep(TICK_S)
         await self.calls_ended(DRAIN_S)
+        with contextlib.suppress(*CONNECTION_LOST):
+            await self.keep_history()
         say(self.tally.line(self.in_flight))
         return self.tally
+
+    async def keep_history(self) -> None:
+        """What pacing heard since the last time, appended to the campaign's
+        history, with the closed loop's state (dialer.outbound.history)."""
+        heard = self.feed.take()
+        if not heard:
+            return
+        try:
+            async with self.pool.acquire() as connection, connection.transaction():
+                await history.keep_heard(connection, self.campaign.id, self.dialer_id,
+                                         self._epoch, heard)
+                if isinstance(self.policy, Predictive):
+                    await history.save_state(connection, self.campaign.id,
+                                             self.policy.log_lambda, self.clock())
+        except BaseException:
+            self.feed.give_back(heard)
+            raise
 
     def look_again(self) -> None:
         """Read the leads' zones and contact rates again at the next tick
@@ -278,8 +325,9 @@ class CampaignDialer:
             if self.campaign.answered_to is AnsweredTo.SELF_SERVICE:
                 plan = plan_lines(self.campaign, len(calls))  # no agents to pace to
             else:
-                snapshot = build_snapshot(now, self._epoch, await floor.agent_rows(connection),
-                                          calls)
+                agents = await floor.agent_rows(connection)
+                self.feed.agents_seen(agents)  # wrap-ups that ended, before deciding
+                snapshot = build_snapshot(now, self._epoch, agents, calls)
                 plan = plan_claims(self.campaign, self.policy.decide(snapshot), snapshot)
             claim = await claiming.claim(
                 connection, self.campaign, self.dialer_id,

@@ -25,8 +25,10 @@ async def calls_in_flight(connection: asyncpg.Connection, campaign_id: int,
 
 
 async def agent_rows(connection: asyncpg.Connection) -> list[AgentRow]:
-    rows = await connection.fetch("SELECT state, state_since, wrap_up_until FROM agents")
-    return [AgentRow(AgentStatus(r["state"]), r["state_since"], r["wrap_up_until"]) for r in rows]
+    rows = await connection.fetch(
+        "SELECT endpoint, state, state_since, wrap_up_until FROM agents")
+    return [AgentRow(AgentStatus(r["state"]), r["state_since"], r["wrap_up_until"],
+                     r["endpoint"]) for r in rows]
 
 
 async def contact_tallies(connection: asyncpg.Connection, campaign_id: int) -> list[HourTally]:

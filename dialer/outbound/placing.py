@@ -2,7 +2,8 @@
 with fresh facts just before the call (a payment or an opt-out may have
 come since the claim), the attempt recorded before the originate, the call
 placed through the engine, then its one final result written, the lead's
-next try (or retirement) set, and its events fed to the pacing policy."""
+next try (or retirement) set; pacing hears the call's end (a call that
+never stopped ringing resolves, a conversation's talk ends)."""
 
 from __future__ import annotations
 
@@ -25,10 +26,9 @@ from dialer.compliance import gate
 from dialer.outbound import attempts, leads
 from dialer.outbound.claiming import screen
 from dialer.outbound.plan import PbxHold
-from dialer.outbound.results import pacing_events
+from dialer.outbound.results import PacingFeed
 from dialer.outbound.stasis import CAMPAIGN_FLOW, AnsweredCalls
 from dialer.portfolio.model import Campaign, Segment
-from pacing.model import PacingPolicy
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +53,16 @@ class CallPlacer:
     """Dials claimed leads of one campaign for one dialer, and settles them."""
 
     def __init__(self, engine: CallControl, pool: asyncpg.Pool, campaign: Campaign,
-                 dialer_id: uuid.UUID, answered: AnsweredCalls, policy: PacingPolicy,
-                 tally: Tally, clock: Callable[[], datetime], epoch: datetime) -> None:
+                 dialer_id: uuid.UUID, answered: AnsweredCalls, feed: PacingFeed,
+                 tally: Tally, clock: Callable[[], datetime]) -> None:
         self.engine = engine
         self.pool = pool
         self.campaign = campaign
         self.dialer_id = dialer_id
         self.answered = answered
-        self.policy = policy
+        self.feed = feed
         self.tally = tally
         self.clock = clock
-        self.epoch = epoch
         self.pbx_hold = PbxHold()
 
     async def dial(self, claimed: leads.LeadContext) -> None:
@@ -94,10 +93,11 @@ class CallPlacer:
 
     async def settle(self, call: CallRecord, started_at: datetime, segment: Segment) -> None:
         """The call ended: its attempt's final result, the lead's next try,
-        and what pacing learns from it. A call Asterisk would not place
-        holds new calls for a while (PbxHold)."""
+        and what pacing hears of its end (first). A call Asterisk would not
+        place holds new calls for a while (PbxHold)."""
         connection = self.answered.connection(call.call_id)
         result = attempt_result(call, connection)
+        self.feed.ended(call, connection, result)
         self.tally.results[result.value] += 1
         if result is AttemptResult.NOT_PLACED:
             hold = self.pbx_hold.refused(asyncio.get_running_loop().time())
@@ -113,6 +113,3 @@ class CallPlacer:
                 db, uuid.UUID(call.call_id), result, call.ended_at or self.clock(),
                 call.answered_at, gate.next_callable_at(result, started_at, strategy.retry),
                 strategy.max_attempts)
-        for event in pacing_events(call, connection, result, self.campaign.wrap_up_s,
-                                   self.epoch):
-            self.policy.observe(event)

@@ -16,9 +16,12 @@ from pacing.model import AgentState, AgentView, Snapshot
 
 @dataclass(frozen=True)
 class AgentRow:
+    """An agent's row as the tick reads it."""
+
     status: AgentStatus
     since: datetime
     wrap_up_until: datetime | None
+    endpoint: str = ""
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ class Recovery:
             self.engine.submit(CallLost(call_id=call_id, at=self.clock()))
         elif not bridged and orphan.answered_at is not None:
             # Its 2-second window passed while no dialer was there.
-            self.answered.mark_abandoned(call_id)
+            self.answered.mark_abandoned(call_id, orphan.answered_at)
             await self.engine.hang_up(call_id, "no agent: adopted after the 2 s rule")
         call = await finished
         await settle(call, orphan.started_at, orphan.segment)

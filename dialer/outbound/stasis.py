@@ -6,13 +6,16 @@ self-service campaign it goes to the self-service route first
 (dialer.outbound.self_service); a debtor there who asks for an agent gets
 the same 2-second search, and a polite end instead of an abandon. With AMD, a
 machine gets the campaign's message or none. What became of each call (a
-Connection) goes back to the dialer. The flow named "campaign"."""
+Connection) goes back to the dialer; pacing hears the answer, the
+connection or the abandon as each happens (the PacingFeed). The flow named
+"campaign"."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
+from datetime import datetime
 
 import asyncpg
 
@@ -22,7 +25,7 @@ from dialer.calls.caller_id import Debtor
 from dialer.calls.control import CallControl, CallEvents
 from dialer.calls.outcome import Connection
 from dialer.outbound import attempts
-from dialer.outbound.results import AGENT_DEADLINE
+from dialer.outbound.results import AGENT_DEADLINE, PacingFeed
 from dialer.outbound.self_service import SelfServiceRoute
 from dialer.payments.assisted import AssistedPayments
 from dialer.payments.stasis import Payments
@@ -45,7 +48,7 @@ class AnsweredCalls:
     """The campaign flow: each answered call to an agent, or abandoned."""
 
     def __init__(self, control: CallControl, pool: asyncpg.Pool, connector: AgentConnector,
-                 callback_number: str,
+                 feed: PacingFeed, callback_number: str,
                  machine_action: MachineAction = MachineAction.HANG_UP,
                  self_service: SelfServiceRoute | None = None,
                  payments: Payments | None = None) -> None:
@@ -54,6 +57,7 @@ class AnsweredCalls:
         self.connector = connector
         self.callback_number = callback_number
         self.machine_action = machine_action
+        self.feed = feed
         self.self_service = self_service  # None: answered calls go to agents
         self._connections: dict[str, Connection] = {}
         self._needs: dict[str, routing.CallNeeds] = {}
@@ -74,11 +78,15 @@ class AnsweredCalls:
         self._debtors.pop(call_id, None)
         return self._connections.pop(call_id, Connection())
 
-    def mark_abandoned(self, call_id: str) -> None:
+    def mark_abandoned(self, call_id: str, answered_at: datetime | None = None) -> None:
         """Recobro ends this answered call for want of an agent (in a
-        self-service campaign, which promised none: ended unverified)."""
-        self._connections[call_id] = (Connection(self_service=True) if self.self_service
-                                      else Connection(abandoned=True))
+        self-service campaign, which promised none: ended unverified);
+        answered_at: of an adopted call, whose answer this dialer missed."""
+        if self.self_service:
+            self._connections[call_id] = Connection(self_service=True)
+            return
+        self._connections[call_id] = Connection(abandoned=True)
+        self.feed.abandoned(call_id, answered_at)
 
     def mark_connected(self, call_id: str, connection: Connection) -> None:
         """A call a dead dialer had bridged to an agent, adopted."""
@@ -106,6 +114,8 @@ class AnsweredCalls:
         verdict_at = record.entered_app_at if record and record.amd_status else None
         amd_status = record.amd_status if record else ""
         attempt_id = uuid.UUID(call_id)
+        self.feed.answered(call_id, record.originated_at if record else now, answered_at,
+                           verdict_at, amd_status == AMD_MACHINE)
         await attempts.mark_answered(self.pool, attempt_id, answered_at, verdict_at, amd_status)
         if amd_status == AMD_MACHINE:
             await self._answering_machine(call_id, events)
@@ -135,6 +145,7 @@ class AnsweredCalls:
                 break
             if connected_at is not None:
                 self._connections[call_id] = Connection(agent=agent, connected_at=connected_at)
+                self.feed.connected(call_id, agent, connected_at)
                 await attempts.mark_connected(self.pool, attempt_id, agent,
                                             self.connector.leg_of(call_id), connected_at)
                 await self.connector.record(call_id)

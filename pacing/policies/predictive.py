@@ -18,12 +18,16 @@ subject to abandons". lambda is the closed loop: a stochastic-approximation
 step on every live answer moves it so that the measured abandon rate sits at
 the set-point (below the cap), and a brake falls back to progressive dialing
 if the regulator's window gets close to the cap. Until some talk times are
-known (the first ones are the short ones) it dials progressively."""
+known it dials progressively; while few are known, the talks still going on
+count as censored samples (Kaplan-Meier), as the first talks to end are the
+short ones. A dialer that restarts hands it the campaign's recent history
+and the closed loop's last state (warm_start) instead of starting from zero."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from enum import Enum
 
 import numpy as np
@@ -44,6 +48,8 @@ from pacing.model import (
 GRACE_S = 2.0  # the 2-second rule
 HORIZON_QUANTILES = (0.25, 0.5, 0.75, 0.95)  # of the time from dial to a live answer
 COLD_START_CALLS = 20  # talk times to learn before dialing ahead of agents
+# Below this many ended talks, the talks going on count as censored samples.
+CENSORED_UNTIL = 400
 
 
 class Regulator(Enum):
@@ -52,6 +58,8 @@ class Regulator(Enum):
 
 
 WINDOW_S = {Regulator.FCC: 30 * 86400.0, Regulator.OFCOM: 86400.0}
+SHORT_WINDOW_S = 3600.0  # the optional short-window cap's window
+SHORT_WINDOW_MIN_LIVE = 20  # live answers in it before its cap may brake
 
 
 class Predictive:
@@ -63,7 +71,7 @@ class Predictive:
                  prior_talk_s: float = 180.0, prior_wrap_s: float = 1.0,
                  prior_live_delay_s: float = 15.0, prior_other_delay_s: float = 25.0,
                  initial_lambda: float = 0.01, gain: float = 0.2,
-                 max_calls_per_agent: float = 4.0) -> None:
+                 max_calls_per_agent: float = 4.0, hour_cap: float | None = None) -> None:
         self.cap = cap
         self.margin_z = margin_z
         self.regulator = regulator
@@ -79,6 +87,11 @@ class Predictive:
         self._window: deque[tuple[float, float, float]] = deque()  # (at, live, abandoned)
         self._window_live = 0.0
         self._window_abandoned = 0.0
+        # An operator's own cap on any hour (e.g. 5%), on top of the regulator's.
+        self.hour_cap = hour_cap
+        self._hour: deque[tuple[float, float, float]] = deque()
+        self._hour_live = 0.0
+        self._hour_abandoned = 0.0
 
     # -- learning -------------------------------------------------------
     def _count(self, at: float, live: float, abandoned: float) -> None:
@@ -90,6 +103,15 @@ class Predictive:
             _, old_live, old_abandoned = self._window.popleft()
             self._window_live -= old_live
             self._window_abandoned -= old_abandoned
+        if self.hour_cap is None:
+            return
+        self._hour.append((at, live, abandoned))
+        self._hour_live += live
+        self._hour_abandoned += abandoned
+        while self._hour and self._hour[0][0] < at - SHORT_WINDOW_S:
+            _, old_live, old_abandoned = self._hour.popleft()
+            self._hour_live -= old_live
+            self._hour_abandoned -= old_abandoned
 
     def observe(self, event: PacingEvent) -> None:
         match event:
@@ -116,6 +138,15 @@ class Predictive:
                 self.wrap.record(seconds)
         self.log_lambda = min(max(self.log_lambda, math.log(1e-4)), math.log(10.0))
 
+    def warm_start(self, heard: Iterable[PacingEvent], log_lambda: float | None) -> None:
+        """Learn from what the campaign's pacing heard before (in the order
+        heard: the estimators, the regulator's window), then take up the
+        closed loop where it was (None: none was saved)."""
+        for event in heard:
+            self.observe(event)
+        if log_lambda is not None:
+            self.log_lambda = min(max(log_lambda, math.log(1e-4)), math.log(10.0))
+
     @property
     def window_abandon_rate(self) -> float:
         return self._window_abandoned / self._window_live if self._window_live else 0.0
@@ -132,8 +163,13 @@ class Predictive:
 
     @property
     def braking(self) -> bool:
-        """The regulator's window is close to the cap: dial progressively."""
-        return self._window_live >= 50 and self.window_abandon_rate > 0.95 * self.cap
+        """The regulator's window is close to the cap, or the last hour close
+        to the operator's hour_cap (once it holds enough live answers to
+        say): dial progressively."""
+        if self._window_live >= 50 and self.window_abandon_rate > 0.95 * self.cap:
+            return True
+        return (self.hour_cap is not None and self._hour_live >= SHORT_WINDOW_MIN_LIVE
+                and self._hour_abandoned > 0.95 * self.hour_cap * self._hour_live)
 
     # -- deciding -------------------------------------------------------
     def _free_chances(self, snapshot: Snapshot, horizons: np.ndarray) -> tuple[int, np.ndarray]:
@@ -152,8 +188,10 @@ class Predictive:
                 wrapping.append(now - agent.since)
         wrap_mean = self.wrap.mean()
         talk_elapsed, wrap_elapsed = np.asarray(talking), np.asarray(wrapping)
+        talk = (self.talk.with_censored(talk_elapsed) if self.talk.count < CENSORED_UNTIL
+                else self.talk)
         chances = np.array([np.concatenate([
-            self.talk.ends_within(talk_elapsed, max(0.0, h - wrap_mean)),
+            talk.ends_within(talk_elapsed, max(0.0, h - wrap_mean)),
             self.wrap.ends_within(wrap_elapsed, h)]) for h in horizons])
         return ready, chances
 

@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 import subprocess
 import time
+from collections import Counter
+from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from dialer.calls.outcome import AttemptResult
 from dialer.compliance.windows import is_open, window_for
+from dialer.outbound.history import event_of
+from dialer.outbound.results import AGENT_DEADLINE, unanswered_result
 from ivr import machine_message, safe_harbour
 from lab import sipp
 from lab.demo import (
@@ -25,6 +31,8 @@ from lab.demo import (
     write_demo_accounts,
 )
 from lab.prompts import recording_path
+from pacing.model import DialResult, WrapUpEnded
+from pacing.timeline import CallMoments, heard
 from tests.audio import capture_lab, received, sent
 from tests.e2e.cli import cli_env, run_cli
 from tests.e2e.sounds import reference
@@ -95,6 +103,100 @@ LEFT JOIN calls k ON k.id = a.id
 """
 
 
+PACING_HEARD = """
+SELECT h.kind, h.at, h.since, h.result, h.heard_at FROM pacing_heard h ORDER BY h.id
+"""
+# A call's dial is the engine's (calls.originated_at), a moment after the attempt began.
+MOMENTS = """
+SELECT k.originated_at, a.answered_at, a.verdict_at, a.amd_status, a.connected_at, a.ended_at,
+       a.result
+FROM attempts a JOIN calls k ON k.id = a.id WHERE a.result IS NOT NULL
+"""
+
+
+def recorded_moments(attempts, epoch: datetime) -> list[CallMoments]:
+    """Each call's moments as PostgreSQL recorded them (attempts), on
+    pacing's clock; a wrap-up's end is not in them."""
+    def t(moment: datetime) -> float:
+        return (moment - epoch).total_seconds()
+
+    moments = []
+    for a in attempts:
+        dialed = t(a["originated_at"])
+        if a["answered_at"] is None:
+            ended = t(a["ended_at"])
+            result = unanswered_result(AttemptResult(a["result"]))
+            moments.append(CallMoments(dialed, ended, result))
+            continue
+        answered = t(a["verdict_at"] if a["amd_status"] else a["answered_at"])
+        machine = a["result"] == "machine"
+        call = CallMoments(dialed, answered, DialResult.MACHINE if machine else DialResult.LIVE,
+                           answered_at=answered)
+        if a["connected_at"] is not None:
+            call.connected_at = call.talk_started_at = t(a["connected_at"])
+            call.talk_ended_at = max(t(a["ended_at"]), call.connected_at)
+        elif a["result"] == "abandoned":
+            call.abandoned_at = answered + AGENT_DEADLINE.total_seconds()
+        moments.append(call)
+    return moments
+
+
+def in_ms(event) -> tuple:
+    """An event with its times to the millisecond (PostgreSQL keeps microseconds)."""
+    return (type(event).__name__,
+            *(round(v, 3) if isinstance(v, float) else v for v in astuple(event)))
+
+
+def call_of(attempts, moment: datetime):
+    """The attempt of the call dialed or answered at that moment."""
+    for a in attempts:
+        for began in (a["originated_at"], a["answered_at"], a["verdict_at"]):
+            if began is not None and abs((began - moment).total_seconds()) < 0.001:
+                return a
+    raise AssertionError(f"no call dialed or answered at {moment}")
+
+
+REORDERED_S = 1.0
+
+
+def assert_pacing_heard_each_outcome_as_it_happened(database_url: str, wrap_up_s: float):
+    """What the live policy heard (pacing_heard, in the order heard) is what
+    the simulator's policy would hear of the same calls (pacing.timeline,
+    from the moments PostgreSQL recorded of each call): the same events at
+    the same times, in the same order (but for outcomes under REORDERED_S
+    apart); it heard the answer, the connection and the abandon while the
+    call was still going on, and nothing before it happened."""
+    rows = asyncio.run(fetch(database_url, PACING_HEARD))
+    attempts = asyncio.run(fetch(database_url, MOMENTS))
+    epoch = min(a["originated_at"] for a in attempts)
+    live = [event_of((r["kind"], r["at"], r["since"], r["result"]), epoch) for r in rows]
+    expected = heard(recorded_moments(attempts, epoch))
+    got = [in_ms(e) for e in live if not isinstance(e, WrapUpEnded)]
+    assert Counter(got) == Counter(in_ms(e) for e in expected)  # same events, same times
+    # In the same order, but for outcomes less than REORDERED_S apart: each
+    # is heard when the dialer learns it (an answer when its flow starts,
+    # a connection when the bridge is up), and calls run side by side.
+    later = float("inf")
+    for event in reversed(live):
+        assert event.at <= later + REORDERED_S, (event, later)
+        later = min(later, event.at)
+    for row in rows:
+        # Never from the future (an abandon's deadline runs on the loop's
+        # monotonic clock, its moment on the wall clock: a few ms apart).
+        assert (row["heard_at"] - row["at"]).total_seconds() > -0.05, dict(row)
+        if row["kind"] in ("connected", "abandoned") or row["result"] == "live":
+            call = call_of(attempts, row["since"])
+            # (A debtor who hung up at once may be gone before the flow heard the answer.)
+            if call["result"] in ("conversation", "abandoned"):
+                assert row["heard_at"] < call["ended_at"], dict(row)  # during the call
+    talk_ends = {r["at"] for r in rows if r["kind"] == "talk_ended"}
+    wraps = [r for r in rows if r["kind"] == "wrap_up_ended"]
+    assert len(wraps) <= len(talk_ends)  # the last ones may end after the dialer stopped
+    for wrap in wraps:  # each after a talk, its timer's length at least
+        assert wrap["since"] in talk_ends
+        assert (wrap["at"] - wrap["since"]).total_seconds() >= wrap_up_s - 0.05
+
+
 def test_a_campaign_dials_only_who_may_be_called(lab_config, fresh_database, tmp_path):
     url = fresh_database
     prepare(lab_config, url, tmp_path, "e2e", 520)
@@ -133,6 +235,9 @@ def test_a_campaign_dials_only_who_may_be_called(lab_config, fresh_database, tmp
     assert f"dialing 0, done {leads.get('done', 0)}" in shown, shown
     live = sum(1 for a in attempts if a["result"] in ("conversation", "hung_up", "abandoned"))
     assert "abandon rate: 24 h: " in shown and f"of {live} live answers" in shown, shown
+    assert_pacing_heard_each_outcome_as_it_happened(url, wrap_up_s=1)
+    kinds = {r["kind"] for r in asyncio.run(fetch(url, "SELECT kind FROM pacing_heard"))}
+    assert {"resolved", "connected", "talk_ended", "wrap_up_ended"} <= kinds
 
 
 def test_two_dialers_on_one_campaign_dial_no_lead_twice(lab_config, fresh_database, tmp_path):
@@ -165,17 +270,25 @@ def test_kill_9_mid_campaign_then_restart_loses_no_outcome(lab_config, fresh_dat
     while time.monotonic() < deadline:
         in_flight = asyncio.run(fetch(url, "SELECT id, connected_at FROM attempts "
                                            "WHERE result IS NULL"))
-        if len(in_flight) >= 3 and any(a["connected_at"] for a in in_flight):
-            break
+        kept = asyncio.run(fetch(url, "SELECT count(*) FROM pacing_state"))[0][0]
+        if len(in_flight) >= 3 and any(a["connected_at"] for a in in_flight) and kept:
+            break  # (and its pacing has kept some history: it does every 0.5 s)
         time.sleep(0.3)
     victim.send_signal(signal.SIGKILL)  # the process we started, by its own pid
     victim.communicate(timeout=30)
     assert len(in_flight) >= 3, "no calls in flight to kill"
     bridged = {a["id"] for a in in_flight if a["connected_at"]}
+    # What the dead dialer's pacing heard, and its closed loop's last state.
+    heard = asyncio.run(fetch(url, "SELECT count(*) FROM pacing_heard"))[0][0]
+    log_lambda = asyncio.run(fetch(url, "SELECT log_lambda FROM pacing_state"))[0][0]
+    assert heard > 0
     survivor = start_dialer(lab_config, url, "crash", 20)
     stdout, stderr = survivor.communicate(timeout=240)
     assert survivor.returncode == 0, stderr
     assert "adopted" in stdout
+    # The new dialer read it all back (warm start) instead of starting from zero.
+    assert (f"pacing: {heard} outcome(s) of the campaign's history read back, closed loop "
+            f"at lambda {math.exp(log_lambda):.4f}") in stdout, stdout
     attempts = asyncio.run(fetch(url, ATTEMPTS))
     for a in attempts:  # exactly one final outcome each, in both tables
         assert a["result"] is not None and a["call_state"] == "ended", dict(a)
@@ -236,6 +349,7 @@ def test_no_agent_in_time_plays_the_safe_harbour_message(lab_config, fresh_datab
         keys_nine = a["number"][-4] == "6"
         assert (a["reference"] in opted_out) == keys_nine
     assert opted_out <= {a["reference"] for a in abandoned}
+    assert_pacing_heard_each_outcome_as_it_happened(url, wrap_up_s=30)
 
 
 def test_a_recording_asterisk_cannot_play_fails_loudly_and_falls_back(

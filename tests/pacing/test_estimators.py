@@ -1,10 +1,16 @@
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pacing.estimators import AnswerRate, EmpiricalDuration, expected_shortfall
+from pacing.estimators import (
+    AnswerRate,
+    EmpiricalDuration,
+    expected_shortfall,
+    kaplan_meier_samples,
+)
 
 HOUR = 3600.0
 
@@ -80,3 +86,35 @@ def test_quantiles_of_learnt_durations():
     q25, q50, q95 = delay.quantiles((0.25, 0.5, 0.95))
     assert abs(q50 - 12 * math.log(2)) < 1.0
     assert q25 < q50 < q95 and abs(q95 - 12 * math.log(20)) < 3.0
+
+
+def test_kaplan_meier_without_censoring_is_the_samples_themselves():
+    ended = np.array([30.0, 10.0, 20.0, 40.0])
+    assert list(kaplan_meier_samples(ended, np.array([]), 4)) == [10.0, 20.0, 30.0, 40.0]
+    with pytest.raises(ValueError, match="at least one ended"):
+        kaplan_meier_samples(np.array([]), np.array([5.0]), 4)
+
+
+def test_talks_still_going_on_correct_the_bias_toward_short_calls():
+    """Ten minutes into a campaign the talks that ended are the short ones:
+    counting those still going on as censored recovers the distribution."""
+    rng = np.random.default_rng(7)
+    talk = rng.exponential(180.0, 3000)
+    elapsed = rng.uniform(0.0, 600.0, 3000)  # since each talk began
+    ended, running = talk[talk <= elapsed], elapsed[talk > elapsed]
+    naive = EmpiricalDuration(prior_mean=60.0)
+    for seconds in ended:
+        naive.record(seconds)
+    corrected = naive.with_censored(running)
+    true_median = 180.0 * math.log(2)
+    assert np.median(naive.sorted_samples()) < 0.75 * true_median  # biased short
+    assert np.median(corrected.sorted_samples()) == pytest.approx(true_median, rel=0.1)
+    assert corrected.mean() == pytest.approx(180.0, rel=0.1)
+    assert naive.with_censored(np.array([])) is naive
+
+
+def test_the_kaplan_meier_tail_past_the_longest_seen_is_memoryless():
+    # Every talk still going on outlasts every one that ended.
+    samples = kaplan_meier_samples(np.array([10.0, 20.0]), np.array([50.0, 60.0]), 100)
+    assert samples[49] == 20.0 and samples[50] > 60.0  # half the mass past 60 s
+    assert np.all(np.diff(samples) >= 0)

@@ -11,6 +11,7 @@ from pacing.model import (
     CallResolved,
     DialResult,
     Snapshot,
+    TalkEnded,
 )
 from pacing.policies.pi import PiAbandon
 from pacing.policies.predictive import Predictive
@@ -156,3 +157,58 @@ def test_predictive_lambda_stays_bounded(outcomes):
         policy.observe(event(at=T0 + i, answered_at=T0 + i))
     assert math.log(1e-4) <= policy.log_lambda <= math.log(10.0)
     assert 0 < policy.target <= policy.cap
+
+
+def test_a_warm_start_takes_up_where_the_stopped_policy_was():
+    """A policy that read back what another heard, and its closed loop's
+    state, decides as that one does."""
+    heard = []
+    t = 9 * 3600.0
+    for i in range(120):
+        dialed = t + 15 * i
+        if i % 4:
+            heard.append(CallResolved(dialed + 25, dialed, DialResult.NO_ANSWER))
+            continue
+        heard += [CallResolved(dialed + 10, dialed, DialResult.LIVE)]
+        if i % 24 == 0:
+            heard.append(CallAbandoned(dialed + 12, dialed + 10))
+        else:
+            heard += [CallConnected(dialed + 10.5, dialed + 10),
+                      TalkEnded(dialed + 10.5 + 100 + i, 100.0 + i)]
+    heard.sort(key=lambda e: e.at)
+    running = Predictive()
+    for event in heard:
+        running.observe(event)
+    running.log_lambda = -2.0  # moved by the live loop since
+    restarted, cold = Predictive(), Predictive()
+    restarted.warm_start(heard, running.log_lambda)
+    cold.warm_start([], None)
+    now = t + 15 * 121
+    snapshot = Snapshot(now=now, agents=(
+        AgentView(AgentState.READY, now - 3), AgentView(AgentState.READY, now - 1),
+        AgentView(AgentState.TALKING, now - 80), AgentView(AgentState.TALKING, now - 20)),
+        dialing=(now - 5,), waiting=())
+    assert restarted.log_lambda == running.log_lambda
+    assert restarted.window_abandon_rate == running.window_abandon_rate > 0
+    assert restarted.decide(snapshot) == running.decide(snapshot) > cold.decide(snapshot)
+
+
+def test_an_hour_cap_brakes_on_the_last_hour_alone():
+    """An operator's cap on any hour (5%) brakes on the last hour's rate,
+    though the regulator's 24 h window is far from its cap; once that hour
+    has passed, it lets go."""
+    capped, uncapped = Predictive(hour_cap=0.05), Predictive()
+    t = 9 * 3600.0
+    for policy in (capped, uncapped):
+        for i in range(400):  # a calm morning: 400 connects, no abandon
+            policy.observe(CallConnected(at=t + 10 * i, answered_at=t + 10 * i))
+        late = t + 4000 + 3600
+        for i in range(30):  # then an hour of 30 answers with 3 abandons: 10%
+            at = late + 60 * i
+            event = (CallAbandoned(at=at, answered_at=at - 2) if i % 10 == 0
+                     else CallConnected(at=at, answered_at=at))
+            policy.observe(event)
+    assert uncapped.window_abandon_rate < 0.03 and not uncapped.braking
+    assert capped.braking
+    capped.observe(CallConnected(at=late + 2 * 3600, answered_at=late + 2 * 3600))
+    assert not capped.braking  # the bad hour is over

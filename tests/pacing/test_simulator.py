@@ -2,10 +2,11 @@ from dataclasses import replace
 
 import pytest
 
+from pacing.model import DialResult
 from pacing.policies.predictive import Predictive
 from pacing.policies.simple import Progressive
 from pacing.scenario import Duration, Scenario, Shape, exponential
-from pacing.simulator import RunMetrics, simulate
+from pacing.simulator import Restart, RunMetrics, Simulation, simulate
 
 MARKOV = Scenario(name="closed form", agents=20, talk=exponential(180), live_start=0.3,
                   markovian=True, resolve_mean=20, days=2, seed=5)
@@ -49,3 +50,55 @@ def test_worst_window():
     metrics.answer_log[200] = (metrics.answer_log[200][0], 1, 1)  # one abandon on day 2
     worst = metrics.worst_window_abandon_rate()
     assert worst == pytest.approx(1 / 144, rel=0.01)  # 144 answers a day
+
+
+def _restart_scenario() -> Scenario:
+    return Scenario(name="restart", agents=6, talk=Duration(Shape.LOGNORMAL, 90, 1.0),
+                    wrap=Duration(Shape.LOGNORMAL, 10, 0.5), live_start=0.3, machine=0.1,
+                    busy=0.05, shift_hours=1.5, days=1, seed=21)
+
+
+STOP = 9 * 3600.0 + 3600.0
+PROBE = (STOP, STOP + 900.0)
+
+
+def test_a_warm_restart_without_a_gap_changes_nothing():
+    """The new policy reads back what the stopped one heard, and its closed
+    loop's state: it decides as the stopped one would have, call for call."""
+    scenario = _restart_scenario()
+
+    def warm(history, stopped):
+        policy = Predictive()
+        policy.warm_start(history, stopped.log_lambda)
+        return policy
+
+    whole = Simulation(scenario, Predictive(), probe=PROBE).run()
+    restarted = Simulation(scenario, Predictive(), Restart(STOP, 0.0, warm), PROBE).run()
+    assert restarted.dials == whole.dials and restarted.connects == whole.connects
+    assert restarted.probe_occupancy == whole.probe_occupancy
+    assert 0 < whole.probe_occupancy < 1
+    cold = Simulation(scenario, Predictive(), Restart(STOP, 0.0, lambda h, s: Predictive()),
+                      PROBE).run()
+    assert cold.probe_occupancy < whole.probe_occupancy  # it relearns from zero
+
+
+def test_nobody_dials_connects_or_hears_while_the_dialer_is_down():
+    scenario = replace(_restart_scenario(), agents=20)  # calls enough ringing at the stop
+    heard = []
+
+    class Listening(Predictive):
+        def observe(self, event):
+            heard.append(event)
+            super().observe(event)
+
+    gap = 60.0
+    simulation = Simulation(scenario, Listening(),
+                            Restart(STOP, gap, lambda history, stopped: stopped), PROBE)
+    metrics = simulation.run()
+    assert not any(STOP < event.at < STOP + gap for event in heard)
+    answered_in_gap = [m for m in simulation.moments.values()
+                       if m.result is DialResult.LIVE and STOP < m.resolved_at < STOP + gap]
+    assert answered_in_gap and all(m.connected_at is None for m in answered_in_gap)
+    # Each person who answered meanwhile was abandoned (no AMD here: all were people).
+    abandoned = [t for t, _, ab in metrics.answer_log if ab and STOP < t < STOP + gap]
+    assert len(abandoned) == len(answered_in_gap)

@@ -1,5 +1,5 @@
 """The pure parts of a campaign tick: snapshot, claim split, attempt
-results and what pacing learns, contact rates by hour, segments."""
+results, contact rates by hour, segments."""
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,7 +16,6 @@ from dialer.outbound.plan import (
     build_snapshot,
     plan_claims,
 )
-from dialer.outbound.results import pacing_events
 from dialer.portfolio.contact import HourTally, contact_rates
 from dialer.portfolio.model import (
     Campaign,
@@ -27,12 +26,6 @@ from dialer.portfolio.model import (
 )
 from pacing.model import (
     AgentState,
-    CallAbandoned,
-    CallConnected,
-    CallResolved,
-    DialResult,
-    TalkEnded,
-    WrapUpEnded,
 )
 
 EPOCH = datetime(2026, 11, 24, tzinfo=UTC)
@@ -117,25 +110,6 @@ def test_attempt_results(record, connection, expected):
     assert attempt_result(record, connection) is expected
 
 
-def test_pacing_hears_resolution_connection_talk_and_wrap_up():
-    record = call(answered_at=at(5), ended_at=at(65), outcome=CallOutcome.ANSWERED)
-    connection = Connection("agent1001", at(5.5))
-    events = pacing_events(record, connection, AttemptResult.CONVERSATION, 4.0, EPOCH)
-    t0 = 15 * 3600
-    assert events == [CallResolved(t0 + 5, t0, DialResult.LIVE),
-                      CallConnected(t0 + 5.5, t0 + 5), TalkEnded(t0 + 65, 59.5),
-                      WrapUpEnded(t0 + 69, 4.0)]
-
-
-def test_pacing_hears_an_abandon_and_a_no_answer():
-    abandoned = call(answered_at=at(5), ended_at=at(7), outcome=CallOutcome.ANSWERED)
-    events = pacing_events(abandoned, Connection(abandoned=True), AttemptResult.ABANDONED, 4.0,
-                           EPOCH)
-    assert events[1] == CallAbandoned(15 * 3600 + 7, 15 * 3600 + 5)
-    assert pacing_events(call(), Connection(), AttemptResult.NO_ANSWER, 4.0, EPOCH) == [
-        CallResolved(15 * 3600 + 20, 15 * 3600, DialResult.NO_ANSWER)]
-
-
 def test_contact_rates_start_at_the_prior_and_learn_by_hour():
     cold = contact_rates([])
     assert len(cold) == 24 and set(cold) == {0.25}
@@ -145,11 +119,6 @@ def test_contact_rates_start_at_the_prior_and_learn_by_hour():
     assert learned[3] == 0.25
     with pytest.raises(ValueError, match="local_hour 24"):
         contact_rates([HourTally(24, 1, 1)])
-
-
-def test_a_call_never_placed_teaches_pacing_nothing():
-    record = call(outcome=CallOutcome.FAILED, originate_reason=0)
-    assert pacing_events(record, Connection(), AttemptResult.NOT_PLACED, 5, EPOCH) == []
 
 
 def test_new_calls_are_held_while_the_pbx_refuses_them():

@@ -18,7 +18,7 @@ from dialer.compliance import gate
 from dialer.errors import ConfigError, LabError
 from dialer.outbound.commands import build_campaign
 from dialer.outbound.plan import plan_lines
-from dialer.outbound.results import pacing_events
+from dialer.outbound.results import PacingFeed
 from dialer.outbound.self_service import UNVERIFIED, VERIFIED, SelfServiceRoute
 from dialer.portfolio.model import AnsweredTo, RetryDelays
 from ivr import account_prompt, press_to_pay, self_service
@@ -27,6 +27,7 @@ from lab import key_scripts
 from lab.number_plan import Behaviour
 from lab.pstn_scenario import render_pstn_scenario
 from pacing.model import CallAbandoned, CallResolved, DialResult
+from pacing.policies.simple import Progressive
 from tests.unit import virtual_time
 from tests.unit.scripted_call import NOW, ScriptedCall
 from tests.unit.test_payment_stasis import keys
@@ -113,6 +114,7 @@ def test_only_the_reference_itself_proves_the_account(keyed, proved):
 class Call:
     """A finished answered call (dialer.calls.outcome.FinishedCall)."""
 
+    call_id = "c1"
     outcome = None
     answered_at = NOW
     ringing_at = NOW
@@ -131,7 +133,10 @@ def test_a_self_service_call_is_served_or_unverified_never_abandoned():
     agent = Connection(agent="agent1001", connected_at=NOW, self_service=True, verified=True)
     assert attempt_result(Call(), agent) is AttemptResult.CONVERSATION  # 0, then an agent
     for result in (AttemptResult.SELF_SERVED, AttemptResult.UNVERIFIED):
-        events = pacing_events(Call(), VERIFIED, result, 5.0, NOW - timedelta(hours=1))
+        policy = Progressive()
+        feed = PacingFeed(policy, NOW - timedelta(hours=1), lambda: NOW)
+        feed.ended(Call(), VERIFIED, result)  # type: ignore[arg-type]
+        events = [heard.event for heard in feed.take()]
         assert [type(e) for e in events] == [CallResolved]
         assert events[0].result is DialResult.LIVE
         assert not any(isinstance(e, CallAbandoned) for e in events)
