@@ -17,7 +17,7 @@ from dialer.messages.callbacks import serve as serve_callbacks
 from dialer.messages.intake import set_trigger
 from dialer.messages.model import Channel, Trigger
 from dialer.messages.providers import configured_channels
-from dialer.messages.sender import Sender, Tally
+from dialer.messages.sender import Sender
 from dialer.messages.store import save_template
 from dialer.messages.templates import TemplateKey
 from dialer.messages.triggers import TriggerSetting
@@ -48,9 +48,8 @@ async def switch_on(pool: asyncpg.Pool, campaign: str, prefix: str) -> None:
 
 
 def _texts(found: list[kannel.Received]) -> Mapping[str, str]:
-    """fakesmsc's texts by number (UCS-2 ones arrive as UTF-16BE bytes)."""
-    return {r.receiver.lstrip("+"): r.text("utf-16-be" if b"\x00" in r.data else "utf-8")
-            for r in found}
+    """fakesmsc's texts by number."""
+    return {r.receiver.lstrip("+"): r.decoded() for r in found}
 
 
 _HANDED = ("SELECT status, recipient FROM messages WHERE campaign_id = $1 "
@@ -75,10 +74,7 @@ async def send_and_show(pool: asyncpg.Pool, cfg: LabConfig, campaign_id: int) ->
     listener = await serve_callbacks(pool, callback.host, callback.port, callback.token)
     try:
         sender = Sender(pool, channels, load_payment_link_settings(), utc_now)
-        tally = Tally()
-        async with sender.holding():
-            while await sender.round(tally):
-                pass
+        tally = await sender.drain()
         # Kannel's reports come back, and fakesmsc writes what it got.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + REPORTS_WITHIN_S

@@ -229,6 +229,11 @@ class Received:
         """The text in encoding (Kannel keeps a UCS-2 text as UTF-16BE)."""
         return self.data.decode(encoding)
 
+    def decoded(self) -> str:
+        """The text as the phone shows it: a UCS-2 one (coding 2) arrives as
+        UTF-16BE bytes; a GSM-7 one as text, which never holds a NUL."""
+        return self.text("utf-16-be" if b"\x00" in self.data else "utf-8")
+
 
 # "sender receiver kind data", or "sender receiver udh UDH kind data"
 _GOT = re.compile(r"Got message \d+: <(\S+) (\S+) (?:udh (\S+) )?(text|data|ucs-2) (.*)>$")

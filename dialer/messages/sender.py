@@ -138,6 +138,14 @@ class Sender:
                         pass
         return tally
 
+    async def drain(self) -> Tally:
+        """Send what is due, then stop (`recobro messages run --once`)."""
+        tally = Tally()
+        async with self.holding():
+            while await self.round(tally):
+                pass
+        return tally
+
     async def round(self, tally: Tally) -> bool:
         """One pass, inside holding(): intake, orphans, one batch of due
         messages. Whether it found any work."""

@@ -50,11 +50,7 @@ async def run(*, once: bool, listen: bool) -> Tally:
               + (f"; callbacks on {callback.host}:{callback.port}" if listener else ""),
               flush=True)
         if once:
-            tally = Tally()
-            async with sender.holding():
-                while await sender.round(tally):
-                    pass
-            return tally
+            return await sender.drain()
         return await sender.run(stop_requested())
     finally:
         if listener is not None:

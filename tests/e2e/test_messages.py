@@ -46,10 +46,7 @@ def texts_to(lab_config, number: str, since: int = 0) -> list[str]:
     """What fakesmsc received for number, each text whole (since: after
     the first so many texts it received in all, from earlier runs)."""
     found = kannel.received(lab_config)[since:]
-    # A UCS-2 text (Kannel's coding 2) arrives as UTF-16BE bytes; a GSM-7
-    # one as text, which never holds a NUL.
-    return [r.text("utf-16-be" if b"\x00" in r.data else "utf-8") for r in found
-            if r.receiver.lstrip("+") == number.lstrip("+")]
+    return [r.decoded() for r in found if r.receiver.lstrip("+") == number.lstrip("+")]
 
 
 def start_sender(lab_config, url: str, *args: str, **env: str) -> subprocess.Popen:
