@@ -17,8 +17,12 @@ demo: $(STAMP)
 	$(BIN)/recobro lab up
 	$(BIN)/recobro demo
 
+# Two workers, each with a lab of its own (tests/conftest.py): most of the
+# time is calls, so they overlap well even on two cores.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/recobro lab up

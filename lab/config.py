@@ -6,6 +6,7 @@ import hashlib
 import os
 import secrets
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -23,6 +24,7 @@ AGENT_COUNT = 4
 ARI_APP = "recobro"
 TRUNK = "recobro-trunk"
 CALLER_ID = "+15550100000"
+DEFAULT_PORT_BASE = "15000"
 
 
 @dataclass(frozen=True)
@@ -190,8 +192,26 @@ class LabConfig:
         return self.lab_dir / "recobro.env"
 
 
+# Every port of a lab's plan lies below port_base + PORT_SPAN (docs/lab.md),
+# so labs PORT_SPAN apart never share one.
+PORT_SPAN = 3000
+
+
+def worker_lab_environment(worker: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The lab settings of a pytest-xdist worker (gw0, gw1, ...): gw0 uses
+    the checkout's lab; gwN its own beside it (directory `<lab dir>-gwN`,
+    ports N * PORT_SPAN above), so the workers' calls never meet."""
+    index = int(worker.removeprefix("gw"))
+    if index == 0:
+        return {}
+    lab_dir = Path(environ.get("RECOBRO_LAB_DIR", ".lab")).resolve()
+    base = int(environ.get("RECOBRO_LAB_PORT_BASE", DEFAULT_PORT_BASE)) + index * PORT_SPAN
+    return {"RECOBRO_LAB_DIR": str(lab_dir.with_name(f"{lab_dir.name}-{worker}")),
+            "RECOBRO_LAB_PORT_BASE": str(base)}
+
+
 def _port_base() -> int:
-    raw = os.environ.get("RECOBRO_LAB_PORT_BASE", "15000")
+    raw = os.environ.get("RECOBRO_LAB_PORT_BASE", DEFAULT_PORT_BASE)
     try:
         base = int(raw)
     except ValueError:

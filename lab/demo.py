@@ -405,7 +405,7 @@ async def demo_command(accounts: int, seconds: float) -> int:
     log = AsteriskLog(cfg)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     prefix = f"D{stamp}-"
-    work = Path(".lab") / "demo"
+    work = cfg.lab_dir / "demo"
     work.mkdir(parents=True, exist_ok=True)
     path = work / f"accounts-{stamp}.csv"
     write_demo_accounts(path, accounts, prefix, stay="06")

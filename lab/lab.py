@@ -150,9 +150,10 @@ def _check_ports_free(cfg: LabConfig) -> None:
 def up(cfg: LabConfig) -> list[Part]:
     """Provision what is missing and start every part that is not running."""
     _check_ports_free(cfg)
-    provision.ensure_host_packages()
-    provision.ensure_asterisk_root(cfg.asterisk_root)
-    prompts.render_recordings(cfg)
+    with provision.one_lab_at_a_time(cfg.cache_dir):
+        provision.ensure_host_packages()
+        provision.ensure_asterisk_root(cfg.asterisk_root)
+        prompts.render_recordings(cfg)
     database_url = _external_database()
     if database_url is None:
         postgres.start(cfg)

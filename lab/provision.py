@@ -3,11 +3,13 @@ and the cached Asterisk 22 root (Debian sid, built by debootstrap)."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from dialer.errors import LabError
@@ -39,6 +41,17 @@ def _run(argv: list[str], what: str) -> None:
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         raise LabError(f"{what} failed (exit {result.returncode}): {tail[0]}")
+
+
+@contextlib.contextmanager
+def one_lab_at_a_time(cache_dir: Path) -> Iterator[None]:
+    """Held while a lab provisions what labs share (the host's packages, the
+    Asterisk root and the recordings in it): two labs starting at once
+    (pytest-xdist's workers) take turns; the second reuses the first's."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / "provision.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def ensure_host_packages() -> None:

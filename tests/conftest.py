@@ -1,10 +1,13 @@
 """The lab fixture: tests marked `lab` run against the real Asterisk 22,
 sipp peers and PostgreSQL that `recobro lab up` provisions and starts. A lab
 this session started is stopped again at the end; one already running is
-reused and left running."""
+reused and left running. Under pytest-xdist (`make test` runs two workers)
+each worker has a lab of its own (lab.config.worker_lab_environment)."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import uuid
 
 import psycopg
@@ -16,7 +19,11 @@ from lab import api as lab_api
 from lab import asterisk
 from lab import lab as lab_control
 from lab.asterisk_log import AsteriskLog, describe
-from lab.config import LabConfig, load_lab_config
+from lab.config import LabConfig, load_lab_config, worker_lab_environment
+
+# Set before any lab is loaded (load_lab_config reads it).
+os.environ.update(worker_lab_environment(os.environ.get("PYTEST_XDIST_WORKER", "gw0"),
+                                         os.environ))
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +83,18 @@ def fresh_database(lab_settings: Settings, lab_config: LabConfig):
     yield url
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(autouse=True)
+def _shared_recordings(request: pytest.FixtureRequest):
+    """Labs share one Asterisk root, and its recordings: a lab test marked
+    removes_recordings has them to itself; other lab tests share them (with
+    two workers, each waits for the other's test to end)."""
+    if request.node.get_closest_marker("lab") is None:
+        yield
+        return
+    cfg: LabConfig = request.getfixturevalue("lab_config")
+    exclusive = request.node.get_closest_marker("removes_recordings") is not None
+    with open(cfg.cache_dir / "recordings.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield

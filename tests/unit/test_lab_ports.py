@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab import sipp
-from lab.config import LabAgent, LabConfig
+from lab.config import PORT_SPAN, LabAgent, LabConfig, worker_lab_environment
 
 BASE = 15000
 
@@ -131,3 +131,17 @@ def test_a_control_port_in_use_is_named(tmp_path, sipp_runs, monkeypatch):
     with pytest.raises(sipp.LabError, match="port 15112 for agent1002's softphone's control "
                                             "socket is already in use"):
         sipp.start_agent(cfg, cfg.agents[1])
+
+
+def test_every_planned_port_lies_within_the_span_that_keeps_labs_apart(tmp_path):
+    ports = [port for ports in planned_ports(lab_config(tmp_path)).values() for port in ports]
+    assert BASE <= min(ports) and max(ports) < BASE + PORT_SPAN
+
+
+def test_each_test_worker_but_the_first_has_a_lab_of_its_own(tmp_path):
+    environ = {"RECOBRO_LAB_DIR": str(tmp_path / ".lab"), "RECOBRO_LAB_PORT_BASE": "34000"}
+    assert worker_lab_environment("gw0", environ) == {}
+    assert worker_lab_environment("gw2", environ) == {
+        "RECOBRO_LAB_DIR": str(tmp_path / ".lab-gw2"),
+        "RECOBRO_LAB_PORT_BASE": str(34000 + 2 * PORT_SPAN)}
+    assert worker_lab_environment("gw1", {})["RECOBRO_LAB_PORT_BASE"] == str(BASE + PORT_SPAN)
