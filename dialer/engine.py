@@ -400,8 +400,8 @@ class Engine:
     async def mute_recording(self, call_id: str, muted: bool) -> None:
         await self.ami.mute_recording(await self.ari.channel_name(call_id), muted)
 
-    async def channel_ids(self) -> set[str]:
-        return await self.ari.channel_ids()
+    async def channel_states(self) -> dict[str, str]:
+        return await self.ari.channel_states()
 
     async def close(self) -> None:
         """Stop the pump and flows and disconnect. Flows get FLOWS_FINISH_S

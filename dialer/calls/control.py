@@ -142,8 +142,9 @@ class CallControl(Protocol):
     async def mute_recording(self, call_id: str, muted: bool) -> None:
         """Pause (muted) or resume the recording of the call."""
 
-    async def channel_ids(self) -> set[str]:
-        """Every channel Asterisk has now."""
+    async def channel_states(self) -> dict[str, str]:
+        """Every channel Asterisk has now, by id, with its state (ARI's
+        names: Ringing, Up...)."""
 
     async def place_call(self, number: str, language: str | None = None, *, flow: str,
                          channel: str | None = None, call_id: str | None = None,

@@ -36,6 +36,27 @@ def campaign_lock_key(campaign_id: int) -> int:
     return 0x5245_0000_0000 + campaign_id
 
 
+def adopted_record(orphan: dialers.OrphanAttempt, channel_state: str | None,
+                   now: datetime) -> CallRecord:
+    """The record an adopted call is followed from. Its channel's state
+    tells what the dead dialer may not have written: answered (Up) or
+    ringing, at the latest now. So a call that rang or was answered is
+    never taken for one the PBX did not place (calls.outcome.not_placed,
+    which gives the lead its attempt back) when its hangup has no cause."""
+    answered_at = orphan.answered_at
+    if answered_at is None and channel_state == "Up":
+        answered_at = now
+    if answered_at is not None:
+        return CallRecord(call_id=str(orphan.attempt_id), number=orphan.number,
+                          originated_at=orphan.started_at, state=CallState.ANSWERED,
+                          answered_at=answered_at)
+    ringing = channel_state in ("Ring", "Ringing")
+    return CallRecord(call_id=str(orphan.attempt_id), number=orphan.number,
+                      originated_at=orphan.started_at,
+                      state=CallState.RINGING if ringing else CallState.ORIGINATING,
+                      ringing_at=now if ringing else None)
+
+
 class Recovery:
     """Adopts the open attempts of a campaign's dead dialers."""
 
@@ -54,7 +75,8 @@ class Recovery:
     async def adopt(self, spawn: Spawn, settle: Settle) -> int:
         """Take over what dead dialers left; each adopted call is followed in
         a task made by spawn and settled by settle. How many were adopted."""
-        alive = await self.engine.channel_ids()
+        states = await self.engine.channel_states()
+        alive = set(states)
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)",
                                      campaign_lock_key(self.campaign_id))
@@ -77,10 +99,7 @@ class Recovery:
             await self.engine.hear_app(self.app_of(holder))
         for orphan in orphans:
             call_id = str(orphan.attempt_id)
-            record = CallRecord(
-                call_id=call_id, number=orphan.number, originated_at=orphan.started_at,
-                state=CallState.ANSWERED if orphan.answered_at else CallState.ORIGINATING,
-                answered_at=orphan.answered_at)
+            record = adopted_record(orphan, states.get(call_id), self.clock())
             spawn(self._follow(record, orphan, call_id in alive, spawn, settle),
                   f"adopt-{call_id}")
         return len(orphans)
@@ -100,9 +119,9 @@ class Recovery:
                   f"adopted-pair-{call_id}")
         if not alive:
             self.engine.submit(CallLost(call_id=call_id, at=self.clock()))
-        elif not bridged and orphan.answered_at is not None:
+        elif not bridged and record.answered_at is not None:
             # Its 2-second window passed while no dialer was there.
-            self.answered.mark_abandoned(call_id, orphan.answered_at)
+            self.answered.mark_abandoned(call_id, record.answered_at)
             await self.engine.hang_up(call_id, "no agent: adopted after the 2 s rule")
         call = await finished
         await settle(call, orphan.started_at, orphan.segment)

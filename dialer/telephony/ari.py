@@ -261,8 +261,13 @@ class AriClient:
 
     async def channel_ids(self) -> set[str]:
         """The ids of every channel Asterisk has now."""
+        return set(await self.channel_states())
+
+    async def channel_states(self) -> dict[str, str]:
+        """Every channel Asterisk has now, by id, with its state as ARI
+        names it (Down, Dialing, Ring, Ringing, Up, Busy...)."""
         channels = await self._request("GET", "/channels")
-        return {str(channel["id"]) for channel in channels}
+        return {str(channel["id"]): str(channel.get("state", "")) for channel in channels}
 
     async def close(self) -> None:
         """Close the event WebSocket with a close frame, then the HTTP

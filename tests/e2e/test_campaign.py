@@ -46,11 +46,17 @@ def cli(lab_config, database_url: str, *args: str, timeout: float = 60):
     return result
 
 
-def start_dialer(lab_config, database_url: str, name: str, seconds: int) -> subprocess.Popen:
+def start_dialer(lab_config, database_url: str, name: str, seconds: int,
+                 log: Path | None = None) -> subprocess.Popen:
+    """`recobro campaign run name --for seconds`; with log, logging at DEBUG
+    into that file (its stderr)."""
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=database_url)
+    if log is not None:
+        env["RECOBRO_LOG_LEVEL"] = "DEBUG"
     return subprocess.Popen(
-        ["recobro", "campaign", "run", name, "--for", str(seconds)],
-        env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=database_url),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ["recobro", "campaign", "run", name, "--for", str(seconds)], env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if log is None else log.open("w"), text=True)
 
 
 STATUSES = ["paid", "settled", "disputed", "closed"]
@@ -273,7 +279,7 @@ def test_kill_9_mid_campaign_then_restart_loses_no_outcome(lab_config, fresh_dat
                                                            tmp_path):
     url = fresh_database
     prepare(lab_config, url, tmp_path, "crash", 520, stay="12")
-    victim = start_dialer(lab_config, url, "crash", 120)
+    victim = start_dialer(lab_config, url, "crash", 120, tmp_path / "victim.log")
     deadline = time.monotonic() + 90
     in_flight: list = []
     while time.monotonic() < deadline:
@@ -291,9 +297,9 @@ def test_kill_9_mid_campaign_then_restart_loses_no_outcome(lab_config, fresh_dat
     heard = asyncio.run(fetch(url, "SELECT count(*) FROM pacing_heard"))[0][0]
     log_lambda = asyncio.run(fetch(url, "SELECT log_lambda FROM pacing_state"))[0][0]
     assert heard > 0
-    survivor = start_dialer(lab_config, url, "crash", 20)
-    stdout, stderr = survivor.communicate(timeout=240)
-    assert survivor.returncode == 0, stderr
+    survivor = start_dialer(lab_config, url, "crash", 20, tmp_path / "survivor.log")
+    stdout, _ = survivor.communicate(timeout=240)
+    assert survivor.returncode == 0, (tmp_path / "survivor.log").read_text()[-3000:]
     assert "adopted" in stdout
     # The new dialer read it all back (warm start) instead of starting from zero.
     assert (f"pacing: {heard} outcome(s) of the campaign's history read back, closed loop "
