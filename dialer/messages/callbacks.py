@@ -100,7 +100,7 @@ def callback_app(pool: asyncpg.Pool, token: str, *, clock: Clock = _utc_now
                 from None
         answer = _field(fields, "answer")
         recorded = await record_delivery(pool, int(message), code.value, code.final_status,
-                                         answer, clock())
+                                         answer, clock(), e164(_field(fields, "to")))
         if not recorded:
             log.info("delivery report %s for message %s not recorded (no such message, or "
                      "after a final report)", code.name, message)

@@ -18,7 +18,6 @@ from dialer.messages.store import (
     PreviewAccount,
     TemplateVersion,
     current_template,
-    link_token,
     preview_account,
 )
 from dialer.messages.templates import (
@@ -54,10 +53,10 @@ def link_expiry(now: datetime, lifetime_days: int) -> datetime:
     return datetime.combine(last + timedelta(days=1), time(), UTC)
 
 
-async def payment_link(db: Db, settings: PaymentLinkSettings, account_id: int,
-                       purpose: Purpose, now: datetime) -> str:
-    """A signed link for the account, lasting the configured days from now."""
-    token = await link_token(db, account_id)
+def payment_link(settings: PaymentLinkSettings, token: str, purpose: Purpose,
+                 now: datetime) -> str:
+    """A signed link for the account of token, lasting the configured days
+    from now."""
     expires_at = link_expiry(now, settings.lifetime_days)
     return sign_link(settings.base_url, settings.key, token, purpose, expires_at)
 
@@ -94,7 +93,7 @@ async def compose_for(db: Db, settings: PaymentLinkSettings, campaign: str,
     if template is None:
         raise ConfigError(f"no template for {key} (nor for any segment): save one with "
                           "`recobro template set`")
-    link = await payment_link(db, settings, account.id, Purpose.PAY, now)
+    link = payment_link(settings, account.link_token, Purpose.PAY, now)
     given = sample_values(trigger, channel, language) if event is None else event
     values = {**given,
               **account_values(account.view, channel, language, link)}

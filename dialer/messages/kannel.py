@@ -57,10 +57,11 @@ class DlrCode(Enum):
 
 
 def dlr_url(callback: MessageCallbackSettings, message_id: int) -> str:
-    """The dlr-url for a message: Kannel fills %d (the report's type) and
-    %A (the SMSC's answer, e.g. its id and error code)."""
+    """The dlr-url for a message: Kannel fills %d (the report's type), %A
+    (the SMSC's answer, e.g. its id and error code) and %p (the number it
+    went to: a report that comes before the outbox says sent tells where)."""
     query = urlencode({"token": callback.token, "message": message_id})
-    return f"{callback.public_url}{DLR_PATH}?{query}&status=%d&answer=%A"
+    return f"{callback.public_url}{DLR_PATH}?{query}&status=%d&answer=%A&to=%p"
 
 
 def mo_url(public_url: str, token: str) -> str:

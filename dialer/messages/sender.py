@@ -175,6 +175,8 @@ class Sender:
 
     async def _send(self, connection: asyncpg.Connection, message: OutboxMessage) -> Outcome:
         now = self._clock()
+        if message.delivery_code is not None:
+            return await self._sent_before(connection, message, now)
         confirmation = message.trigger is Trigger.OPT_OUT_CONFIRMATION
         if message.campaign_id is None and not confirmation:
             return await self._fail(connection, message, "the message has no campaign, so no "
@@ -204,6 +206,24 @@ class Sender:
             return await self._fail(connection, message, str(error), permanent=error.permanent)
         done = await mark_sent(connection, message.id, self.id, template_id,
                                decision.recipient, handed.provider_reference, self._clock())
+        return Outcome.SENT if done else Outcome.LOST
+
+    async def _sent_before(self, connection: asyncpg.Connection, message: OutboxMessage,
+                           now: datetime) -> Outcome:
+        """Kannel reported on the message before the outbox said sent: an
+        earlier try handed it over (its sender died before writing so, or
+        Kannel's answer was lost). It is recorded sent, with the template
+        version it composes with now (the one it used, unless a version was
+        saved in between), and not sent again."""
+        try:
+            template_id = (await self._content(connection, message, now))[0]
+        except (ConfigError, TemplateRefused):
+            template_id = None
+        log.info("message %d: Kannel reported on it (%s) before it was recorded sent; an "
+                 "earlier try sent it, so it is not sent again", message.id,
+                 message.delivery_code)
+        done = await mark_sent(connection, message.id, self.id, template_id, message.recipient,
+                               None, now)
         return Outcome.SENT if done else Outcome.LOST
 
     async def _rules_of(self, connection: asyncpg.Connection, campaign_id: int

@@ -69,6 +69,9 @@ class OutboxMessage:
     last_error: str | None
     refused_rule: str | None
     event: str  # the trigger's own values, a JSON object
+    # Kannel's last report on it: one before it is marked sent means Kannel
+    # took it on an earlier try (dialer.messages.sender).
+    delivery_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class PreviewAccount:
     view: AccountView
     language: str
     segment: str  # in the campaign, by its thresholds
+    link_token: str  # the opaque token its payment links name it by
 
 
 def _version(row: asyncpg.Record) -> TemplateVersion:
@@ -91,7 +95,8 @@ def _message(row: asyncpg.Record) -> OutboxMessage:
                          Trigger(row["trigger"]), Channel(row["channel"]),
                          row["idempotency_key"], row["status"], row["attempts"],
                          row["next_try_at"], row["template_id"], row["recipient"],
-                         row["last_error"], row["refused_rule"], row["event"])
+                         row["last_error"], row["refused_rule"], row["event"],
+                         row["delivery_code"])
 
 
 _TEMPLATE_COLUMNS = ("t.id, c.name AS campaign, t.segment, t.trigger, t.channel, t.language, "
@@ -166,25 +171,38 @@ async def template_by_id(db: Db, template_id: int) -> TemplateVersion | None:
     return None if row is None else _version(row)
 
 
-_ACCOUNT_IN_CAMPAIGN = (
-    "SELECT a.id, a.reference, a.debtor_name, a.balance, a.currency, a.language, "
-    "c.name AS campaign, CASE WHEN a.days_past_due <= c.early_max_dpd THEN 'early' "
-    "WHEN a.days_past_due <= c.mid_max_dpd THEN 'mid' ELSE 'late' END AS segment "
-    "FROM accounts a, campaigns c ")
+# The account (where: $1, $2) in a campaign, with its link token, made the
+# first time ($3): one round trip, as the sender asks it for every message.
+# The final SELECT does not see the row `made` inserts (one snapshot), so
+# it takes made's token, else the one that was there.
+_ACCOUNT_IN_CAMPAIGN = """
+WITH found AS (
+    SELECT a.id, a.reference, a.debtor_name, a.balance, a.currency, a.language,
+           c.name AS campaign, CASE WHEN a.days_past_due <= c.early_max_dpd THEN 'early'
+           WHEN a.days_past_due <= c.mid_max_dpd THEN 'mid' ELSE 'late' END AS segment
+    FROM accounts a, campaigns c WHERE {where}
+), made AS (
+    INSERT INTO account_link_tokens (account_id, token) SELECT id, $3 FROM found
+    ON CONFLICT (account_id) DO NOTHING RETURNING token
+)
+SELECT found.*, coalesce((SELECT token FROM made), (SELECT t.token FROM account_link_tokens t
+                          WHERE t.account_id = found.id)) AS link_token
+FROM found
+"""
 
 
 def _preview(row: asyncpg.Record) -> PreviewAccount:
     view = AccountView(row["reference"], row["debtor_name"], row["balance"],
                        row["currency"].strip())
-    return PreviewAccount(row["id"], view, row["language"], row["segment"])
+    return PreviewAccount(row["id"], view, row["language"], row["segment"], row["link_token"])
 
 
 async def preview_account(db: Db, campaign: str, reference: str) -> PreviewAccount:
     """An account as a message to it would see it, and its segment in the
     campaign; ConfigError when either is unknown."""
     found = await campaign_id(db, campaign)
-    row = await db.fetchrow(_ACCOUNT_IN_CAMPAIGN + "WHERE a.reference = $1 AND c.id = $2",
-                            reference, found)
+    row = await db.fetchrow(_ACCOUNT_IN_CAMPAIGN.format(where="a.reference = $1 AND c.id = $2"),
+                            reference, found, secrets.token_urlsafe(16))
     if row is None:
         raise ConfigError(f"no account with reference {reference!r}")
     return _preview(row)
@@ -193,21 +211,11 @@ async def preview_account(db: Db, campaign: str, reference: str) -> PreviewAccou
 async def message_account(db: Db, campaign: int, account_id: int
                           ) -> tuple[str, PreviewAccount]:
     """The campaign's name and the account as a message of it sees it."""
-    row = await db.fetchrow(_ACCOUNT_IN_CAMPAIGN + "WHERE a.id = $1 AND c.id = $2",
-                            account_id, campaign)
+    row = await db.fetchrow(_ACCOUNT_IN_CAMPAIGN.format(where="a.id = $1 AND c.id = $2"),
+                            account_id, campaign, secrets.token_urlsafe(16))
     if row is None:
         raise ConfigError(f"no account {account_id} or campaign {campaign}")
     return row["campaign"], _preview(row)
-
-
-async def link_token(db: Db, account_id: int) -> str:
-    """The opaque token payment links name this account by (made once)."""
-    return await db.fetchval(
-        "WITH made AS (INSERT INTO account_link_tokens (account_id, token) VALUES ($1, $2) "
-        "ON CONFLICT (account_id) DO NOTHING RETURNING token) "
-        "SELECT token FROM made UNION ALL "
-        "SELECT token FROM account_link_tokens WHERE account_id = $1 LIMIT 1",
-        account_id, secrets.token_urlsafe(16))
 
 
 async def account_of_token(db: Db, token: str) -> int | None:
@@ -244,16 +252,17 @@ async def claim_due(db: Db, sender: uuid.UUID, now: datetime, limit: int,
 
 
 async def mark_sent(db: Db, message_id: int, sender: uuid.UUID, template_id: int | None,
-                    recipient: str, provider_reference: str | None, now: datetime) -> bool:
+                    recipient: str | None, provider_reference: str | None,
+                    now: datetime) -> bool:
     """The provider took the message: which template version it used (None:
-    Recobro's own confirmation of an opt-out) and where it went. False when
-    this sender no longer holds it."""
+    Recobro's own confirmation of an opt-out) and where it went (None: where
+    a delivery report said). False when this sender no longer holds it."""
     # A final delivery report may have come before this (record_delivery).
     done = await db.fetchval(
         "UPDATE messages SET status = CASE WHEN delivery_code = 1 THEN 'delivered' "
         "WHEN delivery_code IN (2, 16) THEN 'undelivered' ELSE 'sent' END, "
         "attempts = attempts + 1, template_id = $3, "
-        "recipient = $4, provider_reference = $5, sent_at = $6, updated_at = $6, "
+        "recipient = coalesce($4, recipient), provider_reference = $5, sent_at = $6, updated_at = $6, "
         "claimed_by = NULL, last_error = NULL WHERE id = $1 AND claimed_by = $2 "
         "AND status = 'sending' RETURNING id",
         message_id, sender, template_id, recipient, provider_reference, now)
@@ -365,8 +374,9 @@ async def message_facts(db: Db, account_id: int, now: datetime) -> MessageFacts:
 
 
 async def record_delivery(db: Db, message_id: int, code: int, final_status: str | None,
-                          answer: str, now: datetime) -> bool:
-    """A delivery report for a message: its code and the SMSC's answer,
+                          answer: str, now: datetime, recipient: str | None = None) -> bool:
+    """A delivery report for a message: its code and the SMSC's answer
+    (and the number it went to, where the outbox does not know it yet),
     and, for a final one (final_status), the message delivered or
     undelivered once it is sent. A report that is not final never
     overwrites a final one (they may come in any order). False when there
@@ -374,11 +384,12 @@ async def record_delivery(db: Db, message_id: int, code: int, final_status: str 
     done = await db.fetchval(
         "UPDATE messages SET delivery_code = $2, delivery_reported_at = $4, "
         "delivery_answer = left($5, 255), updated_at = $4, "
+        "recipient = coalesce(recipient, $6), "
         "status = CASE WHEN $3::text IS NOT NULL AND status IN ('sent', 'delivered', "
         "'undelivered') THEN $3 ELSE status END "
         "WHERE id = $1 AND ($3::text IS NOT NULL OR delivery_code IS NULL "
         "OR delivery_code NOT IN (1, 2, 16)) RETURNING id",
-        message_id, code, final_status, now, answer)
+        message_id, code, final_status, now, answer, recipient)
     return done is not None
 
 

@@ -13,8 +13,11 @@ from dialer.messages.model import Channel, Trigger
 from dialer.messages.templates import EXTRA, day, money
 
 # A call's result (attempts.result, written to no_interaction) -> its trigger.
+# An unverified self-service call is written only when nobody keyed
+# (dialer.outbound.attempts.reached_no_one): a silent hang-up too.
 CALL_TRIGGERS = {
     "hung_up": Trigger.NO_INTERACTION,
+    "unverified": Trigger.NO_INTERACTION,
     "machine": Trigger.MACHINE,
     "abandoned": Trigger.ABANDONED,
 }

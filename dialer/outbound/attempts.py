@@ -15,11 +15,18 @@ from dialer.outbound.lifecycles import LeadState, after_attempt, lead_after
 from dialer.portfolio.model import DoNotCall, DoNotCallReason, Phone
 from dialer.portfolio.store import add_do_not_call
 
-# Results that reached no one to talk to: the follow-up's outbox gets them.
-# Not an unverified self-service call: it may have reached a wrong party,
-# whom a message about the debt must not reach either.
-NO_INTERACTION = frozenset({AttemptResult.MACHINE, AttemptResult.ABANDONED,
-                            AttemptResult.HUNG_UP})
+_NO_INTERACTION = frozenset({AttemptResult.MACHINE, AttemptResult.ABANDONED,
+                             AttemptResult.HUNG_UP})
+
+
+def reached_no_one(result: AttemptResult, keyed: bool) -> bool:
+    """Whether an ended attempt reached no one to talk to, so the
+    follow-up's outbox (no_interaction) gets it: a machine, an abandon, a
+    hang-up before an agent, or a self-service call hung up without a key.
+    Not a self-service call that keyed and did not prove the account: it
+    may have reached a wrong party, whom a message about the debt must not
+    reach either."""
+    return result in _NO_INTERACTION or (result is AttemptResult.UNVERIFIED and not keyed)
 
 
 async def start_attempt(connection: asyncpg.Connection, attempt_id: uuid.UUID, campaign_id: int,
@@ -63,9 +70,11 @@ async def opt_out(pool: asyncpg.Pool, attempt_id: uuid.UUID) -> None:
 
 async def finish_attempt(connection: asyncpg.Connection, attempt_id: uuid.UUID,
                          result: AttemptResult, ended_at: datetime, answered_at: datetime | None,
-                         next_callable_at: datetime, max_attempts: int) -> bool:
+                         next_callable_at: datetime, max_attempts: int, *,
+                         keyed: bool = False) -> bool:
     """Record the attempt's one final result and free its lead; False when
-    it already had one (then nothing changes)."""
+    it already had one (then nothing changes). keyed: the debtor pressed a
+    key on the call (reached_no_one)."""
     # The lead's count is stable here: only the dialer holding it changes it.
     row = await connection.fetchrow(
         "UPDATE attempts t SET result = $2, ended_at = $3, "
@@ -75,7 +84,7 @@ async def finish_attempt(connection: asyncpg.Connection, attempt_id: uuid.UUID,
         attempt_id, result.value, ended_at, answered_at)
     if row is None:
         return False
-    if result in NO_INTERACTION:
+    if reached_no_one(result, keyed):
         await connection.execute(
             "INSERT INTO no_interaction (attempt_id, account_id, number, result, at) "
             "SELECT id, account_id, number, result, ended_at FROM attempts WHERE id = $1",

@@ -112,4 +112,4 @@ class CallPlacer:
             await attempts.finish_attempt(
                 db, uuid.UUID(call.call_id), result, call.ended_at or self.clock(),
                 call.answered_at, gate.next_callable_at(result, started_at, strategy.retry),
-                strategy.max_attempts)
+                strategy.max_attempts, keyed=call.dtmf_count > 0)

@@ -156,6 +156,45 @@ def test_a_silent_hang_up_and_a_machine_get_one_text_each_and_stop_stops(
     assert dialed.count("S0") == 1 and "L3" in dialed, dialed
 
 
+SAYS_NOTHING = "+12125551024"  # answers, says and keys nothing, hangs up after 2 s
+
+
+def test_a_press_to_pay_debtor_who_answers_and_says_nothing_for_two_seconds_gets_a_text(
+        lab_config, fresh_database, tmp_path):
+    """An agentless press-to-pay call (no agent to bridge to, so the debtor
+    can stay a second or two): answered, no key, hung up after 2 s during
+    the account prompt. Hung up (or unverified, had the flow given its
+    verdict before the call was settled), and as nobody keyed anything a
+    silent hang-up either way: one text, as the preview shows it."""
+    url = fresh_database
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(
+        "reference,debtor_name,balance,days_past_due,language,phone1,phone1_sms,phone1_consent\n"
+        f"4411,Lucía Gómez,75.00,10,es,{SAYS_NOTHING},yes,yes\n")
+    cli(lab_config, url, "accounts", "import", str(accounts))
+    cli(lab_config, url, "campaign", "create", "ivr", "--answered-to", "self_service",
+        "--lines", "1", "--window", "00:00-23:59", "--ring-timeout", "15")
+    cli(lab_config, url, "messages", "on", "--campaign", "ivr", "--trigger", "no_interaction",
+        "--channel", "sms", "--within", "10")
+    cli(lab_config, url, "template", "set", "--campaign", "ivr", "--trigger",
+        "no_interaction", "--channel", "sms", "--language", "es", "--text", NO_ANSWER_ES)
+    cli(lab_config, url, "campaign", "start", "ivr")
+    cli(lab_config, url, "campaign", "run", "ivr", "--for", "4", timeout=120)
+    [attempt] = asyncio.run(fetch(url, "SELECT result, answered_at, ended_at FROM attempts"))
+    assert attempt["result"] in ("hung_up", "unverified")
+    assert 1.5 <= (attempt["ended_at"] - attempt["answered_at"]).total_seconds() <= 10
+    preview = cli(lab_config, url, "template", "preview", "--campaign", "ivr", "--account",
+                  "4411", "--trigger", "no_interaction", "--channel", "sms").stdout
+    since = len(kannel.received(lab_config))
+    cli(lab_config, url, "messages", "run", "--once", timeout=60)
+    [text] = wait_for(lambda: texts_to(lab_config, SAYS_NOTHING, since), "the text")
+    assert text.startswith("Hola Lucía: no pudimos hablar. Pague 75,00 USD en http")
+    assert text in preview
+    cli(lab_config, url, "messages", "run", "--once", timeout=60)  # nothing more to send
+    time.sleep(1)
+    assert texts_to(lab_config, SAYS_NOTHING, since) == [text]
+
+
 async def _enqueue_one(url: str) -> int:
     connection = await asyncpg.connect(url)
     try:

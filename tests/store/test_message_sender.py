@@ -236,6 +236,35 @@ async def test_failures_back_off_then_dead_letter_and_replay(pool) -> None:
         assert len(channel.handed) == 1
 
 
+async def test_a_text_kannel_reported_on_before_it_was_recorded_sent_goes_once(pool) -> None:
+    """Kannel took the text, then its answer was lost (a timeout; or the
+    sender died before its UPDATE): the delivery report that comes in the
+    gap is the trace, and the next try records the text sent instead of
+    sending it again."""
+    clock, channel = Clock(NOW), RecordingChannel()
+    async with sender(pool, channel, clock) as work:
+        await call_ended(pool, "ES-0001", "hung_up", 2, NOW)
+        channel.failure = SendFailed("kannel: no answer in 10 s")
+        await work.round(Tally())
+        message = await pool.fetchval("SELECT id FROM messages")
+        assert await pool.fetchval("SELECT status FROM messages") == "pending"
+        # Kannel had queued it after all: the SMSC took it, then the phone.
+        assert await store.record_delivery(pool, message, 8, None, "ACK/", NOW,
+                                           "+12125550101")
+        assert await store.record_delivery(pool, message, 1, "delivered", "DELIVRD", NOW)
+        channel.failure = None
+        clock.now = NOW + timedelta(seconds=30)
+        tally = Tally()
+        await work.round(tally)
+        row = await pool.fetchrow("SELECT status, recipient, template_id, sent_at FROM messages")
+    assert channel.handed == []  # not sent a second time
+    assert tally.counts[Outcome.SENT] == 1
+    assert (row["status"], row["recipient"], row["sent_at"]) == (
+        "delivered", "+12125550101", clock.now)
+    assert row["template_id"] == (await store.current_template(pool, TemplateKey(
+        "spring", "", Trigger.NO_INTERACTION, Channel.SMS, "es"))).id
+
+
 async def test_no_template_or_an_opted_out_account_sends_nothing(pool) -> None:
     clock, channel = Clock(NOW), RecordingChannel()
     async with sender(pool, channel, clock) as work:

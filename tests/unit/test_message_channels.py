@@ -108,7 +108,8 @@ async def test_kannel_gets_sendsms_with_the_exact_text_coding_and_report_url(ser
     # Kannel fills %d and %A in itself: they reach it as written.
     report = urlsplit(ucs2["dlr-url"])
     assert report.netloc == "127.0.0.1:8481" and report.path == "/kannel/dlr"
-    assert report.query == "token=callback-token-0123456789&message=42&status=%d&answer=%A"
+    assert report.query == \
+        "token=callback-token-0123456789&message=42&status=%d&answer=%A&to=%p"
     assert urlsplit(gsm7["dlr-url"]).query.startswith("token=callback-token-0123456789&"
                                                       "message=43&")
 
