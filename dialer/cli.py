@@ -80,6 +80,13 @@ def _outbox_size(text: str) -> int:
     return int(text)
 
 
+def _sender_count(text: str) -> int:
+    """argparse type: sender processes, 1 to 8."""
+    if not text.isdigit() or not 1 <= int(text) <= 8:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of senders from 1 to 8")
+    return int(text)
+
+
 def _positive_int(text: str) -> int:
     """argparse type: a whole number from 1 to 200."""
     if not text.isdigit() or not 1 <= int(text) <= 200:
@@ -111,7 +118,7 @@ def _bench(args: argparse.Namespace) -> int:
         from lab.config import load_lab_config
 
         return bench_messages(load_lab_config(), load_database_url(), args.out, args.runs,
-                              args.messages or MESSAGES)
+                              args.messages or MESSAGES, tuple(args.senders or (1,)))
     from lab.bench import DEFAULT_MATRIX, bench_pacing
 
     if args.what == "pacing-restart":
@@ -503,6 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="payments: runs of every step; messages: runs (medians over them)")
     bench.add_argument("--messages", type=_outbox_size,
                        help="messages: the outbox's size (default 100000)")
+    bench.add_argument("--senders", type=_sender_count, nargs="+",
+                       help="messages: sender processes sharing the outbox, one run each "
+                            "(default 1; e.g. 1 2)")
     bench.set_defaults(run=_bench)
     _add_operations_commands(sub)
     return parser

@@ -77,27 +77,35 @@ async def _statuses(url: str) -> dict[str, int]:
     return {r["status"]: r["count"] for r in rows}
 
 
-def _one_run(cfg: LabConfig, database_url: str, count: int) -> dict:
+def _one_run(cfg: LabConfig, database_url: str, count: int, senders: int) -> dict:
+    """One run: the outbox filled, then senders processes of `recobro
+    messages run --once` at once (sharing it by SKIP LOCKED; the first
+    listens for Kannel's reports), timed from the first start to the last
+    end."""
     url = fresh_bench_database(database_url)
     try:
         asyncio.run(_fill(url, count))
         before = len(kannel.received(cfg))
         env = {**os.environ, "DATABASE_URL": url}
+        command = [sys.executable, "-m", "dialer.cli", "messages", "run", "--once"]
         started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "dialer.cli", "messages", "run", "--once"],
-                                env=env,
-                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                check=False, timeout=3600)
+        processes = [subprocess.Popen(command + (["--no-listen"] if i else []), env=env,
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+                     for i in range(senders)]
+        ended = [(p, *p.communicate(timeout=3600)) for p in processes]
         seconds = time.perf_counter() - started
-        if result.returncode != 0:
-            raise RuntimeError(f"recobro messages run failed: {result.stderr.strip()[-500:]}")
+        for process, _, stderr in ended:
+            if process.returncode != 0:
+                raise RuntimeError(f"recobro messages run failed: {stderr.strip()[-500:]}")
         statuses = asyncio.run(_statuses(url))
         handed = sum(statuses.get(s, 0) for s in ("sent", "delivered", "undelivered"))
         # The fake SMSC drains Kannel's queue after the sender is done.
         deadline = time.monotonic() + 120
         while len(kannel.received(cfg)) - before < handed and time.monotonic() < deadline:
             time.sleep(1)
-        return {"messages": count, "handed_to_kannel": handed, "seconds": round(seconds, 1),
+        return {"messages": count, "senders": senders, "handed_to_kannel": handed,
+                "seconds": round(seconds, 1),
                 "per_s": round(handed / seconds), "statuses": statuses,
                 "received_by_fakesmsc": len(kannel.received(cfg)) - before}
     finally:
@@ -105,29 +113,35 @@ def _one_run(cfg: LabConfig, database_url: str, count: int) -> dict:
 
 
 def table(report: dict) -> str:
-    lines = ["| run | messages | handed to Kannel | seconds | messages/s | fakesmsc received |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    header = ("| run | senders | messages | handed to Kannel | seconds | messages/s | "
+              "fakesmsc received |")
+    lines = [header, "| --- | --- | --- | --- | --- | --- | --- |"]
     for i, run in enumerate(report["runs"], 1):
-        lines.append(f"| {i} | {run['messages']} | {run['handed_to_kannel']} | "
+        lines.append(f"| {i} | {run['senders']} | {run['messages']} | "
+                     f"{run['handed_to_kannel']} | "
                      f"{run['seconds']} | {run['per_s']} | {run['received_by_fakesmsc']} |")
-    lines.append(f"\nMedian {report['median_per_s']} messages/s over {len(report['runs'])} "
-                 f"run(s) (goal: {GOAL_PER_S}/s).")
+    for senders, median in report["median_per_s"].items():
+        runs = sum(1 for r in report["runs"] if str(r["senders"]) == senders)
+        lines.append(f"\n{senders} sender(s): median {median} messages/s over {runs} run(s) "
+                     f"(goal: {GOAL_PER_S}/s).")
     return "\n".join(lines)
 
 
 def bench_messages(cfg: LabConfig, database_url: str, out_dir: Path, runs: int,
-                   count: int = MESSAGES) -> int:
-    """Run the messages benchmark runs times; write messages.json and
-    messages.md."""
+                   count: int = MESSAGES, senders: tuple[int, ...] = (1,)) -> int:
+    """Run the messages benchmark runs times with each number of senders
+    (runs alternate between them); write messages.json and messages.md."""
     results = []
     for i in range(runs):
-        print(f"run {i + 1}/{runs}: {count} messages...", flush=True)
-        results.append(_one_run(cfg, database_url, count))
-        print(f"  {results[-1]['per_s']} messages/s", flush=True)
+        for n in senders:
+            print(f"run {i + 1}/{runs}, {n} sender(s): {count} messages...", flush=True)
+            results.append(_one_run(cfg, database_url, count, n))
+            print(f"  {results[-1]['per_s']} messages/s", flush=True)
     report = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-              "runs": results, "median_per_s": round(statistics.median(
-                  r["per_s"] for r in results))}
+              "runs": results,
+              "median_per_s": {str(n): round(statistics.median(
+                  r["per_s"] for r in results if r["senders"] == n)) for n in senders}}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "messages.json").write_text(json.dumps(report, indent=2))
     text = table(report)
