@@ -32,7 +32,7 @@ BATCH = 500  # rows of an outbox read in one transaction
 
 @dataclass(frozen=True)
 class Intake:
-    read: int  # outbox rows handled
+    read: int  # outbox rows handled, dated reminders newly written: work found
     enqueued: int  # messages written
 
 
@@ -188,7 +188,9 @@ async def _dated(connection: asyncpg.Connection, now: datetime) -> Intake:
     for account_id, campaign, event, key in events:
         enqueued += await _enqueue_event(connection, settings, account_id, campaign, event,
                                          key, now)
-    return Intake(len(events), enqueued)
+    # These rows are read again every round all day: only a message newly
+    # written is work found (Sender.round rests, and drain stops, on none).
+    return Intake(enqueued, enqueued)
 
 
 async def take_in(pool: asyncpg.Pool, now: datetime) -> Intake:
