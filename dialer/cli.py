@@ -265,7 +265,8 @@ def _messages(args: argparse.Namespace) -> int:
     if args.action in ("on", "off") and (args.trigger is None or args.channel is None):
         raise ConfigError(f"messages {args.action}: give --trigger and --channel")
     if args.action == "on":
-        setting = operations.trigger_setting(args.trigger, args.channel, args.within)
+        setting = operations.trigger_setting(args.trigger, args.channel, args.within,
+                                             args.days_before)
         return asyncio.run(operations.switch_on(args.campaign, setting))
     if args.action == "off":
         return asyncio.run(operations.switch_off(args.campaign, args.trigger, args.channel))
@@ -301,6 +302,9 @@ def _add_messages_command(sub: argparse._SubParsersAction) -> None:
     messages.add_argument("--within", type=int, metavar="SECONDS",
                           help="on, no_interaction: only a debtor who hung up within this "
                                "many seconds of answering (default: whenever)")
+    messages.add_argument("--days-before", type=int, metavar="N",
+                          help="on, pre_due: N days (1-30) before the account's due date, on "
+                               "the debtor's date (default 3)")
     messages.add_argument("--message", type=int, help="replay: the dead letter's id")
     messages.add_argument("--account", help="history: the account's reference")
     messages.set_defaults(run=_messages)

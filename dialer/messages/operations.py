@@ -20,12 +20,22 @@ from dialer.messages.triggers import TriggerSetting
 from dialer.store.database import configured_database
 
 
-def trigger_setting(trigger: str, channel: str, within: int | None) -> TriggerSetting:
+def trigger_setting(trigger: str, channel: str, within: int | None = None,
+                    days_before: int | None = None) -> TriggerSetting:
     """The setting from the command's words; ConfigError naming what is wrong."""
     try:
-        return TriggerSetting(Trigger(trigger), Channel(channel), within)
+        return TriggerSetting(Trigger(trigger), Channel(channel), within, days_before)
     except ValueError as error:
         raise ConfigError(f"messages on: {error}") from None
+
+
+def _condition(setting: TriggerSetting) -> str:
+    """When the setting's message goes, beyond its trigger ('' if always)."""
+    if setting.within_s:
+        return f" when the debtor hangs up within {setting.within_s} s"
+    if setting.days_before:
+        return f" {setting.days_before} day(s) before the account's due date"
+    return ""
 
 
 def _line(message: OutboxMessage) -> str:
@@ -38,14 +48,13 @@ def _line(message: OutboxMessage) -> str:
 async def switch_on(campaign: str, setting: TriggerSetting) -> int:
     async with configured_database() as pool:
         await set_trigger(pool, campaign, setting)
-    within = f" when the debtor hangs up within {setting.within_s} s" if setting.within_s else ""
     print(f"campaign {campaign}: {setting.trigger.value} messages by {setting.channel.value}"
-          f"{within}; each needs its template (`recobro template set`)")
+          f"{_condition(setting)}; each needs its template (`recobro template set`)")
     return 0
 
 
 async def switch_off(campaign: str, trigger: str, channel: str) -> int:
-    setting = trigger_setting(trigger, channel, None)
+    setting = trigger_setting(trigger, channel)
     async with configured_database() as pool:
         was_on = await clear_trigger(pool, campaign, setting.trigger, setting.channel)
     print(f"campaign {campaign}: {trigger} by {channel} "
@@ -58,8 +67,7 @@ async def show_settings(campaign: str) -> int:
         found = await campaign_id(pool, campaign)
         settings = (await trigger_settings(pool, [found])).get(found, [])
     for setting in settings:
-        within = f" (hung up within {setting.within_s} s)" if setting.within_s else ""
-        print(f"{setting.trigger.value} by {setting.channel.value}{within}")
+        print(f"{setting.trigger.value} by {setting.channel.value}{_condition(setting)}")
     if not settings:
         print(f"campaign {campaign} sends no messages: switch one on with `recobro messages on`")
     return 0

@@ -35,16 +35,22 @@ PAYMENT_TRIGGERS = {
 CAMPAIGN_TRIGGERS = tuple(t for t in Trigger
                           if t not in (Trigger.AGENT_LINK, Trigger.OPT_OUT_CONFIRMATION))
 MAX_WITHIN_S = 3600
+# How many days before an account's due date its pre_due reminder goes.
+DAYS_BEFORE = range(1, 31)
+DEFAULT_DAYS_BEFORE = 3
 
 
 @dataclass(frozen=True)
 class TriggerSetting:
     """A campaign sends trigger's message by channel; a silent hang-up only
-    when the debtor hung up within within_s of answering (None: whenever)."""
+    when the debtor hung up within within_s of answering (None: whenever);
+    a pre_due reminder days_before days before the account's due date
+    (DEFAULT_DAYS_BEFORE when not given; None for every other trigger)."""
 
     trigger: Trigger
     channel: Channel
     within_s: int | None = None
+    days_before: int | None = None
 
     def __post_init__(self) -> None:
         if self.trigger not in CAMPAIGN_TRIGGERS:
@@ -55,6 +61,15 @@ class TriggerSetting:
                 raise ValueError("within: only for the no_interaction trigger")
             if not 1 <= self.within_s <= MAX_WITHIN_S:
                 raise ValueError(f"within: {self.within_s} s, 1 to {MAX_WITHIN_S}")
+        if self.trigger is not Trigger.PRE_DUE:
+            if self.days_before is not None:
+                raise ValueError("days-before: only for the pre_due trigger")
+        elif self.days_before is None:
+            # Frozen: the default is written once, here, where it is known.
+            object.__setattr__(self, "days_before", DEFAULT_DAYS_BEFORE)
+        elif self.days_before not in DAYS_BEFORE:
+            raise ValueError(f"days-before: {self.days_before} days, "
+                             f"{DAYS_BEFORE.start} to {DAYS_BEFORE.stop - 1}")
 
 
 def call_fires(setting: TriggerSetting, result: str, answered_at: datetime | None,
@@ -83,6 +98,11 @@ def promise_key(promise_id: int, trigger: Trigger) -> str:
 
 def instalment_key(capture_id: str, number: int) -> str:
     return f"instalment:{capture_id}:{number}"
+
+
+def pre_due_key(account_id: int, due: date) -> str:
+    """One reminder per account and due date (a new due date, a new one)."""
+    return f"pre_due:{account_id}:{due.isoformat()}"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import re
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 import phonenumbers
@@ -31,7 +32,7 @@ MAX_PHONES = 3
 # The fields Recobro reads; a mapping renames the file's columns to these.
 FIELDS = (
     "reference", "debtor_name", "balance", "currency", "days_past_due", "client_segment",
-    "risk_score", "language", "time_zone", "status", "email",
+    "risk_score", "language", "time_zone", "status", "email", "due_date",
     *(f"phone{i}{suffix}" for i in range(1, MAX_PHONES + 1)
       for suffix in ("", "_kind", "_sms", "_consent")),
 )
@@ -47,7 +48,7 @@ _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 FIELD_LIMITS: dict[str, int] = {
     "reference": 100, "debtor_name": 200, "client_segment": 100, "balance": 32,
     "currency": 16, "days_past_due": 16, "risk_score": 32, "language": 16, "time_zone": 64,
-    "status": 16, "email": 254,
+    "status": 16, "email": 254, "due_date": 32,
     **{f"phone{i}": 40 for i in range(1, MAX_PHONES + 1)},
     **{f"phone{i}{suffix}": 16 for i in range(1, MAX_PHONES + 1)
        for suffix in ("_kind", "_sms", "_consent")},
@@ -318,6 +319,23 @@ def _email(raw: str) -> str | None:
     return raw
 
 
+# A date as ISO 8601 writes it in full (date.fromisoformat alone would
+# also take 20270105 and 2027-W01-2, which a file means by accident).
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _due_date(raw: str) -> date | None:
+    """The account's next due date (YYYY-MM-DD), or None when not given."""
+    if not raw:
+        return None
+    if not _DATE.fullmatch(raw):
+        raise _Bad(f"due_date: {show(raw)} is not a date (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise _Bad(f"due_date: {show(raw)} is not a date of the calendar") from None
+
+
 def parse_row(row: Mapping[str, object], mapping: Mapping[str, str],
               defaults: ImportDefaults) -> Account:
     """One row as an Account; ValueError names the field that is wrong."""
@@ -371,6 +389,7 @@ def parse_row(row: Mapping[str, object], mapping: Mapping[str, str],
         status=status,
         phones=tuple(phones),
         email=_email(values.get("email", "")),
+        due_date=_due_date(values.get("due_date", "")),
     )
 
 

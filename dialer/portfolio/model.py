@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from enum import Enum
 
@@ -115,6 +116,9 @@ class Account:
     status: AccountStatus
     phones: tuple[Phone, ...]
     email: str | None = None  # where e-mails go (None: the account gets none)
+    # The next payment's date, which a file carries for an account not yet
+    # past due (days_past_due 0): the pre_due reminder's (None: not known).
+    due_date: date | None = None
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ _STAGE_ACCOUNTS = """
 CREATE TEMP TABLE import_accounts (
     reference text, debtor_name text, balance numeric, currency text, days_past_due integer,
     client_segment text, risk_score double precision, language text, time_zone text,
-    status text, email text
+    status text, email text, due_date date
 ) ON COMMIT DROP
 """
 _STAGE_PHONES = """
@@ -54,14 +54,16 @@ CREATE TEMP TABLE import_phones (
 _UPSERT_ACCOUNTS = """
 WITH upserted AS (
     INSERT INTO accounts AS a (reference, debtor_name, balance, currency, days_past_due,
-                               client_segment, risk_score, language, time_zone, status, email)
+                               client_segment, risk_score, language, time_zone, status, email,
+                               due_date)
     SELECT reference, debtor_name, balance, currency, days_past_due, client_segment,
-           risk_score, language, time_zone, status, email FROM import_accounts
+           risk_score, language, time_zone, status, email, due_date FROM import_accounts
     ON CONFLICT (reference) DO UPDATE SET
         debtor_name = EXCLUDED.debtor_name, balance = EXCLUDED.balance,
         currency = EXCLUDED.currency, days_past_due = EXCLUDED.days_past_due,
         client_segment = EXCLUDED.client_segment, risk_score = EXCLUDED.risk_score,
         language = EXCLUDED.language, time_zone = EXCLUDED.time_zone, email = EXCLUDED.email,
+        due_date = EXCLUDED.due_date,
         status = CASE WHEN a.status <> 'active' AND EXCLUDED.status = 'active'
                       THEN a.status ELSE EXCLUDED.status END,
         updated_at = now()
@@ -116,7 +118,8 @@ SELECT count(*) FILTER (WHERE restored) FROM upserted
 def _account_record(account: Account) -> tuple:
     return (account.reference, account.debtor_name, account.balance, account.currency,
             account.days_past_due, account.client_segment, account.risk_score,
-            account.language.value, account.time_zone, account.status.value, account.email)
+            account.language.value, account.time_zone, account.status.value, account.email,
+            account.due_date)
 
 
 def _phone_records(account: Account) -> list[tuple]:

@@ -3,6 +3,7 @@ rows quarantined with their line (every value the database would refuse
 among them: the good rows still import), a bad file changes nothing."""
 
 import json
+from datetime import date
 
 import asyncpg
 import pytest
@@ -67,6 +68,26 @@ async def test_reimport_updates_instead_of_duplicating(store, tmp_path):
     assert [p["number"] for p in phones] == ["+12125551039"]
     # A paid account is not brought back to life by an older file.
     assert await store.pool.fetchval("SELECT status FROM accounts WHERE reference = 'A2'") == "paid"
+
+
+async def test_a_due_date_is_stored_updated_by_a_reimport_and_a_bad_one_quarantined(
+        store, tmp_path):
+    path = tmp_path / "accounts.csv"
+    header = "reference,debtor_name,balance,days_past_due,phone1,due_date\n"
+    path.write_text(header + "D1,Ana,10,0,2125551030,2027-01-08\n"
+                    "D2,Bob,10,0,2125551031,2027-02-30\nD3,Cid,10,0,2125551032,\n")
+    outcome = await import_file(store, path, {}, ImportDefaults())
+    assert [(e.line, e.reason) for e in outcome.errors] == [
+        (3, "due_date: '2027-02-30' is not a date of the calendar")]
+    due = "SELECT reference, due_date FROM accounts ORDER BY reference"
+    assert [tuple(r) for r in await store.pool.fetch(due)] == [("D1", date(2027, 1, 8)),
+                                                              ("D3", None)]
+    # The next file carries the next due date: the account's is replaced.
+    path.write_text(header + "D1,Ana,10,0,2125551030,2027-02-08\n"
+                    "D3,Cid,10,0,2125551032,2027-01-20\n")
+    await import_file(store, path, {}, ImportDefaults())
+    assert [tuple(r) for r in await store.pool.fetch(due)] == [("D1", date(2027, 2, 8)),
+                                                              ("D3", date(2027, 1, 20))]
 
 
 async def test_a_bad_file_changes_nothing(store, tmp_path):

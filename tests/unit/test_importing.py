@@ -4,6 +4,7 @@ only, named by its line (and its byte offset when the bytes are at fault)."""
 
 import io
 import json
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -77,6 +78,14 @@ def test_a_number_in_two_zones_keeps_both():
     ({"phone1_kind": "fax"}, "phone1_kind: 'fax' is not one of"),
     ({"email": "ana@"}, "email: 'ana@' is not an e-mail address"),
     ({"email": "ana pérez@example.com"}, "email: 'ana pérez@example.com' is not an e-mail"),
+    ({"due_date": "05/01/2027"}, "due_date: '05/01/2027' is not a date (YYYY-MM-DD)"),
+    ({"due_date": "20270105"}, "due_date: '20270105' is not a date (YYYY-MM-DD)"),
+    ({"due_date": "2027-W01-2"}, "due_date: '2027-W01-2' is not a date (YYYY-MM-DD)"),
+    ({"due_date": "2027-01-05T00:00"}, "due_date: '2027-01-05T00:00' is not a date"),
+    ({"due_date": "2027-1-5"}, "due_date: '2027-1-5' is not a date (YYYY-MM-DD)"),
+    ({"due_date": "2027-02-29"}, "due_date: '2027-02-29' is not a date of the calendar"),
+    ({"due_date": "2027-13-01"}, "due_date: '2027-13-01' is not a date of the calendar"),
+    ({"due_date": "٢٠٢٧-01-05"}, "due_date: '٢٠٢٧-01-05' is not a date (YYYY-MM-DD)"),
 ])
 def test_a_bad_row_names_its_field_and_line(change, reason):
     accounts, errors = parse_one({**BASE, **change})
@@ -89,6 +98,22 @@ def test_an_email_is_kept_when_given():
     assert accounts[0].email == "ana@example.com"
     accounts, _ = parse_one(BASE)
     assert accounts[0].email is None
+
+
+def test_a_due_date_is_read_when_given():
+    accounts, errors = parse_one({**BASE, "days_past_due": "0", "due_date": " 2028-02-29 "})
+    assert errors == [] and accounts[0].due_date == date(2028, 2, 29)
+    accounts, _ = parse_one({**BASE, "due_date": ""})
+    assert accounts[0].due_date is None
+    accounts, _ = parse_one(BASE)  # no such column
+    assert accounts[0].due_date is None
+    assert "due_date" in FIELDS
+
+
+def test_a_due_date_in_json_lines_must_be_text():
+    accounts, errors = parse_one({**BASE, "due_date": 20270105})
+    assert accounts == [] and errors[0].reason == ("due_date: '20270105' is not a date "
+                                                   "(YYYY-MM-DD)")
 
 
 def test_a_reference_twice_in_one_file_keeps_the_first():

@@ -12,10 +12,12 @@ import pytest
 from dialer.messages.model import Channel, Trigger
 from dialer.messages.triggers import (
     CAMPAIGN_TRIGGERS,
+    DEFAULT_DAYS_BEFORE,
     TriggerEvent,
     TriggerSetting,
     call_fires,
     event_values,
+    pre_due_key,
 )
 
 ENDED = datetime(2027, 1, 5, 15, 0, tzinfo=UTC)
@@ -47,6 +49,33 @@ def test_settings_refuse_what_a_campaign_cannot_switch_on() -> None:
         TriggerSetting(Trigger.MACHINE, Channel.SMS, 5)
     with pytest.raises(ValueError, match="within: 0 s, 1 to 3600"):
         TriggerSetting(Trigger.NO_INTERACTION, Channel.SMS, 0)
+
+
+def test_a_pre_due_reminder_goes_days_before_the_due_date() -> None:
+    assert TriggerSetting(Trigger.PRE_DUE, Channel.SMS).days_before == DEFAULT_DAYS_BEFORE == 3
+    assert TriggerSetting(Trigger.PRE_DUE, Channel.EMAIL, days_before=1).days_before == 1
+    assert TriggerSetting(Trigger.PRE_DUE, Channel.SMS, days_before=30).days_before == 30
+    for days in (0, 31, -3):
+        with pytest.raises(ValueError, match=f"days-before: {days} days, 1 to 30"):
+            TriggerSetting(Trigger.PRE_DUE, Channel.SMS, days_before=days)
+    with pytest.raises(ValueError, match="days-before: only for the pre_due trigger"):
+        TriggerSetting(Trigger.PROMISE_REMINDER, Channel.SMS, days_before=3)
+    with pytest.raises(ValueError, match="within: only for the no_interaction trigger"):
+        TriggerSetting(Trigger.PRE_DUE, Channel.SMS, 10)
+    assert TriggerSetting(Trigger.MACHINE, Channel.SMS).days_before is None
+
+
+def test_a_pre_due_key_names_the_account_and_its_due_date() -> None:
+    assert pre_due_key(42, date(2027, 1, 8)) == "pre_due:42:2027-01-08"
+    assert pre_due_key(42, date(2027, 2, 8)) != pre_due_key(42, date(2027, 1, 8))
+
+
+def test_a_pre_due_event_says_the_amount_and_the_due_date() -> None:
+    event = TriggerEvent(Trigger.PRE_DUE, Decimal("1234.5"), "USD", due=date(2027, 1, 8))
+    assert event_values(event, "es") == {"amount": "1.234,50 USD",
+                                         "due_date": "8 de enero de 2027"}
+    assert event_values(event, "en") == {"amount": "1,234.50 USD", "due_date": "January 8, 2027"}
+    assert TriggerEvent.from_json(Trigger.PRE_DUE, event.to_json()) == event
 
 
 def test_event_values_say_the_amount_card_and_dates_in_the_language() -> None:
