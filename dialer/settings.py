@@ -504,6 +504,7 @@ class HttpSmsSettings:
     sender: str = ""
     id_field: str = "id"
     timeout_s: float = MESSAGE_PROVIDER_TIMEOUT_S
+    status_field: str = "status"  # a delivery report's status (dialer.messages.http_sms)
 
 
 @dataclass(frozen=True)
@@ -611,10 +612,16 @@ def _sms_settings(env: Mapping[str, str], callback: MessageCallbackSettings
     if not _FIELD.fullmatch(id_field):
         raise ConfigError(f"RECOBRO_SMS_HTTP_ID_FIELD={_shown(id_field)}: a field of the "
                           "provider's JSON answer, dotted for a nested one (e.g. id, data.id)")
+    status_field = _value(env, "RECOBRO_SMS_HTTP_STATUS_FIELD", "status")
+    if not _FIELD.fullmatch(status_field):
+        raise ConfigError(f"RECOBRO_SMS_HTTP_STATUS_FIELD={_shown(status_field)}: a field of "
+                          "the provider's delivery reports, dotted for a nested one (e.g. "
+                          "status, data.status)")
     return HttpSmsSettings(
         url=_http_url(env, "RECOBRO_SMS_HTTP_URL", "https://sms.example.com/v1/messages",
                       "the URL the HTTP SMS provider takes texts at"),
-        token=token, sender=_sender_id(env), id_field=id_field, timeout_s=_timeout(env))
+        token=token, sender=_sender_id(env), id_field=id_field, timeout_s=_timeout(env),
+        status_field=status_field)
 
 
 def _smtp_settings(env: Mapping[str, str]) -> SmtpSettings | None:

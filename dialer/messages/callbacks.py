@@ -10,6 +10,10 @@ GET /kannel/mo?token=&from=%p&to=%P&text=%b&coding=%c&id=%I
     dialer.messages.kannel.mo_url). An opt-out word (rules.is_opt_out: STOP,
     BAJA, CANCELAR...) opts the number's accounts out at once and enqueues
     one confirmation (store.opt_out_number); any other reply is logged.
+POST /sms/report?token=   (a JSON body)
+    A delivery report from the HTTP/JSON SMS provider: the text it names by
+    its own id (the id field of its answers) gets the status's code
+    (http_sms.report_code; store.record_provider_delivery).
 
 Every request must carry the listener's token (RECOBRO_MESSAGE_CALLBACK_TOKEN,
 compared in constant time): a forged report or STOP from another local
@@ -30,9 +34,15 @@ from urllib.parse import parse_qs
 import asyncpg
 from aiohttp import web
 
-from dialer.messages.kannel import DLR_PATH, MO_PATH, DlrCode
+from dialer.messages.channels import DeliveryCode
+from dialer.messages.http_sms import REPORT_PATH, json_field, report_code
+from dialer.messages.kannel import DLR_PATH, MO_PATH
 from dialer.messages.rules import is_opt_out
-from dialer.messages.store import opt_out_number, record_delivery
+from dialer.messages.store import (
+    opt_out_number,
+    record_delivery,
+    record_provider_delivery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +86,12 @@ def e164(number: str) -> str | None:
     return number if number.startswith("+") else f"+{number}"
 
 
-def callback_app(pool: asyncpg.Pool, token: str, *, clock: Clock = _utc_now
-                 ) -> web.Application:
+def callback_app(pool: asyncpg.Pool, token: str, *, clock: Clock = _utc_now,
+                 report_fields: tuple[str, str] = ("id", "status")) -> web.Application:
     """The callback listener's application: Kannel's delivery reports and
-    replies, each checked against token, recorded in pool's database."""
+    replies, and the HTTP provider's reports (report_fields: the fields of
+    its JSON holding its id for the text and the status), each checked
+    against token, recorded in pool's database."""
     if len(token) < 16:
         raise ValueError("the callback token is at least 16 characters")
 
@@ -94,7 +106,7 @@ def callback_app(pool: asyncpg.Pool, token: str, *, clock: Clock = _utc_now
         if not re.fullmatch(r"[0-9]{1,18}", message):
             raise web.HTTPBadRequest(text=f"message: not a message id ({message[:20]!r})")
         try:
-            code = DlrCode(int(status))
+            code = DeliveryCode(int(status))
         except ValueError:
             raise web.HTTPBadRequest(text=f"status: not a report type ({status[:20]!r})") \
                 from None
@@ -123,17 +135,42 @@ def callback_app(pool: asyncpg.Pool, token: str, *, clock: Clock = _utc_now
                  number[-4:], ", ".join(done.references) or "none", done.confirmation)
         return web.Response(text="")
 
+    async def provider_report(request: web.Request) -> web.Response:
+        if not authorised(_raw_query(request)):
+            raise web.HTTPForbidden(text="token")
+        try:
+            document = await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest(text="body: not JSON") from None
+        id_field, status_field = report_fields
+        reference, status = json_field(document, id_field), json_field(document, status_field)
+        if reference is None:
+            raise web.HTTPBadRequest(text=f"{id_field}: missing (the provider's id for the text)")
+        code = report_code(status or "")
+        if code is None:
+            raise web.HTTPBadRequest(text=f"{status_field}: not a status Recobro knows "
+                                          f"({(status or '')[:20]!r})")
+        recorded = await record_provider_delivery(pool, reference, code.value,
+                                                  code.final_status, status or "", clock())
+        if not recorded:
+            log.info("provider report %s for %r not recorded (no such text, or after a final "
+                     "report)", code.name, reference[:40])
+        return web.Response(text="")
+
     app = web.Application()
     app.router.add_get(DLR_PATH, delivery_report)
+    app.router.add_post(REPORT_PATH, provider_report)
     app.router.add_get(MO_PATH, reply)
     return app
 
 
 async def serve(pool: asyncpg.Pool, host: str, port: int, token: str, *,
-                clock: Clock = _utc_now) -> web.AppRunner:
+                clock: Clock = _utc_now,
+                report_fields: tuple[str, str] = ("id", "status")) -> web.AppRunner:
     """Run the listener alone on host:port (a test's, or a process's own);
     the caller cleans the runner up."""
-    runner = web.AppRunner(callback_app(pool, token, clock=clock), access_log=None)
+    runner = web.AppRunner(callback_app(pool, token, clock=clock, report_fields=report_fields),
+                           access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -5,6 +5,7 @@ channel, what the channel answers, and how it says a try failed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 from dialer.errors import RecobroError
@@ -52,3 +53,24 @@ class MessageChannel(Protocol):
     async def close(self) -> None:
         """Let go of connections."""
         ...
+
+
+class DeliveryCode(Enum):
+    """What a delivery report says of a text, numbered as Kannel's report
+    types are (%d in a dlr-url), the codes messages.delivery_code keeps
+    whichever SMS channel reported."""
+
+    DELIVERED = 1  # the phone has it
+    UNDELIVERED = 2  # the SMSC gave up on it
+    BUFFERED = 4  # queued in the SMSC
+    SMSC_ACCEPTED = 8  # the SMSC took it
+    SMSC_REJECTED = 16  # the SMSC refused it
+
+    @property
+    def final_status(self) -> str | None:
+        """The message's status this report settles it in (None: not final)."""
+        if self is DeliveryCode.DELIVERED:
+            return "delivered"
+        if self in (DeliveryCode.UNDELIVERED, DeliveryCode.SMSC_REJECTED):
+            return "undelivered"
+        return None

@@ -19,7 +19,6 @@ lost (a timeout after smsbox queued it) is sent again on the next try
 
 from __future__ import annotations
 
-from enum import Enum
 from urllib.parse import quote, urlencode
 
 from yarl import URL
@@ -35,25 +34,6 @@ DLR_PATH = "/kannel/dlr"
 MO_PATH = "/kannel/mo"
 DLR_MASK = 31  # 1 + 2 + 4 + 8 + 16: every kind of report
 _ACCEPTED = ("0:", "3:")  # accepted for delivery; queued for later delivery
-
-
-class DlrCode(Enum):
-    """Kannel's delivery report types (%d in a dlr-url)."""
-
-    DELIVERED = 1  # the phone has it
-    UNDELIVERED = 2  # the SMSC gave up on it
-    BUFFERED = 4  # queued in the SMSC
-    SMSC_ACCEPTED = 8  # the SMSC took it
-    SMSC_REJECTED = 16  # the SMSC refused it
-
-    @property
-    def final_status(self) -> str | None:
-        """The message's status this report settles it in (None: not final)."""
-        if self is DlrCode.DELIVERED:
-            return "delivered"
-        if self in (DlrCode.UNDELIVERED, DlrCode.SMSC_REJECTED):
-            return "undelivered"
-        return None
 
 
 def dlr_url(callback: MessageCallbackSettings, message_id: int) -> str:

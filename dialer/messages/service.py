@@ -14,6 +14,7 @@ from dialer.messages.providers import configured_channels
 from dialer.messages.sender import Sender, Tally
 from dialer.process import stop_requested
 from dialer.settings import (
+    HttpSmsSettings,
     load_database_url,
     load_message_channel_settings,
     load_payment_link_settings,
@@ -38,8 +39,11 @@ async def run(*, once: bool, listen: bool) -> Tally:
         callback = channel_settings.callback
         if listen:
             try:
-                listener = await serve_callbacks(pool, callback.host, callback.port,
-                                                 callback.token)
+                sms = channel_settings.sms
+                listener = await serve_callbacks(
+                    pool, callback.host, callback.port, callback.token,
+                    report_fields=(sms.id_field, sms.status_field)
+                    if isinstance(sms, HttpSmsSettings) else ("id", "status"))
             except OSError as error:
                 raise ConfigError(
                     f"cannot listen on {callback.host}:{callback.port} "

@@ -381,16 +381,35 @@ async def record_delivery(db: Db, message_id: int, code: int, final_status: str 
     undelivered once it is sent. A report that is not final never
     overwrites a final one (they may come in any order). False when there
     is no such message, or the report came after a final one."""
-    done = await db.fetchval(
-        "UPDATE messages SET delivery_code = $2, delivery_reported_at = $4, "
-        "delivery_answer = left($5, 255), updated_at = $4, "
-        "recipient = coalesce(recipient, $6), "
-        "status = CASE WHEN $3::text IS NOT NULL AND status IN ('sent', 'delivered', "
-        "'undelivered') THEN $3 ELSE status END "
-        "WHERE id = $1 AND ($3::text IS NOT NULL OR delivery_code IS NULL "
-        "OR delivery_code NOT IN (1, 2, 16)) RETURNING id",
-        message_id, code, final_status, now, answer, recipient)
+    done = await db.fetchval(_RECORD_DELIVERY.format(where="id = $1"), message_id, code,
+                             final_status, now, answer, recipient)
     return done is not None
+
+
+async def record_provider_delivery(db: Db, provider_reference: str, code: int,
+                                   final_status: str | None, answer: str,
+                                   now: datetime) -> bool:
+    """record_delivery for a text an SMS provider names by its own id (the
+    HTTP provider's reports); False when no text has that id."""
+    done = await db.fetchval(
+        _RECORD_DELIVERY.format(where="channel = 'sms' AND provider_reference = $1"),
+        provider_reference, code, final_status, now, answer, None)
+    return done is not None
+
+
+# A delivery report on the message(s) of {where}: $2 its code, $3 the status
+# a final one settles (NULL: not final), $4 when, $5 the SMSC's answer, $6
+# the number it went to (NULL: unknown). A report that is not final never
+# overwrites a final one (1, 2 and 16 are DeliveryCode's final codes).
+_RECORD_DELIVERY = """
+UPDATE messages SET delivery_code = $2, delivery_reported_at = $4,
+    delivery_answer = left($5, 255), updated_at = $4, recipient = coalesce(recipient, $6),
+    status = CASE WHEN $3::text IS NOT NULL AND status IN ('sent', 'delivered', 'undelivered')
+                  THEN $3 ELSE status END
+WHERE {where} AND ($3::text IS NOT NULL OR delivery_code IS NULL
+                   OR delivery_code NOT IN (1, 2, 16))
+RETURNING id
+"""
 
 
 @dataclass(frozen=True)

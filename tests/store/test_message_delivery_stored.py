@@ -2,18 +2,23 @@
 final report settles a sent message, one that comes before the sender
 marks it sent settles it then, a report after a final one changes
 nothing; a STOP from a number opts out every account that has it and
-enqueues one confirmation, to the account the last text went to."""
+enqueues one confirmation, to the account the last text went to; the
+HTTP provider's reports, posted to the real callback listener, find the
+text by the provider's id."""
 
 from __future__ import annotations
 
+import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import asyncpg
 import pytest
 
 from dialer.messages import store
-from dialer.messages.kannel import DlrCode
+from dialer.messages.callbacks import serve
+from dialer.messages.channels import DeliveryCode
 from dialer.messages.model import Channel, Trigger
 from dialer.messages.templates import TemplateKey
 from tests.store.test_history import import_text
@@ -62,26 +67,26 @@ async def state(pool, message: int) -> tuple:
     return tuple(row)
 
 
-async def record(pool, message: int, code: DlrCode, answer: str = "", at=NOW) -> bool:
+async def record(pool, message: int, code: DeliveryCode, answer: str = "", at=NOW) -> bool:
     return await store.record_delivery(pool, message, code.value, code.final_status, answer, at)
 
 
 async def test_reports_settle_a_sent_message_and_a_late_one_changes_nothing(pool) -> None:
     message, sender, template = await claimed(pool, "ES-0201")
     assert await store.mark_sent(pool, message, sender, template, "+12125550121", None, NOW)
-    assert await record(pool, message, DlrCode.SMSC_ACCEPTED, "ACK/")
+    assert await record(pool, message, DeliveryCode.SMSC_ACCEPTED, "ACK/")
     assert await state(pool, message) == ("sent", 8, "ACK/")
-    assert await record(pool, message, DlrCode.DELIVERED, "id:1 stat:DELIVRD")
+    assert await record(pool, message, DeliveryCode.DELIVERED, "id:1 stat:DELIVRD")
     assert await state(pool, message) == ("delivered", 1, "id:1 stat:DELIVRD")
     # The SMSC's acceptance, arriving last, does not undo the delivery.
-    assert not await record(pool, message, DlrCode.SMSC_ACCEPTED, "ACK/")
+    assert not await record(pool, message, DeliveryCode.SMSC_ACCEPTED, "ACK/")
     assert await state(pool, message) == ("delivered", 1, "id:1 stat:DELIVRD")
-    assert not await record(pool, 999_999, DlrCode.DELIVERED)
+    assert not await record(pool, 999_999, DeliveryCode.DELIVERED)
 
 
 async def test_a_report_before_mark_sent_settles_it_when_it_is_marked(pool) -> None:
     message, sender, template = await claimed(pool, "ES-0201")
-    assert await record(pool, message, DlrCode.UNDELIVERED, "stat:UNDELIV")
+    assert await record(pool, message, DeliveryCode.UNDELIVERED, "stat:UNDELIV")
     assert await state(pool, message) == ("sending", 2, "stat:UNDELIV")  # the sender's still
     assert await store.mark_sent(pool, message, sender, template, "+12125550121", None,
                                  NOW + timedelta(seconds=1))
@@ -115,3 +120,28 @@ async def test_a_stop_from_a_number_on_no_account_puts_the_number_on_the_list(po
     assert (done.references, done.confirmation) == ((), None)
     rows = await pool.fetch("SELECT reference, number, reason FROM do_not_call")
     assert [tuple(r) for r in rows] == [(None, "+12125550999", "opt_out")]
+
+
+async def test_the_http_providers_reports_find_the_text_by_its_id(pool) -> None:
+    message, sender, template = await claimed(pool, "ES-0203")
+    assert await store.mark_sent(pool, message, sender, template, "+12125550123", "SM9f2",
+                                 NOW)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = "cb-T0ken-for-the-tests-0123"
+    runner = await serve(pool, "127.0.0.1", port, token, clock=lambda: NOW,
+                         report_fields=("data.sid", "data.status"))
+    url = f"http://127.0.0.1:{port}/sms/report?token={token}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for status in ("sent", "DELIVERED", "sent"):  # the last, late: no change
+                async with session.post(url, json={"data": {"sid": "SM9f2",
+                                                            "status": status}}) as answer:
+                    assert answer.status == 200
+            async with session.post(url, json={"data": {"sid": "SM-none",
+                                                        "status": "failed"}}) as answer:
+                assert answer.status == 200  # no such text: nothing recorded, nothing to retry
+    finally:
+        await runner.cleanup()
+    assert await state(pool, message) == ("delivered", 1, "DELIVERED")

@@ -34,8 +34,11 @@ async def listener():
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     async with aiohttp.ClientSession() as session:
-        async def get(path_and_query: str) -> tuple[int, str]:
-            async with session.get(f"http://127.0.0.1:{port}{path_and_query}") as response:
+        async def get(path_and_query: str, body: str | None = None) -> tuple[int, str]:
+            """GET path_and_query; with a body, POST it (JSON)."""
+            url = f"http://127.0.0.1:{port}{path_and_query}"
+            async with (session.get(url) if body is None else session.post(
+                    url, data=body, headers={"Content-Type": "application/json"})) as response:
                 return response.status, await response.text()
         yield get
     await runner.cleanup()
@@ -61,6 +64,21 @@ async def test_without_the_token_nothing_is_recorded(listener, path) -> None:
 async def test_a_malformed_callback_names_its_field(listener, path, named) -> None:
     status, text = await listener(path)
     assert (status, text.split(" (")[0]) == (400, named)
+
+
+@pytest.mark.parametrize(("path", "body", "answer"), [
+    ("/sms/report", '{"id": "SM1", "status": "delivered"}', (403, "token")),
+    (f"/sms/report?token={TOKEN}0", '{"id": "SM1", "status": "delivered"}', (403, "token")),
+    (f"/sms/report?token={TOKEN}", "id=SM1&status=delivered", (400, "body: not JSON")),
+    (f"/sms/report?token={TOKEN}", '{"status": "delivered"}', (400, "id: missing")),
+    (f"/sms/report?token={TOKEN}", '{"id": "SM1", "status": "lost in space"}',
+     (400, "status: not a status Recobro knows")),
+    (f"/sms/report?token={TOKEN}", '{"id": "SM1"}', (400, "status: not a status Recobro knows")),
+])
+async def test_a_provider_report_needs_the_token_and_names_a_bad_field(listener, path, body,
+                                                                       answer) -> None:
+    status, text = await listener(path, body)
+    assert (status, text.split(" (")[0]) == answer
 
 
 def test_a_reply_is_read_in_its_coding() -> None:

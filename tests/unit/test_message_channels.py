@@ -18,10 +18,10 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from PIL import Image
 
-from dialer.messages.channels import Handed, Outgoing, SendFailed
+from dialer.messages.channels import DeliveryCode, Handed, Outgoing, SendFailed
 from dialer.messages.email import QR_FILENAME, EmailChannel, build_email, message_id
-from dialer.messages.http_sms import HttpSmsChannel, provider_id
-from dialer.messages.kannel import DLR_MASK, DlrCode, KannelChannel, answer
+from dialer.messages.http_sms import HttpSmsChannel, provider_id, report_code
+from dialer.messages.kannel import DLR_MASK, KannelChannel, answer
 from dialer.messages.model import Channel
 from dialer.settings import (
     HttpSmsSettings,
@@ -157,10 +157,10 @@ async def test_kannel_unreachable_or_slow_is_tried_again(server) -> None:
 
 
 def test_only_the_final_reports_settle_a_message() -> None:
-    assert {code: code.final_status for code in DlrCode} == {
-        DlrCode.DELIVERED: "delivered", DlrCode.UNDELIVERED: "undelivered",
-        DlrCode.BUFFERED: None, DlrCode.SMSC_ACCEPTED: None,
-        DlrCode.SMSC_REJECTED: "undelivered"}
+    assert {code: code.final_status for code in DeliveryCode} == {
+        DeliveryCode.DELIVERED: "delivered", DeliveryCode.UNDELIVERED: "undelivered",
+        DeliveryCode.BUFFERED: None, DeliveryCode.SMSC_ACCEPTED: None,
+        DeliveryCode.SMSC_REJECTED: "undelivered"}
 
 
 # --- HTTP/JSON provider ------------------------------------------------------------------
@@ -333,3 +333,12 @@ async def test_an_smtp_server_not_there_or_without_starttls_is_tried_again(
     with pytest.raises(SendFailed, match="STARTTLS|starttls") as failed:
         await EmailChannel(wanting_tls).send(mail())
     assert not failed.value.permanent
+
+
+def test_a_providers_status_words_as_delivery_codes() -> None:
+    assert report_code("delivered") is report_code(" DELIVRD ") is DeliveryCode.DELIVERED
+    assert report_code("Failed") is report_code("expired") is DeliveryCode.UNDELIVERED
+    assert report_code("rejected") is DeliveryCode.SMSC_REJECTED
+    assert report_code("sent") is report_code("accepted") is DeliveryCode.SMSC_ACCEPTED
+    assert report_code("queued") is DeliveryCode.BUFFERED
+    assert report_code("read") is None and report_code("") is None
