@@ -199,6 +199,21 @@ def _api(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    from dialer.access import commands
+
+    if args.action == "issue":
+        if args.role is None:
+            raise ConfigError("token issue: give --role admin, supervisor or agent")
+        return asyncio.run(commands.issue_token(args.role, args.agent, args.expires_in,
+                                                args.label))
+    if args.action == "list":
+        return asyncio.run(commands.list_tokens())
+    if args.id is None:
+        raise ConfigError("token revoke: give the token's ID (see `recobro token list`)")
+    return asyncio.run(commands.revoke_token(args.id))
+
+
 def _inbound(args: argparse.Namespace) -> int:
     from dialer.inbound.service import serve
     from dialer.settings import configured_payment_gateway, load_settings
@@ -419,6 +434,17 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     api = sub.add_parser("api", help="the HTTP API and agents' event WebSocket "
                                      "(RECOBRO_API_HOST:RECOBRO_API_PORT)")
     api.set_defaults(run=_api)
+
+    token = sub.add_parser("token", help="the API's bearer tokens: issue (the secret shown "
+                                         "once), list, revoke")
+    token.add_argument("action", choices=["issue", "list", "revoke"])
+    token.add_argument("id", nargs="?", type=int, help="revoke: the token's id")
+    token.add_argument("--role", choices=["admin", "supervisor", "agent"])
+    token.add_argument("--agent", help="an agent token's agent (e.g. agent1001)")
+    token.add_argument("--expires-in", metavar="N{m,h,d}",
+                       help="e.g. 12h or 30d (default: no expiry)")
+    token.add_argument("--label", default="", help="who or what holds it")
+    token.set_defaults(run=_token)
 
     inbound = sub.add_parser("inbound", help="take debtors' calls from the trunk: identify "
                                              "them and route them to skilled agents")

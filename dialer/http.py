@@ -1,8 +1,9 @@
 """The API's HTTP plumbing every feature's routes share: the application,
 the token every request shows (Authorization: Bearer ..., or ?token= for a
-WebSocket), input with odd bytes refused, and errors as JSON
-{"error": "..."} naming what is wrong. The routes are the features' own
-(dialer.agents.http)."""
+WebSocket) and what its role may do (dialer.access.roles), the audit of
+requests that change something, input with odd bytes refused, and errors
+as JSON {"error": "..."} naming what is wrong. The routes are the
+features' own (dialer.agents.http)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,29 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from urllib.parse import unquote_to_bytes
 
 import asyncpg
 from aiohttp import web
 
+from dialer.access.roles import (
+    BOOTSTRAP,
+    OWNED_PARAMETER,
+    SECRET_PREFIX,
+    STATE_CHANGING,
+    Own,
+    Principal,
+    Role,
+    Rule,
+    refusal,
+    rule_for,
+)
+from dialer.access.tokens import TokenStore
+
 TOKEN = web.AppKey("token", str)
+TOKENS = web.AppKey("tokens", TokenStore)
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 
 def json_error(status: int, message: str) -> web.Response:
@@ -122,17 +140,93 @@ async def refuse_odd_input(request: web.Request, handler):
                            "or not text)")
 
 
-@web.middleware
-async def authenticate(request: web.Request, handler):
+def _shown_token(request: web.Request, rule: Rule | None) -> str:
+    """The token the request shows: the Authorization header's bearer
+    token, or on a WebSocket route only, the query's token (a browser's
+    WebSocket cannot send headers)."""
     header = request.headers.get("Authorization", "")
-    shown = header.removeprefix("Bearer ") if header.startswith("Bearer ") \
-        else request.query.get("token", "")
+    if header.startswith("Bearer "):
+        return header.removeprefix("Bearer ")
+    if rule is not None and rule.websocket:
+        return request.query.get("token", "")
+    return ""
+
+
+async def _principal(request: web.Request, shown: str) -> Principal | None:
+    """Who the token is: the bootstrap admin (RECOBRO_API_TOKEN, compared in
+    constant time), an issued token that is neither expired nor revoked, or
+    None."""
+    if not shown:
+        return None
+    bootstrap = request.app[TOKEN]
     # surrogateescape: a header holding bytes that are not UTF-8 is a wrong
     # token (a 401), not an error.
-    if not hmac.compare_digest(shown.encode("utf-8", "surrogateescape"),
-                               request.app[TOKEN].encode()):
-        return json_error(401, "a valid token is needed (Authorization: Bearer RECOBRO_API_TOKEN)")
-    return await handler(request)
+    if bootstrap and hmac.compare_digest(shown.encode("utf-8", "surrogateescape"),
+                                         bootstrap.encode()):
+        return BOOTSTRAP
+    if not shown.startswith(SECRET_PREFIX):
+        return None
+    return await request.app[TOKENS].principal(shown, datetime.now(UTC))
+
+
+async def _forbidden(request: web.Request, principal: Principal, rule: Rule | None) -> str | None:
+    """Why this token may not use this route on what the path names (a
+    403), or None."""
+    refused = refusal(principal, rule)
+    if refused or principal.role is not Role.AGENT:
+        return refused
+    assert rule is not None and principal.agent is not None
+    if rule.own is None or rule.own is Own.FILTERED:
+        return None
+    value = request.match_info[OWNED_PARAMETER[rule.own]]
+    if rule.own is Own.ENDPOINT:
+        owned = value == principal.agent
+    else:
+        owned = await request.app[TOKENS].owns(principal.agent, rule.own, value)
+    if owned:
+        return None
+    what = {Own.ENDPOINT: "agent", Own.CALL: "call", Own.ACCOUNT: "debtor"}[rule.own]
+    return f"the token of {principal.agent} may act on its own {what} only"
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler):
+    """Who the request is (401 when no valid token shows), whether its role
+    and, for an agent, what the path names fit the route (403:
+    dialer.access.roles), and an audit row for every request that changes
+    something."""
+    resource = request.match_info.route.resource
+    rule = None if resource is None else rule_for(request.method, resource.canonical)
+    principal = await _principal(request, _shown_token(request, rule))
+    if principal is None:
+        if "token" in request.query and not (rule and rule.websocket):
+            return json_error(401, "a valid token is needed in the Authorization header "
+                                   "(Bearer ...): ?token= is for the WebSocket only")
+        return json_error(401, "a valid token is needed (Authorization: Bearer ...): "
+                               "none was shown, or it is unknown, expired or revoked")
+    request[PRINCIPAL] = principal
+    status = 500
+    try:
+        if resource is None or request.match_info.http_exception is not None:
+            response = await handler(request)  # no such route: its 404 or 405
+        elif (refused := await _forbidden(request, principal, rule)) is not None:
+            response = json_error(403, refused)
+        else:
+            response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:
+        status = error.status
+        raise
+    finally:
+        if request.method in STATE_CHANGING:
+            await request.app[TOKENS].audit(principal, request.method, request.path, status,
+                                            request.remote or "", datetime.now(UTC))
+
+
+def principal_of(request: web.Request) -> Principal:
+    """Who the request is (set by the authenticate middleware)."""
+    return request[PRINCIPAL]
 
 
 async def json_body(request: web.Request) -> dict:
@@ -148,12 +242,15 @@ async def json_body(request: web.Request) -> dict:
     return body
 
 
-def build_app(token: str,
+def build_app(token: str, pool: asyncpg.Pool,
               features: Sequence[Callable[[web.Application], None]]) -> web.Application:
     """The aiohttp application: the shared middlewares, and each feature's
-    routes (a feature installs its own on the app)."""
+    routes (a feature installs its own on the app). token: the bootstrap
+    admin token (RECOBRO_API_TOKEN; empty: none); pool: where the issued
+    tokens and the audit are."""
     app = web.Application(middlewares=[refuse_odd_input, authenticate])
     app[TOKEN] = token
+    app[TOKENS] = TokenStore(pool)
     for install in features:
         install(app)
     return app

@@ -12,17 +12,20 @@ from datetime import UTC, datetime
 import asyncpg
 from aiohttp import WSMsgType, web
 
+from dialer.access.roles import Role
 from dialer.agents.events import AgentEvents
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError, MissingPauseReason
 from dialer.agents.store import (
     AgentStore,
+    DispositionRefused,
+    NotTheirCall,
     UnknownAgent,
     UnknownAttempt,
     UnknownDisposition,
 )
 from dialer.calls.control import CallControl
 from dialer.errors import CallControlError, ChannelGone
-from dialer.http import http_error, json_body, json_error
+from dialer.http import http_error, json_body, json_error, principal_of
 from dialer.store import recordings
 
 STORE = web.AppKey("store", AgentStore)
@@ -32,7 +35,11 @@ EVENTS = web.AppKey("agent_events", AgentEvents)
 
 
 async def list_agents(request: web.Request) -> web.Response:
+    """Every agent; an agent's token sees its own record only."""
     agents = await request.app[STORE].list(datetime.now(UTC))
+    principal = principal_of(request)
+    if principal.role is Role.AGENT:
+        agents = [a for a in agents if a.endpoint == principal.agent]
     return web.json_response([{"endpoint": a.endpoint, "name": a.name, "state": a.state.value,
                                "since": a.since.isoformat(), "pause_reason": a.pause_reason,
                                "skills": dict(a.skills)} for a in agents])
@@ -67,21 +74,57 @@ def _attempt_id(request: web.Request) -> uuid.UUID:
 
 
 async def dispose(request: web.Request) -> web.Response:
+    """The disposition of a call, once, by the agent who took it. An agent
+    token's agent acts (a body's "agent" naming another is a 403); a
+    supervisor or an admin may name the agent, or leave it to the call."""
     attempt_id = _attempt_id(request)
     body = await json_body(request)
-    code, agent = str(body.get("code", "")).upper(), str(body.get("agent", ""))
-    if not code or not agent:
-        return json_error(400, "a disposition needs \"code\" and \"agent\"")
+    code, named = str(body.get("code", "")).upper(), body.get("agent")
+    if not code:
+        return json_error(400, "a disposition needs \"code\"")
+    if named is not None and not isinstance(named, str):
+        return json_error(400, "the body's \"agent\" must be text (an agent's endpoint)")
+    principal = principal_of(request)
+    if principal.role is Role.AGENT:
+        if named not in (None, principal.agent):
+            return json_error(403, f"the token of {principal.agent} disposes of its own "
+                                   f"calls only, not as {named}")
+        named = principal.agent
     try:
-        effect = await request.app[STORE].dispose(attempt_id, code, agent,
+        effect = await request.app[STORE].dispose(attempt_id, code, named or None,
                                                   str(body.get("note", "")), datetime.now(UTC))
     except (UnknownAgent, UnknownAttempt) as error:
         return json_error(404, str(error))
     except UnknownDisposition as error:
         return json_error(400, str(error))
+    except NotTheirCall as error:
+        return json_error(403, str(error))
+    except DispositionRefused as error:
+        return json_error(409, str(error))
     return web.json_response({"attempt": str(attempt_id), "code": code,
                               "effect": effect.value},
                              status=201)
+
+
+async def correct_disposition(request: web.Request) -> web.Response:
+    """A supervisor's or an admin's correction of a call's disposition (the
+    earlier one stays; the audit says who corrected)."""
+    attempt_id = _attempt_id(request)
+    body = await json_body(request)
+    code = str(body.get("code", "")).upper()
+    if not code:
+        return json_error(400, "a correction needs \"code\"")
+    try:
+        effect = await request.app[STORE].correct(attempt_id, code, str(body.get("note", "")),
+                                                  datetime.now(UTC))
+    except UnknownAttempt as error:
+        return json_error(404, str(error))
+    except UnknownDisposition as error:
+        return json_error(400, str(error))
+    except DispositionRefused as error:
+        return json_error(409, str(error))
+    return web.json_response({"attempt": str(attempt_id), "code": code,
+                              "effect": effect.value, "correction": True}, status=201)
 
 
 async def recording(request: web.Request) -> web.Response:
@@ -171,6 +214,7 @@ def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl):
             web.post("/agents/{endpoint}/{action}", agent_action),
             web.get("/agents/{endpoint}/events", agent_events),
             web.post("/attempts/{attempt}/disposition", dispose),
+            web.post("/attempts/{attempt}/disposition/correction", correct_disposition),
             web.post("/attempts/{attempt}/recording/{action}", recording),
             web.post("/attempts/{attempt}/payment", payment),
         ])

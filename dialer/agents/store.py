@@ -151,6 +151,15 @@ class UnknownAttempt(ConfigError):
     """No attempt has that id."""
 
 
+class NotTheirCall(ConfigError):
+    """A disposition by an agent who did not take the call."""
+
+
+class DispositionRefused(ConfigError):
+    """A disposition the call cannot take: no agent took it, it has one
+    already (a correction is a supervisor's), or there is none to correct."""
+
+
 async def _notify(connection: asyncpg.Connection, payload: Mapping[str, object]) -> None:
     """Send an event to the agent's desktop (on commit)."""
     await connection.execute("SELECT pg_notify($1, $2)", AGENT_EVENTS_CHANNEL,
@@ -324,35 +333,84 @@ class AgentStore:
             "attempt_id = NULL WHERE endpoint = $1 AND state IN ('reserved', 'on_call')",
             endpoint, now, seconds, apply(AgentState.ON_CALL, AgentAction.HANG_UP).value)
 
-    async def dispose(self, attempt_id: uuid.UUID, code: str, agent: str, note: str,
+    async def dispose(self, attempt_id: uuid.UUID, code: str, agent: str | None, note: str,
                       now: datetime) -> DispositionEffect:
-        """Record an agent's disposition of a call and make its consequences
-        (dialer.agents.disposition) on the account; returns its effect."""
+        """Record the disposition of a call by the agent who took it (agent
+        None: whoever did) and make its consequences
+        (dialer.agents.disposition) on the account; returns its effect.
+        A call takes one disposition: DispositionRefused for a second one
+        (correct() changes it) or for a call no agent took; NotTheirCall
+        when the agent named did not take it."""
         async with self.pool.acquire() as connection, connection.transaction():
-            effect = await connection.fetchval(
-                "SELECT effect FROM disposition_codes WHERE code = $1", code)
-            if effect is None:
-                codes = [r["code"] for r in await connection.fetch(
-                    "SELECT code FROM disposition_codes ORDER BY code")]
-                raise UnknownDisposition(f"no disposition code {code!r}; codes: "
-                                         f"{', '.join(codes)}")
+            effect = await _effect_of(connection, code)
+            # FOR UPDATE: two dispositions of one call at once are one, then a refusal.
             attempt = await connection.fetchrow(
-                "SELECT t.account_id, t.number, c.reference FROM attempts t "
-                "JOIN accounts c ON c.id = t.account_id WHERE t.id = $1", attempt_id)
+                "SELECT t.account_id, t.number, t.agent, c.reference FROM attempts t "
+                "JOIN accounts c ON c.id = t.account_id WHERE t.id = $1 FOR UPDATE OF t",
+                attempt_id)
             if attempt is None:
                 raise UnknownAttempt(f"no attempt {attempt_id}")
-            if await connection.fetchval("SELECT 1 FROM agents WHERE endpoint = $1",
-                                         agent) is None:
+            if agent is not None and await connection.fetchval(
+                    "SELECT 1 FROM agents WHERE endpoint = $1", agent) is None:
                 raise UnknownAgent(f"no agent {agent!r}")
+            if attempt["agent"] is None:
+                raise DispositionRefused(f"no agent took attempt {attempt_id}: it takes no "
+                                         "disposition")
+            if agent is not None and agent != attempt["agent"]:
+                raise NotTheirCall(f"attempt {attempt_id} was not {agent}'s call")
+            if await connection.fetchval("SELECT 1 FROM dispositions WHERE attempt_id = $1",
+                                         attempt_id):
+                raise DispositionRefused(f"attempt {attempt_id} has its disposition already "
+                                         "(a supervisor corrects it)")
             await connection.execute(
                 "INSERT INTO dispositions (attempt_id, code, agent, note, at) "
-                "VALUES ($1, $2, $3, $4, $5)", attempt_id, code, agent, note, now)
-            for consequence in consequences(DispositionEffect(effect), attempt["reference"],
-                                            attempt["number"]):
-                if isinstance(consequence, NewStatus):
-                    await connection.execute(
-                        "UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1",
-                        attempt["account_id"], consequence.status.value, now)
-                else:
-                    await add_do_not_call(connection, consequence, now)
-        return DispositionEffect(effect)
+                "VALUES ($1, $2, $3, $4, $5)", attempt_id, code, attempt["agent"], note, now)
+            await _make_consequences(connection, effect, attempt, now)
+        return effect
+
+    async def correct(self, attempt_id: uuid.UUID, code: str, note: str,
+                      now: datetime) -> DispositionEffect:
+        """A supervisor's correction of a call's disposition: a new row that
+        names the one it corrects (which stays), in the name of the agent
+        who took the call, with the new code's consequences. Who corrected
+        is in the API's audit."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            effect = await _effect_of(connection, code)
+            attempt = await connection.fetchrow(
+                "SELECT t.account_id, t.number, t.agent, c.reference FROM attempts t "
+                "JOIN accounts c ON c.id = t.account_id WHERE t.id = $1 FOR UPDATE OF t",
+                attempt_id)
+            if attempt is None:
+                raise UnknownAttempt(f"no attempt {attempt_id}")
+            latest = await connection.fetchrow(
+                "SELECT id, agent FROM dispositions WHERE attempt_id = $1 "
+                "ORDER BY at DESC, id DESC LIMIT 1", attempt_id)
+            if latest is None:
+                raise DispositionRefused(f"attempt {attempt_id} has no disposition to correct")
+            await connection.execute(
+                "INSERT INTO dispositions (attempt_id, code, agent, note, at, corrects) "
+                "VALUES ($1, $2, $3, $4, $5, $6)", attempt_id, code, latest["agent"], note, now,
+                latest["id"])
+            await _make_consequences(connection, effect, attempt, now)
+        return effect
+
+
+async def _effect_of(connection: asyncpg.Connection, code: str) -> DispositionEffect:
+    effect = await connection.fetchval("SELECT effect FROM disposition_codes WHERE code = $1",
+                                       code)
+    if effect is None:
+        codes = [r["code"] for r in await connection.fetch(
+            "SELECT code FROM disposition_codes ORDER BY code")]
+        raise UnknownDisposition(f"no disposition code {code!r}; codes: {', '.join(codes)}")
+    return DispositionEffect(effect)
+
+
+async def _make_consequences(connection: asyncpg.Connection, effect: DispositionEffect,
+                             attempt: asyncpg.Record, now: datetime) -> None:
+    for consequence in consequences(effect, attempt["reference"], attempt["number"]):
+        if isinstance(consequence, NewStatus):
+            await connection.execute(
+                "UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1",
+                attempt["account_id"], consequence.status.value, now)
+        else:
+            await add_do_not_call(connection, consequence, now)

@@ -1,5 +1,7 @@
 """Running `recobro api`: the agents' store, the screen-pop listener and the
-HTTP server on RECOBRO_API_HOST:RECOBRO_API_PORT (loopback by default)."""
+HTTP server on RECOBRO_API_HOST:RECOBRO_API_PORT (loopback by default).
+Its clients show tokens `recobro token issue` made, or the bootstrap admin
+token RECOBRO_API_TOKEN when it is set."""
 
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ from dialer.process import stop_requested
 from dialer.settings import Settings
 from dialer.store.database import open_pool
 
+# The bootstrap admin token opens everything: a guessable one is refused.
+BOOTSTRAP_TOKEN_LENGTH = 24
+
 
 class _MalformedRequestInOneLine(logging.Filter):
     """aiohttp logs a request its HTTP parser refuses (a raw byte that is
@@ -43,8 +48,9 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     server_log = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, _MalformedRequestInOneLine) for f in server_log.filters):
         server_log.addFilter(_MalformedRequestInOneLine())
-    if not settings.api.token:
-        raise ConfigError("RECOBRO_API_TOKEN is not set: the API needs a token for its clients")
+    if settings.api.token and len(settings.api.token) < BOOTSTRAP_TOKEN_LENGTH:
+        raise ConfigError(f"RECOBRO_API_TOKEN is shorter than {BOOTSTRAP_TOKEN_LENGTH} "
+                          "characters: set a long random one, or none (issued tokens only)")
     pool = await open_pool(settings.database_url)
     agent_events = AgentEvents()
     runner: web.AppRunner | None = None
@@ -56,7 +62,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             replace(settings, ari=replace(settings.ari, app=f"{settings.ari.app}-api")))
         FeatureCodes(engine, AgentStore(pool))
         await agent_events.start(settings.database_url)
-        runner = web.AppRunner(build_app(settings.api.token,
+        runner = web.AppRunner(build_app(settings.api.token, pool,
                                          [agents_http.installer(pool, agent_events, engine),
                                           messages_http.installer(pool)]))
         await runner.setup()

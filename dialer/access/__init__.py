@@ -1,0 +1,2 @@
+"""Who may use the API: tokens, roles, the routes each role may use, and
+the audit of what was done (issue 17)."""
