@@ -10,6 +10,7 @@ import logging
 from dataclasses import replace
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import BadHttpMessage
 
 from dialer.agents import http as agents_http
@@ -26,6 +27,16 @@ from dialer.store.database import open_pool
 
 # The bootstrap admin token opens everything: a guessable one is refused.
 BOOTSTRAP_TOKEN_LENGTH = 24
+
+
+class _AccessLogWithoutQuery(AbstractAccessLogger):
+    """aiohttp's access log line (at INFO) without the query: a
+    WebSocket's query holds its token."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse,
+            time: float) -> None:
+        self.logger.info('%s "%s %s" %s %.3f s', request.remote, request.method, request.path,
+                         response.status, time)
 
 
 class _MalformedRequestInOneLine(logging.Filter):
@@ -64,7 +75,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await agent_events.start(settings.database_url)
         runner = web.AppRunner(build_app(settings.api.token, pool,
                                          [agents_http.installer(pool, agent_events, engine),
-                                          messages_http.installer(pool)]))
+                                          messages_http.installer(pool)]),
+                               access_log_class=_AccessLogWithoutQuery)
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.api.host, settings.api.port).start()
