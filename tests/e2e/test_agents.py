@@ -61,10 +61,11 @@ async def start_api(lab_config, env: dict[str, str]) -> asyncio.subprocess.Proce
 
 
 async def collect(session: aiohttp.ClientSession, url: str, agent: str, token: str,
-                  pops: list[tuple[float, dict]]) -> None:
+                  pops: list[tuple[float, str, dict]]) -> None:
+    """What the agent's WebSocket receives, with when and whose socket it was."""
     async with session.ws_connect(f"{url}/agents/{agent}/events", params={"token": token}) as ws:
         async for message in ws:
-            pops.append((time.time(), json.loads(message.data)))
+            pops.append((time.time(), agent, json.loads(message.data)))
 
 
 async def test_calls_reach_skilled_agents_with_a_screen_pop_first(lab_config, fresh_database,
@@ -85,15 +86,25 @@ async def test_calls_reach_skilled_agents_with_a_screen_pop_first(lab_config, fr
         await run(env, "agent", "skills", agent, "--skills", skills)
     await run(env, "campaign", "create", "skills", "--mode", "progressive", "--window",
               "00:00-23:59", "--wrap-up", "0", "--ring-timeout", "8")
+    # Each agent's desktop shows its own token (issued as an administrator
+    # would): its socket is its own, and another agent's is refused.
+    tokens = {agent: (await run(env, "token", "issue", "--role", "agent", "--agent", agent,
+                                "--expires-in", "1h")).splitlines()[-1] for agent in SKILLS}
     api = await start_api(lab_config, env)
-    pops: list[tuple[float, dict]] = []
+    pops: list[tuple[float, str, dict]] = []
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        async with aiohttp.ClientSession(headers=headers) as session:
+        # The desks' session shows no header: each socket's query token decides.
+        async with aiohttp.ClientSession(headers=headers) as session, \
+                aiohttp.ClientSession() as desks:
             for agent in SKILLS:
                 async with session.post(f"{url}/agents/{agent}/login") as response:
                     assert response.status == 200, await response.text()
-            listeners = [asyncio.create_task(collect(session, url, agent, token, pops))
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await desks.ws_connect(f"{url}/agents/agent1002/events",
+                                       params={"token": tokens["agent1001"]})
+            assert refused.value.status == 403
+            listeners = [asyncio.create_task(collect(desks, url, agent, tokens[agent], pops))
                          for agent in SKILLS]
             await asyncio.sleep(0.5)
             await run(env, "campaign", "start", "skills")
@@ -117,7 +128,9 @@ async def test_calls_reach_skilled_agents_with_a_screen_pop_first(lab_config, fr
         await connection.close()
     conversations = [a for a in attempts if a["result"] == "conversation"]
     assert len(conversations) >= 8, [a["result"] for a in attempts]
-    by_attempt = {pop["attempt"]: (at, pop) for at, pop in pops}
+    # No socket received another agent's screen pop.
+    assert pops and all(pop["agent"] == socket for _, socket, pop in pops)
+    by_attempt = {pop["attempt"]: (at, pop) for at, _, pop in pops}
     for a in conversations:
         needs = needs_of(a["language"], a["segment"], Decimal(a["balance"]), a["risk_score"])
         agent_skills = skills[a["agent"]]
