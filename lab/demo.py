@@ -28,13 +28,15 @@ import json
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
 
+from dialer.access.roles import Role
+from dialer.access.tokens import TokenStore
 from dialer.agents.state import AgentState
 from dialer.agents.store import AgentStore
 from dialer.compliance.windows import is_open, window_for
@@ -283,6 +285,8 @@ ASSISTED_TERMS: dict[str, str | None] = {"instalments": NOT_OFFERED,
 # then for the payment's outcome.
 BRIDGED_WITHIN_S = 60.0
 PAID_WITHIN_S = 150.0
+# The demo desk's agent token outlives any payment it follows (revoked after).
+DESK_TOKEN_LIFETIME = timedelta(minutes=15)
 
 
 def write_assisted_account(path: Path, script: KeyScript, reference: str, portfolio: str
@@ -335,7 +339,20 @@ async def agent_desktop(cfg: LabConfig, pool: asyncpg.Pool, campaign_id: int,
             return
         await asyncio.sleep(0.2)
     api = f"http://{cfg.host}:{cfg.api_port}"
-    headers = {"Authorization": f"Bearer {cfg.api_token}"}
+    # The desk shows the agent's own token, as a real one would: it acts as
+    # that agent, on its own call, and hears its own events only.
+    tokens = TokenStore(pool)
+    token_id, secret = await tokens.issue(Role.AGENT, call["agent"], "recobro demo desk",
+                                          datetime.now(UTC), DESK_TOKEN_LIFETIME)
+    try:
+        await _desk(api, secret, call, say)
+    finally:
+        await tokens.revoke(token_id, datetime.now(UTC))
+
+
+async def _desk(api: str, secret: str, call: asyncpg.Record,
+                say: Callable[[str], None]) -> None:
+    headers = {"Authorization": f"Bearer {secret}"}
     async with aiohttp.ClientSession(headers=headers) as session, \
             session.ws_connect(f"{api}/agents/{call['agent']}/events") as socket:
         async with session.post(f"{api}/attempts/{call['id']}/payment") as response:
