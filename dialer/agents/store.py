@@ -343,13 +343,7 @@ class AgentStore:
         when the agent named did not take it."""
         async with self.pool.acquire() as connection, connection.transaction():
             effect = await _effect_of(connection, code)
-            # FOR UPDATE: two dispositions of one call at once are one, then a refusal.
-            attempt = await connection.fetchrow(
-                "SELECT t.account_id, t.number, t.agent, c.reference FROM attempts t "
-                "JOIN accounts c ON c.id = t.account_id WHERE t.id = $1 FOR UPDATE OF t",
-                attempt_id)
-            if attempt is None:
-                raise UnknownAttempt(f"no attempt {attempt_id}")
+            attempt = await _locked_attempt(connection, attempt_id)
             if agent is not None and await connection.fetchval(
                     "SELECT 1 FROM agents WHERE endpoint = $1", agent) is None:
                 raise UnknownAgent(f"no agent {agent!r}")
@@ -376,12 +370,7 @@ class AgentStore:
         is in the API's audit."""
         async with self.pool.acquire() as connection, connection.transaction():
             effect = await _effect_of(connection, code)
-            attempt = await connection.fetchrow(
-                "SELECT t.account_id, t.number, t.agent, c.reference FROM attempts t "
-                "JOIN accounts c ON c.id = t.account_id WHERE t.id = $1 FOR UPDATE OF t",
-                attempt_id)
-            if attempt is None:
-                raise UnknownAttempt(f"no attempt {attempt_id}")
+            attempt = await _locked_attempt(connection, attempt_id)
             latest = await connection.fetchrow(
                 "SELECT id, agent FROM dispositions WHERE attempt_id = $1 "
                 "ORDER BY at DESC, id DESC LIMIT 1", attempt_id)
@@ -393,6 +382,18 @@ class AgentStore:
                 latest["id"])
             await _make_consequences(connection, effect, attempt, now)
         return effect
+
+
+async def _locked_attempt(connection: asyncpg.Connection,
+                          attempt_id: uuid.UUID) -> asyncpg.Record:
+    """The attempt a disposition is about, locked (FOR UPDATE: two
+    dispositions of one call at once are one, then a refusal)."""
+    attempt = await connection.fetchrow(
+        "SELECT t.account_id, t.number, t.agent, c.reference FROM attempts t "
+        "JOIN accounts c ON c.id = t.account_id WHERE t.id = $1 FOR UPDATE OF t", attempt_id)
+    if attempt is None:
+        raise UnknownAttempt(f"no attempt {attempt_id}")
+    return attempt
 
 
 async def _effect_of(connection: asyncpg.Connection, code: str) -> DispositionEffect:
