@@ -66,8 +66,14 @@ async def test_calls_across_the_number_plan_are_classified_and_stored(lab_settin
             if outcome is CallOutcome.ANSWERED:
                 assert row["hung_up_by_app"] and "hangup_requested" in kinds, where
             if entry[0] is Behaviour.NO_ANSWER:
-                assert row["ring_seconds"] == pytest.approx(RING_TIMEOUT_S, abs=1.0)
                 assert "call_ringing" in kinds, where
+                # Asterisk's dial timeout runs from the dial, which a busy
+                # machine starts a second or more after the originate: never
+                # given up before the timeout, and no later than just after
+                # it on Asterisk's own clock, counted from the ringing.
+                assert row["ring_seconds"] >= RING_TIMEOUT_S - 0.1, where
+                rang_s = (row["ended_at"] - row["ringing_at"]).total_seconds()
+                assert rang_s <= RING_TIMEOUT_S + 0.5, where
             if entry[0] is Behaviour.ANSWER_AND_SEND_DTMF:
                 assert row["dtmf_count"] == 2, where
         # The digits keyed were counted, never stored.
