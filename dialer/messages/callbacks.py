@@ -4,7 +4,7 @@ GET /kannel/dlr?token=&message=&status=%d&answer=%A
     A delivery report for one of our messages (the dlr-url each sendsms
     carries, dialer.messages.kannel.dlr_url): its code and the SMSC's
     answer go on the message, and a final one settles it delivered or
-    undelivered (store.record_delivery).
+    undelivered (report_writer: written in batches).
 GET /kannel/mo?token=&from=%p&to=%P&text=%b&coding=%c&id=%I
     A reply from a debtor (Kannel's sms-service get-url,
     dialer.messages.kannel.mo_url). An opt-out word (rules.is_opt_out: STOP,
@@ -37,10 +37,11 @@ from aiohttp import web
 from dialer.messages.channels import DeliveryCode
 from dialer.messages.http_sms import REPORT_PATH, json_field, report_code
 from dialer.messages.kannel import DLR_PATH, MO_PATH
+from dialer.messages.report_writer import DeliveryWriter
 from dialer.messages.rules import is_opt_out
 from dialer.messages.store import (
+    DeliveryReport,
     opt_out_number,
-    record_delivery,
     record_provider_delivery,
 )
 
@@ -95,6 +96,8 @@ def callback_app(pool: asyncpg.Pool, token: str, *, clock: Clock = _utc_now,
     if len(token) < 16:
         raise ValueError("the callback token is at least 16 characters")
 
+    reports = DeliveryWriter(pool)
+
     def authorised(fields: dict[str, bytes]) -> bool:
         return hmac.compare_digest(fields.get("token", b""), token.encode())
 
@@ -110,9 +113,9 @@ def callback_app(pool: asyncpg.Pool, token: str, *, clock: Clock = _utc_now,
         except ValueError:
             raise web.HTTPBadRequest(text=f"status: not a report type ({status[:20]!r})") \
                 from None
-        answer = _field(fields, "answer")
-        recorded = await record_delivery(pool, int(message), code.value, code.final_status,
-                                         answer, clock(), e164(_field(fields, "to")))
+        recorded = await reports.record(DeliveryReport(
+            int(message), code.value, code.final_status, _field(fields, "answer"), clock(),
+            e164(_field(fields, "to"))))
         if not recorded:
             log.info("delivery report %s for message %s not recorded (no such message, or "
                      "after a final report)", code.name, message)

@@ -21,21 +21,25 @@ from enum import Enum
 import asyncpg
 
 from dialer.errors import ConfigError
+from dialer.messages.batches import waves
 from dialer.messages.channels import MessageChannel, Outgoing, SendFailed
 from dialer.messages.composing import compose_for
 from dialer.messages.intake import take_in
 from dialer.messages.model import Channel, Trigger
-from dialer.messages.rules import Allowed, Caps, may_send
+from dialer.messages.rules import Allowed, Caps, MessageFacts, may_send
 from dialer.messages.store import (
     OutboxMessage,
+    PreviewAccount,
+    Sent,
     TemplateVersion,
+    accounts_in_campaigns,
+    accounts_message_facts,
     claim_due,
     hold_sender_lock,
+    mark_all_sent,
     mark_failed,
     mark_refused,
     mark_sent,
-    message_account,
-    message_facts,
     release_orphans,
 )
 from dialer.messages.templates import OPT_OUT_CONFIRMED, TemplateKey, TemplateRefused
@@ -44,10 +48,21 @@ from dialer.settings import PaymentLinkSettings
 
 log = logging.getLogger(__name__)
 
+# (campaign id, account id) -> the campaign's name and the account
+Accounts = Mapping[tuple[int, int], tuple[str, PreviewAccount]]
+
+# Messages claimed a round, and handed to their channels at once (requests
+# in flight: Kannel answers a sendsms only once its bearerbox has the text).
+BATCH = 500
+HANDED_AT_ONCE = 64
+
 # One account's messages are decided and sent one at a time, across
-# senders: the caps count what was sent, so two at once could both pass.
-_ACCOUNT_LOCK = "SELECT pg_advisory_lock(hashtext('recobro.message-account'), $1::int)"
-_ACCOUNT_UNLOCK = "SELECT pg_advisory_unlock(hashtext('recobro.message-account'), $1::int)"
+# senders: the caps count what was sent, so two at once could both pass. A
+# wave's accounts are locked together, in order (no two senders deadlock).
+_ACCOUNTS_LOCK = ("SELECT count(pg_advisory_lock(hashtext('recobro.message-account'), k)) "
+                  "FROM (SELECT DISTINCT k FROM unnest($1::int[]) k ORDER BY k) keys")
+_ACCOUNTS_UNLOCK = ("SELECT count(pg_advisory_unlock(hashtext('recobro.message-account'), k)) "
+                    "FROM unnest($1::int[]) k")
 
 
 class Outcome(Enum):
@@ -95,12 +110,21 @@ def _values(message: OutboxMessage, language: str) -> dict[str, str]:
     return {} if event is None else event_values(event, language)
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A message the rules allowed, composed, to hand to its channel."""
+
+    message: OutboxMessage
+    outgoing: Outgoing
+    template_id: int | None
+
+
 class Sender:
     """One sender process's work; run() until stop is set."""
 
     def __init__(self, pool: asyncpg.Pool, channels: Mapping[Channel, MessageChannel],
                  links: PaymentLinkSettings, clock: Callable[[], datetime], *,
-                 batch: int = 200, concurrency: int = 16) -> None:
+                 batch: int = BATCH, concurrency: int = HANDED_AT_ONCE) -> None:
         self.id = uuid.uuid4()
         self._pool = pool
         self._channels = channels
@@ -159,64 +183,112 @@ class Sender:
         intake = await take_in(self._pool, now)
         await release_orphans(self._pool, now)
         claimed = await claim_due(self._pool, self.id, now, self._batch, self._channels)
-        outcomes = await asyncio.gather(*(self._send_held(m) for m in claimed))
-        for outcome in outcomes:
-            tally.add(outcome)
+        # An account's second message must see its first sent.
+        for wave in waves(claimed, key=lambda message: message.account_id):
+            for outcome in await self._send_wave(wave):
+                tally.add(outcome)
         return bool(claimed or intake.read)
 
-    async def _send_held(self, message: OutboxMessage) -> Outcome:
-        async with self._slots, self._pool.acquire() as connection:
-            lock_key = message.account_id % 2_147_483_647
-            await connection.execute(_ACCOUNT_LOCK, lock_key)
+    async def _send_wave(self, wave: list[OutboxMessage]) -> list[Outcome]:
+        keys = [message.account_id % 2_147_483_647 for message in wave]
+        async with self._pool.acquire() as connection:
+            await connection.execute(_ACCOUNTS_LOCK, keys)
             try:
-                return await self._send(connection, message)
+                return await self._send(connection, wave)
             finally:
-                await connection.execute(_ACCOUNT_UNLOCK, lock_key)
+                await connection.execute(_ACCOUNTS_UNLOCK, sorted(set(keys)))
 
-    async def _send(self, connection: asyncpg.Connection, message: OutboxMessage) -> Outcome:
+    async def _send(self, connection: asyncpg.Connection, wave: list[OutboxMessage]
+                    ) -> list[Outcome]:
+        """Decide, compose, hand over and record a wave, its accounts held:
+        a few round trips for the whole wave and one hand-over each; the
+        outcomes in the wave's order."""
         now = self._clock()
-        if message.delivery_code is not None:
-            return await self._sent_before(connection, message, now)
+        outcomes: dict[int, Outcome] = {}
+        facts = await accounts_message_facts(connection, [m.account_id for m in wave], now)
+        allowed: list[tuple[OutboxMessage, str]] = []
+        reported: list[OutboxMessage] = []
+        for message in wave:
+            if message.delivery_code is not None:
+                reported.append(message)
+                continue
+            decided = await self._decide(connection, message, facts.get(message.account_id),
+                                         now)
+            if isinstance(decided, Outcome):
+                outcomes[message.id] = decided
+            else:
+                allowed.append((message, decided))
+        composing = [message for message, _ in allowed] + reported
+        accounts = await accounts_in_campaigns(connection, [
+            (m.campaign_id, m.account_id) for m in composing if m.campaign_id is not None])
+        for message in reported:
+            outcomes[message.id] = await self._sent_before(connection, message, accounts, now)
+        ready: list[_Ready] = []
+        for message, recipient in allowed:
+            try:
+                template_id, body, subject, link = await self._content(
+                    connection, message, accounts, now)
+            except (ConfigError, TemplateRefused) as error:
+                # Fixed by saving a template: then `recobro messages replay`.
+                outcomes[message.id] = await self._fail(connection, message, str(error),
+                                                        permanent=True)
+                continue
+            ready.append(_Ready(message, Outgoing(
+                message.id, f"recobro-message-{message.id}", message.channel, recipient, body,
+                subject, link), template_id))
+        results = await asyncio.gather(*(self._hand_over(r) for r in ready))
+        recorded = await mark_all_sent(
+            connection, self.id, [r for r in results if isinstance(r, Sent)], self._clock())
+        for one, result in zip(ready, results, strict=True):
+            if isinstance(result, SendFailed):
+                outcomes[one.message.id] = await self._fail(
+                    connection, one.message, str(result), permanent=result.permanent)
+            else:
+                outcomes[one.message.id] = (Outcome.SENT if one.message.id in recorded
+                                            else Outcome.LOST)
+        return [outcomes[message.id] for message in wave]
+
+    async def _decide(self, connection: asyncpg.Connection, message: OutboxMessage,
+                      facts: MessageFacts | None, now: datetime) -> Outcome | str:
+        """The recipient the rules allow the message to, or the outcome of
+        not sending it (recorded)."""
         confirmation = message.trigger is Trigger.OPT_OUT_CONFIRMATION
         if message.campaign_id is None and not confirmation:
             return await self._fail(connection, message, "the message has no campaign, so no "
                                     "template", permanent=True)
+        if facts is None:
+            return await self._fail(connection, message, f"no account {message.account_id}",
+                                    permanent=True)
         rules = (CONFIRMATION_RULES if message.campaign_id is None
                  else await self._rules_of(connection, message.campaign_id))
-        facts = await message_facts(connection, message.account_id, now)
         decision = may_send(facts, message.trigger, message.channel, rules.window_profile,
                             rules.caps, now)
-        if not isinstance(decision, Allowed):
-            held = await mark_refused(connection, message.id, self.id, decision.rule.value,
-                                      decision.until, now)
-            if not held:
-                return Outcome.LOST
-            return Outcome.REFUSED if decision.until is None else Outcome.DEFERRED
-        try:
-            content = await self._content(connection, message, now)
-        except (ConfigError, TemplateRefused) as error:
-            # Fixed by saving a template: then `recobro messages replay`.
-            return await self._fail(connection, message, str(error), permanent=True)
-        template_id, body, subject, link = content
-        outgoing = Outgoing(message.id, f"recobro-message-{message.id}", message.channel,
-                            decision.recipient, body, subject, link)
-        try:
-            handed = await self._channels[message.channel].send(outgoing)
-        except SendFailed as error:
-            return await self._fail(connection, message, str(error), permanent=error.permanent)
-        done = await mark_sent(connection, message.id, self.id, template_id,
-                               decision.recipient, handed.provider_reference, self._clock())
-        return Outcome.SENT if done else Outcome.LOST
+        if isinstance(decision, Allowed):
+            return decision.recipient
+        held = await mark_refused(connection, message.id, self.id, decision.rule.value,
+                                  decision.until, now)
+        if not held:
+            return Outcome.LOST
+        return Outcome.REFUSED if decision.until is None else Outcome.DEFERRED
+
+    async def _hand_over(self, ready: _Ready) -> Sent | SendFailed:
+        async with self._slots:
+            try:
+                handed = await self._channels[ready.message.channel].send(ready.outgoing)
+            except SendFailed as error:
+                return error
+        return Sent(ready.message.id, ready.template_id, ready.outgoing.recipient,
+                    handed.provider_reference)
 
     async def _sent_before(self, connection: asyncpg.Connection, message: OutboxMessage,
-                           now: datetime) -> Outcome:
+                           accounts: Accounts, now: datetime) -> Outcome:
         """Kannel reported on the message before the outbox said sent: an
         earlier try handed it over (its sender died before writing so, or
         Kannel's answer was lost). It is recorded sent, with the template
         version it composes with now (the one it used, unless a version was
         saved in between), and not sent again."""
         try:
-            template_id = (await self._content(connection, message, now))[0]
+            template_id = (await self._content(connection, message, accounts, now))[0]
         except (ConfigError, TemplateRefused):
             template_id = None
         log.info("message %d: Kannel reported on it (%s) before it was recorded sent; an "
@@ -234,15 +306,18 @@ class Sender:
         return self._rules[campaign_id]
 
     async def _content(self, connection: asyncpg.Connection, message: OutboxMessage,
-                       now: datetime) -> tuple[int | None, str, str | None, str]:
+                       accounts: Accounts, now: datetime
+                       ) -> tuple[int | None, str, str | None, str]:
         """The message's template version, body, subject and link: its
         campaign's template, else (an opt-out's confirmation only) Recobro's
         own sentence."""
         try:
-            if message.campaign_id is None:
-                raise ConfigError("no campaign")
-            campaign, account = await message_account(connection, message.campaign_id,
-                                                      message.account_id)
+            found = (None if message.campaign_id is None
+                     else accounts.get((message.campaign_id, message.account_id)))
+            if found is None:
+                raise ConfigError(f"no account {message.account_id} in campaign "
+                                  f"{message.campaign_id}")
+            campaign, account = found
             composed = await compose_for(connection, self._links, campaign, account,
                                          message.trigger, message.channel, now,
                                          event=_values(message, account.language),

@@ -21,7 +21,9 @@ from dialer.settings import (
 )
 from dialer.store.database import open_pool
 
-CONCURRENCY = 16  # messages handed to channels at once, each on a connection of its own
+# The sender's lock, the wave being sent, intake and claims, the callbacks'
+# writes: the messages in the channels' hands hold no connection.
+POOL_SIZE = 8
 
 
 async def run(*, once: bool, listen: bool) -> Tally:
@@ -33,7 +35,7 @@ async def run(*, once: bool, listen: bool) -> Tally:
     if not channels:
         raise ConfigError("no channel is configured: set RECOBRO_SMS_PROVIDER (kannel or "
                           "http) or RECOBRO_SMTP_HOST")
-    pool = await open_pool(load_database_url(), max_size=CONCURRENCY + 4)
+    pool = await open_pool(load_database_url(), max_size=POOL_SIZE)
     listener: web.AppRunner | None = None
     try:
         callback = channel_settings.callback
@@ -49,7 +51,7 @@ async def run(*, once: bool, listen: bool) -> Tally:
                     f"cannot listen on {callback.host}:{callback.port} "
                     "(RECOBRO_MESSAGE_CALLBACK_HOST, RECOBRO_MESSAGE_CALLBACK_PORT): "
                     f"{error.strerror}; another sender may be listening (--no-listen)") from None
-        sender = Sender(pool, channels, links, utc_now, concurrency=CONCURRENCY)
+        sender = Sender(pool, channels, links, utc_now)
         print(f"recobro messages: sending by {', '.join(c.value for c in channels)}"
               + (f"; callbacks on {callback.host}:{callback.port}" if listener else ""),
               flush=True)

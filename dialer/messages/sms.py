@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
+from typing import cast
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 
@@ -23,7 +25,6 @@ GSM7_SINGLE = 160
 GSM7_PART = 153
 UCS2_SINGLE = 70
 UCS2_PART = 67
-_ESCAPE = 0x1B
 
 
 class Encoding(Enum):
@@ -58,19 +59,23 @@ def _split(units: list[int], single: int, part: int) -> int:
     return segments
 
 
+@lru_cache(maxsize=4096)
+def _septets(char: str) -> int | None:
+    """The septets char takes in GSM-7 (2: an escape and itself), None when
+    GSM-7 has no such character, as the codec encodes it. Kept per
+    character: the codec is pure Python, and a sender measures every text."""
+    try:
+        return len(char.encode("gsm03.38"))
+    except UnicodeEncodeError:
+        return None
+
+
 def measure(text: str) -> SmsSize:
     """The encoding an SMS of text goes in, its length and its segments."""
-    try:
-        encoded = text.encode("gsm03.38")
-    except UnicodeEncodeError as error:
-        forcing = text[error.start]
-    else:
-        widths: list[int] = []
-        index = 0
-        while index < len(encoded):
-            width = 2 if encoded[index] == _ESCAPE and index + 1 < len(encoded) else 1
-            widths.append(width)
-            index += width
-        return SmsSize(Encoding.GSM7, len(encoded), _split(widths, GSM7_SINGLE, GSM7_PART), "")
+    septets = [_septets(c) for c in text]
+    if None not in septets:
+        widths = cast(list[int], septets)
+        return SmsSize(Encoding.GSM7, sum(widths), _split(widths, GSM7_SINGLE, GSM7_PART), "")
+    forcing = text[septets.index(None)]
     widths = [2 if ord(c) > 0xFFFF else 1 for c in text]
     return SmsSize(Encoding.UCS2, sum(widths), _split(widths, UCS2_SINGLE, UCS2_PART), forcing)

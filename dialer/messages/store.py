@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -171,23 +171,29 @@ async def template_by_id(db: Db, template_id: int) -> TemplateVersion | None:
     return None if row is None else _version(row)
 
 
-# The account (where: $1, $2) in a campaign, with its link token, made the
-# first time ($3): one round trip, as the sender asks it for every message.
-# The final SELECT does not see the row `made` inserts (one snapshot), so
-# it takes made's token, else the one that was there.
-_ACCOUNT_IN_CAMPAIGN = """
-WITH found AS (
-    SELECT a.id, a.reference, a.debtor_name, a.balance, a.currency, a.language,
-           c.name AS campaign, CASE WHEN a.days_past_due <= c.early_max_dpd THEN 'early'
+# Accounts in campaigns ($1 account ids, $2 campaign ids, pairwise), each
+# with its link token, made the first time ($3: a fresh one per pair): one
+# round trip for a sender's whole batch. The final SELECT does not see the
+# rows `made` inserts (one snapshot), so it takes made's token, else the one
+# that was there.
+_ACCOUNTS_IN_CAMPAIGNS = """
+WITH wanted AS (
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
+        AS w (account_id, campaign_id, fresh_token)
+), found AS (
+    SELECT a.id, w.campaign_id, w.fresh_token, a.reference, a.debtor_name, a.balance,
+           a.currency, a.language, c.name AS campaign,
+           CASE WHEN a.days_past_due <= c.early_max_dpd THEN 'early'
            WHEN a.days_past_due <= c.mid_max_dpd THEN 'mid' ELSE 'late' END AS segment
-    FROM accounts a, campaigns c WHERE {where}
+    FROM wanted w JOIN accounts a ON a.id = w.account_id JOIN campaigns c ON c.id = w.campaign_id
 ), made AS (
-    INSERT INTO account_link_tokens (account_id, token) SELECT id, $3 FROM found
-    ON CONFLICT (account_id) DO NOTHING RETURNING token
+    INSERT INTO account_link_tokens (account_id, token)
+    SELECT DISTINCT ON (id) id, fresh_token FROM found ORDER BY id
+    ON CONFLICT (account_id) DO NOTHING RETURNING account_id, token
 )
-SELECT found.*, coalesce((SELECT token FROM made), (SELECT t.token FROM account_link_tokens t
-                          WHERE t.account_id = found.id)) AS link_token
-FROM found
+SELECT found.*, coalesce(made.token, t.token) AS link_token
+FROM found LEFT JOIN made ON made.account_id = found.id
+LEFT JOIN account_link_tokens t ON t.account_id = found.id
 """
 
 
@@ -197,25 +203,35 @@ def _preview(row: asyncpg.Record) -> PreviewAccount:
     return PreviewAccount(row["id"], view, row["language"], row["segment"], row["link_token"])
 
 
+async def accounts_in_campaigns(db: Db, wanted: Iterable[tuple[int, int]]
+                                ) -> dict[tuple[int, int], tuple[str, PreviewAccount]]:
+    """For each (campaign id, account id): the campaign's name and the
+    account as a message of it sees it; a pair where either is unknown is
+    left out."""
+    pairs = list(dict.fromkeys(wanted))
+    rows = await db.fetch(_ACCOUNTS_IN_CAMPAIGNS, [a for _, a in pairs], [c for c, _ in pairs],
+                          [secrets.token_urlsafe(16) for _ in pairs])
+    return {(r["campaign_id"], r["id"]): (r["campaign"], _preview(r)) for r in rows}
+
+
 async def preview_account(db: Db, campaign: str, reference: str) -> PreviewAccount:
     """An account as a message to it would see it, and its segment in the
     campaign; ConfigError when either is unknown."""
     found = await campaign_id(db, campaign)
-    row = await db.fetchrow(_ACCOUNT_IN_CAMPAIGN.format(where="a.reference = $1 AND c.id = $2"),
-                            reference, found, secrets.token_urlsafe(16))
-    if row is None:
+    account = await db.fetchval("SELECT id FROM accounts WHERE reference = $1", reference)
+    if account is None:
         raise ConfigError(f"no account with reference {reference!r}")
-    return _preview(row)
+    return (await message_account(db, found, account))[1]
 
 
 async def message_account(db: Db, campaign: int, account_id: int
                           ) -> tuple[str, PreviewAccount]:
     """The campaign's name and the account as a message of it sees it."""
-    row = await db.fetchrow(_ACCOUNT_IN_CAMPAIGN.format(where="a.id = $1 AND c.id = $2"),
-                            account_id, campaign, secrets.token_urlsafe(16))
-    if row is None:
+    found = (await accounts_in_campaigns(db, [(campaign, account_id)])).get(
+        (campaign, account_id))
+    if found is None:
         raise ConfigError(f"no account {account_id} or campaign {campaign}")
-    return row["campaign"], _preview(row)
+    return found
 
 
 async def account_of_token(db: Db, token: str) -> int | None:
@@ -251,22 +267,45 @@ async def claim_due(db: Db, sender: uuid.UUID, now: datetime, limit: int,
     return sorted((_message(r) for r in rows), key=lambda m: (m.next_try_at, m.id))
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A message its provider took: the template version it used (None:
+    Recobro's own confirmation of an opt-out), where it went (None: where a
+    delivery report said) and the provider's id for it."""
+
+    message_id: int
+    template_id: int | None
+    recipient: str | None
+    provider_reference: str | None
+
+
 async def mark_sent(db: Db, message_id: int, sender: uuid.UUID, template_id: int | None,
                     recipient: str | None, provider_reference: str | None,
                     now: datetime) -> bool:
-    """The provider took the message: which template version it used (None:
-    Recobro's own confirmation of an opt-out) and where it went (None: where
-    a delivery report said). False when this sender no longer holds it."""
+    """The provider took the message. False when this sender no longer
+    holds it."""
+    sent = Sent(message_id, template_id, recipient, provider_reference)
+    return bool(await mark_all_sent(db, sender, [sent], now))
+
+
+async def mark_all_sent(db: Db, sender: uuid.UUID, sent: Iterable[Sent],
+                        now: datetime) -> set[int]:
+    """Messages their providers took, in one statement: the ids of those
+    this sender still held (the others are not touched)."""
+    taken = list(sent)
     # A final delivery report may have come before this (record_delivery).
-    done = await db.fetchval(
-        "UPDATE messages SET status = CASE WHEN delivery_code = 1 THEN 'delivered' "
-        "WHEN delivery_code IN (2, 16) THEN 'undelivered' ELSE 'sent' END, "
-        "attempts = attempts + 1, template_id = $3, "
-        "recipient = coalesce($4, recipient), provider_reference = $5, sent_at = $6, updated_at = $6, "
-        "claimed_by = NULL, last_error = NULL WHERE id = $1 AND claimed_by = $2 "
-        "AND status = 'sending' RETURNING id",
-        message_id, sender, template_id, recipient, provider_reference, now)
-    return done is not None
+    rows = await db.fetch(
+        "UPDATE messages m SET status = CASE WHEN m.delivery_code = 1 THEN 'delivered' "
+        "WHEN m.delivery_code IN (2, 16) THEN 'undelivered' ELSE 'sent' END, "
+        "attempts = m.attempts + 1, template_id = h.template_id, "
+        "recipient = coalesce(h.recipient, m.recipient), provider_reference = h.reference, "
+        "sent_at = $2, updated_at = $2, claimed_by = NULL, last_error = NULL "
+        "FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[]) "
+        "AS h (id, template_id, recipient, reference) "
+        "WHERE m.id = h.id AND m.claimed_by = $1 AND m.status = 'sending' RETURNING m.id",
+        sender, now, [s.message_id for s in taken], [s.template_id for s in taken],
+        [s.recipient for s in taken], [s.provider_reference for s in taken])
+    return {r["id"] for r in rows}
 
 
 async def mark_failed(db: Db, message_id: int, sender: uuid.UUID, error: str, now: datetime,
@@ -349,9 +388,18 @@ async def message_facts(db: Db, account_id: int, now: datetime) -> MessageFacts:
     """What may_send decides on for an account, read fresh: its status,
     opt-outs, zones, current phones, e-mail and the dunning messages sent
     to it in the last 7 days."""
-    # One round trip: the sender asks this for every message it sends.
-    account = await db.fetchrow(
-        "SELECT a.reference, a.status, a.time_zone, a.email, "
+    found = await accounts_message_facts(db, [account_id], now)
+    if account_id not in found:
+        raise ConfigError(f"no account with id {account_id}")
+    return found[account_id]
+
+
+async def accounts_message_facts(db: Db, account_ids: Iterable[int], now: datetime
+                                 ) -> dict[int, MessageFacts]:
+    """message_facts for many accounts in one round trip (a sender's
+    batch), by account id; an unknown id is left out."""
+    rows = await db.fetch(
+        "SELECT a.id, a.reference, a.status, a.time_zone, a.email, "
         "EXISTS (SELECT 1 FROM do_not_call d WHERE d.reference = a.reference) AS opted_out, "
         "(SELECT coalesce(jsonb_agg(jsonb_build_object('number', p.number, 'kind', p.kind, "
         "'sms_capable', p.sms_capable, 'consent', p.consent, 'region', p.region, "
@@ -360,9 +408,12 @@ async def message_facts(db: Db, account_id: int, now: datetime) -> MessageFacts:
         "WHERE p.account_id = a.id AND p.retired_at IS NULL) AS phones, "
         "ARRAY(SELECT m.sent_at FROM messages m WHERE m.account_id = a.id AND m.sent_at > $2 "
         "AND m.trigger = ANY ($3::text[])) AS sent "
-        "FROM accounts a WHERE a.id = $1", account_id, now - timedelta(days=7), _DUNNING)
-    if account is None:
-        raise ConfigError(f"no account with id {account_id}")
+        "FROM accounts a WHERE a.id = ANY ($1::bigint[])",
+        list(set(account_ids)), now - timedelta(days=7), _DUNNING)
+    return {row["id"]: _facts(row) for row in rows}
+
+
+def _facts(account: asyncpg.Record) -> MessageFacts:
     phones = json.loads(account["phones"])
     return MessageFacts(
         reference=account["reference"], status=AccountStatus(account["status"]),
@@ -373,17 +424,49 @@ async def message_facts(db: Db, account_id: int, now: datetime) -> MessageFacts:
         email=account["email"], sent=tuple(account["sent"]))
 
 
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A delivery report on a message: its code and the SMSC's answer (and
+    the number it went to, where the outbox may not know it yet); a final
+    one (final_status) settles the message delivered or undelivered."""
+
+    message_id: int
+    code: int
+    final_status: str | None
+    answer: str
+    at: datetime
+    recipient: str | None = None
+
+
 async def record_delivery(db: Db, message_id: int, code: int, final_status: str | None,
                           answer: str, now: datetime, recipient: str | None = None) -> bool:
-    """A delivery report for a message: its code and the SMSC's answer
-    (and the number it went to, where the outbox does not know it yet),
-    and, for a final one (final_status), the message delivered or
-    undelivered once it is sent. A report that is not final never
-    overwrites a final one (they may come in any order). False when there
-    is no such message, or the report came after a final one."""
-    done = await db.fetchval(_RECORD_DELIVERY.format(where="id = $1"), message_id, code,
-                             final_status, now, answer, recipient)
-    return done is not None
+    """A delivery report for a message (see record_deliveries). False when
+    there is no such message, or the report came after a final one."""
+    report = DeliveryReport(message_id, code, final_status, answer, now, recipient)
+    return bool(await record_deliveries(db, [report]))
+
+
+async def record_deliveries(db: Db, reports: Sequence[DeliveryReport]) -> set[int]:
+    """Delivery reports in one statement, at most one per message (which of
+    two the UPDATE would take is not defined: dialer.messages.batches.waves
+    splits them): the ids of the messages they were recorded on. A final
+    report settles its message once it is sent; a report that is not final
+    never overwrites a final one (they may come in any order; 1, 2 and 16
+    are DeliveryCode's final codes)."""
+    rows = await db.fetch(
+        "UPDATE messages m SET delivery_code = r.code, delivery_reported_at = r.at, "
+        "delivery_answer = left(r.answer, 255), updated_at = r.at, "
+        "recipient = coalesce(m.recipient, r.recipient), "
+        "status = CASE WHEN r.final IS NOT NULL AND m.status IN ('sent', 'delivered', "
+        "'undelivered') THEN r.final ELSE m.status END "
+        "FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], "
+        "$6::text[]) AS r (id, code, final, at, answer, recipient) "
+        "WHERE m.id = r.id AND (r.final IS NOT NULL OR m.delivery_code IS NULL "
+        "OR m.delivery_code NOT IN (1, 2, 16)) RETURNING m.id",
+        [r.message_id for r in reports], [r.code for r in reports],
+        [r.final_status for r in reports], [r.at for r in reports],
+        [r.answer for r in reports], [r.recipient for r in reports])
+    return {row["id"] for row in rows}
 
 
 async def record_provider_delivery(db: Db, provider_reference: str, code: int,
@@ -391,25 +474,11 @@ async def record_provider_delivery(db: Db, provider_reference: str, code: int,
                                    now: datetime) -> bool:
     """record_delivery for a text an SMS provider names by its own id (the
     HTTP provider's reports); False when no text has that id."""
-    done = await db.fetchval(
-        _RECORD_DELIVERY.format(where="channel = 'sms' AND provider_reference = $1"),
-        provider_reference, code, final_status, now, answer, None)
-    return done is not None
-
-
-# A delivery report on the message(s) of {where}: $2 its code, $3 the status
-# a final one settles (NULL: not final), $4 when, $5 the SMSC's answer, $6
-# the number it went to (NULL: unknown). A report that is not final never
-# overwrites a final one (1, 2 and 16 are DeliveryCode's final codes).
-_RECORD_DELIVERY = """
-UPDATE messages SET delivery_code = $2, delivery_reported_at = $4,
-    delivery_answer = left($5, 255), updated_at = $4, recipient = coalesce(recipient, $6),
-    status = CASE WHEN $3::text IS NOT NULL AND status IN ('sent', 'delivered', 'undelivered')
-                  THEN $3 ELSE status END
-WHERE {where} AND ($3::text IS NOT NULL OR delivery_code IS NULL
-                   OR delivery_code NOT IN (1, 2, 16))
-RETURNING id
-"""
+    ids = await db.fetch("SELECT id FROM messages WHERE channel = 'sms' "
+                         "AND provider_reference = $1", provider_reference)
+    recorded = await record_deliveries(db, [
+        DeliveryReport(row["id"], code, final_status, answer, now) for row in ids])
+    return bool(recorded)
 
 
 @dataclass(frozen=True)

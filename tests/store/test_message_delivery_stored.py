@@ -8,6 +8,7 @@ text by the provider's id."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,10 +17,11 @@ import aiohttp
 import asyncpg
 import pytest
 
-from dialer.messages import store
+from dialer.messages import report_writer, store
 from dialer.messages.callbacks import serve
 from dialer.messages.channels import DeliveryCode
 from dialer.messages.model import Channel, Trigger
+from dialer.messages.report_writer import DeliveryWriter
 from dialer.messages.templates import TemplateKey
 from tests.store.test_history import import_text
 
@@ -145,3 +147,53 @@ async def test_the_http_providers_reports_find_the_text_by_its_id(pool) -> None:
     finally:
         await runner.cleanup()
     assert await state(pool, message) == ("delivered", 1, "DELIVERED")
+
+
+# Delivery reports written in batches (dialer.messages.report_writer): a
+# burst of two reports on each of many messages is stored in a few
+# statements, each message's reports in the order they came; every caller
+# learns whether its report was recorded; a failed write reaches them all.
+
+def writer_report(message: int, code: DeliveryCode) -> store.DeliveryReport:
+    return store.DeliveryReport(message, code.value, code.final_status, code.name, NOW)
+
+
+async def test_a_burst_of_reports_is_written_in_a_few_statements_in_order(pool, monkeypatch):
+    message, sender, template = await claimed(pool, "ES-0201")
+    others = [await store.enqueue(pool, await account(pool, "ES-0203"),
+                                  await pool.fetchval("SELECT id FROM campaigns"),
+                                  Trigger.NO_INTERACTION, Channel.SMS,
+                                  f"t:{uuid.uuid4()}", NOW) for _ in range(99)]
+    assert await store.claim_due(pool, sender, NOW, 100)
+    for one in [message, *others]:
+        assert await store.mark_sent(pool, one, sender, template, "+12125550121", None, NOW)
+    statements = []
+    real = store.record_deliveries
+
+    async def counted(db, reports):
+        statements.append(len(reports))
+        return await real(db, reports)
+
+    monkeypatch.setattr(report_writer, "record_deliveries", counted)
+    writer = DeliveryWriter(pool)
+    burst = [writer_report(m, code) for m in [message, *others]
+             for code in (DeliveryCode.SMSC_ACCEPTED, DeliveryCode.DELIVERED)]
+    burst.append(writer_report(10**12, DeliveryCode.DELIVERED))  # no such message
+    recorded = await asyncio.gather(*(writer.record(r) for r in burst))
+    assert recorded == [True] * 200 + [False]
+    assert sum(statements) == 201 and len(statements) <= 6, statements
+    rows = await pool.fetch("SELECT status, delivery_code FROM messages WHERE id = ANY ($1)",
+                            [message, *others])
+    # The accepted report came first, the delivered one after it: delivered.
+    assert {tuple(r) for r in rows} == {("delivered", 1)}
+
+
+async def test_a_write_that_fails_reaches_every_caller(pool, monkeypatch):
+    async def broken(db, reports):
+        raise ConnectionResetError("PostgreSQL went away")
+
+    monkeypatch.setattr(report_writer, "record_deliveries", broken)
+    writer = DeliveryWriter(pool)
+    results = await asyncio.gather(*(writer.record(writer_report(n, DeliveryCode.DELIVERED))
+                                     for n in range(5)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionResetError) for r in results)

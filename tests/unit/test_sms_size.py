@@ -6,6 +6,8 @@ never split across segments."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dialer.messages.sms import Encoding, measure
 
@@ -50,3 +52,16 @@ def test_the_extension_table_counts_two_septets_each() -> None:
 def test_it_says_what_forced_ucs2() -> None:
     assert str(measure("Pagó")) == "UCS-2, forced by 'ó': 4 UTF-16 units, 1 segment"
     assert str(measure("Pague")) == "GSM-7: 5 septets, 1 segment"
+
+
+@given(st.text(alphabet=st.sampled_from("aZ09 .,:/?=&-_@$£€[]{}^~|\\ñéüáíóú¿¡\n`\t😀"),
+               max_size=400))
+def test_measured_a_character_at_a_time_as_the_codec_encodes_the_whole_text(text) -> None:
+    size = measure(text)
+    try:
+        encoded = text.encode("gsm03.38")
+    except UnicodeEncodeError:
+        assert size.encoding is Encoding.UCS2
+        assert size.units == len(text.encode("utf-16-be")) // 2
+    else:
+        assert (size.encoding, size.units) == (Encoding.GSM7, len(encoded))
