@@ -242,6 +242,58 @@ def _disposition(args: argparse.Namespace) -> int:
     return asyncio.run(commands.dispose(args.attempt, args.code, args.agent, args.note))
 
 
+def _report(args: argparse.Namespace) -> int:
+    from dialer.reports.commands import report_command
+    from dialer.reports.strategy import Filters
+
+    try:
+        filters = Filters(args.campaign, args.date_from, args.date_to, args.currency)
+    except ValueError as error:
+        raise ConfigError(f"report: {error}") from None
+    return asyncio.run(report_command(filters, args.by, args.format, args.chart))
+
+
+def _dimensions(text: str):
+    from dialer.reports.strategy import parse_dimensions
+
+    try:
+        return parse_dimensions(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _currency(text: str) -> str:
+    from dialer.reports.commands import currency_code
+
+    try:
+        return currency_code(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_report_command(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser(
+        "report", help="strategy report: right-party contact, promise and kept-promise rates, "
+                       "amount collected and attempts per contact, per segment x local hour "
+                       "x weekday x dial mode, with counts and 95%% intervals "
+                       "(docs/reports.md)")
+    report.add_argument("--campaign", help="one campaign (default: all)")
+    report.add_argument("--from", dest="date_from", type=_iso_date, metavar="YYYY-MM-DD",
+                        help="first day, in the debtor's local time (inclusive)")
+    report.add_argument("--to", dest="date_to", type=_iso_date, metavar="YYYY-MM-DD",
+                        help="last day, in the debtor's local time (inclusive)")
+    report.add_argument("--currency", type=_currency,
+                        help="the accounts' currency to report (needed when they have several)")
+    report.add_argument("--by", type=_dimensions, default="segment,hour,weekday,mode",
+                        help="the cells' dimensions, comma-separated: segment, hour, weekday, "
+                             "mode (default: all four)")
+    report.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    report.add_argument("--chart", type=Path, metavar="FILE.png",
+                        help="also write the contact rate by local hour per segment as a PNG "
+                             "(needs the `report` extra: matplotlib)")
+    report.set_defaults(run=_report)
+
+
 def _template(args: argparse.Namespace) -> int:
     from dialer.messages import commands
 
@@ -470,6 +522,7 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     disposition.set_defaults(run=_disposition)
     _add_template_command(sub)
     _add_messages_command(sub)
+    _add_report_command(sub)
 
 
 class _Parser(argparse.ArgumentParser):

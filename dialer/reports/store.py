@@ -1,0 +1,118 @@
+"""What the strategy report reads from PostgreSQL: each ended attempt that
+placed a call, in the debtor's local time, with the disposition standing
+on it, the promises made on it (due and kept by the report's time) and
+the money it collected (dialer.reports.strategy decides what each
+counts as)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+
+from dialer.errors import ConfigError
+from dialer.reports.strategy import NOT_PLACED, Attempt, Filters
+
+# The debtor's zone: the account's own, else the one its lead's calling
+# window was checked in first; UTC when neither is known.
+_ZONE = "coalesce(nullif(a.time_zone, ''), l.time_zone, 'UTC')"
+
+# $1 campaign name (NULL: all), $2/$3 the debtor's local dates (inclusive,
+# NULL: open); any zone is within a day of UTC, so the cheap UTC bounds
+# first.
+_COVERED = """
+    t.result IS NOT NULL AND t.result <> $4
+    AND ($1::text IS NULL OR c.name = $1)
+    AND ($2::date IS NULL OR t.started_at >= ($2::date - 1)::timestamp AT TIME ZONE 'UTC')
+    AND ($3::date IS NULL OR t.started_at < ($3::date + 2)::timestamp AT TIME ZONE 'UTC')
+"""
+
+_ATTEMPTS = f"""
+WITH placed AS (
+    SELECT t.id, t.id::text AS call, t.segment, t.dial_mode, t.result,
+           {_ZONE} AS zone, t.started_at AT TIME ZONE {_ZONE} AS local_at
+    FROM attempts t
+    JOIN campaigns c ON c.id = t.campaign_id
+    JOIN accounts a ON a.id = t.account_id
+    LEFT JOIN leads l ON l.campaign_id = t.campaign_id AND l.account_id = t.account_id
+    WHERE {_COVERED} AND a.currency = $5
+), covered AS (
+    SELECT * FROM placed
+    WHERE ($2::date IS NULL OR local_at::date >= $2::date)
+      AND ($3::date IS NULL OR local_at::date <= $3::date)
+), standing AS (
+    -- The latest disposition of each attempt: a correction is written
+    -- after the disposition it corrects.
+    SELECT DISTINCT ON (d.attempt_id) d.attempt_id, d.code
+    FROM dispositions d JOIN covered ON covered.id = d.attempt_id
+    ORDER BY d.attempt_id, d.id DESC
+), made AS (
+    -- Promises made on the call: in its self-service menu (attempt_id),
+    -- or in a payment capture on it (the capture's call).
+    SELECT covered.id AS attempt_id, p.account_id, p.amount, p.at,
+           (p.due_by + 1)::timestamp AT TIME ZONE covered.zone AS due_end
+    FROM promises p
+    LEFT JOIN payment_captures pc ON pc.capture_id = p.capture_id
+    JOIN covered ON covered.call = coalesce(p.attempt_id::text, pc.call_id)
+), judged AS (
+    SELECT m.attempt_id, count(*) AS made,
+           count(*) FILTER (WHERE m.due_end <= $6) AS due,
+           count(*) FILTER (WHERE m.due_end <= $6 AND m.amount <= (
+               SELECT coalesce(sum(x.amount), 0) FROM payment_attempts x
+               WHERE x.account_id = m.account_id AND x.status = 'approved'
+                 AND x.started_at >= m.at AND x.started_at < m.due_end)) AS kept
+    FROM made m GROUP BY m.attempt_id
+), collected AS (
+    -- Charges taken on the call (a plan's later instalments are not).
+    SELECT x.call_id, sum(x.amount) AS amount FROM payment_attempts x
+    WHERE x.status = 'approved' AND x.instalment IS NULL AND x.call_id IS NOT NULL
+    GROUP BY x.call_id
+)
+SELECT covered.segment, covered.dial_mode, covered.result,
+       extract(hour FROM covered.local_at)::int AS local_hour,
+       extract(isodow FROM covered.local_at)::int AS weekday,
+       standing.code AS disposition,
+       coalesce(judged.made, 0) AS promises, coalesce(judged.due, 0) AS due,
+       coalesce(judged.kept, 0) AS kept, coalesce(collected.amount, 0) AS collected
+FROM covered
+LEFT JOIN standing ON standing.attempt_id = covered.id
+LEFT JOIN judged ON judged.attempt_id = covered.id
+LEFT JOIN collected ON collected.call_id = covered.call
+"""
+
+_CURRENCIES = f"""
+SELECT DISTINCT a.currency FROM attempts t
+JOIN campaigns c ON c.id = t.campaign_id JOIN accounts a ON a.id = t.account_id
+WHERE {_COVERED} ORDER BY 1
+"""
+
+
+async def report_currency(pool: asyncpg.Pool, filters: Filters) -> str | None:
+    """The currency the report's amounts are in: the one asked for, or the
+    only one the covered attempts' accounts have (None: no attempts).
+    ConfigError when they have several and none was asked for."""
+    if filters.campaign is not None and await pool.fetchval(
+            "SELECT id FROM campaigns WHERE name = $1", filters.campaign) is None:
+        raise ConfigError(f"campaign {filters.campaign!r}: no such campaign")
+    if filters.currency is not None:
+        return filters.currency
+    found = [row["currency"].strip() for row in await pool.fetch(
+        _CURRENCIES, filters.campaign, filters.date_from, filters.date_to, NOT_PLACED)]
+    if len(found) > 1:
+        raise ConfigError(f"the attempts covered are in {', '.join(found)}: give --currency "
+                          "(one currency a report)")
+    return found[0] if found else None
+
+
+async def report_attempts(pool: asyncpg.Pool, filters: Filters, currency: str,
+                          as_of: datetime) -> list[Attempt]:
+    """Every ended attempt that placed a call, within the filters, on
+    accounts in this currency; promises judged as of as_of."""
+    rows = await pool.fetch(_ATTEMPTS, filters.campaign, filters.date_from, filters.date_to,
+                            NOT_PLACED, currency, as_of)
+    return [Attempt(segment=r["segment"], local_hour=r["local_hour"], weekday=r["weekday"],
+                    dial_mode=r["dial_mode"], result=r["result"], disposition=r["disposition"],
+                    promises=r["promises"], promises_due=r["due"], promises_kept=r["kept"],
+                    collected=Decimal(r["collected"]))
+            for r in rows]
