@@ -243,23 +243,16 @@ def _disposition(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from dialer.reports.commands import report_command
-    from dialer.reports.strategy import Filters
+    from dialer.reports.cells import Filters, parse_dimensions
+    from dialer.reports.commands import KINDS, report_command
 
+    allowed = KINDS[args.of][0]
     try:
         filters = Filters(args.campaign, args.date_from, args.date_to, args.currency)
+        dimensions = allowed if args.by is None else parse_dimensions(args.by, allowed)
     except ValueError as error:
         raise ConfigError(f"report: {error}") from None
-    return asyncio.run(report_command(filters, args.by, args.format, args.chart))
-
-
-def _dimensions(text: str):
-    from dialer.reports.strategy import parse_dimensions
-
-    try:
-        return parse_dimensions(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+    return asyncio.run(report_command(args.of, filters, dimensions, args.format, args.chart))
 
 
 def _currency(text: str) -> str:
@@ -273,10 +266,12 @@ def _currency(text: str) -> str:
 
 def _add_report_command(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser(
-        "report", help="strategy report: right-party contact, promise and kept-promise rates, "
-                       "amount collected and attempts per contact, per segment x local hour "
-                       "x weekday x dial mode, with counts and 95%% intervals "
+        "report", help="strategy reports: of calls (right-party contact, promise and "
+                       "kept-promise rates, amount collected, attempts per contact, per "
+                       "segment x local hour x weekday x dial mode) or of messages (per "
+                       "channel and template version), with counts and 95%% intervals "
                        "(docs/reports.md)")
+    report.add_argument("--of", choices=["calls", "messages"], default="calls")
     report.add_argument("--campaign", help="one campaign (default: all)")
     report.add_argument("--from", dest="date_from", type=_iso_date, metavar="YYYY-MM-DD",
                         help="first day, in the debtor's local time (inclusive)")
@@ -284,9 +279,9 @@ def _add_report_command(sub: argparse._SubParsersAction) -> None:
                         help="last day, in the debtor's local time (inclusive)")
     report.add_argument("--currency", type=_currency,
                         help="the accounts' currency to report (needed when they have several)")
-    report.add_argument("--by", type=_dimensions, default="segment,hour,weekday,mode",
-                        help="the cells' dimensions, comma-separated: segment, hour, weekday, "
-                             "mode (default: all four)")
+    report.add_argument("--by", metavar="DIMENSIONS",
+                        help="the cells' dimensions, comma-separated (default: all): segment, "
+                             "hour, weekday, and mode (calls) or channel, template (messages)")
     report.add_argument("--format", choices=["table", "csv", "json"], default="table")
     report.add_argument("--chart", type=Path, metavar="FILE.png",
                         help="also write the contact rate by local hour per segment as a PNG "

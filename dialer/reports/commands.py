@@ -1,33 +1,28 @@
-"""What `recobro report` does: the strategy report of the filters asked
-for, as a terminal table, CSV or JSON on stdout, and the chart as a PNG
-file when asked."""
+"""What `recobro report` does: a strategy report (of calls or of
+messages) of the filters asked for, as a terminal table, CSV or JSON on
+stdout, and the calls' contact-rate chart as a PNG file when asked."""
 
 from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 
 from dialer.errors import ConfigError
+from dialer.reports import messaging, strategy
+from dialer.reports.cells import Dimension, Filters, Report, to_csv, to_json, to_table
 from dialer.reports.chart import chart_title, contact_rate_png, require_matplotlib
-from dialer.reports.store import report_attempts, report_currency
-from dialer.reports.strategy import (
-    Attempt,
-    Dimension,
-    Filters,
-    Report,
-    build_report,
-    to_csv,
-    to_json,
-    to_table,
-)
+from dialer.reports.store import report_attempts, report_currency, report_messages
 from dialer.store.database import configured_database
 
 FORMATS = ("table", "csv", "json")
+# What a report may be of: the dimensions it may be split by, and its
+# table's column titles.
+KINDS = {"calls": (strategy.CALL_DIMENSIONS, strategy.HEADINGS),
+         "messages": (messaging.MESSAGE_DIMENSIONS, messaging.HEADINGS)}
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
@@ -40,21 +35,25 @@ def currency_code(text: str) -> str:
     return code
 
 
-@dataclass(frozen=True)
-class Gathered:
-    """The report and the attempts it came from (the chart's too)."""
-
-    report: Report
-    attempts: list[Attempt]
-
-
-async def gather(pool: asyncpg.Pool, filters: Filters, dimensions: tuple[Dimension, ...],
-                 as_of: datetime) -> Gathered:
-    """Read the covered attempts and build the report (promises judged as
-    of as_of)."""
-    currency = await report_currency(pool, filters)
+async def gather(pool: asyncpg.Pool, of: str, filters: Filters,
+                 dimensions: tuple[Dimension, ...], as_of: datetime) -> Report:
+    """Read what the report covers and build it (promises and follow-up
+    windows judged as of as_of)."""
+    currency = await report_currency(pool, filters, of)
+    if of == "messages":
+        messages = ([] if currency is None
+                    else await report_messages(pool, filters, currency, as_of))
+        return messaging.messages_report(messages, dimensions, filters, as_of, currency)
     attempts = [] if currency is None else await report_attempts(pool, filters, currency, as_of)
-    return Gathered(build_report(attempts, dimensions, filters, as_of, currency), attempts)
+    return strategy.calls_report(attempts, dimensions, filters, as_of, currency)
+
+
+async def chart_png(pool: asyncpg.Pool, filters: Filters) -> bytes:
+    """The chart of the calls the filters cover."""
+    currency = await report_currency(pool, filters, "calls")
+    attempts = ([] if currency is None
+                else await report_attempts(pool, filters, currency, datetime.now(UTC)))
+    return contact_rate_png(attempts, chart_title(filters))
 
 
 def render(report: Report, form: str) -> str:
@@ -63,21 +62,21 @@ def render(report: Report, form: str) -> str:
         return to_csv(report)
     if form == "json":
         return to_json(report) + "\n"
-    return to_table(report)
+    return to_table(report, KINDS[report.of][1])
 
 
-async def report_command(filters: Filters, dimensions: tuple[Dimension, ...], form: str,
-                         chart: Path | None) -> int:
-    """Print the report; write the chart's PNG when asked (before the
-    database is read: a missing extra fails fast)."""
+async def report_command(of: str, filters: Filters, dimensions: tuple[Dimension, ...],
+                         form: str, chart: Path | None) -> int:
+    """Print the report; write the chart's PNG when asked (checked before
+    the database is read: a missing extra fails fast)."""
     if chart is not None:
         require_matplotlib()
         if not chart.parent.is_dir():
             raise ConfigError(f"--chart {chart}: no directory {chart.parent}")
     async with configured_database() as pool:
-        gathered = await gather(pool, filters, dimensions, datetime.now(UTC))
-    if chart is not None:
-        chart.write_bytes(contact_rate_png(gathered.attempts, chart_title(filters)))
-        print(f"chart: {chart}", file=sys.stderr)
-    sys.stdout.write(render(gathered.report, form))
+        report = await gather(pool, of, filters, dimensions, datetime.now(UTC))
+        if chart is not None:
+            chart.write_bytes(await chart_png(pool, filters))
+            print(f"chart: {chart}", file=sys.stderr)
+    sys.stdout.write(render(report, form))
     return 0

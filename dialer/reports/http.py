@@ -1,7 +1,8 @@
 """The strategy report's route: GET /reports/strategy (supervisors and
-admins: dialer.access.roles), the report as JSON (default), CSV, or the
-contact-rate chart as PNG. Query: campaign, from, to (the debtor's local
-dates, inclusive), currency, by (dimensions), format."""
+admins: dialer.access.roles), the report of calls (default) or messages
+as JSON (default) or CSV, or the calls' contact-rate chart as PNG.
+Query: of, campaign, from, to (the debtor's local dates, inclusive),
+currency, by (dimensions), format."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from aiohttp import web
 
 from dialer.errors import ConfigError
 from dialer.http import json_error
-from dialer.reports.chart import chart_title, contact_rate_png, require_matplotlib
-from dialer.reports.commands import currency_code, gather, render
-from dialer.reports.strategy import ALL_DIMENSIONS, Filters, parse_dimensions
+from dialer.reports.cells import Filters, parse_dimensions
+from dialer.reports.chart import require_matplotlib
+from dialer.reports.commands import KINDS, chart_png, currency_code, gather, render
 
 POOL = web.AppKey("reports_pool", asyncpg.Pool)
 FORMATS = {"json": "application/json", "csv": "text/csv", "png": "image/png"}
-_QUERY = ("campaign", "from", "to", "currency", "by", "format")
+_QUERY = ("of", "campaign", "from", "to", "currency", "by", "format")
 
 
 def _date(request: web.Request, name: str) -> date | None:
@@ -29,6 +30,13 @@ def _date(request: web.Request, name: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"the query's {name!r}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _choice(request: web.Request, name: str, choices, default: str) -> str:
+    value = request.query.get(name, default)
+    if value not in choices:
+        raise ConfigError(f"the query's {name!r}: {value!r} is not one of {', '.join(choices)}")
+    return value
 
 
 def _filters(request: web.Request) -> Filters:
@@ -46,29 +54,31 @@ def _filters(request: web.Request) -> Filters:
 
 
 async def strategy_report(request: web.Request) -> web.Response:
-    """The strategy report; 400 naming the query field that is wrong."""
-    form = request.query.get("format", "json")
-    if form == "png":
-        try:
-            require_matplotlib()
-        except ConfigError as error:
-            return json_error(501, str(error))
+    """The strategy report; 400 naming the query field that is wrong (501
+    for a chart where matplotlib is not installed)."""
     try:
-        if form not in FORMATS:
-            raise ConfigError(f"the query's 'format': {form!r} is not one of "
-                              f"{', '.join(FORMATS)}")
-        filters = _filters(request)
-        by = request.query.get("by")
-        dimensions = ALL_DIMENSIONS if by is None else parse_dimensions(by)
-        gathered = await gather(request.app[POOL], filters, dimensions, datetime.now(UTC))
+        form = _choice(request, "format", FORMATS, "json")
         if form == "png":
-            return web.Response(body=contact_rate_png(gathered.attempts, chart_title(filters)),
+            try:
+                require_matplotlib()
+            except ConfigError as error:
+                return json_error(501, str(error))
+        of = _choice(request, "of", KINDS, "calls")
+        filters = _filters(request)
+        allowed = KINDS[of][0]
+        try:
+            by = request.query.get("by")
+            dimensions = allowed if by is None else parse_dimensions(by, allowed)
+        except ValueError as error:
+            raise ConfigError(f"the query's 'by': {error}") from None
+        pool = request.app[POOL]
+        if form == "png":
+            return web.Response(body=await chart_png(pool, filters),
                                 content_type=FORMATS[form])
-    except ValueError as error:
-        return json_error(400, f"the query's 'by': {error}")
+        report = await gather(pool, of, filters, dimensions, datetime.now(UTC))
     except ConfigError as error:
         return json_error(400, str(error))
-    return web.Response(text=render(gathered.report, form), content_type=FORMATS[form])
+    return web.Response(text=render(report, form), content_type=FORMATS[form])
 
 
 def installer(pool: asyncpg.Pool):

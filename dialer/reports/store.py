@@ -1,8 +1,9 @@
-"""What the strategy report reads from PostgreSQL: each ended attempt that
+"""What the strategy reports read from PostgreSQL: each ended attempt that
 placed a call, in the debtor's local time, with the disposition standing
 on it, the promises made on it (due and kept by the report's time) and
-the money it collected (dialer.reports.strategy decides what each
-counts as)."""
+the money it collected (dialer.reports.strategy decides what each counts
+as); each message that went out, with its delivery report and what its
+debtor paid or promised in the days after (dialer.reports.messaging)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from decimal import Decimal
 import asyncpg
 
 from dialer.errors import ConfigError
-from dialer.reports.strategy import NOT_PLACED, Attempt, Filters
+from dialer.reports.cells import Filters
+from dialer.reports.messaging import FOLLOW_UP, SENT, Message, template_label
+from dialer.reports.strategy import NOT_PLACED, Attempt
 
 # The debtor's zone: the account's own, else the one its lead's calling
 # window was checked in first; UTC when neither is known.
@@ -81,26 +84,82 @@ LEFT JOIN judged ON judged.attempt_id = covered.id
 LEFT JOIN collected ON collected.call_id = covered.call
 """
 
-_CURRENCIES = f"""
-SELECT DISTINCT a.currency FROM attempts t
-JOIN campaigns c ON c.id = t.campaign_id JOIN accounts a ON a.id = t.account_id
-WHERE {_COVERED} ORDER BY 1
+# The messages that went out: $1 campaign, $2/$3 local dates as above,
+# $4 the statuses of a message sent.
+_MESSAGES_COVERED = """
+    m.status = ANY ($4::text[])
+    AND ($1::text IS NULL OR c.name = $1)
+    AND ($2::date IS NULL OR m.sent_at >= ($2::date - 1)::timestamp AT TIME ZONE 'UTC')
+    AND ($3::date IS NULL OR m.sent_at < ($3::date + 2)::timestamp AT TIME ZONE 'UTC')
 """
 
+_MESSAGES = f"""
+WITH sent AS (
+    SELECT m.id, m.account_id, m.channel, m.status, m.sent_at, l.segment,
+           tm.trigger, tm.language, tm.version,
+           m.sent_at AT TIME ZONE {_ZONE} AS local_at
+    FROM messages m
+    JOIN accounts a ON a.id = m.account_id
+    LEFT JOIN campaigns c ON c.id = m.campaign_id
+    LEFT JOIN leads l ON l.campaign_id = m.campaign_id AND l.account_id = m.account_id
+    LEFT JOIN message_templates tm ON tm.id = m.template_id
+    WHERE {_MESSAGES_COVERED} AND a.currency = $5
+), covered AS (
+    SELECT * FROM sent
+    WHERE ($2::date IS NULL OR local_at::date >= $2::date)
+      AND ($3::date IS NULL OR local_at::date <= $3::date)
+), paid AS (
+    -- Approved charges of the debtor in the window after the message.
+    SELECT s.id, sum(x.amount) AS amount FROM covered s
+    JOIN payment_attempts x ON x.account_id = s.account_id AND x.status = 'approved'
+        AND x.started_at >= s.sent_at AND x.started_at < s.sent_at + $7::interval
+    GROUP BY s.id
+), promised AS (
+    SELECT DISTINCT s.id FROM covered s
+    JOIN promises p ON p.account_id = s.account_id
+        AND p.at >= s.sent_at AND p.at < s.sent_at + $7::interval
+)
+SELECT coalesce(covered.segment, 'none') AS segment, covered.channel,
+       covered.trigger, covered.language, covered.version,
+       extract(hour FROM covered.local_at)::int AS local_hour,
+       extract(isodow FROM covered.local_at)::int AS weekday,
+       CASE covered.status WHEN 'delivered' THEN true WHEN 'undelivered' THEN false END
+           AS delivery,
+       covered.sent_at + $7::interval <= $6 AS judged,
+       paid.amount AS collected, promised.id IS NOT NULL AS promised
+FROM covered
+LEFT JOIN paid ON paid.id = covered.id
+LEFT JOIN promised ON promised.id = covered.id
+"""
 
-async def report_currency(pool: asyncpg.Pool, filters: Filters) -> str | None:
-    """The currency the report's amounts are in: the one asked for, or the
-    only one the covered attempts' accounts have (None: no attempts).
-    ConfigError when they have several and none was asked for."""
+_CURRENCIES = {
+    "calls": f"""
+        SELECT DISTINCT a.currency FROM attempts t
+        JOIN campaigns c ON c.id = t.campaign_id JOIN accounts a ON a.id = t.account_id
+        WHERE {_COVERED} ORDER BY 1""",
+    "messages": f"""
+        SELECT DISTINCT a.currency FROM messages m
+        LEFT JOIN campaigns c ON c.id = m.campaign_id JOIN accounts a ON a.id = m.account_id
+        WHERE {_MESSAGES_COVERED} ORDER BY 1""",
+}
+_COVERED_ARGUMENT = {"calls": NOT_PLACED, "messages": list(SENT)}
+
+
+async def report_currency(pool: asyncpg.Pool, filters: Filters, of: str) -> str | None:
+    """The currency a report's amounts are in: the one asked for, or the
+    only one the accounts of what it covers (of: calls or messages) have
+    (None: it covers nothing). ConfigError when they have several and none
+    was asked for."""
     if filters.campaign is not None and await pool.fetchval(
             "SELECT id FROM campaigns WHERE name = $1", filters.campaign) is None:
         raise ConfigError(f"campaign {filters.campaign!r}: no such campaign")
     if filters.currency is not None:
         return filters.currency
     found = [row["currency"].strip() for row in await pool.fetch(
-        _CURRENCIES, filters.campaign, filters.date_from, filters.date_to, NOT_PLACED)]
+        _CURRENCIES[of], filters.campaign, filters.date_from, filters.date_to,
+        _COVERED_ARGUMENT[of])]
     if len(found) > 1:
-        raise ConfigError(f"the attempts covered are in {', '.join(found)}: give --currency "
+        raise ConfigError(f"the accounts covered are in {', '.join(found)}: give --currency "
                           "(one currency a report)")
     return found[0] if found else None
 
@@ -115,4 +174,19 @@ async def report_attempts(pool: asyncpg.Pool, filters: Filters, currency: str,
                     dial_mode=r["dial_mode"], result=r["result"], disposition=r["disposition"],
                     promises=r["promises"], promises_due=r["due"], promises_kept=r["kept"],
                     collected=Decimal(r["collected"]))
+            for r in rows]
+
+
+async def report_messages(pool: asyncpg.Pool, filters: Filters, currency: str,
+                          as_of: datetime) -> list[Message]:
+    """Every message that went out, within the filters, to accounts in
+    this currency; judged when its follow-up window is over by as_of."""
+    rows = await pool.fetch(_MESSAGES, filters.campaign, filters.date_from, filters.date_to,
+                            list(SENT), currency, as_of, FOLLOW_UP)
+    return [Message(segment=r["segment"], local_hour=r["local_hour"], weekday=r["weekday"],
+                    channel=r["channel"],
+                    template=template_label(r["trigger"], r["language"], r["version"]),
+                    delivery=r["delivery"], judged=r["judged"],
+                    paid=r["collected"] is not None, promised=r["promised"],
+                    collected=Decimal(r["collected"] or 0))
             for r in rows]

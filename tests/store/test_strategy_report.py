@@ -5,7 +5,8 @@ attempts that placed no call or are still in flight); a simulated month of
 attempts (seeded random, its clock injected) gives, cell by cell, what the
 simulation itself tallied of what it wrote; each attempt keeps the dial
 mode it was placed in; a date range is the debtor's local dates; several
-currencies need --currency."""
+currencies need --currency; messages by channel and template version give
+the cells of a hand-computed fixture."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ import asyncpg
 import pytest
 
 from dialer.errors import ConfigError
+from dialer.reports.cells import Dimension, Filters
 from dialer.reports.commands import gather
-from dialer.reports.strategy import ALL_DIMENSIONS, Filters
+from dialer.reports.messaging import MESSAGE_DIMENSIONS
+from dialer.reports.strategy import CALL_DIMENSIONS
 from tests.store.test_history import import_text
 
 pytestmark = pytest.mark.lab
@@ -120,9 +123,9 @@ def _local(zone: str, day: date, hour: int, minute: int = 0) -> datetime:
 
 
 def _figures(cell) -> dict[str, object]:
-    return {"attempts": cell.attempts, "contacts": cell.right_party.successes,
-            "promises": cell.promise.successes, "due": cell.kept.n,
-            "kept": cell.kept.successes, "collected": cell.collected}
+    return {"attempts": cell.count, "contacts": cell["right_party_contact"].successes,
+            "promises": cell["promise"].successes, "due": cell["kept_promise"].n,
+            "kept": cell["kept_promise"].successes, "collected": cell["collected"].total}
 
 
 async def test_a_handful_of_attempts_gives_the_hand_computed_cells(seeded: Seed) -> None:
@@ -163,8 +166,7 @@ async def test_a_handful_of_attempts_gives_the_hand_computed_cells(seeded: Seed)
     await seeded.disposition(opt_out, "OPT_OUT", at)
     await seeded.attempt(hand, "MAD-late-2", "late", at, "busy")
 
-    gathered = await gather(seeded.pool, Filters("hand"), ALL_DIMENSIONS, AS_OF)
-    report = gathered.report
+    report = await gather(seeded.pool, "calls", Filters("hand"), CALL_DIMENSIONS, AS_OF)
     assert report.currency == "USD"
     cells = {cell.key: _figures(cell) for cell in report.cells}
     assert cells == {
@@ -173,16 +175,16 @@ async def test_a_handful_of_attempts_gives_the_hand_computed_cells(seeded: Seed)
         ("late", 20, 6, "predictive"): {"attempts": 4, "contacts": 2, "promises": 2,
                                         "due": 1, "kept": 0, "collected": Decimal(0)},
     }
-    early = report.cells[0]
-    assert early.right_party.interval.estimate == 0.75
-    assert early.right_party.interval.low == pytest.approx(0.30064, abs=5e-5)  # 0.627525 - 0.326889
-    assert early.right_party.interval.high == pytest.approx(0.95441, abs=5e-5)
-    assert early.collected_per_attempt.estimate == pytest.approx(27.5)
-    assert early.attempts_per_contact.estimate == pytest.approx(4 / 3)
+    contact = report.cells[0]["right_party_contact"].interval
+    assert contact.estimate == 0.75
+    assert contact.low == pytest.approx(0.30064, abs=5e-5)  # 0.627525 - 0.326889
+    assert contact.high == pytest.approx(0.95441, abs=5e-5)
+    assert report.cells[0]["collected"].per_item.estimate == pytest.approx(27.5)
+    assert report.cells[0]["attempts_per_contact"].interval.estimate == pytest.approx(4 / 3)
     # Judged a week earlier, the New York promise was not due yet.
-    earlier = await gather(seeded.pool, Filters("hand"), ALL_DIMENSIONS,
+    earlier = await gather(seeded.pool, "calls", Filters("hand"), CALL_DIMENSIONS,
                            datetime(2026, 11, 10, 4, 0, tzinfo=UTC))
-    assert earlier.report.cells[0].kept.n == 0
+    assert earlier.cells[0]["kept_promise"].n == 0
 
 
 @dataclass
@@ -309,27 +311,26 @@ async def test_a_simulated_month_gives_each_cell_what_the_simulation_tallied(
                 cell.collected += tally.collected
         return {key: tally.figures() for key, tally in cells.items()}
 
-    month = await gather(seeded.pool, Filters(), ALL_DIMENSIONS, AS_OF)
-    got = {cell.key: _figures(cell) for cell in month.report.cells}
+    month = await gather(seeded.pool, "calls", Filters(), CALL_DIMENSIONS, AS_OF)
+    got = {cell.key: _figures(cell) for cell in month.cells}
     want = expected(date(2026, 11, 1), date(2026, 11, 30))
     assert got == want
     # The month really exercises every figure and all three modes.
     assert {key[3] for key in got} == {"predictive", "progressive", "ratio"}
-    totals = month.report.totals
-    assert totals.attempts > 600 and totals.right_party.successes > 100
-    assert totals.promise.successes > 30 and 0 < totals.kept.successes < totals.kept.n
-    assert totals.collected > 0
+    totals = _figures(month.totals)
+    assert totals["attempts"] > 600 and totals["contacts"] > 100 and totals["promises"] > 30
+    assert 0 < totals["kept"] < totals["due"] and totals["collected"] > 0
     # Each rate from its counts, with a Wilson interval around it.
-    for cell in month.report.cells:
-        rate = cell.right_party
-        assert rate.n == cell.attempts and rate.interval.estimate == rate.successes / rate.n
+    for cell in month.cells:
+        rate = cell["right_party_contact"]
+        assert rate.n == cell.count and rate.interval.estimate == rate.successes / rate.n
         assert rate.interval.low <= rate.interval.estimate <= rate.interval.high
 
     # A date range is the debtor's local dates: 10 to 20 November.
-    ranged = await gather(seeded.pool, Filters(date_from=date(2026, 11, 10),
+    ranged = await gather(seeded.pool, "calls", Filters(date_from=date(2026, 11, 10),
                                                date_to=date(2026, 11, 20)),
-                          ALL_DIMENSIONS, AS_OF)
-    assert {c.key: _figures(c) for c in ranged.report.cells} == expected(
+                          CALL_DIMENSIONS, AS_OF)
+    assert {c.key: _figures(c) for c in ranged.cells} == expected(
         date(2026, 11, 10), date(2026, 11, 20))
 
 
@@ -342,14 +343,93 @@ async def test_the_zone_is_the_leads_when_the_account_has_none_and_currencies_ar
         "'LEAD-ZONE'", spring)
     await seeded.attempt(spring, "LEAD-ZONE", "early", datetime(2026, 11, 2, 23, 30, tzinfo=UTC),
                          "no_answer")
-    report = (await gather(seeded.pool, Filters("spring"), ALL_DIMENSIONS, AS_OF)).report
+    report = await gather(seeded.pool, "calls", Filters("spring"), CALL_DIMENSIONS, AS_OF)
     assert [c.key for c in report.cells] == [("early", 8, 2, "preview")]  # 08:30 Tuesday, Tokyo
     await seeded.pool.execute("UPDATE accounts SET currency = 'EUR' WHERE reference LIKE 'MAD%'")
     await seeded.attempt(spring, "MAD-mid-0", "mid", datetime(2026, 11, 2, 10, tzinfo=UTC),
                          "busy")
-    with pytest.raises(ConfigError, match="in EUR, USD: give --currency"):
-        await gather(seeded.pool, Filters("spring"), ALL_DIMENSIONS, AS_OF)
-    euros = await gather(seeded.pool, Filters("spring", currency="EUR"), ALL_DIMENSIONS, AS_OF)
-    assert [c.key for c in euros.report.cells] == [("mid", 11, 1, "preview")]
+    with pytest.raises(ConfigError, match="the accounts covered are in EUR, USD: give --currency"):
+        await gather(seeded.pool, "calls", Filters("spring"), CALL_DIMENSIONS, AS_OF)
+    euros = await gather(seeded.pool, "calls", Filters("spring", currency="EUR"), CALL_DIMENSIONS, AS_OF)
+    assert [c.key for c in euros.cells] == [("mid", 11, 1, "preview")]
     with pytest.raises(ConfigError, match="campaign 'winter': no such campaign"):
-        await gather(seeded.pool, Filters("winter"), ALL_DIMENSIONS, AS_OF)
+        await gather(seeded.pool, "calls", Filters("winter"), CALL_DIMENSIONS, AS_OF)
+
+
+async def _template(pool: asyncpg.Pool, campaign: int, trigger: str, channel: str,
+                    language: str, version: int) -> int:
+    return await pool.fetchval(
+        "INSERT INTO message_templates (campaign_id, segment, trigger, channel, language, "
+        "version, subject, body) VALUES ($1, '', $2, $3, $4, $5, $6, 'Pague {{ balance }}') "
+        "RETURNING id", campaign, trigger, channel, language, version,
+        "Aviso" if channel == "email" else None)
+
+
+async def _message(pool: asyncpg.Pool, campaign: int, reference: str, template: int | None,
+                   channel: str, status: str, sent_at: datetime | None) -> None:
+    await pool.execute(
+        "INSERT INTO messages (account_id, campaign_id, trigger, channel, idempotency_key, "
+        "status, template_id, recipient, sent_at, dead_lettered_at) "
+        "SELECT id, $2, 'no_interaction', $3, $4, $5, $6, '+12125550000', $7, "
+        "CASE WHEN $5 = 'dead' THEN now() END FROM accounts WHERE reference = $1",
+        reference, campaign, channel, str(uuid.uuid4()), status, template, sent_at)
+
+
+async def test_messages_by_channel_and_template_version_give_the_hand_computed_cells(
+        seeded: Seed) -> None:
+    pool = seeded.pool
+    hand = await seeded.campaign("hand", "predictive")
+    await pool.execute(
+        "INSERT INTO leads (campaign_id, account_id, segment, priority, value, time_zone) "
+        "SELECT $1, id, split_part(reference, '-', 2), 1, 1, time_zone FROM accounts "
+        "WHERE reference IN ('NY-early-0', 'NY-early-1', 'NY-early-2', 'MAD-late-0')", hand)
+    v1 = await _template(pool, hand, "no_interaction", "sms", "es", 1)
+    v2 = await _template(pool, hand, "no_interaction", "sms", "es", 2)
+    email = await _template(pool, hand, "pre_due", "email", "en", 1)
+    # Monday 2 November, 19:10 in New York.
+    at = _local(ZONES["NY"], date(2026, 11, 2), 19, 10)
+    # v1: delivered, and the debtor paid 50.00 two days later.
+    await _message(pool, hand, "NY-early-0", v1, "sms", "delivered", at)
+    await seeded.payment("NY-early-0", Decimal("50.00"), at + timedelta(days=2))
+    # v2: one undelivered whose debtor promised the next day; one delivered
+    # whose debtor paid eight days later (after the window), and a decline
+    # within it.
+    await _message(pool, hand, "NY-early-1", v2, "sms", "undelivered", at)
+    await seeded.promise("NY-early-1", Decimal("110.00"), date(2026, 11, 20),
+                         at + timedelta(days=1))
+    await _message(pool, hand, "NY-early-2", v2, "sms", "delivered", at)
+    await seeded.payment("NY-early-2", Decimal("120.00"), at + timedelta(days=8))
+    await seeded.payment("NY-early-2", Decimal("120.00"), at + timedelta(days=1),
+                         status="declined")
+    # Never went out: not counted.
+    await _message(pool, hand, "NY-early-2", v2, "sms", "pending", None)
+    await _message(pool, hand, "NY-early-2", v2, "sms", "refused", None)
+    # Saturday 28 November, 09:00 in Madrid: an e-mail (no delivery report)
+    # whose window is still open on 3 December: not judged.
+    late = _local(ZONES["MAD"], date(2026, 11, 28), 9, 0)
+    await _message(pool, hand, "MAD-late-0", email, "email", "sent", late)
+    await seeded.payment("MAD-late-0", Decimal("100.00"), late + timedelta(days=1))
+
+    report = await gather(pool, "messages", Filters("hand"), MESSAGE_DIMENSIONS, AS_OF)
+
+    def figures(cell) -> dict[str, object]:
+        return {"messages": cell.count,
+                **{name: (cell[name].successes, cell[name].n)
+                   for name in ("delivered", "paid", "promise")},
+                "collected": cell["collected"].total}
+
+    assert {cell.key: figures(cell) for cell in report.cells} == {
+        ("early", 19, 1, "sms", "no_interaction es v1"): {
+            "messages": 1, "delivered": (1, 1), "paid": (1, 1), "promise": (0, 1),
+            "collected": Decimal("50.00")},
+        ("early", 19, 1, "sms", "no_interaction es v2"): {
+            "messages": 2, "delivered": (1, 2), "paid": (0, 2), "promise": (1, 2),
+            "collected": Decimal(0)},
+        ("late", 9, 6, "email", "pre_due en v1"): {
+            "messages": 1, "delivered": (0, 0), "paid": (0, 0), "promise": (0, 0),
+            "collected": Decimal(0)},
+    }
+    by_template = await gather(pool, "messages", Filters("hand", date_to=date(2026, 11, 27)),
+                               (Dimension.TEMPLATE,), AS_OF)
+    assert [(c.key, c.count) for c in by_template.cells] == [
+        (("no_interaction es v1",), 1), (("no_interaction es v2",), 2)]

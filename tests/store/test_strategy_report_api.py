@@ -88,7 +88,7 @@ async def test_an_agent_is_refused_and_a_supervisor_gets_the_json(api) -> None:
     assert early["right_party_contact"] == {"n": 3, "successes": 2, "rate": 0.6667,
                                             "low": 0.2077, "high": 0.9385}  # Wilson 2/3
     assert early["collected"]["total"] == "110.00"
-    assert early["collected"]["per_attempt"]["estimate"] == pytest.approx(36.67)
+    assert early["collected"]["per_item"]["estimate"] == pytest.approx(36.67)
     assert (late["segment"], late["local_hour"], late["weekday"]) == ("late", 20, "Sat")
     assert late["right_party_contact"]["successes"] == 1
     assert report["totals"]["attempts"] == 4
@@ -106,11 +106,16 @@ async def test_the_csv_parses_and_the_chart_is_a_png(api) -> None:
                                 headers=admin)
     assert response.status == 200 and response.content_type == "text/csv"
     rows = list(csv.DictReader(io.StringIO(await response.text())))
-    assert [(r["segment"], r["attempts"], r["right_party_contacts"]) for r in rows] == [
+    assert [(r["segment"], r["attempts"], r["right_party_contact_successes"]) for r in rows] == [
         ("early", "3", "2"), ("late", "1", "1")]
     chart = await client.get("/reports/strategy", params={"format": "png"}, headers=admin)
     assert chart.status == 200 and chart.content_type == "image/png"
     assert (await chart.read()).startswith(PNG)
+    messages = await client.get("/reports/strategy", params={"of": "messages"}, headers=admin)
+    assert messages.status == 200
+    document = await messages.json()
+    assert document["report"] == "messages" and document["cells"] == []
+    assert document["dimensions"] == ["segment", "local_hour", "weekday", "channel", "template"]
 
 
 @pytest.mark.parametrize(("query", "error"), [
@@ -122,9 +127,12 @@ async def test_the_csv_parses_and_the_chart_is_a_png(api) -> None:
     ({"format": "xml"}, "the query's 'format': 'xml' is not one of json, csv, png"),
     ({"currency": "dollars"}, ("the query: currency 'dollars': a three-letter ISO 4217 code "
                               "(USD, EUR, MXN)")),
-    ({"colour": "red"}, ("the query's 'colour': not a parameter of this route (campaign, from, "
-                        "to, currency, by, format)")),
+    ({"colour": "red"}, ("the query's 'colour': not a parameter of this route (of, campaign, "
+                        "from, to, currency, by, format)")),
     ({"campaign": "winter"}, "campaign 'winter': no such campaign"),
+    ({"of": "letters"}, "the query's 'of': 'letters' is not one of calls, messages"),
+    ({"of": "messages", "by": "mode"}, ("the query's 'by': 'mode': a comma-separated list of "
+                                        "segment, hour, weekday, channel, template")),
 ])
 async def test_a_wrong_query_is_a_400_naming_the_field(api, query, error) -> None:
     client, tokens = api
@@ -151,16 +159,21 @@ async def test_the_report_command(fresh_database, lab_config, tmp_path) -> None:
     assert lines[2].split()[:6] == ["early", "9", "3", "2/3", "67%", "[21-94]"]
     assert "amounts in USD" in lines[-1] and "campaign hand" in lines[-1]
     rows = list(csv.DictReader(io.StringIO(recobro("--format", "csv", "--by", "mode").stdout)))
-    assert [(r["dial_mode"], r["attempts"], r["collected"]) for r in rows] == [
+    assert [(r["dial_mode"], r["attempts"], r["collected_total"]) for r in rows] == [
         ("predictive", "4", "110.00")]
     chart = tmp_path / "contact.png"
     document = recobro("--format", "json", "--to", "2026-11-02", "--chart", str(chart))
     assert document.returncode == 0, document.stderr
     assert [c["segment"] for c in json.loads(document.stdout)["cells"]] == ["early"]
     assert chart.read_bytes().startswith(PNG)
+    messages = recobro("--of", "messages", "--by", "channel,template")
+    assert messages.returncode == 0, messages.stderr
+    assert messages.stdout.splitlines()[0].split()[:3] == ["channel", "template", "messages"]
+    assert messages.stdout.splitlines()[-1].startswith("messages: campaign all")
     wrong = recobro("--by", "zone")
-    assert wrong.returncode == 2 and "argument --by: 'zone': a comma-separated list" in (
-        wrong.stderr)
+    assert wrong.returncode == 2
+    assert wrong.stderr == ("recobro: error: report: 'zone': a comma-separated list of "
+                            "segment, hour, weekday, mode\n")
     several = recobro("--from", "2026-11-30", "--to", "2026-11-01")
     assert several.returncode == 2
     assert several.stderr == ("recobro: error: report: from 2026-11-30 is after to "
