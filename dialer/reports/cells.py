@@ -185,7 +185,7 @@ def _figure_json(figure: Figure) -> dict[str, object]:
                 "rate": _number(figure.interval.estimate, 4),
                 "low": _number(figure.interval.low, 4), "high": _number(figure.interval.high, 4)}
     if isinstance(figure, Amount):
-        return {"total": str(figure.total), "n": figure.n,
+        return {"total": f"{figure.total:.2f}", "n": figure.n,
                 "per_item": _interval_json(figure.per_item, 2)}
     return _interval_json(figure.interval, 2)
 
@@ -234,7 +234,7 @@ def _csv_columns(figure: Figure) -> list[tuple[str, object]]:
                 (f"{name}_high", _blank(i.high, 4))]
     if isinstance(figure, Amount):
         i = figure.per_item
-        return [(f"{name}_total", figure.total), (f"{name}_per_item", _blank(i.estimate, 2)),
+        return [(f"{name}_total", f"{figure.total:.2f}"), (f"{name}_per_item", _blank(i.estimate, 2)),
                 (f"{name}_low", _blank(i.low, 2)), (f"{name}_high", _blank(i.high, 2))]
     i = figure.interval
     return [(name, _blank(i.estimate, 2)), (f"{name}_low", _blank(i.low, 2)),
@@ -269,7 +269,7 @@ def _shown(figure: Figure) -> str:
         i = figure.per_item
         if i.estimate is None:
             return "-"
-        return f"{i.estimate:.2f} [{i.low:.2f}-{i.high:.2f}] ({figure.total})"
+        return f"{i.estimate:.2f} [{i.low:.2f}-{i.high:.2f}] ({figure.total:.2f})"
     i = figure.interval
     if i.low is None:
         return "-"
