@@ -115,7 +115,10 @@ class Cell:
     figures: tuple[Figure, ...]
 
     def __getitem__(self, name: str) -> Figure:
-        return next(f for f in self.figures if f.name == name)
+        for figure in self.figures:
+            if figure.name == name:
+                return figure
+        raise KeyError(name)
 
 
 @dataclass(frozen=True)

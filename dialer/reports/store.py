@@ -22,8 +22,8 @@ from dialer.reports.strategy import NOT_PLACED, Attempt
 _ZONE = "coalesce(nullif(a.time_zone, ''), l.time_zone, 'UTC')"
 
 # $1 campaign name (NULL: all), $2/$3 the debtor's local dates (inclusive,
-# NULL: open); any zone is within a day of UTC, so the cheap UTC bounds
-# first.
+# NULL: open; any zone is within a day of UTC, so the cheap UTC bounds
+# first), $4 the result of an attempt that placed no call.
 _COVERED = """
     t.result IS NOT NULL AND t.result <> $4
     AND ($1::text IS NULL OR c.name = $1)
@@ -53,19 +53,23 @@ WITH placed AS (
 ), made AS (
     -- Promises made on the call: in its self-service menu (attempt_id),
     -- or in a payment capture on it (the capture's call).
-    SELECT covered.id AS attempt_id, p.account_id, p.amount, p.at,
+    SELECT p.id, covered.id AS attempt_id, p.account_id, p.amount, p.at,
            (p.due_by + 1)::timestamp AT TIME ZONE covered.zone AS due_end
     FROM promises p
     LEFT JOIN payment_captures pc ON pc.capture_id = p.capture_id
     JOIN covered ON covered.call = coalesce(p.attempt_id::text, pc.call_id)
+), paid_by_due AS (
+    -- What the debtor paid from each promise to the end of its due day.
+    SELECT m.id, sum(x.amount) AS amount FROM made m
+    JOIN payment_attempts x ON x.account_id = m.account_id AND x.status = 'approved'
+        AND x.started_at >= m.at AND x.started_at < m.due_end
+    GROUP BY m.id
 ), judged AS (
     SELECT m.attempt_id, count(*) AS made,
            count(*) FILTER (WHERE m.due_end <= $6) AS due,
-           count(*) FILTER (WHERE m.due_end <= $6 AND m.amount <= (
-               SELECT coalesce(sum(x.amount), 0) FROM payment_attempts x
-               WHERE x.account_id = m.account_id AND x.status = 'approved'
-                 AND x.started_at >= m.at AND x.started_at < m.due_end)) AS kept
-    FROM made m GROUP BY m.attempt_id
+           count(*) FILTER (WHERE m.due_end <= $6 AND m.amount <= coalesce(p.amount, 0))
+               AS kept
+    FROM made m LEFT JOIN paid_by_due p ON p.id = m.id GROUP BY m.attempt_id
 ), collected AS (
     -- Charges taken on the call (a plan's later instalments are not).
     SELECT x.call_id, sum(x.amount) AS amount FROM payment_attempts x
