@@ -10,8 +10,9 @@ from collections import Counter
 from collections.abc import Iterable
 
 from dialer.errors import ConfigError
+from dialer.reports.cells import Filters
 from dialer.reports.stats import wilson
-from dialer.reports.strategy import Attempt, Filters
+from dialer.reports.strategy import Attempt
 
 MISSING = ("the PNG chart needs matplotlib, which the `report` extra installs: "
            "pip install 'recobro[report]'")

@@ -69,6 +69,8 @@ def test_the_bootstrap_interval_is_seeded_and_where_the_normal_one_is_for_a_larg
     amounts = [0.0] * 90 + [100.0] * 10  # mean 10; normal 95%: 10 ± 1.96·3.0 = [4.1, 15.9]
     first = bootstrap_mean(amounts, "cell a")
     assert first == bootstrap_mean(amounts, "cell a")  # the same on every run
+    assert first == bootstrap_mean(amounts[::-1], "cell a")  # in whatever order read
+    assert first != bootstrap_mean(amounts, "cell b")  # each cell its own draws
     assert first.estimate == pytest.approx(10.0)
     assert 3.0 <= first.low <= 5.5 and 14.5 <= first.high <= 17.0
     assert bootstrap_mean([25.0, 25.0], "b") == Interval(25.0, 25.0, 25.0)
