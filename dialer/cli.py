@@ -243,13 +243,12 @@ def _disposition(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from dialer.reports.cells import Filters, parse_dimensions
-    from dialer.reports.commands import KINDS, report_command
+    from dialer.reports.cells import Filters
+    from dialer.reports.commands import dimensions_of, report_command
 
-    allowed = KINDS[args.of][0]
     try:
         filters = Filters(args.campaign, args.date_from, args.date_to, args.currency)
-        dimensions = allowed if args.by is None else parse_dimensions(args.by, allowed)
+        dimensions = dimensions_of(args.of, args.by)
     except ValueError as error:
         raise ConfigError(f"report: {error}") from None
     return asyncio.run(report_command(args.of, filters, dimensions, args.format, args.chart))
@@ -280,8 +279,9 @@ def _add_report_command(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--currency", type=_currency,
                         help="the accounts' currency to report (needed when they have several)")
     report.add_argument("--by", metavar="DIMENSIONS",
-                        help="the cells' dimensions, comma-separated (default: all): segment, "
-                             "hour, weekday, and mode (calls) or channel, template (messages)")
+                        help="the cells' dimensions, comma-separated: segment, hour, weekday, "
+                             "and mode (calls) or channel, template (messages), the default; "
+                             "and portfolio (the accounts' client_segment)")
     report.add_argument("--format", choices=["table", "csv", "json"], default="table")
     report.add_argument("--chart", type=Path, metavar="FILE.png",
                         help="also write the contact rate by local hour per segment as a PNG "

@@ -1,6 +1,6 @@
 """A report's cells (pure): things counted (call attempts, messages)
 grouped by dimensions (segment, the debtor's local hour and weekday, dial
-mode, channel, template version), each cell's figures (a rate with its
+mode, channel, template version, portfolio), each cell's figures (a rate with its
 counts and Wilson interval, an amount with its bootstrap interval, a cost
 in attempts or messages), and the report as a terminal table, CSV and
 JSON."""
@@ -32,6 +32,7 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # ISO 1..7
 class Dimension(enum.Enum):
     """What a report's cells are split by (the attribute of what is counted)."""
 
+    PORTFOLIO = "portfolio"  # the account's client_segment, as its file named it
     SEGMENT = "segment"
     HOUR = "local_hour"
     WEEKDAY = "weekday"
@@ -41,7 +42,7 @@ class Dimension(enum.Enum):
 
 
 # --by's words for the dimensions.
-DIMENSION_WORDS = {"segment": Dimension.SEGMENT, "hour": Dimension.HOUR,
+DIMENSION_WORDS = {"portfolio": Dimension.PORTFOLIO, "segment": Dimension.SEGMENT, "hour": Dimension.HOUR,
                    "weekday": Dimension.WEEKDAY, "mode": Dimension.DIAL_MODE,
                    "channel": Dimension.CHANNEL, "template": Dimension.TEMPLATE}
 

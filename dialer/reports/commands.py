@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,16 +14,40 @@ import asyncpg
 
 from dialer.errors import ConfigError
 from dialer.reports import messaging, strategy
-from dialer.reports.cells import Dimension, Filters, Report, to_csv, to_json, to_table
+from dialer.reports.cells import (
+    Dimension,
+    Filters,
+    Report,
+    parse_dimensions,
+    to_csv,
+    to_json,
+    to_table,
+)
 from dialer.reports.chart import chart_title, contact_rate_png, require_matplotlib
 from dialer.reports.store import report_attempts, report_currency, report_messages
 from dialer.store.database import configured_database
 
 FORMATS = ("table", "csv", "json")
-# What a report may be of: the dimensions it may be split by, and its
-# table's column titles.
-KINDS = {"calls": (strategy.CALL_DIMENSIONS, strategy.HEADINGS),
-         "messages": (messaging.MESSAGE_DIMENSIONS, messaging.HEADINGS)}
+@dataclass(frozen=True)
+class Kind:
+    """What a report may be of: the dimensions it is split by unless told,
+    those it may be split by, and its table's column titles."""
+
+    default: tuple[Dimension, ...]
+    choices: tuple[Dimension, ...]
+    headings: dict[str, str]
+
+
+KINDS = {"calls": Kind(strategy.CALL_DIMENSIONS, strategy.CALL_CHOICES, strategy.HEADINGS),
+         "messages": Kind(messaging.MESSAGE_DIMENSIONS, messaging.MESSAGE_CHOICES,
+                          messaging.HEADINGS)}
+
+
+def dimensions_of(of: str, by: str | None) -> tuple[Dimension, ...]:
+    """The dimensions --by or ?by= names for a report of this kind (None:
+    its default); ValueError naming what is wrong."""
+    kind = KINDS[of]
+    return kind.default if by is None else parse_dimensions(by, kind.choices)
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
@@ -62,7 +87,7 @@ def render(report: Report, form: str) -> str:
         return to_csv(report)
     if form == "json":
         return to_json(report) + "\n"
-    return to_table(report, KINDS[report.of][1])
+    return to_table(report, KINDS[report.of].headings)
 
 
 async def report_command(of: str, filters: Filters, dimensions: tuple[Dimension, ...],

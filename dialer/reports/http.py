@@ -13,9 +13,16 @@ from aiohttp import web
 
 from dialer.errors import ConfigError
 from dialer.http import json_error
-from dialer.reports.cells import Filters, parse_dimensions
+from dialer.reports.cells import Filters
 from dialer.reports.chart import require_matplotlib
-from dialer.reports.commands import KINDS, chart_png, currency_code, gather, render
+from dialer.reports.commands import (
+    KINDS,
+    chart_png,
+    currency_code,
+    dimensions_of,
+    gather,
+    render,
+)
 
 POOL = web.AppKey("reports_pool", asyncpg.Pool)
 FORMATS = {"json": "application/json", "csv": "text/csv", "png": "image/png"}
@@ -65,10 +72,8 @@ async def strategy_report(request: web.Request) -> web.Response:
                 return json_error(501, str(error))
         of = _choice(request, "of", KINDS, "calls")
         filters = _filters(request)
-        allowed = KINDS[of][0]
         try:
-            by = request.query.get("by")
-            dimensions = allowed if by is None else parse_dimensions(by, allowed)
+            dimensions = dimensions_of(of, request.query.get("by"))
         except ValueError as error:
             raise ConfigError(f"the query's 'by': {error}") from None
         pool = request.app[POOL]

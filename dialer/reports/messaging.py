@@ -33,6 +33,7 @@ BUILT_IN = "built-in"
 
 MESSAGE_DIMENSIONS = (Dimension.SEGMENT, Dimension.HOUR, Dimension.WEEKDAY, Dimension.CHANNEL,
                       Dimension.TEMPLATE)
+MESSAGE_CHOICES = (Dimension.PORTFOLIO, *MESSAGE_DIMENSIONS)
 HEADINGS = {"delivered": "delivered (of reported)", "paid": "paid in 7 d (of judged)",
             "promise": "promise in 7 d (of judged)",
             "collected": "collected in 7 d per message (total)",
@@ -49,7 +50,8 @@ def template_label(trigger: str | None, language: str | None, version: int | Non
 @dataclass(frozen=True)
 class Message:
     """One message that went out, as the store read it: the segment of its
-    debtor's lead in the campaign ('none' without one), when it was sent
+    debtor's lead in the campaign ('none' without one) and the account's
+    portfolio, when it was sent
     in the debtor's time, its channel and template version, what the
     provider finally reported (True delivered, False not, None no final
     report: e-mail, or none yet), whether its follow-up window is over by
@@ -63,6 +65,7 @@ class Message:
     template: str
     delivery: bool | None
     judged: bool
+    portfolio: str = "none"
     paid: bool = False
     promised: bool = False
     collected: Decimal = Decimal(0)

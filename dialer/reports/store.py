@@ -34,6 +34,7 @@ _COVERED = """
 _ATTEMPTS = f"""
 WITH placed AS (
     SELECT t.id, t.id::text AS call, t.segment, t.dial_mode, t.result,
+           coalesce(nullif(a.client_segment, ''), 'none') AS portfolio,
            {_ZONE} AS zone, t.started_at AT TIME ZONE {_ZONE} AS local_at
     FROM attempts t
     JOIN campaigns c ON c.id = t.campaign_id
@@ -76,7 +77,7 @@ WITH placed AS (
     WHERE x.status = 'approved' AND x.instalment IS NULL AND x.call_id IS NOT NULL
     GROUP BY x.call_id
 )
-SELECT covered.segment, covered.dial_mode, covered.result,
+SELECT covered.segment, covered.dial_mode, covered.result, covered.portfolio,
        extract(hour FROM covered.local_at)::int AS local_hour,
        extract(isodow FROM covered.local_at)::int AS weekday,
        standing.code AS disposition,
@@ -100,6 +101,7 @@ _MESSAGES_COVERED = """
 _MESSAGES = f"""
 WITH sent AS (
     SELECT m.id, m.account_id, m.channel, m.status, m.sent_at, l.segment,
+           coalesce(nullif(a.client_segment, ''), 'none') AS portfolio,
            tm.trigger, tm.language, tm.version,
            m.sent_at AT TIME ZONE {_ZONE} AS local_at
     FROM messages m
@@ -123,7 +125,7 @@ WITH sent AS (
     JOIN promises p ON p.account_id = s.account_id
         AND p.at >= s.sent_at AND p.at < s.sent_at + $7::interval
 )
-SELECT coalesce(covered.segment, 'none') AS segment, covered.channel,
+SELECT coalesce(covered.segment, 'none') AS segment, covered.portfolio, covered.channel,
        covered.trigger, covered.language, covered.version,
        extract(hour FROM covered.local_at)::int AS local_hour,
        extract(isodow FROM covered.local_at)::int AS weekday,
@@ -175,7 +177,8 @@ async def report_attempts(pool: asyncpg.Pool, filters: Filters, currency: str,
     rows = await pool.fetch(_ATTEMPTS, filters.campaign, filters.date_from, filters.date_to,
                             NOT_PLACED, currency, as_of)
     return [Attempt(segment=r["segment"], local_hour=r["local_hour"], weekday=r["weekday"],
-                    dial_mode=r["dial_mode"], result=r["result"], disposition=r["disposition"],
+                    dial_mode=r["dial_mode"], result=r["result"], portfolio=r["portfolio"],
+                    disposition=r["disposition"],
                     promises=r["promises"], promises_due=r["due"], promises_kept=r["kept"],
                     collected=Decimal(r["collected"]))
             for r in rows]
@@ -190,7 +193,7 @@ async def report_messages(pool: asyncpg.Pool, filters: Filters, currency: str,
     return [Message(segment=r["segment"], local_hour=r["local_hour"], weekday=r["weekday"],
                     channel=r["channel"],
                     template=template_label(r["trigger"], r["language"], r["version"]),
-                    delivery=r["delivery"], judged=r["judged"],
+                    delivery=r["delivery"], judged=r["judged"], portfolio=r["portfolio"],
                     paid=r["collected"] is not None, promised=r["promised"],
                     collected=Decimal(r["collected"] or 0))
             for r in rows]

@@ -36,7 +36,7 @@ NOT_PLACED = "not_placed"
 @dataclass(frozen=True)
 class Attempt:
     """One ended attempt (a call placed), as the store read it: its
-    segment, when it started in the debtor's time (hour 0-23, ISO weekday
+    segment (and its account's portfolio), when it started in the debtor's time (hour 0-23, ISO weekday
     1-7), the campaign's dial mode when it was placed, its result, the
     disposition standing on it (the latest, a correction included), the
     promises made on the call (promise rows), how many of those were due
@@ -48,6 +48,7 @@ class Attempt:
     weekday: int
     dial_mode: str
     result: str
+    portfolio: str = "none"
     disposition: str | None = None
     promises: int = 0
     promises_due: int = 0
@@ -68,8 +69,9 @@ class Attempt:
                 or self.promised or self.collected > 0)
 
 
-# What a calls report may be split by.
+# What a calls report is split by unless told, and what it may be split by.
 CALL_DIMENSIONS = (Dimension.SEGMENT, Dimension.HOUR, Dimension.WEEKDAY, Dimension.DIAL_MODE)
+CALL_CHOICES = (Dimension.PORTFOLIO, *CALL_DIMENSIONS)
 # The table's column titles.
 HEADINGS = {"right_party_contact": "right-party contact", "promise": "promise (of contacts)",
             "kept_promise": "kept (of due)", "collected": "collected per attempt (total)",

@@ -181,6 +181,13 @@ async def test_a_handful_of_attempts_gives_the_hand_computed_cells(seeded: Seed)
     assert contact.high == pytest.approx(0.95441, abs=5e-5)
     assert report.cells[0]["collected"].per_item.estimate == pytest.approx(27.5)
     assert report.cells[0]["attempts_per_contact"].interval.estimate == pytest.approx(4 / 3)
+    # By the accounts' portfolio (client_segment) instead.
+    await seeded.pool.execute("UPDATE accounts SET client_segment = 'bank-a' "
+                              "WHERE reference LIKE 'NY-%'")
+    portfolios = await gather(seeded.pool, "calls", Filters("hand"), (Dimension.PORTFOLIO,),
+                              AS_OF)
+    assert {c.key: _figures(c)["contacts"] for c in portfolios.cells} == {
+        ("bank-a",): 3, ("none",): 2}
     # Judged a week earlier, the New York promise was not due yet.
     earlier = await gather(seeded.pool, "calls", Filters("hand"), CALL_DIMENSIONS,
                            datetime(2026, 11, 10, 4, 0, tzinfo=UTC))

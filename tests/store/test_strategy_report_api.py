@@ -123,7 +123,7 @@ async def test_the_csv_parses_and_the_chart_is_a_png(api) -> None:
     ({"from": "2026-11-30", "to": "2026-11-01"},
      "the query: from 2026-11-30 is after to 2026-11-01"),
     ({"by": "segment,zone"}, ("the query's 'by': 'segment,zone': a comma-separated list of "
-                             "segment, hour, weekday, mode")),
+                             "portfolio, segment, hour, weekday, mode")),
     ({"format": "xml"}, "the query's 'format': 'xml' is not one of json, csv, png"),
     ({"currency": "dollars"}, ("the query: currency 'dollars': a three-letter ISO 4217 code "
                               "(USD, EUR, MXN)")),
@@ -132,7 +132,8 @@ async def test_the_csv_parses_and_the_chart_is_a_png(api) -> None:
     ({"campaign": "winter"}, "campaign 'winter': no such campaign"),
     ({"of": "letters"}, "the query's 'of': 'letters' is not one of calls, messages"),
     ({"of": "messages", "by": "mode"}, ("the query's 'by': 'mode': a comma-separated list of "
-                                        "segment, hour, weekday, channel, template")),
+                                        "portfolio, segment, hour, weekday, channel, "
+                                        "template")),
 ])
 async def test_a_wrong_query_is_a_400_naming_the_field(api, query, error) -> None:
     client, tokens = api
@@ -173,7 +174,7 @@ async def test_the_report_command(fresh_database, lab_config, tmp_path) -> None:
     wrong = recobro("--by", "zone")
     assert wrong.returncode == 2
     assert wrong.stderr == ("recobro: error: report: 'zone': a comma-separated list of "
-                            "segment, hour, weekday, mode\n")
+                            "portfolio, segment, hour, weekday, mode\n")
     several = recobro("--from", "2026-11-30", "--to", "2026-11-01")
     assert several.returncode == 2
     assert several.stderr == ("recobro: error: report: from 2026-11-30 is after to "
