@@ -242,6 +242,53 @@ def _disposition(args: argparse.Namespace) -> int:
     return asyncio.run(commands.dispose(args.attempt, args.code, args.agent, args.note))
 
 
+def _report(args: argparse.Namespace) -> int:
+    from dialer.reports.cells import Filters
+    from dialer.reports.commands import dimensions_of, report_command
+
+    try:
+        filters = Filters(args.campaign, args.date_from, args.date_to, args.currency)
+        dimensions = dimensions_of(args.of, args.by)
+    except ValueError as error:
+        raise ConfigError(f"report: {error}") from None
+    return asyncio.run(report_command(args.of, filters, dimensions, args.format, args.chart))
+
+
+def _currency(text: str) -> str:
+    from dialer.reports.commands import currency_code
+
+    try:
+        return currency_code(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_report_command(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser(
+        "report", help="strategy reports: of calls (right-party contact, promise and "
+                       "kept-promise rates, amount collected, attempts per contact, per "
+                       "segment x local hour x weekday x dial mode) or of messages (per "
+                       "channel and template version), with counts and 95%% intervals "
+                       "(docs/reports.md)")
+    report.add_argument("--of", choices=["calls", "messages"], default="calls")
+    report.add_argument("--campaign", help="one campaign (default: all)")
+    report.add_argument("--from", dest="date_from", type=_iso_date, metavar="YYYY-MM-DD",
+                        help="first day, in the debtor's local time (inclusive)")
+    report.add_argument("--to", dest="date_to", type=_iso_date, metavar="YYYY-MM-DD",
+                        help="last day, in the debtor's local time (inclusive)")
+    report.add_argument("--currency", type=_currency,
+                        help="the accounts' currency to report (needed when they have several)")
+    report.add_argument("--by", metavar="DIMENSIONS",
+                        help="the cells' dimensions, comma-separated: segment, hour, weekday, "
+                             "and mode (calls) or channel, template (messages), the default; "
+                             "and portfolio (the accounts' client_segment)")
+    report.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    report.add_argument("--chart", type=Path, metavar="FILE.png",
+                        help="also write the contact rate by local hour per segment as a PNG "
+                             "(needs the `report` extra: matplotlib)")
+    report.set_defaults(run=_report)
+
+
 def _template(args: argparse.Namespace) -> int:
     from dialer.messages import commands
 
@@ -470,6 +517,7 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     disposition.set_defaults(run=_disposition)
     _add_template_command(sub)
     _add_messages_command(sub)
+    _add_report_command(sub)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -74,6 +74,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
         Rule(_STAFF),
     ("POST", "/accounts/{reference}/messages/preview"): Rule(_STAFF),
     ("GET", "/accounts/{reference}/messages"): Rule(_EVERYONE, Own.ACCOUNT),
+    ("GET", "/reports/strategy"): Rule(_STAFF),
 }
 
 # The path parameter each kind of ownership reads.

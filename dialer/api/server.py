@@ -22,6 +22,7 @@ from dialer.errors import ConfigError
 from dialer.http import build_app
 from dialer.messages import http as messages_http
 from dialer.process import stop_requested
+from dialer.reports import http as reports_http
 from dialer.settings import Settings
 from dialer.store.database import open_pool
 
@@ -75,7 +76,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await agent_events.start(settings.database_url)
         runner = web.AppRunner(build_app(settings.api.token, pool,
                                          [agents_http.installer(pool, agent_events, engine),
-                                          messages_http.installer(pool)]),
+                                          messages_http.installer(pool),
+                                          reports_http.installer(pool)]),
                                access_log_class=_AccessLogWithoutQuery)
         await runner.setup()
         try:

@@ -26,6 +26,7 @@ from dialer.agents.events import AgentEvents
 from dialer.agents.store import AgentStore
 from dialer.http import build_app
 from dialer.messages import http as messages_http
+from dialer.reports import http as reports_http
 from tests.e2e.cli import run_cli
 from tests.store.test_history import import_text
 
@@ -85,7 +86,8 @@ async def api(fresh_database, tmp_path):
     revoked_id, tokens["revoked"] = await store.issue(Role.ADMIN, None, "gone", now, None)
     await store.revoke(revoked_id, now)
     app = build_app(BOOTSTRAP, pool, [agents_http.installer(pool, events, NoAsterisk()),
-                                      messages_http.installer(pool)])
+                                      messages_http.installer(pool),
+                                      reports_http.installer(pool)])
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     yield client, pool, tokens, calls
@@ -117,7 +119,8 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, object]:
 
 def test_the_table_covers_every_route_of_the_app() -> None:
     app = build_app(BOOTSTRAP, None, [agents_http.installer(None, AgentEvents(), NoAsterisk()),
-                                      messages_http.installer(None)])
+                                      messages_http.installer(None),
+                                      reports_http.installer(None)])
     served = {(r.method, r.resource.canonical) for r in app.router.routes()
               if r.method != "HEAD"}
     assert served == set(ROUTES)
