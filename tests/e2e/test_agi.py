@@ -45,8 +45,7 @@ def agi_server(lab_config: LabConfig, url: str, tmp_path) -> Iterator[None]:
     server = subprocess.Popen(
         ["recobro", "agi"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
-        env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url,
-                    RECOBRO_AGI_PORT=str(lab_config.agi_port)))
+        env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url))
     try:
         assert f"agi://127.0.0.1:{lab_config.agi_port}/" in server.stdout.readline()
         yield
