@@ -154,12 +154,12 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         variables = await answer(request, directory, normalise, clock())
     # The store's failure is the request's answer, never the server's end.
     except (*CONNECTION_LOST, asyncpg.PostgresError, TimeoutError) as error:
-        log.warning("agi %s: could not answer: %s", headers.get("agi_network_script", ""),
-                    type(error).__name__)
+        # The error's class only: a database's message may quote a row.
         hook = request.hook
+        name = hook.value if hook else "agi"
+        log.warning("agi %s: could not answer: %s", name, type(error).__name__)
         variables = hooks.problem(hooks.BadRequest(
-            hook, f"{hook.value if hook else 'agi'}: Recobro could not answer (its store "
-                  "failed); see its log"))
+            hook, f"{name}: Recobro could not answer (its store failed); see its log"))
     if variables[hooks.ERROR]:
         log.warning("agi request on channel %s: %s", headers.get("agi_uniqueid", "?"),
                     variables[hooks.ERROR])

@@ -36,9 +36,10 @@ LINE = re.compile(r'recobro-agi (\w+) (.*?)"?$')
 
 
 @contextmanager
-def agi_server(lab_config: LabConfig, url: str, tmp_path) -> Iterator[None]:
-    """ACCOUNTS imported and `recobro agi` answering on the lab's AGI port;
-    stopped after (by its handle)."""
+def agi_server(lab_config: LabConfig, url: str, tmp_path) -> Iterator[list[str]]:
+    """ACCOUNTS imported and `recobro agi` answering on the lab's AGI port
+    (its log level the default); stopped after (by its handle), when the
+    list it yields gets what it logged."""
     accounts = tmp_path / "accounts.csv"
     accounts.write_text(ACCOUNTS)
     cli(lab_config, url, "accounts", "import", str(accounts))
@@ -46,13 +47,15 @@ def agi_server(lab_config: LabConfig, url: str, tmp_path) -> Iterator[None]:
         ["recobro", "agi"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
         env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url))
+    logged: list[str] = []
     try:
         assert f"agi://127.0.0.1:{lab_config.agi_port}/" in server.stdout.readline()
-        yield
+        yield logged
     finally:
         server.terminate()
         server.wait(timeout=30)
-        assert server.returncode in (0, -15), server.stderr.read()
+        logged.append(server.stderr.read())
+        assert server.returncode in (0, -15), logged
 
 
 async def originate(lab_config: LabConfig, extension: str, caller: str,
@@ -98,7 +101,7 @@ def hook(lab_config: LabConfig, extension: str, caller: str = "", **variables: s
 
 def test_a_lookup_sets_the_account_for_a_known_caller_and_unknown_for_others(
         lab_config, fresh_database, tmp_path):
-    with agi_server(lab_config, fresh_database, tmp_path):
+    with agi_server(lab_config, fresh_database, tmp_path) as logged:
         rosa = hook(lab_config, "lookup", ROSA)
         john = hook(lab_config, "lookup", JOHN)
         nobody = hook(lab_config, "lookup", NOBODY)
@@ -116,6 +119,11 @@ def test_a_lookup_sets_the_account_for_a_known_caller_and_unknown_for_others(
     assert no_caller["error"] == ("lookup: no number: the call has no caller ID and argument 1 "
                                   "is missing")
     assert again == rosa
+    # The server warned of the two bad requests, and named no caller or account.
+    [log] = logged
+    assert log.count("WARNING dialer.agi.server") == 2, log
+    assert "no such hook" in log and "no caller ID" in log
+    assert not any(secret in log for secret in (ROSA, JOHN, NOBODY, "AGI-ES", "AGI-EN")), log
 
 
 def closed_window(now: datetime) -> str:
