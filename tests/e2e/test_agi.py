@@ -20,8 +20,9 @@ from panoramisk import Manager
 
 from dialer.compliance.windows import next_opening, window_for
 from lab.config import LabConfig
-from tests.e2e.cli import cli_env
+from tests.e2e.cli import cli_env, run_cli
 from tests.e2e.test_campaign import fetch
+from tests.e2e.test_errors import failing
 from tests.e2e.test_inbound import cli
 
 pytestmark = pytest.mark.lab
@@ -172,3 +173,13 @@ def test_an_opt_out_from_the_dialplan_puts_the_number_on_the_list_and_the_gate_r
     rows = asyncio.run(fetch(url, "SELECT number, reference, reason FROM do_not_call"))
     assert [tuple(r) for r in rows] == [(JOHN, None, "opt_out")]
     assert (after["gate"], after["rule"], after["until"]) == ("refused", "do_not_call", "")
+
+
+def test_a_port_taken_or_wrong_is_named_in_one_line(lab_config, fresh_database):
+    taken = run_cli("agi", timeout=30, RECOBRO_ENV_FILE=str(lab_config.env_file),
+                    DATABASE_URL=fresh_database, RECOBRO_AGI_PORT=str(lab_config.ami_port))
+    failing(taken, f"cannot listen on 127.0.0.1:{lab_config.ami_port}",
+            "(RECOBRO_AGI_HOST, RECOBRO_AGI_PORT)")
+    wrong = run_cli("agi", timeout=30, RECOBRO_ENV_FILE=str(lab_config.env_file),
+                    DATABASE_URL=fresh_database, RECOBRO_AGI_PORT="4573x")
+    failing(wrong, "RECOBRO_AGI_PORT='4573x': a port is a whole number")
