@@ -223,6 +223,14 @@ def _inbound(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agi(args: argparse.Namespace) -> int:
+    from dialer.agi.server import serve
+    from dialer.settings import load_agi_settings
+
+    asyncio.run(serve(load_agi_settings(), args.region))
+    return 0
+
+
 def _payments(args: argparse.Namespace) -> int:
     from dialer.payments.commands import run_instalments_command
 
@@ -499,6 +507,13 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     inbound.add_argument("--region", default="US",
                          help="country of callers' numbers without a country code")
     inbound.set_defaults(run=_inbound)
+
+    agi = sub.add_parser("agi", help="FastAGI hooks for your own dialplan: look a caller up, "
+                                     "ask the compliance gate, record an opt-out "
+                                     "(RECOBRO_AGI_HOST:RECOBRO_AGI_PORT)")
+    agi.add_argument("--region", default="US",
+                     help="country of numbers without a country code")
+    agi.set_defaults(run=_agi)
 
     payments = sub.add_parser("payments", help="payments away from calls: charge the plans' "
                                                "instalments due (one pass, for a timer)")

@@ -464,6 +464,24 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+@dataclass(frozen=True)
+class AgiSettings:
+    """`recobro agi`: where its FastAGI server listens (loopback unless
+    set: FastAGI has no authentication), and the database it answers from."""
+
+    host: str
+    port: int
+    database_url: str = field(repr=False)
+
+
+def load_agi_settings(env: Mapping[str, str] | None = None) -> AgiSettings:
+    """RECOBRO_AGI_HOST, RECOBRO_AGI_PORT (FastAGI's usual 4573) and DATABASE_URL."""
+    env = environment() if env is None else env
+    return AgiSettings(host=_host(env, "RECOBRO_AGI_HOST", "127.0.0.1"),
+                       port=_port(env, "RECOBRO_AGI_PORT", "4573"),
+                       database_url=load_database_url(env))
+
+
 # Messages' channels (docs/messages.md): the SMS provider, the SMTP server,
 # and the callback listener that takes Kannel's delivery reports and replies.
 SMS_PROVIDERS = ("kannel", "http")

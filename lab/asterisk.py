@@ -41,6 +41,7 @@ def template_values(cfg: LabConfig) -> dict[str, object]:
         "caller_id": CALLER_ID,
         "rtp_start": rtp_start, "rtp_end": rtp_end,
         "agents": cfg.agents,
+        "agi_host": cfg.host, "agi_port": cfg.agi_port,
     }
 
 

@@ -184,6 +184,12 @@ class LabConfig:
         return self.port_base + 145
 
     @property
+    def agi_port(self) -> int:
+        """`recobro agi`, the FastAGI hooks the lab's dialplan calls (the lab
+        starts none; a test does, docs/agi.md)."""
+        return self.port_base + 146
+
+    @property
     def rtp_range(self) -> tuple[int, int]:
         return self.port_base + 1000, self.port_base + 1999
 

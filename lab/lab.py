@@ -81,6 +81,8 @@ def write_env_file(cfg: LabConfig, database_url: str) -> None:
         "RECOBRO_SMTP_PORT": str(cfg.smtp_port),
         "RECOBRO_SMTP_STARTTLS": "no",  # loopback, no credentials
         "RECOBRO_EMAIL_FROM": LAB_EMAIL_FROM,
+        # The FastAGI hooks (docs/agi.md), which the lab-agi context calls.
+        "RECOBRO_AGI_HOST": cfg.host, "RECOBRO_AGI_PORT": str(cfg.agi_port),
     }
     cfg.env_file.parent.mkdir(parents=True, exist_ok=True)
     cfg.env_file.touch(mode=0o600)

@@ -4,7 +4,8 @@ rule, and says until when it holds (None: for good)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -31,6 +32,9 @@ class Rule(Enum):
     REG_F_CONVERSATION = "reg_f_after_conversation"
     RETRY_DELAY = "retry_delay"
     ABANDONED_72H = "abandoned_72h"
+    # A number asked about by another system (decide_for_number) that is
+    # no current phone of any of the campaign's leads: no rule can clear it.
+    NOT_A_LEAD = "not_a_lead"
 
 
 @dataclass(frozen=True)
@@ -176,3 +180,22 @@ def next_callable_at(result: AttemptResult, started_at: datetime, retry: RetryDe
     if result in RIGHT_PARTY_CONTACTS:
         return started_at + REG_F_AFTER_CONVERSATION
     return started_at + _retry_delay(result, retry)
+
+
+def decide_for_number(number: str, leads: Sequence[tuple[LeadFacts, GateRules]],
+                      number_on_dnc: bool, now: datetime) -> Decision:
+    """May number (E.164) be dialed now by a system other than Recobro's
+    dialer (an engineer's dialplan asking through the AGI gate hook): the
+    gate's decision on each of the campaign's leads with number among its
+    current phones, as if that phone were the lead's only one; the first
+    refusal, if any. A number on no lead is refused: on the do-not-call
+    list if it is there, else as no lead (nothing vouches for it)."""
+    if not leads:
+        if number_on_dnc:
+            return Refused(Rule.DO_NOT_CALL, "the number is on the do-not-call list", None)
+        return Refused(Rule.NOT_A_LEAD, "the number is no current phone of the campaign's leads",
+                       None)
+    decisions = [decide(replace(facts, phones=tuple(p for p in facts.phones
+                                                    if p.number == number)), rules, now)
+                 for facts, rules in leads]
+    return next((d for d in decisions if isinstance(d, Refused)), decisions[0])

@@ -55,6 +55,15 @@ def e164(caller: str, region: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+async def caller_account(pool: asyncpg.Pool, caller: str, region: str
+                         ) -> inbound_store.Caller | None:
+    """The account a caller is identified as by caller ID alone: the one
+    account with the number among its current phones (None: not a number,
+    no such account, or more than one)."""
+    number = e164(caller, region)
+    return None if number is None else await inbound_store.by_phone(pool, number)
+
+
 class InboundDesk:
     """Takes the calls of an inbound application."""
 
@@ -125,11 +134,9 @@ class InboundDesk:
 
     async def _identify(self, call_id: str, caller: str, events: CallEvents
                         ) -> tuple[inbound_store.Caller | None, str]:
-        number = e164(caller, self.region)
-        if number is not None:
-            account = await inbound_store.by_phone(self.pool, number)
-            if account is not None:
-                return account, "caller_id"
+        account = await caller_account(self.pool, caller, self.region)
+        if account is not None:
+            return account, "caller_id"
         for _ in range(KEY_TRIES):
             keyed = await run_flow(KeyedAccount(), self.control, call_id, events)
             if keyed is None:  # the prompt could not be played, or the call ended

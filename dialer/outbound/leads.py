@@ -126,6 +126,17 @@ async def lead_contexts(connection: asyncpg.Connection, campaign_id: int,
     return contexts
 
 
+async def accounts_with_number(connection: asyncpg.Connection, campaign_id: int,
+                               number: str) -> list[int]:
+    """The accounts of the campaign's leads with number (E.164) among their
+    current phones, whatever the leads' states."""
+    rows = await connection.fetch(
+        "SELECT DISTINCT l.account_id FROM leads l JOIN phones p ON p.account_id = l.account_id "
+        "WHERE l.campaign_id = $1 AND p.number = $2 AND p.retired_at IS NULL "
+        "ORDER BY l.account_id", campaign_id, number)
+    return [r["account_id"] for r in rows]
+
+
 async def hold_leads(connection: asyncpg.Connection, campaign_id: int,
                      account_ids: Sequence[int], dialer_id: uuid.UUID) -> None:
     """Claimed leads become this dialer's, in state dialing."""

@@ -200,3 +200,10 @@ async def add_do_not_call(connection: asyncpg.Pool | asyncpg.Connection, entry: 
         f"INSERT INTO do_not_call (number, reference, reason, added_at) "
         f"VALUES ($1, $2, $3, coalesce($4, now())) ON CONFLICT {conflict} DO NOTHING",
         entry.number, entry.reference, entry.reason.value, at)
+
+
+async def number_on_do_not_call(connection: asyncpg.Pool | asyncpg.Connection,
+                                number: str) -> bool:
+    """Whether the number itself (not an account) is on the do-not-call list."""
+    return await connection.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM do_not_call WHERE number = $1)", number)

@@ -16,6 +16,7 @@ from dialer.compliance.gate import (
     Refused,
     Rule,
     decide,
+    decide_for_number,
     next_callable_at,
 )
 from dialer.portfolio.model import AccountStatus, Phone, PhoneKind, RetryDelays
@@ -163,3 +164,41 @@ def test_calls_the_pbx_never_placed_count_for_nothing():
     never = tuple(PastAttempt(NOON - timedelta(minutes=m), AttemptResult.NOT_PLACED)
                   for m in range(1, 8))
     assert isinstance(decide(replace(FACTS, history=never), RULES, NOON), Allowed)
+
+
+# decide_for_number: a number another system means to dial (the AGI gate hook).
+
+def test_a_number_is_judged_as_the_leads_only_phone():
+    # The lead's attempts would rotate to NY_HOME; the number asked about is NY.
+    lead = replace(FACTS, campaign_attempts=1)
+    assert decide_for_number(NY.number, [(lead, RULES)], False, NOON) == Allowed(NY)
+    assert decide_for_number(NY_HOME.number, [(lead, RULES)], False, NOON) == Allowed(NY_HOME)
+
+
+def test_a_number_outside_its_window_is_refused_until_it_opens():
+    evening = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)  # 17:00 in New York
+    nine_to_five = replace(RULES, window_profile="09:00-17:00")
+    decision = decide_for_number(NY.number, [(FACTS, nine_to_five)], False, evening)
+    assert decision == Refused(Rule.CALLING_WINDOW, "outside the calling window in "
+                               "America/New_York", datetime(2026, 11, 25, 14, 0, tzinfo=UTC))
+
+
+def test_a_number_on_the_list_is_refused_though_the_account_has_another_phone():
+    listed = replace(FACTS, numbers_on_dnc=frozenset({NY.number}))
+    decision = decide_for_number(NY.number, [(listed, RULES)], False, NOON)
+    assert isinstance(decision, Refused) and decision.rule is Rule.DO_NOT_CALL
+    assert decide_for_number(NY_HOME.number, [(listed, RULES)], False, NOON) == Allowed(NY_HOME)
+
+
+def test_a_number_shared_by_two_leads_is_refused_if_either_refuses():
+    paid = replace(FACTS, reference="R2", status=AccountStatus.PAID)
+    decision = decide_for_number(NY.number, [(FACTS, RULES), (paid, RULES)], False, NOON)
+    assert isinstance(decision, Refused) and decision.rule is Rule.ACCOUNT_STATUS
+
+
+def test_a_number_on_no_lead_is_refused_for_good():
+    assert decide_for_number("+15005550199", [], False, NOON) == Refused(
+        Rule.NOT_A_LEAD, "the number is no current phone of the campaign's leads", None)
+    listed = decide_for_number("+15005550199", [], True, NOON)
+    assert isinstance(listed, Refused) and listed.rule is Rule.DO_NOT_CALL
+    assert listed.until is None

@@ -1,7 +1,7 @@
 import pytest
 
 from dialer.errors import ConfigError
-from dialer.settings import load_settings, read_env_file, secrets_of
+from dialer.settings import load_agi_settings, load_settings, read_env_file, secrets_of
 
 GOOD = {"RECOBRO_AMI_USER": "u", "RECOBRO_AMI_SECRET": "ami-s3cret", "RECOBRO_ARI_USER": "u",
         "RECOBRO_ARI_PASSWORD": "ari-s3cret",
@@ -145,3 +145,16 @@ def test_env_file_that_is_not_utf8_names_the_line(tmp_path):
     path.write_bytes(b"A=1\nB=caf\xe9\n")
     with pytest.raises(ConfigError, match=r"recobro.env:2: not UTF-8"):
         read_env_file(path)
+
+
+def test_agi_settings_listen_on_loopback_at_fastagis_port_unless_set():
+    settings = load_agi_settings({"DATABASE_URL": GOOD["DATABASE_URL"]})
+    assert (settings.host, settings.port) == ("127.0.0.1", 4573)
+    assert "s3cret" not in repr(settings)
+    assert load_agi_settings({**GOOD, "RECOBRO_AGI_PORT": "9146"}).port == 9146
+    with pytest.raises(ConfigError, match="RECOBRO_AGI_PORT='0': a port"):
+        load_agi_settings({**GOOD, "RECOBRO_AGI_PORT": "0"})
+    with pytest.raises(ConfigError, match="RECOBRO_AGI_HOST='': a host"):
+        load_agi_settings({**GOOD, "RECOBRO_AGI_HOST": ""})
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_agi_settings({})

@@ -1,0 +1,1 @@
+"""FastAGI hooks for an engineer's own dialplan (docs/agi.md)."""
