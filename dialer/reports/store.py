@@ -24,6 +24,10 @@ _ZONE = "coalesce(nullif(a.time_zone, ''), l.time_zone, 'UTC')"
 # $1 campaign name (NULL: all), $2/$3 the debtor's local dates (inclusive,
 # NULL: open; any zone is within a day of UTC, so the cheap UTC bounds
 # first), $4 the result of an attempt that placed no call.
+# From and to ($2, $3: NULL, open) are the debtor's local dates.
+_IN_LOCAL_DATES = ("($2::date IS NULL OR local_at::date >= $2::date) "
+                   "AND ($3::date IS NULL OR local_at::date <= $3::date)")
+
 _COVERED = """
     t.result IS NOT NULL AND t.result <> $4
     AND ($1::text IS NULL OR c.name = $1)
@@ -43,8 +47,7 @@ WITH placed AS (
     WHERE {_COVERED} AND a.currency = $5
 ), covered AS (
     SELECT * FROM placed
-    WHERE ($2::date IS NULL OR local_at::date >= $2::date)
-      AND ($3::date IS NULL OR local_at::date <= $3::date)
+    WHERE {_IN_LOCAL_DATES}
 ), standing AS (
     -- The latest disposition of each attempt: a correction is written
     -- after the disposition it corrects.
@@ -112,8 +115,7 @@ WITH sent AS (
     WHERE {_MESSAGES_COVERED} AND a.currency = $5
 ), covered AS (
     SELECT * FROM sent
-    WHERE ($2::date IS NULL OR local_at::date >= $2::date)
-      AND ($3::date IS NULL OR local_at::date <= $3::date)
+    WHERE {_IN_LOCAL_DATES}
 ), paid AS (
     -- Approved charges of the debtor in the window after the message.
     SELECT s.id, sum(x.amount) AS amount FROM covered s
