@@ -30,6 +30,7 @@ from dialer.access.roles import (
     rule_for,
 )
 from dialer.access.tokens import TokenStore
+from dialer.openapi import NO_BODY, docs_page, document, operations, request_refusal
 
 TOKEN = web.AppKey("token", str)
 TOKENS = web.AppKey("tokens", TokenStore)
@@ -197,6 +198,8 @@ async def authenticate(request: web.Request, handler):
     something."""
     resource = request.match_info.route.resource
     rule = None if resource is None else rule_for(request.method, resource.canonical)
+    if rule is not None and rule.public:
+        return await handler(request)
     principal = await _principal(request, _shown_token(request, rule))
     if principal is None:
         if "token" in request.query and not (rule and rule.websocket):
@@ -224,6 +227,37 @@ async def authenticate(request: web.Request, handler):
                                             request.remote or "", datetime.now(UTC))
 
 
+@web.middleware
+async def validate_request(request: web.Request, handler):
+    """The request's path and query parameters and JSON body checked
+    against its operation in the OpenAPI document (dialer.openapi): a 400
+    naming the field before the route sees it."""
+    resource = request.match_info.route.resource
+    method = "GET" if request.method == "HEAD" else request.method
+    operation = None if resource is None or request.match_info.http_exception is not None \
+        else operations().get((method, resource.canonical))
+    if operation is None:
+        return await handler(request)  # no such route: its 404 or 405
+    body: object = NO_BODY
+    if operation.body is not None and request.body_exists:
+        try:
+            body = json.loads(await request.text())  # read already: refuse_odd_input
+        except ValueError:
+            return json_error(400, "the body is not JSON")
+    refused = request_refusal(operation, request.match_info, request.query, body)
+    if refused:
+        return json_error(400, refused)
+    return await handler(request)
+
+
+async def _openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(document())
+
+
+async def _docs(request: web.Request) -> web.Response:
+    return web.Response(text=docs_page(), content_type="text/html")
+
+
 def principal_of(request: web.Request) -> Principal:
     """Who the request is (set by the authenticate middleware)."""
     return request[PRINCIPAL]
@@ -247,10 +281,13 @@ def build_app(token: str, pool: asyncpg.Pool,
     """The aiohttp application: the shared middlewares, and each feature's
     routes (a feature installs its own on the app). token: the bootstrap
     admin token (RECOBRO_API_TOKEN; empty: none); pool: where the issued
-    tokens and the audit are."""
-    app = web.Application(middlewares=[refuse_odd_input, authenticate])
+    tokens and the audit are. Every request is checked against the OpenAPI
+    document (dialer/openapi.yaml), served at /openapi.json and /docs."""
+    app = web.Application(middlewares=[refuse_odd_input, authenticate, validate_request])
     app[TOKEN] = token
     app[TOKENS] = TokenStore(pool)
+    # The API's description, public: it holds no data (dialer.access.roles).
+    app.add_routes([web.get("/openapi.json", _openapi_json), web.get("/docs", _docs)])
     for install in features:
         install(app)
     return app

@@ -50,6 +50,7 @@ class Rule:
     roles: frozenset[Role]
     own: Own | None = None
     websocket: bool = False  # the only routes that take the token as ?token=
+    public: bool = False  # no token needed: the API's description, which holds no data
 
 
 _STAFF = frozenset({Role.ADMIN, Role.SUPERVISOR})
@@ -59,6 +60,8 @@ _EVERYONE = frozenset(Role)
 # here is refused to every token (a test holds this table and the app's
 # routes together).
 ROUTES: dict[tuple[str, str], Rule] = {
+    ("GET", "/openapi.json"): Rule(_EVERYONE, public=True),
+    ("GET", "/docs"): Rule(_EVERYONE, public=True),
     ("GET", "/agents"): Rule(_EVERYONE, Own.FILTERED),
     ("POST", "/agents/{endpoint}/{action}"): Rule(_EVERYONE, Own.ENDPOINT),
     ("GET", "/agents/{endpoint}/events"): Rule(_EVERYONE, Own.ENDPOINT, websocket=True),

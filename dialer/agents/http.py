@@ -47,9 +47,7 @@ async def list_agents(request: web.Request) -> web.Response:
 
 async def agent_action(request: web.Request) -> web.Response:
     endpoint, name = request.match_info["endpoint"], request.match_info["action"]
-    action = PERSON_ACTIONS.get(name)
-    if action is None:
-        return json_error(404, f"no action {name!r}; actions: {', '.join(PERSON_ACTIONS)}")
+    action = PERSON_ACTIONS[name]  # the document names the actions (checked already)
     body = await json_body(request)
     reason = str(body.get("reason", ""))
     try:
@@ -65,12 +63,9 @@ async def agent_action(request: web.Request) -> web.Response:
 
 
 def _attempt_id(request: web.Request) -> uuid.UUID:
-    """The attempt the path names; a 404 when it is not an attempt id."""
-    try:
-        return uuid.UUID(request.match_info["attempt"])
-    except ValueError:
-        raise http_error(web.HTTPNotFound,
-                          f"{request.match_info['attempt']!r} is not an attempt id") from None
+    """The attempt the path names (a UUID: the document says so, checked
+    already)."""
+    return uuid.UUID(request.match_info["attempt"])
 
 
 async def dispose(request: web.Request) -> web.Response:
@@ -79,11 +74,8 @@ async def dispose(request: web.Request) -> web.Response:
     supervisor or an admin may name the agent, or leave it to the call."""
     attempt_id = _attempt_id(request)
     body = await json_body(request)
-    code, named = str(body.get("code", "")).upper(), body.get("agent")
-    if not code:
-        return json_error(400, "a disposition needs \"code\"")
-    if named is not None and not isinstance(named, str):
-        return json_error(400, "the body's \"agent\" must be text (an agent's endpoint)")
+    # The document requires "code" and makes "agent" text (checked already).
+    code, named = body["code"].upper(), body.get("agent")
     principal = principal_of(request)
     if principal.role is Role.AGENT:
         if named not in (None, principal.agent):
@@ -111,9 +103,7 @@ async def correct_disposition(request: web.Request) -> web.Response:
     earlier one stays; the audit says who corrected)."""
     attempt_id = _attempt_id(request)
     body = await json_body(request)
-    code = str(body.get("code", "")).upper()
-    if not code:
-        return json_error(400, "a correction needs \"code\"")
+    code = body["code"].upper()  # required by the document (checked already)
     try:
         effect = await request.app[STORE].correct(attempt_id, code, str(body.get("note", "")),
                                                   datetime.now(UTC))
@@ -131,9 +121,7 @@ async def recording(request: web.Request) -> web.Response:
     """Pause (e.g. while the debtor reads a card number) or resume a call's
     recording."""
     attempt_id = _attempt_id(request)
-    action = request.match_info["action"]
-    if action not in ("pause", "resume"):
-        return json_error(404, f"no recording action {action!r}; actions: pause, resume")
+    action = request.match_info["action"]  # pause or resume (the document's)
     state = await recordings.recording_of(request.app[POOL], attempt_id)
     if state is None:
         return json_error(404, f"no attempt {attempt_id}")
@@ -177,11 +165,14 @@ async def payment(request: web.Request) -> web.Response:
                               "payment": "requested"}, status=202)
 
 
-async def agent_events(request: web.Request) -> web.WebSocketResponse:
+async def agent_events(request: web.Request) -> web.StreamResponse:
     endpoint = request.match_info["endpoint"]
     if endpoint not in {a.endpoint for a in await request.app[STORE].list(datetime.now(UTC))}:
         raise http_error(web.HTTPNotFound, f"no agent {endpoint!r}")
     socket = web.WebSocketResponse(heartbeat=20.0)
+    if not socket.can_prepare(request).ok:
+        return json_error(426, f"GET /agents/{endpoint}/events is a WebSocket: "
+                               "the request needs Upgrade: websocket")
     await socket.prepare(request)
     events = request.app[EVENTS]
     queue = events.subscribe(endpoint)

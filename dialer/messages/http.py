@@ -26,7 +26,6 @@ from dialer.messages.store import (
     template_versions,
 )
 from dialer.messages.templates import (
-    SEGMENTS,
     TemplateKey,
     TemplateRefused,
     allowed_variables,
@@ -54,25 +53,11 @@ def _message(message: OutboxMessage) -> dict[str, object]:
 
 
 def _key(request: web.Request) -> TemplateKey:
-    """The template the path names; 404 naming the part that is unknown."""
+    """The template the path names (each part one the document allows:
+    checked already)."""
     info = request.match_info
-    segment = "" if info["segment"] == "any" else info["segment"]
-    if segment not in SEGMENTS:
-        raise ConfigError(f"segment {info['segment']!r}: any, early, mid or late")
-    try:
-        return TemplateKey(info["campaign"], segment, Trigger(info["trigger"]),
-                           Channel(info["channel"]), info["language"])
-    except ValueError as error:
-        raise ConfigError(f"the path: {error}") from None
-
-
-def _text(body: dict, name: str, *, required: bool) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"the body's {name!r} must be text")
-    return value
+    return TemplateKey(info["campaign"], "" if info["segment"] == "any" else info["segment"],
+                       Trigger(info["trigger"]), Channel(info["channel"]), info["language"])
 
 
 async def list_templates(request: web.Request) -> web.Response:
@@ -81,10 +66,7 @@ async def list_templates(request: web.Request) -> web.Response:
 
 
 async def template_history(request: web.Request) -> web.Response:
-    try:
-        key = _key(request)
-    except ConfigError as error:
-        return json_error(404, str(error))
+    key = _key(request)
     versions = await template_versions(request.app[POOL], key)
     if not versions:
         return json_error(404, f"no template {key}; variables it may use: "
@@ -95,14 +77,11 @@ async def template_history(request: web.Request) -> web.Response:
 async def save_version(request: web.Request) -> web.Response:
     """A new version of the template (the earlier ones stay); 422 naming
     the field and line of what is wrong."""
+    # The body's fields and their types are the document's (checked already).
+    body = await json_body(request)
     try:
-        key = _key(request)
-        body = await json_body(request)
-        text = _text(body, "body", required=True)
-        subject = _text(body, "subject", required=False)
-        author = _text(body, "author", required=False) or ""
-        assert text is not None
-        saved = await save_template(request.app[POOL], key, text, subject, author)
+        saved = await save_template(request.app[POOL], _key(request), body["body"],
+                                    body.get("subject"), body.get("author") or "")
     except TemplateRefused as error:
         return json_error(422, f"template refused: {error}")
     except ConfigError as error:
@@ -114,19 +93,14 @@ async def preview(request: web.Request) -> web.Response:
     """The message a real account would get, rendered exactly as it would
     be sent today (the trigger's own values are samples), with an SMS's
     encoding and segments."""
+    # The body's fields and their choices are the document's (checked already).
     body = await json_body(request)
     try:
-        campaign = _text(body, "campaign", required=True)
-        trigger = Trigger(_text(body, "trigger", required=True))
-        channel = Channel(_text(body, "channel", required=True))
-        language = _text(body, "language", required=False)
-        assert campaign is not None
         links = load_payment_link_settings()
-        composed = await compose(request.app[POOL], links, campaign,
-                                 request.match_info["reference"], trigger, channel,
-                                 datetime.now(UTC), language=language)
-    except ValueError as error:
-        return json_error(400, f"the body: {error}")
+        composed = await compose(request.app[POOL], links, body["campaign"],
+                                 request.match_info["reference"], Trigger(body["trigger"]),
+                                 Channel(body["channel"]), datetime.now(UTC),
+                                 language=body.get("language"))
     except (ConfigError, TemplateRefused) as error:
         return json_error(422, str(error))
     sms = composed.sms
@@ -150,15 +124,9 @@ async def send_link(request: web.Request) -> web.Response:
     """An agent's "send the link": the call's debtor gets the campaign's
     agent_link message by the channel asked for, once per call and
     channel (asking again answers with the same message)."""
-    try:
-        call = uuid.UUID(request.match_info["attempt"])
-    except ValueError:
-        return json_error(404, f"no attempt {request.match_info['attempt']!r}")
-    body = await json_body(request)
-    try:
-        channel = Channel(body.get("channel", "sms"))
-    except ValueError:
-        return json_error(400, "the body's 'channel': sms or email")
+    # A UUID and sms or email: the document's (checked already).
+    call = uuid.UUID(request.match_info["attempt"])
+    channel = Channel((await json_body(request)).get("channel", "sms"))
     pool = request.app[POOL]
     row = await pool.fetchrow("SELECT account_id, campaign_id FROM attempts WHERE id = $1", call)
     if row is None:

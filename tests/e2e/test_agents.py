@@ -175,7 +175,7 @@ async def test_the_api_names_what_is_wrong(lab_config, fresh_database):
                 {"code": "PTP", "agent": "agent1001"})
             assert status == 404 and "no attempt" in error
             status, error = await call("/attempts/x/disposition", {"code": "PTP"})
-            assert status == 404
+            assert (status, error) == (400, "the path's 'attempt' must be an id (a UUID)")
             async with session.get(f"{url}/agents") as response:
                 agents = {a["endpoint"]: a for a in await response.json()}
             assert agents["agent1001"]["state"] == "paused"

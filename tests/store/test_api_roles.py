@@ -124,6 +124,9 @@ def test_the_table_covers_every_route_of_the_app() -> None:
     served = {(r.method, r.resource.canonical) for r in app.router.routes()
               if r.method != "HEAD"}
     assert served == set(ROUTES)
+    # Only the API's description needs no token.
+    assert sorted(path for (_, path), rule in ROUTES.items() if rule.public) == [
+        "/docs", "/openapi.json"]
     # The query-string token is the WebSocket's alone.
     assert [path for (_, path), rule in ROUTES.items() if rule.websocket] == [
         "/agents/{endpoint}/events"]
@@ -141,7 +144,8 @@ def _refusals(rule: Rule) -> list[tuple[str, int]]:
     return cases
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(ROUTES))
+@pytest.mark.parametrize(("method", "path"),
+                         sorted(key for key, rule in ROUTES.items() if not rule.public))
 async def test_every_route_refuses_without_the_right_token(api, method, path) -> None:
     client, pool, tokens, calls = api
     rule = ROUTES[(method, path)]
