@@ -134,6 +134,10 @@ def _refusal(where: str, validator: Draft202012Validator, value: object) -> str 
     if error.validator == "required":
         missing = next(name for name in error.validator_value if name not in error.instance)
         return f"{_field(where, [*path, missing])} is required"
+    if error.validator == "additionalProperties":
+        known = error.schema.get("properties", {})
+        extra = next(name for name in error.instance if name not in known)
+        return f"{_field(where, [*path, extra])} is not a field of this request"
     return f"{_field(where, path)} {_what_it_must_be(error)}"
 
 

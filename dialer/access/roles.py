@@ -29,6 +29,13 @@ class Principal:
     role: Role
     agent: str | None = None  # an agent token's agent (and only theirs)
 
+    @property
+    def name(self) -> str:
+        """Who acted, as a record of it says: the agent or the role, and the token."""
+        if self.token_id is None:
+            return "admin (RECOBRO_API_TOKEN)"
+        return f"{self.agent or self.role.value} (token {self.token_id})"
+
 
 BOOTSTRAP = Principal(None, Role.ADMIN)
 

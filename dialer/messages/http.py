@@ -11,7 +11,7 @@ import asyncpg
 from aiohttp import web
 
 from dialer.errors import ConfigError
-from dialer.http import json_body, json_error
+from dialer.http import json_body, json_error, principal_of
 from dialer.messages.composing import compose
 from dialer.messages.model import Channel, Trigger
 from dialer.messages.store import (
@@ -81,7 +81,7 @@ async def save_version(request: web.Request) -> web.Response:
     body = await json_body(request)
     try:
         saved = await save_template(request.app[POOL], _key(request), body["body"],
-                                    body.get("subject"), body.get("author") or "")
+                                    body.get("subject"), principal_of(request).name)
     except TemplateRefused as error:
         return json_error(422, f"template refused: {error}")
     except ConfigError as error:

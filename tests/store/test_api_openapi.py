@@ -122,8 +122,8 @@ def test_the_document_and_its_page_are_served_without_a_token(served) -> None:
      "the path's 'action' must be one of login, logout, ready, pause"),
     ("GET", "/reports/strategy?from=2026-02-30", None,
      "the query's 'from' must be a date (YYYY-MM-DD)"),
-    ("POST", "/campaigns/spring/templates/any/agent_link/sms/es", {"body": "Hi", "author": 1},
-     'the body\'s "author" must be text or null'),
+    ("POST", "/campaigns/spring/templates/any/agent_link/sms/es", {"body": "Hi", "author": "x"},
+     'the body\'s "author" is not a field of this request'),
 ])
 def test_a_request_that_breaks_the_document_is_a_400_naming_the_field(
         served, method, path, body, error) -> None:

@@ -13,6 +13,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from dialer.access.roles import Role
+from dialer.access.tokens import TokenStore
 from dialer.http import build_app
 from dialer.messages import http as messages_http
 from dialer.messages.channels import Handed
@@ -64,7 +66,7 @@ async def api(fresh_database, tmp_path, monkeypatch):
 
 
 async def test_templates_are_saved_in_versions_and_a_bad_one_is_refused(api) -> None:
-    client, _ = api
+    client, pool = api
     response = await client.post(PATH, json={"body": "Hola\n{{ saldo }} {{ opt_out }}"})
     assert response.status == 422
     assert (await response.json())["error"] == (
@@ -73,11 +75,18 @@ async def test_templates_are_saved_in_versions_and_a_bad_one_is_refused(api) -> 
     response = await client.post(PATH, json={"body": "{% if %}"})
     assert response.status == 422 and "body line 1" in (await response.json())["error"]
     assert (await client.get(PATH)).status == 404
-    for n, author in ((1, "ana"), (2, "bo")):
-        response = await client.post(PATH, json={"body": SMS, "author": author})
+    # The author is who the token says, never the body.
+    supervisor, secret = await TokenStore(pool).issue(Role.SUPERVISOR, None, "ana",
+                                                      datetime.now(UTC), None)
+    response = await client.post(PATH, json={"body": SMS, "author": "somebody else"})
+    assert (response.status, await response.json()) == (400, {
+        "error": "the body's \"author\" is not a field of this request"})
+    for n, headers in ((1, {}), (2, {"Authorization": f"Bearer {secret}"})):
+        response = await client.post(PATH, json={"body": SMS}, headers=headers)
         assert response.status == 201 and (await response.json())["version"] == n
     versions = await (await client.get(PATH)).json()
-    assert [(v["version"], v["author"]) for v in versions] == [(1, "ana"), (2, "bo")]
+    assert [(v["version"], v["author"]) for v in versions] == [
+        (1, "admin (RECOBRO_API_TOKEN)"), (2, f"supervisor (token {supervisor})")]
     latest = await (await client.get("/campaigns/spring/templates")).json()
     assert [(v["trigger"], v["version"]) for v in latest] == [("agent_link", 2)]
     response = await client.post("/campaigns/spring/templates/any/agent_link/sms/fr",
