@@ -66,6 +66,18 @@ def render_configs(cfg: LabConfig, etc: Path | None = None) -> Path:
     return etc
 
 
+def rerender_configs(cfg: LabConfig) -> bool:
+    """Render the configs again; whether any of them changed."""
+    etc = cfg.asterisk_run_dir / "etc"
+
+    def texts() -> dict[str, bytes]:
+        return {path.name: path.read_bytes() for path in etc.glob("*.conf")}
+
+    before = texts() if etc.is_dir() else {}
+    render_configs(cfg, etc)
+    return texts() != before
+
+
 def _make_run_dirs(cfg: LabConfig) -> None:
     """The directories asterisk.conf names, beside etc/."""
     # log/cdr-csv and log/cel-custom: cdr_csv and cel_custom write each
@@ -99,6 +111,12 @@ def start(cfg: LabConfig) -> int:
     """Start Asterisk if it is not running and wait until it is fully booted."""
     pid = running_pid(cfg)
     if pid is not None:
+        # Configs changed since it started (new code pulled, say): reloaded.
+        if rerender_configs(cfg):
+            result = _cli(cfg, "core reload", 30.0)
+            if result.returncode != 0:
+                raise LabError("Asterisk did not reload its changed configs: "
+                               f"{(result.stdout + result.stderr).strip()[:300]}")
         return pid
     _make_run_dirs(cfg)
     render_configs(cfg)

@@ -3,7 +3,7 @@ import stat
 import xml.etree.ElementTree as ET
 
 from dialer import cli
-from lab.asterisk import SECRET_FILES, render_configs
+from lab.asterisk import SECRET_FILES, render_configs, rerender_configs
 from lab.config import ASTERISK_CONF_DIR, LabAgent, LabConfig, load_lab_config
 from lab.pstn_scenario import render_pstn_scenario
 
@@ -126,3 +126,13 @@ def test_the_keying_debtor_answers_keys_and_stays(tmp_path):
     assert {el.get("milliseconds") for el in root.iter("pause")} >= {"2500"}
     labels = {el.get("id") for el in root.iter("label")}
     assert {el.get(a) for el in root.iter() for a in ("next", "ontimeout") if el.get(a)} <= labels
+
+
+def test_configs_rendered_again_say_whether_a_running_asterisk_must_reload(tmp_path):
+    cfg = lab_config(tmp_path)
+    assert rerender_configs(cfg)  # none yet
+    assert not rerender_configs(cfg)  # the same code renders the same files
+    extensions = cfg.asterisk_run_dir / "etc" / "extensions.conf"
+    extensions.write_text("; what an older checkout rendered\n")
+    assert rerender_configs(cfg)
+    assert "[lab-agi]" in extensions.read_text()
