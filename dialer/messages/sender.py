@@ -236,17 +236,38 @@ class Sender:
             ready.append(_Ready(message, Outgoing(
                 message.id, f"recobro-message-{message.id}", message.channel, recipient, body,
                 subject, link), template_id))
-        results = await asyncio.gather(*(self._hand_over(r) for r in ready))
-        recorded = await mark_all_sent(
-            connection, self.id, [r for r in results if isinstance(r, Sent)], self._clock())
-        for one, result in zip(ready, results, strict=True):
+        outcomes.update(await self._hand_over_all(connection, ready))
+        return [outcomes[message.id] for message in wave]
+
+    async def _hand_over_all(self, connection: asyncpg.Connection, ready: list[_Ready]
+                             ) -> dict[int, Outcome]:
+        """Hand messages to their channels, HANDED_AT_ONCE at a time, and
+        record each as it comes back, the sent ones HANDED_AT_ONCE to an
+        UPDATE: a text its provider took waits only moments unrecorded (a
+        sender killed then sends it again; a provider's report on it finds
+        it only once recorded)."""
+        outcomes: dict[int, Outcome] = {}
+        taken: list[Sent] = []
+
+        async def record_taken() -> None:
+            recorded = await mark_all_sent(connection, self.id, taken, self._clock())
+            for sent in taken:
+                outcomes[sent.message_id] = (Outcome.SENT if sent.message_id in recorded
+                                             else Outcome.LOST)
+            taken.clear()
+
+        for handing in asyncio.as_completed([self._hand_over(one) for one in ready]):
+            one, result = await handing
             if isinstance(result, SendFailed):
                 outcomes[one.message.id] = await self._fail(
                     connection, one.message, str(result), permanent=result.permanent)
-            else:
-                outcomes[one.message.id] = (Outcome.SENT if one.message.id in recorded
-                                            else Outcome.LOST)
-        return [outcomes[message.id] for message in wave]
+                continue
+            taken.append(result)
+            if len(taken) >= HANDED_AT_ONCE:
+                await record_taken()
+        if taken:
+            await record_taken()
+        return outcomes
 
     async def _decide(self, connection: asyncpg.Connection, message: OutboxMessage,
                       facts: MessageFacts | None, now: datetime) -> Outcome | str:
@@ -271,14 +292,20 @@ class Sender:
             return Outcome.LOST
         return Outcome.REFUSED if decision.until is None else Outcome.DEFERRED
 
-    async def _hand_over(self, ready: _Ready) -> Sent | SendFailed:
+    async def _hand_over(self, ready: _Ready) -> tuple[_Ready, Sent | SendFailed]:
         async with self._slots:
             try:
                 handed = await self._channels[ready.message.channel].send(ready.outgoing)
             except SendFailed as error:
-                return error
-        return Sent(ready.message.id, ready.template_id, ready.outgoing.recipient,
-                    handed.provider_reference)
+                return ready, error
+            except Exception as error:
+                # A channel's own fault is one message's failed try, never
+                # the loss of what its wave-mates' channels took.
+                log.exception("message %d: its %s channel failed", ready.message.id,
+                              ready.message.channel.value)
+                return ready, SendFailed(f"the channel failed: {type(error).__name__}")
+        return ready, Sent(ready.message.id, ready.template_id, ready.outgoing.recipient,
+                           handed.provider_reference)
 
     async def _sent_before(self, connection: asyncpg.Connection, message: OutboxMessage,
                            accounts: Accounts, now: datetime) -> Outcome:

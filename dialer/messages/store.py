@@ -267,6 +267,14 @@ async def claim_due(db: Db, sender: uuid.UUID, now: datetime, limit: int,
     return sorted((_message(r) for r in rows), key=lambda m: (m.next_try_at, m.id))
 
 
+# The messages ({ids}, a bigint[] parameter) an UPDATE of many changes,
+# locked first in the order of their ids: the sender's marks and the
+# delivery reports' writes lock the same rows, and in one order they never
+# deadlock.
+_HELD_IN_ORDER = ("held AS MATERIALIZED (SELECT id FROM messages WHERE id = ANY ({ids}::bigint[]) "
+                  "ORDER BY id FOR UPDATE)")
+
+
 @dataclass(frozen=True)
 class Sent:
     """A message its provider took: the template version it used (None:
@@ -295,14 +303,16 @@ async def mark_all_sent(db: Db, sender: uuid.UUID, sent: Iterable[Sent],
     taken = list(sent)
     # A final delivery report may have come before this (record_delivery).
     rows = await db.fetch(
+        f"WITH {_HELD_IN_ORDER.format(ids='$3')} "
         "UPDATE messages m SET status = CASE WHEN m.delivery_code = 1 THEN 'delivered' "
         "WHEN m.delivery_code IN (2, 16) THEN 'undelivered' ELSE 'sent' END, "
         "attempts = m.attempts + 1, template_id = h.template_id, "
         "recipient = coalesce(h.recipient, m.recipient), provider_reference = h.reference, "
         "sent_at = $2, updated_at = $2, claimed_by = NULL, last_error = NULL "
         "FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[]) "
-        "AS h (id, template_id, recipient, reference) "
-        "WHERE m.id = h.id AND m.claimed_by = $1 AND m.status = 'sending' RETURNING m.id",
+        "AS h (id, template_id, recipient, reference), held "
+        "WHERE m.id = h.id AND held.id = h.id AND m.claimed_by = $1 AND m.status = 'sending' "
+        "RETURNING m.id",
         sender, now, [s.message_id for s in taken], [s.template_id for s in taken],
         [s.recipient for s in taken], [s.provider_reference for s in taken])
     return {r["id"] for r in rows}
@@ -454,14 +464,15 @@ async def record_deliveries(db: Db, reports: Sequence[DeliveryReport]) -> set[in
     never overwrites a final one (they may come in any order; 1, 2 and 16
     are DeliveryCode's final codes)."""
     rows = await db.fetch(
+        f"WITH {_HELD_IN_ORDER.format(ids='$1')} "
         "UPDATE messages m SET delivery_code = r.code, delivery_reported_at = r.at, "
         "delivery_answer = left(r.answer, 255), updated_at = r.at, "
         "recipient = coalesce(m.recipient, r.recipient), "
         "status = CASE WHEN r.final IS NOT NULL AND m.status IN ('sent', 'delivered', "
         "'undelivered') THEN r.final ELSE m.status END "
         "FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], "
-        "$6::text[]) AS r (id, code, final, at, answer, recipient) "
-        "WHERE m.id = r.id AND (r.final IS NOT NULL OR m.delivery_code IS NULL "
+        "$6::text[]) AS r (id, code, final, at, answer, recipient), held "
+        "WHERE m.id = r.id AND held.id = r.id AND (r.final IS NOT NULL OR m.delivery_code IS NULL "
         "OR m.delivery_code NOT IN (1, 2, 16)) RETURNING m.id",
         [r.message_id for r in reports], [r.code for r in reports],
         [r.final_status for r in reports], [r.at for r in reports],

@@ -51,10 +51,11 @@ class RecordingChannel:
 
     def __init__(self) -> None:
         self.handed: list[Outgoing] = []
-        self.failure: SendFailed | None = None
+        self.failure: Exception | None = None
+        self.failing: int | None = None  # only this message fails, when set
 
     async def send(self, outgoing: Outgoing) -> Handed:
-        if self.failure is not None:
+        if self.failure is not None and self.failing in (None, outgoing.message_id):
             raise self.failure
         self.handed.append(outgoing)
         await asyncio.sleep(0)
@@ -385,3 +386,28 @@ async def test_a_stop_is_confirmed_at_once_even_at_night_and_without_a_template(
         ("+12125550101", "Ha pedido la baja: no recibirá más mensajes nuestros.")]
     row = await pool.fetchrow("SELECT status, template_id, campaign_id FROM messages")
     assert (row["status"], row["template_id"], row["campaign_id"]) == ("sent", None, None)
+
+
+async def test_a_channel_that_breaks_on_one_message_loses_none_of_the_others(pool) -> None:
+    """Not a SendFailed but a fault of the channel itself: that message is
+    a failed try, tried again later; its wave-mates the channel took are
+    recorded sent, not left to be sent twice."""
+    clock, channel = Clock(NOW), RecordingChannel()
+    spanish, english = [await pool.fetchval("SELECT id FROM accounts WHERE reference = $1",
+                                            reference) for reference in ("ES-0001", "EN-0002")]
+    campaign = await pool.fetchval("SELECT id FROM campaigns")
+    await pool.execute("UPDATE campaigns SET messages_per_day = 100, messages_per_week = 700")
+    # One wave: Spanish's first (it breaks) and English's; Spanish's second in the next.
+    ids = [await store.enqueue(pool, account, campaign, trigger, Channel.SMS, f"attempt:{n}",
+                               NOW) for n, (account, trigger) in enumerate((
+                                   (spanish, Trigger.NO_INTERACTION), (english, Trigger.MACHINE),
+                                   (spanish, Trigger.NO_INTERACTION)))]
+    channel.failure, channel.failing = ValueError("a bug in the channel"), ids[0]
+    async with sender(pool, channel, clock) as work:
+        tally = Tally()
+        await work.round(tally)
+    rows = {r["id"]: (r["status"], r["last_error"]) for r in await pool.fetch(
+        "SELECT id, status, last_error FROM messages")}
+    assert rows == {ids[0]: ("pending", "the channel failed: ValueError"), ids[1]: ("sent", None),
+                    ids[2]: ("sent", None)}
+    assert (tally.counts[Outcome.SENT], tally.counts[Outcome.RETRY]) == (2, 1)
