@@ -22,8 +22,10 @@ from pathlib import Path
 import asyncpg
 
 from dialer.messages import store
+from dialer.messages.callbacks import serve
 from dialer.messages.model import Channel, Trigger
 from dialer.messages.templates import TemplateKey
+from dialer.settings import load_message_channel_settings, read_env_file
 from lab import kannel
 from lab.bench_hopper import drop_bench_database, fresh_bench_database
 from lab.config import LabConfig
@@ -77,6 +79,30 @@ async def _statuses(url: str) -> dict[str, int]:
     return {r["status"]: r["count"] for r in rows}
 
 
+async def _take_last_reports(cfg: LabConfig, url: str, handed: int,
+                             quiet_s: float = 15.0) -> None:
+    """Listen for Kannel's delivery reports as the senders did until every
+    handed text has its final one, or none came for quiet_s."""
+    callback = load_message_channel_settings(read_env_file(cfg.env_file)).callback
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+    try:
+        runner = await serve(pool, callback.host, callback.port, callback.token)
+        try:
+            final, since = -1, time.monotonic()
+            while time.monotonic() - since < quiet_s:
+                now_final = await pool.fetchval(
+                    "SELECT count(*) FROM messages WHERE delivery_code IN (1, 2, 16)")
+                if now_final >= handed:
+                    break
+                if now_final != final:
+                    final, since = now_final, time.monotonic()
+                await asyncio.sleep(0.5)
+        finally:
+            await runner.cleanup()
+    finally:
+        await pool.close()
+
+
 def _one_run(cfg: LabConfig, database_url: str, count: int, senders: int) -> dict:
     """One run: the outbox filled, then senders processes of `recobro
     messages run --once` at once (sharing it by SKIP LOCKED; the first
@@ -100,10 +126,14 @@ def _one_run(cfg: LabConfig, database_url: str, count: int, senders: int) -> dic
                 raise RuntimeError(f"recobro messages run failed: {stderr.strip()[-500:]}")
         statuses = asyncio.run(_statuses(url))
         handed = sum(statuses.get(s, 0) for s in ("sent", "delivered", "undelivered"))
+        # Kannel's last reports are taken in at once, not left to its
+        # retries (a backlog that holds up the next user's replies).
+        asyncio.run(_take_last_reports(cfg, url, handed))
         # The fake SMSC drains Kannel's queue after the sender is done.
         deadline = time.monotonic() + 120
         while len(kannel.received(cfg)) - before < handed and time.monotonic() < deadline:
             time.sleep(1)
+        statuses = asyncio.run(_statuses(url))
         return {"messages": count, "senders": senders, "handed_to_kannel": handed,
                 "seconds": round(seconds, 1),
                 "per_s": round(handed / seconds), "statuses": statuses,
