@@ -45,15 +45,25 @@ async def set_account_status(reference: str, status: str) -> int:
     return 0
 
 
-async def add_do_not_call(number: str | None, reference: str | None, reason: str,
-                          region: str) -> int:
+def parse_do_not_call(number: str | None, reference: str | None, reason: str,
+                      region: str) -> DoNotCall:
+    """A do-not-call entry from an operator's words: a number (written as
+    dialed in region, or E.164) or an account's reference; ConfigError
+    naming what is wrong."""
+    if (number is None) == (reference is None):
+        raise ConfigError("give a number or an account reference (one of them)")
     if number is not None:
         try:
             number = parse_phone(number, "number", ImportDefaults(region=region.upper())).number
         except ValueError as error:
             raise ConfigError(str(error)) from None
+    return DoNotCall(DoNotCallReason(reason), number=number, reference=reference)
+
+
+async def add_do_not_call(number: str | None, reference: str | None, reason: str,
+                          region: str) -> int:
+    entry = parse_do_not_call(number, reference, reason, region)
     async with configured_database() as pool:
-        await AccountStore(pool).add_do_not_call(
-            DoNotCall(DoNotCallReason(reason), number=number, reference=reference))
-    print(f"do not call: {number or 'account ' + str(reference)} ({reason})")
+        await AccountStore(pool).add_do_not_call(entry)
+    print(f"do not call: {entry.number or 'account ' + str(reference)} ({reason})")
     return 0

@@ -24,12 +24,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from dialer.agents import http as agents_http
 from dialer.agents.events import AgentEvents
+from dialer.api.server import features
 from dialer.http import build_app
-from dialer.messages import http as messages_http
 from dialer.openapi import document, operations
-from dialer.reports import http as reports_http
 from tests.store.test_api_roles import ACCOUNTS, NoAsterisk, _attempt
 from tests.store.test_history import import_text
 
@@ -68,9 +66,7 @@ class _Served:
         attempt = await _attempt(self.pool, "RA-1", "agent1001")
         self.events = AgentEvents()
         await self.events.start(self.database)
-        app = build_app(TOKEN, self.pool, [
-            agents_http.installer(self.pool, self.events, NoAsterisk()),
-            messages_http.installer(self.pool), reports_http.installer(self.pool)])
+        app = build_app(TOKEN, self.pool, features(self.pool, self.events, NoAsterisk()))
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", 0).start()
