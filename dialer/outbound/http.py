@@ -1,11 +1,14 @@
 """The campaigns' routes (supervisors and admins: dialer.access.roles):
-list, create, show with live figures, start, pause, resume, stop, and set
-a stopped campaign's dial mode or abandon target. Each does what `recobro
+list, create, show with live figures (once, or as server-sent events),
+start, pause, resume, stop, and set a stopped campaign's dial mode or
+abandon target. Each does what `recobro
 campaign ...` does, through the same functions (dialer.outbound.commands,
 .store, .reports); a lifecycle refusal is a 409 naming the fix."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from datetime import UTC, datetime
 
@@ -28,6 +31,11 @@ from dialer.outbound.store import (
 from dialer.portfolio.model import DialMode
 
 STORE = web.AppKey("campaigns", CampaignStore)
+# A live-figures stream: an event every EVERY_S seconds unless asked
+# otherwise, for STREAM_S (then the client connects again, as EventSource does).
+EVERY_S = 2
+MAX_EVERY_S = 60
+STREAM_S = 300
 # The payment terms a body may give for every segment (as the CLI's options).
 _PAYMENT = ("settlement_percent", "instalments", "promise_days")
 _OPTION = re.compile(r"--([a-z][a-z-]*)")
@@ -167,6 +175,37 @@ async def set_abandon_target(request: web.Request) -> web.Response:
         return json_error(409, str(error))
 
 
+async def campaign_events(request: web.Request) -> web.StreamResponse:
+    """The campaign's live figures (as GET /campaigns/{campaign} shows them)
+    as server-sent events, one `figures` event every ?every= seconds (1 to
+    60, 2 by default), for STREAM_S; a browser's EventSource then connects
+    again by itself. 404 unknown."""
+    name = request.match_info["campaign"]
+    every = int(request.query.get("every", EVERY_S))  # digits: the document's
+    if not 1 <= every <= MAX_EVERY_S:
+        return json_error(400, f"the query's 'every' must be 1 to {MAX_EVERY_S} (seconds)")
+    try:
+        shown = await _shown(request, name)
+    except UnknownCampaign as error:
+        return json_error(404, str(error))
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + STREAM_S
+    try:
+        await response.write(f"retry: {every * 1000}\n\n".encode())
+        while True:
+            await response.write(f"event: figures\ndata: {json.dumps(shown)}\n\n".encode())
+            if loop.time() + every > ends:
+                break
+            await asyncio.sleep(every)
+            shown = await _shown(request, name)
+    except ConnectionResetError:
+        pass  # the client went away: nobody to tell
+    return response
+
+
 def installer(pool: asyncpg.Pool):
     """What puts the campaigns' routes on the API's application."""
     def install(app: web.Application) -> None:
@@ -175,6 +214,7 @@ def installer(pool: asyncpg.Pool):
             web.get("/campaigns", list_campaigns),
             web.post("/campaigns", create_campaign),
             web.get("/campaigns/{campaign}", show_campaign),
+            web.get("/campaigns/{campaign}/events", campaign_events),
             web.put("/campaigns/{campaign}/dial-mode", set_dial_mode),
             web.put("/campaigns/{campaign}/abandon-target", set_abandon_target),
             web.post("/campaigns/{campaign}/{action}", steer_campaign),

@@ -13,10 +13,16 @@ from dialer.portfolio.store import AccountStore
 from dialer.store.database import configured_database
 
 
+def import_defaults(region: str, currency: str, language: str) -> ImportDefaults:
+    """What rows without these columns get, from an operator's words
+    (`recobro accounts import --region --currency --language`, POST /imports)."""
+    return ImportDefaults(region=region.upper(), currency=currency.upper(),
+                          language=Language(language))
+
+
 async def import_accounts(path: Path, mapping: Path | None, file_format: str, region: str,
                           currency: str, language: str, strict: bool) -> int:
-    defaults = ImportDefaults(region=region.upper(), currency=currency.upper(),
-                              language=Language(language))
+    defaults = import_defaults(region, currency, language)
     async with configured_database() as pool:
         outcome = await import_file(AccountStore(pool), path, load_mapping(mapping), defaults,
                                     file_format=file_format, strict=strict)

@@ -28,6 +28,17 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
+class ImportBatch:
+    """One import: where from, when, and how many rows it took and quarantined."""
+
+    id: int
+    source: str
+    at: datetime
+    accepted: int
+    quarantined: int
+
+
+@dataclass(frozen=True)
 class QuarantinedRow:
     batch_id: int
     source: str
@@ -175,6 +186,12 @@ class AccountStore:
             "JOIN import_batches b ON b.id = q.batch_id "
             "WHERE $1::bigint IS NULL OR q.batch_id = $1 ORDER BY q.batch_id, q.line", batch_id)
         return [QuarantinedRow(*row) for row in rows]
+
+    async def batch(self, batch_id: int) -> ImportBatch | None:
+        """One import batch, or None."""
+        row = await self.pool.fetchrow("SELECT id, source, at, accepted, quarantined "
+                                       "FROM import_batches WHERE id = $1", batch_id)
+        return None if row is None else ImportBatch(*row)
 
     async def add_do_not_call(self, entry: DoNotCall, at: datetime | None = None) -> int | None:
         """Put a number, or a whole account (by reference), on the list: the

@@ -9,6 +9,7 @@ the audit with who made it."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -246,3 +247,83 @@ async def test_the_do_not_call_list_added_to_paged_and_by_an_admin_taken_from(ap
         ("admin", "admin", "DELETE", f"/dnc/{entry['id']}", 200),
         ("admin", "admin", "DELETE", f"/dnc/{entry['id']}", 404),
     ]
+
+
+IMPORT = ("reference,debtor_name,balance,days_past_due,phone1,language\n"
+          "RD-4,Dora Díaz,310.50,20,+12125550104,en\n"
+          "RE-5,Elio Estrada,lots,20,+12125550105,es\n"
+          "RA-1,Alma Aguirre,150.00,12,+12125550101,es\n"
+          "RF-6,Fede Fuentes,10.00,3,12,es\n")
+
+
+async def test_an_import_keeps_the_good_rows_and_names_each_bad_ones_line_and_field(
+        api) -> None:  # noqa: F811
+    client, pool, tokens, _calls = api
+    s = bearer(tokens["supervisor"])
+    strict = await client.post("/imports", headers=s, data=IMPORT.encode(),
+                               params={"strict": "true"})
+    assert strict.status == 422
+    refused = await strict.json()
+    assert refused["imported"] is False and [e["line"] for e in refused["errors"]] == [3, 5]
+    assert await pool.fetchval("SELECT count(*) FROM accounts") == 3  # nothing stored
+
+    response = await client.post("/imports", headers=s, data=IMPORT.encode(),
+                                 params={"source": "december.csv", "language": "en"})
+    assert response.status == 201, await response.text()
+    done = await response.json()
+    assert (done["inserted"], done["updated"], done["quarantined"]) == (1, 1, 2)
+    assert [(e["line"], e["reason"].split(":")[0]) for e in done["errors"]] == [
+        (3, "balance"), (5, "phone1")]
+    assert await pool.fetchval("SELECT balance::text FROM accounts WHERE reference = 'RA-1'") \
+        == "150.00"
+    assert await pool.fetchval("SELECT language FROM accounts WHERE reference = 'RD-4'") == "en"
+
+    batch = await (await client.get(f"/imports/{done['batch']}", headers=s)).json()
+    assert (batch["source"], batch["accepted"], batch["quarantined"]) == (
+        "api: december.csv", 2, 2)
+    assert batch["errors"] == done["errors"]
+    assert (await client.get("/imports/999999", headers=s)).status == 404
+    headless = await client.post("/imports", headers=s, data=b"reference,balance\nX,1\n")
+    assert headless.status == 400 and "debtor_name" in (await headless.json())["error"]
+    assert (await client.post("/imports", headers=bearer(tokens["A"]),
+                              data=IMPORT.encode())).status == 403
+    assert await _audit(pool, "/imports") == [
+        ("supervisor", "supervisor", "POST", "/imports", 422),
+        ("supervisor", "supervisor", "POST", "/imports", 201),
+        ("supervisor", "supervisor", "POST", "/imports", 400),
+        ("A", "agent", "POST", "/imports", 403),
+    ]
+
+
+async def _events(response, count: int) -> list[tuple[str, dict]]:
+    """The first count events of a server-sent stream: (event, data)."""
+    events, event = [], ""
+    async for raw in response.content:
+        line = raw.decode().rstrip("\n")
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            events.append((event, json.loads(line.removeprefix("data: "))))
+            if len(events) == count:
+                return events
+    raise AssertionError(f"the stream ended after {len(events)} event(s)")
+
+
+async def test_a_campaigns_live_figures_come_as_server_sent_events(api) -> None:  # noqa: F811
+    client, pool, tokens, calls = api
+    s = bearer(tokens["supervisor"])
+    async with client.get("/campaigns/spring/events", headers=s,
+                          params={"every": "1"}) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "text/event-stream"
+        [(event, first)] = await _events(response, 1)
+        assert (event, first["name"], first["calls_in_flight"]) == ("figures", "spring", 3)
+        await pool.execute("UPDATE attempts SET answered_at = now(), ended_at = now(), "
+                           "result = 'abandoned' WHERE id = $1", calls["none"])
+        [(_, second)] = await _events(response, 1)
+        assert second["calls_in_flight"] == 2 and second["today"]["abandoned"] == 1
+    assert (await client.get("/campaigns/nope/events", headers=s)).status == 404
+    assert (await client.get("/campaigns/spring/events", headers=s,
+                             params={"every": "0"})).status == 400
+    assert (await client.get("/campaigns/spring/events",
+                             headers=bearer(tokens["A"]))).status == 403

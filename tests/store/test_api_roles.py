@@ -37,7 +37,8 @@ ACCOUNTS = ("reference,debtor_name,balance,days_past_due,risk_score,language,tim
             "RB-2,Bruno Benítez,980.00,40,0.5,es,America/New_York,+12125550102\n"
             "RC-3,Carla Cruz,50.00,5,0.5,es,America/New_York,+12125550103\n")
 # Tables a refused request must leave as they were.
-WATCHED = ("dispositions", "messages", "message_templates", "do_not_call", "campaigns")
+WATCHED = ("dispositions", "messages", "message_templates", "do_not_call", "campaigns",
+           "import_batches")
 
 
 class NoAsterisk:
@@ -100,7 +101,8 @@ def concrete(path: str, calls: dict[str, uuid.UUID]) -> str:
     """A route's path with agent B's things in it (what A must not reach)."""
     values = {"endpoint": B, "action": "login", "attempt": str(calls["B"]),
               "reference": "RB-2", "campaign": "spring", "segment": "any",
-              "trigger": "agent_link", "channel": "sms", "language": "es", "entry": "1"}
+              "trigger": "agent_link", "channel": "sms", "language": "es", "entry": "1",
+              "batch": "1"}
     if path.endswith("/recording/{action}"):
         values["action"] = "pause"
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
