@@ -154,7 +154,7 @@ class CampaignStore:
         return campaign_id, leads
 
     async def load(self, name: str) -> Campaign:
-        """The campaign named name; ConfigError when there is none."""
+        """The campaign named name; UnknownCampaign when there is none."""
         row = await self.pool.fetchrow("SELECT * FROM campaigns WHERE name = $1", name)
         if row is None:
             raise UnknownCampaign(name)
