@@ -404,34 +404,38 @@ def _add_template_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
+    from dialer.outbound.defaults import CAMPAIGN_DEFAULTS as defaults
+
     campaign = sub.add_parser("campaign", help="create, run and steer campaigns")
     campaign.add_argument("action", choices=["create", "start", "pause", "resume", "stop",
                                              "run", "status"])
     campaign.add_argument("name")
     campaign.add_argument("--mode", choices=["preview", "progressive", "ratio", "predictive"],
-                          default="predictive")
-    campaign.add_argument("--ratio", type=float, default=2.0,
+                          default=defaults["mode"])
+    campaign.add_argument("--ratio", type=float, default=defaults["ratio"],
                           help="calls per agent (ratio mode), 1 to 10")
-    campaign.add_argument("--abandon-target", type=float, default=0.03,
+    campaign.add_argument("--abandon-target", type=float, default=defaults["abandon_target"],
                           help="predictive mode's abandon rate, a share: at most 0.03 (the "
                                "regulators' 3%% cap) unless --allow-abandon-above-cap")
     campaign.add_argument("--allow-abandon-above-cap", action="store_true",
                           help="accept an --abandon-target above the 3%% cap (outside the "
                                "FCC's and Ofcom's rules: on the operator's responsibility)")
     campaign.add_argument("--caller-id", help="default: RECOBRO_CALLER_ID")
-    campaign.add_argument("--window", default="local",
+    campaign.add_argument("--window", default=defaults["window"],
                           help="us, es, mx, local (by the number's country) or HH:MM-HH:MM")
-    campaign.add_argument("--ring-timeout", type=int, default=25, help="seconds, 5 to 120")
-    campaign.add_argument("--wrap-up", type=int, default=5,
+    campaign.add_argument("--ring-timeout", type=int, default=defaults["ring_timeout"],
+                          help="seconds, 5 to 120")
+    campaign.add_argument("--wrap-up", type=int, default=defaults["wrap_up"],
                           help="agent wrap-up seconds, 0 to 3600")
-    campaign.add_argument("--early-max-dpd", type=int, default=30)
-    campaign.add_argument("--mid-max-dpd", type=int, default=90)
-    campaign.add_argument("--segments", default="early,mid,late")
+    campaign.add_argument("--early-max-dpd", type=int, default=defaults["early_max_dpd"])
+    campaign.add_argument("--mid-max-dpd", type=int, default=defaults["mid_max_dpd"])
+    campaign.add_argument("--segments", default=defaults["segments"])
     campaign.add_argument("--amd", action="store_true",
                           help="answering-machine detection on every answered call")
     campaign.add_argument("--machine-action", choices=["hang_up", "leave_message"],
-                          default="hang_up", help="what to do when AMD hears a machine")
-    campaign.add_argument("--portfolio", default="",
+                          default=defaults["machine_action"],
+                          help="what to do when AMD hears a machine")
+    campaign.add_argument("--portfolio", default=defaults["portfolio"],
                           help="only accounts whose client_segment is this (default: all)")
     campaign.add_argument("--strategies", type=Path, help="TOML file of per-segment strategies")
     # Payment by keypad, for every segment (a strategies file may set each
@@ -442,7 +446,8 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
                           help="offer a plan of N monthly payments (2-24)")
     campaign.add_argument("--promise-days", metavar="N|none",
                           help="offer a promise to pay within N days (0-180)")
-    campaign.add_argument("--answered-to", choices=["agent", "self_service"], default="agent",
+    campaign.add_argument("--answered-to", choices=["agent", "self_service"],
+                          default=defaults["answered_to"],
                           help="where answered live calls go: agent (default), or "
                                "self_service: an agentless press-to-pay campaign (the "
                                "debtor keys the account number, then the self-service menu)")

@@ -11,6 +11,7 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote_to_bytes
 
@@ -274,6 +275,40 @@ async def json_body(request: web.Request) -> dict:
     if not isinstance(body, dict):
         raise http_error(web.HTTPBadRequest, "the body must be a JSON object")
     return body
+
+
+# A list's page: at most LIMIT items unless the query's limit asks for
+# fewer or more (up to MAX_LIMIT); the query's `after` is the cursor the
+# previous page's `next` gave.
+LIMIT = 50
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which page of a list a request asks for."""
+
+    after: int | None  # the last id of the page before; None: the first page
+    limit: int
+
+
+def page_of(request: web.Request) -> Page:
+    """The page the query asks for (its limit and after are digits: the
+    document's, checked already); HTTPBadRequest for a limit out of range."""
+    limit = int(request.query.get("limit", LIMIT))
+    if not 1 <= limit <= MAX_LIMIT:
+        raise http_error(web.HTTPBadRequest, f"the query's 'limit' must be 1 to {MAX_LIMIT}")
+    after = request.query.get("after")
+    return Page(None if after is None else int(after), limit)
+
+
+def page_response(items: Sequence[dict[str, object]], page: Page,
+                  cursor: Callable[[dict[str, object]], int]) -> web.Response:
+    """A page of a list: its items, and the cursor of the next page (the
+    query's `after`), null on the last page."""
+    last = len(items) < page.limit
+    return web.json_response({"items": list(items),
+                              "next": None if last else cursor(items[-1])})
 
 
 def build_app(token: str, pool: asyncpg.Pool,

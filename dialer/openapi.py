@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -26,6 +27,10 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 # How a format's refusal reads: what the value must be.
 _FORMATS = {"uuid": "an id (a UUID)", "date": "a date (YYYY-MM-DD)",
             "date-time": "a date and time (ISO 8601)"}
+
+# A query or path parameter that is a whole number is text of digits (a
+# query holds text): its pattern, said in words.
+_DIGITS = re.compile(r"\^\[0-9\]\{1,([0-9]+)\}\$")
 
 
 @dataclass(frozen=True)
@@ -58,11 +63,13 @@ def _inlined(node: Any, root: dict[str, Any]) -> Any:
     """node with every local $ref replaced by what it names (the document
     has no recursive schema), so each schema validates on its own."""
     if isinstance(node, dict):
-        if set(node) == {"$ref"}:
+        if "$ref" in node:
             target: Any = root
             for part in node["$ref"].removeprefix("#/").split("/"):
                 target = target[part]
-            return _inlined(target, root)
+            # Keywords beside the $ref (a default, a description) are kept.
+            siblings = {key: value for key, value in node.items() if key != "$ref"}
+            return _inlined({**target, **siblings}, root)
         return {key: _inlined(value, root) for key, value in node.items()}
     if isinstance(node, list):
         return [_inlined(item, root) for item in node]
@@ -121,7 +128,12 @@ def _what_it_must_be(error: ValidationError) -> str:
         return "must not be empty" if wanted == 1 else f"must be at least {wanted} characters"
     if kind == "maxLength":
         return f"must be at most {wanted} characters"
+    if kind in ("oneOf", "anyOf") and "description" in error.schema:
+        return f"must be {error.schema['description']}"  # the forms, in words
     if kind == "pattern":
+        digits = _DIGITS.fullmatch(wanted)
+        if digits:
+            return f"must be a whole number (at most {digits.group(1)} digits)"
         return f"must match {wanted}"
     return f"breaks the schema's {kind!r}"
 

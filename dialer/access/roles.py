@@ -60,6 +60,7 @@ class Rule:
     public: bool = False  # no token needed: the API's description, which holds no data
 
 
+_ADMIN = frozenset({Role.ADMIN})
 _STAFF = frozenset({Role.ADMIN, Role.SUPERVISOR})
 _EVERYONE = frozenset(Role)
 
@@ -77,6 +78,13 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/attempts/{attempt}/recording/{action}"): Rule(_EVERYONE, Own.CALL),
     ("POST", "/attempts/{attempt}/payment"): Rule(_EVERYONE, Own.CALL),
     ("POST", "/attempts/{attempt}/link"): Rule(_EVERYONE, Own.CALL),
+    ("GET", "/campaigns"): Rule(_STAFF),
+    ("POST", "/campaigns"): Rule(_STAFF),
+    ("GET", "/campaigns/{campaign}"): Rule(_STAFF),
+    ("GET", "/campaigns/{campaign}/events"): Rule(_STAFF),
+    ("POST", "/campaigns/{campaign}/{action}"): Rule(_STAFF),
+    ("PUT", "/campaigns/{campaign}/dial-mode"): Rule(_STAFF),
+    ("PUT", "/campaigns/{campaign}/abandon-target"): Rule(_STAFF),
     ("GET", "/campaigns/{campaign}/templates"): Rule(_STAFF),
     ("GET", "/campaigns/{campaign}/templates/{segment}/{trigger}/{channel}/{language}"):
         Rule(_STAFF),
@@ -84,6 +92,13 @@ ROUTES: dict[tuple[str, str], Rule] = {
         Rule(_STAFF),
     ("POST", "/accounts/{reference}/messages/preview"): Rule(_STAFF),
     ("GET", "/accounts/{reference}/messages"): Rule(_EVERYONE, Own.ACCOUNT),
+    ("GET", "/accounts"): Rule(_STAFF),
+    ("GET", "/accounts/{reference}"): Rule(_EVERYONE, Own.ACCOUNT),
+    ("POST", "/imports"): Rule(_STAFF),
+    ("GET", "/imports/{batch}"): Rule(_STAFF),
+    ("GET", "/dnc"): Rule(_STAFF),
+    ("POST", "/dnc"): Rule(_STAFF),
+    ("DELETE", "/dnc/{entry}"): Rule(_ADMIN),
     ("GET", "/reports/strategy"): Rule(_STAFF),
 }
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
+import asyncpg
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import BadHttpMessage
@@ -17,10 +19,14 @@ from dialer.agents import http as agents_http
 from dialer.agents.events import AgentEvents
 from dialer.agents.feature_codes import FeatureCodes
 from dialer.agents.store import AgentStore
+from dialer.api import accounts
+from dialer.calls.control import CallControl
 from dialer.engine import Engine
 from dialer.errors import ConfigError
 from dialer.http import build_app
 from dialer.messages import http as messages_http
+from dialer.outbound import http as outbound_http
+from dialer.portfolio import http as portfolio_http
 from dialer.process import stop_requested
 from dialer.reports import http as reports_http
 from dialer.settings import Settings
@@ -55,6 +61,16 @@ class _MalformedRequestInOneLine(logging.Filter):
         return True
 
 
+def features(pool: asyncpg.Pool, agent_events: AgentEvents,
+             calls: CallControl) -> list[Callable[[web.Application], None]]:
+    """What puts every feature's routes on the API's application (the one
+    list: the server and the tests that hold the routes, the roles' table
+    and the OpenAPI document together build the app from it)."""
+    return [agents_http.installer(pool, agent_events, calls), messages_http.installer(pool),
+            reports_http.installer(pool), outbound_http.installer(pool),
+            accounts.installer(pool), portfolio_http.installer(pool)]
+
+
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Serve until SIGINT or SIGTERM."""
     server_log = logging.getLogger("aiohttp.server")
@@ -75,9 +91,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         FeatureCodes(engine, AgentStore(pool))
         await agent_events.start(settings.database_url)
         runner = web.AppRunner(build_app(settings.api.token, pool,
-                                         [agents_http.installer(pool, agent_events, engine),
-                                          messages_http.installer(pool),
-                                          reports_http.installer(pool)]),
+                                         features(pool, agent_events, engine)),
                                access_log_class=_AccessLogWithoutQuery)
         await runner.setup()
         try:

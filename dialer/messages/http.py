@@ -44,7 +44,7 @@ def _version(version: TemplateVersion) -> dict[str, object]:
             "created_at": version.created_at.isoformat()}
 
 
-def _message(message: OutboxMessage) -> dict[str, object]:
+def message_json(message: OutboxMessage) -> dict[str, object]:
     return {"id": message.id, "trigger": message.trigger.value,
             "channel": message.channel.value, "status": message.status,
             "attempts": message.attempts, "template_id": message.template_id,
@@ -117,7 +117,7 @@ async def history(request: web.Request) -> web.Response:
     account = await pool.fetchval("SELECT id FROM accounts WHERE reference = $1", reference)
     if account is None:
         return json_error(404, f"no account with reference {reference!r}")
-    return web.json_response([_message(m) for m in await account_messages(pool, account)])
+    return web.json_response([message_json(m) for m in await account_messages(pool, account)])
 
 
 async def send_link(request: web.Request) -> web.Response:

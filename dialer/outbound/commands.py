@@ -212,11 +212,7 @@ def pacing(campaign: Campaign) -> str:
 
 async def create_campaign(campaign: Campaign) -> int:
     async with configured_database() as pool:
-        store = CampaignStore(pool)
-        campaign_id = await store.create(campaign)
-        await store.refresh_leads(campaign_id)
-        leads = await pool.fetchval("SELECT count(*) FROM leads WHERE campaign_id = $1",
-                                    campaign_id)
+        _, leads = await CampaignStore(pool).create_with_leads(campaign)
     print(f"campaign {campaign.name} created ({pacing(campaign)}, window "
           f"{campaign.window_profile}), {leads} lead(s); start it with "
           f"`recobro campaign start {campaign.name}`")

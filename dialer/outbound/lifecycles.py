@@ -64,6 +64,17 @@ def campaign_after(state: CampaignState, action: CampaignAction) -> CampaignStat
     return _move(CAMPAIGN_TRANSITIONS, "campaign", state, action, "; start it first")
 
 
+def check_settings_change(state: CampaignState, setting: str) -> None:
+    """A campaign's pacing settings (dial mode, abandon target) change only
+    while it is stopped: a dialer reads them when it starts, so a change
+    to a running or paused campaign would be a figure no dialer obeys.
+    TransitionError naming the fix otherwise."""
+    if state is not CampaignState.STOPPED:
+        raise TransitionError(f"a campaign that is {state.value} keeps its {setting}: stop it "
+                              f"first, set the {setting}, then start it (its dialers read "
+                              "the settings when they start)")
+
+
 class LeadState(Enum):
     READY = "ready"  # waiting for its next_callable_at
     DIALING = "dialing"  # claimed by a dialer, an attempt about to be or in flight

@@ -4,7 +4,7 @@ happening to them, and its abandon rate over the regulators' windows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -50,16 +50,49 @@ async def lead_counts(pool: asyncpg.Pool, campaign_id: int, now: datetime) -> Le
                       {r["reason"]: r["count"] for r in done})
 
 
+async def _abandon_tally(pool: asyncpg.Pool, campaign_id: int, since: datetime,
+                         window: str) -> AbandonTally:
+    """Live answers and abandons of the campaign's calls that ended after since."""
+    row = await pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE result = ANY ($3::text[])) AS live, "
+        "count(*) FILTER (WHERE result = $4) AS abandoned FROM attempts "
+        "WHERE campaign_id = $1 AND ended_at > $2", campaign_id, since,
+        [result.value for result in LIVE_ANSWERS], AttemptResult.ABANDONED.value)
+    return AbandonTally(window, row["live"], row["abandoned"])
+
+
 async def abandon_tallies(pool: asyncpg.Pool, campaign_id: int,
                           now: datetime) -> list[AbandonTally]:
     """Live answers and abandons of the campaign over each regulator's window."""
-    live = [result.value for result in LIVE_ANSWERS]
-    tallies = []
-    for name, length in WINDOWS:
-        row = await pool.fetchrow(
-            "SELECT count(*) FILTER (WHERE result = ANY ($3::text[])) AS live, "
-            "count(*) FILTER (WHERE result = $4) AS abandoned FROM attempts "
-            "WHERE campaign_id = $1 AND ended_at > $2", campaign_id, now - length, live,
-            AttemptResult.ABANDONED.value)
-        tallies.append(AbandonTally(name, row["live"], row["abandoned"]))
-    return tallies
+    return [await _abandon_tally(pool, campaign_id, now - length, name)
+            for name, length in WINDOWS]
+
+
+@dataclass(frozen=True)
+class CampaignFigures:
+    """What a supervisor watches of a running campaign: its calls in
+    flight, today's answers and abandons (since 00:00 UTC), and its leads."""
+
+    in_flight: int
+    answered_today: int  # answered by a person or a machine
+    today: AbandonTally
+    leads: LeadCounts
+
+    @property
+    def leads_left(self) -> int:
+        """Leads that may still be dialed: callable now, waiting, or being dialed."""
+        return self.leads.callable_now + self.leads.waiting + self.leads.dialing
+
+
+async def campaign_figures(pool: asyncpg.Pool, campaign_id: int,
+                           now: datetime) -> CampaignFigures:
+    """The campaign's live figures as of now."""
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    row = await pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE ended_at IS NULL) AS in_flight, "
+        "count(*) FILTER (WHERE answered_at >= $2) AS answered FROM attempts "
+        "WHERE campaign_id = $1 AND (ended_at IS NULL OR answered_at >= $2)",
+        campaign_id, midnight)
+    return CampaignFigures(row["in_flight"], row["answered"],
+                           await _abandon_tally(pool, campaign_id, midnight, "today (UTC)"),
+                           await lead_counts(pool, campaign_id, now))

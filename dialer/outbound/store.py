@@ -3,6 +3,7 @@ campaign draws from the accounts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -13,6 +14,7 @@ from dialer.outbound.lifecycles import (
     CampaignState,
     TransitionError,
     campaign_after,
+    check_settings_change,
 )
 from dialer.portfolio.model import (
     AnsweredTo,
@@ -70,6 +72,35 @@ WHERE leads.state = 'ready'
 """
 
 
+class UnknownCampaign(ConfigError):
+    """No campaign has that name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no campaign named {name!r} (`recobro campaign create`)")
+
+
+class CampaignExists(ConfigError):
+    """A campaign has that name already."""
+
+
+class CampaignRefused(ConfigError):
+    """The campaign's lifecycle does not allow that now; the message names
+    the fix (dialer.outbound.lifecycles)."""
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    """A campaign as a list shows it."""
+
+    id: int
+    name: str
+    state: CampaignState
+    dial_mode: DialMode
+    abandon_target: float
+    answered_to: AnsweredTo
+    created_at: datetime
+
+
 def _strategy(row: asyncpg.Record) -> Strategy:
     return Strategy(
         segment=Segment(row["segment"]), dial_mode=DialMode(row["dial_mode"]),
@@ -101,7 +132,7 @@ class CampaignStore:
                     campaign.machine_action.value, campaign.answered_to.value,
                     campaign.max_lines)
             except asyncpg.UniqueViolationError:
-                raise ConfigError(f"campaign {campaign.name!r} already exists") from None
+                raise CampaignExists(f"campaign {campaign.name!r} already exists") from None
             except asyncpg.CheckViolationError as error:
                 raise ConfigError(f"campaign {campaign.name!r}: "
                                   f"{refusal_in_words(error)}") from None
@@ -113,11 +144,20 @@ class CampaignStore:
                     s.payment.settlement_percent, s.payment.instalments, s.payment.promise_days)
         return campaign_id
 
+    async def create_with_leads(self, campaign: Campaign) -> tuple[int, int]:
+        """Store a new campaign and draw its leads from the accounts: its id
+        and how many leads it has."""
+        campaign_id = await self.create(campaign)
+        await self.refresh_leads(campaign_id)
+        leads = await self.pool.fetchval("SELECT count(*) FROM leads WHERE campaign_id = $1",
+                                         campaign_id)
+        return campaign_id, leads
+
     async def load(self, name: str) -> Campaign:
-        """The campaign named name; ConfigError when there is none."""
+        """The campaign named name; UnknownCampaign when there is none."""
         row = await self.pool.fetchrow("SELECT * FROM campaigns WHERE name = $1", name)
         if row is None:
-            raise ConfigError(f"no campaign named {name!r} (`recobro campaign create`)")
+            raise UnknownCampaign(name)
         strategies = await self.pool.fetch(
             "SELECT * FROM strategies WHERE campaign_id = $1 ORDER BY priority DESC", row["id"])
         return Campaign(
@@ -142,14 +182,56 @@ class CampaignStore:
             state = await connection.fetchval(
                 "SELECT state FROM campaigns WHERE name = $1 FOR UPDATE", name)
             if state is None:
-                raise ConfigError(f"no campaign named {name!r} (`recobro campaign create`)")
+                raise UnknownCampaign(name)
             try:
                 after = campaign_after(CampaignState(state), action)
             except TransitionError as error:
-                raise ConfigError(f"campaign {name}: {error}") from None
+                raise CampaignRefused(f"campaign {name}: {error}") from None
             await connection.execute("UPDATE campaigns SET state = $2 WHERE name = $1",
                                      name, after.value)
         return after
+
+    async def set_dial_mode(self, name: str, mode: DialMode) -> None:
+        """A stopped campaign's dial mode, and every segment strategy's
+        (a strategies file's per-segment modes give way to it)."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            campaign_id = await self._stopped(connection, name, "dial mode")
+            await connection.execute("UPDATE campaigns SET dial_mode = $2 WHERE id = $1",
+                                     campaign_id, mode.value)
+            await connection.execute("UPDATE strategies SET dial_mode = $2 "
+                                     "WHERE campaign_id = $1", campaign_id, mode.value)
+
+    async def set_abandon_target(self, name: str, target: float) -> None:
+        """A stopped campaign's abandon target (checked already:
+        dialer.outbound.commands.check_abandon_target)."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            campaign_id = await self._stopped(connection, name, "abandon target")
+            await connection.execute("UPDATE campaigns SET abandon_target = $2 WHERE id = $1",
+                                     campaign_id, target)
+
+    @staticmethod
+    async def _stopped(connection: asyncpg.Connection, name: str, setting: str) -> int:
+        """The id of the campaign, locked, when its setting may change now;
+        UnknownCampaign or CampaignRefused otherwise."""
+        row = await connection.fetchrow(
+            "SELECT id, state FROM campaigns WHERE name = $1 FOR UPDATE", name)
+        if row is None:
+            raise UnknownCampaign(name)
+        try:
+            check_settings_change(CampaignState(row["state"]), setting)
+        except TransitionError as error:
+            raise CampaignRefused(f"campaign {name}: {error}") from None
+        return row["id"]
+
+    async def page(self, after: int | None, limit: int) -> list[CampaignSummary]:
+        """Campaigns by id, the first limit after the id `after` (a page)."""
+        rows = await self.pool.fetch(
+            "SELECT id, name, state, dial_mode, abandon_target, answered_to, created_at "
+            "FROM campaigns WHERE $1::integer IS NULL OR id > $1 ORDER BY id LIMIT $2",
+            after, limit)
+        return [CampaignSummary(r["id"], r["name"], CampaignState(r["state"]),
+                                DialMode(r["dial_mode"]), r["abandon_target"],
+                                AnsweredTo(r["answered_to"]), r["created_at"]) for r in rows]
 
     async def refresh_leads(self, campaign_id: int, since: datetime | None = None) -> datetime:
         """Bring the campaign's leads up to date with the accounts changed

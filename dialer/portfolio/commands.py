@@ -13,10 +13,16 @@ from dialer.portfolio.store import AccountStore
 from dialer.store.database import configured_database
 
 
+def import_defaults(region: str, currency: str, language: str) -> ImportDefaults:
+    """What rows without these columns get, from an operator's words
+    (`recobro accounts import --region --currency --language`, POST /imports)."""
+    return ImportDefaults(region=region.upper(), currency=currency.upper(),
+                          language=Language(language))
+
+
 async def import_accounts(path: Path, mapping: Path | None, file_format: str, region: str,
                           currency: str, language: str, strict: bool) -> int:
-    defaults = ImportDefaults(region=region.upper(), currency=currency.upper(),
-                              language=Language(language))
+    defaults = import_defaults(region, currency, language)
     async with configured_database() as pool:
         outcome = await import_file(AccountStore(pool), path, load_mapping(mapping), defaults,
                                     file_format=file_format, strict=strict)
@@ -45,15 +51,25 @@ async def set_account_status(reference: str, status: str) -> int:
     return 0
 
 
-async def add_do_not_call(number: str | None, reference: str | None, reason: str,
-                          region: str) -> int:
+def parse_do_not_call(number: str | None, reference: str | None, reason: str,
+                      region: str) -> DoNotCall:
+    """A do-not-call entry from an operator's words: a number (written as
+    dialed in region, or E.164) or an account's reference; ConfigError
+    naming what is wrong."""
+    if (number is None) == (reference is None):
+        raise ConfigError("give a number or an account reference (one of them)")
     if number is not None:
         try:
             number = parse_phone(number, "number", ImportDefaults(region=region.upper())).number
         except ValueError as error:
             raise ConfigError(str(error)) from None
+    return DoNotCall(DoNotCallReason(reason), number=number, reference=reference)
+
+
+async def add_do_not_call(number: str | None, reference: str | None, reason: str,
+                          region: str) -> int:
+    entry = parse_do_not_call(number, reference, reason, region)
     async with configured_database() as pool:
-        await AccountStore(pool).add_do_not_call(
-            DoNotCall(DoNotCallReason(reason), number=number, reference=reference))
-    print(f"do not call: {number or 'account ' + str(reference)} ({reason})")
+        await AccountStore(pool).add_do_not_call(entry)
+    print(f"do not call: {entry.number or 'account ' + str(reference)} ({reason})")
     return 0

@@ -239,21 +239,33 @@ def _jsonl_rows(handle: BinaryIO) -> ParsedFile:
     return ParsedFile(rows, sorted(columns), bad, raw)
 
 
+def _file_format(source: str, file_format: str) -> str:
+    """csv or jsonl: file_format, or for "auto" the source's suffix."""
+    if file_format != "auto":
+        return file_format
+    return "jsonl" if Path(source).suffix in (".jsonl", ".ndjson", ".json") else "csv"
+
+
+def read_stream(handle: BinaryIO, file_format: str) -> ParsedFile:
+    """The rows of a CSV or JSON-lines stream (csv or jsonl), each with its
+    line number, and the lines that are no rows."""
+    previous = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        return _jsonl_rows(handle) if file_format == "jsonl" else _csv_rows(handle)
+    finally:
+        csv.field_size_limit(previous)
+
+
 def read_rows(path: Path, file_format: str) -> ParsedFile:
     """The rows of a CSV or JSON-lines file, each with its line number, and
     the lines that are no rows."""
-    if file_format == "auto":
-        file_format = "jsonl" if path.suffix in (".jsonl", ".ndjson", ".json") else "csv"
-    previous = csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
         with path.open("rb") as handle:
-            return _jsonl_rows(handle) if file_format == "jsonl" else _csv_rows(handle)
+            return read_stream(handle, _file_format(str(path), file_format))
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
-    finally:
-        csv.field_size_limit(previous)
 
 
 @dataclass(frozen=True)
@@ -267,11 +279,29 @@ async def import_file(store: AccountStore, path: Path, mapping: Mapping[str, str
                       strict: bool = False) -> ImportOutcome:
     """Import a file: all good rows and the quarantine in one transaction;
     with strict, any bad row stops the import and nothing changes."""
-    parsed = read_rows(path, file_format)
+    return await _import_parsed(store, str(path), read_rows(path, file_format), mapping,
+                                defaults, strict)
+
+
+async def import_upload(store: AccountStore, source: str, handle: BinaryIO,
+                        mapping: Mapping[str, str], defaults: ImportDefaults, *,
+                        file_format: str = "auto", strict: bool = False) -> ImportOutcome:
+    """Import a file's bytes sent by a client (POST /imports) as
+    import_file imports a file; source: the name its batch is known by."""
+    try:
+        parsed = read_stream(handle, _file_format(source, file_format))
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+    return await _import_parsed(store, source, parsed, mapping, defaults, strict)
+
+
+async def _import_parsed(store: AccountStore, source: str, parsed: ParsedFile,
+                         mapping: Mapping[str, str], defaults: ImportDefaults,
+                         strict: bool) -> ImportOutcome:
     try:
         full_mapping = check_mapping(mapping, parsed.columns)
     except MappingError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        raise ConfigError(f"{source}: {error}") from None
     accounts, errors = parse_rows(parsed.rows, full_mapping, defaults)
     errors = sorted(parsed.unreadable + errors, key=lambda e: e.line)
     if strict and errors:
@@ -281,7 +311,7 @@ async def import_file(store: AccountStore, path: Path, mapping: Mapping[str, str
     raw = {line: json.dumps(row, ensure_ascii=False) for line, row in parsed.rows if line in bad_lines}
     raw.update(parsed.raw)
     raw = {line: storable(text) for line, text in raw.items()}
-    report = await store.import_accounts(storable(str(path)), accounts, errors, raw)
+    report = await store.import_accounts(storable(source), accounts, errors, raw)
     return ImportOutcome(report, errors)
 
 

@@ -14,7 +14,7 @@ import asyncpg
 
 from dialer.errors import DatabaseError
 from dialer.portfolio.importing import RowError
-from dialer.portfolio.model import Account, DoNotCall
+from dialer.portfolio.model import Account, DoNotCall, DoNotCallReason
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,17 @@ class ImportReport:
     quarantined: int
     retired: int = 0  # phones a re-import no longer lists
     restored: int = 0  # retired phones listed again
+
+
+@dataclass(frozen=True)
+class ImportBatch:
+    """One import: where from, when, and how many rows it took and quarantined."""
+
+    id: int
+    source: str
+    at: datetime
+    accepted: int
+    quarantined: int
 
 
 @dataclass(frozen=True)
@@ -176,9 +187,16 @@ class AccountStore:
             "WHERE $1::bigint IS NULL OR q.batch_id = $1 ORDER BY q.batch_id, q.line", batch_id)
         return [QuarantinedRow(*row) for row in rows]
 
-    async def add_do_not_call(self, entry: DoNotCall, at: datetime | None = None) -> None:
-        """Put a number, or a whole account (by reference), on the list."""
-        await add_do_not_call(self.pool, entry, at)
+    async def batch(self, batch_id: int) -> ImportBatch | None:
+        """One import batch, or None."""
+        row = await self.pool.fetchrow("SELECT id, source, at, accepted, quarantined "
+                                       "FROM import_batches WHERE id = $1", batch_id)
+        return None if row is None else ImportBatch(*row)
+
+    async def add_do_not_call(self, entry: DoNotCall, at: datetime | None = None) -> int | None:
+        """Put a number, or a whole account (by reference), on the list: the
+        new entry's id, None when it was there already."""
+        return await add_do_not_call(self.pool, entry, at)
 
     async def set_status(self, reference: str, status: str) -> bool:
         """Change an account's status (a payment arrives: 'paid'); whether
@@ -190,16 +208,58 @@ class AccountStore:
 
 
 async def add_do_not_call(connection: asyncpg.Pool | asyncpg.Connection, entry: DoNotCall,
-                          at: datetime | None = None) -> None:
+                          at: datetime | None = None) -> int | None:
     """The one way onto the do-not-call list (an operator's entry, the
     opt-out key, an agent's disposition): an entry already there is kept
-    as it was, with its first reason and time."""
+    as it was, with its first reason and time. The new entry's id, or
+    None when there was one already."""
     conflict = "(number) WHERE number IS NOT NULL" if entry.number else \
         "(reference) WHERE reference IS NOT NULL"
-    await connection.execute(
+    return await connection.fetchval(
         f"INSERT INTO do_not_call (number, reference, reason, added_at) "
-        f"VALUES ($1, $2, $3, coalesce($4, now())) ON CONFLICT {conflict} DO NOTHING",
-        entry.number, entry.reference, entry.reason.value, at)
+        f"VALUES ($1, $2, $3, coalesce($4, now())) ON CONFLICT {conflict} DO NOTHING "
+        f"RETURNING id", entry.number, entry.reference, entry.reason.value, at)
+
+
+@dataclass(frozen=True)
+class DoNotCallEntry:
+    """An entry on the do-not-call list as stored."""
+
+    id: int
+    entry: DoNotCall
+    added_at: datetime
+
+
+def _entry(row: asyncpg.Record) -> DoNotCallEntry:
+    return DoNotCallEntry(row["id"], DoNotCall(DoNotCallReason(row["reason"]), row["number"],
+                                               row["reference"]), row["added_at"])
+
+
+async def do_not_call_page(pool: asyncpg.Pool, reason: DoNotCallReason | None,
+                           after: int | None, limit: int) -> list[DoNotCallEntry]:
+    """Entries by id (of one reason, or all), the first limit after the id `after`."""
+    rows = await pool.fetch(
+        "SELECT id, number, reference, reason, added_at FROM do_not_call "
+        "WHERE ($1::text IS NULL OR reason = $1) AND ($2::bigint IS NULL OR id > $2) "
+        "ORDER BY id LIMIT $3", None if reason is None else reason.value, after, limit)
+    return [_entry(r) for r in rows]
+
+
+async def do_not_call_of(pool: asyncpg.Pool, entry: DoNotCall) -> DoNotCallEntry:
+    """The stored entry for entry's number or account (it is on the list)."""
+    row = await pool.fetchrow(
+        "SELECT id, number, reference, reason, added_at FROM do_not_call "
+        "WHERE number = $1 OR reference = $2", entry.number, entry.reference)
+    return _entry(row)
+
+
+async def remove_do_not_call(pool: asyncpg.Pool, entry_id: int) -> DoNotCallEntry | None:
+    """Take an entry off the list (an administrator's correction); the
+    entry removed, or None when there is no such entry."""
+    row = await pool.fetchrow(
+        "DELETE FROM do_not_call WHERE id = $1 "
+        "RETURNING id, number, reference, reason, added_at", entry_id)
+    return None if row is None else _entry(row)
 
 
 async def number_on_do_not_call(connection: asyncpg.Pool | asyncpg.Connection,

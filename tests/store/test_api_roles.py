@@ -21,12 +21,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from dialer.access.roles import ROUTES, Own, Role, Rule
 from dialer.access.tokens import TokenStore
-from dialer.agents import http as agents_http
 from dialer.agents.events import AgentEvents
 from dialer.agents.store import AgentStore
+from dialer.api.server import features
 from dialer.http import build_app
-from dialer.messages import http as messages_http
-from dialer.reports import http as reports_http
 from tests.e2e.cli import run_cli
 from tests.store.test_history import import_text
 
@@ -39,7 +37,8 @@ ACCOUNTS = ("reference,debtor_name,balance,days_past_due,risk_score,language,tim
             "RB-2,Bruno Benítez,980.00,40,0.5,es,America/New_York,+12125550102\n"
             "RC-3,Carla Cruz,50.00,5,0.5,es,America/New_York,+12125550103\n")
 # Tables a refused request must leave as they were.
-WATCHED = ("dispositions", "messages", "message_templates", "do_not_call")
+WATCHED = ("dispositions", "messages", "message_templates", "do_not_call", "campaigns",
+           "import_batches")
 
 
 class NoAsterisk:
@@ -85,9 +84,7 @@ async def api(fresh_database, tmp_path):
                                            timedelta(hours=1)))[1]
     revoked_id, tokens["revoked"] = await store.issue(Role.ADMIN, None, "gone", now, None)
     await store.revoke(revoked_id, now)
-    app = build_app(BOOTSTRAP, pool, [agents_http.installer(pool, events, NoAsterisk()),
-                                      messages_http.installer(pool),
-                                      reports_http.installer(pool)])
+    app = build_app(BOOTSTRAP, pool, features(pool, events, NoAsterisk()))
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     yield client, pool, tokens, calls
@@ -104,7 +101,8 @@ def concrete(path: str, calls: dict[str, uuid.UUID]) -> str:
     """A route's path with agent B's things in it (what A must not reach)."""
     values = {"endpoint": B, "action": "login", "attempt": str(calls["B"]),
               "reference": "RB-2", "campaign": "spring", "segment": "any",
-              "trigger": "agent_link", "channel": "sms", "language": "es"}
+              "trigger": "agent_link", "channel": "sms", "language": "es", "entry": "1",
+              "batch": "1"}
     if path.endswith("/recording/{action}"):
         values["action"] = "pause"
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
@@ -114,13 +112,13 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, object]:
     counts = {t: await pool.fetchval(f"SELECT count(*) FROM {t}") for t in WATCHED}
     counts["agents"] = [tuple(r) for r in await pool.fetch(
         "SELECT endpoint, state, pause_reason FROM agents ORDER BY endpoint")]
+    counts["campaigns"] = [tuple(r) for r in await pool.fetch(
+        "SELECT name, state, dial_mode, abandon_target FROM campaigns ORDER BY id")]
     return counts
 
 
 def test_the_table_covers_every_route_of_the_app() -> None:
-    app = build_app(BOOTSTRAP, None, [agents_http.installer(None, AgentEvents(), NoAsterisk()),
-                                      messages_http.installer(None),
-                                      reports_http.installer(None)])
+    app = build_app(BOOTSTRAP, None, features(None, AgentEvents(), NoAsterisk()))
     served = {(r.method, r.resource.canonical) for r in app.router.routes()
               if r.method != "HEAD"}
     assert served == set(ROUTES)
