@@ -210,10 +210,11 @@ class CampaignDialer:
         since = now - timedelta(seconds=WINDOW_S[self.policy.regulator])
         async with self.pool.acquire() as connection:
             await history.forget_before(connection, self.campaign.id, now - HISTORY_KEPT)
-            heard = await history.heard_since(connection, self.campaign.id, since, self._epoch)
+            reading = await history.heard_after(connection, self.campaign.id, 0, self._epoch,
+                                                self.dialer_id, since)
             log_lambda = await history.last_state(connection, self.campaign.id)
-        self.policy.warm_start(heard, log_lambda)
-        self.warmed = len(heard)
+        self.policy.warm_start(reading.events, log_lambda)
+        self.warmed = len(reading.events)
 
     async def recover(self) -> None:
         """Adopt the open attempts of the campaign's dead dialers
