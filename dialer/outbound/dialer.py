@@ -4,8 +4,10 @@ policy how many calls to launch, claims that many leads through the
 compliance gate (claiming.py) and places them (placing.py); every outcome
 goes back to the policy and to the lead's retry rules. Several dialers may
 run the same campaign: each tick's decision and claim are serialised by a
-campaign lock, and leads are claimed with SKIP LOCKED. A dialer that dies
-leaves attempts the next one to start adopts (recovery.py)."""
+campaign lock, and leads are claimed with SKIP LOCKED; each policy hears
+the outcomes the others kept too (history.py), so the abandon budget and
+the estimates are the campaign's. A dialer that dies leaves attempts the
+next one to start adopts (recovery.py)."""
 
 from __future__ import annotations
 
@@ -108,6 +110,7 @@ class CampaignDialer:
         self.tally = Tally()
         self.stopping = False  # set to end the loop as if the campaign stopped
         self.warmed = 0  # outcomes of the campaign's pacing history read back at the start
+        self._heard_to = 0  # the last row of the campaign's pacing history read
         self._lock_connection = lock_connection
         self.placer = CallPlacer(engine, self.pool, campaign, self.dialer_id, self.answered,
                                  self.feed, self.tally, self.clock)
@@ -210,10 +213,26 @@ class CampaignDialer:
         since = now - timedelta(seconds=WINDOW_S[self.policy.regulator])
         async with self.pool.acquire() as connection:
             await history.forget_before(connection, self.campaign.id, now - HISTORY_KEPT)
-            heard = await history.heard_since(connection, self.campaign.id, since, self._epoch)
+            reading = await history.heard_after(connection, self.campaign.id, 0, self._epoch,
+                                                self.dialer_id, since)
             log_lambda = await history.last_state(connection, self.campaign.id)
-        self.policy.warm_start(heard, log_lambda)
-        self.warmed = len(heard)
+        self.policy.warm_start(reading.events, log_lambda)
+        self.warmed = len(reading.events)
+        self._heard_to = reading.last_id  # hear_others goes on from here
+
+    async def hear_others(self) -> None:
+        """A predictive policy hears what the campaign's other dialers kept
+        since the last reading (in their order, each once; never this
+        dialer's own): its estimators and the regulator's window it brakes
+        on are the campaign's, and its closed loop steps on the campaign's
+        every outcome, as one dialer's would."""
+        if not isinstance(self.policy, Predictive):
+            return
+        async with self.pool.acquire() as connection:
+            reading = await history.heard_after(connection, self.campaign.id, self._heard_to,
+                                                self._epoch, self.dialer_id)
+        self.feed.heard_elsewhere(reading.events)
+        self._heard_to = reading.last_id
 
     async def recover(self) -> None:
         """Adopt the open attempts of the campaign's dead dialers
@@ -240,6 +259,7 @@ class CampaignDialer:
                 state = await self.campaigns.state(self.campaign.id)
                 if state is CampaignState.STOPPED:
                     break
+                await self.hear_others()
                 if state is CampaignState.RUNNING:
                     await self.tick()
                 await self.keep_history()
@@ -264,7 +284,12 @@ class CampaignDialer:
         await self.calls_ended(DRAIN_S)
         with contextlib.suppress(*CONNECTION_LOST):
             await self.keep_history()
+            await self.hear_others()
         say(self.tally.line(self.in_flight))
+        if isinstance(self.policy, Predictive):
+            say(f"pacing: {self.feed.elsewhere} outcome(s) heard from the campaign's other "
+                f"dialers; the regulator's window: {self.policy.window_live:.10g} live "
+                f"answer(s), {self.policy.window_abandoned:.10g} abandoned")
         return self.tally
 
     async def keep_history(self) -> None:

@@ -2,12 +2,21 @@
 the order and at the moment it heard it), and the closed loop's last state,
 kept as the dialer runs and read back when a dialer starts or restarts
 (migration 0013). Events are pacing's (pacing.model), their times seconds
-since the dialer's epoch; rows hold moments, so any dialer reads them."""
+since the dialer's epoch; rows hold moments, so any dialer reads them.
+
+Several dialers may run one campaign: each also hears, at every tick, the
+rows the others kept since it last read (heard_after from where its warm
+start or its last reading ended), so each policy hears the campaign's
+outcomes. A reading goes on from the last row id it read: the rows of one
+campaign are appended under a lock of their own (keep_heard), so they are
+committed in the order of their ids and a reading never passes over a row
+committed later with a smaller id."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -64,24 +73,54 @@ def event_of(row: Row, epoch: datetime) -> PacingEvent:
     raise ValueError(f"pacing_heard: unknown kind {kind!r}")
 
 
+# Appending to one campaign's history is serialised (the key space of two
+# int keys is apart from the campaign lock's one bigint key).
+_APPEND_LOCK = "SELECT pg_advisory_xact_lock(hashtext('recobro.pacing-heard'), $1)"
+
+
 async def keep_heard(connection: asyncpg.Connection, campaign_id: int, dialer_id: uuid.UUID,
                      epoch: datetime, heard: Sequence[Heard]) -> None:
-    """Append what the policy heard to the campaign's history, in order."""
+    """Append what the policy heard to the campaign's history, in order. The
+    lock, held until the caller's transaction commits, keeps each
+    campaign's row ids committed in increasing order (heard_after)."""
     if not heard:
         return
-    await connection.executemany(
-        "INSERT INTO pacing_heard (campaign_id, dialer_id, heard_at, kind, at, since, result) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [(campaign_id, dialer_id, h.heard_at, *row_of(h.event, epoch)) for h in heard])
+    async with connection.transaction():
+        await connection.execute(_APPEND_LOCK, campaign_id)
+        await connection.executemany(
+            "INSERT INTO pacing_heard (campaign_id, dialer_id, heard_at, kind, at, since, result) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [(campaign_id, dialer_id, h.heard_at, *row_of(h.event, epoch)) for h in heard])
 
 
-async def heard_since(connection: asyncpg.Connection, campaign_id: int, since: datetime,
-                      epoch: datetime) -> list[PacingEvent]:
-    """What the campaign's pacing heard from since on, in the order heard."""
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a reading of the campaign's history found, and where it ended:
+    the next reading goes on after last_id."""
+
+    events: list[PacingEvent]
+    last_id: int
+
+
+async def heard_after(connection: asyncpg.Connection, campaign_id: int, after_id: int,
+                      epoch: datetime, other_than: uuid.UUID,
+                      since: datetime | None = None) -> Reading:
+    """What the campaign's pacing heard after row after_id (0: from the
+    start), in the order heard, but for what dialer other_than kept itself
+    (and, with since, what happened before since). The reading ends at the
+    campaign's last row committed when it began, whoever kept it: rows up
+    to there are all committed (keep_heard), so none is passed over."""
+    last_id = await connection.fetchval(
+        "SELECT max(id) FROM pacing_heard WHERE campaign_id = $1 AND id > $2",
+        campaign_id, after_id)
+    if last_id is None:
+        return Reading([], after_id)
     rows = await connection.fetch(
-        "SELECT kind, at, since, result FROM pacing_heard WHERE campaign_id = $1 AND at >= $2 "
-        "ORDER BY id", campaign_id, since)
-    return [event_of((r["kind"], r["at"], r["since"], r["result"]), epoch) for r in rows]
+        "SELECT kind, at, since, result FROM pacing_heard WHERE campaign_id = $1 "
+        "AND id > $2 AND id <= $3 AND dialer_id <> $4 AND ($5::timestamptz IS NULL OR at >= $5) "
+        "ORDER BY id", campaign_id, after_id, last_id, other_than, since)
+    return Reading([event_of((r["kind"], r["at"], r["since"], r["result"]), epoch)
+                    for r in rows], last_id)
 
 
 async def forget_before(connection: asyncpg.Connection, campaign_id: int,

@@ -9,7 +9,9 @@ connection or abandon in the campaign's Stasis flow (stasis.py), a call's
 end when its attempt is settled (placing.py), a wrap-up's end from the
 agents' rows the tick reads (dialer.py). Each tells the PacingFeed, which
 tells the policy at once and keeps what it heard for the campaign's
-history in PostgreSQL (history.py)."""
+history in PostgreSQL (history.py). What the campaign's other dialers
+heard of their calls comes back from that history at each tick
+(heard_elsewhere): the policy hears it, but it is theirs to keep."""
 
 from __future__ import annotations
 
@@ -78,6 +80,7 @@ class PacingFeed:
         self._wrapping: dict[str, float] = {}  # agent -> when its talk ended
         self._settled: deque[str] = deque(maxlen=_SETTLED_KEPT)
         self._heard: list[Heard] = []
+        self.elsewhere = 0  # outcomes heard from the campaign's other dialers
 
     def _t(self, moment: datetime) -> float:
         return (moment - self.epoch).total_seconds()
@@ -85,6 +88,13 @@ class PacingFeed:
     def _hear(self, event: PacingEvent) -> None:
         self.policy.observe(event)
         self._heard.append(Heard(event, self.clock()))
+
+    def heard_elsewhere(self, events: Iterable[PacingEvent]) -> None:
+        """Outcomes of the campaign's other dialers' calls, as they kept them
+        (in their order): the policy hears them; they are not kept again."""
+        for event in events:
+            self.policy.observe(event)
+            self.elsewhere += 1
 
     def take(self) -> list[Heard]:
         """What the policy heard since the last take (for the history)."""

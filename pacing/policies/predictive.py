@@ -148,6 +148,18 @@ class Predictive:
             self.log_lambda = min(max(log_lambda, math.log(1e-4)), math.log(10.0))
 
     @property
+    def window_live(self) -> float:
+        """Live answers in the regulator's window (AMD's estimated false
+        positives among them under Ofcom)."""
+        return self._window_live
+
+    @property
+    def window_abandoned(self) -> float:
+        """Abandons in the regulator's window (AMD's estimated false
+        positives among them under Ofcom)."""
+        return self._window_abandoned
+
+    @property
     def window_abandon_rate(self) -> float:
         return self._window_abandoned / self._window_live if self._window_live else 0.0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import signal
 import subprocess
 import time
@@ -273,6 +274,72 @@ def test_two_dialers_on_one_campaign_dial_no_lead_twice(lab_config, fresh_databa
     assert len(talked) == 2, [(a["dialer_id"], a["result"]) for a in attempts]
     assert_one_attempt_per_account(attempts)
     assert all(a["result"] is not None for a in attempts)
+
+
+WARMED = re.compile(r"pacing: (\d+) outcome\(s\) of the campaign's history read back")
+ELSEWHERE = re.compile(r"pacing: (\d+) outcome\(s\) heard from the campaign's other dialers; "
+                       r"the regulator's window: (\d+) live answer\(s\), (\d+) abandoned")
+
+
+def wait_for(database_url: str, query: str, what: str, timeout_s: float = 90) -> None:
+    """Poll until the query's one value is true or non-zero (AssertionError
+    naming what was not seen)."""
+    deadline = time.monotonic() + timeout_s
+    while not asyncio.run(fetch(database_url, query))[0][0]:
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s:g} s"
+        time.sleep(0.3)
+
+
+def test_two_dialers_pace_one_campaign_on_all_its_outcomes(lab_config, fresh_database, tmp_path):
+    """Two dialers pace one predictive campaign, the second started once the
+    first has kept outcomes: each policy heard every outcome the campaign's
+    pacing kept (pacing_heard): the second's warm start, its own and the
+    other's rows add up to all of them, each once; and both hold the
+    campaign's regulator's window, what the attempts say: every live
+    answer connected or abandoned."""
+    url = fresh_database
+    prepare(lab_config, url, tmp_path, "budget", 520)
+    first = start_dialer(lab_config, url, "budget", 240)
+    wait_for(url, "SELECT count(*) FROM pacing_heard WHERE kind = 'connected'",
+             "outcome kept by the first dialer")
+    second = start_dialer(lab_config, url, "budget", 240)
+    wait_for(url, "SELECT count(DISTINCT dialer_id) = 2 FROM pacing_heard",
+             "outcome kept by the second dialer")
+    time.sleep(20)  # both dialing
+    cli(lab_config, url, "campaign", "pause", "budget")
+    # Every call ended and its outcomes kept (each dialer keeps and reads
+    # every 0.5 s): then both stop, each reading the other's last rows.
+    wait_for(url, "SELECT count(*) = 0 FROM attempts WHERE result IS NULL", "call left open")
+    time.sleep(2)
+    wait_for(url, "SELECT count(*) = 0 FROM attempts WHERE result IS NULL", "call left open")
+    assert first.poll() is None and second.poll() is None, "a dialer stopped before the end"
+    cli(lab_config, url, "campaign", "stop", "budget")
+    printed = {}
+    for process in (first, second):
+        stdout, stderr = process.communicate(timeout=240)
+        assert process.returncode == 0, stderr
+        printed[process.pid] = stdout
+    dialer_of = {r["pid"]: r["id"] for r in asyncio.run(fetch(url, "SELECT id, pid FROM dialers"))}
+    rows = asyncio.run(fetch(url, "SELECT dialer_id, kind FROM pacing_heard"))
+    own = Counter(r["dialer_id"] for r in rows)
+    assert len(own) == 2
+    live = sum(r["kind"] in ("connected", "abandoned") for r in rows)
+    abandoned = sum(r["kind"] == "abandoned" for r in rows)
+    attempts = asyncio.run(fetch(url, ATTEMPTS))
+    assert live == sum(a["connected_at"] is not None or a["result"] == "abandoned"
+                       for a in attempts) > 0
+    assert abandoned == sum(a["result"] == "abandoned" for a in attempts)
+    warmed = {}
+    for pid, stdout in printed.items():
+        warmed[pid] = int(WARMED.search(stdout)[1])
+        heard = ELSEWHERE.search(stdout)
+        assert heard, stdout
+        elsewhere, window_live, window_abandoned = map(int, heard.groups())
+        # Its warm start, then the others' rows as they came, then its own:
+        # every row of the campaign's pacing history once.
+        assert warmed[pid] + elsewhere + own[dialer_of[pid]] == len(rows), stdout
+        assert (window_live, window_abandoned) == (live, abandoned), stdout
+    assert warmed[first.pid] == 0 < warmed[second.pid]  # the second read the first's back
 
 
 def test_kill_9_mid_campaign_then_restart_loses_no_outcome(lab_config, fresh_database,

@@ -1,5 +1,6 @@
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -212,3 +213,77 @@ def test_an_hour_cap_brakes_on_the_last_hour_alone():
     assert capped.braking
     capped.observe(CallConnected(at=late + 2 * 3600, answered_at=late + 2 * 3600))
     assert not capped.braking  # the bad hour is over
+
+
+def _two_dialers_outcomes() -> list[tuple[str, list]]:
+    """Three hours of one campaign's calls, dialed four by four by dialers "a"
+    and "b", each call's outcomes as its dialer hears them (answer,
+    connection or abandon, talk's end), sorted by when they happen."""
+    heard: list[tuple[str, object]] = []
+    t = 9 * 3600.0
+    for i in range(720):
+        dialer = "ab"[i // 4 % 2]
+        dialed = t + 15 * i
+        if i % 4:
+            heard.append((dialer, CallResolved(dialed + 25, dialed, DialResult.NO_ANSWER)))
+            continue
+        heard.append((dialer, CallResolved(dialed + 10, dialed, DialResult.LIVE)))
+        if i % 36 == 0:
+            heard.append((dialer, CallAbandoned(dialed + 12, dialed + 10)))
+        else:
+            talk = 100.0 + i % 150
+            heard += [(dialer, CallConnected(dialed + 10.5, dialed + 10)),
+                      (dialer, TalkEnded(dialed + 10.5 + talk, talk))]
+    heard.sort(key=lambda pair: pair[1].at)
+    return heard
+
+
+def test_two_dialers_hearing_the_campaigns_outcomes_agree_with_one():
+    """Two dialers of one campaign: each policy hears its own calls'
+    outcomes at once and the other's at its next tick (0.5 s), in the
+    other's order (dialer.outbound.history). Both then hold the campaign's
+    regulator's window and estimates, as one policy hearing every outcome
+    does, their closed loops agree with it, and they decide alike; a policy
+    hearing only its own dialer's half counts half the window."""
+    outcomes = _two_dialers_outcomes()
+    one = Predictive()
+    mine = {"a": Predictive(), "b": Predictive()}
+    halves = {"a": Predictive(), "b": Predictive()}
+    pending: dict[str, list] = {"a": [], "b": []}  # kept by the other, not yet read
+    next_tick = outcomes[0][1].at
+    for dialer, event in outcomes:
+        while event.at >= next_tick:  # each dialer's tick reads what the other kept
+            for name, policy in mine.items():
+                for kept in pending[name]:
+                    policy.observe(kept)
+                pending[name] = []
+            next_tick += 0.5
+        one.observe(event)
+        mine[dialer].observe(event)
+        halves[dialer].observe(event)
+        pending["b" if dialer == "a" else "a"].append(event)
+    for name, policy in mine.items():
+        for kept in pending[name]:
+            policy.observe(kept)
+    live = sum(isinstance(e, CallConnected | CallAbandoned) for _, e in outcomes)
+    abandoned = sum(isinstance(e, CallAbandoned) for _, e in outcomes)
+    now = outcomes[-1][1].at + 1
+    snapshot = Snapshot(now=now, agents=(
+        AgentView(AgentState.READY, now - 3), AgentView(AgentState.READY, now - 1),
+        AgentView(AgentState.TALKING, now - 80), AgentView(AgentState.TALKING, now - 20),
+        AgentView(AgentState.WRAP_UP, now - 1)), dialing=(now - 5,), waiting=())
+    for policy in mine.values():
+        assert (policy.window_live, policy.window_abandoned) == (live, abandoned)
+        assert (policy.window_live, policy.window_abandoned) == (one.window_live,
+                                                                 one.window_abandoned)
+        assert policy.talk.count == one.talk.count
+        assert (policy.answer_rate.dialed == one.answer_rate.dialed).all()
+        assert (policy.answer_rate.live == one.answer_rate.live).all()
+        # (The recent rate a new hour starts from weighs recent dials more:
+        # hearing the other's calls a tick late moves it a little.)
+        assert policy.answer_rate.rate(now) == pytest.approx(one.answer_rate.rate(now),
+                                                             rel=0.01)
+        assert policy.log_lambda == pytest.approx(one.log_lambda, abs=1e-9)
+        assert policy.decide(snapshot) == one.decide(snapshot)
+    for policy in halves.values():
+        assert policy.window_live == pytest.approx(live / 2, abs=1)
