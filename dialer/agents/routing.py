@@ -17,6 +17,7 @@ from decimal import Decimal
 HIGH_RISK = 0.7  # risk score from which the most qualified agent is wanted
 TIERS = ((Decimal(5000), "high"), (Decimal(1000), "mid"), (Decimal(0), "low"))
 NEGOTIATION = "negotiation"
+LANGUAGE_SKILL = "language:"  # + the language: the skill a call in it requires
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def needs_of(language: str, segment: str, balance: Decimal, risk_score: float) -
 def language_only(language: str) -> CallNeeds:
     """What a call needs when only its language is known (a caller not
     identified, a call adopted from a dead dialer)."""
-    return CallNeeds(required={f"language:{language}": 1})
+    return CallNeeds(required={f"{LANGUAGE_SKILL}{language}": 1})
 
 
 def choose(candidates: Sequence[Candidate], needs: CallNeeds) -> Candidate | None:
