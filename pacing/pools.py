@@ -59,17 +59,16 @@ def home_pools(agents: Sequence[frozenset[str]], shares: Sequence[LanguageShare]
     debtors' languages). One-language agents first; then each agent who
     speaks several, in order, joins the pool with the fewest agents per
     share of the debtors (a language with no debtors gets none of them)."""
-    languages = [s.language for s in shares]
-    counts = dict.fromkeys(languages, 0)
+    spoken_here = [[s for s in shares if s.language in spoken] for spoken in agents]
+    counts = {s.language: 0 for s in shares}
     homes: list[str | None] = [None] * len(agents)
-    for index, spoken in enumerate(agents):
-        mine = [language for language in languages if language in spoken]
+    for index, mine in enumerate(spoken_here):
         if len(mine) == 1:
-            homes[index] = mine[0]
-            counts[mine[0]] += 1
-    for index, spoken in enumerate(agents):
-        wanted = [s for s in shares if s.language in spoken and s.share > 0]
-        if len([language for language in languages if language in spoken]) < 2 or not wanted:
+            homes[index] = mine[0].language
+            counts[mine[0].language] += 1
+    for index, mine in enumerate(spoken_here):
+        wanted = [s for s in mine if s.share > 0]
+        if len(mine) < 2 or not wanted:
             continue
         home = min(wanted, key=lambda s: counts[s.language] / s.share).language
         homes[index] = home
