@@ -293,13 +293,15 @@ class Simulation:
         self._at(self.now + talk, _Kind.TALK_END, index)
 
     def _ready_agent(self, call: int) -> int | None:
-        best = None
+        """The ready agent who speaks the debtor's language and fewest
+        others (as routing ranks them), then the longest idle."""
+        best: tuple[tuple[int, float], int] | None = None
         for index, agent in enumerate(self.agents):
-            # The longest-idle ready agent who speaks the debtor's language.
-            if agent.state is AgentState.READY and agent.logged_in and self._speaks(agent, call) \
-                    and (best is None or agent.since < self.agents[best].since):
-                best = index
-        return best
+            if agent.state is AgentState.READY and agent.logged_in and self._speaks(agent, call):
+                rank = (len(agent.languages), agent.since)
+                if best is None or rank < best[0]:
+                    best = (rank, index)
+        return None if best is None else best[1]
 
     # -- calls ----------------------------------------------------------
     def _dial(self, language: str) -> None:

@@ -4,8 +4,11 @@ Agents carry skills with levels 1-5: `language:es`, `language:en`,
 `segment:early|mid|late`, `tier:low|mid|high` (balance tier) and
 `negotiation`. A call needs the debtor's language and, for a high balance,
 the high tier; it prefers the segment's skill. The best match (the most
-skill levels on what the call needs and prefers) takes it, then the longest
-idle. High-risk debtors go to the most skilled negotiator first."""
+skill levels on what the call needs and prefers) takes it, then the one who
+speaks fewest languages (an agent who speaks both is kept for the calls
+only they can take: pacing counts them in one language's pool only), then
+the longest idle. High-risk debtors go to the most skilled negotiator
+first."""
 
 from __future__ import annotations
 
@@ -67,6 +70,7 @@ def choose(candidates: Sequence[Candidate], needs: CallNeeds) -> Candidate | Non
     def rank(candidate: Candidate) -> tuple:
         match = sum(candidate.skills.get(s, 0) for s in (*needs.required, *needs.preferred))
         negotiation = candidate.skills.get(NEGOTIATION, 0) if needs.most_qualified else 0
-        return (-negotiation, -match, candidate.idle_since)
+        languages = sum(1 for skill in candidate.skills if skill.startswith(LANGUAGE_SKILL))
+        return (-negotiation, -match, languages, candidate.idle_since)
 
     return min(eligible, key=rank)
