@@ -125,6 +125,10 @@ def _bench(args: argparse.Namespace) -> int:
         from lab.bench_restart import bench_restart
 
         return bench_restart(args.scenarios or DEFAULT_MATRIX, args.out)
+    if args.what == "pacing-languages":
+        from lab.bench_languages import DEFAULT_SCENARIOS, bench_languages
+
+        return bench_languages(args.scenarios or DEFAULT_SCENARIOS, args.out, args.runs)
     return bench_pacing(args.scenarios or DEFAULT_MATRIX, args.out)
 
 
@@ -585,11 +589,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=45.0, help="how long to dial")
     demo.set_defaults(run=_demo)
     bench = sub.add_parser("bench", help="benchmarks")
-    bench.add_argument("what", choices=["pacing", "pacing-restart", "hopper", "bridge",
-                                        "payments", "messages"],
+    bench.add_argument("what", choices=["pacing", "pacing-restart", "pacing-languages",
+                                        "hopper", "bridge", "payments", "messages"],
                        help="pacing: policies in the simulator; pacing-restart: what a "
                             "dialer restart mid-shift costs (cold and warm) in the "
-                            "simulator; messages: texts handed to the lab's Kannel per "
+                            "simulator; pacing-languages: Spanish and English debtors "
+                            "paced by language pool, language-blind, and without "
+                            "languages, in the simulator; messages: texts handed to the lab's Kannel per "
                             "second; hopper: import and claims "
                             "on PostgreSQL (the lab's); bridge: answer to agent bridge "
                             "against the lab's Asterisk; payments: simultaneous card "
@@ -605,7 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="payments: simultaneous captures of each step (default 1 4 8 16 "
                             "32)")
     bench.add_argument("--runs", type=_positive_int, default=1,
-                       help="payments: runs of every step; messages: runs (medians over them)")
+                       help="payments: runs of every step; messages: runs (medians over them); "
+                            "pacing-languages: seeds (up to 3)")
     bench.add_argument("--messages", type=_outbox_size,
                        help="messages: the outbox's size (default 100000)")
     bench.add_argument("--senders", type=_sender_count, nargs="+",

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from pacing.pools import LanguageShare
+
 
 class Shape(Enum):
     FIXED = "fixed"
@@ -48,6 +50,14 @@ def exponential(mean: float) -> Duration:
 
 
 @dataclass(frozen=True)
+class AgentGroup:
+    """count agents who take calls in these languages."""
+
+    languages: frozenset[str]
+    count: int
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One outbound shift (repeated `days` times)."""
 
@@ -80,6 +90,22 @@ class Scenario:
     # exponential with a 2 s mean instead of exactly 2 s.
     markovian: bool = False
     resolve_mean: float = 20.0
+    # Languages (both or neither): the debtors' shares, and the agents by the
+    # languages they speak (their counts add up to agents). An answered
+    # debtor connects only to an agent who speaks their language.
+    debtor_languages: tuple[LanguageShare, ...] = ()
+    agent_languages: tuple[AgentGroup, ...] = ()
+
+    def agent_speaks(self) -> list[frozenset[str]]:
+        """Each agent's languages, in the order of agent_languages (empty
+        when the scenario has no languages)."""
+        return [group.languages for group in self.agent_languages
+                for _ in range(group.count)]
+
+    def without_languages(self) -> Scenario:
+        """The same team with no language constraints."""
+        return replace(self, name=f"{self.name} (no languages)", debtor_languages=(),
+                       agent_languages=())
 
     def live_rate(self, fraction_of_shift: float) -> float:
         end = self.live_start if self.live_end is None else self.live_end
@@ -130,6 +156,34 @@ def _duration(value: Any, where: str) -> Duration:
 
 
 _DURATIONS = {"talk", "wrap", "answer_delay", "reject_delay", "pause"}
+LANGUAGE_JOIN = "+"  # "es+en": agents who speak both
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not value:
+        raise ScenarioError(f"{where}: expected a table of languages, e.g. {{ es = 0.7, en = 0.3 }}")
+    return value
+
+
+def _debtor_languages(value: Any, where: str) -> tuple[LanguageShare, ...]:
+    shares = []
+    for language, share in _table(value, where).items():
+        if not isinstance(share, int | float) or not 0 < share <= 1:
+            raise ScenarioError(f"{where}.{language}: a share between 0 and 1 is required")
+        shares.append(LanguageShare(language, float(share)))
+    if abs(sum(s.share for s in shares) - 1.0) > 1e-6:
+        raise ScenarioError(f"{where}: the shares add up to {sum(s.share for s in shares):g}, "
+                            "not 1")
+    return tuple(shares)
+
+
+def _agent_languages(value: Any, where: str) -> tuple[AgentGroup, ...]:
+    groups = []
+    for key, count in _table(value, where).items():
+        if not isinstance(count, int) or count < 1:
+            raise ScenarioError(f"{where}.{key}: a positive whole number of agents is required")
+        groups.append(AgentGroup(frozenset(key.split(LANGUAGE_JOIN)), count))
+    return tuple(groups)
 
 
 def scenario_from_mapping(data: dict[str, Any], where: str = "scenario") -> Scenario:
@@ -145,6 +199,10 @@ def scenario_from_mapping(data: dict[str, Any], where: str = "scenario") -> Scen
     for key, value in data.items():
         if key in _DURATIONS:
             values[key] = _duration(value, f"{where}.{key}")
+        elif key == "debtor_languages":
+            values[key] = _debtor_languages(value, f"{where}.{key}")
+        elif key == "agent_languages":
+            values[key] = _agent_languages(value, f"{where}.{key}")
         else:
             values[key] = value
     scenario = Scenario(**values)
@@ -156,7 +214,23 @@ def scenario_from_mapping(data: dict[str, Any], where: str = "scenario") -> Scen
         raise ScenarioError(f"{where}.agents: must be a positive whole number")
     if scenario.live_start + scenario.machine + scenario.busy + scenario.failed > 1:
         raise ScenarioError(f"{where}: live_start + machine + busy + failed exceeds 1")
+    _check_languages(scenario, where)
     return scenario
+
+
+def _check_languages(scenario: Scenario, where: str) -> None:
+    if bool(scenario.debtor_languages) != bool(scenario.agent_languages):
+        raise ScenarioError(f"{where}: debtor_languages and agent_languages go together")
+    if not scenario.agent_languages:
+        return
+    counted = sum(group.count for group in scenario.agent_languages)
+    if counted != scenario.agents:
+        raise ScenarioError(f"{where}.agent_languages: {counted} agents, but agents is "
+                            f"{scenario.agents}")
+    spoken = frozenset().union(*(group.languages for group in scenario.agent_languages))
+    for share in scenario.debtor_languages:
+        if share.language not in spoken:
+            raise ScenarioError(f"{where}.debtor_languages.{share.language}: no agent speaks it")
 
 
 def parse_scenarios(text: str, fmt: str, where: str = "scenarios") -> list[Scenario]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -25,6 +25,7 @@ from pacing.model import (
     TalkEnded,
     WrapUpEnded,
 )
+from pacing.pools import PoolCall, SkilledAgent, split
 from pacing.scenario import Scenario
 from pacing.timeline import CallMoments, heard
 
@@ -89,6 +90,10 @@ class RunMetrics:
     span_end: float = 0.0  # the last shift's end
     probe_worked_s: float = 0.0  # talk and wrap-up within the probe window
     probe_ready_s: float = 0.0
+    # People who answered, and those abandoned, by their language ("" in a
+    # scenario without languages).
+    people_by_language: Counter[str] = field(default_factory=Counter)
+    abandoned_by_language: Counter[str] = field(default_factory=Counter)
 
     @property
     def probe_occupancy(self) -> float:
@@ -143,10 +148,11 @@ class RunMetrics:
 
 
 class _Agent:
-    __slots__ = ("call", "logged_in", "logout_pending", "pause_pending", "since", "state",
-                 "view")
+    __slots__ = ("call", "languages", "logged_in", "logout_pending", "pause_pending", "since",
+                 "state", "view")
 
-    def __init__(self) -> None:
+    def __init__(self, languages: frozenset[str] = frozenset()) -> None:
+        self.languages = languages  # empty: a scenario without languages
         self.state = AgentState.PAUSED
         self.since = 0.0
         self.view = AgentView(self.state, self.since)
@@ -157,12 +163,17 @@ class _Agent:
 
 
 class Simulation:
-    """One policy through one scenario."""
+    """One policy through one scenario. In a scenario with languages the
+    policy decides for each language's pool (pacing.pools) and each call is
+    dialed for a debtor of its pool's language; by_pool False is a
+    language-blind dialer: one snapshot of everyone, and each call's debtor
+    speaks a language drawn from the debtors' shares."""
 
     def __init__(self, scenario: Scenario, policy: PacingPolicy, restart: Restart | None = None,
-                 probe: tuple[float, float] | None = None) -> None:
+                 probe: tuple[float, float] | None = None, by_pool: bool = True) -> None:
         self.s = scenario
         self.policy = policy
+        self.by_pool = by_pool
         self.restart = restart
         self.probe = probe  # a window whose occupancy is measured apart
         self._down = False  # between a restart's stop and start
@@ -173,9 +184,11 @@ class Simulation:
         self.now = 0.0
         self._heap: list[tuple[float, int, int, int]] = []
         self._seq = 0
-        self.agents = [_Agent() for _ in range(scenario.agents)]
+        speaks = scenario.agent_speaks() or [frozenset()] * scenario.agents
+        self.agents = [_Agent(languages) for languages in speaks]
         self.dialing: dict[int, float] = {}
         self.waiting: deque[tuple[int, float]] = deque()  # (call id, answered at)
+        self.languages: list[str] = []  # each call's debtor's ("" without languages)
         self._next_call = 0
         self._shift_open = False
         self._shift_start = 0.0
@@ -200,6 +213,13 @@ class Simulation:
             hi = min(end, shift + s.shift_hours * 3600.0 - COOL_DOWN_S)
             total += max(0.0, hi - lo)
         return total
+
+    def _person(self, call: int, abandoned: bool) -> None:
+        """A person answered call: connected, or abandoned."""
+        self.metrics.answer_log.append((self.now, 1, int(abandoned)))
+        language = self.languages[call]
+        self.metrics.people_by_language[language] += 1
+        self.metrics.abandoned_by_language[language] += int(abandoned)
 
     def _hear(self, event: PacingEvent) -> None:
         if not self._down:
@@ -240,10 +260,19 @@ class Simulation:
         self._set_state(agent, AgentState.READY)
         self._serve_waiting(index)
 
+    def _speaks(self, agent: _Agent, call: int) -> bool:
+        return not agent.languages or self.languages[call] in agent.languages
+
     def _serve_waiting(self, index: int) -> None:
-        while self.waiting and not self._down:
-            call, answered_at = self.waiting.popleft()
-            if self.now - answered_at <= GRACE_S or self.s.markovian:
+        agent = self.agents[index]
+        for item in list(self.waiting):
+            if self._down:
+                return
+            call, answered_at = item
+            if not (self.now - answered_at <= GRACE_S or self.s.markovian):
+                self.waiting.remove(item)  # past its patience this very instant
+            elif self._speaks(agent, call):
+                self.waiting.remove(item)
                 self._connect(index, call, answered_at)
                 return
 
@@ -258,25 +287,28 @@ class Simulation:
         if talk is None:
             talk = self.s.talk.sample(self.rng)
             self.metrics.connects += 1
-            self.metrics.answer_log.append((self.now, 1, 0))
+            self._person(call, abandoned=False)
             moments.connected_at = self.now
             self._hear(CallConnected(at=self.now, answered_at=answered_at))
         self._at(self.now + talk, _Kind.TALK_END, index)
 
-    def _ready_agent(self) -> int | None:
-        best = None
+    def _ready_agent(self, call: int) -> int | None:
+        """The ready agent who speaks the debtor's language and fewest
+        others (as routing ranks them), then the longest idle."""
+        best: tuple[tuple[int, float], int] | None = None
         for index, agent in enumerate(self.agents):
-            # The longest-idle ready agent takes the call.
-            if agent.state is AgentState.READY and agent.logged_in and (
-                    best is None or agent.since < self.agents[best].since):
-                best = index
-        return best
+            if agent.state is AgentState.READY and agent.logged_in and self._speaks(agent, call):
+                rank = (len(agent.languages), agent.since)
+                if best is None or rank < best[0]:
+                    best = (rank, index)
+        return None if best is None else best[1]
 
     # -- calls ----------------------------------------------------------
-    def _dial(self) -> None:
+    def _dial(self, language: str) -> None:
         s, rng = self.s, self.rng
         call = self._next_call
         self._next_call += 1
+        self.languages.append(language)
         self.dialing[call] = self.now
         self.metrics.dials += 1
         fraction = min(1.0, (self.now - self._shift_start) / (s.shift_hours * 3600.0))
@@ -308,7 +340,7 @@ class Simulation:
         if result is DialResult.LIVE and rng.random() < s.amd_false_positive:
             heard = DialResult.MACHINE  # a person AMD hung up on
             self.metrics.amd_false_positives += 1
-            self.metrics.answer_log.append((self.now, 1, 1))
+            self._person(call, abandoned=True)
         elif result is DialResult.MACHINE and rng.random() < s.amd_false_negative:
             heard = DialResult.LIVE  # a machine AMD let through
         self.moments[call] = CallMoments(dialed_at=dialed_at, resolved_at=self.now, result=heard)
@@ -320,9 +352,9 @@ class Simulation:
             if result is DialResult.LIVE:
                 self.metrics.live_answers += 1
                 self.metrics.abandoned += 1
-                self.metrics.answer_log.append((self.now, 1, 1))
+                self._person(call, abandoned=True)
             return
-        index = self._ready_agent()
+        index = self._ready_agent(call)
         if result is DialResult.MACHINE:
             if index is not None:  # the agent hears a machine and moves on
                 self._connect(index, call, self.now, talk=s.machine_talk)
@@ -340,7 +372,7 @@ class Simulation:
             if item[0] == call:
                 self.waiting.remove(item)
                 self.metrics.abandoned += 1
-                self.metrics.answer_log.append((self.now, 1, 1))
+                self._person(call, abandoned=True)
                 self.moments[call].abandoned_at = self.now
                 self._hear(CallAbandoned(at=self.now, answered_at=item[1]))
                 return
@@ -354,15 +386,37 @@ class Simulation:
             waiting=tuple(answered for _, answered in self.waiting),
         )
 
+    def _pools(self) -> list[tuple[str, Snapshot]]:
+        """Each pool's language and snapshot: one pool of everyone ("": no
+        language chosen) without languages or when dialing language-blind."""
+        if not self.s.debtor_languages or not self.by_pool:
+            return [("", self._snapshot())]
+        waiting = [PoolCall(answered, self.languages[call]) for call, answered in self.waiting]
+        dialing = [PoolCall(dialed, self.languages[call]) for call, dialed in self.dialing.items()]
+        agents = [SkilledAgent(a.view, a.languages) for a in self.agents if a.logged_in]
+        return [(pool.language, pool.snapshot) for pool in
+                split(self.now, agents, dialing, waiting, self.s.debtor_languages)]
+
+    def _debtor_language(self, pool: str) -> str:
+        if pool or not self.s.debtor_languages:
+            return pool
+        shares = self.s.debtor_languages
+        draw, total = self.rng.random(), 0.0
+        for share in shares:
+            total += share.share
+            if draw < total:
+                return share.language
+        return shares[-1].language
+
     def _ask_policy(self) -> None:
         if not self._shift_open or self._down:
             return
-        snapshot = self._snapshot()
-        started = time.perf_counter_ns()
-        launch = self.policy.decide(snapshot)
-        self.metrics.decision_ns.append(time.perf_counter_ns() - started)
-        for _ in range(max(0, int(launch))):
-            self._dial()
+        for pool, snapshot in self._pools():
+            started = time.perf_counter_ns()
+            launch = self.policy.decide(snapshot)
+            self.metrics.decision_ns.append(time.perf_counter_ns() - started)
+            for _ in range(max(0, int(launch))):
+                self._dial(self._debtor_language(pool))
 
     # -- the shift ------------------------------------------------------
     def _schedule_days(self) -> None:

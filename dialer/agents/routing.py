@@ -4,8 +4,11 @@ Agents carry skills with levels 1-5: `language:es`, `language:en`,
 `segment:early|mid|late`, `tier:low|mid|high` (balance tier) and
 `negotiation`. A call needs the debtor's language and, for a high balance,
 the high tier; it prefers the segment's skill. The best match (the most
-skill levels on what the call needs and prefers) takes it, then the longest
-idle. High-risk debtors go to the most skilled negotiator first."""
+skill levels on what the call needs and prefers) takes it, then the one who
+speaks fewest languages (an agent who speaks both is kept for the calls
+only they can take: pacing counts them in one language's pool only), then
+the longest idle. High-risk debtors go to the most skilled negotiator
+first."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from decimal import Decimal
 HIGH_RISK = 0.7  # risk score from which the most qualified agent is wanted
 TIERS = ((Decimal(5000), "high"), (Decimal(1000), "mid"), (Decimal(0), "low"))
 NEGOTIATION = "negotiation"
+LANGUAGE_SKILL = "language:"  # + the language: the skill a call in it requires
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ def needs_of(language: str, segment: str, balance: Decimal, risk_score: float) -
 def language_only(language: str) -> CallNeeds:
     """What a call needs when only its language is known (a caller not
     identified, a call adopted from a dead dialer)."""
-    return CallNeeds(required={f"language:{language}": 1})
+    return CallNeeds(required={f"{LANGUAGE_SKILL}{language}": 1})
 
 
 def choose(candidates: Sequence[Candidate], needs: CallNeeds) -> Candidate | None:
@@ -66,6 +70,7 @@ def choose(candidates: Sequence[Candidate], needs: CallNeeds) -> Candidate | Non
     def rank(candidate: Candidate) -> tuple:
         match = sum(candidate.skills.get(s, 0) for s in (*needs.required, *needs.preferred))
         negotiation = candidate.skills.get(NEGOTIATION, 0) if needs.most_qualified else 0
-        return (-negotiation, -match, candidate.idle_since)
+        languages = sum(1 for skill in candidate.skills if skill.startswith(LANGUAGE_SKILL))
+        return (-negotiation, -match, languages, candidate.idle_since)
 
     return min(eligible, key=rank)

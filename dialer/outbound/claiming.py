@@ -47,14 +47,16 @@ async def screen(connection: asyncpg.Connection, campaign: Campaign, lead: leads
 
 async def claim(connection: asyncpg.Connection, campaign: Campaign, dialer_id: uuid.UUID,
                 batches: Sequence[tuple[int, Sequence[Segment]]], zones: Sequence[str],
-                contact_rates: Sequence[float], now: datetime) -> Claim:
+                contact_rates: Sequence[float], now: datetime,
+                language: str | None = None) -> Claim:
     """Claim up to count leads from the segments of each batch, in order,
-    in the open zones (best first at their contact rates); hold them for
-    this dialer, and keep those the gate allows now."""
+    in the open zones (best first at their contact rates), of debtors who
+    speak language (None: any); hold them for this dialer, and keep those
+    the gate allows now."""
     claimed: list[leads.ClaimedLead] = []
     for count, segments in batches:
         batch = await leads.claim(connection, campaign.id, zones, contact_rates, segments,
-                                  count, now)
+                                  count, now, language)
         # Held at once, so the next batch passes them by.
         await leads.hold_leads(connection, campaign.id, [lead.account_id for lead in batch],
                                dialer_id)

@@ -32,7 +32,7 @@ from dialer.errors import DatabaseError
 from dialer.outbound import claiming, dialers, floor, history, leads
 from dialer.outbound.lifecycles import CampaignState
 from dialer.outbound.placing import CallPlacer, Tally
-from dialer.outbound.plan import build_snapshot, plan_claims, plan_lines
+from dialer.outbound.plan import build_pools, plan_claims, plan_lines
 from dialer.outbound.recovery import Recovery, campaign_lock_key
 from dialer.outbound.results import PacingFeed
 from dialer.outbound.self_service import SelfServiceRoute
@@ -48,6 +48,7 @@ from dialer.store.outage import CONNECTION_LOST, Outage
 from pacing.model import PacingPolicy
 from pacing.policies.predictive import WINDOW_S, Predictive
 from pacing.policies.simple import FixedRatio, Preview, Progressive
+from pacing.pools import LanguageShare
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class CampaignDialer:
         self._calls: set[asyncio.Task[None]] = set()
         self._zones: list[str] = []
         self._rates: tuple[float, ...] = contact_rates([])
+        self._languages: tuple[LanguageShare, ...] = ()  # of the ready leads: the pools
         self._next_refresh = 0.0
         self._refreshed_to: datetime | None = None
         self._next_zones = 0.0
@@ -322,6 +324,7 @@ class CampaignDialer:
             async with self.pool.acquire() as connection:
                 self._rates = contact_rates(await floor.contact_tallies(connection,
                                                                          self.campaign.id))
+                self._languages = await floor.language_shares(connection, self.campaign.id)
             self._next_refresh = loop.time() + REFRESH_S
             self._next_zones = 0.0
         if loop.time() >= self._next_zones:
@@ -335,9 +338,11 @@ class CampaignDialer:
         return zones, rates
 
     async def tick(self) -> None:
-        """One step of the loop: the snapshot, the policy's decision, the
-        claim through the gate; the allowed leads are dialed in tasks of
-        their own (in_flight, calls_ended)."""
+        """One step of the loop: the snapshot of each language's pool, the
+        policy's decision for each, the claim of that many of the language's
+        leads through the gate; the allowed leads are dialed in tasks of
+        their own (in_flight, calls_ended). One policy decides for every
+        pool: one closed loop, one abandon budget, the campaign's."""
         if self.placer.pbx_hold.holding(asyncio.get_running_loop().time()):
             return
         await self._refresh()
@@ -348,17 +353,20 @@ class CampaignDialer:
                                      campaign_lock_key(self.campaign.id))
             calls = await floor.calls_in_flight(connection, self.campaign.id, now)
             if self.campaign.answered_to is AnsweredTo.SELF_SERVICE:
-                plan = plan_lines(self.campaign, len(calls))  # no agents to pace to
+                plans = [plan_lines(self.campaign, len(calls))]  # no agents to pace to
             else:
                 agents = await floor.agent_rows(connection)
                 self.feed.agents_seen(agents)  # wrap-ups that ended, before deciding
-                snapshot = build_snapshot(now, self._epoch, agents, calls)
-                plan = plan_claims(self.campaign, self.policy.decide(snapshot), snapshot)
-            claim = await claiming.claim(
+                plans = [plan_claims(self.campaign, self.policy.decide(pool.snapshot),
+                                     pool.snapshot, pool.language)
+                         for pool in build_pools(now, self._epoch, agents, calls,
+                                                 self._languages)]
+            claims = [await claiming.claim(
                 connection, self.campaign, self.dialer_id,
                 ((plan.guaranteed, plan.all_segments), (plan.extra, plan.overdial_segments)),
-                zones, rates, now)
-        for refusal in claim.refused:
-            self.tally.refused[refusal.rule.value] += 1
-        for lead in claim.allowed:
-            self._spawn(self.placer.dial(lead), f"dial-{lead.account_id}")
+                zones, rates, now, plan.language) for plan in plans]
+        for claim in claims:
+            for refusal in claim.refused:
+                self.tally.refused[refusal.rule.value] += 1
+            for lead in claim.allowed:
+                self._spawn(self.placer.dial(lead), f"dial-{lead.account_id}")

@@ -8,27 +8,47 @@ from datetime import datetime
 
 import asyncpg
 
+from dialer.agents.routing import LANGUAGE_SKILL
 from dialer.calls.outcome import RIGHT_PARTY_CONTACTS
 from dialer.outbound.plan import AgentRow, AgentStatus, CallInFlight
 from dialer.portfolio.contact import HourTally
+from pacing.pools import LanguageShare
 
 
 async def calls_in_flight(connection: asyncpg.Connection, campaign_id: int,
                           now: datetime) -> list[CallInFlight]:
     """Every lead of the campaign being dialed, by any dialer."""
     rows = await connection.fetch(
-        "SELECT coalesce(a.started_at, $2) AS dialed_at, a.answered_at, a.connected_at "
-        "FROM leads l LEFT JOIN attempts a ON a.campaign_id = l.campaign_id "
+        "SELECT coalesce(a.started_at, $2) AS dialed_at, a.answered_at, a.connected_at, "
+        "c.language FROM leads l JOIN accounts c ON c.id = l.account_id "
+        "LEFT JOIN attempts a ON a.campaign_id = l.campaign_id "
         "AND a.account_id = l.account_id AND a.ended_at IS NULL "
         "WHERE l.campaign_id = $1 AND l.state = 'dialing'", campaign_id, now)
-    return [CallInFlight(r["dialed_at"], r["answered_at"], r["connected_at"]) for r in rows]
+    return [CallInFlight(r["dialed_at"], r["answered_at"], r["connected_at"], r["language"])
+            for r in rows]
 
 
 async def agent_rows(connection: asyncpg.Connection) -> list[AgentRow]:
+    """Every agent's state, and the languages they take calls in (their
+    language:xx skills, as routing reads them)."""
     rows = await connection.fetch(
-        "SELECT endpoint, state, state_since, wrap_up_until FROM agents")
+        "SELECT endpoint, state, state_since, wrap_up_until, "
+        "ARRAY(SELECT substr(s.skill, length($1) + 1) FROM agent_skills s "
+        "WHERE s.endpoint = a.endpoint AND s.skill LIKE $1 || '%') AS languages "
+        "FROM agents a", LANGUAGE_SKILL)
     return [AgentRow(AgentStatus(r["state"]), r["state_since"], r["wrap_up_until"],
-                     r["endpoint"]) for r in rows]
+                     r["endpoint"], frozenset(r["languages"])) for r in rows]
+
+
+async def language_shares(connection: asyncpg.Connection,
+                          campaign_id: int) -> tuple[LanguageShare, ...]:
+    """Each language's share of the campaign's ready leads (the pools the
+    dialer paces), in the order of the languages' names."""
+    rows = await connection.fetch(
+        "SELECT c.language, count(*) AS leads FROM leads l JOIN accounts c ON c.id = l.account_id "
+        "WHERE l.campaign_id = $1 AND l.state = 'ready' GROUP BY 1 ORDER BY 1", campaign_id)
+    total = sum(r["leads"] for r in rows)
+    return tuple(LanguageShare(r["language"], r["leads"] / total) for r in rows)
 
 
 async def contact_tallies(connection: asyncpg.Connection, campaign_id: int) -> list[HourTally]:

@@ -28,6 +28,7 @@ HISTORY_DAYS = 30
 # then the best of those by value at the zone's local hour. State 'ready' is
 # written out: the leads_hopper index is partial on it. SKIP LOCKED: leads
 # another dialer is claiming are passed over, never waited for or taken twice.
+# A language ($7, NULL: any) keeps the debtors who speak it: a pool's claim.
 _CLAIM = """
 WITH zones AS (SELECT * FROM unnest($2::text[], $3::float8[]) AS z (zone, contact_rate))
 SELECT l.account_id, l.segment
@@ -35,6 +36,8 @@ FROM zones z CROSS JOIN LATERAL (
     SELECT account_id, segment, priority, value FROM leads
     WHERE campaign_id = $1 AND state = 'ready' AND time_zone = z.zone
       AND next_callable_at <= $5 AND segment = ANY ($4::text[])
+      AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM accounts c
+                                       WHERE c.id = leads.account_id AND c.language = $7))
     ORDER BY priority DESC, value DESC
     LIMIT $6
     FOR UPDATE SKIP LOCKED
@@ -66,13 +69,13 @@ class LeadContext:
 
 async def claim(connection: asyncpg.Connection, campaign_id: int, zones: Sequence[str],
                 contact_rates: Sequence[float], segments: Sequence[Segment], limit: int,
-                now: datetime) -> list[ClaimedLead]:
+                now: datetime, language: str | None = None) -> list[ClaimedLead]:
     """Lock up to limit ready leads, best first (they stay locked until the
-    caller's transaction ends)."""
+    caller's transaction ends); with a language, only its debtors'."""
     if limit <= 0 or not zones or not segments:
         return []
     rows = await connection.fetch(_CLAIM, campaign_id, list(zones), list(contact_rates),
-                                  [s.value for s in segments], now, limit)
+                                  [s.value for s in segments], now, limit, language)
     return [ClaimedLead(r["account_id"], Segment(r["segment"])) for r in rows]
 
 

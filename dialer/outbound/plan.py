@@ -1,5 +1,6 @@
-"""One tick of a campaign, the pure part: the pacing snapshot built from
-agent and call states, and how many leads to claim from which segments."""
+"""One tick of a campaign, the pure part: the pacing snapshot of each
+language's pool built from agent and call states, and how many leads to
+claim from which segments."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dialer.agents.state import settled
 from dialer.outbound.lifecycles import AttemptStage, LeadState, attempt_stage
 from dialer.portfolio.model import Campaign, Segment
 from pacing.model import AgentState, AgentView, Snapshot
+from pacing.pools import LanguageShare, Pool, PoolCall, SkilledAgent, split
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class AgentRow:
     since: datetime
     wrap_up_until: datetime | None
     endpoint: str = ""
+    languages: frozenset[str] = frozenset()  # its language:xx skills
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class CallInFlight:
     dialed_at: datetime
     answered_at: datetime | None
     connected_at: datetime | None
+    language: str = ""  # the debtor's
 
     @property
     def stage(self) -> AttemptStage:
@@ -57,16 +61,18 @@ def agent_view(agent: AgentRow, now: datetime, epoch: datetime) -> AgentView | N
     return AgentView(AgentState.TALKING, _seconds(since, epoch))
 
 
-def build_snapshot(now: datetime, epoch: datetime, agents: list[AgentRow],
-                   calls: list[CallInFlight]) -> Snapshot:
-    """The pacing snapshot; times in seconds since epoch (midnight of the
-    dialer's first day, so pacing's hour of day is the clock's)."""
-    views = tuple(v for v in (agent_view(a, now, epoch) for a in agents) if v is not None)
-    dialing = tuple(_seconds(c.dialed_at, epoch) for c in calls
-                    if c.stage is AttemptStage.PLACED)
-    waiting = tuple(_seconds(c.answered_at, epoch) for c in calls
-                    if c.answered_at is not None and c.stage is AttemptStage.ANSWERED)
-    return Snapshot(now=_seconds(now, epoch), agents=views, dialing=dialing, waiting=waiting)
+def build_pools(now: datetime, epoch: datetime, agents: list[AgentRow],
+                calls: list[CallInFlight], shares: tuple[LanguageShare, ...]) -> list[Pool]:
+    """The pacing snapshot of each language's pool (pacing.pools): the
+    agents counted for it (one who speaks several languages in one pool
+    only) and its debtors' calls ringing or waiting."""
+    skilled = [SkilledAgent(view, agent.languages) for agent in agents
+               if (view := agent_view(agent, now, epoch)) is not None]
+    dialing = [PoolCall(_seconds(c.dialed_at, epoch), c.language) for c in calls
+               if c.stage is AttemptStage.PLACED]
+    waiting = [PoolCall(_seconds(c.answered_at, epoch), c.language) for c in calls
+               if c.answered_at is not None and c.stage is AttemptStage.ANSWERED]
+    return split(_seconds(now, epoch), skilled, dialing, waiting, shares)
 
 
 @dataclass(frozen=True)
@@ -79,16 +85,20 @@ class ClaimPlan:
     extra: int
     all_segments: tuple[Segment, ...]
     overdial_segments: tuple[Segment, ...]
+    language: str | None = None  # only debtors who speak it (None: any)
 
 
-def plan_claims(campaign: Campaign, decision: int, snapshot: Snapshot) -> ClaimPlan:
+def plan_claims(campaign: Campaign, decision: int, snapshot: Snapshot,
+                language: str | None = None) -> ClaimPlan:
     """Split the policy's decision between segments by their dial modes: a
-    preview or progressive segment never gets more calls than free agents."""
+    preview or progressive segment never gets more calls than free agents.
+    With a language, the snapshot is that language's pool, and its leads
+    are claimed among debtors who speak it."""
     uncovered = max(0, snapshot.ready - len(snapshot.dialing) - len(snapshot.waiting))
     guaranteed = min(decision, uncovered)
     overdial = tuple(s for s in campaign.segments if campaign.strategy(s).dial_mode.may_overdial)
     extra = decision - guaranteed if overdial else 0
-    return ClaimPlan(guaranteed, extra, campaign.segments, overdial)
+    return ClaimPlan(guaranteed, extra, campaign.segments, overdial, language)
 
 
 def plan_lines(campaign: Campaign, in_flight: int) -> ClaimPlan:
@@ -111,17 +121,21 @@ class LeadInHopper:
     next_callable_at: datetime
     priority: int  # the segment strategy's
     value: float  # balance x chance to pay
+    language: str  # the debtor's (the account's)
 
 
 def claim_order(leads: Iterable[LeadInHopper], zones: Mapping[str, float],
-                segments: Collection[Segment], limit: int, now: datetime) -> list[LeadInHopper]:
+                segments: Collection[Segment], limit: int, now: datetime,
+                language: str | None = None) -> list[LeadInHopper]:
     """The claim's rule, which dialer.outbound.leads runs in SQL over the
     leads_hopper index: ready leads due by now, in an open zone (with its
-    contact rate at this hour) and a wanted segment; the best `limit` of each
+    contact rate at this hour), a wanted segment and the pool's language
+    (None: any); the best `limit` of each
     zone by priority then value, then the best `limit` of those by priority
     then value at the zone's contact rate."""
     due = [lead for lead in leads if lead.state is LeadState.READY
-           and lead.next_callable_at <= now and lead.segment in segments]
+           and lead.next_callable_at <= now and lead.segment in segments
+           and language in (None, lead.language)]
     shortlist: list[tuple[LeadInHopper, float]] = []
     for zone, contact_rate in zones.items():
         in_zone = sorted((lead for lead in due if lead.time_zone == zone),

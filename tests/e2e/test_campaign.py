@@ -589,3 +589,47 @@ def test_an_agent_softphone_that_vanishes_loses_no_call_record(lab_config, fresh
                                     "WHERE endpoint = $1", agent.endpoint))
     assert (states[0]["state"], states[0]["pause_reason"]) in (
         ("paused", "missed_call"), ("paused", "unreachable")), dict(states[0])
+
+
+def test_each_answered_debtor_reaches_an_agent_of_their_language(lab_config, fresh_database,
+                                                                 tmp_path):
+    """Five Spanish-speaking debtors and five English-speaking ones, one
+    agent who speaks only Spanish and one only English, a progressive
+    campaign paced by language pool: each person who answers is bridged to
+    the agent of their language (that agent's phone rang showing the
+    debtor's number) and nobody is abandoned. Paced as one team, two free
+    agents would bring two debtors of whatever language came first, and the
+    second of one language would find only the other agent free."""
+    url = fresh_database
+    spanish, english = lab_config.agents[0], lab_config.agents[1]
+    # A person's greeting, then 10 s on the line (the PSTN's 810 behaviour).
+    language = {f"+1212555810{i}": "es" if i % 2 else "en" for i in range(10)}
+    rows = ["reference,debtor_name,balance,days_past_due,phone1,language"]
+    rows += [f"L{i},Debtor {i},100,10,{number},{spoken}"
+             for i, (number, spoken) in enumerate(language.items())]
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("\n".join(rows) + "\n")
+    cli(lab_config, url, "accounts", "import", str(accounts))
+    cli(lab_config, url, "agent", "skills", spanish.endpoint, "--skills", "language:es=5")
+    cli(lab_config, url, "agent", "skills", english.endpoint, "--skills", "language:en=5")
+    for agent in (spanish, english):
+        cli(lab_config, url, "agent", "login", agent.endpoint)
+    cli(lab_config, url, "campaign", "create", "langs", "--mode", "progressive",
+        "--window", "00:00-23:59", "--wrap-up", "0")
+    cli(lab_config, url, "campaign", "start", "langs")
+    with capture_lab(lab_config, tmp_path / "langs.pcap") as capture:
+        cli(lab_config, url, "campaign", "run", "langs", "--for", "40", timeout=240)
+    attempts = asyncio.run(fetch(url, ATTEMPTS))
+    results = Counter(a["result"] for a in attempts)
+    assert results["abandoned"] == 0, [dict(a) for a in attempts]
+    talked = [a for a in attempts if a["result"] == "conversation"]
+    speaks = {spanish.endpoint: "es", english.endpoint: "en"}
+    assert {language[a["number"]] for a in talked} == {"es", "en"}, results
+    for a in talked:
+        assert speaks[a["agent"]] == language[a["number"]], dict(a)
+    for agent in (spanish, english):
+        rung = received(capture.path, lab_config.sip_port, agent.sip_port).all_by_number(
+            agent.endpoint)
+        shown = {leg.caller_user for leg in rung}
+        assert shown == {a["number"] for a in talked if a["agent"] == agent.endpoint}, shown
+        assert {language[number] for number in shown} == {speaks[agent.endpoint]}

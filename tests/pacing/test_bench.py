@@ -4,6 +4,7 @@ import pytest
 
 from dialer.errors import ConfigError
 from lab.bench import bench_pacing
+from lab.bench_languages import WAYS, bench_languages
 
 TINY = """
 [[scenarios]]
@@ -59,3 +60,29 @@ def test_bad_scenario_files_name_the_file_and_field(tmp_path):
     with pytest.raises(ConfigError, match=r"bad.json\[0\].talk"):
         bench_pacing(bad, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing written for a bad file
+
+
+MIXED = """
+[[scenarios]]
+name = "mixed"
+agents = 4
+live_start = 0.3
+talk = { shape = "lognormal", mean = 90, sigma = 0.8 }
+shift_hours = 1
+debtor_languages = { es = 0.7, en = 0.3 }
+agent_languages = { es = 3, en = 1 }
+"""
+
+
+def test_languages_bench_runs_each_way(tmp_path, capsys):
+    scenarios = tmp_path / "mixed.toml"
+    scenarios.write_text(MIXED)
+    assert bench_languages(scenarios, tmp_path / "out", runs=1) == 0
+    report = json.loads((tmp_path / "out" / "languages.json").read_text())
+    assert [r["way"] for r in report["rows"]] == list(WAYS)
+    (summary,) = report["summary"]
+    assert set(summary["by pool"]["abandon_by_language"]) == {"es", "en"}
+    assert summary["no languages"]["abandon_by_language"] == {}
+    for way in WAYS:
+        assert 0 < summary[way]["occupancy"] < 1
+    assert "| mixed | by pool |" in capsys.readouterr().out

@@ -1,6 +1,7 @@
 import pytest
 
 from pacing.optimum import lp_optimum
+from pacing.pools import LanguageShare
 from pacing.scenario import ScenarioError, Shape, parse_scenarios
 
 
@@ -52,6 +53,22 @@ wrap = 10
     assert markov.resolve_mean == pytest.approx(0.3 * 12 + 0.7 * 25)
 
 
+def test_languages_parse():
+    (scenario,) = parse_scenarios("""
+name = "x"
+agents = 4
+live_start = 0.3
+talk = 100
+debtor_languages = { es = 0.7, en = 0.3 }
+agent_languages = { es = 2, en = 1, "es+en" = 1 }
+""", "toml")
+    assert scenario.debtor_languages == (LanguageShare("es", 0.7), LanguageShare("en", 0.3))
+    assert scenario.agent_speaks() == [frozenset({"es"})] * 2 + [
+        frozenset({"en"}), frozenset({"es", "en"})]
+    plain = scenario.without_languages()
+    assert (plain.debtor_languages, plain.agent_languages, plain.agents) == ((), (), 4)
+
+
 @pytest.mark.parametrize("text, field", [
     ('{"name": "x", "agents": 3, "live_start": 1.5, "talk": 100}', "live_start"),
     ('{"name": "x", "agents": 0, "live_start": 0.3, "talk": 100}', "agents"),
@@ -62,6 +79,20 @@ wrap = 10
     (('{"scenarios": [{"name": "ok", "agents": 1, "live_start": 0.1, "talk": 5}, '
       '{"name": "x", "agents": 3, "live_start": 0.9, "machine": 0.5, "talk": 5}]}'),
      r"scenarios\[1\]"),
+    (('{"name": "x", "agents": 3, "live_start": 0.3, "talk": 5, '
+     '"debtor_languages": {"es": 0.7, "en": 0.2}, "agent_languages": {"es": 3}}'),
+     r"debtor_languages: the shares add up to 0.9"),
+    (('{"name": "x", "agents": 3, "live_start": 0.3, "talk": 5, '
+     '"debtor_languages": {"es": 0.7, "en": 0.3}, "agent_languages": {"es": 3}}'),
+     r"debtor_languages.en: no agent speaks it"),
+    (('{"name": "x", "agents": 3, "live_start": 0.3, "talk": 5, '
+     '"debtor_languages": {"es": 1}, "agent_languages": {"es": 2}}'),
+     r"agent_languages: 2 agents, but agents is 3"),
+    (('{"name": "x", "agents": 3, "live_start": 0.3, "talk": 5, '
+     '"debtor_languages": {"es": 1}}'), "debtor_languages and agent_languages go together"),
+    (('{"name": "x", "agents": 3, "live_start": 0.3, "talk": 5, '
+     '"debtor_languages": {"es": 1}, "agent_languages": {"es": 2, "es+en": 1.5}}'),
+     r"agent_languages.es\+en: a positive whole number"),
 ])
 def test_bad_scenarios_name_the_field(text, field):
     with pytest.raises(ScenarioError, match=field):

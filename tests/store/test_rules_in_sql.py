@@ -53,8 +53,9 @@ async def _prepare(url: str) -> int:
     try:
         await connection.execute(
             "INSERT INTO accounts (reference, debtor_name, balance, currency, days_past_due, "
-            "risk_score, language) SELECT 'S' || i, 'Debtor', 100, 'USD', 10, 0.5, 'en' "
-            "FROM generate_series(1, $1) i", ACCOUNTS)
+            "risk_score, language) SELECT 'S' || i, 'Debtor', 100, 'USD', 10, 0.5, "
+            "CASE WHEN i % 3 = 0 THEN 'en' ELSE 'es' END FROM generate_series(1, $1) i",
+            ACCOUNTS)
     finally:
         await connection.close()
     pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
@@ -70,7 +71,8 @@ def claim_campaign(fresh_database):
 
 
 async def _claim_in_sql(url: str, campaign_id: int, hopper: list[LeadInHopper],
-                        zones: dict[str, float], segments: list[Segment], limit: int) -> list:
+                        zones: dict[str, float], segments: list[Segment], limit: int,
+                        language: str | None) -> list:
     connection = await asyncpg.connect(url)
     try:
         transaction = connection.transaction()
@@ -84,25 +86,30 @@ async def _claim_in_sql(url: str, campaign_id: int, hopper: list[LeadInHopper],
               lead.next_callable_at, lead.priority, lead.value, lead.time_zone)
              for lead in hopper])
         claimed = await leads.claim(connection, campaign_id, list(zones), list(zones.values()),
-                                    segments, limit, NOW)
+                                    segments, limit, NOW, language)
         await transaction.rollback()
         return [ids.index(c.account_id) for c in claimed]
     finally:
         await connection.close()
 
 
+def _language(index: int) -> str:
+    """The language of the index-th account (ids in order: 1-based i)."""
+    return "en" if (index + 1) % 3 == 0 else "es"
+
+
 @EXAMPLES
 @given(lead_rows, open_zones, st.sets(st.sampled_from(list(Segment)), min_size=1),
-       st.integers(1, 12))
+       st.integers(1, 12), st.sampled_from([None, "es", "en"]))
 def test_the_claim_in_sql_picks_what_its_specification_picks(claim_campaign, rows, zones,
-                                                             segments, limit):
+                                                             segments, limit, language):
     url, campaign_id = claim_campaign
     hopper = [LeadInHopper(i, state, segment, zone, NOW + timedelta(minutes=due), priority,
-                           float(value))
+                           float(value), _language(i))
               for i, (state, segment, zone, due, priority, value) in enumerate(rows)]
-    wanted = claim_order(hopper, zones, segments, limit, NOW)
+    wanted = claim_order(hopper, zones, segments, limit, NOW, language)
     claimed = run(_claim_in_sql(url, campaign_id, hopper, zones, sorted(segments, key=str),
-                                limit))
+                                limit, language))
     # Leads that tie on the order may come in either order: compare the
     # order's keys, and that every lead claimed is one the rule allows.
     by_id = {lead.account_id: lead for lead in hopper}
@@ -111,7 +118,8 @@ def test_the_claim_in_sql_picks_what_its_specification_picks(claim_campaign, row
         return lead.priority, lead.value * zones[lead.time_zone]
 
     assert [key(by_id[i]) for i in claimed] == [key(lead) for lead in wanted]
-    allowed = {lead.account_id for lead in claim_order(hopper, zones, segments, ACCOUNTS, NOW)}
+    allowed = {lead.account_id
+               for lead in claim_order(hopper, zones, segments, ACCOUNTS, NOW, language)}
     assert set(claimed) <= allowed
 
 

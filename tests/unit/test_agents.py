@@ -114,6 +114,18 @@ def test_the_call_goes_to_an_agent_with_the_required_skills_best_match_first():
     assert choose([spanish_only], needs) is None
 
 
+def test_on_an_equal_match_an_agent_of_one_language_goes_before_a_bilingual_one():
+    """The bilingual agent, idle longer, is kept for the calls only they can
+    take (pacing counts them in one language's pool only)."""
+    bilingual = agent("b", 500, language_es=3, language_en=3)
+    spanish = agent("s", 5, language_es=3)
+    needs = needs_of("es", "late", Decimal(100), 0.1)
+    assert choose([bilingual, spanish], needs) is spanish
+    fluent = agent("f", 5, language_es=4)
+    assert choose([bilingual, agent("f", 5, language_es=2)], needs) is bilingual  # better match
+    assert choose([bilingual, fluent], needs) is fluent
+
+
 def test_high_risk_debtors_go_to_the_best_negotiator_and_high_balances_need_the_tier():
     junior = agent("j", 500, language_es=5, segment_late=5, negotiation=1)
     senior = agent("s", 5, language_es=2, negotiation=5)

@@ -13,7 +13,7 @@ from dialer.outbound.plan import (
     AgentStatus,
     CallInFlight,
     PbxHold,
-    build_snapshot,
+    build_pools,
     plan_claims,
 )
 from dialer.portfolio.contact import HourTally, contact_rates
@@ -27,6 +27,10 @@ from dialer.portfolio.model import (
 from pacing.model import (
     AgentState,
 )
+from pacing.pools import LanguageShare
+
+ES = frozenset({"es"})
+SPANISH_ONLY = (LanguageShare("es", 1.0),)
 
 EPOCH = datetime(2026, 11, 24, tzinfo=UTC)
 NOW = EPOCH + timedelta(hours=15)
@@ -49,17 +53,19 @@ def campaign(mode=DialMode.PREDICTIVE, late_mode=None) -> Campaign:
 
 def test_snapshot_from_agents_and_calls():
     agents = [
-        AgentRow(AgentStatus.READY, at(-10), None),
-        AgentRow(AgentStatus.ON_CALL, at(-60), None),
-        AgentRow(AgentStatus.RESERVED, at(-1), None),
-        AgentRow(AgentStatus.WRAP_UP, at(-8), at(-3)),  # its timer ran out: ready
-        AgentRow(AgentStatus.WRAP_UP, at(-2), at(3)),
-        AgentRow(AgentStatus.PAUSED, at(-100), None),
-        AgentRow(AgentStatus.LOGGED_OUT, at(-100), None),
+        AgentRow(AgentStatus.READY, at(-10), None, languages=ES),
+        AgentRow(AgentStatus.ON_CALL, at(-60), None, languages=ES),
+        AgentRow(AgentStatus.RESERVED, at(-1), None, languages=ES),
+        AgentRow(AgentStatus.WRAP_UP, at(-8), at(-3), languages=ES),  # its timer ran out: ready
+        AgentRow(AgentStatus.WRAP_UP, at(-2), at(3), languages=ES),
+        AgentRow(AgentStatus.PAUSED, at(-100), None, languages=ES),
+        AgentRow(AgentStatus.LOGGED_OUT, at(-100), None, languages=ES),
     ]
-    calls = [CallInFlight(at(-5), None, None), CallInFlight(at(-9), at(-1), None),
-             CallInFlight(at(-30), at(-20), at(-19))]
-    snapshot = build_snapshot(NOW, EPOCH, agents, calls)
+    calls = [CallInFlight(at(-5), None, None, "es"), CallInFlight(at(-9), at(-1), None, "es"),
+             CallInFlight(at(-30), at(-20), at(-19), "es")]
+    [pool] = build_pools(NOW, EPOCH, agents, calls, SPANISH_ONLY)
+    snapshot = pool.snapshot
+    assert pool.language == "es"
     states = [a.state for a in snapshot.agents]
     assert states == [AgentState.READY, AgentState.TALKING, AgentState.TALKING,
                       AgentState.READY, AgentState.WRAP_UP, AgentState.PAUSED]
@@ -70,9 +76,37 @@ def test_snapshot_from_agents_and_calls():
 
 
 def snapshot_with(ready: int, dialing: int):
-    agents = [AgentRow(AgentStatus.READY, at(-1), None)] * ready
-    calls = [CallInFlight(at(-1), None, None)] * dialing
-    return build_snapshot(NOW, EPOCH, agents, calls)
+    agents = [AgentRow(AgentStatus.READY, at(-1), None, languages=ES)] * ready
+    calls = [CallInFlight(at(-1), None, None, "es")] * dialing
+    return build_pools(NOW, EPOCH, agents, calls, SPANISH_ONLY)[0].snapshot
+
+
+def test_each_language_is_paced_with_its_own_agents_and_calls():
+    """70% Spanish, 30% English debtors: two pools. The English agent and
+    call are the English pool's; the agent who speaks no debtor's language
+    is nobody's; of the two bilingual agents one joins each pool (the
+    Spanish pool has two agents for 0.7 of the debtors, 2.9 per share, the
+    English one 3.3: the first goes to Spanish, then Spanish has 4.3)."""
+    both = frozenset({"es", "en"})
+    agents = [AgentRow(AgentStatus.READY, at(-5), None, "a1", ES),
+              AgentRow(AgentStatus.ON_CALL, at(-50), None, "a2", ES),
+              AgentRow(AgentStatus.READY, at(-9), None, "a3", frozenset({"en"})),
+              AgentRow(AgentStatus.READY, at(-7), None, "a4", both),
+              AgentRow(AgentStatus.WRAP_UP, at(-2), at(3), "a5", both),
+              AgentRow(AgentStatus.READY, at(-1), None, "a6", frozenset({"fr"}))]
+    calls = [CallInFlight(at(-4), None, None, "es"), CallInFlight(at(-6), at(-1), None, "en"),
+             CallInFlight(at(-3), None, None, "en")]
+    spanish, english = build_pools(NOW, EPOCH, agents, calls,
+                                   (LanguageShare("es", 0.7), LanguageShare("en", 0.3)))
+    assert (spanish.language, english.language) == ("es", "en")
+    assert [a.state for a in spanish.snapshot.agents] == [
+        AgentState.READY, AgentState.TALKING, AgentState.READY]
+    assert [a.state for a in english.snapshot.agents] == [AgentState.READY, AgentState.WRAP_UP]
+    assert spanish.snapshot.dialing == (15 * 3600 - 4,) and spanish.snapshot.waiting == ()
+    assert english.snapshot.dialing == (15 * 3600 - 3,)
+    assert english.snapshot.waiting == (15 * 3600 - 1,)
+    plan = plan_claims(campaign(), 3, english.snapshot, english.language)
+    assert (plan.guaranteed, plan.extra, plan.language) == (0, 3, "en")
 
 
 def test_progressive_segments_get_no_more_than_free_agents():
