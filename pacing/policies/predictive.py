@@ -18,10 +18,12 @@ subject to abandons". lambda is the closed loop: a stochastic-approximation
 step on every live answer (larger while the regulator's window holds few)
 moves it so that the measured abandon rate sits at the set-point, and a
 brake falls back to progressive dialing if the regulator's window gets close
-to the cap. The set-point is the regulator's window as a budget: the
-abandons it still allows, less a reserve for the noise still to land,
-spent evenly over the live answers expected until the day's dialing ends.
-Until some talk times are known it dials progressively; while few are known, the talks still going on
+to the cap. The set-point is the cap less a margin for the window's noise;
+with abandon_budget (an option, not yet the default), the regulator's
+window as a budget: the abandons it still allows, less a reserve for the
+noise still to land, spent evenly over the live answers expected until the
+day's dialing ends. Until some talk times are known it dials progressively;
+while few are known, the talks still going on
 count as censored samples (Kaplan-Meier), as the first talks to end are the
 short ones. A dialer that restarts hands it the campaign's recent history
 and the closed loop's last state (warm_start) instead of starting from zero."""
@@ -77,8 +79,13 @@ class Predictive:
                  prior_talk_s: float = 180.0, prior_wrap_s: float = 1.0,
                  prior_live_delay_s: float = 15.0, prior_other_delay_s: float = 25.0,
                  initial_lambda: float = 0.01, gain: float = 0.2,
-                 max_calls_per_agent: float = 4.0, hour_cap: float | None = None) -> None:
+                 max_calls_per_agent: float = 4.0, hour_cap: float | None = None,
+                 abandon_budget: bool = False) -> None:
         self.cap = cap
+        # The set-point from the window's budget (budget_rate) instead of a
+        # fixed margin: an option until no 24 h window of the bench goes over
+        # the cap with it (docs/pacing.md).
+        self.abandon_budget = abandon_budget
         self.margin_z = margin_z
         self.regulator = regulator
         self.day_end_s = day_end_s % DAY_S  # when the campaign's dialing ends each day
@@ -174,11 +181,17 @@ class Predictive:
 
     @property
     def target(self) -> float:
-        """The set-point: the abandon rate the regulator's window still allows
-        for the live answers expected until the day's dialing ends (see
-        budget_rate), never above 90% of the cap: the brake (at 95%) must stay
-        the exception."""
-        return min(max(self.budget_rate(self._heard_at), 0.0), 0.9 * self.cap)
+        """The set-point, never above 90% of the cap (the brake, at 95%, must
+        stay the exception). By default the cap less a margin for the noise
+        of a window's rate (margin_z standard errors at the window's number
+        of live answers; small teams aim lower); with abandon_budget, the
+        abandon rate the regulator's window still allows for the live answers
+        expected until the day's dialing ends (budget_rate)."""
+        if self.abandon_budget:
+            return min(max(self.budget_rate(self._heard_at), 0.0), 0.9 * self.cap)
+        answers = max(self._window_live, 200.0)
+        margin = self.margin_z * math.sqrt(self.cap * (1 - self.cap) / answers)
+        return max(self.cap / 2, min(self.cap - margin, 0.9 * self.cap))
 
     def budget_rate(self, now: float) -> float:
         """The abandons the regulator's window still allows, spent evenly over
@@ -224,7 +237,10 @@ class Predictive:
     def step(self) -> float:
         """The closed loop's step per live answer: gain, larger while the
         regulator's window holds few live answers (a new campaign), so lambda
-        reaches its level within the first hour, then settles to gain."""
+        reaches its level within the first hour, then settles to gain (with
+        abandon_budget; gain alone otherwise)."""
+        if not self.abandon_budget:
+            return self.gain
         return self.gain * max(1.0, EARLY_ANSWERS / (self._window_live + 1.0))
 
     @property

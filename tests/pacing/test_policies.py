@@ -120,6 +120,13 @@ def test_predictive_counts_estimated_amd_false_positives_under_ofcom():
     assert 0 < policy.window_abandon_rate < 0.03
 
 
+def test_the_set_point_leaves_more_margin_for_small_windows():
+    small, large = Predictive(), Predictive()
+    for i in range(20_000):
+        large.observe(CallConnected(at=T0 + i, answered_at=T0 + i))
+    assert small.target < large.target < large.cap
+
+
 def _hear_hours(policy, first_hour, hours, per_hour, abandoned_in=()):
     """per_hour live answers an hour, evenly; in the hours of abandoned_in
     a tenth of them abandoned."""
@@ -135,7 +142,7 @@ def _hear_hours(policy, first_hour, hours, per_hour, abandoned_in=()):
 def test_small_teams_keep_a_larger_reserve():
     """The reserve for the noise still to land is larger against fewer live
     answers to come: a team with a tenth of the answers aims lower."""
-    small, large = Predictive(day_end_s=17 * 3600), Predictive(day_end_s=17 * 3600)
+    small, large = Predictive(day_end_s=17 * 3600, abandon_budget=True), Predictive(day_end_s=17 * 3600, abandon_budget=True)
     _hear_hours(small, 9, 1, 30)
     _hear_hours(large, 9, 1, 300)
     assert 0 < small.target < large.target < large.cap
@@ -144,7 +151,7 @@ def test_small_teams_keep_a_larger_reserve():
 def test_the_budget_spends_what_the_window_left():
     """A morning that abandoned less than its share leaves more to spend in
     the afternoon than one that abandoned more."""
-    thrifty, spender = Predictive(day_end_s=17 * 3600), Predictive(day_end_s=17 * 3600)
+    thrifty, spender = Predictive(day_end_s=17 * 3600, abandon_budget=True), Predictive(day_end_s=17 * 3600, abandon_budget=True)
     _hear_hours(thrifty, 9, 3, 100)
     _hear_hours(spender, 9, 3, 100, abandoned_in={10})  # 10 of 300: 3.3%
     assert spender.window_abandon_rate > thrifty.window_abandon_rate
@@ -156,7 +163,7 @@ def test_on_a_rolling_window_abandons_that_leave_it_free_their_share():
     """Yesterday's abandons weigh on today's budget only in the windows they
     are still in: the same abandons leaving at noon today cost less than
     those staying in until the end of today's dialing."""
-    leaving, staying = Predictive(day_end_s=17 * 3600), Predictive(day_end_s=17 * 3600)
+    leaving, staying = Predictive(day_end_s=17 * 3600, abandon_budget=True), Predictive(day_end_s=17 * 3600, abandon_budget=True)
     _hear_hours(leaving, 9, 8, 100, abandoned_in={11})
     _hear_hours(staying, 9, 8, 100, abandoned_in={16})
     for policy in (leaving, staying):

@@ -1,4 +1,5 @@
-"""The closed loop settles within the first hour for small teams: in the
+"""With the abandon budget (Predictive's abandon_budget option), the closed
+loop settles within the first hour for small teams: in the
 simulator, lambda at the end of hour one is at its level of the hours after
 it, and so is the dial level of the first hour's second half (once the cold
 start's 20 talks have ended: for 8 agents; 3 agents are still dialing
@@ -11,7 +12,7 @@ from functools import cache
 
 import pytest
 
-from lab.bench import DEFAULT_MATRIX, Variant, build, read_matrix
+from lab.bench import DEFAULT_MATRIX, read_matrix
 from pacing.model import PacingEvent, Snapshot
 from pacing.policies.predictive import Predictive
 from pacing.simulator import LAST_DIAL_S, Simulation
@@ -48,8 +49,9 @@ def _levels(team: str, seed_offset: int) -> tuple[float, float, dict[int, float]
     scenario = next(s for s in read_matrix(SMALL_TEAMS) if s.name.startswith(team))
     scenario = replace(scenario, seed=scenario.seed + seed_offset, shift_hours=SHIFT_HOURS)
     start = scenario.start_hour * HOUR_S
-    policy = build(Variant("predictive", "recobro predictive", ()), scenario)
-    assert isinstance(policy, Predictive)
+    policy = Predictive(cap=scenario.cap, day_end_s=start + scenario.shift_hours * HOUR_S,
+                        amd_false_positive_rate=scenario.amd_false_positive,
+                        abandon_budget=True)
     watched = _Watched(policy, start)
     simulation = Simulation(scenario, watched)
     simulation.run()
