@@ -79,6 +79,7 @@ def build(variant: Variant, scenario: Scenario) -> PacingPolicy:
             return PiAbandon(target=scenario.cap, kp=kp, ki=ki)
         case "predictive":
             return Predictive(cap=scenario.cap,
+                              day_end_s=(scenario.start_hour + scenario.shift_hours) * 3600,
                               amd_false_positive_rate=scenario.amd_false_positive)
     raise ValueError(variant.family)
 

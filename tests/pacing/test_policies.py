@@ -128,6 +128,51 @@ def test_the_set_point_leaves_more_margin_for_small_windows():
     assert small.target < large.target < large.cap
 
 
+def _hear_hours(policy, first_hour, hours, per_hour, abandoned_in=()):
+    """per_hour live answers an hour, evenly; in the hours of abandoned_in
+    a tenth of them abandoned."""
+    for hour in range(first_hour, first_hour + hours):
+        for i in range(per_hour):
+            at = hour * 3600.0 + i * 3600.0 / per_hour
+            if hour in abandoned_in and i % 10 == 0:
+                policy.observe(CallAbandoned(at=at, answered_at=at - 2))
+            else:
+                policy.observe(CallConnected(at=at, answered_at=at))
+
+
+def test_small_teams_keep_a_larger_reserve():
+    """The reserve for the noise still to land is larger against fewer live
+    answers to come: a team with a tenth of the answers aims lower."""
+    small, large = Predictive(day_end_s=17 * 3600, abandon_budget=True), Predictive(day_end_s=17 * 3600, abandon_budget=True)
+    _hear_hours(small, 9, 1, 30)
+    _hear_hours(large, 9, 1, 300)
+    assert 0 < small.target < large.target < large.cap
+
+
+def test_the_budget_spends_what_the_window_left():
+    """A morning that abandoned less than its share leaves more to spend in
+    the afternoon than one that abandoned more."""
+    thrifty, spender = Predictive(day_end_s=17 * 3600, abandon_budget=True), Predictive(day_end_s=17 * 3600, abandon_budget=True)
+    _hear_hours(thrifty, 9, 3, 100)
+    _hear_hours(spender, 9, 3, 100, abandoned_in={10})  # 10 of 300: 3.3%
+    assert spender.window_abandon_rate > thrifty.window_abandon_rate
+    assert 0 <= spender.target < thrifty.target <= 0.9 * thrifty.cap
+    assert spender.budget_rate(12 * 3600.0) < 0.03 < thrifty.budget_rate(12 * 3600.0)
+
+
+def test_on_a_rolling_window_abandons_that_leave_it_free_their_share():
+    """Yesterday's abandons weigh on today's budget only in the windows they
+    are still in: the same abandons leaving at noon today cost less than
+    those staying in until the end of today's dialing."""
+    leaving, staying = Predictive(day_end_s=17 * 3600, abandon_budget=True), Predictive(day_end_s=17 * 3600, abandon_budget=True)
+    _hear_hours(leaving, 9, 8, 100, abandoned_in={11})
+    _hear_hours(staying, 9, 8, 100, abandoned_in={16})
+    for policy in (leaving, staying):
+        _hear_hours(policy, 24 + 9, 1, 100)  # today's first hour, clean
+    assert leaving.window_abandon_rate == staying.window_abandon_rate > 0
+    assert staying.budget_rate(34 * 3600.0) < leaving.budget_rate(34 * 3600.0)
+
+
 def test_predictive_decision_for_200_agents():
     policy = Predictive()
     s = snap(ready=3, talking=tuple(range(1, 600, 3)), dialing=tuple(range(40)))
@@ -157,7 +202,7 @@ def test_predictive_lambda_stays_bounded(outcomes):
         event = CallAbandoned if abandoned else CallConnected
         policy.observe(event(at=T0 + i, answered_at=T0 + i))
     assert math.log(1e-4) <= policy.log_lambda <= math.log(10.0)
-    assert 0 < policy.target <= policy.cap
+    assert 0 <= policy.target <= policy.cap
 
 
 def test_a_warm_start_takes_up_where_the_stopped_policy_was():

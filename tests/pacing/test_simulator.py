@@ -92,7 +92,8 @@ def test_nobody_dials_connects_or_hears_while_the_dialer_is_down():
             super().observe(event)
 
     gap = 60.0
-    simulation = Simulation(scenario, Listening(),
+    day_end = (scenario.start_hour + scenario.shift_hours) * 3600  # as the bench gives it
+    simulation = Simulation(scenario, Listening(day_end_s=day_end),
                             Restart(STOP, gap, lambda history, stopped: stopped), PROBE)
     metrics = simulation.run()
     assert not any(STOP < event.at < STOP + gap for event in heard)
