@@ -177,9 +177,9 @@ async def agent_events(request: web.Request) -> web.StreamResponse:
     events = request.app[EVENTS]
     queue = events.subscribe(endpoint)
     try:
-        reader = request.loop.create_task(_drain(socket))
+        reader = asyncio.create_task(_drain(socket))
         while not reader.done():
-            getter = request.loop.create_task(queue.get())
+            getter = asyncio.create_task(queue.get())
             done, _ = await asyncio.wait([getter, reader], return_when=asyncio.FIRST_COMPLETED)
             if getter in done:
                 await socket.send_json(getter.result())
