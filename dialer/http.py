@@ -303,12 +303,14 @@ def page_of(request: web.Request) -> Page:
 
 
 def page_response(items: Sequence[dict[str, object]], page: Page,
-                  cursor: Callable[[dict[str, object]], int]) -> web.Response:
+                  cursor: Callable[[dict[str, object]], int],
+                  dumps: Callable[[object], str] = json.dumps) -> web.Response:
     """A page of a list: its items, and the cursor of the next page (the
-    query's `after`), null on the last page."""
+    query's `after`), null on the last page; dumps writes the JSON (a
+    feature's own, for values JSON has no type for)."""
     last = len(items) < page.limit
     return web.json_response({"items": list(items),
-                              "next": None if last else cursor(items[-1])})
+                              "next": None if last else cursor(items[-1])}, dumps=dumps)
 
 
 def build_app(token: str, pool: asyncpg.Pool,

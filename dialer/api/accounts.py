@@ -20,7 +20,7 @@ from dialer.http import json_error, page_of, page_response
 from dialer.messages.http import message_json
 from dialer.messages.store import account_messages
 from dialer.portfolio.model import AccountStatus
-from dialer.portfolio.views import AccountSummary, account_page, account_view
+from dialer.portfolio.views import account_page, account_view
 
 POOL = web.AppKey("accounts_pool", asyncpg.Pool)
 
@@ -37,13 +37,8 @@ def _plain(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not written as JSON here")
 
 
-def _json(data: object, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status,
-                             dumps=lambda d: json.dumps(d, default=_plain))
-
-
-def _summary(account: AccountSummary) -> dict[str, object]:
-    return json.loads(json.dumps(dataclasses.asdict(account), default=_plain))
+def _dumps(data: object) -> str:
+    return json.dumps(data, default=_plain)
 
 
 async def list_accounts(request: web.Request) -> web.Response:
@@ -54,7 +49,8 @@ async def list_accounts(request: web.Request) -> web.Response:
     accounts = await account_page(request.app[POOL], request.query.get("search"),
                                   None if status is None else AccountStatus(status),
                                   page.after, page.limit)
-    return page_response([_summary(a) for a in accounts], page, lambda item: item["id"])
+    return page_response([dataclasses.asdict(a) for a in accounts], page, lambda item: item["id"],
+                         _dumps)
 
 
 async def show_account(request: web.Request) -> web.Response:
@@ -65,7 +61,7 @@ async def show_account(request: web.Request) -> web.Response:
         return json_error(404, f"no account with reference {reference!r}")
     shown = dataclasses.asdict(view)
     shown["messages"] = [message_json(m) for m in await account_messages(pool, view.account.id)]
-    return _json(shown)
+    return web.json_response(shown, dumps=_dumps)
 
 
 def installer(pool: asyncpg.Pool):
