@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 from dialer.errors import LabError
@@ -113,18 +114,46 @@ def _agent_scenario(cfg: LabConfig, agent: LabAgent, template: str, purpose: str
     return scenario
 
 
+# A softphone whose REGISTER goes unanswered or refused tries again, as a
+# real one does (a lab Asterisk just booted under load can miss the first).
+REGISTER_ATTEMPTS = 3
+
+
 def register_agent(cfg: LabConfig, agent: LabAgent) -> None:
     """REGISTER an agent's softphone with Asterisk (digest auth), its contact
-    pointing at the agent's sipp UAS."""
+    pointing at the agent's sipp UAS; LabError with sipp's own words when
+    every attempt fails."""
     scenario = _agent_scenario(cfg, agent, "agent_register.xml", "register")
-    result = subprocess.run(
-        [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-m", "1",
-         "-p", str(cfg.port_base + 99), "-timeout", "10s", "-timeout_error",
-         *common_options(cfg, cfg.register_control_port)],
-        check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
-    if result.returncode != 0:
-        raise LabError(f"{agent.endpoint}'s softphone failed to register (sipp exit "
-                       f"{result.returncode}); see {_sipp_dir(cfg) / 'errors.log'}")
+    errors = _sipp_dir(cfg) / "errors.log"
+    for attempt in range(1, REGISTER_ATTEMPTS + 1):
+        errors_before = errors.stat().st_size if errors.exists() else 0
+        result = subprocess.run(
+            [SIPP, f"{cfg.host}:{cfg.sip_port}", "-sf", str(scenario), "-m", "1",
+             "-p", str(cfg.port_base + 99), "-timeout", "10s", "-timeout_error",
+             *common_options(cfg, cfg.register_control_port)],
+            check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+        if result.returncode == 0:
+            return
+        if attempt < REGISTER_ATTEMPTS:
+            time.sleep(attempt)
+    raise LabError(f"{agent.endpoint}'s softphone failed to register {REGISTER_ATTEMPTS} times "
+                   f"(sipp exit {result.returncode}): {_why_sipp_failed(result, errors, errors_before)}"
+                   f"; see {errors}")
+
+
+def _why_sipp_failed(result: subprocess.CompletedProcess[str], errors: Path,
+                     errors_before: int) -> str:
+    """What a one-shot sipp said about its failure: the lines it added to the
+    error file (the unexpected reply or the retransmissions given up), else
+    its stderr; the SIP messages it quotes are left out."""
+    added = ""
+    if errors.exists():
+        with errors.open("rb") as file:
+            file.seek(errors_before)
+            added = file.read().decode(errors="replace")
+    said = [line.strip() for line in (added or result.stderr).splitlines()
+            if any(word in line for word in ("expecting", "retrans", "imeout", "rror", "nable"))]
+    return " | ".join(said[-3:])[:600] or "sipp said nothing"
 
 
 def stop_agent(cfg: LabConfig, agent: LabAgent) -> bool:

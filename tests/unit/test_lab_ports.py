@@ -146,3 +146,44 @@ def test_each_test_worker_but_the_first_has_a_lab_of_its_own(tmp_path):
         "RECOBRO_LAB_DIR": str(tmp_path / ".lab-gw2"),
         "RECOBRO_LAB_PORT_BASE": str(34000 + 2 * PORT_SPAN)}
     assert worker_lab_environment("gw1", {})["RECOBRO_LAB_PORT_BASE"] == str(BASE + PORT_SPAN)
+
+
+def _registrations(monkeypatch, tmp_path, exits: list[int], error_line: str) -> list[list[str]]:
+    """register_agent run with sipp replaced: each run exits with the next of
+    exits, a failing one adding error_line to the lab's sipp error file."""
+    runs: list[list[str]] = []
+    errors = tmp_path / "lab" / "sipp" / "errors.log"
+    errors.parent.mkdir(parents=True, exist_ok=True)
+    errors.write_text("an older call's error, not this registration's\n")
+
+    def run(argv, **kwargs):
+        runs.append(argv)
+        code = exits[len(runs) - 1]
+        if code:
+            with errors.open("a") as file:
+                file.write(error_line + "\n")
+        return subprocess.CompletedProcess(argv, code, "", "")
+
+    monkeypatch.setattr(sipp.subprocess, "run", run)
+    monkeypatch.setattr(sipp.time, "sleep", lambda seconds: None)
+    return runs
+
+
+def test_a_registration_refused_at_first_is_tried_again(tmp_path, monkeypatch):
+    cfg = lab_config(tmp_path)
+    runs = _registrations(monkeypatch, tmp_path, [1, 0], "Max retransmission exceeded")
+    sipp.register_agent(cfg, cfg.agents[0])
+    assert len(runs) == 2
+
+
+def test_a_registration_that_always_fails_says_what_sipp_received(tmp_path, monkeypatch):
+    cfg = lab_config(tmp_path)
+    refused = ("Aborting call on unexpected message for Call-Id '1-42@127.0.0.1': while "
+               "expecting '200' (index 3), received 'SIP/2.0 403 Forbidden'")
+    runs = _registrations(monkeypatch, tmp_path, [1] * sipp.REGISTER_ATTEMPTS, refused)
+    with pytest.raises(sipp.LabError) as failure:
+        sipp.register_agent(cfg, cfg.agents[0])
+    assert len(runs) == sipp.REGISTER_ATTEMPTS
+    message = str(failure.value)
+    assert "agent1001" in message and "403 Forbidden" in message
+    assert "older call" not in message
