@@ -107,10 +107,11 @@ class Engine:
         that fails raises a RecobroError naming what to fix."""
         pool = await open_pool(settings.database_url)
         engine: Engine
+        # The process's own links are the ones its metrics follow.
         ami = AmiClient(settings.ami, lambda e: engine.submit(e),
-                        on_reconnect=lambda: engine.reconcile())
+                        on_reconnect=lambda: engine.reconcile(), link="ami")
         ari = AriClient(settings.ari, lambda e: engine.submit(e),
-                        on_reconnect=lambda: engine.reconcile())
+                        on_reconnect=lambda: engine.reconcile(), link="ari")
         engine = cls(settings, CallStore(pool), ami, ari)
         try:
             await ami.connect()

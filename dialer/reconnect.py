@@ -23,6 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 
 from dialer.backoff import backoff_delays
+from dialer.metrics.definitions import LINK_RECONNECTS, LINK_UP
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,11 @@ class Supervisor:
                  check: Callable[[], Awaitable[str | None]] | None = None,
                  check_every_s: float = 10.0,
                  on_reconnect: Callable[[], Awaitable[None]] | None = None,
-                 delays: Callable[[], Iterator[float]] = backoff_delays) -> None:
+                 delays: Callable[[], Iterator[float]] = backoff_delays,
+                 link: str | None = None) -> None:
         self.name = name
+        self._link_up = LINK_UP.labels(link) if link else None
+        self._link_reconnects = LINK_RECONNECTS.labels(link) if link else None
         self._connect = connect
         self._until_lost = until_lost
         self._drop = drop
@@ -73,7 +77,7 @@ class Supervisor:
     async def start(self) -> None:
         """Open the link (its error raises), then keep it up in the background."""
         await self._connect()
-        self.up.set()
+        self._set_up(True)
         self._task = asyncio.create_task(self._keep(), name=f"keep {self.name}")
         self._task.add_done_callback(self._ended)
 
@@ -81,7 +85,7 @@ class Supervisor:
         """Stop watching and reconnecting (the owner then closes the link
         with whatever goodbye it has)."""
         self._closing = True
-        self.up.clear()
+        self._set_up(False)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -89,7 +93,7 @@ class Supervisor:
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            self.up.clear()
+            self._set_up(False)
             log.error("%s: no longer kept up (a bug, not the link)", self.name,
                       exc_info=task.exception())
 
@@ -97,15 +101,17 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         while True:
             reason = await self._watch()
-            self.up.clear()
+            self._set_up(False)
             if self._closing:
                 return
             self._drop()
             log.warning("%s lost (%s); reconnecting", self.name, reason)
             lost_at = loop.time()
             await self._reopen(lost_at)
-            self.up.set()
+            self._set_up(True)
             self.reconnects += 1
+            if self._link_reconnects is not None:
+                self._link_reconnects.inc()
             log.warning("%s back after %.1f s", self.name, loop.time() - lost_at)
             if self.on_reconnect is not None:
                 try:
@@ -114,6 +120,14 @@ class Supervisor:
                     # Whatever the owner's hook does wrong, the link it is
                     # about stays up and watched.
                     log.exception("%s: after reconnecting", self.name)
+
+    def _set_up(self, up: bool) -> None:
+        if up:
+            self.up.set()
+        else:
+            self.up.clear()
+        if self._link_up is not None:
+            self._link_up.set(1 if up else 0)
 
     async def _watch(self) -> str:
         """Wait until the link is lost or fails its health check; why."""

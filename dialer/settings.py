@@ -482,6 +482,33 @@ def load_agi_settings(env: Mapping[str, str] | None = None) -> AgiSettings:
                        database_url=load_database_url(env))
 
 
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Where a long-running process serves Prometheus's /metrics (loopback
+    unless set; port None: not served, 0: any free port), and the directory
+    it announces itself in for Prometheus's file-based discovery (None:
+    not announced; the scrape config names the port instead)."""
+
+    host: str
+    port: int | None
+    targets_dir: Path | None
+
+
+def load_metrics_settings(env: Mapping[str, str] | None = None) -> MetricsSettings:
+    """RECOBRO_METRICS_HOST, RECOBRO_METRICS_PORT (unset: no /metrics; 0: any
+    free port, for several processes on one host) and RECOBRO_METRICS_TARGETS
+    (a directory Prometheus's file_sd_configs read)."""
+    env = environment() if env is None else env
+    raw_port = _value(env, "RECOBRO_METRICS_PORT", "")
+    port = None if not raw_port else (0 if raw_port == "0" else
+                                      _port(env, "RECOBRO_METRICS_PORT", ""))
+    targets = _value(env, "RECOBRO_METRICS_TARGETS", "")
+    if targets and not Path(targets).is_dir():
+        raise ConfigError(f"RECOBRO_METRICS_TARGETS={_shown(targets)}: no such directory")
+    return MetricsSettings(host=_host(env, "RECOBRO_METRICS_HOST", "127.0.0.1"), port=port,
+                           targets_dir=Path(targets) if targets else None)
+
+
 # Messages' channels (docs/messages.md): the SMS provider, the SMTP server,
 # and the callback listener that takes Kannel's delivery reports and replies.
 SMS_PROVIDERS = ("kannel", "http")

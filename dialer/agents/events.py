@@ -38,7 +38,7 @@ class AgentEvents:
         self._link = Supervisor("agent events LISTEN on PostgreSQL", connect=self._listen,
                                 until_lost=self._until_lost, drop=self._drop,
                                 failures=(TimeoutError, *CONNECTION_LOST), check=self._alive,
-                                check_every_s=CHECK_EVERY_S)
+                                check_every_s=CHECK_EVERY_S, link="agent_events")
 
     async def start(self, database_url: str) -> None:
         """LISTEN for agents' events (a first failure raises), and keep

@@ -20,16 +20,18 @@ from dialer.agents.events import AgentEvents
 from dialer.agents.feature_codes import FeatureCodes
 from dialer.agents.store import AgentStore
 from dialer.api import accounts
+from dialer.api.floor_metrics import FloorFigures
 from dialer.calls.control import CallControl
 from dialer.engine import Engine
 from dialer.errors import ConfigError
 from dialer.http import build_app
 from dialer.messages import http as messages_http
+from dialer.metrics.exporter import MetricsExporter
 from dialer.outbound import http as outbound_http
 from dialer.portfolio import http as portfolio_http
 from dialer.process import stop_requested
 from dialer.reports import http as reports_http
-from dialer.settings import Settings
+from dialer.settings import Settings, load_metrics_settings
 from dialer.store.database import open_pool
 
 # The bootstrap admin token opens everything: a guessable one is refused.
@@ -79,10 +81,13 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     if settings.api.token and len(settings.api.token) < BOOTSTRAP_TOKEN_LENGTH:
         raise ConfigError(f"RECOBRO_API_TOKEN is shorter than {BOOTSTRAP_TOKEN_LENGTH} "
                           "characters: set a long random one, or none (issued tokens only)")
+    metrics = load_metrics_settings()
     pool = await open_pool(settings.database_url)
     agent_events = AgentEvents()
     runner: web.AppRunner | None = None
     engine: Engine | None = None
+    # The one exporter of the figures that span processes (dialer.api.floor_metrics).
+    exporter = MetricsExporter(metrics, "api", FloorFigures(pool).refresh)
     try:
         # Its own Stasis application (the dialers' are theirs alone), where
         # the agents' feature codes arrive.
@@ -99,12 +104,14 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         except OSError as error:
             raise ConfigError(f"cannot listen on {settings.api.host}:{settings.api.port} "
                               f"(RECOBRO_API_HOST, RECOBRO_API_PORT): {error.strerror}") from None
+        await exporter.start()
         print(f"recobro api on http://{settings.api.host}:{settings.api.port}", flush=True)
         stop = stop_requested()
         if ready is not None:
             ready.set()
         await stop.wait()
     finally:
+        await exporter.close()
         if runner is not None:
             await runner.cleanup()
         await agent_events.stop()

@@ -11,10 +11,11 @@ from dataclasses import replace
 from dialer.agents.connector import AgentConnector
 from dialer.engine import Engine
 from dialer.inbound.desk import InboundDesk
+from dialer.metrics.exporter import MetricsExporter
 from dialer.payments.stasis import Payments
 from dialer.payments.wiring import payment_wiring
 from dialer.process import stop_requested
-from dialer.settings import PaymentGatewaySettings, Settings
+from dialer.settings import PaymentGatewaySettings, Settings, load_metrics_settings
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,11 @@ async def serve(settings: Settings, wrap_up_s: float, region: str,
     may pay by keypad (the self-service pay key, the "payment" flow);
     without one the pay key is not offered."""
     app = settings.ari.app + INBOUND_APP_SUFFIX
+    metrics = load_metrics_settings()
     engine = await Engine.connect(replace(settings, ari=replace(settings.ari, app=app)))
     try:
         async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(MetricsExporter(metrics, "inbound"))
             connector = AgentConnector(engine, engine.store.pool, wrap_up_s,
                                        settings.caller_id, settings.agent_caller_id)
             payments = None

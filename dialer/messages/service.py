@@ -12,11 +12,13 @@ from dialer.errors import ConfigError
 from dialer.messages.callbacks import serve as serve_callbacks
 from dialer.messages.providers import configured_channels
 from dialer.messages.sender import Sender, Tally
+from dialer.metrics.exporter import MetricsExporter
 from dialer.process import stop_requested
 from dialer.settings import (
     HttpSmsSettings,
     load_database_url,
     load_message_channel_settings,
+    load_metrics_settings,
     load_payment_link_settings,
 )
 from dialer.store.database import open_pool
@@ -31,6 +33,7 @@ async def run(*, once: bool, listen: bool) -> Tally:
     callbacks unless told not to; what the sender did."""
     channel_settings = load_message_channel_settings()
     links = load_payment_link_settings()
+    metrics = load_metrics_settings()
     channels = configured_channels(channel_settings)
     if not channels:
         raise ConfigError("no channel is configured: set RECOBRO_SMS_PROVIDER (kannel or "
@@ -57,7 +60,8 @@ async def run(*, once: bool, listen: bool) -> Tally:
               flush=True)
         if once:
             return await sender.drain()
-        return await sender.run(stop_requested())
+        async with MetricsExporter(metrics, "messages"):
+            return await sender.run(stop_requested())
     finally:
         if listener is not None:
             await listener.cleanup()

@@ -14,6 +14,7 @@ from dialer import limits
 from dialer.compliance.abandon import CAP
 from dialer.compliance.windows import check_profile
 from dialer.errors import ConfigError
+from dialer.metrics.exporter import MetricsExporter
 from dialer.outbound import reports
 from dialer.outbound.dialer import CampaignDialer
 from dialer.outbound.lifecycles import CampaignAction
@@ -29,7 +30,11 @@ from dialer.portfolio.model import (
     default_strategies,
 )
 from dialer.process import run_until_stopped
-from dialer.settings import configured_payment_gateway, load_settings
+from dialer.settings import (
+    configured_payment_gateway,
+    load_metrics_settings,
+    load_settings,
+)
 from dialer.store.database import configured_database
 
 _RETRY_FIELDS = {f"retry_{name}": name for name in
@@ -231,6 +236,7 @@ async def run_campaign(name: str, seconds: float | None) -> int:
     """Run a campaign's dialer in this process until the campaign is
     stopped, seconds pass, or SIGINT/SIGTERM (then calls in flight end)."""
     settings = load_settings()
+    metrics = load_metrics_settings()
     # With a card gateway (RECOBRO_PAYMENT_GATEWAY_URL), debtors may pay by
     # keypad in self-service and agents may hand their debtors to the capture.
     gateway = configured_payment_gateway()
@@ -245,10 +251,11 @@ async def run_campaign(name: str, seconds: float | None) -> int:
     try:
         if dialer.tally.adopted:
             print(f"adopted {dialer.tally.adopted} call(s) left by a dialer that died", flush=True)
-        # Its error (PostgreSQL gone for good, say) is the command's.
-        await run_until_stopped(
-            dialer.run(seconds=seconds, progress=lambda line: print(line, flush=True)),
-            dialer.stop)
+        async with MetricsExporter(metrics, "dialer"):
+            # Its error (PostgreSQL gone for good, say) is the command's.
+            await run_until_stopped(
+                dialer.run(seconds=seconds, progress=lambda line: print(line, flush=True)),
+                dialer.stop)
     finally:
         await dialer.close()
     return 0

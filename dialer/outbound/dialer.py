@@ -29,6 +29,7 @@ from dialer.agents.connector import AgentConnector
 from dialer.compliance.windows import zone_may_be_open
 from dialer.engine import Engine
 from dialer.errors import DatabaseError
+from dialer.metrics.definitions import CALLS_IN_FLIGHT, PACED_CALLS
 from dialer.outbound import claiming, dialers, floor, history, leads
 from dialer.outbound.lifecycles import CampaignState
 from dialer.outbound.placing import CallPlacer, Tally
@@ -108,7 +109,7 @@ class CampaignDialer:
                                       settings.callback_number, campaign.machine_action,
                                       self_service=self_service, payments=payments)
         self._resources = resources or contextlib.AsyncExitStack()  # the card gateway's
-        self.tally = Tally()
+        self.tally = Tally(campaign.name)
         self.stopping = False  # set to end the loop as if the campaign stopped
         self.warmed = 0  # outcomes of the campaign's pacing history read back at the start
         self._heard_to = 0  # the last row of the campaign's pacing history read
@@ -279,11 +280,13 @@ class CampaignDialer:
                 gone = outage.back(loop.time())
                 if gone is not None:
                     say(f"PostgreSQL is back after {gone:.1f} s: dialing again")
+            CALLS_IN_FLIGHT.labels(self.campaign.name).set(self.in_flight)
             if loop.time() >= next_progress:
                 say(self.tally.line(self.in_flight))
                 next_progress = loop.time() + 5.0
             await asyncio.sleep(TICK_S)
         await self.calls_ended(DRAIN_S)
+        CALLS_IN_FLIGHT.labels(self.campaign.name).set(self.in_flight)
         with contextlib.suppress(*CONNECTION_LOST):
             await self.keep_history()
             await self.hear_others()
@@ -365,8 +368,9 @@ class CampaignDialer:
                 connection, self.campaign, self.dialer_id,
                 ((plan.guaranteed, plan.all_segments), (plan.extra, plan.overdial_segments)),
                 zones, rates, now, plan.language) for plan in plans]
+        PACED_CALLS.labels(self.campaign.name).set(sum(p.guaranteed + p.extra for p in plans))
         for claim in claims:
             for refusal in claim.refused:
-                self.tally.refused[refusal.rule.value] += 1
+                self.tally.refuse(refusal.rule.value, "claim")
             for lead in claim.allowed:
                 self._spawn(self.placer.dial(lead), f"dial-{lead.account_id}")

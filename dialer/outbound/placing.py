@@ -23,6 +23,7 @@ from dialer.calls.control import CallControl
 from dialer.calls.outcome import AttemptResult, attempt_result
 from dialer.calls.state import CallRecord
 from dialer.compliance import gate
+from dialer.metrics.definitions import CALLS, REFUSALS
 from dialer.outbound import attempts, leads
 from dialer.outbound.claiming import screen
 from dialer.outbound.plan import PbxHold
@@ -35,12 +36,24 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Tally:
-    """What this dialer did, for its progress line."""
+    """What this dialer did, for its progress line and its metrics."""
 
+    campaign: str = ""
     claimed: int = 0
     refused: Counter[str] = field(default_factory=Counter)
     results: Counter[str] = field(default_factory=Counter)
     adopted: int = 0
+
+    def refuse(self, rule: str, stage: str) -> None:
+        """The gate refused a lead at a stage: claim (when the hopper
+        claimed it) or dial (asked again just before dialing)."""
+        self.refused[rule] += 1
+        REFUSALS.labels(self.campaign, rule, stage).inc()
+
+    def ended(self, result: AttemptResult) -> None:
+        """A call this dialer placed (or adopted) ended with result."""
+        self.results[result.value] += 1
+        CALLS.labels(self.campaign, result.value).inc()
 
     def line(self, in_flight: int) -> str:
         results = ", ".join(f"{k} {v}" for k, v in sorted(self.results.items())) or "none yet"
@@ -75,7 +88,7 @@ class CallPlacer:
                                               [claimed.account_id], now))[0]
             decision = await screen(connection, self.campaign, lead, "dial", now)
             if not isinstance(decision, gate.Allowed):
-                self.tally.refused[decision.rule.value] += 1
+                self.tally.refuse(decision.rule.value, "dial")
                 return
             await attempts.start_attempt(connection, attempt_id, self.campaign.id, lead,
                                          decision.phone, self.dialer_id, now)
@@ -98,7 +111,7 @@ class CallPlacer:
         connection = self.answered.connection(call.call_id)
         result = attempt_result(call, connection)
         self.feed.ended(call, connection, result)
-        self.tally.results[result.value] += 1
+        self.tally.ended(result)
         if result is AttemptResult.NOT_PLACED:
             hold = self.pbx_hold.refused(asyncio.get_running_loop().time())
             if hold is not None:

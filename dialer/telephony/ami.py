@@ -89,7 +89,7 @@ class AmiClient:
 
     def __init__(self, settings: AmiSettings, on_event: Callable[[CallEvent], None],
                  on_reconnect: Callable[[], Awaitable[None]] | None = None, *,
-                 open_link: OpenManager = open_manager) -> None:
+                 open_link: OpenManager = open_manager, link: str | None = None) -> None:
         self.settings = settings
         self.on_event = on_event
         self._open_link = open_link
@@ -98,7 +98,7 @@ class AmiClient:
         self._link = Supervisor(
             f"AMI at {self._where()}", connect=self._log_in, until_lost=self._until_lost,
             drop=self._drop, failures=(AmiError,), check=self._answers_ping,
-            check_every_s=settings.ping_s, on_reconnect=on_reconnect)
+            check_every_s=settings.ping_s, on_reconnect=on_reconnect, link=link)
         self.session = 0  # counts logins: calls sent in an older session may be gone
 
     @property

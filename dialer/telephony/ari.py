@@ -37,7 +37,8 @@ class AriClient:
     """ARI REST client plus a supervised event WebSocket for one app."""
 
     def __init__(self, settings: AriSettings, on_event: Callable[[CallEvent], None],
-                 on_reconnect: Callable[[], Awaitable[None]] | None = None) -> None:
+                 on_reconnect: Callable[[], Awaitable[None]] | None = None,
+                 link: str | None = None) -> None:
         self.settings = settings
         self.on_event = on_event
         self._session: aiohttp.ClientSession | None = None
@@ -45,7 +46,7 @@ class AriClient:
         self._link = Supervisor(
             f"ARI events of app {settings.app} at {settings.url}", connect=self._open_events,
             until_lost=self._until_closed, drop=self._drop, failures=(AriError,),
-            on_reconnect=on_reconnect)
+            on_reconnect=on_reconnect, link=link)
         # Channels ARI said were hanging up: their failed playbacks were cut
         # short, not unplayable (a dict keeps insertion order, oldest first).
         self._hanging_up: dict[str, None] = {}

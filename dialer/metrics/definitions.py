@@ -1,0 +1,61 @@
+"""Every metric Recobro exports, in one place: names with the `recobro_`
+prefix, base units, `_total` counters, and bounded labels only (campaign,
+outcome, rule, stage, state, link, window): never an account, a number or a
+call id, and never anything of a card."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# One registry per process, holding Recobro's metrics and nothing a library
+# registers by default (process and GC collectors are added by the exporter).
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+# What each dialer process saw (summed across dialers by Prometheus).
+CALLS = Counter("recobro_calls_total", "Calls placed by a dialer, by their final result.",
+                ["campaign", "outcome"], registry=REGISTRY)
+REFUSALS = Counter("recobro_compliance_refusals_total",
+                   "Leads the compliance gate refused, by rule and by stage (claim: when "
+                   "the hopper claimed it; dial: asked again just before dialing).",
+                   ["campaign", "rule", "stage"], registry=REGISTRY)
+CALLS_IN_FLIGHT = Gauge("recobro_calls_in_flight", "Calls a dialer is following now.",
+                        ["campaign"], registry=REGISTRY)
+PACED_CALLS = Gauge("recobro_pacing_calls_decided",
+                    "Calls the pacing policy asked for at the dialer's last tick, over every "
+                    "language pool.", ["campaign"], registry=REGISTRY)
+LINK_UP = Gauge("recobro_link_up",
+                "1 while a link the process keeps is up (ami, ari: Asterisk's; "
+                "agent_events: PostgreSQL's LISTEN), else 0.", ["link"], registry=REGISTRY)
+LINK_RECONNECTS = Counter("recobro_link_reconnects_total",
+                          "Times a link the process keeps was lost and opened again.",
+                          ["link"], registry=REGISTRY)
+LOOP_LAG = Histogram("recobro_event_loop_lag_seconds",
+                     "How late the process's asyncio event loop ran a timer: a busy or "
+                     "blocked loop answers Asterisk late.",
+                     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+                     registry=REGISTRY)
+
+# Figures that span processes, from PostgreSQL, exported by the API alone.
+ABANDON_RATE = Gauge("recobro_abandon_rate",
+                     "Abandoned calls over live answers in the regulator's rolling window "
+                     "(absent before the window's first live answer).",
+                     ["campaign", "window"], registry=REGISTRY)
+LIVE_ANSWERS = Gauge("recobro_live_answers", "Live answers in the regulator's rolling window.",
+                     ["campaign", "window"], registry=REGISTRY)
+ABANDONED = Gauge("recobro_abandoned_calls", "Abandoned calls in the regulator's rolling window.",
+                  ["campaign", "window"], registry=REGISTRY)
+ABANDON_TARGET = Gauge("recobro_abandon_rate_target",
+                       "The abandon rate the campaign paces to (its cap, or lower).",
+                       ["campaign"], registry=REGISTRY)
+AGENTS = Gauge("recobro_agents", "Agents by state.", ["state"], registry=REGISTRY)
+LEADS = Gauge("recobro_leads",
+              "A campaign's leads: callable now, waiting for a later time, being dialed, "
+              "done for good.", ["campaign", "state"], registry=REGISTRY)
+
+
+def window_label(length: timedelta) -> str:
+    """A regulator's window as a label value: 24h, 30d."""
+    hours = int(length.total_seconds() // 3600)
+    return f"{hours}h" if hours < 48 else f"{hours // 24}d"
