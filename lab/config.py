@@ -190,6 +190,11 @@ class LabConfig:
         return self.port_base + 146
 
     @property
+    def prometheus_port(self) -> int:
+        """The lab's Prometheus: its web UI and query API."""
+        return self.port_base + 147
+
+    @property
     def rtp_range(self) -> tuple[int, int]:
         return self.port_base + 1000, self.port_base + 1999
 

@@ -26,6 +26,7 @@ import asyncio
 import dataclasses
 import json
 import statistics
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from dialer.agents.state import AgentState
 from dialer.agents.store import AgentStore
 from dialer.compliance.windows import is_open, window_for
 from dialer.errors import ConfigError, LabError
+from dialer.metrics.exporter import MetricsExporter
 from dialer.outbound import reports
 from dialer.outbound.commands import NOT_OFFERED, build_campaign
 from dialer.outbound.dialer import CampaignDialer
@@ -54,11 +56,12 @@ from dialer.settings import (
     PaymentGatewaySettings,
     Settings,
     configured_payment_gateway,
+    load_metrics_settings,
     load_settings,
 )
 from dialer.store.database import open_pool
 from dialer.store.migrate import apply_migrations
-from lab import demo_messages, key_scripts, sipp
+from lab import demo_messages, key_scripts, prometheus, sipp
 from lab.asterisk_log import AsteriskLog, describe
 from lab.config import LabConfig, load_lab_config
 from lab.key_scripts import KeyScript
@@ -427,7 +430,10 @@ async def demo_command(accounts: int, seconds: float) -> int:
     path = work / f"accounts-{stamp}.csv"
     write_demo_accounts(path, accounts, prefix, stay="06")
     pool = await open_pool(settings.database_url)
+    # The demo's dialer is this process: its /metrics, for the lab's Prometheus.
+    exporter = MetricsExporter(load_metrics_settings(), "dialer")
     try:
+        await exporter.start()
         outcome = await import_file(AccountStore(pool), path, {}, ImportDefaults())
         if outcome.report is None or outcome.errors:
             raise ConfigError(f"demo accounts did not import: {outcome.errors[:3]}")
@@ -498,7 +504,11 @@ async def demo_command(accounts: int, seconds: float) -> int:
                     PaymentCalls(pool, assisted_id, {assisted_reference: assisted_script.what})))
             finally:
                 await payers_pool.close()
+            if exporter.port is not None:
+                print()
+                print(await asyncio.to_thread(scraped_figures, cfg, campaign.name))
     finally:
+        await exporter.close()
         await pool.close()
     unplayable = log.unplayable()
     if unplayable:
@@ -506,6 +516,27 @@ async def demo_command(accounts: int, seconds: float) -> int:
                        f"silence): {describe(unplayable)}; see {log.path}")
     print("prompts: Asterisk's log names no sound it could not play")
     return 0
+
+
+def scraped_figures(cfg: LabConfig, campaign: str) -> str:
+    """The campaign as the lab's Prometheus scraped it: calls by outcome
+    from the dialer, the abandon rate and agents by state from the API's
+    exporter (PostgreSQL's figures), after one more scrape."""
+    time.sleep(2 * prometheus.SCRAPE_S)
+    calls = prometheus.query(cfg, "sum by (outcome) (max_over_time(recobro_calls_total"
+                                  f'{{campaign="{campaign}"}}[1h]))')
+    rates = prometheus.query(cfg, f'recobro_abandon_rate{{campaign="{campaign}"}}')
+    agents = prometheus.query(cfg, "sum by (state) (recobro_agents)")
+    counted = ", ".join(f"{s['metric']['outcome']} {float(s['value'][1]):g}"
+                        for s in sorted(calls, key=lambda s: s["metric"]["outcome"]))
+    windows = ", ".join(f"{s['metric']['window']} {float(s['value'][1]):.1%}"
+                        for s in sorted(rates, key=lambda s: s["metric"]["window"]))
+    states = ", ".join(f"{s['metric']['state']} {float(s['value'][1]):g}"
+                       for s in sorted(agents, key=lambda s: s["metric"]["state"]))
+    return (f"metrics, as the lab's Prometheus scraped them ({prometheus.url(cfg)}):\n"
+            f"  calls by outcome: {counted or 'none scraped'}\n"
+            f"  abandon rate: {windows or 'no live answers'}\n"
+            f"  agents: {states or 'none scraped'}")
 
 
 async def _agents_log_in(cfg: LabConfig, store: AgentStore) -> list[str]:

@@ -21,6 +21,7 @@ from lab import (
     kannel,
     postgres,
     process,
+    prometheus,
     prompts,
     provision,
     sipp,
@@ -83,7 +84,12 @@ def write_env_file(cfg: LabConfig, database_url: str) -> None:
         "RECOBRO_EMAIL_FROM": LAB_EMAIL_FROM,
         # The FastAGI hooks (docs/agi.md), which the lab-agi context calls.
         "RECOBRO_AGI_HOST": cfg.host, "RECOBRO_AGI_PORT": str(cfg.agi_port),
+        # Metrics (docs/metrics.md): each process on a free loopback port,
+        # announced to the lab's Prometheus by a target file.
+        "RECOBRO_METRICS_PORT": "0",
+        "RECOBRO_METRICS_TARGETS": str(prometheus.targets_dir(cfg)),
     }
+    prometheus.targets_dir(cfg).mkdir(parents=True, exist_ok=True)
     cfg.env_file.parent.mkdir(parents=True, exist_ok=True)
     cfg.env_file.touch(mode=0o600)
     cfg.env_file.write_text("# Written by `recobro lab up`.\n"
@@ -142,6 +148,8 @@ def _check_ports_free(cfg: LabConfig) -> None:
         wanted.append(("Kannel's sendsms", cfg.kannel_sendsms_port, socket.SOCK_STREAM))
     if smtp.running_pid(cfg) is None:
         wanted.append(("the SMTP server", cfg.smtp_port, socket.SOCK_STREAM))
+    if prometheus.running_pid(cfg) is None:
+        wanted.append(("Prometheus", cfg.prometheus_port, socket.SOCK_STREAM))
     for what, port, kind in wanted:
         if process.port_in_use(cfg.host, port, kind):
             raise LabError(f"port {port} for {what} is already in use on {cfg.host}: stop "
@@ -173,6 +181,7 @@ def up(cfg: LabConfig) -> list[Part]:
     stripe_mock.start(cfg)
     kannel.start(cfg)
     smtp.start(cfg)
+    prometheus.start(cfg)
     api.start(cfg)
     return status(cfg)
 
@@ -186,6 +195,7 @@ def check_sounds(cfg: LabConfig) -> None:
 def down(cfg: LabConfig) -> list[Part]:
     """Stop every part the lab started, each by its own PID file."""
     api.stop(cfg)
+    prometheus.stop(cfg)
     smtp.stop(cfg)
     kannel.stop(cfg)
     stripe_mock.stop(cfg)
@@ -221,6 +231,8 @@ def status(cfg: LabConfig) -> list[Part]:
              f"received: {kannel.received_file(cfg)}, replies: {kannel.reply_fifo(cfg)}"),
         Part("smtp (aiosmtpd)", smtp.running_pid(cfg),
              f"smtp {cfg.host}:{cfg.smtp_port}, received: {smtp.maildir(cfg)}"),
+        Part("prometheus", prometheus.running_pid(cfg),
+             f"{prometheus.url(cfg)}, scraping the targets in {prometheus.targets_dir(cfg)}"),
     ]
     if _external_database() is None:
         parts.append(Part("postgresql", postgres.running_pid(cfg),

@@ -25,6 +25,7 @@ HOST_PACKAGES = {
     "baresip": "baresip-core",  # a real softphone as an agent, in the tests
     "/usr/sbin/bearerbox": "kannel",  # the lab's SMS gateway (and smsbox)
     "/usr/lib/kannel/test/fakesmsc": "kannel-extras",  # the phones behind Kannel
+    "prometheus": "prometheus",  # scrapes the lab's Recobro processes (docs/metrics.md)
 }
 ASTERISK_PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-es",
                      "asterisk-core-sounds-en")

@@ -40,6 +40,7 @@ def planned_ports(cfg: LabConfig) -> dict[str, list[int]]:
         "the smtp server": [cfg.smtp_port],
         "recobro's message callback listener": [cfg.message_callback_port],
         "recobro agi": [cfg.agi_port],
+        "prometheus": [cfg.prometheus_port],
         "a test's unreachable postgresql": [base + 431],
         # sipp also takes the media port + 2 (and sends from + 1, + 3).
         "pstn": [cfg.pstn_port, *range(cfg.pstn_media_port, cfg.pstn_media_port + 4),

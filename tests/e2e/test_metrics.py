@@ -1,0 +1,132 @@
+"""Metrics end to end: a campaign dialed through the lab while the lab's
+real Prometheus scrapes the dialer and a `recobro api` (which exports the
+figures that span processes); what Prometheus stored is held to what the
+database says happened."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from dialer.compliance.abandon import LIVE_ANSWERS
+from lab import prometheus
+from lab.demo import ZONES
+from lab.number_plan import Behaviour, lab_number
+from tests.e2e.cli import cli_env
+from tests.e2e.test_agents import run, start_api
+
+pytestmark = pytest.mark.lab
+
+# The label names Recobro's series may carry, beside Prometheus's own
+# (instance, job), the target's (process) and a histogram's buckets (le):
+# bounded sets only, never an account, a number or a call.
+ALLOWED_LABELS = {"__name__", "instance", "job", "process", "le", "campaign", "outcome",
+                  "rule", "stage", "state", "link", "window"}
+DEBTORS = [(Behaviour.ANSWER_AND_STAY, "02"), (Behaviour.ANSWER_AND_STAY, "03"),
+           (Behaviour.ANSWER_AND_HANG_UP, "00"), (Behaviour.BUSY, "00"),
+           (Behaviour.NO_ANSWER, "00"), (Behaviour.CONGESTION, "00"),
+           (Behaviour.ANSWER_AND_STAY, "02")]  # the last one's account is paid
+NEW_YORK = ZONES["America/New_York"] + "00"  # numbers of a real area code, as imports want
+
+
+def scraped(cfg, promql: str, wanted: int = 1, timeout_s: float = 20.0) -> list[dict]:
+    """The query's result once it holds at least wanted series (Prometheus
+    scrapes every second, and finds a new target within a second or two)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = prometheus.query(cfg, promql)
+        if len(result) >= wanted or time.monotonic() > deadline:
+            return result
+        time.sleep(0.5)
+
+
+def value(series: dict) -> float:
+    return float(series["value"][1])
+
+
+def instance_of(cfg, process: str, pid: int) -> str:
+    """The address a process announced in its target file."""
+    target = prometheus.targets_dir(cfg) / f"recobro-{process}-{pid}.json"
+    return json.loads(target.read_text())[0]["targets"][0]
+
+
+async def test_prometheus_holds_each_call_refusal_and_the_floor(lab_config, fresh_database,
+                                                                 tmp_path: Path):
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
+    name = f"metrics-{uuid.uuid4().hex[:8]}"  # Prometheus keeps earlier runs' series
+    rows = ["reference,debtor_name,balance,days_past_due,risk_score,language,phone1"]
+    rows += [f"P{i},Debtor {i},{100 + i},30,0.5,es,"
+             f"{lab_number(behaviour, seconds, serial=i, prefix=NEW_YORK)}"
+             for i, (behaviour, seconds) in enumerate(DEBTORS)]
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("\n".join(rows) + "\n")
+    imported = await run(env, "accounts", "import", str(accounts))
+    assert f"imported {len(DEBTORS)} account(s)" in imported, imported
+    for agent in lab_config.agents:
+        await run(env, "agent", "login", agent.endpoint)
+    await run(env, "campaign", "create", name, "--mode", "progressive", "--window",
+              "00:00-23:59", "--ring-timeout", "5", "--wrap-up", "0")
+    # Paid once its lead was made: the gate refuses it when it is claimed.
+    await run(env, "accounts", "status", "--reference", f"P{len(DEBTORS) - 1}",
+              "--status", "paid")
+    await run(env, "campaign", "start", name)
+    api = await start_api(lab_config, env)
+    try:
+        floor = instance_of(lab_config, "api", api.pid)
+        # Every call is over well before the dialer stops: its last
+        # figures are scraped while it still runs.
+        await run(env, "campaign", "run", name, "--for", "12", timeout=240)
+
+        connection = await asyncpg.connect(fresh_database)
+        try:
+            results = dict(await connection.fetch(
+                "SELECT result, count(*) FROM attempts GROUP BY 1"))
+            refusals = dict(await connection.fetch(
+                "SELECT rule, count(*) FROM compliance_refusals GROUP BY 1"))
+            live = await connection.fetchval(
+                "SELECT count(*) FROM attempts WHERE result = ANY ($1::text[])",
+                [result.value for result in LIVE_ANSWERS])
+        finally:
+            await connection.close()
+        assert sum(results.values()) == len(DEBTORS) - 1, results
+        assert refusals == {"account_status": 1}, refusals
+
+        # The dialer's counters, as Prometheus last scraped them.
+        calls = scraped(lab_config, f'max_over_time(recobro_calls_total{{campaign="{name}"}}[10m])',
+                        wanted=len(results))
+        assert {s["metric"]["outcome"]: value(s) for s in calls} == results
+        [dialer] = {s["metric"]["instance"] for s in calls}
+        assert {s["metric"]["process"] for s in calls} == {"dialer"}
+        refused = scraped(lab_config, "max_over_time(recobro_compliance_refusals_total"
+                                      f'{{campaign="{name}"}}[10m])')
+        assert {(s["metric"]["rule"], s["metric"]["stage"]): value(s) for s in refused} \
+            == {("account_status", "claim"): 1.0}
+        links = scraped(lab_config, f'max_over_time(recobro_link_up{{instance="{dialer}"}}[10m])',
+                        wanted=2)
+        assert {s["metric"]["link"]: value(s) for s in links} == {"ami": 1.0, "ari": 1.0}
+        lag = scraped(lab_config, "max_over_time(recobro_event_loop_lag_seconds_count"
+                                  f'{{instance="{dialer}"}}[10m])')
+        assert lag and value(lag[0]) > 0
+
+        # The floor, from PostgreSQL, by the API's one exporter.
+        target = scraped(lab_config, f'recobro_abandon_rate_target{{campaign="{name}"}}')
+        assert [value(s) for s in target] == [0.03]
+        answers = scraped(lab_config, f'recobro_live_answers{{campaign="{name}",window="24h"}}')
+        assert [value(s) for s in answers] == [live]
+        agents = scraped(lab_config, f'recobro_agents{{instance="{floor}"}}', wanted=6)
+        by_state = {s["metric"]["state"]: value(s) for s in agents}
+        assert by_state["ready"] == len(lab_config.agents), by_state
+        assert sum(by_state.values()) == len(lab_config.agents), by_state
+    finally:
+        api.terminate()
+        await api.wait()
+
+    # No series of Recobro's carries a label that could name a debtor.
+    series = await asyncio.to_thread(prometheus.series, lab_config, '{__name__=~"recobro_.+"}')
+    assert series and {label for s in series for label in s} <= ALLOWED_LABELS
