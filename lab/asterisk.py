@@ -15,7 +15,11 @@ from lab.config import ARI_APP, ASTERISK_CONF_DIR, CALLER_ID, TRUNK, LabConfig
 
 ASTERISK = "/usr/sbin/asterisk"
 # Files holding a secret are readable by their owner only.
-SECRET_FILES = {"manager.conf", "ari.conf", "pjsip_recobro.conf"}
+SECRET_FILES = {"manager.conf", "ari.conf", "pjsip_recobro.conf", "prometheus.conf"}
+# res_prometheus's user (Prometheus scrapes Asterisk with it, lab/prometheus.py).
+METRICS_USER = "prometheus"
+# Modules whose config came after the labs already running started.
+LATE_MODULES = ("res_prometheus.so",)
 
 
 def _conf_path(cfg: LabConfig) -> str:
@@ -42,6 +46,7 @@ def template_values(cfg: LabConfig) -> dict[str, object]:
         "rtp_start": rtp_start, "rtp_end": rtp_end,
         "agents": cfg.agents,
         "agi_host": cfg.host, "agi_port": cfg.agi_port,
+        "metrics_user": METRICS_USER, "metrics_password": cfg.asterisk_metrics_password,
     }
 
 
@@ -117,6 +122,7 @@ def start(cfg: LabConfig) -> int:
             if result.returncode != 0:
                 raise LabError("Asterisk did not reload its changed configs: "
                                f"{(result.stdout + result.stderr).strip()[:300]}")
+            _load_late_modules(cfg)
         return pid
     _make_run_dirs(cfg)
     render_configs(cfg)
@@ -143,6 +149,17 @@ def start(cfg: LabConfig) -> int:
         raise LabError("Asterisk did not finish booting within 60 s; see "
                        f"{cfg.asterisk_run_dir / 'log' / 'messages.log'}")
     return pid
+
+
+def _load_late_modules(cfg: LabConfig) -> None:
+    """Load the modules a newer config enabled (a reload does not load a
+    module that declined at start for want of its config)."""
+    for module in LATE_MODULES:
+        if f"{module} " not in _cli(cfg, f"module show like {module}", 30.0).stdout:
+            result = _cli(cfg, f"module load {module}", 30.0)
+            if "Loaded" not in result.stdout:
+                raise LabError(f"Asterisk did not load {module}: "
+                               f"{(result.stdout + result.stderr).strip()[:300]}")
 
 
 def stop(cfg: LabConfig) -> bool:

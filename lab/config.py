@@ -55,6 +55,8 @@ class LabConfig:
     kannel_admin_password: str = field(default="", repr=False)
     kannel_sendsms_password: str = field(default="", repr=False)
     message_callback_token: str = field(default="", repr=False)  # Kannel -> Recobro
+    # Prometheus -> Asterisk's res_prometheus (basic auth on Asterisk's HTTP server).
+    asterisk_metrics_password: str = field(default="", repr=False)
 
     host: str = "127.0.0.1"
 
@@ -244,6 +246,7 @@ def _load_or_create_secrets(path: Path) -> dict[str, str]:
     wanted = {"AMI_SECRET": 24, "ARI_PASSWORD": 24, "API_TOKEN": 32, "PAYMENT_GATEWAY_KEY": 24,
               "PAYMENT_LINK_KEY": 43, "KANNEL_ADMIN_PASSWORD": 24,
               "KANNEL_SENDSMS_PASSWORD": 24, "MESSAGE_CALLBACK_TOKEN": 32,
+              "ASTERISK_METRICS_PASSWORD": 24,
               **{f"AGENT_{index}_SECRET": 16 for index in range(AGENT_COUNT)}}
     values = read_env_file(path) if path.is_file() else {}
     missing = {key: _secret(size) for key, size in wanted.items() if key not in values}
@@ -278,4 +281,5 @@ def load_lab_config() -> LabConfig:
                      payment_link_key=stored["PAYMENT_LINK_KEY"],
                      kannel_admin_password=stored["KANNEL_ADMIN_PASSWORD"],
                      kannel_sendsms_password=stored["KANNEL_SENDSMS_PASSWORD"],
-                     message_callback_token=stored["MESSAGE_CALLBACK_TOKEN"])
+                     message_callback_token=stored["MESSAGE_CALLBACK_TOKEN"],
+                     asterisk_metrics_password=stored["ASTERISK_METRICS_PASSWORD"])

@@ -6,19 +6,23 @@ answers queries on loopback. Its data stays in the lab's directory."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from dialer.errors import LabError
 from lab import process
+from lab.asterisk import METRICS_USER
 from lab.config import LabConfig
 
 PROMETHEUS = "/usr/bin/prometheus"
 READY_S = 30.0
 SCRAPE_S = 1  # the lab's scrape interval: tests see a figure a second or two later
 RETENTION = "2d"
+PER_CHANNEL = "asterisk_channels_(state|duration_seconds)"  # res_prometheus's per-channel series
 # A target file is named recobro-<process>-<pid>.json (dialer.metrics.exporter).
 _TARGET = re.compile(r"recobro-[a-z_]+-(\d+)\.json")
 
@@ -57,7 +61,18 @@ def running_pid(cfg: LabConfig) -> int | None:
     return process.running_pid(_pid_file(cfg), _marker(cfg))
 
 
-def _write_config(cfg: LabConfig) -> None:
+def _password_file(cfg: LabConfig) -> Path:
+    return _dir(cfg) / "asterisk-metrics.password"
+
+
+def _write_config(cfg: LabConfig) -> bool:
+    """Two jobs: recobro (each process's target file) and asterisk
+    (res_prometheus on Asterisk's HTTP server, with its basic auth);
+    whether the config changed."""
+    password = _password_file(cfg)
+    password.unlink(missing_ok=True)
+    password.touch(mode=0o600)
+    password.write_text(cfg.asterisk_metrics_password)
     # JSON is YAML: no YAML writer needed for a config this small.
     config = {
         "global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": f"{SCRAPE_S}s"},
@@ -65,9 +80,22 @@ def _write_config(cfg: LabConfig) -> None:
             "job_name": "recobro",
             "file_sd_configs": [{"files": [str(targets_dir(cfg) / "*.json")],
                                  "refresh_interval": f"{SCRAPE_S}s"}],
+        }, {
+            "job_name": "asterisk",
+            "metrics_path": "/metrics",
+            "basic_auth": {"username": METRICS_USER, "password_file": str(password)},
+            "static_configs": [{"targets": [f"{cfg.host}:{cfg.ari_port}"]}],
+            # One series per channel, labelled with its unique id (Recobro's
+            # call id): unbounded, and a call's id. asterisk_channels_count stays.
+            "metric_relabel_configs": [{"source_labels": ["__name__"],
+                                        "regex": PER_CHANNEL, "action": "drop"}],
         }],
     }
-    _config_file(cfg).write_text(json.dumps(config, indent=2) + "\n")
+    text = json.dumps(config, indent=2) + "\n"
+    if _config_file(cfg).is_file() and _config_file(cfg).read_text() == text:
+        return False
+    _config_file(cfg).write_text(text)
+    return True
 
 
 def forget_dead_targets(cfg: LabConfig) -> None:
@@ -80,13 +108,16 @@ def forget_dead_targets(cfg: LabConfig) -> None:
 
 
 def start(cfg: LabConfig) -> int:
-    """Start Prometheus unless it runs; wait until it listens."""
+    """Start Prometheus unless it runs (one that runs reads a changed
+    config again); wait until it listens."""
     targets_dir(cfg).mkdir(parents=True, exist_ok=True)
     forget_dead_targets(cfg)
+    changed = _write_config(cfg)
     pid = running_pid(cfg)
     if pid is not None:
+        if changed:
+            os.kill(pid, signal.SIGHUP)  # Prometheus reads its config again
         return pid
-    _write_config(cfg)
     return process.start_listening(
         "the lab's Prometheus",
         [PROMETHEUS, _marker(cfg), f"--storage.tsdb.path={_dir(cfg) / 'data'}",
@@ -111,9 +142,11 @@ def query(cfg: LabConfig, promql: str) -> list[dict[str, object]]:
     return body["data"]["result"]
 
 
-def series(cfg: LabConfig, match: str) -> list[dict[str, str]]:
-    """The label sets of every series Prometheus holds that match."""
-    address = f"{url(cfg)}/api/v1/series?{urllib.parse.urlencode({'match[]': match})}"
+def series(cfg: LabConfig, match: str, since: float | None = None) -> list[dict[str, str]]:
+    """The label sets of every series Prometheus holds that match (with
+    samples since a Unix time, if given)."""
+    asked = {"match[]": match, **({"start": f"{since:.3f}"} if since is not None else {})}
+    address = f"{url(cfg)}/api/v1/series?{urllib.parse.urlencode(asked)}"
     with urllib.request.urlopen(address, timeout=10) as answer:
         body = json.load(answer)
     if body.get("status") != "success":

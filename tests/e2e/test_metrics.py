@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from dialer.compliance.abandon import LIVE_ANSWERS
 from lab import prometheus
 from lab.demo import ZONES
 from lab.number_plan import Behaviour, lab_number
-from tests.e2e.cli import cli_env
+from tests.e2e.cli import cli_env, run_cli
 from tests.e2e.test_agents import run, start_api
 
 pytestmark = pytest.mark.lab
@@ -130,3 +133,31 @@ async def test_prometheus_holds_each_call_refusal_and_the_floor(lab_config, fres
     # No series of Recobro's carries a label that could name a debtor.
     series = await asyncio.to_thread(prometheus.series, lab_config, '{__name__=~"recobro_.+"}')
     assert series and {label for s in series for label in s} <= ALLOWED_LABELS
+
+
+def test_prometheus_scrapes_asterisk_behind_its_password(lab_config):
+    """res_prometheus on Asterisk's HTTP server: scraped with the lab's
+    password, refused without it, and no per-channel series (each would
+    be labelled with a call's id) kept."""
+    [up] = scraped(lab_config, 'up{job="asterisk"}')
+    assert value(up) == 1.0
+    endpoints = scraped(lab_config, 'asterisk_endpoints_state{tech="PJSIP"}',
+                        wanted=len(lab_config.agents))
+    assert {a.endpoint for a in lab_config.agents} <= {s["metric"]["resource"] for s in endpoints}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://{lab_config.host}:{lab_config.ari_port}/metrics",
+                               timeout=10)
+    assert refused.value.code == 401
+    # A call up while Prometheus scrapes: its channel is counted, and has no series of its own.
+    since = time.time()
+    call = threading.Thread(target=run_cli, args=(
+        "call", lab_number(Behaviour.ANSWER_AND_STAY, "04", prefix=NEW_YORK)),
+        kwargs={"RECOBRO_ENV_FILE": str(lab_config.env_file)})
+    call.start()
+    try:
+        channels = scraped(lab_config, 'max_over_time(asterisk_channels_count[15s]) > 0')
+        assert channels, "Prometheus saw no channel up during the call"
+    finally:
+        call.join(timeout=60)
+    assert prometheus.series(lab_config, f'{{__name__=~"{prometheus.PER_CHANNEL}"}}',
+                             since=since) == []
