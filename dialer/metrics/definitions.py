@@ -25,6 +25,14 @@ CALLS_IN_FLIGHT = Gauge("recobro_calls_in_flight", "Calls a dialer is following 
 PACED_CALLS = Gauge("recobro_pacing_calls_decided",
                     "Calls the pacing policy asked for at the dialer's last tick, over every "
                     "language pool.", ["campaign"], registry=REGISTRY)
+AMD_VERDICTS = Counter("recobro_amd_verdicts_total",
+                       "Answering-machine detection's verdicts on answered calls (machine, "
+                       "human, notsure).", ["campaign", "verdict"], registry=REGISTRY)
+ANSWER_TO_AGENT = Histogram("recobro_answer_to_agent_seconds",
+                            "From a debtor's answer (or AMD's verdict) to the agent's bridge: "
+                            "the FCC's 2-second rule.", ["campaign"],
+                            buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
+                            registry=REGISTRY)
 LINK_UP = Gauge("recobro_link_up",
                 "1 while a link the process keeps is up (ami, ari: Asterisk's; "
                 "agent_events: PostgreSQL's LISTEN), else 0.", ["link"], registry=REGISTRY)

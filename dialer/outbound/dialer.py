@@ -107,7 +107,8 @@ class CampaignDialer:
                         if campaign.answered_to is AnsweredTo.SELF_SERVICE else None)
         self.answered = AnsweredCalls(engine, self.pool, self.connector, self.feed,
                                       settings.callback_number, campaign.machine_action,
-                                      self_service=self_service, payments=payments)
+                                      self_service=self_service, payments=payments,
+                                      campaign=campaign.name)
         self._resources = resources or contextlib.AsyncExitStack()  # the card gateway's
         self.tally = Tally(campaign.name)
         self.stopping = False  # set to end the loop as if the campaign stopped

@@ -24,6 +24,7 @@ from dialer.agents.connector import AgentConnector, BridgeFailed
 from dialer.calls.caller_id import Debtor
 from dialer.calls.control import CallControl, CallEvents
 from dialer.calls.outcome import Connection
+from dialer.metrics.definitions import AMD_VERDICTS, ANSWER_TO_AGENT
 from dialer.outbound import attempts
 from dialer.outbound.results import AGENT_DEADLINE, PacingFeed
 from dialer.outbound.self_service import SelfServiceRoute
@@ -51,8 +52,9 @@ class AnsweredCalls:
                  feed: PacingFeed, callback_number: str,
                  machine_action: MachineAction = MachineAction.HANG_UP,
                  self_service: SelfServiceRoute | None = None,
-                 payments: Payments | None = None) -> None:
+                 payments: Payments | None = None, campaign: str = "") -> None:
         self.control = control
+        self.campaign = campaign  # its name, for the metrics
         self.pool = pool
         self.connector = connector
         self.callback_number = callback_number
@@ -117,6 +119,8 @@ class AnsweredCalls:
         self.feed.answered(call_id, record.originated_at if record else now, answered_at,
                            verdict_at, amd_status == AMD_MACHINE)
         await attempts.mark_answered(self.pool, attempt_id, answered_at, verdict_at, amd_status)
+        if amd_status:
+            AMD_VERDICTS.labels(self.campaign, amd_status.lower()).inc()
         if amd_status == AMD_MACHINE:
             await self._answering_machine(call_id, events)
             return
@@ -146,6 +150,8 @@ class AnsweredCalls:
             if connected_at is not None:
                 self._connections[call_id] = Connection(agent=agent, connected_at=connected_at)
                 self.feed.connected(call_id, agent, connected_at)
+                ANSWER_TO_AGENT.labels(self.campaign).observe(
+                    max(0.0, (connected_at - (verdict_at or answered_at)).total_seconds()))
                 await attempts.mark_connected(self.pool, attempt_id, agent,
                                             self.connector.leg_of(call_id), connected_at)
                 await self.connector.record(call_id)

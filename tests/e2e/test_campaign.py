@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import time
+import uuid
 from collections import Counter
 from dataclasses import astuple
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from dialer.compliance.windows import is_open, window_for
 from dialer.outbound.history import event_of
 from dialer.outbound.results import AGENT_DEADLINE, unanswered_result
 from ivr import machine_message, safe_harbour
-from lab import sipp
+from lab import prometheus, sipp
 from lab.demo import (
     ZONES,
     portfolio_changes_mid_campaign,
@@ -520,11 +521,12 @@ def test_answering_machines_are_detected_and_people_reach_agents(lab_config, fre
     cli(lab_config, url, "accounts", "import", str(accounts))
     for agent in lab_config.agents:
         cli(lab_config, url, "agent", "login", agent.endpoint)
-    cli(lab_config, url, "campaign", "create", "amd", "--mode", "progressive", "--amd",
+    name = f"amd-{uuid.uuid4().hex[:8]}"  # the lab's Prometheus keeps earlier runs' series
+    cli(lab_config, url, "campaign", "create", name, "--mode", "progressive", "--amd",
         "--machine-action", "leave_message", "--window", "00:00-23:59", "--wrap-up", "0")
-    cli(lab_config, url, "campaign", "start", "amd")
+    cli(lab_config, url, "campaign", "start", name)
     with capture_lab(lab_config, tmp_path / "amd.pcap") as capture:
-        cli(lab_config, url, "campaign", "run", "amd", "--for", "25", timeout=240)
+        cli(lab_config, url, "campaign", "run", name, "--for", "25", timeout=240)
     heard = received(capture.path, lab_config.sip_port, lab_config.pstn_port)
     message = reference(lab_config, machine_message.SOUND, "es", tmp_path)
     attempts = asyncio.run(fetch(url, ATTEMPTS.replace(
@@ -545,6 +547,15 @@ def test_answering_machines_are_detected_and_people_reach_agents(lab_config, fre
             assert (a["connected_at"] - a["verdict_at"]).total_seconds() < 2.0
             assert a["verdict_at"] > a["answered_at"]
             assert a["id"] not in outbox
+    # The dialer's metrics, as the lab's Prometheus scraped them: each
+    # verdict, and each person's wait for an agent from the verdict.
+    verdicts = prometheus.query(lab_config, "max_over_time(recobro_amd_verdicts_total"
+                                            f'{{campaign="{name}"}}[10m])')
+    assert {v["metric"]["verdict"]: float(v["value"][1]) for v in verdicts} \
+        == {"machine": 4.0, "human": 4.0}
+    waits = prometheus.query(lab_config, "max_over_time(recobro_answer_to_agent_seconds_bucket"
+                                         f'{{campaign="{name}",le=~"2.0|.Inf"}}[10m])')
+    assert {w["metric"]["le"]: float(w["value"][1]) for w in waits} == {"2.0": 4.0, "+Inf": 4.0}
 
 
 def test_an_agent_softphone_that_vanishes_loses_no_call_record(lab_config, fresh_database,
