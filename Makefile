@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench unit lint lab-up lab-down lab-status clean
+.PHONY: demo test bench unit lint dashboards lab-up lab-down lab-status clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ bench: $(STAMP)
 	$(BIN)/recobro bench pacing
 	$(BIN)/recobro bench payments
 	$(BIN)/recobro bench messages
+
+# Grafana's dashboards, generated from dialer/metrics/dashboards.py into
+# docker/grafana/dashboards/ (committed; a test holds them to the generator).
+dashboards: $(STAMP)
+	$(BIN)/python -m dialer.metrics.dashboards
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not lab and not packaging"

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -131,24 +132,35 @@ def stop(cfg: LabConfig) -> bool:
     return process.stop(_pid_file(cfg), _marker(cfg), timeout_s=20.0)
 
 
+def _api(cfg: LabConfig, path: str, asked: dict[str, str]) -> object:
+    """What Prometheus's HTTP API answered (its "data"), LabError when it refused."""
+    address = f"{url(cfg)}/api/v1/{path}?{urllib.parse.urlencode(asked)}"
+    try:
+        with urllib.request.urlopen(address, timeout=10) as answer:
+            body = json.load(answer)
+    except urllib.error.HTTPError as error:
+        body = json.load(error)
+    if body.get("status") != "success":
+        raise LabError(f"Prometheus refused {asked}: {body.get('error')}")
+    return body["data"]
+
+
 def query(cfg: LabConfig, promql: str) -> list[dict[str, object]]:
     """An instant query's result vector: each series' labels ("metric") and
     its value ("value": [time, "text"])."""
-    address = f"{url(cfg)}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-    with urllib.request.urlopen(address, timeout=10) as answer:
-        body = json.load(answer)
-    if body.get("status") != "success":
-        raise LabError(f"Prometheus refused {promql!r}: {body.get('error')}")
-    return body["data"]["result"]
+    return _api(cfg, "query", {"query": promql})["result"]
+
+
+def query_range(cfg: LabConfig, promql: str, start: float, end: float,
+                step_s: float = 2.0) -> list[dict[str, object]]:
+    """A range query's matrix (each series' "values"), as a dashboard's
+    panel asks for it."""
+    return _api(cfg, "query_range", {"query": promql, "start": f"{start:.3f}",
+                                     "end": f"{end:.3f}", "step": f"{step_s:g}"})["result"]
 
 
 def series(cfg: LabConfig, match: str, since: float | None = None) -> list[dict[str, str]]:
     """The label sets of every series Prometheus holds that match (with
     samples since a Unix time, if given)."""
     asked = {"match[]": match, **({"start": f"{since:.3f}"} if since is not None else {})}
-    address = f"{url(cfg)}/api/v1/series?{urllib.parse.urlencode(asked)}"
-    with urllib.request.urlopen(address, timeout=10) as answer:
-        body = json.load(answer)
-    if body.get("status") != "success":
-        raise LabError(f"Prometheus refused the series {match!r}: {body.get('error')}")
-    return body["data"]
+    return _api(cfg, "series", asked)

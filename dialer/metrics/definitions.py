@@ -1,17 +1,28 @@
 """Every metric Recobro exports, in one place: names with the `recobro_`
 prefix, base units, `_total` counters, and bounded labels only (campaign,
-outcome, rule, stage, state, link, window): never an account, a number or a
+outcome, rule, stage, state, link, window, verdict): never an account, a number or a
 call id, and never anything of a card."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    gc_collector,
+    platform_collector,
+    process_collector,
+)
 
-# One registry per process, holding Recobro's metrics and nothing a library
-# registers by default (process and GC collectors are added by the exporter).
+# One registry per process, holding Recobro's metrics and the runtime's own
+# (CPU seconds, resident memory, open files, GC), nothing else.
 REGISTRY = CollectorRegistry(auto_describe=True)
+process_collector.ProcessCollector(registry=REGISTRY)
+platform_collector.PlatformCollector(registry=REGISTRY)
+gc_collector.GCCollector(registry=REGISTRY)
 
 # What each dialer process saw (summed across dialers by Prometheus).
 CALLS = Counter("recobro_calls_total", "Calls placed by a dialer, by their final result.",

@@ -16,10 +16,7 @@ from typing import Self
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    gc_collector,
     generate_latest,
-    platform_collector,
-    process_collector,
 )
 
 from dialer.errors import ConfigError
@@ -27,13 +24,6 @@ from dialer.metrics.definitions import LOOP_LAG, REGISTRY
 from dialer.settings import MetricsSettings
 
 LAG_EVERY_S = 0.25  # how often the loop's lag is sampled
-
-# The runtime's own figures (CPU seconds, resident memory, open files, GC),
-# once per process, beside Recobro's.
-process_collector.ProcessCollector(registry=REGISTRY)
-platform_collector.PlatformCollector(registry=REGISTRY)
-gc_collector.GCCollector(registry=REGISTRY)
-
 
 class MetricsExporter:
     """Serves /metrics for one process until closed. before_scrape, if

@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 
 from dialer.compliance.abandon import LIVE_ANSWERS
+from dialer.metrics import dashboards
 from lab import prometheus
 from lab.demo import ZONES
 from lab.number_plan import Behaviour, lab_number
@@ -30,11 +31,13 @@ pytestmark = pytest.mark.lab
 # (instance, job), the target's (process) and a histogram's buckets (le):
 # bounded sets only, never an account, a number or a call.
 ALLOWED_LABELS = {"__name__", "instance", "job", "process", "le", "campaign", "outcome",
-                  "rule", "stage", "state", "link", "window"}
-DEBTORS = [(Behaviour.ANSWER_AND_STAY, "02"), (Behaviour.ANSWER_AND_STAY, "03"),
-           (Behaviour.ANSWER_AND_HANG_UP, "00"), (Behaviour.BUSY, "00"),
-           (Behaviour.NO_ANSWER, "00"), (Behaviour.CONGESTION, "00"),
-           (Behaviour.ANSWER_AND_STAY, "02")]  # the last one's account is paid
+                  "rule", "stage", "state", "link", "window", "verdict"}
+# People who greet (to agents, after AMD), a machine, and the rest of the
+# number plan's answers; the last one's account is paid.
+DEBTORS = [(Behaviour.HUMAN_GREETING, "06"), (Behaviour.HUMAN_GREETING, "05"),
+           (Behaviour.MACHINE_GREETING, "08"), (Behaviour.ANSWER_AND_HANG_UP, "00"),
+           (Behaviour.BUSY, "00"), (Behaviour.NO_ANSWER, "00"), (Behaviour.CONGESTION, "00"),
+           (Behaviour.HUMAN_GREETING, "05")]
 NEW_YORK = ZONES["America/New_York"] + "00"  # numbers of a real area code, as imports want
 
 
@@ -61,6 +64,7 @@ def instance_of(cfg, process: str, pid: int) -> str:
 
 async def test_prometheus_holds_each_call_refusal_and_the_floor(lab_config, fresh_database,
                                                                  tmp_path: Path):
+    started = time.time()
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
     name = f"metrics-{uuid.uuid4().hex[:8]}"  # Prometheus keeps earlier runs' series
     rows = ["reference,debtor_name,balance,days_past_due,risk_score,language,phone1"]
@@ -73,7 +77,7 @@ async def test_prometheus_holds_each_call_refusal_and_the_floor(lab_config, fres
     assert f"imported {len(DEBTORS)} account(s)" in imported, imported
     for agent in lab_config.agents:
         await run(env, "agent", "login", agent.endpoint)
-    await run(env, "campaign", "create", name, "--mode", "progressive", "--window",
+    await run(env, "campaign", "create", name, "--mode", "progressive", "--amd", "--window",
               "00:00-23:59", "--ring-timeout", "5", "--wrap-up", "0")
     # Paid once its lead was made: the gate refuses it when it is claimed.
     await run(env, "accounts", "status", "--reference", f"P{len(DEBTORS) - 1}",
@@ -84,7 +88,7 @@ async def test_prometheus_holds_each_call_refusal_and_the_floor(lab_config, fres
         floor = instance_of(lab_config, "api", api.pid)
         # Every call is over well before the dialer stops: its last
         # figures are scraped while it still runs.
-        await run(env, "campaign", "run", name, "--for", "12", timeout=240)
+        await run(env, "campaign", "run", name, "--for", "15", timeout=240)
 
         connection = await asyncpg.connect(fresh_database)
         try:
@@ -126,6 +130,13 @@ async def test_prometheus_holds_each_call_refusal_and_the_floor(lab_config, fres
         by_state = {s["metric"]["state"]: value(s) for s in agents}
         assert by_state["ready"] == len(lab_config.agents), by_state
         assert sum(by_state.values()) == len(lab_config.agents), by_state
+
+        # Every panel of every Grafana dashboard shows data for this run.
+        for board, text in dashboards.rendered().items():
+            for expr in dashboards.queries(text):
+                promql = expr.replace("$campaign", name)
+                assert prometheus.query_range(lab_config, promql, started, time.time()), \
+                    (board, promql)
     finally:
         api.terminate()
         await api.wait()
