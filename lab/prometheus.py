@@ -24,6 +24,8 @@ READY_S = 30.0
 SCRAPE_S = 1  # the lab's scrape interval: tests see a figure a second or two later
 RETENTION = "2d"
 PER_CHANNEL = "asterisk_channels_(state|duration_seconds)"  # res_prometheus's per-channel series
+# Recobro's alert rules, in a clone (an installed wheel has none).
+ALERT_RULES = Path(__file__).resolve().parents[1] / "docker" / "prometheus" / "alerts.yml"
 # A target file is named recobro-<process>-<pid>.json (dialer.metrics.exporter).
 _TARGET = re.compile(r"recobro-[a-z_]+-(\d+)\.json")
 
@@ -77,6 +79,7 @@ def _write_config(cfg: LabConfig) -> bool:
     # JSON is YAML: no YAML writer needed for a config this small.
     config = {
         "global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": f"{SCRAPE_S}s"},
+        "rule_files": [str(ALERT_RULES)] if ALERT_RULES.is_file() else [],
         "scrape_configs": [{
             "job_name": "recobro",
             "file_sd_configs": [{"files": [str(targets_dir(cfg) / "*.json")],

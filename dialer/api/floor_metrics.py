@@ -1,7 +1,7 @@
 """The figures that span processes, read from PostgreSQL at scrape time by
 one exporter (the API's), never summed by hand from many: each campaign's
-abandon rate over the regulators' rolling windows beside its target, its
-leads, and the agents by state."""
+abandon rate over the regulators' rolling windows beside its target,
+whether it runs, its leads, and the agents by state."""
 
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ from dialer.metrics.definitions import (
     ABANDON_TARGET,
     ABANDONED,
     AGENTS,
+    CAMPAIGN_RUNNING,
     LEADS,
     LIVE_ANSWERS,
     window_label,
 )
+from dialer.outbound.lifecycles import CampaignState
 from dialer.outbound.reports import abandon_tallies, lead_counts
 
 
@@ -37,13 +39,17 @@ class FloorFigures:
         """Every campaign's windows, target and leads, and the agents by
         state, as of now (a campaign gone from the database leaves no series)."""
         now = self.clock()
-        campaigns = await self.pool.fetch("SELECT id, name, abandon_target FROM campaigns")
-        for gauge in (ABANDON_RATE, LIVE_ANSWERS, ABANDONED, ABANDON_TARGET, LEADS):
+        campaigns = await self.pool.fetch(
+            "SELECT id, name, abandon_target, state, answered_to FROM campaigns")
+        for gauge in (ABANDON_RATE, LIVE_ANSWERS, ABANDONED, ABANDON_TARGET, LEADS,
+                      CAMPAIGN_RUNNING):
             gauge.clear()
         windows = dict(WINDOWS)
         for campaign in campaigns:
             name = campaign["name"]
             ABANDON_TARGET.labels(name).set(campaign["abandon_target"])
+            CAMPAIGN_RUNNING.labels(name, campaign["answered_to"]).set(
+                1 if campaign["state"] == CampaignState.RUNNING.value else 0)
             for tally in await abandon_tallies(self.pool, campaign["id"], now):
                 window = window_label(windows[tally.window])
                 LIVE_ANSWERS.labels(name, window).set(tally.live)

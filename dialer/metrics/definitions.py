@@ -69,6 +69,10 @@ ABANDON_TARGET = Gauge("recobro_abandon_rate_target",
                        "The abandon rate the campaign paces to (its cap, or lower).",
                        ["campaign"], registry=REGISTRY)
 AGENTS = Gauge("recobro_agents", "Agents by state.", ["state"], registry=REGISTRY)
+CAMPAIGN_RUNNING = Gauge("recobro_campaign_running",
+                         "1 while the campaign is running (0 paused or stopped); answered_to: "
+                         "agent, or self_service (a press-to-pay campaign, no agents).",
+                         ["campaign", "answered_to"], registry=REGISTRY)
 LEADS = Gauge("recobro_leads",
               "A campaign's leads: callable now, waiting for a later time, being dialed, "
               "done for good.", ["campaign", "state"], registry=REGISTRY)
