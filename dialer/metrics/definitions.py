@@ -44,6 +44,17 @@ ANSWER_TO_AGENT = Histogram("recobro_answer_to_agent_seconds",
                             "the FCC's 2-second rule.", ["campaign"],
                             buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
                             registry=REGISTRY)
+PAYMENT_CAPTURES = Counter("recobro_payment_captures_total",
+                           "Card captures by how they ended (paid, plan_set_up, promised, "
+                           "declined, gateway_down, abandoned, unplayable, hung_up) and the "
+                           "option chosen (full, settlement, plan, promise, none).",
+                           ["outcome", "option"], registry=REGISTRY)
+PAID_AMOUNT = Counter("recobro_paid_amount_total",
+                      "Money taken by card captures that ended paid or with a plan's first "
+                      "payment, in the currency's major unit.", ["currency"], registry=REGISTRY)
+PROMISED_AMOUNT = Counter("recobro_promised_amount_total",
+                          "Money debtors promised to pay by a date, in the currency's major "
+                          "unit.", ["currency"], registry=REGISTRY)
 LINK_UP = Gauge("recobro_link_up",
                 "1 while a link the process keeps is up (ami, ari: Asterisk's; "
                 "agent_events: PostgreSQL's LISTEN), else 0.", ["link"], registry=REGISTRY)

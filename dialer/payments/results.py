@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from dialer.metrics.definitions import PAID_AMOUNT, PAYMENT_CAPTURES, PROMISED_AMOUNT
 from dialer.payments.ledger import decimal_of
 from dialer.payments.outbox import EventKind, capture_event
 from payment_ivr.authorise import PaymentContext
@@ -27,7 +28,31 @@ _OPTION = {Option.FULL: "full", Option.SETTLEMENT: "settlement", Option.PLAN: "p
 async def record_result(pool: asyncpg.Pool, context: PaymentContext,
                         result: PaymentResult) -> bool:
     """Record how the capture of context ended (once: a second call for
-    the same capture changes nothing and returns False)."""
+    the same capture changes nothing and returns False), and count it in
+    the metrics once it is kept."""
+    recorded = await _record(pool, context, result)
+    if recorded:
+        _count(result)
+    return recorded
+
+
+def _count(result: PaymentResult) -> None:
+    """The capture's outcome and its money in the metrics: never a card's datum."""
+    PAYMENT_CAPTURES.labels(result.outcome.value,
+                            _OPTION.get(result.option, "none") if result.option else "none").inc()
+    amount = result.amount
+    if amount is None or amount.cents <= 0:
+        return
+    if result.outcome is Outcome.PAID:
+        PAID_AMOUNT.labels(amount.currency).inc(amount.cents / 100)
+    elif result.outcome is Outcome.PLAN_SET_UP and result.schedule:
+        first = result.schedule[0].amount
+        PAID_AMOUNT.labels(first.currency).inc(first.cents / 100)
+    elif result.outcome is Outcome.PROMISED:
+        PROMISED_AMOUNT.labels(amount.currency).inc(amount.cents / 100)
+
+
+async def _record(pool: asyncpg.Pool, context: PaymentContext, result: PaymentResult) -> bool:
     async with pool.acquire() as connection, connection.transaction():
         amount = result.amount
         inserted = await connection.fetchval(

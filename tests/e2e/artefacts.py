@@ -5,23 +5,22 @@ the Recobro processes the test ran, Asterisk's log directory (messages.log,
 CDRs in cdr-csv, channel events in cel-custom), the recordings' names and
 file headers, the lab card gateway's own log (localstripe logs requests,
 not their forms), and every API response and WebSocket message the test
-kept. Each card is looked for as its number (bare, or grouped by fours),
+kept, and every series the lab's Prometheus holds (labels and latest
+values: docs/metrics.md). Each card is looked for as its number (bare, or grouped by fours),
 its expiry (MMYY, MM/YY, MM/YYYY, YYYY-MM), and its CVV in context (after a
 word such as CVV, or keyed after the expiry); no place may show a card
-form's expiry field, nor Asterisk's logs a DTMF line.
-
-Recobro serves no metrics endpoint yet (issue 19); when it does, its
-scrape belongs here."""
+form's expiry field, nor Asterisk's logs a DTMF line."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import stripe_mock
+from lab import prometheus, stripe_mock
 from lab.config import LabConfig
 from lab.provision import postgres_bin_dir
 
@@ -83,8 +82,8 @@ def artefacts(lab_config: LabConfig, database_url: str, logs: Iterable[Path] = (
               messages: Iterable[str] = ()) -> dict[str, str]:
     """Every artefact of a run, by where it came from: the database's dump,
     the given logs of Recobro's processes, Asterisk's logs, CDRs and CEL,
-    the recordings' names and headers, the card gateway's log, and the API
-    and WebSocket messages given."""
+    the recordings' names and headers, the card gateway's log, the API
+    and WebSocket messages given, and every series of the lab's Prometheus."""
     places = {"pg_dump": pg_dump(database_url)}
     for log in logs:
         places[log.name] = _text(log)
@@ -100,6 +99,10 @@ def artefacts(lab_config: LabConfig, database_url: str, logs: Iterable[Path] = (
     if gateway_log.is_file():
         places["the card gateway's log"] = _text(gateway_log)
     places["API and WebSocket messages"] = "\n".join(messages)
+    if prometheus.running_pid(lab_config) is not None:
+        # Every series the lab's Prometheus keeps, labels and latest values.
+        places["Prometheus's series"] = json.dumps(prometheus.series(lab_config, '{job=~".+"}'))
+        places["Prometheus's values"] = json.dumps(prometheus.query(lab_config, '{job=~".+"}'))
     return places
 
 

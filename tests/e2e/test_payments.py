@@ -27,6 +27,7 @@ from tests.e2e.artefacts import KeyedCard, assert_no_card_data
 from tests.e2e.cli import cli_env, run_cli
 from tests.e2e.sounds import reference
 from tests.e2e.test_campaign import fetch
+from tests.e2e.test_metrics import scraped, value
 
 pytestmark = pytest.mark.lab
 
@@ -161,7 +162,15 @@ def test_a_declined_card_is_told_so_and_another_card_pays(lab_config, fresh_data
     with payment_desk(lab_config, url, tmp_path) as ledger, \
             capture_lab(lab_config, tmp_path / "pay.pcap") as capture:
         sipp.call_in(lab_config, CALLER, keys=keys, stay_s=150)
+        # The desk's metrics, as the lab's Prometheus scrapes them: one
+        # capture, paid in full, and its money; nothing of the card.
+        captures = scraped(lab_config, 'recobro_payment_captures_total{process="inbound"}')
+        money = scraped(lab_config, 'recobro_paid_amount_total{process="inbound"}')
     [paid] = payments(ledger)
+    assert [(c["metric"]["outcome"], c["metric"]["option"], value(c)) for c in captures] \
+        == [("paid", "full", 1.0)]
+    assert [(m["metric"]["currency"], value(m)) for m in money] \
+        == [(paid["amount"]["currency"], paid["amount"]["cents"] / 100)]
     assert paid["outcome"] == "paid" and paid["attempts"] == 2 and paid["last4"] == "4242"
     assert paid["decline_reason"] == "card_declined"  # the first card's
     luis = received(capture.path, lab_config.sip_port, lab_config.port_base + 97)[0]
