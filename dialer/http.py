@@ -22,11 +22,11 @@ from dialer.access.roles import (
     BOOTSTRAP,
     OWNED_PARAMETER,
     SECRET_PREFIX,
-    STATE_CHANGING,
     Own,
     Principal,
     Role,
     Rule,
+    audited,
     refusal,
     rule_for,
 )
@@ -196,7 +196,7 @@ async def authenticate(request: web.Request, handler):
     """Who the request is (401 when no valid token shows), whether its role
     and, for an agent, what the path names fit the route (403:
     dialer.access.roles), and an audit row for every request that changes
-    something."""
+    something or reads what the roles' table audits (a recording)."""
     resource = request.match_info.route.resource
     rule = None if resource is None else rule_for(request.method, resource.canonical)
     if rule is not None and rule.public:
@@ -223,7 +223,7 @@ async def authenticate(request: web.Request, handler):
         status = error.status
         raise
     finally:
-        if request.method in STATE_CHANGING:
+        if audited(request.method, rule):
             await request.app[TOKENS].audit(principal, request.method, request.path, status,
                                             request.remote or "", datetime.now(UTC))
 

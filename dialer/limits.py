@@ -76,6 +76,10 @@ INSTALMENTS = Range(2, 24, "monthly payments")
 PROMISE_DAYS = Range(0, 180, "days")  # dates are keyed DDMM: no further
 
 SKILL_LEVEL = Range(1, 5)  # CHECK (level BETWEEN 1 AND 5) on agent_skills
+# What separates skills and levels in `recobro agent skills --skills
+# language:es=5,negotiation=3`: no skill's name may hold one, so that every
+# skill the API sets can be written there too.
+SKILL_SEPARATORS = ",="
 
 # The abandon target is above 0 and at most the regulators' cap
 # (dialer.compliance.abandon.CAP); above the cap only when the operator says
@@ -93,3 +97,19 @@ def check_text(what: str, value: str, *, required: bool) -> None:
         raise ConfigError(f"{what} is longer than {NAME_LENGTH} characters")
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
         raise ConfigError(f"{what} holds a control character")
+
+
+def check_skill_name(what: str, skill: str) -> None:
+    """An agent's skill's name (language:es, negotiation): no control
+    characters, none of the CLI's separators, not too long; ConfigError
+    names what (the option or the field) is wrong."""
+    check_text(f"{what}: the skill {skill!r}", skill, required=True)
+    if any(c in SKILL_SEPARATORS for c in skill) or skill != skill.strip():
+        raise ConfigError(f"{what}: the skill {skill!r} holds a comma, an equals sign or "
+                          "spaces at an end (e.g. language:es, negotiation)")
+
+
+def check_skill_level(what: str, skill: str, level: int) -> None:
+    """A skill's level is in SKILL_LEVEL; ConfigError names what is wrong."""
+    if level not in SKILL_LEVEL:
+        raise ConfigError(f"{what}: {skill}={level}: a level is a whole number {SKILL_LEVEL}")

@@ -32,6 +32,8 @@ from ivr.prompts import LANGUAGES
 
 ENV_FILE_VARIABLE = "RECOBRO_ENV_FILE"
 DEFAULT_ENV_FILE = Path(".lab") / "recobro.env"
+# Asterisk's monitor directory as its packages install it (astspooldir/monitor).
+DEFAULT_RECORDINGS_DIR = Path("/var/spool/asterisk/monitor")
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,14 @@ class AriSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """Where `recobro api` listens, and the token its clients must show."""
+    """Where `recobro api` listens, the token its clients must show, and
+    where Asterisk writes the calls' recordings (its monitor directory, as
+    this host sees it), which the API serves to supervisors."""
 
     host: str
     port: int
     token: str = field(repr=False)
+    recordings_dir: Path = DEFAULT_RECORDINGS_DIR
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,15 @@ def _required(env: Mapping[str, str], name: str, *, secret: bool = False) -> str
     value = _value(env, name, secret=secret)
     if not value:
         raise ConfigError(f"{name} is not set (run `recobro lab up`, or set it for your Asterisk)")
+    return value
+
+
+def _directory(env: Mapping[str, str], name: str, default: Path) -> Path:
+    """An absolute directory's path (it need not exist yet: Asterisk makes
+    its monitor directory with the first recording)."""
+    value = Path(_value(env, name, str(default)))
+    if not value.is_absolute():
+        raise ConfigError(f"{name}={_shown(str(value))}: give an absolute path")
     return value
 
 
@@ -458,7 +472,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         language=language,
         api=ApiSettings(host=_host(env, "RECOBRO_API_HOST", "127.0.0.1"),
                         port=_port(env, "RECOBRO_API_PORT", "8480"),
-                        token=_value(env, "RECOBRO_API_TOKEN", secret=True)),
+                        token=_value(env, "RECOBRO_API_TOKEN", secret=True),
+                        recordings_dir=_directory(env, "RECOBRO_RECORDINGS_DIR",
+                                                  DEFAULT_RECORDINGS_DIR)),
         agent_caller_id=agent_caller_id,
         db_ride_out_s=_seconds(env, "RECOBRO_DB_RIDE_OUT", f"{RIDE_OUT_S:g}", RIDE_OUT),
     )

@@ -58,6 +58,8 @@ def write_env_file(cfg: LabConfig, database_url: str) -> None:
         "DATABASE_URL": database_url,
         "RECOBRO_API_HOST": cfg.host, "RECOBRO_API_PORT": str(cfg.api_port),
         "RECOBRO_API_TOKEN": cfg.api_token,
+        # Where the lab's Asterisk writes recordings (astspooldir/monitor).
+        "RECOBRO_RECORDINGS_DIR": str(cfg.asterisk_run_dir / "spool" / "monitor"),
         # What the lab's recordings say (prompts.py), and the fallback too.
         "RECOBRO_CALLBACK_NUMBER": callback_number(),
         # The card gateway: the lab's Stripe mock (docs/payments.md).

@@ -58,6 +58,9 @@ class Rule:
     own: Own | None = None
     websocket: bool = False  # the only routes that take the token as ?token=
     public: bool = False  # no token needed: the API's description, which holds no data
+    # A read audited as a change is: listening to a call's recording is a
+    # privacy-relevant act (who listened to which call, when).
+    audited: bool = False
 
 
 _ADMIN = frozenset({Role.ADMIN})
@@ -71,11 +74,18 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/openapi.json"): Rule(_EVERYONE, public=True),
     ("GET", "/docs"): Rule(_EVERYONE, public=True),
     ("GET", "/agents"): Rule(_EVERYONE, Own.FILTERED),
+    ("GET", "/agents/{endpoint}"): Rule(_EVERYONE, Own.ENDPOINT),
+    ("PUT", "/agents/{endpoint}/skills/{skill}"): Rule(_ADMIN),
+    ("DELETE", "/agents/{endpoint}/skills/{skill}"): Rule(_ADMIN),
     ("POST", "/agents/{endpoint}/{action}"): Rule(_EVERYONE, Own.ENDPOINT),
     ("GET", "/agents/{endpoint}/events"): Rule(_EVERYONE, Own.ENDPOINT, websocket=True),
     ("POST", "/attempts/{attempt}/disposition"): Rule(_EVERYONE, Own.CALL),
     ("POST", "/attempts/{attempt}/disposition/correction"): Rule(_STAFF),
     ("POST", "/attempts/{attempt}/recording/{action}"): Rule(_EVERYONE, Own.CALL),
+    # Not an agent's, even of its own calls: it heard the call, and a
+    # recording is evidence a supervisor reviews (docs/api.md#recordings).
+    ("GET", "/attempts/{attempt}/recording"): Rule(_STAFF, audited=True),
+    ("GET", "/dispositions"): Rule(_EVERYONE, Own.FILTERED),
     ("POST", "/attempts/{attempt}/payment"): Rule(_EVERYONE, Own.CALL),
     ("POST", "/attempts/{attempt}/link"): Rule(_EVERYONE, Own.CALL),
     ("GET", "/campaigns"): Rule(_STAFF),
@@ -107,6 +117,12 @@ OWNED_PARAMETER = {Own.ENDPOINT: "endpoint", Own.CALL: "attempt", Own.ACCOUNT: "
 
 # Requests that change something: each one is audited.
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def audited(method: str, rule: Rule | None) -> bool:
+    """Whether a request is kept in the audit: every change, and the reads
+    a rule marks."""
+    return method in STATE_CHANGING or (rule is not None and rule.audited)
 
 
 def rule_for(method: str, path: str) -> Rule | None:

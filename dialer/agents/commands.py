@@ -52,11 +52,9 @@ def parse_skills(text: str) -> dict[str, int]:
         skill, _, level = part.partition("=")
         if not skill or not re.fullmatch(r"[0-9]{1,3}", level):
             raise ConfigError(f"--skills: {part!r} is not skill=level (e.g. language:es=5)")
-        limits.check_text(f"--skills: the skill {skill!r}", skill, required=True)
-        if int(level) not in limits.SKILL_LEVEL:
-            raise ConfigError(f"--skills: {skill}={level}: a level is a whole number "
-                              f"{limits.SKILL_LEVEL}")
-        skills[skill] = int(level)
+        limits.check_skill_name("--skills", skill.strip())
+        limits.check_skill_level("--skills", skill.strip(), int(level))
+        skills[skill.strip()] = int(level)
     return skills
 
 

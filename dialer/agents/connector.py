@@ -139,7 +139,7 @@ class AgentConnector:
     async def record(self, call_id: str) -> None:
         """Record the conversation (MixMonitor on the debtor's channel); a
         recording that cannot start is logged, the call goes on."""
-        file = f"recobro-{call_id}.wav"
+        file = recordings.file_name(call_id)
         try:
             await self.control.record_audio(call_id, file)
         except CallControlError as error:

@@ -1,5 +1,6 @@
-"""The agents' routes: list the agents, log them in and out, pause with a
-reason, ready; dispositions; pausing and resuming a call's recording;
+"""The agents' routes: list the agents, show one, log them in and out,
+pause with a reason, ready, set and remove their skills; dispositions, and
+a page of them; pausing, resuming and fetching a call's recording;
 handing a call's debtor to the payment capture; each agent's event
 WebSocket (screen pops, pauses the dialer made, a payment's progress)."""
 
@@ -7,42 +8,108 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import asyncpg
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType, hdrs, web
 
+from dialer import limits
 from dialer.access.roles import Role
 from dialer.agents.events import AgentEvents
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError, MissingPauseReason
 from dialer.agents.store import (
+    AgentRecord,
     AgentStore,
+    DispositionFilter,
+    DispositionRecord,
     DispositionRefused,
+    FilterRefused,
     NotTheirCall,
     UnknownAgent,
     UnknownAttempt,
     UnknownDisposition,
+    UnknownSkill,
+    disposition_page,
 )
 from dialer.calls.control import CallControl
-from dialer.errors import CallControlError, ChannelGone
-from dialer.http import http_error, json_body, json_error, principal_of
+from dialer.errors import CallControlError, ChannelGone, ConfigError
+from dialer.http import (
+    http_error,
+    json_body,
+    json_error,
+    page_of,
+    page_response,
+    principal_of,
+)
 from dialer.store import recordings
 
 STORE = web.AppKey("store", AgentStore)
 POOL = web.AppKey("pool", asyncpg.Pool)
 CALLS = web.AppKey("calls", CallControl)
 EVENTS = web.AppKey("agent_events", AgentEvents)
+RECORDINGS_DIR = web.AppKey("recordings_dir", Path)
+
+
+def _agent_json(agent: AgentRecord) -> dict[str, object]:
+    return {"endpoint": agent.endpoint, "name": agent.name, "state": agent.state.value,
+            "since": agent.since.isoformat(), "pause_reason": agent.pause_reason,
+            "skills": dict(agent.skills)}
 
 
 async def list_agents(request: web.Request) -> web.Response:
-    """Every agent; an agent's token sees its own record only."""
+    """Every agent (a roster, one per softphone: not paged); an agent's
+    token sees its own record only."""
     agents = await request.app[STORE].list(datetime.now(UTC))
     principal = principal_of(request)
     if principal.role is Role.AGENT:
         agents = [a for a in agents if a.endpoint == principal.agent]
-    return web.json_response([{"endpoint": a.endpoint, "name": a.name, "state": a.state.value,
-                               "since": a.since.isoformat(), "pause_reason": a.pause_reason,
-                               "skills": dict(a.skills)} for a in agents])
+    return web.json_response([_agent_json(a) for a in agents])
+
+
+async def show_agent(request: web.Request) -> web.Response:
+    """One agent: its state, since when, a pause's reason, its skills."""
+    endpoint = request.match_info["endpoint"]
+    agent = await request.app[STORE].agent(endpoint, datetime.now(UTC))
+    if agent is None:
+        return json_error(404, f"no agent {endpoint!r}")
+    return web.json_response(_agent_json(agent))
+
+
+def _skill_of(request: web.Request) -> str:
+    """The path's skill, checked as `recobro agent skills` checks one."""
+    skill = request.match_info["skill"]
+    try:
+        limits.check_skill_name("the path's 'skill'", skill)
+    except ConfigError as error:
+        raise http_error(web.HTTPBadRequest, str(error)) from None
+    return skill
+
+
+async def set_skill(request: web.Request) -> web.Response:
+    """An administrator gives an agent a skill at a level, or changes its
+    level; the agent's skills now."""
+    endpoint, skill = request.match_info["endpoint"], _skill_of(request)
+    level = (await json_body(request))["level"]  # an integer: the document's, checked already
+    try:
+        limits.check_skill_level('the body\'s "level"', skill, level)
+    except ConfigError as error:
+        return json_error(400, str(error))
+    try:
+        skills = await request.app[STORE].set_skill(endpoint, skill, level)
+    except UnknownAgent as error:
+        return json_error(404, str(error))
+    return web.json_response({"endpoint": endpoint, "skills": dict(skills)})
+
+
+async def remove_skill(request: web.Request) -> web.Response:
+    """An administrator takes a skill from an agent; the agent's skills now."""
+    endpoint, skill = request.match_info["endpoint"], _skill_of(request)
+    try:
+        skills = await request.app[STORE].remove_skill(endpoint, skill)
+    except (UnknownAgent, UnknownSkill) as error:
+        return json_error(404, str(error))
+    return web.json_response({"endpoint": endpoint, "skills": dict(skills)})
 
 
 async def agent_action(request: web.Request) -> web.Response:
@@ -141,6 +208,66 @@ async def recording(request: web.Request) -> web.Response:
                               "paused": paused})
 
 
+async def fetch_recording(request: web.Request) -> web.StreamResponse:
+    """A supervisor or an administrator listens to a call's recording: the
+    file Asterisk wrote, once the call has ended (MixMonitor completes it
+    then). The audit keeps who fetched which call's, and when."""
+    attempt_id = _attempt_id(request)
+    state = await recordings.recording_of(request.app[POOL], attempt_id)
+    if state is None:
+        return json_error(404, f"no attempt {attempt_id}")
+    if state.file is None:
+        return json_error(404, f"attempt {attempt_id} was not recorded")
+    if not state.ended:
+        return json_error(409, f"the call of attempt {attempt_id} is going on: its recording "
+                               "is whole once the call ends")
+    # The name is the dialer's (recordings.file_name): never a path.
+    path = request.app[RECORDINGS_DIR] / state.file
+    if Path(state.file).name != state.file or not path.is_file():
+        return json_error(404, f"the recording of attempt {attempt_id} ({state.file}) is not in "
+                               "the recordings directory (RECOBRO_RECORDINGS_DIR)")
+    return web.FileResponse(path, headers={
+        hdrs.CONTENT_TYPE: recordings.CONTENT_TYPE,
+        hdrs.CONTENT_DISPOSITION: f'attachment; filename="{state.file}"'})
+
+
+def _filter_of(request: web.Request) -> DispositionFilter:
+    """The query's filters (dates: the document's format, checked
+    already); an agent's token sees its own dispositions only."""
+    query = request.query
+    principal = principal_of(request)
+    agent = query.get("agent")
+    if principal.role is Role.AGENT:
+        if agent not in (None, principal.agent):
+            raise http_error(web.HTTPForbidden, f"the token of {principal.agent} lists its "
+                                                f"own dispositions only, not {agent}'s")
+        agent = principal.agent
+    first, last = query.get("from"), query.get("to")
+    code = query.get("code")
+    return DispositionFilter(query.get("campaign"), None if code is None else code.upper(), agent,
+                             None if first is None else date.fromisoformat(first),
+                             None if last is None else date.fromisoformat(last))
+
+
+def disposition_json(record: DispositionRecord) -> dict[str, object]:
+    return {"id": record.id, "at": record.at.isoformat(), "attempt": str(record.attempt),
+            "campaign": record.campaign, "account": record.account, "code": record.code,
+            "agent": record.agent, "note": record.note, "corrects": record.corrects}
+
+
+async def list_dispositions(request: web.Request) -> web.Response:
+    """A page of dispositions by id (corrections their own rows), filtered
+    by campaign, code, agent and UTC days."""
+    page = page_of(request)
+    try:
+        records = await disposition_page(request.app[POOL], _filter_of(request), page.after,
+                                         page.limit)
+    except FilterRefused as error:
+        return json_error(400, f"the query's {error.field!r}: {error}")
+    return page_response([disposition_json(r) for r in records], page,
+                         lambda item: item["id"])
+
+
 async def payment(request: web.Request) -> web.Response:
     """The agent hands the debtor to the payment capture and stays on the
     line (hearing no key the debtor presses). The process that has the
@@ -167,7 +294,7 @@ async def payment(request: web.Request) -> web.Response:
 
 async def agent_events(request: web.Request) -> web.StreamResponse:
     endpoint = request.match_info["endpoint"]
-    if endpoint not in {a.endpoint for a in await request.app[STORE].list(datetime.now(UTC))}:
+    if await request.app[STORE].agent(endpoint, datetime.now(UTC)) is None:
         raise http_error(web.HTTPNotFound, f"no agent {endpoint!r}")
     socket = web.WebSocketResponse(heartbeat=20.0)
     if not socket.can_prepare(request).ok:
@@ -196,17 +323,25 @@ async def _drain(socket: web.WebSocketResponse) -> None:
             return
 
 
-def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl):
-    """What puts the agents' routes on the API's application."""
+def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl,
+              recordings_dir: Path):
+    """What puts the agents' routes on the API's application (recordings_dir:
+    Asterisk's monitor directory, RECOBRO_RECORDINGS_DIR)."""
     def install(app: web.Application) -> None:
         app[STORE], app[POOL], app[EVENTS], app[CALLS] = AgentStore(pool), pool, events, calls
+        app[RECORDINGS_DIR] = recordings_dir
         app.add_routes([
             web.get("/agents", list_agents),
+            web.get("/agents/{endpoint}", show_agent),
+            web.put("/agents/{endpoint}/skills/{skill}", set_skill),
+            web.delete("/agents/{endpoint}/skills/{skill}", remove_skill),
             web.post("/agents/{endpoint}/{action}", agent_action),
             web.get("/agents/{endpoint}/events", agent_events),
             web.post("/attempts/{attempt}/disposition", dispose),
             web.post("/attempts/{attempt}/disposition/correction", correct_disposition),
             web.post("/attempts/{attempt}/recording/{action}", recording),
+            web.get("/attempts/{attempt}/recording", fetch_recording),
+            web.get("/dispositions", list_dispositions),
             web.post("/attempts/{attempt}/payment", payment),
         ])
     return install

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 
@@ -143,6 +143,10 @@ class UnknownAgent(ConfigError):
     """No agent has that endpoint."""
 
 
+class UnknownSkill(ConfigError):
+    """The agent has no skill of that name."""
+
+
 class UnknownDisposition(ConfigError):
     """No such disposition code."""
 
@@ -158,6 +162,29 @@ class NotTheirCall(ConfigError):
 class DispositionRefused(ConfigError):
     """A disposition the call cannot take: no agent took it, it has one
     already (a correction is a supervisor's), or there is none to correct."""
+
+
+def _agent_record(row: asyncpg.Record, now: datetime) -> AgentRecord:
+    """An agents row (with its skills) as it is at now (a wrap-up whose
+    timer ran out is ready)."""
+    return AgentRecord(row["endpoint"], row["name"],
+                       *settled(AgentState(row["state"]), row["state_since"],
+                                row["wrap_up_until"], now),
+                       row["pause_reason"], json.loads(row["skills"]))
+
+
+async def _lock_agent(connection: asyncpg.Connection, endpoint: str) -> None:
+    """Lock the agent's row against a concurrent change of its skills;
+    UnknownAgent when there is none."""
+    if await connection.fetchval("SELECT 1 FROM agents WHERE endpoint = $1 FOR UPDATE",
+                                 endpoint) is None:
+        raise UnknownAgent(f"no agent {endpoint!r}")
+
+
+async def _skills_of(connection: asyncpg.Connection, endpoint: str) -> dict[str, int]:
+    rows = await connection.fetch("SELECT skill, level FROM agent_skills WHERE endpoint = $1 "
+                                  "ORDER BY skill", endpoint)
+    return {r["skill"]: r["level"] for r in rows}
 
 
 async def _notify(connection: asyncpg.Connection, payload: Mapping[str, object]) -> None:
@@ -186,10 +213,7 @@ class AgentStore:
     async def list(self, now: datetime) -> list[AgentRecord]:
         """Every agent as it is at now (a wrap-up whose timer ran out is ready)."""
         rows = await self.pool.fetch(f"SELECT a.*, {_SKILLS} FROM agents a ORDER BY endpoint")
-        return [AgentRecord(r["endpoint"], r["name"],
-                            *settled(AgentState(r["state"]), r["state_since"],
-                                     r["wrap_up_until"], now),
-                            r["pause_reason"], json.loads(r["skills"])) for r in rows]
+        return [_agent_record(r, now) for r in rows]
 
     async def act(self, endpoint: str, action: AgentAction, now: datetime,
                   reason: str = "") -> Moved:
@@ -226,19 +250,43 @@ class AgentStore:
                 moved.append(agent.endpoint)
         return moved
 
+    async def agent(self, endpoint: str, now: datetime) -> AgentRecord | None:
+        """One agent as it is at now, or None: no agent has that endpoint."""
+        row = await self.pool.fetchrow(
+            f"SELECT a.*, {_SKILLS} FROM agents a WHERE endpoint = $1", endpoint)
+        return None if row is None else _agent_record(row, now)
+
     async def set_skills(self, endpoint: str, skills: Mapping[str, int]) -> None:
-        """Replace an agent's skills (levels 1 to 5)."""
-        for skill, level in skills.items():
-            if not 1 <= level <= 5:
-                raise ConfigError(f"skill {skill}: level {level} is not 1 to 5")
+        """Replace an agent's skills (checked by the caller, who names its
+        option or field: dialer.limits.check_skill)."""
         async with self.pool.acquire() as connection, connection.transaction():
-            if await connection.fetchval("SELECT 1 FROM agents WHERE endpoint = $1",
-                                         endpoint) is None:
-                raise UnknownAgent(f"no agent {endpoint!r}")
+            await _lock_agent(connection, endpoint)
             await connection.execute("DELETE FROM agent_skills WHERE endpoint = $1", endpoint)
             await connection.executemany(
                 "INSERT INTO agent_skills (endpoint, skill, level) VALUES ($1, $2, $3)",
                 [(endpoint, skill, level) for skill, level in skills.items()])
+
+    async def set_skill(self, endpoint: str, skill: str, level: int) -> Mapping[str, int]:
+        """Give an agent one skill at a level, or change its level (checked
+        by the caller: dialer.limits.check_skill); the agent's skills now."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            await _lock_agent(connection, endpoint)
+            await connection.execute(
+                "INSERT INTO agent_skills (endpoint, skill, level) VALUES ($1, $2, $3) "
+                "ON CONFLICT (endpoint, skill) DO UPDATE SET level = excluded.level",
+                endpoint, skill, level)
+            return await _skills_of(connection, endpoint)
+
+    async def remove_skill(self, endpoint: str, skill: str) -> Mapping[str, int]:
+        """Take a skill from an agent; UnknownSkill when it has none of that
+        name. The agent's skills now."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            await _lock_agent(connection, endpoint)
+            if await connection.fetchval(
+                    "DELETE FROM agent_skills WHERE endpoint = $1 AND skill = $2 "
+                    "RETURNING skill", endpoint, skill) is None:
+                raise UnknownSkill(f"agent {endpoint} has no skill {skill!r}")
+            return await _skills_of(connection, endpoint)
 
     async def reserve(self, attempt_id: uuid.UUID, now: datetime, needs: routing.CallNeeds,
                       kind: CallKind = CallKind.OUTBOUND) -> str | None:
@@ -382,6 +430,80 @@ class AgentStore:
                 latest["id"])
             await _make_consequences(connection, effect, attempt, now)
         return effect
+
+
+@dataclass(frozen=True)
+class DispositionFilter:
+    """Which dispositions a list shows: of one campaign (by name), one
+    code, one agent, and from one UTC day to another (both included);
+    None: any."""
+
+    campaign: str | None = None
+    code: str | None = None
+    agent: str | None = None
+    first_day: date | None = None
+    last_day: date | None = None
+
+
+@dataclass(frozen=True)
+class DispositionRecord:
+    """A disposition as a list shows it: the call, its campaign and its
+    debtor's account reference (the account's own data is its 360 view's)."""
+
+    id: int
+    at: datetime
+    attempt: uuid.UUID
+    campaign: str
+    account: str
+    code: str
+    agent: str
+    note: str
+    corrects: int | None  # the disposition this one corrects
+
+
+class FilterRefused(ConfigError):
+    """A list's filter that names nothing there is (field: the filter's)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+_DISPOSITION_PAGE = """
+SELECT d.id, d.at, d.attempt_id, m.name AS campaign, c.reference, d.code, d.agent, d.note,
+       d.corrects
+FROM dispositions d JOIN attempts t ON t.id = d.attempt_id
+     JOIN campaigns m ON m.id = t.campaign_id JOIN accounts c ON c.id = t.account_id
+WHERE ($1::text IS NULL OR m.name = $1) AND ($2::text IS NULL OR d.code = $2)
+  AND ($3::text IS NULL OR d.agent = $3)
+  AND ($4::date IS NULL OR d.at >= $4::date::timestamp AT TIME ZONE 'UTC')
+  AND ($5::date IS NULL OR d.at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC')
+  AND ($6::bigint IS NULL OR d.id > $6)
+ORDER BY d.id LIMIT $7
+"""
+# What each filter must name, and how its refusal reads.
+_FILTER_NAMES = (("campaign", "SELECT 1 FROM campaigns WHERE name = $1", "no campaign"),
+                 ("code", "SELECT 1 FROM disposition_codes WHERE code = $1",
+                  "no disposition code"),
+                 ("agent", "SELECT 1 FROM agents WHERE endpoint = $1", "no agent"))
+
+
+async def disposition_page(pool: asyncpg.Pool, shown: DispositionFilter, after: int | None,
+                           limit: int) -> list[DispositionRecord]:
+    """Dispositions by id (corrections are their own rows), the first
+    limit after the id `after`; FilterRefused names a filter that names
+    no campaign, code or agent, or a last day before the first."""
+    if shown.first_day and shown.last_day and shown.last_day < shown.first_day:
+        raise FilterRefused("to", f"{shown.last_day} is before the first day, "
+                                  f"{shown.first_day}")
+    for field, query, missing in _FILTER_NAMES:
+        value = getattr(shown, field)
+        if value is not None and await pool.fetchval(query, value) is None:
+            raise FilterRefused(field, f"{missing} {value!r}")
+    rows = await pool.fetch(_DISPOSITION_PAGE, shown.campaign, shown.code, shown.agent,
+                            shown.first_day, shown.last_day, after, limit)
+    return [DispositionRecord(r["id"], r["at"], r["attempt_id"], r["campaign"], r["reference"],
+                              r["code"], r["agent"], r["note"], r["corrects"]) for r in rows]
 
 
 async def _locked_attempt(connection: asyncpg.Connection,

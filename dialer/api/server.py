@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import asyncpg
 from aiohttp import web
@@ -63,12 +64,14 @@ class _MalformedRequestInOneLine(logging.Filter):
         return True
 
 
-def features(pool: asyncpg.Pool, agent_events: AgentEvents,
-             calls: CallControl) -> list[Callable[[web.Application], None]]:
+def features(pool: asyncpg.Pool, agent_events: AgentEvents, calls: CallControl,
+             recordings_dir: Path) -> list[Callable[[web.Application], None]]:
     """What puts every feature's routes on the API's application (the one
     list: the server and the tests that hold the routes, the roles' table
-    and the OpenAPI document together build the app from it)."""
-    return [agents_http.installer(pool, agent_events, calls), messages_http.installer(pool),
+    and the OpenAPI document together build the app from it).
+    recordings_dir: where Asterisk writes the calls' recordings."""
+    return [agents_http.installer(pool, agent_events, calls, recordings_dir),
+            messages_http.installer(pool),
             reports_http.installer(pool), outbound_http.installer(pool),
             accounts.installer(pool), portfolio_http.installer(pool)]
 
@@ -96,7 +99,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         FeatureCodes(engine, AgentStore(pool))
         await agent_events.start(settings.database_url)
         runner = web.AppRunner(build_app(settings.api.token, pool,
-                                         features(pool, agent_events, engine)),
+                                         features(pool, agent_events, engine,
+                                                  settings.api.recordings_dir)),
                                access_log_class=_AccessLogWithoutQuery)
         await runner.setup()
         try:

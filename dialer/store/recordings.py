@@ -10,6 +10,16 @@ from datetime import datetime
 
 import asyncpg
 
+# How Asterisk writes a call's recording (MixMonitor: the format is the
+# file's extension), and what the API serves it as.
+FORMAT = "wav"
+CONTENT_TYPE = "audio/wav"
+
+
+def file_name(call_id: str) -> str:
+    """The recording's file, in Asterisk's monitor directory."""
+    return f"recobro-{call_id}.{FORMAT}"
+
 
 async def mark_recording(pool: asyncpg.Pool, attempt_id: uuid.UUID, file: str) -> None:
     await pool.execute("UPDATE attempts SET recording = $2 WHERE id = $1", attempt_id, file)

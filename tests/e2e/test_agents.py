@@ -5,8 +5,10 @@ input. The real Asterisk, sipp debtors and agents, PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
+import wave
 from decimal import Decimal
 
 import aiohttp
@@ -185,8 +187,8 @@ async def test_the_api_names_what_is_wrong(lab_config, fresh_database):
         await api.wait()
 
 
-async def test_a_call_is_recorded_and_its_recording_paused_and_resumed(lab_config,
-                                                                       fresh_database, tmp_path):
+async def test_a_call_is_recorded_its_recording_paused_resumed_and_fetched(
+        lab_config, fresh_database, tmp_path):
     settings = read_env_file(lab_config.env_file)
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
     url = api_url(lab_config)
@@ -204,7 +206,8 @@ async def test_a_call_is_recorded_and_its_recording_paused_and_resumed(lab_confi
     headers = {"Authorization": f"Bearer {settings['RECOBRO_API_TOKEN']}"}
     try:
         attempt = None
-        for _ in range(100):
+        # A minute: on a loaded machine the dialer takes seconds to start.
+        for _ in range(600):
             attempt = await connection.fetchrow(
                 "SELECT id, recording FROM attempts WHERE recording IS NOT NULL")
             if attempt is not None:
@@ -222,19 +225,31 @@ async def test_a_call_is_recorded_and_its_recording_paused_and_resumed(lab_confi
             async with session.post(f"{base}/pause") as response:
                 assert response.status == 409
                 assert "has ended" in (await response.json())["error"]
+            recorded = lab_config.asterisk_run_dir / "spool" / "monitor" / attempt["recording"]
+            for _ in range(50):  # MixMonitor closes the file as the call ends
+                if recorded.is_file() and recorded.stat().st_size > 8000:
+                    break
+                await asyncio.sleep(0.1)
+            assert recorded.stat().st_size > 8000  # more than half a second of 8 kHz audio
+            # A supervisor listens to it: the file Asterisk wrote, as a WAV.
+            async with session.get(base) as response:
+                assert response.status == 200, await response.text()
+                assert response.headers["Content-Type"] == "audio/wav"
+                heard = await response.read()
+        assert heard == recorded.read_bytes()
+        with wave.open(io.BytesIO(heard)) as audio:
+            assert audio.getnframes() / audio.getframerate() > 0.5
         kinds = [r["kind"] for r in await connection.fetch(
             "SELECT kind FROM call_events WHERE call_id = $1 ORDER BY id", attempt["id"])]
         assert kinds.index("recording_paused") < kinds.index("recording_resumed")
+        assert [(r["method"], r["status"]) for r in await connection.fetch(
+            "SELECT method, status FROM api_audit WHERE path = $1 ORDER BY id",
+            f"/attempts/{attempt['id']}/recording")] == [
+            ("GET", 200)]
     finally:
         await connection.close()
         api.terminate()
         await api.wait()
-    recorded = lab_config.asterisk_run_dir / "spool" / "monitor" / attempt["recording"]
-    for _ in range(50):  # MixMonitor closes the file as the call ends
-        if recorded.is_file() and recorded.stat().st_size > 8000:
-            break
-        await asyncio.sleep(0.1)
-    assert recorded.stat().st_size > 8000  # more than half a second of 8 kHz audio
 
 
 async def test_agents_move_themselves_by_feature_code(lab_config, lab_settings, tmp_path):

@@ -69,7 +69,7 @@ class _Served:
         attempt = await _attempt(self.pool, "RA-1", "agent1001")
         self.events = AgentEvents()
         await self.events.start(self.database)
-        app = build_app(TOKEN, self.pool, features(self.pool, self.events, NoAsterisk()))
+        app = build_app(TOKEN, self.pool, features(self.pool, self.events, NoAsterisk(), self.tmp_path))
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", 0).start()

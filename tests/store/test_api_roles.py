@@ -14,6 +14,7 @@ import hashlib
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -37,7 +38,7 @@ ACCOUNTS = ("reference,debtor_name,balance,days_past_due,risk_score,language,tim
             "RB-2,Bruno Benítez,980.00,40,0.5,es,America/New_York,+12125550102\n"
             "RC-3,Carla Cruz,50.00,5,0.5,es,America/New_York,+12125550103\n")
 # Tables a refused request must leave as they were.
-WATCHED = ("dispositions", "messages", "message_templates", "do_not_call", "campaigns",
+WATCHED = ("dispositions", "agent_skills", "messages", "message_templates", "do_not_call", "campaigns",
            "import_batches")
 
 
@@ -84,7 +85,7 @@ async def api(fresh_database, tmp_path):
                                            timedelta(hours=1)))[1]
     revoked_id, tokens["revoked"] = await store.issue(Role.ADMIN, None, "gone", now, None)
     await store.revoke(revoked_id, now)
-    app = build_app(BOOTSTRAP, pool, features(pool, events, NoAsterisk()))
+    app = build_app(BOOTSTRAP, pool, features(pool, events, NoAsterisk(), tmp_path / "monitor"))
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     yield client, pool, tokens, calls
@@ -102,7 +103,7 @@ def concrete(path: str, calls: dict[str, uuid.UUID]) -> str:
     values = {"endpoint": B, "action": "login", "attempt": str(calls["B"]),
               "reference": "RB-2", "campaign": "spring", "segment": "any",
               "trigger": "agent_link", "channel": "sms", "language": "es", "entry": "1",
-              "batch": "1"}
+              "batch": "1", "skill": "language:es"}
     if path.endswith("/recording/{action}"):
         values["action"] = "pause"
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
@@ -118,7 +119,7 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, object]:
 
 
 def test_the_table_covers_every_route_of_the_app() -> None:
-    app = build_app(BOOTSTRAP, None, features(None, AgentEvents(), NoAsterisk()))
+    app = build_app(BOOTSTRAP, None, features(None, AgentEvents(), NoAsterisk(), Path("/nonexistent")))
     served = {(r.method, r.resource.canonical) for r in app.router.routes()
               if r.method != "HEAD"}
     assert served == set(ROUTES)

@@ -1,10 +1,12 @@
-"""The agent state machine and skill routing."""
+"""The agent state machine, skill routing, and the checks of a skill the
+CLI and the API share."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from dialer.agents.commands import parse_skills
 from dialer.agents.routing import CallNeeds, Candidate, balance_tier, choose, needs_of
 from dialer.agents.state import (
     MISS_REASONS,
@@ -16,6 +18,8 @@ from dialer.agents.state import (
     apply,
     settled,
 )
+from dialer.errors import ConfigError
+from dialer.limits import check_skill_level, check_skill_name
 
 T0 = datetime(2026, 11, 24, 15, tzinfo=UTC)
 
@@ -134,3 +138,20 @@ def test_high_risk_debtors_go_to_the_best_negotiator_and_high_balances_need_the_
     closer = agent("c", 1, language_es=1, tier_high=2)
     assert choose([junior, senior, closer], needs_of("es", "late", Decimal(9000), 0.1)) \
         is closer
+
+
+def test_a_skill_is_checked_alike_by_the_cli_and_the_api():
+    assert parse_skills(" language:es=5, negotiation=3,") == {"language:es": 5,
+                                                              "negotiation": 3}
+    check_skill_name("the path's 'skill'", "tier:high")
+    for skill, words in (("a,b", "holds a comma"), ("a=b", "an equals sign"),
+                         (" a", "spaces at an end"), ("", "is empty"),
+                         ("x" * 101, "longer than 100"), ("a\tb", "control character")):
+        with pytest.raises(ConfigError, match=f"^the path's 'skill': the skill .*{words}"):
+            check_skill_name("the path's 'skill'", skill)
+    for level in (0, 6):
+        with pytest.raises(ConfigError, match=f"^--skills: negotiation={level}: a level is a "
+                                              "whole number from 1 to 5$"):
+            check_skill_level("--skills", "negotiation", level)
+    with pytest.raises(ConfigError, match="--skills: negotiation=9"):
+        parse_skills("negotiation=9")

@@ -6,6 +6,7 @@ database is needed: a request without a token never reaches one."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -19,11 +20,11 @@ from dialer.http import build_app
 _VALUES = {"endpoint": "agent1001", "action": "start", "attempt": "4" * 8 + "-4444-4444-4444-"
            + "4" * 12, "reference": "K3", "campaign": "spring", "segment": "any",
            "trigger": "agent_link", "channel": "sms", "language": "es", "entry": "1",
-           "batch": "1"}
+           "batch": "1", "skill": "language:es"}
 
 
 async def test_every_route_but_the_description_answers_401_without_a_token() -> None:
-    app = build_app("t" * 32, None, features(None, AgentEvents(), None))
+    app = build_app("t" * 32, None, features(None, AgentEvents(), None, Path("/nonexistent")))
     routes = sorted({(r.method, r.resource.canonical) for r in app.router.routes()
                      if r.method != "HEAD"})
     public = [(method, path) for method, path in routes if rule_for(method, path).public]

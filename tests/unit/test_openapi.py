@@ -6,6 +6,7 @@ by its field, never quoted; the docs page fetches nothing."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +30,7 @@ ATTEMPT = {"attempt": str(uuid.uuid4())}
 
 
 def test_the_document_describes_every_route_of_the_app_and_of_the_roles_table() -> None:
-    app = build_app("t" * 32, None, features(None, AgentEvents(), None))
+    app = build_app("t" * 32, None, features(None, AgentEvents(), None, Path("/nonexistent")))
     served = {(r.method, r.resource.canonical) for r in app.router.routes()
               if r.method != "HEAD"}
     documented = {(method.upper(), path) for path, item in document()["paths"].items()

@@ -14,6 +14,7 @@ def test_defaults():
     assert settings.ami.ping_s == 10.0
     assert load_settings({**GOOD, "RECOBRO_AMI_PING_S": "2.5"}).ami.ping_s == 2.5
     assert "s3cret" not in repr(settings)
+    assert str(settings.api.recordings_dir) == "/var/spool/asterisk/monitor"
 
 
 @pytest.mark.parametrize("missing", sorted(GOOD))
@@ -67,6 +68,8 @@ def test_env_file_errors_name_the_line(tmp_path):
     ("RECOBRO_CALLER_ID", "call me", "digits (3 to 15)"),
     ("RECOBRO_CALLBACK_NUMBER", "+1 555", "digits (3 to 15)"),
     ("RECOBRO_LANGUAGE", "es\x00", "holds a control character"),
+    ("RECOBRO_RECORDINGS_DIR", "spool/monitor", "give an absolute path"),
+    ("RECOBRO_RECORDINGS_DIR", "/srv/asterisk/monitor", None),
 ])
 def test_bad_settings_are_named_with_what_is_allowed(name, value, words):
     if words is None:  # a good value, for contrast
