@@ -44,6 +44,7 @@ from dialer.messages.store import (
 )
 from dialer.messages.templates import OPT_OUT_CONFIRMED, TemplateKey, TemplateRefused
 from dialer.messages.triggers import TriggerEvent, event_values
+from dialer.metrics.definitions import MESSAGES
 from dialer.settings import PaymentLinkSettings
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,10 @@ class Tally:
 
     counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, outcome: Outcome, channel: Channel) -> None:
+        """One message handled: counted here and in the metrics."""
         self.counts[outcome] += 1
+        MESSAGES.labels(channel.value, outcome.value).inc()
 
     def __str__(self) -> str:
         return ", ".join(f"{n} {o.value}" for o, n in self.counts.items() if n) or "nothing"
@@ -185,8 +188,8 @@ class Sender:
         claimed = await claim_due(self._pool, self.id, now, self._batch, self._channels)
         # An account's second message must see its first sent.
         for wave in waves(claimed, key=lambda message: message.account_id):
-            for outcome in await self._send_wave(wave):
-                tally.add(outcome)
+            for message, outcome in zip(wave, await self._send_wave(wave), strict=True):
+                tally.add(outcome, message.channel)
         return bool(claimed or intake.read)
 
     async def _send_wave(self, wave: list[OutboxMessage]) -> list[Outcome]:

@@ -55,6 +55,10 @@ PAID_AMOUNT = Counter("recobro_paid_amount_total",
 PROMISED_AMOUNT = Counter("recobro_promised_amount_total",
                           "Money debtors promised to pay by a date, in the currency's major "
                           "unit.", ["currency"], registry=REGISTRY)
+MESSAGES = Counter("recobro_messages_total",
+                   "Messages the senders handled, by channel (sms, email) and outcome (sent, "
+                   "deferred, refused, retry, dead, lost).", ["channel", "outcome"],
+                   registry=REGISTRY)
 LINK_UP = Gauge("recobro_link_up",
                 "1 while a link the process keeps is up (ami, ari: Asterisk's; "
                 "agent_events: PostgreSQL's LISTEN), else 0.", ["link"], registry=REGISTRY)

@@ -26,7 +26,7 @@ import pytest
 
 from dialer.messages.links import verify_link
 from dialer.settings import read_env_file
-from lab import kannel
+from lab import kannel, prometheus
 from lab.config import CALLER_ID
 from tests.e2e.cli import cli_env
 from tests.e2e.test_campaign import cli, fetch
@@ -54,6 +54,12 @@ def start_sender(lab_config, url: str, *args: str, **env: str) -> subprocess.Pop
         ["recobro", "messages", "run", *args],
         env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url, **env),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def counted_messages(lab_config) -> dict[tuple[str, str], float]:
+    """The running sender's recobro_messages_total, by channel and outcome."""
+    return {(c["metric"]["channel"], c["metric"]["outcome"]): float(c["value"][1])
+            for c in prometheus.query(lab_config, 'recobro_messages_total{process="messages"}')}
 
 
 def wait_for(condition, what: str, timeout_s: float = 30.0):
@@ -129,6 +135,10 @@ def test_a_silent_hang_up_and_a_machine_get_one_text_each_and_stop_stops(
                                          "WHERE status = 'refused'"))
         # Its only number opted out: no number may be texted.
         assert [r["refused_rule"] for r in refused] == ["no_recipient"]
+        # The sender's metrics, as the lab's Prometheus scrapes them.
+        wait_for(lambda: counted_messages(lab_config) == {("sms", "sent"): 2.0,
+                                                          ("sms", "refused"): 1.0},
+                 "the sender's counts in Prometheus")
 
         # The silent debtor texts BAJA back: opted out, one confirmation.
         kannel.send_reply(lab_config, SILENT, CALLER_ID, "baja")
