@@ -5,6 +5,7 @@ whether it runs, its leads, and the agents by state."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +26,11 @@ from dialer.metrics.definitions import (
 )
 from dialer.outbound.lifecycles import CampaignState
 from dialer.outbound.reports import abandon_tallies, lead_counts
+from dialer.store.outage import CONNECTION_LOST
+
+log = logging.getLogger(__name__)
+
+FLOOR = (ABANDON_RATE, LIVE_ANSWERS, ABANDONED, ABANDON_TARGET, LEADS, CAMPAIGN_RUNNING, AGENTS)
 
 
 class FloorFigures:
@@ -37,12 +43,22 @@ class FloorFigures:
 
     async def refresh(self) -> None:
         """Every campaign's windows, target and leads, and the agents by
-        state, as of now (a campaign gone from the database leaves no series)."""
+        state, as of now (a campaign gone from the database leaves no series).
+        With PostgreSQL out of reach the floor's series are left out, not
+        shown stale: the rest of the process's metrics are still served."""
+        try:
+            await self._read()
+        except CONNECTION_LOST as error:
+            for gauge in FLOOR:
+                gauge.clear()
+            log.warning("metrics: the floor's figures left out, PostgreSQL unreachable (%s)",
+                        str(error) or type(error).__name__)
+
+    async def _read(self) -> None:
         now = self.clock()
         campaigns = await self.pool.fetch(
             "SELECT id, name, abandon_target, state, answered_to FROM campaigns")
-        for gauge in (ABANDON_RATE, LIVE_ANSWERS, ABANDONED, ABANDON_TARGET, LEADS,
-                      CAMPAIGN_RUNNING):
+        for gauge in FLOOR:
             gauge.clear()
         windows = dict(WINDOWS)
         for campaign in campaigns:

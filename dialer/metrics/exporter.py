@@ -14,16 +14,14 @@ from pathlib import Path
 from typing import Self
 
 from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dialer.errors import ConfigError
 from dialer.metrics.definitions import LOOP_LAG, REGISTRY
 from dialer.settings import MetricsSettings
 
 LAG_EVERY_S = 0.25  # how often the loop's lag is sampled
+
 
 class MetricsExporter:
     """Serves /metrics for one process until closed. before_scrape, if

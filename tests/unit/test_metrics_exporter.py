@@ -10,9 +10,11 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
+from prometheus_client import generate_latest
 
+from dialer.api.floor_metrics import FloorFigures
 from dialer.errors import ConfigError
-from dialer.metrics.definitions import CALLS, window_label
+from dialer.metrics.definitions import AGENTS, CALLS, REGISTRY, window_label
 from dialer.metrics.exporter import MetricsExporter
 from dialer.settings import MetricsSettings, load_metrics_settings
 
@@ -73,3 +75,16 @@ async def test_without_a_port_nothing_listens(tmp_path):
     async with MetricsExporter(MetricsSettings("127.0.0.1", None, tmp_path), "api") as exporter:
         assert exporter.port is None
         assert not list(tmp_path.glob("*"))
+
+
+class _Unreachable:
+    """A pool whose PostgreSQL went away."""
+
+    async def fetch(self, *args):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+
+async def test_the_floor_is_left_out_not_shown_stale_when_postgresql_is_gone():
+    AGENTS.labels("ready").set(3)
+    await FloorFigures(_Unreachable()).refresh()  # no error: the rest is still served
+    assert "recobro_agents{" not in generate_latest(REGISTRY).decode()
