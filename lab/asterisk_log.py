@@ -25,7 +25,7 @@ from pathlib import Path
 from lab.config import LabConfig
 
 # messages.log's line: "[date time] LEVEL[thread][C-call]? module: message"
-LINE = re.compile(r"\[(?P<at>[^]]+)\] (?P<level>[A-Z]+)\[(?P<thread>\d+)\]\S* "
+LINE = re.compile(r"\[(?P<at>[^]]+)\] [A-Z]+\[(?P<thread>\d+)\]\S* "
                   r"(?P<module>[\w./]+): (?P<message>.*)")
 PROBLEM = re.compile(r"\[[^]]*\] (ERROR|WARNING)\[")
 # file.c: a sound in no language or format (from ARI's play and from the
@@ -34,11 +34,12 @@ MISSING = re.compile(r"File (?P<sound>\S+) does not exist in any format")
 # res_stasis_playback.c: "<channel's uniqueid>: Playback failed for <media URI>"
 FAILED = re.compile(r"(?P<channel>\S+): Playback failed for (?P<media>\S+)")
 SOUND_SCHEME = "sound:"
-# A file.c failure and the Playback failed it causes are one failure when
-# the same thread logs them this close together.
+# A missing file and the Playback failed it causes are one failure when the
+# same thread logs them this close together.
 SAME_FAILURE = timedelta(seconds=1)
 # The channel's HANGUP event is written once it left Stasis, just after the
-# playback failed; a hang-up further away did not cut the prompt.
+# playback failed (1 to 10 ms later in the lab); a hang-up further away did not cut the
+# prompt. Seconds, not less: older labs stamp channel events to the second.
 HANG_UP_MOMENT = timedelta(seconds=2)
 # cel_custom.conf's columns (the sample mapping's order)
 CEL_EVENT, CEL_TIME, CEL_CHANNEL_NAME, CEL_UNIQUEID, CEL_EXTRA = 0, 1, 9, 14, 19
