@@ -13,7 +13,7 @@ def lab_config(tmp_path):
     return LabConfig(lab_dir=tmp_path / "lab", cache_dir=tmp_path / "cache", port_base=15000,
                      lab_id="test", ami_user="recobro", ami_secret="ami-s3cret",
                      ari_user="recobro", ari_password="ari-s3cret", api_token="api-s3cret",
-                     agents=agents)
+                     agents=agents, asterisk_metrics_password="metrics-s3cret")
 
 
 def test_configs_render_completely_and_bind_loopback(tmp_path):
@@ -32,7 +32,8 @@ def test_secrets_only_in_private_files(tmp_path):
     etc = render_configs(lab_config(tmp_path))
     for path in etc.glob("*.conf"):
         text = path.read_text()
-        holds_secret = any(s in text for s in ("ami-s3cret", "ari-s3cret", "agent-s3cret"))
+        holds_secret = any(s in text for s in ("ami-s3cret", "ari-s3cret", "agent-s3cret",
+                                               "metrics-s3cret"))
         assert holds_secret == (path.name in SECRET_FILES), path.name
         if holds_secret:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
