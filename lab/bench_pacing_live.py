@@ -112,7 +112,7 @@ def write_accounts(path: Path, prefix: str, fates: list[Fate]) -> None:
 # A call's dial is the engine's (calls.originated_at), a moment after the attempt began.
 _ATTEMPTS = """
 SELECT a.started_at, k.originated_at, a.answered_at, a.connected_at, a.ended_at, a.result,
-       a.agent, a.account_id
+       a.account_id
 FROM attempts a JOIN calls k ON k.id = a.id
 WHERE a.campaign_id = $1 AND a.result IS NOT NULL
 """

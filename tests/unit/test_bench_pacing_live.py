@@ -76,13 +76,13 @@ def test_lab_calls_are_read_back_as_their_moments():
 
     rows = [
         {"originated_at": at(1), "answered_at": at(1.4), "connected_at": at(1.42),
-         "ended_at": at(31.4), "result": "conversation", "agent": "agent1001"},
+         "ended_at": at(31.4), "result": "conversation"},
         {"originated_at": at(2), "answered_at": at(2.4), "connected_at": None,
-         "ended_at": at(9), "result": "abandoned", "agent": None},
+         "ended_at": at(9), "result": "abandoned"},
         {"originated_at": at(3), "answered_at": None, "connected_at": None,
-         "ended_at": at(18), "result": "no_answer", "agent": None},
+         "ended_at": at(18), "result": "no_answer"},
         {"originated_at": at(4), "answered_at": None, "connected_at": None,
-         "ended_at": at(4.05), "result": "busy", "agent": None},
+         "ended_at": at(4.05), "result": "busy"},
     ]
     talked, abandoned, rang, busy = lab_moments(rows, epoch, wrap_s=5.0)
     assert (talked.result, talked.answered_at, talked.connected_at) == (DialResult.LIVE, 1.4,
