@@ -95,13 +95,14 @@ def _positive_int(text: str) -> int:
 
 
 def _bench_minutes(text: str) -> float:
-    """argparse type: minutes from 4 to 120."""
+    """argparse type: minutes from 4 to 55 (within an hour's registration of
+    the lab's agents, which the bench renews)."""
     try:
         minutes = float(text)
     except ValueError:
         minutes = 0.0
-    if not 4 <= minutes <= 120:
-        raise argparse.ArgumentTypeError(f"{text!r}: minutes from 4 to 120")
+    if not 4 <= minutes <= 55:
+        raise argparse.ArgumentTypeError(f"{text!r}: minutes from 4 to 55")
     return minutes
 
 

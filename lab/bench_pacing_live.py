@@ -34,6 +34,7 @@ from dialer.portfolio.importing import ImportDefaults
 from dialer.portfolio.store import AccountStore
 from dialer.settings import Settings
 from dialer.store.database import open_pool
+from lab import sipp
 from lab.bench import read_matrix
 from lab.bench_payments import BenchDatabase
 from lab.config import LabConfig
@@ -56,6 +57,7 @@ WARM_UP_S = 120.0
 LEADS_MARGIN = 3.0
 FATE_BEHAVIOUR = {DialResult.BUSY: Behaviour.BUSY, DialResult.FAILED: Behaviour.CONGESTION,
                   DialResult.NO_ANSWER: Behaviour.NO_ANSWER}
+REGISTER_EXPIRES_S = 3600.0  # what lab/scenarios/agent_register.xml asks for
 # Figures in shares, compared in points; a difference over this is explained.
 POINTS_TO_EXPLAIN = 2.0
 
@@ -156,8 +158,13 @@ async def run_lab(settings: Settings, cfg: LabConfig, scenario: Scenario, fates:
     """The campaign through the lab, on a bench database of its own."""
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     prefix = f"PL{stamp}-"
+    team = cfg.agents[:scenario.agents]
+    # A lab's phones register once, for REGISTER_EXPIRES_S: a lab up for
+    # longer would have Asterisk refuse to call them in mid-run.
+    for agent in team:
+        sipp.register_agent(cfg, agent)
     with BenchDatabase(settings.database_url) as url:
-        enrol_agents(replace(cfg, agents=cfg.agents[:scenario.agents]), url)
+        enrol_agents(replace(cfg, agents=team), url)
         bench_settings = replace(settings, database_url=url)
         pool = await open_pool(url)
         try:
@@ -314,6 +321,9 @@ def bench_pacing_live(settings: Settings, cfg: LabConfig, scenario_file: Travers
     scenario = read_matrix(scenario_file)[0]
     check_scenario(scenario, cfg)
     seconds = minutes * 60.0
+    if seconds > REGISTER_EXPIRES_S - 300.0:
+        raise ConfigError(f"--minutes {minutes:g}: at most {(REGISTER_EXPIRES_S - 300) / 60:g}, "
+                          "within the agents' registration (renewed when the bench starts)")
     if seconds <= WARM_UP_S + 60.0:
         raise ConfigError(f"--minutes {minutes:g}: at least {(WARM_UP_S + 60.0) / 60:g}, the "
                           "warm-up left out and a minute measured")
