@@ -94,6 +94,18 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _bench_minutes(text: str) -> float:
+    """argparse type: minutes from 4 to 55 (within an hour's registration of
+    the lab's agents, which the bench renews)."""
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = 0.0
+    if not 4 <= minutes <= 55:
+        raise argparse.ArgumentTypeError(f"{text!r}: minutes from 4 to 55")
+    return minutes
+
+
 def _bench(args: argparse.Namespace) -> int:
     if args.what == "bridge":
         from dialer.settings import load_settings
@@ -119,6 +131,13 @@ def _bench(args: argparse.Namespace) -> int:
 
         return bench_messages(load_lab_config(), load_database_url(), args.out, args.runs,
                               args.messages or MESSAGES, tuple(args.senders or (1,)))
+    if args.what == "pacing-live":
+        from dialer.settings import load_settings
+        from lab.bench_pacing_live import DEFAULT_SCENARIO, bench_pacing_live
+        from lab.config import load_lab_config
+
+        return bench_pacing_live(load_settings(), load_lab_config(),
+                                 args.scenarios or DEFAULT_SCENARIO, args.minutes, args.out)
     from lab.bench import DEFAULT_MATRIX, bench_pacing
 
     if args.what == "pacing-restart":
@@ -590,12 +609,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
     bench = sub.add_parser("bench", help="benchmarks")
     bench.add_argument("what", choices=["pacing", "pacing-restart", "pacing-languages",
-                                        "hopper", "bridge", "payments", "messages"],
+                                        "pacing-live", "hopper", "bridge", "payments",
+                                        "messages"],
                        help="pacing: policies in the simulator; pacing-restart: what a "
                             "dialer restart mid-shift costs (cold and warm) in the "
                             "simulator; pacing-languages: Spanish and English debtors "
                             "paced by language pool, language-blind, and without "
-                            "languages, in the simulator; messages: texts handed to the lab's Kannel per "
+                            "languages, in the simulator; pacing-live: a predictive campaign "
+                            "through the lab (RECOBRO_LAB_AGENTS agents) and the simulator, "
+                            "side by side; messages: texts handed to the lab's Kannel per "
                             "second; hopper: import and claims "
                             "on PostgreSQL (the lab's); bridge: answer to agent bridge "
                             "against the lab's Asterisk; payments: simultaneous card "
@@ -613,6 +635,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=_positive_int, default=1,
                        help="payments: runs of every step; messages: runs (medians over them); "
                             "pacing-languages: seeds (up to 3)")
+    bench.add_argument("--minutes", type=_bench_minutes, default=20.0,
+                       help="pacing-live: minutes the campaign dials in the lab (default 20)")
     bench.add_argument("--messages", type=_outbox_size,
                        help="messages: the outbox's size (default 100000)")
     bench.add_argument("--senders", type=_sender_count, nargs="+",

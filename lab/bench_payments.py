@@ -101,7 +101,7 @@ def debtor_keys(card: BenchCard) -> str:
             f"{to_confirm}1")
 
 
-class _BenchDatabase:
+class BenchDatabase:
     """A new, migrated database in the lab's PostgreSQL, dropped afterwards."""
 
     def __init__(self, base_url: str) -> None:
@@ -403,7 +403,7 @@ def bench_payments(settings: Settings, cfg: LabConfig, out_dir: Path,
     keys = debtor_keys(card)
     stamp = datetime.now(UTC).strftime("%H%M%S")
     results = []
-    with _BenchDatabase(settings.database_url) as url, \
+    with BenchDatabase(settings.database_url) as url, \
             tempfile.TemporaryDirectory(prefix="recobro-bench-payments-") as tmp:
         work = Path(tmp)
         desk = _Desk(cfg, url, out_dir / "payments-desk.log")

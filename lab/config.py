@@ -20,7 +20,12 @@ from dialer.settings import read_env_file
 # data (pyproject.toml) and an installed Recobro renders them outside a clone.
 ASTERISK_CONF_DIR: Traversable = resources.files("lab") / "asterisk_conf"
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-AGENT_COUNT = 4
+AGENT_COUNT = 4  # the lab's agents unless RECOBRO_LAB_AGENTS says otherwise
+MAX_AGENTS = 16
+# The first four agents keep the ports the lab always gave them (docs/lab.md);
+# more (RECOBRO_LAB_AGENTS, for `recobro bench pacing-live`) take a block of
+# their own above the baresip phones' ports.
+FIRST_BLOCK = 4
 ARI_APP = "recobro"
 TRUNK = "recobro-trunk"
 CALLER_ID = "+15550100000"
@@ -120,8 +125,8 @@ class LabConfig:
         return self.port_base + 110
 
     def agent_control_port(self, agent: LabAgent) -> int:
-        """The control port of an agent's sipp phone: 111, 112, ... in turn."""
-        return self.port_base + 111 + self.agents.index(agent)
+        """The control port of an agent's sipp phone: 111 to 114, then 344 on."""
+        return self.port_base + agent_offsets(self.agents.index(agent)).control
 
     @property
     def call_in_control_port(self) -> int:
@@ -205,6 +210,28 @@ class LabConfig:
         return self.lab_dir / "recobro.env"
 
 
+@dataclass(frozen=True)
+class AgentOffsets:
+    """An agent's ports, as offsets from the lab's port base."""
+
+    sip: int
+    media: int  # sipp also takes media + 1 to + 3
+    control: int
+
+
+def agent_endpoint(index: int) -> str:
+    """The endpoint of the agent at index: agent1001, agent1002..."""
+    return f"agent{1001 + index}"
+
+
+def agent_offsets(index: int) -> AgentOffsets:
+    """The ports of the agent at index (0: agent1001)."""
+    if index < FIRST_BLOCK:
+        return AgentOffsets(sip=101 + index, media=2100 + 10 * index, control=111 + index)
+    return AgentOffsets(sip=300 + index, media=2600 + 10 * (index - FIRST_BLOCK),
+                        control=340 + index)
+
+
 # Every port of a lab's plan lies below port_base + PORT_SPAN (docs/lab.md),
 # so labs PORT_SPAN apart never share one.
 PORT_SPAN = 3000
@@ -234,6 +261,15 @@ def _port_base() -> int:
     return base
 
 
+def agent_count(environ: Mapping[str, str]) -> int:
+    """How many agents the lab runs: RECOBRO_LAB_AGENTS, 1 to MAX_AGENTS
+    (default AGENT_COUNT)."""
+    raw = environ.get("RECOBRO_LAB_AGENTS", str(AGENT_COUNT))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_AGENTS:
+        raise ConfigError(f"RECOBRO_LAB_AGENTS={raw!r}: a whole number from 1 to {MAX_AGENTS}")
+    return int(raw)
+
+
 def _secret(length: int) -> str:
     """Letters and digits only: sipp's digest authentication cannot take
     a password with a '-' in it, and no config file needs quoting."""
@@ -241,13 +277,14 @@ def _secret(length: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def _load_or_create_secrets(path: Path) -> dict[str, str]:
-    """The lab's secrets, generated once (and any a newer Recobro added)."""
+def _load_or_create_secrets(path: Path, agents: int) -> dict[str, str]:
+    """The lab's secrets, generated once (and any a newer Recobro, or more
+    agents, added)."""
     wanted = {"AMI_SECRET": 24, "ARI_PASSWORD": 24, "API_TOKEN": 32, "PAYMENT_GATEWAY_KEY": 24,
               "PAYMENT_LINK_KEY": 43, "KANNEL_ADMIN_PASSWORD": 24,
               "KANNEL_SENDSMS_PASSWORD": 24, "MESSAGE_CALLBACK_TOKEN": 32,
               "ASTERISK_METRICS_PASSWORD": 24,
-              **{f"AGENT_{index}_SECRET": 16 for index in range(AGENT_COUNT)}}
+              **{f"AGENT_{index}_SECRET": 16 for index in range(agents)}}
     values = read_env_file(path) if path.is_file() else {}
     missing = {key: _secret(size) for key, size in wanted.items() if key not in values}
     if missing:
@@ -264,12 +301,14 @@ def load_lab_config() -> LabConfig:
     cache_home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     cache_dir = Path(os.environ.get("RECOBRO_CACHE_DIR", cache_home / "recobro"))
     port_base = _port_base()
-    stored = _load_or_create_secrets(lab_dir / "secrets.env")
+    count = agent_count(os.environ)
+    stored = _load_or_create_secrets(lab_dir / "secrets.env", count)
     agents = tuple(
-        LabAgent(endpoint=f"agent{1001 + i}", name=f"Agent {1001 + i}",
-                 secret=stored[f"AGENT_{i}_SECRET"], sip_port=port_base + 101 + i,
-                 media_port=port_base + 2100 + 10 * i)
-        for i in range(AGENT_COUNT)
+        LabAgent(endpoint=agent_endpoint(i), name=f"Agent {1001 + i}",
+                 secret=stored[f"AGENT_{i}_SECRET"],
+                 sip_port=port_base + agent_offsets(i).sip,
+                 media_port=port_base + agent_offsets(i).media)
+        for i in range(count)
     )
     lab_id = hashlib.sha1(str(lab_dir).encode()).hexdigest()[:10]
     return LabConfig(lab_dir=lab_dir, cache_dir=cache_dir, port_base=port_base,

@@ -34,6 +34,7 @@ class Behaviour(Enum):
 
 LAB_PREFIX = "+1555010"
 MAX_STAY_SECONDS = 60
+LONGEST_STAY_SECONDS = 99  # the most PP can say
 KEY_SCRIPT_STAY_SECONDS = 240  # a payment by keypad takes a couple of minutes
 
 

@@ -11,7 +11,15 @@ from pathlib import Path
 from dialer.errors import LabError
 from lab import key_scripts, process
 from lab.caller_scenario import render_caller_scenario
-from lab.config import CALLER_ID, SCENARIO_DIR, LabAgent, LabConfig
+from lab.config import (
+    CALLER_ID,
+    MAX_AGENTS,
+    SCENARIO_DIR,
+    LabAgent,
+    LabConfig,
+    agent_endpoint,
+    agent_offsets,
+)
 from lab.greetings import render_greetings
 from lab.pcap import keys_pcap, leading_pause
 from lab.pstn_scenario import (
@@ -224,7 +232,9 @@ def answer_and_key(cfg: LabConfig, keys: str, directory: Path, stay_s: float = 6
 
 
 def stop_all(cfg: LabConfig) -> None:
-    """Stop the PSTN and every agent softphone by their PID files."""
+    """Stop the PSTN and every agent softphone by their PID files, those of
+    a lab started with more agents (RECOBRO_LAB_AGENTS) than cfg has too."""
     process.stop(pstn_pid_file(cfg), _marker(cfg.pstn_port))
-    for agent in cfg.agents:
-        stop_agent(cfg, agent)
+    for index in range(MAX_AGENTS):
+        process.stop(_sipp_dir(cfg) / f"{agent_endpoint(index)}.pid",
+                     _marker(cfg.port_base + agent_offsets(index).sip))

@@ -6,12 +6,13 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
 
+from pacing.fates import Fate
 from pacing.model import (
     AgentState,
     AgentView,
@@ -167,10 +168,14 @@ class Simulation:
     policy decides for each language's pool (pacing.pools) and each call is
     dialed for a debtor of its pool's language; by_pool False is a
     language-blind dialer: one snapshot of everyone, and each call's debtor
-    speaks a language drawn from the debtors' shares."""
+    speaks a language drawn from the debtors' shares. With fates (drawn
+    ahead, pacing.fates) each dial meets the next fate's debtor instead of
+    a fresh draw, and dialing stops when they run out, as a campaign's
+    leads do."""
 
     def __init__(self, scenario: Scenario, policy: PacingPolicy, restart: Restart | None = None,
-                 probe: tuple[float, float] | None = None, by_pool: bool = True) -> None:
+                 probe: tuple[float, float] | None = None, by_pool: bool = True,
+                 fates: Sequence[Fate] | None = None) -> None:
         self.s = scenario
         self.policy = policy
         self.by_pool = by_pool
@@ -195,6 +200,8 @@ class Simulation:
         # Each resolved call's moments (pacing.timeline): what the policy
         # heard is exactly timeline.heard(moments.values()).
         self.moments: dict[int, CallMoments] = {}
+        self.fates = fates
+        self._talks: dict[int, float] = {}  # a fated live call's talk seconds
 
     # -- event queue ----------------------------------------------------
     def _at(self, t: float, kind: _Kind, ref: int = 0) -> None:
@@ -285,7 +292,7 @@ class Simulation:
         moments = self.moments[call]
         moments.talk_started_at = self.now
         if talk is None:
-            talk = self.s.talk.sample(self.rng)
+            talk = self._talks.pop(call) if call in self._talks else self.s.talk.sample(self.rng)
             self.metrics.connects += 1
             self._person(call, abandoned=False)
             moments.connected_at = self.now
@@ -306,6 +313,8 @@ class Simulation:
     # -- calls ----------------------------------------------------------
     def _dial(self, language: str) -> None:
         s, rng = self.s, self.rng
+        if self.fates is not None and self._next_call >= len(self.fates):
+            return  # no lead left to dial
         call = self._next_call
         self._next_call += 1
         self.languages.append(language)
@@ -313,6 +322,10 @@ class Simulation:
         self.metrics.dials += 1
         fraction = min(1.0, (self.now - self._shift_start) / (s.shift_hours * 3600.0))
         live = s.live_rate(fraction)
+        if self.fates is not None:
+            result, delay = self._fated(call, self.fates[call])
+            self._at(self.now + delay, _Kind.RESOLVE, call * 8 + list(DialResult).index(result))
+            return
         draw = rng.random()
         if s.markovian:
             result = DialResult.LIVE if draw < live else DialResult.NO_ANSWER
@@ -331,6 +344,16 @@ class Simulation:
                 and not s.markovian:
             result, delay = DialResult.NO_ANSWER, s.ring_timeout
         self._at(self.now + delay, _Kind.RESOLVE, call * 8 + list(DialResult).index(result))
+
+    def _fated(self, call: int, fate: Fate) -> tuple[DialResult, float]:
+        """The result of a call meeting fate, and how long it rings first
+        (the scenario's delays)."""
+        if fate.result is DialResult.LIVE:
+            self._talks[call] = float(fate.talk_s)
+            return fate.result, self.s.answer_delay.sample(self.rng)
+        if fate.result in (DialResult.BUSY, DialResult.FAILED):
+            return fate.result, self.s.reject_delay.sample(self.rng)
+        return DialResult.NO_ANSWER, self.s.ring_timeout
 
     def _resolve(self, ref: int) -> None:
         call, result = ref // 8, list(DialResult)[ref % 8]

@@ -10,19 +10,31 @@ from pathlib import Path
 
 import pytest
 
+from dialer.errors import ConfigError
 from lab import sipp
-from lab.config import PORT_SPAN, LabAgent, LabConfig, worker_lab_environment
+from lab.config import (
+    MAX_AGENTS,
+    PORT_SPAN,
+    LabAgent,
+    LabConfig,
+    agent_count,
+    agent_offsets,
+    load_lab_config,
+    worker_lab_environment,
+)
 
 BASE = 15000
 
 
-def lab_config(tmp_path: Path) -> LabConfig:
-    agents = tuple(LabAgent(f"agent{1001 + i}", f"Agent {1001 + i}", "agent-s3cret",
-                            BASE + 101 + i, BASE + 2100 + 10 * i) for i in range(4))
+def lab_config(tmp_path: Path, agents: int = 4) -> LabConfig:
+    """A lab of that many agents, their ports as load_lab_config gives them."""
+    team = tuple(LabAgent(f"agent{1001 + i}", f"Agent {1001 + i}", "agent-s3cret",
+                          BASE + agent_offsets(i).sip, BASE + agent_offsets(i).media)
+                 for i in range(agents))
     return LabConfig(lab_dir=tmp_path / "lab", cache_dir=tmp_path / "cache", port_base=BASE,
                      lab_id="test", ami_user="recobro", ami_secret="ami-s3cret",
                      ari_user="recobro", ari_password="ari-s3cret", api_token="api-s3cret",
-                     agents=agents)
+                     agents=team)
 
 
 def planned_ports(cfg: LabConfig) -> dict[str, list[int]]:
@@ -63,8 +75,9 @@ def planned_ports(cfg: LabConfig) -> dict[str, list[int]]:
     return plan
 
 
-def test_every_planned_port_is_its_own(tmp_path):
-    plan = planned_ports(lab_config(tmp_path))
+@pytest.mark.parametrize("agents", [4, 12, MAX_AGENTS])
+def test_every_planned_port_is_its_own(tmp_path, agents):
+    plan = planned_ports(lab_config(tmp_path, agents))
     counts = Counter(port for ports in plan.values() for port in ports)
     shared = {port: [who for who, ports in plan.items() if port in ports]
               for port, count in counts.items() if count > 1}
@@ -135,8 +148,10 @@ def test_a_control_port_in_use_is_named(tmp_path, sipp_runs, monkeypatch):
         sipp.start_agent(cfg, cfg.agents[1])
 
 
-def test_every_planned_port_lies_within_the_span_that_keeps_labs_apart(tmp_path):
-    ports = [port for ports in planned_ports(lab_config(tmp_path)).values() for port in ports]
+@pytest.mark.parametrize("agents", [4, MAX_AGENTS])
+def test_every_planned_port_lies_within_the_span_that_keeps_labs_apart(tmp_path, agents):
+    ports = [port for ports in planned_ports(lab_config(tmp_path, agents)).values()
+             for port in ports]
     assert BASE <= min(ports) and max(ports) < BASE + PORT_SPAN
 
 
@@ -188,3 +203,24 @@ def test_a_registration_that_always_fails_says_what_sipp_received(tmp_path, monk
     message = str(failure.value)
     assert "agent1001" in message and "403 Forbidden" in message
     assert "older call" not in message
+
+
+def test_the_lab_runs_four_agents_unless_told_otherwise(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECOBRO_LAB_DIR", str(tmp_path / "lab"))
+    monkeypatch.setenv("RECOBRO_LAB_PORT_BASE", str(BASE))
+    monkeypatch.delenv("RECOBRO_LAB_AGENTS", raising=False)
+    four = load_lab_config()
+    assert [(a.endpoint, a.sip_port, a.media_port) for a in four.agents] == [
+        (f"agent{1001 + i}", BASE + 101 + i, BASE + 2100 + 10 * i) for i in range(4)]
+    monkeypatch.setenv("RECOBRO_LAB_AGENTS", "12")
+    twelve = load_lab_config()
+    assert twelve.agents[:4] == four.agents  # the same secrets and ports
+    assert [a.endpoint for a in twelve.agents][-1] == "agent1012"
+    assert twelve.agent_control_port(twelve.agents[11]) == BASE + 351
+
+
+@pytest.mark.parametrize("value", ["0", "17", "twelve", ""])
+def test_a_wrong_agent_count_names_the_setting(value):
+    with pytest.raises(ConfigError, match=f"RECOBRO_LAB_AGENTS={value!r}: a whole number from "
+                                          f"1 to {MAX_AGENTS}"):
+        agent_count({"RECOBRO_LAB_AGENTS": value})
