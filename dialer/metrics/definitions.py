@@ -1,6 +1,7 @@
 """Every metric Recobro exports, in one place: names with the `recobro_`
 prefix, base units, `_total` counters, and bounded labels only (campaign,
-outcome, rule, stage, state, link, window, verdict): never an account, a number or a
+outcome, rule, stage, state, link, window, verdict, answered_to, option, currency,
+channel): never an account, a number or a
 call id, and never anything of a card."""
 
 from __future__ import annotations

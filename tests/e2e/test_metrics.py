@@ -31,7 +31,8 @@ pytestmark = pytest.mark.lab
 # (instance, job), the target's (process) and a histogram's buckets (le):
 # bounded sets only, never an account, a number or a call.
 ALLOWED_LABELS = {"__name__", "instance", "job", "process", "le", "campaign", "outcome",
-                  "rule", "stage", "state", "link", "window", "verdict"}
+                  "rule", "stage", "state", "link", "window", "verdict", "answered_to",
+                  "option", "currency", "channel"}
 # People who greet (to agents, after AMD), a machine, and the rest of the
 # number plan's answers; the last one's account is paid.
 DEBTORS = [(Behaviour.HUMAN_GREETING, "06"), (Behaviour.HUMAN_GREETING, "05"),
