@@ -19,6 +19,7 @@ import asyncpg
 
 from dialer.agents import routing
 from dialer.agents.disposition import DispositionEffect, NewStatus, consequences
+from dialer.agents.occupancy import StateChange
 from dialer.agents.state import AgentAction, AgentState, apply, settled
 from dialer.errors import ConfigError
 from dialer.portfolio.store import add_do_not_call
@@ -74,6 +75,17 @@ _INBOUND_POP = f"""
 SELECT {_ACCOUNT_SHOWN}, t.caller AS number, t.identified_by, {_LAST_INTERACTIONS},
        {_LAST_MESSAGES}
 FROM inbound_calls t LEFT JOIN accounts c ON c.id = t.account_id WHERE t.id = $1
+"""
+
+
+# Each agent's last change at or before $1, then its changes until $2.
+_STATE_CHANGES = """
+SELECT a.endpoint, l.state, l.since, l.wrap_up_until FROM agents a
+CROSS JOIN LATERAL (SELECT state, since, wrap_up_until FROM agent_state_log
+                    WHERE endpoint = a.endpoint AND since <= $1
+                    ORDER BY since DESC, id DESC LIMIT 1) l
+UNION ALL
+SELECT endpoint, state, since, wrap_up_until FROM agent_state_log WHERE since > $1 AND since < $2
 """
 
 
@@ -237,6 +249,13 @@ class AgentStore:
                 "WHERE endpoint = $1", endpoint, after.value, now,
                 reason if after is AgentState.PAUSED else "", after is AgentState.LOGGED_OUT)
         return Moved(state, after)
+
+    async def state_changes(self, start: datetime, end: datetime) -> list[StateChange]:
+        """Each agent's state at start and its changes until end, from
+        agent_state_log (dialer.agents.occupancy measures the floor by them)."""
+        rows = await self.pool.fetch(_STATE_CHANGES, start, end)
+        return [StateChange(r["endpoint"], AgentState(r["state"]), r["since"],
+                            r["wrap_up_until"]) for r in rows]
 
     async def log_in_everyone(self, now: datetime) -> list[str]:
         """Log in every agent who is logged out or paused (a demo or a

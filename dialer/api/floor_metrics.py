@@ -1,27 +1,33 @@
 """The figures that span processes, read from PostgreSQL at scrape time by
 one exporter (the API's), never summed by hand from many: each campaign's
 abandon rate over the regulators' rolling windows beside its target,
-whether it runs, its leads, and the agents by state."""
+whether it runs, its leads and dial level; the agents by state, their
+occupancy and their wait between calls."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from dialer.agents.occupancy import floor_time
 from dialer.agents.state import AgentState, settled
+from dialer.agents.store import AgentStore
 from dialer.compliance.abandon import WINDOWS
 from dialer.metrics.definitions import (
     ABANDON_RATE,
     ABANDON_TARGET,
     ABANDONED,
+    AGENT_WAIT,
     AGENTS,
     CAMPAIGN_RUNNING,
+    DIAL_LEVEL,
     LEADS,
     LIVE_ANSWERS,
+    OCCUPANCY,
     window_label,
 )
 from dialer.outbound.lifecycles import CampaignState
@@ -30,7 +36,18 @@ from dialer.store.outage import CONNECTION_LOST
 
 log = logging.getLogger(__name__)
 
-FLOOR = (ABANDON_RATE, LIVE_ANSWERS, ABANDONED, ABANDON_TARGET, LEADS, CAMPAIGN_RUNNING, AGENTS)
+FLOOR = (ABANDON_RATE, LIVE_ANSWERS, ABANDONED, ABANDON_TARGET, LEADS, CAMPAIGN_RUNNING, AGENTS,
+         OCCUPANCY, AGENT_WAIT, DIAL_LEVEL)
+# The stretches a wallboard shows occupancy and wait over: the last quarter
+# hour (now) and the last hour.
+FLOOR_WINDOWS = (timedelta(minutes=15), timedelta(hours=1))
+# Agents who can take a call now or are taking one: a dial level's divisor.
+LOGGED_IN = frozenset(AgentState) - {AgentState.LOGGED_OUT, AgentState.PAUSED}
+
+
+# Each campaign's calls dialed and not yet answered (nor ended).
+_RINGING = ("SELECT campaign_id, count(*) FROM attempts "
+            "WHERE ended_at IS NULL AND answered_at IS NULL GROUP BY campaign_id")
 
 
 class FloorFigures:
@@ -82,3 +99,17 @@ class FloorFigures:
                                    now)[0] for r in agents)
         for state in AgentState:
             AGENTS.labels(state.value).set(by_state[state])
+        logged_in = sum(by_state[state] for state in LOGGED_IN)
+        if logged_in:
+            ringing = dict(await self.pool.fetch(_RINGING))
+            for campaign in campaigns:
+                DIAL_LEVEL.labels(campaign["name"]).set(
+                    ringing.get(campaign["id"], 0) / logged_in)
+        store = AgentStore(self.pool)
+        for length in FLOOR_WINDOWS:
+            time = floor_time(await store.state_changes(now - length, now), now - length, now)
+            window = window_label(length)
+            if time.occupancy is not None:
+                OCCUPANCY.labels(window).set(time.occupancy)
+            if time.wait_s is not None:
+                AGENT_WAIT.labels(window).set(time.wait_s)

@@ -47,8 +47,9 @@ def _board(title: str, uid: str) -> dashboard.Dashboard:
 
 def floor_wallboard() -> dashboard.Dashboard:
     """What the floor's supervisor watches on the wall: agents by state,
-    calls in flight, the abandon rate against the cap over the regulators'
-    windows, pacing, the 2-second rule, AMD."""
+    their occupancy and wait between calls, calls in flight, the abandon
+    rate against the cap over the regulators' windows, pacing and the dial
+    level, the 2-second rule, AMD."""
     return (
         _board("Recobro: floor wallboard", "recobro-floor")
         .with_panel(_stat("Agents ready", "none",
@@ -62,6 +63,14 @@ def floor_wallboard() -> dashboard.Dashboard:
         .with_panel(_stat("Answer to agent, p99 (1 h)", "s", _query(
             "histogram_quantile(0.99, sum by (le) "
             "(increase(recobro_answer_to_agent_seconds_bucket[1h])))"), width=8))
+        .with_panel(_stat("Occupancy (15 min)", "percentunit",
+                          _query('recobro_agent_occupancy{window="15m"}'), width=4))
+        .with_panel(_stat("Occupancy (1 h)", "percentunit",
+                          _query('recobro_agent_occupancy{window="1h"}'), width=4))
+        .with_panel(_stat("Agent wait between calls (15 min)", "s",
+                          _query('recobro_agent_wait_seconds{window="15m"}'), width=4))
+        .with_panel(_stat("Agent wait between calls (1 h)", "s",
+                          _query('recobro_agent_wait_seconds{window="1h"}'), width=4))
         .with_panel(_series(
             "Abandon rate against the target (24 h and 30 days)", "percentunit",
             _query("recobro_abandon_rate", "{{campaign}} {{window}}"),
@@ -73,6 +82,8 @@ def floor_wallboard() -> dashboard.Dashboard:
                                    "{{campaign}} decided")))
         .with_panel(_series("Agents by state", "none",
                             _query("sum by (state) (recobro_agents)", "{{state}}")))
+        .with_panel(_series("Dial level (calls ringing per agent logged in)", "none",
+                            _query("recobro_dial_level", "{{campaign}}")))
         .with_panel(_series("AMD verdicts per minute", "none",
                             _query("sum by (verdict) (rate(recobro_amd_verdicts_total[5m])) * 60",
                                    "{{verdict}}")))

@@ -85,6 +85,16 @@ ABANDON_TARGET = Gauge("recobro_abandon_rate_target",
                        "The abandon rate the campaign paces to (its cap, or lower).",
                        ["campaign"], registry=REGISTRY)
 AGENTS = Gauge("recobro_agents", "Agents by state.", ["state"], registry=REGISTRY)
+OCCUPANCY = Gauge("recobro_agent_occupancy",
+                  "Agents' time on calls (reserved, talking, wrap-up) over their logged-in, "
+                  "unpaused time, over the last window (15m, 1h).", ["window"],
+                  registry=REGISTRY)
+AGENT_WAIT = Gauge("recobro_agent_wait_seconds",
+                   "Agents' ready time per call they took, over the last window (15m, 1h): "
+                   "the wait between calls.", ["window"], registry=REGISTRY)
+DIAL_LEVEL = Gauge("recobro_dial_level",
+                   "A campaign's calls ringing (dialed, not yet answered) per agent logged in "
+                   "and not paused.", ["campaign"], registry=REGISTRY)
 CAMPAIGN_RUNNING = Gauge("recobro_campaign_running",
                          "1 while the campaign is running (0 paused or stopped); answered_to: "
                          "agent, or self_service (a press-to-pay campaign, no agents).",
@@ -95,6 +105,9 @@ LEADS = Gauge("recobro_leads",
 
 
 def window_label(length: timedelta) -> str:
-    """A regulator's window as a label value: 24h, 30d."""
-    hours = int(length.total_seconds() // 3600)
+    """A window as a label value: 15m, 1h, 24h, 30d."""
+    seconds = int(length.total_seconds())
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    hours = seconds // 3600
     return f"{hours}h" if hours < 48 else f"{hours // 24}d"

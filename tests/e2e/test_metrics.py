@@ -12,11 +12,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from dialer.agents.occupancy import floor_time
+from dialer.agents.store import AgentStore
 from dialer.compliance.abandon import LIVE_ANSWERS
 from dialer.metrics import dashboards
 from lab import prometheus
@@ -131,6 +134,9 @@ async def test_prometheus_holds_each_call_refusal_and_the_floor(lab_config, fres
         by_state = {s["metric"]["state"]: value(s) for s in agents}
         assert by_state["ready"] == len(lab_config.agents), by_state
         assert sum(by_state.values()) == len(lab_config.agents), by_state
+        await _occupancy_is_the_databases(lab_config, fresh_database, floor)
+        level = scraped(lab_config, f'recobro_dial_level{{campaign="{name}"}}')
+        assert [value(s) for s in level] == [0.0]  # every call over, agents logged in
 
         # Every panel of every Grafana dashboard shows data for this run.
         for board, text in dashboards.rendered().items():
@@ -145,6 +151,28 @@ async def test_prometheus_holds_each_call_refusal_and_the_floor(lab_config, fres
     # No series of Recobro's carries a label that could name a debtor.
     series = await asyncio.to_thread(prometheus.series, lab_config, '{__name__=~"recobro_.+"}')
     assert series and {label for s in series for label in s} <= ALLOWED_LABELS
+
+
+async def _occupancy_is_the_databases(cfg, database: str, floor: str) -> None:
+    """Occupancy and wait as last scraped equal what the agents' state log
+    gives for the window ending at that scrape (the API's clock read a few
+    milliseconds after the scrape began: hence approx)."""
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=1)
+    try:
+        for metric, figure in (("recobro_agent_occupancy", "occupancy"),
+                               ("recobro_agent_wait_seconds", "wait_s")):
+            for window, length in (("15m", timedelta(minutes=15)), ("1h", timedelta(hours=1))):
+                # The raw samples (a range selector): each value with its scrape's time.
+                query = f'{metric}{{instance="{floor}",window="{window}"}}[10s]'
+                [series] = scraped(cfg, query)
+                stamp, scraped_value = series["values"][-1]
+                end = datetime.fromtimestamp(float(stamp), UTC)
+                changes = await AgentStore(pool).state_changes(end - length, end)
+                expected = getattr(floor_time(changes, end - length, end), figure)
+                assert float(scraped_value) == pytest.approx(expected, rel=1e-2), \
+                    (query, expected)
+    finally:
+        await pool.close()
 
 
 def test_prometheus_scrapes_asterisk_behind_its_password(lab_config):

@@ -40,6 +40,8 @@ def test_a_bad_metrics_setting_is_named(env, named):
 def test_windows_are_labelled_as_people_say_them():
     assert window_label(timedelta(hours=24)) == "24h"
     assert window_label(timedelta(days=30)) == "30d"
+    assert window_label(timedelta(minutes=15)) == "15m"
+    assert window_label(timedelta(hours=1)) == "1h"
 
 
 async def test_the_exporter_serves_the_registry_and_announces_itself(tmp_path):
