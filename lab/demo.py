@@ -64,6 +64,7 @@ from dialer.store.migrate import apply_migrations
 from lab import demo_messages, key_scripts, prometheus, sipp
 from lab.asterisk_log import AsteriskLog, describe
 from lab.config import LabConfig, load_lab_config
+from lab.dashboard_pictures import draw_dashboards
 from lab.key_scripts import KeyScript
 from lab.number_plan import Behaviour, lab_number
 
@@ -423,6 +424,7 @@ async def demo_command(accounts: int, seconds: float) -> int:
                           "RECOBRO_PAYMENT_GATEWAY_URL is not set (run `recobro lab up`, "
                           "which writes it into the lab's settings)")
     log = AsteriskLog(cfg)
+    started = time.time()
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     prefix = f"D{stamp}-"
     work = cfg.lab_dir / "demo"
@@ -507,6 +509,11 @@ async def demo_command(accounts: int, seconds: float) -> int:
             if exporter.port is not None:
                 print()
                 print(await asyncio.to_thread(scraped_figures, cfg, campaign.name))
+                pictures, _ = await asyncio.to_thread(
+                    draw_dashboards, cfg, started, time.time(), campaign.name,
+                    work / f"dashboards-{stamp}")
+                print("dashboards, drawn from the lab's Prometheus (matplotlib, not "
+                      f"Grafana): {', '.join(str(p) for p in pictures)}")
     finally:
         await exporter.close()
         await pool.close()

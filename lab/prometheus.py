@@ -162,6 +162,13 @@ def query_range(cfg: LabConfig, promql: str, start: float, end: float,
                                      "end": f"{end:.3f}", "step": f"{step_s:g}"})["result"]
 
 
+def alert_rules(cfg: LabConfig) -> list[dict[str, object]]:
+    """The alerting rules Prometheus loaded, each with its query, health,
+    last error and last evaluation."""
+    groups = _api(cfg, "rules", {"type": "alert"})["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
 def series(cfg: LabConfig, match: str, since: float | None = None) -> list[dict[str, str]]:
     """The label sets of every series Prometheus holds that match (with
     samples since a Unix time, if given)."""

@@ -60,9 +60,6 @@ def floor_wallboard() -> dashboard.Dashboard:
                           _query('sum(recobro_agents{state=~"wrap_up|paused"})'), width=4))
         .with_panel(_stat("Calls in flight", "none", _query("sum(recobro_calls_in_flight)"),
                           width=4))
-        .with_panel(_stat("Answer to agent, p99 (1 h)", "s", _query(
-            "histogram_quantile(0.99, sum by (le) "
-            "(increase(recobro_answer_to_agent_seconds_bucket[1h])))"), width=8))
         .with_panel(_stat("Occupancy (15 min)", "percentunit",
                           _query('recobro_agent_occupancy{window="15m"}'), width=4))
         .with_panel(_stat("Occupancy (1 h)", "percentunit",
@@ -71,6 +68,11 @@ def floor_wallboard() -> dashboard.Dashboard:
                           _query('recobro_agent_wait_seconds{window="15m"}'), width=4))
         .with_panel(_stat("Agent wait between calls (1 h)", "s",
                           _query('recobro_agent_wait_seconds{window="1h"}'), width=4))
+        .with_panel(_stat("Answer to agent, p99 (1 h)", "s", _query(
+            "histogram_quantile(0.99, sum by (le) "
+            "(increase(recobro_answer_to_agent_seconds_bucket[1h])))"), width=8))
+        .with_panel(_stat("Worst campaign's abandon rate (24 h)", "percentunit",
+                          _query('max(recobro_abandon_rate{window="24h"})'), width=8))
         .with_panel(_series(
             "Abandon rate against the target (24 h and 30 days)", "percentunit",
             _query("recobro_abandon_rate", "{{campaign}} {{window}}"),

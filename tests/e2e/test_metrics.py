@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -23,6 +24,7 @@ from dialer.agents.store import AgentStore
 from dialer.compliance.abandon import LIVE_ANSWERS
 from dialer.metrics import dashboards
 from lab import prometheus
+from lab.dashboard_pictures import draw_dashboards
 from lab.demo import ZONES
 from lab.number_plan import Behaviour, lab_number
 from tests.e2e.cli import cli_env, run_cli
@@ -42,6 +44,7 @@ DEBTORS = [(Behaviour.HUMAN_GREETING, "06"), (Behaviour.HUMAN_GREETING, "05"),
            (Behaviour.MACHINE_GREETING, "08"), (Behaviour.ANSWER_AND_HANG_UP, "00"),
            (Behaviour.BUSY, "00"), (Behaviour.NO_ANSWER, "00"), (Behaviour.CONGESTION, "00"),
            (Behaviour.HUMAN_GREETING, "05")]
+ALERTS = prometheus.ALERT_RULES
 NEW_YORK = ZONES["America/New_York"] + "00"  # numbers of a real area code, as imports want
 
 
@@ -144,6 +147,22 @@ async def test_prometheus_holds_each_call_refusal_and_the_floor(lab_config, fres
                 promql = expr.replace("$campaign", name)
                 assert prometheus.query_range(lab_config, promql, started, time.time()), \
                     (board, promql)
+        # Every alert rule is loaded and evaluated without error, and each
+        # series it watches held data during the run.
+        rules = prometheus.alert_rules(lab_config)
+        assert {r["name"] for r in rules} == set(re.findall(r"alert: (\w+)", ALERTS.read_text()))
+        for rule in rules:
+            assert rule["health"] == "ok" and not rule.get("lastError"), rule
+            for metric in set(re.findall(r"\b(?:recobro_\w+|up)(?=[{)\s])", rule["query"])):
+                assert prometheus.query_range(lab_config, metric, started, time.time()), \
+                    (rule["name"], metric)
+        # And drawn as a reader without Grafana sees them (the README's pictures).
+        pictures, drawn = await asyncio.to_thread(
+            draw_dashboards, lab_config, started, time.time(), name, tmp_path)
+        assert [p.name for p in pictures] == [f"dashboard-{b.removesuffix('.json')}.png"
+                                              for b in dashboards.BOARDS]
+        assert all(p.stat().st_size > 10_000 for p in pictures)
+        assert [d.title for d in drawn if not d.series] == []
     finally:
         api.terminate()
         await api.wait()

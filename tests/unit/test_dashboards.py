@@ -53,3 +53,17 @@ def test_the_queries_name_only_exported_metrics():
     suffixes = ("_bucket", "_total", "_sum", "_count")
     bare = {next((w.removesuffix(s) for s in suffixes if w.endswith(s)), w) for w in named}
     assert bare and bare <= exported, bare - exported
+
+
+@pytest.mark.parametrize("name", sorted(dashboards.BOARDS))
+def test_every_panel_fits_grafanas_grid_and_none_overlaps(name):
+    """A panel past the grid's 24 columns, or over another, is moved by
+    Grafana wherever it finds room: not the wallboard that was designed."""
+    taken: dict[tuple[int, int], str] = {}
+    for panel in json.loads(dashboards.rendered()[name])["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= dashboards.WIDTH, panel["title"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in taken, (panel["title"], taken.get((x, y)))
+                taken[(x, y)] = panel["title"]
