@@ -28,6 +28,7 @@ from lab.dashboard_pictures import draw_dashboards
 from lab.demo import ZONES
 from lab.number_plan import Behaviour, lab_number
 from tests.e2e.cli import cli_env, run_cli
+from tests.e2e.scraped import scraped, value
 from tests.e2e.test_agents import run, start_api
 
 pytestmark = pytest.mark.lab
@@ -46,21 +47,6 @@ DEBTORS = [(Behaviour.HUMAN_GREETING, "06"), (Behaviour.HUMAN_GREETING, "05"),
            (Behaviour.HUMAN_GREETING, "05")]
 ALERTS = prometheus.ALERT_RULES
 NEW_YORK = ZONES["America/New_York"] + "00"  # numbers of a real area code, as imports want
-
-
-def scraped(cfg, promql: str, wanted: int = 1, timeout_s: float = 20.0) -> list[dict]:
-    """The query's result once it holds at least wanted series (Prometheus
-    scrapes every second, and finds a new target within a second or two)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = prometheus.query(cfg, promql)
-        if len(result) >= wanted or time.monotonic() > deadline:
-            return result
-        time.sleep(0.5)
-
-
-def value(series: dict) -> float:
-    return float(series["value"][1])
 
 
 def instance_of(cfg, process: str, pid: int) -> str:

@@ -25,9 +25,9 @@ from payment_ivr import prompts as p
 from tests.audio import Audio, capture_lab, match, read_wav, received, sent
 from tests.e2e.artefacts import KeyedCard, assert_no_card_data
 from tests.e2e.cli import cli_env, run_cli
+from tests.e2e.scraped import scraped, value
 from tests.e2e.sounds import reference
 from tests.e2e.test_campaign import fetch
-from tests.e2e.test_metrics import scraped, value
 
 pytestmark = pytest.mark.lab
 
