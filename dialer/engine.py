@@ -35,6 +35,7 @@ from dialer.errors import AmiError, AriError, CallControlError, ChannelGone
 from dialer.settings import Settings
 from dialer.store.calls import CallStore, event_kind
 from dialer.store.database import open_pool
+from dialer.store.journal import CallJournal
 from dialer.store.outage import CONNECTION_LOST
 from dialer.telephony.ami import AmiClient
 from dialer.telephony.ari import AriClient
@@ -54,6 +55,8 @@ SILENCE_S = 10.0
 # On close, how long flows may take to finish what their calls' end left
 # them (a payment's outcome to record) before they are cancelled.
 FLOWS_FINISH_S = 3.0
+# On close, how long call events still waiting for PostgreSQL may take.
+JOURNAL_CLOSE_S = 5.0
 # What a flow hears.
 FLOW_EVENTS = (DtmfReceived, PlaybackFinished, PlaybackFailed, PaymentRequested)
 
@@ -90,6 +93,7 @@ class Engine:
                  clock: Callable[[], datetime] = utc_now) -> None:
         self.settings = settings
         self.store = store
+        self.journal = CallJournal(store, settings.event_buffer)
         self.ami = ami
         self.ari = ari
         self.clock = clock
@@ -169,7 +173,7 @@ class Engine:
         record = call_state.originate(originated)
         language = language_or_default(language or self.settings.language)
         call = self._follow(record, flow, language)
-        await self.store.record(originated, record)
+        await self.journal.record(originated, record)
         ring_timeout_s = ring_timeout_s or self.settings.ring_timeout_s
         try:
             # Without the event WebSocket the Stasis app does not exist, and
@@ -239,7 +243,7 @@ class Engine:
             asyncio.get_running_loop().call_later(ORIGINATE_FAILURE_GRACE_S, self.submit, event)
             return
         before, call.record = call.record, call_state.apply(call.record, event)
-        await self.store.record(event, call.record)
+        await self.journal.record(event, call.record)
         self._to_flow(call, event)
         if call.record.ended and not before.ended:
             if not call.finished.done():
@@ -265,7 +269,7 @@ class Engine:
         arrived = CallArrived(call_id=event.call_id, at=event.at,
                               caller=event.params.get("caller", ""))
         call = self._follow(call_state.arrive(arrived), event.flow, self.settings.language)
-        await self.store.record(arrived, call.record)
+        await self.journal.record(arrived, call.record)
         return call
 
     def _to_channel(self, event: CallEvent) -> None:
@@ -418,4 +422,5 @@ class Engine:
             await client.close()
         await self.ari.close()
         await self.ami.close()
+        await self.journal.close(JOURNAL_CLOSE_S)
         await self.store.pool.close()

@@ -35,6 +35,11 @@ class Range:
 # a restart or failover takes less than the default.
 RIDE_OUT_S = 30.0
 RIDE_OUT = Range(1, 600, "seconds")
+# How many call events wait in memory for PostgreSQL during an outage
+# (RECOBRO_EVENT_BUFFER): a dialer stops originating meanwhile, so only
+# its calls in flight add events, a few dozen each at most.
+EVENT_BUFFER = 10_000
+EVENT_BUFFER_RANGE = Range(100, 1_000_000, "events")
 # How often AMI is pinged (RECOBRO_AMI_PING_S): a frozen Asterisk or a
 # half-open TCP session is found within this and the Ping's answer time.
 AMI_PING_S = 10.0

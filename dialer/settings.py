@@ -16,6 +16,8 @@ from dialer.errors import ConfigError
 from dialer.limits import (
     AMI_PING,
     AMI_PING_S,
+    EVENT_BUFFER,
+    EVENT_BUFFER_RANGE,
     MESSAGE_PROVIDER_TIMEOUT,
     MESSAGE_PROVIDER_TIMEOUT_S,
     PAYMENT_GATEWAY_TIMEOUT,
@@ -87,6 +89,7 @@ class Settings:
     api: ApiSettings
     agent_caller_id: AgentCallerId = AgentCallerId.DEBTOR
     db_ride_out_s: float = RIDE_OUT_S  # how long a dialer waits out a PostgreSQL outage
+    event_buffer: int = EVENT_BUFFER  # call events kept in memory through an outage
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,13 @@ def _seconds(env: Mapping[str, str], name: str, default: str, allowed: Range) ->
     if not math.isfinite(value) or value not in allowed:
         raise ConfigError(f"{name}={_shown(raw)}: allowed {allowed}")
     return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: str, allowed: Range) -> int:
+    raw = _value(env, name, default)
+    if not re.fullmatch(r"[0-9]{1,9}", raw) or int(raw) not in allowed:
+        raise ConfigError(f"{name}={_shown(raw)}: a whole number {allowed}")
+    return int(raw)
 
 
 def _named(env: Mapping[str, str], name: str, default: str, what: str) -> str:
@@ -477,6 +487,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                                   DEFAULT_RECORDINGS_DIR)),
         agent_caller_id=agent_caller_id,
         db_ride_out_s=_seconds(env, "RECOBRO_DB_RIDE_OUT", f"{RIDE_OUT_S:g}", RIDE_OUT),
+        event_buffer=_whole(env, "RECOBRO_EVENT_BUFFER", str(EVENT_BUFFER), EVENT_BUFFER_RANGE),
     )
 
 

@@ -120,7 +120,8 @@ async def run_scenario(engine: Engine, scenario: Scenario) -> ScenarioRun:
     book = AgentBook()
     # The book stands in for the pool and the connector's agent store.
     connector = AgentConnector(engine, book, wrap_up_s=0.0,
-                               caller_id=engine.settings.caller_id)
+                               caller_id=engine.settings.caller_id,
+                               ride_out_s=engine.settings.db_ride_out_s)
     connector.agents = book
     flow_done: asyncio.Future[None] = loop.create_future()
 

@@ -21,6 +21,7 @@ from dialer.calls.events import CallEnteredApp, CallEvent, CallHungUp
 from dialer.errors import CallControlError
 from dialer.store import recordings
 from dialer.store.calls import storage_id
+from dialer.store.outage import through_outage
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,10 @@ class AgentConnector:
     """Connects answered calls to agents and tears the pair down."""
 
     def __init__(self, control: CallControl, pool: asyncpg.Pool, wrap_up_s: float,
-                 caller_id: str, agent_caller_id: AgentCallerId = AgentCallerId.DEBTOR) -> None:
+                 caller_id: str, ride_out_s: float,
+                 agent_caller_id: AgentCallerId = AgentCallerId.DEBTOR) -> None:
         self.control = control
+        self.ride_out_s = ride_out_s
         self.pool = pool
         self.agents = AgentStore(pool)
         self.wrap_up_s = wrap_up_s
@@ -156,7 +159,10 @@ class AgentConnector:
             self._legs.pop(leg, None)
             await self.hang_up(leg, "the call ended")
         await self.control.destroy_bridge(call_id)
-        await self.agents.wrap_up(agent, self.control.clock(), self.wrap_up_s)
+        ended_at = self.control.clock()
+        # An agent whose call ended while PostgreSQL restarts is not left on it.
+        await through_outage(lambda: self.agents.wrap_up(agent, ended_at, self.wrap_up_s),
+                             self.ride_out_s)
 
     async def follow_adopted(self, call_id: str, agent: str, leg: str,
                              connected_at: datetime, ended: asyncio.Future[object]) -> None:

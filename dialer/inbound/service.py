@@ -34,7 +34,8 @@ async def serve(settings: Settings, wrap_up_s: float, region: str,
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(MetricsExporter(metrics, "inbound"))
             connector = AgentConnector(engine, engine.store.pool, wrap_up_s,
-                                       settings.caller_id, settings.agent_caller_id)
+                                       settings.caller_id, settings.db_ride_out_s,
+                                       settings.agent_caller_id)
             payments = None
             if gateway is not None:
                 wired = await stack.enter_async_context(

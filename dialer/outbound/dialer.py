@@ -100,7 +100,7 @@ class CampaignDialer:
         epoch = start.replace(hour=0, minute=0, second=0, microsecond=0)
         self.feed = PacingFeed(self.policy, epoch, self.clock)
         self.connector = AgentConnector(engine, self.pool, campaign.wrap_up_s, campaign.caller_id,
-                                        settings.agent_caller_id)
+                                        settings.db_ride_out_s, settings.agent_caller_id)
         # payments None: no card gateway, so no payment by keypad.
         self_service = (SelfServiceRoute(engine, self.pool, campaign.name,
                                          settings.callback_number, payments)
@@ -116,7 +116,7 @@ class CampaignDialer:
         self._heard_to = 0  # the last row of the campaign's pacing history read
         self._lock_connection = lock_connection
         self.placer = CallPlacer(engine, self.pool, campaign, self.dialer_id, self.answered,
-                                 self.feed, self.tally, self.clock)
+                                 self.feed, self.tally, self.clock, settings.db_ride_out_s)
         self.recovery = Recovery(engine, self.pool, campaign.id, self.dialer_id, self.connector,
                                  self.answered,
                                  lambda dialer: dialer_settings(settings, dialer).ari.app,

@@ -30,6 +30,7 @@ from dialer.outbound.plan import PbxHold
 from dialer.outbound.results import PacingFeed
 from dialer.outbound.stasis import CAMPAIGN_FLOW, AnsweredCalls
 from dialer.portfolio.model import Campaign, Segment
+from dialer.store.outage import through_outage
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class CallPlacer:
 
     def __init__(self, engine: CallControl, pool: asyncpg.Pool, campaign: Campaign,
                  dialer_id: uuid.UUID, answered: AnsweredCalls, feed: PacingFeed,
-                 tally: Tally, clock: Callable[[], datetime]) -> None:
+                 tally: Tally, clock: Callable[[], datetime], ride_out_s: float) -> None:
         self.engine = engine
         self.pool = pool
         self.campaign = campaign
@@ -76,6 +77,7 @@ class CallPlacer:
         self.feed = feed
         self.tally = tally
         self.clock = clock
+        self.ride_out_s = ride_out_s
         self.pbx_hold = PbxHold()
 
     async def dial(self, claimed: leads.LeadContext) -> None:
@@ -121,8 +123,14 @@ class CallPlacer:
         else:
             self.pbx_hold.placed()
         strategy = self.campaign.strategy(segment)
-        async with self.pool.acquire() as db, db.transaction():
-            await attempts.finish_attempt(
-                db, uuid.UUID(call.call_id), result, call.ended_at or self.clock(),
-                call.answered_at, gate.next_callable_at(result, started_at, strategy.retry),
-                strategy.max_attempts, keyed=call.dtmf_count > 0)
+        ended_at = call.ended_at or self.clock()
+
+        async def finish() -> None:
+            async with self.pool.acquire() as db, db.transaction():
+                await attempts.finish_attempt(
+                    db, uuid.UUID(call.call_id), result, ended_at, call.answered_at,
+                    gate.next_callable_at(result, started_at, strategy.retry),
+                    strategy.max_attempts, keyed=call.dtmf_count > 0)
+
+        # A call that ended while PostgreSQL restarts keeps its result.
+        await through_outage(finish, self.ride_out_s)

@@ -1,14 +1,23 @@
 """What a lost PostgreSQL looks like to Recobro (the errors asyncpg raises
-when the server is gone, shutting down or refusing connections), and how
-long a long-running process rides such an outage out before it gives up."""
+when the server is gone, shutting down or refusing connections), how long
+a long-running process rides such an outage out before it gives up, and a
+write tried again through one."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 
 from dialer.errors import DatabaseError
+
+T = TypeVar("T")
+
+FIRST_RETRY_S = 0.5
+LAST_RETRY_S = 5.0
 
 # The server went away, is shutting down or not accepting connections yet,
 # or the connection broke under a query.
@@ -46,3 +55,22 @@ class Outage:
                              f"{now - self.since:.0f} s ({self.reason}): stopped dialing; calls "
                              "in flight are left to Asterisk and the next dialer to start "
                              "adopts them")
+
+
+async def through_outage(write: Callable[[], Awaitable[T]], limit_s: float) -> T:
+    """write() (one transaction, safe to run again), tried again while
+    PostgreSQL is unreachable, every 0.5 s at first and 5 s at most, for
+    limit_s in all; then the outage's error. A call's last writes (its
+    attempt's result, its agent's wrap-up) go through a restart this way
+    instead of leaving the attempt open."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + limit_s
+    delay = FIRST_RETRY_S
+    while True:
+        try:
+            return await write()
+        except CONNECTION_LOST:
+            if loop.time() + delay > give_up:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, LAST_RETRY_S)

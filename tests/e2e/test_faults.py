@@ -163,3 +163,65 @@ async def _fetch(url: str, query: str) -> list:
         return await connection.fetch(query)
     finally:
         await connection.close()
+
+
+async def test_postgres_restarted_mid_campaign_loses_no_outcome_and_no_event(
+        lab_config, fresh_database, tmp_path):
+    """PostgreSQL stops while four debtors talk to the four agents and
+    starts again 12 s later; they hang up meanwhile. The dialer stops
+    dialing, keeps the calls' events in memory and their results waiting,
+    and resumes by itself: every attempt has exactly one result, no debtor
+    is dialed twice, and each call's hang-up, which came during the
+    outage, is in its events."""
+    url = fresh_database
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
+    debtors = 8
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n" + "".join(
+        f"R{i},Debtor {i},100,10,{lab_number(Behaviour.ANSWER_AND_STAY, '08', i, '+1212555')}\n"
+        for i in range(debtors)))
+    await run(env, "accounts", "import", str(accounts))
+    for agent in lab_config.agents:
+        await run(env, "agent", "login", agent.endpoint)
+    await run(env, "campaign", "create", "restart", "--mode", "progressive", "--window",
+              "00:00-23:59", "--wrap-up", "0")
+    await run(env, "campaign", "start", "restart")
+    dialer = await asyncio.create_subprocess_exec(
+        "recobro", "campaign", "run", "restart", "--for", "40",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**env, "RECOBRO_DB_RIDE_OUT": "30"})
+    try:
+        connection = await asyncpg.connect(url)
+        try:
+            for _ in range(300):
+                bridged = await connection.fetch(
+                    "SELECT id FROM attempts WHERE connected_at IS NOT NULL")
+                if len(bridged) >= len(lab_config.agents):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await connection.close()
+        assert len(bridged) == len(lab_config.agents), "the agents were not all talking"
+        await asyncio.to_thread(postgres.stop, lab_config)
+        await asyncio.sleep(12)  # the debtors hang up after 8 s on the line
+    finally:
+        await asyncio.to_thread(postgres.start, lab_config)
+    stdout, stderr = await asyncio.wait_for(dialer.communicate(), 200)
+    out, err = stdout.decode(), stderr.decode()
+    assert dialer.returncode == 0, err[-3000:]
+    assert "not dialing until it is back" in out and "PostgreSQL is back after" in out, out
+    assert "call event(s) that waited are recorded" in err, err[-3000:]
+    assert "not recorded" not in err, err[-3000:]
+
+    attempts = await _fetch(url, "SELECT a.id, a.result, c.reference FROM attempts a "
+                                 "JOIN accounts c ON c.id = a.account_id")
+    assert sorted(a["reference"] for a in attempts) == sorted(f"R{i}" for i in range(debtors))
+    assert {a["result"] for a in attempts} == {"conversation"}, attempts
+    hung_up = {r["call_id"] for r in await _fetch(
+        url, "SELECT call_id FROM call_events WHERE kind = 'call_hung_up'")}
+    assert {a["id"] for a in attempts} <= hung_up  # the outage's hang-ups among them
+    assert not await _fetch(url, "SELECT 1 FROM calls WHERE ended_at IS NULL")
+    states = {r["state"] for r in await _fetch(url, "SELECT state FROM agents")}
+    assert states <= {"ready", "wrap_up"}, states
+    for agent in lab_config.agents:
+        await run(env, "agent", "logout", agent.endpoint)

@@ -59,7 +59,8 @@ class Agents:
 
 async def test_a_refused_bridge_is_not_tried_again():
     calls = Calls()
-    connector = AgentConnector(calls, pool=None, wrap_up_s=0, caller_id="+15550100000")
+    connector = AgentConnector(calls, pool=None, wrap_up_s=0, caller_id="+15550100000",
+                               ride_out_s=1)
     connector.agents = Agents()
     loop = asyncio.get_running_loop()
     with pytest.raises(BridgeFailed, match="could not be bridged: .*already exists"):
