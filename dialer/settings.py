@@ -265,9 +265,11 @@ def _gateway_url(env: Mapping[str, str]) -> str:
     return written.rstrip("/")
 
 
-def _secret(env: Mapping[str, str], name: str, file_name: str) -> str:
+def _secret(env: Mapping[str, str], name: str, file_name: str, *,
+            spaces: bool = False) -> str:
     """A secret: the variable name, or the first line of the file that
-    file_name names (one, not both); '' when neither is set."""
+    file_name names (one, not both); '' when neither is set. A key (an API
+    key, a token) holds no space unless spaces."""
     key = _value(env, name, secret=True)
     path = _value(env, file_name)
     if key and path:
@@ -283,7 +285,7 @@ def _secret(env: Mapping[str, str], name: str, file_name: str) -> str:
             raise ConfigError(f"{file_name}={_shown(path)}: the file's first line is empty")
         if _CONTROL.search(key):
             raise ConfigError(f"{file_name}={_shown(path)}: the key holds a control character")
-    if any(c.isspace() for c in key):
+    if not spaces and any(c.isspace() for c in key):
         raise ConfigError(f"{name if not path else file_name}: the key holds a space")
     return key
 
@@ -408,15 +410,27 @@ def check_database_url(url: str, name: str = "DATABASE_URL") -> str:
     return url
 
 
+def _given(env: Mapping[str, str], name: str) -> str:
+    """A secret as set: the variable, else the first line of the file its
+    _FILE names ('' when neither is there or the file cannot be read)."""
+    if env.get(name):
+        return env[name]
+    try:
+        lines = Path(env.get(f"{name}_FILE", "")).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return lines[0].strip() if lines else ""
+
+
 def secrets_of(env: Mapping[str, str]) -> list[str]:
     """The secrets among the settings (the DATABASE_URL's password as
     written and decoded): what no message may show."""
-    found = [env.get(name, "") for name in
+    found = [_given(env, name) for name in
              ("RECOBRO_AMI_SECRET", "RECOBRO_ARI_PASSWORD", "RECOBRO_API_TOKEN",
              "RECOBRO_PAYMENT_GATEWAY_KEY", "RECOBRO_PAYMENT_LINK_KEY",
              "RECOBRO_KANNEL_PASSWORD", "RECOBRO_SMS_HTTP_TOKEN", "RECOBRO_SMTP_PASSWORD",
              "RECOBRO_MESSAGE_CALLBACK_TOKEN")]
-    url = env.get("DATABASE_URL", "")
+    url = _given(env, "DATABASE_URL")
     _, sep, rest = url.partition("://")
     if sep:
         # Whatever sits between the user's ':' and the last '@' (even when
@@ -429,11 +443,23 @@ def secrets_of(env: Mapping[str, str]) -> list[str]:
     return sorted({s for s in found if len(s) >= 8}, key=len, reverse=True)
 
 
+def _required_secret(env: Mapping[str, str], name: str) -> str:
+    """A secret that must be set: the variable name, or the first line of
+    the file name_FILE names (a secret mounted by the deployment)."""
+    value = _secret(env, name, f"{name}_FILE", spaces=True)
+    if not value:
+        raise ConfigError(f"{name} is not set, nor {name}_FILE (run `recobro lab up`, or set "
+                          "it for your Asterisk)")
+    return value
+
+
 def load_database_url(env: Mapping[str, str] | None = None) -> str:
-    """DATABASE_URL, checked: all a command that only reads and writes
-    PostgreSQL needs (no Asterisk settings)."""
+    """DATABASE_URL (or the first line of DATABASE_URL_FILE), checked: all
+    a command that only reads and writes PostgreSQL needs (no Asterisk
+    settings)."""
     env = environment() if env is None else env
-    return check_database_url(_required(env, "DATABASE_URL", secret=True))
+    name = "DATABASE_URL_FILE" if _value(env, "DATABASE_URL_FILE") else "DATABASE_URL"
+    return check_database_url(_required_secret(env, "DATABASE_URL"), name)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -455,13 +481,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             host=_host(env, "RECOBRO_AMI_HOST", "127.0.0.1"),
             port=_port(env, "RECOBRO_AMI_PORT", "5038"),
             user=_required(env, "RECOBRO_AMI_USER"),
-            secret=_required(env, "RECOBRO_AMI_SECRET", secret=True),
+            secret=_required_secret(env, "RECOBRO_AMI_SECRET"),
             ping_s=_seconds(env, "RECOBRO_AMI_PING_S", f"{AMI_PING_S:g}", AMI_PING),
         ),
         ari=AriSettings(
             url=_ari_url(env),
             user=_required(env, "RECOBRO_ARI_USER"),
-            password=_required(env, "RECOBRO_ARI_PASSWORD", secret=True),
+            password=_required_secret(env, "RECOBRO_ARI_PASSWORD"),
             app=_named(env, "RECOBRO_ARI_APP", "recobro", "a Stasis application's name"),
         ),
         database_url=load_database_url(env),
@@ -472,7 +498,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         language=language,
         api=ApiSettings(host=_host(env, "RECOBRO_API_HOST", "127.0.0.1"),
                         port=_port(env, "RECOBRO_API_PORT", "8480"),
-                        token=_value(env, "RECOBRO_API_TOKEN", secret=True),
+                        token=_secret(env, "RECOBRO_API_TOKEN", "RECOBRO_API_TOKEN_FILE",
+                                      spaces=True),
                         recordings_dir=_directory(env, "RECOBRO_RECORDINGS_DIR",
                                                   DEFAULT_RECORDINGS_DIR)),
         agent_caller_id=agent_caller_id,
@@ -718,3 +745,4 @@ def load_message_channel_settings(env: Mapping[str, str] | None = None
     callback = _callback_settings(env)
     return MessageChannelSettings(sms=_sms_settings(env, callback), email=_smtp_settings(env),
                                   callback=callback)
+
