@@ -47,10 +47,10 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def _db(args: argparse.Namespace) -> int:
-    from dialer.settings import environment
+    from dialer.settings import load_database_url
     from dialer.store.migrate import apply_migrations
 
-    applied = apply_migrations(environment().get("DATABASE_URL", ""))
+    applied = apply_migrations(load_database_url())
     print(f"migrations applied: {applied}" if applied else "database is up to date")
     return 0
 

@@ -3,6 +3,7 @@ writes). Every error names the variable to set."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -275,9 +276,11 @@ def _gateway_url(env: Mapping[str, str]) -> str:
     return written.rstrip("/")
 
 
-def _secret(env: Mapping[str, str], name: str, file_name: str) -> str:
+def _secret(env: Mapping[str, str], name: str, file_name: str, *,
+            spaces: bool = False) -> str:
     """A secret: the variable name, or the first line of the file that
-    file_name names (one, not both); '' when neither is set."""
+    file_name names (one, not both); '' when neither is set. A key (an API
+    key, a token) holds no space unless spaces."""
     key = _value(env, name, secret=True)
     path = _value(env, file_name)
     if key and path:
@@ -293,7 +296,7 @@ def _secret(env: Mapping[str, str], name: str, file_name: str) -> str:
             raise ConfigError(f"{file_name}={_shown(path)}: the file's first line is empty")
         if _CONTROL.search(key):
             raise ConfigError(f"{file_name}={_shown(path)}: the key holds a control character")
-    if any(c.isspace() for c in key):
+    if not spaces and any(c.isspace() for c in key):
         raise ConfigError(f"{name if not path else file_name}: the key holds a space")
     return key
 
@@ -418,15 +421,27 @@ def check_database_url(url: str, name: str = "DATABASE_URL") -> str:
     return url
 
 
+def _given(env: Mapping[str, str], name: str) -> str:
+    """A secret as set: the variable, else the first line of the file its
+    _FILE names ('' when neither is there or the file cannot be read)."""
+    if env.get(name):
+        return env[name]
+    try:
+        lines = Path(env.get(f"{name}_FILE", "")).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return lines[0].strip() if lines else ""
+
+
 def secrets_of(env: Mapping[str, str]) -> list[str]:
     """The secrets among the settings (the DATABASE_URL's password as
     written and decoded): what no message may show."""
-    found = [env.get(name, "") for name in
+    found = [_given(env, name) for name in
              ("RECOBRO_AMI_SECRET", "RECOBRO_ARI_PASSWORD", "RECOBRO_API_TOKEN",
              "RECOBRO_PAYMENT_GATEWAY_KEY", "RECOBRO_PAYMENT_LINK_KEY",
              "RECOBRO_KANNEL_PASSWORD", "RECOBRO_SMS_HTTP_TOKEN", "RECOBRO_SMTP_PASSWORD",
-             "RECOBRO_MESSAGE_CALLBACK_TOKEN")]
-    url = env.get("DATABASE_URL", "")
+             "RECOBRO_MESSAGE_CALLBACK_TOKEN", "RECOBRO_ASTERISK_METRICS_PASSWORD")]
+    url = _given(env, "DATABASE_URL")
     _, sep, rest = url.partition("://")
     if sep:
         # Whatever sits between the user's ':' and the last '@' (even when
@@ -439,11 +454,23 @@ def secrets_of(env: Mapping[str, str]) -> list[str]:
     return sorted({s for s in found if len(s) >= 8}, key=len, reverse=True)
 
 
+def _required_secret(env: Mapping[str, str], name: str) -> str:
+    """A secret that must be set: the variable name, or the first line of
+    the file name_FILE names (a secret mounted by the deployment)."""
+    value = _secret(env, name, f"{name}_FILE", spaces=True)
+    if not value:
+        raise ConfigError(f"{name} is not set, nor {name}_FILE (run `recobro lab up`, or set "
+                          "it for your Asterisk)")
+    return value
+
+
 def load_database_url(env: Mapping[str, str] | None = None) -> str:
-    """DATABASE_URL, checked: all a command that only reads and writes
-    PostgreSQL needs (no Asterisk settings)."""
+    """DATABASE_URL (or the first line of DATABASE_URL_FILE), checked: all
+    a command that only reads and writes PostgreSQL needs (no Asterisk
+    settings)."""
     env = environment() if env is None else env
-    return check_database_url(_required(env, "DATABASE_URL", secret=True))
+    name = "DATABASE_URL_FILE" if _value(env, "DATABASE_URL_FILE") else "DATABASE_URL"
+    return check_database_url(_required_secret(env, "DATABASE_URL"), name)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -465,13 +492,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             host=_host(env, "RECOBRO_AMI_HOST", "127.0.0.1"),
             port=_port(env, "RECOBRO_AMI_PORT", "5038"),
             user=_required(env, "RECOBRO_AMI_USER"),
-            secret=_required(env, "RECOBRO_AMI_SECRET", secret=True),
+            secret=_required_secret(env, "RECOBRO_AMI_SECRET"),
             ping_s=_seconds(env, "RECOBRO_AMI_PING_S", f"{AMI_PING_S:g}", AMI_PING),
         ),
         ari=AriSettings(
             url=_ari_url(env),
             user=_required(env, "RECOBRO_ARI_USER"),
-            password=_required(env, "RECOBRO_ARI_PASSWORD", secret=True),
+            password=_required_secret(env, "RECOBRO_ARI_PASSWORD"),
             app=_named(env, "RECOBRO_ARI_APP", "recobro", "a Stasis application's name"),
         ),
         database_url=load_database_url(env),
@@ -482,7 +509,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         language=language,
         api=ApiSettings(host=_host(env, "RECOBRO_API_HOST", "127.0.0.1"),
                         port=_port(env, "RECOBRO_API_PORT", "8480"),
-                        token=_value(env, "RECOBRO_API_TOKEN", secret=True),
+                        token=_secret(env, "RECOBRO_API_TOKEN", "RECOBRO_API_TOKEN_FILE",
+                                      spaces=True),
                         recordings_dir=_directory(env, "RECOBRO_RECORDINGS_DIR",
                                                   DEFAULT_RECORDINGS_DIR)),
         agent_caller_id=agent_caller_id,
@@ -729,3 +757,164 @@ def load_message_channel_settings(env: Mapping[str, str] | None = None
     callback = _callback_settings(env)
     return MessageChannelSettings(sms=_sms_settings(env, callback), email=_smtp_settings(env),
                                   callback=callback)
+
+
+# Asterisk's own settings, what its configs (asterisk_conf/) are rendered
+# with: by the lab from its LabConfig, by the Asterisk image at each start
+# from these variables (dialer/asterisk_config.py, docs/configuration.md).
+ASTERISK_METRICS_USER = "prometheus"  # res_prometheus's basic-auth user
+LOOPBACK_ONLY = "127.0.0.1/255.255.255.255"  # AMI's permit unless set
+
+
+@dataclass(frozen=True)
+class SipAgent:
+    """An agent's softphone endpoint: its name (the SIP user), the name its
+    calls show, and its SIP password."""
+
+    endpoint: str
+    name: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AsteriskSite:
+    """What Recobro's Asterisk configs are rendered with: where Asterisk
+    keeps its files, where each listener binds (loopback unless set), who
+    may log in, the trunk, the agents' endpoints and the RTP ports."""
+
+    run_dir: str  # as Asterisk sees it: etc/, spool/, log/... below it
+    language: str
+    ami_host: str
+    ami_port: int
+    ami_permit: str  # the addresses AMI takes logins from: ADDRESS/MASK
+    ami_user: str
+    ami_secret: str = field(repr=False)
+    http_host: str  # Asterisk's HTTP server: ARI and res_prometheus
+    http_port: int
+    ari_user: str
+    ari_password: str = field(repr=False)
+    ari_app: str
+    sip_host: str  # SIP and RTP bind here; SDP offers it unless external_address
+    sip_port: int
+    external_address: str  # '' unless Asterisk sits behind NAT (a container's published ports)
+    local_net: str  # with external_address: the network reached without NAT
+    trunk: str
+    trunk_host: str
+    trunk_port: int
+    caller_id: str
+    rtp_start: int
+    rtp_end: int
+    agents: tuple[SipAgent, ...]
+    agi_host: str  # where the dialplan's FastAGI hooks reach `recobro agi`
+    agi_port: int
+    metrics_user: str
+    metrics_password: str = field(repr=False)
+
+
+def _network(env: Mapping[str, str], name: str, default: str) -> str:
+    """ADDRESS/MASK or ADDRESS/PREFIX (Asterisk's permit and local_net)."""
+    value = _value(env, name, default)
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ConfigError(f"{name}={_shown(value)}: a network, ADDRESS/MASK or ADDRESS/PREFIX "
+                          "(e.g. 172.30.77.0/255.255.255.0)") from None
+    return value
+
+
+def _rtp_ports(env: Mapping[str, str]) -> tuple[int, int]:
+    name = "RECOBRO_ASTERISK_RTP_PORTS"
+    raw = _value(env, name, "10000-10999")
+    first, dash, last = raw.partition("-")
+    if not (dash and first.isdigit() and last.isdigit()
+            and PORTS[0] <= int(first) < int(last) <= PORTS[1]):
+        raise ConfigError(f"{name}={_shown(raw)}: FIRST-LAST, two ports with FIRST below LAST "
+                          "(e.g. 10000-10999)")
+    return int(first), int(last)
+
+
+def _sip_agents(env: Mapping[str, str]) -> tuple[SipAgent, ...]:
+    """RECOBRO_ASTERISK_AGENTS_FILE: one agent a line, `ENDPOINT SECRET
+    [NAME...]` (blank lines and # comments skipped); unset: no agents."""
+    name = "RECOBRO_ASTERISK_AGENTS_FILE"
+    path = _value(env, name)
+    if not path:
+        return ()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        why = getattr(error, "strerror", None) or "not UTF-8"
+        raise ConfigError(f"{name}={_shown(path)}: cannot read it ({why})") from None
+    agents: list[SipAgent] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        where = f"{name}={_shown(path)} line {number}"
+        if len(words) < 2 or not _NAME.fullmatch(words[0]) or ";" in words[1]:
+            raise ConfigError(f"{where}: expected ENDPOINT SECRET [NAME], the endpoint "
+                              "letters, digits, '.', '_' and '-', the secret without ';'")
+        if _CONTROL.search(line) or any(c in '"<>;' for c in " ".join(words[2:])):
+            raise ConfigError(f"{where}: the name holds a control character or one of \" < > ;")
+        if words[0] in {agent.endpoint for agent in agents}:
+            raise ConfigError(f"{where}: endpoint {words[0]} is listed twice")
+        agents.append(SipAgent(endpoint=words[0], secret=words[1],
+                               name=" ".join(words[2:]) or words[0]))
+    return tuple(agents)
+
+
+def _conf_secret(env: Mapping[str, str], name: str) -> str:
+    """A secret written into Asterisk's configs, where ';' starts a comment."""
+    value = _required_secret(env, name)
+    if ";" in value:
+        raise ConfigError(f"{name} (or {name}_FILE): the secret holds a ';', which Asterisk's "
+                          "configs read as a comment's start")
+    return value
+
+
+def load_asterisk_site(env: Mapping[str, str] | None = None) -> AsteriskSite:
+    """The Asterisk image's site from RECOBRO_ASTERISK_* and the settings it
+    shares with Recobro (AMI and ARI users, trunk, caller ID, language);
+    secrets from their _FILE. ConfigError names what is wrong."""
+    env = environment() if env is None else env
+    language = _value(env, "RECOBRO_LANGUAGE", "es")
+    if language not in LANGUAGES:
+        raise ConfigError(f"RECOBRO_LANGUAGE={language!r}: use {' or '.join(LANGUAGES)}")
+    external = _value(env, "RECOBRO_ASTERISK_EXTERNAL_ADDRESS")
+    if external:
+        external = _host(env, "RECOBRO_ASTERISK_EXTERNAL_ADDRESS", "")
+        if not _value(env, "RECOBRO_ASTERISK_LOCAL_NET"):
+            raise ConfigError("RECOBRO_ASTERISK_LOCAL_NET is not set: with "
+                              "RECOBRO_ASTERISK_EXTERNAL_ADDRESS, the network Asterisk reaches "
+                              "without NAT (e.g. 172.30.77.0/24)")
+    rtp_start, rtp_end = _rtp_ports(env)
+    return AsteriskSite(
+        run_dir=str(_directory(env, "RECOBRO_ASTERISK_RUN_DIR", Path("/srv/asterisk"))),
+        language=language,
+        ami_host=_host(env, "RECOBRO_ASTERISK_AMI_HOST", "127.0.0.1"),
+        ami_port=_port(env, "RECOBRO_AMI_PORT", "5038"),
+        ami_permit=_network(env, "RECOBRO_ASTERISK_AMI_PERMIT", LOOPBACK_ONLY),
+        ami_user=_named(env, "RECOBRO_AMI_USER", _required(env, "RECOBRO_AMI_USER"), "the AMI user"),
+        ami_secret=_conf_secret(env, "RECOBRO_AMI_SECRET"),
+        http_host=_host(env, "RECOBRO_ASTERISK_HTTP_HOST", "127.0.0.1"),
+        http_port=_port(env, "RECOBRO_ASTERISK_HTTP_PORT", "8088"),
+        ari_user=_named(env, "RECOBRO_ARI_USER", _required(env, "RECOBRO_ARI_USER"), "the ARI user"),
+        ari_password=_conf_secret(env, "RECOBRO_ARI_PASSWORD"),
+        ari_app=_named(env, "RECOBRO_ARI_APP", "recobro", "a Stasis application's name"),
+        sip_host=_host(env, "RECOBRO_ASTERISK_SIP_HOST", "127.0.0.1"),
+        sip_port=_port(env, "RECOBRO_ASTERISK_SIP_PORT", "5060"),
+        external_address=external,
+        local_net=_network(env, "RECOBRO_ASTERISK_LOCAL_NET", "127.0.0.1/32") if external else "",
+        trunk=_named(env, "RECOBRO_TRUNK", "recobro-trunk", "a PJSIP endpoint's name"),
+        trunk_host=_host(env, "RECOBRO_ASTERISK_TRUNK_HOST",
+                         _required(env, "RECOBRO_ASTERISK_TRUNK_HOST")),
+        trunk_port=_port(env, "RECOBRO_ASTERISK_TRUNK_PORT", "5060"),
+        caller_id=_phone(env, "RECOBRO_CALLER_ID", "+15550100000"),
+        rtp_start=rtp_start, rtp_end=rtp_end,
+        agents=_sip_agents(env),
+        agi_host=_host(env, "RECOBRO_ASTERISK_AGI_HOST", "127.0.0.1"),
+        agi_port=_port(env, "RECOBRO_ASTERISK_AGI_PORT", "4573"),
+        metrics_user=_named(env, "RECOBRO_ASTERISK_METRICS_USER", ASTERISK_METRICS_USER,
+                            "res_prometheus's user"),
+        metrics_password=_conf_secret(env, "RECOBRO_ASTERISK_METRICS_PASSWORD"),
+    )

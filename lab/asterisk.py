@@ -7,17 +7,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import jinja2
-
+from dialer.asterisk_config import make_run_dirs, render
 from dialer.errors import LabError
+from dialer.settings import ASTERISK_METRICS_USER, LOOPBACK_ONLY, AsteriskSite, SipAgent
 from lab import process
 from lab.config import ARI_APP, ASTERISK_CONF_DIR, CALLER_ID, TRUNK, LabConfig
 
 ASTERISK = "/usr/sbin/asterisk"
-# Files holding a secret are readable by their owner only.
-SECRET_FILES = {"manager.conf", "ari.conf", "pjsip_recobro.conf", "prometheus.conf"}
-# res_prometheus's user (Prometheus scrapes Asterisk with it, lab/prometheus.py).
-METRICS_USER = "prometheus"
 # Modules whose config came after the labs already running started.
 LATE_MODULES = ("res_prometheus.so",)
 
@@ -30,24 +26,25 @@ def _pid_file(cfg: LabConfig) -> Path:
     return cfg.lab_dir / "asterisk.pid"
 
 
-def template_values(cfg: LabConfig) -> dict[str, object]:
-    """What the templates in asterisk_conf/ are rendered with."""
+def lab_site(cfg: LabConfig) -> AsteriskSite:
+    """The lab's Asterisk as a site: every listener on loopback at the lab's
+    ports, AMI logins from loopback only, the sipp "PSTN" as the trunk."""
     rtp_start, rtp_end = cfg.rtp_range
-    return {
-        "run_dir": cfg.asterisk_run_in_root, "language": "es",
-        "ami_host": cfg.host, "ami_port": cfg.ami_port,
-        "ami_user": cfg.ami_user, "ami_secret": cfg.ami_secret,
-        "ari_host": cfg.host, "ari_port": cfg.ari_port,
-        "ari_user": cfg.ari_user, "ari_password": cfg.ari_password,
-        "sip_host": cfg.host, "sip_port": cfg.sip_port,
-        "trunk": TRUNK, "trunk_host": cfg.host, "trunk_port": cfg.pstn_port,
-        "ari_app": ARI_APP,
-        "caller_id": CALLER_ID,
-        "rtp_start": rtp_start, "rtp_end": rtp_end,
-        "agents": cfg.agents,
-        "agi_host": cfg.host, "agi_port": cfg.agi_port,
-        "metrics_user": METRICS_USER, "metrics_password": cfg.asterisk_metrics_password,
-    }
+    return AsteriskSite(
+        run_dir=cfg.asterisk_run_in_root, language="es",
+        ami_host=cfg.host, ami_port=cfg.ami_port, ami_permit=LOOPBACK_ONLY,
+        ami_user=cfg.ami_user, ami_secret=cfg.ami_secret,
+        http_host=cfg.host, http_port=cfg.ari_port,
+        ari_user=cfg.ari_user, ari_password=cfg.ari_password, ari_app=ARI_APP,
+        sip_host=cfg.host, sip_port=cfg.sip_port, external_address="", local_net="",
+        trunk=TRUNK, trunk_host=cfg.host, trunk_port=cfg.pstn_port,
+        caller_id=CALLER_ID,
+        rtp_start=rtp_start, rtp_end=rtp_end,
+        agents=tuple(SipAgent(endpoint=a.endpoint, name=a.name, secret=a.secret)
+                     for a in cfg.agents),
+        agi_host=cfg.host, agi_port=cfg.agi_port,
+        metrics_user=ASTERISK_METRICS_USER, metrics_password=cfg.asterisk_metrics_password,
+    )
 
 
 def render_configs(cfg: LabConfig, etc: Path | None = None) -> Path:
@@ -55,20 +52,7 @@ def render_configs(cfg: LabConfig, etc: Path | None = None) -> Path:
     (default: the run directory's etc/, where the lab's Asterisk reads them)
     and return that directory. Files holding a secret are made 0600."""
     etc = etc if etc is not None else cfg.asterisk_run_dir / "etc"
-    etc.mkdir(parents=True, exist_ok=True)
-    # The templates are package data, read through importlib.resources
-    # (not necessarily a directory on disk), so jinja2 is handed their text.
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(
-            lambda name: (ASTERISK_CONF_DIR / name).read_text(encoding="utf-8")),
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    values = template_values(cfg)
-    for name in sorted(t.name for t in ASTERISK_CONF_DIR.iterdir() if t.name.endswith(".conf")):
-        target = etc / name
-        target.unlink(missing_ok=True)
-        target.touch(mode=0o600 if name in SECRET_FILES else 0o644)
-        target.write_text(env.get_template(name).render(values))
-    return etc
+    return render(lab_site(cfg), ASTERISK_CONF_DIR, etc)
 
 
 def rerender_configs(cfg: LabConfig) -> bool:
@@ -81,15 +65,6 @@ def rerender_configs(cfg: LabConfig) -> bool:
     before = texts() if etc.is_dir() else {}
     render_configs(cfg, etc)
     return texts() != before
-
-
-def _make_run_dirs(cfg: LabConfig) -> None:
-    """The directories asterisk.conf names, beside etc/."""
-    # log/cdr-csv and log/cel-custom: cdr_csv and cel_custom write each
-    # call's record (each channel event) to Master.csv there and log errors
-    # when the directory is missing.
-    for sub in ("db", "spool", "run", "log", "log/cdr-csv", "log/cel-custom"):
-        (cfg.asterisk_run_dir / sub).mkdir(parents=True, exist_ok=True)
 
 
 def running_pid(cfg: LabConfig) -> int | None:
@@ -124,7 +99,7 @@ def start(cfg: LabConfig) -> int:
                                f"{(result.stdout + result.stderr).strip()[:300]}")
             _load_late_modules(cfg)
         return pid
-    _make_run_dirs(cfg)
+    make_run_dirs(cfg.asterisk_run_dir)
     render_configs(cfg)
     # No DNS: every peer is an address on loopback, and PJSIP's resolver
     # would otherwise open UDP sockets on every interface.

@@ -15,8 +15,8 @@ import urllib.request
 from pathlib import Path
 
 from dialer.errors import LabError
+from dialer.settings import ASTERISK_METRICS_USER
 from lab import process
-from lab.asterisk import METRICS_USER
 from lab.config import LabConfig
 
 PROMETHEUS = "/usr/bin/prometheus"
@@ -87,7 +87,7 @@ def _write_config(cfg: LabConfig) -> bool:
         }, {
             "job_name": "asterisk",
             "metrics_path": "/metrics",
-            "basic_auth": {"username": METRICS_USER, "password_file": str(password)},
+            "basic_auth": {"username": ASTERISK_METRICS_USER, "password_file": str(password)},
             "static_configs": [{"targets": [f"{cfg.host}:{cfg.ari_port}"]}],
             # One series per channel, labelled with its unique id (Recobro's
             # call id): unbounded, and a call's id. asterisk_channels_count stays.

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from dialer.errors import LabError
@@ -55,9 +55,10 @@ def one_lab_at_a_time(cache_dir: Path) -> Iterator[None]:
         yield
 
 
-def ensure_host_packages() -> None:
-    """apt-get install the Debian packages whose commands are missing."""
-    missing = sorted({pkg for cmd, pkg in HOST_PACKAGES.items() if shutil.which(cmd) is None})
+def ensure_host_packages(packages: Mapping[str, str] = HOST_PACKAGES) -> None:
+    """apt-get install the Debian packages whose commands are missing
+    (packages: command -> package; default: what the lab needs)."""
+    missing = sorted({pkg for cmd, pkg in packages.items() if shutil.which(cmd) is None})
     if not missing:
         return
     if os.geteuid() != 0:

@@ -3,7 +3,8 @@ import stat
 import xml.etree.ElementTree as ET
 
 from dialer import cli
-from lab.asterisk import SECRET_FILES, render_configs, rerender_configs
+from dialer.asterisk_config import SECRET_FILES
+from lab.asterisk import render_configs, rerender_configs
 from lab.config import ASTERISK_CONF_DIR, LabAgent, LabConfig, load_lab_config
 from lab.pstn_scenario import render_pstn_scenario
 

@@ -63,6 +63,9 @@ def planned_ports(cfg: LabConfig) -> dict[str, list[int]]:
         "registration": [base + 99, cfg.register_control_port],
         "a debtor keying a script": [cfg.keying_debtor_port, *range(base + 2070, base + 2074),
                                      cfg.keying_debtor_control_port],
+        # tests/e2e/test_asterisk_image_configs.py: AMI, HTTP, SIP and RTP.
+        "a test's asterisk with the image's configs": [base + 230, base + 231, base + 232,
+                                                       *range(base + 2900, base + 2920)],
     }
     for index, agent in enumerate(cfg.agents):
         plan[agent.endpoint] = [agent.sip_port, *range(agent.media_port, agent.media_port + 4),
