@@ -46,6 +46,8 @@ DEBTORS = [(Behaviour.HUMAN_GREETING, "06"), (Behaviour.HUMAN_GREETING, "05"),
            (Behaviour.BUSY, "00"), (Behaviour.NO_ANSWER, "00"), (Behaviour.CONGESTION, "00"),
            (Behaviour.HUMAN_GREETING, "05")]
 ALERTS = prometheus.ALERT_RULES
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+PHONE = re.compile(r"\+?[0-9]{7,15}")
 NEW_YORK = ZONES["America/New_York"] + "00"  # numbers of a real area code, as imports want
 
 
@@ -156,6 +158,14 @@ async def test_prometheus_holds_each_call_refusal_and_the_floor(lab_config, fres
     # No series of Recobro's carries a label that could name a debtor.
     series = await asyncio.to_thread(prometheus.series, lab_config, '{__name__=~"recobro_.+"}')
     assert series and {label for s in series for label in s} <= ALLOWED_LABELS
+    # Nor a value: no number, call id or account of this run's debtors.
+    attempts = [str(r["id"]) for r in await _fetch(fresh_database, "SELECT id FROM attempts")]
+    named = {*attempts, *(lab_number(b, s, serial=i, prefix=NEW_YORK)
+                          for i, (b, s) in enumerate(DEBTORS)),
+             *(f"P{i}" for i in range(len(DEBTORS)))}
+    values = {v for s in series for k, v in s.items() if k != "__name__"}
+    assert not {v for v in values if any(n in v for n in named) or UUID.search(v)
+                or PHONE.fullmatch(v)}, values
 
 
 async def _occupancy_is_the_databases(cfg, database: str, floor: str) -> None:
@@ -206,3 +216,11 @@ def test_prometheus_scrapes_asterisk_behind_its_password(lab_config):
         call.join(timeout=60)
     assert prometheus.series(lab_config, f'{{__name__=~"{prometheus.PER_CHANNEL}"}}',
                              since=since) == []
+
+
+async def _fetch(url: str, query: str) -> list:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetch(query)
+    finally:
+        await connection.close()
