@@ -1,11 +1,14 @@
 """Faults against the lab: originates Asterisk cannot place end at once and
-cost the debtor nothing, and PostgreSQL going away stops the dialer in one
-line without stranding agents or losing conversations."""
+cost the debtor nothing; PostgreSQL going away stops the dialer in one
+line without stranding agents or losing conversations; PostgreSQL
+restarting and the ARI WebSocket dropping mid-campaign lose no outcome and
+no event, and dialing resumes by itself."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import time
 
@@ -18,6 +21,7 @@ from dialer.settings import read_env_file
 from lab import postgres
 from lab.number_plan import Behaviour, lab_number
 from tests.e2e.cli import cli_env, run_cli
+from tests.e2e.tcp_cut import CutProxy
 from tests.e2e.test_agents import api_url, run, start_api
 from tests.e2e.test_campaign import cli, fetch
 
@@ -221,6 +225,64 @@ async def test_postgres_restarted_mid_campaign_loses_no_outcome_and_no_event(
         url, "SELECT call_id FROM call_events WHERE kind = 'call_hung_up'")}
     assert {a["id"] for a in attempts} <= hung_up  # the outage's hang-ups among them
     assert not await _fetch(url, "SELECT 1 FROM calls WHERE ended_at IS NULL")
+    states = {r["state"] for r in await _fetch(url, "SELECT state FROM agents")}
+    assert states <= {"ready", "wrap_up"}, states
+    for agent in lab_config.agents:
+        await run(env, "agent", "logout", agent.endpoint)
+
+
+async def test_the_ari_websocket_dropped_mid_campaign_loses_no_call(lab_config, fresh_database,
+                                                                   tmp_path):
+    """The dialer reaches ARI through a proxy that drops every connection
+    and refuses new ones for 5 s while four debtors talk to the agents (a
+    network blip): the dialer reconnects by itself and goes on; every
+    attempt has exactly one result, nobody is dialed twice, the agents are
+    freed, and the debtors after the blip reach agents too."""
+    url = fresh_database
+    proxy = await CutProxy(lab_config.ari_port).start()
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
+    debtors = 8
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n" + "".join(
+        f"W{i},Debtor {i},100,10,{lab_number(Behaviour.ANSWER_AND_STAY, '08', i, '+1212555')}\n"
+        for i in range(debtors)))
+    await run(env, "accounts", "import", str(accounts))
+    for agent in lab_config.agents:
+        await run(env, "agent", "login", agent.endpoint)
+    await run(env, "campaign", "create", "blip", "--mode", "progressive", "--window",
+              "00:00-23:59", "--wrap-up", "0")
+    await run(env, "campaign", "start", "blip")
+    dialer = await asyncio.create_subprocess_exec(
+        "recobro", "campaign", "run", "blip", "--for", "40",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**env, "RECOBRO_ARI_URL": f"http://127.0.0.1:{proxy.port}"})
+    try:
+        for _ in range(300):
+            bridged = await _fetch(url, "SELECT id FROM attempts WHERE connected_at IS NOT NULL")
+            if len(bridged) >= len(lab_config.agents):
+                break
+            await asyncio.sleep(0.1)
+        assert len(bridged) == len(lab_config.agents), "the agents were not all talking"
+        proxy.cut(5.0)
+        stdout, stderr = await asyncio.wait_for(dialer.communicate(), 200)
+    finally:
+        await proxy.stop()
+    out, err = stdout.decode(), stderr.decode()
+    assert dialer.returncode == 0, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    # The blip was the dialer's: its ARI events link lost, and back.
+    assert re.search(r"ARI events of app \S+ at http://127.0.0.1:\d+ lost", err), err[-3000:]
+    assert re.search(r"ARI events of app \S+ at http://127.0.0.1:\d+ back after", err), \
+        err[-3000:]
+
+    attempts = await _fetch(url, "SELECT a.id, a.result, c.reference FROM attempts a "
+                                 "JOIN accounts c ON c.id = a.account_id")
+    assert sorted(a["reference"] for a in attempts) == sorted(f"W{i}" for i in range(debtors))
+    assert {a["result"] for a in attempts} == {"conversation"}, (attempts, out)
+    hung_up = {r["call_id"] for r in await _fetch(
+        url, "SELECT call_id FROM call_events WHERE kind = 'call_hung_up'")}
+    assert {a["id"] for a in attempts} <= hung_up  # AMI told of the blip's hang-ups
     states = {r["state"] for r in await _fetch(url, "SELECT state FROM agents")}
     assert states <= {"ready", "wrap_up"}, states
     for agent in lab_config.agents:

@@ -1,0 +1,69 @@
+"""A TCP proxy on 127.0.0.1 in front of one of the lab's services that can
+drop the line: every connection through it is closed at once and new ones
+are refused for a while, as a network blip or a restarted load balancer
+would (the ARI WebSocket dropped, say)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class CutProxy:
+    """Forwards 127.0.0.1:port to 127.0.0.1:upstream until cut."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        self.cuts = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._refusing_until = 0.0
+
+    async def start(self) -> CutProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._close_all()
+            await self._server.wait_closed()
+
+    def cut(self, for_s: float) -> None:
+        """Close every connection now and refuse new ones for for_s."""
+        self.cuts += 1
+        self._refusing_until = asyncio.get_running_loop().time() + for_s
+        self._close_all()
+
+    def _close_all(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if asyncio.get_running_loop().time() < self._refusing_until:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
+                             return_exceptions=True)
+        self._writers -= {writer, up_writer}
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
