@@ -169,6 +169,57 @@ async def _fetch(url: str, query: str) -> list:
         await connection.close()
 
 
+# Debtors who answer, talk 8 s and hang up: two rounds for the lab's four agents.
+TALKERS = 8
+
+
+async def _talking_campaign(lab_config, url: str, tmp_path, name: str, **env_extra: str):
+    """A progressive campaign of TALKERS debtors who talk 8 s, the agents
+    logged in, and its dialer started (`campaign run --for 40`, env_extra
+    in its environment) once the four agents talk to the first four; the
+    CLI's environment and the dialer's process."""
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n" + "".join(
+        f"T{i},Debtor {i},100,10,{lab_number(Behaviour.ANSWER_AND_STAY, '08', i, '+1212555')}\n"
+        for i in range(TALKERS)))
+    await run(env, "accounts", "import", str(accounts))
+    for agent in lab_config.agents:
+        await run(env, "agent", "login", agent.endpoint)
+    await run(env, "campaign", "create", name, "--mode", "progressive", "--window",
+              "00:00-23:59", "--wrap-up", "0")
+    await run(env, "campaign", "start", name)
+    dialer = await asyncio.create_subprocess_exec(
+        "recobro", "campaign", "run", name, "--for", "40", stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**env, **env_extra})
+    for _ in range(300):
+        bridged = await _fetch(url, "SELECT id FROM attempts WHERE connected_at IS NOT NULL")
+        if len(bridged) >= len(lab_config.agents):
+            return env, dialer
+        await asyncio.sleep(0.1)
+    dialer.kill()
+    raise AssertionError(f"the agents were not all talking: {len(bridged)} bridged")
+
+
+async def _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url: str,
+                                                            env) -> None:
+    """Every debtor was dialed once, talked (one result each), and the
+    call's hang-up is in its events; the agents are free again."""
+    attempts = await _fetch(url, "SELECT a.id, a.result, c.reference FROM attempts a "
+                                 "JOIN accounts c ON c.id = a.account_id")
+    assert sorted(a["reference"] for a in attempts) == sorted(f"T{i}" for i in range(TALKERS))
+    assert {a["result"] for a in attempts} == {"conversation"}, attempts
+    hung_up = {r["call_id"] for r in await _fetch(
+        url, "SELECT call_id FROM call_events WHERE kind = 'call_hung_up'")}
+    assert {a["id"] for a in attempts} <= hung_up
+    assert not await _fetch(url, "SELECT 1 FROM calls WHERE ended_at IS NULL")
+    states = {r["state"] for r in await _fetch(url, "SELECT state FROM agents")}
+    assert states <= {"ready", "wrap_up"}, states
+    for agent in lab_config.agents:
+        await run(env, "agent", "logout", agent.endpoint)
+
+
 async def test_postgres_restarted_mid_campaign_loses_no_outcome_and_no_event(
         lab_config, fresh_database, tmp_path):
     """PostgreSQL stops while four debtors talk to the four agents and
@@ -178,34 +229,9 @@ async def test_postgres_restarted_mid_campaign_loses_no_outcome_and_no_event(
     is dialed twice, and each call's hang-up, which came during the
     outage, is in its events."""
     url = fresh_database
-    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
-    debtors = 8
-    accounts = tmp_path / "accounts.csv"
-    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n" + "".join(
-        f"R{i},Debtor {i},100,10,{lab_number(Behaviour.ANSWER_AND_STAY, '08', i, '+1212555')}\n"
-        for i in range(debtors)))
-    await run(env, "accounts", "import", str(accounts))
-    for agent in lab_config.agents:
-        await run(env, "agent", "login", agent.endpoint)
-    await run(env, "campaign", "create", "restart", "--mode", "progressive", "--window",
-              "00:00-23:59", "--wrap-up", "0")
-    await run(env, "campaign", "start", "restart")
-    dialer = await asyncio.create_subprocess_exec(
-        "recobro", "campaign", "run", "restart", "--for", "40",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**env, "RECOBRO_DB_RIDE_OUT": "30"})
+    env, dialer = await _talking_campaign(lab_config, url, tmp_path, "restart",
+                                          RECOBRO_DB_RIDE_OUT="30")
     try:
-        connection = await asyncpg.connect(url)
-        try:
-            for _ in range(300):
-                bridged = await connection.fetch(
-                    "SELECT id FROM attempts WHERE connected_at IS NOT NULL")
-                if len(bridged) >= len(lab_config.agents):
-                    break
-                await asyncio.sleep(0.1)
-        finally:
-            await connection.close()
-        assert len(bridged) == len(lab_config.agents), "the agents were not all talking"
         await asyncio.to_thread(postgres.stop, lab_config)
         await asyncio.sleep(12)  # the debtors hang up after 8 s on the line
     finally:
@@ -216,19 +242,7 @@ async def test_postgres_restarted_mid_campaign_loses_no_outcome_and_no_event(
     assert "not dialing until it is back" in out and "PostgreSQL is back after" in out, out
     assert "call event(s) that waited are recorded" in err, err[-3000:]
     assert "not recorded" not in err, err[-3000:]
-
-    attempts = await _fetch(url, "SELECT a.id, a.result, c.reference FROM attempts a "
-                                 "JOIN accounts c ON c.id = a.account_id")
-    assert sorted(a["reference"] for a in attempts) == sorted(f"R{i}" for i in range(debtors))
-    assert {a["result"] for a in attempts} == {"conversation"}, attempts
-    hung_up = {r["call_id"] for r in await _fetch(
-        url, "SELECT call_id FROM call_events WHERE kind = 'call_hung_up'")}
-    assert {a["id"] for a in attempts} <= hung_up  # the outage's hang-ups among them
-    assert not await _fetch(url, "SELECT 1 FROM calls WHERE ended_at IS NULL")
-    states = {r["state"] for r in await _fetch(url, "SELECT state FROM agents")}
-    assert states <= {"ready", "wrap_up"}, states
-    for agent in lab_config.agents:
-        await run(env, "agent", "logout", agent.endpoint)
+    await _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url, env)
 
 
 async def test_the_ari_websocket_dropped_mid_campaign_loses_no_call(lab_config, fresh_database,
@@ -236,54 +250,23 @@ async def test_the_ari_websocket_dropped_mid_campaign_loses_no_call(lab_config, 
     """The dialer reaches ARI through a proxy that drops every connection
     and refuses new ones for 5 s while four debtors talk to the agents (a
     network blip): the dialer reconnects by itself and goes on; every
-    attempt has exactly one result, nobody is dialed twice, the agents are
-    freed, and the debtors after the blip reach agents too."""
+    attempt has exactly one result and its hang-up (AMI told of those of
+    the blip), nobody is dialed twice, the agents are freed, and the
+    debtors after the blip reach agents too."""
     url = fresh_database
     proxy = await CutProxy(lab_config.ari_port).start()
-    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
-    debtors = 8
-    accounts = tmp_path / "accounts.csv"
-    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n" + "".join(
-        f"W{i},Debtor {i},100,10,{lab_number(Behaviour.ANSWER_AND_STAY, '08', i, '+1212555')}\n"
-        for i in range(debtors)))
-    await run(env, "accounts", "import", str(accounts))
-    for agent in lab_config.agents:
-        await run(env, "agent", "login", agent.endpoint)
-    await run(env, "campaign", "create", "blip", "--mode", "progressive", "--window",
-              "00:00-23:59", "--wrap-up", "0")
-    await run(env, "campaign", "start", "blip")
-    dialer = await asyncio.create_subprocess_exec(
-        "recobro", "campaign", "run", "blip", "--for", "40",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**env, "RECOBRO_ARI_URL": f"http://127.0.0.1:{proxy.port}"})
     try:
-        for _ in range(300):
-            bridged = await _fetch(url, "SELECT id FROM attempts WHERE connected_at IS NOT NULL")
-            if len(bridged) >= len(lab_config.agents):
-                break
-            await asyncio.sleep(0.1)
-        assert len(bridged) == len(lab_config.agents), "the agents were not all talking"
+        env, dialer = await _talking_campaign(
+            lab_config, url, tmp_path, "blip", RECOBRO_ARI_URL=f"http://127.0.0.1:{proxy.port}")
         proxy.cut(5.0)
-        stdout, stderr = await asyncio.wait_for(dialer.communicate(), 200)
+        _, stderr = await asyncio.wait_for(dialer.communicate(), 200)
     finally:
         await proxy.stop()
-    out, err = stdout.decode(), stderr.decode()
+    err = stderr.decode()
     assert dialer.returncode == 0, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     # The blip was the dialer's: its ARI events link lost, and back.
     assert re.search(r"ARI events of app \S+ at http://127.0.0.1:\d+ lost", err), err[-3000:]
     assert re.search(r"ARI events of app \S+ at http://127.0.0.1:\d+ back after", err), \
         err[-3000:]
-
-    attempts = await _fetch(url, "SELECT a.id, a.result, c.reference FROM attempts a "
-                                 "JOIN accounts c ON c.id = a.account_id")
-    assert sorted(a["reference"] for a in attempts) == sorted(f"W{i}" for i in range(debtors))
-    assert {a["result"] for a in attempts} == {"conversation"}, (attempts, out)
-    hung_up = {r["call_id"] for r in await _fetch(
-        url, "SELECT call_id FROM call_events WHERE kind = 'call_hung_up'")}
-    assert {a["id"] for a in attempts} <= hung_up  # AMI told of the blip's hang-ups
-    states = {r["state"] for r in await _fetch(url, "SELECT state FROM agents")}
-    assert states <= {"ready", "wrap_up"}, states
-    for agent in lab_config.agents:
-        await run(env, "agent", "logout", agent.endpoint)
+    await _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url, env)
