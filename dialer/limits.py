@@ -32,8 +32,8 @@ class Range:
 
 
 # How long a dialer waits out an unreachable PostgreSQL (RECOBRO_DB_RIDE_OUT):
-# a restart or failover takes less than the default.
-RIDE_OUT_S = 30.0
+# a restart or a failover (10-30 s for the usual managers) takes less.
+RIDE_OUT_S = 60.0
 RIDE_OUT = Range(1, 600, "seconds")
 # How many call events wait in memory for PostgreSQL during an outage
 # (RECOBRO_EVENT_BUFFER): a dialer stops originating meanwhile, so only

@@ -173,11 +173,12 @@ async def _fetch(url: str, query: str) -> list:
 TALKERS = 8
 
 
-async def _talking_campaign(lab_config, url: str, tmp_path, name: str, **env_extra: str):
+async def _talking_campaign(lab_config, url: str, tmp_path, name: str, seconds: int = 40,
+                            **env_extra: str):
     """A progressive campaign of TALKERS debtors who talk 8 s, the agents
-    logged in, and its dialer started (`campaign run --for 40`, env_extra
-    in its environment) once the four agents talk to the first four; the
-    CLI's environment and the dialer's process."""
+    logged in, and its dialer started (`campaign run --for seconds`,
+    env_extra in its environment) once the four agents talk to the first
+    four; the CLI's environment and the dialer's process."""
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
     accounts = tmp_path / "accounts.csv"
     accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n" + "".join(
@@ -190,7 +191,8 @@ async def _talking_campaign(lab_config, url: str, tmp_path, name: str, **env_ext
               "00:00-23:59", "--wrap-up", "0")
     await run(env, "campaign", "start", name)
     dialer = await asyncio.create_subprocess_exec(
-        "recobro", "campaign", "run", name, "--for", "40", stdin=asyncio.subprocess.DEVNULL,
+        "recobro", "campaign", "run", name, "--for", str(seconds),
+        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**env, **env_extra})
     for _ in range(300):
@@ -223,17 +225,17 @@ async def _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url: str
 async def test_postgres_restarted_mid_campaign_loses_no_outcome_and_no_event(
         lab_config, fresh_database, tmp_path):
     """PostgreSQL stops while four debtors talk to the four agents and
-    starts again 12 s later; they hang up meanwhile. The dialer stops
+    starts again 30 s later (within the default ride-out); they hang up
+    meanwhile. The dialer stops
     dialing, keeps the calls' events in memory and their results waiting,
     and resumes by itself: every attempt has exactly one result, no debtor
     is dialed twice, and each call's hang-up, which came during the
     outage, is in its events."""
     url = fresh_database
-    env, dialer = await _talking_campaign(lab_config, url, tmp_path, "restart",
-                                          RECOBRO_DB_RIDE_OUT="30")
+    env, dialer = await _talking_campaign(lab_config, url, tmp_path, "restart", seconds=60)
     try:
         await asyncio.to_thread(postgres.stop, lab_config)
-        await asyncio.sleep(12)  # the debtors hang up after 8 s on the line
+        await asyncio.sleep(30)  # the debtors hang up after 8 s on the line
     finally:
         await asyncio.to_thread(postgres.start, lab_config)
     stdout, stderr = await asyncio.wait_for(dialer.communicate(), 200)
