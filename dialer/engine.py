@@ -54,6 +54,14 @@ SILENCE_S = 10.0
 # On close, how long flows may take to finish what their calls' end left
 # them (a payment's outcome to record) before they are cancelled.
 FLOWS_FINISH_S = 3.0
+# Headers on the INVITE to an agent's phone asking it to answer by itself
+# at once: Call-Info's answer-after (Yealink, Snom, Grandstream, Cisco...)
+# and Alert-Info's alert-autoanswer (Polycom and others). A phone that does
+# not know them just rings.
+AUTO_ANSWER_HEADERS = {
+    "Call-Info": "<sip:recobro>;answer-after=0",
+    "Alert-Info": "<http://recobro>;info=alert-autoanswer;delay=0",
+}
 # What a flow hears.
 FLOW_EVENTS = (DtmfReceived, PlaybackFinished, PlaybackFailed, PaymentRequested)
 
@@ -370,8 +378,11 @@ class Engine:
 
     async def call_endpoint(self, endpoint: str, channel_id: str, caller_id: str,
                             timeout_s: float) -> None:
-        await self.ari.originate(endpoint=endpoint, channel_id=channel_id, app_args="flow=agent",
-                                 caller_id=caller_id, timeout_s=int(timeout_s))
+        await self.ari.originate(
+            endpoint=endpoint, channel_id=channel_id, app_args="flow=agent", caller_id=caller_id,
+            timeout_s=int(timeout_s),
+            variables={f"PJSIP_HEADER(add,{name})": value
+                       for name, value in AUTO_ANSWER_HEADERS.items()})
 
     async def bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
         await self.ari.bridge(bridge_id, list(channel_ids))

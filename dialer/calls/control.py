@@ -117,8 +117,9 @@ class CallControl(Protocol):
 
     async def call_endpoint(self, endpoint: str, channel_id: str, caller_id: str,
                             timeout_s: float) -> None:
-        """Ring an endpoint (an agent's phone); its channel, channel_id,
-        enters the application when answered."""
+        """Ring an endpoint (an agent's phone), asking it to answer by itself
+        (the usual auto-answer SIP headers, for phones that honour them);
+        its channel, channel_id, enters the application when answered."""
 
     async def bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
         """Put the channels together in a new mixing bridge."""
