@@ -38,7 +38,7 @@ from dialer.store.database import open_pool
 from dialer.store.outage import CONNECTION_LOST
 from dialer.telephony.ami import AmiClient
 from dialer.telephony.ari import AriClient
-from dialer.telephony.ari_events import PAYMENT_REQUEST, stasis_app_of
+from dialer.telephony.ari_events import PAYMENT_REQUEST, stasis_app_of, stasis_args
 from ivr.prompts import language_or_default
 
 log = logging.getLogger(__name__)
@@ -377,9 +377,11 @@ class Engine:
         await self.ari.continue_in_dialplan(call_id, variables)
 
     async def call_endpoint(self, endpoint: str, channel_id: str, caller_id: str,
-                            timeout_s: float) -> None:
+                            timeout_s: float, flow: str = "agent",
+                            params: Mapping[str, str] | None = None) -> None:
         await self.ari.originate(
-            endpoint=endpoint, channel_id=channel_id, app_args="flow=agent", caller_id=caller_id,
+            endpoint=endpoint, channel_id=channel_id,
+            app_args=stasis_args(flow=flow, **(params or {})), caller_id=caller_id,
             timeout_s=int(timeout_s),
             variables={f"PJSIP_HEADER(add,{name})": value
                        for name, value in AUTO_ANSWER_HEADERS.items()})
@@ -389,6 +391,9 @@ class Engine:
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.ari.destroy_bridge(bridge_id)
+
+    async def bridge_channels(self, bridge_id: str) -> list[str]:
+        return await self.ari.bridge_channels(bridge_id)
 
     async def join_bridge(self, bridge_id: str, channel_id: str, absorb_dtmf: bool) -> None:
         await self.ari.add_to_bridge(bridge_id, channel_id, absorb_dtmf)

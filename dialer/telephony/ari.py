@@ -256,6 +256,14 @@ class AriClient:
         except AriNotFound:
             pass
 
+    async def bridge_channels(self, bridge_id: str) -> list[str]:
+        """The ids of the channels in a bridge ([] when it is gone)."""
+        try:
+            bridge = await self._request("GET", f"/bridges/{bridge_id}")
+        except AriNotFound:
+            return []
+        return [str(channel) for channel in bridge.get("channels", ())]
+
     async def channel_name(self, channel_id: str) -> str:
         """A channel's name (PJSIP/agent1001-00000012), which AMI actions want."""
         return str((await self.channel(channel_id))["name"])
