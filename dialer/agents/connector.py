@@ -98,7 +98,8 @@ class AgentConnector:
         time) passes first; the time of the bridge, or None. An agent whose
         phone fails or does not answer in time is paused with the reason;
         one left because the debtor hung up is ready again. BridgeFailed
-        when Asterisk would not bridge them (the agent is ready again)."""
+        when Asterisk would not bridge them (the agent is ready again). An
+        agent with a session open is not called: call_id joins its line."""
         line = await self.agents.session_line(agent)
         if line is not None:
             return await self._join_line(call_id, agent, line)
@@ -119,12 +120,17 @@ class AgentConnector:
             await asyncio.wait([answered, ended], timeout=max(0.0, deadline - loop.time()),
                                return_when=asyncio.FIRST_COMPLETED)
             if not answered.done() or answered.result() is not None or ended.done():
+                # What was so at the deadline: hanging the leg up below lets
+                # its hangup (cause 487) arrive, which is no failure of the
+                # phone's.
+                debtor_left = ended.done()
+                failed = answered.result() if answered.done() else None
                 await self.hang_up(leg, "not connected")
-                if ended.done():
+                if debtor_left:
                     await self.agents.release(agent, self.control.clock())
-                elif answered.done():
+                elif failed is not None:
                     await self.agents.miss(agent, self.control.clock(), UNREACHABLE, call_id,
-                                           str(answered.result()))
+                                           failed)
                 else:
                     await self.agents.miss(
                         agent, self.control.clock(), MISSED_CALL, call_id,

@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 
 from dialer.settings import read_env_file
+from lab import sipp
 from tests.audio import Audio, match, received, sent
 from tests.e2e.cli import cli_env
 from tests.e2e.softphone import Baresip
@@ -236,3 +237,36 @@ async def test_logging_the_agent_out_ends_the_session_and_hangs_the_line_up(lab_
         await api.wait()
     (session,) = await fetch(fresh_database, "SELECT close_reason FROM agent_sessions")
     assert session["close_reason"] == "logged_out"
+
+
+async def test_a_debtor_calling_in_joins_the_agents_line(lab_config, fresh_database, tmp_path):
+    agent = lab_config.agents[3]
+    env = await prepare(lab_config, fresh_database, tmp_path, ["+12125550181"],
+                        [agent.endpoint])
+    api = await start_api(lab_config, env)
+    desk = await asyncio.create_subprocess_exec(
+        "recobro", "inbound", env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert b"taking calls" in await asyncio.wait_for(desk.stdout.readline(), 30)
+        async with Baresip(lab_config, agent, tmp_path / "baresip") as phone:
+            line = await open_session(lab_config, phone)
+            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                           f"'{agent.endpoint}'", "ready")
+            # The debtor (S0's number) calls in and stays 4 s.
+            await asyncio.to_thread(sipp.call_in, lab_config, "+12125550181", stay_s=4)
+            # The phone rang once, for the session; the line is still up.
+            assert [e.type for e in phone.events].count("CALL_INCOMING") == 1
+            assert "CALL_CLOSED" not in [e.type for e in phone.events]
+            (session,) = await fetch(fresh_database,
+                                     "SELECT channel, closed_at FROM agent_sessions")
+            assert (session["channel"], session["closed_at"]) == (line, None)
+    finally:
+        desk.terminate()
+        await desk.wait()
+        api.terminate()
+        await api.wait()
+    (call,) = await fetch(fresh_database, "SELECT agent, arrived_at, connected_at "
+                                          "FROM inbound_calls")
+    assert call["agent"] == agent.endpoint
+    assert (call["connected_at"] - call["arrived_at"]).total_seconds() < 2.0
