@@ -1,7 +1,8 @@
 """Agent sessions: an agent's line held open for the shift (issue 18).
 Opening one calls the agent's phone once, into the API's Stasis
-application; once answered, the leg waits in a mixing bridge of the agent's
-own (the bridge has the leg's id) and the agent is logged in. The dialers'
+application (or the agent dials *80, and that call is the line); once
+answered, the leg waits in a mixing bridge of the agent's own (the bridge
+has the leg's id) and the agent is logged in. The dialers'
 connector (dialer.agents.connector) adds each debtor routed to the agent to
 that bridge. The session ends when the agent hangs up (or the phone
 vanishes) or a person logs the agent out: the agent is logged out with it,
@@ -18,6 +19,9 @@ from dialer.agents.state import SESSION_HUNG_UP, SESSION_LOGGED_OUT, AgentState
 from dialer.agents.store import AgentStore, SessionRefused, UnknownAgent
 from dialer.calls.control import CallControl, CallEvents
 from dialer.errors import CallControlError
+from ivr import agent_prompts
+from ivr.actions import sound as media_of
+from ivr.recordings import Recording
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,10 @@ class AgentSessions:
 
     async def _run(self, channel: str, events: CallEvents) -> None:
         endpoint = events.entered.params.get("endpoint", "")
+        dialed_in = events.entered.params.get("dialed_in") == "yes"
         try:
+            if dialed_in:
+                await self.control.answer(channel)
             await self.control.bridge(channel, [channel])
             await self.store.open_session(endpoint, channel, self.control.clock())
         except (CallControlError, SessionRefused, UnknownAgent) as error:
@@ -68,6 +75,10 @@ class AgentSessions:
             await self._hang_up(channel, "session not opened")
             return
         log.info("agent %s: session open on %s", endpoint, channel)
+        if dialed_in:
+            # The agent who dialed hears it worked (one Recobro called
+            # knows: the phone rang for it).
+            await self._say(channel, agent_prompts.LOGGED_IN)
         reason = await self._until_closed(endpoint, events)
         # Logged out first, in the session's closing transaction: no new
         # debtor is routed here from now on.
@@ -92,6 +103,13 @@ class AgentSessions:
             agent = await self.store.agent(endpoint, self.control.clock())
             if agent is None or agent.state is AgentState.LOGGED_OUT:
                 return SESSION_LOGGED_OUT
+
+    async def _say(self, channel: str, prompt: Recording) -> None:
+        try:
+            await self.control.play(channel, media_of(prompt.sound),
+                                    self.control.language_of(channel))
+        except CallControlError as error:
+            log.info("agent line %s: %s not played: %s", channel, prompt.sound, error)
 
     async def _hang_up(self, channel: str, reason: str) -> None:
         try:

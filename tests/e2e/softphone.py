@@ -291,6 +291,10 @@ ctrl_tcp_listen {host}:{self.ctrl_port}
         """Answer the ringing call (the agent picks up)."""
         await self.command("accept")
 
+    async def dial(self, number: str) -> None:
+        """Call number (a feature code, say) at the registrar."""
+        await self.command("dial", f"sip:{number}@{self.cfg.host}:{self.cfg.sip_port}")
+
     async def hangup(self) -> None:
         """Hang up the current call (or reject the ringing one)."""
         await self.command("hangup")

@@ -16,10 +16,12 @@ import asyncpg
 import pytest
 
 from dialer.settings import read_env_file
+from ivr import agent_prompts
 from lab import sipp
 from tests.audio import Audio, match, received, sent
 from tests.e2e.cli import cli_env
 from tests.e2e.softphone import Baresip
+from tests.e2e.sounds import reference
 from tests.e2e.test_agents import api_url, run, start_api
 from tests.e2e.test_softphone import capture
 
@@ -270,3 +272,44 @@ async def test_a_debtor_calling_in_joins_the_agents_line(lab_config, fresh_datab
                                           "FROM inbound_calls")
     assert call["agent"] == agent.endpoint
     assert (call["connected_at"] - call["arrived_at"]).total_seconds() < 2.0
+
+
+async def test_an_agent_dialing_star_80_opens_the_session_on_that_call(lab_config,
+                                                                      lab_settings, tmp_path):
+    """*80 from the softphone: the lab's own `recobro api` (on the lab's
+    database, as every feature code) keeps that very call as the agent's
+    line, logs the agent in and says so; hanging up ends the session."""
+    agent = lab_config.agents[3]
+    connection = await asyncpg.connect(lab_settings.database_url)
+    before = await connection.fetchrow("SELECT state, state_since, pause_reason, wrap_up_until "
+                                       "FROM agents WHERE endpoint = $1", agent.endpoint)
+    try:
+        await connection.execute("UPDATE agents SET state = 'logged_out' WHERE endpoint = $1",
+                                 agent.endpoint)
+        async with Baresip(lab_config, agent, tmp_path / "baresip") as phone:
+            with capture(lab_config, phone, tmp_path / "star80.pcap") as cap:
+                await phone.dial("*80")
+                await phone.wait_event("CALL_ESTABLISHED", 5)
+                await wait_for(lab_settings.database_url, "SELECT state FROM agents WHERE "
+                               f"endpoint = '{agent.endpoint}'", "ready")
+                (line,) = await connection.fetch(
+                    "SELECT channel FROM agent_sessions WHERE agent = $1 AND closed_at IS NULL",
+                    agent.endpoint)
+                await asyncio.sleep(3.0)  # the answer plays
+                await phone.hangup()
+                await wait_for(lab_settings.database_url, "SELECT close_reason FROM "
+                               f"agent_sessions WHERE channel = '{line['channel']}'", "hung_up")
+        (state,) = await connection.fetch("SELECT state FROM agents WHERE endpoint = $1",
+                                          agent.endpoint)
+        assert state["state"] == "logged_out"
+    finally:
+        await connection.execute("DELETE FROM agent_sessions WHERE agent = $1", agent.endpoint)
+        await connection.execute(
+            "UPDATE agents SET state = $2, state_since = $3, pause_reason = $4, "
+            "wrap_up_until = $5 WHERE endpoint = $1", agent.endpoint, *before.values())
+        await connection.close()
+    (call,) = received(cap.path, lab_config.sip_port, phone.sip_port)
+    assert call.number == "*80"
+    said = call.match(reference(lab_config, agent_prompts.LOGGED_IN.sound,
+                                lab_settings.language, tmp_path))
+    assert said.found(), said
