@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from dialer.agents.state import MISSED_CALL, UNREACHABLE
+from dialer.agents.state import MISSED_CALL, SESSION_HUNG_UP, UNREACHABLE
 from dialer.agents.store import AgentStore
 from dialer.calls.caller_id import AgentCallerId, Debtor, agent_caller_id
 from dialer.calls.control import CallControl
@@ -155,9 +155,16 @@ class AgentConnector:
     async def _join_line(self, call_id: str, agent: str, line: str) -> datetime | None:
         """Put call_id in the bridge of the agent's session line, after a
         beep to the agent; the time it joined, or None when the line is
-        closed (the agent is paused unreachable, or was logged out as the
-        line closed: the call goes back to routing)."""
+        closed (the agent is paused unreachable, or logged out with the
+        session: the call goes back to routing)."""
         try:
+            if line not in await self.control.bridge_channels(line):
+                # The line went with nobody to see it (no `recobro api`
+                # listened as the agent hung up): the session ends now.
+                await self.agents.close_session(line, self.control.clock(), SESSION_HUNG_UP)
+                log.warning("agent %s: session line %s was gone; session closed, agent "
+                            "logged out", agent, line)
+                return None
             beep = await self.control.play(line, SESSION_BEEP, "en")
             self._spawn(self._stop_after(beep, SESSION_BEEP_S))
             await self.control.join_bridge(line, call_id, absorb_dtmf=False)

@@ -313,3 +313,46 @@ async def test_an_agent_dialing_star_80_opens_the_session_on_that_call(lab_confi
     said = call.match(reference(lab_config, agent_prompts.LOGGED_IN.sound,
                                 lab_settings.language, tmp_path))
     assert said.found(), said
+
+
+async def test_a_line_that_went_while_no_api_listened_gets_no_debtor(lab_config,
+                                                                    fresh_database,
+                                                                    tmp_path):
+    """The API that held the session stops, then the agent hangs up: nobody
+    saw the line go. The next debtor routed to that agent finds it gone:
+    the session is closed, the agent logged out, the debtor goes to the
+    next free agent."""
+    phone_agent, sipp_agent = lab_config.agents[3], lab_config.agents[0]
+    number = "+12125558030"
+    env = await prepare(lab_config, fresh_database, tmp_path, [number],
+                        [phone_agent.endpoint, sipp_agent.endpoint])
+    # Routing prefers the phone's agent (the better Spanish).
+    await run(env, "agent", "skills", phone_agent.endpoint, "--skills", "language:es=5")
+    await run(env, "agent", "skills", sipp_agent.endpoint, "--skills", "language:es=1")
+    await run(env, "agent", "login", sipp_agent.endpoint)
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, phone_agent, tmp_path / "baresip") as phone:
+            line = await open_session(lab_config, phone)
+            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                           f"'{phone_agent.endpoint}'", "ready")
+            api.terminate()
+            await api.wait()
+            await phone.hangup()
+            await phone.wait_event("CALL_CLOSED", 5)
+            since = len(phone.events)
+            await run(env, "campaign", "run", "shift", "--for", "2")
+            assert "CALL_INCOMING" not in [e.type for e in phone.events[since:]]
+    finally:
+        if api.returncode is None:
+            api.terminate()
+            await api.wait()
+    (session,) = await fetch(fresh_database, "SELECT channel, close_reason FROM agent_sessions")
+    assert (session["channel"], session["close_reason"]) == (line, "hung_up")
+    (attempt,) = await fetch(fresh_database, "SELECT result, agent, answered_at, connected_at "
+                                             "FROM attempts")
+    assert (attempt["result"], attempt["agent"]) == ("conversation", sipp_agent.endpoint)
+    assert (attempt["connected_at"] - attempt["answered_at"]).total_seconds() < 2.0
+    (state,) = await fetch(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                                           f"'{phone_agent.endpoint}'")
+    assert state["state"] == "logged_out"
