@@ -82,7 +82,7 @@ class AgentBook:
 
     async def session_line(self, endpoint: str) -> None:
         """The recorded agent has no session: its phone is rung per call."""
-        return None
+        return
 
     async def execute(self, query: str, *args: Any) -> None:
         """The connector notes a call's recording file with the pool's

@@ -11,7 +11,12 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from dialer.agents.state import SESSION_HUNG_UP, SESSION_LOGGED_OUT, AgentAction, AgentState
+from dialer.agents.state import (
+    SESSION_HUNG_UP,
+    SESSION_LOGGED_OUT,
+    AgentAction,
+    AgentState,
+)
 from dialer.agents.store import AgentStore, SessionRefused, UnknownAgent
 
 pytestmark = pytest.mark.lab
