@@ -210,6 +210,10 @@ def _dnc(args: argparse.Namespace) -> int:
 def _agent(args: argparse.Namespace) -> int:
     from dialer.agents import commands
 
+    if args.action == "session":
+        if args.endpoint is None:
+            raise ConfigError("agent session: give the agent's ENDPOINT")
+        return asyncio.run(commands.open_session(args.endpoint))
     return asyncio.run(commands.agent_command(args.action, args.endpoint, args.reason,
                                               args.skills))
 
@@ -506,8 +510,10 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     dnc.add_argument("--region", default="US")
     dnc.set_defaults(run=_dnc)
 
-    agent = sub.add_parser("agent", help="agents: log in or out, pause, ready, skills, list")
-    agent.add_argument("action", choices=[*PERSON_ACTIONS, "skills", "list"])
+    agent = sub.add_parser("agent", help="agents: log in or out, open a session (the "
+                                          "phone called once for the shift), pause, ready, "
+                                          "skills, list")
+    agent.add_argument("action", choices=[*PERSON_ACTIONS, "session", "skills", "list"])
     agent.add_argument("endpoint", nargs="?")
     agent.add_argument("--reason", default="", help="pause: break, lunch, training, meeting, "
                                                     "coaching or technical")

@@ -39,7 +39,7 @@ from dialer.store.journal import CallJournal
 from dialer.store.outage import CONNECTION_LOST
 from dialer.telephony.ami import AmiClient
 from dialer.telephony.ari import AriClient
-from dialer.telephony.ari_events import PAYMENT_REQUEST, stasis_app_of
+from dialer.telephony.ari_events import PAYMENT_REQUEST, stasis_app_of, stasis_args
 from ivr.prompts import language_or_default
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,14 @@ SILENCE_S = 10.0
 FLOWS_FINISH_S = 3.0
 # On close, how long call events still waiting for PostgreSQL may take.
 JOURNAL_CLOSE_S = 5.0
+# Headers on the INVITE to an agent's phone asking it to answer by itself
+# at once: Call-Info's answer-after (Yealink, Snom, Grandstream, Cisco...)
+# and Alert-Info's alert-autoanswer (Polycom and others). A phone that does
+# not know them just rings.
+AUTO_ANSWER_HEADERS = {
+    "Call-Info": "<sip:recobro>;answer-after=0",
+    "Alert-Info": "<http://recobro>;info=alert-autoanswer;delay=0",
+}
 # What a flow hears.
 FLOW_EVENTS = (DtmfReceived, PlaybackFinished, PlaybackFailed, PaymentRequested)
 
@@ -373,15 +381,23 @@ class Engine:
         await self.ari.continue_in_dialplan(call_id, variables)
 
     async def call_endpoint(self, endpoint: str, channel_id: str, caller_id: str,
-                            timeout_s: float) -> None:
-        await self.ari.originate(endpoint=endpoint, channel_id=channel_id, app_args="flow=agent",
-                                 caller_id=caller_id, timeout_s=int(timeout_s))
+                            timeout_s: float, flow: str = "agent",
+                            params: Mapping[str, str] | None = None) -> None:
+        await self.ari.originate(
+            endpoint=endpoint, channel_id=channel_id,
+            app_args=stasis_args(flow=flow, **(params or {})), caller_id=caller_id,
+            timeout_s=int(timeout_s),
+            variables={f"PJSIP_HEADER(add,{name})": value
+                       for name, value in AUTO_ANSWER_HEADERS.items()})
 
     async def bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
         await self.ari.bridge(bridge_id, list(channel_ids))
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.ari.destroy_bridge(bridge_id)
+
+    async def bridge_channels(self, bridge_id: str) -> list[str]:
+        return await self.ari.bridge_channels(bridge_id)
 
     async def join_bridge(self, bridge_id: str, channel_id: str, absorb_dtmf: bool) -> None:
         await self.ari.add_to_bridge(bridge_id, channel_id, absorb_dtmf)

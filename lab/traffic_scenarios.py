@@ -80,6 +80,10 @@ class AgentBook:
     async def wrap_up(self, endpoint: str, now: datetime, seconds: float) -> None:
         self.moves.append(("wrap_up", endpoint))
 
+    async def session_line(self, endpoint: str) -> None:
+        """The recorded agent has no session: its phone is rung per call."""
+        return
+
     async def execute(self, query: str, *args: Any) -> None:
         """The connector notes a call's recording file with the pool's
         execute (dialer.store.recordings): noted here."""

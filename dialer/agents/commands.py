@@ -1,6 +1,7 @@
 """What `recobro agent ...` and `recobro disposition` do: move agents
-through their states, set their skills, list them, and record an agent's
-disposition of a call."""
+through their states, open an agent's session (through `recobro api`,
+whose Stasis application holds the line), set their skills, list them,
+and record an agent's disposition of a call."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import re
 import uuid
 from datetime import UTC, datetime
 
+import aiohttp
+
 from dialer import limits
 from dialer.agents.disposition import DispositionEffect
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError
 from dialer.agents.store import AgentStore
 from dialer.errors import ConfigError
+from dialer.settings import load_settings
 from dialer.store.database import configured_database
+
+SESSION_REQUEST_TIMEOUT_S = 10.0
 
 
 async def agent_command(action: str, endpoint: str | None, reason: str,
@@ -42,6 +48,30 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
     already = " (already logged in)" if moved.before is moved.after and action == "login" else ""
     print(f"agent {endpoint}: {moved.after.value}" + (f" ({reason})" if reason else "")
           + already)
+    return 0
+
+
+async def open_session(endpoint: str) -> int:
+    """Ask `recobro api` (RECOBRO_API_HOST, RECOBRO_API_PORT, with
+    RECOBRO_API_TOKEN) to call the agent's phone for a session; the agent
+    is logged in once the phone answers."""
+    api = load_settings().api
+    if not api.token:
+        raise ConfigError("agent session: RECOBRO_API_TOKEN is not set; the session is "
+                          "opened by `recobro api`, which wants its token")
+    url = f"http://{api.host}:{api.port}/agents/{endpoint}/session"
+    try:
+        async with aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=SESSION_REQUEST_TIMEOUT_S)) as session, \
+                session.post(url, headers={"Authorization": f"Bearer {api.token}"}) as response:
+            body = await response.json(content_type=None)
+    except (TimeoutError, aiohttp.ClientError, ValueError) as error:
+        raise ConfigError(f"agent session: cannot reach `recobro api` at {url} "
+                          f"(RECOBRO_API_HOST, RECOBRO_API_PORT): {error or 'timed out'}") from None
+    if response.status != 200:
+        raise ConfigError(f"agent {endpoint}: session refused: {body.get('error', body)}")
+    print(f"agent {endpoint}: calling the phone for a session (line {body['line']}); "
+          "logged in once it is answered")
     return 0
 
 

@@ -1,19 +1,25 @@
 """The agent connector, the one both outbound and inbound calls use: ring
 the reserved agent's phone (showing the debtor), bridge it to the debtor,
 record the conversation, and tear the pair down when the call ends. An
-agent whose phone does not take the call is paused with the reason (its
-desktop and the log are told); one left because the debtor hung up is
-ready again; a bridge Asterisk refuses is not tried again."""
+agent with a session open (dialer.agents.sessions: the line held open for
+the shift) is not rung: the debtor joins the agent's bridge after a short
+beep to the agent, and leaves it when the call ends, the agent staying on
+the line for the wrap-up. An agent whose phone or line does not take the
+call is paused with the reason (its desktop and the log are told); one
+left because the debtor hung up is ready again; a bridge Asterisk refuses
+is not tried again."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
-from dialer.agents.state import MISSED_CALL, UNREACHABLE
+from dialer.agents.state import MISSED_CALL, SESSION_HUNG_UP, UNREACHABLE
 from dialer.agents.store import AgentStore
 from dialer.calls.caller_id import AgentCallerId, Debtor, agent_caller_id
 from dialer.calls.control import CallControl
@@ -21,11 +27,18 @@ from dialer.calls.events import CallEnteredApp, CallEvent, CallHungUp
 from dialer.errors import CallControlError
 from dialer.store import recordings
 from dialer.store.calls import storage_id
-from dialer.store.outage import through_outage
+from dialer.store.outage import CONNECTION_LOST, through_outage
 
 log = logging.getLogger(__name__)
 
 AGENT_RING_TIMEOUT_S = 10
+# Played to an agent on a session line as a debtor joins it (the screen
+# pop lands at the same moment): a tenth of a second, over before a
+# debtor's "hello" (the lab's debtors speak 0.3 s after answering; a tone
+# plays until stopped). Asterisk's beep sound lasts 0.44 s: it would hide
+# the start of the greeting.
+SESSION_BEEP = "tone:1400/100,0/1000"
+SESSION_BEEP_S = 0.1
 
 
 class BridgeFailed(CallControlError):
@@ -50,6 +63,7 @@ class AgentConnector:
         # An agent leg's fate: None once answered, else why it failed.
         self._leg_answered: dict[str, asyncio.Future[str | None]] = {}
         self._agent_legs: dict[str, str] = {}  # call id -> connected agent leg
+        self._bridges: dict[str, str] = {}  # call id -> its bridge (a session line's)
         control.add_listener(self._hear)
 
     def shown_to_agent(self, debtor: Debtor | None) -> str:
@@ -71,10 +85,7 @@ class AgentConnector:
             elif self._agent_legs.get(call_id) == event.call_id:
                 # The agent hung up (or the softphone vanished): end the
                 # debtor's call too; its record is kept like any other.
-                task = asyncio.get_running_loop().create_task(
-                    self.hang_up(call_id, "agent hung up"))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(self.hang_up(call_id, "agent hung up"))
 
     async def hang_up(self, call_id: str, reason: str) -> None:
         """Hang a channel up; one that will not go is logged, not raised."""
@@ -90,7 +101,11 @@ class AgentConnector:
         time) passes first; the time of the bridge, or None. An agent whose
         phone fails or does not answer in time is paused with the reason;
         one left because the debtor hung up is ready again. BridgeFailed
-        when Asterisk would not bridge them (the agent is ready again)."""
+        when Asterisk would not bridge them (the agent is ready again). An
+        agent with a session open is not called: call_id joins its line."""
+        line = await self.agents.session_line(agent)
+        if line is not None:
+            return await self._join_line(call_id, agent, line)
         loop = asyncio.get_running_loop()
         leg = f"{call_id}-{agent}"
         answered: asyncio.Future[str | None] = loop.create_future()
@@ -108,12 +123,17 @@ class AgentConnector:
             await asyncio.wait([answered, ended], timeout=max(0.0, deadline - loop.time()),
                                return_when=asyncio.FIRST_COMPLETED)
             if not answered.done() or answered.result() is not None or ended.done():
+                # What was so at the deadline: hanging the leg up below lets
+                # its hangup (cause 487) arrive, which is no failure of the
+                # phone's.
+                debtor_left = ended.done()
+                failed = answered.result() if answered.done() else None
                 await self.hang_up(leg, "not connected")
-                if ended.done():
+                if debtor_left:
                     await self.agents.release(agent, self.control.clock())
-                elif answered.done():
+                elif failed is not None:
                     await self.agents.miss(agent, self.control.clock(), UNREACHABLE, call_id,
-                                           str(answered.result()))
+                                           failed)
                 else:
                     await self.agents.miss(
                         agent, self.control.clock(), MISSED_CALL, call_id,
@@ -135,9 +155,58 @@ class AgentConnector:
         await self.agents.on_call(agent, connected_at)
         return connected_at
 
+    async def _join_line(self, call_id: str, agent: str, line: str) -> datetime | None:
+        """Put call_id in the bridge of the agent's session line, after a
+        beep to the agent; the time it joined, or None when the line is
+        closed (the agent is paused unreachable, or logged out with the
+        session: the call goes back to routing)."""
+        try:
+            if line not in await self.control.bridge_channels(line):
+                # The line went with nobody to see it (no `recobro api`
+                # listened as the agent hung up): the session ends now.
+                await self.agents.close_session(line, self.control.clock(), SESSION_HUNG_UP)
+                log.warning("agent %s: session line %s was gone; session closed, agent "
+                            "logged out", agent, line)
+                return None
+            beep = await self.control.play(line, SESSION_BEEP, "en")
+            self._spawn(self._stop_after(beep, SESSION_BEEP_S))
+            await self.control.join_bridge(line, call_id, absorb_dtmf=False)
+        except CallControlError as error:
+            await self.agents.miss(agent, self.control.clock(), UNREACHABLE, call_id,
+                                   f"the agent's line {line} is closed: {error}")
+            return None
+        if await self.agents.session_line(agent) != line:
+            # The session closed as the debtor joined: its bridge goes (the
+            # closing session clears it too), and the debtor with it.
+            await self.control.destroy_bridge(line)
+            await self.agents.release(agent, self.control.clock())
+            return None
+        connected_at = self.control.clock()
+        self._agent_legs[call_id] = line
+        self._bridges[call_id] = line
+        await self.agents.on_call(agent, connected_at)
+        return connected_at
+
+    async def _stop_after(self, playback: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        try:
+            await self.control.stop_playback(playback)
+        except CallControlError as error:
+            log.info("playback %s not stopped: %s", playback, error)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def leg_of(self, call_id: str) -> str:
         """The agent's leg bridged to call_id."""
         return self._agent_legs[call_id]
+
+    def bridge_of(self, call_id: str) -> str:
+        """The bridge call_id and its agent are in: the call's own, or the
+        agent's session line's."""
+        return self._bridges.get(call_id, call_id)
 
     async def record(self, call_id: str) -> None:
         """Record the conversation (MixMonitor on the debtor's channel); a
@@ -153,12 +222,21 @@ class AgentConnector:
 
     async def tear_down(self, call_id: str, agent: str) -> None:
         """The call ended: hang up the agent's leg, drop the bridge, start
-        the agent's wrap-up."""
+        the agent's wrap-up. An agent's session line stays up, in its
+        bridge, for the wrap-up and the next call."""
+        joined = self._bridges.pop(call_id, None)
         leg = self._agent_legs.pop(call_id, None)
-        if leg is not None:
-            self._legs.pop(leg, None)
-            await self.hang_up(leg, "the call ended")
-        await self.control.destroy_bridge(call_id)
+        # A call adopted from a dead dialer may be on a session line too;
+        # with PostgreSQL gone, what this connector joined is all it knows.
+        try:
+            line = await self.agents.session_line(agent)
+        except CONNECTION_LOST:
+            line = joined
+        if leg is None or leg != line:
+            if leg is not None:
+                self._legs.pop(leg, None)
+                await self.hang_up(leg, "the call ended")
+            await self.control.destroy_bridge(call_id)
         ended_at = self.control.clock()
         # An agent whose call ended while PostgreSQL restarts is not left on it.
         await through_outage(lambda: self.agents.wrap_up(agent, ended_at, self.wrap_up_s),

@@ -1,5 +1,6 @@
 """The agents' routes: list the agents, show one, log them in and out,
-pause with a reason, ready, set and remove their skills; dispositions, and
+open an agent's session (the line held open for the shift), pause with a
+reason, ready, set and remove their skills; dispositions, and
 a page of them; pausing, resuming and fetching a call's recording;
 handing a call's debtor to the payment capture; each agent's event
 WebSocket (screen pops, pauses the dialer made, a payment's progress)."""
@@ -17,6 +18,7 @@ from aiohttp import WSMsgType, hdrs, web
 from dialer import limits
 from dialer.access.roles import Role
 from dialer.agents.events import AgentEvents
+from dialer.agents.sessions import AgentSessions
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError, MissingPauseReason
 from dialer.agents.store import (
     AgentRecord,
@@ -26,6 +28,7 @@ from dialer.agents.store import (
     DispositionRefused,
     FilterRefused,
     NotTheirCall,
+    SessionRefused,
     UnknownAgent,
     UnknownAttempt,
     UnknownDisposition,
@@ -49,6 +52,8 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 CALLS = web.AppKey("calls", CallControl)
 EVENTS = web.AppKey("agent_events", AgentEvents)
 RECORDINGS_DIR = web.AppKey("recordings_dir", Path)
+SESSIONS = web.AppKey("sessions", AgentSessions)
+SESSION_ACTION = "session"
 
 
 def _agent_json(agent: AgentRecord) -> dict[str, object]:
@@ -114,6 +119,8 @@ async def remove_skill(request: web.Request) -> web.Response:
 
 async def agent_action(request: web.Request) -> web.Response:
     endpoint, name = request.match_info["endpoint"], request.match_info["action"]
+    if name == SESSION_ACTION:
+        return await open_session(request, endpoint)
     action = PERSON_ACTIONS[name]  # the document names the actions (checked already)
     body = await json_body(request)
     reason = str(body.get("reason", ""))
@@ -127,6 +134,27 @@ async def agent_action(request: web.Request) -> web.Response:
         return json_error(409, f"agent {endpoint}: {error}")
     return web.json_response({"endpoint": endpoint, "state": moved.after.value,
                               "pause_reason": reason if name == "pause" else ""})
+
+
+async def open_session(request: web.Request, endpoint: str) -> web.Response:
+    """Call the agent's phone for a session; the agent is logged in once
+    it answers."""
+    sessions = request.app.get(SESSIONS)
+    if sessions is None:
+        return json_error(409, "agent sessions need Asterisk: this API has no Stasis "
+                               "application")
+    try:
+        line = await sessions.open(endpoint, datetime.now(UTC))
+        agent = await request.app[STORE].agent(endpoint, datetime.now(UTC))
+    except UnknownAgent as error:
+        return json_error(404, str(error))
+    except SessionRefused as error:
+        return json_error(409, str(error))
+    except CallControlError as error:
+        return json_error(502, f"agent {endpoint}: the phone cannot be called: {error}")
+    assert agent is not None
+    return web.json_response({"endpoint": endpoint, "state": agent.state.value,
+                              "pause_reason": agent.pause_reason, "line": line})
 
 
 def _attempt_id(request: web.Request) -> uuid.UUID:
@@ -324,12 +352,15 @@ async def _drain(socket: web.WebSocketResponse) -> None:
 
 
 def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl,
-              recordings_dir: Path):
+              recordings_dir: Path, sessions: AgentSessions | None = None):
     """What puts the agents' routes on the API's application (recordings_dir:
-    Asterisk's monitor directory, RECOBRO_RECORDINGS_DIR)."""
+    Asterisk's monitor directory, RECOBRO_RECORDINGS_DIR; sessions: where
+    agents' sessions open, None when the API has no Stasis application)."""
     def install(app: web.Application) -> None:
         app[STORE], app[POOL], app[EVENTS], app[CALLS] = AgentStore(pool), pool, events, calls
         app[RECORDINGS_DIR] = recordings_dir
+        if sessions is not None:
+            app[SESSIONS] = sessions
         app.add_routes([
             web.get("/agents", list_agents),
             web.get("/agents/{endpoint}", show_agent),

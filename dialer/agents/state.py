@@ -42,6 +42,11 @@ PAUSE_REASONS = ("break", "lunch", "training", "meeting", "coaching", "technical
 MISSED_CALL = "missed_call"
 UNREACHABLE = "unreachable"
 MISS_REASONS = (MISSED_CALL, UNREACHABLE)
+# Why an agent's session (the line held open for the shift) ended: the
+# agent's phone hung up (or vanished), or a person logged the agent out.
+SESSION_HUNG_UP = "hung_up"
+SESSION_LOGGED_OUT = "logged_out"
+SESSION_END_REASONS = (SESSION_HUNG_UP, SESSION_LOGGED_OUT)
 
 S, A = AgentState, AgentAction
 TRANSITIONS: dict[tuple[AgentState, AgentAction], AgentState] = {

@@ -155,6 +155,10 @@ class UnknownAgent(ConfigError):
     """No agent has that endpoint."""
 
 
+class SessionRefused(ConfigError):
+    """The agent's session cannot open (one is open already)."""
+
+
 class UnknownSkill(ConfigError):
     """The agent has no skill of that name."""
 
@@ -256,6 +260,61 @@ class AgentStore:
         rows = await self.pool.fetch(_STATE_CHANGES, start, end)
         return [StateChange(r["endpoint"], AgentState(r["state"]), r["since"],
                             r["wrap_up_until"]) for r in rows]
+
+    async def open_session(self, endpoint: str, channel: str, now: datetime) -> Moved:
+        """The agent answered the session call on channel: the session is
+        open and the agent logged in (one already logged in stays as it
+        is). SessionRefused when the agent has a session open already;
+        UnknownAgent when there is no such agent."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                "SELECT state, state_since, wrap_up_until FROM agents WHERE endpoint = $1 "
+                "FOR UPDATE", endpoint)
+            if row is None:
+                raise UnknownAgent(f"no agent {endpoint!r}")
+            open_line = await connection.fetchval(
+                "SELECT channel FROM agent_sessions WHERE agent = $1 AND closed_at IS NULL",
+                endpoint)
+            if open_line is not None:
+                raise SessionRefused(f"agent {endpoint} has a session open already "
+                                     f"(line {open_line})")
+            state, _ = settled(AgentState(row["state"]), row["state_since"],
+                               row["wrap_up_until"], now)
+            after = apply(state, AgentAction.LOG_IN)
+            await connection.execute(
+                "INSERT INTO agent_sessions (channel, agent, opened_at) VALUES ($1, $2, $3)",
+                channel, endpoint, now)
+            if after is not state:
+                await connection.execute(
+                    "UPDATE agents SET state = $2, state_since = $3, pause_reason = '', "
+                    "wrap_up_until = NULL WHERE endpoint = $1", endpoint, after.value, now)
+        return Moved(state, after)
+
+    async def close_session(self, channel: str, now: datetime, reason: str) -> str | None:
+        """The session on channel ends (reason: one of
+        dialer.agents.state's SESSION_END_REASONS),
+        and its agent is logged out in the same transaction, so no call is
+        routed to the closed line; the agent, or None if no session was
+        open on channel."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            agent = await connection.fetchval(
+                "UPDATE agent_sessions SET closed_at = $2, close_reason = $3 "
+                "WHERE channel = $1 AND closed_at IS NULL RETURNING agent", channel, now, reason)
+            if agent is None:
+                return None
+            await connection.execute(
+                "UPDATE agents SET state = $2, state_since = $3, pause_reason = '', "
+                "wrap_up_until = NULL, attempt_id = NULL WHERE endpoint = $1 "
+                "AND state <> $2", agent, AgentState.LOGGED_OUT.value, now)
+        log.info("agent %s: session on %s closed (%s), logged out", agent, channel, reason)
+        return agent
+
+    async def session_line(self, endpoint: str) -> str | None:
+        """The channel of the agent's open session (the agent's line, and
+        its bridge), or None: the agent has no session (per-call ringing)."""
+        return await self.pool.fetchval(
+            "SELECT channel FROM agent_sessions WHERE agent = $1 AND closed_at IS NULL",
+            endpoint)
 
     async def log_in_everyone(self, now: datetime) -> list[str]:
         """Log in every agent who is logged out or paused (a demo or a

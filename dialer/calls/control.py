@@ -116,15 +116,21 @@ class CallControl(Protocol):
         on after its Stasis()), with channel variables set for it."""
 
     async def call_endpoint(self, endpoint: str, channel_id: str, caller_id: str,
-                            timeout_s: float) -> None:
-        """Ring an endpoint (an agent's phone); its channel, channel_id,
-        enters the application when answered."""
+                            timeout_s: float, flow: str = "agent",
+                            params: Mapping[str, str] | None = None) -> None:
+        """Ring an endpoint (an agent's phone), asking it to answer by itself
+        (the usual auto-answer SIP headers, for phones that honour them);
+        its channel, channel_id, enters the application when answered, with
+        flow and the named params as its arguments."""
 
     async def bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
         """Put the channels together in a new mixing bridge."""
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         """Take a bridge down (one already gone is fine)."""
+
+    async def bridge_channels(self, bridge_id: str) -> list[str]:
+        """The channels in a bridge now ([] when the bridge is gone)."""
 
     async def join_bridge(self, bridge_id: str, channel_id: str, absorb_dtmf: bool) -> None:
         """Put a channel in a bridge (again, if it is in it already) with

@@ -181,7 +181,8 @@ class InboundDesk:
                         await inbound_store.connected(self.pool, inbound_id, agent, connected_at)
                         await self.connector.record(call_id)
                         await self.assisted.while_connected(
-                            call_id, agent, self.connector.leg_of(call_id), str(inbound_id),
+                            call_id, agent, self.connector.leg_of(call_id),
+                            self.connector.bridge_of(call_id), str(inbound_id),
                             debtor.reference, events)
                         await self.connector.tear_down(call_id, agent)
                         return

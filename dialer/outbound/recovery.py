@@ -88,8 +88,10 @@ class Recovery:
         if freed:
             log.warning("agents left on calls that ended are ready again: %s",
                         ", ".join(agent for agent, _ in freed))
-        for _, leg in freed:
-            if leg in alive:  # the agent's phone, still in a dead dialer's application
+        for agent, leg in freed:
+            # The agent's phone, still in a dead dialer's application; an
+            # agent's session line stays (it is the API's, for the shift).
+            if leg in alive and leg != await self.connector.agents.session_line(agent):
                 await self.engine.hang_up(leg, "its call ended while no dialer listened")
         if not orphans:
             return 0

@@ -157,7 +157,8 @@ class AnsweredCalls:
                 await self.connector.record(call_id)
                 debtor = self._debtors.get(call_id)
                 await self.assisted.while_connected(
-                    call_id, agent, self.connector.leg_of(call_id), call_id,
+                    call_id, agent, self.connector.leg_of(call_id),
+                    self.connector.bridge_of(call_id), call_id,
                     debtor.reference if debtor else "", events)
                 await self.connector.tear_down(call_id, agent)
                 return

@@ -93,18 +93,18 @@ class AssistedPayments:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def while_connected(self, call_id: str, agent: str, leg: str, attempt: str,
-                              reference: str, events: CallEvents) -> None:
-        """Until the call (bridged to agent's leg) ends: each payment its
+    async def while_connected(self, call_id: str, agent: str, leg: str, bridge: str,
+                              attempt: str, reference: str, events: CallEvents) -> None:
+        """Until the call (in bridge with agent's leg) ends: each payment its
         agent asks for is taken from the debtor of account reference
         ("" when unknown); attempt is the id the agent knows the call by.
         Keys pressed meanwhile, talking to the agent, are nobody's."""
         while (event := await events.next()) is not None:
             if isinstance(event, PaymentRequested):
-                await self._take(call_id, agent, leg, attempt, reference, events)
+                await self._take(call_id, agent, leg, bridge, attempt, reference, events)
 
-    async def _take(self, call_id: str, agent: str, leg: str, attempt: str, reference: str,
-                    events: CallEvents) -> None:
+    async def _take(self, call_id: str, agent: str, leg: str, bridge: str, attempt: str,
+                    reference: str, events: CallEvents) -> None:
         told: list[Progress] = []
         desk: asyncio.Queue[Progress | None] = asyncio.Queue()
         sender = asyncio.get_running_loop().create_task(
@@ -125,7 +125,7 @@ class AssistedPayments:
             assert payer is not None and self.payments is not None
             report(Progress("capture", "started: the debtor hears the payment prompts"))
             try:
-                await self.control.join_bridge(call_id, call_id, absorb_dtmf=True)
+                await self.control.join_bridge(bridge, call_id, absorb_dtmf=True)
             except CallControlError as error:
                 # Never a capture whose keys would reach the agent.
                 if not isinstance(error, ChannelGone):
@@ -138,7 +138,7 @@ class AssistedPayments:
                 result = await self.payments.take(call_id, events, payer, report=report)
             finally:
                 self._masks.pop(call_id, None)
-                await self._unabsorb(call_id, events)
+                await self._unabsorb(call_id, bridge, events)
             if not told or told[-1] != outcome(result):
                 report(outcome(result))
         except CONNECTION_LOST as error:
@@ -161,12 +161,12 @@ class AssistedPayments:
                                        f"with {payer.balance} {payer.currency.strip()} owed")
         return None
 
-    async def _unabsorb(self, call_id: str, events: CallEvents) -> None:
+    async def _unabsorb(self, call_id: str, bridge: str, events: CallEvents) -> None:
         """The debtor back in the bridge as before the capture: keys passed on."""
         if events.ended.done():
             return
         try:
-            await self.control.join_bridge(call_id, call_id, absorb_dtmf=False)
+            await self.control.join_bridge(bridge, call_id, absorb_dtmf=False)
         except ChannelGone:
             pass
         except CallControlError as error:

@@ -71,11 +71,12 @@ class AriClient:
         return AriError(f"cannot reach Asterisk ARI at {self.settings.url} (RECOBRO_ARI_URL): "
                         f"{error or 'timed out'}; is Asterisk running? (`recobro lab up`)")
 
-    async def _request(self, method: str, path: str, **params: str) -> Any:
+    async def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None,
+                       **params: str) -> Any:
         assert self._session is not None
         try:
             async with self._session.request(method, f"{self.settings.url}/ari{path}",
-                                             params=params) as response:
+                                             params=params, json=body) as response:
                 if response.status == 401:
                     raise self._auth_error()
                 if response.status == 404:
@@ -199,12 +200,16 @@ class AriClient:
         await self._request("POST", f"/channels/{channel_id}/continue")
 
     async def originate(self, *, endpoint: str, channel_id: str, app_args: str,
-                        caller_id: str, timeout_s: int) -> None:
-        """Call an endpoint (an agent's softphone) into this app; its channel
+                        caller_id: str, timeout_s: int,
+                        variables: Mapping[str, str] | None = None) -> None:
+        """Call an endpoint (an agent's softphone) into this app, with
+        channel variables set on the new channel before it is called
+        (PJSIP_HEADER(add,...) adds a header to its INVITE); its channel
         enters the app (StasisStart) when it answers."""
-        await self._request("POST", "/channels", endpoint=endpoint, app=self.settings.app,
-                            appArgs=app_args, channelId=channel_id, callerId=caller_id,
-                            timeout=str(timeout_s))
+        await self._request("POST", "/channels",
+                            body={"variables": dict(variables)} if variables else None,
+                            endpoint=endpoint, app=self.settings.app, appArgs=app_args,
+                            channelId=channel_id, callerId=caller_id, timeout=str(timeout_s))
 
     async def bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
         """Create a mixing bridge and put the channels in it."""
@@ -250,6 +255,14 @@ class AriClient:
             await self._request("DELETE", f"/bridges/{bridge_id}")
         except AriNotFound:
             pass
+
+    async def bridge_channels(self, bridge_id: str) -> list[str]:
+        """The ids of the channels in a bridge ([] when it is gone)."""
+        try:
+            bridge = await self._request("GET", f"/bridges/{bridge_id}")
+        except AriNotFound:
+            return []
+        return [str(channel) for channel in bridge.get("channels", ())]
 
     async def channel_name(self, channel_id: str) -> str:
         """A channel's name (PJSIP/agent1001-00000012), which AMI actions want."""

@@ -60,8 +60,16 @@ class IncomingCall:
     call_id: str
     peer_uri: str  # sip:+12125550100@127.0.0.1: the caller ID number is its user
     peer_name: str  # the caller ID name ("" when none)
-    from_header: str | None  # the INVITE's From, from baresip's SIP trace
+    invite: str | None  # the INVITE's head as received, from baresip's SIP trace
     at: float
+
+    def header(self, name: str) -> str | None:
+        """The value of the INVITE's first header called name, or None."""
+        if self.invite is None:
+            return None
+        found = re.search(rf"^{re.escape(name)}: *(.*?)\s*$", self.invite,
+                          re.MULTILINE | re.IGNORECASE)
+        return found[1] if found else None
 
     @property
     def peer_number(self) -> str:
@@ -262,11 +270,12 @@ ctrl_tcp_listen {host}:{self.ctrl_port}
         event = await self.wait_event("CALL_INCOMING", timeout_s, since)
         return IncomingCall(call_id=event.call_id, peer_uri=event.peer_uri,
                             peer_name=event.peer_name,
-                            from_header=await self._from_header(event.call_id), at=event.at)
+                            invite=await self._invite(event.call_id), at=event.at)
 
-    async def _from_header(self, call_id: str) -> str | None:
-        """The From header of the INVITE of call_id in the SIP trace (the
-        event carries only the peer's URI and name); the log may lag."""
+    async def _invite(self, call_id: str) -> str | None:
+        """The head (request line and headers) of the INVITE of call_id in
+        the SIP trace (the event carries only the peer's URI and name); the
+        log may lag."""
         for _ in range(10):
             text = self.log_file.read_text(errors="replace")
             # Each traced request's headers run from its request line to
@@ -274,14 +283,17 @@ ctrl_tcp_listen {host}:{self.ctrl_port}
             for start in re.finditer(r"^INVITE sip:", text, re.MULTILINE):
                 head = re.split(r"\r?\n\r?\n", text[start.start():], maxsplit=1)[0]
                 if re.search(rf"^Call-ID: *{re.escape(call_id)}\s*$", head, re.MULTILINE):
-                    found = re.search(r"^From: *(.*?)\s*$", head, re.MULTILINE)
-                    return found[1] if found else None
+                    return head
             await asyncio.sleep(0.05)
         return None
 
     async def accept(self) -> None:
         """Answer the ringing call (the agent picks up)."""
         await self.command("accept")
+
+    async def dial(self, number: str) -> None:
+        """Call number (a feature code, say) at the registrar."""
+        await self.command("dial", f"sip:{number}@{self.cfg.host}:{self.cfg.sip_port}")
 
     async def hangup(self) -> None:
         """Hang up the current call (or reject the ringing one)."""

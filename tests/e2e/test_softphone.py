@@ -16,6 +16,7 @@ import asyncpg
 import numpy as np
 import pytest
 
+from dialer.engine import AUTO_ANSWER_HEADERS
 from dialer.settings import read_env_file
 from ivr import safe_harbour
 from tests.audio import Capture, received
@@ -85,8 +86,11 @@ async def test_an_agent_answering_by_hand_after_a_second_is_bridged(lab_config, 
             await phone.accept()
             await phone.wait_event("CALL_ESTABLISHED", 5)
             await dialer
-    # The phone showed who was calling.
+    # The phone showed who was calling, and its INVITE asked it to answer
+    # by itself (baresip 1.0.0 does not know these headers: it just rang).
     assert (ringing.peer_name, ringing.peer_number) == ("Ana Ruiz", number)
+    for name, value in AUTO_ANSWER_HEADERS.items():
+        assert ringing.header(name) == value, ringing.invite
     row = await attempt(fresh_database)
     assert (row["result"], row["agent"]) == ("conversation", agent.endpoint)
     assert 1.0 <= (row["connected_at"] - row["answered_at"]).total_seconds() < 2.0

@@ -118,7 +118,7 @@ def test_the_document_and_its_page_are_served_without_a_token(served) -> None:
     ("POST", "/agents/agent1001/pause", {"reason": ["lunch"]},
      'the body\'s "reason" must be text'),
     ("POST", "/agents/agent1001/dance", None,
-     "the path's 'action' must be one of login, logout, ready, pause"),
+     "the path's 'action' must be one of login, logout, ready, pause, session"),
     ("GET", "/reports/strategy?from=2026-02-30", None,
      "the query's 'from' must be a date (YYYY-MM-DD)"),
     ("POST", "/campaigns/spring/templates/any/agent_link/sms/es", {"body": "Hi", "author": "x"},

@@ -95,7 +95,7 @@ async def run(monkeypatch, found: Payer | None, keys: str = "", gateway: bool = 
     events.put(DtmfReceived(call_id=CALL, at=NOW, digit="5"))
     events.put(PaymentRequested(call_id=CALL, at=NOW, agent=AGENT))
     asyncio.get_running_loop().call_later(1.0, events.end)
-    await service.while_connected(CALL, AGENT, LEG, "attempt-1", "AS-1", events)
+    await service.while_connected(CALL, AGENT, LEG, CALL, "attempt-1", "AS-1", events)
     return control, service.agents.told
 
 

@@ -56,6 +56,9 @@ class Agents:
     async def release(self, endpoint: str, now: datetime) -> None:
         self.released.append(endpoint)
 
+    async def session_line(self, endpoint: str) -> None:
+        return None  # no session: the agent's phone is rung
+
 
 async def test_a_refused_bridge_is_not_tried_again():
     calls = Calls()

@@ -76,7 +76,7 @@ def test_feature_codes_are_reachable_from_agents_phones_only(tmp_path):
             current = line.strip("[]")
         elif line.startswith("exten =>"):
             contexts.setdefault(current, []).append(line.split("=>")[1].split(",")[0].strip())
-    assert contexts["recobro-agents"] == ["*81", "*82", "*83", "*84", "_*84X", "9000"]
+    assert contexts["recobro-agents"] == ["*80", "*81", "*82", "*83", "*84", "_*84X", "9000"]
     assert not [e for e in contexts["recobro-from-trunk"] if e.startswith(("*", "_*"))]
 
 

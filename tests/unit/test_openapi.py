@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dialer.access.roles import ROUTES
+from dialer.agents import http as agents_http
 from dialer.agents.disposition import DispositionEffect
 from dialer.agents.events import AgentEvents
 from dialer.agents.state import PERSON_ACTIONS, AgentState
@@ -59,7 +60,7 @@ def test_its_enums_are_the_codes() -> None:
         s or "any" for s in SEGMENTS]
     paths = document()["paths"]
     action = paths["/agents/{endpoint}/{action}"]["post"]["parameters"][1]
-    assert action["schema"]["enum"] == list(PERSON_ACTIONS)
+    assert action["schema"]["enum"] == [*PERSON_ACTIONS, agents_http.SESSION_ACTION]
     of = paths["/reports/strategy"]["get"]["parameters"][0]
     assert (of["name"], of["schema"]["enum"]) == ("of", list(KINDS))
     assert list(paths["/reports/strategy"]["get"]["responses"]["200"]["content"]) == list(

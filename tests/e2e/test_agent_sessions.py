@@ -1,0 +1,358 @@
+"""Agent sessions with a real softphone: baresip registered as agent1004
+(no auto-answer) is called once for its session, answers after a
+human-like delay, then takes debtors in a row with nobody touching it: no
+more calls ring it, each debtor is in its bridge within the 2 seconds and
+the agent hears each debtor's greeting. The agent hanging up ends the
+session: logged out, the reason recorded, no debtor sent to the dead line."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+
+from dialer.settings import read_env_file
+from ivr import agent_prompts
+from lab import sipp
+from tests.audio import Audio, match, received, sent
+from tests.e2e.cli import cli_env
+from tests.e2e.softphone import Baresip
+from tests.e2e.sounds import reference
+from tests.e2e.test_agents import api_url, run, start_api
+from tests.e2e.test_softphone import capture
+
+pytestmark = pytest.mark.lab
+
+DEBTORS = 10
+# A person's "¿Bueno?" then 3 s on the line (the PSTN's 803 behaviour),
+# the last digit telling the debtors apart.
+NUMBERS = [f"+1212555803{i}" for i in range(DEBTORS)]
+HUMAN_DELAY_S = 1.5  # the agent clicks answer on the session call
+
+
+async def prepare(lab_config, url: str, tmp_path: Path, numbers: list[str],
+                  agents: list[str]) -> dict[str, str]:
+    """Spanish debtors at numbers, the agents skilled for them (not logged
+    in), a progressive campaign "shift" with no wrap-up."""
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1,language\n" + "".join(
+        f"S{i},Debtor {i},100,10,{number},es\n" for i, number in enumerate(numbers)))
+    await run(env, "accounts", "import", str(accounts))
+    for agent in agents:
+        await run(env, "agent", "skills", agent, "--skills", "language:es=3")
+    await run(env, "campaign", "create", "shift", "--mode", "progressive", "--window",
+              "00:00-23:59", "--wrap-up", "0", "--ring-timeout", "8")
+    await run(env, "campaign", "start", "shift")
+    return env
+
+
+async def open_session(lab_config, phone: Baresip) -> str:
+    """Ask the test's API for the phone's agent's session, answer its call
+    after a person's delay; the line's channel."""
+    token = read_env_file(lab_config.env_file)["RECOBRO_API_TOKEN"]
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{api_url(lab_config)}/agents/{phone.agent.endpoint}/session",
+            headers={"Authorization": f"Bearer {token}"}) as response:
+        body = await response.json()
+        assert response.status == 200, body
+    assert body["state"] == "logged_out"  # until the phone answers
+    await answer_like_a_person(phone)
+    return str(body["line"])
+
+
+async def answer_like_a_person(phone: Baresip) -> None:
+    """The session call rings; the agent clicks answer after a moment."""
+    await phone.wait_incoming(10)
+    await asyncio.sleep(HUMAN_DELAY_S)
+    await phone.accept()
+    await phone.wait_event("CALL_ESTABLISHED", 5)
+
+
+async def wait_for(url: str, query: str, expected: object, timeout_s: float = 10.0) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while (value := await connection.fetchval(query)) != expected:
+            assert time.monotonic() < deadline, f"{query}: {value!r}, not {expected!r}"
+            await asyncio.sleep(0.1)
+    finally:
+        await connection.close()
+
+
+async def fetch(url: str, query: str) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetch(query)
+    finally:
+        await connection.close()
+
+
+def window(audio: Audio, start: float, seconds: float) -> Audio:
+    """The part of audio from capture time start, seconds long."""
+    first = max(0, int((start - audio.start) * audio.rate))
+    return Audio(audio.samples[first:first + int(seconds * audio.rate)], audio.rate,
+                 audio.time_of(first / audio.rate))
+
+
+async def test_an_agent_on_a_session_takes_debtors_in_a_row_untouched(lab_config,
+                                                                     fresh_database,
+                                                                     tmp_path):
+    agent = lab_config.agents[3]
+    env = await prepare(lab_config, fresh_database, tmp_path, NUMBERS, [agent.endpoint])
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, agent, tmp_path / "baresip") as phone:
+            with capture(lab_config, phone, tmp_path / "session.pcap") as cap:
+                line = await open_session(lab_config, phone)
+                await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{agent.endpoint}'", "ready")
+                rang = len([e for e in phone.events if e.type == "CALL_INCOMING"])
+                await run(env, "campaign", "run", "shift", "--for", "45", timeout=180)
+                # Nobody touched the phone: no call rang it after the session's.
+                assert [e.type for e in phone.events].count("CALL_INCOMING") == rang == 1
+                assert "CALL_CLOSED" not in [e.type for e in phone.events]
+                # The shift ends (the capture holds the whole dialog).
+                await phone.hangup()
+                await wait_for(fresh_database, "SELECT close_reason FROM agent_sessions",
+                               "hung_up")
+    finally:
+        api.terminate()
+        await api.wait()
+    attempts = await fetch(fresh_database,
+                           "SELECT t.number, t.result, t.agent, t.agent_channel, "
+                           "t.answered_at, t.connected_at FROM attempts t ORDER BY t.number")
+    assert [a["number"] for a in attempts] == NUMBERS
+    for a in attempts:
+        assert (a["result"], a["agent"], a["agent_channel"]) == (
+            "conversation", agent.endpoint, line), dict(a)
+        assert (a["connected_at"] - a["answered_at"]).total_seconds() < 2.0, dict(a)
+    # What the phone received on its one session call holds each debtor's
+    # greeting, heard as that debtor said it (the greetings are alike: each
+    # is looked for within half a second of when it was said).
+    heard = received(cap.path, lab_config.sip_port, phone.sip_port)
+    assert len(heard) == 1, [h.number for h in heard]
+    said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port)
+    for number in NUMBERS:
+        greeting = said.by_number(number)
+        assert greeting.speech_seconds > 0.3  # the greeting left the debtor's phone
+        said_from, said_to = greeting.speech_span
+        then = window(heard[0].audio, said_from - 0.5, said_to - said_from + 1.0)
+        found = match(then, greeting.audio)
+        assert found.found(), (number, found)
+
+
+async def test_an_agent_hanging_up_ends_the_session_and_gets_no_debtor(lab_config,
+                                                                      fresh_database,
+                                                                      tmp_path):
+    phone_agent, sipp_agent = lab_config.agents[3], lab_config.agents[0]
+    number = "+12125558030"
+    env = await prepare(lab_config, fresh_database, tmp_path, [number],
+                        [phone_agent.endpoint, sipp_agent.endpoint])
+    await run(env, "agent", "login", sipp_agent.endpoint)
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, phone_agent, tmp_path / "baresip") as phone:
+            # The CLI asks the test's API (its port) to open the session.
+            said = await run({**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]},
+                             "agent", "session", phone_agent.endpoint)
+            line = said.split("(line ", 1)[1].split(")", 1)[0]
+            await answer_like_a_person(phone)
+            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                           f"'{phone_agent.endpoint}'", "ready")
+            await phone.hangup()  # mid-session, between calls
+            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                           f"'{phone_agent.endpoint}'", "logged_out")
+            since = len(phone.events)
+            await run(env, "campaign", "run", "shift", "--for", "2")
+            assert "CALL_INCOMING" not in [e.type for e in phone.events[since:]]
+    finally:
+        api.terminate()
+        await api.wait()
+    sessions = await fetch(fresh_database, "SELECT * FROM agent_sessions")
+    assert [(s["channel"], s["agent"], s["close_reason"]) for s in sessions] == [
+        (line, phone_agent.endpoint, "hung_up")]
+    assert sessions[0]["closed_at"] > sessions[0]["opened_at"]
+    (attempt,) = await fetch(fresh_database, "SELECT result, agent FROM attempts")
+    assert (attempt["result"], attempt["agent"]) == ("conversation", sipp_agent.endpoint)
+
+
+async def test_an_agent_hanging_up_mid_call_ends_the_debtors_call_too(lab_config,
+                                                                     fresh_database,
+                                                                     tmp_path):
+    agent = lab_config.agents[3]
+    number = "+12125558300"  # a person's greeting, then 30 s on the line
+    env = await prepare(lab_config, fresh_database, tmp_path, [number], [agent.endpoint])
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, agent, tmp_path / "baresip") as phone:
+            await open_session(lab_config, phone)
+            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                           f"'{agent.endpoint}'", "ready")
+            dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
+            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                           f"'{agent.endpoint}'", "on_call", timeout_s=30)
+            await asyncio.sleep(1.0)  # talking
+            hung_up_at = time.monotonic()
+            await phone.hangup()
+            await dialer
+            ended_in = time.monotonic() - hung_up_at
+    finally:
+        api.terminate()
+        await api.wait()
+    # The debtor's call ended with the session, long before its 30 s, and
+    # is recorded like any other conversation.
+    assert ended_in < 15.0
+    (attempt,) = await fetch(fresh_database, "SELECT result, agent, connected_at, ended_at "
+                                             "FROM attempts")
+    assert (attempt["result"], attempt["agent"]) == ("conversation", agent.endpoint)
+    assert (attempt["ended_at"] - attempt["connected_at"]).total_seconds() < 10.0
+    (session,) = await fetch(fresh_database, "SELECT close_reason FROM agent_sessions")
+    assert session["close_reason"] == "hung_up"
+    (state,) = await fetch(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                                           f"'{agent.endpoint}'")
+    assert state["state"] == "logged_out"
+
+
+async def test_logging_the_agent_out_ends_the_session_and_hangs_the_line_up(lab_config,
+                                                                           fresh_database,
+                                                                           tmp_path):
+    agent = lab_config.agents[3]
+    env = await prepare(lab_config, fresh_database, tmp_path, ["+12125558030"],
+                        [agent.endpoint])
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, agent, tmp_path / "baresip") as phone:
+            await open_session(lab_config, phone)
+            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                           f"'{agent.endpoint}'", "ready")
+            since = len(phone.events)
+            await run(env, "agent", "logout", agent.endpoint)
+            # Recobro hangs the line up (baresip reports the call closed).
+            await phone.wait_event("CALL_CLOSED", 5, since)
+    finally:
+        api.terminate()
+        await api.wait()
+    (session,) = await fetch(fresh_database, "SELECT close_reason FROM agent_sessions")
+    assert session["close_reason"] == "logged_out"
+
+
+async def test_a_debtor_calling_in_joins_the_agents_line(lab_config, fresh_database, tmp_path):
+    agent = lab_config.agents[3]
+    env = await prepare(lab_config, fresh_database, tmp_path, ["+12125550181"],
+                        [agent.endpoint])
+    api = await start_api(lab_config, env)
+    desk = await asyncio.create_subprocess_exec(
+        "recobro", "inbound", env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert b"taking calls" in await asyncio.wait_for(desk.stdout.readline(), 30)
+        async with Baresip(lab_config, agent, tmp_path / "baresip") as phone:
+            line = await open_session(lab_config, phone)
+            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                           f"'{agent.endpoint}'", "ready")
+            # The debtor (S0's number) calls in and stays 4 s.
+            await asyncio.to_thread(sipp.call_in, lab_config, "+12125550181", stay_s=4)
+            # The phone rang once, for the session; the line is still up.
+            assert [e.type for e in phone.events].count("CALL_INCOMING") == 1
+            assert "CALL_CLOSED" not in [e.type for e in phone.events]
+            (session,) = await fetch(fresh_database,
+                                     "SELECT channel, closed_at FROM agent_sessions")
+            assert (session["channel"], session["closed_at"]) == (line, None)
+    finally:
+        desk.terminate()
+        await desk.wait()
+        api.terminate()
+        await api.wait()
+    (call,) = await fetch(fresh_database, "SELECT agent, arrived_at, connected_at "
+                                          "FROM inbound_calls")
+    assert call["agent"] == agent.endpoint
+    assert (call["connected_at"] - call["arrived_at"]).total_seconds() < 2.0
+
+
+async def test_an_agent_dialing_star_80_opens_the_session_on_that_call(lab_config,
+                                                                      lab_settings, tmp_path):
+    """*80 from the softphone: the lab's own `recobro api` (on the lab's
+    database, as every feature code) keeps that very call as the agent's
+    line, logs the agent in and says so; hanging up ends the session."""
+    agent = lab_config.agents[3]
+    connection = await asyncpg.connect(lab_settings.database_url)
+    before = await connection.fetchrow("SELECT state, state_since, pause_reason, wrap_up_until "
+                                       "FROM agents WHERE endpoint = $1", agent.endpoint)
+    try:
+        await connection.execute("UPDATE agents SET state = 'logged_out' WHERE endpoint = $1",
+                                 agent.endpoint)
+        async with Baresip(lab_config, agent, tmp_path / "baresip") as phone:
+            with capture(lab_config, phone, tmp_path / "star80.pcap") as cap:
+                await phone.dial("*80")
+                await phone.wait_event("CALL_ESTABLISHED", 5)
+                await wait_for(lab_settings.database_url, "SELECT state FROM agents WHERE "
+                               f"endpoint = '{agent.endpoint}'", "ready")
+                (line,) = await connection.fetch(
+                    "SELECT channel FROM agent_sessions WHERE agent = $1 AND closed_at IS NULL",
+                    agent.endpoint)
+                await asyncio.sleep(3.0)  # the answer plays
+                await phone.hangup()
+                await wait_for(lab_settings.database_url, "SELECT close_reason FROM "
+                               f"agent_sessions WHERE channel = '{line['channel']}'", "hung_up")
+        (state,) = await connection.fetch("SELECT state FROM agents WHERE endpoint = $1",
+                                          agent.endpoint)
+        assert state["state"] == "logged_out"
+    finally:
+        await connection.execute("DELETE FROM agent_sessions WHERE agent = $1", agent.endpoint)
+        await connection.execute(
+            "UPDATE agents SET state = $2, state_since = $3, pause_reason = $4, "
+            "wrap_up_until = $5 WHERE endpoint = $1", agent.endpoint, *before.values())
+        await connection.close()
+    (call,) = received(cap.path, lab_config.sip_port, phone.sip_port)
+    assert call.number == "*80"
+    said = call.match(reference(lab_config, agent_prompts.LOGGED_IN.sound,
+                                lab_settings.language, tmp_path))
+    assert said.found(), said
+
+
+async def test_a_line_that_went_while_no_api_listened_gets_no_debtor(lab_config,
+                                                                    fresh_database,
+                                                                    tmp_path):
+    """The API that held the session stops, then the agent hangs up: nobody
+    saw the line go. The next debtor routed to that agent finds it gone:
+    the session is closed, the agent logged out, the debtor goes to the
+    next free agent."""
+    phone_agent, sipp_agent = lab_config.agents[3], lab_config.agents[0]
+    number = "+12125558030"
+    env = await prepare(lab_config, fresh_database, tmp_path, [number],
+                        [phone_agent.endpoint, sipp_agent.endpoint])
+    # Routing prefers the phone's agent (the better Spanish).
+    await run(env, "agent", "skills", phone_agent.endpoint, "--skills", "language:es=5")
+    await run(env, "agent", "skills", sipp_agent.endpoint, "--skills", "language:es=1")
+    await run(env, "agent", "login", sipp_agent.endpoint)
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, phone_agent, tmp_path / "baresip") as phone:
+            line = await open_session(lab_config, phone)
+            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                           f"'{phone_agent.endpoint}'", "ready")
+            api.terminate()
+            await api.wait()
+            await phone.hangup()
+            await phone.wait_event("CALL_CLOSED", 5)
+            since = len(phone.events)
+            await run(env, "campaign", "run", "shift", "--for", "2")
+            assert "CALL_INCOMING" not in [e.type for e in phone.events[since:]]
+    finally:
+        if api.returncode is None:
+            api.terminate()
+            await api.wait()
+    (session,) = await fetch(fresh_database, "SELECT channel, close_reason FROM agent_sessions")
+    assert (session["channel"], session["close_reason"]) == (line, "hung_up")
+    (attempt,) = await fetch(fresh_database, "SELECT result, agent, answered_at, connected_at "
+                                             "FROM attempts")
+    assert (attempt["result"], attempt["agent"]) == ("conversation", sipp_agent.endpoint)
+    assert (attempt["connected_at"] - attempt["answered_at"]).total_seconds() < 2.0
+    (state,) = await fetch(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                                           f"'{phone_agent.endpoint}'")
+    assert state["state"] == "logged_out"
