@@ -221,15 +221,21 @@ class Predictive:
             return self.cap
         window = WINDOW_S[self.regulator]
         end = self._day_end(now)
+        # Today's last answers stay in windows that end tomorrow: those are
+        # checked too, tomorrow dialing again from when today's dialing began
+        # (not before today's ends: a campaign may dial round the clock).
+        next_start, next_end = max(self._dialing_since + DAY_S, end), end + DAY_S
         hours = np.asarray(self._hours)
         starts, live, abandoned = hours[:, 0] * HOUR_S, hours[:, 1], hours[:, 2]
         ends = starts + HOUR_S + window  # when each hour has wholly left the window
-        checked = np.append(ends[(ends > now) & (ends < end)], end)
+        checked = np.append(ends[(ends > now) & (ends < next_end)], (end, next_end))
         whole = starts[None, :] >= checked[:, None] - window
         some = starts[None, :] + HOUR_S > checked[:, None] - window
         old_live = (whole * live).sum(axis=1)
         old_abandoned = (some * abandoned).sum(axis=1)
-        coming = np.maximum(self._live_pace(now) * (checked - now), 1.0)
+        dialing_s = (np.minimum(checked, end) - now
+                     + np.clip(np.minimum(checked, next_end) - next_start, 0.0, None))
+        coming = np.maximum(self._live_pace(now) * dialing_s, 1.0)
         budget = (self.cap * (old_live + coming) - old_abandoned
                   - self.margin_z * np.sqrt(self.cap * (1 - self.cap) * coming))
         return float((budget / coming).min())
