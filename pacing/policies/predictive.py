@@ -207,21 +207,16 @@ class Predictive:
 
     def budget_rate(self, now: float) -> float:
         """The abandons the regulator's window still allows, spent evenly over
-        the live answers expected until the window ends, as a rate. Every
-        window that ends from now to the end of tomorrow's dialing holds the
-        outcomes of the window so far that are still in it at its end (on a
-        rolling window, older ones leave and free their share) and the
-        answers still to come (today's until today's dialing ends, then
-        tomorrow's, at the last hour's pace); its budget is the cap on all of
-        them, less the abandons already in it and a reserve of margin_z
-        standard errors for the noise still to land and for that of the AMD
-        false positives it holds (estimated, never heard), so no window
-        lands over the cap by chance. So today's last answers, which stay in windows
-        that end tomorrow, are not spent on a morning that those windows do
-        not hold. The tightest window sets the rate. Windows are checked
-        where an hour of old outcomes leaves (that hour's abandons count
-        until all of it has left, its live answers only while all of it is
-        in)."""
+        the live answers expected from now to the end of the day's dialing,
+        as a rate. Every window that ends by then holds the outcomes of the
+        window so far that are still in it at its end (on a rolling window,
+        older ones leave and free their share) and the answers still to come;
+        its budget is the cap on all of them, less the abandons already in
+        it and a reserve of margin_z standard errors for the noise still to
+        land, so no window lands over the cap by chance. The tightest window
+        sets the rate. Windows are checked where an hour of old outcomes
+        leaves (that hour's abandons count until all of it has left, its live
+        answers only while all of it is in)."""
         if not self._hours:
             return self.cap
         window = WINDOW_S[self.regulator]
@@ -241,12 +236,8 @@ class Predictive:
         dialing_s = (np.minimum(checked, end) - now
                      + np.clip(np.minimum(checked, next_end) - next_start, 0.0, None))
         coming = np.maximum(self._live_pace(now) * dialing_s, 1.0)
-        # The people AMD hung up on are estimated, never heard: the old
-        # hours' count may be off by their binomial noise, which no later
-        # hour sees to correct.
-        unseen = self.unseen_rate * (1.0 - self.unseen_rate) * old_live
         budget = (self.cap * (old_live + coming) - old_abandoned
-                  - self.margin_z * np.sqrt(self.cap * (1 - self.cap) * coming + unseen))
+                  - self.margin_z * np.sqrt(self.cap * (1 - self.cap) * coming))
         return float((budget / coming).min())
 
     def _day_end(self, now: float) -> float:
@@ -259,12 +250,6 @@ class Predictive:
         """Live answers per second over the last hour of dialing."""
         span = min(HOUR_S, max(now - self._dialing_since, PACE_MIN_S))
         return self._hour_live / span
-
-    @property
-    def unseen_rate(self) -> float:
-        """The share of the window's live answers that are estimated, not
-        heard: AMD's false positives under Ofcom (none otherwise)."""
-        return self.amd_fp if self.regulator is Regulator.OFCOM else 0.0
 
     @property
     def step(self) -> float:

@@ -20,7 +20,6 @@ from pacing.policies.simple import FixedRatio, Preview, Progressive
 from pacing.policies.vicidial import DropMode, VicidialAdaptive
 
 T0 = 10 * 3600.0
-DAY = 86400.0
 
 
 def snap(now=T0, ready=0, talking=(), wrap=(), dialing=(), waiting=()):
@@ -187,33 +186,6 @@ def test_the_days_last_answers_are_budgeted_against_tomorrows_windows_too():
     today_only = 0.03 + 0.03 * 700 / 100 - 2 * math.sqrt(0.03 * 0.97 / 100)
     assert today_only > 0.03
     assert 0 < policy.budget_rate(16 * 3600.0) < policy.cap
-
-
-def test_the_reserve_counts_the_noise_of_amds_estimated_false_positives():
-    """The people AMD hung up on are estimated, never heard, so the window's
-    count of them may be off and nothing later corrects it: the reserve
-    holds their noise too, and the budget is smaller than if they were heard."""
-
-    class Heard(Predictive):
-        unseen_rate = 0.0  # as if every false positive were heard
-
-    estimated = Predictive(day_end_s=17 * 3600, amd_false_positive_rate=0.01,
-                           abandon_budget=True)
-    heard = Heard(day_end_s=17 * 3600, amd_false_positive_rate=0.01, abandon_budget=True)
-    # Yesterday 09:00-17:00 and today from 09:00, 100 people an hour through
-    # AMD, one in 70 abandoned: this morning's tightest windows hold most of
-    # yesterday, with its estimated false positives.
-    times = [day + 9 * 3600.0 + 36.0 * i for day, n in ((0.0, 800), (DAY, 50))
-             for i in range(n)]
-    for policy in (estimated, heard):
-        for n, at in enumerate(times):
-            policy.observe(CallResolved(at=at, dialed_at=at - 10, result=DialResult.LIVE))
-            policy.observe(CallAbandoned(at=at + 2, answered_at=at) if n % 70 == 0
-                           else CallConnected(at=at, answered_at=at))
-    assert estimated.window_live == heard.window_live
-    assert 0.02 < estimated.window_abandon_rate < 0.03
-    now = times[-1]
-    assert estimated.budget_rate(now) < heard.budget_rate(now)
 
 
 def test_predictive_decision_for_200_agents():
