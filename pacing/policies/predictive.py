@@ -20,11 +20,11 @@ moves it so that the measured abandon rate sits at the set-point, and a
 brake falls back to progressive dialing if the regulator's window gets close
 to the cap. The set-point is the cap less a margin for the window's noise;
 with abandon_budget (an option, not yet the default), the regulator's
-window as a budget: the abandons it still allows, less a reserve for the
-noise still to land, spent evenly over the live answers expected until the
-day's dialing ends. Until some talk times are known it dials progressively;
-while few are known, the talks still going on
-count as censored samples (Kaplan-Meier), as the first talks to end are the
+window as a budget: the abandons every window that ends by tomorrow's end
+of dialing still allows, less a reserve for the noise still to land, spent
+evenly over the live answers expected until it ends. Until some talk
+times are known it dials progressively; while few are known, the talks
+still going on count as censored samples (Kaplan-Meier), as the first talks to end are the
 short ones. A dialer that restarts hands it the campaign's recent history
 and the closed loop's last state (warm_start) instead of starting from zero."""
 
@@ -207,29 +207,38 @@ class Predictive:
 
     def budget_rate(self, now: float) -> float:
         """The abandons the regulator's window still allows, spent evenly over
-        the live answers expected from now to the end of the day's dialing,
-        as a rate. Every window that ends by then holds the outcomes of the
-        window so far that are still in it at its end (on a rolling window,
-        older ones leave and free their share) and the answers still to come;
-        its budget is the cap on all of them, less the abandons already in
-        it and a reserve of margin_z standard errors for the noise still to
-        land, so no window lands over the cap by chance. The tightest window
-        sets the rate. Windows are checked where an hour of old outcomes
-        leaves (that hour's abandons count until all of it has left, its live
-        answers only while all of it is in)."""
+        the live answers expected until the window ends, as a rate. Every
+        window that ends from now to the end of tomorrow's dialing holds the
+        outcomes of the window so far that are still in it at its end (on a
+        rolling window, older ones leave and free their share) and the
+        answers still to come (today's until today's dialing ends, then
+        tomorrow's, at the last hour's pace); its budget is the cap on all of
+        them, less the abandons already in it and a reserve of margin_z
+        standard errors for the noise still to land, so no window lands over
+        the cap by chance. So today's last answers, which stay in windows
+        that end tomorrow, are not spent on a morning those windows do not
+        hold. The tightest window sets the rate. Windows are checked where an
+        hour of old outcomes leaves (that hour's abandons count until all of
+        it has left, its live answers only while all of it is in)."""
         if not self._hours:
             return self.cap
         window = WINDOW_S[self.regulator]
         end = self._day_end(now)
+        # Today's last answers stay in windows that end tomorrow: those are
+        # checked too, tomorrow dialing again from when today's dialing began
+        # (not before today's ends: a campaign may dial round the clock).
+        next_start, next_end = max(self._dialing_since + DAY_S, end), end + DAY_S
         hours = np.asarray(self._hours)
         starts, live, abandoned = hours[:, 0] * HOUR_S, hours[:, 1], hours[:, 2]
         ends = starts + HOUR_S + window  # when each hour has wholly left the window
-        checked = np.append(ends[(ends > now) & (ends < end)], end)
+        checked = np.append(ends[(ends > now) & (ends < next_end)], (end, next_end))
         whole = starts[None, :] >= checked[:, None] - window
         some = starts[None, :] + HOUR_S > checked[:, None] - window
         old_live = (whole * live).sum(axis=1)
         old_abandoned = (some * abandoned).sum(axis=1)
-        coming = np.maximum(self._live_pace(now) * (checked - now), 1.0)
+        dialing_s = (np.minimum(checked, end) - now
+                     + np.clip(np.minimum(checked, next_end) - next_start, 0.0, None))
+        coming = np.maximum(self._live_pace(now) * dialing_s, 1.0)
         budget = (self.cap * (old_live + coming) - old_abandoned
                   - self.margin_z * np.sqrt(self.cap * (1 - self.cap) * coming))
         return float((budget / coming).min())

@@ -157,7 +157,9 @@ def test_the_budget_spends_what_the_window_left():
     _hear_hours(spender, 9, 3, 100, abandoned_in={10})  # 10 of 300: 3.3%
     assert spender.window_abandon_rate > thrifty.window_abandon_rate
     assert 0 <= spender.target < thrifty.target <= 0.9 * thrifty.cap
-    assert spender.budget_rate(12 * 3600.0) < 0.03 < thrifty.budget_rate(12 * 3600.0)
+    # Not over the cap even for the thrifty: the afternoon's answers are also
+    # in windows that end tomorrow, which do not hold the thrifty morning.
+    assert spender.budget_rate(12 * 3600.0) < thrifty.budget_rate(12 * 3600.0) < thrifty.cap
 
 
 def test_on_a_rolling_window_abandons_that_leave_it_free_their_share():
@@ -171,6 +173,19 @@ def test_on_a_rolling_window_abandons_that_leave_it_free_their_share():
         _hear_hours(policy, 24 + 9, 1, 100)  # today's first hour, clean
     assert leaving.window_abandon_rate == staying.window_abandon_rate > 0
     assert staying.budget_rate(34 * 3600.0) < leaving.budget_rate(34 * 3600.0)
+
+
+def test_the_days_last_answers_are_budgeted_against_tomorrows_windows_too():
+    """A clean day leaves the day's window a large budget for its last hour,
+    but that hour's answers stay in the windows that end tomorrow, which
+    hold little else yet: the rate it may spend stays under the cap (it
+    went to 0.9 of the cap, and one 24 h window of scenario B over it,
+    when only the windows ending today were checked)."""
+    policy = Predictive(day_end_s=17 * 3600, abandon_budget=True)
+    _hear_hours(policy, 9, 7, 100)  # 09:00-16:00, 700 live answers, none abandoned
+    today_only = 0.03 + 0.03 * 700 / 100 - 2 * math.sqrt(0.03 * 0.97 / 100)
+    assert today_only > 0.03
+    assert 0 < policy.budget_rate(16 * 3600.0) < policy.cap
 
 
 def test_predictive_decision_for_200_agents():
