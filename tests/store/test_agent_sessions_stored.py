@@ -25,12 +25,6 @@ NOW = datetime(2026, 12, 3, 9, tzinfo=UTC)
 AGENT = "agent1001"
 
 
-@pytest.fixture
-async def pool(fresh_database):
-    pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=3)
-    yield pool
-    await pool.close()
-
 
 async def test_a_session_logs_the_agent_in_and_is_the_only_one_open(pool):
     agents = AgentStore(pool)

@@ -17,12 +17,6 @@ from tests.store.test_hopper import campaign
 pytestmark = pytest.mark.lab
 
 
-@pytest.fixture
-async def pool(fresh_database):
-    pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=2)
-    yield pool
-    await pool.close()
-
 
 async def test_a_self_service_campaign_round_trips_with_its_lines(pool):
     campaigns = CampaignStore(pool)

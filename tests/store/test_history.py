@@ -37,12 +37,6 @@ RULES = GateRules("us", max_attempts=50, retry=RetryDelays(abandoned_s=3600),
                   agent_guaranteed=False)
 
 
-@pytest.fixture
-async def pool(fresh_database):
-    pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
-
 
 async def import_text(pool, tmp_path, text: str):
     path = tmp_path / "accounts.csv"

@@ -13,7 +13,6 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import asyncpg
 import pytest
 
 from dialer.payments.results import record_result
@@ -34,12 +33,6 @@ ACCOUNTS = ("reference,debtor_name,balance,days_past_due,risk_score,language,tim
             "AKL-1,Bo,300.00,90,0.5,en,Pacific/Auckland,+12125550102\n")
 DUE = date(2027, 1, 2)
 
-
-@pytest.fixture
-async def pool(fresh_database):
-    pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
 
 
 class Scripted:

@@ -39,12 +39,6 @@ EPOCH = datetime(2026, 12, 1, tzinfo=UTC)
 T = 10 * 3600.0
 
 
-@pytest.fixture
-async def pool(fresh_database):
-    pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=2)
-    yield pool
-    await pool.close()
-
 
 async def test_what_pacing_heard_round_trips_in_order_and_old_history_goes(pool):
     await CampaignStore(pool).create(campaign("paced"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-import asyncpg
 import pytest
 
 from dialer.outbound.store import CampaignStore
@@ -23,12 +22,6 @@ ACCOUNTS = ("reference,debtor_name,balance,days_past_due,risk_score,language,pho
             "EARLY-1,Ana,120.50,10,0.2,es,+12125550101\n"
             "LATE-1,Bo,900.00,200,0.7,en,+12125550102\n")
 
-
-@pytest.fixture
-async def pool(fresh_database):
-    pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
 
 
 async def test_terms_round_trip_and_are_found_by_segment_and_campaign(pool, tmp_path):

@@ -27,12 +27,6 @@ NOW = datetime(2026, 12, 3, 9, tzinfo=UTC)
 AGENT = "agent1001"
 
 
-@pytest.fixture
-async def pool(fresh_database):
-    pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=3)
-    yield pool
-    await pool.close()
-
 
 async def _caller(pool: asyncpg.Pool, channel: str, account_id: int | None,
                   identified_by: str) -> uuid.UUID:
