@@ -18,6 +18,7 @@ from dialer.calls.caller_id import AgentCallerId
 from dialer.calls.outcome import CallOutcome
 from dialer.calls.state import CallRecord, CallState
 from dialer.compliance.windows import PRESETS, is_open
+from dialer.limits import RIDE_OUT_S
 from dialer.outbound import dialers, leads
 from dialer.outbound.dialer import CampaignDialer
 from dialer.outbound.lifecycles import CampaignAction
@@ -44,7 +45,8 @@ AREA_CODES = {"America/New_York": "212", "America/Chicago": "312",
               "America/Los_Angeles": "213", "Pacific/Honolulu": "808"}
 
 # What a dialer reads of its settings beside the engine's (which is fake here).
-SETTINGS = SimpleNamespace(callback_number="+15550100000", agent_caller_id=AgentCallerId.DEBTOR)
+SETTINGS = SimpleNamespace(callback_number="+15550100000", agent_caller_id=AgentCallerId.DEBTOR,
+                           db_ride_out_s=RIDE_OUT_S)
 
 
 def campaign(name: str, mode: DialMode = DialMode.PROGRESSIVE, max_attempts: int = 50) -> Campaign:
