@@ -237,13 +237,7 @@ class AgentStore:
         UnknownAgent or AgentTransitionError say why it cannot be. Logging
         in an agent who is logged in, or out one who is out, changes nothing."""
         async with self.pool.acquire() as connection, connection.transaction():
-            row = await connection.fetchrow(
-                "SELECT state, state_since, wrap_up_until FROM agents WHERE endpoint = $1 "
-                "FOR UPDATE", endpoint)
-            if row is None:
-                raise UnknownAgent(f"no agent {endpoint!r}")
-            state, _ = settled(AgentState(row["state"]), row["state_since"],
-                               row["wrap_up_until"], now)
+            state = await _locked_state(connection, endpoint, now)
             after = apply(state, action, reason)
             if action in (AgentAction.LOG_IN, AgentAction.LOG_OUT) and after is state:
                 return Moved(state, after)
@@ -267,19 +261,13 @@ class AgentStore:
         is). SessionRefused when the agent has a session open already;
         UnknownAgent when there is no such agent."""
         async with self.pool.acquire() as connection, connection.transaction():
-            row = await connection.fetchrow(
-                "SELECT state, state_since, wrap_up_until FROM agents WHERE endpoint = $1 "
-                "FOR UPDATE", endpoint)
-            if row is None:
-                raise UnknownAgent(f"no agent {endpoint!r}")
+            state = await _locked_state(connection, endpoint, now)
             open_line = await connection.fetchval(
                 "SELECT channel FROM agent_sessions WHERE agent = $1 AND closed_at IS NULL",
                 endpoint)
             if open_line is not None:
                 raise SessionRefused(f"agent {endpoint} has a session open already "
                                      f"(line {open_line})")
-            state, _ = settled(AgentState(row["state"]), row["state_since"],
-                               row["wrap_up_until"], now)
             after = apply(state, AgentAction.LOG_IN)
             await connection.execute(
                 "INSERT INTO agent_sessions (channel, agent, opened_at) VALUES ($1, $2, $3)",
@@ -615,3 +603,15 @@ async def _make_consequences(connection: asyncpg.Connection, effect: Disposition
                 attempt["account_id"], consequence.status.value, now)
         else:
             await add_do_not_call(connection, consequence, now)
+
+
+async def _locked_state(connection: asyncpg.Connection, endpoint: str,
+                        now: datetime) -> AgentState:
+    """The agent's state at now, its row locked until the transaction ends;
+    UnknownAgent when there is no such agent."""
+    row = await connection.fetchrow(
+        "SELECT state, state_since, wrap_up_until FROM agents WHERE endpoint = $1 FOR UPDATE",
+        endpoint)
+    if row is None:
+        raise UnknownAgent(f"no agent {endpoint!r}")
+    return settled(AgentState(row["state"]), row["state_since"], row["wrap_up_until"], now)[0]
