@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 import wave
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
@@ -275,7 +275,7 @@ def decode_audio(packets: Sequence[RtpPacket], decoders: dict[int, str],
     RTP) is silence. Each SSRC, and any timestamp jump that disagrees with
     the arrival times by more than max_drift_s, restarts the layout at the
     packet's arrival time. Other payload types are left out."""
-    audio = [p for p in packets if decoders.get(p.payload_type, "").lower() in CODECS]
+    audio = [p for p in packets if _is_audio(p, decoders)]
     if not audio:
         return Audio(np.zeros(0, dtype=np.int16), rate=rate)
     origin = audio[0].time
@@ -293,6 +293,53 @@ def decode_audio(packets: Sequence[RtpPacket], decoders: dict[int, str],
         decode = CODECS[decoders[packet.payload_type].lower()]
         pieces.append((position, decode(packet.payload)))
     return Audio(_lay_out(pieces), rate=rate, start=origin)
+
+
+# Asterisk on a loaded host stops sending for a moment mid-prompt (CI: 90 ms,
+# consecutive sequence numbers, the timestamp moved on by the pause); the
+# phone plays the rest late, so the prompt was heard whole, only later.
+MAX_STALL_S = 0.3
+
+
+@dataclass(frozen=True)
+class Stall:
+    """A pause in a sender's RTP between two consecutive packets: at (seconds
+    into the audio with the stalls before it closed) and how long."""
+
+    at: float
+    seconds: float
+
+
+def close_stalls(packets: Sequence[RtpPacket], decoders: dict[int, str], rate: int = RATE,
+                 max_stall_s: float = MAX_STALL_S
+                 ) -> tuple[list[RtpPacket], tuple[Stall, ...]]:
+    """The packets with each stall of a G.711 stream (payload type -> codec
+    as decode_audio) closed: a pause of at most max_stall_s between packets
+    of one SSRC with consecutive sequence numbers, the later one stamped
+    later than the earlier one's samples end. Every packet after a stall
+    moves back by its length, in timestamp and arrival time, so the whole
+    timeline is one. The stalls, to map a point back (see Heard.match)."""
+    closed: list[RtpPacket] = []
+    stalls: list[Stall] = []
+    shift = 0  # samples taken out so far
+    previous: RtpPacket | None = None
+    for packet in packets:
+        if (previous is not None and packet.ssrc == previous.ssrc
+                and packet.sequence == (previous.sequence + 1) & 0xFFFF
+                and _is_audio(packet, decoders) and _is_audio(previous, decoders)):
+            pause = _signed32(packet.timestamp - previous.timestamp) - len(previous.payload)
+            if 0 < pause <= max_stall_s * rate:
+                ends = closed[-1].time - closed[0].time + len(previous.payload) / rate
+                stalls.append(Stall(at=ends, seconds=pause / rate))
+                shift += pause
+        previous = packet
+        closed.append(replace(packet, timestamp=(packet.timestamp - shift) & 0xFFFFFFFF,
+                              time=packet.time - shift / rate))
+    return closed, tuple(stalls)
+
+
+def _is_audio(packet: RtpPacket, decoders: dict[int, str]) -> bool:
+    return decoders.get(packet.payload_type, "").lower() in CODECS
 
 
 def _lay_out(pieces: list[tuple[int, np.ndarray]]) -> np.ndarray:
@@ -788,10 +835,37 @@ class Heard:
         """The in-band DTMF digits, in order."""
         return "".join(tone.digit for tone in self.tones)
 
+    @cached_property
+    def unstalled(self) -> tuple[Audio, tuple[Stall, ...]]:
+        """The audio with the sender's short stalls closed (close_stalls),
+        and those stalls."""
+        packets, stalls = close_stalls(self.stream.packets, self.decoders)
+        return decode_audio(packets, self.decoders), stalls
+
     def match(self, reference: Reference,
-              bands: Sequence[tuple[float, float]] | None = None) -> Match:
-        """match(self.audio, reference) at this call's threshold; see match."""
-        return match(self.audio, reference, self.threshold_db, bands)
+              bands: Sequence[tuple[float, float]] | None = None,
+              before_s: float | None = None) -> Match:
+        """match(self.audio, reference) at this call's threshold (within the
+        first before_s seconds if given); see match. A reference not found
+        so is looked for again with the sender's stalls closed: a prompt
+        Asterisk paused for a moment was still heard whole. The offset is
+        on this call's audio either way."""
+        found = match(_first(self.audio, before_s), reference, self.threshold_db, bands)
+        audio, stalls = self.unstalled
+        if found.found() or not stalls:
+            return found
+        closed = match(_first(audio, before_s), reference, self.threshold_db, bands)
+        if not closed.found():
+            return found
+        paused = sum(stall.seconds for stall in stalls if stall.at <= closed.offset)
+        return replace(closed, offset=round(closed.offset + paused, 6))
+
+
+def _first(audio: Audio, seconds: float | None) -> Audio:
+    """audio's first seconds (all of it for None)."""
+    if seconds is None:
+        return audio
+    return Audio(audio.samples[:int(seconds * audio.rate)], audio.rate, audio.start)
 
 
 class HeardCalls(list[Heard]):

@@ -22,7 +22,7 @@ from ivr import numbers, self_service
 from lab import asterisk, sipp
 from lab.config import TRUNK
 from payment_ivr import prompts as p
-from tests.audio import Audio, capture_lab, match, read_wav, received, sent
+from tests.audio import capture_lab, read_wav, received, sent
 from tests.e2e.artefacts import KeyedCard, assert_no_card_data
 from tests.e2e.cli import cli_env, run_cli
 from tests.e2e.scraped import scraped, value
@@ -101,11 +101,8 @@ def heard_at(lab_config, call, sound: str, tmp_path, before_s: float | None = No
              ) -> float | None:
     """Where in the call (or in its first before_s seconds) the caller
     heard sound (in Spanish), or None."""
-    audio = call.audio
-    if before_s is not None:
-        audio = Audio(audio.samples[:int(before_s * audio.rate)], audio.rate)
-    found = match(audio, read_wav(reference(lab_config, sound, "es", tmp_path)),
-                  call.threshold_db)
+    found = call.match(read_wav(reference(lab_config, sound, "es", tmp_path)),
+                       before_s=before_s)
     return found.offset if found.found() else None
 
 

@@ -17,9 +17,11 @@ from tests.audio.analysis import (
     Audio,
     DtmfLimits,
     RtpPacket,
+    Stall,
     activity,
     alaw_decode,
     alaw_encode,
+    close_stalls,
     decode_audio,
     dtmf_tones,
     frame_energy,
@@ -467,15 +469,19 @@ def test_dialog_from_sip_text():
 
 
 def rtp_datagrams(samples: np.ndarray, src: int, dst: int, at: float, ssrc: int = 0x1234,
-                  drop: tuple[int, ...] = ()) -> list[Datagram]:
-    """samples as PCMU packets src -> dst from `at`, 20 ms apart."""
+                  drop: tuple[int, ...] = (), stall: tuple[int, float] | None = None
+                  ) -> list[Datagram]:
+    """samples as PCMU packets src -> dst from `at`, 20 ms apart; stall
+    (index, seconds): the sender pauses before that packet, then goes on
+    where it was, stamping the time that passed (as Asterisk does)."""
     out = []
     payload = ulaw_encode(samples)
     for index, first in enumerate(range(0, len(payload), 160)):
         if index in drop:
             continue
-        header = struct.pack("!BBHII", 0x80, 0, index, 160 * index, ssrc)
-        out.append(Datagram(at + 0.02 * index, ("127.0.0.1", src), ("127.0.0.1", dst),
+        late = stall[1] if stall and index >= stall[0] else 0.0
+        header = struct.pack("!BBHII", 0x80, 0, index, 160 * index + round(late * RATE), ssrc)
+        out.append(Datagram(at + 0.02 * index + late, ("127.0.0.1", src), ("127.0.0.1", dst),
                             header + payload[first:first + 160]))
     return out
 
@@ -515,6 +521,34 @@ def test_received_gives_each_call_what_its_debtor_heard():
     assert sent(capture, 15060, 15070).by_number("+12125551200").keys == "9"
     with pytest.raises(LookupError, match=r"\+12125551200, \+13055550100"):
         heard.by_number("+19999999999")
+
+
+def test_a_prompt_asterisk_paused_mid_way_was_heard_whole():
+    # Seen in CI: Asterisk on a loaded host stopped sending for 90 ms in a
+    # prompt and went on where it was; the phone played it whole, late.
+    prompt = speech_like(2.5, seed=23)
+    heard = embed(np.zeros(int(3.2 * RATE), dtype=np.int16), prompt, 0.4)
+    capture = [*call_datagrams(), *rtp_datagrams(heard, 16002, 17000, 100.51,
+                                                 stall=(80, 0.09))]
+    call = received(capture, 15060, 15070).by_number("+12125551200")
+    assert not match(call.audio, prompt, call.threshold_db).found()  # blurred by the pause
+    assert call.unstalled[1] == (Stall(at=pytest.approx(1.6), seconds=pytest.approx(0.09)),)
+    found = call.match(prompt)
+    assert found.found() and found.offset == pytest.approx(0.4, abs=0.005)
+    assert not call.match(prompt, before_s=2.5).found()  # it ends later
+    assert not call.match(speech_like(2.5, seed=24)).found()
+
+
+def test_only_short_pauses_between_consecutive_packets_are_stalls():
+    one = b"\x80" * 160
+    packets = [rtp(1, 0, 0.0, one), rtp(2, 160 + 800, 0.12, one),  # 100 ms: a stall
+               rtp(4, 1280 + 800, 0.18, one),  # packet 3 lost: not a stall
+               rtp(5, 1440 + 800 + 8000, 1.2, one),  # a second's silence: not a stall
+               rtp(6, 50, 1.22, one, ssrc=9)]  # another source
+    closed, stalls = close_stalls(packets, {0: "PCMU"})
+    assert stalls == (Stall(at=pytest.approx(0.02), seconds=0.1),)
+    assert [p.timestamp for p in closed] == [0, 160, 1280, 1440 + 8000, 2**32 - 750]
+    assert [p.time for p in closed] == pytest.approx([0.0, 0.02, 0.08, 1.1, 1.12])
 
 
 def test_received_from_a_pcap_file_of_in_band_keys(tmp_path):
