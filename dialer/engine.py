@@ -117,7 +117,8 @@ class Engine:
     async def connect(cls, settings: Settings) -> Engine:
         """Connect to PostgreSQL, AMI and ARI, in that order; the first
         that fails raises a RecobroError naming what to fix."""
-        pool = await open_pool(settings.database_url)
+        pool = await open_pool(settings.database_url,
+                               query_timeout_s=settings.db_query_timeout_s)
         engine: Engine
         # The process's own links are the ones its metrics follow.
         ami = AmiClient(settings.ami, lambda e: engine.submit(e),

@@ -35,6 +35,13 @@ class Range:
 # a restart or a failover (10-30 s for the usual managers) takes less.
 RIDE_OUT_S = 60.0
 RIDE_OUT = Range(1, 600, "seconds")
+# How long a dialer waits for PostgreSQL to answer one query
+# (RECOBRO_DB_QUERY_TIMEOUT) before it counts the server as unreachable: a
+# network that drops packets closes no connection, and without a bound every
+# call would wait on it in silence. Its writes take well under a second
+# even when hundreds of calls answer at once.
+QUERY_TIMEOUT_S = 5.0
+QUERY_TIMEOUT = Range(0.5, 300, "seconds")
 # How many call events wait in memory for PostgreSQL during an outage
 # (RECOBRO_EVENT_BUFFER): a dialer stops originating meanwhile, so only
 # its calls in flight add events, a few dozen each at most.

@@ -26,6 +26,8 @@ from dialer.limits import (
     PAYMENT_LINK_KEY_LENGTH,
     PAYMENT_LINK_LIFETIME,
     PAYMENT_LINK_LIFETIME_DAYS,
+    QUERY_TIMEOUT,
+    QUERY_TIMEOUT_S,
     RIDE_OUT,
     RIDE_OUT_S,
     RING_TIMEOUT_S,
@@ -90,6 +92,7 @@ class Settings:
     api: ApiSettings
     agent_caller_id: AgentCallerId = AgentCallerId.DEBTOR
     db_ride_out_s: float = RIDE_OUT_S  # how long a dialer waits out a PostgreSQL outage
+    db_query_timeout_s: float = QUERY_TIMEOUT_S  # one query's answer, before it is an outage
     event_buffer: int = EVENT_BUFFER  # call events kept in memory through an outage
 
 
@@ -515,6 +518,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                                   DEFAULT_RECORDINGS_DIR)),
         agent_caller_id=agent_caller_id,
         db_ride_out_s=_seconds(env, "RECOBRO_DB_RIDE_OUT", f"{RIDE_OUT_S:g}", RIDE_OUT),
+        db_query_timeout_s=_seconds(env, "RECOBRO_DB_QUERY_TIMEOUT", f"{QUERY_TIMEOUT_S:g}",
+                                    QUERY_TIMEOUT),
         event_buffer=_whole(env, "RECOBRO_EVENT_BUFFER", str(EVENT_BUFFER), EVENT_BUFFER_RANGE),
     )
 

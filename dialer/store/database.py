@@ -94,15 +94,19 @@ def refusal_in_words(error: Exception) -> str:
     return "the database refused it: a value it cannot store"
 
 
-async def open_pool(database_url: str, max_size: int = 10) -> asyncpg.Pool:
+async def open_pool(database_url: str, max_size: int = 10,
+                    query_timeout_s: float | None = None) -> asyncpg.Pool:
     """A connection pool on DATABASE_URL, whose database has had every
     migration this code has and none it does not (else a DatabaseError
-    naming them and the fix)."""
+    naming them and the fix). With query_timeout_s, a query unanswered that
+    long raises TimeoutError (one of outage.CONNECTION_LOST): a dialer's
+    PostgreSQL behind a silent network is then an outage, not a hang."""
     check_database_url(database_url)
     where = describe(database_url)
     try:
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=max_size,
-                                         timeout=CONNECT_TIMEOUT_S)
+                                         timeout=CONNECT_TIMEOUT_S,
+                                         command_timeout=query_timeout_s)
     except (TimeoutError, OSError) as error:
         raise DatabaseError(f"cannot reach PostgreSQL at {where} (DATABASE_URL): "
                             f"{error or 'timed out'}; is it running? (`recobro lab up`)") from None

@@ -20,7 +20,8 @@ FIRST_RETRY_S = 0.5
 LAST_RETRY_S = 5.0
 
 # The server went away, is shutting down or not accepting connections yet,
-# or the connection broke under a query.
+# the connection broke under a query, or a query went unanswered past the
+# pool's timeout (TimeoutError, an OSError: a network dropping packets).
 CONNECTION_LOST: tuple[type[BaseException], ...] = (
     OSError, asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)

@@ -1,7 +1,9 @@
 """A TCP proxy on 127.0.0.1 in front of one of the lab's services that can
 drop the line: every connection through it is closed at once and new ones
 are refused for a while, as a network blip or a restarted load balancer
-would (the ARI WebSocket dropped, say)."""
+would (the ARI WebSocket dropped, say); or go silent: nothing passes for a
+while, no connection is closed, and then what was sent arrives, as TCP
+delivers it after a partition heals (a firewall dropping packets)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ class CutProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._refusing_until = 0.0
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     async def start(self) -> CutProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -37,6 +41,12 @@ class CutProxy:
         self._refusing_until = asyncio.get_running_loop().time() + for_s
         self._close_all()
 
+    def silence(self, for_s: float) -> None:
+        """Let nothing through for for_s, in either direction, to any
+        connection old or new; then deliver what waited."""
+        self._flowing.clear()
+        asyncio.get_running_loop().call_later(for_s, self._flowing.set)
+
     def _close_all(self) -> None:
         for writer in list(self._writers):
             writer.close()
@@ -46,6 +56,7 @@ class CutProxy:
         if asyncio.get_running_loop().time() < self._refusing_until:
             writer.close()
             return
+        await self._flowing.wait()
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:
@@ -56,10 +67,10 @@ class CutProxy:
                              return_exceptions=True)
         self._writers -= {writer, up_writer}
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):

@@ -1,8 +1,8 @@
 """Faults against the lab: originates Asterisk cannot place end at once and
 cost the debtor nothing; PostgreSQL going away stops the dialer in one
 line without stranding agents or losing conversations; PostgreSQL
-restarting and the ARI WebSocket dropping mid-campaign lose no outcome and
-no event, and dialing resumes by itself."""
+restarting or going silent, and the ARI WebSocket dropping, mid-campaign
+lose no outcome and no event, and dialing resumes by itself."""
 
 from __future__ import annotations
 
@@ -271,4 +271,35 @@ async def test_the_ari_websocket_dropped_mid_campaign_loses_no_call(lab_config, 
     assert re.search(r"ARI events of app \S+ at http://127.0.0.1:\d+ lost", err), err[-3000:]
     assert re.search(r"ARI events of app \S+ at http://127.0.0.1:\d+ back after", err), \
         err[-3000:]
+    await _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url, env)
+
+
+async def test_postgres_silent_for_30_s_mid_campaign_loses_no_outcome_and_no_event(
+        lab_config, fresh_database, tmp_path):
+    """The dialer reaches PostgreSQL through a proxy that lets nothing
+    through for 30 s while four debtors talk to the agents, closing no
+    connection (a firewall dropping packets; TCP delivers what waited
+    when it heals): the dialer finds its queries unanswered, stops
+    dialing, keeps the calls' events in memory and their results waiting,
+    and resumes by itself: every attempt has exactly one result, no debtor
+    is dialed twice, and each hang-up of the silence is in its events."""
+    url = fresh_database
+    port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    proxy = await CutProxy(port).start()
+    try:
+        env, dialer = await _talking_campaign(
+            lab_config, url, tmp_path, "silent", seconds=70,
+            DATABASE_URL=url.replace(f":{port}/", f":{proxy.port}/"))
+        proxy.silence(30.0)
+        stdout, stderr = await asyncio.wait_for(dialer.communicate(), 240)
+    finally:
+        await proxy.stop()
+    out, err = stdout.decode(), stderr.decode()
+    assert dialer.returncode == 0, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    # Found by its queries' timeout (RECOBRO_DB_QUERY_TIMEOUT), not a closed socket.
+    assert "PostgreSQL is unreachable (TimeoutError): not dialing until it is back" in out, out
+    assert "PostgreSQL is back after" in out, out
+    assert "call event(s) that waited are recorded" in err, err[-3000:]
+    assert "not recorded" not in err, err[-3000:]
     await _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url, env)

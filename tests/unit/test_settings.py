@@ -13,6 +13,8 @@ def test_defaults():
     assert settings.ami.port == 5038 and settings.language == "es"
     assert settings.ami.ping_s == 10.0
     assert load_settings({**GOOD, "RECOBRO_AMI_PING_S": "2.5"}).ami.ping_s == 2.5
+    assert settings.db_query_timeout_s == 5.0
+    assert load_settings({**GOOD, "RECOBRO_DB_QUERY_TIMEOUT": "12"}).db_query_timeout_s == 12.0
     assert "s3cret" not in repr(settings)
     assert str(settings.api.recordings_dir) == "/var/spool/asterisk/monitor"
 
@@ -61,6 +63,8 @@ def test_env_file_errors_name_the_line(tmp_path):
     ("RECOBRO_AMI_PING_S", "0", "allowed from 1 to 300 seconds"),
     ("RECOBRO_AMI_PING_S", "301", "allowed from 1 to 300 seconds"),
     ("RECOBRO_AMI_PING_S", "often", "allowed from 1 to 300 seconds"),
+    ("RECOBRO_DB_QUERY_TIMEOUT", "0.1", "allowed from 0.5 to 300 seconds"),
+    ("RECOBRO_DB_QUERY_TIMEOUT", "never", "allowed from 0.5 to 300 seconds"),
     ("RECOBRO_TRUNK", "my trunk", "a PJSIP endpoint's name"),
     ("RECOBRO_TRUNK", "a/b", "a PJSIP endpoint's name"),
     ("RECOBRO_ARI_APP", "a,b", "a Stasis application's name"),
