@@ -235,9 +235,12 @@ class Engine:
                 log.exception("failed to handle %s", type(event).__name__)
 
     async def _handle(self, event: CallEvent) -> None:
+        call = self._calls.get(event.call_id)
+        if isinstance(event, CallHungUp) and call is not None and call.record.ended \
+                and call.record.hangup_cause is not None:
+            return  # heard already, from the other link (AMI and ARI both say)
         for listener in self._listeners:
             listener(event)
-        call = self._calls.get(event.call_id)
         if call is None and isinstance(event, CallEnteredApp):
             call = await self._arrived(event)
         if call is None:

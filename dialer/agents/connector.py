@@ -236,7 +236,12 @@ class AgentConnector:
             if leg is not None:
                 self._legs.pop(leg, None)
                 await self.hang_up(leg, "the call ended")
-            await self.control.destroy_bridge(call_id)
+            try:
+                await self.control.destroy_bridge(call_id)
+            except CallControlError as error:
+                # ARI unreachable a moment: the agent's wrap-up matters more
+                # than an empty bridge left in Asterisk.
+                log.warning("call %s: its bridge is left in Asterisk: %s", call_id, error)
         ended_at = self.control.clock()
         # An agent whose call ended while PostgreSQL restarts is not left on it.
         await through_outage(lambda: self.agents.wrap_up(agent, ended_at, self.wrap_up_s),

@@ -9,6 +9,7 @@ from typing import Any
 from dialer.calls.events import (
     CallEnteredApp,
     CallEvent,
+    CallHungUp,
     DtmfReceived,
     PaymentRequested,
     PlaybackFailed,
@@ -45,6 +46,11 @@ def to_call_event(event: Mapping[str, Any], received_at: datetime,
         return CallEnteredApp(call_id=channel_id, at=at, flow=params.get("flow", ""),
                               language=params.get("language", ""),
                               amd_status=params.get("amd", ""), params=params)
+    if kind == "ChannelDestroyed" and channel_id:
+        # AMI says so too: heard on both links, a hang-up outlives either
+        # one's outage (the engine records the first it hears).
+        return CallHungUp(call_id=channel_id, at=at, cause=_cause(event.get("cause")),
+                          cause_text=str(event.get("cause_txt", "")))
     if kind == "ChannelDtmfReceived" and channel_id:
         return DtmfReceived(call_id=channel_id, at=at, digit=str(event.get("digit", "")))
     if kind == "ChannelUserevent" and channel_id and event.get("eventname") == PAYMENT_REQUEST:
@@ -63,6 +69,11 @@ def to_call_event(event: Mapping[str, Any], received_at: datetime,
                                       hung_up=call_id in hanging_up)
             return PlaybackFinished(call_id=call_id, at=at, playback_id=playback_id)
     return None
+
+
+def _cause(value: object) -> int:
+    """A Q.850 cause as ARI gives it (a number); 0 (unknown) otherwise."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def stasis_params(args: Sequence[object]) -> dict[str, str]:

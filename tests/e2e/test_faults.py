@@ -212,9 +212,11 @@ async def _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url: str
                                  "JOIN accounts c ON c.id = a.account_id")
     assert sorted(a["reference"] for a in attempts) == sorted(f"T{i}" for i in range(TALKERS))
     assert {a["result"] for a in attempts} == {"conversation"}, attempts
-    hung_up = {r["call_id"] for r in await _fetch(
-        url, "SELECT call_id FROM call_events WHERE kind = 'call_hung_up'")}
-    assert {a["id"] for a in attempts} <= hung_up
+    # Exactly one hang-up each, though AMI and ARI both tell of it.
+    hung_up = [r["call_id"] for r in await _fetch(
+        url, "SELECT call_id FROM call_events WHERE kind = 'call_hung_up'")]
+    assert {a["id"] for a in attempts} <= set(hung_up)
+    assert all(hung_up.count(a["id"]) == 1 for a in attempts), hung_up
     assert not await _fetch(url, "SELECT 1 FROM calls WHERE ended_at IS NULL")
     states = {r["state"] for r in await _fetch(url, "SELECT state FROM agents")}
     assert states <= {"ready", "wrap_up"}, states
@@ -302,4 +304,33 @@ async def test_postgres_silent_for_30_s_mid_campaign_loses_no_outcome_and_no_eve
     assert "PostgreSQL is back after" in out, out
     assert "call event(s) that waited are recorded" in err, err[-3000:]
     assert "not recorded" not in err, err[-3000:]
+    await _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url, env)
+
+
+@pytest.mark.parametrize("link", ["ami", "ari"])
+async def test_a_silent_asterisk_link_mid_campaign_loses_no_call(lab_config, fresh_database,
+                                                                 tmp_path, link):
+    """The dialer reaches AMI or ARI through a proxy that lets nothing
+    through for 20 s while four debtors talk to the agents, closing no
+    connection: the dialer finds the link silent (AMI's ping, ARI's
+    WebSocket heartbeat), connects again once it answers, and goes on;
+    every attempt has exactly one result and its hang-up, nobody is
+    dialed twice, and the debtors after the silence reach agents too."""
+    url = fresh_database
+    upstream = lab_config.ami_port if link == "ami" else lab_config.ari_port
+    proxy = await CutProxy(upstream).start()
+    through = ({"RECOBRO_AMI_PORT": str(proxy.port), "RECOBRO_AMI_PING_S": "3"} if link == "ami"
+               else {"RECOBRO_ARI_URL": f"http://127.0.0.1:{proxy.port}"})
+    try:
+        env, dialer = await _talking_campaign(lab_config, url, tmp_path, f"silent-{link}",
+                                              seconds=70, **through)
+        proxy.silence(20.0)
+        _, stderr = await asyncio.wait_for(dialer.communicate(), 240)
+    finally:
+        await proxy.stop()
+    err = stderr.decode()
+    assert dialer.returncode == 0, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert re.search(rf"{link.upper()}\b.* lost \(", err) and \
+        re.search(rf"{link.upper()}\b.* back after", err), err[-3000:]
     await _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url, env)

@@ -85,6 +85,20 @@ def test_ari_events():
     assert ari_events.to_call_event({"type": "StasisEnd", "channel": {"id": "c1"}}, NOW) is None
 
 
+def test_ari_says_a_channel_is_gone_as_ami_does():
+    # As Asterisk 22 sends it (fields trimmed): a hang-up heard on ARI too
+    # outlives an AMI outage.
+    gone = ari_events.to_call_event(
+        {"type": "ChannelDestroyed", "timestamp": "2026-12-04T02:23:12.418+0000", "cause": 16,
+         "cause_txt": "Normal Clearing", "channel": {"id": "c1", "state": "Up"}}, NOW)
+    assert gone == CallHungUp(call_id="c1", at=datetime(2026, 12, 4, 2, 23, 12, 418000,
+                                                        tzinfo=UTC),
+                              cause=16, cause_text="Normal Clearing")
+    odd = ari_events.to_call_event({"type": "ChannelDestroyed", "cause": "x",
+                                    "channel": {"id": "c2"}}, NOW)
+    assert odd == CallHungUp(call_id="c2", at=NOW, cause=0, cause_text="")
+
+
 # Recorded from the lab's Asterisk 22: a sound that does not exist.
 FAILED_PLAYBACK = {
     "type": "PlaybackFinished", "timestamp": "2026-12-02T13:05:09.790+0000",
