@@ -202,3 +202,65 @@ async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whispe
     for started, ended in (events[0:2], events[2:4]):
         assert LISTEN_S - 1.0 < (ended["at"] - started["at"]).total_seconds() < LISTEN_S + 2.0
     assert events[1]["at"] <= events[2]["at"]
+
+
+async def test_a_supervisor_listens_to_an_agent_rung_per_call_then_barges_in(
+        lab_config, fresh_database, tmp_path):
+    """The agent is a sipp phone rung for the call (no session): the
+    supervisor listens to its leg, then barges into the call's bridge and
+    the debtor hears the supervisor."""
+    agent, boss = lab_config.agents[0], lab_config.agents[2]
+    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
+    await run(env, "agent", "login", agent.endpoint)
+    api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, boss, tmp_path / "supervisor",
+                           speech=supervisor_speech(tmp_path / "words")) as supervisor:
+            ports, ranges = lab_ports(lab_config)
+            with Capture([*ports, supervisor.sip_port], tmp_path / "barge.pcap",
+                         ranges=[*ranges, supervisor.rtp_ports]) as cap:
+                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
+                call = await connected_attempt(fresh_database)
+                status, body = await monitor(lab_config, call, {
+                    "mode": "listen", "supervisor": boss.endpoint})
+                assert status == 202, body
+                assert body["agent"] == f"{call}-{agent.endpoint}"  # the agent's leg
+                await pick_up(supervisor, 0)
+                await asyncio.sleep(LISTEN_S)
+                await supervisor.hangup()
+                since = len(supervisor.events)
+                said = await run(api_env, "supervise", call, "--barge", "--supervisor",
+                                 boss.endpoint)
+                assert f"calling supervisor {boss.endpoint} to barge" in said
+                await pick_up(supervisor, since)
+                await asyncio.sleep(LISTEN_S)
+                await supervisor.hangup()
+                await dialer
+    finally:
+        api.terminate()
+        await api.wait()
+
+    # Listening to the agent's leg, the supervisor heard the debtor.
+    debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    listened, barged = received(cap.path, lab_config.sip_port, supervisor.sip_port)
+    start = listened.audio.start + 0.5
+    assert start + LISTENED_S < debtor_said.speech_span[1]
+    found = match(listened.audio, window(debtor_said.audio, start, LISTENED_S))
+    assert found.found(), found
+
+    # Barging in, the supervisor heard the debtor and was heard by the debtor.
+    found = match(barged.audio, window(debtor_said.audio, barged.audio.start + 0.5, LISTENED_S))
+    assert found.found(), found
+    _, words = sent(cap.path, lab_config.sip_port, supervisor.sip_port)
+    start = words.audio.start + 1.0
+    spoken = window(words.audio, start, LISTENED_S)
+    debtor_heard = received(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    found = match(window(debtor_heard.audio, start - 0.5, LISTENED_S + 1.0), spoken)
+    assert found.found(), found
+
+    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
+                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])["mode"]) for e in events] == [
+        ("supervision_started", "listen"), ("supervision_ended", "listen"),
+        ("supervision_started", "barge"), ("supervision_ended", "barge")]
