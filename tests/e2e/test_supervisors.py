@@ -21,11 +21,14 @@ import aiohttp
 import pytest
 
 from dialer.settings import read_env_file
+from dialer.store.calls import storage_id
+from lab import sipp
 from tests.audio import Capture, match, received, sent
 from tests.audio.capture import lab_ports
 from tests.e2e.softphone import Baresip
 from tests.e2e.test_agent_sessions import fetch, open_session, prepare, wait_for, window
 from tests.e2e.test_agents import api_url, run, start_api
+from tests.e2e.test_softphone import dominant_hz
 
 pytestmark = pytest.mark.lab
 
@@ -88,11 +91,12 @@ async def pick_up(phone: Baresip, since: int) -> None:
     await phone.wait_event("CALL_ESTABLISHED", 5, since)
 
 
-async def connected_attempt(url: str, timeout_s: float = 30.0) -> str:
-    """The attempt once its debtor is with the agent."""
+async def connected_attempt(url: str, timeout_s: float = 30.0,
+                            table: str = "attempts") -> str:
+    """The attempt (or inbound call) once its debtor is with the agent."""
     deadline = time.monotonic() + timeout_s
     while True:
-        rows = await fetch(url, "SELECT id FROM attempts WHERE connected_at IS NOT NULL")
+        rows = await fetch(url, f"SELECT id FROM {table} WHERE connected_at IS NOT NULL")
         if rows:
             return str(rows[0]["id"])
         assert time.monotonic() < deadline, "no attempt connected to the agent"
@@ -264,3 +268,57 @@ async def test_a_supervisor_listens_to_an_agent_rung_per_call_then_barges_in(
     assert [(e["kind"], json.loads(e["detail"])["mode"]) for e in events] == [
         ("supervision_started", "listen"), ("supervision_ended", "listen"),
         ("supervision_started", "barge"), ("supervision_ended", "barge")]
+
+
+async def test_a_supervisor_listens_to_a_call_that_came_in_and_hears_the_agent(
+        lab_config, fresh_database, tmp_path):
+    """A debtor calls in and joins the session of baresip agent1004 (its
+    440 Hz tone is its voice); the supervisor listening hears the agent's
+    side too (the snoop spies both ways), and the inbound call's events
+    keep the supervision."""
+    agent, boss = lab_config.agents[3], lab_config.agents[2]
+    caller = "+12125550181"
+    env = await prepare(lab_config, fresh_database, tmp_path, [caller], [agent.endpoint])
+    api = await start_api(lab_config, env)
+    desk = await asyncio.create_subprocess_exec(
+        "recobro", "inbound", env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert b"taking calls" in await asyncio.wait_for(desk.stdout.readline(), 30)
+        async with Baresip(lab_config, agent, tmp_path / "agent") as phone, \
+                Baresip(lab_config, boss, tmp_path / "supervisor",
+                        speech=supervisor_speech(tmp_path / "words")) as supervisor:
+            ports, ranges = lab_ports(lab_config)
+            with Capture([*ports, phone.sip_port, supervisor.sip_port],
+                         tmp_path / "inbound.pcap",
+                         ranges=[*ranges, phone.rtp_ports, supervisor.rtp_ports]) as cap:
+                line = await open_session(lab_config, phone)
+                await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{agent.endpoint}'", "ready")
+                debtor = asyncio.create_task(asyncio.to_thread(sipp.call_in, lab_config, caller,
+                                                               stay_s=10))
+                call = await connected_attempt(fresh_database, table="inbound_calls")
+                status, body = await monitor(lab_config, call, {
+                    "mode": "listen", "supervisor": boss.endpoint})
+                assert (status, body["agent"]) == (202, line), body
+                await pick_up(supervisor, 0)
+                await asyncio.sleep(LISTEN_S)
+                await supervisor.hangup()
+                await debtor
+                await phone.hangup()
+                await wait_for(fresh_database, "SELECT close_reason FROM agent_sessions",
+                               "hung_up")
+    finally:
+        desk.terminate()
+        await desk.wait()
+        api.terminate()
+        await api.wait()
+    (listened,) = received(cap.path, lab_config.sip_port, supervisor.sip_port)
+    heard = window(listened.audio, listened.audio.start + 0.5, LISTENED_S)
+    assert abs(dominant_hz(heard.samples) - 440) < 10
+    (inbound,) = await fetch(fresh_database, "SELECT channel FROM inbound_calls")
+    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE call_id = "
+                         f"'{storage_id(inbound['channel'])}' AND kind LIKE 'supervision_%' "
+                         "ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])["mode"]) for e in events] == [
+        ("supervision_started", "listen"), ("supervision_ended", "listen")]
