@@ -74,9 +74,11 @@ def silence(directory: Path) -> Path:
     return quiet
 
 
-async def monitor(lab_config, call: str, body: dict[str, str]) -> tuple[int, dict]:
-    """POST /attempts/{call}/monitor to the test's API as its admin."""
-    token = read_env_file(lab_config.env_file)["RECOBRO_API_TOKEN"]
+async def monitor(lab_config, call: str, body: dict[str, str],
+                  token: str | None = None) -> tuple[int, dict]:
+    """POST /attempts/{call}/monitor to the test's API with token (its
+    admin's by default)."""
+    token = token or read_env_file(lab_config.env_file)["RECOBRO_API_TOKEN"]
     async with aiohttp.ClientSession() as session, session.post(
             f"{api_url(lab_config)}/attempts/{call}/monitor", json=body,
             headers={"Authorization": f"Bearer {token}"}) as response:
@@ -108,6 +110,11 @@ async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whispe
     agent, boss = lab_config.agents[3], lab_config.agents[2]
     env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
     api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
+    # The supervisor's token (the first issued: token 1), and the agent's own.
+    marta = (await run(env, "token", "issue", "--role", "supervisor", "--label", "Marta",
+                       "--expires-in", "1h")).splitlines()[-1]
+    agents_token = (await run(env, "token", "issue", "--role", "agent", "--agent",
+                              agent.endpoint, "--expires-in", "1h")).splitlines()[-1]
     api = await start_api(lab_config, env)
     try:
         async with Baresip(lab_config, agent, tmp_path / "agent",
@@ -123,9 +130,13 @@ async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whispe
                                f"'{agent.endpoint}'", "ready")
                 dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
                 call = await connected_attempt(fresh_database)
-                # Listen, from the API, while the debtor speaks.
+                # Not the agent's, even on its own call.
                 status, body = await monitor(lab_config, call, {
-                    "mode": "listen", "supervisor": boss.endpoint})
+                    "mode": "listen", "supervisor": boss.endpoint}, agents_token)
+                assert status == 403, body
+                # Listen, from the API with a supervisor's token, while the debtor speaks.
+                status, body = await monitor(lab_config, call, {
+                    "mode": "listen", "supervisor": boss.endpoint}, marta)
                 assert status == 202, body
                 assert (body["mode"], body["supervisor"], body["agent"]) == (
                     "listen", boss.endpoint, line)
@@ -196,7 +207,7 @@ async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whispe
                          f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
     assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
-                                 "by": "admin (RECOBRO_API_TOKEN)"}),
+                                 "by": "supervisor (token 1)"}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
                                "reason": "supervisor_hung_up"}),
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "whisper",
