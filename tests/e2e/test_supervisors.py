@@ -23,7 +23,7 @@ import pytest
 from dialer.settings import read_env_file
 from dialer.store.calls import storage_id
 from lab import sipp
-from tests.audio import Capture, match, received, sent
+from tests.audio import Audio, Capture, activity, match, received, sent
 from tests.audio.capture import lab_ports
 from tests.e2e.softphone import Baresip
 from tests.e2e.test_agent_sessions import fetch, open_session, prepare, wait_for, window
@@ -41,12 +41,38 @@ pytestmark = pytest.mark.lab
 NUMBER = "+12125559300"
 SUPERVISOR_WORDS = ("Seven bright yellow kites float over the quiet harbour while "
                     "the fishermen count their nets.")
-LISTEN_S = 2.5
+LISTEN_S = 3.5
 PICK_UP_S = 0.3  # the supervisor takes the call
-# What of the greeting is looked for in what the supervisor heard: the
-# snoop channel keeps its own clock, and over seconds it drifts from the
-# debtor's (a frame dropped or repeated now and then).
-LISTENED_S = 1.5
+# What was said is looked for in what was heard in half-second pieces:
+# the audio through a snoop channel jumps by a frame or two now and then
+# (its own clock against the call's; more so on a loaded machine), and a
+# long stretch across a jump would not line up.
+PIECE_S = 0.4
+LEAST_SHARE = 0.6  # of the pieces said, found in what was heard
+
+
+def span_of(call: Audio) -> tuple[float, float]:
+    """A supervisor's call but its edges (its first packets; its last
+    half second, which a piece found a little late would overhang): the
+    capture time it starts at, and its seconds."""
+    return call.start + 0.25, call.duration - 0.75
+
+
+def share_heard(heard: Audio, said: Audio, span: tuple[float, float]) -> float:
+    """The share of said's pieces (PIECE_S long) in span, found in heard
+    (each looked for within half a second of when it was said); pieces
+    with next to no sound are not counted."""
+    start, seconds = span
+    pieces = found = 0
+    for index in range(int(seconds / PIECE_S)):
+        at = start + index * PIECE_S
+        piece = window(said, at, PIECE_S)
+        if activity(piece).seconds < PIECE_S / 2:
+            continue
+        pieces += 1
+        found += match(window(heard, at - 0.5, PIECE_S + 1.0), piece).found()
+    assert pieces, "nothing was said then"
+    return found / pieces
 
 
 def supervisor_speech(directory: Path) -> Path:
@@ -181,26 +207,23 @@ async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whispe
     # The supervisor heard the debtor's greeting while listening.
     debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
     listened, _ = received(cap.path, lab_config.sip_port, supervisor.sip_port)
+    start, seconds = span_of(listened.audio)
     greeting_from, greeting_to = debtor_said.speech_span
-    start = listened.audio.start + 0.5
-    assert greeting_from < start and start + LISTENED_S < greeting_to, (
+    assert greeting_from < start and start + seconds < greeting_to, (
         debtor_said.speech_span, start)
-    greeting = window(debtor_said.audio, start, LISTENED_S)
-    found = match(listened.audio, greeting)
-    assert found.found(), found
+    share = share_heard(listened.audio, debtor_said.audio, (start, seconds))
+    assert share >= LEAST_SHARE, share
 
     # The agent heard the supervisor's whisper; the debtor did not.
     _, words = sent(cap.path, lab_config.sip_port, supervisor.sip_port)
-    start = words.audio.start + 1.0
-    whisper = window(words.audio, start, 2.5)
+    start, seconds = span_of(words.audio)
     (agent_heard,) = received(cap.path, lab_config.sip_port, phone.sip_port)
-    found = match(window(agent_heard.audio, start - 0.5, 3.5), whisper)
-    assert found.found(), found
+    share = share_heard(agent_heard.audio, words.audio, (start, seconds))
+    assert share >= LEAST_SHARE, share
     debtor_heard = received(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
     assert debtor_heard.audio.start < start and (
-        start + 3.0 < debtor_heard.audio.start + debtor_heard.audio.duration)
-    found = match(window(debtor_heard.audio, start - 0.5, 3.5), whisper)
-    assert not found.found(), found
+        start + seconds < debtor_heard.audio.start + debtor_heard.audio.duration)
+    assert share_heard(debtor_heard.audio, words.audio, (start, seconds)) == 0
 
     # The call's events: who listened, in which mode, from when to when.
     events = await fetch(fresh_database, "SELECT kind, at, detail FROM call_events WHERE "
@@ -259,20 +282,20 @@ async def test_a_supervisor_listens_to_an_agent_rung_per_call_then_barges_in(
     # Listening to the agent's leg, the supervisor heard the debtor.
     debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
     listened, barged = received(cap.path, lab_config.sip_port, supervisor.sip_port)
-    start = listened.audio.start + 0.5
-    assert start + LISTENED_S < debtor_said.speech_span[1]
-    found = match(listened.audio, window(debtor_said.audio, start, LISTENED_S))
-    assert found.found(), found
+    start, seconds = span_of(listened.audio)
+    assert start + seconds < debtor_said.speech_span[1]
+    share = share_heard(listened.audio, debtor_said.audio, (start, seconds))
+    assert share >= LEAST_SHARE, share
 
     # Barging in, the supervisor heard the debtor and was heard by the debtor.
-    found = match(barged.audio, window(debtor_said.audio, barged.audio.start + 0.5, LISTENED_S))
-    assert found.found(), found
+    start, seconds = span_of(barged.audio)
+    assert start + seconds < debtor_said.speech_span[1]
+    share = share_heard(barged.audio, debtor_said.audio, (start, seconds))
+    assert share >= LEAST_SHARE, share
     _, words = sent(cap.path, lab_config.sip_port, supervisor.sip_port)
-    start = words.audio.start + 1.0
-    spoken = window(words.audio, start, LISTENED_S)
     debtor_heard = received(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
-    found = match(window(debtor_heard.audio, start - 0.5, LISTENED_S + 1.0), spoken)
-    assert found.found(), found
+    share = share_heard(debtor_heard.audio, words.audio, span_of(words.audio))
+    assert share >= LEAST_SHARE, share
 
     events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
                          f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
@@ -325,7 +348,7 @@ async def test_a_supervisor_listens_to_a_call_that_came_in_and_hears_the_agent(
         api.terminate()
         await api.wait()
     (listened,) = received(cap.path, lab_config.sip_port, supervisor.sip_port)
-    heard = window(listened.audio, listened.audio.start + 0.5, LISTENED_S)
+    heard = window(listened.audio, *span_of(listened.audio))
     assert abs(dominant_hz(heard.samples) - 440) < 10
     (inbound,) = await fetch(fresh_database, "SELECT channel FROM inbound_calls")
     events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE call_id = "
