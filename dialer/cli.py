@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from dialer import logs
 from dialer.agents.state import PERSON_ACTIONS
+from dialer.agents.supervision import SupervisionMode
 from dialer.errors import ConfigError, RecobroError
 from dialer.settings import ENV_FILE_VARIABLE, environment, secrets_of
 from dialer.store.database import REFUSALS, refusal_in_words
@@ -216,6 +217,12 @@ def _agent(args: argparse.Namespace) -> int:
         return asyncio.run(commands.open_session(args.endpoint))
     return asyncio.run(commands.agent_command(args.action, args.endpoint, args.reason,
                                               args.skills))
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    from dialer.agents import commands
+
+    return asyncio.run(commands.supervise(args.call, args.mode, args.supervisor))
 
 
 def _api(args: argparse.Namespace) -> int:
@@ -519,6 +526,18 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
                                                     "coaching or technical")
     agent.add_argument("--skills", help="skills: e.g. language:es=5,language:en=2,negotiation=4")
     agent.set_defaults(run=_agent)
+
+    supervise = sub.add_parser("supervise", help="a supervisor's phone listens to a live "
+                                                 "call, whispers to its agent or barges in "
+                                                 "(through `recobro api`)")
+    supervise.add_argument("call", help="the call's id (an attempt or an inbound call)")
+    modes = supervise.add_mutually_exclusive_group(required=True)
+    for mode in SupervisionMode:
+        modes.add_argument(f"--{mode.value}", dest="mode", action="store_const",
+                           const=mode.value)
+    supervise.add_argument("--supervisor", required=True,
+                           help="the PJSIP endpoint of the supervisor's phone")
+    supervise.set_defaults(run=_supervise)
 
     api = sub.add_parser("api", help="the HTTP API and agents' event WebSocket "
                                      "(RECOBRO_API_HOST:RECOBRO_API_PORT)")

@@ -406,6 +406,18 @@ class Engine:
     async def join_bridge(self, bridge_id: str, channel_id: str, absorb_dtmf: bool) -> None:
         await self.ari.add_to_bridge(bridge_id, channel_id, absorb_dtmf)
 
+    async def bridge_holding(self, channel_id: str) -> tuple[str, list[str]] | None:
+        return await self.ari.bridge_holding(channel_id)
+
+    async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str,
+                    flow: str, params: Mapping[str, str] | None = None) -> None:
+        await self.ari.snoop(channel_id, snoop_id, spy, whisper,
+                             stasis_args(flow=flow, **(params or {})))
+
+    async def endpoint_exists(self, endpoint: str) -> bool:
+        technology, _, resource = endpoint.partition("/")
+        return await self.ari.endpoint_exists(technology, resource)
+
     async def request_payment(self, call_id: str, agent: str) -> None:
         app = stasis_app_of(await self.ari.channel(call_id))
         if app is None:

@@ -88,6 +88,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/dispositions"): Rule(_EVERYONE, Own.FILTERED),
     ("POST", "/attempts/{attempt}/payment"): Rule(_EVERYONE, Own.CALL),
     ("POST", "/attempts/{attempt}/link"): Rule(_EVERYONE, Own.CALL),
+    # Listening in on an agent's call is a supervisor's (audited as a change).
+    ("POST", "/attempts/{attempt}/monitor"): Rule(_STAFF),
     ("GET", "/campaigns"): Rule(_STAFF),
     ("POST", "/campaigns"): Rule(_STAFF),
     ("GET", "/campaigns/{campaign}"): Rule(_STAFF),

@@ -1,7 +1,8 @@
-"""What `recobro agent ...` and `recobro disposition` do: move agents
-through their states, open an agent's session (through `recobro api`,
-whose Stasis application holds the line), set their skills, list them,
-and record an agent's disposition of a call."""
+"""What `recobro agent ...`, `recobro supervise` and `recobro disposition`
+do: move agents through their states, open an agent's session (through
+`recobro api`, whose Stasis application holds the line), set their
+skills, list them, call a supervisor's phone onto a live call (through
+`recobro api` too), and record an agent's disposition of a call."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from dialer.errors import ConfigError
 from dialer.settings import load_settings
 from dialer.store.database import configured_database
 
-SESSION_REQUEST_TIMEOUT_S = 10.0
+API_REQUEST_TIMEOUT_S = 10.0
 
 
 async def agent_command(action: str, endpoint: str | None, reason: str,
@@ -51,27 +52,53 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
     return 0
 
 
-async def open_session(endpoint: str) -> int:
-    """Ask `recobro api` (RECOBRO_API_HOST, RECOBRO_API_PORT, with
-    RECOBRO_API_TOKEN) to call the agent's phone for a session; the agent
-    is logged in once the phone answers."""
+async def _ask_api(what: str, path: str, body: dict[str, str] | None = None
+                   ) -> tuple[int, dict[str, object]]:
+    """POST to `recobro api` (RECOBRO_API_HOST, RECOBRO_API_PORT, with
+    RECOBRO_API_TOKEN), whose Stasis application does what is asked; its
+    status and JSON answer. ConfigError (naming what) when it cannot be
+    asked."""
     api = load_settings().api
     if not api.token:
-        raise ConfigError("agent session: RECOBRO_API_TOKEN is not set; the session is "
-                          "opened by `recobro api`, which wants its token")
-    url = f"http://{api.host}:{api.port}/agents/{endpoint}/session"
+        raise ConfigError(f"{what}: RECOBRO_API_TOKEN is not set; `recobro api` does it, "
+                          "and wants its token")
+    url = f"http://{api.host}:{api.port}{path}"
     try:
         async with aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=SESSION_REQUEST_TIMEOUT_S)) as session, \
-                session.post(url, headers={"Authorization": f"Bearer {api.token}"}) as response:
-            body = await response.json(content_type=None)
+                timeout=aiohttp.ClientTimeout(total=API_REQUEST_TIMEOUT_S)) as session, \
+                session.post(url, json=body,
+                             headers={"Authorization": f"Bearer {api.token}"}) as response:
+            answer = await response.json(content_type=None)
     except (TimeoutError, aiohttp.ClientError, ValueError) as error:
-        raise ConfigError(f"agent session: cannot reach `recobro api` at {url} "
+        raise ConfigError(f"{what}: cannot reach `recobro api` at {url} "
                           f"(RECOBRO_API_HOST, RECOBRO_API_PORT): {error or 'timed out'}") from None
-    if response.status != 200:
+    return response.status, answer
+
+
+async def open_session(endpoint: str) -> int:
+    """Ask `recobro api` to call the agent's phone for a session; the
+    agent is logged in once the phone answers."""
+    status, body = await _ask_api("agent session", f"/agents/{endpoint}/session")
+    if status != 200:
         raise ConfigError(f"agent {endpoint}: session refused: {body.get('error', body)}")
     print(f"agent {endpoint}: calling the phone for a session (line {body['line']}); "
           "logged in once it is answered")
+    return 0
+
+
+async def supervise(call: str, mode: str, supervisor: str) -> int:
+    """Ask `recobro api` to call the supervisor's phone (a PJSIP endpoint)
+    to listen to, whisper in or barge in on a live call."""
+    try:
+        call_id = uuid.UUID(call)
+    except ValueError:
+        raise ConfigError(f"supervise: CALL_ID {call!r} is not a call's id (a UUID)") from None
+    status, body = await _ask_api("supervise", f"/attempts/{call_id}/monitor",
+                                  {"mode": mode, "supervisor": supervisor})
+    if status != 202:
+        raise ConfigError(f"supervise {call_id}: refused: {body.get('error', body)}")
+    print(f"call {call_id}: calling supervisor {supervisor} to {mode} (line {body['line']}, "
+          f"agent's channel {body['agent']}); it joins once answered")
     return 0
 
 

@@ -2,7 +2,8 @@
 open an agent's session (the line held open for the shift), pause with a
 reason, ready, set and remove their skills; dispositions, and
 a page of them; pausing, resuming and fetching a call's recording;
-handing a call's debtor to the payment capture; each agent's event
+handing a call's debtor to the payment capture; a supervisor listening,
+whispering or barging in on a live call; each agent's event
 WebSocket (screen pops, pauses the dialer made, a payment's progress)."""
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ from dialer.agents.store import (
     UnknownSkill,
     disposition_page,
 )
+from dialer.agents.supervision import SupervisionMode
+from dialer.agents.supervisors import (
+    SupervisionRefused,
+    Supervisors,
+    UnknownCall,
+    UnknownSupervisor,
+)
 from dialer.calls.control import CallControl
 from dialer.errors import CallControlError, ChannelGone, ConfigError
 from dialer.http import (
@@ -53,6 +61,7 @@ CALLS = web.AppKey("calls", CallControl)
 EVENTS = web.AppKey("agent_events", AgentEvents)
 RECORDINGS_DIR = web.AppKey("recordings_dir", Path)
 SESSIONS = web.AppKey("sessions", AgentSessions)
+SUPERVISORS = web.AppKey("supervisors", Supervisors)
 SESSION_ACTION = "session"
 
 
@@ -320,6 +329,33 @@ async def payment(request: web.Request) -> web.Response:
                               "payment": "requested"}, status=202)
 
 
+async def monitor(request: web.Request) -> web.Response:
+    """A supervisor listens to a live call, whispers to its agent or barges
+    in: the supervisor's phone is called, and joins once it answers."""
+    call_id = _attempt_id(request)
+    supervisors = request.app.get(SUPERVISORS)
+    if supervisors is None:
+        return json_error(409, "supervising calls needs Asterisk: this API has no Stasis "
+                               "application")
+    body = await json_body(request)
+    # The document names the modes and shapes the endpoint (checked already).
+    mode, supervisor = SupervisionMode(body["mode"]), body["supervisor"]
+    try:
+        supervision = await supervisors.start(call_id, mode, supervisor,
+                                              principal_of(request).name)
+    except UnknownCall as error:
+        return json_error(404, str(error))
+    except UnknownSupervisor as error:
+        return json_error(400, str(error))
+    except SupervisionRefused as error:
+        return json_error(409, str(error))
+    except CallControlError as error:
+        return json_error(502, f"supervisor {supervisor}: the phone cannot be called: {error}")
+    return web.json_response({"attempt": str(call_id), "mode": mode.value,
+                              "supervisor": supervisor, "agent": supervision.agent_channel,
+                              "line": supervision.leg}, status=202)
+
+
 async def agent_events(request: web.Request) -> web.StreamResponse:
     endpoint = request.match_info["endpoint"]
     if await request.app[STORE].agent(endpoint, datetime.now(UTC)) is None:
@@ -352,15 +388,19 @@ async def _drain(socket: web.WebSocketResponse) -> None:
 
 
 def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl,
-              recordings_dir: Path, sessions: AgentSessions | None = None):
+              recordings_dir: Path, sessions: AgentSessions | None = None,
+              supervisors: Supervisors | None = None):
     """What puts the agents' routes on the API's application (recordings_dir:
     Asterisk's monitor directory, RECOBRO_RECORDINGS_DIR; sessions: where
-    agents' sessions open, None when the API has no Stasis application)."""
+    agents' sessions open, supervisors: where supervisors' phones join
+    calls; None both when the API has no Stasis application)."""
     def install(app: web.Application) -> None:
         app[STORE], app[POOL], app[EVENTS], app[CALLS] = AgentStore(pool), pool, events, calls
         app[RECORDINGS_DIR] = recordings_dir
         if sessions is not None:
             app[SESSIONS] = sessions
+        if supervisors is not None:
+            app[SUPERVISORS] = supervisors
         app.add_routes([
             web.get("/agents", list_agents),
             web.get("/agents/{endpoint}", show_agent),
@@ -374,5 +414,6 @@ def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl,
             web.get("/attempts/{attempt}/recording", fetch_recording),
             web.get("/dispositions", list_dispositions),
             web.post("/attempts/{attempt}/payment", payment),
+            web.post("/attempts/{attempt}/monitor", monitor),
         ])
     return install

@@ -21,6 +21,7 @@ from dialer.agents.events import AgentEvents
 from dialer.agents.feature_codes import FeatureCodes
 from dialer.agents.sessions import AgentSessions
 from dialer.agents.store import AgentStore
+from dialer.agents.supervisors import Supervisors
 from dialer.api import accounts
 from dialer.api.floor_metrics import FloorFigures
 from dialer.calls.control import CallControl
@@ -67,13 +68,16 @@ class _MalformedRequestInOneLine(logging.Filter):
 
 def features(pool: asyncpg.Pool, agent_events: AgentEvents, calls: CallControl,
              recordings_dir: Path, sessions: AgentSessions | None = None,
+             supervisors: Supervisors | None = None,
              ) -> list[Callable[[web.Application], None]]:
     """What puts every feature's routes on the API's application (the one
     list: the server and the tests that hold the routes, the roles' table
     and the OpenAPI document together build the app from it).
     recordings_dir: where Asterisk writes the calls' recordings; sessions:
-    the agents' sessions (None: no Stasis application, as in tests)."""
-    return [agents_http.installer(pool, agent_events, calls, recordings_dir, sessions),
+    the agents' sessions, supervisors: supervisors on calls (None: no
+    Stasis application, as in tests)."""
+    return [agents_http.installer(pool, agent_events, calls, recordings_dir, sessions,
+                                  supervisors),
             messages_http.installer(pool),
             reports_http.installer(pool), outbound_http.installer(pool),
             accounts.installer(pool), portfolio_http.installer(pool)]
@@ -101,10 +105,12 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             replace(settings, ari=replace(settings.ari, app=f"{settings.ari.app}-api")))
         FeatureCodes(engine, AgentStore(pool))
         sessions = AgentSessions(engine, AgentStore(pool))
+        supervisors = Supervisors(engine, AgentStore(pool), pool)
         await agent_events.start(settings.database_url)
         runner = web.AppRunner(build_app(settings.api.token, pool,
                                          features(pool, agent_events, engine,
-                                                  settings.api.recordings_dir, sessions)),
+                                                  settings.api.recordings_dir, sessions,
+                                                  supervisors)),
                                access_log_class=_AccessLogWithoutQuery)
         await runner.setup()
         try:

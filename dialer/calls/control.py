@@ -137,6 +137,22 @@ class CallControl(Protocol):
         its keys absorbed (the flow still hears them; nobody in the bridge
         does) or passed on as before."""
 
+    async def bridge_holding(self, channel_id: str) -> tuple[str, list[str]] | None:
+        """The bridge a channel is in and the channels in it (None: in no
+        bridge, or gone)."""
+
+    async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str,
+                    flow: str, params: Mapping[str, str] | None = None) -> None:
+        """Open a channel, snoop_id, that hears channel_id's audio (spy:
+        `in` what its far end says, `out` what it is sent, `both`, `none`)
+        and sends what it is given toward it (whisper: `out` to its far
+        end, `in`, `both`, `none`); it enters the application with flow
+        and the named params as its arguments. ChannelGone when
+        channel_id is gone."""
+
+    async def endpoint_exists(self, endpoint: str) -> bool:
+        """Whether Asterisk has the endpoint (`PJSIP/agent1001`)."""
+
     async def request_payment(self, call_id: str, agent: str) -> None:
         """Ask the process whose flow has the call (another process, maybe)
         to hand its debtor to the payment capture: a PaymentRequested among

@@ -118,6 +118,26 @@ class PaymentRequested(CallEvent):
 
 
 @dataclass(frozen=True)
+class SupervisionStarted(CallEvent):
+    """A supervisor's phone began to listen to the call (mode: listen,
+    whisper or barge), as a person asked (by: who, from the API)."""
+
+    supervisor: str
+    mode: str
+    by: str
+
+
+@dataclass(frozen=True)
+class SupervisionEnded(CallEvent):
+    """The supervisor's listening ended, and why (the supervisor hung up,
+    the call ended...)."""
+
+    supervisor: str
+    mode: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class HangupRequested(CallEvent):
     """Recobro itself asked Asterisk to end the call."""
 

@@ -77,3 +77,11 @@ class CallStore:
                 call.dtmf_count, "inbound" if call.inbound else "outbound")
             await connection.execute(_APPEND, stored, event.at, event_kind(event),
                                      event_detail(event))
+
+
+async def append_event(pool: asyncpg.Pool, call_id: str, event: CallEvent) -> None:
+    """Append an event a process that does not follow the call made happen
+    (a supervisor listening) to the call's others; call_id is its channel
+    id (an attempt's id, or an inbound call's Asterisk id)."""
+    await pool.execute(_APPEND, storage_id(call_id), event.at, event_kind(event),
+                       event_detail(event))

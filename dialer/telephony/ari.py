@@ -264,6 +264,32 @@ class AriClient:
             return []
         return [str(channel) for channel in bridge.get("channels", ())]
 
+    async def bridge_holding(self, channel_id: str) -> tuple[str, list[str]] | None:
+        """The bridge a channel is in, with every channel in it; None when
+        it is in none."""
+        for bridge in await self._request("GET", "/bridges"):
+            channels = [str(channel) for channel in bridge.get("channels", ())]
+            if channel_id in channels:
+                return str(bridge["id"]), channels
+        return None
+
+    async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str,
+                    app_args: str) -> None:
+        """Open a snoop channel on a channel into this app: it hears the
+        channel's audio (spy: in, out, both or none) and what is put in it
+        reaches the channel (whisper: toward out, in, both or none).
+        AriNotFound when the channel is gone."""
+        await self._request("POST", f"/channels/{channel_id}/snoop", spy=spy, whisper=whisper,
+                            app=self.settings.app, appArgs=app_args, snoopId=snoop_id)
+
+    async def endpoint_exists(self, technology: str, resource: str) -> bool:
+        """Whether Asterisk has the endpoint (PJSIP, agent1001)."""
+        try:
+            await self._request("GET", f"/endpoints/{technology}/{resource}")
+        except AriNotFound:
+            return False
+        return True
+
     async def channel_name(self, channel_id: str) -> str:
         """A channel's name (PJSIP/agent1001-00000012), which AMI actions want."""
         return str((await self.channel(channel_id))["name"])

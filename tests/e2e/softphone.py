@@ -85,11 +85,13 @@ def _netstring(payload: dict[str, str]) -> bytes:
 class Baresip:
     """baresip registered as `agent` of the lab, with its own config directory,
     ports and log in `directory`; audio needs no sound card (it sends a sine
-    tone and drops what it hears, keeping a WAV copy of both)."""
+    tone, or with speech a WAV file of 8 kHz mono, and drops what it hears,
+    keeping a WAV copy of both)."""
 
     def __init__(self, cfg: LabConfig, agent: LabAgent, directory: Path, *,
                  sip_port: int | None = None, ctrl_port: int | None = None,
-                 rtp_ports: tuple[int, int] | None = None) -> None:
+                 rtp_ports: tuple[int, int] | None = None,
+                 speech: Path | None = None) -> None:
         index = cfg.agents.index(agent)
         self.cfg = cfg
         self.agent = agent
@@ -100,6 +102,7 @@ class Baresip:
         self.ctrl_port = ctrl_port or self.sip_port + 2
         self.rtp_ports = rtp_ports or (cfg.port_base + 2200 + 20 * index,
                                        cfg.port_base + 2219 + 20 * index)
+        self.speech = speech
         self.log_file = directory / "baresip.log"
         self.events: list[CallEvent] = []
         self.started_at: float | None = None
@@ -118,6 +121,10 @@ class Baresip:
         self.directory.mkdir(parents=True, exist_ok=True)
         host = self.cfg.host
         low, high = self.rtp_ports
+        # aufile sends a WAV at its own rate and channels, which the source's must be.
+        source = ("audio_source ausine,440\nausrc_srate 48000\nausrc_channels 2"
+                  if self.speech is None else
+                  f"audio_source aufile,{self.speech}\nausrc_srate 8000\nausrc_channels 1")
         (self.directory / "config").write_text(f"""\
 poll_method epoll
 sip_listen {host}:{self.sip_port}
@@ -128,18 +135,18 @@ dns_server {host}:53
 call_local_timeout 120
 call_max_calls 4
 # No sound card: ausine sends a tone (48 kHz stereo only, resampled to
-# 8 kHz); aubridge as player drops what is heard (no source shares its
-# device name); sndfile keeps both directions as WAV in this directory.
-audio_source ausine,440
+# 8 kHz) or aufile a speech file; aubridge as player drops what is heard
+# (no source shares its device name); sndfile keeps both directions as
+# WAV in this directory.
+{source}
 audio_player aubridge,nil
 audio_alert aubridge,nil
-ausrc_srate 48000
-ausrc_channels 2
 rtp_ports {low}-{high}
 rtp_stats yes
 module_path {MODULES}
 module g711.so
 module ausine.so
+module aufile.so
 module aubridge.so
 module sndfile.so
 snd_path {self.directory}

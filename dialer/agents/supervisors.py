@@ -1,0 +1,194 @@
+"""Supervisors listening, whispering or barging in on a live agent call
+(issue 18), in the API's Stasis application: the supervisor's phone is
+called; once it answers it is bridged to a snoop channel on the agent's
+channel (listen, whisper) or put in the call's own bridge (barge)
+(dialer.agents.supervision says what each mode asks of Asterisk). The
+supervision lasts until the supervisor hangs up or the call ends; its
+start and end, with the supervisor, the mode and who asked, are written
+to the call's events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from dialer.agents.store import AgentStore
+from dialer.agents.supervision import SNOOPS, SupervisionMode, agent_channel_of
+from dialer.calls.control import CallControl, CallEvents
+from dialer.calls.events import SupervisionEnded, SupervisionStarted
+from dialer.errors import CallControlError, ConfigError
+from dialer.store.calls import append_event
+
+log = logging.getLogger(__name__)
+
+SUPERVISE_FLOW = "supervise"
+SNOOP_FLOW = "snoop"
+# Supervisors' legs are named so: in a barged call's bridge they are not
+# taken for the agent.
+LEG_PREFIX = "supervise-"
+SUPERVISOR_RING_S = 30
+SUPERVISOR_CALLER_ID = '"Recobro supervise" <recobro>'
+# A snoop channel enters the application as ARI creates it; more than this
+# means Asterisk did not make it.
+SNOOP_ENTER_S = 2.0
+# How often a supervision looks whether its call ended (the call is
+# another process's: the dialer's or the inbound service's).
+CALL_CHECK_S = 0.5
+SUPERVISOR_HUNG_UP = "supervisor_hung_up"
+CALL_ENDED = "call_ended"
+
+
+class SupervisionRefused(ConfigError):
+    """The call cannot be supervised now (it has no agent, or ended)."""
+
+
+class UnknownCall(ConfigError):
+    """No attempt or inbound call has that id."""
+
+
+class UnknownSupervisor(ConfigError):
+    """Asterisk has no such endpoint for the supervisor's phone."""
+
+
+@dataclass(frozen=True)
+class Supervision:
+    """A supervisor's phone on a call: the call's id (an attempt or an
+    inbound call), its debtor's and agent's channels, the supervisor's
+    endpoint and leg, the mode and who asked."""
+
+    call: uuid.UUID
+    debtor: str
+    agent_channel: str
+    supervisor: str
+    leg: str
+    mode: SupervisionMode
+    by: str
+
+
+class Supervisors:
+    """The supervisions, in the API's Stasis application."""
+
+    def __init__(self, control: CallControl, store: AgentStore, pool: asyncpg.Pool) -> None:
+        self.control = control
+        self.store = store
+        self.pool = pool
+        self._ringing: dict[str, Supervision] = {}  # leg -> the supervision it is for
+        self._snoops: dict[str, asyncio.Future[None]] = {}  # snoop id -> entered
+        # The legs and snoops are channels, not debtors' calls: not recorded.
+        control.register_flow(SUPERVISE_FLOW, self._run, follow=False)
+        control.register_flow(SNOOP_FLOW, self._snooping, follow=False)
+
+    async def start(self, call: uuid.UUID, mode: SupervisionMode, supervisor: str,
+                    by: str) -> Supervision:
+        """Call the supervisor's phone (PJSIP endpoint supervisor) to
+        supervise call in mode; the supervision starts once it answers.
+        UnknownCall, UnknownSupervisor, SupervisionRefused (the call has
+        no agent, or ended), CallControlError (the phone cannot be
+        called)."""
+        found = await self.store.call_of(call)
+        if found is None:
+            raise UnknownCall(f"no attempt or inbound call {call}")
+        if not await self.control.endpoint_exists(f"PJSIP/{supervisor}"):
+            raise UnknownSupervisor(f"supervisor: Asterisk has no endpoint PJSIP/{supervisor}")
+        if found.ended or not found.connected or found.channel is None:
+            raise SupervisionRefused(f"the call {call} is not live with an agent "
+                                     f"({'it ended' if found.ended else 'no agent took it'})")
+        holding = await self.control.bridge_holding(found.channel)
+        agent_channel = None if holding is None else agent_channel_of(
+            found.channel, *holding, LEG_PREFIX)
+        if agent_channel is None:
+            raise SupervisionRefused(f"the call {call} is not live with an agent (its debtor "
+                                     "is in no bridge with an agent now)")
+        leg = f"{LEG_PREFIX}{supervisor}-{uuid.uuid4().hex[:8]}"
+        supervision = Supervision(call, found.channel, agent_channel, supervisor, leg, mode, by)
+        self._ringing[leg] = supervision
+        try:
+            await self.control.call_endpoint(f"PJSIP/{supervisor}", leg, SUPERVISOR_CALLER_ID,
+                                             SUPERVISOR_RING_S, flow=SUPERVISE_FLOW)
+        except CallControlError:
+            del self._ringing[leg]
+            raise
+        # A phone that never answers leaves nothing behind.
+        asyncio.get_running_loop().call_later(SUPERVISOR_RING_S + 1, self._ringing.pop, leg,
+                                              None)
+        log.info("call %s: calling supervisor %s to %s (%s)", call, supervisor, mode.value, leg)
+        return supervision
+
+    async def _snooping(self, snoop: str, events: CallEvents) -> None:
+        entered = self._snoops.get(snoop)
+        if entered is not None and not entered.done():
+            entered.set_result(None)
+
+    async def _run(self, leg: str, events: CallEvents) -> None:
+        supervision = self._ringing.pop(leg, None)
+        if supervision is None:
+            await self._hang_up(leg, "no supervision asked for this leg")
+            return
+        snoop = f"{leg}-snoop"
+        try:
+            await self._join(supervision, snoop)
+        except (CallControlError, TimeoutError) as error:
+            log.warning("call %s: supervisor %s not joined: %s", supervision.call,
+                        supervision.supervisor, error)
+            await self._clear(supervision, snoop)
+            return
+        finally:
+            self._snoops.pop(snoop, None)
+        await append_event(self.pool, supervision.debtor, SupervisionStarted(
+            call_id=supervision.debtor, at=self.control.clock(),
+            supervisor=supervision.supervisor, mode=supervision.mode.value, by=supervision.by))
+        log.info("call %s: supervisor %s %s", supervision.call, supervision.supervisor,
+                 supervision.mode.value)
+        reason = await self._until_over(supervision, events)
+        await append_event(self.pool, supervision.debtor, SupervisionEnded(
+            call_id=supervision.debtor, at=self.control.clock(),
+            supervisor=supervision.supervisor, mode=supervision.mode.value, reason=reason))
+        await self._clear(supervision, snoop)
+
+    async def _join(self, supervision: Supervision, snoop: str) -> None:
+        """Put the answered supervisor's leg where its mode says."""
+        if supervision.mode is SupervisionMode.BARGE:
+            holding = await self.control.bridge_holding(supervision.debtor)
+            if holding is None:
+                raise CallControlError(f"the debtor's channel {supervision.debtor} is in no "
+                                       "bridge now")
+            await self.control.join_bridge(holding[0], supervision.leg, absorb_dtmf=False)
+            return
+        directions = SNOOPS[supervision.mode]
+        entered = asyncio.get_running_loop().create_future()
+        self._snoops[snoop] = entered
+        await self.control.snoop(supervision.agent_channel, snoop, directions.spy,
+                                 directions.whisper, flow=SNOOP_FLOW)
+        await asyncio.wait_for(entered, SNOOP_ENTER_S)
+        await self.control.bridge(supervision.leg, [supervision.leg, snoop])
+
+    async def _until_over(self, supervision: Supervision, events: CallEvents) -> str:
+        """Wait until the supervisor hangs up or the call ends; which it was."""
+        while True:
+            await asyncio.wait([events.ended], timeout=CALL_CHECK_S)
+            if events.ended.done():
+                return SUPERVISOR_HUNG_UP
+            call = await self.store.call_of(supervision.call)
+            if call is None or call.ended:
+                return CALL_ENDED
+
+    async def _clear(self, supervision: Supervision, snoop: str) -> None:
+        """The snoop, the supervisor's bridge and leg go (each one that is
+        gone already is fine)."""
+        if supervision.mode is not SupervisionMode.BARGE:
+            await self._hang_up(snoop, "the supervision ended")
+            try:
+                await self.control.destroy_bridge(supervision.leg)
+            except CallControlError as error:
+                log.info("supervisor bridge %s not destroyed: %s", supervision.leg, error)
+        await self._hang_up(supervision.leg, "the supervision ended")
+
+    async def _hang_up(self, channel: str, reason: str) -> None:
+        try:
+            await self.control.hang_up(channel, reason)
+        except CallControlError as error:
+            log.info("channel %s not hung up: %s", channel, error)

@@ -1,0 +1,358 @@
+"""Supervisors on a live call, in the lab, proven by what each phone
+received: a debtor (sipp, saying an answering machine's 13-second
+greeting: no AMD, so a person to Recobro) talks with an agent on a session
+(baresip as agent1004, silent: what the supervisor hears is the debtor's
+alone); a supervisor's phone
+(baresip as agent1003, saying recorded words) listens from the API, then
+whispers from the CLI. The supervisor heard the debtor; the agent heard
+the whisper; the debtor did not. The call's events keep who listened, in
+which mode, from when to when."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from dialer.settings import read_env_file
+from dialer.store.calls import storage_id
+from lab import sipp
+from tests.audio import Audio, Capture, activity, match, received, sent
+from tests.audio.capture import lab_ports
+from tests.e2e.softphone import Baresip
+from tests.e2e.test_agent_sessions import fetch, open_session, prepare, wait_for, window
+from tests.e2e.test_agents import api_url, run, start_api
+from tests.e2e.test_softphone import dominant_hz
+
+pytestmark = pytest.mark.lab
+
+# An answering machine's greeting from 0.3 s to about 13.5 s after the
+# answer, then nothing until the debtor hangs up at 30 s. Both supervisions
+# fall within the greeting: a whisper rides on the frames Asterisk writes
+# to the agent's phone, and a bridge writes none while nobody else in it
+# sends any (a lab debtor sends no RTP after its greeting; a real phone
+# sends RTP all along).
+NUMBER = "+12125559300"
+SUPERVISOR_WORDS = ("Seven bright yellow kites float over the quiet harbour while "
+                    "the fishermen count their nets.")
+LISTEN_S = 3.5
+PICK_UP_S = 0.3  # the supervisor takes the call
+# What was said is looked for in what was heard in half-second pieces:
+# the audio through a snoop channel jumps by a frame or two now and then
+# (its own clock against the call's; more so on a loaded machine), and a
+# long stretch across a jump would not line up.
+PIECE_S = 0.4
+LEAST_SHARE = 0.6  # of the pieces said, found in what was heard
+
+
+def span_of(call: Audio) -> tuple[float, float]:
+    """A supervisor's call but its edges (its first packets; its last
+    half second, which a piece found a little late would overhang): the
+    capture time it starts at, and its seconds."""
+    return call.start + 0.25, call.duration - 0.75
+
+
+def share_heard(heard: Audio, said: Audio, span: tuple[float, float]) -> float:
+    """The share of said's pieces (PIECE_S long) in span, found in heard
+    (each looked for within half a second of when it was said); pieces
+    with next to no sound are not counted."""
+    start, seconds = span
+    pieces = found = 0
+    for index in range(int(seconds / PIECE_S)):
+        at = start + index * PIECE_S
+        piece = window(said, at, PIECE_S)
+        if activity(piece).seconds < PIECE_S / 2:
+            continue
+        pieces += 1
+        found += match(window(heard, at - 0.5, PIECE_S + 1.0), piece).found()
+    assert pieces, "nothing was said then"
+    return found / pieces
+
+
+def supervisor_speech(directory: Path) -> Path:
+    """The supervisor's words, again and again for a minute, as the 8 kHz
+    mono WAV baresip's aufile sends. Compressed, as a headset's gain
+    control would: spoken up over the debtor the agent hears at the same
+    time, the words stand out of the mix (the test compares the mix with
+    what the supervisor's phone sent, not with this file)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    spoken, speech = directory / "spoken.wav", directory / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(spoken),
+                    SUPERVISOR_WORDS], check=True, capture_output=True)
+    subprocess.run(["sox", str(spoken), "-r", "8000", "-c", "1", "-b", "16", str(speech),
+                    "compand", "0.01,0.1", "-70,-70,-40,-12,0,-3", "norm", "-1",
+                    "pad", "0", "0.2", "repeat", "12"], check=True, capture_output=True)
+    return speech
+
+
+def silence(directory: Path) -> Path:
+    """Two minutes of silence, for an agent who says nothing."""
+    directory.mkdir(parents=True, exist_ok=True)
+    quiet = directory / "silence.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(quiet), "trim", "0",
+                    "120"], check=True, capture_output=True)
+    return quiet
+
+
+async def monitor(lab_config, call: str, body: dict[str, str],
+                  token: str | None = None) -> tuple[int, dict]:
+    """POST /attempts/{call}/monitor to the test's API with token (its
+    admin's by default)."""
+    token = token or read_env_file(lab_config.env_file)["RECOBRO_API_TOKEN"]
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{api_url(lab_config)}/attempts/{call}/monitor", json=body,
+            headers={"Authorization": f"Bearer {token}"}) as response:
+        return response.status, await response.json()
+
+
+async def pick_up(phone: Baresip, since: int) -> None:
+    """The supervisor's phone rings (from events[since] on); answered."""
+    await phone.wait_incoming(10, since)
+    await asyncio.sleep(PICK_UP_S)
+    await phone.accept()
+    await phone.wait_event("CALL_ESTABLISHED", 5, since)
+
+
+async def connected_attempt(url: str, timeout_s: float = 30.0,
+                            table: str = "attempts") -> str:
+    """The attempt (or inbound call) once its debtor is with the agent."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = await fetch(url, f"SELECT id FROM {table} WHERE connected_at IS NOT NULL")
+        if rows:
+            return str(rows[0]["id"])
+        assert time.monotonic() < deadline, "no attempt connected to the agent"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whisper(
+        lab_config, fresh_database, tmp_path):
+    agent, boss = lab_config.agents[3], lab_config.agents[2]
+    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
+    api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
+    # The supervisor's token (the first issued: token 1), and the agent's own.
+    marta = (await run(env, "token", "issue", "--role", "supervisor", "--label", "Marta",
+                       "--expires-in", "1h")).splitlines()[-1]
+    agents_token = (await run(env, "token", "issue", "--role", "agent", "--agent",
+                              agent.endpoint, "--expires-in", "1h")).splitlines()[-1]
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, agent, tmp_path / "agent",
+                           speech=silence(tmp_path / "quiet")) as phone, \
+                Baresip(lab_config, boss, tmp_path / "supervisor",
+                        speech=supervisor_speech(tmp_path / "words")) as supervisor:
+            ports, ranges = lab_ports(lab_config)
+            with Capture([*ports, phone.sip_port, supervisor.sip_port],
+                         tmp_path / "supervise.pcap",
+                         ranges=[*ranges, phone.rtp_ports, supervisor.rtp_ports]) as cap:
+                line = await open_session(lab_config, phone)
+                await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{agent.endpoint}'", "ready")
+                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
+                call = await connected_attempt(fresh_database)
+                # Not the agent's, even on its own call.
+                status, body = await monitor(lab_config, call, {
+                    "mode": "listen", "supervisor": boss.endpoint}, agents_token)
+                assert status == 403, body
+                # Listen, from the API with a supervisor's token, while the debtor speaks.
+                status, body = await monitor(lab_config, call, {
+                    "mode": "listen", "supervisor": boss.endpoint}, marta)
+                assert status == 202, body
+                assert (body["mode"], body["supervisor"], body["agent"]) == (
+                    "listen", boss.endpoint, line)
+                await pick_up(supervisor, 0)
+                await asyncio.sleep(LISTEN_S)
+                await supervisor.hangup()
+                # Whisper, from the CLI, while the debtor still speaks.
+                since = len(supervisor.events)
+                said = await run(api_env, "supervise", call, "--whisper", "--supervisor",
+                                 boss.endpoint)
+                assert f"calling supervisor {boss.endpoint} to whisper" in said
+                await pick_up(supervisor, since)
+                await asyncio.sleep(LISTEN_S)
+                await supervisor.hangup()
+                await dialer
+                # The shift ends (the capture holds the agent's whole dialog).
+                await phone.hangup()
+                await wait_for(fresh_database, "SELECT close_reason FROM agent_sessions",
+                               "hung_up")
+            # The call is over: nothing to supervise; bad input named.
+            status, body = await monitor(lab_config, call, {
+                "mode": "listen", "supervisor": boss.endpoint})
+            assert (status, "is not live" in body["error"]) == (409, True), body
+            status, body = await monitor(lab_config, call, {
+                "mode": "listen", "supervisor": "nobody9"})
+            assert (status, body["error"]) == (
+                400, "supervisor: Asterisk has no endpoint PJSIP/nobody9"), body
+            status, body = await monitor(lab_config, call, {
+                "mode": "shout", "supervisor": boss.endpoint})
+            assert (status, "\"mode\"" in body["error"]) == (400, True), body
+            status, body = await monitor(lab_config, call, {
+                "mode": "listen", "supervisor": "agent/1003"})
+            assert (status, "\"supervisor\"" in body["error"]) == (400, True), body
+            unknown = str(uuid.uuid4())
+            status, body = await monitor(lab_config, unknown, {
+                "mode": "barge", "supervisor": boss.endpoint})
+            assert (status, body["error"]) == (404, f"no attempt or inbound call {unknown}")
+    finally:
+        api.terminate()
+        await api.wait()
+
+    # The supervisor heard the debtor's greeting while listening.
+    debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    listened, _ = received(cap.path, lab_config.sip_port, supervisor.sip_port)
+    start, seconds = span_of(listened.audio)
+    greeting_from, greeting_to = debtor_said.speech_span
+    assert greeting_from < start and start + seconds < greeting_to, (
+        debtor_said.speech_span, start)
+    share = share_heard(listened.audio, debtor_said.audio, (start, seconds))
+    assert share >= LEAST_SHARE, share
+
+    # The agent heard the supervisor's whisper; the debtor did not.
+    _, words = sent(cap.path, lab_config.sip_port, supervisor.sip_port)
+    start, seconds = span_of(words.audio)
+    (agent_heard,) = received(cap.path, lab_config.sip_port, phone.sip_port)
+    share = share_heard(agent_heard.audio, words.audio, (start, seconds))
+    assert share >= LEAST_SHARE, share
+    debtor_heard = received(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    assert debtor_heard.audio.start < start and (
+        start + seconds < debtor_heard.audio.start + debtor_heard.audio.duration)
+    assert share_heard(debtor_heard.audio, words.audio, (start, seconds)) == 0
+
+    # The call's events: who listened, in which mode, from when to when.
+    events = await fetch(fresh_database, "SELECT kind, at, detail FROM call_events WHERE "
+                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
+        ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
+                                 "by": "supervisor (token 1)"}),
+        ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
+                               "reason": "supervisor_hung_up"}),
+        ("supervision_started", {"supervisor": boss.endpoint, "mode": "whisper",
+                                 "by": "admin (RECOBRO_API_TOKEN)"}),
+        ("supervision_ended", {"supervisor": boss.endpoint, "mode": "whisper",
+                               "reason": "supervisor_hung_up"})]
+    for started, ended in (events[0:2], events[2:4]):
+        assert LISTEN_S - 1.0 < (ended["at"] - started["at"]).total_seconds() < LISTEN_S + 2.0
+    assert events[1]["at"] <= events[2]["at"]
+
+
+async def test_a_supervisor_listens_to_an_agent_rung_per_call_then_barges_in(
+        lab_config, fresh_database, tmp_path):
+    """The agent is a sipp phone rung for the call (no session): the
+    supervisor listens to its leg, then barges into the call's bridge and
+    the debtor hears the supervisor."""
+    agent, boss = lab_config.agents[0], lab_config.agents[2]
+    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
+    await run(env, "agent", "login", agent.endpoint)
+    api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, boss, tmp_path / "supervisor",
+                           speech=supervisor_speech(tmp_path / "words")) as supervisor:
+            ports, ranges = lab_ports(lab_config)
+            with Capture([*ports, supervisor.sip_port], tmp_path / "barge.pcap",
+                         ranges=[*ranges, supervisor.rtp_ports]) as cap:
+                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
+                call = await connected_attempt(fresh_database)
+                status, body = await monitor(lab_config, call, {
+                    "mode": "listen", "supervisor": boss.endpoint})
+                assert status == 202, body
+                assert body["agent"] == f"{call}-{agent.endpoint}"  # the agent's leg
+                await pick_up(supervisor, 0)
+                await asyncio.sleep(LISTEN_S)
+                await supervisor.hangup()
+                since = len(supervisor.events)
+                said = await run(api_env, "supervise", call, "--barge", "--supervisor",
+                                 boss.endpoint)
+                assert f"calling supervisor {boss.endpoint} to barge" in said
+                await pick_up(supervisor, since)
+                await asyncio.sleep(LISTEN_S)
+                await supervisor.hangup()
+                await dialer
+    finally:
+        api.terminate()
+        await api.wait()
+
+    # Listening to the agent's leg, the supervisor heard the debtor.
+    debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    listened, barged = received(cap.path, lab_config.sip_port, supervisor.sip_port)
+    start, seconds = span_of(listened.audio)
+    assert start + seconds < debtor_said.speech_span[1]
+    share = share_heard(listened.audio, debtor_said.audio, (start, seconds))
+    assert share >= LEAST_SHARE, share
+
+    # Barging in, the supervisor heard the debtor and was heard by the debtor.
+    start, seconds = span_of(barged.audio)
+    assert start + seconds < debtor_said.speech_span[1]
+    share = share_heard(barged.audio, debtor_said.audio, (start, seconds))
+    assert share >= LEAST_SHARE, share
+    _, words = sent(cap.path, lab_config.sip_port, supervisor.sip_port)
+    debtor_heard = received(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    share = share_heard(debtor_heard.audio, words.audio, span_of(words.audio))
+    assert share >= LEAST_SHARE, share
+
+    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
+                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])["mode"]) for e in events] == [
+        ("supervision_started", "listen"), ("supervision_ended", "listen"),
+        ("supervision_started", "barge"), ("supervision_ended", "barge")]
+
+
+async def test_a_supervisor_listens_to_a_call_that_came_in_and_hears_the_agent(
+        lab_config, fresh_database, tmp_path):
+    """A debtor calls in and joins the session of baresip agent1004 (its
+    440 Hz tone is its voice); the supervisor listening hears the agent's
+    side too (the snoop spies both ways), and the inbound call's events
+    keep the supervision."""
+    agent, boss = lab_config.agents[3], lab_config.agents[2]
+    caller = "+12125550181"
+    env = await prepare(lab_config, fresh_database, tmp_path, [caller], [agent.endpoint])
+    api = await start_api(lab_config, env)
+    desk = await asyncio.create_subprocess_exec(
+        "recobro", "inbound", env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert b"taking calls" in await asyncio.wait_for(desk.stdout.readline(), 30)
+        async with Baresip(lab_config, agent, tmp_path / "agent") as phone, \
+                Baresip(lab_config, boss, tmp_path / "supervisor",
+                        speech=supervisor_speech(tmp_path / "words")) as supervisor:
+            ports, ranges = lab_ports(lab_config)
+            with Capture([*ports, phone.sip_port, supervisor.sip_port],
+                         tmp_path / "inbound.pcap",
+                         ranges=[*ranges, phone.rtp_ports, supervisor.rtp_ports]) as cap:
+                line = await open_session(lab_config, phone)
+                await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{agent.endpoint}'", "ready")
+                debtor = asyncio.create_task(asyncio.to_thread(sipp.call_in, lab_config, caller,
+                                                               stay_s=10))
+                call = await connected_attempt(fresh_database, table="inbound_calls")
+                status, body = await monitor(lab_config, call, {
+                    "mode": "listen", "supervisor": boss.endpoint})
+                assert (status, body["agent"]) == (202, line), body
+                await pick_up(supervisor, 0)
+                await asyncio.sleep(LISTEN_S)
+                await supervisor.hangup()
+                await debtor
+                await phone.hangup()
+                await wait_for(fresh_database, "SELECT close_reason FROM agent_sessions",
+                               "hung_up")
+    finally:
+        desk.terminate()
+        await desk.wait()
+        api.terminate()
+        await api.wait()
+    (listened,) = received(cap.path, lab_config.sip_port, supervisor.sip_port)
+    heard = window(listened.audio, *span_of(listened.audio))
+    assert abs(dominant_hz(heard.samples) - 440) < 10
+    (inbound,) = await fetch(fresh_database, "SELECT channel FROM inbound_calls")
+    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE call_id = "
+                         f"'{storage_id(inbound['channel'])}' AND kind LIKE 'supervision_%' "
+                         "ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])["mode"]) for e in events] == [
+        ("supervision_started", "listen"), ("supervision_ended", "listen")]
