@@ -157,6 +157,14 @@ class Engine:
         code): driven, not recorded."""
         self._flows[name] = _Flow(runner, follow)
 
+    def resume(self, channel_id: str, flow: str, params: Mapping[str, str]) -> None:
+        """See CallControl.resume: Asterisk said its StasisStart to the
+        process before; the channel enters this one's flow now."""
+        if self._flows[flow].follow:
+            raise ValueError(f"flow {flow!r} records calls: adopt them instead")
+        self.submit(CallEnteredApp(call_id=channel_id, at=self.clock(), flow=flow, language="",
+                                   params=dict(params)))
+
     def add_listener(self, listener: Callable[[CallEvent], None]) -> None:
         """listener hears every event, also of channels that are not calls
         of this engine (an agent's leg, say)."""

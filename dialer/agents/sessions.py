@@ -33,6 +33,8 @@ SESSION_CALLER_ID = '"Recobro session" <recobro>'
 # How often an open session looks whether a person logged its agent out
 # (the CLI, the API or *82 from another phone write only the database).
 LOGOUT_CHECK_S = 1.0
+# The parameter that marks a session line held again after an API restart.
+RESUMED = "resumed"
 
 
 class AgentSessions:
@@ -61,8 +63,33 @@ class AgentSessions:
         log.info("agent %s: calling the phone for a session (%s)", endpoint, channel)
         return channel
 
+    async def resume(self) -> int:
+        """The sessions the API before this one left open: each line still
+        up in Asterisk is held again (its hang-up or a logout closes it, as
+        before); each that went meanwhile is closed as hung up. How many
+        were held again."""
+        alive = await self.control.channel_states()
+        held = 0
+        for session in await self.store.open_sessions():
+            if session.channel in alive:
+                self.control.resume(session.channel, SESSION_FLOW,
+                                    {"endpoint": session.agent, RESUMED: "yes"})
+                held += 1
+            else:
+                await self._close(session.agent, session.channel, SESSION_HUNG_UP)
+        if held:
+            log.info("%d agent session(s) left open by the last API held again", held)
+        return held
+
     async def _run(self, channel: str, events: CallEvents) -> None:
         endpoint = events.entered.params.get("endpoint", "")
+        if events.entered.params.get(RESUMED) == "yes":
+            # Its hang-up reaches this flow from now on; one that came
+            # before this flow was there shows as a line gone.
+            gone = channel not in await self.control.channel_states()
+            await self._close(endpoint, channel, SESSION_HUNG_UP if gone
+                              else await self._until_closed(endpoint, events))
+            return
         dialed_in = events.entered.params.get("dialed_in") == "yes"
         try:
             if dialed_in:
@@ -79,7 +106,10 @@ class AgentSessions:
             # The agent who dialed hears it worked (one Recobro called
             # knows: the phone rang for it).
             await self._say(channel, agent_prompts.LOGGED_IN)
-        reason = await self._until_closed(endpoint, events)
+        await self._close(endpoint, channel, await self._until_closed(endpoint, events))
+
+    async def _close(self, endpoint: str, channel: str, reason: str) -> None:
+        """Close the session on channel for reason; clear its bridge."""
         # Logged out first, in the session's closing transaction: no new
         # debtor is routed here from now on.
         await self.store.close_session(channel, self.control.clock(), reason)

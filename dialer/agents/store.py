@@ -151,6 +151,15 @@ class Moved:
     after: AgentState
 
 
+@dataclass(frozen=True)
+class OpenSession:
+    """An agent's session still open: the agent, and the line's channel
+    (and bridge) id."""
+
+    agent: str
+    channel: str
+
+
 class UnknownAgent(ConfigError):
     """No agent has that endpoint."""
 
@@ -296,6 +305,13 @@ class AgentStore:
                 "AND state <> $2", agent, AgentState.LOGGED_OUT.value, now)
         log.info("agent %s: session on %s closed (%s), logged out", agent, channel, reason)
         return agent
+
+    async def open_sessions(self) -> list[OpenSession]:
+        """Every session still open, oldest first."""
+        rows = await self.pool.fetch(
+            "SELECT agent, channel FROM agent_sessions WHERE closed_at IS NULL "
+            "ORDER BY opened_at")
+        return [OpenSession(row["agent"], row["channel"]) for row in rows]
 
     async def session_line(self, endpoint: str) -> str | None:
         """The channel of the agent's open session (the agent's line, and

@@ -91,6 +91,11 @@ class CallControl(Protocol):
         """Calls of this flow are driven by runner once they enter the
         application."""
 
+    def resume(self, channel_id: str, flow: str, params: Mapping[str, str]) -> None:
+        """A channel of a flow that records no call, already in the
+        application (the process before this one drove it): flow drives it
+        again from now, as if it had just entered with params."""
+
     def add_listener(self, listener: Callable[[CallEvent], None]) -> None:
         """listener hears every event, also of channels that are not calls
         being followed (an agent's leg)."""

@@ -356,3 +356,36 @@ async def test_a_line_that_went_while_no_api_listened_gets_no_debtor(lab_config,
     (state,) = await fetch(fresh_database, "SELECT state FROM agents WHERE endpoint = "
                                            f"'{phone_agent.endpoint}'")
     assert state["state"] == "logged_out"
+
+
+async def test_a_restarted_api_holds_the_open_session_again(lab_config, fresh_database,
+                                                           tmp_path):
+    """The API restarts while an agent's session is open: the new API holds
+    the line again (the phone is not called again), the next debtor still
+    reaches the agent on it, and the agent hanging up afterwards closes the
+    session (hung_up) and logs the agent out, as before the restart."""
+    agent = lab_config.agents[3]
+    env = await prepare(lab_config, fresh_database, tmp_path, NUMBERS[:1], [agent.endpoint])
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, agent, tmp_path / "baresip") as phone:
+            line = await open_session(lab_config, phone)
+            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                           f"'{agent.endpoint}'", "ready")
+            api.terminate()
+            await api.wait()
+            api = await start_api(lab_config, env)
+            since = len(phone.events)
+            await run(env, "campaign", "run", "shift", "--for", "2")
+            assert "CALL_INCOMING" not in [e.type for e in phone.events[since:]]
+            await phone.hangup()
+            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                           f"'{agent.endpoint}'", "logged_out")
+    finally:
+        api.terminate()
+        await api.wait()
+    (attempt,) = await fetch(fresh_database, "SELECT result, agent, agent_channel FROM attempts")
+    assert (attempt["result"], attempt["agent"], attempt["agent_channel"]) == (
+        "conversation", agent.endpoint, line)
+    (session,) = await fetch(fresh_database, "SELECT channel, close_reason FROM agent_sessions")
+    assert (session["channel"], session["close_reason"]) == (line, "hung_up")

@@ -17,7 +17,7 @@ from dialer.agents.state import (
     AgentAction,
     AgentState,
 )
-from dialer.agents.store import AgentStore, SessionRefused, UnknownAgent
+from dialer.agents.store import AgentStore, OpenSession, SessionRefused, UnknownAgent
 
 pytestmark = pytest.mark.lab
 
@@ -65,3 +65,14 @@ async def test_the_table_takes_only_known_reasons(pool):
     with pytest.raises(asyncpg.CheckViolationError):
         await pool.execute("UPDATE agent_sessions SET closed_at = $1, close_reason = 'bored'",
                            NOW)
+
+
+async def test_the_open_sessions_are_read_back_oldest_first(pool):
+    # What a restarted API holds again (dialer.agents.sessions.resume).
+    agents = AgentStore(pool)
+    await agents.open_session("agent1002", "session-b", NOW + timedelta(seconds=1))
+    await agents.open_session(AGENT, "session-a", NOW)
+    await agents.open_session("agent1003", "session-c", NOW + timedelta(seconds=2))
+    await agents.close_session("session-c", NOW + timedelta(minutes=1), SESSION_HUNG_UP)
+    assert await agents.open_sessions() == [OpenSession(AGENT, "session-a"),
+                                            OpenSession("agent1002", "session-b")]
