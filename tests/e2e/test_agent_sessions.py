@@ -73,6 +73,18 @@ async def answer_like_a_person(phone: Baresip) -> None:
     await phone.wait_event("CALL_ESTABLISHED", 5)
 
 
+async def start_desk(env: dict[str, str]) -> asyncio.subprocess.Process:
+    """`recobro inbound` taking calls on the test's database."""
+    desk = await asyncio.create_subprocess_exec(
+        "recobro", "inbound", env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    started = await asyncio.wait_for(desk.stdout.readline(), 30)
+    if b"taking calls" not in started:
+        desk.terminate()
+        raise AssertionError((started, await desk.stderr.read()))
+    return desk
+
+
 async def wait_for(url: str, query: str, expected: object, timeout_s: float = 10.0) -> None:
     connection = await asyncpg.connect(url)
     try:
@@ -246,11 +258,8 @@ async def test_a_debtor_calling_in_joins_the_agents_line(lab_config, fresh_datab
     env = await prepare(lab_config, fresh_database, tmp_path, ["+12125550181"],
                         [agent.endpoint])
     api = await start_api(lab_config, env)
-    desk = await asyncio.create_subprocess_exec(
-        "recobro", "inbound", env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    desk = await start_desk(env)
     try:
-        assert b"taking calls" in await asyncio.wait_for(desk.stdout.readline(), 30)
         async with Baresip(lab_config, agent, tmp_path / "baresip") as phone:
             line = await open_session(lab_config, phone)
             await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "

@@ -26,7 +26,14 @@ from lab import sipp
 from tests.audio import Audio, Capture, activity, match, received, sent
 from tests.audio.capture import lab_ports
 from tests.e2e.softphone import Baresip
-from tests.e2e.test_agent_sessions import fetch, open_session, prepare, wait_for, window
+from tests.e2e.test_agent_sessions import (
+    fetch,
+    open_session,
+    prepare,
+    start_desk,
+    wait_for,
+    window,
+)
 from tests.e2e.test_agents import api_url, run, start_api
 from tests.e2e.test_softphone import dominant_hz
 
@@ -314,11 +321,8 @@ async def test_a_supervisor_listens_to_a_call_that_came_in_and_hears_the_agent(
     caller = "+12125550181"
     env = await prepare(lab_config, fresh_database, tmp_path, [caller], [agent.endpoint])
     api = await start_api(lab_config, env)
-    desk = await asyncio.create_subprocess_exec(
-        "recobro", "inbound", env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    desk = await start_desk(env)
     try:
-        assert b"taking calls" in await asyncio.wait_for(desk.stdout.readline(), 30)
         async with Baresip(lab_config, agent, tmp_path / "agent") as phone, \
                 Baresip(lab_config, boss, tmp_path / "supervisor",
                         speech=supervisor_speech(tmp_path / "words")) as supervisor:
