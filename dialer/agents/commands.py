@@ -16,7 +16,7 @@ from dialer.agents.disposition import DispositionEffect
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError
 from dialer.agents.store import AgentStore
 from dialer.errors import ConfigError
-from dialer.settings import load_settings
+from dialer.settings import ApiSettings, load_settings
 from dialer.store.database import configured_database
 
 SESSION_REQUEST_TIMEOUT_S = 10.0
@@ -55,7 +55,15 @@ async def open_session(endpoint: str) -> int:
     """Ask `recobro api` (RECOBRO_API_HOST, RECOBRO_API_PORT, with
     RECOBRO_API_TOKEN) to call the agent's phone for a session; the agent
     is logged in once the phone answers."""
-    api = load_settings().api
+    line = await request_session(load_settings().api, endpoint)
+    print(f"agent {endpoint}: calling the phone for a session (line {line}); "
+          "logged in once it is answered")
+    return 0
+
+
+async def request_session(api: ApiSettings, endpoint: str) -> str:
+    """Ask the `recobro api` at api to call the agent's phone for a
+    session; the line's channel id. ConfigError naming what went wrong."""
     if not api.token:
         raise ConfigError("agent session: RECOBRO_API_TOKEN is not set; the session is "
                           "opened by `recobro api`, which wants its token")
@@ -70,9 +78,7 @@ async def open_session(endpoint: str) -> int:
                           f"(RECOBRO_API_HOST, RECOBRO_API_PORT): {error or 'timed out'}") from None
     if response.status != 200:
         raise ConfigError(f"agent {endpoint}: session refused: {body.get('error', body)}")
-    print(f"agent {endpoint}: calling the phone for a session (line {body['line']}); "
-          "logged in once it is answered")
-    return 0
+    return str(body["line"])
 
 
 def parse_skills(text: str) -> dict[str, int]:
