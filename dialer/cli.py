@@ -112,7 +112,7 @@ def _bench(args: argparse.Namespace) -> int:
         from dialer.settings import load_settings
         from lab.bench_bridge import bench_bridge
 
-        return bench_bridge(load_settings(), args.out)
+        return bench_bridge(load_settings(), args.out, args.runs)
     if args.what == "hopper":
         from dialer.settings import load_settings
         from lab.bench_hopper import bench_hopper
@@ -645,7 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "side by side; messages: texts handed to the lab's Kannel per "
                             "second; hopper: import and claims "
                             "on PostgreSQL (the lab's); bridge: answer to agent bridge "
-                            "against the lab's Asterisk; payments: simultaneous card "
+                            "against the lab's Asterisk, per-call ringing and agent "
+                            "sessions; payments: simultaneous card "
                             "captures and last key to result, against the lab")
     bench.add_argument("scenarios", nargs="?", type=Path,
                        help="scenario file (TOML or JSON); default: the built-in matrix")
@@ -658,7 +659,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="payments: simultaneous captures of each step (default 1 4 8 16 "
                             "32)")
     bench.add_argument("--runs", type=_positive_int, default=1,
-                       help="payments: runs of every step; messages: runs (medians over them); "
+                       help="payments: runs of every step; messages, bridge: runs (medians over "
+                            "them); "
                             "pacing-languages: seeds (up to 3)")
     bench.add_argument("--minutes", type=_bench_minutes, default=20.0,
                        help="pacing-live: minutes the campaign dials in the lab (default 20)")

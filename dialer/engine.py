@@ -373,8 +373,9 @@ class Engine:
     async def answer(self, call_id: str) -> None:
         await self.ari.answer(call_id)
 
-    async def play(self, call_id: str, media: str, language: str) -> str:
-        return await self.ari.play_media(call_id, media, language)
+    async def play(self, call_id: str, media: str, language: str,
+                   playback_id: str | None = None) -> str:
+        return await self.ari.play_media(call_id, media, language, playback_id)
 
     async def stop_playback(self, playback_id: str) -> None:
         await self.ari.stop_playback(playback_id)

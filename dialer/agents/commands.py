@@ -17,7 +17,7 @@ from dialer.agents.disposition import DispositionEffect
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError
 from dialer.agents.store import AgentStore
 from dialer.errors import ConfigError
-from dialer.settings import load_settings
+from dialer.settings import ApiSettings, load_settings
 from dialer.store.database import configured_database
 
 API_REQUEST_TIMEOUT_S = 10.0
@@ -52,13 +52,12 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
     return 0
 
 
-async def _ask_api(what: str, path: str, body: dict[str, str] | None = None
-                   ) -> tuple[int, dict[str, object]]:
-    """POST to `recobro api` (RECOBRO_API_HOST, RECOBRO_API_PORT, with
-    RECOBRO_API_TOKEN), whose Stasis application does what is asked; its
-    status and JSON answer. ConfigError (naming what) when it cannot be
+async def _ask_api(api: ApiSettings, what: str, path: str,
+                   body: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
+    """POST to the `recobro api` at api (RECOBRO_API_HOST, RECOBRO_API_PORT,
+    with RECOBRO_API_TOKEN), whose Stasis application does what is asked;
+    its status and JSON answer. ConfigError (naming what) when it cannot be
     asked."""
-    api = load_settings().api
     if not api.token:
         raise ConfigError(f"{what}: RECOBRO_API_TOKEN is not set; `recobro api` does it, "
                           "and wants its token")
@@ -78,12 +77,19 @@ async def _ask_api(what: str, path: str, body: dict[str, str] | None = None
 async def open_session(endpoint: str) -> int:
     """Ask `recobro api` to call the agent's phone for a session; the
     agent is logged in once the phone answers."""
-    status, body = await _ask_api("agent session", f"/agents/{endpoint}/session")
-    if status != 200:
-        raise ConfigError(f"agent {endpoint}: session refused: {body.get('error', body)}")
-    print(f"agent {endpoint}: calling the phone for a session (line {body['line']}); "
+    line = await request_session(load_settings().api, endpoint)
+    print(f"agent {endpoint}: calling the phone for a session (line {line}); "
           "logged in once it is answered")
     return 0
+
+
+async def request_session(api: ApiSettings, endpoint: str) -> str:
+    """Ask the `recobro api` at api to call the agent's phone for a
+    session; the line's channel id. ConfigError naming what went wrong."""
+    status, body = await _ask_api(api, "agent session", f"/agents/{endpoint}/session")
+    if status != 200:
+        raise ConfigError(f"agent {endpoint}: session refused: {body.get('error', body)}")
+    return str(body["line"])
 
 
 async def supervise(call: str, mode: str, supervisor: str) -> int:
@@ -93,7 +99,8 @@ async def supervise(call: str, mode: str, supervisor: str) -> int:
         call_id = uuid.UUID(call)
     except ValueError:
         raise ConfigError(f"supervise: CALL_ID {call!r} is not a call's id (a UUID)") from None
-    status, body = await _ask_api("supervise", f"/attempts/{call_id}/monitor",
+    status, body = await _ask_api(load_settings().api, "supervise",
+                                  f"/attempts/{call_id}/monitor",
                                   {"mode": mode, "supervisor": supervisor})
     if status != 202:
         raise ConfigError(f"supervise {call_id}: refused: {body.get('error', body)}")

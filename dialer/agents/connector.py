@@ -24,7 +24,7 @@ from dialer.agents.store import AgentStore
 from dialer.calls.caller_id import AgentCallerId, Debtor, agent_caller_id
 from dialer.calls.control import CallControl
 from dialer.calls.events import CallEnteredApp, CallEvent, CallHungUp
-from dialer.errors import CallControlError
+from dialer.errors import CallControlError, ChannelGone
 from dialer.store import recordings
 from dialer.store.calls import storage_id
 from dialer.store.outage import CONNECTION_LOST, through_outage
@@ -39,6 +39,14 @@ AGENT_RING_TIMEOUT_S = 10
 # the start of the greeting.
 SESSION_BEEP = "tone:1400/100,0/1000"
 SESSION_BEEP_S = 0.1
+
+
+def beep_of(call_id: str, agent: str) -> str:
+    """The playback id of the beep played to agent's session line as
+    call_id joins it: known to whoever follows the call, so a dialer that
+    adopts it stops a beep its dead dialer left playing (a tone plays
+    until stopped, and the agent hears nothing else meanwhile)."""
+    return f"beep-{call_id}-{agent}"
 
 
 class BridgeFailed(CallControlError):
@@ -159,33 +167,58 @@ class AgentConnector:
         """Put call_id in the bridge of the agent's session line, after a
         beep to the agent; the time it joined, or None when the line is
         closed (the agent is paused unreachable, or logged out with the
-        session: the call goes back to routing)."""
+        session: the call goes back to routing). BridgeFailed when the line
+        is up but the debtor could not join it (the agent is ready again)."""
         try:
-            if line not in await self.control.bridge_channels(line):
-                # The line went with nobody to see it (no `recobro api`
-                # listened as the agent hung up): the session ends now.
-                await self.agents.close_session(line, self.control.clock(), SESSION_HUNG_UP)
-                log.warning("agent %s: session line %s was gone; session closed, agent "
-                            "logged out", agent, line)
-                return None
-            beep = await self.control.play(line, SESSION_BEEP, "en")
-            self._spawn(self._stop_after(beep, SESSION_BEEP_S))
+            # The beep is the look at the line too: one round trip fewer
+            # before the debtor joins.
+            beep = await self.control.play(line, SESSION_BEEP, "en", beep_of(call_id, agent))
+        except ChannelGone:
+            # The line went with nobody to see it (no `recobro api`
+            # listened as the agent hung up): the session ends now.
+            await self.agents.close_session(line, self.control.clock(), SESSION_HUNG_UP)
+            log.warning("agent %s: session line %s was gone; session closed, agent "
+                        "logged out", agent, line)
+            return None
+        except CallControlError as error:
+            await self._line_closed(call_id, agent, line, error)
+            return None
+        self._spawn(self._stop_after(beep, SESSION_BEEP_S))
+        try:
             await self.control.join_bridge(line, call_id, absorb_dtmf=False)
         except CallControlError as error:
-            await self.agents.miss(agent, self.control.clock(), UNREACHABLE, call_id,
-                                   f"the agent's line {line} is closed: {error}")
-            return None
+            if not await self._line_up(line):
+                await self._line_closed(call_id, agent, line, error)
+                return None
+            # The line is fine: the debtor could not join (most often it
+            # hung up as it was joining), no fault of the agent's.
+            await self.agents.release(agent, self.control.clock())
+            raise BridgeFailed(f"call {call_id} could not join {agent}'s line {line}: "
+                               f"{error}") from None
+        connected_at = self.control.clock()
         if await self.agents.session_line(agent) != line:
             # The session closed as the debtor joined: its bridge goes (the
             # closing session clears it too), and the debtor with it.
             await self.control.destroy_bridge(line)
             await self.agents.release(agent, self.control.clock())
             return None
-        connected_at = self.control.clock()
         self._agent_legs[call_id] = line
         self._bridges[call_id] = line
         await self.agents.on_call(agent, connected_at)
         return connected_at
+
+    async def _line_up(self, line: str) -> bool:
+        """Whether the session line is still in its bridge."""
+        try:
+            return line in await self.control.bridge_channels(line)
+        except CallControlError as error:
+            log.info("session line %s not looked at: %s", line, error)
+            return False
+
+    async def _line_closed(self, call_id: str, agent: str, line: str,
+                           error: CallControlError) -> None:
+        await self.agents.miss(agent, self.control.clock(), UNREACHABLE, call_id,
+                               f"the agent's line {line} is closed: {error}")
 
     async def _stop_after(self, playback: str, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -250,8 +283,12 @@ class AgentConnector:
     async def follow_adopted(self, call_id: str, agent: str, leg: str,
                              connected_at: datetime, ended: asyncio.Future[object]) -> None:
         """A call a dead dialer had bridged to an agent: keep the pair, and
-        tear it down when the call ends, as if it were ours."""
+        tear it down when the call ends, as if it were ours. A beep the dead
+        dialer had started on the agent's session line is stopped."""
         self._legs[leg] = call_id
         self._agent_legs[call_id] = leg
+        if leg == await self.agents.session_line(agent):
+            self._bridges[call_id] = leg
+            await self._stop_after(beep_of(call_id, agent), 0.0)
         await asyncio.wait([ended])
         await self.tear_down(call_id, agent)

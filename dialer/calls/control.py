@@ -103,9 +103,11 @@ class CallControl(Protocol):
     async def answer(self, call_id: str) -> None:
         """Answer a call that entered the application unanswered."""
 
-    async def play(self, call_id: str, media: str, language: str) -> str:
+    async def play(self, call_id: str, media: str, language: str,
+                   playback_id: str | None = None) -> str:
         """Start playing media (`sound:NAME`, `number:N`, `digits:N`,
-        `tone:...`); its playback id. Its end comes as an event."""
+        `tone:...`); its playback id: playback_id (one another process can
+        stop by name), else Asterisk's. Its end comes as an event."""
 
     async def stop_playback(self, playback_id: str) -> None:
         """Stop a playback (one already over is fine)."""

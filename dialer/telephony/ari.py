@@ -178,10 +178,13 @@ class AriClient:
         """Start playing an Asterisk sound on a channel; returns the playback id."""
         return await self.play_media(channel_id, f"sound:{sound}", language)
 
-    async def play_media(self, channel_id: str, media: str, language: str) -> str:
-        """Start playing any ARI media (sound:, number:, digits:...)."""
+    async def play_media(self, channel_id: str, media: str, language: str,
+                         playback_id: str | None = None) -> str:
+        """Start playing any ARI media (sound:, number:, digits:...), with
+        the playback id given or one Asterisk makes; returns it."""
         playback = await self._request("POST", f"/channels/{channel_id}/play",
-                                       media=media, lang=language)
+                                       media=media, lang=language,
+                                       **({"playbackId": playback_id} if playback_id else {}))
         return str(playback["id"])
 
     async def hangup(self, channel_id: str) -> None:

@@ -18,7 +18,7 @@ import pytest
 from dialer.settings import read_env_file
 from ivr import agent_prompts
 from lab import sipp
-from tests.audio import Audio, match, received, sent
+from tests.audio import Audio, dialogs, match, read_pcap, received, sent
 from tests.e2e.cli import cli_env
 from tests.e2e.softphone import Baresip
 from tests.e2e.sounds import reference
@@ -35,13 +35,15 @@ HUMAN_DELAY_S = 1.5  # the agent clicks answer on the session call
 
 
 async def prepare(lab_config, url: str, tmp_path: Path, numbers: list[str],
-                  agents: list[str]) -> dict[str, str]:
+                  agents: list[str], in_order: bool = False) -> dict[str, str]:
     """Spanish debtors at numbers, the agents skilled for them (not logged
-    in), a progressive campaign "shift" with no wrap-up."""
+    in), a progressive campaign "shift" with no wrap-up. in_order: the
+    debtors are called in the order given (each owes more than the next)."""
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
     accounts = tmp_path / "accounts.csv"
     accounts.write_text("reference,debtor_name,balance,days_past_due,phone1,language\n" + "".join(
-        f"S{i},Debtor {i},100,10,{number},es\n" for i, number in enumerate(numbers)))
+        f"S{i},Debtor {i},{100 * (len(numbers) - i) if in_order else 100},10,{number},es\n"
+        for i, number in enumerate(numbers)))
     await run(env, "accounts", "import", str(accounts))
     for agent in agents:
         await run(env, "agent", "skills", agent, "--skills", "language:es=3")
@@ -196,38 +198,137 @@ async def test_an_agent_hanging_up_ends_the_session_and_gets_no_debtor(lab_confi
 async def test_an_agent_hanging_up_mid_call_ends_the_debtors_call_too(lab_config,
                                                                      fresh_database,
                                                                      tmp_path):
-    agent = lab_config.agents[3]
-    number = "+12125558300"  # a person's greeting, then 30 s on the line
-    env = await prepare(lab_config, fresh_database, tmp_path, [number], [agent.endpoint])
+    """The agent hangs up while a debtor talks in its bridge: Recobro ends
+    the debtor's call (the debtor's phone gets Asterisk's BYE right after
+    the agent's, long before its 30 s), the attempt has one result, the
+    session is closed `hung_up`, and the next debtor goes to the agent who
+    logs in next: the dead line's phone is never called again."""
+    phone_agent, sipp_agent = lab_config.agents[3], lab_config.agents[0]
+    talker, next_debtor = "+12125558300", "+12125558031"  # 30 s, then 3 s on the line
+    env = await prepare(lab_config, fresh_database, tmp_path, [talker, next_debtor],
+                        [phone_agent.endpoint, sipp_agent.endpoint], in_order=True)
     api = await start_api(lab_config, env)
     try:
-        async with Baresip(lab_config, agent, tmp_path / "baresip") as phone:
-            await open_session(lab_config, phone)
-            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
-                           f"'{agent.endpoint}'", "ready")
-            dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
-            await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
-                           f"'{agent.endpoint}'", "on_call", timeout_s=30)
-            await asyncio.sleep(1.0)  # talking
-            hung_up_at = time.monotonic()
-            await phone.hangup()
-            await dialer
-            ended_in = time.monotonic() - hung_up_at
+        async with Baresip(lab_config, phone_agent, tmp_path / "baresip") as phone:
+            with capture(lab_config, phone, tmp_path / "mid-call.pcap") as cap:
+                line = await open_session(lab_config, phone)
+                await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{phone_agent.endpoint}'", "ready")
+                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for",
+                                                 "15", timeout=120))
+                await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{phone_agent.endpoint}'", "on_call", timeout_s=30)
+                await asyncio.sleep(1.0)  # talking
+                await phone.hangup()
+                await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{phone_agent.endpoint}'", "logged_out")
+                # Another agent comes in: the next debtor is its.
+                await run(env, "agent", "login", sipp_agent.endpoint)
+                await dialer
     finally:
         api.terminate()
         await api.wait()
-    # The debtor's call ended with the session, long before its 30 s, and
-    # is recorded like any other conversation.
-    assert ended_in < 15.0
-    (attempt,) = await fetch(fresh_database, "SELECT result, agent, connected_at, ended_at "
-                                             "FROM attempts")
-    assert (attempt["result"], attempt["agent"]) == ("conversation", agent.endpoint)
-    assert (attempt["ended_at"] - attempt["connected_at"]).total_seconds() < 10.0
-    (session,) = await fetch(fresh_database, "SELECT close_reason FROM agent_sessions")
-    assert session["close_reason"] == "hung_up"
+    # What the phones received. The softphone: its one session call, which
+    # it hung up itself.
+    datagrams = read_pcap(cap.path)
+    (session_call,) = dialogs(datagrams, lab_config.sip_port, phone.sip_port)
+    assert session_call.answered and session_call.bye_from_asterisk is False, session_call
+    assert [e.type for e in phone.events].count("CALL_INCOMING") == 1
+    debtors = {d.number: d for d in dialogs(datagrams, lab_config.sip_port,
+                                            lab_config.pstn_port)}
+    # The talking debtor: Asterisk's BYE within seconds of the agent's,
+    # after a few seconds of its 30.
+    cut = debtors[talker]
+    assert cut.answered and cut.bye_from_asterisk is True, cut
+    assert 0 <= cut.end - session_call.end < 3.0, (cut.end, session_call.end)
+    assert cut.talk_seconds < 10.0, cut.talk_seconds
+    # The next debtor was called after the line died, and its agent's
+    # phone (the sipp agent) rang then.
+    after = debtors[next_debtor]
+    assert after.answered and after.start > session_call.end, after
+    (agent_call,) = dialogs(datagrams, lab_config.sip_port, sipp_agent.sip_port)
+    assert agent_call.answered and agent_call.start > after.answer, agent_call
+    # The records: one result each, the session closed with its reason.
+    attempts = {a["number"]: a for a in await fetch(
+        fresh_database, "SELECT id, number, result, agent, agent_channel FROM attempts")}
+    assert sorted(attempts) == sorted([talker, next_debtor])
+    assert (attempts[talker]["result"], attempts[talker]["agent"],
+            attempts[talker]["agent_channel"]) == ("conversation", phone_agent.endpoint, line)
+    assert (attempts[next_debtor]["result"], attempts[next_debtor]["agent"]) == (
+        "conversation", sipp_agent.endpoint)
+    hung_up = await fetch(fresh_database, "SELECT call_id FROM call_events WHERE kind = "
+                                          f"'call_hung_up' AND call_id = "
+                                          f"'{attempts[talker]['id']}'")
+    assert len(hung_up) == 1, hung_up
+    (session,) = await fetch(fresh_database, "SELECT channel, close_reason FROM agent_sessions")
+    assert (session["channel"], session["close_reason"]) == (line, "hung_up")
     (state,) = await fetch(fresh_database, "SELECT state FROM agents WHERE endpoint = "
-                                           f"'{agent.endpoint}'")
+                                           f"'{phone_agent.endpoint}'")
     assert state["state"] == "logged_out"
+
+
+async def test_a_dialer_restarted_with_a_session_open_gives_its_agent_the_next_debtor(
+        lab_config, fresh_database, tmp_path):
+    """The dialer dies (killed) while a debtor talks on the agent's session
+    line, and another starts: it adopts that call, follows it to its end,
+    and sends the next debtor to the same line. The phone rang once, for
+    its session, and heard the next debtor's greeting on it."""
+    agent = lab_config.agents[3]
+    first, second = "+12125558080", "+12125558051"  # a greeting, then 8 s; then 5 s
+    env = await prepare(lab_config, fresh_database, tmp_path, [first, second],
+                        [agent.endpoint], in_order=True)
+    api = await start_api(lab_config, env)
+    dialer = None
+    try:
+        async with Baresip(lab_config, agent, tmp_path / "baresip") as phone:
+            with capture(lab_config, phone, tmp_path / "restart.pcap") as cap:
+                line = await open_session(lab_config, phone)
+                await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{agent.endpoint}'", "ready")
+                dialer = await asyncio.create_subprocess_exec(
+                    "recobro", "campaign", "run", "shift", "--for", "60", env=env,
+                    stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL)
+                await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{agent.endpoint}'", "on_call", timeout_s=30)
+                dialer.kill()
+                await dialer.wait()
+                killed_at = time.time()
+                rerun = await run(env, "campaign", "run", "shift", "--for", "20", timeout=120)
+                assert "adopted" in rerun
+                # The line stayed up through the restart: no call rang the
+                # phone after its session's, none closed.
+                assert [e.type for e in phone.events].count("CALL_INCOMING") == 1
+                assert "CALL_CLOSED" not in [e.type for e in phone.events]
+                await phone.hangup()
+                await wait_for(fresh_database, "SELECT close_reason FROM agent_sessions",
+                               "hung_up")
+    finally:
+        if dialer is not None and dialer.returncode is None:
+            dialer.kill()
+            await dialer.wait()
+        api.terminate()
+        await api.wait()
+    attempts = {a["number"]: a for a in await fetch(
+        fresh_database, "SELECT number, result, agent, agent_channel, answered_at, "
+                        "connected_at, ended_at FROM attempts")}
+    assert sorted(attempts) == sorted([first, second])
+    for attempt in attempts.values():
+        assert (attempt["result"], attempt["agent"], attempt["agent_channel"]) == (
+            "conversation", agent.endpoint, line), dict(attempt)
+    # The adopted call was followed to its end (the debtor's 8 s), not cut.
+    assert (attempts[first]["ended_at"] - attempts[first]["connected_at"]).total_seconds() > 6
+    # The next debtor was called by the new dialer and joined in the 2 s.
+    assert attempts[second]["answered_at"].timestamp() > killed_at
+    assert (attempts[second]["connected_at"]
+            - attempts[second]["answered_at"]).total_seconds() < 2.0
+    # The phone heard the next debtor's greeting on its one call.
+    (heard,) = received(cap.path, lab_config.sip_port, phone.sip_port)
+    greeting = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(second)
+    said_from, said_to = greeting.speech_span
+    then = window(heard.audio, said_from - 0.5, said_to - said_from + 1.0)
+    found = match(then, greeting.audio)
+    assert found.found(), found
 
 
 async def test_logging_the_agent_out_ends_the_session_and_hangs_the_line_up(lab_config,
