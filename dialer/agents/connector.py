@@ -36,8 +36,9 @@ AGENT_RING_TIMEOUT_S = 10
 # pop lands at the same moment): a tenth of a second, over before a
 # debtor's "hello" (the lab's debtors speak 0.3 s after answering; a tone
 # plays until stopped). Asterisk's beep sound lasts 0.44 s: it would hide
-# the start of the greeting.
-SESSION_BEEP = "tone:1400/100,0/1000"
+# the start of the greeting. One continuous tone, stopped after
+# SESSION_BEEP_S (ARI reads a comma in media as a list of sounds).
+SESSION_BEEP = "tone:1400"
 SESSION_BEEP_S = 0.1
 
 
