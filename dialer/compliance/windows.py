@@ -10,6 +10,7 @@ is written ``HH:MM-HH:MM`` (every day, no holidays)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -97,3 +98,16 @@ def next_opening(window: CallingWindow, zones: tuple[str, ...], now: datetime) -
             return moment
         moment += step
     return moment
+
+
+def dialing_ends_s(profile: str, zones: Iterable[str], midnight: datetime) -> float | None:
+    """When a campaign with leads in these zones stops dialing on the day
+    that begins at midnight (aware, e.g. the pacing clock's): the latest
+    close of the profile's window in any zone on that date, in seconds after
+    midnight (past 86,400 if it falls on the next day); None for no zones.
+    Under ``local`` a zone may hold numbers of any country: the latest
+    preset's close counts."""
+    windows = PRESETS.values() if profile == "local" else [window_for(profile, "")]
+    closes = [datetime.combine(midnight.date(), window.closes, ZoneInfo(zone)) - midnight
+              for zone in zones for window in windows]
+    return max(closes).total_seconds() if closes else None

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from dialer.agents.connector import AgentConnector
-from dialer.compliance.windows import zone_may_be_open
+from dialer.compliance.windows import dialing_ends_s, zone_may_be_open
 from dialer.engine import Engine
 from dialer.errors import DatabaseError
 from dialer.metrics.definitions import CALLS_IN_FLIGHT, PACED_CALLS
@@ -335,6 +335,20 @@ class CampaignDialer:
             async with self.pool.acquire() as connection:
                 self._zones = await leads.ready_zones(connection, self.campaign.id)
             self._next_zones = loop.time() + ZONES_S
+            self._plan_day_end()
+
+    def _plan_day_end(self) -> None:
+        """Tell the predictive policy when today's dialing ends on its clock:
+        the calling window's latest close in the zones of the ready leads
+        (its abandon budget counts the live answers still to come until
+        then)."""
+        if not isinstance(self.policy, Predictive):
+            return
+        days = (self.clock() - self._epoch) // timedelta(days=1)
+        ends = dialing_ends_s(self.campaign.window_profile, self._zones,
+                              self._epoch + timedelta(days=days))
+        if ends is not None:
+            self.policy.dials_until(ends)
 
     def _open_zones(self, now: datetime) -> tuple[list[str], list[float]]:
         zones = [z for z in self._zones if zone_may_be_open(self.campaign.window_profile, z, now)]

@@ -88,7 +88,8 @@ class Predictive:
         self.abandon_budget = abandon_budget
         self.margin_z = margin_z
         self.regulator = regulator
-        self.day_end_s = day_end_s % DAY_S  # when the campaign's dialing ends each day
+        self.day_end_s = 0.0
+        self.dials_until(day_end_s)
         self.amd_fp = amd_false_positive_rate  # share of people AMD hangs up on
         self.answer_rate = AnswerRate(prior_answer_rate)
         self.talk = EmpiricalDuration(prior_talk_s)
@@ -243,11 +244,23 @@ class Predictive:
                   - self.margin_z * np.sqrt(self.cap * (1 - self.cap) * coming))
         return float((budget / coming).min())
 
+    def dials_until(self, day_end_s: float) -> None:
+        """When the campaign's dialing ends each day, in seconds after
+        midnight on the campaign's clock (the dialer gives it from the
+        calling window of its debtors' zones; it may fall after the clock's
+        midnight)."""
+        self.day_end_s = day_end_s % DAY_S
+
     def _day_end(self, now: float) -> float:
-        """When the day's dialing ends: day_end_s today, or an hour from now
-        once past it (a campaign dialing late plans an hour at a time)."""
+        """When the day's dialing ends: day_end_s today (tomorrow's clock day
+        if today's dialing began after it: an end past the clock's
+        midnight), or an hour from now once past it (a campaign dialing late
+        plans an hour at a time)."""
         today = math.floor(now / DAY_S) * DAY_S + self.day_end_s
+        if today < self._dialing_since:
+            today += DAY_S
         return today if today - now >= HOUR_S else now + HOUR_S
+
 
     def _live_pace(self, now: float) -> float:
         """Live answers per second over the last hour of dialing."""

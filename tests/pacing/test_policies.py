@@ -188,6 +188,21 @@ def test_the_days_last_answers_are_budgeted_against_tomorrows_windows_too():
     assert 0 < policy.budget_rate(16 * 3600.0) < policy.cap
 
 
+def test_a_day_of_dialing_that_ends_past_the_clocks_midnight_is_planned_to_its_end():
+    """A campaign on a UTC clock calling New York until 21:00 stops at 02:00
+    on the clock: at 20:00 the budget counts six more hours of answers, as
+    for the same day six hours earlier on the clock, not one hour at a time
+    as when it had planned to 21:00."""
+    late, early = (Predictive(day_end_s=26 * 3600, abandon_budget=True),
+                   Predictive(day_end_s=20 * 3600, abandon_budget=True))
+    _hear_hours(late, 12, 8, 100)  # 12:00-20:00
+    _hear_hours(early, 6, 8, 100)  # 06:00-14:00
+    assert late.budget_rate(20 * 3600.0) == pytest.approx(early.budget_rate(14 * 3600.0))
+    an_hour_left = Predictive(day_end_s=21 * 3600, abandon_budget=True)
+    _hear_hours(an_hour_left, 12, 8, 100)
+    assert late.budget_rate(20 * 3600.0) != pytest.approx(an_hour_left.budget_rate(20 * 3600.0))
+
+
 def test_predictive_decision_for_200_agents():
     policy = Predictive()
     s = snap(ready=3, talking=tuple(range(1, 600, 3)), dialing=tuple(range(40)))

@@ -6,6 +6,7 @@ import pytest
 
 from dialer.compliance.windows import (
     PRESETS,
+    dialing_ends_s,
     is_open,
     next_opening,
     window_for,
@@ -77,3 +78,18 @@ def test_zone_may_be_open_for_the_local_profile_is_any_preset():
     assert not zone_may_be_open("local", "Europe/Madrid", utc(2026, 11, 24, 5))
     assert zone_may_be_open("local", "Europe/Madrid", utc(2026, 11, 24, 6))
     assert not zone_may_be_open("us", "Europe/Madrid", utc(2026, 11, 24, 6))
+
+
+def test_dialing_ends_at_the_latest_close_among_the_leads_zones():
+    """Pacing's abandon budget plans to when the campaign's dialing ends on
+    its (UTC) clock: the latest close of the window where its leads are."""
+    midnight = utc(2026, 11, 24)
+    # 21:00 in New York is 02:00 UTC the next day; in Los Angeles 05:00.
+    assert dialing_ends_s("us", ["America/New_York"], midnight) == 26 * 3600
+    assert dialing_ends_s("us", ["America/New_York", "America/Los_Angeles"],
+                          midnight) == 29 * 3600
+    # A custom window's 17:00 in Madrid (UTC+1 in November) is 16:00 UTC.
+    assert dialing_ends_s("09:00-17:00", ["Europe/Madrid"], midnight) == 16 * 3600
+    # Under local, a zone may hold any country's numbers: Mexico's 22:00.
+    assert dialing_ends_s("local", ["America/New_York"], midnight) == 27 * 3600
+    assert dialing_ends_s("us", [], midnight) is None
