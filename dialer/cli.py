@@ -456,7 +456,8 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
                                "FCC's and Ofcom's rules: on the operator's responsibility)")
     campaign.add_argument("--caller-id", help="default: RECOBRO_CALLER_ID")
     campaign.add_argument("--window", default=defaults["window"],
-                          help="us, es, mx, local (by the number's country) or HH:MM-HH:MM")
+                          help="us, es, mx, local (by the number's country) or HH:MM-HH:MM "
+                               "(24:00 for the day's end)")
     campaign.add_argument("--ring-timeout", type=int, default=defaults["ring_timeout"],
                           help="seconds, 5 to 120")
     campaign.add_argument("--wrap-up", type=int, default=defaults["wrap_up"],

@@ -118,7 +118,7 @@ async def _run(settings: Settings, out_dir: Path, mode: str) -> dict:
                      if a.state is not AgentState.LOGGED_OUT]
         campaign = build_campaign(
             f"bridge-{mode}-{stamp}", "progressive", ratio=1.0, abandon_target=0.03,
-            caller_id=settings.caller_id, window="00:00-23:59", ring_timeout_s=10, wrap_up_s=0,
+            caller_id=settings.caller_id, window="00:00-24:00", ring_timeout_s=10, wrap_up_s=0,
             early_max_dpd=30, mid_max_dpd=90, segments="early,mid,late", strategies=None,
             portfolio=prefix)
         campaigns = CampaignStore(pool)

@@ -59,7 +59,7 @@ async def _fill(url: str, count: int) -> None:
         campaign = await pool.fetchval(
             "INSERT INTO campaigns (name, dial_mode, caller_id, window_profile, "
             "messages_per_day, messages_per_week) VALUES ('bench', 'progressive', "
-            "'+15550100000', '00:00-23:59', 100, 700) RETURNING id")
+            "'+15550100000', '00:00-24:00', 100, 700) RETURNING id")
         await store.save_template(pool, TemplateKey("bench", "", Trigger.NO_INTERACTION,
                                                     Channel.SMS, "es"), TEMPLATE, None)
         await pool.execute(_MAKE_ACCOUNTS, count)

@@ -175,7 +175,7 @@ async def run_lab(settings: Settings, cfg: LabConfig, scenario: Scenario, fates:
                 raise ConfigError(f"bench accounts did not import: {outcome.errors[:3]}")
             campaign = build_campaign(
                 f"pacing-live-{stamp}", "predictive", ratio=1.0, abandon_target=scenario.cap,
-                caller_id=settings.caller_id, window="00:00-23:59",
+                caller_id=settings.caller_id, window="00:00-24:00",
                 ring_timeout_s=int(scenario.ring_timeout), wrap_up_s=int(scenario.wrap.mean),
                 early_max_dpd=30, mid_max_dpd=90, segments="early,mid,late", strategies=None,
                 portfolio=prefix)

@@ -156,7 +156,7 @@ async def summary(pool: asyncpg.Pool, campaign_id: int) -> str:
 # The press-to-pay part: its keying debtors call in New York (+1 212), in
 # Spanish (the scripts follow the Spanish prompts), with early debt.
 PAYERS_PREFIX = "+1212555"
-ALL_DAY = "00:00-23:59"
+ALL_DAY = "00:00-24:00"
 
 
 def write_payer_accounts(path: Path, scripts: Mapping[str, KeyScript]) -> None:

@@ -5,7 +5,8 @@ Presets: ``us`` 08:00-21:00 every day (FDCPA), federal holidays off;
 consumer law on commercial calls); ``mx`` 07:00-22:00 every day, national
 holidays off (CONDUSEF rules for collection agencies); ``local`` picks the
 preset of the number's country (``us`` hours elsewhere). A custom profile
-is written ``HH:MM-HH:MM`` (every day, no holidays)."""
+is written ``HH:MM-HH:MM`` (every day, no holidays); ``24:00`` closes it at
+the day's end, so ``00:00-24:00`` is the whole day."""
 
 from __future__ import annotations
 
@@ -56,10 +57,12 @@ def window_for(profile: str, region: str) -> CallingWindow:
     match = _CUSTOM.match(profile)
     if match:
         h1, m1, h2, m2 = (int(part) for part in match.groups())
-        if h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60 and (h1, m1) < (h2, m2):
-            return CallingWindow(time(h1, m1), time(h2, m2), EVERY_DAY, None)
+        if h1 < 24 and m1 < 60 and m2 < 60 and (h2 < 24 or (h2, m2) == (24, 0)) \
+                and (h1, m1) < (h2, m2):
+            closes = time.max if h2 == 24 else time(h2, m2)
+            return CallingWindow(time(h1, m1), closes, EVERY_DAY, None)
     raise ValueError(f"calling window {profile!r}: use one of {', '.join(sorted(PRESETS))}, "
-                     "local, or HH:MM-HH:MM")
+                     "local, or HH:MM-HH:MM (24:00 for the day's end)")
 
 
 @lru_cache(maxsize=64)

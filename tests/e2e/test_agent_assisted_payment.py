@@ -264,7 +264,7 @@ async def test_an_outbound_agent_hands_the_debtor_over_who_pays_still_bridged(
         f"{lab_number(Behaviour.ANSWER_AND_KEY_SCRIPT, PAYS_WITH_AGENT.number, prefix='+1212555')}\n")
     for args in (("accounts", "import", str(accounts)), ("agent", "login", AGENT),
                  ("campaign", "create", "assist", "--mode", "progressive", "--window",
-                  "00:00-23:59", "--wrap-up", "0", "--instalments", "none", "--promise-days",
+                  "00:00-24:00", "--wrap-up", "0", "--instalments", "none", "--promise-days",
                   "none"), ("campaign", "start", "assist")):
         result = run_cli(*args, RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
         assert result.returncode == 0, result.stderr

@@ -48,7 +48,7 @@ async def prepare(lab_config, url: str, tmp_path: Path, numbers: list[str],
     for agent in agents:
         await run(env, "agent", "skills", agent, "--skills", "language:es=3")
     await run(env, "campaign", "create", "shift", "--mode", "progressive", "--window",
-              "00:00-23:59", "--wrap-up", "0", "--ring-timeout", "8")
+              "00:00-24:00", "--wrap-up", "0", "--ring-timeout", "8")
     await run(env, "campaign", "start", "shift")
     return env
 

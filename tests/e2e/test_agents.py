@@ -87,7 +87,7 @@ async def test_calls_reach_skilled_agents_with_a_screen_pop_first(lab_config, fr
     for agent, skills in SKILLS.items():
         await run(env, "agent", "skills", agent, "--skills", skills)
     await run(env, "campaign", "create", "skills", "--mode", "progressive", "--window",
-              "00:00-23:59", "--wrap-up", "0", "--ring-timeout", "8")
+              "00:00-24:00", "--wrap-up", "0", "--ring-timeout", "8")
     # Each agent's desktop shows its own token (issued as an administrator
     # would): its socket is its own, and another agent's is refused.
     tokens = {agent: (await run(env, "token", "issue", "--role", "agent", "--agent", agent,
@@ -198,7 +198,7 @@ async def test_a_call_is_recorded_its_recording_paused_resumed_and_fetched(
     await run(env, "accounts", "import", str(accounts))
     await run(env, "agent", "login", "agent1001")
     await run(env, "campaign", "create", "rec", "--mode", "progressive", "--window",
-              "00:00-23:59", "--wrap-up", "0")
+              "00:00-24:00", "--wrap-up", "0")
     await run(env, "campaign", "start", "rec")
     api = await start_api(lab_config, env)
     dialer = asyncio.create_task(run(env, "campaign", "run", "rec", "--for", "2"))

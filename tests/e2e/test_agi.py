@@ -141,7 +141,7 @@ def test_the_gate_refuses_a_number_outside_its_window_and_allows_it_inside(
     closed = closed_window(now)
     with agi_server(lab_config, url, tmp_path):  # the accounts first: campaigns draw on them
         cli(lab_config, url, "campaign", "create", "closed-now", "--window", closed)
-        cli(lab_config, url, "campaign", "create", "open-now", "--window", "00:00-23:59")
+        cli(lab_config, url, "campaign", "create", "open-now", "--window", "00:00-24:00")
         refused = hook(lab_config, ROSA, RECOBRO_CAMPAIGN="closed-now")
         allowed = hook(lab_config, ROSA, RECOBRO_CAMPAIGN="open-now")
         stranger = hook(lab_config, NOBODY, RECOBRO_CAMPAIGN="open-now")
@@ -164,7 +164,7 @@ def test_an_opt_out_from_the_dialplan_puts_the_number_on_the_list_and_the_gate_r
         lab_config, fresh_database, tmp_path):
     url = fresh_database
     with agi_server(lab_config, url, tmp_path):
-        cli(lab_config, url, "campaign", "create", "open-now", "--window", "00:00-23:59")
+        cli(lab_config, url, "campaign", "create", "open-now", "--window", "00:00-24:00")
         before = hook(lab_config, JOHN, RECOBRO_CAMPAIGN="open-now")
         opted_out = hook(lab_config, "optout", JOHN)
         after = hook(lab_config, JOHN, RECOBRO_CAMPAIGN="open-now")

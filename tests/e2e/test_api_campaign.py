@@ -64,7 +64,7 @@ async def test_a_campaign_is_created_started_paused_and_stopped_through_the_api(
 
             async with session.post("/campaigns", json={
                     "name": "api", "caller_id": "+15550100000", "mode": "progressive",
-                    "window": "00:00-23:59", "ring_timeout": 6, "wrap_up": 1}) as response:
+                    "window": "00:00-24:00", "ring_timeout": 6, "wrap_up": 1}) as response:
                 assert response.status == 201, await response.text()
                 assert (await response.json())["leads_drawn"] == 40
             for agent in lab_config.agents:

@@ -423,7 +423,7 @@ def harbour_campaign(lab_config, url: str, tmp_path: Path, debtors: list[tuple[s
     cli(lab_config, url, "accounts", "import", str(accounts))
     cli(lab_config, url, "agent", "login", lab_config.agents[0].endpoint)
     cli(lab_config, url, "campaign", "create", name, "--mode", "ratio", "--ratio", "5",
-        "--window", "00:00-23:59", "--ring-timeout", "6", "--wrap-up", "30")
+        "--window", "00:00-24:00", "--ring-timeout", "6", "--wrap-up", "30")
     cli(lab_config, url, "campaign", "start", name)
 
 
@@ -517,7 +517,7 @@ def test_the_agent_hears_the_debtor_and_sees_who_is_calling(lab_config, fresh_da
     cli(lab_config, url, "accounts", "import", str(accounts))
     cli(lab_config, url, "agent", "login", agent.endpoint)
     cli(lab_config, url, "campaign", "create", "greet", "--mode", "progressive",
-        "--window", "00:00-23:59", "--wrap-up", "0")
+        "--window", "00:00-24:00", "--wrap-up", "0")
     cli(lab_config, url, "campaign", "start", "greet")
     with capture_lab(lab_config, tmp_path / "greet.pcap") as capture:
         cli(lab_config, url, "campaign", "run", "greet", "--for", "2", timeout=120)
@@ -550,7 +550,7 @@ def test_answering_machines_are_detected_and_people_reach_agents(lab_config, fre
         cli(lab_config, url, "agent", "login", agent.endpoint)
     name = f"amd-{uuid.uuid4().hex[:8]}"  # the lab's Prometheus keeps earlier runs' series
     cli(lab_config, url, "campaign", "create", name, "--mode", "progressive", "--amd",
-        "--machine-action", "leave_message", "--window", "00:00-23:59", "--wrap-up", "0")
+        "--machine-action", "leave_message", "--window", "00:00-24:00", "--wrap-up", "0")
     cli(lab_config, url, "campaign", "start", name)
     with capture_lab(lab_config, tmp_path / "amd.pcap") as capture:
         cli(lab_config, url, "campaign", "run", name, "--for", "25", timeout=240)
@@ -599,7 +599,7 @@ def test_an_agent_softphone_that_vanishes_loses_no_call_record(lab_config, fresh
     cli(lab_config, url, "accounts", "import", str(accounts))
     cli(lab_config, url, "agent", "login", agent.endpoint)
     cli(lab_config, url, "campaign", "create", "vanish", "--mode", "progressive",
-        "--window", "00:00-23:59", "--wrap-up", "0")
+        "--window", "00:00-24:00", "--wrap-up", "0")
     cli(lab_config, url, "campaign", "start", "vanish")
     dialer = start_dialer(lab_config, url, "vanish", 20)
     try:
@@ -653,7 +653,7 @@ def test_each_answered_debtor_reaches_an_agent_of_their_language(lab_config, fre
     for agent in (spanish, english):
         cli(lab_config, url, "agent", "login", agent.endpoint)
     cli(lab_config, url, "campaign", "create", "langs", "--mode", "progressive",
-        "--window", "00:00-23:59", "--wrap-up", "0")
+        "--window", "00:00-24:00", "--wrap-up", "0")
     cli(lab_config, url, "campaign", "start", "langs")
     with capture_lab(lab_config, tmp_path / "langs.pcap") as capture:
         cli(lab_config, url, "campaign", "run", "langs", "--for", "40", timeout=240)

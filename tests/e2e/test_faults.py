@@ -61,7 +61,7 @@ def test_a_pbx_refusing_calls_holds_the_dialer_and_charges_no_lead(lab_config, f
     for agent in lab_config.agents:
         cli(lab_config, url, "agent", "login", agent.endpoint)
     cli(lab_config, url, "campaign", "create", "refused", "--mode", "ratio", "--ratio", "3",
-        "--window", "00:00-23:59")
+        "--window", "00:00-24:00")
     cli(lab_config, url, "campaign", "start", "refused")
     dialer = subprocess.run(
         ["recobro", "campaign", "run", "refused", "--for", "12"], check=False, capture_output=True,
@@ -116,7 +116,7 @@ async def test_postgres_going_away_stops_the_dialer_in_one_line(lab_config, fres
     for agent in lab_config.agents:
         await run(env, "agent", "login", agent.endpoint)
     await run(env, "campaign", "create", "outage", "--mode", "progressive", "--window",
-              "00:00-23:59", "--wrap-up", "0")
+              "00:00-24:00", "--wrap-up", "0")
     await run(env, "campaign", "start", "outage")
     api = await start_api(lab_config, env)
     dialer = await asyncio.create_subprocess_exec(
@@ -188,7 +188,7 @@ async def _talking_campaign(lab_config, url: str, tmp_path, name: str, seconds: 
     for agent in lab_config.agents:
         await run(env, "agent", "login", agent.endpoint)
     await run(env, "campaign", "create", name, "--mode", "progressive", "--window",
-              "00:00-23:59", "--wrap-up", "0")
+              "00:00-24:00", "--wrap-up", "0")
     await run(env, "campaign", "start", name)
     dialer = await asyncio.create_subprocess_exec(
         "recobro", "campaign", "run", name, "--for", str(seconds),

@@ -92,7 +92,7 @@ def test_a_silent_hang_up_and_a_machine_get_one_text_each_and_stop_stops(
     for agent in lab_config.agents:
         cli(lab_config, url, "agent", "login", agent.endpoint)
     cli(lab_config, url, "campaign", "create", "msgs", "--mode", "progressive", "--amd",
-        "--window", "00:00-23:59", "--wrap-up", "0")
+        "--window", "00:00-24:00", "--wrap-up", "0")
     cli(lab_config, url, "messages", "on", "--campaign", "msgs", "--trigger", "no_interaction",
         "--channel", "sms", "--within", "10")
     cli(lab_config, url, "messages", "on", "--campaign", "msgs", "--trigger", "machine",
@@ -183,7 +183,7 @@ def test_a_press_to_pay_debtor_who_answers_and_says_nothing_for_two_seconds_gets
         f"4411,Lucía Gómez,75.00,10,es,{SAYS_NOTHING},yes,yes\n")
     cli(lab_config, url, "accounts", "import", str(accounts))
     cli(lab_config, url, "campaign", "create", "ivr", "--answered-to", "self_service",
-        "--lines", "1", "--window", "00:00-23:59", "--ring-timeout", "15")
+        "--lines", "1", "--window", "00:00-24:00", "--ring-timeout", "15")
     cli(lab_config, url, "messages", "on", "--campaign", "ivr", "--trigger", "no_interaction",
         "--channel", "sms", "--within", "10")
     cli(lab_config, url, "template", "set", "--campaign", "ivr", "--trigger",
@@ -225,7 +225,7 @@ def test_a_sender_killed_between_claim_and_send_leaves_it_to_the_next_once(
                         f"phone1_sms,phone1_consent\nK9,Eva Díaz,10.00,10,es,{number},yes,yes\n")
     cli(lab_config, url, "accounts", "import", str(accounts))
     cli(lab_config, url, "campaign", "create", "kill", "--mode", "progressive",
-        "--window", "00:00-23:59")
+        "--window", "00:00-24:00")
     cli(lab_config, url, "template", "set", "--campaign", "kill", "--trigger",
         "no_interaction", "--channel", "sms", "--language", "es", "--text", NO_ANSWER_ES)
     message = asyncio.run(_enqueue_one(url))

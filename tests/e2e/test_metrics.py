@@ -73,7 +73,7 @@ async def test_prometheus_holds_each_call_refusal_and_the_floor(lab_config, fres
     for agent in lab_config.agents:
         await run(env, "agent", "login", agent.endpoint)
     await run(env, "campaign", "create", name, "--mode", "progressive", "--amd", "--window",
-              "00:00-23:59", "--ring-timeout", "5", "--wrap-up", "0")
+              "00:00-24:00", "--ring-timeout", "5", "--wrap-up", "0")
     # Paid once its lead was made: the gate refuses it when it is claimed.
     await run(env, "accounts", "status", "--reference", f"P{len(DEBTORS) - 1}",
               "--status", "paid")

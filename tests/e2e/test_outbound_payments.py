@@ -37,7 +37,7 @@ PAYS, DECLINED_THEN_PAYS, WRONG_PARTY = SCRIPTS["01"], SCRIPTS["02"], SCRIPTS["0
 PRESSES_0 = SCRIPTS["04"]
 BALANCES = {PAYS.account: "180.25", DECLINED_THEN_PAYS.account: "99.50",
             WRONG_PARTY.account: "420.00", PRESSES_0.account: "75.00"}
-ALL_DAY = "00:00-23:59"
+ALL_DAY = "00:00-24:00"
 
 
 def number_of(script: key_scripts.KeyScript) -> str:

@@ -88,7 +88,7 @@ def test_a_reimport_mid_campaign_keeps_every_attempt_event_and_reg_f_count(
     for agent in lab_config.agents:
         cli(lab_config, url, "agent", "login", agent.endpoint)
     cli(lab_config, url, "campaign", "create", "reimport", "--mode", "predictive",
-        "--window", "00:00-23:59", "--ring-timeout", "6", "--wrap-up", "1")
+        "--window", "00:00-24:00", "--ring-timeout", "6", "--wrap-up", "1")
     cli(lab_config, url, "campaign", "start", "reimport")
     # R0, the best lead, waits (as for a retry delay) until its first phone
     # has been removed: then it is the first lead the dialer wants.

@@ -44,7 +44,7 @@ async def prepare(lab_config, url: str, tmp_path: Path, number: str,
         await run(env, "agent", "skills", agent, "--skills", agent_skills)
         await run(env, "agent", "login", agent)
     await run(env, "campaign", "create", "soft", "--mode", "progressive", "--window",
-              "00:00-23:59", "--wrap-up", "0", "--ring-timeout", "8")
+              "00:00-24:00", "--wrap-up", "0", "--ring-timeout", "8")
     await run(env, "campaign", "start", "soft")
     return env
 

@@ -81,7 +81,7 @@ async def test_the_api_exports_occupancy_wait_and_dial_level_from_the_log(pool, 
     await _a_shift(pool)
     await import_text(pool, tmp_path, ACCOUNTS)
     await pool.execute("INSERT INTO campaigns (name, dial_mode, caller_id, window_profile) "
-                       "VALUES ('floor', 'progressive', '+15550100000', '00:00-23:59')")
+                       "VALUES ('floor', 'progressive', '+15550100000', '00:00-24:00')")
     await pool.execute("INSERT INTO dialers (id, campaign_id, pid) SELECT $1, id, 1 "
                        "FROM campaigns", uuid.uuid4())
     await pool.execute(  # two calls ringing, one agent logged in

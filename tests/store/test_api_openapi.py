@@ -63,7 +63,7 @@ class _Served:
         await import_text(self.pool, self.tmp_path, ACCOUNTS)
         await self.pool.execute("INSERT INTO campaigns (name, dial_mode, caller_id, "
                                 "window_profile) VALUES ('spring', 'progressive', "
-                                "'+15550100000', '00:00-23:59')")
+                                "'+15550100000', '00:00-24:00')")
         await self.pool.execute("INSERT INTO dialers (id, campaign_id, pid) SELECT $1, id, 1 "
                                 "FROM campaigns", uuid.uuid4())
         attempt = await _attempt(self.pool, "RA-1", "agent1001")

@@ -31,7 +31,7 @@ async def test_a_campaign_is_created_steered_and_set_as_the_cli_does_it(api) -> 
     s = bearer(tokens["supervisor"])
     created = await client.post("/campaigns", headers=s, json={
         "name": "autumn", "caller_id": "+15550100001", "mode": "progressive",
-        "window": "00:00-23:59", "segments": ["early", "mid"], "settlement_percent": 80})
+        "window": "00:00-24:00", "segments": ["early", "mid"], "settlement_percent": 80})
     assert created.status == 201, await created.text()
     shown = await created.json()
     assert (shown["state"], shown["dial_mode"], shown["abandon_target"], shown["segments"]) == (

@@ -69,7 +69,7 @@ async def api(fresh_database, tmp_path):
     pool = await asyncpg.create_pool(fresh_database, min_size=2, max_size=8)
     await import_text(pool, tmp_path, ACCOUNTS)
     await pool.execute("INSERT INTO campaigns (name, dial_mode, caller_id, window_profile) "
-                       "VALUES ('spring', 'progressive', '+15550100000', '00:00-23:59')")
+                       "VALUES ('spring', 'progressive', '+15550100000', '00:00-24:00')")
     await pool.execute("INSERT INTO dialers (id, campaign_id, pid) SELECT $1, id, 1 "
                        "FROM campaigns", uuid.uuid4())
     calls = {"A": await _attempt(pool, "RA-1", A), "B": await _attempt(pool, "RB-2", B),

@@ -55,7 +55,7 @@ async def api(fresh_database, tmp_path, monkeypatch):
     await import_text(pool, tmp_path, ACCOUNTS)
     await pool.execute("UPDATE phones SET sms_capable = true, consent = true")
     await pool.execute("INSERT INTO campaigns (name, dial_mode, caller_id, window_profile) "
-                       "VALUES ('spring', 'progressive', '+15550100000', '00:00-23:59')")
+                       "VALUES ('spring', 'progressive', '+15550100000', '00:00-24:00')")
     client = TestClient(TestServer(build_app(TOKEN, pool, [messages_http.installer(pool)]),
                                    host="127.0.0.1"))
     await client.start_server()

@@ -56,7 +56,18 @@ def test_local_profile_uses_the_numbers_country_and_custom_hours():
     assert not is_open(custom, "UTC", utc(2026, 11, 26, 12))
 
 
-@pytest.mark.parametrize("bad", ["", "uk", "9-17", "18:00-09:00", "25:00-26:00"])
+def test_a_window_to_24_00_is_open_until_the_days_last_instant():
+    # 00:00-23:59 left a minute a day closed: a test dialing at 23:59 in
+    # New York found its debtor outside the window.
+    whole_day = window_for("00:00-24:00", "US")
+    assert is_open(whole_day, "America/New_York", utc(2026, 12, 4, 4, 59, 59))  # 23:59:59
+    assert is_open(whole_day, "America/New_York", utc(2026, 12, 4, 5, 0))  # 00:00
+    assert not is_open(window_for("00:00-23:59", "US"), "America/New_York",
+                       utc(2026, 12, 4, 4, 59, 30))
+
+
+@pytest.mark.parametrize("bad", ["", "uk", "9-17", "18:00-09:00", "25:00-26:00", "00:00-24:01",
+                                 "24:00-24:00"])
 def test_an_unknown_profile_is_refused(bad):
     with pytest.raises(ValueError, match="calling window"):
         window_for(bad, "US")
