@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -161,7 +161,7 @@ class AgentConnector:
             self._leg_answered.pop(leg, None)
         connected_at = self.control.clock()
         self._agent_legs[call_id] = leg
-        await self.agents.on_call(agent, connected_at)
+        await self._on_call(agent, connected_at)
         return connected_at
 
     async def _join_line(self, call_id: str, agent: str, line: str) -> datetime | None:
@@ -205,8 +205,18 @@ class AgentConnector:
             return None
         self._agent_legs[call_id] = line
         self._bridges[call_id] = line
-        await self.agents.on_call(agent, connected_at)
+        await self._on_call(agent, connected_at)
         return connected_at
+
+    async def _on_call(self, agent: str, connected_at: datetime) -> None:
+        """The agent's state: on the call. Unwritten while PostgreSQL is
+        lost, it stays reserved, which the wrap-up ends all the same: the
+        debtor, already with the agent, is not failed for it."""
+        try:
+            await self.agents.on_call(agent, connected_at)
+        except CONNECTION_LOST as error:
+            log.warning("agent %s: on the call, not written (PostgreSQL lost: %s)", agent,
+                        str(error) or type(error).__name__)
 
     async def _line_up(self, line: str) -> bool:
         """Whether the session line is still in its bridge."""
@@ -242,6 +252,25 @@ class AgentConnector:
         agent's session line's."""
         return self._bridges.get(call_id, call_id)
 
+    async def converse(self, call_id: str, agent: str, ended: asyncio.Future[None],
+                       note_connected: Callable[[], Awaitable[None]],
+                       while_connected: Callable[[], Awaitable[None]]) -> None:
+        """call_id is bridged to agent: note it (note_connected, tried
+        again through an outage), record the conversation, run
+        while_connected until the call ends, then tear the pair down.
+        PostgreSQL lost past the ride-out leaves the conversation be: the
+        agent is torn down and wrapped up when the debtor or the agent
+        hangs up, never left on a call that has ended."""
+        try:
+            await through_outage(note_connected, self.ride_out_s)
+            await self.record(call_id)
+            await while_connected()
+        except CONNECTION_LOST as error:
+            log.warning("call %s: PostgreSQL lost while it talks to %s (%s); the call goes "
+                        "on", call_id, agent, str(error) or type(error).__name__)
+            await asyncio.wait([ended])
+        await self.tear_down(call_id, agent)
+
     async def record(self, call_id: str) -> None:
         """Record the conversation (MixMonitor on the debtor's channel); a
         recording that cannot start is logged, the call goes on."""
@@ -252,7 +281,10 @@ class AgentConnector:
             log.warning("call %s not recorded: %s", call_id, error)
             return
         # An outbound call's attempt shares its id; an inbound call has none.
-        await recordings.mark_recording(self.pool, storage_id(call_id), file)
+        # The file is recording already: its name waits out an outage.
+        await through_outage(
+            lambda: recordings.mark_recording(self.pool, storage_id(call_id), file),
+            self.ride_out_s)
 
     async def tear_down(self, call_id: str, agent: str) -> None:
         """The call ended: hang up the agent's leg, drop the bridge, start

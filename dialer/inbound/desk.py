@@ -15,6 +15,7 @@ import asyncio
 import logging
 import uuid
 from decimal import Decimal
+from functools import partial
 
 import asyncpg
 import phonenumbers
@@ -178,13 +179,14 @@ class InboundDesk:
                             await self.control.hang_up(call_id, "could not be bridged")
                         return
                     if connected_at is not None:
-                        await inbound_store.connected(self.pool, inbound_id, agent, connected_at)
-                        await self.connector.record(call_id)
-                        await self.assisted.while_connected(
-                            call_id, agent, self.connector.leg_of(call_id),
-                            self.connector.bridge_of(call_id), str(inbound_id),
-                            debtor.reference, events)
-                        await self.connector.tear_down(call_id, agent)
+                        leg = self.connector.leg_of(call_id)
+                        await self.connector.converse(
+                            call_id, agent, events.ended,
+                            partial(inbound_store.connected, self.pool, inbound_id, agent,
+                                    connected_at),
+                            partial(self.assisted.while_connected, call_id, agent, leg,
+                                    self.connector.bridge_of(call_id), str(inbound_id),
+                                    debtor.reference, events))
                         return
                     continue
                 chose = CALLBACK_KEY in events.keys_pressed()  # pressed over the music

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import uuid
 from datetime import datetime
+from functools import partial
 
 import asyncpg
 
@@ -152,15 +153,15 @@ class AnsweredCalls:
                 self.feed.connected(call_id, agent, connected_at)
                 ANSWER_TO_AGENT.labels(self.campaign).observe(
                     max(0.0, (connected_at - (verdict_at or answered_at)).total_seconds()))
-                await attempts.mark_connected(self.pool, attempt_id, agent,
-                                            self.connector.leg_of(call_id), connected_at)
-                await self.connector.record(call_id)
                 debtor = self._debtors.get(call_id)
-                await self.assisted.while_connected(
-                    call_id, agent, self.connector.leg_of(call_id),
-                    self.connector.bridge_of(call_id), call_id,
-                    debtor.reference if debtor else "", events)
-                await self.connector.tear_down(call_id, agent)
+                leg = self.connector.leg_of(call_id)
+                await self.connector.converse(
+                    call_id, agent, events.ended,
+                    partial(attempts.mark_connected, self.pool, attempt_id, agent, leg,
+                            connected_at),
+                    partial(self.assisted.while_connected, call_id, agent, leg,
+                            self.connector.bridge_of(call_id), call_id,
+                            debtor.reference if debtor else "", events))
                 return
         if self.self_service is not None:
             await self.self_service.no_agent(call_id, events)
