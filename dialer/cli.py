@@ -215,6 +215,15 @@ def _agent(args: argparse.Namespace) -> int:
         if args.endpoint is None:
             raise ConfigError("agent session: give the agent's ENDPOINT")
         return asyncio.run(commands.open_session(args.endpoint))
+    if args.action == "transfer":
+        if args.endpoint is None:
+            raise ConfigError("agent transfer: give the call's id (the screen pop's attempt "
+                              "or inbound_call)")
+        if sum((args.to_agent is not None, args.to_skill is not None, args.complete)) != 1:
+            raise ConfigError("agent transfer: give --to-agent, --to-skill or --complete "
+                              "(one of them)")
+        return asyncio.run(commands.transfer(args.endpoint, args.to_agent, args.to_skill,
+                                             args.complete))
     return asyncio.run(commands.agent_command(args.action, args.endpoint, args.reason,
                                               args.skills))
 
@@ -520,12 +529,19 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
 
     agent = sub.add_parser("agent", help="agents: log in or out, open a session (the "
                                           "phone called once for the shift), pause, ready, "
-                                          "skills, list")
-    agent.add_argument("action", choices=[*PERSON_ACTIONS, "session", "skills", "list"])
-    agent.add_argument("endpoint", nargs="?")
+                                          "skills, list, transfer a call (warm)")
+    agent.add_argument("action", choices=[*PERSON_ACTIONS, "session", "skills", "list",
+                                          "transfer"])
+    agent.add_argument("endpoint", nargs="?",
+                       help="the agent's endpoint (transfer: the call's id)")
     agent.add_argument("--reason", default="", help="pause: break, lunch, training, meeting, "
                                                     "coaching or technical")
     agent.add_argument("--skills", help="skills: e.g. language:es=5,language:en=2,negotiation=4")
+    agent.add_argument("--to-agent", help="transfer: the agent (endpoint) brought into the call")
+    agent.add_argument("--to-skill", help="transfer: a skill the agent brought in must have "
+                                          "(and the debtor's language)")
+    agent.add_argument("--complete", action="store_true",
+                       help="transfer: leave the call to the transfer's target")
     agent.set_defaults(run=_agent)
 
     supervise = sub.add_parser("supervise", help="a supervisor's phone listens to a live "

@@ -29,6 +29,8 @@ from dialer.calls.events import (
     PaymentRequested,
     PlaybackFailed,
     PlaybackFinished,
+    TransferCompleteRequested,
+    TransferRequested,
 )
 from dialer.calls.state import CallRecord
 from dialer.errors import AmiError, AriError, CallControlError, ChannelGone
@@ -39,7 +41,13 @@ from dialer.store.journal import CallJournal
 from dialer.store.outage import CONNECTION_LOST
 from dialer.telephony.ami import AmiClient
 from dialer.telephony.ari import AriClient
-from dialer.telephony.ari_events import PAYMENT_REQUEST, stasis_app_of, stasis_args
+from dialer.telephony.ari_events import (
+    PAYMENT_REQUEST,
+    TRANSFER_COMPLETE,
+    TRANSFER_REQUEST,
+    stasis_app_of,
+    stasis_args,
+)
 from ivr.prompts import language_or_default
 
 log = logging.getLogger(__name__)
@@ -66,7 +74,8 @@ AUTO_ANSWER_HEADERS = {
     "Alert-Info": "<http://recobro>;info=alert-autoanswer;delay=0",
 }
 # What a flow hears.
-FLOW_EVENTS = (DtmfReceived, PlaybackFinished, PlaybackFailed, PaymentRequested)
+FLOW_EVENTS = (DtmfReceived, PlaybackFinished, PlaybackFailed, PaymentRequested,
+               TransferRequested, TransferCompleteRequested)
 
 
 def utc_now() -> datetime:
@@ -428,12 +437,25 @@ class Engine:
         return await self.ari.endpoint_exists(technology, resource)
 
     async def request_payment(self, call_id: str, agent: str) -> None:
+        await self._ask_flow(call_id, PAYMENT_REQUEST, {"agent": agent})
+
+    async def request_transfer(self, call_id: str, agent: str, to_agent: str,
+                               known_as: str) -> None:
+        await self._ask_flow(call_id, TRANSFER_REQUEST,
+                             {"agent": agent, "to_agent": to_agent, "call": known_as})
+
+    async def complete_transfer(self, call_id: str, agent: str) -> None:
+        await self._ask_flow(call_id, TRANSFER_COMPLETE, {"agent": agent})
+
+    async def _ask_flow(self, call_id: str, request: str, variables: dict[str, str]) -> None:
+        """Send the process whose flow has the call the user event request
+        (with variables) on the call's channel."""
         app = stasis_app_of(await self.ari.channel(call_id))
         if app is None:
             raise CallControlError(f"call {call_id} is in no Stasis application: no Recobro "
                                    "process has it")
         try:
-            await self.ari.user_event(app, PAYMENT_REQUEST, call_id, {"agent": agent})
+            await self.ari.user_event(app, request, call_id, variables)
         except ChannelGone:
             # The channel was there a moment ago: its application is gone
             # (the process that had the call died), or the call just ended.

@@ -87,6 +87,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/attempts/{attempt}/recording"): Rule(_STAFF, audited=True),
     ("GET", "/dispositions"): Rule(_EVERYONE, Own.FILTERED),
     ("POST", "/attempts/{attempt}/payment"): Rule(_EVERYONE, Own.CALL),
+    ("POST", "/attempts/{attempt}/transfer"): Rule(_EVERYONE, Own.CALL),
+    ("POST", "/attempts/{attempt}/transfer/complete"): Rule(_EVERYONE, Own.CALL),
     ("POST", "/attempts/{attempt}/link"): Rule(_EVERYONE, Own.CALL),
     # Listening in on an agent's call is a supervisor's (audited as a change).
     ("POST", "/attempts/{attempt}/monitor"): Rule(_STAFF),

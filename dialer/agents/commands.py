@@ -1,8 +1,9 @@
 """What `recobro agent ...`, `recobro supervise` and `recobro disposition`
 do: move agents through their states, open an agent's session (through
 `recobro api`, whose Stasis application holds the line), set their
-skills, list them, call a supervisor's phone onto a live call (through
-`recobro api` too), and record an agent's disposition of a call."""
+skills, list them, transfer a call (through `recobro api` too), call a
+supervisor's phone onto a live call (likewise), and record an agent's
+disposition of a call."""
 
 from __future__ import annotations
 
@@ -106,6 +107,31 @@ async def supervise(call: str, mode: str, supervisor: str) -> int:
         raise ConfigError(f"supervise {call_id}: refused: {body.get('error', body)}")
     print(f"call {call_id}: calling supervisor {supervisor} to {mode} (line {body['line']}, "
           f"agent's channel {body['agent']}); it joins once answered")
+    return 0
+
+
+async def transfer(call: str, to_agent: str | None, to_skill: str | None,
+                   complete: bool) -> int:
+    """Ask `recobro api` to transfer a live call, warm, to an agent or a
+    skill, or to let its agent leave it to the transfer's target."""
+    try:
+        call_id = uuid.UUID(call)
+    except ValueError:
+        raise ConfigError(f"agent transfer: {call!r} is not a call's id (a UUID)") from None
+    if complete:
+        status, body = await _ask_api(load_settings().api, "agent transfer",
+                                      f"/attempts/{call_id}/transfer/complete")
+    else:
+        target = {"to_agent": to_agent} if to_agent is not None else {"to_skill": to_skill}
+        status, body = await _ask_api(load_settings().api, "agent transfer",
+                                      f"/attempts/{call_id}/transfer", target)
+    if status != 202:
+        raise ConfigError(f"agent transfer {call_id}: refused: {body.get('error', body)}")
+    if complete:
+        print(f"call {call_id}: {body['agent']} leaves it to {body['to_agent']}")
+    else:
+        print(f"call {call_id}: {body['to_agent']} reserved and brought in (warm); "
+              f"`recobro agent transfer {call_id} --complete` leaves it to them")
     return 0
 
 

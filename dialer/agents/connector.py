@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +23,18 @@ import asyncpg
 from dialer.agents.state import MISSED_CALL, SESSION_HUNG_UP, UNREACHABLE
 from dialer.agents.store import AgentStore
 from dialer.calls.caller_id import AgentCallerId, Debtor, agent_caller_id
-from dialer.calls.control import CallControl
-from dialer.calls.events import CallEnteredApp, CallEvent, CallHungUp
+from dialer.calls.control import CallControl, CallEvents
+from dialer.calls.events import (
+    CallEnteredApp,
+    CallEvent,
+    CallHungUp,
+    PaymentRequested,
+    TransferCompleted,
+    TransferCompleteRequested,
+    TransferFailed,
+    TransferRequested,
+    TransferStarted,
+)
 from dialer.errors import CallControlError, ChannelGone
 from dialer.store import recordings
 from dialer.store.calls import storage_id
@@ -42,6 +53,18 @@ SESSION_BEEP = "tone:1400"
 SESSION_BEEP_S = 0.1
 
 
+# How often a warm transfer looks among the call's events for its agent's
+# "complete" (the hang-ups of the agents' phones come at once).
+TRANSFER_POLL_S = 0.1
+TRANSFER_EVENT = "transfer"  # the "type" of the events on the agents' desktops
+# How a warm transfer settles.
+ASKED = "asked"  # the agent who asked completed it (the API)
+HUNG_UP = "hung_up"  # that agent's phone hung up: it left the call to the target
+TARGET_LEFT = "the target left the call"
+NOT_JOINED = "the target could not join the call"
+CALL_ENDED = "the call ended"
+
+
 def beep_of(call_id: str, agent: str) -> str:
     """The playback id of the beep played to agent's session line as
     call_id joins it: known to whoever follows the call, so a dialer that
@@ -52,6 +75,40 @@ def beep_of(call_id: str, agent: str) -> str:
 
 class BridgeFailed(CallControlError):
     """Asterisk would not bridge a call to its agent: no more tries."""
+
+
+# What a flow runs while its debtor talks to an agent (given the agent,
+# its channel and the bridge they are in): until the call ends (None), or
+# until the agent asks for a transfer (the request, the connector's to
+# carry out; the flow is run again afterwards, for the agent who has the
+# call then).
+WhileConnected = Callable[[str, str, str], Awaitable[TransferRequested | None]]
+
+
+@dataclass(frozen=True)
+class Handover:
+    """What the connector needs of a call's flow to hand the call to
+    another agent: what that agent's phone shows (its caller ID), and how
+    the call's record names its agent and the agent's channel from then on."""
+
+    shown_as: str
+    note_agent: Callable[[str, str], Awaitable[None]]
+
+
+# A transfer's step as the agents' desktops name it.
+_STATUS: dict[type[CallEvent], str] = {TransferStarted: "started",
+                                       TransferCompleted: "completed",
+                                       TransferFailed: "failed"}
+
+
+@dataclass(frozen=True)
+class _Warm:
+    """A warm transfer going on: the asking agent's channel, the target's,
+    and how the phones settled it (a hang-up of either)."""
+
+    first: str
+    target: str
+    left: asyncio.Future[str]
 
 
 class AgentConnector:
@@ -73,6 +130,10 @@ class AgentConnector:
         self._leg_answered: dict[str, asyncio.Future[str | None]] = {}
         self._agent_legs: dict[str, str] = {}  # call id -> connected agent leg
         self._bridges: dict[str, str] = {}  # call id -> its bridge (a session line's)
+        # call id -> the session line a transfer brought into the call's own
+        # bridge (back home in its own bridge when the call ends).
+        self._away: dict[str, str] = {}
+        self._warm: dict[str, _Warm] = {}  # call id -> its warm transfer going on
         control.add_listener(self._hear)
 
     def shown_to_agent(self, debtor: Debtor | None) -> str:
@@ -91,6 +152,13 @@ class AgentConnector:
             if answered is not None and not answered.done():
                 answered.set_result(f"the phone did not answer: cause {event.cause} "
                                     f"({event.cause_text})")
+            elif (warm := self._warm.get(call_id)) is not None \
+                    and event.call_id in (warm.first, warm.target):
+                # During a warm transfer a phone hanging up settles it:
+                # the debtor stays with whoever is left.
+                if not warm.left.done():
+                    warm.left.set_result(HUNG_UP if event.call_id == warm.first
+                                         else TARGET_LEFT)
             elif self._agent_legs.get(call_id) == event.call_id:
                 # The agent hung up (or the softphone vanished): end the
                 # debtor's call too; its record is kept like any other.
@@ -115,8 +183,32 @@ class AgentConnector:
         line = await self.agents.session_line(agent)
         if line is not None:
             return await self._join_line(call_id, agent, line)
-        loop = asyncio.get_running_loop()
         leg = f"{call_id}-{agent}"
+        if not await self._ring(call_id, agent, leg, deadline, ended, shown_as):
+            return None
+        try:
+            await self.control.bridge(call_id, [call_id, leg])
+        except CallControlError as error:
+            log.warning("call %s not bridged to %s: %s", call_id, agent, error)
+            await self.hang_up(leg, "not bridged")
+            # A half-made bridge (the debtor hung up as it was made) would
+            # refuse every later try: gone, and no more tries for this call.
+            await self.control.destroy_bridge(call_id)
+            await self.agents.release(agent, self.control.clock())
+            raise BridgeFailed(f"call {call_id} could not be bridged: {error}") from None
+        connected_at = self.control.clock()
+        self._agent_legs[call_id] = leg
+        await self._on_call(agent, connected_at)
+        return connected_at
+
+    async def _ring(self, call_id: str, agent: str, leg: str, deadline: float,
+                    ended: asyncio.Future[None], shown_as: str) -> bool:
+        """Ring the reserved agent's phone for call_id (its channel: leg)
+        until it answers, the call ends or the deadline (loop time) passes;
+        whether it answered. An agent whose phone fails or does not answer
+        in time is paused with the reason; one left because the debtor hung
+        up is ready again."""
+        loop = asyncio.get_running_loop()
         answered: asyncio.Future[str | None] = loop.create_future()
         self._legs[leg] = call_id
         self._leg_answered[leg] = answered
@@ -128,41 +220,28 @@ class AgentConnector:
             except CallControlError as error:
                 await self.agents.miss(agent, self.control.clock(), UNREACHABLE, call_id,
                                        f"cannot call the phone: {error}")
-                return None
+                return False
             await asyncio.wait([answered, ended], timeout=max(0.0, deadline - loop.time()),
                                return_when=asyncio.FIRST_COMPLETED)
-            if not answered.done() or answered.result() is not None or ended.done():
-                # What was so at the deadline: hanging the leg up below lets
-                # its hangup (cause 487) arrive, which is no failure of the
-                # phone's.
-                debtor_left = ended.done()
-                failed = answered.result() if answered.done() else None
-                await self.hang_up(leg, "not connected")
-                if debtor_left:
-                    await self.agents.release(agent, self.control.clock())
-                elif failed is not None:
-                    await self.agents.miss(agent, self.control.clock(), UNREACHABLE, call_id,
-                                           failed)
-                else:
-                    await self.agents.miss(
-                        agent, self.control.clock(), MISSED_CALL, call_id,
-                        f"the phone rang {loop.time() - rang_from:.1f} s, not answered in time")
-                return None
-            await self.control.bridge(call_id, [call_id, leg])
-        except CallControlError as error:
-            log.warning("call %s not bridged to %s: %s", call_id, agent, error)
-            await self.hang_up(leg, "not bridged")
-            # A half-made bridge (the debtor hung up as it was made) would
-            # refuse every later try: gone, and no more tries for this call.
-            await self.control.destroy_bridge(call_id)
-            await self.agents.release(agent, self.control.clock())
-            raise BridgeFailed(f"call {call_id} could not be bridged: {error}") from None
+            if answered.done() and answered.result() is None and not ended.done():
+                return True
+            # What was so at the deadline: hanging the leg up below lets its
+            # hangup (cause 487) arrive, which is no failure of the phone's.
+            debtor_left = ended.done()
+            failed = answered.result() if answered.done() else None
+            await self.hang_up(leg, "not connected")
+            if debtor_left:
+                await self.agents.release(agent, self.control.clock())
+            elif failed is not None:
+                await self.agents.miss(agent, self.control.clock(), UNREACHABLE, call_id,
+                                       failed)
+            else:
+                await self.agents.miss(
+                    agent, self.control.clock(), MISSED_CALL, call_id,
+                    f"the phone rang {loop.time() - rang_from:.1f} s, not answered in time")
+            return False
         finally:
             self._leg_answered.pop(leg, None)
-        connected_at = self.control.clock()
-        self._agent_legs[call_id] = leg
-        await self._on_call(agent, connected_at)
-        return connected_at
 
     async def _join_line(self, call_id: str, agent: str, line: str) -> datetime | None:
         """Put call_id in the bridge of the agent's session line, after a
@@ -170,21 +249,8 @@ class AgentConnector:
         closed (the agent is paused unreachable, or logged out with the
         session: the call goes back to routing). BridgeFailed when the line
         is up but the debtor could not join it (the agent is ready again)."""
-        try:
-            # The beep is the look at the line too: one round trip fewer
-            # before the debtor joins.
-            beep = await self.control.play(line, SESSION_BEEP, "en", beep_of(call_id, agent))
-        except ChannelGone:
-            # The line went with nobody to see it (no `recobro api`
-            # listened as the agent hung up): the session ends now.
-            await self.agents.close_session(line, self.control.clock(), SESSION_HUNG_UP)
-            log.warning("agent %s: session line %s was gone; session closed, agent "
-                        "logged out", agent, line)
+        if not await self._beep(call_id, agent, line):
             return None
-        except CallControlError as error:
-            await self._line_closed(call_id, agent, line, error)
-            return None
-        self._spawn(self._stop_after(beep, SESSION_BEEP_S))
         try:
             await self.control.join_bridge(line, call_id, absorb_dtmf=False)
         except CallControlError as error:
@@ -207,6 +273,27 @@ class AgentConnector:
         self._bridges[call_id] = line
         await self._on_call(agent, connected_at)
         return connected_at
+
+    async def _beep(self, call_id: str, agent: str, line: str) -> bool:
+        """The beep to the agent's session line as call_id joins it (the
+        screen pop lands meanwhile); False when the line is closed (the
+        agent is paused unreachable, or logged out with the session)."""
+        try:
+            # The beep is the look at the line too: one round trip fewer
+            # before the debtor joins.
+            beep = await self.control.play(line, SESSION_BEEP, "en", beep_of(call_id, agent))
+        except ChannelGone:
+            # The line went with nobody to see it (no `recobro api`
+            # listened as the agent hung up): the session ends now.
+            await self.agents.close_session(line, self.control.clock(), SESSION_HUNG_UP)
+            log.warning("agent %s: session line %s was gone; session closed, agent "
+                        "logged out", agent, line)
+            return False
+        except CallControlError as error:
+            await self._line_closed(call_id, agent, line, error)
+            return False
+        self._spawn(self._stop_after(beep, SESSION_BEEP_S))
+        return True
 
     async def _on_call(self, agent: str, connected_at: datetime) -> None:
         """The agent's state: on the call. Unwritten while PostgreSQL is
@@ -252,24 +339,173 @@ class AgentConnector:
         agent's session line's."""
         return self._bridges.get(call_id, call_id)
 
-    async def converse(self, call_id: str, agent: str, ended: asyncio.Future[None],
+    async def converse(self, call_id: str, agent: str, events: CallEvents,
                        note_connected: Callable[[], Awaitable[None]],
-                       while_connected: Callable[[], Awaitable[None]]) -> None:
+                       while_connected: WhileConnected, handover: Handover) -> None:
         """call_id is bridged to agent: note it (note_connected, tried
         again through an outage), record the conversation, run
-        while_connected until the call ends, then tear the pair down.
+        while_connected until the call ends, then tear the pair down. A
+        transfer the agent asks for meanwhile is carried out (handover),
+        and while_connected runs again for whoever has the call then.
         PostgreSQL lost past the ride-out leaves the conversation be: the
         agent is torn down and wrapped up when the debtor or the agent
         hangs up, never left on a call that has ended."""
         try:
             await through_outage(note_connected, self.ride_out_s)
             await self.record(call_id)
-            await while_connected()
+            while (asked := await while_connected(agent, self.leg_of(call_id),
+                                                  self.bridge_of(call_id))) is not None:
+                agent = await self._transfer(call_id, agent, asked, events, handover)
         except CONNECTION_LOST as error:
             log.warning("call %s: PostgreSQL lost while it talks to %s (%s); the call goes "
                         "on", call_id, agent, str(error) or type(error).__name__)
-            await asyncio.wait([ended])
+            await asyncio.wait([events.ended])
         await self.tear_down(call_id, agent)
+
+    async def _transfer(self, call_id: str, agent: str, asked: TransferRequested,
+                        events: CallEvents, handover: Handover) -> str:
+        """Bring the target the API reserved (asked.to_agent: its screen pop
+        sent) into the call, warm: rung for it, or its session line, joins
+        the bridge of the debtor and agent, and the three talk until agent
+        completes the transfer (the API) or hangs up; then the call is the
+        target's and agent wraps up. The agent who has the call afterwards:
+        agent still when the target's phone did not take it or the target
+        left first (agent's desktop is told). The debtor is never dropped
+        for a transfer."""
+        target = asked.to_agent
+        if asked.agent != agent or not target:
+            log.warning("call %s: a transfer asked by %s, whose call it is not (it is %s's): "
+                        "not made", call_id, asked.agent, agent)
+            if target:
+                await self.agents.release(target, self.control.clock())
+            return agent
+        first, before = self._agent_legs[call_id], self.bridge_of(call_id)
+        line = await self.agents.session_line(target)
+        channel = line or f"{call_id}-{target}"
+        if line is None:
+            loop = asyncio.get_running_loop()
+            joined = await self._ring(call_id, target, channel,
+                                      loop.time() + AGENT_RING_TIMEOUT_S, events.ended,
+                                      handover.shown_as)
+        else:
+            joined = await self._beep(call_id, target, line)
+        if not joined:
+            why = CALL_ENDED if events.ended.done() else "the target's phone did not take it"
+            await self._transfer_told(call_id, asked, TransferFailed(
+                call_id=call_id, at=self.control.clock(), agent=agent, to_agent=target,
+                reason=why))
+            return agent
+        warm = _Warm(first, channel, asyncio.get_running_loop().create_future())
+        self._legs[channel] = call_id
+        self._warm[call_id] = warm
+        try:
+            how = await self._warm_phase(call_id, asked, warm, before, events)
+        finally:
+            del self._warm[call_id]
+        if how in (ASKED, HUNG_UP):
+            await self._complete(call_id, agent, target, asked, warm, before, line is not None,
+                                 how, handover)
+            return target
+        # The target's phone left first, or the debtor did: the call stays agent's.
+        if how != TARGET_LEFT:
+            await self._target_out(channel, line is not None)
+        await self._transfer_told(call_id, asked, TransferFailed(
+            call_id=call_id, at=self.control.clock(), agent=agent, to_agent=target, reason=how))
+        ended_at = self.control.clock()
+        await through_outage(lambda: self.agents.wrap_up(target, ended_at, self.wrap_up_s),
+                             self.ride_out_s)
+        return agent
+
+    async def _warm_phase(self, call_id: str, asked: TransferRequested, warm: _Warm,
+                          before: str, events: CallEvents) -> str:
+        """The target's channel joins the call's bridge (before), and the
+        three talk until the transfer settles; how it did."""
+        try:
+            await self.control.join_bridge(before, warm.target, absorb_dtmf=False)
+        except CallControlError as error:
+            log.warning("call %s: the transfer's target %s not brought in: %s", call_id,
+                        asked.to_agent, error)
+            return CALL_ENDED if events.ended.done() else NOT_JOINED
+        await self._on_call(asked.to_agent, self.control.clock())
+        await self._transfer_told(call_id, asked, TransferStarted(
+            call_id=call_id, at=self.control.clock(), agent=asked.agent,
+            to_agent=asked.to_agent))
+        loop = asyncio.get_running_loop()
+        while not warm.left.done():
+            event = await events.next(loop.time() + TRANSFER_POLL_S)
+            if events.ended.done():
+                return CALL_ENDED
+            if isinstance(event, TransferCompleteRequested):
+                return ASKED
+            if isinstance(event, PaymentRequested):
+                log.info("call %s: no payment during a transfer; the agent asks again once it "
+                         "is over", call_id)
+        return warm.left.result()
+
+    async def _complete(self, call_id: str, agent: str, target: str, asked: TransferRequested,
+                        warm: _Warm, before: str, on_session: bool, how: str,
+                        handover: Handover) -> None:
+        """agent leaves the call to target: its leg is hung up (its BYE),
+        or its session line goes back to its own bridge (the debtor and the
+        target into the call's own); agent wraps up, and the call's record
+        names target from now on."""
+        first = warm.first
+        if first == before:
+            # agent's session line is the bridge: the debtor and the target
+            # go to a bridge of the call's own, the line stays home.
+            await self.control.bridge(call_id, [call_id, warm.target])
+        elif self._away.pop(call_id, None) == first:
+            await self._send_home(first)
+        elif how == ASKED:
+            self._legs.pop(first, None)
+            await self.hang_up(first, "the agent left the call to a transfer's target")
+        self._bridges.pop(call_id, None)
+        self._agent_legs[call_id] = warm.target
+        if on_session:
+            self._away[call_id] = warm.target
+        await self._transfer_told(call_id, asked, TransferCompleted(
+            call_id=call_id, at=self.control.clock(), agent=agent, to_agent=target, how=how))
+        ended_at = self.control.clock()
+        await through_outage(lambda: self.agents.wrap_up(agent, ended_at, self.wrap_up_s),
+                             self.ride_out_s)
+        await through_outage(lambda: handover.note_agent(target, warm.target), self.ride_out_s)
+
+    async def _target_out(self, channel: str, on_session: bool) -> None:
+        """A transfer's target leaves the call: its leg is hung up, or its
+        session line goes back to its own bridge."""
+        if on_session:
+            self._legs.pop(channel, None)
+            await self._send_home(channel)
+        else:
+            await self.hang_up(channel, "the transfer did not happen")
+
+    async def _send_home(self, line: str) -> None:
+        """A session line back in its own bridge, for the wrap-up and the
+        next call."""
+        try:
+            await self.control.join_bridge(line, line, absorb_dtmf=False)
+        except CallControlError as error:
+            log.warning("session line %s not back in its bridge: %s", line, error)
+
+    async def _transfer_told(self, call_id: str, asked: TransferRequested,
+                             event: TransferStarted | TransferCompleted | TransferFailed
+                             ) -> None:
+        """The transfer's step in the call's events, and on both agents'
+        desktops."""
+        self.control.note(event)
+        step: dict[str, object] = {
+            "type": TRANSFER_EVENT, "call": call_id, "attempt": asked.call,
+            "status": _STATUS[type(event)], "from_agent": asked.agent,
+            "to_agent": asked.to_agent}
+        if isinstance(event, TransferFailed):
+            step["reason"] = event.reason
+        log.info("call %s: transfer from %s to %s %s", call_id, asked.agent, asked.to_agent,
+                 step["status"])
+        for told in (asked.agent, asked.to_agent):
+            try:
+                await self.agents.tell(told, step)
+            except CONNECTION_LOST as error:
+                log.warning("agent %s not told of a transfer: %s", told, error)
 
     async def record(self, call_id: str) -> None:
         """Record the conversation (MixMonitor on the debtor's channel); a
@@ -292,14 +528,20 @@ class AgentConnector:
         bridge, for the wrap-up and the next call."""
         joined = self._bridges.pop(call_id, None)
         leg = self._agent_legs.pop(call_id, None)
+        away = self._away.pop(call_id, None)
+        if away is not None:
+            # A transfer brought the agent's session line into the call's
+            # own bridge: the line goes home, the call's bridge goes.
+            self._legs.pop(away, None)
+            await self._send_home(away)
         # A call adopted from a dead dialer may be on a session line too;
         # with PostgreSQL gone, what this connector joined is all it knows.
         try:
             line = await self.agents.session_line(agent)
         except CONNECTION_LOST:
             line = joined
-        if leg is None or leg != line:
-            if leg is not None:
+        if away is not None or leg is None or leg != line:
+            if leg is not None and away is None:
                 self._legs.pop(leg, None)
                 await self.hang_up(leg, "the call ended")
             try:

@@ -2,9 +2,11 @@
 open an agent's session (the line held open for the shift), pause with a
 reason, ready, set and remove their skills; dispositions, and
 a page of them; pausing, resuming and fetching a call's recording;
-handing a call's debtor to the payment capture; a supervisor listening,
+handing a call's debtor to the payment capture; transferring a call to
+another agent or a skill, warm, and completing it; a supervisor listening,
 whispering or barging in on a live call; each agent's event
-WebSocket (screen pops, pauses the dialer made, a payment's progress)."""
+WebSocket (screen pops, pauses the dialer made, a payment's progress,
+a transfer's steps)."""
 
 from __future__ import annotations
 
@@ -42,6 +44,12 @@ from dialer.agents.supervisors import (
     Supervisors,
     UnknownCall,
     UnknownSupervisor,
+)
+from dialer.agents.transfers import (
+    Transfer,
+    TransferRefused,
+    complete_transfer,
+    request_transfer,
 )
 from dialer.calls.control import CallControl
 from dialer.errors import CallControlError, ChannelGone, ConfigError
@@ -329,6 +337,44 @@ async def payment(request: web.Request) -> web.Response:
                               "payment": "requested"}, status=202)
 
 
+def _transfer_json(transfer: Transfer, status: str) -> dict[str, object]:
+    return {"attempt": str(transfer.call), "agent": transfer.agent,
+            "to_agent": transfer.to_agent, "transfer": status}
+
+
+async def transfer(request: web.Request) -> web.Response:
+    """The agent on a call brings another agent (by name, or by a skill)
+    into it, warm: the target is reserved and gets the screen pop, its
+    phone is rung (or its session line joins) and the three talk until the
+    agent completes the transfer. Its steps come on both agents'
+    WebSockets (events of type "transfer")."""
+    call_id = _attempt_id(request)
+    body = await json_body(request)
+    try:
+        made = await request_transfer(request.app[STORE], request.app[CALLS], call_id,
+                                      body.get("to_agent"), body.get("to_skill"),
+                                      datetime.now(UTC))
+    except TransferRefused as error:
+        return json_error(error.status, str(error))
+    except CallControlError as error:
+        return json_error(502, f"the call of {call_id} could not be transferred: {error}")
+    return web.json_response(_transfer_json(made, "requested"), status=202)
+
+
+async def complete(request: web.Request) -> web.Response:
+    """The agent leaves the call to its transfer's target (who has joined
+    it) and goes to wrap-up; the call is the target's from now on."""
+    call_id = _attempt_id(request)
+    try:
+        made = await complete_transfer(request.app[STORE], request.app[CALLS], call_id)
+    except TransferRefused as error:
+        return json_error(error.status, str(error))
+    except CallControlError as error:
+        return json_error(502, f"the call of {call_id}: its transfer could not be completed: "
+                               f"{error}")
+    return web.json_response(_transfer_json(made, "completing"), status=202)
+
+
 async def monitor(request: web.Request) -> web.Response:
     """A supervisor listens to a live call, whispers to its agent or barges
     in: the supervisor's phone is called, and joins once it answers."""
@@ -415,5 +461,7 @@ def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl,
             web.get("/dispositions", list_dispositions),
             web.post("/attempts/{attempt}/payment", payment),
             web.post("/attempts/{attempt}/monitor", monitor),
+            web.post("/attempts/{attempt}/transfer", transfer),
+            web.post("/attempts/{attempt}/transfer/complete", complete),
         ])
     return install

@@ -125,21 +125,26 @@ class AgentRecord:
 class AgentCall:
     """A call an agent takes or took: an outbound attempt or an inbound
     call. channel: the debtor's channel id (None for an inbound call
-    taken before it was kept)."""
+    taken before it was kept); language: its debtor's (None: a caller
+    nobody identified)."""
 
     channel: str | None
     agent: str | None
     connected: bool
     ended: bool
+    kind: CallKind
+    language: str | None
 
 
 # An outbound attempt's id is its call's (and its debtor's channel's).
 _AGENT_CALL = """
-SELECT id::text AS channel, agent, connected_at IS NOT NULL AS connected,
-       ended_at IS NOT NULL AS ended FROM attempts WHERE id = $1
+SELECT t.id::text AS channel, t.agent, t.connected_at IS NOT NULL AS connected,
+       t.ended_at IS NOT NULL AS ended, 'outbound' AS kind, c.language
+FROM attempts t JOIN accounts c ON c.id = t.account_id WHERE t.id = $1
 UNION ALL
-SELECT channel, agent, connected_at IS NOT NULL, ended_at IS NOT NULL
-FROM inbound_calls WHERE id = $1
+SELECT t.channel, t.agent, t.connected_at IS NOT NULL, t.ended_at IS NOT NULL, 'inbound',
+       c.language
+FROM inbound_calls t LEFT JOIN accounts c ON c.id = t.account_id WHERE t.id = $1
 """
 
 
@@ -166,6 +171,10 @@ class UnknownAgent(ConfigError):
 
 class SessionRefused(ConfigError):
     """The agent's session cannot open (one is open already)."""
+
+
+class AgentNotFree(ConfigError):
+    """The agent cannot be reserved: not ready (busy, paused, logged out)."""
 
 
 class UnknownSkill(ConfigError):
@@ -227,7 +236,9 @@ class AgentStore:
     async def call_of(self, call: uuid.UUID) -> AgentCall | None:
         """The outbound attempt or inbound call with this id, if any."""
         row = await self.pool.fetchrow(_AGENT_CALL, call)
-        return None if row is None else AgentCall(*row)
+        return None if row is None else AgentCall(
+            row["channel"], row["agent"], row["connected"], row["ended"], CallKind(row["kind"]),
+            row["language"])
 
     async def tell(self, agent: str, event: Mapping[str, object]) -> None:
         """Send an event (a JSON object; its "type" says what it is) to the
@@ -392,6 +403,29 @@ class AgentStore:
                                                kind)
                         return chosen.endpoint
                 candidates.remove(chosen)
+
+    async def transfer_target(self, call: uuid.UUID,
+                              agent: str) -> tuple[str, AgentState] | None:
+        """The agent a transfer of call (from agent) has reserved or
+        brought in, with its state, if a transfer goes on."""
+        row = await self.pool.fetchrow(
+            "SELECT endpoint, state FROM agents WHERE attempt_id = $1 AND endpoint <> $2 "
+            "AND state IN ('reserved', 'on_call')", call, agent)
+        return None if row is None else (row["endpoint"], AgentState(row["state"]))
+
+    async def reserve_named(self, endpoint: str, call: uuid.UUID, now: datetime,
+                            kind: CallKind) -> None:
+        """Reserve the agent endpoint for call (a transfer to it), with its
+        screen pop (on commit); UnknownAgent when there is none,
+        AgentNotFree when it is not free (its state said)."""
+        reserved = apply(AgentState.READY, AgentAction.RESERVE).value
+        async with self.pool.acquire() as connection, connection.transaction():
+            state = await _locked_state(connection, endpoint, now)
+            if state is not AgentState.READY or await connection.fetchval(
+                    _TAKE, now, endpoint, reserved, call) is None:
+                raise AgentNotFree(f"agent {endpoint} is {state.value.replace('_', ' ')}, "
+                                   "not free to take the call")
+            await self._screen_pop(connection, endpoint, call, kind)
 
     async def _screen_pop(self, connection: asyncpg.Connection, agent: str,
                           call: uuid.UUID, kind: CallKind) -> None:

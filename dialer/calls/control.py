@@ -165,6 +165,18 @@ class CallControl(Protocol):
         to hand its debtor to the payment capture: a PaymentRequested among
         the call's events there. ChannelGone when the call is over."""
 
+    async def request_transfer(self, call_id: str, agent: str, to_agent: str,
+                               known_as: str) -> None:
+        """Ask the process whose flow has the call to bring to_agent (whom
+        the asker reserved) into the call with its agent: a
+        TransferRequested among the call's events there (known_as: the id
+        the agents know the call by). ChannelGone when the call is over."""
+
+    async def complete_transfer(self, call_id: str, agent: str) -> None:
+        """Ask the process whose flow has the call to let agent leave it to
+        its transfer's target: a TransferCompleteRequested there.
+        ChannelGone when the call is over."""
+
     async def record_audio(self, call_id: str, file: str) -> None:
         """Record the call's audio, both ways, into file."""
 

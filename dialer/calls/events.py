@@ -118,6 +118,57 @@ class PaymentRequested(CallEvent):
 
 
 @dataclass(frozen=True)
+class TransferRequested(CallEvent):
+    """The debtor's agent asked (from the API, another process, which
+    reserved to_agent already and sent it the screen pop) to bring
+    to_agent into the call, warm: the three talk until the agent leaves.
+    call: the id the agents know the call by (an attempt's or an inbound
+    call's)."""
+
+    agent: str = ""
+    to_agent: str = ""
+    call: str = ""
+
+
+@dataclass(frozen=True)
+class TransferCompleteRequested(CallEvent):
+    """The agent who asked for a transfer leaves the call to its target
+    (from the API)."""
+
+    agent: str = ""
+
+
+@dataclass(frozen=True)
+class TransferStarted(CallEvent):
+    """The transfer's target joined the call: the debtor, the agent and
+    to_agent talk (warm)."""
+
+    agent: str
+    to_agent: str
+
+
+@dataclass(frozen=True)
+class TransferCompleted(CallEvent):
+    """The agent left (how: `asked`, through the API, or `hung_up`, its
+    phone); the call is to_agent's from now on."""
+
+    agent: str
+    to_agent: str
+    how: str
+
+
+@dataclass(frozen=True)
+class TransferFailed(CallEvent):
+    """The transfer did not happen (why: the target's phone did not take
+    it, the target or the debtor left during it); the call stays with
+    agent."""
+
+    agent: str
+    to_agent: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class SupervisionStarted(CallEvent):
     """A supervisor's phone began to listen to the call (mode: listen,
     whisper or barge), as a person asked (by: who, from the API)."""

@@ -21,7 +21,7 @@ import asyncpg
 import phonenumbers
 
 from dialer.agents import routing
-from dialer.agents.connector import AgentConnector, BridgeFailed
+from dialer.agents.connector import AgentConnector, BridgeFailed, Handover
 from dialer.agents.store import CallKind
 from dialer.calls.caller_id import Debtor
 from dialer.calls.control import CallControl, CallEvents
@@ -179,14 +179,14 @@ class InboundDesk:
                             await self.control.hang_up(call_id, "could not be bridged")
                         return
                     if connected_at is not None:
-                        leg = self.connector.leg_of(call_id)
                         await self.connector.converse(
-                            call_id, agent, events.ended,
+                            call_id, agent, events,
                             partial(inbound_store.connected, self.pool, inbound_id, agent,
                                     connected_at),
-                            partial(self.assisted.while_connected, call_id, agent, leg,
-                                    self.connector.bridge_of(call_id), str(inbound_id),
-                                    debtor.reference, events))
+                            partial(self.assisted.while_connected, call_id, str(inbound_id),
+                                    debtor.reference, events),
+                            Handover(shown_as, partial(inbound_store.hand_over, self.pool,
+                                                       inbound_id)))
                         return
                     continue
                 chose = CALLBACK_KEY in events.keys_pressed()  # pressed over the music

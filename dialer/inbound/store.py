@@ -59,6 +59,13 @@ async def connected(pool: asyncpg.Pool, inbound_id: uuid.UUID, agent: str, at: d
                        inbound_id, agent, at)
 
 
+async def hand_over(pool: asyncpg.Pool, inbound_id: uuid.UUID, agent: str,
+                    agent_channel: str) -> None:
+    """A transfer handed the call to agent: the call is agent's from now
+    on (an inbound call keeps no agent's channel)."""
+    await pool.execute("UPDATE inbound_calls SET agent = $2 WHERE id = $1", inbound_id, agent)
+
+
 async def ended(pool: asyncpg.Pool, inbound_id: uuid.UUID, at: datetime) -> None:
     await pool.execute("UPDATE inbound_calls SET ended_at = $2 WHERE id = $1", inbound_id, at)
 

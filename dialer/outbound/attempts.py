@@ -58,6 +58,15 @@ async def mark_connected(pool: asyncpg.Pool, attempt_id: uuid.UUID, agent: str,
                        "WHERE id = $1", attempt_id, agent, agent_channel, at)
 
 
+async def hand_over(pool: asyncpg.Pool, attempt_id: uuid.UUID, agent: str,
+                    agent_channel: str) -> None:
+    """A transfer handed the call to agent (its channel: agent_channel): the
+    attempt is agent's from now on (its disposition, its result's agent);
+    connected_at stays when the debtor first reached an agent."""
+    await pool.execute("UPDATE attempts SET agent = $2, agent_channel = $3 WHERE id = $1",
+                       attempt_id, agent, agent_channel)
+
+
 async def opt_out(pool: asyncpg.Pool, attempt_id: uuid.UUID) -> None:
     """The debtor of this attempt asked not to be called (the opt-out key):
     the whole account goes on the do-not-call list."""

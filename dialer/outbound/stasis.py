@@ -21,7 +21,7 @@ from functools import partial
 import asyncpg
 
 from dialer.agents import routing
-from dialer.agents.connector import AgentConnector, BridgeFailed
+from dialer.agents.connector import AgentConnector, BridgeFailed, Handover
 from dialer.calls.caller_id import Debtor
 from dialer.calls.control import CallControl, CallEvents
 from dialer.calls.outcome import Connection
@@ -154,14 +154,14 @@ class AnsweredCalls:
                 ANSWER_TO_AGENT.labels(self.campaign).observe(
                     max(0.0, (connected_at - (verdict_at or answered_at)).total_seconds()))
                 debtor = self._debtors.get(call_id)
-                leg = self.connector.leg_of(call_id)
                 await self.connector.converse(
-                    call_id, agent, events.ended,
-                    partial(attempts.mark_connected, self.pool, attempt_id, agent, leg,
-                            connected_at),
-                    partial(self.assisted.while_connected, call_id, agent, leg,
-                            self.connector.bridge_of(call_id), call_id,
-                            debtor.reference if debtor else "", events))
+                    call_id, agent, events,
+                    partial(attempts.mark_connected, self.pool, attempt_id, agent,
+                            self.connector.leg_of(call_id), connected_at),
+                    partial(self.assisted.while_connected, call_id, call_id,
+                            debtor.reference if debtor else "", events),
+                    Handover(self.connector.shown_to_agent(debtor),
+                             partial(attempts.hand_over, self.pool, attempt_id)))
                 return
         if self.self_service is not None:
             await self.self_service.no_agent(call_id, events)

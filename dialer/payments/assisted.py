@@ -26,7 +26,12 @@ import asyncpg
 
 from dialer.agents.store import AgentStore
 from dialer.calls.control import CallControl, CallEvents
-from dialer.calls.events import CallEvent, DtmfReceived, PaymentRequested
+from dialer.calls.events import (
+    CallEvent,
+    DtmfReceived,
+    PaymentRequested,
+    TransferRequested,
+)
 from dialer.errors import CallControlError, ChannelGone
 from dialer.payments import store
 from dialer.payments.stasis import Payments
@@ -93,15 +98,21 @@ class AssistedPayments:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def while_connected(self, call_id: str, agent: str, leg: str, bridge: str,
-                              attempt: str, reference: str, events: CallEvents) -> None:
-        """Until the call (in bridge with agent's leg) ends: each payment its
-        agent asks for is taken from the debtor of account reference
-        ("" when unknown); attempt is the id the agent knows the call by.
-        Keys pressed meanwhile, talking to the agent, are nobody's."""
+    async def while_connected(self, call_id: str, attempt: str, reference: str,
+                              events: CallEvents, agent: str, leg: str,
+                              bridge: str) -> TransferRequested | None:
+        """Until the call (in bridge with agent's leg) ends (None), or its
+        agent asks for a transfer (the request, returned: the agent
+        connector makes it): each payment its agent asks for is taken from
+        the debtor of account reference ("" when unknown); attempt is the
+        id the agent knows the call by. Keys pressed meanwhile, talking to
+        the agent, are nobody's."""
         while (event := await events.next()) is not None:
             if isinstance(event, PaymentRequested):
                 await self._take(call_id, agent, leg, bridge, attempt, reference, events)
+            elif isinstance(event, TransferRequested):
+                return event
+        return None
 
     async def _take(self, call_id: str, agent: str, leg: str, bridge: str, attempt: str,
                     reference: str, events: CallEvents) -> None:

@@ -14,12 +14,18 @@ from dialer.calls.events import (
     PaymentRequested,
     PlaybackFailed,
     PlaybackFinished,
+    TransferCompleteRequested,
+    TransferRequested,
 )
 
 # The user event (ARI `POST /events/user/{name}`, scoped to the debtor's
 # channel) by which the API asks the process that has a call to hand its
 # debtor to the payment capture; it arrives as ChannelUserevent.
 PAYMENT_REQUEST = "RecobroPaymentRequest"
+# The user events by which the API asks it to bring a transfer's target
+# into the call, and to let the agent who asked leave it.
+TRANSFER_REQUEST = "RecobroTransferRequest"
+TRANSFER_COMPLETE = "RecobroTransferComplete"
 
 
 def ari_time(event: Mapping[str, Any], fallback: datetime) -> datetime:
@@ -53,9 +59,9 @@ def to_call_event(event: Mapping[str, Any], received_at: datetime,
                           cause_text=str(event.get("cause_txt", "")))
     if kind == "ChannelDtmfReceived" and channel_id:
         return DtmfReceived(call_id=channel_id, at=at, digit=str(event.get("digit", "")))
-    if kind == "ChannelUserevent" and channel_id and event.get("eventname") == PAYMENT_REQUEST:
-        variables = event.get("userevent") or {}
-        return PaymentRequested(call_id=channel_id, at=at, agent=str(variables.get("agent", "")))
+    if kind == "ChannelUserevent" and channel_id:
+        return _request(str(event.get("eventname", "")), channel_id, at,
+                        event.get("userevent") or {})
     if kind == "PlaybackFinished":
         playback = event.get("playback") or {}
         target = str(playback.get("target_uri", ""))
@@ -68,6 +74,21 @@ def to_call_event(event: Mapping[str, Any], received_at: datetime,
                                       language=str(playback.get("language", "")),
                                       hung_up=call_id in hanging_up)
             return PlaybackFinished(call_id=call_id, at=at, playback_id=playback_id)
+    return None
+
+
+def _request(name: str, channel_id: str, at: datetime,
+             variables: Mapping[str, Any]) -> CallEvent | None:
+    """What the API asked of the call's flow by the user event name."""
+    agent = str(variables.get("agent", ""))
+    if name == PAYMENT_REQUEST:
+        return PaymentRequested(call_id=channel_id, at=at, agent=agent)
+    if name == TRANSFER_REQUEST:
+        return TransferRequested(call_id=channel_id, at=at, agent=agent,
+                                 to_agent=str(variables.get("to_agent", "")),
+                                 call=str(variables.get("call", "")))
+    if name == TRANSFER_COMPLETE:
+        return TransferCompleteRequested(call_id=channel_id, at=at, agent=agent)
     return None
 
 

@@ -95,7 +95,8 @@ async def run(monkeypatch, found: Payer | None, keys: str = "", gateway: bool = 
     events.put(DtmfReceived(call_id=CALL, at=NOW, digit="5"))
     events.put(PaymentRequested(call_id=CALL, at=NOW, agent=AGENT))
     asyncio.get_running_loop().call_later(1.0, events.end)
-    await service.while_connected(CALL, AGENT, LEG, CALL, "attempt-1", "AS-1", events)
+    assert await service.while_connected(CALL, "attempt-1", "AS-1", events, AGENT, LEG,
+                                         CALL) is None  # the call ended: no transfer asked
     return control, service.agents.told
 
 

@@ -10,7 +10,8 @@ stand-ins; the lab test is tests/e2e/test_faults.py's silent PostgreSQL."""
 import asyncio
 from datetime import UTC, datetime
 
-from dialer.agents.connector import AgentConnector
+from dialer.agents.connector import AgentConnector, Handover
+from dialer.calls.control import CallEvents
 from dialer.calls.events import CallEnteredApp
 
 NOW = datetime(2026, 12, 4, 5, tzinfo=UTC)
@@ -93,21 +94,28 @@ async def connected(ride_out_s: float, silent: bool = False
     return connector, calls, agents
 
 
+async def no_handover(agent: str, channel: str) -> None:
+    raise AssertionError("no transfer was asked for")
+
+
+HANDOVER = Handover('"Rosa" <+12125550181>', no_handover)
+
+
 async def test_past_the_ride_out_the_call_goes_on_and_its_agent_wraps_up_at_its_end():
     connector, calls, agents = await connected(ride_out_s=0.1)
-    ended = asyncio.get_running_loop().create_future()
+    events = CallEvents(CallEnteredApp(call_id=CALL, at=NOW))
     watched: list[str] = []
 
-    async def while_connected() -> None:
+    async def while_connected(agent: str, leg: str, bridge: str) -> None:
         watched.append(CALL)
 
     talking = asyncio.create_task(
-        connector.converse(CALL, AGENT, ended, Silent(times=99), while_connected))
+        connector.converse(CALL, AGENT, events, Silent(times=99), while_connected, HANDOVER))
     await asyncio.sleep(0.2)  # past the ride-out: the debtor still talks
     assert not talking.done()
     assert ("hang_up", LEG) not in calls.asked
     assert agents.changes == [("on_call", AGENT)]
-    ended.set_result(None)  # the debtor hangs up
+    events.end()  # the debtor hangs up
     await asyncio.wait_for(talking, 1)
     assert ("hang_up", LEG) in calls.asked and ("destroy_bridge", CALL) in calls.asked
     assert agents.changes == [("on_call", AGENT), ("wrap_up", AGENT)]
@@ -121,17 +129,18 @@ async def test_a_recordings_name_waits_out_a_short_silence_and_the_call_is_watch
     monkeypatch.setattr("dialer.agents.connector.recordings.mark_recording",
                         lambda pool, attempt, file: named())
     noted = Silent(times=1)
-    ended = asyncio.get_running_loop().create_future()
+    events = CallEvents(CallEnteredApp(call_id=CALL, at=NOW))
 
-    async def while_connected() -> None:
-        await ended
+    async def while_connected(agent: str, leg: str, bridge: str) -> None:
+        assert (agent, leg, bridge) == (AGENT, LEG, CALL)
+        await events.ended
 
     talking = asyncio.create_task(
-        connector.converse(CALL, AGENT, ended, noted, while_connected))
+        connector.converse(CALL, AGENT, events, noted, while_connected, HANDOVER))
     await asyncio.sleep(1.2)  # one retry each, 0.5 s apart
     assert (noted.tried, named.tried) == (2, 2)
     assert ("record_audio", CALL) in calls.asked
-    ended.set_result(None)
+    events.end()
     await asyncio.wait_for(talking, 1)
     assert agents.changes == [("on_call", AGENT), ("wrap_up", AGENT)]
 

@@ -1,0 +1,126 @@
+"""Transfers an agent asks for on a live call (issue 18), from the API:
+to another agent by name or to a skill, warm. The API checks the call and
+the target, reserves the target (the screen pop goes to its desktop, the
+same event the first agent got) and asks the process whose flow has the
+call to bring the target in; that process's agent connector
+(dialer.agents.connector) rings it or adds its session line to the call's
+bridge, and the three talk until the first agent completes the transfer
+(here too) or hangs up. A refused transfer leaves the call untouched."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from dialer import limits
+from dialer.agents.routing import LANGUAGE_SKILL, CallNeeds
+from dialer.agents.state import AgentState
+from dialer.agents.store import AgentCall, AgentNotFree, AgentStore, UnknownAgent
+from dialer.calls.control import CallControl
+from dialer.errors import CallControlError, ChannelGone, ConfigError
+
+
+class TransferRefused(ConfigError):
+    """A transfer that cannot be made, or completed, now: status is the
+    API's answer (400 bad input, 404 nothing of that name, 409 not now),
+    and the message names the field."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A transfer of call from agent to to_agent, asked for or completing."""
+
+    call: uuid.UUID
+    agent: str
+    to_agent: str
+
+
+async def _live_call(store: AgentStore, call: uuid.UUID) -> tuple[AgentCall, str, str]:
+    """The call, its agent and its debtor's channel, if it is live with an
+    agent; TransferRefused otherwise."""
+    found = await store.call_of(call)
+    if found is None:
+        raise TransferRefused(404, f"no attempt or inbound call {call}")
+    if found.ended:
+        raise TransferRefused(409, f"the call of {call} has ended")
+    if not found.connected or not found.agent or not found.channel:
+        raise TransferRefused(409, f"the call of {call} is not connected to an agent")
+    return found, found.agent, found.channel
+
+
+async def request_transfer(store: AgentStore, calls: CallControl, call: uuid.UUID,
+                           to_agent: str | None, to_skill: str | None,
+                           now: datetime) -> Transfer:
+    """Reserve the transfer's target (the agent to_agent, or the free agent
+    routing picks among those with the skill to_skill and the debtor's
+    language) and ask the call's process to bring it in. TransferRefused
+    names the field; CallControlError when the process cannot be asked
+    (the target is ready again)."""
+    if (to_agent is None) == (to_skill is None):
+        raise TransferRefused(400, 'the body names the target: "to_agent" (an agent) or '
+                                   '"to_skill" (a skill), one of them')
+    if to_skill is not None:
+        try:
+            limits.check_skill_name('the body\'s "to_skill"', to_skill)
+        except ConfigError as error:
+            raise TransferRefused(400, str(error)) from None
+    found, agent, channel = await _live_call(store, call)
+    going = await store.transfer_target(call, agent)
+    if going is not None:
+        raise TransferRefused(409, f"the call of {call} is being transferred to {going[0]} "
+                                   "already")
+    if to_agent is not None:
+        if to_agent == agent:
+            raise TransferRefused(409, f'"to_agent": {to_agent} has the call already')
+        try:
+            await store.reserve_named(to_agent, call, now, found.kind)
+        except UnknownAgent:
+            raise TransferRefused(404, f'"to_agent": no agent {to_agent!r}') from None
+        except AgentNotFree as error:
+            raise TransferRefused(409, f'"to_agent": {error}') from None
+        target = to_agent
+    else:
+        assert to_skill is not None
+        required = {to_skill: 1}
+        if found.language:
+            required[f"{LANGUAGE_SKILL}{found.language}"] = 1
+        chosen = await store.reserve(call, now, CallNeeds(required=required), found.kind)
+        if chosen is None:
+            speaks = f" who speaks {found.language}" if found.language else ""
+            raise TransferRefused(409, f'"to_skill": no agent with skill {to_skill!r}{speaks} '
+                                       "is free")
+        target = chosen
+    try:
+        await calls.request_transfer(channel, agent, target, str(call))
+    except CallControlError as error:
+        await store.release(target, now)
+        if isinstance(error, ChannelGone):
+            raise TransferRefused(409, f"the call of {call} has ended") from None
+        raise
+    return Transfer(call, agent, target)
+
+
+async def complete_transfer(store: AgentStore, calls: CallControl,
+                            call: uuid.UUID) -> Transfer:
+    """Ask the call's process to let its agent leave the call to the
+    transfer's target, who has joined it. TransferRefused when no
+    transfer's target is on the call; CallControlError when the process
+    cannot be asked."""
+    _, agent, channel = await _live_call(store, call)
+    going = await store.transfer_target(call, agent)
+    if going is None:
+        raise TransferRefused(409, f"the call of {call} is being transferred to nobody")
+    target, state = going
+    if state is not AgentState.ON_CALL:
+        raise TransferRefused(409, f"the call of {call}: its transfer's target {target} has "
+                                   "not joined it yet")
+    try:
+        await calls.complete_transfer(channel, agent)
+    except ChannelGone:
+        raise TransferRefused(409, f"the call of {call} has ended") from None
+    return Transfer(call, agent, target)

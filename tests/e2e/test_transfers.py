@@ -1,0 +1,183 @@
+"""A warm transfer in the lab (issue 18), proven by what the phones
+received: a debtor (sipp, saying an answering machine's 13-second
+greeting: no AMD, so a person to Recobro) reaches agent1001 (a sipp phone
+rung for the call); agent1001, with its own token, transfers the call to
+agent1002 through the API. agent1002's desktop gets the debtor's screen
+pop, its phone is rung and joins the call's bridge (the three talk), then
+agent1001 completes the transfer: its leg gets Asterisk's BYE and it wraps
+up, while agent1002 keeps receiving the debtor's greeting. The attempt has
+one result, agent1002's; the call's events say who transferred to whom.
+Refused transfers (the target logged out, unknown, another agent's token,
+a body naming no target) leave the call untouched."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import aiohttp
+import pytest
+
+from dialer.settings import read_env_file
+from tests.audio import capture_lab, dialogs, read_pcap, received, sent
+from tests.e2e.cli import cli_env
+from tests.e2e.test_agent_sessions import fetch, wait_for
+from tests.e2e.test_agents import api_url, collect, run, start_api
+from tests.e2e.test_supervisors import LEAST_SHARE, connected_attempt, share_heard
+
+pytestmark = pytest.mark.lab
+
+# The debtor's greeting runs from 0.3 s to about 13.5 s after the answer;
+# the debtor hangs up at 30 s.
+NUMBER = "+12125559300"
+WARM_S = 1.5  # the three talk before the first agent leaves
+WRAP_UP_S = 60
+
+
+async def post(lab_config, path: str, token: str,
+               body: dict[str, str] | None = None) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{api_url(lab_config)}{path}", json=body,
+            headers={"Authorization": f"Bearer {token}"}) as response:
+        return response.status, await response.json()
+
+
+async def first_event(pops: list[tuple[float, str, dict]], agent: str, kind: str,
+                      status: str | None = None, timeout_s: float = 15.0) -> dict:
+    """The first event of type kind (and status) agent's socket carried."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for _, socket, event in pops:
+            if socket == agent and event.get("type") == kind and (
+                    status is None or event.get("status") == status):
+                return event
+        assert time.monotonic() < deadline, (agent, kind, status, pops)
+        await asyncio.sleep(0.05)
+
+
+async def test_a_warm_transfer_to_another_agent_with_the_screen_pop_following(
+        lab_config, fresh_database, tmp_path):
+    first, second = lab_config.agents[0], lab_config.agents[1]
+    url = fresh_database
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1,language\n"
+                        f"T-1,Rosa,420.50,40,{NUMBER},es\n")
+    await run(env, "accounts", "import", str(accounts))
+    for agent in (first, second):
+        await run(env, "agent", "skills", agent.endpoint, "--skills", "language:es=3")
+    await run(env, "campaign", "create", "shift", "--mode", "progressive", "--window",
+              "00:00-24:00", "--wrap-up", str(WRAP_UP_S), "--ring-timeout", "8")
+    await run(env, "campaign", "start", "shift")
+    await run(env, "agent", "login", first.endpoint)  # the second logs in later
+    tokens = {agent.endpoint: (await run(env, "token", "issue", "--role", "agent", "--agent",
+                                         agent.endpoint, "--expires-in", "1h")
+                               ).splitlines()[-1] for agent in (first, second)}
+    admin = read_env_file(lab_config.env_file)["RECOBRO_API_TOKEN"]
+    mine, theirs = tokens[first.endpoint], tokens[second.endpoint]
+    pops: list[tuple[float, str, dict]] = []
+    api = await start_api(lab_config, env)
+    try:
+        async with aiohttp.ClientSession() as desks:
+            listeners = [asyncio.create_task(collect(desks, api_url(lab_config), agent,
+                                                     token, pops))
+                         for agent, token in tokens.items()]
+            with capture_lab(lab_config, tmp_path / "transfer.pcap") as cap:
+                await asyncio.sleep(0.5)  # the desks listen
+                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for",
+                                                 "2", timeout=120))
+                call = await connected_attempt(url)
+                path = f"/attempts/{call}/transfer"
+                # Refused, the call untouched: the target is logged out,
+                # unknown, or no target is named; another agent's token;
+                # nothing to complete.
+                refusals = [
+                    await post(lab_config, path, mine, {"to_agent": second.endpoint}),
+                    await post(lab_config, path, mine, {"to_agent": "nobody9"}),
+                    await post(lab_config, path, mine, {"to_skill": "negotiation"}),
+                    await post(lab_config, path, mine, {}),
+                    await post(lab_config, path, mine, {"to_agent": first.endpoint}),
+                    await post(lab_config, path, theirs, {"to_agent": second.endpoint}),
+                    await post(lab_config, f"{path}/complete", mine),
+                    await post(lab_config, f"/attempts/{uuid.uuid4()}/transfer", admin,
+                               {"to_agent": second.endpoint})]
+                await run(env, "agent", "login", second.endpoint)
+                status, asked = await post(lab_config, path, mine, {"to_agent": second.endpoint})
+                assert status == 202, asked
+                pop = await first_event(pops, second.endpoint, "screen_pop")
+                started = await first_event(pops, first.endpoint, "transfer", "started")
+                await asyncio.sleep(WARM_S)
+                status, completing = await post(lab_config, f"{path}/complete", mine)
+                assert status == 202, completing
+                completed = await first_event(pops, second.endpoint, "transfer", "completed")
+                await wait_for(url, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{first.endpoint}'", "wrap_up")
+                (wrapping,) = await fetch(url, "SELECT wrap_up_until - state_since AS left "
+                                               f"FROM agents WHERE endpoint = '{first.endpoint}'")
+                await dialer
+            for listener in listeners:
+                listener.cancel()
+    finally:
+        api.terminate()
+        await api.wait()
+
+    assert [(status, body["error"]) for status, body in refusals] == [
+        (409, (f'"to_agent": agent {second.endpoint} is logged out, not free to take the '
+              'call')),
+        (404, "\"to_agent\": no agent 'nobody9'"),
+        (409, "\"to_skill\": no agent with skill 'negotiation' who speaks es is free"),
+        (400, ('the body names the target: "to_agent" (an agent) or "to_skill" (a skill), '
+              'one of them')),
+        (409, f'"to_agent": {first.endpoint} has the call already'),
+        (403, refusals[5][1]["error"]),
+        (409, f"the call of {call} is being transferred to nobody"),
+        (404, refusals[7][1]["error"])]
+    assert "no attempt or inbound call" in refusals[7][1]["error"]
+    assert asked == {"attempt": call, "agent": first.endpoint, "to_agent": second.endpoint,
+                     "transfer": "requested"}
+    assert completing["transfer"] == "completing"
+    # The second agent's desktop got the debtor's screen pop: the same
+    # event the first agent got for the call.
+    (first_pop,) = [e for _, socket, e in pops
+                    if socket == first.endpoint and e["type"] == "screen_pop"]
+    assert {k: v for k, v in pop.items() if k != "agent"} == {
+        k: v for k, v in first_pop.items() if k != "agent"}
+    assert (pop["attempt"], pop["reference"], pop["debtor_name"]) == (call, "T-1", "Rosa")
+    for step in (started, completed):
+        assert (step["attempt"], step["from_agent"], step["to_agent"]) == (
+            call, first.endpoint, second.endpoint), step
+    assert WRAP_UP_S - 5 < wrapping["left"].total_seconds() <= WRAP_UP_S
+
+    # One result, the second agent's; the steps in the call's events.
+    (attempt,) = await fetch(url, "SELECT result, agent, agent_channel FROM attempts")
+    assert (attempt["result"], attempt["agent"], attempt["agent_channel"]) == (
+        "conversation", second.endpoint, f"{call}-{second.endpoint}")
+    events = await fetch(url, "SELECT kind, detail FROM call_events WHERE call_id = "
+                              f"'{call}' AND kind LIKE 'transfer_%' ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
+        ("transfer_requested", {"agent": first.endpoint, "to_agent": second.endpoint,
+                                "call": call}),
+        ("transfer_started", {"agent": first.endpoint, "to_agent": second.endpoint}),
+        ("transfer_complete_requested", {"agent": first.endpoint}),
+        ("transfer_completed", {"agent": first.endpoint, "to_agent": second.endpoint,
+                                "how": "asked"})]
+    (second_state,) = await fetch(url, "SELECT state FROM agents WHERE endpoint = "
+                                       f"'{second.endpoint}'")
+    assert second_state["state"] == "wrap_up"  # freed when the call ended
+
+    # The first agent's leg got Asterisk's BYE when it left, long before
+    # the debtor hung up; the second agent's lasted to the call's end.
+    datagrams = read_pcap(cap.path)
+    (left,) = dialogs(datagrams, lab_config.sip_port, first.sip_port)
+    (stayed,) = dialogs(datagrams, lab_config.sip_port, second.sip_port)
+    assert left.bye_from_asterisk and left.end < stayed.end - 10, (left.end, stayed.end)
+    assert stayed.answer is not None and stayed.answer < left.end
+    # After the first agent left, the second received the debtor's greeting.
+    debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    (heard,) = received(cap.path, lab_config.sip_port, second.sip_port)
+    start, end = left.end + 0.5, debtor_said.speech_span[1] - 0.5
+    assert end - start > 2.0, (left.end, debtor_said.speech_span)
+    share = share_heard(heard.audio, debtor_said.audio, (start, end - start))
+    assert share >= LEAST_SHARE, share
