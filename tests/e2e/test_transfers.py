@@ -21,11 +21,18 @@ import aiohttp
 import pytest
 
 from dialer.settings import read_env_file
-from tests.audio import capture_lab, dialogs, read_pcap, received, sent
+from tests.audio import Capture, capture_lab, dialogs, read_pcap, received, sent
+from tests.audio.capture import lab_ports
 from tests.e2e.cli import cli_env
-from tests.e2e.test_agent_sessions import fetch, wait_for
+from tests.e2e.softphone import Baresip
+from tests.e2e.test_agent_sessions import fetch, open_session, wait_for
 from tests.e2e.test_agents import api_url, collect, run, start_api
-from tests.e2e.test_supervisors import LEAST_SHARE, connected_attempt, share_heard
+from tests.e2e.test_supervisors import (
+    LEAST_SHARE,
+    connected_attempt,
+    share_heard,
+    silence,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -177,6 +184,160 @@ async def test_a_warm_transfer_to_another_agent_with_the_screen_pop_following(
     # After the first agent left, the second received the debtor's greeting.
     debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
     (heard,) = received(cap.path, lab_config.sip_port, second.sip_port)
+    start, end = left.end + 0.5, debtor_said.speech_span[1] - 0.5
+    assert end - start > 2.0, (left.end, debtor_said.speech_span)
+    share = share_heard(heard.audio, debtor_said.audio, (start, end - start))
+    assert share >= LEAST_SHARE, share
+
+
+async def shift(lab_config, url: str, tmp_path, skills: dict[str, str]) -> dict[str, str]:
+    """The debtor at NUMBER, the agents' skills (none logged in), a
+    progressive campaign "shift" with a wrap-up of WRAP_UP_S."""
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("reference,debtor_name,balance,days_past_due,phone1,language\n"
+                        f"T-1,Rosa,420.50,40,{NUMBER},es\n")
+    await run(env, "accounts", "import", str(accounts))
+    for agent, agent_skills in skills.items():
+        await run(env, "agent", "skills", agent, "--skills", agent_skills)
+    await run(env, "campaign", "create", "shift", "--mode", "progressive", "--window",
+              "00:00-24:00", "--wrap-up", str(WRAP_UP_S), "--ring-timeout", "8")
+    await run(env, "campaign", "start", "shift")
+    return env
+
+
+async def line_home(lab_config, line: str) -> list[str]:
+    """The channels in a session line's own bridge (ARI)."""
+    settings = read_env_file(lab_config.env_file)
+    ari = {"Authorization": aiohttp.encode_basic_auth(settings["RECOBRO_ARI_USER"],
+                                                      settings["RECOBRO_ARI_PASSWORD"])}
+    async with aiohttp.ClientSession(headers=ari) as session, session.get(
+            f"{settings['RECOBRO_ARI_URL']}/ari/bridges/{line}") as response:
+        return list((await response.json())["channels"])
+
+
+async def test_an_agent_on_a_session_transfers_to_a_skill_and_keeps_its_line(
+        lab_config, fresh_database, tmp_path):
+    """The first agent is baresip on a session (agent1004), the target the
+    free agent with the skill `negotiation` (the sipp phone agent1003, rung
+    for the call, through the CLI): the debtor and the target leave the
+    session's bridge for one of the call's own, the line stays up in its
+    bridge for the wrap-up; the target received the debtor's greeting."""
+    first, second = lab_config.agents[3], lab_config.agents[2]
+    url = fresh_database
+    env = await shift(lab_config, url, tmp_path, {
+        first.endpoint: "language:es=3", second.endpoint: "language:es=2,negotiation=4"})
+    api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, first, tmp_path / "agent",
+                           speech=silence(tmp_path / "quiet")) as phone:
+            ports, ranges = lab_ports(lab_config)
+            with Capture([*ports, phone.sip_port], tmp_path / "session.pcap",
+                         ranges=[*ranges, phone.rtp_ports]) as cap:
+                line = await open_session(lab_config, phone)
+                await wait_for(url, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{first.endpoint}'", "ready")
+                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for",
+                                                 "2", timeout=120))
+                call = await connected_attempt(url)
+                await run(env, "agent", "login", second.endpoint)
+                said = await run(api_env, "agent", "transfer", call, "--to-skill",
+                                 "negotiation")
+                assert f"{second.endpoint} reserved and brought in" in said
+                await wait_for(url, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{second.endpoint}'", "on_call")
+                await asyncio.sleep(WARM_S)
+                said = await run(api_env, "agent", "transfer", call, "--complete")
+                assert f"{first.endpoint} leaves it to {second.endpoint}" in said
+                await wait_for(url, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{first.endpoint}'", "wrap_up")
+                home_after = await line_home(lab_config, line)
+                await dialer
+                closed = [e.type for e in phone.events].count("CALL_CLOSED")
+                await phone.hangup()
+                await wait_for(url, "SELECT close_reason FROM agent_sessions", "hung_up")
+    finally:
+        api.terminate()
+        await api.wait()
+
+    # The session's line stayed up, alone in its bridge once it left.
+    assert home_after == [line] and closed == 0
+    (attempt,) = await fetch(url, "SELECT result, agent, agent_channel FROM attempts")
+    assert (attempt["result"], attempt["agent"], attempt["agent_channel"]) == (
+        "conversation", second.endpoint, f"{call}-{second.endpoint}")
+    debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    datagrams = read_pcap(cap.path)
+    (stayed,) = dialogs(datagrams, lab_config.sip_port, second.sip_port)
+    assert stayed.bye_from_asterisk and stayed.end > debtor_said.speech_span[1]
+    (heard,) = received(cap.path, lab_config.sip_port, second.sip_port)
+    (completed,) = await fetch(url, "SELECT extract(epoch FROM at) AS at FROM call_events "
+                                    "WHERE kind = 'transfer_completed'")
+    start, end = float(completed["at"]) + 0.5, debtor_said.speech_span[1] - 0.5
+    assert end - start > 2.0, (completed["at"], debtor_said.speech_span)
+    share = share_heard(heard.audio, debtor_said.audio, (start, end - start))
+    assert share >= LEAST_SHARE, share
+
+
+async def test_a_transfer_to_an_agent_on_a_session_brings_its_line_and_sends_it_home(
+        lab_config, fresh_database, tmp_path):
+    """The target is baresip on a session (agent1004): its line joins the
+    call; after the transfer it takes the call on that line (its phone is
+    not rung: the screen pop and a beep) and receives the debtor's
+    greeting, and when the call ends the line is back in its own bridge,
+    the session still open."""
+    first, second = lab_config.agents[0], lab_config.agents[3]
+    url = fresh_database
+    env = await shift(lab_config, url, tmp_path, {
+        first.endpoint: "language:es=3", second.endpoint: "language:es=3"})
+    await run(env, "agent", "login", first.endpoint)
+    admin = read_env_file(lab_config.env_file)["RECOBRO_API_TOKEN"]
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, second, tmp_path / "agent",
+                           speech=silence(tmp_path / "quiet")) as phone:
+            ports, ranges = lab_ports(lab_config)
+            with Capture([*ports, phone.sip_port], tmp_path / "target.pcap",
+                         ranges=[*ranges, phone.rtp_ports]) as cap:
+                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for",
+                                                 "2", timeout=120))
+                call = await connected_attempt(url)
+                line = await open_session(lab_config, phone)
+                await wait_for(url, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{second.endpoint}'", "ready")
+                rang = [e.type for e in phone.events].count("CALL_INCOMING")
+                status, body = await post(lab_config, f"/attempts/{call}/transfer", admin,
+                                          {"to_agent": second.endpoint})
+                assert status == 202, body
+                await wait_for(url, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{second.endpoint}'", "on_call")
+                await asyncio.sleep(WARM_S)
+                status, body = await post(lab_config, f"/attempts/{call}/transfer/complete",
+                                          admin)
+                assert status == 202, body
+                await wait_for(url, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{first.endpoint}'", "wrap_up")
+                await dialer
+                await wait_for(url, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{second.endpoint}'", "wrap_up")
+                home_after = await line_home(lab_config, line)
+                assert [e.type for e in phone.events].count("CALL_INCOMING") == rang == 1
+                assert "CALL_CLOSED" not in [e.type for e in phone.events]
+                await phone.hangup()
+                await wait_for(url, "SELECT close_reason FROM agent_sessions", "hung_up")
+    finally:
+        api.terminate()
+        await api.wait()
+
+    assert home_after == [line]
+    (attempt,) = await fetch(url, "SELECT result, agent, agent_channel FROM attempts")
+    assert (attempt["result"], attempt["agent"], attempt["agent_channel"]) == (
+        "conversation", second.endpoint, line)
+    datagrams = read_pcap(cap.path)
+    (left,) = dialogs(datagrams, lab_config.sip_port, first.sip_port)
+    assert left.bye_from_asterisk
+    debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    (heard,) = received(cap.path, lab_config.sip_port, phone.sip_port)
     start, end = left.end + 0.5, debtor_said.speech_span[1] - 0.5
     assert end - start > 2.0, (left.end, debtor_said.speech_span)
     share = share_heard(heard.audio, debtor_said.audio, (start, end - start))
