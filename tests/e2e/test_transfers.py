@@ -21,11 +21,19 @@ import aiohttp
 import pytest
 
 from dialer.settings import read_env_file
+from dialer.store.calls import storage_id
+from lab import sipp
 from tests.audio import Capture, capture_lab, dialogs, read_pcap, received, sent
 from tests.audio.capture import lab_ports
 from tests.e2e.cli import cli_env
 from tests.e2e.softphone import Baresip
-from tests.e2e.test_agent_sessions import fetch, open_session, wait_for
+from tests.e2e.test_agent_sessions import (
+    fetch,
+    open_session,
+    prepare,
+    start_desk,
+    wait_for,
+)
 from tests.e2e.test_agents import api_url, collect, run, start_api
 from tests.e2e.test_supervisors import (
     LEAST_SHARE,
@@ -342,3 +350,73 @@ async def test_a_transfer_to_an_agent_on_a_session_brings_its_line_and_sends_it_
     assert end - start > 2.0, (left.end, debtor_said.speech_span)
     share = share_heard(heard.audio, debtor_said.audio, (start, end - start))
     assert share >= LEAST_SHARE, share
+
+
+async def test_a_call_that_came_in_is_transferred_with_its_screen_pop(
+        lab_config, fresh_database, tmp_path):
+    """A debtor calls in (`recobro inbound`) and reaches agent1001, who
+    transfers the call to agent1002 (both sipp phones rung for the call):
+    agent1002 gets the inbound call's screen pop, agent1001's leg its BYE,
+    and the inbound call is agent1002's, whose leg lasts until the caller
+    hangs up."""
+    first, second = lab_config.agents[0], lab_config.agents[1]
+    caller = "+12125550181"
+    url = fresh_database
+    env = await prepare(lab_config, url, tmp_path, [caller], [first.endpoint, second.endpoint])
+    await run(env, "agent", "login", first.endpoint)
+    tokens = {first.endpoint: (await run(env, "token", "issue", "--role", "agent", "--agent",
+                                         first.endpoint, "--expires-in", "1h")
+                               ).splitlines()[-1]}
+    tokens[second.endpoint] = (await run(env, "token", "issue", "--role", "agent", "--agent",
+                                         second.endpoint, "--expires-in", "1h")
+                               ).splitlines()[-1]
+    pops: list[tuple[float, str, dict]] = []
+    api = await start_api(lab_config, env)
+    desk = await start_desk(env)
+    try:
+        async with aiohttp.ClientSession() as desks:
+            listeners = [asyncio.create_task(collect(desks, api_url(lab_config), agent,
+                                                     token, pops))
+                         for agent, token in tokens.items()]
+            with capture_lab(lab_config, tmp_path / "inbound.pcap") as cap:
+                await asyncio.sleep(0.5)  # the desks listen
+                debtor = asyncio.create_task(asyncio.to_thread(sipp.call_in, lab_config,
+                                                               caller, stay_s=12))
+                call = await connected_attempt(url, table="inbound_calls")
+                await run(env, "agent", "login", second.endpoint)
+                status, asked = await post(lab_config, f"/attempts/{call}/transfer",
+                                           tokens[first.endpoint],
+                                           {"to_agent": second.endpoint})
+                assert status == 202, asked
+                pop = await first_event(pops, second.endpoint, "screen_pop")
+                await first_event(pops, second.endpoint, "transfer", "started")
+                await asyncio.sleep(WARM_S)
+                # The target's token completes it as well as the first agent's.
+                status, completing = await post(lab_config,
+                                                f"/attempts/{call}/transfer/complete",
+                                                tokens[second.endpoint])
+                assert status == 202, completing
+                await first_event(pops, first.endpoint, "transfer", "completed")
+                await debtor
+                await wait_for(url, "SELECT ended_at IS NOT NULL FROM inbound_calls", True)
+            for listener in listeners:
+                listener.cancel()
+    finally:
+        desk.terminate()
+        await desk.wait()
+        api.terminate()
+        await api.wait()
+
+    assert (pop["kind"], pop["inbound_call"], pop["number"]) == ("inbound", call, caller)
+    (inbound,) = await fetch(url, "SELECT agent, channel FROM inbound_calls")
+    assert inbound["agent"] == second.endpoint
+    events = await fetch(url, "SELECT kind, detail FROM call_events WHERE call_id = "
+                              f"'{storage_id(inbound['channel'])}' AND kind = "
+                              "'transfer_completed'")
+    assert [json.loads(e["detail"]) for e in events] == [
+        {"agent": first.endpoint, "to_agent": second.endpoint, "how": "asked"}]
+    datagrams = read_pcap(cap.path)
+    (left,) = dialogs(datagrams, lab_config.sip_port, first.sip_port)
+    (stayed,) = dialogs(datagrams, lab_config.sip_port, second.sip_port)
+    assert left.bye_from_asterisk and stayed.answer is not None
+    assert stayed.answer < left.end < stayed.end - 3, (stayed.answer, left.end, stayed.end)
