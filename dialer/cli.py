@@ -219,11 +219,12 @@ def _agent(args: argparse.Namespace) -> int:
         if args.endpoint is None:
             raise ConfigError("agent transfer: give the call's id (the screen pop's attempt "
                               "or inbound_call)")
-        if sum((args.to_agent is not None, args.to_skill is not None, args.complete)) != 1:
-            raise ConfigError("agent transfer: give --to-agent, --to-skill or --complete "
-                              "(one of them)")
+        if sum((args.to_agent is not None, args.to_skill is not None,
+                args.to_service is not None, args.complete)) != 1:
+            raise ConfigError("agent transfer: give --to-agent, --to-skill, --to-service or "
+                              "--complete (one of them)")
         return asyncio.run(commands.transfer(args.endpoint, args.to_agent, args.to_skill,
-                                             args.complete))
+                                             args.to_service, args.complete))
     return asyncio.run(commands.agent_command(args.action, args.endpoint, args.reason,
                                               args.skills))
 
@@ -540,6 +541,9 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     agent.add_argument("--to-agent", help="transfer: the agent (endpoint) brought into the call")
     agent.add_argument("--to-skill", help="transfer: a skill the agent brought in must have "
                                           "(and the debtor's language)")
+    agent.add_argument("--to-service", choices=["self_service"],
+                       help="transfer, cold: the agent leaves and the debtor goes to the "
+                            "self-service menu")
     agent.add_argument("--complete", action="store_true",
                        help="transfer: leave the call to the transfer's target")
     agent.set_defaults(run=_agent)

@@ -440,9 +440,10 @@ class Engine:
         await self._ask_flow(call_id, PAYMENT_REQUEST, {"agent": agent})
 
     async def request_transfer(self, call_id: str, agent: str, to_agent: str,
-                               known_as: str) -> None:
+                               known_as: str, to_service: str = "") -> None:
         await self._ask_flow(call_id, TRANSFER_REQUEST,
-                             {"agent": agent, "to_agent": to_agent, "call": known_as})
+                             {"agent": agent, "to_agent": to_agent, "call": known_as,
+                              "to_service": to_service})
 
     async def complete_transfer(self, call_id: str, agent: str) -> None:
         await self._ask_flow(call_id, TRANSFER_COMPLETE, {"agent": agent})

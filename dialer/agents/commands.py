@@ -111,9 +111,10 @@ async def supervise(call: str, mode: str, supervisor: str) -> int:
 
 
 async def transfer(call: str, to_agent: str | None, to_skill: str | None,
-                   complete: bool) -> int:
+                   to_service: str | None, complete: bool) -> int:
     """Ask `recobro api` to transfer a live call, warm, to an agent or a
-    skill, or to let its agent leave it to the transfer's target."""
+    skill, or cold to a service, or to let its agent leave it to the
+    transfer's target."""
     try:
         call_id = uuid.UUID(call)
     except ValueError:
@@ -122,13 +123,17 @@ async def transfer(call: str, to_agent: str | None, to_skill: str | None,
         status, body = await _ask_api(load_settings().api, "agent transfer",
                                       f"/attempts/{call_id}/transfer/complete")
     else:
-        target = {"to_agent": to_agent} if to_agent is not None else {"to_skill": to_skill}
+        target = ({"to_agent": to_agent} if to_agent is not None else
+                  {"to_skill": to_skill} if to_skill is not None else
+                  {"to_service": to_service})
         status, body = await _ask_api(load_settings().api, "agent transfer",
                                       f"/attempts/{call_id}/transfer", target)
     if status != 202:
         raise ConfigError(f"agent transfer {call_id}: refused: {body.get('error', body)}")
     if complete:
         print(f"call {call_id}: {body['agent']} leaves it to {body['to_agent']}")
+    elif to_service is not None:
+        print(f"call {call_id}: {body['agent']} leaves it; the debtor goes to {to_service}")
     else:
         print(f"call {call_id}: {body['to_agent']} reserved and brought in (warm); "
               f"`recobro agent transfer {call_id} --complete` leaves it to them")

@@ -29,6 +29,7 @@ from dialer.calls.events import (
     CallEvent,
     CallHungUp,
     PaymentRequested,
+    SentToService,
     TransferCompleted,
     TransferCompleteRequested,
     TransferFailed,
@@ -341,26 +342,64 @@ class AgentConnector:
 
     async def converse(self, call_id: str, agent: str, events: CallEvents,
                        note_connected: Callable[[], Awaitable[None]],
-                       while_connected: WhileConnected, handover: Handover) -> None:
+                       while_connected: WhileConnected,
+                       handover: Handover) -> TransferRequested | None:
         """call_id is bridged to agent: note it (note_connected, tried
         again through an outage), record the conversation, run
         while_connected until the call ends, then tear the pair down. A
         transfer the agent asks for meanwhile is carried out (handover),
-        and while_connected runs again for whoever has the call then.
-        PostgreSQL lost past the ride-out leaves the conversation be: the
-        agent is torn down and wrapped up when the debtor or the agent
-        hangs up, never left on a call that has ended."""
+        and while_connected runs again for whoever has the call then; a
+        cold one (to a service) tears the agent down at once and is
+        returned: the debtor, out of any agent's bridge, is the flow's to
+        take there. PostgreSQL lost past the ride-out leaves the
+        conversation be: the agent is torn down and wrapped up when the
+        debtor or the agent hangs up, never left on a call that has ended."""
+        cold = None
         try:
             await through_outage(note_connected, self.ride_out_s)
             await self.record(call_id)
             while (asked := await while_connected(agent, self.leg_of(call_id),
                                                   self.bridge_of(call_id))) is not None:
-                agent = await self._transfer(call_id, agent, asked, events, handover)
+                if not asked.to_service:
+                    agent = await self._transfer(call_id, agent, asked, events, handover)
+                elif (cold := await self._let_go(call_id, agent, asked)) is not None:
+                    break
         except CONNECTION_LOST as error:
             log.warning("call %s: PostgreSQL lost while it talks to %s (%s); the call goes "
                         "on", call_id, agent, str(error) or type(error).__name__)
             await asyncio.wait([events.ended])
         await self.tear_down(call_id, agent)
+        if cold is not None:
+            # A debtor moved off a session line is alone in a bridge of the
+            # call's own: out of it too, for the service's prompts.
+            try:
+                await self.control.destroy_bridge(call_id)
+            except CallControlError as error:
+                log.warning("call %s: its bridge is left in Asterisk: %s", call_id, error)
+        return cold
+
+    async def _let_go(self, call_id: str, agent: str,
+                      asked: TransferRequested) -> TransferRequested | None:
+        """A cold transfer agent asked for: the debtor leaves a session
+        line's bridge (the line stays), the transfer is written and told;
+        the request, or None when it is not agent's to ask."""
+        if asked.agent != agent:
+            log.warning("call %s: a transfer asked by %s, whose call it is not (it is %s's): "
+                        "not made", call_id, asked.agent, agent)
+            return None
+        if self.bridge_of(call_id) != call_id:
+            await self.control.bridge(call_id, [call_id])
+        self.control.note(SentToService(call_id=call_id, at=self.control.clock(), agent=agent,
+                                        to_service=asked.to_service))
+        log.info("call %s: %s sent the debtor to %s", call_id, agent, asked.to_service)
+        try:
+            await self.agents.tell(agent, {"type": TRANSFER_EVENT, "call": call_id,
+                                           "attempt": asked.call, "status": "completed",
+                                           "from_agent": agent,
+                                           "to_service": asked.to_service})
+        except CONNECTION_LOST as error:
+            log.warning("agent %s not told of a transfer: %s", agent, error)
+        return asked
 
     async def _transfer(self, call_id: str, agent: str, asked: TransferRequested,
                         events: CallEvents, handover: Handover) -> str:

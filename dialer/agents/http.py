@@ -46,6 +46,7 @@ from dialer.agents.supervisors import (
     UnknownSupervisor,
 )
 from dialer.agents.transfers import (
+    Service,
     Transfer,
     TransferRefused,
     complete_transfer,
@@ -338,6 +339,9 @@ async def payment(request: web.Request) -> web.Response:
 
 
 def _transfer_json(transfer: Transfer, status: str) -> dict[str, object]:
+    if transfer.to_service is not None:
+        return {"attempt": str(transfer.call), "agent": transfer.agent,
+                "to_service": transfer.to_service.value, "transfer": status}
     return {"attempt": str(transfer.call), "agent": transfer.agent,
             "to_agent": transfer.to_agent, "transfer": status}
 
@@ -347,12 +351,16 @@ async def transfer(request: web.Request) -> web.Response:
     into it, warm: the target is reserved and gets the screen pop, its
     phone is rung (or its session line joins) and the three talk until the
     agent completes the transfer. Its steps come on both agents'
-    WebSockets (events of type "transfer")."""
+    WebSockets (events of type "transfer"). Or the agent sends the debtor
+    to a service (the self-service menu), cold: the agent leaves at once."""
     call_id = _attempt_id(request)
     body = await json_body(request)
+    # The document names the services (checked already).
+    service = body.get("to_service")
     try:
         made = await request_transfer(request.app[STORE], request.app[CALLS], call_id,
                                       body.get("to_agent"), body.get("to_skill"),
+                                      None if service is None else Service(service),
                                       datetime.now(UTC))
     except TransferRefused as error:
         return json_error(error.status, str(error))

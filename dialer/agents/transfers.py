@@ -9,6 +9,7 @@ bridge, and the three talk until the first agent completes the transfer
 
 from __future__ import annotations
 
+import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,12 @@ from dialer.agents.state import AgentState
 from dialer.agents.store import AgentCall, AgentNotFree, AgentStore, UnknownAgent
 from dialer.calls.control import CallControl
 from dialer.errors import CallControlError, ChannelGone, ConfigError
+
+
+class Service(enum.Enum):
+    """Where a cold transfer sends the debtor, the agent leaving at once."""
+
+    SELF_SERVICE = "self_service"  # the self-service menu (ivr.self_service)
 
 
 class TransferRefused(ConfigError):
@@ -33,11 +40,13 @@ class TransferRefused(ConfigError):
 
 @dataclass(frozen=True)
 class Transfer:
-    """A transfer of call from agent to to_agent, asked for or completing."""
+    """A transfer of call from agent to to_agent (warm), or to a service
+    (cold: to_agent ""), asked for or completing."""
 
     call: uuid.UUID
     agent: str
     to_agent: str
+    to_service: Service | None = None
 
 
 async def _live_call(store: AgentStore, call: uuid.UUID) -> tuple[AgentCall, str, str]:
@@ -55,15 +64,17 @@ async def _live_call(store: AgentStore, call: uuid.UUID) -> tuple[AgentCall, str
 
 async def request_transfer(store: AgentStore, calls: CallControl, call: uuid.UUID,
                            to_agent: str | None, to_skill: str | None,
-                           now: datetime) -> Transfer:
+                           to_service: Service | None, now: datetime) -> Transfer:
     """Reserve the transfer's target (the agent to_agent, or the free agent
     routing picks among those with the skill to_skill and the debtor's
-    language) and ask the call's process to bring it in. TransferRefused
-    names the field; CallControlError when the process cannot be asked
-    (the target is ready again)."""
-    if (to_agent is None) == (to_skill is None):
-        raise TransferRefused(400, 'the body names the target: "to_agent" (an agent) or '
-                                   '"to_skill" (a skill), one of them')
+    language) and ask the call's process to bring it in; or ask it to send
+    the debtor to the service to_service (cold). TransferRefused names the
+    field; CallControlError when the process cannot be asked (the target
+    is ready again)."""
+    if sum(target is not None for target in (to_agent, to_skill, to_service)) != 1:
+        raise TransferRefused(400, 'the body names the target: "to_agent" (an agent), '
+                                   '"to_skill" (a skill) or "to_service" (a service), one '
+                                   'of them')
     if to_skill is not None:
         try:
             limits.check_skill_name('the body\'s "to_skill"', to_skill)
@@ -74,6 +85,12 @@ async def request_transfer(store: AgentStore, calls: CallControl, call: uuid.UUI
     if going is not None:
         raise TransferRefused(409, f"the call of {call} is being transferred to {going[0]} "
                                    "already")
+    if to_service is not None:
+        try:
+            await calls.request_transfer(channel, agent, "", str(call), to_service.value)
+        except ChannelGone:
+            raise TransferRefused(409, f"the call of {call} has ended") from None
+        return Transfer(call, agent, "", to_service)
     if to_agent is not None:
         if to_agent == agent:
             raise TransferRefused(409, f'"to_agent": {to_agent} has the call already')

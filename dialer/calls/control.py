@@ -166,11 +166,12 @@ class CallControl(Protocol):
         the call's events there. ChannelGone when the call is over."""
 
     async def request_transfer(self, call_id: str, agent: str, to_agent: str,
-                               known_as: str) -> None:
+                               known_as: str, to_service: str = "") -> None:
         """Ask the process whose flow has the call to bring to_agent (whom
-        the asker reserved) into the call with its agent: a
-        TransferRequested among the call's events there (known_as: the id
-        the agents know the call by). ChannelGone when the call is over."""
+        the asker reserved) into the call with its agent, or (to_service,
+        to_agent "") to send the debtor to a service: a TransferRequested
+        among the call's events there (known_as: the id the agents know
+        the call by). ChannelGone when the call is over."""
 
     async def complete_transfer(self, call_id: str, agent: str) -> None:
         """Ask the process whose flow has the call to let agent leave it to

@@ -121,13 +121,17 @@ class PaymentRequested(CallEvent):
 class TransferRequested(CallEvent):
     """The debtor's agent asked (from the API, another process, which
     reserved to_agent already and sent it the screen pop) to bring
-    to_agent into the call, warm: the three talk until the agent leaves.
+    to_agent into the call, warm: the three talk until the agent leaves;
+    or (to_service) to send the debtor to a service, cold.
     call: the id the agents know the call by (an attempt's or an inbound
     call's)."""
 
     agent: str = ""
     to_agent: str = ""
     call: str = ""
+    # A cold transfer names a service instead of an agent (to_agent ""):
+    # the agent leaves at once and the call's flow takes the debtor there.
+    to_service: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,15 @@ class TransferCompleted(CallEvent):
     agent: str
     to_agent: str
     how: str
+
+
+@dataclass(frozen=True)
+class SentToService(CallEvent):
+    """A cold transfer: the agent left the call, and the debtor goes to
+    to_service (the self-service menu)."""
+
+    agent: str
+    to_service: str
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,7 @@ class InboundDesk:
                             await self.control.hang_up(call_id, "could not be bridged")
                         return
                     if connected_at is not None:
-                        await self.connector.converse(
+                        cold = await self.connector.converse(
                             call_id, agent, events,
                             partial(inbound_store.connected, self.pool, inbound_id, agent,
                                     connected_at),
@@ -187,7 +187,16 @@ class InboundDesk:
                                     debtor.reference, events),
                             Handover(shown_as, partial(inbound_store.hand_over, self.pool,
                                                        inbound_id)))
-                        return
+                        if cold is None or events.ended.done():
+                            return
+                        # Sent to self-service (a cold transfer): the menu;
+                        # 0 there puts the caller back in line for an agent,
+                        # as does a caller nobody identified (no menu).
+                        if account is not None and await self._self_service(
+                                call_id, inbound_id, account, events) != self_service.TO_AGENT:
+                            return
+                        next_announcement = loop.time()
+                        continue
                     continue
                 chose = CALLBACK_KEY in events.keys_pressed()  # pressed over the music
                 if not chose and loop.time() >= next_announcement:

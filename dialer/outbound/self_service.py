@@ -77,6 +77,22 @@ class SelfServiceRoute:
         return Served(VERIFIED, wants_agent=wants == self_service.TO_AGENT
                       and not events.ended.done())
 
+    async def after_agent(self, call_id: str, events: CallEvents,
+                          debtor: Debtor | None) -> None:
+        """An agent sent the debtor here (a cold transfer): the party is
+        known (the agent spoke with them), so the menu at once, until the
+        debtor is done; asking for an agent again (0) gets no_agent's polite
+        end (the agent who sent them here just left)."""
+        payer = (await payments_store.payer_by_reference(self.pool, debtor.reference)
+                 if debtor is not None else None)
+        if payer is None:
+            log.warning("call %s: sent to self-service with no known account; ended",
+                        call_id)
+            await self._end(call_id, events)
+            return
+        if await self._menu(call_id, events, payer) == self_service.TO_AGENT:
+            await self.no_agent(call_id, events)
+
     async def no_agent(self, call_id: str, events: CallEvents) -> None:
         """The debtor asked for an agent and none was free: say so, with
         the number to call back, and end the call."""

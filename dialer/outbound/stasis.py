@@ -62,6 +62,10 @@ class AnsweredCalls:
         self.machine_action = machine_action
         self.feed = feed
         self.self_service = self_service  # None: answered calls go to agents
+        # Where an agent sends a debtor by a cold transfer: the campaign's
+        # own self-service route, or one like it.
+        self.menu = self_service or SelfServiceRoute(control, pool, campaign, callback_number,
+                                                     payments)
         self._connections: dict[str, Connection] = {}
         self._needs: dict[str, routing.CallNeeds] = {}
         self._debtors: dict[str, Debtor] = {}
@@ -154,7 +158,7 @@ class AnsweredCalls:
                 ANSWER_TO_AGENT.labels(self.campaign).observe(
                     max(0.0, (connected_at - (verdict_at or answered_at)).total_seconds()))
                 debtor = self._debtors.get(call_id)
-                await self.connector.converse(
+                cold = await self.connector.converse(
                     call_id, agent, events,
                     partial(attempts.mark_connected, self.pool, attempt_id, agent,
                             self.connector.leg_of(call_id), connected_at),
@@ -162,6 +166,8 @@ class AnsweredCalls:
                             debtor.reference if debtor else "", events),
                     Handover(self.connector.shown_to_agent(debtor),
                              partial(attempts.hand_over, self.pool, attempt_id)))
+                if cold is not None and not events.ended.done():
+                    await self.menu.after_agent(call_id, events, debtor)
                 return
         if self.self_service is not None:
             await self.self_service.no_agent(call_id, events)

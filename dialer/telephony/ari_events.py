@@ -86,7 +86,8 @@ def _request(name: str, channel_id: str, at: datetime,
     if name == TRANSFER_REQUEST:
         return TransferRequested(call_id=channel_id, at=at, agent=agent,
                                  to_agent=str(variables.get("to_agent", "")),
-                                 call=str(variables.get("call", "")))
+                                 call=str(variables.get("call", "")),
+                                 to_service=str(variables.get("to_service", "")))
     if name == TRANSFER_COMPLETE:
         return TransferCompleteRequested(call_id=channel_id, at=at, agent=agent)
     return None

@@ -8,7 +8,9 @@ agent1001 completes the transfer: its leg gets Asterisk's BYE and it wraps
 up, while agent1002 keeps receiving the debtor's greeting. The attempt has
 one result, agent1002's; the call's events say who transferred to whom.
 Refused transfers (the target logged out, unknown, another agent's token,
-a body naming no target) leave the call untouched."""
+a body naming no target) leave the call untouched. The same with agents
+on sessions, a call that came in, and a cold transfer to self-service
+(the debtor hears the menu)."""
 
 from __future__ import annotations
 
@@ -22,11 +24,13 @@ import pytest
 
 from dialer.settings import read_env_file
 from dialer.store.calls import storage_id
+from ivr import self_service
 from lab import sipp
 from tests.audio import Capture, capture_lab, dialogs, read_pcap, received, sent
 from tests.audio.capture import lab_ports
 from tests.e2e.cli import cli_env
 from tests.e2e.softphone import Baresip
+from tests.e2e.sounds import reference
 from tests.e2e.test_agent_sessions import (
     fetch,
     open_session,
@@ -420,3 +424,130 @@ async def test_a_call_that_came_in_is_transferred_with_its_screen_pop(
     (stayed,) = dialogs(datagrams, lab_config.sip_port, second.sip_port)
     assert left.bye_from_asterisk and stayed.answer is not None
     assert stayed.answer < left.end < stayed.end - 3, (stayed.answer, left.end, stayed.end)
+
+
+async def test_a_cold_transfer_sends_the_debtor_to_the_self_service_menu(
+        lab_config, fresh_database, tmp_path):
+    """The agent (agent1001, a sipp phone rung for the call) sends the
+    debtor to self-service: its leg gets Asterisk's BYE at once and it
+    wraps up, and the debtor hears the self-service menu (the audio that
+    reached the debtor's phone); the call stays the agent's, one result."""
+    agent = lab_config.agents[0]
+    url = fresh_database
+    env = await shift(lab_config, url, tmp_path, {agent.endpoint: "language:es=3"})
+    await run(env, "agent", "login", agent.endpoint)
+    token = (await run(env, "token", "issue", "--role", "agent", "--agent", agent.endpoint,
+                       "--expires-in", "1h")).splitlines()[-1]
+    api = await start_api(lab_config, env)
+    try:
+        with capture_lab(lab_config, tmp_path / "cold.pcap") as cap:
+            dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2",
+                                             timeout=120))
+            call = await connected_attempt(url)
+            status, body = await post(lab_config, f"/attempts/{call}/transfer", token,
+                                      {"to_service": "self_service"})
+            await wait_for(url, "SELECT state FROM agents WHERE endpoint = "
+                           f"'{agent.endpoint}'", "wrap_up")
+            refused = await post(lab_config, f"/attempts/{call}/transfer", token,
+                                 {"to_service": "the_moon"})
+            await dialer
+    finally:
+        api.terminate()
+        await api.wait()
+
+    assert (status, body) == (202, {"attempt": call, "agent": agent.endpoint,
+                                    "to_service": "self_service", "transfer": "requested"})
+    assert refused[0] == 400 and '"to_service"' in refused[1]["error"], refused
+    (attempt,) = await fetch(url, "SELECT result, agent FROM attempts")
+    assert (attempt["result"], attempt["agent"]) == ("conversation", agent.endpoint)
+    events = await fetch(url, "SELECT kind, detail FROM call_events WHERE call_id = "
+                              f"'{call}' AND kind = 'sent_to_service'")
+    assert [json.loads(e["detail"]) for e in events] == [
+        {"agent": agent.endpoint, "to_service": "self_service"}]
+    datagrams = read_pcap(cap.path)
+    (left,) = dialogs(datagrams, lab_config.sip_port, agent.sip_port)
+    assert left.bye_from_asterisk
+    debtor = received(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    menu = debtor.match(reference(lab_config, self_service.MENU, "es", tmp_path))
+    assert menu.found(), menu
+    # Heard after the agent left (capture times).
+    assert debtor.audio.start + menu.offset > left.end, (menu.offset, left.end)
+
+
+async def test_a_caller_sent_to_self_service_hears_the_menu(lab_config, fresh_database,
+                                                            tmp_path):
+    """A debtor who called in (`recobro inbound`) and reached agent1001 is
+    sent to self-service by the agent: the agent's leg gets its BYE, the
+    caller's phone receives the menu after it."""
+    agent = lab_config.agents[0]
+    caller = "+12125550181"
+    url = fresh_database
+    env = await prepare(lab_config, url, tmp_path, [caller], [agent.endpoint])
+    await run(env, "agent", "login", agent.endpoint)
+    admin = read_env_file(lab_config.env_file)["RECOBRO_API_TOKEN"]
+    api = await start_api(lab_config, env)
+    desk = await start_desk(env)
+    try:
+        with capture_lab(lab_config, tmp_path / "inbound-cold.pcap") as cap:
+            debtor = asyncio.create_task(asyncio.to_thread(sipp.call_in, lab_config, caller,
+                                                           stay_s=20))
+            call = await connected_attempt(url, table="inbound_calls")
+            status, body = await post(lab_config, f"/attempts/{call}/transfer", admin,
+                                      {"to_service": "self_service"})
+            assert status == 202, body
+            await debtor
+    finally:
+        desk.terminate()
+        await desk.wait()
+        api.terminate()
+        await api.wait()
+    datagrams = read_pcap(cap.path)
+    (left,) = dialogs(datagrams, lab_config.sip_port, agent.sip_port)
+    assert left.bye_from_asterisk
+    (heard,) = received(cap.path, lab_config.sip_port, lab_config.port_base + 97)
+    menu = heard.match(reference(lab_config, self_service.MENU, "es", tmp_path))
+    assert menu.found(), menu
+    assert heard.audio.start + menu.offset > left.end, (menu.offset, left.end)
+
+
+async def test_an_agent_on_a_session_sends_the_debtor_to_self_service_and_keeps_its_line(
+        lab_config, fresh_database, tmp_path):
+    """baresip on a session (agent1004) sends its debtor to self-service
+    from the CLI: the debtor leaves the session's bridge and hears the
+    menu; the line stays up, alone in its bridge, the agent in wrap-up."""
+    agent = lab_config.agents[3]
+    url = fresh_database
+    env = await shift(lab_config, url, tmp_path, {agent.endpoint: "language:es=3"})
+    api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, agent, tmp_path / "agent",
+                           speech=silence(tmp_path / "quiet")) as phone:
+            ports, ranges = lab_ports(lab_config)
+            with Capture([*ports, phone.sip_port], tmp_path / "session-cold.pcap",
+                         ranges=[*ranges, phone.rtp_ports]) as cap:
+                line = await open_session(lab_config, phone)
+                await wait_for(url, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{agent.endpoint}'", "ready")
+                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for",
+                                                 "2", timeout=120))
+                call = await connected_attempt(url)
+                said = await run(api_env, "agent", "transfer", call, "--to-service",
+                                 "self_service")
+                assert "the debtor goes to self_service" in said
+                await wait_for(url, "SELECT state FROM agents WHERE endpoint = "
+                               f"'{agent.endpoint}'", "wrap_up")
+                sent_at = time.time()
+                home_after = await line_home(lab_config, line)
+                await dialer
+                assert "CALL_CLOSED" not in [e.type for e in phone.events]
+                await phone.hangup()
+                await wait_for(url, "SELECT close_reason FROM agent_sessions", "hung_up")
+    finally:
+        api.terminate()
+        await api.wait()
+    assert home_after == [line]
+    debtor = received(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    menu = debtor.match(reference(lab_config, self_service.MENU, "es", tmp_path))
+    assert menu.found(), menu
+    assert debtor.audio.start + menu.offset > sent_at - 1.0, (menu.offset, sent_at)

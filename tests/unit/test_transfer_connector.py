@@ -10,6 +10,7 @@ from dialer.calls.control import CallEvents
 from dialer.calls.events import (
     CallEnteredApp,
     CallHungUp,
+    SentToService,
     TransferCompleted,
     TransferCompleteRequested,
     TransferFailed,
@@ -89,7 +90,7 @@ class Agents:
         self.told.append((agent, str(event["status"])))
 
 
-async def talking(calls: Calls):
+async def talking(calls: Calls, asked: TransferRequested = ASKED):
     """A debtor bridged to FIRST, in conversation; the conversation's task,
     its events, the agents and the hand-overs noted."""
     agents = Agents()
@@ -121,9 +122,20 @@ async def talking(calls: Calls):
     task = asyncio.create_task(connector.converse(
         CALL, FIRST, events, noted, while_connected, Handover('"Rosa" <+1>', note_agent)))
     await asyncio.sleep(0)
-    requests.put_nowait(ASKED)
+    requests.put_nowait(asked)
     await asyncio.sleep(0.05)
     return task, events, agents, handed
+
+
+async def test_a_cold_transfer_tears_the_agent_down_and_leaves_the_debtor_to_the_flow():
+    calls = Calls()
+    cold = TransferRequested(call_id=CALL, at=NOW, agent=FIRST, call=CALL,
+                             to_service="self_service")
+    task, _, agents, handed = await talking(calls, cold)
+    assert await asyncio.wait_for(task, 1) == cold  # the flow's to carry out
+    assert ("hang_up", FIRST_LEG) in calls.asked and ("hang_up", CALL) not in calls.asked
+    assert agents.changes == [("wrap_up", FIRST)] and handed == []
+    assert [type(e) for e in calls.noted] == [SentToService]
 
 
 async def test_the_target_joins_the_bridge_and_the_first_agent_leaves_when_asked():
