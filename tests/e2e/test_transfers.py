@@ -147,8 +147,8 @@ async def test_a_warm_transfer_to_another_agent_with_the_screen_pop_following(
               'call')),
         (404, "\"to_agent\": no agent 'nobody9'"),
         (409, "\"to_skill\": no agent with skill 'negotiation' who speaks es is free"),
-        (400, ('the body names the target: "to_agent" (an agent) or "to_skill" (a skill), '
-              'one of them')),
+        (400, ('the body names the target: "to_agent" (an agent), "to_skill" (a skill) or '
+              '"to_service" (a service), one of them')),
         (409, f'"to_agent": {first.endpoint} has the call already'),
         (403, refusals[5][1]["error"]),
         (409, f"the call of {call} is being transferred to nobody"),
@@ -177,7 +177,7 @@ async def test_a_warm_transfer_to_another_agent_with_the_screen_pop_following(
                               f"'{call}' AND kind LIKE 'transfer_%' ORDER BY id")
     assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
         ("transfer_requested", {"agent": first.endpoint, "to_agent": second.endpoint,
-                                "call": call}),
+                                "call": call, "to_service": ""}),
         ("transfer_started", {"agent": first.endpoint, "to_agent": second.endpoint}),
         ("transfer_complete_requested", {"agent": first.endpoint}),
         ("transfer_completed", {"agent": first.endpoint, "to_agent": second.endpoint,
