@@ -95,6 +95,38 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _step_size(text: str) -> int:
+    """argparse type: a bench step's size, 1 to 500 (a campaign's most lines)."""
+    if not text.isdigit() or not 1 <= int(text) <= 500:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 500")
+    return int(text)
+
+
+def _dialer_count(text: str) -> int:
+    """argparse type: dialer processes, 1 to 4."""
+    if not text.isdigit() or not 1 <= int(text) <= 4:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of dialers from 1 to 4")
+    return int(text)
+
+
+def _talk_seconds(text: str) -> int:
+    """argparse type: a debtor's seconds on the line, 2 to 60 (the lab's numbers)."""
+    if not text.isdigit() or not 2 <= int(text) <= 60:
+        raise argparse.ArgumentTypeError(f"{text!r}: whole seconds from 2 to 60")
+    return int(text)
+
+
+def _share(text: str) -> float:
+    """argparse type: a share above 0, at most 1."""
+    try:
+        share = float(text)
+    except ValueError:
+        share = 0.0
+    if not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a share above 0, at most 1 (e.g. 0.3)")
+    return share
+
+
 def _bench_minutes(text: str) -> float:
     """argparse type: minutes from 4 to 55 (within an hour's registration of
     the lab's agents, which the bench renews)."""
@@ -132,6 +164,13 @@ def _bench(args: argparse.Namespace) -> int:
 
         return bench_messages(load_lab_config(), load_database_url(), args.out, args.runs,
                               args.messages or MESSAGES, tuple(args.senders or (1,)))
+    if args.what == "load":
+        from dialer.settings import load_settings
+        from lab.bench_load import bench_load
+        from lab.config import load_lab_config
+
+        return bench_load(load_settings(), load_lab_config(), args.out, args.steps,
+                          tuple(args.dialers), args.talk, args.answer_share, args.profile)
     if args.what == "pacing-live":
         from dialer.settings import load_settings
         from lab.bench_pacing_live import DEFAULT_SCENARIO, bench_pacing_live
@@ -656,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks")
     bench.add_argument("what", choices=["pacing", "pacing-restart", "pacing-languages",
                                         "pacing-live", "hopper", "bridge", "payments",
-                                        "messages"],
+                                        "messages", "load"],
                        help="pacing: policies in the simulator; pacing-restart: what a "
                             "dialer restart mid-shift costs (cold and warm) in the "
                             "simulator; pacing-languages: Spanish and English debtors "
@@ -668,7 +707,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "on PostgreSQL (the lab's); bridge: answer to agent bridge "
                             "against the lab's Asterisk, per-call ringing and agent "
                             "sessions; payments: simultaneous card "
-                            "captures and last key to result, against the lab")
+                            "captures and last key to result, against the lab; load: calls "
+                            "one dialer process (or several) keeps up, step by step, against "
+                            "the lab")
     bench.add_argument("scenarios", nargs="?", type=Path,
                        help="scenario file (TOML or JSON); default: the built-in matrix")
     bench.add_argument("--out", type=Path, default=Path("bench-results"))
@@ -676,9 +717,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="payments: the approved test card the debtors key (TOML, a "
                             "[bench] table: number, expiry MMYY, cvv); default "
                             "tests/fixtures/demo_cards.toml")
-    bench.add_argument("--steps", type=_positive_int, nargs="+",
+    bench.add_argument("--steps", type=_step_size, nargs="+",
                        help="payments: simultaneous captures of each step (default 1 4 8 16 "
-                            "32)")
+                            "32); load: each step's lines, calls at once (default 100 200 300 "
+                            "400 480)")
+    bench.add_argument("--dialers", type=_dialer_count, nargs="+", default=[1],
+                       help="load: dialer processes, a ramp each (default 1; e.g. 1 2)")
+    bench.add_argument("--talk", type=_talk_seconds, default=8,
+                       help="load: seconds an answering debtor stays (default 8)")
+    bench.add_argument("--answer-share", type=_share, default=1.0,
+                       help="load: share of calls answered; the others ring until given up "
+                            "after the talk time (default 1)")
+    bench.add_argument("--profile", action="store_true",
+                       help="load: run the first dialer under cProfile (slower: its figures "
+                            "are the profiled run's) and add its top functions to load.md")
     bench.add_argument("--runs", type=_positive_int, default=1,
                        help="payments: runs of every step; messages, bridge: runs (medians over "
                             "them); "

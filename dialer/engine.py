@@ -34,6 +34,7 @@ from dialer.calls.events import (
 )
 from dialer.calls.state import CallRecord
 from dialer.errors import AmiError, AriError, CallControlError, ChannelGone
+from dialer.metrics.definitions import CALL_TO_FLOW
 from dialer.settings import Settings
 from dialer.store.calls import CallStore, event_kind
 from dialer.store.database import open_pool
@@ -314,6 +315,8 @@ class Engine:
 
     def _to_flow(self, call: LiveCall, event: CallEvent) -> None:
         if isinstance(event, CallEnteredApp) and call.events is None:
+            # event.at is Asterisk's timestamp: the wait measured includes the pump's.
+            CALL_TO_FLOW.observe(max(0.0, (datetime.now(UTC) - event.at).total_seconds()))
             call.events = CallEvents(event)
             flow = self._flows[call.flow]
             self._spawn(self._run_flow(flow.runner, event.call_id, call.events),

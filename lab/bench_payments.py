@@ -121,10 +121,11 @@ class BenchDatabase:
 
 
 # This Recobro's command line, whatever PATH holds.
-_RECOBRO = (sys.executable, "-m", "dialer.cli")
+RECOBRO = (sys.executable, "-m", "dialer.cli")
 
 
-def _env(cfg: LabConfig, url: str) -> dict[str, str]:
+def recobro_env(cfg: LabConfig, url: str) -> dict[str, str]:
+    """The environment of a Recobro command on the lab's settings and url's database."""
     return {**os.environ, "RECOBRO_ENV_FILE": str(cfg.env_file), "DATABASE_URL": url}
 
 
@@ -133,7 +134,7 @@ def _import_accounts(cfg: LabConfig, url: str, references: list[str], work: Path
     path.write_text("reference,debtor_name,balance,days_past_due,language,phone1\n" + "".join(
         f"{ref},Debtor {i},{BALANCE},40,{LANGUAGE},+1312555{i:04d}\n"
         for i, ref in enumerate(references)))
-    result = subprocess.run([*_RECOBRO, "accounts", "import", str(path)], env=_env(cfg, url),
+    result = subprocess.run([*RECOBRO, "accounts", "import", str(path)], env=recobro_env(cfg, url),
                             capture_output=True, text=True, check=False,
                             stdin=subprocess.DEVNULL, timeout=120)
     if result.returncode != 0:
@@ -145,7 +146,7 @@ class _Desk:
 
     def __init__(self, cfg: LabConfig, url: str, log: Path) -> None:
         self._log = log.open("w")
-        self.process = subprocess.Popen([*_RECOBRO, "inbound"], env=_env(cfg, url),
+        self.process = subprocess.Popen([*RECOBRO, "inbound"], env=recobro_env(cfg, url),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=self._log, text=True)
         assert self.process.stdout is not None

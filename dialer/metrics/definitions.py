@@ -71,6 +71,16 @@ LOOP_LAG = Histogram("recobro_event_loop_lag_seconds",
                      "blocked loop answers Asterisk late.",
                      buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
                      registry=REGISTRY)
+ASTERISK_EVENTS = Counter("recobro_asterisk_events_total",
+                          "Events the process read from Asterisk, by link (ami, ari).",
+                          ["link"], registry=REGISTRY)
+CALL_TO_FLOW = Histogram("recobro_call_to_flow_seconds",
+                         "From Asterisk's moment an answered call entered the process's "
+                         "application (ARI StasisStart) to the call's flow starting: the "
+                         "silence the process itself adds before a debtor hears anything.",
+                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                  1.0, 2.5),
+                         registry=REGISTRY)
 
 # Figures that span processes, from PostgreSQL, exported by the API alone.
 ABANDON_RATE = Gauge("recobro_abandon_rate",

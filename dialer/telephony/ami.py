@@ -25,6 +25,7 @@ from panoramisk.message import Message
 
 from dialer.calls.events import CallEvent
 from dialer.errors import AmiError
+from dialer.metrics.definitions import ASTERISK_EVENTS
 from dialer.reconnect import Supervisor
 from dialer.settings import AmiSettings
 from dialer.telephony import ami_events
@@ -170,6 +171,7 @@ class AmiClient:
         return None
 
     def _dispatch(self, manager: Manager, message: Message) -> None:
+        ASTERISK_EVENTS.labels("ami").inc()
         headers = {key.lower(): value for key, value in message.items()}
         if headers.get("event") == "Shutdown":
             return  # panoramisk closes the link; on_disconnect follows

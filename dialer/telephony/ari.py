@@ -15,6 +15,7 @@ import aiohttp
 
 from dialer.calls.events import CallEvent
 from dialer.errors import AriError, ChannelGone
+from dialer.metrics.definitions import ASTERISK_EVENTS
 from dialer.reconnect import Supervisor
 from dialer.settings import AriSettings
 from dialer.telephony import ari_events
@@ -143,6 +144,7 @@ class AriClient:
         async for message in websocket:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 continue
+            ASTERISK_EVENTS.labels("ari").inc()
             try:
                 payload = json.loads(message.data)
             except ValueError:
