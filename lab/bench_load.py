@@ -10,8 +10,8 @@ dialer's /metrics (calls in flight, CPU seconds, event-loop lag, events read
 from Asterisk, StasisStart to flow) and PostgreSQL (calls originated,
 results, the database's commits and rows written). A step's first RAMP_S
 are left out of its figures. The ramp stops after the first step that does
-not hold (calls in flight under HELD of its lines, an error, or event-loop
-lag p99 over LAG_LIMIT_S). Writes load.json, load.md and load.png."""
+not hold (calls in flight under HELD of its lines, an error, event-loop
+lag p99 over LAG_LIMIT_S, or StasisStart to flow p99 over FLOW_LIMIT_S). Writes load.json, load.md and load.png."""
 
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ SAMPLE_S = 1.0
 PROGRESS_S = 5.0
 HELD = 0.9  # of a step's lines kept in flight on average
 LAG_LIMIT_S = 0.25
+# A debtor who answered hears nothing until the call's flow starts.
+FLOW_LIMIT_S = 0.5
 # A lead is dialed once: enough for the step's calls, this much over.
 LEADS_MARGIN = 1.5
 SETUP_S = 1.0  # a call's originate, ring and answer, beside its talk
@@ -166,6 +168,7 @@ class StepFigures:
     answers_per_s: float
     in_flight_mean: float
     in_flight_min: float
+    line_s_per_call: float  # Little's law: talk and setup, and how late the line is freed
     cpu_share: list[float]  # each dialer's, of one core
     loop_lag_p99_ms: float | None
     call_to_flow_p50_ms: float | None
@@ -383,6 +386,8 @@ def run_step(cfg: LabConfig, url: str, work: Path, out_dir: Path, lines: int, di
         answers_per_s=round(answered / seconds, 2),
         in_flight_mean=round(sum(s.in_flight for s in measured) / len(measured), 1),
         in_flight_min=min(s.in_flight for s in measured),
+        line_s_per_call=round(sum(s.in_flight for s in measured) / len(measured)
+                              / max(originated / seconds, 1e-9), 2),
         cpu_share=cpu,
         loop_lag_p99_ms=_ms(histogram_quantile(first_s.lag, last_s.lag, 0.99)),
         call_to_flow_p50_ms=_ms(histogram_quantile(first_s.to_flow, last_s.to_flow, 0.5)),
@@ -408,6 +413,9 @@ def holds(step: StepFigures) -> tuple[bool, str]:
         return False, f"{step.errors} failed or lost call(s), {step.error_lines} error line(s)"
     if step.loop_lag_p99_ms is not None and step.loop_lag_p99_ms > 1000 * LAG_LIMIT_S:
         return False, f"event-loop lag p99 {step.loop_lag_p99_ms:.0f} ms"
+    if step.call_to_flow_p99_ms is not None and step.call_to_flow_p99_ms > 1000 * FLOW_LIMIT_S:
+        return False, (f"an answered debtor waited {step.call_to_flow_p99_ms:.0f} ms (p99) "
+                       "for the call's flow")
     return True, ""
 
 
@@ -417,15 +425,16 @@ def table(steps: Sequence[StepFigures]) -> str:
         return "-" if value is None else f"{value:.0f}"
 
     lines = [("| lines | dialers | originates/s | answers/s | in flight, mean (min) "
-             "| dialer CPU | loop lag p99 ms | StasisStart to flow p50 / p99 ms "
-             "| AMI + ARI events/s | PG commits/s | PG rows written/s | errors | held |"),
-             ("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-             "| ---: | --- |")]
+              "| s a call holds a line | dialer CPU | loop lag p99 ms "
+              "| StasisStart to flow p50 / p99 ms | AMI + ARI events/s | PG commits/s "
+              "| PG rows written/s | errors | held |"),
+             "| ---: " * 13 + "| --- |"]
     for s in steps:
         cpu = " + ".join(f"{100 * c:.0f}%" for c in s.cpu_share)
         lines.append(
             f"| {s.lines} | {s.dialers} | {s.originates_per_s:.1f} | {s.answers_per_s:.1f} | "
-            f"{s.in_flight_mean:.0f} ({s.in_flight_min:.0f}) | {cpu} | {ms(s.loop_lag_p99_ms)} | "
+            f"{s.in_flight_mean:.0f} ({s.in_flight_min:.0f}) | {s.line_s_per_call:.1f} | "
+            f"{cpu} | {ms(s.loop_lag_p99_ms)} | "
             f"{ms(s.call_to_flow_p50_ms)} / {ms(s.call_to_flow_p99_ms)} | "
             f"{s.ami_events_per_s:.0f} + {s.ari_events_per_s:.0f} | {s.db_commits_per_s:.0f} | "
             f"{s.db_rows_written_per_s:.0f} | {s.errors} + {s.error_lines} lines | "

@@ -79,7 +79,7 @@ CALL_TO_FLOW = Histogram("recobro_call_to_flow_seconds",
                          "application (ARI StasisStart) to the call's flow starting: the "
                          "silence the process itself adds before a debtor hears anything.",
                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                  1.0, 2.5),
+                                  1.0, 2.5, 5.0, 10.0),
                          registry=REGISTRY)
 
 # Figures that span processes, from PostgreSQL, exported by the API alone.

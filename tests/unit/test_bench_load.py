@@ -5,7 +5,13 @@ step holds."""
 from __future__ import annotations
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from dialer.errors import ConfigError
 from lab.bench_load import (
@@ -81,12 +87,13 @@ def test_more_numbers_than_the_plan_holds_are_refused_naming_the_count():
 
 
 def step(**changes) -> StepFigures:
-    figures = dict(lines=100, dialers=1, measured_s=60.0, originates_per_s=11.0,
-                   answers_per_s=11.0, in_flight_mean=98.0, in_flight_min=90.0,
-                   cpu_share=[0.2], loop_lag_p99_ms=20.0, call_to_flow_p50_ms=3.0,
-                   call_to_flow_p99_ms=30.0, ami_events_per_s=100.0, ari_events_per_s=90.0,
-                   db_commits_per_s=200.0, db_rows_written_per_s=300.0, results={},
-                   errors=0, error_lines=0, held=True)
+    figures = {"lines": 100, "dialers": 1, "measured_s": 60.0, "originates_per_s": 11.0,
+               "answers_per_s": 11.0, "in_flight_mean": 98.0, "in_flight_min": 90.0,
+               "line_s_per_call": 8.9, "cpu_share": [0.2], "loop_lag_p99_ms": 20.0,
+               "call_to_flow_p50_ms": 3.0, "call_to_flow_p99_ms": 30.0,
+               "ami_events_per_s": 100.0, "ari_events_per_s": 90.0, "db_commits_per_s": 200.0,
+               "db_rows_written_per_s": 300.0, "results": {}, "errors": 0, "error_lines": 0,
+               "held": True}
     return StepFigures(**{**figures, **changes})
 
 
@@ -96,3 +103,5 @@ def test_a_step_holds_with_its_lines_busy_no_error_and_the_loop_on_time():
         False, "80 calls in flight on average, under 90% of its 100 lines")
     assert holds(step(errors=2)) == (False, "2 failed or lost call(s), 0 error line(s)")
     assert holds(step(loop_lag_p99_ms=400.0)) == (False, "event-loop lag p99 400 ms")
+    assert holds(step(call_to_flow_p99_ms=2500.0)) == (
+        False, "an answered debtor waited 2500 ms (p99) for the call's flow")
