@@ -246,7 +246,7 @@ def _start_dialers(cfg: LabConfig, url: str, work: Path, out_dir: Path, name: st
         log = out_dir / f"load-{name}-dialer{i + 1}.log"
         command = [*RECOBRO]
         if profile and i == 0:
-            command = [sys.executable, "-m", "cProfile", "-o", str(work / f"{name}.prof"),
+            command = [sys.executable, "-m", "cProfile", "-o", str(profile_path(out_dir, name)),
                        "-m", "dialer.cli"]
         env = {**recobro_env(cfg, url), "RECOBRO_METRICS_PORT": "0",
                "RECOBRO_METRICS_TARGETS": str(targets), "RECOBRO_LOG_LEVEL": "INFO"}
@@ -312,6 +312,11 @@ def _error_lines(log: Path) -> int:
     text = log.read_text(errors="replace")
     return sum(1 for line in text.splitlines() if " ERROR " in line or line.startswith(
         "Traceback"))
+
+
+def profile_path(out_dir: Path, name: str) -> Path:
+    """Where the profiled dialer of step name writes its cProfile stats."""
+    return out_dir / f"load-{name}.prof"
 
 
 def _profile_top(path: Path, count: int = 25) -> list[str]:
@@ -398,7 +403,7 @@ def run_step(cfg: LabConfig, url: str, work: Path, out_dir: Path, lines: int, di
         db_rows_written_per_s=round((db[1][1] - db[0][1]) / seconds, 1),
         results=results, errors=errors,
         error_lines=sum(_error_lines(d.log) for d in processes), held=True,
-        profile=_profile_top(work / f"{name}.prof") if profile else [])
+        profile=_profile_top(profile_path(out_dir, name)) if profile else [])
     figures.held, figures.why_not = holds(figures)
     return figures, used
 
