@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/recobro bench pacing
 	$(BIN)/recobro bench payments
 	$(BIN)/recobro bench messages
+	$(BIN)/recobro bench load --dialers 1 2
 
 # Grafana's dashboards, generated from dialer/metrics/dashboards.py into
 # docker/grafana/dashboards/ (committed; a test holds them to the generator).

@@ -2,9 +2,9 @@
 
 Each step is a self-service campaign of its own (no agents: its `--lines`
 are the calls it keeps up) over accounts of its own, whose lab numbers
-answer, hear the self-service menu and hang up after the talk time (the
-share that does not answer rings until the ring timeout, set to the talk
-time, so every call holds a line about as long). The dialers are `recobro
+answer, hear the self-service menu and hang up after half to one and a half
+times the talk time (the share that does not answer rings until the ring
+timeout, set to the talk time, so every call holds a line about as long). The dialers are `recobro
 campaign run` processes; the bench reads what an operator would: each
 dialer's /metrics (calls in flight, CPU seconds, event-loop lag, events read
 from Asterisk, StasisStart to flow) and PostgreSQL (calls originated,
@@ -185,9 +185,17 @@ class StepFigures:
     profile: list[str] = field(default_factory=list)
 
 
+def stay_s(talk_s: int, index: int) -> int:
+    """How long the index-th answering debtor stays: spread evenly from half
+    to one and a half times talk_s (mean talk_s). Equal stays would end a
+    step's calls together and redial them together, in waves no floor sees."""
+    return max(1, talk_s // 2 + (index * 37) % (talk_s + 1))
+
+
 def numbers(count: int, answer_share: float, talk_s: int, first: int) -> list[str]:
     """Lab numbers first..first+count of the bench's plan: answer_share of
-    them answer and stay talk_s, the others ring until they are given up."""
+    them answer and stay about talk_s (stay_s), the others ring until they
+    are given up."""
     if first + count > 8000 * len(AREAS):
         raise ConfigError(f"{first + count} leads: the bench's numbers hold "
                           f"{8000 * len(AREAS)}; fewer or smaller steps")
@@ -198,7 +206,7 @@ def numbers(count: int, answer_share: float, talk_s: int, first: int) -> list[st
         answered += answer_share
         if answered >= 1.0:
             answered -= 1.0
-            behaviour, parameter = Behaviour.ANSWER_AND_STAY, f"{talk_s:02d}"
+            behaviour, parameter = Behaviour.ANSWER_AND_STAY, f"{stay_s(talk_s, i):02d}"
         else:
             behaviour, parameter = Behaviour.NO_ANSWER, "00"
         out.append(lab_number(behaviour, parameter, serial=within % 10,
