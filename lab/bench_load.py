@@ -169,6 +169,8 @@ class StepFigures:
     in_flight_mean: float
     in_flight_min: float
     line_s_per_call: float  # Little's law: talk and setup, and how late the line is freed
+    dial_to_answer_p50_ms: float | None  # Originate sent to Asterisk's answer
+    dial_to_answer_p99_ms: float | None
     cpu_share: list[float]  # each dialer's, of one core
     loop_lag_p99_ms: float | None
     call_to_flow_p50_ms: float | None
@@ -279,9 +281,15 @@ def _summed(round_: tuple[Scrape, ...]) -> Scrape:
     return total
 
 
+# answered_at is Asterisk's moment (AMI's timestamp), originated_at the
+# dialer's as it sent the Originate: between them Asterisk's own work, the
+# trunk's and the debtor's ring (lab.pstn_scenario.RING_MS).
 _WINDOW_COUNTS = """
 SELECT count(*) FILTER (WHERE originated_at >= $1 AND originated_at < $2),
-       count(*) FILTER (WHERE answered_at >= $1 AND answered_at < $2)
+       count(*) FILTER (WHERE answered_at >= $1 AND answered_at < $2),
+       percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (
+           ORDER BY extract(epoch FROM answered_at - originated_at))
+           FILTER (WHERE originated_at >= $1 AND originated_at < $2)
 FROM calls
 """
 _DB_WRITES = """
@@ -299,15 +307,16 @@ async def _db_snapshot(url: str) -> tuple[float, float]:
         await connection.close()
 
 
-async def _window_counts(url: str, since: datetime, until: datetime,
-                         name: str) -> tuple[int, int, dict[str, int]]:
+async def _window_counts(url: str, since: datetime, until: datetime, name: str
+                         ) -> tuple[int, int, list[float] | None, dict[str, int]]:
     connection = await asyncpg.connect(url)
     try:
-        originated, answered = await connection.fetchrow(_WINDOW_COUNTS, since, until)
+        originated, answered, to_answer = await connection.fetchrow(_WINDOW_COUNTS, since,
+                                                                    until)
         results = await connection.fetch(
             "SELECT coalesce(a.result, 'in flight'), count(*) FROM attempts a JOIN campaigns c "
             "ON c.id = a.campaign_id WHERE c.name = $1 GROUP BY 1", name)
-        return originated, answered, {str(r[0]): int(r[1]) for r in results}
+        return originated, answered, to_answer, {str(r[0]): int(r[1]) for r in results}
     finally:
         await connection.close()
 
@@ -389,7 +398,8 @@ def run_step(cfg: LabConfig, url: str, work: Path, out_dir: Path, lines: int, di
     measured = [_summed(r) for r in kept]
     first_s, last_s = measured[0], measured[-1]
     span = max(last_s.at - first_s.at, 1e-9)
-    originated, answered, results = asyncio.run(_window_counts(url, since, until, name))
+    originated, answered, to_answer, results = asyncio.run(_window_counts(url, since, until,
+                                                                          name))
     seconds = (until - since).total_seconds()
     errors = sum(results.get(r.value, 0) for r in ERRORS)
     cpu = [round((b.cpu_s - a.cpu_s) / span, 3) for a, b in zip(kept[0], kept[-1], strict=True)]
@@ -399,6 +409,8 @@ def run_step(cfg: LabConfig, url: str, work: Path, out_dir: Path, lines: int, di
         answers_per_s=round(answered / seconds, 2),
         in_flight_mean=round(sum(s.in_flight for s in measured) / len(measured), 1),
         in_flight_min=min(s.in_flight for s in measured),
+        dial_to_answer_p50_ms=_ms(to_answer[0]) if to_answer else None,
+        dial_to_answer_p99_ms=_ms(to_answer[1]) if to_answer else None,
         line_s_per_call=round(sum(s.in_flight for s in measured) / len(measured)
                               / max(originated / seconds, 1e-9), 2),
         cpu_share=cpu,
@@ -438,15 +450,17 @@ def table(steps: Sequence[StepFigures]) -> str:
         return "-" if value is None else f"{value:.0f}"
 
     lines = [("| lines | dialers | originates/s | answers/s | in flight, mean (min) "
-              "| s a call holds a line | dialer CPU | loop lag p99 ms "
+              "| s a call holds a line | dial to answer p50 / p99 ms | dialer CPU "
+              "| loop lag p99 ms "
               "| StasisStart to flow p50 / p99 ms | AMI + ARI events/s | PG commits/s "
               "| PG rows written/s | errors | held |"),
-             "| ---: " * 13 + "| --- |"]
+             "| ---: " * 14 + "| --- |"]
     for s in steps:
         cpu = " + ".join(f"{100 * c:.0f}%" for c in s.cpu_share)
         lines.append(
             f"| {s.lines} | {s.dialers} | {s.originates_per_s:.1f} | {s.answers_per_s:.1f} | "
             f"{s.in_flight_mean:.0f} ({s.in_flight_min:.0f}) | {s.line_s_per_call:.1f} | "
+            f"{ms(s.dial_to_answer_p50_ms)} / {ms(s.dial_to_answer_p99_ms)} | "
             f"{cpu} | {ms(s.loop_lag_p99_ms)} | "
             f"{ms(s.call_to_flow_p50_ms)} / {ms(s.call_to_flow_p99_ms)} | "
             f"{s.ami_events_per_s:.0f} + {s.ari_events_per_s:.0f} | {s.db_commits_per_s:.0f} | "

@@ -96,7 +96,8 @@ def test_more_numbers_than_the_plan_holds_are_refused_naming_the_count():
 def step(**changes) -> StepFigures:
     figures = {"lines": 100, "dialers": 1, "measured_s": 60.0, "originates_per_s": 11.0,
                "answers_per_s": 11.0, "in_flight_mean": 98.0, "in_flight_min": 90.0,
-               "line_s_per_call": 8.9, "cpu_share": [0.2], "loop_lag_p99_ms": 20.0,
+               "line_s_per_call": 8.9, "dial_to_answer_p50_ms": 350.0,
+               "dial_to_answer_p99_ms": 600.0, "cpu_share": [0.2], "loop_lag_p99_ms": 20.0,
                "call_to_flow_p50_ms": 3.0, "call_to_flow_p99_ms": 30.0,
                "ami_events_per_s": 100.0, "ari_events_per_s": 90.0, "db_commits_per_s": 200.0,
                "db_rows_written_per_s": 300.0, "results": {}, "errors": 0, "error_lines": 0,
