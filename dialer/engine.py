@@ -36,10 +36,9 @@ from dialer.calls.state import CallRecord
 from dialer.errors import AmiError, AriError, CallControlError, ChannelGone
 from dialer.metrics.definitions import CALL_TO_FLOW
 from dialer.settings import Settings
-from dialer.store.calls import CallStore, event_kind
+from dialer.store.calls import CallStore
 from dialer.store.database import open_pool
 from dialer.store.journal import CallJournal
-from dialer.store.outage import CONNECTION_LOST
 from dialer.telephony.ami import AmiClient
 from dialer.telephony.ari import AriClient
 from dialer.telephony.ari_events import (
@@ -94,6 +93,9 @@ class LiveCall:
     sent_in: int | None = None  # the AMI session it was originated in
     events: CallEvents | None = None  # once its flow runs
     failure_deferred: bool = False  # an originate failure waits for a hangup cause
+    # The journal's position of the call's first event: its flow starts once
+    # that is written, as flows write rows that refer to the call's.
+    first_written: int = 0
 
 
 @dataclass
@@ -200,9 +202,12 @@ class Engine:
         record = call_state.originate(originated)
         language = language_or_default(language or self.settings.language)
         call = self._follow(record, flow, language)
-        await self.journal.record(originated, record)
         ring_timeout_s = ring_timeout_s or self.settings.ring_timeout_s
         try:
+            # A call is placed only once it is on record: a dialer that dies
+            # then leaves it to the next one to adopt.
+            await asyncio.wait_for(self.journal.written_through(
+                self.journal.record(originated, record)), ORIGINATE_WAIT_S)
             # Without the event WebSocket the Stasis app does not exist, and
             # an answered call would be dropped: wait for it, as for AMI.
             await self.ari.wait_connected(ORIGINATE_WAIT_S)
@@ -214,6 +219,10 @@ class Engine:
             call.sent_in = self.ami.session
             asyncio.get_running_loop().call_later(ring_timeout_s + SILENCE_S,
                                                   self._unheard_of, call_id)
+        except TimeoutError:
+            log.warning("call %s not originated: PostgreSQL did not record it in %g s",
+                        call_id, ORIGINATE_WAIT_S)
+            self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))
         except (AmiError, AriError) as error:
             log.warning("call %s not originated: %s", call_id, error)
             self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))
@@ -246,9 +255,6 @@ class Engine:
             event = await self._events.get()
             try:
                 await self._handle(event)
-            except CONNECTION_LOST as error:
-                log.warning("call %s: %s not recorded, PostgreSQL unreachable (%s)",
-                            event.call_id, event_kind(event), error)
             except Exception:
                 log.exception("failed to handle %s", type(event).__name__)
 
@@ -260,7 +266,7 @@ class Engine:
         for listener in self._listeners:
             listener(event)
         if call is None and isinstance(event, CallEnteredApp):
-            call = await self._arrived(event)
+            call = self._arrived(event)
         if call is None:
             self._to_channel(event)
             return
@@ -273,7 +279,7 @@ class Engine:
             asyncio.get_running_loop().call_later(ORIGINATE_FAILURE_GRACE_S, self.submit, event)
             return
         before, call.record = call.record, call_state.apply(call.record, event)
-        await self.journal.record(event, call.record)
+        self.journal.record(event, call.record)
         self._to_flow(call, event)
         if call.record.ended and not before.ended:
             if not call.finished.done():
@@ -283,7 +289,7 @@ class Engine:
             asyncio.get_running_loop().call_later(FORGET_AFTER_S, self._calls.pop,
                                                   event.call_id, None)
 
-    async def _arrived(self, event: CallEnteredApp) -> LiveCall | None:
+    def _arrived(self, event: CallEnteredApp) -> LiveCall | None:
         """A channel that entered the application on its own: a call that
         came in is followed from now on; a channel of a flow that records
         no call (a feature code) gets its flow; anything else is not ours."""
@@ -299,7 +305,7 @@ class Engine:
         arrived = CallArrived(call_id=event.call_id, at=event.at,
                               caller=event.params.get("caller", ""))
         call = self._follow(call_state.arrive(arrived), event.flow, self.settings.language)
-        await self.journal.record(arrived, call.record)
+        call.first_written = self.journal.record(arrived, call.record)
         return call
 
     def _to_channel(self, event: CallEvent) -> None:
@@ -315,17 +321,21 @@ class Engine:
 
     def _to_flow(self, call: LiveCall, event: CallEvent) -> None:
         if isinstance(event, CallEnteredApp) and call.events is None:
-            # event.at is Asterisk's timestamp: the wait measured includes the pump's.
-            CALL_TO_FLOW.observe(max(0.0, (datetime.now(UTC) - event.at).total_seconds()))
             call.events = CallEvents(event)
-            flow = self._flows[call.flow]
-            self._spawn(self._run_flow(flow.runner, event.call_id, call.events),
-                        f"flow-{event.call_id}")
+            self._spawn(self._start_flow(call, event), f"flow-{event.call_id}")
         elif call.events is not None:
             if call.record.ended:
                 call.events.end()
             elif isinstance(event, FLOW_EVENTS):
                 call.events.put(event)
+
+    async def _start_flow(self, call: LiveCall, entered: CallEnteredApp) -> None:
+        """Run a followed call's flow once its first event is written."""
+        assert call.events is not None
+        await self.journal.written_through(call.first_written)
+        # entered.at is Asterisk's timestamp: the wait measured includes the pump's.
+        CALL_TO_FLOW.observe(max(0.0, (datetime.now(UTC) - entered.at).total_seconds()))
+        await self._run_flow(self._flows[call.flow].runner, call.record.call_id, call.events)
 
     async def _run_flow(self, runner: FlowRunner, call_id: str, events: CallEvents,
                         channels: dict[str, CallEvents] | None = None) -> None:

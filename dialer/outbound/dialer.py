@@ -89,6 +89,7 @@ class CampaignDialer:
                  resources: contextlib.AsyncExitStack | None = None) -> None:
         self.settings = settings
         self.engine = engine
+        self._journal_behind = False
         self.pool = engine.store.pool
         self.campaign = campaign
         self.campaigns = CampaignStore(self.pool)
@@ -362,6 +363,16 @@ class CampaignDialer:
         their own (in_flight, calls_ended). One policy decides for every
         pool: one closed loop, one abandon budget, the campaign's."""
         if self.placer.pbx_hold.holding(asyncio.get_running_loop().time()):
+            return
+        behind = self.engine.journal.behind
+        if behind != self._journal_behind:
+            self._journal_behind = behind
+            if behind:
+                log.warning("%d call event(s) wait for PostgreSQL: no new call until they "
+                            "are written", self.engine.journal.waiting)
+            else:
+                log.warning("call events written: dialing again")
+        if behind:
             return
         await self._refresh()
         now = self.clock()

@@ -1,5 +1,5 @@
-"""Writing calls: every event appended to call_events, and the calls row
-(the projection) brought up to date, in one transaction."""
+"""Writing calls: events appended to call_events, and each call's row
+(the projection) brought up to date, a batch of them in one transaction."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import dataclasses
 import json
 import re
 import uuid
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -65,18 +66,21 @@ class CallStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def record(self, event: CallEvent, call: CallRecord) -> None:
-        """Append event and save the call as it is after it."""
+    async def record_all(self, batch: Sequence[tuple[CallEvent, CallRecord]]) -> None:
+        """Append the events, in order, and save each call as it is after
+        its last one of them, in one transaction."""
+        latest = {storage_id(call.call_id): call for _, call in batch}
         async with self.pool.acquire() as connection, connection.transaction():
-            stored = storage_id(call.call_id)
-            await connection.execute(
-                _UPSERT, stored, call.number, call.state.value,
-                call.outcome.value if call.outcome else None, call.originated_at,
-                call.ringing_at, call.answered_at, call.ended_at, call.hangup_cause,
-                call.hangup_cause_text, call.originate_reason, call.hung_up_by_app,
-                call.dtmf_count, "inbound" if call.inbound else "outbound")
-            await connection.execute(_APPEND, stored, event.at, event_kind(event),
-                                     event_detail(event))
+            await connection.executemany(_UPSERT, [
+                (stored, call.number, call.state.value,
+                 call.outcome.value if call.outcome else None, call.originated_at,
+                 call.ringing_at, call.answered_at, call.ended_at, call.hangup_cause,
+                 call.hangup_cause_text, call.originate_reason, call.hung_up_by_app,
+                 call.dtmf_count, "inbound" if call.inbound else "outbound")
+                for stored, call in latest.items()])
+            await connection.executemany(_APPEND, [
+                (storage_id(call.call_id), event.at, event_kind(event), event_detail(event))
+                for event, call in batch])
 
 
 async def append_event(pool: asyncpg.Pool, call_id: str, event: CallEvent) -> None:

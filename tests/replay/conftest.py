@@ -7,7 +7,7 @@ an AgentBook (lab/traffic_scenarios.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,8 @@ class MemoryCallStore:
         self.pool = pool
         self.kept: list[tuple[str, CallRecord]] = []
 
-    async def record(self, event: CallEvent, call: CallRecord) -> None:
-        self.kept.append((event_kind(event), call))
+    async def record_all(self, batch: Sequence[tuple[CallEvent, CallRecord]]) -> None:
+        self.kept.extend((event_kind(event), call) for event, call in batch)
 
 
 class _NoDatabase:
