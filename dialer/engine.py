@@ -129,8 +129,9 @@ class Engine:
     async def connect(cls, settings: Settings) -> Engine:
         """Connect to PostgreSQL, AMI and ARI, in that order; the first
         that fails raises a RecobroError naming what to fix."""
+        # No session state is kept on the engine's connections: see open_pool.
         pool = await open_pool(settings.database_url,
-                               query_timeout_s=settings.db_query_timeout_s)
+                               query_timeout_s=settings.db_query_timeout_s, session_reset=False)
         engine: Engine
         # The process's own links are the ones its metrics follow.
         ami = AmiClient(settings.ami, lambda e: engine.submit(e),

@@ -94,19 +94,30 @@ def refusal_in_words(error: Exception) -> str:
     return "the database refused it: a value it cannot store"
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """A pool's reset that adds nothing to asyncpg's own (which still rolls
+    back a transaction left open): no round trip on every release."""
+
+
 async def open_pool(database_url: str, max_size: int = 10,
-                    query_timeout_s: float | None = None) -> asyncpg.Pool:
+                    query_timeout_s: float | None = None,
+                    session_reset: bool = True) -> asyncpg.Pool:
     """A connection pool on DATABASE_URL, whose database has had every
     migration this code has and none it does not (else a DatabaseError
     naming them and the fix). With query_timeout_s, a query unanswered that
     long raises TimeoutError (one of outage.CONNECTION_LOST): a dialer's
-    PostgreSQL behind a silent network is then an outage, not a hang."""
+    PostgreSQL behind a silent network is then an outage, not a hang.
+    session_reset=False: a connection given back keeps its session (advisory
+    locks, LISTEN, settings), for pools whose users keep none there (the
+    call engine's, whose every event and attempt takes a connection:
+    asyncpg's default reset cost one more round trip each time)."""
     check_database_url(database_url)
     where = describe(database_url)
     try:
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=max_size,
                                          timeout=CONNECT_TIMEOUT_S,
-                                         command_timeout=query_timeout_s)
+                                         command_timeout=query_timeout_s,
+                                         reset=None if session_reset else _keep_session)
     except (TimeoutError, OSError) as error:
         raise DatabaseError(f"cannot reach PostgreSQL at {where} (DATABASE_URL): "
                             f"{error or 'timed out'}; is it running? (`recobro lab up`)") from None

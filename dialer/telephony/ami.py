@@ -31,6 +31,8 @@ from dialer.settings import AmiSettings
 from dialer.telephony import ami_events
 from dialer.telephony.ari_events import stasis_args
 
+_EVENTS_READ = ASTERISK_EVENTS.labels("ami")
+
 log = logging.getLogger(__name__)
 
 AMD_CONTEXT = "recobro-amd"  # asterisk_conf/extensions_recobro.conf
@@ -171,10 +173,11 @@ class AmiClient:
         return None
 
     def _dispatch(self, manager: Manager, message: Message) -> None:
-        ASTERISK_EVENTS.labels("ami").inc()
+        _EVENTS_READ.inc()
+        # Shutdown too is dropped: panoramisk closes the link; on_disconnect follows.
+        if message.get("Event") not in ami_events.CALL_EVENTS:
+            return
         headers = {key.lower(): value for key, value in message.items()}
-        if headers.get("event") == "Shutdown":
-            return  # panoramisk closes the link; on_disconnect follows
         event = ami_events.to_call_event(headers, datetime.now(UTC))
         if event is not None:
             self.on_event(event)

@@ -25,6 +25,11 @@ def ami_time(headers: Mapping[str, str], fallback: datetime) -> datetime:
     return fallback
 
 
+# The AMI events that may mean something to a call (to_call_event): the
+# others, most of what Asterisk sends, are dropped unread.
+CALL_EVENTS = frozenset({"Newstate", "Hangup", "OriginateResponse"})
+
+
 def to_call_event(headers: Mapping[str, str], received_at: datetime) -> CallEvent | None:
     """The call event an AMI event means, or None when it means nothing to us."""
     name = headers.get("event", "")

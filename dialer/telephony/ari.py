@@ -29,6 +29,8 @@ HEARTBEAT_S = 10.0
 CLOSE_TIMEOUT_S = 2.0  # for Asterisk's answer to our WebSocket close frame
 HUNG_UP_REMEMBERED = 4096  # channels whose hang-up is kept in mind, newest
 
+_EVENTS_READ = ASTERISK_EVENTS.labels("ari")
+
 
 class AriNotFound(AriError, ChannelGone):
     """The resource (a channel, usually) no longer exists."""
@@ -144,7 +146,7 @@ class AriClient:
         async for message in websocket:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 continue
-            ASTERISK_EVENTS.labels("ari").inc()
+            _EVENTS_READ.inc()
             try:
                 payload = json.loads(message.data)
             except ValueError:

@@ -33,7 +33,9 @@ def ari_time(event: Mapping[str, Any], fallback: datetime) -> datetime:
     raw = event.get("timestamp")
     if isinstance(raw, str):
         try:
-            return datetime.strptime(raw, "%Y-%m-%dT%H:%M:%S.%f%z")
+            # fromisoformat reads it (3.11+) in a tenth of strptime's time:
+            # every ARI event has one.
+            return datetime.fromisoformat(raw)
         except ValueError:
             pass
     return fallback
