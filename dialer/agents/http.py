@@ -26,6 +26,7 @@ from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError, MissingPau
 from dialer.agents.store import (
     AgentRecord,
     AgentStore,
+    CallNotLive,
     DispositionFilter,
     DispositionRecord,
     DispositionRefused,
@@ -34,6 +35,7 @@ from dialer.agents.store import (
     SessionRefused,
     UnknownAgent,
     UnknownAttempt,
+    UnknownCall,
     UnknownDisposition,
     UnknownSkill,
     disposition_page,
@@ -42,7 +44,6 @@ from dialer.agents.supervision import SupervisionMode
 from dialer.agents.supervisors import (
     SupervisionRefused,
     Supervisors,
-    UnknownCall,
     UnknownSupervisor,
 )
 from dialer.agents.transfers import (
@@ -320,13 +321,12 @@ async def payment(request: web.Request) -> web.Response:
     call takes the payment; its progress comes on the agent's event
     WebSocket (events of type "payment")."""
     call_id = _attempt_id(request)
-    call = await request.app[STORE].call_of(call_id)
-    if call is None:
-        return json_error(404, f"no attempt or inbound call {call_id}")
-    if call.ended:
-        return json_error(409, f"the call of {call_id} has ended")
-    if not call.connected or not call.agent or not call.channel:
-        return json_error(409, f"the call of {call_id} is not connected to an agent")
+    try:
+        call = await request.app[STORE].live_call(call_id)
+    except UnknownCall as error:
+        return json_error(404, str(error))
+    except CallNotLive as error:
+        return json_error(409, str(error))
     try:
         await request.app[CALLS].request_payment(call.channel, call.agent)
     except ChannelGone:

@@ -17,7 +17,14 @@ from datetime import datetime
 from dialer import limits
 from dialer.agents.routing import LANGUAGE_SKILL, CallNeeds
 from dialer.agents.state import AgentState
-from dialer.agents.store import AgentCall, AgentNotFree, AgentStore, UnknownAgent
+from dialer.agents.store import (
+    AgentNotFree,
+    AgentStore,
+    CallNotLive,
+    LiveCall,
+    UnknownAgent,
+    UnknownCall,
+)
 from dialer.calls.control import CallControl
 from dialer.errors import CallControlError, ChannelGone, ConfigError
 
@@ -49,17 +56,14 @@ class Transfer:
     to_service: Service | None = None
 
 
-async def _live_call(store: AgentStore, call: uuid.UUID) -> tuple[AgentCall, str, str]:
-    """The call, its agent and its debtor's channel, if it is live with an
-    agent; TransferRefused otherwise."""
-    found = await store.call_of(call)
-    if found is None:
-        raise TransferRefused(404, f"no attempt or inbound call {call}")
-    if found.ended:
-        raise TransferRefused(409, f"the call of {call} has ended")
-    if not found.connected or not found.agent or not found.channel:
-        raise TransferRefused(409, f"the call of {call} is not connected to an agent")
-    return found, found.agent, found.channel
+async def _live_call(store: AgentStore, call: uuid.UUID) -> LiveCall:
+    """The call, live with an agent; TransferRefused (404, 409) otherwise."""
+    try:
+        return await store.live_call(call)
+    except UnknownCall as error:
+        raise TransferRefused(404, str(error)) from None
+    except CallNotLive as error:
+        raise TransferRefused(409, str(error)) from None
 
 
 async def request_transfer(store: AgentStore, calls: CallControl, call: uuid.UUID,
@@ -80,7 +84,8 @@ async def request_transfer(store: AgentStore, calls: CallControl, call: uuid.UUI
             limits.check_skill_name('the body\'s "to_skill"', to_skill)
         except ConfigError as error:
             raise TransferRefused(400, str(error)) from None
-    found, agent, channel = await _live_call(store, call)
+    live = await _live_call(store, call)
+    found, agent, channel = live.call, live.agent, live.channel
     going = await store.transfer_target(call, agent)
     if going is not None:
         raise TransferRefused(409, f"the call of {call} is being transferred to {going[0]} "
@@ -128,7 +133,8 @@ async def complete_transfer(store: AgentStore, calls: CallControl,
     transfer's target, who has joined it. TransferRefused when no
     transfer's target is on the call; CallControlError when the process
     cannot be asked."""
-    _, agent, channel = await _live_call(store, call)
+    live = await _live_call(store, call)
+    agent, channel = live.agent, live.channel
     going = await store.transfer_target(call, agent)
     if going is None:
         raise TransferRefused(409, f"the call of {call} is being transferred to nobody")
