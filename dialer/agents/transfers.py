@@ -33,6 +33,9 @@ class Service(enum.Enum):
     """Where a cold transfer sends the debtor, the agent leaving at once."""
 
     SELF_SERVICE = "self_service"  # the self-service menu (ivr.self_service)
+    # `recobro inbound`'s waiting line (dialer.inbound.desk), as a caller
+    # who called in: the next free agent routing picks takes the debtor.
+    INBOUND_QUEUE = "inbound_queue"
 
 
 class TransferRefused(ConfigError):
@@ -68,13 +71,16 @@ async def _live_call(store: AgentStore, call: uuid.UUID) -> LiveCall:
 
 async def request_transfer(store: AgentStore, calls: CallControl, call: uuid.UUID,
                            to_agent: str | None, to_skill: str | None,
-                           to_service: Service | None, now: datetime) -> Transfer:
+                           to_service: Service | None, now: datetime,
+                           inbound_app: str | None = None) -> Transfer:
     """Reserve the transfer's target (the agent to_agent, or the free agent
     routing picks among those with the skill to_skill and the debtor's
     language) and ask the call's process to bring it in; or ask it to send
-    the debtor to the service to_service (cold). TransferRefused names the
-    field; CallControlError when the process cannot be asked (the target
-    is ready again)."""
+    the debtor to the service to_service (cold; the inbound queue only
+    while `recobro inbound` listens on its Stasis application inbound_app,
+    None: no Asterisk to ask). TransferRefused names the field;
+    CallControlError when the process cannot be asked (the target is ready
+    again)."""
     if sum(target is not None for target in (to_agent, to_skill, to_service)) != 1:
         raise TransferRefused(400, 'the body names the target: "to_agent" (an agent), '
                                    '"to_skill" (a skill) or "to_service" (a service), one '
@@ -90,6 +96,10 @@ async def request_transfer(store: AgentStore, calls: CallControl, call: uuid.UUI
     if going is not None:
         raise TransferRefused(409, f"the call of {call} is being transferred to {going[0]} "
                                    "already")
+    if to_service is Service.INBOUND_QUEUE and (
+            inbound_app is None or not await calls.application_connected(inbound_app)):
+        raise TransferRefused(409, '"to_service": inbound_queue: no `recobro inbound` takes '
+                                   "calls now; the debtor stays with the agent")
     if to_service is not None:
         try:
             await calls.request_transfer(channel, agent, "", str(call), to_service.value)

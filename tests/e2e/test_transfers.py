@@ -28,9 +28,18 @@ import pytest
 
 from dialer.settings import read_env_file
 from dialer.store.calls import storage_id
-from ivr import self_service
+from ivr import callback_prompts, self_service
 from lab import sipp
-from tests.audio import Capture, capture_lab, dialogs, read_pcap, received, sent
+from tests.audio import (
+    Audio,
+    Capture,
+    capture_lab,
+    dialogs,
+    read_pcap,
+    read_wav,
+    received,
+    sent,
+)
 from tests.audio.capture import lab_ports
 from tests.e2e.cli import cli_env
 from tests.e2e.softphone import Baresip
@@ -42,7 +51,7 @@ from tests.e2e.test_agent_sessions import (
     start_desk,
     wait_for,
 )
-from tests.e2e.test_agents import api_url, collect, run, start_api
+from tests.e2e.test_agents import TEST_APP, api_url, collect, run, start_api
 from tests.e2e.test_supervisors import (
     LEAST_SHARE,
     connected_attempt,
@@ -57,6 +66,7 @@ pytestmark = pytest.mark.lab
 NUMBER = "+12125559300"
 WARM_S = 1.5  # the three talk before the first agent leaves
 WRAP_UP_S = 60
+HEAR_PLACE_S = 1.5  # of its place in line, the debtor sent to the queue hears at least
 
 
 async def post(lab_config, path: str, token: str,
@@ -575,3 +585,77 @@ async def test_an_agent_on_a_session_sends_the_debtor_to_self_service_and_keeps_
     menu = debtor.match(reference(lab_config, self_service.MENU, "es", tmp_path))
     assert menu.found(), menu
     assert debtor.audio.start + menu.offset > sent_at - 1.0, (menu.offset, sent_at)
+
+
+async def test_a_cold_transfer_sends_an_outbound_debtor_to_the_inbound_queue(
+        lab_config, fresh_database, tmp_path):
+    """agent1001 (a sipp phone rung for the call) sends its outbound debtor
+    to the inbound queue while `recobro inbound` runs and nobody else is
+    free: its leg gets Asterisk's BYE, the debtor's phone receives the
+    queue's place in line; agent1002 logs in, takes the debtor from the
+    line (rung for it) and receives the debtor's greeting. The attempt has
+    one result, agent1001's; the inbound call, identified by the transfer,
+    names the attempt and agent1002."""
+    first, second = lab_config.agents[0], lab_config.agents[1]
+    url = fresh_database
+    env = await shift(lab_config, url, tmp_path, {
+        first.endpoint: "language:es=3", second.endpoint: "language:es=3"})
+    # The dialer and `recobro inbound` share the test API's application
+    # name, as one site's processes share their env file.
+    env = {**env, "RECOBRO_ARI_APP": TEST_APP}
+    await run(env, "agent", "login", first.endpoint)
+    admin = read_env_file(lab_config.env_file)["RECOBRO_API_TOKEN"]
+    api = await start_api(lab_config, env)
+    desk = await start_desk(env)
+    try:
+        with capture_lab(lab_config, tmp_path / "queue.pcap") as cap:
+            dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2",
+                                             timeout=120))
+            call = await connected_attempt(url)
+            status, body = await post(lab_config, f"/attempts/{call}/transfer", admin,
+                                      {"to_service": "inbound_queue"})
+            assert status == 202, body
+            await wait_for(url, "SELECT count(*) FROM inbound_calls", 1)
+            await asyncio.sleep(HEAR_PLACE_S)  # the debtor hears its place in line
+            # agent1002 comes free: the announcement stops, and it is rung.
+            await run(env, "agent", "login", second.endpoint)
+            await wait_for(url, "SELECT agent FROM inbound_calls", second.endpoint)
+            await dialer
+            await wait_for(url, "SELECT ended_at IS NOT NULL FROM inbound_calls", True)
+    finally:
+        desk.terminate()
+        await desk.wait()
+        api.terminate()
+        await api.wait()
+
+    assert body == {"attempt": call, "agent": first.endpoint, "to_service": "inbound_queue",
+                    "transfer": "requested"}
+    (attempt,) = await fetch(url, "SELECT result, agent FROM attempts")
+    assert (attempt["result"], attempt["agent"]) == ("conversation", first.endpoint)
+    (inbound,) = await fetch(url, "SELECT agent, identified_by, from_attempt::text, caller, "
+                                  "connected_at IS NOT NULL AS connected FROM inbound_calls")
+    assert dict(inbound) == {"agent": second.endpoint, "identified_by": "transfer",
+                             "from_attempt": call, "caller": NUMBER, "connected": True}
+    events = await fetch(url, "SELECT kind, detail FROM call_events WHERE call_id = "
+                              f"'{call}' AND kind = 'sent_to_service'")
+    assert [json.loads(e["detail"]) for e in events] == [
+        {"agent": first.endpoint, "to_service": "inbound_queue"}]
+    datagrams = read_pcap(cap.path)
+    (left,) = dialogs(datagrams, lab_config.sip_port, first.sip_port)
+    (took,) = dialogs(datagrams, lab_config.sip_port, second.sip_port)
+    assert left.bye_from_asterisk and took.answer is not None and left.end < took.answer
+    # The debtor heard its place in line after its agent left, before the
+    # next agent took it.
+    debtor = received(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    whole = read_wav(reference(lab_config, callback_prompts.YOU_ARE_NEXT, "es", tmp_path))
+    place = debtor.match(Audio(whole.samples[:int(HEAR_PLACE_S * whole.rate)], whole.rate))
+    assert place.found(), place
+    assert left.end < debtor.audio.start + place.offset < took.answer, (
+        left.end, place.offset, took.answer)
+    # The agent who took it from the line received the debtor's greeting.
+    debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    (heard,) = received(cap.path, lab_config.sip_port, second.sip_port)
+    start, end = took.answer + 0.5, debtor_said.speech_span[1] - 0.5
+    assert end - start > 2.0, (took.answer, debtor_said.speech_span)
+    share = share_heard(heard.audio, debtor_said.audio, (start, end - start))
+    assert share >= LEAST_SHARE, share
