@@ -580,9 +580,10 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     agent.add_argument("--to-agent", help="transfer: the agent (endpoint) brought into the call")
     agent.add_argument("--to-skill", help="transfer: a skill the agent brought in must have "
                                           "(and the debtor's language)")
-    agent.add_argument("--to-service", choices=["self_service"],
+    agent.add_argument("--to-service", choices=["self_service", "inbound_queue"],
                        help="transfer, cold: the agent leaves and the debtor goes to the "
-                            "self-service menu")
+                            "self-service menu, or to the inbound queue (`recobro "
+                            "inbound`'s waiting line)")
     agent.add_argument("--complete", action="store_true",
                        help="transfer: leave the call to the transfer's target")
     agent.set_defaults(run=_agent)

@@ -55,6 +55,12 @@ log = logging.getLogger(__name__)
 # An originate failure is final only if no hangup (with its cause) follows.
 ORIGINATE_FAILURE_GRACE_S = 1.5
 FORGET_AFTER_S = 10.0  # an ended call is dropped from memory after this
+# Where a debtor sent to the inbound queue goes out of a dialer's Stasis
+# application, and the variables that carry its number and `recobro
+# inbound`'s application there (asterisk_conf/extensions_recobro.conf).
+INBOUND_QUEUE_CONTEXT = "recobro-to-queue"
+QUEUE_CALLER_VARIABLE = "RECOBRO_CALLER"
+QUEUE_APP_VARIABLE = "RECOBRO_INBOUND_APP"
 # How long a call waits for AMI and ARI to be connected before it fails.
 ORIGINATE_WAIT_S = 30.0
 # Past its ring timeout, how long a call Asterisk said nothing of is waited
@@ -458,6 +464,13 @@ class Engine:
         await self._ask_flow(call_id, TRANSFER_REQUEST,
                              {"agent": agent, "to_agent": to_agent, "call": known_as,
                               "to_service": to_service})
+
+    async def application_connected(self, app: str) -> bool:
+        return await self.ari.application_exists(app)
+
+    async def to_inbound_queue(self, call_id: str, caller: str, inbound_app: str) -> None:
+        await self.ari.continue_at(call_id, INBOUND_QUEUE_CONTEXT, "s", {
+            QUEUE_CALLER_VARIABLE: caller, QUEUE_APP_VARIABLE: inbound_app})
 
     async def complete_transfer(self, call_id: str, agent: str) -> None:
         await self._ask_flow(call_id, TRANSFER_COMPLETE, {"agent": agent})

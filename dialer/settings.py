@@ -54,6 +54,9 @@ class AmiSettings:
                 f"ping_s={self.ping_s:g})")
 
 
+INBOUND_APP_SUFFIX = "-inbound"
+
+
 @dataclass(frozen=True)
 class AriSettings:
     url: str
@@ -63,6 +66,12 @@ class AriSettings:
 
     def __repr__(self) -> str:
         return f"AriSettings(url={self.url!r}, user={self.user!r}, app={self.app!r})"
+
+    @property
+    def inbound_app(self) -> str:
+        """The Stasis application `recobro inbound` takes calls on
+        (asterisk_conf/extensions_recobro.conf sends the trunk's there)."""
+        return self.app + INBOUND_APP_SUFFIX
 
 
 @dataclass(frozen=True)

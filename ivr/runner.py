@@ -12,6 +12,7 @@ an answer it returns (a payment gateway's) is the flow's next input."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -155,6 +156,18 @@ class _Runner:
             raise _Ended from None
         except CallControlError:
             return Unplayable(play.media)
+        try:
+            return await self._until_played(play, playback)
+        except asyncio.CancelledError:
+            # The flow was cancelled mid-prompt (a waiting caller's agent
+            # came free): the prompt stops with it, not over what follows.
+            with contextlib.suppress(_Ended):
+                await self._stop(playback)
+            raise
+
+    async def _until_played(self, play: Play, playback: str) -> Input | None:
+        """Wait for playback (of play) to end: None; or the key that
+        interrupted it, or Unplayable when Asterisk could not play it."""
         deadline = asyncio.get_running_loop().time() + play.longest_s
         while True:
             event = await self.events.next(deadline)

@@ -343,9 +343,10 @@ class AgentConnector:
     async def converse(self, call_id: str, agent: str, events: CallEvents,
                        note_connected: Callable[[], Awaitable[None]],
                        while_connected: WhileConnected,
-                       handover: Handover) -> TransferRequested | None:
+                       handover: Handover, recorded: bool = False) -> TransferRequested | None:
         """call_id is bridged to agent: note it (note_connected, tried
-        again through an outage), record the conversation, run
+        again through an outage), record the conversation (unless it is
+        recorded already: a debtor back from a cold transfer), run
         while_connected until the call ends, then tear the pair down. A
         transfer the agent asks for meanwhile is carried out (handover),
         and while_connected runs again for whoever has the call then; a
@@ -357,7 +358,8 @@ class AgentConnector:
         cold = None
         try:
             await through_outage(note_connected, self.ride_out_s)
-            await self.record(call_id)
+            if not recorded:
+                await self.record(call_id)
             while (asked := await while_connected(agent, self.leg_of(call_id),
                                                   self.bridge_of(call_id))) is not None:
                 if not asked.to_service:

@@ -26,6 +26,7 @@ from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError, MissingPau
 from dialer.agents.store import (
     AgentRecord,
     AgentStore,
+    CallNotLive,
     DispositionFilter,
     DispositionRecord,
     DispositionRefused,
@@ -34,6 +35,7 @@ from dialer.agents.store import (
     SessionRefused,
     UnknownAgent,
     UnknownAttempt,
+    UnknownCall,
     UnknownDisposition,
     UnknownSkill,
     disposition_page,
@@ -42,7 +44,6 @@ from dialer.agents.supervision import SupervisionMode
 from dialer.agents.supervisors import (
     SupervisionRefused,
     Supervisors,
-    UnknownCall,
     UnknownSupervisor,
 )
 from dialer.agents.transfers import (
@@ -71,6 +72,7 @@ EVENTS = web.AppKey("agent_events", AgentEvents)
 RECORDINGS_DIR = web.AppKey("recordings_dir", Path)
 SESSIONS = web.AppKey("sessions", AgentSessions)
 SUPERVISORS = web.AppKey("supervisors", Supervisors)
+INBOUND_APP = web.AppKey("inbound_app", str)
 SESSION_ACTION = "session"
 
 
@@ -320,13 +322,12 @@ async def payment(request: web.Request) -> web.Response:
     call takes the payment; its progress comes on the agent's event
     WebSocket (events of type "payment")."""
     call_id = _attempt_id(request)
-    call = await request.app[STORE].call_of(call_id)
-    if call is None:
-        return json_error(404, f"no attempt or inbound call {call_id}")
-    if call.ended:
-        return json_error(409, f"the call of {call_id} has ended")
-    if not call.connected or not call.agent or not call.channel:
-        return json_error(409, f"the call of {call_id} is not connected to an agent")
+    try:
+        call = await request.app[STORE].live_call(call_id)
+    except UnknownCall as error:
+        return json_error(404, str(error))
+    except CallNotLive as error:
+        return json_error(409, str(error))
     try:
         await request.app[CALLS].request_payment(call.channel, call.agent)
     except ChannelGone:
@@ -352,7 +353,8 @@ async def transfer(request: web.Request) -> web.Response:
     phone is rung (or its session line joins) and the three talk until the
     agent completes the transfer. Its steps come on both agents'
     WebSockets (events of type "transfer"). Or the agent sends the debtor
-    to a service (the self-service menu), cold: the agent leaves at once."""
+    to a service (the self-service menu, the inbound queue), cold: the
+    agent leaves at once."""
     call_id = _attempt_id(request)
     body = await json_body(request)
     # The document names the services (checked already).
@@ -361,7 +363,7 @@ async def transfer(request: web.Request) -> web.Response:
         made = await request_transfer(request.app[STORE], request.app[CALLS], call_id,
                                       body.get("to_agent"), body.get("to_skill"),
                                       None if service is None else Service(service),
-                                      datetime.now(UTC))
+                                      datetime.now(UTC), request.app.get(INBOUND_APP))
     except TransferRefused as error:
         return json_error(error.status, str(error))
     except CallControlError as error:
@@ -443,11 +445,13 @@ async def _drain(socket: web.WebSocketResponse) -> None:
 
 def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl,
               recordings_dir: Path, sessions: AgentSessions | None = None,
-              supervisors: Supervisors | None = None):
+              supervisors: Supervisors | None = None, inbound_app: str | None = None):
     """What puts the agents' routes on the API's application (recordings_dir:
     Asterisk's monitor directory, RECOBRO_RECORDINGS_DIR; sessions: where
     agents' sessions open, supervisors: where supervisors' phones join
-    calls; None both when the API has no Stasis application)."""
+    calls, inbound_app: `recobro inbound`'s Stasis application, where a
+    transfer to the inbound queue sends the debtor; None all when the API
+    has no Stasis application)."""
     def install(app: web.Application) -> None:
         app[STORE], app[POOL], app[EVENTS], app[CALLS] = AgentStore(pool), pool, events, calls
         app[RECORDINGS_DIR] = recordings_dir
@@ -455,6 +459,8 @@ def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl,
             app[SESSIONS] = sessions
         if supervisors is not None:
             app[SUPERVISORS] = supervisors
+        if inbound_app is not None:
+            app[INBOUND_APP] = inbound_app
         app.add_routes([
             web.get("/agents", list_agents),
             web.get("/agents/{endpoint}", show_agent),

@@ -136,6 +136,15 @@ class AgentCall:
     language: str | None
 
 
+@dataclass(frozen=True)
+class LiveCall:
+    """A call live with an agent: the agent, and the debtor's channel id."""
+
+    call: AgentCall
+    agent: str
+    channel: str
+
+
 # An outbound attempt's id is its call's (and its debtor's channel's).
 _AGENT_CALL = """
 SELECT t.id::text AS channel, t.agent, t.connected_at IS NOT NULL AS connected,
@@ -167,6 +176,14 @@ class OpenSession:
 
 class UnknownAgent(ConfigError):
     """No agent has that endpoint."""
+
+
+class UnknownCall(ConfigError):
+    """No outbound attempt or inbound call has that id."""
+
+
+class CallNotLive(ConfigError):
+    """The call has ended, or no agent has it."""
 
 
 class SessionRefused(ConfigError):
@@ -239,6 +256,20 @@ class AgentStore:
         return None if row is None else AgentCall(
             row["channel"], row["agent"], row["connected"], row["ended"], CallKind(row["kind"]),
             row["language"])
+
+    async def live_call(self, call: uuid.UUID) -> LiveCall:
+        """The outbound attempt or inbound call with this id, live with an
+        agent (the checks of every route that acts on a live call: a
+        payment, a transfer). UnknownCall, or CallNotLive when it ended or
+        has no agent."""
+        found = await self.call_of(call)
+        if found is None:
+            raise UnknownCall(f"no attempt or inbound call {call}")
+        if found.ended:
+            raise CallNotLive(f"the call of {call} has ended")
+        if not found.connected or not found.agent or not found.channel:
+            raise CallNotLive(f"the call of {call} is not connected to an agent")
+        return LiveCall(found, found.agent, found.channel)
 
     async def tell(self, agent: str, event: Mapping[str, object]) -> None:
         """Send an event (a JSON object; its "type" says what it is) to the

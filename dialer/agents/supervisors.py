@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from dialer.agents.store import AgentStore
+from dialer.agents.store import AgentStore, UnknownCall
 from dialer.agents.supervision import SNOOPS, SupervisionMode, agent_channel_of
 from dialer.calls.control import CallControl, CallEvents
 from dialer.calls.events import SupervisionEnded, SupervisionStarted
@@ -44,10 +44,6 @@ CALL_ENDED = "call_ended"
 
 class SupervisionRefused(ConfigError):
     """The call cannot be supervised now (it has no agent, or ended)."""
-
-
-class UnknownCall(ConfigError):
-    """No attempt or inbound call has that id."""
 
 
 class UnknownSupervisor(ConfigError):

@@ -17,7 +17,14 @@ from datetime import datetime
 from dialer import limits
 from dialer.agents.routing import LANGUAGE_SKILL, CallNeeds
 from dialer.agents.state import AgentState
-from dialer.agents.store import AgentCall, AgentNotFree, AgentStore, UnknownAgent
+from dialer.agents.store import (
+    AgentNotFree,
+    AgentStore,
+    CallNotLive,
+    LiveCall,
+    UnknownAgent,
+    UnknownCall,
+)
 from dialer.calls.control import CallControl
 from dialer.errors import CallControlError, ChannelGone, ConfigError
 
@@ -26,6 +33,9 @@ class Service(enum.Enum):
     """Where a cold transfer sends the debtor, the agent leaving at once."""
 
     SELF_SERVICE = "self_service"  # the self-service menu (ivr.self_service)
+    # `recobro inbound`'s waiting line (dialer.inbound.desk), as a caller
+    # who called in: the next free agent routing picks takes the debtor.
+    INBOUND_QUEUE = "inbound_queue"
 
 
 class TransferRefused(ConfigError):
@@ -49,28 +59,28 @@ class Transfer:
     to_service: Service | None = None
 
 
-async def _live_call(store: AgentStore, call: uuid.UUID) -> tuple[AgentCall, str, str]:
-    """The call, its agent and its debtor's channel, if it is live with an
-    agent; TransferRefused otherwise."""
-    found = await store.call_of(call)
-    if found is None:
-        raise TransferRefused(404, f"no attempt or inbound call {call}")
-    if found.ended:
-        raise TransferRefused(409, f"the call of {call} has ended")
-    if not found.connected or not found.agent or not found.channel:
-        raise TransferRefused(409, f"the call of {call} is not connected to an agent")
-    return found, found.agent, found.channel
+async def _live_call(store: AgentStore, call: uuid.UUID) -> LiveCall:
+    """The call, live with an agent; TransferRefused (404, 409) otherwise."""
+    try:
+        return await store.live_call(call)
+    except UnknownCall as error:
+        raise TransferRefused(404, str(error)) from None
+    except CallNotLive as error:
+        raise TransferRefused(409, str(error)) from None
 
 
 async def request_transfer(store: AgentStore, calls: CallControl, call: uuid.UUID,
                            to_agent: str | None, to_skill: str | None,
-                           to_service: Service | None, now: datetime) -> Transfer:
+                           to_service: Service | None, now: datetime,
+                           inbound_app: str | None = None) -> Transfer:
     """Reserve the transfer's target (the agent to_agent, or the free agent
     routing picks among those with the skill to_skill and the debtor's
     language) and ask the call's process to bring it in; or ask it to send
-    the debtor to the service to_service (cold). TransferRefused names the
-    field; CallControlError when the process cannot be asked (the target
-    is ready again)."""
+    the debtor to the service to_service (cold; the inbound queue only
+    while `recobro inbound` listens on its Stasis application inbound_app,
+    None: no Asterisk to ask). TransferRefused names the field;
+    CallControlError when the process cannot be asked (the target is ready
+    again)."""
     if sum(target is not None for target in (to_agent, to_skill, to_service)) != 1:
         raise TransferRefused(400, 'the body names the target: "to_agent" (an agent), '
                                    '"to_skill" (a skill) or "to_service" (a service), one '
@@ -80,11 +90,16 @@ async def request_transfer(store: AgentStore, calls: CallControl, call: uuid.UUI
             limits.check_skill_name('the body\'s "to_skill"', to_skill)
         except ConfigError as error:
             raise TransferRefused(400, str(error)) from None
-    found, agent, channel = await _live_call(store, call)
+    live = await _live_call(store, call)
+    found, agent, channel = live.call, live.agent, live.channel
     going = await store.transfer_target(call, agent)
     if going is not None:
         raise TransferRefused(409, f"the call of {call} is being transferred to {going[0]} "
                                    "already")
+    if to_service is Service.INBOUND_QUEUE and (
+            inbound_app is None or not await calls.application_connected(inbound_app)):
+        raise TransferRefused(409, '"to_service": inbound_queue: no `recobro inbound` takes '
+                                   "calls now; the debtor stays with the agent")
     if to_service is not None:
         try:
             await calls.request_transfer(channel, agent, "", str(call), to_service.value)
@@ -128,7 +143,8 @@ async def complete_transfer(store: AgentStore, calls: CallControl,
     transfer's target, who has joined it. TransferRefused when no
     transfer's target is on the call; CallControlError when the process
     cannot be asked."""
-    _, agent, channel = await _live_call(store, call)
+    live = await _live_call(store, call)
+    agent, channel = live.agent, live.channel
     going = await store.transfer_target(call, agent)
     if going is None:
         raise TransferRefused(409, f"the call of {call} is being transferred to nobody")

@@ -173,6 +173,15 @@ class CallControl(Protocol):
         among the call's events there (known_as: the id the agents know
         the call by). ChannelGone when the call is over."""
 
+    async def application_connected(self, app: str) -> bool:
+        """Whether a process listens on Stasis application app now."""
+
+    async def to_inbound_queue(self, call_id: str, caller: str, inbound_app: str) -> None:
+        """Send the call out of this process's Stasis application into the
+        waiting line of `recobro inbound` (on Stasis application
+        inbound_app), as a call from caller (the number dialed).
+        ChannelGone when the call is over."""
+
     async def complete_transfer(self, call_id: str, agent: str) -> None:
         """Ask the process whose flow has the call to let agent leave it to
         its transfer's target: a TransferCompleteRequested there.

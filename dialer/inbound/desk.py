@@ -12,8 +12,11 @@ by ivr.runner."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 
@@ -23,6 +26,7 @@ import phonenumbers
 from dialer.agents import routing
 from dialer.agents.connector import AgentConnector, BridgeFailed, Handover
 from dialer.agents.store import CallKind
+from dialer.agents.transfers import Service
 from dialer.calls.caller_id import Debtor
 from dialer.calls.control import CallControl, CallEvents
 from dialer.errors import CallControlError
@@ -38,6 +42,10 @@ from ivr.runner import run_flow
 log = logging.getLogger(__name__)
 
 INBOUND_FLOW = "inbound"  # the flow's name in Stasis arguments (with caller=)
+# An outbound debtor an agent sent to the inbound queue (a cold transfer),
+# its channel moved here by the dialer (with caller=, the number dialed).
+QUEUED_FLOW = "queued"
+IDENTIFIED_BY_TRANSFER = "transfer"  # inbound_calls.identified_by
 KEY_TRIES = 2
 AGENT_RING_S = 10.0
 # How often a caller waiting in line looks for a free agent: seconds of
@@ -65,6 +73,12 @@ async def caller_account(pool: asyncpg.Pool, caller: str, region: str
     return None if number is None else await inbound_store.by_phone(pool, number)
 
 
+def _debtor(account: inbound_store.Caller | None, caller: str) -> Debtor:
+    """Who the agent's phone shows is calling."""
+    return Debtor(account.debtor_name if account else "", account.reference if account else "",
+                  caller)
+
+
 class InboundDesk:
     """Takes the calls of an inbound application."""
 
@@ -78,6 +92,7 @@ class InboundDesk:
         self.assisted = AssistedPayments(control, pool, payments)
         self._waiting: list[str] = []  # calls waiting for an agent, first first
         control.register_flow(INBOUND_FLOW, self._run)
+        control.register_flow(QUEUED_FLOW, self._queued)
 
     async def _run(self, call_id: str, events: CallEvents) -> None:
         inbound_id: uuid.UUID | None = None
@@ -96,14 +111,60 @@ class InboundDesk:
                 wants = await self._self_service(call_id, inbound_id, account, events)
                 if wants != self_service.TO_AGENT:
                     return
-            await self._route(call_id, inbound_id, account, Debtor(
-                account.debtor_name if account else "", account.reference if account else "",
-                caller), events)
+            await self._route(call_id, inbound_id, account, _debtor(account, caller), events)
         except CallControlError as error:
             log.info("inbound call %s: %s", call_id, error)
         finally:
             if inbound_id is not None:
                 await inbound_store.ended(self.pool, inbound_id, self.control.clock())
+
+    async def _queued(self, call_id: str, events: CallEvents) -> None:
+        """An outbound debtor an agent sent to the inbound queue: an
+        inbound call identified by the transfer (the account its attempt
+        called; the attempt's id is the channel's), straight into the
+        waiting line, and whoever takes it from there is its agent. The
+        attempt keeps its own result (the dialer's); the conversation is
+        recorded already (the dialer's MixMonitor goes on)."""
+        inbound_id: uuid.UUID | None = None
+        try:
+            attempt = uuid.UUID(call_id)
+            account = await inbound_store.by_attempt(self.pool, attempt)
+            record = self.control.record(call_id)
+            caller = record.number if record else ""
+            if account is not None:
+                self.control.speak(call_id, account.language)
+            inbound_id = uuid.uuid4()
+            await inbound_store.arrived(self.pool, inbound_id, call_id, caller,
+                                        account.account_id if account else None,
+                                        IDENTIFIED_BY_TRANSFER, self.control.clock(), attempt)
+            await self._route(call_id, inbound_id, account, _debtor(account, caller), events,
+                              recorded=True)
+        except CallControlError as error:
+            log.info("inbound call %s (sent to the queue): %s", call_id, error)
+        finally:
+            if inbound_id is not None:
+                await inbound_store.ended(self.pool, inbound_id, self.control.clock())
+
+    async def _announce(self, call_id: str, position: int, events: CallEvents,
+                        free: Callable[[datetime], Awaitable[str | None]]
+                        ) -> tuple[bool, str | None]:
+        """The caller's place in line and the call-back offer, cut short by
+        an agent who comes free meanwhile (free reserves one): a caller
+        does not listen to the offer while an agent waits. Whether the
+        caller chose a call back, and the agent reserved, if one came."""
+        announcement = asyncio.create_task(run_flow(Announcement(position), self.control,
+                                                    call_id, events))
+        try:
+            while not (await asyncio.wait([announcement], timeout=QUEUE_POLL_S))[0]:
+                agent = await free(self.control.clock())
+                if agent is not None:
+                    return False, agent
+            return bool(announcement.result()), None
+        finally:
+            if not announcement.done():
+                announcement.cancel()  # its prompt stops (ivr.runner)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await announcement
 
     async def _self_service(self, call_id: str, inbound_id: uuid.UUID,
                             account: inbound_store.Caller, events: CallEvents) -> object:
@@ -150,7 +211,7 @@ class InboundDesk:
 
     async def _route(self, call_id: str, inbound_id: uuid.UUID,
                      account: inbound_store.Caller | None, debtor: Debtor,
-                     events: CallEvents) -> None:
+                     events: CallEvents, recorded: bool = False) -> None:
         if account is not None:
             needs = routing.needs_of(account.language, "", Decimal(account.balance),
                                      account.risk_score)
@@ -161,11 +222,13 @@ class InboundDesk:
         give_up = loop.time() + LONGEST_WAIT_S
         next_announcement = loop.time()  # at once, if nobody is free
         on_hold = False
+        free = partial(self.connector.agents.reserve, inbound_id, needs=needs,
+                       kind=CallKind.INBOUND)
+        found: str | None = None  # an agent who came free during an announcement
         self._waiting.append(call_id)
         try:
             while not events.ended.done() and loop.time() < give_up:
-                agent = await self.connector.agents.reserve(
-                    inbound_id, self.control.clock(), needs, CallKind.INBOUND)
+                agent, found = found or await free(self.control.clock()), None
                 if agent is not None:
                     if on_hold:
                         await self.control.hold(call_id, False)
@@ -186,9 +249,14 @@ class InboundDesk:
                             partial(self.assisted.while_connected, call_id, str(inbound_id),
                                     debtor.reference, events),
                             Handover(shown_as, partial(inbound_store.hand_over, self.pool,
-                                                       inbound_id)))
+                                                       inbound_id)), recorded)
                         if cold is None or events.ended.done():
                             return
+                        recorded = True  # the MixMonitor goes on to the call's end
+                        if cold.to_service == Service.INBOUND_QUEUE.value:
+                            # Sent to the queue: back in line for the next agent.
+                            next_announcement = loop.time()
+                            continue
                         # Sent to self-service (a cold transfer): the menu;
                         # 0 there puts the caller back in line for an agent,
                         # as does a caller nobody identified (no menu).
@@ -204,9 +272,10 @@ class InboundDesk:
                         await self.control.hold(call_id, False)
                         on_hold = False
                     position = self._waiting.index(call_id) + 1
-                    chose = bool(await run_flow(Announcement(position), self.control, call_id,
-                                                events))
+                    chose, found = await self._announce(call_id, position, events, free)
                     next_announcement = loop.time() + ANNOUNCE_EVERY_S
+                    if found is not None:
+                        continue
                 if chose:
                     if on_hold:
                         await self.control.hold(call_id, False)

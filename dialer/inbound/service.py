@@ -19,15 +19,13 @@ from dialer.settings import PaymentGatewaySettings, Settings, load_metrics_setti
 
 log = logging.getLogger(__name__)
 
-INBOUND_APP_SUFFIX = "-inbound"  # asterisk_conf/extensions_recobro.conf
-
 
 async def serve(settings: Settings, wrap_up_s: float, region: str,
                 gateway: PaymentGatewaySettings | None) -> None:
     """Take inbound calls until told to stop. With a card gateway, callers
     may pay by keypad (the self-service pay key, the "payment" flow);
     without one the pay key is not offered."""
-    app = settings.ari.app + INBOUND_APP_SUFFIX
+    app = settings.ari.inbound_app
     metrics = load_metrics_settings()
     engine = await Engine.connect(replace(settings, ari=replace(settings.ari, app=app)))
     try:

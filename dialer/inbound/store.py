@@ -44,14 +44,23 @@ async def by_reference(pool: asyncpg.Pool, reference: str) -> Caller | None:
     return None if row is None else Caller(*row)
 
 
+async def by_attempt(pool: asyncpg.Pool, attempt_id: uuid.UUID) -> Caller | None:
+    """The account an outbound attempt called (None: no such attempt)."""
+    row = await pool.fetchrow(_ACCOUNT + "JOIN attempts t ON t.account_id = a.id "
+                              "WHERE t.id = $1", attempt_id)
+    return None if row is None else Caller(*row)
+
+
 async def arrived(pool: asyncpg.Pool, inbound_id: uuid.UUID, channel: str, caller: str,
-                  account_id: int | None, identified_by: str, at: datetime) -> None:
+                  account_id: int | None, identified_by: str, at: datetime,
+                  from_attempt: uuid.UUID | None = None) -> None:
     """An inbound call taken on channel (its ARI id; the calls table keeps
-    it as storage_id(channel))."""
+    it as storage_id(channel)); from_attempt: the outbound attempt an
+    agent sent to the inbound queue, whose channel it is."""
     await pool.execute(
         "INSERT INTO inbound_calls (id, call_id, channel, caller, account_id, identified_by, "
-        "arrived_at) VALUES ($1, $2, $3, $4, $5, $6, $7)", inbound_id, storage_id(channel),
-        channel, caller, account_id, identified_by, at)
+        "arrived_at, from_attempt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", inbound_id,
+        storage_id(channel), channel, caller, account_id, identified_by, at, from_attempt)
 
 
 async def connected(pool: asyncpg.Pool, inbound_id: uuid.UUID, agent: str, at: datetime) -> None:

@@ -109,7 +109,8 @@ class CampaignDialer:
         self.answered = AnsweredCalls(engine, self.pool, self.connector, self.feed,
                                       settings.callback_number, campaign.machine_action,
                                       self_service=self_service, payments=payments,
-                                      campaign=campaign.name)
+                                      campaign=campaign.name,
+                                      inbound_app=settings.ari.inbound_app)
         self._resources = resources or contextlib.AsyncExitStack()  # the card gateway's
         self.tally = Tally(campaign.name)
         self.stopping = False  # set to end the loop as if the campaign stopped

@@ -22,9 +22,11 @@ import asyncpg
 
 from dialer.agents import routing
 from dialer.agents.connector import AgentConnector, BridgeFailed, Handover
+from dialer.agents.transfers import Service
 from dialer.calls.caller_id import Debtor
 from dialer.calls.control import CallControl, CallEvents
 from dialer.calls.outcome import Connection
+from dialer.errors import CallControlError
 from dialer.metrics.definitions import AMD_VERDICTS, ANSWER_TO_AGENT
 from dialer.outbound import attempts
 from dialer.outbound.results import AGENT_DEADLINE, PacingFeed
@@ -53,9 +55,13 @@ class AnsweredCalls:
                  feed: PacingFeed, callback_number: str,
                  machine_action: MachineAction = MachineAction.HANG_UP,
                  self_service: SelfServiceRoute | None = None,
-                 payments: Payments | None = None, campaign: str = "") -> None:
+                 payments: Payments | None = None, campaign: str = "",
+                 inbound_app: str = "") -> None:
         self.control = control
         self.campaign = campaign  # its name, for the metrics
+        # `recobro inbound`'s Stasis application: where an agent's cold
+        # transfer to the inbound queue sends the debtor.
+        self.inbound_app = inbound_app
         self.pool = pool
         self.connector = connector
         self.callback_number = callback_number
@@ -166,7 +172,10 @@ class AnsweredCalls:
                             debtor.reference if debtor else "", events),
                     Handover(self.connector.shown_to_agent(debtor),
                              partial(attempts.hand_over, self.pool, attempt_id)))
-                if cold is not None and not events.ended.done():
+                if cold is None or events.ended.done():
+                    return
+                if cold.to_service != Service.INBOUND_QUEUE.value \
+                        or not await self._to_queue(call_id):
                     await self.menu.after_agent(call_id, events, debtor)
                 return
         if self.self_service is not None:
@@ -177,6 +186,23 @@ class AnsweredCalls:
             # No agent in time: the safe-harbour message, 9 to opt out.
             await run_flow(safe_harbour.flow(self.callback_number), self.control, call_id,
                            events, self._opt_out_handler(attempt_id))
+
+    async def _to_queue(self, call_id: str) -> bool:
+        """The debtor an agent sent to the inbound queue leaves this
+        dialer's application for `recobro inbound`'s waiting line; False
+        when Asterisk would not send it (the debtor, still here, goes to
+        the self-service menu instead). The attempt stays this dialer's:
+        it ends when the debtor hangs up (AMI says so), with the first
+        agent's result; the MixMonitor started here records to the end."""
+        record = self.control.record(call_id)
+        try:
+            await self.control.to_inbound_queue(call_id, record.number if record else "",
+                                                self.inbound_app)
+        except CallControlError as error:
+            log.warning("call %s: not sent to the inbound queue: %s", call_id, error)
+            return False
+        log.info("call %s: the debtor went to the inbound queue", call_id)
+        return True
 
     def _opt_out_handler(self, attempt_id: uuid.UUID):
         async def perform(effect: object) -> None:

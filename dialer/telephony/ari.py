@@ -206,6 +206,25 @@ class AriClient:
                                 value=value)
         await self._request("POST", f"/channels/{channel_id}/continue")
 
+    async def continue_at(self, channel_id: str, context: str, extension: str,
+                          variables: Mapping[str, str]) -> None:
+        """Set channel variables, then send the channel out of Stasis to
+        the dialplan's context and extension (its first priority)."""
+        for name, value in variables.items():
+            await self._request("POST", f"/channels/{channel_id}/variable", variable=name,
+                                value=value)
+        await self._request("POST", f"/channels/{channel_id}/continue", context=context,
+                            extension=extension, priority="1")
+
+    async def application_exists(self, name: str) -> bool:
+        """Whether a Stasis application of that name is connected to
+        Asterisk now (a process listens on its WebSocket)."""
+        try:
+            await self._request("GET", f"/applications/{name}")
+        except AriNotFound:
+            return False
+        return True
+
     async def originate(self, *, endpoint: str, channel_id: str, app_args: str,
                         caller_id: str, timeout_s: int,
                         variables: Mapping[str, str] | None = None) -> None:

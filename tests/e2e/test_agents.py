@@ -49,13 +49,16 @@ def api_url(lab_config) -> str:
     return f"http://{lab_config.host}:{lab_config.port_base + 81}"
 
 
+TEST_APP = "recobro-test"  # the Stasis application of the tests' own `recobro api`
+
+
 async def start_api(lab_config, env: dict[str, str]) -> asyncio.subprocess.Process:
     """`recobro api` on the test's database, with its own port and Stasis
     application (the lab's API keeps the feature codes)."""
     api = await asyncio.create_subprocess_exec(
         "recobro", "api", stdin=asyncio.subprocess.DEVNULL,
         env={**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1],
-             "RECOBRO_ARI_APP": "recobro-test"},
+             "RECOBRO_ARI_APP": TEST_APP},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     line = await asyncio.wait_for(api.stdout.readline(), 30)
     assert b"recobro api on" in line, (line, await api.stderr.read())

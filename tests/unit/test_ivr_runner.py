@@ -1,6 +1,7 @@
 """The IVR runner against a scripted call: what it plays, what it tells the
 flow, barge-in and type-ahead, keys told during a prompt, gathering digits,
-effects and their answers, a prompt Asterisk cannot play, the call ending.
+effects and their answers, a prompt Asterisk cannot play, the call ending,
+a flow cancelled mid-prompt.
 The call-control seam is a stand-in; every flow runs on the lab too."""
 
 import asyncio
@@ -124,6 +125,18 @@ async def test_a_playback_asterisk_will_not_stop_still_lets_the_key_through():
     flow = Script([[Play("sound:menu"), Listen(0.2)], [Play("sound:next"), Finish("done")]])
     assert await run_flow(flow, call, "c1", call.events) == "done"
     assert flow.heard == [Key("1")] and call.played == ["sound:menu", "sound:next"]
+
+
+async def test_a_flow_cancelled_mid_prompt_stops_its_prompt():
+    # A waiting caller's announcement, cut short for the agent who came free.
+    call = Call()
+    flow = Script([[Play("sound:queue-youarenext"), Play("sound:offer"), Finish()]])
+    running = asyncio.create_task(run_flow(flow, call, "c1", call.events))
+    await asyncio.sleep(PROMPT_S / 2)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    assert running.cancelled()
+    assert call.played == ["sound:queue-youarenext"] and call.stopped == ["p0"]
 
 
 async def test_keys_kept_for_later_wait_for_the_listen():
