@@ -13,9 +13,9 @@ import asyncpg
 import pytest
 
 from dialer.calls.events import CallEnteredApp, CallOriginated
+from dialer.calls.state import originate
 from dialer.engine import Engine
 from dialer.settings import load_settings
-from dialer.calls.state import originate
 from dialer.store import journal as journal_module
 from dialer.store import outage
 from dialer.store.journal import CallJournal
