@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import NoReturn
@@ -74,46 +75,23 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(demo_command(args.accounts, args.seconds))
 
 
-def _outbox_size(text: str) -> int:
-    """argparse type: a whole number of messages from 1 to 1,000,000."""
-    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
-        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 1000000")
-    return int(text)
+def _whole_number(low: int, high: int, what: str = "") -> Callable[[str], int]:
+    """argparse type: a whole number (of what) from low to high."""
+    def parse(text: str) -> int:
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: a whole number{' of ' + what if what else ''} from {low} to {high}")
+        return int(text)
+
+    return parse
 
 
-def _sender_count(text: str) -> int:
-    """argparse type: sender processes, 1 to 8."""
-    if not text.isdigit() or not 1 <= int(text) <= 8:
-        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of senders from 1 to 8")
-    return int(text)
-
-
-def _positive_int(text: str) -> int:
-    """argparse type: a whole number from 1 to 200."""
-    if not text.isdigit() or not 1 <= int(text) <= 200:
-        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 200")
-    return int(text)
-
-
-def _step_size(text: str) -> int:
-    """argparse type: a bench step's size, 1 to 500 (a campaign's most lines)."""
-    if not text.isdigit() or not 1 <= int(text) <= 500:
-        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 500")
-    return int(text)
-
-
-def _dialer_count(text: str) -> int:
-    """argparse type: dialer processes, 1 to 4."""
-    if not text.isdigit() or not 1 <= int(text) <= 4:
-        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of dialers from 1 to 4")
-    return int(text)
-
-
-def _talk_seconds(text: str) -> int:
-    """argparse type: a debtor's seconds on the line, 2 to 60 (the lab's numbers)."""
-    if not text.isdigit() or not 2 <= int(text) <= 60:
-        raise argparse.ArgumentTypeError(f"{text!r}: whole seconds from 2 to 60")
-    return int(text)
+_outbox_size = _whole_number(1, 1_000_000, "messages")
+_sender_count = _whole_number(1, 8, "senders")
+_positive_int = _whole_number(1, 200)
+_step_size = _whole_number(1, 500)  # a bench step: at most a campaign's lines
+_dialer_count = _whole_number(1, 4, "dialers")
+_talk_seconds = _whole_number(2, 60, "seconds")  # what a lab number's PP can say
 
 
 def _share(text: str) -> float:
