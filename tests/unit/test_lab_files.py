@@ -4,6 +4,7 @@ import xml.etree.ElementTree as ET
 
 from dialer import cli
 from dialer.asterisk_config import SECRET_FILES
+from dialer.telephony import ami_events
 from lab.asterisk import render_configs, rerender_configs
 from lab.config import ASTERISK_CONF_DIR, LabAgent, LabConfig, load_lab_config
 from lab.pstn_scenario import render_pstn_scenario
@@ -51,6 +52,13 @@ def test_no_dtmf_in_logs_ami_or_cel():
     manager = (ASTERISK_CONF_DIR / "manager.conf").read_text()
     assert not [line for line in manager.splitlines()
                 if line.startswith(("read", "write")) and "dtmf" in line]
+
+
+def test_asterisk_sends_the_ami_user_the_events_recobro_reads_and_no_other():
+    manager = (ASTERISK_CONF_DIR / "manager.conf").read_text()
+    filters = {line.split("=", 1)[1].strip() for line in manager.splitlines()
+               if line.startswith("eventfilter")}
+    assert filters == {f"Event: {name}" for name in ami_events.CALL_EVENTS}
 
 
 def test_pstn_scenario_jumps_only_to_labels_it_has(tmp_path):
