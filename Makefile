@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/recobro bench payments
 	$(BIN)/recobro bench messages
 	$(BIN)/recobro bench load --dialers 1 2
+	$(BIN)/recobro bench soak
 
 # Grafana's dashboards, generated from dialer/metrics/dashboards.py into
 # docker/grafana/dashboards/ (committed; a test holds them to the generator).

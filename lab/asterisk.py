@@ -77,6 +77,16 @@ def _cli(cfg: LabConfig, command: str, timeout_s: float) -> subprocess.Completed
                           stdin=subprocess.DEVNULL, timeout=timeout_s)
 
 
+def channel_count(cfg: LabConfig) -> int:
+    """Channels Asterisk holds now (`core show channels count`)."""
+    result = _cli(cfg, "core show channels count", 30)
+    for line in result.stdout.splitlines():
+        if line.strip().endswith(("active channel", "active channels")):
+            return int(line.split()[0])
+    raise LabError(f"Asterisk did not count its channels: "
+                   f"{(result.stdout + result.stderr).strip()[:300]}")
+
+
 def originate(cfg: LabConfig, channel: str, context: str, extension: str) -> None:
     """Place a call from Asterisk's CLI into the dialplan (an engineer's own
     context, as `channel originate` does): channel is answered, then runs

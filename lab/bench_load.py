@@ -73,12 +73,16 @@ class Scrape:
     ari_events: float = 0.0
     lag: tuple[tuple[float, float], ...] = ()  # (le, cumulative count)
     to_flow: tuple[tuple[float, float], ...] = ()
+    resident_bytes: float = 0.0
+    open_fds: float = 0.0
 
     def __add__(self, other: Scrape) -> Scrape:
         return Scrape(min(self.at, other.at), self.in_flight + other.in_flight,
                       self.cpu_s + other.cpu_s, self.ami_events + other.ami_events,
                       self.ari_events + other.ari_events, _add(self.lag, other.lag),
-                      _add(self.to_flow, other.to_flow))
+                      _add(self.to_flow, other.to_flow),
+                      self.resident_bytes + other.resident_bytes,
+                      self.open_fds + other.open_fds)
 
 
 def _add(a: tuple[tuple[float, float], ...],
@@ -86,6 +90,10 @@ def _add(a: tuple[tuple[float, float], ...],
     if not a or not b:
         return a or b
     return tuple((le, x + y) for (le, x), (_, y) in zip(a, b, strict=True))
+
+
+_PROCESS = {"process_cpu_seconds_total": "cpu_s",
+            "process_resident_memory_bytes": "resident_bytes", "process_open_fds": "open_fds"}
 
 
 def parse_scrape(text: str, at: float) -> Scrape:
@@ -96,8 +104,8 @@ def parse_scrape(text: str, at: float) -> Scrape:
         for sample in family.samples:
             if sample.name == "recobro_calls_in_flight":
                 values["in_flight"] = values.get("in_flight", 0.0) + sample.value
-            elif sample.name == "process_cpu_seconds_total":
-                values["cpu_s"] = sample.value
+            elif sample.name in _PROCESS:
+                values[_PROCESS[sample.name]] = sample.value
             elif sample.name == "recobro_asterisk_events_total":
                 values[f"{sample.labels['link']}_events"] = sample.value
             elif sample.name == "recobro_event_loop_lag_seconds_bucket":
@@ -106,7 +114,8 @@ def parse_scrape(text: str, at: float) -> Scrape:
                 buckets["to_flow"].append((float(sample.labels["le"]), sample.value))
     return Scrape(at, values.get("in_flight", 0.0), values.get("cpu_s", 0.0),
                   values.get("ami_events", 0.0), values.get("ari_events", 0.0),
-                  tuple(sorted(buckets["lag"])), tuple(sorted(buckets["to_flow"])))
+                  tuple(sorted(buckets["lag"])), tuple(sorted(buckets["to_flow"])),
+                  values.get("resident_bytes", 0.0), values.get("open_fds", 0.0))
 
 
 def histogram_quantile(first: Sequence[tuple[float, float]],
@@ -216,12 +225,14 @@ def numbers(count: int, answer_share: float, talk_s: int, first: int) -> list[st
     return out
 
 
-def leads_for(lines: int, talk_s: int) -> int:
-    """Leads one step may dial: its lines turned over for the whole step."""
-    return int(LEADS_MARGIN * lines * (RAMP_S + MEASURE_S) / (talk_s + SETUP_S)) + lines
+def leads_for(lines: int, talk_s: int, seconds: float) -> int:
+    """Leads a campaign of lines may dial in seconds: its lines turned over
+    all along, LEADS_MARGIN over."""
+    return int(LEADS_MARGIN * lines * seconds / (talk_s + SETUP_S)) + lines
 
 
-def _run(cfg: LabConfig, url: str, *args: str) -> str:
+def recobro(cfg: LabConfig, url: str, *args: str) -> str:
+    """Run a Recobro command on the lab and url's database; its output."""
     done = subprocess.run([*RECOBRO, *args], env=recobro_env(cfg, url), capture_output=True,
                           text=True, check=False, stdin=subprocess.DEVNULL, timeout=600)
     if done.returncode != 0:
@@ -229,26 +240,28 @@ def _run(cfg: LabConfig, url: str, *args: str) -> str:
     return done.stdout
 
 
-def _prepare(cfg: LabConfig, url: str, work: Path, name: str, lines: int, talk_s: int,
-             answer_share: float, first: int) -> int:
-    """The step's accounts imported and its campaign created and started;
-    how many numbers it used."""
-    count = leads_for(lines, talk_s)
+def prepare_campaign(cfg: LabConfig, url: str, work: Path, name: str, lines: int,
+                     talk_s: int, answer_share: float, first: int, seconds: float) -> int:
+    """A self-service campaign of lines for seconds, its accounts imported
+    (numbers from first on), created and started; how many numbers it used."""
+    count = leads_for(lines, talk_s, seconds)
     accounts = work / f"{name}.csv"
     rows = ["reference,debtor_name,balance,days_past_due,language,phone1,client_segment"]
     rows += [f"{name}-{i},Debtor {i},250.00,20,es,{number},{name}"
              for i, number in enumerate(numbers(count, answer_share, talk_s, first))]
     accounts.write_text("\n".join(rows) + "\n")
-    _run(cfg, url, "accounts", "import", str(accounts))
-    _run(cfg, url, "campaign", "create", name, "--answered-to", "self_service", "--lines",
+    recobro(cfg, url, "accounts", "import", str(accounts))
+    recobro(cfg, url, "campaign", "create", name, "--answered-to", "self_service", "--lines",
          str(lines), "--window", "00:00-24:00", "--ring-timeout", str(max(5, talk_s)),
          "--portfolio", name)
-    _run(cfg, url, "campaign", "start", name)
+    recobro(cfg, url, "campaign", "start", name)
     return count
 
 
-def _start_dialers(cfg: LabConfig, url: str, work: Path, out_dir: Path, name: str,
-                   count: int, profile: bool) -> list[Dialer]:
+def start_dialers(cfg: LabConfig, url: str, work: Path, out_dir: Path, name: str,
+                  count: int, seconds: float, profile: bool = False) -> list[Dialer]:
+    """count `recobro campaign run` processes dialing name for seconds, each
+    announcing its /metrics in a directory of its own under work."""
     dialers = []
     for i in range(count):
         targets = work / f"{name}-targets-{i}"
@@ -262,7 +275,7 @@ def _start_dialers(cfg: LabConfig, url: str, work: Path, out_dir: Path, name: st
                "RECOBRO_METRICS_TARGETS": str(targets), "RECOBRO_LOG_LEVEL": "INFO"}
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [*command, "campaign", "run", name, "--for", str(RAMP_S + MEASURE_S + 2)],
+                [*command, "campaign", "run", name, "--for", str(seconds)],
                 env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         dialers.append(Dialer(process, targets, log))
     return dialers
@@ -350,8 +363,10 @@ def run_step(cfg: LabConfig, url: str, work: Path, out_dir: Path, lines: int, di
     """One step: its campaign dialed by `dialers` processes; its figures and
     the numbers it used."""
     name = f"load{lines}x{dialers}-{datetime.now(UTC):%H%M%S}"
-    used = _prepare(cfg, url, work, name, lines, talk_s, answer_share, first)
-    processes = _start_dialers(cfg, url, work, out_dir, name, dialers, profile)
+    used = prepare_campaign(cfg, url, work, name, lines, talk_s, answer_share, first,
+                            RAMP_S + MEASURE_S)
+    processes = start_dialers(cfg, url, work, out_dir, name, dialers, RAMP_S + MEASURE_S + 2,
+                              profile)
     rounds: list[tuple[Scrape, ...]] = []
     try:
         started = time.monotonic()
@@ -386,7 +401,7 @@ def run_step(cfg: LabConfig, url: str, work: Path, out_dir: Path, lines: int, di
         window.append((time.monotonic(), datetime.now(UTC)))
         db.append(asyncio.run(_db_snapshot(url)))
     finally:
-        _run(cfg, url, "campaign", "stop", name)
+        recobro(cfg, url, "campaign", "stop", name)
         for d in processes:
             try:
                 d.process.wait(timeout=DRAIN_S)
