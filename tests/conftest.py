@@ -99,16 +99,18 @@ def migrated_template(lab_settings: Settings, lab_config: LabConfig):
     it. PostgreSQL copies a database in a tenth of the time the migrations
     take, and each of the few hundred lab tests took that time."""
     name = _new_database(lab_settings, "recobro_template")
-    url = _url_of(lab_settings, name)
-    apply_migrations(url)
-    lab_control.enrol_agents(lab_config, url)
-    with psycopg.connect(_admin_url(lab_settings), autocommit=True) as connection:
-        # Nobody may connect any more, autovacuum's workers included:
-        # PostgreSQL copies no database a session is on.
-        connection.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
-    _until_unused(lab_settings, name)
-    yield name
-    _drop_database(lab_settings, name)
+    try:  # dropped even when making it failed
+        url = _url_of(lab_settings, name)
+        apply_migrations(url)
+        lab_control.enrol_agents(lab_config, url)
+        with psycopg.connect(_admin_url(lab_settings), autocommit=True) as connection:
+            # Nobody may connect any more, autovacuum's workers included:
+            # PostgreSQL copies no database a session is on.
+            connection.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
+        _until_unused(lab_settings, name)
+        yield name
+    finally:
+        _drop_database(lab_settings, name)
 
 
 def _until_unused(settings: Settings, name: str) -> None:
