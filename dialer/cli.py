@@ -204,7 +204,7 @@ def _campaign(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
         return asyncio.run(commands.create_campaign(campaign))
     if args.action == "run":
-        return asyncio.run(commands.run_campaign(args.name, args.seconds))
+        return asyncio.run(commands.run_campaign(args.name, args.seconds, args.until_idle))
     if args.action == "status":
         return asyncio.run(commands.campaign_status(args.name))
     return asyncio.run(commands.steer_campaign(args.name, args.action))
@@ -528,6 +528,10 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
                                "(default 10); it has no agents to pace to")
     campaign.add_argument("--for", dest="seconds", type=float, default=None,
                           help="run: stop dialing after this many seconds")
+    campaign.add_argument("--until-idle", action="store_true",
+                          help="run: stop once nothing is left to dial now and no call is "
+                               "up (leads due later, after a retry delay or when their "
+                               "calling window opens, do not count)")
     campaign.set_defaults(run=_campaign)
 
     accounts = sub.add_parser("accounts", help="import accounts, see the quarantine, "

@@ -15,7 +15,7 @@ from pathlib import Path
 from dialer.errors import LabError
 from dialer.portfolio.model import AnsweredTo
 from lab.number_plan import KEY_SCRIPT_STAY_SECONDS
-from lab.pcap import EVENTS, KEY_GAP_S, KEY_PACKETS, PACKET_S
+from lab.pcap import EVENTS, keying_seconds
 
 SCRIPTS_FILE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "demo_cards.toml"
 PAUSE = ","  # a second's pause in a script
@@ -41,8 +41,7 @@ class KeyScript:
     @property
     def seconds(self) -> float:
         """How long keying it takes (lab.pcap's keys and pauses)."""
-        pauses = self.keys.count(PAUSE)
-        return pauses + (len(self.keys) - pauses) * (KEY_PACKETS * PACKET_S + KEY_GAP_S)
+        return keying_seconds(self.keys)
 
 
 def parse(text: str, where: str = "key scripts") -> dict[str, KeyScript]:

@@ -104,6 +104,13 @@ def keys_pcap(keys: str, ssrc: int = 0x5EC0B21, first_sequence: int = 0,
     return _pcap(packets)
 
 
+def keying_seconds(keys: str) -> float:
+    """How long keys take to press (keys_pcap's timing): a second per
+    ',', a key's packets and the gap after it per key."""
+    pauses = keys.count(",")
+    return pauses + (len(keys) - pauses) * (KEY_PACKETS * PACKET_S + KEY_GAP_S)
+
+
 def leading_pause(keys: str) -> tuple[float, str]:
     """The seconds of pause (',') before the first key, and the keys after."""
     rest = keys.lstrip(",")

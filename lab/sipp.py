@@ -21,7 +21,7 @@ from lab.config import (
     agent_offsets,
 )
 from lab.greetings import render_greetings
-from lab.pcap import keys_pcap, leading_pause
+from lab.pcap import keying_seconds, keys_pcap, leading_pause
 from lab.pstn_scenario import (
     render_key_scripts,
     render_keying_debtor,
@@ -206,6 +206,13 @@ def call_in(cfg: LabConfig, caller: str, keys: str = "", stay_s: float = 10.0,
     if result.returncode != 0:
         raise LabError(f"the call in from {caller} failed (sipp exit {result.returncode}); "
                        f"see {_sipp_dir(cfg) / 'errors.log'}")
+
+
+def stay_after_keys(keys: str, seconds: float) -> float:
+    """call_in's stay_s for a caller who hangs up seconds after the last of
+    keys (the stay counts from the first key, after the leading pause)."""
+    _, keyed = leading_pause(keys)
+    return keying_seconds(keyed) + seconds
 
 
 def answer_and_key(cfg: LabConfig, keys: str, directory: Path, stay_s: float = 60.0) -> None:

@@ -232,9 +232,10 @@ async def steer_campaign(name: str, action: str) -> int:
     return 0
 
 
-async def run_campaign(name: str, seconds: float | None) -> int:
+async def run_campaign(name: str, seconds: float | None, until_idle: bool = False) -> int:
     """Run a campaign's dialer in this process until the campaign is
-    stopped, seconds pass, or SIGINT/SIGTERM (then calls in flight end)."""
+    stopped, seconds pass, it is idle (with until_idle: nothing left to dial
+    now and no call up), or SIGINT/SIGTERM (then calls in flight end)."""
     settings = load_settings()
     metrics = load_metrics_settings()
     # With a card gateway (RECOBRO_PAYMENT_GATEWAY_URL), debtors may pay by
@@ -254,7 +255,7 @@ async def run_campaign(name: str, seconds: float | None) -> int:
         async with MetricsExporter(metrics, "dialer"):
             # Its error (PostgreSQL gone for good, say) is the command's.
             await run_until_stopped(
-                dialer.run(seconds=seconds, progress=lambda line: print(line, flush=True)),
+                dialer.run(seconds=seconds, until_idle=until_idle, progress=lambda line: print(line, flush=True)),
                 dialer.stop)
     finally:
         await dialer.close()

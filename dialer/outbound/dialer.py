@@ -247,11 +247,26 @@ class CampaignDialer:
 
     # The loop.
 
-    async def run(self, *, seconds: float | None = None,
+    async def idle(self) -> bool:
+        """Nothing left to dial now and no call up: no call in flight (nor
+        any of its events waiting for PostgreSQL), and no ready lead of the
+        campaign's segments due now in a zone whose calling window may be
+        open. Leads due later (a retry delay, Reg F, a window that opens
+        later) do not count."""
+        if self._calls or self.engine.journal.waiting:
+            return False
+        now = self.clock()
+        async with self.pool.acquire() as connection:
+            zones = await leads.due_zones(connection, self.campaign.id, self.campaign.segments,
+                                          now)
+        return not any(zone_may_be_open(self.campaign.window_profile, z, now) for z in zones)
+
+    async def run(self, *, seconds: float | None = None, until_idle: bool = False,
                   progress: Callable[[str], None] | None = None) -> Tally:
         """Dial while the campaign is running (pausing while it is paused)
-        until it is stopped or seconds have passed; then let the calls in
-        flight end."""
+        until it is stopped, seconds have passed or, with until_idle, it is
+        idle (nothing left to dial now and no call up); then let the calls
+        in flight end."""
         loop = asyncio.get_running_loop()
         until = None if seconds is None else loop.time() + seconds
         next_progress = loop.time()
@@ -269,6 +284,9 @@ class CampaignDialer:
                 if state is CampaignState.RUNNING:
                     await self.tick()
                 await self.keep_history()
+                if until_idle and await self.idle():
+                    say("idle: nothing left to dial now and no call up")
+                    break
             except CONNECTION_LOST as error:
                 # No call is placed while the dialer cannot record it.
                 ride_out = self.settings.db_ride_out_s

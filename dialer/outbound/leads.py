@@ -166,6 +166,17 @@ async def set_aside(connection: asyncpg.Connection, campaign_id: int, account_id
         "VALUES ($1, $2, $3, $4, $5, $6)", campaign_id, account_id, stage, rule, detail, now)
 
 
+async def due_zones(connection: asyncpg.Connection, campaign_id: int,
+                    segments: Sequence[Segment], now: datetime) -> list[str]:
+    """The zones of the campaign's ready leads of segments that are due now
+    (their retry delay over)."""
+    rows = await connection.fetch(
+        "SELECT DISTINCT time_zone FROM leads WHERE campaign_id = $1 AND state = 'ready' "
+        "AND next_callable_at <= $3 AND segment = ANY ($2::text[])",
+        campaign_id, [s.value for s in segments], now)
+    return [r["time_zone"] for r in rows]
+
+
 async def ready_zones(connection: asyncpg.Connection, campaign_id: int) -> list[str]:
     """The zones of the campaign's ready leads."""
     rows = await connection.fetch(

@@ -60,6 +60,10 @@ def apply_migrations(database_url: str) -> int:
         # A user without the right to create tables, say, or the server gone.
         raise DatabaseError(f"PostgreSQL at {where} (DATABASE_URL) refused the migrations: "
                             f"{_first_line(error)}") from None
+    finally:
+        # yoyo never closes it: the session would stay until the backend is
+        # collected, keeping the database in use (a template cannot be copied).
+        backend.connection.close()
     return len(pending)
 
 

@@ -61,6 +61,8 @@ CONFIRM_DURING_LAST_FOUR = f"{pause(6)}1"
 CAPTURE_KEYS = "1" + keyed_card(APPROVED_CARD) + CONFIRM_DURING_LAST_FOUR
 AFTER_KEY = "9"  # pressed once the capture is over: the agent gets it again
 KEYS = pause(8) + CAPTURE_KEYS + pause(40) + AFTER_KEY
+# The debtor hangs up this long after the AFTER_KEY (its events take 0.2 s).
+AFTER_THE_LAST_KEY_S = 8.0
 # ivr.runner's line when Asterisk refuses to stop a prompt a key interrupted.
 NOT_STOPPED = re.compile(r"ivr\.runner: call \S+: playback \S+ not stopped: .*"
                          r"500 .*Could not stop playback")
@@ -69,17 +71,23 @@ MASK_HZ = 1000.0  # dialer.payments.assisted.MASK_TONE
 PAYS_WITH_AGENT = key_scripts.load()["05"]
 
 
+# A tone's dropout this short does not end its burst: on a loaded machine
+# one key's mask was heard broken by 80 ms of silence. Keys' masks come
+# 0.26 s apart at the least (a key's 160 ms and lab.pcap's 0.3 s gap).
+BURST_GAP_BLOCKS = 8  # 160 ms
+
+
 def tone_bursts(audio: Audio, frequency: float, block: int = 160) -> list[float]:
     """Starts (seconds into audio) of bursts where one tone holds most of
     the audio's energy: Goertzel power per 20 ms block against the block's
-    own energy."""
+    own energy; a burst ends after BURST_GAP_BLOCKS blocks without it."""
     samples = audio.samples.astype(np.float64)
     count = len(samples) // block
     blocks = samples[:count * block].reshape(count, block)
     power = 2 * goertzel_power(blocks, [frequency], audio.rate)[:, 0] / block ** 2
     energy = np.mean(blocks ** 2, axis=1)
-    loud = (power > 0.5 * energy) & (energy > 1e4)
-    starts = [i for i in range(count) if loud[i] and (i == 0 or not loud[i - 1])]
+    loud = np.flatnonzero((power > 0.5 * energy) & (energy > 1e4))
+    starts = [int(i) for n, i in enumerate(loud) if n == 0 or i - loud[n - 1] > BURST_GAP_BLOCKS]
     return [i * block / audio.rate for i in starts]
 
 
@@ -129,7 +137,8 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
                 socket = await session.ws_connect(f"{api_url(lab_config)}/agents/{AGENT}/events")
                 listening = asyncio.create_task(_collect(socket, events))
                 debtor = threading.Thread(target=sipp.call_in, args=(lab_config, CALLER),
-                                          kwargs={"keys": KEYS, "stay_s": 100})
+                                          kwargs={"keys": KEYS, "stay_s": sipp.stay_after_keys(
+                                              KEYS, AFTER_THE_LAST_KEY_S)})
                 debtor.start()
                 # The agent knows the call by its screen pop, sent before the
                 # phone rings; the payment is asked for once it is connected.

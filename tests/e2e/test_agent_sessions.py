@@ -126,7 +126,7 @@ async def test_an_agent_on_a_session_takes_debtors_in_a_row_untouched(lab_config
                 await wait_for(fresh_database, "SELECT state FROM agents WHERE endpoint = "
                                f"'{agent.endpoint}'", "ready")
                 rang = len([e for e in phone.events if e.type == "CALL_INCOMING"])
-                await run(env, "campaign", "run", "shift", "--for", "45", timeout=180)
+                await run(env, "campaign", "run", "shift", "--until-idle", timeout=180)
                 # Nobody touched the phone: no call rang it after the session's.
                 assert [e.type for e in phone.events].count("CALL_INCOMING") == rang == 1
                 assert "CALL_CLOSED" not in [e.type for e in phone.events]

@@ -173,12 +173,12 @@ async def _fetch(url: str, query: str) -> list:
 TALKERS = 8
 
 
-async def _talking_campaign(lab_config, url: str, tmp_path, name: str, seconds: int = 40,
-                            **env_extra: str):
+async def _talking_campaign(lab_config, url: str, tmp_path, name: str, **env_extra: str):
     """A progressive campaign of TALKERS debtors who talk 8 s, the agents
-    logged in, and its dialer started (`campaign run --for seconds`,
-    env_extra in its environment) once the four agents talk to the first
-    four; the CLI's environment and the dialer's process."""
+    logged in, and its dialer started (`campaign run --until-idle`: it
+    ends once every debtor was dialed and no call is up, however long the
+    fault held it; env_extra in its environment) once the four agents talk
+    to the first four; the CLI's environment and the dialer's process."""
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
     accounts = tmp_path / "accounts.csv"
     accounts.write_text("reference,debtor_name,balance,days_past_due,phone1\n" + "".join(
@@ -191,8 +191,7 @@ async def _talking_campaign(lab_config, url: str, tmp_path, name: str, seconds: 
               "00:00-24:00", "--wrap-up", "0")
     await run(env, "campaign", "start", name)
     dialer = await asyncio.create_subprocess_exec(
-        "recobro", "campaign", "run", name, "--for", str(seconds),
-        stdin=asyncio.subprocess.DEVNULL,
+        "recobro", "campaign", "run", name, "--until-idle", stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**env, **env_extra})
     for _ in range(300):
@@ -234,7 +233,7 @@ async def test_postgres_restarted_mid_campaign_loses_no_outcome_and_no_event(
     is dialed twice, and each call's hang-up, which came during the
     outage, is in its events."""
     url = fresh_database
-    env, dialer = await _talking_campaign(lab_config, url, tmp_path, "restart", seconds=60)
+    env, dialer = await _talking_campaign(lab_config, url, tmp_path, "restart")
     try:
         await asyncio.to_thread(postgres.stop, lab_config)
         await asyncio.sleep(30)  # the debtors hang up after 8 s on the line
@@ -290,7 +289,7 @@ async def test_postgres_silent_for_30_s_mid_campaign_loses_no_outcome_and_no_eve
     proxy = await CutProxy(port).start()
     try:
         env, dialer = await _talking_campaign(
-            lab_config, url, tmp_path, "silent", seconds=70,
+            lab_config, url, tmp_path, "silent",
             DATABASE_URL=url.replace(f":{port}/", f":{proxy.port}/"))
         proxy.silence(30.0)
         stdout, stderr = await asyncio.wait_for(dialer.communicate(), 240)
@@ -327,7 +326,7 @@ async def test_a_silent_asterisk_link_mid_campaign_loses_no_call(lab_config, fre
                else {"RECOBRO_ARI_URL": f"http://127.0.0.1:{proxy.port}"})
     try:
         env, dialer = await _talking_campaign(lab_config, url, tmp_path, f"silent-{link}",
-                                              seconds=70, **through)
+                                              **through)
         proxy.silence(20.0)
         _, stderr = await asyncio.wait_for(dialer.communicate(), 240)
     finally:

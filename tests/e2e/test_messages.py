@@ -102,7 +102,7 @@ def test_a_silent_hang_up_and_a_machine_get_one_text_each_and_stop_stops(
     cli(lab_config, url, "template", "set", "--campaign", "msgs", "--trigger", "machine",
         "--channel", "sms", "--language", "en", "--text", MACHINE_EN)
     cli(lab_config, url, "campaign", "start", "msgs")
-    cli(lab_config, url, "campaign", "run", "msgs", "--for", "20", timeout=240)
+    cli(lab_config, url, "campaign", "run", "msgs", "--until-idle", timeout=240)
     results = {r["reference"]: r["result"] for r in asyncio.run(fetch(
         url, "SELECT c.reference, a.result FROM attempts a JOIN accounts c "
              "ON c.id = a.account_id"))}
@@ -159,7 +159,7 @@ def test_a_silent_hang_up_and_a_machine_get_one_text_each_and_stop_stops(
     cli(lab_config, url, "accounts", "import", str(later))
     asyncio.run(fetch(url, "UPDATE leads SET next_callable_at = now() - interval '1 hour', "
                            "state = 'ready' WHERE state = 'ready' OR state = 'done'"))
-    cli(lab_config, url, "campaign", "run", "msgs", "--for", "8", timeout=120)
+    cli(lab_config, url, "campaign", "run", "msgs", "--until-idle", timeout=120)
     dialed = [r["reference"] for r in asyncio.run(fetch(
         url, "SELECT c.reference FROM attempts a JOIN accounts c ON c.id = a.account_id "
              "ORDER BY a.started_at"))]

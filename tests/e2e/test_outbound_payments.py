@@ -61,16 +61,18 @@ def press_to_pay_campaign(lab_config, url: str, tmp_path: Path, name: str,
     cli(lab_config, url, "campaign", "start", name)
 
 
-def run_dialer(lab_config, url: str, tmp_path: Path, name: str, seconds: int) -> str:
-    """`recobro campaign run` for seconds (then its calls end), logging at
+def run_dialer(lab_config, url: str, tmp_path: Path, name: str, seconds: int | None) -> str:
+    """`recobro campaign run` for seconds, or None: until it is idle (every
+    lead due was dialed and no call is up); then its calls end. It logs at
     DEBUG to desk.log (searched for cards); its output."""
+    bound = ["--until-idle"] if seconds is None else ["--for", str(seconds)]
     with (tmp_path / "desk.log").open("a") as log:
         done = subprocess.run(
-            ["recobro", "campaign", "run", name, "--for", str(seconds)],
+            ["recobro", "campaign", "run", name, *bound],
             env=cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url,
                         RECOBRO_LOG_LEVEL="DEBUG"),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
-            timeout=seconds + 200, check=False)
+            timeout=(seconds or 200) + 200, check=False)
     assert done.returncode == 0, (tmp_path / "desk.log").read_text()[-3000:]
     return done.stdout
 
@@ -87,10 +89,12 @@ def test_a_press_to_pay_campaign_takes_payments_and_tells_a_wrong_party_nothing(
     press_to_pay_campaign(lab_config, url, tmp_path, "press-to-pay",
                           (PAYS, DECLINED_THEN_PAYS, WRONG_PARTY))
     with capture_lab(lab_config, tmp_path / "calls.pcap") as capture:
-        # Dialing lasts longer than the longest script (a declined card,
-        # then another): nobody is dialed twice (a served debtor waits Reg
-        # F's 7 days, a wrong party the hung-up retry delay).
-        output = run_dialer(lab_config, url, tmp_path, "press-to-pay", 170)
+        # Dialing goes on until the longest script (a declined card, then
+        # another) has ended and no lead is due: nobody is dialed twice (a
+        # served debtor waits Reg F's 7 days, a wrong party the hung-up
+        # retry delay).
+        output = run_dialer(lab_config, url, tmp_path, "press-to-pay", None)
+    assert "idle: nothing left to dial now and no call up" in output, output
     attempts = {r["reference"]: r for r in asyncio.run(fetch(
         url, "SELECT c.reference, a.result, a.agent FROM attempts a "
              "JOIN accounts c ON c.id = a.account_id"))}

@@ -143,6 +143,7 @@ class ScriptedEngine:
         self.clock = clock
         self.outcome_of = outcome_of
         self.placed: list[tuple[str, datetime]] = []
+        self.journal = SimpleNamespace(waiting=0)  # no call event waits: no outage here
 
     def add_listener(self, listener):
         pass
@@ -282,3 +283,36 @@ async def test_pause_resume_and_stop_are_obeyed(pool, tmp_path, fresh_database):
     await dialer.run(seconds=30)  # returns at the first tick: the campaign is stopped
     assert len(engine.placed) == placed
     await lock.close()
+
+
+async def test_run_until_idle_returns_once_nothing_is_due_and_no_call_is_up(
+        pool, tmp_path, fresh_database):
+    """`campaign run --until-idle`: the loop dials each lead due now once
+    and returns by itself, though no --for bounds it: every call ended
+    busy (each lead due again only after its retry delay), and the leads
+    still due are in zones whose calling window is closed."""
+    await load_accounts(pool, tmp_path, us_accounts(8))
+    store = CampaignStore(pool)
+    c_id = await store.create(campaign("idle"))
+    await store.steer("idle", CampaignAction.START)
+    await pool.execute("UPDATE agents SET state = 'ready'")
+    # 08:30 in New York: its window (08:00-21:00) is open; not yet in the
+    # other three zones.
+    now = datetime(2026, 11, 24, 13, 30, tzinfo=UTC)
+    engine = ScriptedEngine(pool, lambda: now, lambda number: CallOutcome.BUSY)
+    lock = await asyncpg.connect(fresh_database)
+    dialer = CampaignDialer(SETTINGS, engine, await store.load("idle"), lock,
+                            clock=lambda: now)
+    await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
+    await store.refresh_leads(c_id)
+    assert not await dialer.idle()  # New York's leads are due
+    # Not idle, it would run until the bound, and fail here.
+    await asyncio.wait_for(dialer.run(until_idle=True), 60)
+    await lock.close()
+    new_york = [number_of(i) for i in range(8) if number_of(i).startswith("+1212")]
+    assert sorted(number for number, _ in engine.placed) == sorted(new_york)
+    due = await pool.fetch("SELECT a.reference FROM leads l JOIN accounts a "
+                           "ON a.id = l.account_id WHERE l.state = 'ready' "
+                           "AND l.next_callable_at <= $1", now)
+    assert len(due) == 8 - len(new_york)  # due, in zones still closed
+    assert await dialer.idle()
