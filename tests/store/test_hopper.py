@@ -46,7 +46,8 @@ AREA_CODES = {"America/New_York": "212", "America/Chicago": "312",
 
 # What a dialer reads of its settings beside the engine's (which is fake here).
 SETTINGS = SimpleNamespace(callback_number="+15550100000", agent_caller_id=AgentCallerId.DEBTOR,
-                           db_ride_out_s=RIDE_OUT_S)
+                           db_ride_out_s=RIDE_OUT_S,
+                           ari=SimpleNamespace(inbound_app="recobro-inbound"))
 
 
 def campaign(name: str, mode: DialMode = DialMode.PROGRESSIVE, max_attempts: int = 50) -> Campaign:
@@ -143,7 +144,8 @@ class ScriptedEngine:
         self.clock = clock
         self.outcome_of = outcome_of
         self.placed: list[tuple[str, datetime]] = []
-        self.journal = SimpleNamespace(waiting=0)  # no call event waits: no outage here
+        # No call event waits: no outage here, and PostgreSQL keeps up.
+        self.journal = SimpleNamespace(waiting=0, behind=False)
 
     def add_listener(self, listener):
         pass
