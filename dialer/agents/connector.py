@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from dialer.agents.freed import FreedAgents
 from dialer.agents.state import MISSED_CALL, SESSION_HUNG_UP, UNREACHABLE
 from dialer.agents.store import AgentStore
 from dialer.calls.caller_id import AgentCallerId, Debtor, agent_caller_id
@@ -122,6 +123,9 @@ class AgentConnector:
         self.ride_out_s = ride_out_s
         self.pool = pool
         self.agents = AgentStore(pool)
+        # Calls waiting for an agent wake when one comes free (the process
+        # that runs the connector starts and stops its LISTEN).
+        self.freed = FreedAgents(pool, control.clock)
         self.wrap_up_s = wrap_up_s
         self.caller_id = caller_id
         self.agent_caller_id = agent_caller_id

@@ -48,8 +48,9 @@ QUEUED_FLOW = "queued"
 IDENTIFIED_BY_TRANSFER = "transfer"  # inbound_calls.identified_by
 KEY_TRIES = 2
 AGENT_RING_S = 10.0
-# How often a caller waiting in line looks for a free agent: seconds of
-# waiting are normal here (an answered outbound debtor polls far more often).
+# How often a caller waiting in line looks for the call-back key, and for a
+# free agent while agents coming free are not heard (dialer.agents.freed):
+# seconds of waiting are normal here (an answered debtor polls more often).
 QUEUE_POLL_S = 0.25
 LONGEST_WAIT_S = 600.0
 ANNOUNCE_EVERY_S = 30.0  # place in line and the call-back offer, over the music
@@ -155,10 +156,13 @@ class InboundDesk:
         announcement = asyncio.create_task(run_flow(Announcement(position), self.control,
                                                     call_id, events))
         try:
-            while not (await asyncio.wait([announcement], timeout=QUEUE_POLL_S))[0]:
+            while not announcement.done():
+                mark = self.connector.freed.mark()
                 agent = await free(self.control.clock())
                 if agent is not None:
                     return False, agent
+                await self.connector.freed.wait(mark, [announcement], QUEUE_POLL_S,
+                                                ANNOUNCE_EVERY_S)
             return bool(announcement.result()), None
         finally:
             if not announcement.done():
@@ -228,6 +232,7 @@ class InboundDesk:
         self._waiting.append(call_id)
         try:
             while not events.ended.done() and loop.time() < give_up:
+                mark = self.connector.freed.mark()
                 agent, found = found or await free(self.control.clock()), None
                 if agent is not None:
                     if on_hold:
@@ -286,6 +291,9 @@ class InboundDesk:
                 if not on_hold and not events.ended.done():
                     await self.control.hold(call_id, True)
                     on_hold = True
-                await asyncio.wait([events.ended], timeout=QUEUE_POLL_S)
+                # The call-back key, pressed over the music, is looked for
+                # this often too.
+                await self.connector.freed.wait(mark, [events.ended], QUEUE_POLL_S, min(
+                    QUEUE_POLL_S, give_up - loop.time(), next_announcement - loop.time()))
         finally:
             self._waiting.remove(call_id)

@@ -34,6 +34,8 @@ async def serve(settings: Settings, wrap_up_s: float, region: str,
             connector = AgentConnector(engine, engine.store.pool, wrap_up_s,
                                        settings.caller_id, settings.db_ride_out_s,
                                        settings.agent_caller_id)
+            await connector.freed.start(settings.database_url)
+            stack.push_async_callback(connector.freed.stop)
             payments = None
             if gateway is not None:
                 wired = await stack.enter_async_context(

@@ -62,7 +62,7 @@ MESSAGES = Counter("recobro_messages_total",
                    registry=REGISTRY)
 LINK_UP = Gauge("recobro_link_up",
                 "1 while a link the process keeps is up (ami, ari: Asterisk's; "
-                "agent_events: PostgreSQL's LISTEN), else 0.", ["link"], registry=REGISTRY)
+                "agent_events, agents_freed: PostgreSQL LISTENs), else 0.", ["link"], registry=REGISTRY)
 LINK_RECONNECTS = Counter("recobro_link_reconnects_total",
                           "Times a link the process keeps was lost and opened again.",
                           ["link"], registry=REGISTRY)

@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 
 CAMPAIGN_FLOW = "campaign"
 AMD_MACHINE = "MACHINE"  # AMDSTATUS of an answering machine
-# How often an answered debtor looks for a free agent: the 2-second rule
-# leaves no time to wait longer (a waiting inbound caller polls less often).
+# How often an answered debtor looks for a free agent while agents coming
+# free are not heard (dialer.agents.freed): the 2-second rule leaves no
+# time to wait longer (a waiting inbound caller polls less often).
 AGENT_POLL_S = 0.02
 
 
@@ -146,10 +147,12 @@ class AnsweredCalls:
         elapsed = max(0.0, (self.control.clock() - (verdict_at or answered_at)).total_seconds())
         deadline = loop.time() + AGENT_DEADLINE.total_seconds() - elapsed
         while loop.time() < deadline and not events.ended.done():
+            mark = self.connector.freed.mark()
             agent = await self.connector.agents.reserve(attempt_id, self.control.clock(),
                                               self._needs_of(call_id))
             if agent is None:
-                await asyncio.wait([events.ended], timeout=AGENT_POLL_S)
+                await self.connector.freed.wait(mark, [events.ended], AGENT_POLL_S,
+                                                deadline - loop.time())
                 continue
             try:
                 connected_at = await self.connector.connect(
