@@ -88,13 +88,18 @@ async def test_an_agent_freed_while_the_call_looked_is_not_missed(pool, freed):
     await asyncio.wait_for(freed.wait(mark, [], 0.02, 30.0), 0.05)
 
 
-async def test_a_wrap_up_wakes_the_waiting_call_when_it_ends(pool, freed):
-    store = AgentStore(pool)
+async def a_call_then_wrap_up(store: AgentStore, seconds: float) -> None:
+    """The agent logs in, takes a call that ends now, and wraps up."""
     now = datetime.now(UTC)
     await store.act(AGENT, AgentAction.LOG_IN, now)
-    await store.reserve(uuid.uuid4(), now, ANYONE)
+    assert await store.reserve(uuid.uuid4(), now, ANYONE) == AGENT
     await store.on_call(AGENT, now)
-    await store.wrap_up(AGENT, now, 0.6)
+    await store.wrap_up(AGENT, now, seconds)
+
+
+async def test_a_wrap_up_wakes_the_waiting_call_when_it_ends(pool, freed):
+    store = AgentStore(pool)
+    await a_call_then_wrap_up(store, 0.6)
     await asyncio.sleep(0.1)
     loop = asyncio.get_running_loop()
     mark = freed.mark()
@@ -108,11 +113,7 @@ async def test_a_wrap_up_wakes_the_waiting_call_when_it_ends(pool, freed):
 async def test_wrap_ups_running_before_the_listen_began_wake_their_waiters(
         pool, fresh_database):
     store = AgentStore(pool)
-    now = datetime.now(UTC)
-    await store.act(AGENT, AgentAction.LOG_IN, now)
-    await store.reserve(uuid.uuid4(), now, ANYONE)
-    await store.on_call(AGENT, now)
-    await store.wrap_up(AGENT, now, 0.6)
+    await a_call_then_wrap_up(store, 0.6)
     freed = FreedAgents(pool, lambda: datetime.now(UTC))
     await freed.start(fresh_database)
     try:
