@@ -37,7 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dialer.calls.outcome import AttemptResult
 from dialer.errors import ConfigError
 from dialer.settings import Settings
-from lab.bench_payments import RECOBRO, BenchDatabase, recobro_env
+from lab.bench_db import RECOBRO, BenchDatabase, recobro_env
 from lab.config import LabConfig
 from lab.number_plan import Behaviour, lab_number
 

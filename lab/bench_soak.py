@@ -23,8 +23,8 @@ from dialer.calls.outcome import AttemptResult
 from dialer.errors import ConfigError
 from dialer.settings import Settings
 from lab.asterisk import channel_count
+from lab.bench_db import BenchDatabase
 from lab.bench_load import TALK_S, prepare_campaign, recobro, start_dialers
-from lab.bench_payments import BenchDatabase
 from lab.config import LabConfig
 
 SAMPLE_S = 60.0
