@@ -36,6 +36,14 @@ class BenchDatabase:
             connection.execute(f"DROP DATABASE {self.name} WITH (FORCE)")
 
 
+def bench_connection(url: str) -> psycopg.Connection:
+    """The bench's own connection to url's database, for the whole run. In
+    autocommit, each query is a transaction of its own: PostgreSQL's
+    statistics are read afresh each time, not as the transaction first saw
+    them."""
+    return psycopg.connect(url, autocommit=True)
+
+
 def recobro_env(cfg: LabConfig, url: str) -> dict[str, str]:
     """The environment of a Recobro command on the lab's settings and url's database."""
     return {**os.environ, "RECOBRO_ENV_FILE": str(cfg.env_file), "DATABASE_URL": url}
