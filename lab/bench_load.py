@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from io import StringIO
@@ -280,10 +280,15 @@ def start_dialers(cfg: LabConfig, url: str, work: Path, out_dir: Path, name: str
     return dialers
 
 
-def _each(scrapes: Iterable[Scrape | None]) -> tuple[Scrape, ...] | None:
+def _each(dialers: Sequence[Dialer]) -> tuple[Scrape, ...] | None:
     """Every dialer's scrape of one round; None when one did not answer."""
-    round_ = tuple(scrapes)
-    return None if any(s is None for s in round_) else round_  # type: ignore[return-value]
+    round_: list[Scrape] = []
+    for dialer in dialers:
+        scrape = dialer.scrape()
+        if scrape is None:
+            return None
+        round_.append(scrape)
+    return tuple(round_)
 
 
 def _summed(round_: tuple[Scrape, ...]) -> Scrape:
@@ -379,7 +384,7 @@ def run_step(cfg: LabConfig, url: str, db: psycopg.Connection, work: Path, out_d
             if not window and now >= began + RAMP_S:
                 window.append((now, datetime.now(UTC)))
                 db_writes.append(_db_snapshot(db))
-            round_ = _each(d.scrape() for d in processes)
+            round_ = _each(processes)
             if round_ is not None:
                 rounds.append(round_)
             if now >= next_progress and len(rounds) > 1:
