@@ -64,6 +64,9 @@ pytestmark = pytest.mark.lab
 # The debtor's greeting runs from 0.3 s to about 13.5 s after the answer;
 # the debtor hangs up at 30 s.
 NUMBER = "+12125559300"
+# The same greeting from a debtor who stays 99 s (the plan's longest), for
+# a test that ends the call itself once it has what it looks for.
+STAYING = "+12125559990"
 WARM_S = 1.5  # the three talk before the first agent leaves
 WRAP_UP_S = 60
 HEAR_PLACE_S = 1.5  # of its place in line, the debtor sent to the queue hears at least
@@ -270,13 +273,14 @@ async def test_a_warm_transfer_to_another_agent_completed_by_hanging_up(
     heard_the_greeting(lab_config, cap.path, second.sip_port, since=left.end)
 
 
-async def shift(lab_config, url: str, tmp_path, skills: dict[str, str]) -> dict[str, str]:
-    """The debtor at NUMBER, the agents' skills (none logged in), a
+async def shift(lab_config, url: str, tmp_path, skills: dict[str, str],
+                number: str = NUMBER) -> dict[str, str]:
+    """The debtor at number, the agents' skills (none logged in), a
     progressive campaign "shift" with a wrap-up of WRAP_UP_S."""
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
     accounts = tmp_path / "accounts.csv"
     accounts.write_text("reference,debtor_name,balance,days_past_due,phone1,language\n"
-                        f"T-1,Rosa,420.50,40,{NUMBER},es\n")
+                        f"T-1,Rosa,420.50,40,{number},es\n")
     await run(env, "accounts", "import", str(accounts))
     for agent, agent_skills in skills.items():
         await run(env, "agent", "skills", agent, "--skills", agent_skills)
@@ -286,14 +290,27 @@ async def shift(lab_config, url: str, tmp_path, skills: dict[str, str]) -> dict[
     return env
 
 
+def ari(lab_config) -> tuple[str, dict[str, str]]:
+    """The lab's ARI: its URL and the headers that authenticate to it."""
+    settings = read_env_file(lab_config.env_file)
+    return settings["RECOBRO_ARI_URL"], {"Authorization": aiohttp.encode_basic_auth(
+        settings["RECOBRO_ARI_USER"], settings["RECOBRO_ARI_PASSWORD"])}
+
+
 async def line_home(lab_config, line: str) -> list[str]:
     """The channels in a session line's own bridge (ARI)."""
-    settings = read_env_file(lab_config.env_file)
-    ari = {"Authorization": aiohttp.encode_basic_auth(settings["RECOBRO_ARI_USER"],
-                                                      settings["RECOBRO_ARI_PASSWORD"])}
-    async with aiohttp.ClientSession(headers=ari) as session, session.get(
-            f"{settings['RECOBRO_ARI_URL']}/ari/bridges/{line}") as response:
+    url, headers = ari(lab_config)
+    async with aiohttp.ClientSession(headers=headers) as session, session.get(
+            f"{url}/ari/bridges/{line}") as response:
         return list((await response.json())["channels"])
+
+
+async def hang_up(lab_config, channel: str) -> None:
+    """Asterisk hangs the channel up (ARI): the test ends a call itself."""
+    url, headers = ari(lab_config)
+    async with aiohttp.ClientSession(headers=headers) as session, session.delete(
+            f"{url}/ari/channels/{channel}") as response:
+        assert response.status == 204, await response.text()
 
 
 @dataclass(frozen=True)
@@ -551,10 +568,13 @@ async def test_an_agent_on_a_session_sends_the_debtor_to_self_service_and_keeps_
         lab_config, fresh_database, tmp_path):
     """baresip on a session (agent1004) sends its debtor to self-service
     from the CLI: the debtor leaves the session's bridge and hears the
-    menu; the line stays up, alone in its bridge, the agent in wrap-up."""
+    menu; the line stays up, alone in its bridge, the agent in wrap-up.
+    The debtor would stay 99 s: the test hangs the call up once the menu
+    has played."""
     agent = lab_config.agents[3]
     url = fresh_database
-    env = await shift(lab_config, url, tmp_path, {agent.endpoint: "language:es=3"})
+    env = await shift(lab_config, url, tmp_path, {agent.endpoint: "language:es=3"},
+                      number=STAYING)
     api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
     async with services(lab_config, env), session_call(lab_config, url, env, agent, tmp_path,
                                                         "session-cold.pcap") as session:
@@ -565,9 +585,14 @@ async def test_an_agent_on_a_session_sends_the_debtor_to_self_service_and_keeps_
                        f"'{agent.endpoint}'", "wrap_up")
         sent_at = time.time()
         home_after = await line_home(lab_config, session.line)
+        # The menu is the first prompt the debtor hears once sent.
+        await wait_for(url, "SELECT count(*) > 0 FROM call_events WHERE call_id = "
+                       f"'{session.call}' AND kind = 'playback_finished' AND id > (SELECT id "
+                       "FROM call_events WHERE kind = 'sent_to_service')", True, timeout_s=30)
+        await hang_up(lab_config, session.call)
     assert home_after == [session.line]
     debtor = received(session.cap.path, lab_config.sip_port,
-                      lab_config.pstn_port).by_number(NUMBER)
+                      lab_config.pstn_port).by_number(STAYING)
     menu = debtor.match(reference(lab_config, self_service.MENU, "es", tmp_path))
     assert menu.found(), menu
     assert debtor.audio.start + menu.offset > sent_at - 1.0, (menu.offset, sent_at)
