@@ -54,8 +54,9 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
 
 
 async def _ask_api(api: ApiSettings, what: str, path: str,
-                   body: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
-    """POST to the `recobro api` at api (RECOBRO_API_HOST, RECOBRO_API_PORT,
+                   body: dict[str, str] | None = None,
+                   method: str = "POST") -> tuple[int, dict[str, object]]:
+    """POST (or method) to the `recobro api` at api (RECOBRO_API_HOST, RECOBRO_API_PORT,
     with RECOBRO_API_TOKEN), whose Stasis application does what is asked;
     its status and JSON answer. ConfigError (naming what) when it cannot be
     asked."""
@@ -66,8 +67,8 @@ async def _ask_api(api: ApiSettings, what: str, path: str,
     try:
         async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=API_REQUEST_TIMEOUT_S)) as session, \
-                session.post(url, json=body,
-                             headers={"Authorization": f"Bearer {api.token}"}) as response:
+                session.request(method, url, json=body,
+                                headers={"Authorization": f"Bearer {api.token}"}) as response:
             answer = await response.json(content_type=None)
     except (TimeoutError, aiohttp.ClientError, ValueError) as error:
         raise ConfigError(f"{what}: cannot reach `recobro api` at {url} "
@@ -107,6 +108,22 @@ async def supervise(call: str, mode: str, supervisor: str) -> int:
         raise ConfigError(f"supervise {call_id}: refused: {body.get('error', body)}")
     print(f"call {call_id}: calling supervisor {supervisor} to {mode} (line {body['line']}, "
           f"agent's channel {body['agent']}); it joins once answered")
+    return 0
+
+
+async def stop_supervising(call: str, supervisor: str) -> int:
+    """Ask `recobro api` to stop the supervisor's supervision of a live
+    call: the supervisor's phone is hung up, the call goes on."""
+    try:
+        call_id = uuid.UUID(call)
+    except ValueError:
+        raise ConfigError(f"supervise: CALL_ID {call!r} is not a call's id (a UUID)") from None
+    status, body = await _ask_api(load_settings().api, "supervise --stop",
+                                  f"/attempts/{call_id}/monitor/{supervisor}", method="DELETE")
+    if status != 200:
+        raise ConfigError(f"supervise {call_id} --stop: refused: {body.get('error', body)}")
+    print(f"call {call_id}: supervisor {supervisor} stopped ({body['mode']}, line "
+          f"{body['line']} hung up); the call goes on")
     return 0
 
 
