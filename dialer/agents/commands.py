@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import aiohttp
 
@@ -56,8 +57,8 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
 async def _ask_api(api: ApiSettings, what: str, path: str,
                    body: dict[str, str] | None = None,
                    method: str = "POST") -> tuple[int, dict[str, object]]:
-    """POST (or method) to the `recobro api` at api (RECOBRO_API_HOST, RECOBRO_API_PORT,
-    with RECOBRO_API_TOKEN), whose Stasis application does what is asked;
+    """POST (or method) to the `recobro api` at api (RECOBRO_API_HOST,
+    RECOBRO_API_PORT, with RECOBRO_API_TOKEN), whose Stasis application does what is asked;
     its status and JSON answer. ConfigError (naming what) when it cannot be
     asked."""
     if not api.token:
@@ -118,8 +119,11 @@ async def stop_supervising(call: str, supervisor: str) -> int:
         call_id = uuid.UUID(call)
     except ValueError:
         raise ConfigError(f"supervise: CALL_ID {call!r} is not a call's id (a UUID)") from None
+    # Quoted whole: a name that cannot be an endpoint gets the API's 400
+    # naming the field, not a path of its own.
     status, body = await _ask_api(load_settings().api, "supervise --stop",
-                                  f"/attempts/{call_id}/monitor/{supervisor}", method="DELETE")
+                                  f"/attempts/{call_id}/monitor/{quote(supervisor, safe='')}",
+                                  method="DELETE")
     if status != 200:
         raise ConfigError(f"supervise {call_id} --stop: refused: {body.get('error', body)}")
     print(f"call {call_id}: supervisor {supervisor} stopped ({body['mode']}, line "
