@@ -95,13 +95,18 @@ async def request_session(api: ApiSettings, endpoint: str) -> str:
     return str(body["line"])
 
 
+def _supervised_call(call: str) -> uuid.UUID:
+    """The call `recobro supervise` names; ConfigError when it is no UUID."""
+    try:
+        return uuid.UUID(call)
+    except ValueError:
+        raise ConfigError(f"supervise: CALL_ID {call!r} is not a call's id (a UUID)") from None
+
+
 async def supervise(call: str, mode: str, supervisor: str) -> int:
     """Ask `recobro api` to call the supervisor's phone (a PJSIP endpoint)
     to listen to, whisper in or barge in on a live call."""
-    try:
-        call_id = uuid.UUID(call)
-    except ValueError:
-        raise ConfigError(f"supervise: CALL_ID {call!r} is not a call's id (a UUID)") from None
+    call_id = _supervised_call(call)
     status, body = await _ask_api(load_settings().api, "supervise",
                                   f"/attempts/{call_id}/monitor",
                                   {"mode": mode, "supervisor": supervisor})
@@ -115,10 +120,7 @@ async def supervise(call: str, mode: str, supervisor: str) -> int:
 async def stop_supervising(call: str, supervisor: str) -> int:
     """Ask `recobro api` to stop the supervisor's supervision of a live
     call: the supervisor's phone is hung up, the call goes on."""
-    try:
-        call_id = uuid.UUID(call)
-    except ValueError:
-        raise ConfigError(f"supervise: CALL_ID {call!r} is not a call's id (a UUID)") from None
+    call_id = _supervised_call(call)
     # Quoted whole: a name that cannot be an endpoint gets the API's 400
     # naming the field, not a path of its own.
     status, body = await _ask_api(load_settings().api, "supervise --stop",
