@@ -12,10 +12,13 @@ up the supervisor's phone alone."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -147,6 +150,49 @@ async def pick_up(phone: Baresip, since: int) -> None:
     await phone.wait_event("CALL_ESTABLISHED", 5, since)
 
 
+@dataclass(frozen=True)
+class Listening:
+    """A supervisor's phone listening to an agent rung for the call: the
+    phone, the capture, the call and the environment the CLI asks the
+    test's API in."""
+
+    supervisor: Baresip
+    cap: Capture
+    call: str
+    api_env: dict[str, str]
+
+
+@contextlib.asynccontextmanager
+async def listening(lab_config, url: str, tmp_path: Path, agent, boss,
+                    pcap: str) -> AsyncIterator[Listening]:
+    """The debtor at NUMBER reaches agent (a sipp phone rung for the call),
+    and boss's phone (baresip saying the supervisor's words) listens to the
+    agent's leg, asked of the test's API, all captured. On the way out the
+    campaign's run is over and the API stopped."""
+    env = await prepare(lab_config, url, tmp_path, [NUMBER], [agent.endpoint])
+    await run(env, "agent", "login", agent.endpoint)
+    api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, boss, tmp_path / "supervisor",
+                           speech=supervisor_speech(tmp_path / "words")) as supervisor:
+            ports, ranges = lab_ports(lab_config)
+            with Capture([*ports, supervisor.sip_port], tmp_path / pcap,
+                         ranges=[*ranges, supervisor.rtp_ports]) as cap:
+                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
+                call = await connected_attempt(url)
+                status, body = await monitor(lab_config, call, {
+                    "mode": "listen", "supervisor": boss.endpoint})
+                assert status == 202, body
+                assert body["agent"] == f"{call}-{agent.endpoint}"  # the agent's leg
+                await pick_up(supervisor, 0)
+                yield Listening(supervisor, cap, call, api_env)
+                await dialer
+    finally:
+        api.terminate()
+        await api.wait()
+
+
 async def connected_attempt(url: str, timeout_s: float = 30.0,
                             table: str = "attempts") -> str:
     """The attempt (or inbound call) once its debtor is with the agent."""
@@ -276,36 +322,18 @@ async def test_a_supervisor_listens_to_an_agent_rung_per_call_then_barges_in(
     supervisor listens to its leg, then barges into the call's bridge and
     the debtor hears the supervisor."""
     agent, boss = lab_config.agents[0], lab_config.agents[2]
-    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
-    await run(env, "agent", "login", agent.endpoint)
-    api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
-    api = await start_api(lab_config, env)
-    try:
-        async with Baresip(lab_config, boss, tmp_path / "supervisor",
-                           speech=supervisor_speech(tmp_path / "words")) as supervisor:
-            ports, ranges = lab_ports(lab_config)
-            with Capture([*ports, supervisor.sip_port], tmp_path / "barge.pcap",
-                         ranges=[*ranges, supervisor.rtp_ports]) as cap:
-                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
-                call = await connected_attempt(fresh_database)
-                status, body = await monitor(lab_config, call, {
-                    "mode": "listen", "supervisor": boss.endpoint})
-                assert status == 202, body
-                assert body["agent"] == f"{call}-{agent.endpoint}"  # the agent's leg
-                await pick_up(supervisor, 0)
-                await asyncio.sleep(LISTEN_S)
-                await supervisor.hangup()
-                since = len(supervisor.events)
-                said = await run(api_env, "supervise", call, "--barge", "--supervisor",
-                                 boss.endpoint)
-                assert f"calling supervisor {boss.endpoint} to barge" in said
-                await pick_up(supervisor, since)
-                await asyncio.sleep(LISTEN_S)
-                await supervisor.hangup()
-                await dialer
-    finally:
-        api.terminate()
-        await api.wait()
+    async with listening(lab_config, fresh_database, tmp_path, agent, boss,
+                         "barge.pcap") as on:
+        supervisor, cap, call = on.supervisor, on.cap, on.call
+        await asyncio.sleep(LISTEN_S)
+        await supervisor.hangup()
+        since = len(supervisor.events)
+        said = await run(on.api_env, "supervise", call, "--barge", "--supervisor",
+                         boss.endpoint)
+        assert f"calling supervisor {boss.endpoint} to barge" in said
+        await pick_up(supervisor, since)
+        await asyncio.sleep(LISTEN_S)
+        await supervisor.hangup()
 
     # Listening to the agent's leg, the supervisor heard the debtor.
     debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
@@ -391,35 +419,18 @@ async def test_a_supervision_stopped_from_the_cli_hangs_up_the_supervisor_alone(
     receives the debtor's greeting after the stop; the call's events say
     who stopped it. Stopping it again, or on an unknown call, is refused."""
     agent, boss = lab_config.agents[0], lab_config.agents[2]
-    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
-    await run(env, "agent", "login", agent.endpoint)
-    api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
-    api = await start_api(lab_config, env)
-    try:
-        async with Baresip(lab_config, boss, tmp_path / "supervisor",
-                           speech=silence(tmp_path / "quiet")) as supervisor:
-            ports, ranges = lab_ports(lab_config)
-            with Capture([*ports, supervisor.sip_port], tmp_path / "stop.pcap",
-                         ranges=[*ranges, supervisor.rtp_ports]) as cap:
-                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
-                call = await connected_attempt(fresh_database)
-                status, body = await monitor(lab_config, call, {
-                    "mode": "listen", "supervisor": boss.endpoint})
-                assert status == 202, body
-                await pick_up(supervisor, 0)
-                await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
-                               "'supervision_started'", 1)
-                await asyncio.sleep(STOP_AFTER_S)
-                said = await run(api_env, "supervise", call, "--stop", "--supervisor",
-                                 boss.endpoint)
-                await supervisor.wait_event("CALL_CLOSED", 5)
-                again = await stop_monitoring(lab_config, call, boss.endpoint)
-                unknown = str(uuid.uuid4())
-                nowhere = await stop_monitoring(lab_config, unknown, boss.endpoint)
-                await dialer
-    finally:
-        api.terminate()
-        await api.wait()
+    async with listening(lab_config, fresh_database, tmp_path, agent, boss,
+                         "stop.pcap") as on:
+        supervisor, cap, call = on.supervisor, on.cap, on.call
+        await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                       "'supervision_started'", 1)
+        await asyncio.sleep(STOP_AFTER_S)
+        said = await run(on.api_env, "supervise", call, "--stop", "--supervisor",
+                         boss.endpoint)
+        await supervisor.wait_event("CALL_CLOSED", 5)
+        again = await stop_monitoring(lab_config, call, boss.endpoint)
+        unknown = str(uuid.uuid4())
+        nowhere = await stop_monitoring(lab_config, unknown, boss.endpoint)
 
     assert f"supervisor {boss.endpoint} stopped (listen" in said, said
     assert again == (409, {"error": f'"supervisor": {boss.endpoint} is supervising the call '
