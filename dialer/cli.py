@@ -20,6 +20,9 @@ from dialer.settings import ENV_FILE_VARIABLE, environment, secrets_of
 from dialer.store.database import REFUSALS, refusal_in_words
 from ivr.prompts import LANGUAGES
 
+# `recobro supervise --stop`: beside the modes, one of which the command takes.
+STOP = "stop"
+
 
 def _lab(args: argparse.Namespace) -> int:
     from lab import lab
@@ -259,6 +262,8 @@ def _agent(args: argparse.Namespace) -> int:
 def _supervise(args: argparse.Namespace) -> int:
     from dialer.agents import commands
 
+    if args.mode == STOP:
+        return asyncio.run(commands.stop_supervising(args.call, args.supervisor))
     return asyncio.run(commands.supervise(args.call, args.mode, args.supervisor))
 
 
@@ -581,13 +586,16 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     agent.set_defaults(run=_agent)
 
     supervise = sub.add_parser("supervise", help="a supervisor's phone listens to a live "
-                                                 "call, whispers to its agent or barges in "
-                                                 "(through `recobro api`)")
+                                                 "call, whispers to its agent or barges in, "
+                                                 "or stops (through `recobro api`)")
     supervise.add_argument("call", help="the call's id (an attempt or an inbound call)")
     modes = supervise.add_mutually_exclusive_group(required=True)
     for mode in SupervisionMode:
         modes.add_argument(f"--{mode.value}", dest="mode", action="store_const",
                            const=mode.value)
+    modes.add_argument(f"--{STOP}", dest="mode", action="store_const", const=STOP,
+                       help="end the supervisor's supervision of the call (its phone is "
+                            "hung up, the call goes on)")
     supervise.add_argument("--supervisor", required=True,
                            help="the PJSIP endpoint of the supervisor's phone")
     supervise.set_defaults(run=_supervise)

@@ -15,7 +15,6 @@ lag p99 over LAG_LIMIT_S, or StasisStart to flow p99 over FLOW_LIMIT_S). Writes 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import platform
@@ -25,19 +24,19 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
-import asyncpg
+import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from dialer.calls.outcome import AttemptResult
 from dialer.errors import ConfigError
 from dialer.settings import Settings
-from lab.bench_payments import RECOBRO, BenchDatabase, recobro_env
+from lab.bench_db import RECOBRO, BenchDatabase, bench_connection, recobro_env
 from lab.config import LabConfig
 from lab.number_plan import Behaviour, lab_number
 
@@ -281,10 +280,15 @@ def start_dialers(cfg: LabConfig, url: str, work: Path, out_dir: Path, name: str
     return dialers
 
 
-def _each(scrapes: Iterable[Scrape | None]) -> tuple[Scrape, ...] | None:
+def _each(dialers: Sequence[Dialer]) -> tuple[Scrape, ...] | None:
     """Every dialer's scrape of one round; None when one did not answer."""
-    round_ = tuple(scrapes)
-    return None if any(s is None for s in round_) else round_  # type: ignore[return-value]
+    round_: list[Scrape] = []
+    for dialer in dialers:
+        scrape = dialer.scrape()
+        if scrape is None:
+            return None
+        round_.append(scrape)
+    return tuple(round_)
 
 
 def _summed(round_: tuple[Scrape, ...]) -> Scrape:
@@ -298,11 +302,11 @@ def _summed(round_: tuple[Scrape, ...]) -> Scrape:
 # dialer's as it sent the Originate: between them Asterisk's own work, the
 # trunk's and the debtor's ring (lab.pstn_scenario.RING_MS).
 _WINDOW_COUNTS = """
-SELECT count(*) FILTER (WHERE originated_at >= $1 AND originated_at < $2),
-       count(*) FILTER (WHERE answered_at >= $1 AND answered_at < $2),
+SELECT count(*) FILTER (WHERE originated_at >= %(since)s AND originated_at < %(until)s),
+       count(*) FILTER (WHERE answered_at >= %(since)s AND answered_at < %(until)s),
        percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (
            ORDER BY extract(epoch FROM answered_at - originated_at))
-           FILTER (WHERE originated_at >= $1 AND originated_at < $2)
+           FILTER (WHERE originated_at >= %(since)s AND originated_at < %(until)s)
 FROM calls
 """
 _DB_WRITES = """
@@ -311,27 +315,21 @@ FROM pg_stat_database WHERE datname = current_database()
 """
 
 
-async def _db_snapshot(url: str) -> tuple[float, float]:
-    connection = await asyncpg.connect(url)
-    try:
-        row = await connection.fetchrow(_DB_WRITES)
-        return float(row[0]), float(row[1])
-    finally:
-        await connection.close()
+def _db_snapshot(db: psycopg.Connection) -> tuple[float, float]:
+    row = db.execute(_DB_WRITES).fetchone()
+    assert row is not None  # the view has a row for every database
+    return float(row[0]), float(row[1])
 
 
-async def _window_counts(url: str, since: datetime, until: datetime, name: str
-                         ) -> tuple[int, int, list[float] | None, dict[str, int]]:
-    connection = await asyncpg.connect(url)
-    try:
-        originated, answered, to_answer = await connection.fetchrow(_WINDOW_COUNTS, since,
-                                                                    until)
-        results = await connection.fetch(
-            "SELECT coalesce(a.result, 'in flight'), count(*) FROM attempts a JOIN campaigns c "
-            "ON c.id = a.campaign_id WHERE c.name = $1 GROUP BY 1", name)
-        return originated, answered, to_answer, {str(r[0]): int(r[1]) for r in results}
-    finally:
-        await connection.close()
+def _window_counts(db: psycopg.Connection, since: datetime, until: datetime, name: str
+                   ) -> tuple[int, int, list[float] | None, dict[str, int]]:
+    row = db.execute(_WINDOW_COUNTS, {"since": since, "until": until}).fetchone()
+    assert row is not None  # an aggregate's one row
+    originated, answered, to_answer = row
+    results = db.execute(
+        "SELECT coalesce(a.result, 'in flight'), count(*) FROM attempts a JOIN campaigns c "
+        "ON c.id = a.campaign_id WHERE c.name = %s GROUP BY 1", (name,)).fetchall()
+    return originated, answered, to_answer, {str(r[0]): int(r[1]) for r in results}
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -357,11 +355,11 @@ def _profile_top(path: Path, count: int = 25) -> list[str]:
     return [line for line in out.getvalue().splitlines() if line.strip()][-count - 1:]
 
 
-def run_step(cfg: LabConfig, url: str, work: Path, out_dir: Path, lines: int, dialers: int,
-             talk_s: int, answer_share: float, first: int, profile: bool) -> tuple[
-                 StepFigures, int]:
+def run_step(cfg: LabConfig, url: str, db: psycopg.Connection, work: Path, out_dir: Path,
+             lines: int, dialers: int, talk_s: int, answer_share: float, first: int,
+             profile: bool) -> tuple[StepFigures, int]:
     """One step: its campaign dialed by `dialers` processes; its figures and
-    the numbers it used."""
+    the numbers it used (db: the bench's connection to url's database)."""
     name = f"load{lines}x{dialers}-{datetime.now(UTC):%H%M%S}"
     used = prepare_campaign(cfg, url, work, name, lines, talk_s, answer_share, first,
                             RAMP_S + MEASURE_S)
@@ -379,14 +377,14 @@ def run_step(cfg: LabConfig, url: str, work: Path, out_dir: Path, lines: int, di
         began = time.monotonic()
         ends = began + RAMP_S + MEASURE_S
         window: list[tuple[float, datetime]] = []
-        db: list[tuple[float, float]] = []
+        db_writes: list[tuple[float, float]] = []
         next_progress = began
         while time.monotonic() < ends:
             now = time.monotonic()
             if not window and now >= began + RAMP_S:
                 window.append((now, datetime.now(UTC)))
-                db.append(asyncio.run(_db_snapshot(url)))
-            round_ = _each(d.scrape() for d in processes)
+                db_writes.append(_db_snapshot(db))
+            round_ = _each(processes)
             if round_ is not None:
                 rounds.append(round_)
             if now >= next_progress and len(rounds) > 1:
@@ -399,7 +397,7 @@ def run_step(cfg: LabConfig, url: str, work: Path, out_dir: Path, lines: int, di
                 next_progress = now + PROGRESS_S
             time.sleep(max(0.0, SAMPLE_S - (time.monotonic() - now)))
         window.append((time.monotonic(), datetime.now(UTC)))
-        db.append(asyncio.run(_db_snapshot(url)))
+        db_writes.append(_db_snapshot(db))
     finally:
         recobro(cfg, url, "campaign", "stop", name)
         for d in processes:
@@ -413,8 +411,7 @@ def run_step(cfg: LabConfig, url: str, work: Path, out_dir: Path, lines: int, di
     measured = [_summed(r) for r in kept]
     first_s, last_s = measured[0], measured[-1]
     span = max(last_s.at - first_s.at, 1e-9)
-    originated, answered, to_answer, results = asyncio.run(_window_counts(url, since, until,
-                                                                          name))
+    originated, answered, to_answer, results = _window_counts(db, since, until, name)
     seconds = (until - since).total_seconds()
     errors = sum(results.get(r.value, 0) for r in ERRORS)
     cpu = [round((b.cpu_s - a.cpu_s) / span, 3) for a, b in zip(kept[0], kept[-1], strict=True)]
@@ -434,8 +431,8 @@ def run_step(cfg: LabConfig, url: str, work: Path, out_dir: Path, lines: int, di
         call_to_flow_p99_ms=_ms(histogram_quantile(first_s.to_flow, last_s.to_flow, 0.99)),
         ami_events_per_s=round((last_s.ami_events - first_s.ami_events) / span, 1),
         ari_events_per_s=round((last_s.ari_events - first_s.ari_events) / span, 1),
-        db_commits_per_s=round((db[1][0] - db[0][0]) / seconds, 1),
-        db_rows_written_per_s=round((db[1][1] - db[0][1]) / seconds, 1),
+        db_commits_per_s=round((db_writes[1][0] - db_writes[0][0]) / seconds, 1),
+        db_rows_written_per_s=round((db_writes[1][1] - db_writes[0][1]) / seconds, 1),
         results=results, errors=errors,
         error_lines=sum(_error_lines(d.log) for d in processes), held=True,
         profile=_profile_top(profile_path(out_dir, name)) if profile else [])
@@ -528,12 +525,12 @@ def bench_load(settings: Settings, cfg: LabConfig, out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     done: list[StepFigures] = []
     first = 0
-    with BenchDatabase(settings.database_url) as url, \
+    with BenchDatabase(settings.database_url) as url, bench_connection(url) as db, \
             tempfile.TemporaryDirectory(prefix="recobro-bench-load-") as tmp:
         for dialers in dialer_counts:
             for lines in steps:
-                step, used = run_step(cfg, url, Path(tmp), out_dir, lines, dialers, talk_s,
-                                      answer_share, first, profile)
+                step, used = run_step(cfg, url, db, Path(tmp), out_dir, lines, dialers,
+                                      talk_s, answer_share, first, profile)
                 first += used
                 done.append(step)
                 print(f"lines {lines}, {dialers} dialer(s): {step.originates_per_s:.1f} "

@@ -36,7 +36,7 @@ from dialer.settings import Settings
 from dialer.store.database import open_pool
 from lab import sipp
 from lab.bench import read_matrix
-from lab.bench_payments import BenchDatabase
+from lab.bench_db import BenchDatabase
 from lab.config import LabConfig
 from lab.lab import enrol_agents
 from lab.number_plan import LONGEST_STAY_SECONDS, Behaviour, lab_number

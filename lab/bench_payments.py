@@ -18,12 +18,10 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import tomllib
-import uuid
 import wave
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,8 +32,8 @@ import psycopg
 
 from dialer.errors import ConfigError, LabError
 from dialer.settings import Settings, configured_payment_gateway
-from dialer.store.migrate import apply_migrations
 from lab import sipp
+from lab.bench_db import RECOBRO, BenchDatabase, recobro_env
 from lab.config import TRUNK, LabConfig
 from lab.key_scripts import SCRIPTS_FILE
 from lab.payment_latency import key_to_result, summary_ms
@@ -99,34 +97,6 @@ def debtor_keys(card: BenchCard) -> str:
         "," * s for s in PAUSES_S)
     return (f"{to_pay}1{to_card}{card.number}#{to_expiry}{card.expiry}{to_cvv}{card.cvv}"
             f"{to_confirm}1")
-
-
-class BenchDatabase:
-    """A new, migrated database in the lab's PostgreSQL, dropped afterwards."""
-
-    def __init__(self, base_url: str) -> None:
-        self.admin = base_url.rsplit("/", 1)[0] + "/postgres"
-        self.name = f"recobro_bench_{uuid.uuid4().hex[:10]}"
-        self.url = base_url.rsplit("/", 1)[0] + f"/{self.name}"
-
-    def __enter__(self) -> str:
-        with psycopg.connect(self.admin, autocommit=True) as connection:
-            connection.execute(f"CREATE DATABASE {self.name}")
-        apply_migrations(self.url)
-        return self.url
-
-    def __exit__(self, *_: object) -> None:
-        with psycopg.connect(self.admin, autocommit=True) as connection:
-            connection.execute(f"DROP DATABASE {self.name} WITH (FORCE)")
-
-
-# This Recobro's command line, whatever PATH holds.
-RECOBRO = (sys.executable, "-m", "dialer.cli")
-
-
-def recobro_env(cfg: LabConfig, url: str) -> dict[str, str]:
-    """The environment of a Recobro command on the lab's settings and url's database."""
-    return {**os.environ, "RECOBRO_ENV_FILE": str(cfg.env_file), "DATABASE_URL": url}
 
 
 def _import_accounts(cfg: LabConfig, url: str, references: list[str], work: Path) -> None:

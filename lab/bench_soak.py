@@ -8,7 +8,6 @@ which did. Writes soak.json and soak.md."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import tempfile
 import time
@@ -17,14 +16,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
+import psycopg
 
 from dialer.calls.outcome import AttemptResult
 from dialer.errors import ConfigError
 from dialer.settings import Settings
 from lab.asterisk import channel_count
+from lab.bench_db import BenchDatabase, bench_connection
 from lab.bench_load import TALK_S, prepare_campaign, recobro, start_dialers
-from lab.bench_payments import BenchDatabase
 from lab.config import LabConfig
 
 SAMPLE_S = 60.0
@@ -50,12 +49,10 @@ class Sample:
     asterisk_channels: int
 
 
-async def _db(url: str, query: str, *args: object) -> int:
-    connection = await asyncpg.connect(url)
-    try:
-        return int(await connection.fetchval(query, *args))
-    finally:
-        await connection.close()
+def _count(db: psycopg.Connection, query: str, *args: object) -> int:
+    row = db.execute(query, args).fetchone()
+    assert row is not None  # a count's one row
+    return int(row[0])
 
 
 _CONNECTIONS = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
@@ -105,7 +102,7 @@ def bench_soak(settings: Settings, cfg: LabConfig, out_dir: Path, minutes: float
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds = 60 * minutes
     samples: list[Sample] = []
-    with BenchDatabase(settings.database_url) as url, \
+    with BenchDatabase(settings.database_url) as url, bench_connection(url) as db, \
             tempfile.TemporaryDirectory(prefix="recobro-bench-soak-") as tmp:
         name = f"soak{lines}-{datetime.now(UTC):%H%M%S}"
         prepare_campaign(cfg, url, Path(tmp), name, lines, TALK_S, 1.0, 0, seconds)
@@ -118,7 +115,7 @@ def bench_soak(settings: Settings, cfg: LabConfig, out_dir: Path, minutes: float
                     sample = Sample(round((time.monotonic() - began) / 60, 1),
                                     round(scrape.resident_bytes / 1024 / 1024, 1),
                                     int(scrape.open_fds), int(scrape.in_flight),
-                                    asyncio.run(_db(url, _CONNECTIONS)), channel_count(cfg))
+                                    _count(db, _CONNECTIONS), channel_count(cfg))
                     samples.append(sample)
                     print(f"  minute {sample.minute:.0f}: {sample.resident_mb:.1f} MB, "
                           f"{sample.open_fds} files, {sample.in_flight} in flight, "
@@ -128,9 +125,9 @@ def bench_soak(settings: Settings, cfg: LabConfig, out_dir: Path, minutes: float
         finally:
             recobro(cfg, url, "campaign", "stop", name)
             dialer.process.wait(timeout=180)
-        errors = asyncio.run(_db(url, "SELECT count(*) FROM attempts WHERE result = ANY($1)",
-                                 [r.value for r in ERRORS]))
-        dialed = asyncio.run(_db(url, "SELECT count(*) FROM attempts"))
+        errors = _count(db, "SELECT count(*) FROM attempts WHERE result = ANY(%s)",
+                        [r.value for r in ERRORS])
+        dialed = _count(db, "SELECT count(*) FROM attempts")
     broken = bounds_broken(samples, lines)
     if errors:
         broken.append(f"{errors} failed or lost call(s)")

@@ -92,6 +92,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/attempts/{attempt}/link"): Rule(_EVERYONE, Own.CALL),
     # Listening in on an agent's call is a supervisor's (audited as a change).
     ("POST", "/attempts/{attempt}/monitor"): Rule(_STAFF),
+    ("DELETE", "/attempts/{attempt}/monitor/{supervisor}"): Rule(_STAFF),
     ("GET", "/campaigns"): Rule(_STAFF),
     ("POST", "/campaigns"): Rule(_STAFF),
     ("GET", "/campaigns/{campaign}"): Rule(_STAFF),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import aiohttp
 
@@ -54,9 +55,10 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
 
 
 async def _ask_api(api: ApiSettings, what: str, path: str,
-                   body: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
-    """POST to the `recobro api` at api (RECOBRO_API_HOST, RECOBRO_API_PORT,
-    with RECOBRO_API_TOKEN), whose Stasis application does what is asked;
+                   body: dict[str, str] | None = None,
+                   method: str = "POST") -> tuple[int, dict[str, object]]:
+    """POST (or method) to the `recobro api` at api (RECOBRO_API_HOST,
+    RECOBRO_API_PORT, with RECOBRO_API_TOKEN), whose Stasis application does what is asked;
     its status and JSON answer. ConfigError (naming what) when it cannot be
     asked."""
     if not api.token:
@@ -66,8 +68,8 @@ async def _ask_api(api: ApiSettings, what: str, path: str,
     try:
         async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=API_REQUEST_TIMEOUT_S)) as session, \
-                session.post(url, json=body,
-                             headers={"Authorization": f"Bearer {api.token}"}) as response:
+                session.request(method, url, json=body,
+                                headers={"Authorization": f"Bearer {api.token}"}) as response:
             answer = await response.json(content_type=None)
     except (TimeoutError, aiohttp.ClientError, ValueError) as error:
         raise ConfigError(f"{what}: cannot reach `recobro api` at {url} "
@@ -93,13 +95,18 @@ async def request_session(api: ApiSettings, endpoint: str) -> str:
     return str(body["line"])
 
 
+def _supervised_call(call: str) -> uuid.UUID:
+    """The call `recobro supervise` names; ConfigError when it is no UUID."""
+    try:
+        return uuid.UUID(call)
+    except ValueError:
+        raise ConfigError(f"supervise: CALL_ID {call!r} is not a call's id (a UUID)") from None
+
+
 async def supervise(call: str, mode: str, supervisor: str) -> int:
     """Ask `recobro api` to call the supervisor's phone (a PJSIP endpoint)
     to listen to, whisper in or barge in on a live call."""
-    try:
-        call_id = uuid.UUID(call)
-    except ValueError:
-        raise ConfigError(f"supervise: CALL_ID {call!r} is not a call's id (a UUID)") from None
+    call_id = _supervised_call(call)
     status, body = await _ask_api(load_settings().api, "supervise",
                                   f"/attempts/{call_id}/monitor",
                                   {"mode": mode, "supervisor": supervisor})
@@ -107,6 +114,22 @@ async def supervise(call: str, mode: str, supervisor: str) -> int:
         raise ConfigError(f"supervise {call_id}: refused: {body.get('error', body)}")
     print(f"call {call_id}: calling supervisor {supervisor} to {mode} (line {body['line']}, "
           f"agent's channel {body['agent']}); it joins once answered")
+    return 0
+
+
+async def stop_supervising(call: str, supervisor: str) -> int:
+    """Ask `recobro api` to stop the supervisor's supervision of a live
+    call: the supervisor's phone is hung up, the call goes on."""
+    call_id = _supervised_call(call)
+    # Quoted whole: a name that cannot be an endpoint gets the API's 400
+    # naming the field, not a path of its own.
+    status, body = await _ask_api(load_settings().api, "supervise --stop",
+                                  f"/attempts/{call_id}/monitor/{quote(supervisor, safe='')}",
+                                  method="DELETE")
+    if status != 200:
+        raise ConfigError(f"supervise {call_id} --stop: refused: {body.get('error', body)}")
+    print(f"call {call_id}: supervisor {supervisor} stopped ({body['mode']}, line "
+          f"{body['line']} hung up); the call goes on")
     return 0
 
 

@@ -4,7 +4,7 @@ reason, ready, set and remove their skills; dispositions, and
 a page of them; pausing, resuming and fetching a call's recording;
 handing a call's debtor to the payment capture; transferring a call to
 another agent or a skill, warm, and completing it; a supervisor listening,
-whispering or barging in on a live call; each agent's event
+whispering or barging in on a live call, and stopping that; each agent's event
 WebSocket (screen pops, pauses the dialer made, a payment's progress,
 a transfer's steps)."""
 
@@ -42,6 +42,7 @@ from dialer.agents.store import (
 )
 from dialer.agents.supervision import SupervisionMode
 from dialer.agents.supervisors import (
+    NoSupervision,
     SupervisionRefused,
     Supervisors,
     UnknownSupervisor,
@@ -412,6 +413,27 @@ async def monitor(request: web.Request) -> web.Response:
                               "line": supervision.leg}, status=202)
 
 
+async def stop_monitoring(request: web.Request) -> web.Response:
+    """A supervisor or admin ends a supervisor's supervision of a call: the
+    supervisor's phone is hung up, the call goes on as it was."""
+    call_id = _attempt_id(request)
+    supervisors = request.app.get(SUPERVISORS)
+    if supervisors is None:
+        return json_error(409, "supervising calls needs Asterisk: this API has no Stasis "
+                               "application")
+    # The document shapes the endpoint (checked already).
+    supervisor = request.match_info["supervisor"]
+    try:
+        supervision = await supervisors.stop(call_id, supervisor, principal_of(request).name)
+    except UnknownCall as error:
+        return json_error(404, str(error))
+    except NoSupervision as error:
+        return json_error(409, str(error))
+    return web.json_response({"attempt": str(call_id), "mode": supervision.mode.value,
+                              "supervisor": supervisor, "line": supervision.leg,
+                              "supervision": "stopped"})
+
+
 async def agent_events(request: web.Request) -> web.StreamResponse:
     endpoint = request.match_info["endpoint"]
     if await request.app[STORE].agent(endpoint, datetime.now(UTC)) is None:
@@ -475,6 +497,7 @@ def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl,
             web.get("/dispositions", list_dispositions),
             web.post("/attempts/{attempt}/payment", payment),
             web.post("/attempts/{attempt}/monitor", monitor),
+            web.delete("/attempts/{attempt}/monitor/{supervisor}", stop_monitoring),
             web.post("/attempts/{attempt}/transfer", transfer),
             web.post("/attempts/{attempt}/transfer/complete", complete),
         ])

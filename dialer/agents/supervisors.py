@@ -3,9 +3,9 @@
 called; once it answers it is bridged to a snoop channel on the agent's
 channel (listen, whisper) or put in the call's own bridge (barge)
 (dialer.agents.supervision says what each mode asks of Asterisk). The
-supervision lasts until the supervisor hangs up or the call ends; its
-start and end, with the supervisor, the mode and who asked, are written
-to the call's events."""
+supervision lasts until the supervisor hangs up, a supervisor or admin
+stops it, or the call ends; its start and end, with the supervisor, the
+mode and who asked (or stopped it), are written to the call's events."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ SNOOP_ENTER_S = 2.0
 CALL_CHECK_S = 0.5
 SUPERVISOR_HUNG_UP = "supervisor_hung_up"
 CALL_ENDED = "call_ended"
+STOPPED = "stopped"
+# A stop answers once the supervisor's leg is gone: hanging up a snoop, a
+# bridge and a leg takes Asterisk well under this.
+STOP_WAIT_S = 5.0
 
 
 class SupervisionRefused(ConfigError):
@@ -48,6 +52,10 @@ class SupervisionRefused(ConfigError):
 
 class UnknownSupervisor(ConfigError):
     """Asterisk has no such endpoint for the supervisor's phone."""
+
+
+class NoSupervision(ConfigError):
+    """The supervisor's phone is on no supervision of the call now."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,16 @@ class Supervision:
     by: str
 
 
+@dataclass(frozen=True)
+class _Live:
+    """A supervision under way: stop is set to who stops it; over is done
+    once its snoop, bridge and leg are gone."""
+
+    supervision: Supervision
+    stop: asyncio.Future[str]
+    over: asyncio.Future[None]
+
+
 class Supervisors:
     """The supervisions, in the API's Stasis application."""
 
@@ -74,6 +92,7 @@ class Supervisors:
         self.pool = pool
         self._ringing: dict[str, Supervision] = {}  # leg -> the supervision it is for
         self._snoops: dict[str, asyncio.Future[None]] = {}  # snoop id -> entered
+        self._live: dict[str, _Live] = {}  # leg -> the supervision it is on
         # The legs and snoops are channels, not debtors' calls: not recorded.
         control.register_flow(SUPERVISE_FLOW, self._run, follow=False)
         control.register_flow(SNOOP_FLOW, self._snooping, follow=False)
@@ -114,6 +133,27 @@ class Supervisors:
         log.info("call %s: calling supervisor %s to %s (%s)", call, supervisor, mode.value, leg)
         return supervision
 
+    async def stop(self, call: uuid.UUID, supervisor: str, by: str) -> Supervision:
+        """Stop supervisor's supervision of call (each, should the phone be
+        on two): its snoop, bridge and leg go, the call itself is left as it
+        is, and `supervision_ended` says it was stopped, by whom. Answers
+        once the leg is gone (STOP_WAIT_S at most). UnknownCall;
+        NoSupervision when the supervisor's phone is on none of the call's
+        (a phone still ringing is on none yet)."""
+        stopping = [live for live in self._live.values()
+                    if live.supervision.call == call and live.supervision.supervisor == supervisor]
+        if not stopping:
+            if await self.store.call_of(call) is None:
+                raise UnknownCall(f"no attempt or inbound call {call}")
+            raise NoSupervision(f'"supervisor": {supervisor} is supervising the call {call} '
+                                "from no phone now")
+        for live in stopping:
+            if not live.stop.done():
+                live.stop.set_result(by)
+        await asyncio.wait([live.over for live in stopping], timeout=STOP_WAIT_S)
+        log.info("call %s: supervisor %s stopped by %s", call, supervisor, by)
+        return stopping[0].supervision
+
     async def _snooping(self, snoop: str, events: CallEvents) -> None:
         entered = self._snoops.get(snoop)
         if entered is not None and not entered.done():
@@ -139,11 +179,19 @@ class Supervisors:
             supervisor=supervision.supervisor, mode=supervision.mode.value, by=supervision.by))
         log.info("call %s: supervisor %s %s", supervision.call, supervision.supervisor,
                  supervision.mode.value)
-        reason = await self._until_over(supervision, events)
-        await append_event(self.pool, supervision.debtor, SupervisionEnded(
-            call_id=supervision.debtor, at=self.control.clock(),
-            supervisor=supervision.supervisor, mode=supervision.mode.value, reason=reason))
-        await self._clear(supervision, snoop)
+        loop = asyncio.get_running_loop()
+        live = _Live(supervision, loop.create_future(), loop.create_future())
+        self._live[supervision.leg] = live
+        try:
+            reason = await self._until_over(supervision, events, live.stop)
+            await append_event(self.pool, supervision.debtor, SupervisionEnded(
+                call_id=supervision.debtor, at=self.control.clock(),
+                supervisor=supervision.supervisor, mode=supervision.mode.value, reason=reason,
+                by=live.stop.result() if reason == STOPPED else ""))
+            await self._clear(supervision, snoop)
+        finally:
+            del self._live[supervision.leg]
+            live.over.set_result(None)
 
     async def _join(self, supervision: Supervision, snoop: str) -> None:
         """Put the answered supervisor's leg where its mode says."""
@@ -162,12 +210,17 @@ class Supervisors:
         await asyncio.wait_for(entered, SNOOP_ENTER_S)
         await self.control.bridge(supervision.leg, [supervision.leg, snoop])
 
-    async def _until_over(self, supervision: Supervision, events: CallEvents) -> str:
-        """Wait until the supervisor hangs up or the call ends; which it was."""
+    async def _until_over(self, supervision: Supervision, events: CallEvents,
+                          stop: asyncio.Future[str]) -> str:
+        """Wait until the supervisor hangs up, the supervision is stopped or
+        the call ends; which it was."""
         while True:
-            await asyncio.wait([events.ended], timeout=CALL_CHECK_S)
+            await asyncio.wait([events.ended, stop], timeout=CALL_CHECK_S,
+                               return_when=asyncio.FIRST_COMPLETED)
             if events.ended.done():
                 return SUPERVISOR_HUNG_UP
+            if stop.done():
+                return STOPPED
             call = await self.store.call_of(supervision.call)
             if call is None or call.ended:
                 return CALL_ENDED

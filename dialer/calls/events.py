@@ -194,11 +194,13 @@ class SupervisionStarted(CallEvent):
 @dataclass(frozen=True)
 class SupervisionEnded(CallEvent):
     """The supervisor's listening ended, and why (the supervisor hung up,
-    the call ended...)."""
+    it was stopped, the call ended); by: who stopped it (empty for the
+    other reasons)."""
 
     supervisor: str
     mode: str
     reason: str
+    by: str = ""
 
 
 @dataclass(frozen=True)

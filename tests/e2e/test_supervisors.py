@@ -6,15 +6,19 @@ alone); a supervisor's phone
 (baresip as agent1003, saying recorded words) listens from the API, then
 whispers from the CLI. The supervisor heard the debtor; the agent heard
 the whisper; the debtor did not. The call's events keep who listened, in
-which mode, from when to when."""
+which mode, from when to when. A supervision stopped from the CLI hangs
+up the supervisor's phone alone."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -23,7 +27,16 @@ import pytest
 from dialer.settings import read_env_file
 from dialer.store.calls import storage_id
 from lab import sipp
-from tests.audio import Audio, Capture, activity, match, received, sent
+from tests.audio import (
+    Audio,
+    Capture,
+    activity,
+    dialogs,
+    match,
+    read_pcap,
+    received,
+    sent,
+)
 from tests.audio.capture import lab_ports
 from tests.e2e.softphone import Baresip
 from tests.e2e.test_agent_sessions import (
@@ -56,6 +69,7 @@ PICK_UP_S = 0.3  # the supervisor takes the call
 # long stretch across a jump would not line up.
 PIECE_S = 0.4
 LEAST_SHARE = 0.6  # of the pieces said, found in what was heard
+STOP_AFTER_S = 1.5  # a supervision listens this long before it is stopped
 
 
 def span_of(call: Audio) -> tuple[float, float]:
@@ -118,12 +132,65 @@ async def monitor(lab_config, call: str, body: dict[str, str],
         return response.status, await response.json()
 
 
+async def stop_monitoring(lab_config, call: str, supervisor: str) -> tuple[int, dict]:
+    """DELETE /attempts/{call}/monitor/{supervisor} to the test's API, as
+    its admin."""
+    token = read_env_file(lab_config.env_file)["RECOBRO_API_TOKEN"]
+    async with aiohttp.ClientSession() as session, session.delete(
+            f"{api_url(lab_config)}/attempts/{call}/monitor/{supervisor}",
+            headers={"Authorization": f"Bearer {token}"}) as response:
+        return response.status, await response.json()
+
+
 async def pick_up(phone: Baresip, since: int) -> None:
     """The supervisor's phone rings (from events[since] on); answered."""
     await phone.wait_incoming(10, since)
     await asyncio.sleep(PICK_UP_S)
     await phone.accept()
     await phone.wait_event("CALL_ESTABLISHED", 5, since)
+
+
+@dataclass(frozen=True)
+class Listening:
+    """A supervisor's phone listening to an agent rung for the call: the
+    phone, the capture, the call and the environment the CLI asks the
+    test's API in."""
+
+    supervisor: Baresip
+    cap: Capture
+    call: str
+    api_env: dict[str, str]
+
+
+@contextlib.asynccontextmanager
+async def listening(lab_config, url: str, tmp_path: Path, agent, boss,
+                    pcap: str) -> AsyncIterator[Listening]:
+    """The debtor at NUMBER reaches agent (a sipp phone rung for the call),
+    and boss's phone (baresip saying the supervisor's words) listens to the
+    agent's leg, asked of the test's API, all captured. On the way out the
+    campaign's run is over and the API stopped."""
+    env = await prepare(lab_config, url, tmp_path, [NUMBER], [agent.endpoint])
+    await run(env, "agent", "login", agent.endpoint)
+    api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, boss, tmp_path / "supervisor",
+                           speech=supervisor_speech(tmp_path / "words")) as supervisor:
+            ports, ranges = lab_ports(lab_config)
+            with Capture([*ports, supervisor.sip_port], tmp_path / pcap,
+                         ranges=[*ranges, supervisor.rtp_ports]) as cap:
+                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
+                call = await connected_attempt(url)
+                status, body = await monitor(lab_config, call, {
+                    "mode": "listen", "supervisor": boss.endpoint})
+                assert status == 202, body
+                assert body["agent"] == f"{call}-{agent.endpoint}"  # the agent's leg
+                await pick_up(supervisor, 0)
+                yield Listening(supervisor, cap, call, api_env)
+                await dialer
+    finally:
+        api.terminate()
+        await api.wait()
 
 
 async def connected_attempt(url: str, timeout_s: float = 30.0,
@@ -239,11 +306,11 @@ async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whispe
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
                                  "by": "supervisor (token 1)"}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
-                               "reason": "supervisor_hung_up"}),
+                               "reason": "supervisor_hung_up", "by": ""}),
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "whisper",
                                  "by": "admin (RECOBRO_API_TOKEN)"}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "whisper",
-                               "reason": "supervisor_hung_up"})]
+                               "reason": "supervisor_hung_up", "by": ""})]
     for started, ended in (events[0:2], events[2:4]):
         assert LISTEN_S - 1.0 < (ended["at"] - started["at"]).total_seconds() < LISTEN_S + 2.0
     assert events[1]["at"] <= events[2]["at"]
@@ -255,36 +322,18 @@ async def test_a_supervisor_listens_to_an_agent_rung_per_call_then_barges_in(
     supervisor listens to its leg, then barges into the call's bridge and
     the debtor hears the supervisor."""
     agent, boss = lab_config.agents[0], lab_config.agents[2]
-    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
-    await run(env, "agent", "login", agent.endpoint)
-    api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
-    api = await start_api(lab_config, env)
-    try:
-        async with Baresip(lab_config, boss, tmp_path / "supervisor",
-                           speech=supervisor_speech(tmp_path / "words")) as supervisor:
-            ports, ranges = lab_ports(lab_config)
-            with Capture([*ports, supervisor.sip_port], tmp_path / "barge.pcap",
-                         ranges=[*ranges, supervisor.rtp_ports]) as cap:
-                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
-                call = await connected_attempt(fresh_database)
-                status, body = await monitor(lab_config, call, {
-                    "mode": "listen", "supervisor": boss.endpoint})
-                assert status == 202, body
-                assert body["agent"] == f"{call}-{agent.endpoint}"  # the agent's leg
-                await pick_up(supervisor, 0)
-                await asyncio.sleep(LISTEN_S)
-                await supervisor.hangup()
-                since = len(supervisor.events)
-                said = await run(api_env, "supervise", call, "--barge", "--supervisor",
-                                 boss.endpoint)
-                assert f"calling supervisor {boss.endpoint} to barge" in said
-                await pick_up(supervisor, since)
-                await asyncio.sleep(LISTEN_S)
-                await supervisor.hangup()
-                await dialer
-    finally:
-        api.terminate()
-        await api.wait()
+    async with listening(lab_config, fresh_database, tmp_path, agent, boss,
+                         "barge.pcap") as on:
+        supervisor, cap, call = on.supervisor, on.cap, on.call
+        await asyncio.sleep(LISTEN_S)
+        await supervisor.hangup()
+        since = len(supervisor.events)
+        said = await run(on.api_env, "supervise", call, "--barge", "--supervisor",
+                         boss.endpoint)
+        assert f"calling supervisor {boss.endpoint} to barge" in said
+        await pick_up(supervisor, since)
+        await asyncio.sleep(LISTEN_S)
+        await supervisor.hangup()
 
     # Listening to the agent's leg, the supervisor heard the debtor.
     debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
@@ -360,3 +409,52 @@ async def test_a_supervisor_listens_to_a_call_that_came_in_and_hears_the_agent(
                          "ORDER BY id")
     assert [(e["kind"], json.loads(e["detail"])["mode"]) for e in events] == [
         ("supervision_started", "listen"), ("supervision_ended", "listen")]
+
+
+async def test_a_supervision_stopped_from_the_cli_hangs_up_the_supervisor_alone(
+        lab_config, fresh_database, tmp_path):
+    """A supervisor listens to an agent rung for the call (a sipp phone);
+    `recobro supervise --stop` ends it: the supervisor's phone gets
+    Asterisk's BYE, while the agent's leg lasts to the call's end and
+    receives the debtor's greeting after the stop; the call's events say
+    who stopped it. Stopping it again, or on an unknown call, is refused."""
+    agent, boss = lab_config.agents[0], lab_config.agents[2]
+    async with listening(lab_config, fresh_database, tmp_path, agent, boss,
+                         "stop.pcap") as on:
+        supervisor, cap, call = on.supervisor, on.cap, on.call
+        await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                       "'supervision_started'", 1)
+        await asyncio.sleep(STOP_AFTER_S)
+        said = await run(on.api_env, "supervise", call, "--stop", "--supervisor",
+                         boss.endpoint)
+        await supervisor.wait_event("CALL_CLOSED", 5)
+        again = await stop_monitoring(lab_config, call, boss.endpoint)
+        unknown = str(uuid.uuid4())
+        nowhere = await stop_monitoring(lab_config, unknown, boss.endpoint)
+
+    assert f"supervisor {boss.endpoint} stopped (listen" in said, said
+    assert again == (409, {"error": f'"supervisor": {boss.endpoint} is supervising the call '
+                                    f"{call} from no phone now"}), again
+    assert nowhere == (404, {"error": f"no attempt or inbound call {unknown}"}), nowhere
+
+    # Asterisk hung up the supervisor's phone; the agent's leg went on to
+    # the call's end, receiving the debtor's greeting after the stop.
+    datagrams = read_pcap(cap.path)
+    (listened,) = dialogs(datagrams, lab_config.sip_port, supervisor.sip_port)
+    (agent_leg,) = dialogs(datagrams, lab_config.sip_port, agent.sip_port)
+    assert listened.bye_from_asterisk and listened.end < agent_leg.end - 5, (
+        listened.end, agent_leg.end)
+    debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
+    (agent_heard,) = received(cap.path, lab_config.sip_port, agent.sip_port)
+    start, end = listened.end + 0.5, debtor_said.speech_span[1] - 0.5
+    assert end - start > 2.0, (listened.end, debtor_said.speech_span)
+    share = share_heard(agent_heard.audio, debtor_said.audio, (start, end - start))
+    assert share >= LEAST_SHARE, share
+
+    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
+                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
+        ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
+                                 "by": "admin (RECOBRO_API_TOKEN)"}),
+        ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
+                               "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)"})]

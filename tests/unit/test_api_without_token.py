@@ -20,7 +20,7 @@ from dialer.http import build_app
 _VALUES = {"endpoint": "agent1001", "action": "start", "attempt": "4" * 8 + "-4444-4444-4444-"
            + "4" * 12, "reference": "K3", "campaign": "spring", "segment": "any",
            "trigger": "agent_link", "channel": "sms", "language": "es", "entry": "1",
-           "batch": "1", "skill": "language:es"}
+           "batch": "1", "skill": "language:es", "supervisor": "agent1003"}
 
 
 async def test_every_route_but_the_description_answers_401_without_a_token() -> None:

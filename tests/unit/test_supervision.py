@@ -39,8 +39,9 @@ def test_listening_sends_nothing_whispering_sends_toward_the_agent_only_barging_
     assert SupervisionMode.BARGE not in SNOOPS
 
 
-def test_the_cli_names_a_call_id_that_is_no_uuid(capsys):
-    assert cli.main(["supervise", "12345", "--listen", "--supervisor", "agent1003"]) == 2
+@pytest.mark.parametrize("mode", ["--listen", "--stop"])
+def test_the_cli_names_a_call_id_that_is_no_uuid(capsys, mode):
+    assert cli.main(["supervise", "12345", mode, "--supervisor", "agent1003"]) == 2
     assert capsys.readouterr().err == (
         "recobro: error: supervise: CALL_ID '12345' is not a call's id (a UUID)\n")
 
@@ -51,6 +52,9 @@ def test_the_cli_takes_one_mode_exactly(capsys):
     assert exited.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
     with pytest.raises(SystemExit):
+        cli.main(["supervise", DEBTOR, "--listen", "--stop", "--supervisor", "agent1003"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
         cli.main(["supervise", DEBTOR, "--supervisor", "agent1003"])
-    assert "one of the arguments --listen --whisper --barge is required" in (
+    assert "one of the arguments --listen --whisper --barge --stop is required" in (
         capsys.readouterr().err)
