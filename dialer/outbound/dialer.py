@@ -53,12 +53,7 @@ from pacing.pools import LanguageShare
 
 log = logging.getLogger(__name__)
 
-# Pacing decides TICK_S after its last decision, or as soon as an agent
-# comes free (heard: dialer.agents.freed), as the simulator does, but
-# TICK_GAP_S after it at the soonest: an agent freed between ticks would
-# otherwise wait for its next call to be dialed.
 TICK_S = 0.5
-TICK_GAP_S = 0.05
 REFRESH_S = 60.0  # leads from new accounts, contact rates by hour
 ZONES_S = 15.0  # which zones hold ready leads
 DRAIN_S = 120.0  # on stop, how long in-flight calls may take to end
@@ -283,7 +278,6 @@ class CampaignDialer:
             say(f"pacing: {self.warmed} outcome(s) of the campaign's history read back, "
                 f"closed loop at lambda {math.exp(self.policy.log_lambda):.4f}")
         while not self.stopping and (until is None or loop.time() < until):
-            freed = self.connector.freed.mark()
             try:
                 state = await self.campaigns.state(self.campaign.id)
                 if state is CampaignState.STOPPED:
@@ -313,9 +307,7 @@ class CampaignDialer:
             if loop.time() >= next_progress:
                 say(self.tally.line(self.in_flight))
                 next_progress = loop.time() + 5.0
-            rest_began = loop.time()
-            await self.connector.freed.wait(freed, [], TICK_S, TICK_S)
-            await asyncio.sleep(max(0.0, rest_began + TICK_GAP_S - loop.time()))
+            await asyncio.sleep(TICK_S)
         await self.calls_ended(DRAIN_S)
         CALLS_IN_FLIGHT.labels(self.campaign.name).set(self.in_flight)
         with contextlib.suppress(*CONNECTION_LOST):
