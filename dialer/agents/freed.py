@@ -27,8 +27,13 @@ log = logging.getLogger(__name__)
 AGENT_FREE_CHANNEL = "recobro_agent_free"
 # How the LISTEN connection shows in pg_stat_activity.
 APPLICATION_NAME = "recobro agents freed"
-# How often a waiter looks anyway while notifications are heard.
-LOOK_ANYWAY_S = 1.0
+# How often a waiter looks anyway while notifications are heard: a debtor's
+# two seconds are 8 looks, not 100, and a missed hint costs a quarter second.
+LOOK_ANYWAY_S = 0.25
+# A wrap-up's timer fires this late: the loop's monotonic clock may fire it
+# a moment before the wall clock reaches the wrap-up's end, and a look
+# then would find the agent still wrapping up.
+TIMER_LATE_S = 0.02
 _RUNNING_WRAP_UPS = ("SELECT DISTINCT wrap_up_until FROM agents "
                      "WHERE state = 'wrap_up' AND wrap_up_until > $1")
 
@@ -101,8 +106,8 @@ class FreedAgents:
         self._wake_at(free_at)
 
     def _wake_at(self, free_at: datetime) -> None:
-        delay = (free_at - self._clock()).total_seconds()
-        if delay <= 0:
+        delay = (free_at - self._clock()).total_seconds() + TIMER_LATE_S
+        if delay <= TIMER_LATE_S:
             self._wake()
             return
         timer: asyncio.TimerHandle
