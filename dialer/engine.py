@@ -33,7 +33,13 @@ from dialer.calls.events import (
     TransferRequested,
 )
 from dialer.calls.state import CallRecord
-from dialer.errors import AmiError, AriError, CallControlError, ChannelGone
+from dialer.errors import (
+    AmiError,
+    AmiUnanswered,
+    AriError,
+    CallControlError,
+    ChannelGone,
+)
 from dialer.intake import EventIntake
 from dialer.metrics.definitions import CALL_TO_FLOW
 from dialer.settings import Settings
@@ -239,6 +245,15 @@ class Engine:
                    else "PostgreSQL did not record it")
             log.warning("call %s not originated: %s in %g s", call_id, why, ORIGINATE_WAIT_S)
             self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))
+        except AmiUnanswered as error:
+            # Sent, so maybe placed (a link that stopped reading loses the
+            # answer, not the action): failing it could dial the debtor
+            # twice. Its events end it, or the reconcile once AMI is back
+            # (its channel gone: lost), or the silence timer.
+            log.warning("call %s: %s; followed in case Asterisk placed it", call_id, error)
+            call.sent_in = error.session
+            asyncio.get_running_loop().call_later(ring_timeout_s + SILENCE_S,
+                                                  self._unheard_of, call_id)
         except (AmiError, AriError) as error:
             log.warning("call %s not originated: %s", call_id, error)
             self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))

@@ -24,7 +24,7 @@ from panoramisk import Manager
 from panoramisk.message import Message
 
 from dialer.calls.events import CallEvent
-from dialer.errors import AmiError
+from dialer.errors import AmiError, AmiUnanswered
 from dialer.metrics.definitions import ASTERISK_EVENTS
 from dialer.reconnect import Supervisor
 from dialer.settings import AmiSettings
@@ -234,17 +234,19 @@ class AmiClient:
 
     async def _action(self, fields: dict[str, object], wait_s: float = 5.0) -> Message:
         """Send an action and return its first response; AmiError when
-        Asterisk is not connected, is silent or answers Error. (as_list=False:
+        Asterisk is not connected or answers Error, AmiUnanswered when it
+        is silent. (as_list=False:
         an async Originate's answer is its "queued", not the call's
         OriginateResponse, which comes later as an event.)"""
         if not self.connected or self._manager is None:
             raise AmiError(f"not connected to Asterisk AMI at {self._where()}")
+        session = self.session
         try:
             response = await asyncio.wait_for(
                 self._manager.send_action(fields, as_list=False), wait_s)
         except TimeoutError:
-            raise AmiError(f"AMI {fields['Action']}: no answer from {self._where()} in "
-                           f"{wait_s:g} s") from None
+            raise AmiUnanswered(f"AMI {fields['Action']}: no answer from {self._where()} in "
+                                f"{wait_s:g} s", session) from None
         if response.get("Response") != "Success":
             raise AmiError(f"AMI {fields['Action']} refused: {response.get('Message', 'failed')}")
         return response
