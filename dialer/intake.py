@@ -10,8 +10,9 @@ timeout (manager.conf's writetimeout, in ms); a write that does not finish
 in it ends the session, its events dropped, and the dialer reconnects and
 reconciles (dialer.engine.Engine.reconcile). The dialer's keepalive Ping,
 unanswered while the link reads nothing, has the same end after
-RECOBRO_AMI_PING_S and 5 s. ARI's WebSocket is paused the same way, its
-heartbeat likewise."""
+RECOBRO_AMI_PING_S and 5 s. ARI's WebSocket is paused by taking no
+message from it: aiohttp then stops reading its socket once it holds
+512 KiB (twice its 256 KiB chunk)."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ class AriClient:
         # short, not unplayable (a dict keeps insertion order, oldest first).
         self._hanging_up: dict[str, None] = {}
         # Cleared while reading is paused (dialer.intake): aiohttp then
-        # buffers one chunk (64 KiB) and stops reading the socket itself.
+        # buffers up to 512 KiB and stops reading the socket itself.
         self._reading = asyncio.Event()
         self._reading.set()
 
