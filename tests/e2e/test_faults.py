@@ -341,7 +341,7 @@ async def test_a_silent_asterisk_link_mid_campaign_loses_no_call(lab_config, fre
     await _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url, env)
 
 
-# A dialer runs in about 100 MB; one whose stalled link's events piled up
+# A dialer runs in about 140 MB here; one whose stalled link's events piled up
 # in memory would pass this.
 MEMORY_BOUND_MB = 200
 
