@@ -762,7 +762,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recobro: error: RECOBRO_LOG_LEVEL={level!r}: use DEBUG, INFO, WARNING or ERROR",
               file=sys.stderr)
         return 2
-    logs.configure(level)  # every handler masks card numbers
+    log_file = os.environ.get("RECOBRO_LOG_FILE")
+    try:
+        logs.configure(level, Path(log_file) if log_file else None)  # every handler masks cards
+    except OSError as error:
+        print(f"recobro: error: RECOBRO_LOG_FILE={log_file!r}: cannot open it to append "
+              f"({error.strerror or error}); does its directory exist and may Recobro write it?",
+              file=sys.stderr)
+        return 2
     # Its reconnect attempts come with a traceback each while PostgreSQL is
     # away; Recobro says so in one line itself.
     logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)

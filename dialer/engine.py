@@ -33,7 +33,14 @@ from dialer.calls.events import (
     TransferRequested,
 )
 from dialer.calls.state import CallRecord
-from dialer.errors import AmiError, AriError, CallControlError, ChannelGone
+from dialer.errors import (
+    AmiError,
+    AmiUnanswered,
+    AriError,
+    CallControlError,
+    ChannelGone,
+)
+from dialer.intake import EventIntake
 from dialer.metrics.definitions import CALL_TO_FLOW
 from dialer.settings import Settings
 from dialer.store.calls import CallStore
@@ -123,7 +130,10 @@ class Engine:
         self.ami = ami
         self.ari = ari
         self.clock = clock
-        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
+        # Bounded: past its limit AMI and ARI stop reading (dialer.intake).
+        self.intake = EventIntake()
+        self.intake.add_reader(ami)
+        self.intake.add_reader(ari)
         self._calls: dict[str, LiveCall] = {}
         self._flows: dict[str, _Flow] = {}
         self._listeners: list[Callable[[CallEvent], None]] = []
@@ -163,7 +173,7 @@ class Engine:
 
     def submit(self, event: CallEvent) -> None:
         """Queue an event for the pump (the adapters' callback)."""
-        self._events.put_nowait(event)
+        self.intake.put(event)
 
     def note(self, event: CallEvent) -> None:
         """A flow's own event (a fallback played), recorded like any."""
@@ -218,6 +228,10 @@ class Engine:
             # Without the event WebSocket the Stasis app does not exist, and
             # an answered call would be dropped: wait for it, as for AMI.
             await self.ari.wait_connected(ORIGINATE_WAIT_S)
+            # While AMI reads nothing the Originate's answer would go
+            # unread, and a call Asterisk placed would count as failed.
+            if self.intake.paused:
+                await asyncio.wait_for(self.intake.flowing(), ORIGINATE_WAIT_S)
             await self.ami.originate(
                 call_id=call_id, channel=channel or f"PJSIP/{number}@{self.settings.trunk}",
                 app=self.settings.ari.app, flow=flow, language=language,
@@ -227,9 +241,19 @@ class Engine:
             asyncio.get_running_loop().call_later(ring_timeout_s + SILENCE_S,
                                                   self._unheard_of, call_id)
         except TimeoutError:
-            log.warning("call %s not originated: PostgreSQL did not record it in %g s",
-                        call_id, ORIGINATE_WAIT_S)
+            why = ("call events still wait to be handled" if self.intake.paused
+                   else "PostgreSQL did not record it")
+            log.warning("call %s not originated: %s in %g s", call_id, why, ORIGINATE_WAIT_S)
             self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))
+        except AmiUnanswered as error:
+            # Sent, so maybe placed (a link that stopped reading loses the
+            # answer, not the action): failing it could dial the debtor
+            # twice. Its events end it, or the reconcile once AMI is back
+            # (its channel gone: lost), or the silence timer.
+            log.warning("call %s: %s; followed in case Asterisk placed it", call_id, error)
+            call.sent_in = error.session
+            asyncio.get_running_loop().call_later(ring_timeout_s + SILENCE_S,
+                                                  self._unheard_of, call_id)
         except (AmiError, AriError) as error:
             log.warning("call %s not originated: %s", call_id, error)
             self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))
@@ -259,7 +283,7 @@ class Engine:
 
     async def _run_pump(self) -> None:
         while True:
-            event = await self._events.get()
+            event = await self.intake.get()
             try:
                 await self._handle(event)
             except Exception:
@@ -380,6 +404,7 @@ class Engine:
         dialer's, whose calls this one adopts)."""
         client = AriClient(replace(self.settings.ari, app=app), self.submit)
         await client.connect()
+        self.intake.add_reader(client)
         self._other_apps.append(client)
 
     async def reconcile(self) -> None:

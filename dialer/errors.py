@@ -22,6 +22,16 @@ class AmiError(CallControlError):
     """Asterisk's AMI is unreachable, refused the login or an action."""
 
 
+class AmiUnanswered(AmiError):
+    """An action was sent and Asterisk said nothing of it in time: it may
+    have been carried out all the same (an Originate: the call placed).
+    session: the AMI session it was sent in."""
+
+    def __init__(self, message: str, session: int) -> None:
+        super().__init__(message)
+        self.session = session
+
+
 class AriError(CallControlError):
     """Asterisk's ARI is unreachable, refused the credentials or a request."""
 

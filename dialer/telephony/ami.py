@@ -24,7 +24,7 @@ from panoramisk import Manager
 from panoramisk.message import Message
 
 from dialer.calls.events import CallEvent
-from dialer.errors import AmiError
+from dialer.errors import AmiError, AmiUnanswered
 from dialer.metrics.definitions import ASTERISK_EVENTS
 from dialer.reconnect import Supervisor
 from dialer.settings import AmiSettings
@@ -103,6 +103,28 @@ class AmiClient:
             drop=self._drop, failures=(AmiError,), check=self._answers_ping,
             check_every_s=settings.ping_s, on_reconnect=on_reconnect, link=link)
         self.session = 0  # counts logins: calls sent in an older session may be gone
+        self._paused = False  # reading stopped (dialer.intake): a new session starts paused
+
+    def pause_reading(self) -> None:
+        """Read nothing more from Asterisk until resume_reading: its events
+        wait in the kernel's buffers, then in Asterisk (dialer.intake)."""
+        self._paused = True
+        self._set_reading(False)
+
+    def resume_reading(self) -> None:
+        """Read Asterisk's events again."""
+        self._paused = False
+        self._set_reading(True)
+
+    def _set_reading(self, reading: bool) -> None:
+        # panoramisk.testing's Manager replays a stream without a transport.
+        transport = getattr(getattr(self._manager, "protocol", None), "transport", None)
+        if transport is None or transport.is_closing():
+            return
+        if reading:
+            transport.resume_reading()
+        else:
+            transport.pause_reading()
 
     @property
     def connected(self) -> bool:
@@ -152,6 +174,8 @@ class AmiClient:
                            f"RECOBRO_AMI_SECRET ({response.message or 'authentication failed'})")
         self._manager, self._lost = manager, lost
         self.session += 1
+        if self._paused:  # after the login, whose answer had to be read
+            self._set_reading(False)
 
     async def _until_lost(self) -> str:
         assert self._lost is not None
@@ -210,17 +234,19 @@ class AmiClient:
 
     async def _action(self, fields: dict[str, object], wait_s: float = 5.0) -> Message:
         """Send an action and return its first response; AmiError when
-        Asterisk is not connected, is silent or answers Error. (as_list=False:
+        Asterisk is not connected or answers Error, AmiUnanswered when it
+        is silent. (as_list=False:
         an async Originate's answer is its "queued", not the call's
         OriginateResponse, which comes later as an event.)"""
         if not self.connected or self._manager is None:
             raise AmiError(f"not connected to Asterisk AMI at {self._where()}")
+        session = self.session
         try:
             response = await asyncio.wait_for(
                 self._manager.send_action(fields, as_list=False), wait_s)
         except TimeoutError:
-            raise AmiError(f"AMI {fields['Action']}: no answer from {self._where()} in "
-                           f"{wait_s:g} s") from None
+            raise AmiUnanswered(f"AMI {fields['Action']}: no answer from {self._where()} in "
+                                f"{wait_s:g} s", session) from None
         if response.get("Response") != "Success":
             raise AmiError(f"AMI {fields['Action']} refused: {response.get('Message', 'failed')}")
         return response

@@ -53,6 +53,18 @@ class AriClient:
         # Channels ARI said were hanging up: their failed playbacks were cut
         # short, not unplayable (a dict keeps insertion order, oldest first).
         self._hanging_up: dict[str, None] = {}
+        # Cleared while reading is paused (dialer.intake): aiohttp then
+        # buffers up to 512 KiB and stops reading the socket itself.
+        self._reading = asyncio.Event()
+        self._reading.set()
+
+    def pause_reading(self) -> None:
+        """Take no more events from the WebSocket until resume_reading."""
+        self._reading.clear()
+
+    def resume_reading(self) -> None:
+        """Take the WebSocket's events again."""
+        self._reading.set()
 
     @property
     def connected(self) -> bool:
@@ -144,6 +156,7 @@ class AriClient:
 
     async def _read(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
         async for message in websocket:
+            await self._reading.wait()
             if message.type is not aiohttp.WSMsgType.TEXT:
                 continue
             _EVENTS_READ.inc()

@@ -7,10 +7,12 @@ lose no outcome and no event, and dialing resumes by itself."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import aiohttp
 import asyncpg
@@ -336,4 +338,123 @@ async def test_a_silent_asterisk_link_mid_campaign_loses_no_call(lab_config, fre
     assert "Traceback" not in err, err[-3000:]
     assert re.search(rf"{link.upper()}\b.* lost \(", err) and \
         re.search(rf"{link.upper()}\b.* back after", err), err[-3000:]
+    await _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url, env)
+
+
+# A dialer runs in about 140 MB here; one whose stalled link's events piled up
+# in memory would pass this.
+MEMORY_BOUND_MB = 200
+
+
+async def _sample_memory(pid: int, samples_kb: list[int]) -> None:
+    """Add the process's resident memory (kB) to samples_kb every 0.2 s
+    while it runs."""
+    status = Path(f"/proc/{pid}/status")
+    while True:
+        try:
+            lines = status.read_text().splitlines()
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        rss = [int(line.split()[1]) for line in lines if line.startswith("VmRSS:")]
+        if not rss:  # exited, not yet reaped
+            return
+        samples_kb += rss
+        await asyncio.sleep(0.2)
+
+
+async def test_ami_stalled_mid_campaign_keeps_memory_bounded_and_loses_no_call(
+        lab_config, fresh_database, tmp_path):
+    """What Asterisk sends on the dialer's AMI connection stops being read
+    for 20 s while four debtors talk to the agents (a proxy takes none of
+    it: it waits in the kernel's buffers and at Asterisk, while the
+    dialer's own writes still reach Asterisk): the dialer's keepalive Ping
+    goes unanswered, it drops the connection, logs in again and
+    reconciles, and goes on. Every attempt has exactly one result and its
+    hang-up (ARI told of those AMI could not), nobody is dialed twice, the
+    debtors after the stall reach agents too, and the dialer's memory
+    stays under MEMORY_BOUND_MB throughout."""
+    url = fresh_database
+    proxy = await CutProxy(lab_config.ami_port).start()
+    samples_kb: list[int] = []
+    try:
+        env, dialer = await _talking_campaign(
+            lab_config, url, tmp_path, "stalled", RECOBRO_AMI_PORT=str(proxy.port),
+            RECOBRO_AMI_PING_S="3")
+        sampler = asyncio.create_task(_sample_memory(dialer.pid, samples_kb))
+        proxy.stall(20.0)
+        _, stderr = await asyncio.wait_for(dialer.communicate(), 240)
+        await sampler
+    finally:
+        await proxy.stop()
+    err = stderr.decode()
+    assert dialer.returncode == 0, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert re.search(r"AMI\b.* lost \(no answer to a Ping", err) and \
+        re.search(r"AMI\b.* back after", err), err[-3000:]
+    assert samples_kb, "the dialer's memory was never read"
+    peak_mb = max(samples_kb) / 1024
+    assert peak_mb < MEMORY_BOUND_MB, peak_mb
+    await _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url, env)
+
+
+def _fill(directory: Path) -> Path:
+    """Fill the file system of directory to the last byte; the filler."""
+    filler = directory / "filler"
+    with open(filler, "wb", buffering=0) as file:
+        try:
+            while True:
+                file.write(b"\0" * 4096)
+        except OSError as error:
+            assert error.errno == errno.ENOSPC, error
+        try:  # the last partial page
+            while True:
+                file.write(b"\0")
+        except OSError as error:
+            assert error.errno == errno.ENOSPC, error
+    return filler
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A directory on a file system of its own, 256 KiB (a tmpfs; the tests
+    run as root, as `recobro lab up` needs), unmounted afterwards: lazily,
+    should a failed run's dialer still hold a file open on it."""
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(directory)],
+                   check=True)
+    yield directory
+    subprocess.run(["umount", "--lazy", str(directory)], check=True)
+
+
+async def test_the_log_disk_full_mid_campaign_loses_no_call(lab_config, fresh_database,
+                                                            tmp_path, small_disk):
+    """The dialer logs (RECOBRO_LOG_FILE, every AMI message at DEBUG) to a
+    small file system that fills up while four debtors talk to the agents,
+    and has room again 15 s later: the dialer goes on dialing, says once
+    on stderr that it cannot write its log, writes it again once it can
+    (first how many lines were lost); every attempt has exactly one result
+    and its hang-up (they go to PostgreSQL, not the log), nobody is dialed
+    twice, and the debtors after the outage reach agents too."""
+    url = fresh_database
+    log_file = small_disk / "dialer.log"
+    env, dialer = await _talking_campaign(lab_config, url, tmp_path, "disk-full",
+                                          RECOBRO_LOG_FILE=str(log_file),
+                                          RECOBRO_LOG_LEVEL="DEBUG")
+    filler = _fill(small_disk)
+    await asyncio.sleep(15)  # the four hang up, four more are dialed and answer
+    filler.unlink()
+    _, stderr = await asyncio.wait_for(dialer.communicate(), 200)
+    log = log_file.read_text(errors="replace")
+    err = stderr.decode()
+    assert dialer.returncode == 0, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    said = [line for line in err.splitlines() if "cannot write the log file" in line]
+    assert len(said) == 1 and str(log_file) in said[0] and \
+        "No space left on device" in said[0], err[-3000:]
+    lost = re.search(r"(\d+) log line\(s\) lost from .*: .* could not be written "
+                     r"\(No space left on device\)\n(.*)", log)
+    assert lost and int(lost[1]) > 0 and lost[2], log[-3000:]
+    # Written again after the outage: the AMI messages of the calls after it.
+    assert "message interpreted" in log[lost.end():], log[-3000:]
     await _each_debtor_once_with_one_result_and_its_hang_up(lab_config, url, env)
