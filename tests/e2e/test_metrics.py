@@ -112,8 +112,9 @@ async def test_prometheus_holds_each_call_refusal_and_the_floor(lab_config, fres
         # This run's dialer only: its port may have been an earlier process's.
         ran = int(time.time() - started) + 2
         links = scraped(lab_config, "max_over_time(recobro_link_up"
-                                    f'{{instance="{dialer}",process="dialer"}}[{ran}s])', wanted=2)
-        assert {s["metric"]["link"]: value(s) for s in links} == {"ami": 1.0, "ari": 1.0}
+                                    f'{{instance="{dialer}",process="dialer"}}[{ran}s])', wanted=3)
+        assert {s["metric"]["link"]: value(s) for s in links} == {"ami": 1.0, "ari": 1.0,
+                                                                   "agents_freed": 1.0}
         lag = scraped(lab_config, "max_over_time(recobro_event_loop_lag_seconds_count"
                                   f'{{instance="{dialer}",process="dialer"}}[{ran}s])')
         assert lag and value(lag[0]) > 0

@@ -103,7 +103,7 @@ def concrete(path: str, calls: dict[str, uuid.UUID]) -> str:
     values = {"endpoint": B, "action": "login", "attempt": str(calls["B"]),
               "reference": "RB-2", "campaign": "spring", "segment": "any",
               "trigger": "agent_link", "channel": "sms", "language": "es", "entry": "1",
-              "batch": "1", "skill": "language:es"}
+              "batch": "1", "skill": "language:es", "supervisor": "agent1003"}
     if path.endswith("/recording/{action}"):
         values["action"] = "pause"
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
