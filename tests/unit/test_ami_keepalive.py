@@ -13,31 +13,20 @@ import pytest
 from dialer.settings import AmiSettings
 from dialer.telephony import ami
 from dialer.telephony.ami import AmiClient
+from tests.unit.fake_ami_server import EOL, FakeAmiServer, reply
 
-EOL = b"\r\n"
 
-
-class SilentAmi:
+class SilentAmi(FakeAmiServer):
     """An AMI server whose Pings go unanswered while `answering` is off."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.answering = True
         self.logins = 0
         self.pings = 0
         self.closed_by_client = 0
-        self.server: asyncio.Server | None = None
 
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self.server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"Asterisk Call Manager/9.0.0" + EOL)
+    async def converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 message = await reader.readuntil(EOL + EOL)
@@ -46,16 +35,15 @@ class SilentAmi:
                 action, action_id = headers["Action"], headers["ActionID"]
                 if action == "Login":
                     self.logins += 1
-                    reply = ["Response: Success", "Message: Authentication accepted"]
+                    lines = ["Response: Success", "Message: Authentication accepted"]
                 elif action == "Ping":
                     self.pings += 1
                     if not self.answering:
                         continue  # said nothing, and the connection stays open
-                    reply = ["Response: Success", "Ping: Pong"]
+                    lines = ["Response: Success", "Ping: Pong"]
                 else:
-                    reply = ["Response: Error", "Message: Invalid/unknown command"]
-                writer.write(EOL.join(s.encode() for s in [*reply, f"ActionID: {action_id}"])
-                             + EOL + EOL)
+                    lines = ["Response: Error", "Message: Invalid/unknown command"]
+                writer.write(reply(*lines, action_id=action_id))
         except asyncio.IncompleteReadError:
             self.closed_by_client += 1
         finally:

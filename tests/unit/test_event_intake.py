@@ -16,8 +16,8 @@ from dialer.calls.events import CallEvent, CallRinging
 from dialer.intake import EventIntake
 from dialer.settings import AmiSettings
 from dialer.telephony.ami import AmiClient
+from tests.unit.fake_ami_server import EOL, FakeAmiServer, reply
 
-EOL = b"\r\n"
 AT = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 BURST = 500  # events the flooding server writes at once
 
@@ -83,36 +83,28 @@ def test_a_resume_point_at_or_above_the_bound_is_refused():
         EventIntake(pause_at=5, resume_at=5)
 
 
-class FloodingAmi:
+class FloodingAmi(FakeAmiServer):
     """An AMI server that, once logged in, writes `events` Newstate events
     as fast as its socket takes them; `sent` counts those written but for
     at most its transport's buffer (16 KiB)."""
 
     def __init__(self, events: int) -> None:
+        super().__init__()
         self.events = events
         self.sent = 0
         self.done = asyncio.Event()
-        self.server: asyncio.Server | None = None
 
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self.server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def before_banner(self, writer: asyncio.StreamWriter) -> None:
         # Small send buffers (asyncio's and the kernel's), so that a reader
         # that stops is felt soon, not after megabytes.
         writer.transport.set_write_buffer_limits(high=16_384)
         writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65_536)
-        writer.write(b"Asterisk Call Manager/9.0.0" + EOL)
+
+    async def converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         login = await reader.readuntil(EOL + EOL)
         action_id = next(line.split(b": ", 1)[1] for line in login.split(EOL)
                          if line.startswith(b"ActionID"))
-        writer.write(b"Response: Success" + EOL + b"ActionID: " + action_id + EOL + EOL)
+        writer.write(reply("Response: Success", action_id=action_id.decode()))
         try:
             for first in range(0, self.events, BURST):
                 writer.write(b"".join(
