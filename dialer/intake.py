@@ -22,6 +22,7 @@ from collections import deque
 from typing import Protocol
 
 from dialer.calls.events import CallEvent
+from dialer.metrics.definitions import EVENTS_WAITING, INTAKE_PAUSES
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,13 @@ class EventIntake:
         """Take an event from a link (never refused); pause the links when
         it makes pause_at."""
         self._events.append(event)
+        EVENTS_WAITING.set(len(self._events))
         self._ready.set()
         self.most_waiting = max(self.most_waiting, len(self._events))
         if not self.paused and len(self._events) >= self.pause_at:
             self.paused = True
             self.pauses += 1
+            INTAKE_PAUSES.inc()
             self._flowing.clear()
             log.warning("%d call events wait to be handled: reading AMI and ARI paused until "
                         "%d are left", len(self._events), self.resume_at)
@@ -91,6 +94,7 @@ class EventIntake:
             self._ready.clear()
             await self._ready.wait()
         event = self._events.popleft()
+        EVENTS_WAITING.set(len(self._events))
         if self.paused and len(self._events) <= self.resume_at:
             self.paused = False
             self._flowing.set()

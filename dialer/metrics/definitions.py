@@ -74,6 +74,14 @@ LOOP_LAG = Histogram("recobro_event_loop_lag_seconds",
 ASTERISK_EVENTS = Counter("recobro_asterisk_events_total",
                           "Events the process read from Asterisk, by link (ami, ari).",
                           ["link"], registry=REGISTRY)
+EVENTS_WAITING = Gauge("recobro_asterisk_events_waiting",
+                       "Events read from Asterisk that the process has not handled yet "
+                       "(dialer.intake: at 5,000 it stops reading AMI and ARI).",
+                       registry=REGISTRY)
+INTAKE_PAUSES = Counter("recobro_asterisk_reading_pauses_total",
+                        "Times the process stopped reading AMI and ARI because too many "
+                        "events waited to be handled: it was not keeping up with Asterisk.",
+                        registry=REGISTRY)
 CALL_TO_FLOW = Histogram("recobro_call_to_flow_seconds",
                          "From Asterisk's moment an answered call entered the process's "
                          "application (ARI StasisStart) to the call's flow starting: the "

@@ -14,6 +14,7 @@ import pytest
 
 from dialer.calls.events import CallEvent, CallRinging
 from dialer.intake import EventIntake
+from dialer.metrics.definitions import REGISTRY
 from dialer.settings import AmiSettings
 from dialer.telephony.ami import AmiClient
 from tests.unit.fake_ami_server import EOL, FakeAmiServer, reply
@@ -63,6 +64,20 @@ async def test_the_readers_pause_at_the_bound_and_resume_once_drained():
     taken += [await intake.get() for _ in range(3)]
     assert [e.call_id for e in taken] == [f"call-{n}" for n in range(15)]
     assert intake.most_waiting == 15 and intake.pauses == 1
+
+
+async def test_the_events_waiting_and_the_pauses_are_exported():
+    def sample(name: str) -> float | None:
+        return REGISTRY.get_sample_value(name)
+
+    pauses = sample("recobro_asterisk_reading_pauses_total") or 0.0
+    intake = EventIntake(pause_at=3, resume_at=1)
+    for n in range(3):
+        intake.put(_ringing(n))
+    assert sample("recobro_asterisk_events_waiting") == 3
+    assert sample("recobro_asterisk_reading_pauses_total") == pauses + 1
+    await intake.get()
+    assert sample("recobro_asterisk_events_waiting") == 2
 
 
 async def test_a_reader_added_while_paused_starts_paused():
