@@ -5,7 +5,10 @@ the same team without language constraints (anyone takes any call), a
 language-blind dialer (one snapshot of every agent; each debtor's language
 drawn from the shares, connecting only to an agent who speaks it) and
 pacing by language pool (pacing.pools). Figures are medians over the seeds;
-abandon rates also by language, pooled over the seeds. Writes JSON and a
+abandon rates also by language, pooled over the seeds. Where every agent
+speaks one language, the LP optimum of the scenario's Markovian version
+too, as one pool and as its language pools sharing the cap: what no policy
+can pass, so how much of the gap is the pools' own. Writes JSON and a
 Markdown table; prints the table."""
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from lab.bench import build, read_matrix
 from lab.bench_restart import PREDICTIVE
+from pacing.optimum import lp_optimum, pools_optimum
 from pacing.scenario import Scenario
 from pacing.simulator import Simulation
 
@@ -40,6 +44,20 @@ def run_one(job: tuple[Scenario, str]) -> dict:
             "abandoned_by_language": dict(metrics.abandoned_by_language)}
 
 
+def pool_optimum(scenario: Scenario) -> dict | None:
+    """The LP optimum of the Markovian version as one pool and as the
+    scenario's language pools sharing the cap; None when an agent speaks
+    more than one language (the pools then overlap, which the LP does not
+    model)."""
+    if any(len(group.languages) != 1 for group in scenario.agent_languages):
+        return None
+    markov = scenario.markovian_version()
+    args = (markov.live_start, markov.talk.mean, markov.resolve_mean, markov.cap)
+    return {"one_pool": lp_optimum(markov.agents, *args).occupancy,
+            "by_pool": pools_optimum([g.count for g in scenario.agent_languages],
+                                     *args).occupancy}
+
+
 def run_languages(scenarios: list[Scenario], seeds: tuple[int, ...] = SEEDS) -> dict:
     """Every scenario, each seed, each way, one run at a time; and per
     scenario the medians."""
@@ -53,7 +71,7 @@ def run_languages(scenarios: list[Scenario], seeds: tuple[int, ...] = SEEDS) -> 
               flush=True)
     summary = []
     for scenario in scenarios:
-        line: dict = {"scenario": scenario.name}
+        line: dict = {"scenario": scenario.name, "lp_optimum": pool_optimum(scenario)}
         for way in WAYS:
             runs = [r for r in rows if r["scenario"] == scenario.name and r["way"] == way]
             line[way] = {
@@ -81,6 +99,14 @@ def table(report: dict) -> str:
             lines.append(f"| {s['scenario']} | {way} | {w['occupancy']:.1%} | "
                          f"{w['abandon_rate']:.2%} | {w['worst_24h_abandon_rate']:.2%} | "
                          f"{languages or '-'} |")
+    bounds = [(s["scenario"], s["lp_optimum"]) for s in report["summary"] if s["lp_optimum"]]
+    if bounds:
+        lines += ["", ("LP optimum of the Markovian version (no policy does better): "
+                       "one pool, and the language pools sharing the cap."), "",
+                  "| scenario | one pool | by pool | the pools' own cost |", "|---|---|---|---|"]
+        lines += [f"| {name} | {lp['one_pool']:.1%} | {lp['by_pool']:.1%} | "
+                  f"{100 * (lp['one_pool'] - lp['by_pool']):.1f} points |"
+                  for name, lp in bounds]
     return "\n".join(lines)
 
 

@@ -13,17 +13,19 @@ a time reaches every number of calls a policy could launch at once, with as
 many variables as states times two, so the LP stays small for 200 agents.
 Variables x(s, a) are decision frequencies per unit time; the LP maximises
 busy agent-time per unit time subject to the balance equations, time
-normalisation and abandons <= cap * live answers.
+normalisation and abandons <= cap * live answers. Separate pools (agents of
+one language each) are processes side by side under one shared cap.
 
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linprog
-from scipy.sparse import coo_matrix
+from scipy.sparse import block_diag, coo_matrix, csr_matrix, vstack
 
 PATIENCE_S = 2.0
 
@@ -36,9 +38,56 @@ class Optimum:
     variables: int
 
 
+@dataclass(frozen=True)
+class _PoolProcess:
+    """One pool's decision process: balance equations (states x variables)
+    and, per variable, its time, busy share, abandons and live answers."""
+
+    balance: csr_matrix
+    tau: np.ndarray
+    busy: np.ndarray  # busy agents x time: occupancy once divided by the agents
+    abandons: np.ndarray
+    live: np.ndarray
+
+
 def lp_optimum(agents: int, answer_rate: float, talk_s: float, resolve_s: float,
                cap: float, max_calls: int | None = None, max_waiting: int = 3) -> Optimum:
     """Occupancy of the best stationary policy with abandons <= cap."""
+    return pools_optimum((agents,), answer_rate, talk_s, resolve_s, cap, max_calls, max_waiting)
+
+
+def pools_optimum(pools: Sequence[int], answer_rate: float, talk_s: float, resolve_s: float,
+                  cap: float, max_calls: int | None = None, max_waiting: int = 3) -> Optimum:
+    """Occupancy of all the agents of separate pools (say, one per
+    language, nobody in two) each dialing for itself, at the best
+    stationary policy whose abandons over every pool together are <= cap:
+    the cap is shared, so a small pool may abandon more than a big one.
+    Each pool's process is independent but for that one constraint, so one
+    LP holds them side by side."""
+    if not pools or min(pools) < 1:
+        raise ValueError(f"pools must be one or more team sizes of at least 1: {pools!r}")
+    blocks = [_pool_process(n, answer_rate, talk_s, resolve_s, max_calls, max_waiting)
+              for n in pools]
+    # Each pool's time is normalised on its own (its sum of tau x is 1).
+    normalise = block_diag([coo_matrix(b.tau.reshape(1, -1)) for b in blocks])
+    a_eq = vstack([block_diag([b.balance for b in blocks]), normalise]).tocsr()
+    b_eq = np.zeros(a_eq.shape[0])
+    b_eq[-len(blocks):] = 1.0
+    abandons = np.concatenate([b.abandons for b in blocks])
+    live = np.concatenate([b.live for b in blocks])
+    busy = np.concatenate([b.busy for b in blocks]) / sum(pools)
+    result = linprog(-busy, A_ub=(abandons - cap * live).reshape(1, -1), b_ub=[0.0],
+                     A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+    if result.status != 0:
+        raise RuntimeError(f"LP failed: {result.message}")
+    x = result.x
+    return Optimum(occupancy=float(-result.fun),
+                   abandon_rate=float(abandons @ x) / float(live @ x),
+                   states=sum(b.balance.shape[0] for b in blocks), variables=len(x))
+
+
+def _pool_process(agents: int, answer_rate: float, talk_s: float, resolve_s: float,
+                  max_calls: int | None, max_waiting: int) -> _PoolProcess:
     n, p, theta = agents, answer_rate, PATIENCE_S
     c_max = max_calls if max_calls is not None else int(
         min(4 * n, max(3 * n * resolve_s / (talk_s * p), n) + 10))
@@ -87,25 +136,8 @@ def lp_optimum(agents: int, answer_rate: float, talk_s: float, resolve_s: float,
         if w:
             moves.append(((n, c, w - 1), (w / theta) * tau))
             abandons += (w / theta) * tau
-        action((b, c, w), tau, moves, b * tau / n, abandons, p * (c / resolve_s) * tau)
+        action((b, c, w), tau, moves, b * tau, abandons, p * (c / resolve_s) * tau)
     var = len(reward)
     balance = coo_matrix((vals, (rows, cols)), shape=(len(states), var)).tocsr()
-    tau_arr, ab_arr, live_arr = map(np.asarray, (tau_list, ab_list, live_list))
-    a_eq = _vstack(balance, tau_arr)
-    b_eq = np.zeros(len(states) + 1)
-    b_eq[-1] = 1.0
-    a_ub = (ab_arr - cap * live_arr).reshape(1, -1)
-    result = linprog(-np.asarray(reward), A_ub=a_ub, b_ub=[0.0], A_eq=a_eq, b_eq=b_eq,
-                     bounds=(0, None), method="highs")
-    if result.status != 0:
-        raise RuntimeError(f"LP failed: {result.message}")
-    x = result.x
-    live = float(live_arr @ x)
-    return Optimum(occupancy=float(-result.fun), abandon_rate=float(ab_arr @ x) / live,
-                   states=len(states), variables=var)
-
-
-def _vstack(matrix, row):
-    from scipy.sparse import vstack
-
-    return vstack([matrix, coo_matrix(row.reshape(1, -1))]).tocsr()
+    return _PoolProcess(balance, np.asarray(tau_list), np.asarray(reward),
+                        np.asarray(ab_list), np.asarray(live_list))

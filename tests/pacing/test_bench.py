@@ -85,4 +85,8 @@ def test_languages_bench_runs_each_way(tmp_path, capsys):
     assert summary["no languages"]["abandon_by_language"] == {}
     for way in WAYS:
         assert 0 < summary[way]["occupancy"] < 1
-    assert "| mixed | by pool |" in capsys.readouterr().out
+    # Agents of one language each: the LP bound, one pool above the pools.
+    optimum = summary["lp_optimum"]
+    assert 0 < optimum["by_pool"] < optimum["one_pool"] < 1
+    out = capsys.readouterr().out
+    assert "| mixed | by pool |" in out and "| mixed | " + f"{optimum['one_pool']:.1%}" in out

@@ -1,6 +1,6 @@
 import pytest
 
-from pacing.optimum import lp_optimum
+from pacing.optimum import lp_optimum, pools_optimum
 from pacing.pools import LanguageShare
 from pacing.scenario import ScenarioError, Shape, parse_scenarios
 
@@ -97,3 +97,24 @@ agent_languages = { es = 2, en = 1, "es+en" = 1 }
 def test_bad_scenarios_name_the_field(text, field):
     with pytest.raises(ScenarioError, match=field):
         parse_scenarios(text, "json")
+
+
+def test_one_pool_alone_is_the_plain_optimum():
+    assert pools_optimum((20,), 0.3, 180, 20, 0.03).occupancy == pytest.approx(
+        lp_optimum(20, 0.3, 180, 20, 0.03).occupancy, abs=1e-9)
+
+
+def test_separate_pools_share_the_cap_and_reach_less_than_one_pool():
+    # 12 and 4 agents who speak one language each: the cap is shared, so
+    # the pair does at least as well as each pool held to it alone...
+    split = pools_optimum((12, 4), 0.25, 180, 18.7, 0.03)
+    alone = [lp_optimum(n, 0.25, 180, 18.7, 0.03) for n in (12, 4)]
+    assert split.occupancy >= (12 * alone[0].occupancy + 4 * alone[1].occupancy) / 16 - 1e-9
+    assert split.abandon_rate == pytest.approx(0.03, abs=1e-6)
+    # ...but less than the same 16 agents in one pool: the cost of two pools.
+    assert split.occupancy < lp_optimum(16, 0.25, 180, 18.7, 0.03).occupancy - 0.02
+
+
+def test_pools_must_hold_agents():
+    with pytest.raises(ValueError, match="pools"):
+        pools_optimum((12, 0), 0.25, 180, 18.7, 0.03)
