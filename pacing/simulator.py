@@ -527,7 +527,12 @@ class Simulation:
                     agent.logged_in = False
                 else:
                     agent.logout_pending = True
-            self._ask_policy()
+            # The policy sees a moment whole: asked between two events of
+            # the same instant (a talk ending as calls placed 0.35 s ago
+            # answer), it would take calls about to answer for unanswered
+            # ones past their live delay, and dial again for the same agents.
+            if not self._heap or self._heap[0][0] > self.now:
+                self._ask_policy()
         return self.metrics
 
 

@@ -103,3 +103,35 @@ def test_nobody_dials_connects_or_hears_while_the_dialer_is_down():
     # Each person who answered meanwhile was abandoned (no AMD here: all were people).
     abandoned = [t for t, _, ab in metrics.answer_log if ab and STOP < t < STOP + gap]
     assert len(abandoned) == len(answered_in_gap)
+
+
+class Watching(Predictive):
+    """The predictive policy, noting how many calls each snapshot shows ringing."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.seen: list[tuple[float, int]] = []
+
+    def decide(self, snapshot) -> int:
+        self.seen.append((snapshot.now, len(snapshot.dialing)))
+        return super().decide(snapshot)
+
+
+def test_the_policy_sees_each_moment_whole():
+    # Fixed delays (the lab's: answers 0.35 s after the dial, whole-second
+    # talks, a 5 s wrap-up) make events meet at one instant: a talk ends
+    # just as calls placed 0.35 s before answer. Asked between them, the
+    # policy took those calls for unanswered ones past their live delay and
+    # dialed again for the same agents (abandons the lab never had).
+    scenario = Scenario(name="lab-like", agents=12, talk=Duration(Shape.LOGNORMAL, 30, 0.5),
+                        wrap=Duration(Shape.FIXED, 5, 0.0), live_start=0.3, busy=0.1,
+                        answer_delay=Duration(Shape.FIXED, 0.35, 0.0), ring_timeout=15,
+                        reject_delay=Duration(Shape.FIXED, 0.05, 0.0), shift_hours=0.25,
+                        seed=61)
+    policy = Watching(prior_wrap_s=5.0)
+    simulation = Simulation(scenario, policy)
+    simulation.run()
+    calls = list(simulation.moments.values())
+    assert len({now for now, _ in policy.seen}) == len(policy.seen)  # once an instant
+    for now, ringing in policy.seen:
+        assert ringing == sum(c.dialed_at < now < c.resolved_at for c in calls), now
