@@ -612,3 +612,44 @@ async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
                                  "by": "admin (RECOBRO_API_TOKEN)"}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
                                "reason": "supervisor_hung_up", "by": ""})]
+
+
+async def test_a_supervision_adopted_after_an_api_restart_ends_with_the_call(
+        lab_config, fresh_database, tmp_path):
+    """A supervisor listens across an API restart; the debtor hangs up
+    (30 s after answering): the new API ends the supervision, the call
+    ended, hangs up the supervisor's phone and clears the snoop and its
+    bridge."""
+    agent, boss = lab_config.agents[0], lab_config.agents[2]
+    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
+    await run(env, "agent", "login", agent.endpoint)
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, boss, tmp_path / "supervisor") as supervisor:
+            dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
+            call = await connected_attempt(fresh_database)
+            status, body = await monitor(lab_config, call, {
+                "mode": "listen", "supervisor": boss.endpoint})
+            assert status == 202, body
+            leg = body["line"]
+            await pick_up(supervisor, 0)
+            await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                           "'supervision_started'", 1)
+            api.terminate()
+            await api.wait()
+            api = await start_api(lab_config, env)
+            await supervisor.wait_event("CALL_CLOSED", 40)
+            await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                           "'supervision_ended'", 1)
+            channels, bridges = await channels_and_bridges(lab_config)
+            await dialer
+    finally:
+        api.terminate()
+        await api.wait()
+
+    assert not {leg, f"{leg}-snoop"} & channels and leg not in bridges
+    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
+                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])["reason"] if e["kind"] == "supervision_ended"
+             else "") for e in events] == [("supervision_started", ""),
+                                           ("supervision_ended", "call_ended")]
