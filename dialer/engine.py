@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Self
 
 from dialer.calls import state as call_state
-from dialer.calls.control import CallEvents, FlowRunner
+from dialer.calls.control import AppChannel, CallEvents, FlowRunner
 from dialer.calls.events import (
     CallArrived,
     CallEnteredApp,
@@ -54,6 +54,7 @@ from dialer.telephony.ari_events import (
     TRANSFER_REQUEST,
     stasis_app_of,
     stasis_args,
+    stasis_params_of,
 )
 from ivr.prompts import language_or_default
 
@@ -523,6 +524,12 @@ class Engine:
 
     async def channel_states(self) -> dict[str, str]:
         return await self.ari.channel_states()
+
+    async def app_channels(self) -> list[AppChannel]:
+        return [AppChannel(str(channel["id"]), str(channel.get("state", "")),
+                           stasis_params_of(channel))
+                for channel in await self.ari.channels()
+                if stasis_app_of(channel) == self.ari.settings.app]
 
     async def close(self) -> None:
         """Stop the pump and flows and disconnect. Flows get FLOWS_FINISH_S

@@ -13,8 +13,10 @@ everyone."""
 from __future__ import annotations
 
 import enum
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Self
 
 # Asterisk's names for the directions of a snoop channel's audio, seen
 # from the snooped channel: in, what its phone sends; out, what it is sent.
@@ -51,3 +53,39 @@ def agent_channel_of(debtor: str, bridge: str, channels: list[str],
         return bridge
     others = [c for c in channels if c != debtor and not c.startswith(supervisor_prefix)]
     return others[0] if len(others) == 1 else None
+
+
+@dataclass(frozen=True)
+class LegTag:
+    """What a supervisor's leg carries in its Stasis() arguments: the call
+    it supervises (an attempt or an inbound call), the mode, the
+    supervisor's endpoint and the agent's channel. Asterisk keeps them with
+    the leg, so an API restarted under a supervision knows it again."""
+
+    call: uuid.UUID
+    mode: SupervisionMode
+    supervisor: str
+    agent_channel: str
+
+    def params(self) -> dict[str, str]:
+        """The tag as named Stasis() arguments."""
+        return {"call": str(self.call), "mode": self.mode.value,
+                "supervisor": self.supervisor, "agent": self.agent_channel}
+
+    @classmethod
+    def of(cls, params: Mapping[str, str]) -> Self:
+        """The tag a leg entered with; ValueError naming the argument that
+        is missing or wrong (a leg from before the tag, say)."""
+        for name in ("call", "mode", "supervisor", "agent"):
+            if not params.get(name):
+                raise ValueError(f"the leg has no {name!r} argument")
+        try:
+            call = uuid.UUID(params["call"])
+        except ValueError:
+            raise ValueError(f"the leg's 'call' argument {params['call']!r} is no call id") \
+                from None
+        try:
+            mode = SupervisionMode(params["mode"])
+        except ValueError:
+            raise ValueError(f"the leg's 'mode' argument {params['mode']!r} is no mode") from None
+        return cls(call, mode, params["supervisor"], params["agent"])

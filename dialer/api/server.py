@@ -108,6 +108,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         sessions = AgentSessions(engine, AgentStore(pool))
         supervisors = Supervisors(engine, AgentStore(pool), pool)
         await sessions.resume()
+        await supervisors.resume()
         await agent_events.start(settings.database_url)
         runner = web.AppRunner(build_app(settings.api.token, pool,
                                          features(pool, agent_events, engine,

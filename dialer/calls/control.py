@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -61,6 +62,17 @@ class CallEvents:
             if isinstance(event, DtmfReceived):
                 keys += event.digit
         return keys
+
+
+@dataclass(frozen=True)
+class AppChannel:
+    """A channel in this process's Stasis application as Asterisk has it
+    now: its id, its state (ARI's names: Ringing, Up...) and the named
+    Stasis() arguments it entered with (its flow's)."""
+
+    id: str
+    state: str
+    params: Mapping[str, str]
 
 
 # A flow drives an answered call: it gets the call id and the call's events.
@@ -196,6 +208,10 @@ class CallControl(Protocol):
     async def channel_states(self) -> dict[str, str]:
         """Every channel Asterisk has now, by id, with its state (ARI's
         names: Ringing, Up...)."""
+
+    async def app_channels(self) -> list[AppChannel]:
+        """The channels in this process's Stasis application now, also
+        those an earlier process of the same application left there."""
 
     async def place_call(self, number: str, language: str | None = None, *, flow: str,
                          channel: str | None = None, call_id: str | None = None,

@@ -345,8 +345,12 @@ class AriClient:
     async def channel_states(self) -> dict[str, str]:
         """Every channel Asterisk has now, by id, with its state as ARI
         names it (Down, Dialing, Ring, Ringing, Up, Busy...)."""
-        channels = await self._request("GET", "/channels")
-        return {str(channel["id"]): str(channel.get("state", "")) for channel in channels}
+        return {str(channel["id"]): str(channel.get("state", ""))
+                for channel in await self.channels()}
+
+    async def channels(self) -> list[dict[str, Any]]:
+        """ARI's JSON of every channel Asterisk has now."""
+        return [dict(channel) for channel in await self._request("GET", "/channels")]
 
     async def close(self) -> None:
         """Close the event WebSocket with a close frame, then the HTTP

@@ -117,6 +117,15 @@ def stasis_args(**params: str) -> str:
     return ",".join(f"{name}={value}" for name, value in params.items())
 
 
+def stasis_params_of(channel: Mapping[str, Any]) -> dict[str, str]:
+    """The named Stasis() arguments a channel (ARI's JSON of it) runs the
+    application with (`Stasis(recobro-api,flow=supervise,...)`); none when
+    it is in no application."""
+    if stasis_app_of(channel) is None:
+        return {}
+    return stasis_params(str(channel["dialplan"].get("app_data", "")).split(",")[1:])
+
+
 def stasis_app_of(channel: Mapping[str, Any]) -> str | None:
     """The Stasis application a channel (ARI's JSON of it) is in, from the
     application it runs (`Stasis(recobro-inbound,flow=...)`); None when it

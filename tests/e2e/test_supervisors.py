@@ -142,6 +142,19 @@ async def stop_monitoring(lab_config, call: str, supervisor: str) -> tuple[int, 
         return response.status, await response.json()
 
 
+async def channels_and_bridges(lab_config) -> tuple[set[str], set[str]]:
+    """The ids of the channels and of the bridges Asterisk has now (ARI)."""
+    settings = read_env_file(lab_config.env_file)
+    url, headers = settings["RECOBRO_ARI_URL"], {"Authorization": aiohttp.encode_basic_auth(
+        settings["RECOBRO_ARI_USER"], settings["RECOBRO_ARI_PASSWORD"])}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.get(f"{url}/ari/channels") as response:
+            channels = {str(channel["id"]) for channel in await response.json()}
+        async with session.get(f"{url}/ari/bridges") as response:
+            bridges = {str(bridge["id"]) for bridge in await response.json()}
+    return channels, bridges
+
+
 async def pick_up(phone: Baresip, since: int) -> None:
     """The supervisor's phone rings (from events[since] on); answered."""
     await phone.wait_incoming(10, since)
@@ -458,3 +471,185 @@ async def test_a_supervision_stopped_from_the_cli_hangs_up_the_supervisor_alone(
                                  "by": "admin (RECOBRO_API_TOKEN)"}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
                                "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)"})]
+
+
+async def test_a_supervision_stopped_while_the_supervisors_phone_rings_hangs_it_up(
+        lab_config, fresh_database, tmp_path):
+    """The supervisor's phone (baresip) rings and nobody takes it; a stop
+    cancels it: the phone stops ringing, the call goes on, and the call's
+    events say the supervision was stopped, by whom (it never started)."""
+    agent, boss = lab_config.agents[0], lab_config.agents[2]
+    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
+    await run(env, "agent", "login", agent.endpoint)
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, boss, tmp_path / "supervisor") as supervisor:
+            dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
+            call = await connected_attempt(fresh_database)
+            status, body = await monitor(lab_config, call, {
+                "mode": "listen", "supervisor": boss.endpoint})
+            assert status == 202, body
+            await supervisor.wait_incoming(10)
+            stopped = await stop_monitoring(lab_config, call, boss.endpoint)
+            await supervisor.wait_event("CALL_CLOSED", 5)
+            (attempt,) = await fetch(fresh_database, "SELECT ended_at FROM attempts "
+                                     f"WHERE id = '{call}'")
+            again = await stop_monitoring(lab_config, call, boss.endpoint)
+            await dialer
+            assert not any(event.type == "CALL_ESTABLISHED" for event in supervisor.events)
+    finally:
+        api.terminate()
+        await api.wait()
+
+    assert stopped == (200, {"attempt": call, "mode": "listen", "supervisor": boss.endpoint,
+                             "line": body["line"], "supervision": "stopped"}), stopped
+    assert attempt["ended_at"] is None  # the call went on past the stop
+    assert again[0] == 409, again
+    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
+                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
+        ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
+                               "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)"})]
+
+
+async def test_a_supervision_outlives_an_api_restart_and_is_stopped_by_the_new_api(
+        lab_config, fresh_database, tmp_path):
+    """A supervisor listens; the test's `recobro api` is stopped (SIGTERM)
+    and started again; the new one adopts the supervision left in Asterisk
+    and stops it: the supervisor's phone gets Asterisk's BYE, the agent's
+    leg lasts to the call's end, and the call's events hold one start and
+    one end."""
+    agent, boss = lab_config.agents[0], lab_config.agents[2]
+    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
+    await run(env, "agent", "login", agent.endpoint)
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, boss, tmp_path / "supervisor",
+                           speech=supervisor_speech(tmp_path / "words")) as supervisor:
+            ports, ranges = lab_ports(lab_config)
+            with Capture([*ports, supervisor.sip_port], tmp_path / "restart.pcap",
+                         ranges=[*ranges, supervisor.rtp_ports]) as cap:
+                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
+                call = await connected_attempt(fresh_database)
+                status, body = await monitor(lab_config, call, {
+                    "mode": "listen", "supervisor": boss.endpoint})
+                assert status == 202, body
+                await pick_up(supervisor, 0)
+                await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                               "'supervision_started'", 1)
+                api.terminate()
+                await api.wait()
+                api = await start_api(lab_config, env)
+                stopped = await stop_monitoring(lab_config, call, boss.endpoint)
+                await supervisor.wait_event("CALL_CLOSED", 5)
+                await dialer
+    finally:
+        api.terminate()
+        await api.wait()
+
+    assert stopped == (200, {"attempt": call, "mode": "listen", "supervisor": boss.endpoint,
+                             "line": body["line"], "supervision": "stopped"}), stopped
+    datagrams = read_pcap(cap.path)
+    (listened,) = dialogs(datagrams, lab_config.sip_port, supervisor.sip_port)
+    (agent_leg,) = dialogs(datagrams, lab_config.sip_port, agent.sip_port)
+    assert listened.bye_from_asterisk and listened.end < agent_leg.end - 5, (
+        listened.end, agent_leg.end)
+    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
+                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
+        ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
+                                 "by": "admin (RECOBRO_API_TOKEN)"}),
+        ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
+                               "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)"})]
+
+
+async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
+        lab_config, fresh_database, tmp_path):
+    """A supervisor listens; the test's `recobro api` stops; the supervisor
+    hangs up (the snoop and its bridge stay in Asterisk, nobody clears
+    them); the next API finds the snoop without its leg, hangs it up,
+    destroys the bridge and writes the end: the supervisor hung up."""
+    agent, boss = lab_config.agents[0], lab_config.agents[2]
+    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
+    await run(env, "agent", "login", agent.endpoint)
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, boss, tmp_path / "supervisor") as supervisor:
+            dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
+            call = await connected_attempt(fresh_database)
+            status, body = await monitor(lab_config, call, {
+                "mode": "listen", "supervisor": boss.endpoint})
+            assert status == 202, body
+            leg = body["line"]
+            await pick_up(supervisor, 0)
+            await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                           "'supervision_started'", 1)
+            api.terminate()
+            await api.wait()
+            await supervisor.hangup()
+            await supervisor.wait_event("CALL_CLOSED", 5)
+            left_channels, left_bridges = await channels_and_bridges(lab_config)
+            api = await start_api(lab_config, env)
+            await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                           "'supervision_ended'", 1)
+            channels, bridges = await channels_and_bridges(lab_config)
+            (attempt,) = await fetch(fresh_database, "SELECT ended_at FROM attempts "
+                                     f"WHERE id = '{call}'")
+            await dialer
+    finally:
+        api.terminate()
+        await api.wait()
+
+    snoop = f"{leg}-snoop"
+    assert (leg in left_channels, snoop in left_channels, leg in left_bridges) == (
+        False, True, True)
+    assert snoop not in channels and leg not in bridges
+    assert attempt["ended_at"] is None  # the call went on past the restart
+    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
+                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
+        ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
+                                 "by": "admin (RECOBRO_API_TOKEN)"}),
+        ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
+                               "reason": "supervisor_hung_up", "by": ""})]
+
+
+async def test_a_supervision_adopted_after_an_api_restart_ends_with_the_call(
+        lab_config, fresh_database, tmp_path):
+    """A supervisor listens across an API restart; the debtor hangs up
+    (30 s after answering): the new API ends the supervision, the call
+    ended, hangs up the supervisor's phone and clears the snoop and its
+    bridge."""
+    agent, boss = lab_config.agents[0], lab_config.agents[2]
+    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
+    await run(env, "agent", "login", agent.endpoint)
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, boss, tmp_path / "supervisor") as supervisor:
+            dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
+            call = await connected_attempt(fresh_database)
+            status, body = await monitor(lab_config, call, {
+                "mode": "listen", "supervisor": boss.endpoint})
+            assert status == 202, body
+            leg = body["line"]
+            await pick_up(supervisor, 0)
+            await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                           "'supervision_started'", 1)
+            api.terminate()
+            await api.wait()
+            api = await start_api(lab_config, env)
+            await supervisor.wait_event("CALL_CLOSED", 40)
+            await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                           "'supervision_ended'", 1)
+            channels, bridges = await channels_and_bridges(lab_config)
+            await dialer
+    finally:
+        api.terminate()
+        await api.wait()
+
+    assert not {leg, f"{leg}-snoop"} & channels and leg not in bridges
+    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
+                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])["reason"] if e["kind"] == "supervision_ended"
+             else "") for e in events] == [("supervision_started", ""),
+                                           ("supervision_ended", "call_ended")]

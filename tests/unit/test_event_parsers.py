@@ -151,3 +151,12 @@ def test_the_stasis_application_a_channel_is_in():
     assert ari_events.stasis_app_of(inbound) == "recobro-inbound"
     assert ari_events.stasis_app_of({"dialplan": {"app_name": "Dial", "app_data": "x"}}) is None
     assert ari_events.stasis_app_of({}) is None
+
+
+def test_the_stasis_arguments_a_channel_runs_with():
+    leg = {"dialplan": {"app_name": "Stasis",
+                        "app_data": "recobro-api,flow=supervise,mode=listen,supervisor=agent1003"}}
+    assert ari_events.stasis_params_of(leg) == {"flow": "supervise", "mode": "listen",
+                                                "supervisor": "agent1003"}
+    assert ari_events.stasis_params_of({"dialplan": {"app_name": "Dial",
+                                                     "app_data": "x,flow=y"}}) == {}

@@ -1,10 +1,13 @@
 """Which channel of a bridge is the agent's, for a supervisor's snoop, and
 what each mode asks of the snoop."""
 
+import uuid
+
 import pytest
 
 from dialer import cli
-from dialer.agents.supervision import SNOOPS, SupervisionMode, agent_channel_of
+from dialer.agents.supervision import SNOOPS, LegTag, SupervisionMode, agent_channel_of
+from dialer.telephony.ari_events import stasis_args, stasis_params
 
 DEBTOR = "4b1e1f0c-6f8a-4d7e-9d55-0f0b7e5f2a10"
 PREFIX = "supervise-"
@@ -37,6 +40,29 @@ def test_listening_sends_nothing_whispering_sends_toward_the_agent_only_barging_
     assert (SNOOPS[SupervisionMode.WHISPER].spy, SNOOPS[SupervisionMode.WHISPER].whisper) == (
         "both", "out")
     assert SupervisionMode.BARGE not in SNOOPS
+
+
+def test_a_legs_tag_comes_back_from_its_stasis_arguments():
+    tag = LegTag(uuid.UUID(DEBTOR), SupervisionMode.WHISPER, "agent1003",
+                 "session-agent1004-1a2b3c4d")
+    args = stasis_args(flow="supervise", **tag.params()).split(",")
+    assert LegTag.of(stasis_params(args)) == tag
+
+
+@pytest.mark.parametrize(("params", "error"), [
+    ({"mode": "listen", "supervisor": "agent1003", "agent": "a"},
+     "the leg has no 'call' argument"),
+    ({"call": DEBTOR, "mode": "listen", "supervisor": "agent1003"},
+     "the leg has no 'agent' argument"),
+    ({"call": "12345", "mode": "listen", "supervisor": "agent1003", "agent": "a"},
+     "the leg's 'call' argument '12345' is no call id"),
+    ({"call": DEBTOR, "mode": "shout", "supervisor": "agent1003", "agent": "a"},
+     "the leg's 'mode' argument 'shout' is no mode"),
+])
+def test_a_leg_without_a_whole_tag_is_named(params, error):
+    with pytest.raises(ValueError) as refused:
+        LegTag.of(params)
+    assert str(refused.value) == error
 
 
 @pytest.mark.parametrize("mode", ["--listen", "--stop"])
