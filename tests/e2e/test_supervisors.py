@@ -192,18 +192,26 @@ async def listening(lab_config, url: str, tmp_path: Path, agent, boss,
             ports, ranges = lab_ports(lab_config)
             with Capture([*ports, supervisor.sip_port], tmp_path / pcap,
                          ranges=[*ranges, supervisor.rtp_ports]) as cap:
-                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
-                call = await connected_attempt(url)
-                status, body = await monitor(lab_config, call, {
-                    "mode": "listen", "supervisor": boss.endpoint})
-                assert status == 202, body
+                call, body, dialer = await listen_in(lab_config, env, url, boss, supervisor)
                 assert body["agent"] == f"{call}-{agent.endpoint}"  # the agent's leg
-                await pick_up(supervisor, 0)
                 yield Listening(supervisor, cap, call, api_env)
                 await dialer
     finally:
         api.terminate()
         await api.wait()
+
+
+async def listen_in(lab_config, env: dict[str, str], url: str, boss, supervisor: Baresip
+                    ) -> tuple[str, dict, asyncio.Task]:
+    """The campaign runs; once its debtor talks to the agent, boss's phone
+    (supervisor) is asked to listen and answers: the call, the API's
+    answer, and the campaign's run to await."""
+    dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
+    call = await connected_attempt(url)
+    status, body = await monitor(lab_config, call, {"mode": "listen", "supervisor": boss.endpoint})
+    assert status == 202, body
+    await pick_up(supervisor, 0)
+    return call, body, dialer
 
 
 async def connected_attempt(url: str, timeout_s: float = 30.0,
@@ -529,12 +537,8 @@ async def test_a_supervision_outlives_an_api_restart_and_is_stopped_by_the_new_a
             ports, ranges = lab_ports(lab_config)
             with Capture([*ports, supervisor.sip_port], tmp_path / "restart.pcap",
                          ranges=[*ranges, supervisor.rtp_ports]) as cap:
-                dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
-                call = await connected_attempt(fresh_database)
-                status, body = await monitor(lab_config, call, {
-                    "mode": "listen", "supervisor": boss.endpoint})
-                assert status == 202, body
-                await pick_up(supervisor, 0)
+                call, body, dialer = await listen_in(lab_config, env, fresh_database, boss,
+                                                     supervisor)
                 await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
                                "'supervision_started'", 1)
                 api.terminate()
@@ -575,13 +579,9 @@ async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
     api = await start_api(lab_config, env)
     try:
         async with Baresip(lab_config, boss, tmp_path / "supervisor") as supervisor:
-            dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
-            call = await connected_attempt(fresh_database)
-            status, body = await monitor(lab_config, call, {
-                "mode": "listen", "supervisor": boss.endpoint})
-            assert status == 202, body
+            call, body, dialer = await listen_in(lab_config, env, fresh_database, boss,
+                                                   supervisor)
             leg = body["line"]
-            await pick_up(supervisor, 0)
             await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
                            "'supervision_started'", 1)
             api.terminate()
@@ -626,13 +626,9 @@ async def test_a_supervision_adopted_after_an_api_restart_ends_with_the_call(
     api = await start_api(lab_config, env)
     try:
         async with Baresip(lab_config, boss, tmp_path / "supervisor") as supervisor:
-            dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
-            call = await connected_attempt(fresh_database)
-            status, body = await monitor(lab_config, call, {
-                "mode": "listen", "supervisor": boss.endpoint})
-            assert status == 202, body
+            call, body, dialer = await listen_in(lab_config, env, fresh_database, boss,
+                                                   supervisor)
             leg = body["line"]
-            await pick_up(supervisor, 0)
             await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
                            "'supervision_started'", 1)
             api.terminate()
