@@ -13,7 +13,11 @@ in the call's recording; the agent's progress events hold no card data;
 afterwards the two are still bridged, and a key is passed on again. An
 outbound agent campaign's debtor (the lab's keying debtor of key script
 05) pays the same way, the agent still bridged afterwards, and no
-artefact of the run holds the card. The card digits live in tests/ only."""
+artefact of the run holds the card. Each test runs twice: the sipp agent
+rung for the call, and the sipp agent on a session (issue 18: the debtor
+joins the session line's bridge and stays in it for the capture; the line
+is still up, alone in its bridge, after the call). The card digits live
+in tests/ only."""
 
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from tests.audio import Audio, capture_lab, dtmf_tones, read_wav, received, sent
 from tests.audio.analysis import goertzel_power
 from tests.e2e.artefacts import KeyedCard, assert_no_card_data
 from tests.e2e.cli import cli_env, run_cli
+from tests.e2e.test_agent_sessions import ask_for_session
 from tests.e2e.test_agents import api_url, start_api
 from tests.e2e.test_payments import (
     APPROVED_CARD,
@@ -111,14 +116,19 @@ async def wait_for_event(events: list[dict], kind: str, tries: int = 1500) -> di
     raise AssertionError(f"no {kind} event came: {events}")
 
 
+@pytest.mark.parametrize("on_session", [False, True], ids=["rung", "session"])
 async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
-        lab_config, asterisk_log, fresh_database, tmp_path):
+        lab_config, asterisk_log, fresh_database, tmp_path, on_session):
+    """on_session: the agent is on a session (its line held open in a
+    bridge of its own, which the debtor joins and stays in for the
+    capture), not rung for the call; after the call the line is still up,
+    alone in its bridge, the session open."""
     url = fresh_database
     logged_from = asterisk_log.offset()
     settings = read_env_file(lab_config.env_file)
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
     for args in (("agent", "skills", AGENT, "--skills", "language:es=5"),
-                 ("agent", "login", AGENT)):
+                 *(() if on_session else (("agent", "login", AGENT),))):
         result = run_cli(*args, RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
         assert result.returncode == 0, result.stderr
     agent = next(a for a in lab_config.agents if a.endpoint == AGENT)
@@ -133,6 +143,7 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
         api = await start_api(lab_config, env)
         connection = await asyncpg.connect(url)
         try:
+            line = await open_session(lab_config, connection) if on_session else None
             async with aiohttp.ClientSession(headers=headers) as session:
                 socket = await session.ws_connect(f"{api_url(lab_config)}/agents/{AGENT}/events")
                 listening = asyncio.create_task(_collect(socket, events))
@@ -154,13 +165,12 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
                     assert (await response.json())["agent"] == AGENT
                 await wait_for(connection, "SELECT 1 FROM payment_captures")
                 await asyncio.sleep(3.0)  # the capture has handed the debtor back
-                async with aiohttp.ClientSession(headers=ari) as asterisk, asterisk.get(
-                        f"{settings['RECOBRO_ARI_URL']}/ari/bridges/{call['channel']}"
-                ) as response:
-                    bridge = await response.json()
+                bridge = await ari_bridge(settings, ari, line or call["channel"])
                 await asyncio.to_thread(debtor.join, 160)
                 await wait_for(connection, "SELECT 1 FROM inbound_calls WHERE ended_at "
                                            "IS NOT NULL")
+                if line is not None:
+                    after = await end_shift(lab_config, url, connection, settings, ari, line)
                 refusals = {}
                 for name, attempt in (("ended", call["id"]), ("unknown", uuid.uuid4())):
                     async with session.post(f"{api_url(lab_config)}/attempts/{attempt}/payment"
@@ -183,8 +193,12 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
     assert refusals["unknown"][0] == 404 and "no attempt or inbound call" in \
         refusals["unknown"][1]
     # Both still connected after the capture: the debtor's channel and the
-    # agent's leg in the bridge.
-    assert set(bridge["channels"]) == {call["channel"], f"{call['channel']}-{AGENT}"}, bridge
+    # agent's leg (its session line) in the bridge; the line stays up,
+    # alone in its bridge, after the call.
+    assert set(bridge["channels"]) == {call["channel"], line or f"{call['channel']}-{AGENT}"}, \
+        bridge
+    if line is not None:
+        assert after == ([line], True), after
     rows = await asyncpg_fetch(url, "SELECT c.outcome, c.brand, c.last4, c.gateway_reference, "
                                     "c.amount, a.status AS attempt FROM payment_captures c "
                                     "JOIN payment_attempts a ON a.capture_id = c.capture_id")
@@ -242,6 +256,41 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
                         messages=answers + [json.dumps(e) for e in events])
 
 
+async def open_session(lab_config, connection: asyncpg.Connection) -> str:
+    """AGENT's session, asked of the test's API: the sipp agent answers its
+    call at once, and is ready on it; the line's channel."""
+    line = await ask_for_session(lab_config, AGENT)
+    await wait_for(connection, "SELECT 1 FROM agents WHERE endpoint = $1 AND state = 'ready'",
+                   AGENT)
+    return line
+
+
+async def end_shift(lab_config, url: str, connection: asyncpg.Connection,
+                    settings: dict[str, str], ari: dict[str, str],
+                    line: str) -> tuple[list[str], bool]:
+    """Once the debtor's call is over: the channels in the bridge of AGENT's
+    session line and whether the session is still open; then AGENT is
+    logged out (the test's API closes the session and hangs the line up)."""
+    await asyncio.sleep(1.0)  # the call's tear-down
+    channels = (await ari_bridge(settings, ari, line))["channels"]
+    still_open = await connection.fetchval(
+        "SELECT closed_at IS NULL FROM agent_sessions WHERE channel = $1", line)
+    result = run_cli("agent", "logout", AGENT, RECOBRO_ENV_FILE=str(lab_config.env_file),
+                     DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    await wait_for(connection, "SELECT 1 FROM agent_sessions WHERE channel = $1 AND "
+                               "close_reason = 'logged_out'", line)
+    return channels, still_open
+
+
+async def ari_bridge(settings: dict[str, str], ari: dict[str, str], bridge: str) -> dict:
+    """Asterisk's view of a bridge (ARI), its channels among it."""
+    async with aiohttp.ClientSession(headers=ari) as asterisk, asterisk.get(
+            f"{settings['RECOBRO_ARI_URL']}/ari/bridges/{bridge}") as response:
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+
 async def _collect(socket: aiohttp.ClientWebSocketResponse, into: list[dict]) -> None:
     async for message in socket:
         into.append(json.loads(message.data))
@@ -255,14 +304,16 @@ async def asyncpg_fetch(url: str, query: str) -> list[asyncpg.Record]:
         await connection.close()
 
 
+@pytest.mark.parametrize("on_session", [False, True], ids=["rung", "session"])
 async def test_an_outbound_agent_hands_the_debtor_over_who_pays_still_bridged(
-        lab_config, fresh_database, tmp_path):
+        lab_config, fresh_database, tmp_path, on_session):
     """The dialer that placed the call (its own Stasis application) takes
     the request: the debtor (the lab's keying debtor of an agent campaign,
     key script 05: waits with the agent, then keys the amount option and a
     test Visa over RFC 4733) pays through localstripe while the agent
     stays on the line; afterwards the two are still in one bridge, and no
-    artefact of the run holds the card."""
+    artefact of the run holds the card. on_session: the agent is on a
+    session, as in the inbound test."""
     url = fresh_database
     settings = read_env_file(lab_config.env_file)
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
@@ -271,7 +322,8 @@ async def test_an_outbound_agent_hands_the_debtor_over_who_pays_still_bridged(
         "reference,debtor_name,balance,days_past_due,language,phone1\n"
         f"{PAYS_WITH_AGENT.account},Debtor,250.00,10,es,"
         f"{lab_number(Behaviour.ANSWER_AND_KEY_SCRIPT, PAYS_WITH_AGENT.number, prefix='+1212555')}\n")
-    for args in (("accounts", "import", str(accounts)), ("agent", "login", AGENT),
+    for args in (("accounts", "import", str(accounts)),
+                 *(() if on_session else (("agent", "login", AGENT),)),
                  ("campaign", "create", "assist", "--mode", "progressive", "--window",
                   "00:00-24:00", "--wrap-up", "0", "--instalments", "none", "--promise-days",
                   "none"), ("campaign", "start", "assist")):
@@ -282,15 +334,16 @@ async def test_an_outbound_agent_hands_the_debtor_over_who_pays_still_bridged(
                                                       settings["RECOBRO_ARI_PASSWORD"])}
     api = await start_api(lab_config, env)
     desk_log = tmp_path / "desk.log"
-    with desk_log.open("w") as log:
-        dialer = await asyncio.create_subprocess_exec(
-            "recobro", "campaign", "run", "assist", "--for", "3",
-            env={**env, "RECOBRO_LOG_LEVEL": "DEBUG"}, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=log)
     events: list[dict] = []
     responses: list[str] = []
     connection = await asyncpg.connect(url)
     try:
+        line = await open_session(lab_config, connection) if on_session else None
+        with desk_log.open("w") as log:
+            dialer = await asyncio.create_subprocess_exec(
+                "recobro", "campaign", "run", "assist", "--for", "3",
+                env={**env, "RECOBRO_LOG_LEVEL": "DEBUG"}, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=log)
         async with aiohttp.ClientSession(headers=headers) as session:
             socket = await session.ws_connect(f"{api_url(lab_config)}/agents/{AGENT}/events")
             listening = asyncio.create_task(_collect(socket, events))
@@ -302,11 +355,11 @@ async def test_an_outbound_agent_hands_the_debtor_over_who_pays_still_bridged(
                 assert response.status == 202, responses[-1]
             await wait_for(connection, "SELECT 1 FROM payment_captures")
             await asyncio.sleep(3.0)  # the capture has handed the debtor back
-            async with aiohttp.ClientSession(headers=ari) as asterisk, asterisk.get(
-                    f"{settings['RECOBRO_ARI_URL']}/ari/bridges/{attempt['id']}") as response:
-                bridge = await response.json()
+            bridge = await ari_bridge(settings, ari, line or str(attempt["id"]))
             await asyncio.wait_for(dialer.wait(), 240)
             assert dialer.returncode == 0, desk_log.read_text()[-3000:]
+            if line is not None:
+                after = await end_shift(lab_config, url, connection, settings, ari, line)
             listening.cancel()
     finally:
         await connection.close()
@@ -315,8 +368,11 @@ async def test_an_outbound_agent_hands_the_debtor_over_who_pays_still_bridged(
     (tmp_path / "agent-events.json").write_text(json.dumps(events, indent=1))
     call = str(attempt["id"])
     # Both still connected after the capture: the debtor's channel and the
-    # agent's leg in the bridge.
-    assert set(bridge["channels"]) == {call, f"{call}-{AGENT}"}, bridge
+    # agent's leg (its session line) in the bridge; the line stays up,
+    # alone in its bridge, after the call.
+    assert set(bridge["channels"]) == {call, line or f"{call}-{AGENT}"}, bridge
+    if line is not None:
+        assert after == ([line], True), after
     requested = await asyncpg_fetch(url, "SELECT kind, detail FROM call_events "
                                          "WHERE kind = 'payment_requested'")
     assert [json.loads(r["detail"]) for r in requested] == [{"agent": AGENT}]

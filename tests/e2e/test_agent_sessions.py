@@ -53,18 +53,25 @@ async def prepare(lab_config, url: str, tmp_path: Path, numbers: list[str],
     return env
 
 
-async def open_session(lab_config, phone: Baresip) -> str:
-    """Ask the test's API for the phone's agent's session, answer its call
-    after a person's delay; the line's channel."""
+async def ask_for_session(lab_config, endpoint: str) -> str:
+    """Ask the test's API for endpoint's session (its phone is called for
+    it; the agent is logged in once it answers); the line's channel."""
     token = read_env_file(lab_config.env_file)["RECOBRO_API_TOKEN"]
     async with aiohttp.ClientSession() as session, session.post(
-            f"{api_url(lab_config)}/agents/{phone.agent.endpoint}/session",
+            f"{api_url(lab_config)}/agents/{endpoint}/session",
             headers={"Authorization": f"Bearer {token}"}) as response:
         body = await response.json()
         assert response.status == 200, body
     assert body["state"] == "logged_out"  # until the phone answers
-    await answer_like_a_person(phone)
     return str(body["line"])
+
+
+async def open_session(lab_config, phone: Baresip) -> str:
+    """Ask the test's API for the phone's agent's session, answer its call
+    after a person's delay; the line's channel."""
+    line = await ask_for_session(lab_config, phone.agent.endpoint)
+    await answer_like_a_person(phone)
+    return line
 
 
 async def answer_like_a_person(phone: Baresip) -> None:
