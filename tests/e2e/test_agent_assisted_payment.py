@@ -304,16 +304,16 @@ async def asyncpg_fetch(url: str, query: str) -> list[asyncpg.Record]:
         await connection.close()
 
 
-@pytest.mark.parametrize("on_session", [False, True], ids=["rung", "session"])
-async def test_an_outbound_agent_hands_the_debtor_over_who_pays_still_bridged(
-        lab_config, fresh_database, tmp_path, on_session):
+async def test_an_outbound_agent_on_a_session_hands_the_debtor_over_who_pays_still_bridged(
+        lab_config, fresh_database, tmp_path):
     """The dialer that placed the call (its own Stasis application) takes
     the request: the debtor (the lab's keying debtor of an agent campaign,
     key script 05: waits with the agent, then keys the amount option and a
     test Visa over RFC 4733) pays through localstripe while the agent
-    stays on the line; afterwards the two are still in one bridge, and no
-    artefact of the run holds the card. on_session: the agent is on a
-    session, as in the inbound test."""
+    stays on the line; afterwards the two are still in the agent's session
+    line's bridge, the line stays up alone in it after the call, and no
+    artefact of the run holds the card. (The inbound test runs both ways:
+    the agent on a session and rung per call.)"""
     url = fresh_database
     settings = read_env_file(lab_config.env_file)
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
@@ -323,7 +323,6 @@ async def test_an_outbound_agent_hands_the_debtor_over_who_pays_still_bridged(
         f"{PAYS_WITH_AGENT.account},Debtor,250.00,10,es,"
         f"{lab_number(Behaviour.ANSWER_AND_KEY_SCRIPT, PAYS_WITH_AGENT.number, prefix='+1212555')}\n")
     for args in (("accounts", "import", str(accounts)),
-                 *(() if on_session else (("agent", "login", AGENT),)),
                  ("campaign", "create", "assist", "--mode", "progressive", "--window",
                   "00:00-24:00", "--wrap-up", "0", "--instalments", "none", "--promise-days",
                   "none"), ("campaign", "start", "assist")):
@@ -338,7 +337,7 @@ async def test_an_outbound_agent_hands_the_debtor_over_who_pays_still_bridged(
     responses: list[str] = []
     connection = await asyncpg.connect(url)
     try:
-        line = await open_session(lab_config, connection) if on_session else None
+        line = await open_session(lab_config, connection)
         with desk_log.open("w") as log:
             dialer = await asyncio.create_subprocess_exec(
                 "recobro", "campaign", "run", "assist", "--for", "3",
@@ -355,11 +354,10 @@ async def test_an_outbound_agent_hands_the_debtor_over_who_pays_still_bridged(
                 assert response.status == 202, responses[-1]
             await wait_for(connection, "SELECT 1 FROM payment_captures")
             await asyncio.sleep(3.0)  # the capture has handed the debtor back
-            bridge = await ari_bridge(settings, ari, line or str(attempt["id"]))
+            bridge = await ari_bridge(settings, ari, line)
             await asyncio.wait_for(dialer.wait(), 240)
             assert dialer.returncode == 0, desk_log.read_text()[-3000:]
-            if line is not None:
-                after = await end_shift(lab_config, url, connection, settings, ari, line)
+            after = await end_shift(lab_config, url, connection, settings, ari, line)
             listening.cancel()
     finally:
         await connection.close()
@@ -368,11 +366,10 @@ async def test_an_outbound_agent_hands_the_debtor_over_who_pays_still_bridged(
     (tmp_path / "agent-events.json").write_text(json.dumps(events, indent=1))
     call = str(attempt["id"])
     # Both still connected after the capture: the debtor's channel and the
-    # agent's leg (its session line) in the bridge; the line stays up,
-    # alone in its bridge, after the call.
-    assert set(bridge["channels"]) == {call, line or f"{call}-{AGENT}"}, bridge
-    if line is not None:
-        assert after == ([line], True), after
+    # agent's session line in the line's bridge; the line stays up, alone
+    # in its bridge, after the call.
+    assert set(bridge["channels"]) == {call, line}, bridge
+    assert after == ([line], True), after
     requested = await asyncpg_fetch(url, "SELECT kind, detail FROM call_events "
                                          "WHERE kind = 'payment_requested'")
     assert [json.loads(r["detail"]) for r in requested] == [{"agent": AGENT}]
