@@ -58,6 +58,8 @@ class EventIntake:
         self.most_waiting = 0  # the most events that ever waited at once
         self._flowing = asyncio.Event()
         self._flowing.set()
+        # Counted when scraped, not on each event: put and get are the hot path.
+        EVENTS_WAITING.set_function(lambda: len(self._events))
 
     @property
     def waiting(self) -> int:
@@ -74,7 +76,6 @@ class EventIntake:
         """Take an event from a link (never refused); pause the links when
         it makes pause_at."""
         self._events.append(event)
-        EVENTS_WAITING.set(len(self._events))
         self._ready.set()
         self.most_waiting = max(self.most_waiting, len(self._events))
         if not self.paused and len(self._events) >= self.pause_at:
@@ -94,7 +95,6 @@ class EventIntake:
             self._ready.clear()
             await self._ready.wait()
         event = self._events.popleft()
-        EVENTS_WAITING.set(len(self._events))
         if self.paused and len(self._events) <= self.resume_at:
             self.paused = False
             self._flowing.set()

@@ -204,13 +204,15 @@ async def listening(lab_config, url: str, tmp_path: Path, agent, boss,
 async def listen_in(lab_config, env: dict[str, str], url: str, boss, supervisor: Baresip
                     ) -> tuple[str, dict, asyncio.Task]:
     """The campaign runs; once its debtor talks to the agent, boss's phone
-    (supervisor) is asked to listen and answers: the call, the API's
-    answer, and the campaign's run to await."""
+    (supervisor) is asked to listen, answers and is joined (its
+    supervision_started written): the call, the API's answer, and the
+    campaign's run to await."""
     dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
     call = await connected_attempt(url)
     status, body = await monitor(lab_config, call, {"mode": "listen", "supervisor": boss.endpoint})
     assert status == 202, body
     await pick_up(supervisor, 0)
+    await wait_for(url, "SELECT count(*) FROM call_events WHERE kind = 'supervision_started'", 1)
     return call, body, dialer
 
 
@@ -443,8 +445,6 @@ async def test_a_supervision_stopped_from_the_cli_hangs_up_the_supervisor_alone(
     async with listening(lab_config, fresh_database, tmp_path, agent, boss,
                          "stop.pcap") as on:
         supervisor, cap, call = on.supervisor, on.cap, on.call
-        await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
-                       "'supervision_started'", 1)
         await asyncio.sleep(STOP_AFTER_S)
         said = await run(on.api_env, "supervise", call, "--stop", "--supervisor",
                          boss.endpoint)
@@ -539,8 +539,6 @@ async def test_a_supervision_outlives_an_api_restart_and_is_stopped_by_the_new_a
                          ranges=[*ranges, supervisor.rtp_ports]) as cap:
                 call, body, dialer = await listen_in(lab_config, env, fresh_database, boss,
                                                      supervisor)
-                await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
-                               "'supervision_started'", 1)
                 api.terminate()
                 await api.wait()
                 api = await start_api(lab_config, env)
@@ -582,8 +580,6 @@ async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
             call, body, dialer = await listen_in(lab_config, env, fresh_database, boss,
                                                    supervisor)
             leg = body["line"]
-            await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
-                           "'supervision_started'", 1)
             api.terminate()
             await api.wait()
             await supervisor.hangup()
@@ -629,8 +625,6 @@ async def test_a_supervision_adopted_after_an_api_restart_ends_with_the_call(
             call, body, dialer = await listen_in(lab_config, env, fresh_database, boss,
                                                    supervisor)
             leg = body["line"]
-            await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
-                           "'supervision_started'", 1)
             api.terminate()
             await api.wait()
             api = await start_api(lab_config, env)
