@@ -17,7 +17,8 @@ from pathlib import Path
 
 from dialer.errors import ConfigError
 from pacing.model import PacingPolicy
-from pacing.optimum import lp_optimum
+from pacing.optimum import lp_optimum, lp_policy
+from pacing.policies.lp import LpOptimal
 from pacing.policies.pi import PiAbandon
 from pacing.policies.predictive import Predictive
 from pacing.policies.simple import FixedRatio, Preview, Progressive
@@ -34,6 +35,10 @@ RATIOS = (1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7
 VICIDIAL = [(mode, top, share) for mode in DropMode for top in (1.5, 2.0, 3.0)
             for share in (1.0, 0.5)]
 PI_GAINS = ((4.0, 0.02), (8.0, 0.05))
+# The LP's optimal policy (knowing the scenario's truths) at these shares of
+# the cap, in the Markovian versions: what the long-run optimum does to the
+# 24 h windows, and the best such policy that keeps every one under the cap.
+LP_CAP_SHARES = (1.0, 0.8, 0.6, 0.5, 0.4)
 # The predictive policy and each family's best are run again with these seed
 # offsets; the summary gives medians over all three runs.
 CONFIRM_SEEDS = (1000, 2000)
@@ -54,7 +59,13 @@ def variants() -> list[Variant]:
                     (m.value, top, share)) for m, top, share in VICIDIAL]
     out += [Variant("pi", f"pi kp={kp:g} ki={ki:g}", (kp, ki)) for kp, ki in PI_GAINS]
     out.append(Variant("predictive", "recobro predictive", ()))
+    out += [Variant("lp", f"LP policy at {share:g} x cap", (share,)) for share in LP_CAP_SHARES]
     return out
+
+
+def runs_in(variant: Variant, scenario: Scenario) -> bool:
+    """The LP's policy needs a Markovian scenario; the rest run in all."""
+    return variant.family != "lp" or scenario.markovian
 
 
 def build(variant: Variant, scenario: Scenario) -> PacingPolicy:
@@ -81,6 +92,10 @@ def build(variant: Variant, scenario: Scenario) -> PacingPolicy:
             return Predictive(cap=scenario.cap,
                               day_end_s=(scenario.start_hour + scenario.shift_hours) * 3600,
                               amd_false_positive_rate=scenario.amd_false_positive)
+        case "lp":  # a yardstick handed the truths, not a policy an operator could run
+            table = lp_policy(scenario.agents, scenario.live_start, scenario.talk.mean,
+                              scenario.resolve_mean, scenario.cap * variant.params[0])
+            return LpOptimal(table, seed=scenario.seed)
     raise ValueError(variant.family)
 
 
@@ -145,6 +160,30 @@ def _summarise(scenario: Scenario, rows: list[dict], lawful: dict[str, dict | No
     return summary
 
 
+def _lp_policy_summary(scenario: Scenario, confirm: dict[str, list[dict]]) -> dict:
+    """The LP's policy at each cap over the seeds, and the one at the
+    highest cap whose every 24 h window of every seed stayed within the
+    scenario's cap (the best stationary policy lawful window by window on
+    these seeds), with the predictive's share of its occupancy."""
+    def median_occupancy(label: str) -> float:
+        return statistics.median(r["occupancy"] for r in confirm[label])
+
+    runs = {}
+    for variant in variants():
+        if variant.family == "lp":
+            seeds = confirm[variant.label]
+            runs[variant.label] = {
+                "cap": scenario.cap * variant.params[0],
+                "occupancy_median": median_occupancy(variant.label),
+                "abandon_median": statistics.median(r["abandon_rate"] for r in seeds),
+                "worst_24h_abandon_max": max(r["worst_24h_abandon_rate"] for r in seeds)}
+    lawful = [label for label, run in runs.items() if run["worst_24h_abandon_max"] <= scenario.cap]
+    best = max(lawful, key=lambda label: runs[label]["cap"]) if lawful else None
+    return {"runs": runs, "lawful_every_window": best,
+            "predictive_share_of_lawful": (median_occupancy("recobro predictive")
+                                           / runs[best]["occupancy_median"] if best else None)}
+
+
 def _margin_at_equal_abandon(rows: list[dict]) -> float | None:
     """Predictive minus the best fixed ratio whose worst 24 h abandon rate is
     at most the predictive's, on the first seed, in points."""
@@ -163,14 +202,17 @@ def run_matrix(scenarios: list[Scenario], workers: int | None = None) -> dict:
     plan = _plan(scenarios)
     by_label = {v.label: v for v in variants()}
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        results = list(pool.map(run_one, [(s, v) for s in plan for v in variants()]))
+        results = list(pool.map(run_one, [(s, v) for s in plan for v in variants()
+                                          if runs_in(v, s)]))
         lawful: dict[str, dict[str, dict | None]] = {}
         chosen: dict[str, list[str]] = {}
         for scenario in plan:
             rows = [r for r in results if r["scenario"] == scenario.name]
             lawful[scenario.name] = {f: best_of_family(rows, f, scenario.cap) for f in FAMILIES}
             chosen[scenario.name] = ["recobro predictive", "progressive",
-                                     *(b["policy"] for b in lawful[scenario.name].values() if b)]
+                                     *(b["policy"] for b in lawful[scenario.name].values() if b),
+                                     *(v.label for v in variants()
+                                       if v.family == "lp" and runs_in(v, scenario))]
         again = [(replace(s, seed=s.seed + offset), by_label[label])
                  for s in plan for label in chosen[s.name] for offset in CONFIRM_SEEDS]
         reruns = list(pool.map(run_one, again))
@@ -191,6 +233,8 @@ def run_matrix(scenarios: list[Scenario], workers: int | None = None) -> dict:
                            if r["scenario"] == scenario.name and r["policy"] == label]
                    for label in chosen[scenario.name]}
         entry["summary"] = _summarise(scenario, rows, lawful[scenario.name], confirm)
+        if scenario.markovian:
+            entry["summary"]["lp_policy"] = _lp_policy_summary(scenario, confirm)
         best_ratio = lawful[scenario.name]["ratio"]
         if entry["lp_optimum"] and best_ratio:
             ratio_median = entry["summary"]["policies"][best_ratio["policy"]]["occupancy_median"]
@@ -238,7 +282,7 @@ def table(report: dict) -> str:
             + _margins(summary["predictive_margin_points"]) + ". Predictive within the cap "
             f"in every 24 h window of every seed: "
             f"{'yes' if summary['predictive_within_cap_every_seed'] else 'NO'}."
-            + _equal_abandon(summary) + _room(summary))
+            + _equal_abandon(summary) + _room(summary) + _lp_policy(summary))
         lines.append("")
     return "\n".join(lines)
 
@@ -254,6 +298,19 @@ def _equal_abandon(summary: dict) -> str:
 def _room(summary: dict) -> str:
     room = summary.get("lp_room_above_best_ratio_points")
     return "" if room is None else f" Room the LP optimum leaves above the best ratio: {room:.1f} points."
+
+
+def _lp_policy(summary: dict) -> str:
+    lp = summary.get("lp_policy")
+    if lp is None:
+        return ""
+    runs = "; ".join(f"at {100 * run['cap']:.1f}% {run['occupancy_median']:.1%}, worst 24 h "
+                     f"{run['worst_24h_abandon_max']:.2%}" for run in lp["runs"].values())
+    best = lp["lawful_every_window"]
+    verdict = (f"the highest cap whose every window held: {100 * lp['runs'][best]['cap']:.1f}%; "
+               f"the predictive reaches {lp['predictive_share_of_lawful']:.1%} of it"
+               if best else "none kept every window within the cap")
+    return f" The LP's own policy in the simulator (median of the seeds): {runs}: {verdict}."
 
 
 def _margins(margins: dict) -> str:
@@ -273,7 +330,8 @@ def plot(report: dict, path: Path) -> None:
     rows_n = (len(entries) + cols - 1) // cols
     fig, axes = plt.subplots(rows_n, cols, figsize=(5 * cols, 4 * rows_n), squeeze=False)
     colours = {"preview": "grey", "progressive": "black", "ratio": "tab:blue",
-               "vicidial": "tab:orange", "pi": "tab:green", "predictive": "tab:red"}
+               "vicidial": "tab:orange", "pi": "tab:green", "predictive": "tab:red",
+               "lp": "purple"}
     for ax, entry in zip(axes.flat, entries, strict=False):
         for family, colour in colours.items():
             rows = [r for r in entry["rows"] if r["family"] == family]

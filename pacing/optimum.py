@@ -16,6 +16,11 @@ busy agent-time per unit time subject to the balance equations, time
 normalisation and abandons <= cap * live answers. Separate pools (agents of
 one language each) are processes side by side under one shared cap.
 
+The optimal policy itself (`lp_policy`: the chance of launching one more
+call in each state) can be run in the simulator, to see what the optimum
+does to a regulator's 24 h windows, which the LP's long-run cap does not
+hold.
+
 """
 
 from __future__ import annotations
@@ -48,6 +53,27 @@ class _PoolProcess:
     busy: np.ndarray  # busy agents x time: occupancy once divided by the agents
     abandons: np.ndarray
     live: np.ndarray
+    actions: list[tuple[tuple[int, int, int], bool]]  # per variable: its state, launches
+
+
+@dataclass(frozen=True)
+class LaunchTable:
+    """The LP's optimal policy: in state (busy, ringing, waiting), the chance
+    of launching one more call (then deciding again in the state it leads
+    to). States the optimum never visits launch while a visited state of
+    the same busy and waiting has more calls ringing: the policy is a
+    threshold in calls ringing."""
+
+    optimum: Optimum
+    agents: int
+    cap: float
+    max_waiting: int
+    chances: dict[tuple[int, int, int], float]  # states not in it never launch
+
+    def launch_chance(self, busy: int, ringing: int, waiting: int) -> float:
+        """The chance of launching one more call in this state (more
+        waiting than the LP counts is its most waiting)."""
+        return self.chances.get((busy, ringing, min(waiting, self.max_waiting)), 0.0)
 
 
 def lp_optimum(agents: int, answer_rate: float, talk_s: float, resolve_s: float,
@@ -64,6 +90,12 @@ def pools_optimum(pools: Sequence[int], answer_rate: float, talk_s: float, resol
     the cap is shared, so a small pool may abandon more than a big one.
     Each pool's process is independent but for that one constraint, so one
     LP holds them side by side."""
+    return _solve(pools, answer_rate, talk_s, resolve_s, cap, max_calls, max_waiting)[0]
+
+
+def _solve(pools: Sequence[int], answer_rate: float, talk_s: float, resolve_s: float,
+           cap: float, max_calls: int | None, max_waiting: int
+           ) -> tuple[Optimum, np.ndarray, list[_PoolProcess]]:
     if not pools or min(pools) < 1:
         raise ValueError(f"pools must be one or more team sizes of at least 1: {pools!r}")
     blocks = [_pool_process(n, answer_rate, talk_s, resolve_s, max_calls, max_waiting)
@@ -83,7 +115,37 @@ def pools_optimum(pools: Sequence[int], answer_rate: float, talk_s: float, resol
     x = result.x
     return Optimum(occupancy=float(-result.fun),
                    abandon_rate=float(abandons @ x) / float(live @ x),
-                   states=sum(b.balance.shape[0] for b in blocks), variables=len(x))
+                   states=sum(b.balance.shape[0] for b in blocks), variables=len(x)), x, blocks
+
+
+def lp_policy(agents: int, answer_rate: float, talk_s: float, resolve_s: float,
+              cap: float, max_calls: int | None = None, max_waiting: int = 3) -> LaunchTable:
+    """The optimal stationary policy with abandons <= cap, as a table of
+    launch chances per state, with its optimum."""
+    optimum, x, (block,) = _solve((agents,), answer_rate, talk_s, resolve_s, cap, max_calls,
+                                  max_waiting)
+    launched: dict[tuple[int, int, int], float] = {}
+    waited: dict[tuple[int, int, int], float] = {}
+    for value, (state, launches) in zip(x, block.actions, strict=True):
+        (launched if launches else waited)[state] = value
+    visited = {s for s in launched.keys() | waited.keys()
+               if launched.get(s, 0.0) + waited.get(s, 0.0) > 1e-12}
+    # The most calls ringing at which a visited state still launches, by
+    # busy and waiting: an unvisited state below it launches too.
+    most_ringing: dict[tuple[int, int], int] = {}
+    for b, c, w in visited:
+        if launched.get((b, c, w), 0.0) > 1e-12:
+            most_ringing[(b, w)] = max(c, most_ringing.get((b, w), -1))
+    chances: dict[tuple[int, int, int], float] = {}
+    for state, frequency in launched.items():
+        b, c, w = state
+        if state in visited:
+            chance = frequency / (frequency + waited.get(state, 0.0))
+        else:
+            chance = 1.0 if c < most_ringing.get((b, w), -1) else 0.0
+        if chance > 0:
+            chances[state] = chance
+    return LaunchTable(optimum, agents, cap, max_waiting, chances)
 
 
 def _pool_process(agents: int, answer_rate: float, talk_s: float, resolve_s: float,
@@ -96,6 +158,7 @@ def _pool_process(agents: int, answer_rate: float, talk_s: float, resolve_s: flo
     index = {s: i for i, s in enumerate(states)}
     rows, cols, vals = [], [], []  # balance: sum_a x(j,a) - sum x(s,a) P(j|s,a) = 0
     reward, tau_list, ab_list, live_list = [], [], [], []
+    actions: list[tuple[tuple[int, int, int], bool]] = []
 
     def action(state: tuple[int, int, int], tau: float, moves: list, reward_: float,
                abandons: float, live: float) -> None:
@@ -111,6 +174,7 @@ def _pool_process(agents: int, answer_rate: float, talk_s: float, resolve_s: flo
         tau_list.append(tau)
         ab_list.append(abandons)
         live_list.append(live)
+        actions.append((state, tau == 0.0))  # launching takes no time, waiting does
 
     for (b, c, w) in states:
         if c < c_max:
@@ -140,4 +204,4 @@ def _pool_process(agents: int, answer_rate: float, talk_s: float, resolve_s: flo
     var = len(reward)
     balance = coo_matrix((vals, (rows, cols)), shape=(len(states), var)).tocsr()
     return _PoolProcess(balance, np.asarray(tau_list), np.asarray(reward),
-                        np.asarray(ab_list), np.asarray(live_list))
+                        np.asarray(ab_list), np.asarray(live_list), actions)

@@ -27,7 +27,8 @@ def test_bench_writes_json_table_and_plot(tmp_path, capsys):
     markov = report["scenarios"][1]
     assert 0 < markov["lp_optimum"]["occupancy"] < 1
     families = {r["family"] for r in markov["rows"]}
-    assert families == {"preview", "progressive", "ratio", "vicidial", "pi", "predictive"}
+    assert families == {"preview", "progressive", "ratio", "vicidial", "pi", "predictive", "lp"}
+    assert "lp" not in {r["family"] for r in report["scenarios"][0]["rows"]}
     assert all("share_of_lp" in r for r in markov["rows"])
     for row in report["scenarios"][0]["rows"]:
         assert 0 <= row["occupancy"] <= 1 and row["decision_median_us"] >= 0
@@ -48,8 +49,21 @@ def test_bench_writes_json_table_and_plot(tmp_path, capsys):
     assert summary["lp_room_above_best_ratio_points"] == pytest.approx(
         100 * (markov["lp_optimum"]["occupancy"] - ratio), abs=0.005)
     assert summary["lp_room_above_best_ratio_points"] == pytest.approx(7.32, abs=0.01)
+    # The LP's own policy at each share of the cap, over the three seeds.
+    lp = summary["lp_policy"]
+    caps = [run["cap"] for run in lp["runs"].values()]
+    assert caps == pytest.approx([0.03, 0.024, 0.018, 0.015, 0.012])
+    occupancies = [run["occupancy_median"] for run in lp["runs"].values()]
+    assert occupancies[0] == pytest.approx(markov["lp_optimum"]["occupancy"], abs=0.03)
+    lawful = lp["lawful_every_window"]
+    assert all(run["worst_24h_abandon_max"] > 0.03 for label, run in lp["runs"].items()
+               if run["cap"] > lp["runs"][lawful]["cap"])
+    assert lp["runs"][lawful]["worst_24h_abandon_max"] <= 0.03
+    assert lp["predictive_share_of_lawful"] == pytest.approx(
+        predictive["occupancy_median"] / lp["runs"][lawful]["occupancy_median"])
     assert (tmp_path / "out" / "pacing.png").stat().st_size > 10_000
-    assert "| recobro predictive" in capsys.readouterr().out.replace("**", "")
+    out = capsys.readouterr().out.replace("**", "")
+    assert "| recobro predictive" in out and "The LP's own policy in the simulator" in out
 
 
 def test_bad_scenario_files_name_the_file_and_field(tmp_path):

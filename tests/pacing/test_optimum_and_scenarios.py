@@ -1,8 +1,17 @@
 import pytest
 
-from pacing.optimum import lp_optimum, pools_optimum
+from pacing.optimum import lp_optimum, lp_policy, pools_optimum
+from pacing.policies.lp import LpOptimal
 from pacing.pools import LanguageShare
-from pacing.scenario import ScenarioError, Shape, parse_scenarios
+from pacing.scenario import (
+    Scenario,
+    ScenarioError,
+    Shape,
+    exponential,
+    fixed,
+    parse_scenarios,
+)
+from pacing.simulator import simulate
 
 
 def test_lp_with_no_abandons_allowed_is_progressive():
@@ -118,3 +127,39 @@ def test_separate_pools_share_the_cap_and_reach_less_than_one_pool():
 def test_pools_must_hold_agents():
     with pytest.raises(ValueError, match="pools"):
         pools_optimum((12, 0), 0.25, 180, 18.7, 0.03)
+
+
+def test_the_lp_policy_launches_by_a_threshold_in_calls_ringing():
+    table = lp_policy(5, 0.275, 180, 20, cap=0.03)
+    assert table.optimum == lp_optimum(5, 0.275, 180, 20, cap=0.03)
+    assert table.launch_chance(0, 0, 0) == 1.0  # nothing ringing, every agent free
+    assert table.launch_chance(5, 0, 0) == 0.0  # every agent busy, nothing waiting
+    for busy in range(5):
+        chances = [table.launch_chance(busy, ringing, 0) for ringing in range(30)]
+        assert chances == sorted(chances, reverse=True), (busy, chances)  # once 0, 0 after
+    # Fewer agents free, fewer calls ringing before it waits.
+    ringing_at = [sum(table.launch_chance(busy, c, 0) for c in range(30)) for busy in range(5)]
+    assert ringing_at == sorted(ringing_at, reverse=True), ringing_at
+    # More waiting than the LP counts is read as its most.
+    assert table.launch_chance(5, 0, 9) == table.launch_chance(5, 0, table.max_waiting)
+
+
+def test_no_abandons_allowed_the_lp_policy_is_progressive():
+    table = lp_policy(4, 0.3, 120, 20, cap=0.0)
+    for busy in range(5):
+        assert [table.launch_chance(busy, c, 0) for c in range(8)] == [
+            1.0 if c < 4 - busy else 0.0 for c in range(8)], busy
+
+
+def test_the_lp_policy_in_the_simulator_reaches_the_lp_optimum():
+    """The LP's own policy run through the simulator's Markovian version of a
+    five-agent team: it reaches the occupancy and abandon rate the LP
+    computed (within the noise of three days), which holds the simulator
+    and the LP to each other."""
+    scenario = Scenario(name="five", agents=5, live_start=0.3, markovian=True,
+                        resolve_mean=20.0, talk=exponential(180.0), wrap=fixed(0.0),
+                        days=3, seed=7)
+    table = lp_policy(5, 0.3, 180.0, 20.0, cap=0.03)
+    metrics = simulate(scenario, LpOptimal(table, seed=7))
+    assert metrics.occupancy == pytest.approx(table.optimum.occupancy, abs=0.015)
+    assert metrics.abandon_rate == pytest.approx(0.03, abs=0.008)
