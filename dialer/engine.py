@@ -473,6 +473,9 @@ class Engine:
     async def bridge_holding(self, channel_id: str) -> tuple[str, list[str]] | None:
         return await self.ari.bridge_holding(channel_id)
 
+    async def bridges(self) -> dict[str, list[str]]:
+        return await self.ari.bridges()
+
     async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str,
                     flow: str, params: Mapping[str, str] | None = None) -> None:
         await self.ari.snoop(channel_id, snoop_id, spy, whisper,

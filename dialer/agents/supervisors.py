@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 import asyncpg
@@ -26,7 +26,7 @@ from dialer.agents.supervision import SNOOPS, LegTag, SupervisionMode, agent_cha
 from dialer.calls.control import AppChannel, CallControl, CallEvents
 from dialer.calls.events import SupervisionEnded, SupervisionStarted
 from dialer.errors import CallControlError, ConfigError
-from dialer.store.calls import append_event
+from dialer.store.calls import append_event, open_supervisions
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ SNOOP_ENTER_S = 2.0
 # another process's: the dialer's or the inbound service's).
 CALL_CHECK_S = 0.5
 SUPERVISOR_HUNG_UP = "supervisor_hung_up"
+# The leg (and any snoop) went while no API ran: the supervisor hung up, or
+# the call ended and took them; nobody saw which, nor when.
+GONE_WHILE_NO_API = "gone_while_no_api"
 CALL_ENDED = "call_ended"
 STOPPED = "stopped"
 # A stop answers once the supervisor's leg is gone: hanging up a snoop, a
@@ -186,7 +189,9 @@ class Supervisors:
         is adopted (it can be stopped, and it ends as any other); a leg
         still ringing is hung up (whoever asked was answered by the API
         that is gone); a snoop whose leg went meanwhile ends its
-        supervision, the supervisor having hung up. How many were
+        supervision, the supervisor having hung up. A supervision whose
+        leg is gone from Asterisk altogether gets the end nobody wrote, and
+        a supervisor's bridge left empty is destroyed. How many were
         adopted."""
         channels = await self.control.app_channels()
         legs = {channel.id: channel for channel in channels
@@ -201,9 +206,30 @@ class Supervisors:
             if snoop.params.get("flow") == SNOOP_FLOW and \
                     snoop.id.removesuffix(SNOOP_SUFFIX) not in legs:
                 await self._orphaned(snoop)
+        await self._end_the_unseen(followed=legs.keys())
         if adopted:
             log.info("%d supervision(s) left by the last API adopted", adopted)
         return adopted
+
+    async def _end_the_unseen(self, followed: Collection[str]) -> None:
+        """The supervisions whose leg went while no API ran and left nothing
+        to adopt (a barge's leg, or a leg and its snoop both gone): the
+        supervisors' bridges left empty go, and their ends are written. Only
+        legs gone from every application count (a leg up anywhere is
+        somebody's live supervision), and none of the legs followed here
+        (an adopted leg's flow writes its end)."""
+        channels = await self.control.channel_states()
+        for bridge, inside in (await self.control.bridges()).items():
+            if bridge.startswith(LEG_PREFIX) and not inside and bridge not in channels:
+                await self._destroy_bridge(bridge)
+        for left in await open_supervisions(self.pool):
+            if left.leg not in channels and left.leg not in followed:
+                await append_event(self.pool, str(left.call_id), SupervisionEnded(
+                    call_id=str(left.call_id), at=self.control.clock(),
+                    supervisor=left.supervisor, mode=left.mode, reason=GONE_WHILE_NO_API,
+                    leg=left.leg))
+                log.info("supervisor %s's %s (%s) ended while no API ran", left.supervisor,
+                         left.mode, left.leg)
 
     def _adopt(self, leg: AppChannel) -> bool:
         """Let the supervise flow follow a leg left up; False (and the leg
@@ -230,10 +256,7 @@ class Supervisors:
         if supervision is not None:
             await self._ended(supervision, SUPERVISOR_HUNG_UP, "")
         await self._hang_up(snoop.id, "its supervisor's leg is gone")
-        try:
-            await self.control.destroy_bridge(leg)
-        except CallControlError as error:
-            log.info("supervisor bridge %s not destroyed: %s", leg, error)
+        await self._destroy_bridge(leg)
 
     async def _supervision_of(self, leg: str, tag: LegTag) -> Supervision | None:
         """The supervision on leg its tag tells of; None when the call is
@@ -274,7 +297,7 @@ class Supervisors:
             await append_event(self.pool, supervision.debtor, SupervisionStarted(
                 call_id=supervision.debtor, at=self.control.clock(),
                 supervisor=supervision.supervisor, mode=supervision.mode.value,
-                by=supervision.by))
+                by=supervision.by, leg=supervision.leg))
             log.info("call %s: supervisor %s %s", supervision.call, supervision.supervisor,
                      supervision.mode.value)
             await self._follow(live, events, leg_gone=False)
@@ -317,7 +340,7 @@ class Supervisors:
         await append_event(self.pool, supervision.debtor, SupervisionEnded(
             call_id=supervision.debtor, at=self.control.clock(),
             supervisor=supervision.supervisor, mode=supervision.mode.value, reason=reason,
-            by=by))
+            leg=supervision.leg, by=by))
 
     async def _join(self, supervision: Supervision, snoop: str) -> None:
         """Put the answered supervisor's leg where its mode says."""
@@ -357,11 +380,14 @@ class Supervisors:
         gone already is fine)."""
         if supervision.mode is not SupervisionMode.BARGE:
             await self._hang_up(supervision.leg + SNOOP_SUFFIX, "the supervision ended")
-            try:
-                await self.control.destroy_bridge(supervision.leg)
-            except CallControlError as error:
-                log.info("supervisor bridge %s not destroyed: %s", supervision.leg, error)
+            await self._destroy_bridge(supervision.leg)
         await self._hang_up(supervision.leg, "the supervision ended")
+
+    async def _destroy_bridge(self, bridge: str) -> None:
+        try:
+            await self.control.destroy_bridge(bridge)
+        except CallControlError as error:
+            log.info("supervisor bridge %s not destroyed: %s", bridge, error)
 
     async def _hang_up(self, channel: str, reason: str) -> None:
         try:

@@ -160,6 +160,10 @@ class CallControl(Protocol):
         """The bridge a channel is in and the channels in it (None: in no
         bridge, or gone)."""
 
+    async def bridges(self) -> dict[str, list[str]]:
+        """Every bridge Asterisk has now, by id, with the ids of its
+        channels (whoever made it)."""
+
     async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str,
                     flow: str, params: Mapping[str, str] | None = None) -> None:
         """Open a channel, snoop_id, that hears channel_id's audio (spy:

@@ -184,22 +184,25 @@ class TransferFailed(CallEvent):
 @dataclass(frozen=True)
 class SupervisionStarted(CallEvent):
     """A supervisor's phone began to listen to the call (mode: listen,
-    whisper or barge), as a person asked (by: who, from the API)."""
+    whisper or barge), as a person asked (by: who, from the API); leg: the
+    supervisor's channel, which names the supervision's end too."""
 
     supervisor: str
     mode: str
     by: str
+    leg: str
 
 
 @dataclass(frozen=True)
 class SupervisionEnded(CallEvent):
     """The supervisor's listening ended, and why (the supervisor hung up,
     it was stopped, the call ended); by: who stopped it (empty for the
-    other reasons)."""
+    other reasons); leg: the supervisor's channel, as at the start."""
 
     supervisor: str
     mode: str
     reason: str
+    leg: str
     by: str = ""
 
 

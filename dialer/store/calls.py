@@ -1,5 +1,6 @@
 """Writing calls: events appended to call_events, and each call's row
-(the projection) brought up to date, a batch of them in one transaction."""
+(the projection) brought up to date, a batch of them in one transaction;
+and the supervisions whose end was never written, read back."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -89,3 +91,32 @@ async def append_event(pool: asyncpg.Pool, call_id: str, event: CallEvent) -> No
     id (an attempt's id, or an inbound call's Asterisk id)."""
     await pool.execute(_APPEND, storage_id(call_id), event.at, event_kind(event),
                        event_detail(event))
+
+
+@dataclass(frozen=True)
+class OpenSupervision:
+    """A supervision started and never ended in the call's events: the
+    call's stored id, the supervisor's leg (channel), endpoint and mode."""
+
+    call_id: uuid.UUID
+    leg: str
+    supervisor: str
+    mode: str
+
+
+# Supervisions written before their events named the leg are not matched.
+_OPEN_SUPERVISIONS = """
+SELECT s.call_id, s.detail ->> 'leg' AS leg, s.detail ->> 'supervisor' AS supervisor,
+       s.detail ->> 'mode' AS mode
+FROM call_events s
+WHERE s.kind = 'supervision_started' AND (s.detail ->> 'leg') IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM call_events e WHERE e.kind = 'supervision_ended'
+                  AND (e.detail ->> 'leg') = (s.detail ->> 'leg'))
+ORDER BY s.id
+"""
+
+
+async def open_supervisions(pool: asyncpg.Pool) -> list[OpenSupervision]:
+    """The supervisions whose start is written and whose end is not."""
+    return [OpenSupervision(r["call_id"], r["leg"], r["supervisor"], r["mode"])
+            for r in await pool.fetch(_OPEN_SUPERVISIONS)]

@@ -303,13 +303,17 @@ class AriClient:
             return []
         return [str(channel) for channel in bridge.get("channels", ())]
 
+    async def bridges(self) -> dict[str, list[str]]:
+        """Every bridge Asterisk has now, by id, with the ids of its channels."""
+        return {str(bridge["id"]): [str(channel) for channel in bridge.get("channels", ())]
+                for bridge in await self._request("GET", "/bridges")}
+
     async def bridge_holding(self, channel_id: str) -> tuple[str, list[str]] | None:
         """The bridge a channel is in, with every channel in it; None when
         it is in none."""
-        for bridge in await self._request("GET", "/bridges"):
-            channels = [str(channel) for channel in bridge.get("channels", ())]
+        for bridge, channels in (await self.bridges()).items():
             if channel_id in channels:
-                return str(bridge["id"]), channels
+                return bridge, channels
         return None
 
     async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str,

@@ -172,6 +172,7 @@ class Listening:
     supervisor: Baresip
     cap: Capture
     call: str
+    leg: str
     api_env: dict[str, str]
 
 
@@ -194,7 +195,7 @@ async def listening(lab_config, url: str, tmp_path: Path, agent, boss,
                          ranges=[*ranges, supervisor.rtp_ports]) as cap:
                 call, body, dialer = await listen_in(lab_config, env, url, boss, supervisor)
                 assert body["agent"] == f"{call}-{agent.endpoint}"  # the agent's leg
-                yield Listening(supervisor, cap, call, api_env)
+                yield Listening(supervisor, cap, call, body["line"], api_env)
                 await dialer
     finally:
         api.terminate()
@@ -261,6 +262,7 @@ async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whispe
                 status, body = await monitor(lab_config, call, {
                     "mode": "listen", "supervisor": boss.endpoint}, marta)
                 assert status == 202, body
+                listen_leg = body["line"]
                 assert (body["mode"], body["supervisor"], body["agent"]) == (
                     "listen", boss.endpoint, line)
                 await pick_up(supervisor, 0)
@@ -325,15 +327,17 @@ async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whispe
     # The call's events: who listened, in which mode, from when to when.
     events = await fetch(fresh_database, "SELECT kind, at, detail FROM call_events WHERE "
                          f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
+    whisper_leg = json.loads(events[2]["detail"])["leg"]
+    assert whisper_leg.startswith(f"supervise-{boss.endpoint}-") and whisper_leg != listen_leg
     assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
-                                 "by": "supervisor (token 1)"}),
+                                 "by": "supervisor (token 1)", "leg": listen_leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
-                               "reason": "supervisor_hung_up", "by": ""}),
+                               "reason": "supervisor_hung_up", "by": "", "leg": listen_leg}),
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "whisper",
-                                 "by": "admin (RECOBRO_API_TOKEN)"}),
+                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": whisper_leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "whisper",
-                               "reason": "supervisor_hung_up", "by": ""})]
+                               "reason": "supervisor_hung_up", "by": "", "leg": whisper_leg})]
     for started, ended in (events[0:2], events[2:4]):
         assert LISTEN_S - 1.0 < (ended["at"] - started["at"]).total_seconds() < LISTEN_S + 2.0
     assert events[1]["at"] <= events[2]["at"]
@@ -444,7 +448,7 @@ async def test_a_supervision_stopped_from_the_cli_hangs_up_the_supervisor_alone(
     agent, boss = lab_config.agents[0], lab_config.agents[2]
     async with listening(lab_config, fresh_database, tmp_path, agent, boss,
                          "stop.pcap") as on:
-        supervisor, cap, call = on.supervisor, on.cap, on.call
+        supervisor, cap, call, leg = on.supervisor, on.cap, on.call, on.leg
         await asyncio.sleep(STOP_AFTER_S)
         said = await run(on.api_env, "supervise", call, "--stop", "--supervisor",
                          boss.endpoint)
@@ -476,9 +480,10 @@ async def test_a_supervision_stopped_from_the_cli_hangs_up_the_supervisor_alone(
                          f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
     assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
-                                 "by": "admin (RECOBRO_API_TOKEN)"}),
+                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
-                               "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)"})]
+                               "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)",
+                               "leg": leg})]
 
 
 async def test_a_supervision_stopped_while_the_supervisors_phone_rings_hangs_it_up(
@@ -517,7 +522,8 @@ async def test_a_supervision_stopped_while_the_supervisors_phone_rings_hangs_it_
                          f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
     assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
-                               "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)"})]
+                               "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)",
+                               "leg": body["line"]})]
 
 
 async def test_a_supervision_outlives_an_api_restart_and_is_stopped_by_the_new_api(
@@ -560,9 +566,10 @@ async def test_a_supervision_outlives_an_api_restart_and_is_stopped_by_the_new_a
                          f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
     assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
-                                 "by": "admin (RECOBRO_API_TOKEN)"}),
+                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": body["line"]}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
-                               "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)"})]
+                               "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)",
+                               "leg": body["line"]})]
 
 
 async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
@@ -605,9 +612,64 @@ async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
                          f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
     assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
-                                 "by": "admin (RECOBRO_API_TOKEN)"}),
+                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
-                               "reason": "supervisor_hung_up", "by": ""})]
+                               "reason": "supervisor_hung_up", "by": "", "leg": leg})]
+
+
+async def test_supervisions_whose_legs_went_while_no_api_ran_are_ended_by_the_next(
+        lab_config, fresh_database, tmp_path):
+    """One supervisor listens and another barges in; the test's `recobro
+    api` stops; both supervisors hang up and the debtor too (30 s after
+    answering), so Asterisk keeps nothing of either but the listener's
+    empty bridge. The next API writes both ends (gone while no API ran)
+    and destroys that bridge."""
+    agent, boss, boss2 = lab_config.agents[0], lab_config.agents[2], lab_config.agents[1]
+    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
+    await run(env, "agent", "login", agent.endpoint)
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, boss, tmp_path / "listener") as listener, \
+                Baresip(lab_config, boss2, tmp_path / "barger") as barger:
+            call, body, dialer = await listen_in(lab_config, env, fresh_database, boss,
+                                                   listener)
+            status, barged = await monitor(lab_config, call, {"mode": "barge",
+                                                              "supervisor": boss2.endpoint})
+            assert status == 202, barged
+            await pick_up(barger, 0)
+            await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                           "'supervision_started'", 2)
+            api.terminate()
+            await api.wait()
+            for phone in (listener, barger):
+                await phone.hangup()
+                await phone.wait_event("CALL_CLOSED", 5)
+            await wait_for(fresh_database, "SELECT ended_at IS NOT NULL FROM attempts "
+                           f"WHERE id = '{call}'", True, timeout_s=40)
+            await dialer
+            left_channels, left_bridges = await channels_and_bridges(lab_config)
+            api = await start_api(lab_config, env)
+            await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                           "'supervision_ended'", 2)
+            _, bridges = await channels_and_bridges(lab_config)
+    finally:
+        api.terminate()
+        await api.wait()
+
+    leg, barge_leg = body["line"], barged["line"]
+    assert not {leg, f"{leg}-snoop", barge_leg} & left_channels, left_channels
+    assert leg in left_bridges and leg not in bridges
+    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
+                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
+    assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
+        ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
+                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": leg}),
+        ("supervision_started", {"supervisor": boss2.endpoint, "mode": "barge",
+                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": barge_leg}),
+        ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
+                               "reason": "gone_while_no_api", "by": "", "leg": leg}),
+        ("supervision_ended", {"supervisor": boss2.endpoint, "mode": "barge",
+                               "reason": "gone_while_no_api", "by": "", "leg": barge_leg})]
 
 
 async def test_a_supervision_adopted_after_an_api_restart_ends_with_the_call(
