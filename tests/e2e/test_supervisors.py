@@ -155,6 +155,13 @@ async def channels_and_bridges(lab_config) -> tuple[set[str], set[str]]:
     return channels, bridges
 
 
+async def supervision_events(url: str, call: str) -> list[tuple[str, dict]]:
+    """The call's supervision events, in order: kind and detail."""
+    events = await fetch(url, "SELECT kind, detail FROM call_events WHERE "
+                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
+    return [(e["kind"], json.loads(e["detail"])) for e in events]
+
+
 async def pick_up(phone: Baresip, since: int) -> None:
     """The supervisor's phone rings (from events[since] on); answered."""
     await phone.wait_incoming(10, since)
@@ -380,9 +387,8 @@ async def test_a_supervisor_listens_to_an_agent_rung_per_call_then_barges_in(
     share = share_heard(debtor_heard.audio, words.audio, span_of(words.audio))
     assert share >= LEAST_SHARE, share
 
-    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
-                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
-    assert [(e["kind"], json.loads(e["detail"])["mode"]) for e in events] == [
+    assert [(kind, detail["mode"]) for kind, detail in
+            await supervision_events(fresh_database, call)] == [
         ("supervision_started", "listen"), ("supervision_ended", "listen"),
         ("supervision_started", "barge"), ("supervision_ended", "barge")]
 
@@ -431,10 +437,8 @@ async def test_a_supervisor_listens_to_a_call_that_came_in_and_hears_the_agent(
     heard = window(listened.audio, *span_of(listened.audio))
     assert abs(dominant_hz(heard.samples) - 440) < 10
     (inbound,) = await fetch(fresh_database, "SELECT channel FROM inbound_calls")
-    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE call_id = "
-                         f"'{storage_id(inbound['channel'])}' AND kind LIKE 'supervision_%' "
-                         "ORDER BY id")
-    assert [(e["kind"], json.loads(e["detail"])["mode"]) for e in events] == [
+    assert [(kind, detail["mode"]) for kind, detail in await supervision_events(
+        fresh_database, str(storage_id(inbound["channel"])))] == [
         ("supervision_started", "listen"), ("supervision_ended", "listen")]
 
 
@@ -476,9 +480,7 @@ async def test_a_supervision_stopped_from_the_cli_hangs_up_the_supervisor_alone(
     share = share_heard(agent_heard.audio, debtor_said.audio, (start, end - start))
     assert share >= LEAST_SHARE, share
 
-    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
-                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
-    assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
+    assert await supervision_events(fresh_database, call) == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
                                  "by": "admin (RECOBRO_API_TOKEN)", "leg": leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
@@ -518,9 +520,7 @@ async def test_a_supervision_stopped_while_the_supervisors_phone_rings_hangs_it_
                              "line": body["line"], "supervision": "stopped"}), stopped
     assert attempt["ended_at"] is None  # the call went on past the stop
     assert again[0] == 409, again
-    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
-                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
-    assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
+    assert await supervision_events(fresh_database, call) == [
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
                                "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)",
                                "leg": body["line"]})]
@@ -562,9 +562,7 @@ async def test_a_supervision_outlives_an_api_restart_and_is_stopped_by_the_new_a
     (agent_leg,) = dialogs(datagrams, lab_config.sip_port, agent.sip_port)
     assert listened.bye_from_asterisk and listened.end < agent_leg.end - 5, (
         listened.end, agent_leg.end)
-    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
-                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
-    assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
+    assert await supervision_events(fresh_database, call) == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
                                  "by": "admin (RECOBRO_API_TOKEN)", "leg": body["line"]}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
@@ -608,9 +606,7 @@ async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
         False, True, True)
     assert snoop not in channels and leg not in bridges
     assert attempt["ended_at"] is None  # the call went on past the restart
-    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
-                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
-    assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
+    assert await supervision_events(fresh_database, call) == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
                                  "by": "admin (RECOBRO_API_TOKEN)", "leg": leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
@@ -659,9 +655,7 @@ async def test_supervisions_whose_legs_went_while_no_api_ran_are_ended_by_the_ne
     leg, barge_leg = body["line"], barged["line"]
     assert not {leg, f"{leg}-snoop", barge_leg} & left_channels, left_channels
     assert leg in left_bridges and leg not in bridges
-    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
-                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
-    assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
+    assert await supervision_events(fresh_database, call) == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
                                  "by": "admin (RECOBRO_API_TOKEN)", "leg": leg}),
         ("supervision_started", {"supervisor": boss2.endpoint, "mode": "barge",
@@ -700,8 +694,6 @@ async def test_a_supervision_adopted_after_an_api_restart_ends_with_the_call(
         await api.wait()
 
     assert not {leg, f"{leg}-snoop"} & channels and leg not in bridges
-    events = await fetch(fresh_database, "SELECT kind, detail FROM call_events WHERE "
-                         f"call_id = '{call}' AND kind LIKE 'supervision_%' ORDER BY id")
-    assert [(e["kind"], json.loads(e["detail"])["reason"] if e["kind"] == "supervision_ended"
-             else "") for e in events] == [("supervision_started", ""),
-                                           ("supervision_ended", "call_ended")]
+    assert [(kind, detail["reason"] if kind == "supervision_ended" else "")
+            for kind, detail in await supervision_events(fresh_database, call)] == [
+        ("supervision_started", ""), ("supervision_ended", "call_ended")]
