@@ -60,9 +60,10 @@ class _PoolProcess:
 class LaunchTable:
     """The LP's optimal policy: in state (busy, ringing, waiting), the chance
     of launching one more call (then deciding again in the state it leads
-    to). States the optimum never visits launch while a visited state of
-    the same busy and waiting has more calls ringing: the policy is a
-    threshold in calls ringing."""
+    to). A state the optimum never visits launches while a visited state of
+    as many busy agents or more, and as many waiting, launches with as many
+    calls ringing or more: the policy is a threshold in calls ringing that
+    does not fall as agents come free."""
 
     optimum: Optimum
     agents: int
@@ -131,18 +132,27 @@ def lp_policy(agents: int, answer_rate: float, talk_s: float, resolve_s: float,
     visited = {s for s in launched.keys() | waited.keys()
                if launched.get(s, 0.0) + waited.get(s, 0.0) > 1e-12}
     # The most calls ringing at which a visited state still launches, by
-    # busy and waiting: an unvisited state below it launches too.
+    # busy and waiting; then, by busy and waiting, the most of those with
+    # as many busy or more: an unvisited state (a start, with every agent
+    # free, is one for a large team) launches up to it, as one with fewer
+    # free agents and as many calls ringing does.
     most_ringing: dict[tuple[int, int], int] = {}
     for b, c, w in visited:
         if launched.get((b, c, w), 0.0) > 1e-12:
             most_ringing[(b, w)] = max(c, most_ringing.get((b, w), -1))
+    threshold: dict[tuple[int, int], int] = {}
+    for w in range(max_waiting + 1):
+        most = -1
+        for b in range(agents, -1, -1):
+            most = max(most, most_ringing.get((b, w), -1))
+            threshold[(b, w)] = most
     chances: dict[tuple[int, int, int], float] = {}
     for state, frequency in launched.items():
         b, c, w = state
         if state in visited:
             chance = frequency / (frequency + waited.get(state, 0.0))
         else:
-            chance = 1.0 if c < most_ringing.get((b, w), -1) else 0.0
+            chance = 1.0 if c <= threshold[(b, w)] else 0.0
         if chance > 0:
             chances[state] = chance
     return LaunchTable(optimum, agents, cap, max_waiting, chances)

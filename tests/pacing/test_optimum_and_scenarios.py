@@ -163,3 +163,21 @@ def test_the_lp_policy_in_the_simulator_reaches_the_lp_optimum():
     metrics = simulate(scenario, LpOptimal(table, seed=7))
     assert metrics.occupancy == pytest.approx(table.optimum.occupancy, abs=0.015)
     assert metrics.abandon_rate == pytest.approx(0.03, abs=0.008)
+
+
+def test_a_large_teams_lp_policy_fills_the_line_from_a_start_it_never_visits():
+    """Twenty agents: the optimum never has every agent free and nothing
+    ringing, yet a start is just that. The policy launches there, up to as
+    many calls ringing as in any state; run through the simulator it
+    reaches the LP's occupancy (it launched nothing before: states the LP
+    never visits read as 'wait')."""
+    table = lp_policy(20, 0.3, 180.0, 20.0, cap=0.03)
+    assert table.launch_chance(0, 0, 0) == 1.0
+    ringing_at = [sum(table.launch_chance(busy, c, 0) for c in range(120))
+                  for busy in range(21)]
+    assert ringing_at[0] == max(ringing_at) and ringing_at[20] == 0, ringing_at
+    scenario = Scenario(name="twenty", agents=20, live_start=0.3, markovian=True,
+                        resolve_mean=20.0, talk=exponential(180.0), wrap=fixed(0.0),
+                        days=1, seed=11)
+    metrics = simulate(scenario, LpOptimal(table, seed=11))
+    assert metrics.occupancy == pytest.approx(table.optimum.occupancy, abs=0.015)
