@@ -668,6 +668,8 @@ def test_each_answered_debtor_reaches_an_agent_of_their_language(lab_config, fre
     for agent in (spanish, english):
         rung = received(capture.path, lab_config.sip_port, agent.sip_port).all_by_number(
             agent.endpoint)
-        shown = {leg.caller_user for leg in rung}
+        # This campaign's debtors only: a retransmitted INVITE of an earlier
+        # test's call to a phone that test stopped can reach it once restarted.
+        shown = {leg.caller_user for leg in rung} & language.keys()
         assert shown == {a["number"] for a in talked if a["agent"] == agent.endpoint}, shown
         assert {language[number] for number in shown} == {speaks[agent.endpoint]}

@@ -79,13 +79,18 @@ def stop(process: subprocess.Popen) -> str:
     return out
 
 
+# Long enough that a random link token cannot hold it by chance (a token
+# once held "S0", the reference this debtor had).
+SILENT_REF = "SILENT-DEBTOR-0001"
+
+
 def test_a_silent_hang_up_and_a_machine_get_one_text_each_and_stop_stops(
         lab_config, fresh_database, tmp_path):
     url = fresh_database
     accounts = tmp_path / "accounts.csv"
     accounts.write_text(
         "reference,debtor_name,balance,days_past_due,language,phone1,phone1_sms,phone1_consent\n"
-        f"S0,Lucía Gómez,250.00,10,es,{SILENT},yes,yes\n"
+        f"{SILENT_REF},Lucía Gómez,250.00,10,es,{SILENT},yes,yes\n"
         f"M1,Bo Smith,99.00,10,en,{MACHINE},yes,yes\n"
         f"O2,Ana Ruiz,80.00,10,es,{OPTED_OUT},yes,yes\n")
     cli(lab_config, url, "accounts", "import", str(accounts))
@@ -106,10 +111,10 @@ def test_a_silent_hang_up_and_a_machine_get_one_text_each_and_stop_stops(
     results = {r["reference"]: r["result"] for r in asyncio.run(fetch(
         url, "SELECT c.reference, a.result FROM attempts a JOIN accounts c "
              "ON c.id = a.account_id"))}
-    assert results == {"S0": "hung_up", "M1": "machine", "O2": "hung_up"}, results
+    assert results == {SILENT_REF: "hung_up", "M1": "machine", "O2": "hung_up"}, results
     cli(lab_config, url, "dnc", "add", "--number", OPTED_OUT, "--reason", "opt_out")
     preview = cli(lab_config, url, "template", "preview", "--campaign", "msgs", "--account",
-                  "S0", "--trigger", "no_interaction", "--channel", "sms").stdout
+                  SILENT_REF, "--trigger", "no_interaction", "--channel", "sms").stdout
 
     since = len(kannel.received(lab_config))
     sender = start_sender(lab_config, url)
@@ -124,7 +129,7 @@ def test_a_silent_hang_up_and_a_machine_get_one_text_each_and_stop_stops(
         link = silent[0].split(" en ", 1)[1].split("\n", 1)[0]
         key = read_env_file(lab_config.env_file)["RECOBRO_PAYMENT_LINK_KEY"]
         assert verify_link(link, key, datetime.now(UTC)).token
-        assert "S0" not in urlsplit(link).query
+        assert SILENT_REF not in urlsplit(link).query
         assert machine == [machine[0]] and machine[0].startswith("Bo, we called about")
         assert texts_to(lab_config, OPTED_OUT, since) == []
         delivered = wait_for(lambda: {r["status"] for r in asyncio.run(fetch(
@@ -149,9 +154,9 @@ def test_a_silent_hang_up_and_a_machine_get_one_text_each_and_stop_stops(
     assert texts_to(lab_config, SILENT, since)[1] == "Ha pedido la baja: no recibirá más mensajes nuestros."
     opted = asyncio.run(fetch(url, "SELECT reference FROM do_not_call WHERE reason = 'opt_out' "
                                    "AND reference IS NOT NULL"))
-    assert [r["reference"] for r in opted] == ["S0"]
+    assert [r["reference"] for r in opted] == [SILENT_REF]
 
-    # The campaign dials S0 no more: made callable again and run, only the
+    # The campaign dials the silent debtor no more: made callable again and run, only the
     # new debtor is called.
     later = tmp_path / "later.csv"
     later.write_text("reference,debtor_name,balance,days_past_due,phone1\n"
@@ -163,7 +168,7 @@ def test_a_silent_hang_up_and_a_machine_get_one_text_each_and_stop_stops(
     dialed = [r["reference"] for r in asyncio.run(fetch(
         url, "SELECT c.reference FROM attempts a JOIN accounts c ON c.id = a.account_id "
              "ORDER BY a.started_at"))]
-    assert dialed.count("S0") == 1 and "L3" in dialed, dialed
+    assert dialed.count(SILENT_REF) == 1 and "L3" in dialed, dialed
 
 
 SAYS_NOTHING = "+12125551024"  # answers, says and keys nothing, hangs up after 2 s

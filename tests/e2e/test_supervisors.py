@@ -162,6 +162,19 @@ async def supervision_events(url: str, call: str) -> list[tuple[str, dict]]:
     return [(e["kind"], json.loads(e["detail"])) for e in events]
 
 
+async def leg_gone(lab_config, leg: str, timeout_s: float = 5.0
+                   ) -> tuple[set[str], set[str]]:
+    """Asterisk's channels and bridges once the supervisor's leg is gone
+    (baresip says CALL_CLOSED as it sends its BYE, before Asterisk has
+    taken the leg down)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        channels, bridges = await channels_and_bridges(lab_config)
+        if leg not in channels or time.monotonic() > deadline:
+            return channels, bridges
+        await asyncio.sleep(0.1)
+
+
 async def pick_up(phone: Baresip, since: int) -> None:
     """The supervisor's phone rings (from events[since] on); answered."""
     await phone.wait_incoming(10, since)
@@ -589,7 +602,7 @@ async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
             await api.wait()
             await supervisor.hangup()
             await supervisor.wait_event("CALL_CLOSED", 5)
-            left_channels, left_bridges = await channels_and_bridges(lab_config)
+            left_channels, left_bridges = await leg_gone(lab_config, leg)
             api = await start_api(lab_config, env)
             await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
                            "'supervision_ended'", 1)
