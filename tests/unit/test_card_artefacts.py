@@ -1,7 +1,7 @@
 """The artefact search of the PCI proof (tests/e2e/artefacts.py) finds
 card data in the forms it may take, and not a look-alike."""
 
-from tests.e2e.artefacts import KeyedCard, leaks
+from tests.e2e.artefacts import PROMETHEUS_VALUES, KeyedCard, leaks
 
 CARD = KeyedCard("4242424242424242", "1230", "123")
 
@@ -29,3 +29,14 @@ def test_look_alikes_are_not_leaks():
     places = {"dump": "call 9f1c-1230-4a2b 2026-12-30 12:30 balance 123.00 last4 4242",
               "log/messages.log": "loaded res_rtp: DTMF mode rfc4733"}
     assert leaks(places, [CARD]) == []
+
+
+def test_prometheus_values_are_searched_for_card_numbers_only():
+    """A sample's value is a number: a count of 1230 or a fraction ending
+    in it reads like an expiry (a run's did), while a card number there is
+    still found."""
+    counts = '[{"metric": {"__name__": "x"}, "value": [1764882000.5, "0.1230"]}]'
+    assert leaks({PROMETHEUS_VALUES: counts}, [CARD]) == []
+    number = f'[{{"metric": {{}}, "value": [1, "{CARD.number}"]}}]'
+    assert leaks({PROMETHEUS_VALUES: number}, [CARD]) == [
+        f"card ending {CARD.number[-4:]}'s number in {PROMETHEUS_VALUES}"]
