@@ -1,10 +1,12 @@
 import json
+from dataclasses import replace
 
 import pytest
 
 from dialer.errors import ConfigError
-from lab.bench import bench_pacing
+from lab.bench import bench_pacing, build, variants
 from lab.bench_languages import WAYS, bench_languages
+from pacing.scenario import parse_scenarios
 
 TINY = """
 [[scenarios]]
@@ -64,6 +66,15 @@ def test_bench_writes_json_table_and_plot(tmp_path, capsys):
     assert (tmp_path / "out" / "pacing.png").stat().st_size > 10_000
     out = capsys.readouterr().out.replace("**", "")
     assert "| recobro predictive" in out and "The LP's own policy in the simulator" in out
+
+
+def test_the_lp_policy_is_solved_once_for_every_seed_of_a_scenario():
+    markov = parse_scenarios(TINY, "toml")[0].markovian_version()
+    lp = next(v for v in variants() if v.family == "lp")
+    first, again = build(lp, markov), build(lp, replace(markov, seed=markov.seed + 1000))
+    assert again.table is first.table
+    other_cap = next(v for v in variants() if v.family == "lp" and v.params != lp.params)
+    assert build(other_cap, markov).table is not first.table
 
 
 def test_bad_scenario_files_name_the_file_and_field(tmp_path):
