@@ -22,7 +22,7 @@ import asyncpg
 
 from dialer.agents.freed import FreedAgents
 from dialer.agents.state import MISSED_CALL, SESSION_HUNG_UP, UNREACHABLE
-from dialer.agents.store import AgentStore
+from dialer.agents.store import AgentStore, Reservation
 from dialer.calls.caller_id import AgentCallerId, Debtor, agent_caller_id
 from dialer.calls.control import CallControl, CallEvents
 from dialer.calls.events import (
@@ -176,7 +176,7 @@ class AgentConnector:
         except CallControlError as error:
             log.info("call %s not hung up: %s", call_id, error)
 
-    async def connect(self, call_id: str, agent: str, deadline: float,
+    async def connect(self, call_id: str, reserved: Reservation, deadline: float,
                       ended: asyncio.Future[None], shown_as: str) -> datetime | None:
         """Call the reserved agent's softphone (its display: shown_as) and
         bridge it to call_id, unless the call ends or the deadline (loop
@@ -184,8 +184,9 @@ class AgentConnector:
         phone fails or does not answer in time is paused with the reason;
         one left because the debtor hung up is ready again. BridgeFailed
         when Asterisk would not bridge them (the agent is ready again). An
-        agent with a session open is not called: call_id joins its line."""
-        line = await self.agents.session_line(agent)
+        agent with a session open when reserved is not called: call_id
+        joins its line."""
+        agent, line = reserved.agent, reserved.line
         if line is not None:
             return await self._join_line(call_id, agent, line)
         leg = f"{call_id}-{agent}"

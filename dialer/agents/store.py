@@ -41,20 +41,24 @@ SELECT a.endpoint, CASE WHEN a.state = 'wrap_up' THEN coalesce(a.wrap_up_until, 
            ELSE a.state_since END AS idle_since, {_SKILLS}
 FROM agents a WHERE {_FREE}
 """
-# Taken only if still free: another dialer may have reserved it meanwhile.
+# Taken only if still free: another dialer may have reserved it meanwhile;
+# and not waited for while another holds its row (two calls answered at
+# once choose the same agent: the second goes on to the next at once).
 _TAKE = f"""
 UPDATE agents SET state = $3, state_since = $1, attempt_id = $4, wrap_up_until = NULL
-WHERE endpoint = $2 AND {_FREE} RETURNING endpoint
+WHERE endpoint = (SELECT endpoint FROM agents WHERE endpoint = $2 AND {_FREE}
+                  FOR UPDATE SKIP LOCKED)
+RETURNING endpoint, attempt_id
 """
-# The account's latest attempts but the call's own ($1), each with its
+# The account's latest attempts but the call's own ({call}), each with its
 # latest disposition: t is the call (an attempt or an inbound call).
 _LAST_INTERACTIONS = """
        (SELECT coalesce(jsonb_agg(x ORDER BY x.started_at DESC), '[]') FROM (
            SELECT p.started_at, p.result, p.agent,
                   (SELECT d.code FROM dispositions d WHERE d.attempt_id = p.id
                    ORDER BY d.at DESC LIMIT 1) AS disposition
-           FROM attempts p WHERE p.account_id = t.account_id AND p.id <> $1
-           ORDER BY p.started_at DESC LIMIT $2) x) AS last_interactions"""
+           FROM attempts p WHERE p.account_id = t.account_id AND p.id <> {call}
+           ORDER BY p.started_at DESC LIMIT {limit}) x) AS last_interactions"""
 # The account's latest messages (issue 15): what was sent, and what was
 # held back and why. Never a message's text: the templates hold that.
 _LAST_MESSAGES = """
@@ -62,19 +66,19 @@ _LAST_MESSAGES = """
            SELECT coalesce(g.sent_at, g.created_at) AS at, g.trigger, g.channel, g.status,
                   g.refused_rule
            FROM messages g WHERE g.account_id = t.account_id
-           ORDER BY coalesce(g.sent_at, g.created_at) DESC LIMIT $2) m) AS last_messages"""
+           ORDER BY coalesce(g.sent_at, g.created_at) DESC LIMIT {limit}) m) AS last_messages"""
 _ACCOUNT_SHOWN = ("c.reference, c.debtor_name, c.balance::text AS balance, c.currency, "
                   "c.days_past_due, c.language, c.status")
 _OUTBOUND_POP = f"""
 SELECT {_ACCOUNT_SHOWN}, t.segment, t.number, {_LAST_INTERACTIONS}, {_LAST_MESSAGES}
-FROM attempts t JOIN accounts c ON c.id = t.account_id WHERE t.id = $1
+FROM attempts t JOIN accounts c ON c.id = t.account_id WHERE t.id = {{call}}
 """
 # A caller nobody identified still pops (the account's fields null): the
 # agent learns the call's id, and who is calling from the caller.
 _INBOUND_POP = f"""
 SELECT {_ACCOUNT_SHOWN}, t.caller AS number, t.identified_by, {_LAST_INTERACTIONS},
        {_LAST_MESSAGES}
-FROM inbound_calls t LEFT JOIN accounts c ON c.id = t.account_id WHERE t.id = $1
+FROM inbound_calls t LEFT JOIN accounts c ON c.id = t.account_id WHERE t.id = {{call}}
 """
 
 
@@ -99,8 +103,30 @@ class CallKind(enum.Enum):
 # Each kind's screen pop, and the name the pop gives the call's id (what
 # the API's /attempts/{id}/... routes take: every one an attempt's, the
 # payment hand-off an inbound call's too).
-_SCREEN_POPS = {CallKind.OUTBOUND: (_OUTBOUND_POP, "attempt"),
+_POP_SOURCES = {CallKind.OUTBOUND: (_OUTBOUND_POP, "attempt"),
                 CallKind.INBOUND: (_INBOUND_POP, "inbound_call")}
+_SCREEN_POPS = {kind: (pop.format(call="$1", limit="$2"), id_name)
+                for kind, (pop, id_name) in _POP_SOURCES.items()}
+
+
+def _take_and_pop(kind: CallKind) -> str:
+    """_TAKE and the screen pop of the call it reserves the agent for, in
+    one statement, with the agent's session line: the agent's row stays
+    locked only while it runs (not while another round trip fetches the
+    pop), and the pop is sent as it commits; none when the agent was not
+    free or the call is unknown."""
+    pop, id_name = _POP_SOURCES[kind]
+    return f"""
+WITH taken AS ({_TAKE}), pop AS ({pop.format(call="$4", limit="$5")})
+SELECT taken.endpoint, (SELECT pg_notify('{AGENT_EVENTS_CHANNEL}', (jsonb_build_object(
+           'type', 'screen_pop', 'kind', '{kind.value}', 'agent', taken.endpoint,
+           '{id_name}', taken.attempt_id::text) || to_jsonb(pop))::text) FROM pop),
+       (SELECT channel FROM agent_sessions
+        WHERE agent = taken.endpoint AND closed_at IS NULL) AS line
+FROM taken"""
+
+
+_TAKE_AND_POP = {kind: _take_and_pop(kind) for kind in CallKind}
 
 
 async def free_agents(connection: asyncpg.Connection, now: datetime) -> list[routing.Candidate]:
@@ -109,6 +135,16 @@ async def free_agents(connection: asyncpg.Connection, now: datetime) -> list[rou
     is still free)."""
     return [routing.Candidate(r["endpoint"], r["idle_since"], json.loads(r["skills"]))
             for r in await connection.fetch(_FREE_AGENTS, now)]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """An agent reserved for a call, and the channel of its open session
+    (its line, and its bridge), read as it was reserved: None when it is
+    rung per call."""
+
+    agent: str
+    line: str | None
 
 
 @dataclass(frozen=True)
@@ -413,13 +449,15 @@ class AgentStore:
             return await _skills_of(connection, endpoint)
 
     async def reserve(self, attempt_id: uuid.UUID, now: datetime, needs: routing.CallNeeds,
-                      kind: CallKind = CallKind.OUTBOUND) -> str | None:
+                      kind: CallKind = CallKind.OUTBOUND) -> Reservation | None:
         """Reserve the free agent skill routing picks for an answered call
         (attempt_id: the attempt's, or the inbound call's for kind INBOUND),
         and send that agent's desktop the screen pop (on commit, so before
         the agent's phone rings). Free agents are read without locks and
-        the chosen one taken only if still free, so that dialers answering
-        calls at the same moment do not wait for each other."""
+        the chosen one taken, with its pop, in one statement only if still
+        free, so that dialers answering calls at the same moment wait
+        neither for each other nor for each other's pop (one held by
+        another is passed over). The agent, with its session line."""
         reserved = apply(AgentState.READY, AgentAction.RESERVE).value
         async with self.pool.acquire() as connection:
             candidates = await free_agents(connection, now)
@@ -427,12 +465,10 @@ class AgentStore:
                 chosen = routing.choose(candidates, needs)
                 if chosen is None:
                     return None
-                async with connection.transaction():
-                    if await connection.fetchval(_TAKE, now, chosen.endpoint, reserved,
-                                                 attempt_id) is not None:
-                        await self._screen_pop(connection, chosen.endpoint, attempt_id,
-                                               kind)
-                        return chosen.endpoint
+                taken = await connection.fetchrow(_TAKE_AND_POP[kind], now, chosen.endpoint,
+                                                  reserved, attempt_id, LAST_INTERACTIONS)
+                if taken is not None:
+                    return Reservation(chosen.endpoint, taken["line"])
                 candidates.remove(chosen)
 
     async def transfer_target(self, call: uuid.UUID,

@@ -126,7 +126,7 @@ async def request_transfer(store: AgentStore, calls: CallControl, call: uuid.UUI
             speaks = f" who speaks {found.language}" if found.language else ""
             raise TransferRefused(409, f'"to_skill": no agent with skill {to_skill!r}{speaks} '
                                        "is free")
-        target = chosen
+        target = chosen.agent
     try:
         await calls.request_transfer(channel, agent, target, str(call))
     except CallControlError as error:

@@ -25,7 +25,7 @@ import phonenumbers
 
 from dialer.agents import routing
 from dialer.agents.connector import AgentConnector, BridgeFailed, Handover
-from dialer.agents.store import CallKind
+from dialer.agents.store import CallKind, Reservation
 from dialer.agents.transfers import Service
 from dialer.calls.caller_id import Debtor
 from dialer.calls.control import CallControl, CallEvents
@@ -147,8 +147,8 @@ class InboundDesk:
                 await inbound_store.ended(self.pool, inbound_id, self.control.clock())
 
     async def _announce(self, call_id: str, position: int, events: CallEvents,
-                        free: Callable[[datetime], Awaitable[str | None]]
-                        ) -> tuple[bool, str | None]:
+                        free: Callable[[datetime], Awaitable[Reservation | None]]
+                        ) -> tuple[bool, Reservation | None]:
         """The caller's place in line and the call-back offer, cut short by
         an agent who comes free meanwhile (free reserves one): a caller
         does not listen to the offer while an agent waits. Whether the
@@ -158,9 +158,9 @@ class InboundDesk:
         try:
             while not announcement.done():
                 mark = self.connector.freed.mark()
-                agent = await free(self.control.clock())
-                if agent is not None:
-                    return False, agent
+                reserved = await free(self.control.clock())
+                if reserved is not None:
+                    return False, reserved
                 await self.connector.freed.wait(mark, [announcement], QUEUE_POLL_S,
                                                 ANNOUNCE_EVERY_S)
             return bool(announcement.result()), None
@@ -228,19 +228,21 @@ class InboundDesk:
         on_hold = False
         free = partial(self.connector.agents.reserve, inbound_id, needs=needs,
                        kind=CallKind.INBOUND)
-        found: str | None = None  # an agent who came free during an announcement
+        found: Reservation | None = None  # an agent who came free during an announcement
         self._waiting.append(call_id)
         try:
             while not events.ended.done() and loop.time() < give_up:
                 mark = self.connector.freed.mark()
-                agent, found = found or await free(self.control.clock()), None
-                if agent is not None:
+                reserved, found = found or await free(self.control.clock()), None
+                if reserved is not None:
+                    agent = reserved.agent
                     if on_hold:
                         await self.control.hold(call_id, False)
                         on_hold = False
                     try:
                         connected_at = await self.connector.connect(
-                            call_id, agent, loop.time() + AGENT_RING_S, events.ended, shown_as)
+                            call_id, reserved, loop.time() + AGENT_RING_S, events.ended,
+                            shown_as)
                     except BridgeFailed as error:
                         log.warning("inbound %s", error)
                         if not events.ended.done():

@@ -148,20 +148,21 @@ class AnsweredCalls:
         deadline = loop.time() + AGENT_DEADLINE.total_seconds() - elapsed
         while loop.time() < deadline and not events.ended.done():
             mark = self.connector.freed.mark()
-            agent = await self.connector.agents.reserve(attempt_id, self.control.clock(),
-                                              self._needs_of(call_id))
-            if agent is None:
+            reserved = await self.connector.agents.reserve(attempt_id, self.control.clock(),
+                                                           self._needs_of(call_id))
+            if reserved is None:
                 await self.connector.freed.wait(mark, [events.ended], AGENT_POLL_S,
                                                 deadline - loop.time())
                 continue
             try:
                 connected_at = await self.connector.connect(
-                    call_id, agent, deadline, events.ended,
+                    call_id, reserved, deadline, events.ended,
                     self.connector.shown_to_agent(self._debtors.get(call_id)))
             except BridgeFailed as error:
                 log.warning("%s", error)
                 break
             if connected_at is not None:
+                agent = reserved.agent
                 self._connections[call_id] = Connection(agent=agent, connected_at=connected_at)
                 self.feed.connected(call_id, agent, connected_at)
                 ANSWER_TO_AGENT.labels(self.campaign).observe(

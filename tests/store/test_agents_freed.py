@@ -16,7 +16,7 @@ from dialer.agents import freed as freed_module
 from dialer.agents import routing
 from dialer.agents.freed import AGENT_FREE_CHANNEL, LOOK_ANYWAY_S, FreedAgents
 from dialer.agents.state import AgentAction
-from dialer.agents.store import AgentStore
+from dialer.agents.store import AgentStore, Reservation
 
 pytestmark = pytest.mark.lab
 
@@ -85,7 +85,8 @@ async def test_a_waiting_call_wakes_when_an_agent_comes_free_not_at_its_next_loo
     await store.act(AGENT, AgentAction.LOG_IN, datetime.now(UTC))  # another connection
     await asyncio.wait_for(waiting, 1.0)
     assert loop.time() - logged_in < 0.2
-    assert await store.reserve(uuid.uuid4(), datetime.now(UTC), ANYONE) == AGENT
+    assert await store.reserve(uuid.uuid4(), datetime.now(UTC), ANYONE) \
+        == Reservation(AGENT, None)
 
 
 async def test_an_agent_freed_while_the_call_looked_is_not_missed(pool, freed):
@@ -100,7 +101,7 @@ async def a_call_then_wrap_up(store: AgentStore, seconds: float) -> None:
     """The agent logs in, takes a call that ends now, and wraps up."""
     now = datetime.now(UTC)
     await store.act(AGENT, AgentAction.LOG_IN, now)
-    assert await store.reserve(uuid.uuid4(), now, ANYONE) == AGENT
+    assert await store.reserve(uuid.uuid4(), now, ANYONE) == Reservation(AGENT, None)
     await store.on_call(AGENT, now)
     await store.wrap_up(AGENT, now, seconds)
 
@@ -115,7 +116,8 @@ async def test_a_wrap_up_wakes_the_waiting_call_when_it_ends(pool, freed):
     assert await store.reserve(uuid.uuid4(), datetime.now(UTC), ANYONE) is None
     await freed.wait(mark, [], 0.02, 30.0)
     assert 0.3 < loop.time() - began < 0.9  # at the wrap-up's end, by a timer
-    assert await store.reserve(uuid.uuid4(), datetime.now(UTC), ANYONE) == AGENT
+    assert await store.reserve(uuid.uuid4(), datetime.now(UTC), ANYONE) \
+        == Reservation(AGENT, None)
 
 
 async def test_wrap_ups_running_before_the_listen_began_wake_their_waiters(

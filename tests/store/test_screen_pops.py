@@ -17,7 +17,7 @@ import pytest
 
 from dialer.agents.routing import language_only
 from dialer.agents.state import AgentAction
-from dialer.agents.store import AGENT_EVENTS_CHANNEL, AgentStore, CallKind
+from dialer.agents.store import AGENT_EVENTS_CHANNEL, AgentStore, CallKind, Reservation
 from dialer.inbound import store as inbound
 from dialer.store.calls import storage_id
 
@@ -53,7 +53,7 @@ async def _pop_for(pool: asyncpg.Pool, inbound_id: uuid.UUID) -> dict:
         agents = AgentStore(pool)
         await agents.act(AGENT, AgentAction.LOG_IN, NOW)
         assert await agents.reserve(inbound_id, NOW, language_only("es"),
-                                    CallKind.INBOUND) == AGENT
+                                    CallKind.INBOUND) == Reservation(AGENT, None)
         pop = json.loads(await asyncio.wait_for(heard.get(), 10))
         await listening.remove_listener(AGENT_EVENTS_CHANNEL, hear)
     return pop

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dialer.agents.connector import AgentConnector, BridgeFailed
+from dialer.agents.store import Reservation
 from dialer.calls.events import CallEnteredApp
 from dialer.errors import AriError
 
@@ -67,7 +68,7 @@ async def test_a_refused_bridge_is_not_tried_again():
     connector.agents = Agents()
     loop = asyncio.get_running_loop()
     with pytest.raises(BridgeFailed, match="could not be bridged: .*already exists"):
-        await connector.connect("call-1", "agent1001", loop.time() + 2, loop.create_future(),
+        await connector.connect("call-1", Reservation("agent1001", None), loop.time() + 2, loop.create_future(),
                                 '"Rosa" <+12125550181>')
     assert calls.asked == [("call_endpoint", "call-1-agent1001"), ("bridge", "call-1"),
                            ("hang_up", "call-1-agent1001"), ("destroy_bridge", "call-1")]

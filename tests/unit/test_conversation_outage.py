@@ -11,6 +11,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from dialer.agents.connector import AgentConnector, Handover
+from dialer.agents.store import Reservation
 from dialer.calls.control import CallEvents
 from dialer.calls.events import CallEnteredApp
 
@@ -89,7 +90,7 @@ async def connected(ride_out_s: float, silent: bool = False
                                ride_out_s=ride_out_s)
     connector.agents = agents
     loop = asyncio.get_running_loop()
-    assert await connector.connect(CALL, AGENT, loop.time() + 2, loop.create_future(),
+    assert await connector.connect(CALL, Reservation(AGENT, None), loop.time() + 2, loop.create_future(),
                                    '"Rosa" <+12125550181>') == NOW
     return connector, calls, agents
 

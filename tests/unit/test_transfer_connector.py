@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from dialer.agents.connector import AgentConnector, Handover
+from dialer.agents.store import Reservation
 from dialer.calls.control import CallEvents
 from dialer.calls.events import (
     CallEnteredApp,
@@ -98,7 +99,7 @@ async def talking(calls: Calls, asked: TransferRequested = ASKED):
                                ride_out_s=1)
     connector.agents = agents
     loop = asyncio.get_running_loop()
-    assert await connector.connect(CALL, FIRST, loop.time() + 2, loop.create_future(),
+    assert await connector.connect(CALL, Reservation(FIRST, None), loop.time() + 2, loop.create_future(),
                                    '"Rosa" <+12125550181>') == NOW
     agents.changes.clear()  # FIRST is on the call
     events = CallEvents(CallEnteredApp(call_id=CALL, at=NOW))
