@@ -26,7 +26,7 @@ from dialer.agents.supervision import SNOOPS, LegTag, SupervisionMode, agent_cha
 from dialer.calls.control import AppChannel, CallControl, CallEvents
 from dialer.calls.events import SupervisionEnded, SupervisionStarted
 from dialer.errors import CallControlError, ConfigError
-from dialer.store.calls import append_event, open_supervisions
+from dialer.store.calls import append_event, open_supervisions, supervision_started
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,8 @@ class Supervisors:
     async def resume(self) -> int:
         """The supervisions the API before this one left in Asterisk (its
         Stasis application is this one's): each supervisor's leg still up
-        is adopted (it can be stopped, and it ends as any other); a leg
+        is adopted (it can be stopped, and it ends as any other; one whose
+        start that API never wrote is hung up); a leg
         still ringing is hung up (whoever asked was answered by the API
         that is gone); a snoop whose leg went meanwhile ends its
         supervision, the supervisor having hung up. A supervision whose
@@ -303,10 +304,20 @@ class Supervisors:
             await self._follow(live, events, leg_gone=False)
 
     async def _run_adopted(self, leg: str, events: CallEvents) -> None:
-        """A leg an API before this one joined (its supervision_started is
-        written): followed to its end as if joined here."""
+        """A leg an API before this one joined: followed to its end as if
+        joined here when its supervision_started is written; hung up when
+        it is not (that API went between the leg's answer and writing the
+        start: nothing says who listened since when, and the leg may be
+        half joined), the supervisor asking again."""
         supervision = await self._supervision_of(leg, LegTag.of(events.entered.params))
         if supervision is None:
+            return
+        if not await supervision_started(self.pool, leg, supervision.debtor,
+                                         supervision.supervisor, supervision.mode.value):
+            log.warning("call %s: supervisor %s's %s (%s) left by the last API with no start "
+                        "written; hung up", supervision.call, supervision.supervisor,
+                        supervision.mode.value, leg)
+            await self._clear(supervision)
             return
         with self._stoppable(supervision) as live:
             # Its hang-up reaches this flow from now on; one that came

@@ -116,6 +116,25 @@ ORDER BY s.id
 """
 
 
+# A start names its leg; one written before starts named it is matched by
+# its call, supervisor and mode.
+_SUPERVISION_STARTED = """
+SELECT EXISTS (SELECT 1 FROM call_events WHERE kind = 'supervision_started'
+               AND ((detail ->> 'leg') = $1
+                    OR ((detail ->> 'leg') IS NULL AND call_id = $2
+                        AND (detail ->> 'supervisor') = $3 AND (detail ->> 'mode') = $4)))
+"""
+
+
+async def supervision_started(pool: asyncpg.Pool, leg: str, call_id: str, supervisor: str,
+                              mode: str) -> bool:
+    """Whether the start of the supervision on leg (the supervisor's
+    channel) is written among the events of call_id (the debtor's channel
+    id)."""
+    return bool(await pool.fetchval(_SUPERVISION_STARTED, leg, storage_id(call_id),
+                                    supervisor, mode))
+
+
 async def open_supervisions(pool: asyncpg.Pool) -> list[OpenSupervision]:
     """The supervisions whose start is written and whose end is not."""
     return [OpenSupervision(r["call_id"], r["leg"], r["supervisor"], r["mode"])

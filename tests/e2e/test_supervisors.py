@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 
 from dialer.settings import read_env_file
@@ -710,3 +711,56 @@ async def test_a_supervision_adopted_after_an_api_restart_ends_with_the_call(
     assert [(kind, detail["reason"] if kind == "supervision_ended" else "")
             for kind, detail in await supervision_events(fresh_database, call)] == [
         ("supervision_started", ""), ("supervision_ended", "call_ended")]
+
+
+async def unwrite_start(url: str, leg: str) -> None:
+    """Take the supervision's start on leg out of the call's events, as an
+    API that went between the leg's answer and writing the start leaves
+    them (call_events is append-only: its guard is lifted for this alone)."""
+    connection = await asyncpg.connect(url)
+    try:
+        async with connection.transaction():
+            await connection.execute("ALTER TABLE call_events DISABLE TRIGGER "
+                                     "call_events_append_only")
+            deleted = await connection.execute(
+                "DELETE FROM call_events WHERE kind = 'supervision_started' "
+                "AND detail ->> 'leg' = $1", leg)
+            await connection.execute("ALTER TABLE call_events ENABLE TRIGGER "
+                                     "call_events_append_only")
+    finally:
+        await connection.close()
+    assert deleted == "DELETE 1", deleted
+
+
+async def test_a_supervisor_leg_left_with_no_start_written_is_hung_up_by_the_next_api(
+        lab_config, fresh_database, tmp_path):
+    """A supervisor listens; the test's `recobro api` stops and the start it
+    wrote is taken out of the call's events; the next API does not adopt a
+    leg whose start nobody wrote: the supervisor's phone is hung up, the
+    snoop and the leg's bridge go, no end is written, and the call goes on
+    (the supervisor asks again)."""
+    agent, boss = lab_config.agents[0], lab_config.agents[2]
+    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
+    await run(env, "agent", "login", agent.endpoint)
+    api = await start_api(lab_config, env)
+    try:
+        async with Baresip(lab_config, boss, tmp_path / "supervisor") as supervisor:
+            call, body, dialer = await listen_in(lab_config, env, fresh_database, boss,
+                                                 supervisor)
+            leg = body["line"]
+            api.terminate()
+            await api.wait()
+            await unwrite_start(fresh_database, leg)
+            api = await start_api(lab_config, env)
+            await supervisor.wait_event("CALL_CLOSED", 10)
+            channels, bridges = await leg_gone(lab_config, leg)
+            (attempt,) = await fetch(fresh_database, "SELECT ended_at FROM attempts "
+                                     f"WHERE id = '{call}'")
+            await dialer
+    finally:
+        api.terminate()
+        await api.wait()
+
+    assert not {leg, f"{leg}-snoop"} & channels and leg not in bridges
+    assert attempt["ended_at"] is None  # the call went on past the restart
+    assert await supervision_events(fresh_database, call) == []

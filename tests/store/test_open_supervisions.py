@@ -16,6 +16,7 @@ from dialer.store.calls import (
     append_event,
     open_supervisions,
     storage_id,
+    supervision_started,
 )
 
 pytestmark = pytest.mark.lab
@@ -72,6 +73,30 @@ async def test_only_the_supervisions_started_and_never_ended_are_open(pool):
     assert [s.leg for s in await open_supervisions(pool)] == ["supervise-agent1003-aaaa0002"]
     assert await pool.fetchval("SELECT count(*) FROM call_events WHERE call_id = $1 "
                                "AND kind = 'supervision_ended'", storage_id(INBOUND)) == 1
+
+
+async def test_a_start_is_found_by_its_leg_or_one_written_before_legs_by_the_call(pool):
+    """What an API adopting a supervisor's leg asks: was its start written?
+    A start from before the events named the leg counts for its call,
+    supervisor and mode."""
+    call, older = str(uuid.uuid4()), str(uuid.uuid4())
+    for channel in (call, older):
+        await a_call(pool, channel)
+    await append_event(pool, call, started(call, "supervise-agent1003-aaaa0001"))
+    await pool.execute("INSERT INTO call_events (call_id, at, kind, detail) VALUES ($1, $2, "
+                       "'supervision_started', '{\"supervisor\": \"agent1003\", "
+                       "\"mode\": \"whisper\", \"by\": \"admin\"}')",
+                       storage_id(older), AT)
+
+    assert await supervision_started(pool, "supervise-agent1003-aaaa0001", call, "agent1003",
+                                     "listen")
+    # Its leg answered, but the API went before writing the start.
+    assert not await supervision_started(pool, "supervise-agent1003-aaaa0002", call,
+                                         "agent1003", "listen")
+    assert await supervision_started(pool, "supervise-agent1003-aaaa0003", older,
+                                     "agent1003", "whisper")
+    assert not await supervision_started(pool, "supervise-agent1003-aaaa0003", older,
+                                         "agent1003", "barge")
 
 
 async def test_the_look_can_use_the_supervisions_index(pool):
