@@ -1,7 +1,7 @@
 """The lab fixture: tests marked `lab` run against the real Asterisk 22,
 sipp peers and PostgreSQL that `recobro lab up` provisions and starts. A lab
 this session started is stopped again at the end; one already running is
-reused and left running. Under pytest-xdist (`make test` runs two workers)
+reused and left running. Under pytest-xdist (`make test` runs three workers)
 each worker has a lab of its own (lab.config.worker_lab_environment)."""
 
 from __future__ import annotations
@@ -144,13 +144,21 @@ def fresh_database(lab_settings: Settings, migrated_template: str):
 @pytest.fixture(autouse=True)
 def _shared_recordings(request: pytest.FixtureRequest):
     """Labs share one Asterisk root, and its recordings: a lab test marked
-    removes_recordings has them to itself; other lab tests share them (with
-    two workers, each waits for the other's test to end)."""
+    removes_recordings has them to itself; other lab tests share them (it
+    waits for the other workers' tests to end). It goes through a turnstile
+    first and holds it while it waits, so that no worker starts a test
+    meanwhile: with two other workers their tests overlap without end, and
+    it would wait out its timeout."""
     if request.node.get_closest_marker("lab") is None:
         yield
         return
     cfg: LabConfig = request.getfixturevalue("lab_config")
     exclusive = request.node.get_closest_marker("removes_recordings") is not None
-    with open(cfg.cache_dir / "recordings.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    with open(cfg.cache_dir / "recordings.turnstile", "w") as turnstile, \
+            open(cfg.cache_dir / "recordings.lock", "w") as lock:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
         yield
