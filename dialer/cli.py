@@ -16,6 +16,7 @@ from dialer import logs
 from dialer.agents.state import PERSON_ACTIONS
 from dialer.agents.supervision import SupervisionMode
 from dialer.errors import ConfigError, RecobroError
+from dialer.limits import DEFAULT_LINES, LINES
 from dialer.settings import ENV_FILE_VARIABLE, environment, secrets_of
 from dialer.store.database import REFUSALS, refusal_in_words
 from ivr.prompts import LANGUAGES
@@ -92,7 +93,7 @@ def _whole_number(low: int, high: int, what: str = "") -> Callable[[str], int]:
 _outbox_size = _whole_number(1, 1_000_000, "messages")
 _sender_count = _whole_number(1, 8, "senders")
 _positive_int = _whole_number(1, 200)
-_step_size = _whole_number(1, 500)  # a bench step: at most a campaign's lines
+_step_size = _whole_number(1, int(LINES.high))  # a bench step: at most a campaign's lines
 _dialer_count = _whole_number(1, 4, "dialers")
 _talk_seconds = _whole_number(2, 60, "seconds")  # what a lab number's PP can say
 
@@ -529,8 +530,8 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
                                "self_service: an agentless press-to-pay campaign (the "
                                "debtor keys the account number, then the self-service menu)")
     campaign.add_argument("--lines", type=int, default=None,
-                          help="self_service: calls in flight at most, 1 to 500 "
-                               "(default 10); it has no agents to pace to")
+                          help=f"self_service: calls in flight at most, 1 to {LINES.high:g} "
+                               f"(default {DEFAULT_LINES}); it has no agents to pace to")
     campaign.add_argument("--for", dest="seconds", type=float, default=None,
                           help="run: stop dialing after this many seconds")
     campaign.add_argument("--until-idle", action="store_true",

@@ -70,8 +70,9 @@ RING_TIMEOUT_S = Range(5, 120, "seconds")  # CHECK (ring_timeout_s BETWEEN 5 AND
 WRAP_UP_S = Range(0, 3600, "seconds")  # CHECK (wrap_up_s >= 0); an hour at most
 DIAL_RATIO = Range(1, 10, "calls per agent")  # CHECK (dial_ratio >= 1)
 # An agentless (self-service) campaign's calls in flight at most (--lines;
-# CHECK (max_lines BETWEEN 1 AND 500)), and what it keeps when not given.
-LINES = Range(1, 500, "calls at once")
+# CHECK (max_lines BETWEEN 1 AND 2000), migration 0025), and what it keeps
+# when not given.
+LINES = Range(1, 2000, "calls at once")
 DEFAULT_LINES = 10
 # CHECK (0 < early_max_dpd < mid_max_dpd); a century of days at most.
 DAYS_PAST_DUE = Range(1, 36500, "days")

@@ -35,12 +35,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dialer.calls.outcome import AttemptResult
 from dialer.errors import ConfigError
+from dialer.limits import LINES
 from dialer.settings import Settings
 from lab.bench_db import RECOBRO, BenchDatabase, bench_connection, recobro_env
 from lab.config import LabConfig
 from lab.number_plan import Behaviour, lab_number
 
-STEPS = (100, 200, 300, 400, 480)  # calls at once; the lab's RTP range holds 500
+STEPS = (100, 200, 300, 400, 500, 600, 700)  # calls at once; the lab's RTP range holds 750
 TALK_S = 8
 ANSWER_SHARE = 1.0
 RAMP_S = 20.0
@@ -519,9 +520,12 @@ def bench_load(settings: Settings, cfg: LabConfig, out_dir: Path,
     database, stopping at the first step that does not hold; write
     load.json, load.md and load.png."""
     steps = tuple(steps or STEPS)
-    if max(steps) > 500:
-        raise ConfigError(f"--steps {max(steps)}: a self-service campaign keeps 500 lines "
-                          "at most (and the lab's RTP range holds 500 calls)")
+    rtp_start, rtp_end = cfg.rtp_range
+    calls = (rtp_end - rtp_start + 1) // 2  # one even port a call
+    if max(steps) > min(calls, LINES.high):
+        raise ConfigError(f"--steps {max(steps)}: a self-service campaign keeps "
+                          f"{LINES.high:g} lines at most, and the lab's RTP range "
+                          f"({rtp_start}-{rtp_end}) holds {calls} calls")
     out_dir.mkdir(parents=True, exist_ok=True)
     done: list[StepFigures] = []
     first = 0

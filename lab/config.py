@@ -203,7 +203,9 @@ class LabConfig:
 
     @property
     def rtp_range(self) -> tuple[int, int]:
-        return self.port_base + 1000, self.port_base + 1999
+        """Asterisk's RTP ports: 1,500, one even port a call, so 750 calls
+        at once (recobro bench load ramps to 700)."""
+        return self.port_base + 500, self.port_base + 1999
 
     @property
     def env_file(self) -> Path:

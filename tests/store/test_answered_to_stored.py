@@ -10,6 +10,7 @@ from dataclasses import replace
 import asyncpg
 import pytest
 
+from dialer.limits import LINES
 from dialer.outbound.store import CampaignStore
 from dialer.portfolio.model import AnsweredTo
 from tests.store.test_hopper import campaign
@@ -30,7 +31,8 @@ async def test_a_self_service_campaign_round_trips_with_its_lines(pool):
 
 
 @pytest.mark.parametrize("answered_to, lines", [("agent", 5), ("self_service", None),
-                                                ("self_service", 501), ("robot", None)])
+                                                ("self_service", 0), ("self_service", 2001),
+                                                ("robot", None)])
 async def test_the_schema_holds_lines_and_self_service_together(pool, answered_to, lines):
     with pytest.raises(asyncpg.CheckViolationError):
         await pool.execute(
@@ -38,3 +40,11 @@ async def test_the_schema_holds_lines_and_self_service_together(pool, answered_t
             "max_lines) VALUES ('x', 'predictive', '15550100', 'local', $1, $2)",
             answered_to, lines)
 
+
+
+async def test_the_schema_takes_the_most_lines_the_command_does(pool):
+    """--lines' range (dialer.limits.LINES) is the schema's (migration 0025)."""
+    await pool.execute(
+        "INSERT INTO campaigns (name, dial_mode, caller_id, window_profile, answered_to, "
+        "max_lines) VALUES ('x', 'predictive', '15550100', 'local', 'self_service', $1)",
+        int(LINES.high))

@@ -171,7 +171,7 @@ def test_campaign_settings_for_where_answered_calls_go():
     assert campaign(answered_to="self_service").max_lines == 10
     with pytest.raises(ConfigError, match="--lines 3: only with --answered-to self_service"):
         campaign(lines=3)
-    with pytest.raises(ConfigError, match="--lines 0: allowed from 1 to 500"):
+    with pytest.raises(ConfigError, match="--lines 0: allowed from 1 to 2000"):
         campaign(answered_to="self_service", lines=0)
     with pytest.raises(ConfigError, match="--answered-to 'robot': use agent or self_service"):
         campaign(answered_to="robot")
