@@ -141,7 +141,7 @@ def test_the_installed_recobro_renders_the_labs_asterisk_configs(installed: Inst
     assert "bind = 127.0.0.1:27060" in texts["pjsip.conf"]
     assert "bindaddr = 127.0.0.1\nport = 27038\n" in texts["manager.conf"]
     assert "bindaddr = 127.0.0.1\nbindport = 27088\n" in texts["http.conf"]
-    assert "rtpstart = 28000\nrtpend = 28999\n" in texts["rtp.conf"]
+    assert "rtpstart = 27500\nrtpend = 28999\n" in texts["rtp.conf"]
     assert "contact = sip:127.0.0.1:27070" in texts["pjsip_recobro.conf"]
     # The lab's own credentials, made for this lab directory, in private files.
     secrets = dict(line.split("=", 1) for line in
