@@ -139,7 +139,8 @@ async def run_scenario(engine: Engine, scenario: Scenario) -> ScenarioRun:
     async def bridge(call_id: str, call_events: CallEvents) -> None:
         try:
             deadline = loop.time() + AGENT_DEADLINE.total_seconds()
-            connected = await connector.connect(call_id, Reservation(AGENT, None), deadline, call_events.ended,
+            connected = await connector.connect(call_id, Reservation(AGENT, None), deadline,
+                                                call_events.ended,
                                                 connector.shown_to_agent(None))
             if connected is not None:
                 await connector.record(call_id)

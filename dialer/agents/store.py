@@ -50,15 +50,16 @@ WHERE endpoint = (SELECT endpoint FROM agents WHERE endpoint = $2 AND {_FREE}
                   FOR UPDATE SKIP LOCKED)
 RETURNING endpoint, attempt_id
 """
-# The account's latest attempts but the call's own ({call}), each with its
-# latest disposition: t is the call (an attempt or an inbound call).
+# The account's latest attempts but the call's own ($4, as in _TAKE), each
+# with its latest disposition, at most $5: t is the call (an attempt or an
+# inbound call).
 _LAST_INTERACTIONS = """
        (SELECT coalesce(jsonb_agg(x ORDER BY x.started_at DESC), '[]') FROM (
            SELECT p.started_at, p.result, p.agent,
                   (SELECT d.code FROM dispositions d WHERE d.attempt_id = p.id
                    ORDER BY d.at DESC LIMIT 1) AS disposition
-           FROM attempts p WHERE p.account_id = t.account_id AND p.id <> {call}
-           ORDER BY p.started_at DESC LIMIT {limit}) x) AS last_interactions"""
+           FROM attempts p WHERE p.account_id = t.account_id AND p.id <> $4
+           ORDER BY p.started_at DESC LIMIT $5) x) AS last_interactions"""
 # The account's latest messages (issue 15): what was sent, and what was
 # held back and why. Never a message's text: the templates hold that.
 _LAST_MESSAGES = """
@@ -66,19 +67,19 @@ _LAST_MESSAGES = """
            SELECT coalesce(g.sent_at, g.created_at) AS at, g.trigger, g.channel, g.status,
                   g.refused_rule
            FROM messages g WHERE g.account_id = t.account_id
-           ORDER BY coalesce(g.sent_at, g.created_at) DESC LIMIT {limit}) m) AS last_messages"""
+           ORDER BY coalesce(g.sent_at, g.created_at) DESC LIMIT $5) m) AS last_messages"""
 _ACCOUNT_SHOWN = ("c.reference, c.debtor_name, c.balance::text AS balance, c.currency, "
                   "c.days_past_due, c.language, c.status")
 _OUTBOUND_POP = f"""
 SELECT {_ACCOUNT_SHOWN}, t.segment, t.number, {_LAST_INTERACTIONS}, {_LAST_MESSAGES}
-FROM attempts t JOIN accounts c ON c.id = t.account_id WHERE t.id = {{call}}
+FROM attempts t JOIN accounts c ON c.id = t.account_id WHERE t.id = $4
 """
 # A caller nobody identified still pops (the account's fields null): the
 # agent learns the call's id, and who is calling from the caller.
 _INBOUND_POP = f"""
 SELECT {_ACCOUNT_SHOWN}, t.caller AS number, t.identified_by, {_LAST_INTERACTIONS},
        {_LAST_MESSAGES}
-FROM inbound_calls t LEFT JOIN accounts c ON c.id = t.account_id WHERE t.id = {{call}}
+FROM inbound_calls t LEFT JOIN accounts c ON c.id = t.account_id WHERE t.id = $4
 """
 
 
@@ -105,8 +106,6 @@ class CallKind(enum.Enum):
 # payment hand-off an inbound call's too).
 _POP_SOURCES = {CallKind.OUTBOUND: (_OUTBOUND_POP, "attempt"),
                 CallKind.INBOUND: (_INBOUND_POP, "inbound_call")}
-_SCREEN_POPS = {kind: (pop.format(call="$1", limit="$2"), id_name)
-                for kind, (pop, id_name) in _POP_SOURCES.items()}
 
 
 def _take_and_pop(kind: CallKind) -> str:
@@ -117,7 +116,7 @@ def _take_and_pop(kind: CallKind) -> str:
     free or the call is unknown."""
     pop, id_name = _POP_SOURCES[kind]
     return f"""
-WITH taken AS ({_TAKE}), pop AS ({pop.format(call="$4", limit="$5")})
+WITH taken AS ({_TAKE}), pop AS ({pop})
 SELECT taken.endpoint, (SELECT pg_notify('{AGENT_EVENTS_CHANNEL}', (jsonb_build_object(
            'type', 'screen_pop', 'kind', '{kind.value}', 'agent', taken.endpoint,
            '{id_name}', taken.attempt_id::text) || to_jsonb(pop))::text) FROM pop),
@@ -489,21 +488,10 @@ class AgentStore:
         async with self.pool.acquire() as connection, connection.transaction():
             state = await _locked_state(connection, endpoint, now)
             if state is not AgentState.READY or await connection.fetchval(
-                    _TAKE, now, endpoint, reserved, call) is None:
+                    _TAKE_AND_POP[kind], now, endpoint, reserved, call,
+                    LAST_INTERACTIONS) is None:
                 raise AgentNotFree(f"agent {endpoint} is {state.value.replace('_', ' ')}, "
                                    "not free to take the call")
-            await self._screen_pop(connection, endpoint, call, kind)
-
-    async def _screen_pop(self, connection: asyncpg.Connection, agent: str,
-                          call: uuid.UUID, kind: CallKind) -> None:
-        query, id_name = _SCREEN_POPS[kind]
-        pop = await connection.fetchrow(query, call, LAST_INTERACTIONS)
-        if pop is not None:
-            payload = {"type": "screen_pop", "kind": kind.value, "agent": agent,
-                       id_name: str(call), **dict(pop)}
-            payload["last_interactions"] = json.loads(pop["last_interactions"])
-            payload["last_messages"] = json.loads(pop["last_messages"])
-            await _notify(connection, payload)
 
     async def release(self, endpoint: str, now: datetime) -> None:
         """A reserved agent not connected after all, through nobody's fault
