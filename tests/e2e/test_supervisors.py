@@ -25,6 +25,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from dialer.agents.supervisors import SNOOP_SUFFIX
 from dialer.settings import read_env_file
 from dialer.store.calls import storage_id
 from lab import sipp
@@ -172,6 +173,20 @@ async def leg_gone(lab_config, leg: str, timeout_s: float = 5.0
     while True:
         channels, bridges = await channels_and_bridges(lab_config)
         if leg not in channels or time.monotonic() > deadline:
+            return channels, bridges
+        await asyncio.sleep(0.1)
+
+
+async def supervision_cleared(lab_config, leg: str, timeout_s: float = 5.0
+                              ) -> tuple[set[str], set[str]]:
+    """Asterisk's channels and bridges once the supervisor's leg, its snoop
+    and its bridge are all gone (ARI answers a hang-up before Asterisk has
+    taken the channel down, so a snoop may linger a moment after its leg)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        channels, bridges = await channels_and_bridges(lab_config)
+        left = bool({leg, leg + SNOOP_SUFFIX} & channels) or leg in bridges
+        if not left or time.monotonic() > deadline:
             return channels, bridges
         await asyncio.sleep(0.1)
 
@@ -607,7 +622,7 @@ async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
             api = await start_api(lab_config, env)
             await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
                            "'supervision_ended'", 1)
-            channels, bridges = await channels_and_bridges(lab_config)
+            channels, bridges = await supervision_cleared(lab_config, leg)
             (attempt,) = await fetch(fresh_database, "SELECT ended_at FROM attempts "
                                      f"WHERE id = '{call}'")
             await dialer
@@ -615,7 +630,7 @@ async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
         api.terminate()
         await api.wait()
 
-    snoop = f"{leg}-snoop"
+    snoop = leg + SNOOP_SUFFIX
     assert (leg in left_channels, snoop in left_channels, leg in left_bridges) == (
         False, True, True)
     assert snoop not in channels and leg not in bridges
@@ -667,7 +682,7 @@ async def test_supervisions_whose_legs_went_while_no_api_ran_are_ended_by_the_ne
         await api.wait()
 
     leg, barge_leg = body["line"], barged["line"]
-    assert not {leg, f"{leg}-snoop", barge_leg} & left_channels, left_channels
+    assert not {leg, leg + SNOOP_SUFFIX, barge_leg} & left_channels, left_channels
     assert leg in left_bridges and leg not in bridges
     assert await supervision_events(fresh_database, call) == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
@@ -707,7 +722,7 @@ async def test_a_supervision_adopted_after_an_api_restart_ends_with_the_call(
         api.terminate()
         await api.wait()
 
-    assert not {leg, f"{leg}-snoop"} & channels and leg not in bridges
+    assert not {leg, leg + SNOOP_SUFFIX} & channels and leg not in bridges
     assert [(kind, detail["reason"] if kind == "supervision_ended" else "")
             for kind, detail in await supervision_events(fresh_database, call)] == [
         ("supervision_started", ""), ("supervision_ended", "call_ended")]
@@ -753,7 +768,7 @@ async def test_a_supervisor_leg_left_with_no_start_written_is_hung_up_by_the_nex
             await unwrite_start(fresh_database, leg)
             api = await start_api(lab_config, env)
             await supervisor.wait_event("CALL_CLOSED", 10)
-            channels, bridges = await leg_gone(lab_config, leg)
+            channels, bridges = await supervision_cleared(lab_config, leg)
             (attempt,) = await fetch(fresh_database, "SELECT ended_at FROM attempts "
                                      f"WHERE id = '{call}'")
             await dialer
@@ -761,6 +776,6 @@ async def test_a_supervisor_leg_left_with_no_start_written_is_hung_up_by_the_nex
         api.terminate()
         await api.wait()
 
-    assert not {leg, f"{leg}-snoop"} & channels and leg not in bridges
+    assert not {leg, leg + SNOOP_SUFFIX} & channels and leg not in bridges
     assert attempt["ended_at"] is None  # the call went on past the restart
     assert await supervision_events(fresh_database, call) == []
