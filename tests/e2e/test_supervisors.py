@@ -199,17 +199,40 @@ async def pick_up(phone: Baresip, since: int) -> None:
     await phone.wait_event("CALL_ESTABLISHED", 5, since)
 
 
+@dataclass
+class TestApi:
+    """The test's `recobro api`, which a test may stop and start again."""
+
+    __test__ = False  # not a test class, whatever pytest makes of its name
+
+    lab_config: object
+    env: dict[str, str]
+    process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.process = await start_api(self.lab_config, self.env)
+
+    async def stop(self) -> None:
+        """SIGTERM, and its exit awaited (stopped already is fine)."""
+        if self.process is None:
+            return
+        if self.process.returncode is None:
+            self.process.terminate()
+        await self.process.wait()
+
+
 @dataclass(frozen=True)
 class Listening:
     """A supervisor's phone listening to an agent rung for the call: the
-    phone, the capture, the call and the environment the CLI asks the
-    test's API in."""
+    phone, the capture, the call, the supervisor's leg, the environment the
+    CLI asks the test's API in, and that API."""
 
     supervisor: Baresip
     cap: Capture
     call: str
     leg: str
     api_env: dict[str, str]
+    api: TestApi
 
 
 @contextlib.asynccontextmanager
@@ -222,7 +245,8 @@ async def listening(lab_config, url: str, tmp_path: Path, agent, boss,
     env = await prepare(lab_config, url, tmp_path, [NUMBER], [agent.endpoint])
     await run(env, "agent", "login", agent.endpoint)
     api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
-    api = await start_api(lab_config, env)
+    api = TestApi(lab_config, env)
+    await api.start()
     try:
         async with Baresip(lab_config, boss, tmp_path / "supervisor",
                            speech=supervisor_speech(tmp_path / "words")) as supervisor:
@@ -231,11 +255,10 @@ async def listening(lab_config, url: str, tmp_path: Path, agent, boss,
                          ranges=[*ranges, supervisor.rtp_ports]) as cap:
                 call, body, dialer = await listen_in(lab_config, env, url, boss, supervisor)
                 assert body["agent"] == f"{call}-{agent.endpoint}"  # the agent's leg
-                yield Listening(supervisor, cap, call, body["line"], api_env)
+                yield Listening(supervisor, cap, call, body["line"], api_env, api)
                 await dialer
     finally:
-        api.terminate()
-        await api.wait()
+        await api.stop()
 
 
 async def listen_in(lab_config, env: dict[str, str], url: str, boss, supervisor: Baresip
@@ -275,7 +298,8 @@ async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whispe
                        "--expires-in", "1h")).splitlines()[-1]
     agents_token = (await run(env, "token", "issue", "--role", "agent", "--agent",
                               agent.endpoint, "--expires-in", "1h")).splitlines()[-1]
-    api = await start_api(lab_config, env)
+    api = TestApi(lab_config, env)
+    await api.start()
     try:
         async with Baresip(lab_config, agent, tmp_path / "agent",
                            speech=silence(tmp_path / "quiet")) as phone, \
@@ -336,8 +360,7 @@ async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whispe
                 "mode": "barge", "supervisor": boss.endpoint})
             assert (status, body["error"]) == (404, f"no attempt or inbound call {unknown}")
     finally:
-        api.terminate()
-        await api.wait()
+        await api.stop()
 
     # The supervisor heard the debtor's greeting while listening.
     debtor_said = sent(cap.path, lab_config.sip_port, lab_config.pstn_port).by_number(NUMBER)
@@ -431,7 +454,8 @@ async def test_a_supervisor_listens_to_a_call_that_came_in_and_hears_the_agent(
     agent, boss = lab_config.agents[3], lab_config.agents[2]
     caller = "+12125550181"
     env = await prepare(lab_config, fresh_database, tmp_path, [caller], [agent.endpoint])
-    api = await start_api(lab_config, env)
+    api = TestApi(lab_config, env)
+    await api.start()
     desk = await start_desk(env)
     try:
         async with Baresip(lab_config, agent, tmp_path / "agent") as phone, \
@@ -460,8 +484,7 @@ async def test_a_supervisor_listens_to_a_call_that_came_in_and_hears_the_agent(
     finally:
         desk.terminate()
         await desk.wait()
-        api.terminate()
-        await api.wait()
+        await api.stop()
     (listened,) = received(cap.path, lab_config.sip_port, supervisor.sip_port)
     heard = window(listened.audio, *span_of(listened.audio))
     assert abs(dominant_hz(heard.samples) - 440) < 10
@@ -525,7 +548,8 @@ async def test_a_supervision_stopped_while_the_supervisors_phone_rings_hangs_it_
     agent, boss = lab_config.agents[0], lab_config.agents[2]
     env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
     await run(env, "agent", "login", agent.endpoint)
-    api = await start_api(lab_config, env)
+    api = TestApi(lab_config, env)
+    await api.start()
     try:
         async with Baresip(lab_config, boss, tmp_path / "supervisor") as supervisor:
             dialer = asyncio.create_task(run(env, "campaign", "run", "shift", "--for", "2"))
@@ -542,8 +566,7 @@ async def test_a_supervision_stopped_while_the_supervisors_phone_rings_hangs_it_
             await dialer
             assert not any(event.type == "CALL_ESTABLISHED" for event in supervisor.events)
     finally:
-        api.terminate()
-        await api.wait()
+        await api.stop()
 
     assert stopped == (200, {"attempt": call, "mode": "listen", "supervisor": boss.endpoint,
                              "line": body["line"], "supervision": "stopped"}), stopped
@@ -563,29 +586,16 @@ async def test_a_supervision_outlives_an_api_restart_and_is_stopped_by_the_new_a
     leg lasts to the call's end, and the call's events hold one start and
     one end."""
     agent, boss = lab_config.agents[0], lab_config.agents[2]
-    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
-    await run(env, "agent", "login", agent.endpoint)
-    api = await start_api(lab_config, env)
-    try:
-        async with Baresip(lab_config, boss, tmp_path / "supervisor",
-                           speech=supervisor_speech(tmp_path / "words")) as supervisor:
-            ports, ranges = lab_ports(lab_config)
-            with Capture([*ports, supervisor.sip_port], tmp_path / "restart.pcap",
-                         ranges=[*ranges, supervisor.rtp_ports]) as cap:
-                call, body, dialer = await listen_in(lab_config, env, fresh_database, boss,
-                                                     supervisor)
-                api.terminate()
-                await api.wait()
-                api = await start_api(lab_config, env)
-                stopped = await stop_monitoring(lab_config, call, boss.endpoint)
-                await supervisor.wait_event("CALL_CLOSED", 5)
-                await dialer
-    finally:
-        api.terminate()
-        await api.wait()
+    async with listening(lab_config, fresh_database, tmp_path, agent, boss,
+                         "restart.pcap") as on:
+        supervisor, cap, call, leg = on.supervisor, on.cap, on.call, on.leg
+        await on.api.stop()
+        await on.api.start()
+        stopped = await stop_monitoring(lab_config, call, boss.endpoint)
+        await supervisor.wait_event("CALL_CLOSED", 5)
 
     assert stopped == (200, {"attempt": call, "mode": "listen", "supervisor": boss.endpoint,
-                             "line": body["line"], "supervision": "stopped"}), stopped
+                             "line": leg, "supervision": "stopped"}), stopped
     datagrams = read_pcap(cap.path)
     (listened,) = dialogs(datagrams, lab_config.sip_port, supervisor.sip_port)
     (agent_leg,) = dialogs(datagrams, lab_config.sip_port, agent.sip_port)
@@ -593,10 +603,10 @@ async def test_a_supervision_outlives_an_api_restart_and_is_stopped_by_the_new_a
         listened.end, agent_leg.end)
     assert await supervision_events(fresh_database, call) == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
-                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": body["line"]}),
+                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
                                "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)",
-                               "leg": body["line"]})]
+                               "leg": leg})]
 
 
 async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
@@ -606,29 +616,19 @@ async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
     them); the next API finds the snoop without its leg, hangs it up,
     destroys the bridge and writes the end: the supervisor hung up."""
     agent, boss = lab_config.agents[0], lab_config.agents[2]
-    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
-    await run(env, "agent", "login", agent.endpoint)
-    api = await start_api(lab_config, env)
-    try:
-        async with Baresip(lab_config, boss, tmp_path / "supervisor") as supervisor:
-            call, body, dialer = await listen_in(lab_config, env, fresh_database, boss,
-                                                   supervisor)
-            leg = body["line"]
-            api.terminate()
-            await api.wait()
-            await supervisor.hangup()
-            await supervisor.wait_event("CALL_CLOSED", 5)
-            left_channels, left_bridges = await leg_gone(lab_config, leg)
-            api = await start_api(lab_config, env)
-            await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
-                           "'supervision_ended'", 1)
-            channels, bridges = await supervision_cleared(lab_config, leg)
-            (attempt,) = await fetch(fresh_database, "SELECT ended_at FROM attempts "
-                                     f"WHERE id = '{call}'")
-            await dialer
-    finally:
-        api.terminate()
-        await api.wait()
+    async with listening(lab_config, fresh_database, tmp_path, agent, boss,
+                         "hang-up.pcap") as on:
+        call, leg = on.call, on.leg
+        await on.api.stop()
+        await on.supervisor.hangup()
+        await on.supervisor.wait_event("CALL_CLOSED", 5)
+        left_channels, left_bridges = await leg_gone(lab_config, leg)
+        await on.api.start()
+        await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                       "'supervision_ended'", 1)
+        channels, bridges = await supervision_cleared(lab_config, leg)
+        (attempt,) = await fetch(fresh_database, "SELECT ended_at FROM attempts "
+                                 f"WHERE id = '{call}'")
 
     snoop = leg + SNOOP_SUFFIX
     assert (leg in left_channels, snoop in left_channels, leg in left_bridges) == (
@@ -652,7 +652,8 @@ async def test_supervisions_whose_legs_went_while_no_api_ran_are_ended_by_the_ne
     agent, boss, boss2 = lab_config.agents[0], lab_config.agents[2], lab_config.agents[1]
     env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
     await run(env, "agent", "login", agent.endpoint)
-    api = await start_api(lab_config, env)
+    api = TestApi(lab_config, env)
+    await api.start()
     try:
         async with Baresip(lab_config, boss, tmp_path / "listener") as listener, \
                 Baresip(lab_config, boss2, tmp_path / "barger") as barger:
@@ -664,8 +665,7 @@ async def test_supervisions_whose_legs_went_while_no_api_ran_are_ended_by_the_ne
             await pick_up(barger, 0)
             await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
                            "'supervision_started'", 2)
-            api.terminate()
-            await api.wait()
+            await api.stop()
             for phone in (listener, barger):
                 await phone.hangup()
                 await phone.wait_event("CALL_CLOSED", 5)
@@ -673,13 +673,12 @@ async def test_supervisions_whose_legs_went_while_no_api_ran_are_ended_by_the_ne
                            f"WHERE id = '{call}'", True, timeout_s=40)
             await dialer
             left_channels, left_bridges = await channels_and_bridges(lab_config)
-            api = await start_api(lab_config, env)
+            await api.start()
             await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
                            "'supervision_ended'", 2)
-            _, bridges = await channels_and_bridges(lab_config)
+            _, bridges = await supervision_cleared(lab_config, body["line"])
     finally:
-        api.terminate()
-        await api.wait()
+        await api.stop()
 
     leg, barge_leg = body["line"], barged["line"]
     assert not {leg, leg + SNOOP_SUFFIX, barge_leg} & left_channels, left_channels
@@ -702,25 +701,15 @@ async def test_a_supervision_adopted_after_an_api_restart_ends_with_the_call(
     ended, hangs up the supervisor's phone and clears the snoop and its
     bridge."""
     agent, boss = lab_config.agents[0], lab_config.agents[2]
-    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
-    await run(env, "agent", "login", agent.endpoint)
-    api = await start_api(lab_config, env)
-    try:
-        async with Baresip(lab_config, boss, tmp_path / "supervisor") as supervisor:
-            call, body, dialer = await listen_in(lab_config, env, fresh_database, boss,
-                                                   supervisor)
-            leg = body["line"]
-            api.terminate()
-            await api.wait()
-            api = await start_api(lab_config, env)
-            await supervisor.wait_event("CALL_CLOSED", 40)
-            await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
-                           "'supervision_ended'", 1)
-            channels, bridges = await channels_and_bridges(lab_config)
-            await dialer
-    finally:
-        api.terminate()
-        await api.wait()
+    async with listening(lab_config, fresh_database, tmp_path, agent, boss,
+                         "call-ended.pcap") as on:
+        call, leg = on.call, on.leg
+        await on.api.stop()
+        await on.api.start()
+        await on.supervisor.wait_event("CALL_CLOSED", 40)
+        await wait_for(fresh_database, "SELECT count(*) FROM call_events WHERE kind = "
+                       "'supervision_ended'", 1)
+        channels, bridges = await supervision_cleared(lab_config, leg)
 
     assert not {leg, leg + SNOOP_SUFFIX} & channels and leg not in bridges
     assert [(kind, detail["reason"] if kind == "supervision_ended" else "")
@@ -755,26 +744,16 @@ async def test_a_supervisor_leg_left_with_no_start_written_is_hung_up_by_the_nex
     snoop and the leg's bridge go, no end is written, and the call goes on
     (the supervisor asks again)."""
     agent, boss = lab_config.agents[0], lab_config.agents[2]
-    env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
-    await run(env, "agent", "login", agent.endpoint)
-    api = await start_api(lab_config, env)
-    try:
-        async with Baresip(lab_config, boss, tmp_path / "supervisor") as supervisor:
-            call, body, dialer = await listen_in(lab_config, env, fresh_database, boss,
-                                                 supervisor)
-            leg = body["line"]
-            api.terminate()
-            await api.wait()
-            await unwrite_start(fresh_database, leg)
-            api = await start_api(lab_config, env)
-            await supervisor.wait_event("CALL_CLOSED", 10)
-            channels, bridges = await supervision_cleared(lab_config, leg)
-            (attempt,) = await fetch(fresh_database, "SELECT ended_at FROM attempts "
-                                     f"WHERE id = '{call}'")
-            await dialer
-    finally:
-        api.terminate()
-        await api.wait()
+    async with listening(lab_config, fresh_database, tmp_path, agent, boss,
+                         "no-start.pcap") as on:
+        call, leg = on.call, on.leg
+        await on.api.stop()
+        await unwrite_start(fresh_database, leg)
+        await on.api.start()
+        await on.supervisor.wait_event("CALL_CLOSED", 10)
+        channels, bridges = await supervision_cleared(lab_config, leg)
+        (attempt,) = await fetch(fresh_database, "SELECT ended_at FROM attempts "
+                                 f"WHERE id = '{call}'")
 
     assert not {leg, leg + SNOOP_SUFFIX} & channels and leg not in bridges
     assert attempt["ended_at"] is None  # the call went on past the restart
