@@ -121,7 +121,6 @@ class AnsweredCalls:
                                events, self._opt_out_handler(uuid.UUID(call_id)))
 
     async def _answer(self, call_id: str, events: CallEvents) -> None:
-        loop = asyncio.get_running_loop()
         record = self.control.record(call_id)
         now = self.control.clock()
         answered_at = (record.answered_at if record else None) or now
@@ -130,13 +129,33 @@ class AnsweredCalls:
         attempt_id = uuid.UUID(call_id)
         self.feed.answered(call_id, record.originated_at if record else now, answered_at,
                            verdict_at, amd_status == AMD_MACHINE)
-        await attempts.mark_answered(self.pool, attempt_id, answered_at, verdict_at, amd_status)
+        # Writing the answer does not hold up the search for an agent (the
+        # 2-second rule): the two run side by side on their own connections,
+        # and the answer is written before the agent's connection is.
+        answer_written = asyncio.ensure_future(
+            attempts.mark_answered(self.pool, attempt_id, answered_at, verdict_at, amd_status))
+        try:
+            await self._route(call_id, events, answered_at, verdict_at, amd_status,
+                              answer_written)
+        finally:
+            await answer_written
+
+    async def _route(self, call_id: str, events: CallEvents, answered_at: datetime,
+                     verdict_at: datetime | None, amd_status: str,
+                     answer_written: asyncio.Future[None]) -> None:
+        """An answered call to the machine message, self-service or an agent
+        within the 2-second rule (or, none free in time, the safe-harbour
+        message)."""
+        loop = asyncio.get_running_loop()
+        attempt_id = uuid.UUID(call_id)
         if amd_status:
             AMD_VERDICTS.labels(self.campaign, amd_status.lower()).inc()
         if amd_status == AMD_MACHINE:
+            await answer_written
             await self._answering_machine(call_id, events)
             return
         if self.self_service is not None:
+            await answer_written
             served = await self.self_service.serve(call_id, events, self._debtors.get(call_id))
             self._connections[call_id] = served.connection
             if not served.wants_agent:
@@ -168,6 +187,7 @@ class AnsweredCalls:
                 ANSWER_TO_AGENT.labels(self.campaign).observe(
                     max(0.0, (connected_at - (verdict_at or answered_at)).total_seconds()))
                 debtor = self._debtors.get(call_id)
+                await answer_written  # the answer before the connection, in the attempt
                 cold = await self.connector.converse(
                     call_id, agent, events,
                     partial(attempts.mark_connected, self.pool, attempt_id, agent,
@@ -185,6 +205,7 @@ class AnsweredCalls:
         if self.self_service is not None:
             await self.self_service.no_agent(call_id, events)
             return
+        await answer_written
         if not events.ended.done():
             self.mark_abandoned(call_id)
             # No agent in time: the safe-harbour message, 9 to opt out.
