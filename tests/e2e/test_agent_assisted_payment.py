@@ -13,15 +13,18 @@ in the call's recording; the agent's progress events hold no card data;
 afterwards the two are still bridged, and a key is passed on again. An
 outbound agent campaign's debtor (the lab's keying debtor of key script
 05) pays the same way, the agent still bridged afterwards, and no
-artefact of the run holds the card. Each test runs twice: the sipp agent
-rung for the call, and the sipp agent on a session (issue 18: the debtor
-joins the session line's bridge and stays in it for the capture; the line
-is still up, alone in its bridge, after the call). The card digits live
-in tests/ only."""
+artefact of the run holds the card. The inbound test runs three ways: the
+sipp agent rung for the call, the sipp agent on a session (issue 18: the
+debtor joins the session line's bridge and stays in it for the capture;
+the line is still up, alone in its bridge, after the call), and a real
+softphone (baresip) on a session, its call answered after a person's
+delay; the outbound one with the sipp agent on a session. The card digits
+live in tests/ only."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import threading
@@ -35,11 +38,21 @@ import pytest
 from dialer.settings import read_env_file
 from lab import key_scripts, sipp
 from lab.number_plan import Behaviour, lab_number
-from tests.audio import Audio, capture_lab, dtmf_tones, read_wav, received, sent
+from tests.audio import (
+    Audio,
+    Capture,
+    capture_lab,
+    dtmf_tones,
+    read_wav,
+    received,
+    sent,
+)
 from tests.audio.analysis import goertzel_power
+from tests.audio.capture import lab_ports
 from tests.e2e.artefacts import KeyedCard, assert_no_card_data
 from tests.e2e.cli import cli_env, run_cli
-from tests.e2e.test_agent_sessions import ask_for_session
+from tests.e2e.softphone import Baresip
+from tests.e2e.test_agent_sessions import answer_like_a_person, ask_for_session
 from tests.e2e.test_agents import api_url, start_api
 from tests.e2e.test_payments import (
     APPROVED_CARD,
@@ -116,78 +129,53 @@ async def wait_for_event(events: list[dict], kind: str, tries: int = 1500) -> di
     raise AssertionError(f"no {kind} event came: {events}")
 
 
-@pytest.mark.parametrize("on_session", [False, True], ids=["rung", "session"])
+@pytest.mark.parametrize("way", ["rung", "session", "softphone"])
 async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
-        lab_config, asterisk_log, fresh_database, tmp_path, on_session):
-    """on_session: the agent is on a session (its line held open in a
-    bridge of its own, which the debtor joins and stays in for the
-    capture), not rung for the call; after the call the line is still up,
-    alone in its bridge, the session open."""
+        lab_config, asterisk_log, fresh_database, tmp_path, way):
+    """way: the sipp agent rung for the call; the sipp agent on a session
+    (its line held open in a bridge of its own, which the debtor joins and
+    stays in for the capture); or baresip (agent1004) on a session, its
+    session call answered by hand. On a session, after the call the line
+    is still up, alone in its bridge, the session open."""
     url = fresh_database
     logged_from = asterisk_log.offset()
     settings = read_env_file(lab_config.env_file)
     env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
-    for args in (("agent", "skills", AGENT, "--skills", "language:es=5"),
-                 *(() if on_session else (("agent", "login", AGENT),))):
+    agent = lab_config.agents[3] if way == "softphone" else \
+        next(a for a in lab_config.agents if a.endpoint == AGENT)
+    for args in (("agent", "skills", agent.endpoint, "--skills", "language:es=5"),
+                 *((("agent", "login", agent.endpoint),) if way == "rung" else ())):
         result = run_cli(*args, RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=url)
         assert result.returncode == 0, result.stderr
-    agent = next(a for a in lab_config.agents if a.endpoint == AGENT)
     token = settings["RECOBRO_API_TOKEN"]
     headers = {"Authorization": f"Bearer {token}"}
     ari = {"Authorization": aiohttp.encode_basic_auth(settings["RECOBRO_ARI_USER"],
                                                       settings["RECOBRO_ARI_PASSWORD"])}
     events: list[dict] = []
     answers: list[str] = []  # every API answer of the run
-    with payment_desk(lab_config, url, tmp_path, ACCOUNTS), \
-            capture_lab(lab_config, tmp_path / "assisted.pcap") as capture:
-        api = await start_api(lab_config, env)
-        connection = await asyncpg.connect(url)
-        try:
-            line = await open_session(lab_config, connection) if on_session else None
-            async with aiohttp.ClientSession(headers=headers) as session:
-                socket = await session.ws_connect(f"{api_url(lab_config)}/agents/{AGENT}/events")
-                listening = asyncio.create_task(_collect(socket, events))
-                debtor = threading.Thread(target=sipp.call_in, args=(lab_config, CALLER),
-                                          kwargs={"keys": KEYS, "stay_s": sipp.stay_after_keys(
-                                              KEYS, AFTER_THE_LAST_KEY_S)})
-                debtor.start()
-                # The agent knows the call by its screen pop, sent before the
-                # phone rings; the payment is asked for once it is connected.
-                pop = await wait_for_event(events, "screen_pop")
-                call = await wait_for(connection, "SELECT id, channel FROM inbound_calls "
-                                                  "WHERE connected_at IS NOT NULL")
-                assert pop["inbound_call"] == str(call["id"]), pop
-                async with session.post(
-                        f"{api_url(lab_config)}/attempts/{pop['inbound_call']}/payment"
-                ) as response:
-                    answers.append(await response.text())
-                    assert response.status == 202, answers[-1]
-                    assert (await response.json())["agent"] == AGENT
-                await wait_for(connection, "SELECT 1 FROM payment_captures")
-                await asyncio.sleep(3.0)  # the capture has handed the debtor back
-                bridge = await ari_bridge(settings, ari, line or call["channel"])
-                await asyncio.to_thread(debtor.join, 160)
-                await wait_for(connection, "SELECT 1 FROM inbound_calls WHERE ended_at "
-                                           "IS NOT NULL")
-                if line is not None:
-                    after = await end_shift(lab_config, url, connection, settings, ari, line)
-                refusals = {}
-                for name, attempt in (("ended", call["id"]), ("unknown", uuid.uuid4())):
-                    async with session.post(f"{api_url(lab_config)}/attempts/{attempt}/payment"
-                                            ) as response:
-                        answers.append(await response.text())
-                        refusals[name] = (response.status, (await response.json())["error"])
-                listening.cancel()
-        finally:
-            await connection.close()
-            api.terminate()
-            await api.wait()
+    async with contextlib.AsyncExitStack() as phones:
+        phone = await phones.enter_async_context(
+            Baresip(lab_config, agent, tmp_path / "baresip")) if way == "softphone" else None
+        with payment_desk(lab_config, url, tmp_path, ACCOUNTS), \
+                capture_with(lab_config, phone, tmp_path / "assisted.pcap") as capture:
+            api = await start_api(lab_config, env)
+            connection = await asyncpg.connect(url)
+            try:
+                line = None if way == "rung" else \
+                    await open_session(lab_config, connection, agent.endpoint, phone)
+                pop, call, bridge, after, refusals = await hand_over_and_pay(
+                    lab_config, url, settings, headers, ari, connection, agent.endpoint,
+                    line, events, answers)
+            finally:
+                await connection.close()
+                api.terminate()
+                await api.wait()
     logged_to = asterisk_log.offset()
     # The screen pop: the inbound call, the account the caller was
     # identified as (by caller ID), before the agent's phone rang.
     assert (pop["kind"], pop["agent"], pop["reference"], pop["debtor_name"], pop["balance"],
             pop["number"], pop["identified_by"]) == (
-        "inbound", AGENT, "AS-1", "Marta", "180.25", CALLER, "caller_id"), pop
+        "inbound", agent.endpoint, "AS-1", "Marta", "180.25", CALLER, "caller_id"), pop
     assert "attempt" not in pop and pop["last_interactions"] == []
     assert refusals["ended"] == (409, f"the call of {call['id']} has ended")
     assert refusals["unknown"][0] == 404 and "no attempt or inbound call" in \
@@ -195,8 +183,8 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
     # Both still connected after the capture: the debtor's channel and the
     # agent's leg (its session line) in the bridge; the line stays up,
     # alone in its bridge, after the call.
-    assert set(bridge["channels"]) == {call["channel"], line or f"{call['channel']}-{AGENT}"}, \
-        bridge
+    assert set(bridge["channels"]) == {
+        call["channel"], line or f"{call['channel']}-{agent.endpoint}"}, bridge
     if line is not None:
         assert after == ([line], True), after
     rows = await asyncpg_fetch(url, "SELECT c.outcome, c.brand, c.last4, c.gateway_reference, "
@@ -221,7 +209,8 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
     # What the agent's phone received: no telephone-event of the capture's
     # keys (the one after it passed, the bridge as before), no DTMF digit
     # in its audio either, and a masking tone for each key of the capture.
-    [heard] = received(capture.path, lab_config.sip_port, agent.sip_port)
+    [heard] = received(capture.path, lab_config.sip_port,
+                       phone.sip_port if phone else agent.sip_port)
     assert heard.keys == AFTER_KEY
     assert heard.tone_keys == ""
     assert len(tone_bursts(heard.audio, MASK_HZ)) == len(CAPTURE_KEYS.replace(",", ""))
@@ -256,26 +245,87 @@ async def test_the_agent_hands_the_debtor_to_the_capture_and_hears_no_digit(
                         messages=answers + [json.dumps(e) for e in events])
 
 
-async def open_session(lab_config, connection: asyncpg.Connection) -> str:
-    """AGENT's session, asked of the test's API: the sipp agent answers its
-    call at once, and is ready on it; the line's channel."""
-    line = await ask_for_session(lab_config, AGENT)
+def capture_with(lab_config, phone: Baresip | None, path) -> Capture:
+    """The lab's UDP, and the softphone's when there is one."""
+    if phone is None:
+        return capture_lab(lab_config, path)
+    ports, ranges = lab_ports(lab_config)
+    return Capture([*ports, phone.sip_port], path, ranges=[*ranges, phone.rtp_ports])
+
+
+async def hand_over_and_pay(lab_config, url: str, settings: dict[str, str],
+                            headers: dict[str, str], ari: dict[str, str],
+                            connection: asyncpg.Connection,
+                            endpoint: str, line: str | None, events: list[dict],
+                            answers: list[str]) -> tuple[dict, asyncpg.Record, dict,
+                                                         tuple[list[str], bool] | None, dict]:
+    """Marta calls in and reaches endpoint (on its session line, or rung);
+    the agent, knowing the call by its screen pop, asks for the payment
+    once connected; she pays and hangs up. The pop, the inbound call, the
+    agent's bridge once the capture handed her back, the session line's
+    bridge and state after the call (end_shift; None when rung), and the
+    API's refusals of a payment for the ended call and an unknown one.
+    Every API answer and WebSocket message goes into answers and events."""
+    async with aiohttp.ClientSession(headers=headers) as session:
+        socket = await session.ws_connect(f"{api_url(lab_config)}/agents/{endpoint}/events")
+        listening = asyncio.create_task(_collect(socket, events))
+        debtor = threading.Thread(target=sipp.call_in, args=(lab_config, CALLER),
+                                  kwargs={"keys": KEYS, "stay_s": sipp.stay_after_keys(
+                                      KEYS, AFTER_THE_LAST_KEY_S)})
+        debtor.start()
+        # The agent knows the call by its screen pop, sent before the
+        # phone rings; the payment is asked for once it is connected.
+        pop = await wait_for_event(events, "screen_pop")
+        call = await wait_for(connection, "SELECT id, channel FROM inbound_calls "
+                                          "WHERE connected_at IS NOT NULL")
+        assert pop["inbound_call"] == str(call["id"]), pop
+        async with session.post(
+                f"{api_url(lab_config)}/attempts/{pop['inbound_call']}/payment") as response:
+            answers.append(await response.text())
+            assert response.status == 202, answers[-1]
+            assert (await response.json())["agent"] == endpoint
+        await wait_for(connection, "SELECT 1 FROM payment_captures")
+        await asyncio.sleep(3.0)  # the capture has handed the debtor back
+        bridge = await ari_bridge(settings, ari, line or call["channel"])
+        await asyncio.to_thread(debtor.join, 160)
+        await wait_for(connection, "SELECT 1 FROM inbound_calls WHERE ended_at IS NOT NULL")
+        after = None if line is None else await end_shift(
+            lab_config, url, connection, settings, ari, line, endpoint)
+        refusals = {}
+        for name, attempt in (("ended", call["id"]), ("unknown", uuid.uuid4())):
+            async with session.post(f"{api_url(lab_config)}/attempts/{attempt}/payment"
+                                    ) as response:
+                answers.append(await response.text())
+                refusals[name] = (response.status, (await response.json())["error"])
+        listening.cancel()
+    return pop, call, bridge, after, refusals
+
+
+async def open_session(lab_config, connection: asyncpg.Connection, endpoint: str = AGENT,
+                       phone: Baresip | None = None) -> str:
+    """endpoint's session, asked of the test's API: a sipp agent answers its
+    call at once, a softphone (phone) after a person's delay; once it is
+    ready on it, the line's channel."""
+    line = await ask_for_session(lab_config, endpoint)
+    if phone is not None:
+        await answer_like_a_person(phone)
     await wait_for(connection, "SELECT 1 FROM agents WHERE endpoint = $1 AND state = 'ready'",
-                   AGENT)
+                   endpoint)
     return line
 
 
 async def end_shift(lab_config, url: str, connection: asyncpg.Connection,
-                    settings: dict[str, str], ari: dict[str, str],
-                    line: str) -> tuple[list[str], bool]:
-    """Once the debtor's call is over: the channels in the bridge of AGENT's
-    session line and whether the session is still open; then AGENT is
-    logged out (the test's API closes the session and hangs the line up)."""
+                    settings: dict[str, str], ari: dict[str, str], line: str,
+                    endpoint: str = AGENT) -> tuple[list[str], bool]:
+    """Once the debtor's call is over: the channels in the bridge of
+    endpoint's session line and whether the session is still open; then
+    the agent is logged out (the test's API closes the session and hangs
+    the line up)."""
     await asyncio.sleep(1.0)  # the call's tear-down
     channels = (await ari_bridge(settings, ari, line))["channels"]
     still_open = await connection.fetchval(
         "SELECT closed_at IS NULL FROM agent_sessions WHERE channel = $1", line)
-    result = run_cli("agent", "logout", AGENT, RECOBRO_ENV_FILE=str(lab_config.env_file),
+    result = run_cli("agent", "logout", endpoint, RECOBRO_ENV_FILE=str(lab_config.env_file),
                      DATABASE_URL=url)
     assert result.returncode == 0, result.stderr
     await wait_for(connection, "SELECT 1 FROM agent_sessions WHERE channel = $1 AND "
