@@ -129,38 +129,43 @@ class AnsweredCalls:
         attempt_id = uuid.UUID(call_id)
         self.feed.answered(call_id, record.originated_at if record else now, answered_at,
                            verdict_at, amd_status == AMD_MACHINE)
-        # Writing the answer does not hold up the search for an agent (the
-        # 2-second rule): the two run side by side on their own connections,
-        # and the answer is written before the agent's connection is.
-        answer_written = asyncio.ensure_future(
-            attempts.mark_answered(self.pool, attempt_id, answered_at, verdict_at, amd_status))
-        try:
-            await self._route(call_id, events, answered_at, verdict_at, amd_status,
-                              answer_written)
-        finally:
-            await answer_written
-
-    async def _route(self, call_id: str, events: CallEvents, answered_at: datetime,
-                     verdict_at: datetime | None, amd_status: str,
-                     answer_written: asyncio.Future[None]) -> None:
-        """An answered call to the machine message, self-service or an agent
-        within the 2-second rule (or, none free in time, the safe-harbour
-        message)."""
-        loop = asyncio.get_running_loop()
-        attempt_id = uuid.UUID(call_id)
+        write_answer = partial(attempts.mark_answered, self.pool, attempt_id, answered_at,
+                               verdict_at, amd_status)
         if amd_status:
             AMD_VERDICTS.labels(self.campaign, amd_status.lower()).inc()
         if amd_status == AMD_MACHINE:
-            await answer_written
+            await write_answer()
             await self._answering_machine(call_id, events)
             return
+        answer_written: asyncio.Task[None] | None = None
         if self.self_service is not None:
-            await answer_written
+            await write_answer()
             served = await self.self_service.serve(call_id, events, self._debtors.get(call_id))
             self._connections[call_id] = served.connection
             if not served.wants_agent:
                 return
             answered_at, verdict_at = self.control.clock(), None  # the search starts now
+        else:
+            # Writing the answer does not hold up the search for an agent
+            # (the 2-second rule): the two go side by side on two of the
+            # pool's connections; the answer is in before the agent's
+            # connection or the safe-harbour message is written.
+            answer_written = asyncio.create_task(write_answer(), name=f"answer-{call_id}")
+            answer_written.add_done_callback(partial(_log_unwritten, call_id))
+        try:
+            await self._to_an_agent(call_id, events, answered_at, verdict_at, answer_written)
+        finally:
+            await _answer_in(answer_written)
+
+    async def _to_an_agent(self, call_id: str, events: CallEvents, answered_at: datetime,
+                           verdict_at: datetime | None,
+                           answer_written: asyncio.Task[None] | None) -> None:
+        """An answered debtor to a free agent within the 2-second rule (or,
+        none free in time, to self-service's own end or the safe-harbour
+        message); answer_written: the answer's write, still going (None:
+        written)."""
+        loop = asyncio.get_running_loop()
+        attempt_id = uuid.UUID(call_id)
         # The 2-second rule counts from the answer, or from AMD's verdict
         # (the end of the greeting), by Asterisk's clock.
         elapsed = max(0.0, (self.control.clock() - (verdict_at or answered_at)).total_seconds())
@@ -187,7 +192,7 @@ class AnsweredCalls:
                 ANSWER_TO_AGENT.labels(self.campaign).observe(
                     max(0.0, (connected_at - (verdict_at or answered_at)).total_seconds()))
                 debtor = self._debtors.get(call_id)
-                await answer_written  # the answer before the connection, in the attempt
+                await _answer_in(answer_written)
                 cold = await self.connector.converse(
                     call_id, agent, events,
                     partial(attempts.mark_connected, self.pool, attempt_id, agent,
@@ -205,7 +210,7 @@ class AnsweredCalls:
         if self.self_service is not None:
             await self.self_service.no_agent(call_id, events)
             return
-        await answer_written
+        await _answer_in(answer_written)
         if not events.ended.done():
             self.mark_abandoned(call_id)
             # No agent in time: the safe-harbour message, 9 to opt out.
@@ -257,3 +262,20 @@ class AnsweredCalls:
         return self._needs.get(call_id) or routing.language_only(
             self.control.language_of(call_id))
 
+
+async def _answer_in(answer_written: asyncio.Task[None] | None) -> None:
+    """Wait for the answer's write that went beside the agent search (None:
+    written before it). Its failure is not raised here (_log_unwritten says
+    it): the debtor may be with an agent already, and the call goes on as
+    one whose later writes fail does; one left without an agent still hears
+    the safe-harbour message."""
+    if answer_written is not None:
+        await asyncio.wait([answer_written])
+
+
+def _log_unwritten(call_id: str, answer_written: asyncio.Task[None]) -> None:
+    """Once the answer's write is over: its failure, if any, in the log."""
+    if not answer_written.cancelled() and answer_written.exception() is not None:
+        error = answer_written.exception()
+        log.warning("call %s: its answer not written (%s)", call_id,
+                    str(error) or type(error).__name__)
