@@ -200,10 +200,8 @@ async def pick_up(phone: Baresip, since: int) -> None:
 
 
 @dataclass
-class TestApi:
+class ApiProcess:
     """The test's `recobro api`, which a test may stop and start again."""
-
-    __test__ = False  # not a test class, whatever pytest makes of its name
 
     lab_config: object
     env: dict[str, str]
@@ -232,7 +230,7 @@ class Listening:
     call: str
     leg: str
     api_env: dict[str, str]
-    api: TestApi
+    api: ApiProcess
 
 
 @contextlib.asynccontextmanager
@@ -245,7 +243,7 @@ async def listening(lab_config, url: str, tmp_path: Path, agent, boss,
     env = await prepare(lab_config, url, tmp_path, [NUMBER], [agent.endpoint])
     await run(env, "agent", "login", agent.endpoint)
     api_env = {**env, "RECOBRO_API_PORT": api_url(lab_config).rsplit(":", 1)[1]}
-    api = TestApi(lab_config, env)
+    api = ApiProcess(lab_config, env)
     await api.start()
     try:
         async with Baresip(lab_config, boss, tmp_path / "supervisor",
@@ -254,9 +252,12 @@ async def listening(lab_config, url: str, tmp_path: Path, agent, boss,
             with Capture([*ports, supervisor.sip_port], tmp_path / pcap,
                          ranges=[*ranges, supervisor.rtp_ports]) as cap:
                 call, body, dialer = await listen_in(lab_config, env, url, boss, supervisor)
-                assert body["agent"] == f"{call}-{agent.endpoint}"  # the agent's leg
-                yield Listening(supervisor, cap, call, body["line"], api_env, api)
-                await dialer
+                try:
+                    assert body["agent"] == f"{call}-{agent.endpoint}"  # the agent's leg
+                    yield Listening(supervisor, cap, call, body["line"], api_env, api)
+                    await dialer
+                finally:
+                    dialer.cancel()  # a test that failed leaves no campaign running
     finally:
         await api.stop()
 
@@ -298,7 +299,7 @@ async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whispe
                        "--expires-in", "1h")).splitlines()[-1]
     agents_token = (await run(env, "token", "issue", "--role", "agent", "--agent",
                               agent.endpoint, "--expires-in", "1h")).splitlines()[-1]
-    api = TestApi(lab_config, env)
+    api = ApiProcess(lab_config, env)
     await api.start()
     try:
         async with Baresip(lab_config, agent, tmp_path / "agent",
@@ -454,7 +455,7 @@ async def test_a_supervisor_listens_to_a_call_that_came_in_and_hears_the_agent(
     agent, boss = lab_config.agents[3], lab_config.agents[2]
     caller = "+12125550181"
     env = await prepare(lab_config, fresh_database, tmp_path, [caller], [agent.endpoint])
-    api = TestApi(lab_config, env)
+    api = ApiProcess(lab_config, env)
     await api.start()
     desk = await start_desk(env)
     try:
@@ -548,7 +549,7 @@ async def test_a_supervision_stopped_while_the_supervisors_phone_rings_hangs_it_
     agent, boss = lab_config.agents[0], lab_config.agents[2]
     env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
     await run(env, "agent", "login", agent.endpoint)
-    api = TestApi(lab_config, env)
+    api = ApiProcess(lab_config, env)
     await api.start()
     try:
         async with Baresip(lab_config, boss, tmp_path / "supervisor") as supervisor:
@@ -633,7 +634,7 @@ async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
     snoop = leg + SNOOP_SUFFIX
     assert (leg in left_channels, snoop in left_channels, leg in left_bridges) == (
         False, True, True)
-    assert snoop not in channels and leg not in bridges
+    assert snoop not in channels and leg not in bridges, (channels, bridges)
     assert attempt["ended_at"] is None  # the call went on past the restart
     assert await supervision_events(fresh_database, call) == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
@@ -652,7 +653,7 @@ async def test_supervisions_whose_legs_went_while_no_api_ran_are_ended_by_the_ne
     agent, boss, boss2 = lab_config.agents[0], lab_config.agents[2], lab_config.agents[1]
     env = await prepare(lab_config, fresh_database, tmp_path, [NUMBER], [agent.endpoint])
     await run(env, "agent", "login", agent.endpoint)
-    api = TestApi(lab_config, env)
+    api = ApiProcess(lab_config, env)
     await api.start()
     try:
         async with Baresip(lab_config, boss, tmp_path / "listener") as listener, \
@@ -682,7 +683,7 @@ async def test_supervisions_whose_legs_went_while_no_api_ran_are_ended_by_the_ne
 
     leg, barge_leg = body["line"], barged["line"]
     assert not {leg, leg + SNOOP_SUFFIX, barge_leg} & left_channels, left_channels
-    assert leg in left_bridges and leg not in bridges
+    assert leg in left_bridges and leg not in bridges, (left_bridges, bridges)
     assert await supervision_events(fresh_database, call) == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
                                  "by": "admin (RECOBRO_API_TOKEN)", "leg": leg}),
@@ -711,7 +712,7 @@ async def test_a_supervision_adopted_after_an_api_restart_ends_with_the_call(
                        "'supervision_ended'", 1)
         channels, bridges = await supervision_cleared(lab_config, leg)
 
-    assert not {leg, leg + SNOOP_SUFFIX} & channels and leg not in bridges
+    assert not {leg, leg + SNOOP_SUFFIX} & channels and leg not in bridges, (channels, bridges)
     assert [(kind, detail["reason"] if kind == "supervision_ended" else "")
             for kind, detail in await supervision_events(fresh_database, call)] == [
         ("supervision_started", ""), ("supervision_ended", "call_ended")]
@@ -755,6 +756,6 @@ async def test_a_supervisor_leg_left_with_no_start_written_is_hung_up_by_the_nex
         (attempt,) = await fetch(fresh_database, "SELECT ended_at FROM attempts "
                                  f"WHERE id = '{call}'")
 
-    assert not {leg, leg + SNOOP_SUFFIX} & channels and leg not in bridges
+    assert not {leg, leg + SNOOP_SUFFIX} & channels and leg not in bridges, (channels, bridges)
     assert attempt["ended_at"] is None  # the call went on past the restart
     assert await supervision_events(fresh_database, call) == []
