@@ -56,8 +56,10 @@ FLOW_LIMIT_S = 0.5
 LEADS_MARGIN = 1.5
 SETUP_S = 1.0  # a call's originate, ring and answer, beside its talk
 # North American area codes: each holds 8,000 numbers of the plan
-# (exchanges 200-999, a serial digit), all open all day in the campaign's window.
-AREAS = ("212", "312", "415", "305", "713", "617", "206", "303", "404", "602")
+# (exchanges 200-999, a serial digit), all open all day in the campaign's
+# window; twenty, so the soak's hour at 200 lines (120,200 leads) fits.
+AREAS = ("212", "312", "415", "305", "713", "617", "206", "303", "404", "602",
+         "213", "214", "512", "702", "503", "919", "718", "202", "612", "615")
 ERRORS = (AttemptResult.FAILED, AttemptResult.LOST, AttemptResult.NOT_PLACED)
 DRAIN_S = 150.0  # a dialer's own drain (120 s at most) and its exit
 

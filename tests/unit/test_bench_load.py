@@ -89,7 +89,7 @@ def test_debtors_stay_from_half_to_one_and_a_half_the_talk_time_evenly():
 
 
 def test_more_numbers_than_the_plan_holds_are_refused_naming_the_count():
-    with pytest.raises(ConfigError, match="80001 leads"):
+    with pytest.raises(ConfigError, match=f"{8000 * len(AREAS) + 1} leads"):
         numbers(2, 1.0, 8, first=8000 * len(AREAS) - 1)
 
 
