@@ -37,6 +37,8 @@ def _lab(args: argparse.Namespace) -> int:
         return record_command(args.scenarios, args.out)
     if args.scenarios:
         raise ConfigError(f"lab {args.action}: scenarios go with `lab record` only")
+    if args.asterisks != 1 and args.action != "up":
+        raise ConfigError(f"lab {args.action}: --asterisks goes with `lab up` only")
     cfg = load_lab_config()
     if args.action == "render":
         from lab.asterisk import render_configs
@@ -44,6 +46,9 @@ def _lab(args: argparse.Namespace) -> int:
         print(f"asterisk configs: {render_configs(cfg, args.to)}")
         return 0
     parts = {"up": lab.up, "down": lab.down, "status": lab.status}[args.action](cfg)
+    if args.asterisks == 2:
+        lab.up_second_asterisk(cfg)
+        parts = lab.status(cfg)
     for part in parts:
         state = f"running  pid {part.pid}" if part.pid else "stopped"
         print(f"{part.name:<20} {state:<18} {part.where}")
@@ -257,7 +262,7 @@ def _agent(args: argparse.Namespace) -> int:
         return asyncio.run(commands.transfer(args.endpoint, args.to_agent, args.to_skill,
                                              args.to_service, args.complete))
     return asyncio.run(commands.agent_command(args.action, args.endpoint, args.reason,
-                                              args.skills))
+                                              args.skills, args.asterisk))
 
 
 def _supervise(args: argparse.Namespace) -> int:
@@ -568,13 +573,16 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     agent = sub.add_parser("agent", help="agents: log in or out, open a session (the "
                                           "phone called once for the shift), pause, ready, "
                                           "skills, list, transfer a call (warm)")
-    agent.add_argument("action", choices=[*PERSON_ACTIONS, "session", "skills", "list",
-                                          "transfer"])
+    agent.add_argument("action", choices=[*PERSON_ACTIONS, "session", "skills", "server",
+                                          "list", "transfer"])
     agent.add_argument("endpoint", nargs="?",
                        help="the agent's endpoint (transfer: the call's id)")
     agent.add_argument("--reason", default="", help="pause: break, lunch, training, meeting, "
                                                     "coaching or technical")
     agent.add_argument("--skills", help="skills: e.g. language:es=5,language:en=2,negotiation=4")
+    agent.add_argument("--asterisk", help="server: the Asterisk server (its "
+                                          "RECOBRO_ASTERISK_NAME) the agent's softphone "
+                                          "registers to; none given, any")
     agent.add_argument("--to-agent", help="transfer: the agent (endpoint) brought into the call")
     agent.add_argument("--to-skill", help="transfer: a skill the agent brought in must have "
                                           "(and the debtor's language)")
@@ -672,6 +680,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("scenarios", nargs="*", help="with record: which (default: all)")
     lab.add_argument("--to", type=Path, metavar="DIR",
                      help="render: into DIR (default: the lab's Asterisk run directory)")
+    lab.add_argument("--asterisks", type=int, choices=[1, 2], default=1,
+                     help="up: 2 starts a second Asterisk server with two agents of its "
+                          "own (a campaign spread over two servers: docs/lab.md)")
     lab.add_argument("--out", type=Path, default=Path("tests/replay/fixtures"),
                      help="with record: where the fixtures go")
     lab.set_defaults(run=_lab)

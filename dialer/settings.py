@@ -37,6 +37,9 @@ from ivr.prompts import LANGUAGES
 
 ENV_FILE_VARIABLE = "RECOBRO_ENV_FILE"
 DEFAULT_ENV_FILE = Path(".lab") / "recobro.env"
+# The name of the one Asterisk server of a deployment that names none
+# (dialers.asterisk's default, migration 0026).
+DEFAULT_ASTERISK_NAME = "asterisk"
 # Asterisk's monitor directory as its packages install it (astspooldir/monitor).
 DEFAULT_RECORDINGS_DIR = Path("/var/spool/asterisk/monitor")
 
@@ -103,6 +106,9 @@ class Settings:
     db_ride_out_s: float = RIDE_OUT_S  # how long a dialer waits out a PostgreSQL outage
     db_query_timeout_s: float = QUERY_TIMEOUT_S  # one query's answer, before it is an outage
     event_buffer: int = EVENT_BUFFER  # call events kept in memory through an outage
+    # The Asterisk server this process controls, by the name agents are
+    # given (`recobro agent server`): dialers route to its agents only.
+    asterisk_name: str = DEFAULT_ASTERISK_NAME
 
 
 @dataclass(frozen=True)
@@ -214,9 +220,15 @@ def _whole(env: Mapping[str, str], name: str, default: str, allowed: Range) -> i
     return int(raw)
 
 
+def is_name(value: str) -> bool:
+    """Whether value may name a Stasis application, an endpoint or an
+    Asterisk server: letters, digits, '.', '_' and '-' (64 at most)."""
+    return _NAME.fullmatch(value) is not None
+
+
 def _named(env: Mapping[str, str], name: str, default: str, what: str) -> str:
     value = _value(env, name, default)
-    if not _NAME.fullmatch(value):
+    if not is_name(value):
         raise ConfigError(f"{name}={_shown(value)}: {what} is letters, digits, '.', '_' "
                           "and '-' (64 at most)")
     return value
@@ -530,6 +542,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_query_timeout_s=_seconds(env, "RECOBRO_DB_QUERY_TIMEOUT", f"{QUERY_TIMEOUT_S:g}",
                                     QUERY_TIMEOUT),
         event_buffer=_whole(env, "RECOBRO_EVENT_BUFFER", str(EVENT_BUFFER), EVENT_BUFFER_RANGE),
+        asterisk_name=_named(env, "RECOBRO_ASTERISK_NAME", DEFAULT_ASTERISK_NAME,
+                             "an Asterisk server's name"),
     )
 
 

@@ -19,26 +19,35 @@ from dialer.agents.disposition import DispositionEffect
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError
 from dialer.agents.store import AgentStore
 from dialer.errors import ConfigError
-from dialer.settings import ApiSettings, load_settings
+from dialer.settings import ApiSettings, is_name, load_settings
 from dialer.store.database import configured_database
 
 API_REQUEST_TIMEOUT_S = 10.0
 
 
 async def agent_command(action: str, endpoint: str | None, reason: str,
-                        skills: str | None) -> int:
-    """Log an agent in or out, pause or ready it, set its skills, or list
-    the agents."""
+                        skills: str | None, asterisk: str | None = None) -> int:
+    """Log an agent in or out, pause or ready it, set its skills or its
+    Asterisk server, or list the agents."""
     async with configured_database() as pool:
         store = AgentStore(pool)
         if action == "list":
             for agent in await store.list(datetime.now(UTC)):
                 skill_text = ", ".join(f"{k} {v}" for k, v in sorted(agent.skills.items()))
                 paused = f" ({agent.pause_reason})" if agent.pause_reason else ""
-                print(f"{agent.endpoint:<12}{agent.state.value + paused:<22}{skill_text}")
+                server = f"  (on {agent.asterisk})" if agent.asterisk else ""
+                print(f"{agent.endpoint:<12}{agent.state.value + paused:<22}{skill_text}{server}")
             return 0
         if endpoint is None:
             raise ConfigError(f"agent {action}: give the agent's ENDPOINT")
+        if action == "server":
+            if asterisk is not None and not is_name(asterisk):
+                raise ConfigError(f"agent server: --asterisk {asterisk!r}: a server's name is "
+                                  "letters, digits, '.', '_' and '-' (64 at most)")
+            await store.set_server(endpoint, asterisk)
+            print(f"agent {endpoint}: takes calls on "
+                  + (f"Asterisk server {asterisk}" if asterisk else "any Asterisk server"))
+            return 0
         if action == "skills":
             await store.set_skills(endpoint, parse_skills(skills or ""))
             print(f"agent {endpoint}: skills {skills}")

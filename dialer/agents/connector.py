@@ -118,11 +118,13 @@ class AgentConnector:
 
     def __init__(self, control: CallControl, pool: asyncpg.Pool, wrap_up_s: float,
                  caller_id: str, ride_out_s: float,
-                 agent_caller_id: AgentCallerId = AgentCallerId.DEBTOR) -> None:
+                 agent_caller_id: AgentCallerId = AgentCallerId.DEBTOR,
+                 asterisk: str | None = None) -> None:
         self.control = control
         self.ride_out_s = ride_out_s
         self.pool = pool
-        self.agents = AgentStore(pool)
+        # asterisk: the server control talks to; only its agents are reached.
+        self.agents = AgentStore(pool, asterisk)
         # Calls waiting for an agent wake when one comes free (the process
         # that runs the connector starts and stops its LISTEN).
         self.freed = FreedAgents(pool, control.clock)

@@ -80,7 +80,7 @@ SESSION_ACTION = "session"
 def _agent_json(agent: AgentRecord) -> dict[str, object]:
     return {"endpoint": agent.endpoint, "name": agent.name, "state": agent.state.value,
             "since": agent.since.isoformat(), "pause_reason": agent.pause_reason,
-            "skills": dict(agent.skills)}
+            "skills": dict(agent.skills), "asterisk": agent.asterisk}
 
 
 async def list_agents(request: web.Request) -> web.Response:

@@ -50,9 +50,16 @@ class AgentSessions:
         """Call the agent's phone for a session; the leg's channel id. The
         agent is logged in once the phone answers. UnknownAgent,
         SessionRefused (one is open already), CallControlError (the phone
-        cannot be called)."""
-        if await self.store.agent(endpoint, now) is None:
+        cannot be called). SessionRefused too when the agent's phone is on
+        another Asterisk server than this API's."""
+        agent = await self.store.agent(endpoint, now)
+        if agent is None:
             raise UnknownAgent(f"no agent {endpoint!r}")
+        if self.store.asterisk is not None and agent.asterisk not in (None,
+                                                                      self.store.asterisk):
+            raise SessionRefused(f"agent {endpoint}'s phone is on Asterisk server "
+                                 f"{agent.asterisk!r}: the API of that server opens its "
+                                 f"session (this one's is {self.store.asterisk!r})")
         line = await self.store.session_line(endpoint)
         if line is not None:
             raise SessionRefused(f"agent {endpoint} has a session open already (line {line})")

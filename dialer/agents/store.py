@@ -36,10 +36,19 @@ _SKILLS = ("coalesce((SELECT jsonb_object_agg(s.skill, s.level) FROM agent_skill
 # dialer.agents.state.settled in SQL (a store test holds them together).
 _FREE = ("(state = 'ready' OR (state = 'wrap_up' "
          "AND (wrap_up_until IS NULL OR wrap_up_until <= $1)))")
+
+
+def on_server(n: int) -> str:
+    """SQL: agent a's softphone is on the Asterisk server named by parameter
+    $n, or on any (the agent names none: a deployment with one server);
+    $n NULL: every agent, wherever its phone."""
+    return f"(${n}::text IS NULL OR a.asterisk IS NULL OR a.asterisk = ${n})"
+
+
 _FREE_AGENTS = f"""
 SELECT a.endpoint, CASE WHEN a.state = 'wrap_up' THEN coalesce(a.wrap_up_until, a.state_since)
            ELSE a.state_since END AS idle_since, {_SKILLS}
-FROM agents a WHERE {_FREE}
+FROM agents a WHERE {_FREE} AND {on_server(2)}
 """
 # Taken only if still free: another dialer may have reserved it meanwhile;
 # and not waited for while another holds its row (two calls answered at
@@ -128,12 +137,14 @@ FROM taken"""
 _TAKE_AND_POP = {kind: _take_and_pop(kind) for kind in CallKind}
 
 
-async def free_agents(connection: asyncpg.Connection, now: datetime) -> list[routing.Candidate]:
-    """Agents free to take a call at now, with their skills and since when
-    they are idle, read without locks (the reservation takes one only if it
-    is still free)."""
+async def free_agents(connection: asyncpg.Connection, now: datetime,
+                      asterisk: str | None = None) -> list[routing.Candidate]:
+    """Agents free to take a call at now (those of Asterisk server
+    asterisk, when given), with their skills and since when they are idle,
+    read without locks (the reservation takes one only if it is still
+    free)."""
     return [routing.Candidate(r["endpoint"], r["idle_since"], json.loads(r["skills"]))
-            for r in await connection.fetch(_FREE_AGENTS, now)]
+            for r in await connection.fetch(_FREE_AGENTS, now, asterisk)]
 
 
 @dataclass(frozen=True)
@@ -154,6 +165,7 @@ class AgentRecord:
     since: datetime
     pause_reason: str
     skills: Mapping[str, int]
+    asterisk: str | None = None  # the Asterisk server its phone is on; None: any
 
 
 @dataclass(frozen=True)
@@ -256,7 +268,7 @@ def _agent_record(row: asyncpg.Record, now: datetime) -> AgentRecord:
     return AgentRecord(row["endpoint"], row["name"],
                        *settled(AgentState(row["state"]), row["state_since"],
                                 row["wrap_up_until"], now),
-                       row["pause_reason"], json.loads(row["skills"]))
+                       row["pause_reason"], json.loads(row["skills"]), row["asterisk"])
 
 
 async def _lock_agent(connection: asyncpg.Connection, endpoint: str) -> None:
@@ -280,10 +292,13 @@ async def _notify(connection: asyncpg.Connection, payload: Mapping[str, object])
 
 
 class AgentStore:
-    """The agents, agent_skills and dispositions tables."""
+    """The agents, agent_skills and dispositions tables. A store given an
+    Asterisk server's name reserves that server's agents only (and those
+    with none): the calls of a process bound to that server."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, asterisk: str | None = None) -> None:
         self.pool = pool
+        self.asterisk = asterisk
 
     async def call_of(self, call: uuid.UUID) -> AgentCall | None:
         """The outbound attempt or inbound call with this id, if any."""
@@ -384,10 +399,12 @@ class AgentStore:
         return agent
 
     async def open_sessions(self) -> list[OpenSession]:
-        """Every session still open, oldest first."""
+        """Every session still open (of this store's Asterisk server's
+        agents, when it has one), oldest first."""
         rows = await self.pool.fetch(
-            "SELECT agent, channel FROM agent_sessions WHERE closed_at IS NULL "
-            "ORDER BY opened_at")
+            "SELECT s.agent, s.channel FROM agent_sessions s JOIN agents a "
+            f"ON a.endpoint = s.agent WHERE s.closed_at IS NULL AND {on_server(1)} "
+            "ORDER BY s.opened_at", self.asterisk)
         return [OpenSession(row["agent"], row["channel"]) for row in rows]
 
     async def session_line(self, endpoint: str) -> str | None:
@@ -414,6 +431,15 @@ class AgentStore:
         row = await self.pool.fetchrow(
             f"SELECT a.*, {_SKILLS} FROM agents a WHERE endpoint = $1", endpoint)
         return None if row is None else _agent_record(row, now)
+
+    async def set_server(self, endpoint: str, asterisk: str | None) -> None:
+        """The Asterisk server the agent's softphone registers to (None:
+        any, a deployment with one server): only that server's dialers
+        route calls to the agent, and only its API opens the agent's
+        session. UnknownAgent when there is none."""
+        if await self.pool.fetchval("UPDATE agents SET asterisk = $2 WHERE endpoint = $1 "
+                                    "RETURNING endpoint", endpoint, asterisk) is None:
+            raise UnknownAgent(f"no agent {endpoint!r}")
 
     async def set_skills(self, endpoint: str, skills: Mapping[str, int]) -> None:
         """Replace an agent's skills (checked by the caller, who names its
@@ -459,7 +485,7 @@ class AgentStore:
         another is passed over). The agent, with its session line."""
         reserved = apply(AgentState.READY, AgentAction.RESERVE).value
         async with self.pool.acquire() as connection:
-            candidates = await free_agents(connection, now)
+            candidates = await free_agents(connection, now, self.asterisk)
             while True:
                 chosen = routing.choose(candidates, needs)
                 if chosen is None:
@@ -487,6 +513,11 @@ class AgentStore:
         reserved = apply(AgentState.READY, AgentAction.RESERVE).value
         async with self.pool.acquire() as connection, connection.transaction():
             state = await _locked_state(connection, endpoint, now)
+            server = await connection.fetchval(
+                "SELECT asterisk FROM agents WHERE endpoint = $1", endpoint)
+            if self.asterisk is not None and server not in (None, self.asterisk):
+                raise AgentNotFree(f"agent {endpoint}'s phone is on Asterisk server "
+                                   f"{server!r}, and the call on {self.asterisk!r}")
             if state is not AgentState.READY or await connection.fetchval(
                     _TAKE_AND_POP[kind], now, endpoint, reserved, call,
                     LAST_INTERACTIONS) is None:
@@ -526,16 +557,19 @@ class AgentStore:
         """Agents a call no longer holds: reserved or on a call whose attempt
         has ended, or whose dialer is dead (its lock is free) and whose
         debtor Asterisk no longer has (alive: its channel ids): ready again.
-        A dead dialer's call still up is its next dialer's to adopt. Who was
+        A dead dialer's call still up is its next dialer's to adopt. Only
+        the dead dialers of this store's Asterisk server count (alive lists
+        that server's channels; another's calls may well be up). Who was
         freed, with the agent's leg (which may still be up: hang it up)."""
         rows = await connection.fetch(
             "UPDATE agents a SET state = $2, state_since = $1, attempt_id = NULL, "
             "wrap_up_until = NULL FROM attempts t WHERE a.attempt_id = t.id "
             "AND a.state IN ('reserved', 'on_call') AND (t.result IS NOT NULL OR ("
             "NOT t.id::text = ANY ($3::text[]) AND EXISTS (SELECT 1 FROM dialers d "
-            "WHERE d.id = t.dialer_id AND pg_try_advisory_xact_lock(d.lock_key)))) "
+            "WHERE d.id = t.dialer_id AND ($4::text IS NULL OR d.asterisk = $4) "
+            "AND pg_try_advisory_xact_lock(d.lock_key)))) "
             "RETURNING a.endpoint, t.agent_channel", now,
-            apply(AgentState.RESERVED, AgentAction.RELEASE).value, list(alive))
+            apply(AgentState.RESERVED, AgentAction.RELEASE).value, list(alive), self.asterisk)
         return [(r["endpoint"], r["agent_channel"]) for r in rows]
 
     async def on_call(self, endpoint: str, now: datetime) -> None:

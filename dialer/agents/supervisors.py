@@ -223,7 +223,8 @@ class Supervisors:
         for bridge, inside in (await self.control.bridges()).items():
             if bridge.startswith(LEG_PREFIX) and not inside and bridge not in channels:
                 await self._destroy_bridge(bridge)
-        for left in await open_supervisions(self.pool):
+        # Another server's legs are not in this one's channels: its API's.
+        for left in await open_supervisions(self.pool, self.store.asterisk):
             if left.leg not in channels and left.leg not in followed:
                 await append_event(self.pool, str(left.call_id), SupervisionEnded(
                     call_id=str(left.call_id), at=self.control.clock(),
@@ -298,7 +299,7 @@ class Supervisors:
             await append_event(self.pool, supervision.debtor, SupervisionStarted(
                 call_id=supervision.debtor, at=self.control.clock(),
                 supervisor=supervision.supervisor, mode=supervision.mode.value,
-                by=supervision.by, leg=supervision.leg))
+                by=supervision.by, leg=supervision.leg, asterisk=self.store.asterisk or ""))
             log.info("call %s: supervisor %s %s", supervision.call, supervision.supervisor,
                      supervision.mode.value)
             await self._follow(live, events, leg_gone=False)

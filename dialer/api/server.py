@@ -104,9 +104,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         # the agents' feature codes arrive.
         engine = await Engine.connect(
             replace(settings, ari=replace(settings.ari, app=f"{settings.ari.app}-api")))
-        FeatureCodes(engine, AgentStore(pool))
-        sessions = AgentSessions(engine, AgentStore(pool))
-        supervisors = Supervisors(engine, AgentStore(pool), pool)
+        agents = AgentStore(pool, settings.asterisk_name)  # its server's agents
+        FeatureCodes(engine, agents)
+        sessions = AgentSessions(engine, agents)
+        supervisors = Supervisors(engine, agents, pool)
         await sessions.resume()
         await supervisors.resume()
         await agent_events.start(settings.database_url)

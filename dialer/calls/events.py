@@ -185,12 +185,15 @@ class TransferFailed(CallEvent):
 class SupervisionStarted(CallEvent):
     """A supervisor's phone began to listen to the call (mode: listen,
     whisper or barge), as a person asked (by: who, from the API); leg: the
-    supervisor's channel, which names the supervision's end too."""
+    supervisor's channel, which names the supervision's end too; asterisk:
+    the Asterisk server the leg is on (empty in starts written before
+    servers had names)."""
 
     supervisor: str
     mode: str
     by: str
     leg: str
+    asterisk: str = ""
 
 
 @dataclass(frozen=True)

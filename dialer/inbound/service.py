@@ -33,7 +33,8 @@ async def serve(settings: Settings, wrap_up_s: float, region: str,
             await stack.enter_async_context(MetricsExporter(metrics, "inbound"))
             connector = AgentConnector(engine, engine.store.pool, wrap_up_s,
                                        settings.caller_id, settings.db_ride_out_s,
-                                       settings.agent_caller_id)
+                                       settings.agent_caller_id,
+                                       asterisk=settings.asterisk_name)
             await connector.freed.start(settings.database_url)
             stack.push_async_callback(connector.freed.stop)
             payments = None

@@ -101,7 +101,8 @@ class CampaignDialer:
         epoch = start.replace(hour=0, minute=0, second=0, microsecond=0)
         self.feed = PacingFeed(self.policy, epoch, self.clock)
         self.connector = AgentConnector(engine, self.pool, campaign.wrap_up_s, campaign.caller_id,
-                                        settings.db_ride_out_s, settings.agent_caller_id)
+                                        settings.db_ride_out_s, settings.agent_caller_id,
+                                        asterisk=settings.asterisk_name)
         # payments None: no card gateway, so no payment by keypad.
         self_service = (SelfServiceRoute(engine, self.pool, campaign.name,
                                          settings.callback_number, payments)
@@ -159,7 +160,7 @@ class CampaignDialer:
             dialer = cls(settings, engine, campaign, lock_connection, dialer_id=dialer_id,
                          payments=payments, resources=resources)
             await dialers.register_dialer(lock_connection, dialer.dialer_id, campaign.id,
-                                         os.getpid())
+                                         os.getpid(), settings.asterisk_name)
             await dialer.connector.freed.start(settings.database_url)
             resources.push_async_callback(dialer.connector.freed.stop)
             await dialer.warm_start()  # before adopted calls tell pacing anything new
@@ -401,11 +402,15 @@ class CampaignDialer:
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)",
                                      campaign_lock_key(self.campaign.id))
-            calls = await floor.calls_in_flight(connection, self.campaign.id, now)
             if self.campaign.answered_to is AnsweredTo.SELF_SERVICE:
-                plans = [plan_lines(self.campaign, len(calls))]  # no agents to pace to
+                # No agents to pace to: the campaign's lines, on every server.
+                calls = await floor.calls_in_flight(connection, self.campaign.id, now)
+                plans = [plan_lines(self.campaign, len(calls))]
             else:
-                agents = await floor.agent_rows(connection)
+                # This server's agents take this server's calls.
+                server = self.settings.asterisk_name
+                calls = await floor.calls_in_flight(connection, self.campaign.id, now, server)
+                agents = await floor.agent_rows(connection, server)
                 self.feed.agents_seen(agents)  # wrap-ups that ended, before deciding
                 plans = [plan_claims(self.campaign, self.policy.decide(pool.snapshot),
                                      pool.snapshot, pool.language)

@@ -17,20 +17,24 @@ from dialer.portfolio.model import Language, Segment
 
 
 async def register_dialer(connection: asyncpg.Connection, dialer_id: uuid.UUID, campaign_id: int,
-                          pid: int) -> None:
-    """Record this dialer and take its session lock on connection, which the
-    dialer keeps open for life: the lock is released when the process dies."""
+                          pid: int, asterisk: str) -> None:
+    """Record this dialer, bound to the Asterisk server named asterisk, and
+    take its session lock on connection, which the dialer keeps open for
+    life: the lock is released when the process dies."""
     key = await connection.fetchval(
-        "INSERT INTO dialers (id, campaign_id, pid) VALUES ($1, $2, $3) RETURNING lock_key",
-        dialer_id, campaign_id, pid)
+        "INSERT INTO dialers (id, campaign_id, pid, asterisk) VALUES ($1, $2, $3, $4) "
+        "RETURNING lock_key", dialer_id, campaign_id, pid, asterisk)
     await connection.execute("SELECT pg_advisory_lock($1)", key)
 
 
 async def dead_dialers(connection: asyncpg.Connection, campaign_id: int,
                        me: uuid.UUID) -> list[uuid.UUID]:
-    """Dialers of the campaign whose process is gone (their lock is free)."""
+    """Dialers of the campaign whose process is gone (their lock is free),
+    of me's Asterisk server: another server's calls are not me's to follow
+    (its next dialer adopts them)."""
     rows = await connection.fetch(
         "SELECT id FROM dialers WHERE campaign_id = $1 AND id <> $2 "
+        "AND asterisk = (SELECT asterisk FROM dialers WHERE id = $2) "
         "AND pg_try_advisory_xact_lock(lock_key)", campaign_id, me)
     return [r["id"] for r in rows]
 

@@ -110,6 +110,7 @@ SELECT s.call_id, s.detail ->> 'leg' AS leg, s.detail ->> 'supervisor' AS superv
        s.detail ->> 'mode' AS mode
 FROM call_events s
 WHERE s.kind = 'supervision_started' AND (s.detail ->> 'leg') IS NOT NULL
+  AND ($1::text IS NULL OR coalesce(s.detail ->> 'asterisk', '') IN ('', $1))
   AND NOT EXISTS (SELECT 1 FROM call_events e WHERE e.kind = 'supervision_ended'
                   AND (e.detail ->> 'leg') = (s.detail ->> 'leg'))
 ORDER BY s.id
@@ -135,7 +136,10 @@ async def supervision_started(pool: asyncpg.Pool, leg: str, call_id: str, superv
                                     supervisor, mode))
 
 
-async def open_supervisions(pool: asyncpg.Pool) -> list[OpenSupervision]:
-    """The supervisions whose start is written and whose end is not."""
+async def open_supervisions(pool: asyncpg.Pool,
+                            asterisk: str | None = None) -> list[OpenSupervision]:
+    """The supervisions whose start is written and whose end is not (those
+    whose leg is on the Asterisk server named asterisk, when given, or
+    whose start names none)."""
     return [OpenSupervision(r["call_id"], r["leg"], r["supervisor"], r["mode"])
-            for r in await pool.fetch(_OPEN_SUPERVISIONS)]
+            for r in await pool.fetch(_OPEN_SUPERVISIONS, asterisk)]

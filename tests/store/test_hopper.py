@@ -36,6 +36,7 @@ from dialer.portfolio.model import (
     Strategy,
 )
 from dialer.portfolio.store import AccountStore
+from dialer.settings import DEFAULT_ASTERISK_NAME
 
 pytestmark = pytest.mark.lab
 
@@ -46,7 +47,7 @@ AREA_CODES = {"America/New_York": "212", "America/Chicago": "312",
 
 # What a dialer reads of its settings beside the engine's (which is fake here).
 SETTINGS = SimpleNamespace(callback_number="+15550100000", agent_caller_id=AgentCallerId.DEBTOR,
-                           db_ride_out_s=RIDE_OUT_S,
+                           db_ride_out_s=RIDE_OUT_S, asterisk_name=DEFAULT_ASTERISK_NAME,
                            ari=SimpleNamespace(inbound_app="recobro-inbound"))
 
 
@@ -180,7 +181,8 @@ async def test_a_simulated_week_holds_every_rule(pool, tmp_path, fresh_database)
     lock = await asyncpg.connect(fresh_database)
     dialer = CampaignDialer(SETTINGS, engine, await store.load("week"), lock,
                             clock=lambda: clock[0])
-    await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
+    await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid(),
+                                 dialer.settings.asterisk_name)
     paid_at = datetime(2026, 11, 25, 12, tzinfo=UTC)
     end = clock[0] + timedelta(days=8)
     while clock[0] < end:
@@ -230,7 +232,8 @@ async def test_a_payment_stops_a_lead_already_claimed(pool, tmp_path, fresh_data
     lock = await asyncpg.connect(fresh_database)
     dialer = CampaignDialer(SETTINGS, engine, await store.load("queued"), lock,
                             clock=lambda: now)
-    await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
+    await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid(),
+                                 dialer.settings.asterisk_name)
     async with pool.acquire() as connection, connection.transaction():
         claimed = await leads.claim(connection, c_id, ["America/New_York"], [1.0],
                                      list(Segment), 1, now)
@@ -272,7 +275,8 @@ async def test_pause_resume_and_stop_are_obeyed(pool, tmp_path, fresh_database):
     lock = await asyncpg.connect(fresh_database)
     dialer = CampaignDialer(SETTINGS, engine, await store.load("steer"), lock,
                             clock=lambda: now)
-    await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
+    await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid(),
+                                 dialer.settings.asterisk_name)
     await store.steer("steer", CampaignAction.START)
     await store.steer("steer", CampaignAction.PAUSE)
     await dialer.run(seconds=1.2)
@@ -305,7 +309,8 @@ async def test_run_until_idle_returns_once_nothing_is_due_and_no_call_is_up(
     lock = await asyncpg.connect(fresh_database)
     dialer = CampaignDialer(SETTINGS, engine, await store.load("idle"), lock,
                             clock=lambda: now)
-    await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
+    await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid(),
+                                 dialer.settings.asterisk_name)
     await store.refresh_leads(c_id)
     assert not await dialer.idle()  # New York's leads are due
     # Not idle, it would run until the bound, and fail here.

@@ -69,7 +69,8 @@ async def test_each_pool_dials_debtors_of_its_language(pool, tmp_path, fresh_dat
     try:
         dialer = CampaignDialer(SETTINGS, engine, await store.load("pools"), lock,
                                 clock=lambda: NOW)
-        await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid())
+        await dialers.register_dialer(lock, dialer.dialer_id, c_id, os.getpid(),
+                                     dialer.settings.asterisk_name)
         async with pool.acquire() as connection:
             assert await floor.language_shares(connection, c_id) == (
                 LanguageShare("en", 0.25), LanguageShare("es", 0.75))

@@ -68,6 +68,8 @@ def test_env_file_errors_name_the_line(tmp_path):
     ("RECOBRO_TRUNK", "my trunk", "a PJSIP endpoint's name"),
     ("RECOBRO_TRUNK", "a/b", "a PJSIP endpoint's name"),
     ("RECOBRO_ARI_APP", "a,b", "a Stasis application's name"),
+    ("RECOBRO_ASTERISK_NAME", "madrid 1", "an Asterisk server's name"),
+    ("RECOBRO_ASTERISK_NAME", "madrid-1", None),
     ("RECOBRO_CALLER_ID", "5550100", None),
     ("RECOBRO_CALLER_ID", "call me", "digits (3 to 15)"),
     ("RECOBRO_CALLBACK_NUMBER", "+1 555", "digits (3 to 15)"),
