@@ -77,6 +77,11 @@ def _cli(cfg: LabConfig, command: str, timeout_s: float) -> subprocess.Completed
                           stdin=subprocess.DEVNULL, timeout=timeout_s)
 
 
+def cli_output(cfg: LabConfig, command: str) -> str:
+    """What Asterisk's CLI prints for command (`pjsip show contacts`...)."""
+    return _cli(cfg, command, 30).stdout
+
+
 def channel_count(cfg: LabConfig) -> int:
     """Channels Asterisk holds now (`core show channels count`)."""
     result = _cli(cfg, "core show channels count", 30)

@@ -7,13 +7,13 @@ import os
 import secrets
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from dialer.errors import ConfigError
-from dialer.settings import read_env_file
+from dialer.settings import DEFAULT_ASTERISK_NAME, read_env_file
 
 # The templates live in the repository's top-level asterisk_conf/;
 # lab/asterisk_conf links to it so that the wheel carries them as package
@@ -211,6 +211,62 @@ class LabConfig:
     def env_file(self) -> Path:
         return self.lab_dir / "recobro.env"
 
+    @property
+    def asterisk_name(self) -> str:
+        """The name of this lab's Asterisk (RECOBRO_ASTERISK_NAME)."""
+        return DEFAULT_ASTERISK_NAME
+
+
+SECOND_ASTERISK = "asterisk-b"
+SECOND_AGENTS = 2
+
+
+@dataclass(frozen=True)
+class SecondAsteriskConfig(LabConfig):
+    """The lab's second Asterisk server (issue 20): AMI, ARI, SIP and RTP
+    ports, a run directory, a directory beside the lab's (its PID file,
+    logs, settings and agents' sipp) and two agents of its own
+    (agent2001, agent2002); the first's PostgreSQL and PSTN (its trunk is
+    the same sipp), secrets and everything else."""
+
+    @property
+    def ami_port(self) -> int:
+        return self.port_base + 233
+
+    @property
+    def ari_port(self) -> int:
+        return self.port_base + 234
+
+    @property
+    def sip_port(self) -> int:
+        return self.port_base + 235
+
+    @property
+    def rtp_range(self) -> tuple[int, int]:
+        """20 calls at once."""
+        return self.port_base + 2920, self.port_base + 2959
+
+    def agent_control_port(self, agent: LabAgent) -> int:
+        return self.port_base + 238 + self.agents.index(agent)
+
+    @property
+    def asterisk_name(self) -> str:
+        return SECOND_ASTERISK
+
+
+def second_asterisk_config(cfg: LabConfig) -> SecondAsteriskConfig:
+    """The second Asterisk of the lab cfg, its agents' secrets generated once."""
+    lab_dir = cfg.lab_dir / SECOND_ASTERISK
+    stored = _load_or_create_secrets(lab_dir / "secrets.env", SECOND_AGENTS, agents_only=True)
+    agents = tuple(LabAgent(endpoint=f"agent{2001 + i}", name=f"Agent {2001 + i}",
+                            secret=stored[f"AGENT_{i}_SECRET"],
+                            sip_port=cfg.port_base + 236 + i,
+                            media_port=cfg.port_base + 2960 + 10 * i)
+                   for i in range(SECOND_AGENTS))
+    values = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+    values.update(lab_dir=lab_dir, lab_id=f"{cfg.lab_id}-b", agents=agents)
+    return SecondAsteriskConfig(**values)
+
 
 @dataclass(frozen=True)
 class AgentOffsets:
@@ -279,14 +335,15 @@ def _secret(length: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def _load_or_create_secrets(path: Path, agents: int) -> dict[str, str]:
+def _load_or_create_secrets(path: Path, agents: int,
+                            agents_only: bool = False) -> dict[str, str]:
     """The lab's secrets, generated once (and any a newer Recobro, or more
-    agents, added)."""
-    wanted = {"AMI_SECRET": 24, "ARI_PASSWORD": 24, "API_TOKEN": 32, "PAYMENT_GATEWAY_KEY": 24,
-              "PAYMENT_LINK_KEY": 43, "KANNEL_ADMIN_PASSWORD": 24,
-              "KANNEL_SENDSMS_PASSWORD": 24, "MESSAGE_CALLBACK_TOKEN": 32,
-              "ASTERISK_METRICS_PASSWORD": 24,
-              **{f"AGENT_{index}_SECRET": 16 for index in range(agents)}}
+    agents, added); agents_only: the agents' alone."""
+    wanted = {} if agents_only else {
+        "AMI_SECRET": 24, "ARI_PASSWORD": 24, "API_TOKEN": 32, "PAYMENT_GATEWAY_KEY": 24,
+        "PAYMENT_LINK_KEY": 43, "KANNEL_ADMIN_PASSWORD": 24, "KANNEL_SENDSMS_PASSWORD": 24,
+        "MESSAGE_CALLBACK_TOKEN": 32, "ASTERISK_METRICS_PASSWORD": 24}
+    wanted.update({f"AGENT_{index}_SECRET": 16 for index in range(agents)})
     values = read_env_file(path) if path.is_file() else {}
     missing = {key: _secret(size) for key, size in wanted.items() if key not in values}
     if missing:

@@ -24,11 +24,12 @@ from lab import (
     prometheus,
     prompts,
     provision,
+    second_asterisk,
     sipp,
     smtp,
     stripe_mock,
 )
-from lab.config import ARI_APP, CALLER_ID, TRUNK, LabConfig
+from lab.config import ARI_APP, CALLER_ID, TRUNK, LabConfig, second_asterisk_config
 from lab.prompts import callback_number
 
 LAB_EMAIL_FROM = "cobranza@recobro.test"  # .test: a domain that never exists
@@ -55,6 +56,7 @@ def write_env_file(cfg: LabConfig, database_url: str) -> None:
         "RECOBRO_ARI_URL": f"http://{cfg.host}:{cfg.ari_port}",
         "RECOBRO_ARI_USER": cfg.ari_user, "RECOBRO_ARI_PASSWORD": cfg.ari_password,
         "RECOBRO_ARI_APP": ARI_APP, "RECOBRO_TRUNK": TRUNK, "RECOBRO_CALLER_ID": CALLER_ID,
+        "RECOBRO_ASTERISK_NAME": cfg.asterisk_name,
         "DATABASE_URL": database_url,
         "RECOBRO_API_HOST": cfg.host, "RECOBRO_API_PORT": str(cfg.api_port),
         "RECOBRO_API_TOKEN": cfg.api_token,
@@ -188,6 +190,22 @@ def up(cfg: LabConfig) -> list[Part]:
     return status(cfg)
 
 
+def up_second_asterisk(cfg: LabConfig) -> LabConfig:
+    """The lab's second Asterisk (lab.second_asterisk) started unless it
+    runs, its agents enrolled on it and the first's on the first (every
+    agent of a lab with two servers names its own), and its settings file
+    (RECOBRO_ASTERISK_NAME, its AMI and ARI) written in its directory;
+    its config. The lab itself must be up."""
+    database_url = read_env_file(cfg.env_file)["DATABASE_URL"]
+    second = second_asterisk_config(cfg)
+    second_asterisk.start(cfg)
+    enrol_agents(second, database_url)
+    second_asterisk.name_servers(database_url, {cfg.asterisk_name: cfg,
+                                                second.asterisk_name: second})
+    write_env_file(second, database_url)
+    return second
+
+
 def check_sounds(cfg: LabConfig) -> None:
     """Fail naming every sound a flow plays that the lab's Asterisk lacks."""
     settings = load_settings(read_env_file(cfg.env_file))
@@ -197,6 +215,7 @@ def check_sounds(cfg: LabConfig) -> None:
 def down(cfg: LabConfig) -> list[Part]:
     """Stop every part the lab started, each by its own PID file."""
     api.stop(cfg)
+    second_asterisk.down(cfg)
     prometheus.stop(cfg)
     smtp.stop(cfg)
     kannel.stop(cfg)
@@ -216,6 +235,13 @@ def status(cfg: LabConfig) -> list[Part]:
              f"SIP udp {cfg.host}:{cfg.sip_port}"),
         Part("pstn (sipp)", sipp.pstn_pid(cfg), f"udp {cfg.host}:{cfg.pstn_port}"),
     ]
+    if (second := second_asterisk.running(cfg)) is not None:
+        b = second_asterisk_config(cfg)
+        parts.append(Part(f"{b.asterisk_name} (second asterisk)", second,
+                          f"AMI {b.host}:{b.ami_port}, ARI http://{b.host}:{b.ari_port}/ari, "
+                          f"SIP udp {b.host}:{b.sip_port}, agents "
+                          + ", ".join(a.endpoint for a in b.agents)
+                          + f"; settings {b.env_file}"))
     parts += [Part(f"{a.endpoint} (sipp)", sipp.agent_pid(cfg, a), f"udp {cfg.host}:{a.sip_port}")
               for a in cfg.agents]
     parts.append(Part("recobro api", api.running_pid(cfg),

@@ -20,6 +20,7 @@ from lab.config import (
     agent_count,
     agent_offsets,
     load_lab_config,
+    second_asterisk_config,
     worker_lab_environment,
 )
 
@@ -67,6 +68,14 @@ def planned_ports(cfg: LabConfig) -> dict[str, list[int]]:
         "a test's asterisk with the image's configs": [base + 230, base + 231, base + 232,
                                                        *range(base + 2900, base + 2920)],
     }
+    second = second_asterisk_config(cfg)
+    b_start, b_end = second.rtp_range
+    plan["the second asterisk"] = [second.ami_port, second.ari_port, second.sip_port,
+                                   *range(b_start, b_end + 1)]
+    for agent in second.agents:
+        plan[f"{agent.endpoint} (on the second asterisk)"] = [
+            agent.sip_port, *range(agent.media_port, agent.media_port + 4),
+            second.agent_control_port(agent)]
     for index, agent in enumerate(cfg.agents):
         plan[agent.endpoint] = [agent.sip_port, *range(agent.media_port, agent.media_port + 4),
                                 cfg.agent_control_port(agent)]
