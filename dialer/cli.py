@@ -31,14 +31,14 @@ def _lab(args: argparse.Namespace) -> int:
 
     if args.to is not None and args.action != "render":
         raise ConfigError(f"lab {args.action}: --to goes with `lab render` only")
+    if args.asterisks != 1 and args.action != "up":
+        raise ConfigError(f"lab {args.action}: --asterisks goes with `lab up` only")
     if args.action == "record":
         from lab.record_traffic import record_command
 
         return record_command(args.scenarios, args.out)
     if args.scenarios:
         raise ConfigError(f"lab {args.action}: scenarios go with `lab record` only")
-    if args.asterisks != 1 and args.action != "up":
-        raise ConfigError(f"lab {args.action}: --asterisks goes with `lab up` only")
     cfg = load_lab_config()
     if args.action == "render":
         from lab.asterisk import render_configs
@@ -247,6 +247,8 @@ def _dnc(args: argparse.Namespace) -> int:
 def _agent(args: argparse.Namespace) -> int:
     from dialer.agents import commands
 
+    if args.asterisk is not None and args.action != "server":
+        raise ConfigError(f"agent {args.action}: --asterisk goes with `agent server` only")
     if args.action == "session":
         if args.endpoint is None:
             raise ConfigError("agent session: give the agent's ENDPOINT")
@@ -582,7 +584,7 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     agent.add_argument("--skills", help="skills: e.g. language:es=5,language:en=2,negotiation=4")
     agent.add_argument("--asterisk", help="server: the Asterisk server (its "
                                           "RECOBRO_ASTERISK_NAME) the agent's softphone "
-                                          "registers to; none given, any")
+                                          "registers to, or 'any'")
     agent.add_argument("--to-agent", help="transfer: the agent (endpoint) brought into the call")
     agent.add_argument("--to-skill", help="transfer: a skill the agent brought in must have "
                                           "(and the debtor's language)")

@@ -220,17 +220,19 @@ def _whole(env: Mapping[str, str], name: str, default: str, allowed: Range) -> i
     return int(raw)
 
 
+NAME_RULE = "letters, digits, '.', '_' and '-' (64 at most)"
+
+
 def is_name(value: str) -> bool:
     """Whether value may name a Stasis application, an endpoint or an
-    Asterisk server: letters, digits, '.', '_' and '-' (64 at most)."""
+    Asterisk server (NAME_RULE)."""
     return _NAME.fullmatch(value) is not None
 
 
 def _named(env: Mapping[str, str], name: str, default: str, what: str) -> str:
     value = _value(env, name, default)
     if not is_name(value):
-        raise ConfigError(f"{name}={_shown(value)}: {what} is letters, digits, '.', '_' "
-                          "and '-' (64 at most)")
+        raise ConfigError(f"{name}={_shown(value)}: {what} is {NAME_RULE}")
     return value
 
 

@@ -19,7 +19,7 @@ from dialer.agents.disposition import DispositionEffect
 from dialer.agents.state import PERSON_ACTIONS, AgentTransitionError
 from dialer.agents.store import AgentStore
 from dialer.errors import ConfigError
-from dialer.settings import ApiSettings, is_name, load_settings
+from dialer.settings import NAME_RULE, ApiSettings, is_name, load_settings
 from dialer.store.database import configured_database
 
 API_REQUEST_TIMEOUT_S = 10.0
@@ -41,12 +41,10 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
         if endpoint is None:
             raise ConfigError(f"agent {action}: give the agent's ENDPOINT")
         if action == "server":
-            if asterisk is not None and not is_name(asterisk):
-                raise ConfigError(f"agent server: --asterisk {asterisk!r}: a server's name is "
-                                  "letters, digits, '.', '_' and '-' (64 at most)")
-            await store.set_server(endpoint, asterisk)
+            server = _server_named(asterisk)
+            await store.set_server(endpoint, server)
             print(f"agent {endpoint}: takes calls on "
-                  + (f"Asterisk server {asterisk}" if asterisk else "any Asterisk server"))
+                  + (f"Asterisk server {server}" if server else "any Asterisk server"))
             return 0
         if action == "skills":
             await store.set_skills(endpoint, parse_skills(skills or ""))
@@ -61,6 +59,23 @@ async def agent_command(action: str, endpoint: str | None, reason: str,
     print(f"agent {endpoint}: {moved.after.value}" + (f" ({reason})" if reason else "")
           + already)
     return 0
+
+
+ANY_SERVER = "any"
+
+
+def _server_named(asterisk: str | None) -> str | None:
+    """`agent server`'s --asterisk: a server's name, or ANY_SERVER (None:
+    any server); ConfigError when it is missing or cannot be a name."""
+    if asterisk is None:
+        raise ConfigError("agent server: give --asterisk NAME (the server's "
+                          f"RECOBRO_ASTERISK_NAME), or --asterisk {ANY_SERVER} for any server")
+    if asterisk == ANY_SERVER:
+        return None
+    if not is_name(asterisk):
+        raise ConfigError(f"agent server: --asterisk {asterisk!r}: a server's name is "
+                          f"{NAME_RULE}")
+    return asterisk
 
 
 async def _ask_api(api: ApiSettings, what: str, path: str,

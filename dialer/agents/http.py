@@ -467,15 +467,18 @@ async def _drain(socket: web.WebSocketResponse) -> None:
 
 def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl,
               recordings_dir: Path, sessions: AgentSessions | None = None,
-              supervisors: Supervisors | None = None, inbound_app: str | None = None):
+              supervisors: Supervisors | None = None, inbound_app: str | None = None,
+              asterisk: str | None = None):
     """What puts the agents' routes on the API's application (recordings_dir:
     Asterisk's monitor directory, RECOBRO_RECORDINGS_DIR; sessions: where
     agents' sessions open, supervisors: where supervisors' phones join
     calls, inbound_app: `recobro inbound`'s Stasis application, where a
     transfer to the inbound queue sends the debtor; None all when the API
-    has no Stasis application)."""
+    has no Stasis application; asterisk: the API's Asterisk server, whose
+    calls it transfers to its agents)."""
     def install(app: web.Application) -> None:
-        app[STORE], app[POOL], app[EVENTS], app[CALLS] = AgentStore(pool), pool, events, calls
+        app[STORE], app[POOL], app[EVENTS], app[CALLS] = (AgentStore(pool, asterisk), pool,
+                                                          events, calls)
         app[RECORDINGS_DIR] = recordings_dir
         if sessions is not None:
             app[SESSIONS] = sessions

@@ -55,8 +55,7 @@ class AgentSessions:
         agent = await self.store.agent(endpoint, now)
         if agent is None:
             raise UnknownAgent(f"no agent {endpoint!r}")
-        if self.store.asterisk is not None and agent.asterisk not in (None,
-                                                                      self.store.asterisk):
+        if not self.store.reaches(agent.asterisk):
             raise SessionRefused(f"agent {endpoint}'s phone is on Asterisk server "
                                  f"{agent.asterisk!r}: the API of that server opens its "
                                  f"session (this one's is {self.store.asterisk!r})")

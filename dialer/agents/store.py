@@ -23,6 +23,7 @@ from dialer.agents.occupancy import StateChange
 from dialer.agents.state import AgentAction, AgentState, apply, settled
 from dialer.errors import ConfigError
 from dialer.portfolio.store import add_do_not_call
+from dialer.settings import DEFAULT_ASTERISK_NAME
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,17 @@ _FREE = ("(state = 'ready' OR (state = 'wrap_up' "
          "AND (wrap_up_until IS NULL OR wrap_up_until <= $1)))")
 
 
+# The Asterisk server agent a is reached on: its open session's (the line
+# is there), else the one its softphone registers to; NULL: any (a
+# deployment with one server).
+_AGENT_SERVER = ("coalesce((SELECT s.asterisk FROM agent_sessions s WHERE s.agent = a.endpoint "
+                 "AND s.closed_at IS NULL), a.asterisk)")
+
+
 def on_server(n: int) -> str:
-    """SQL: agent a's softphone is on the Asterisk server named by parameter
-    $n, or on any (the agent names none: a deployment with one server);
-    $n NULL: every agent, wherever its phone."""
-    return f"(${n}::text IS NULL OR a.asterisk IS NULL OR a.asterisk = ${n})"
+    """SQL: agent a is reached on the Asterisk server named by parameter $n
+    (or on any); $n NULL: every agent, wherever it is reached."""
+    return f"(${n}::text IS NULL OR coalesce({_AGENT_SERVER}, ${n}) = ${n})"
 
 
 _FREE_AGENTS = f"""
@@ -300,6 +307,18 @@ class AgentStore:
         self.pool = pool
         self.asterisk = asterisk
 
+    async def server_of(self, endpoint: str) -> str | None:
+        """The Asterisk server the agent is reached on (its open session's,
+        else its softphone's); None: any."""
+        return await self.pool.fetchval(
+            f"SELECT {_AGENT_SERVER} FROM agents a WHERE a.endpoint = $1", endpoint)
+
+    def reaches(self, server: str | None) -> bool:
+        """Whether this store's process reaches an agent on server (a
+        store of no server reaches every agent, an agent of none is
+        reached from every server)."""
+        return self.asterisk is None or server in (None, self.asterisk)
+
     async def call_of(self, call: uuid.UUID) -> AgentCall | None:
         """The outbound attempt or inbound call with this id, if any."""
         row = await self.pool.fetchrow(_AGENT_CALL, call)
@@ -371,8 +390,9 @@ class AgentStore:
                                      f"(line {open_line})")
             after = apply(state, AgentAction.LOG_IN)
             await connection.execute(
-                "INSERT INTO agent_sessions (channel, agent, opened_at) VALUES ($1, $2, $3)",
-                channel, endpoint, now)
+                "INSERT INTO agent_sessions (channel, agent, opened_at, asterisk) "
+                "VALUES ($1, $2, $3, $4)", channel, endpoint, now,
+                self.asterisk or DEFAULT_ASTERISK_NAME)
             if after is not state:
                 await connection.execute(
                     "UPDATE agents SET state = $2, state_since = $3, pause_reason = '', "
@@ -399,12 +419,11 @@ class AgentStore:
         return agent
 
     async def open_sessions(self) -> list[OpenSession]:
-        """Every session still open (of this store's Asterisk server's
-        agents, when it has one), oldest first."""
+        """Every session still open (those whose line is on this store's
+        Asterisk server, when it has one), oldest first."""
         rows = await self.pool.fetch(
-            "SELECT s.agent, s.channel FROM agent_sessions s JOIN agents a "
-            f"ON a.endpoint = s.agent WHERE s.closed_at IS NULL AND {on_server(1)} "
-            "ORDER BY s.opened_at", self.asterisk)
+            "SELECT agent, channel FROM agent_sessions WHERE closed_at IS NULL "
+            "AND ($1::text IS NULL OR asterisk = $1) ORDER BY opened_at", self.asterisk)
         return [OpenSession(row["agent"], row["channel"]) for row in rows]
 
     async def session_line(self, endpoint: str) -> str | None:
@@ -436,7 +455,8 @@ class AgentStore:
         """The Asterisk server the agent's softphone registers to (None:
         any, a deployment with one server): only that server's dialers
         route calls to the agent, and only its API opens the agent's
-        session. UnknownAgent when there is none."""
+        session (an open session keeps the agent on its line's server
+        until it closes). UnknownAgent when there is none."""
         if await self.pool.fetchval("UPDATE agents SET asterisk = $2 WHERE endpoint = $1 "
                                     "RETURNING endpoint", endpoint, asterisk) is None:
             raise UnknownAgent(f"no agent {endpoint!r}")
@@ -514,10 +534,10 @@ class AgentStore:
         async with self.pool.acquire() as connection, connection.transaction():
             state = await _locked_state(connection, endpoint, now)
             server = await connection.fetchval(
-                "SELECT asterisk FROM agents WHERE endpoint = $1", endpoint)
-            if self.asterisk is not None and server not in (None, self.asterisk):
-                raise AgentNotFree(f"agent {endpoint}'s phone is on Asterisk server "
-                                   f"{server!r}, and the call on {self.asterisk!r}")
+                f"SELECT {_AGENT_SERVER} FROM agents a WHERE a.endpoint = $1", endpoint)
+            if not self.reaches(server):
+                raise AgentNotFree(f"agent {endpoint} is on Asterisk server {server!r}, and "
+                                   f"the call on {self.asterisk!r}")
             if state is not AgentState.READY or await connection.fetchval(
                     _TAKE_AND_POP[kind], now, endpoint, reserved, call,
                     LAST_INTERACTIONS) is None:

@@ -26,6 +26,7 @@ from dialer.agents.supervision import SNOOPS, LegTag, SupervisionMode, agent_cha
 from dialer.calls.control import AppChannel, CallControl, CallEvents
 from dialer.calls.events import SupervisionEnded, SupervisionStarted
 from dialer.errors import CallControlError, ConfigError
+from dialer.settings import DEFAULT_ASTERISK_NAME
 from dialer.store.calls import append_event, open_supervisions, supervision_started
 
 log = logging.getLogger(__name__)
@@ -299,7 +300,8 @@ class Supervisors:
             await append_event(self.pool, supervision.debtor, SupervisionStarted(
                 call_id=supervision.debtor, at=self.control.clock(),
                 supervisor=supervision.supervisor, mode=supervision.mode.value,
-                by=supervision.by, leg=supervision.leg, asterisk=self.store.asterisk or ""))
+                by=supervision.by, leg=supervision.leg,
+                asterisk=self.store.asterisk or DEFAULT_ASTERISK_NAME))
             log.info("call %s: supervisor %s %s", supervision.call, supervision.supervisor,
                      supervision.mode.value)
             await self._follow(live, events, leg_gone=False)

@@ -92,6 +92,12 @@ async def request_transfer(store: AgentStore, calls: CallControl, call: uuid.UUI
             raise TransferRefused(400, str(error)) from None
     live = await _live_call(store, call)
     found, agent, channel = live.call, live.agent, live.channel
+    server = await store.server_of(agent)
+    if not store.reaches(server):
+        # The call's channel, and the agents it may go to, are that server's.
+        raise TransferRefused(409, f"the call of {call} is on Asterisk server {server!r}: "
+                                   f"the API of that server transfers it (this one's is "
+                                   f"{store.asterisk!r})")
     going = await store.transfer_target(call, agent)
     if going is not None:
         raise TransferRefused(409, f"the call of {call} is being transferred to {going[0]} "

@@ -69,16 +69,17 @@ class _MalformedRequestInOneLine(logging.Filter):
 def features(pool: asyncpg.Pool, agent_events: AgentEvents, calls: CallControl,
              recordings_dir: Path, sessions: AgentSessions | None = None,
              supervisors: Supervisors | None = None, inbound_app: str | None = None,
-             ) -> list[Callable[[web.Application], None]]:
+             asterisk: str | None = None) -> list[Callable[[web.Application], None]]:
     """What puts every feature's routes on the API's application (the one
     list: the server and the tests that hold the routes, the roles' table
     and the OpenAPI document together build the app from it).
     recordings_dir: where Asterisk writes the calls' recordings; sessions:
     the agents' sessions, supervisors: supervisors on calls, inbound_app:
     `recobro inbound`'s Stasis application (None: no Stasis application,
-    as in tests)."""
+    as in tests); asterisk: the API's Asterisk server (its agents are the
+    ones it transfers calls to)."""
     return [agents_http.installer(pool, agent_events, calls, recordings_dir, sessions,
-                                  supervisors, inbound_app),
+                                  supervisors, inbound_app, asterisk),
             messages_http.installer(pool),
             reports_http.installer(pool), outbound_http.installer(pool),
             accounts.installer(pool), portfolio_http.installer(pool)]
@@ -114,7 +115,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         runner = web.AppRunner(build_app(settings.api.token, pool,
                                          features(pool, agent_events, engine,
                                                   settings.api.recordings_dir, sessions,
-                                                  supervisors, settings.ari.inbound_app)),
+                                                  supervisors, settings.ari.inbound_app,
+                                                  settings.asterisk_name)),
                                access_log_class=_AccessLogWithoutQuery)
         await runner.setup()
         try:

@@ -187,7 +187,7 @@ class SupervisionStarted(CallEvent):
     whisper or barge), as a person asked (by: who, from the API); leg: the
     supervisor's channel, which names the supervision's end too; asterisk:
     the Asterisk server the leg is on (empty in starts written before
-    servers had names)."""
+    servers had names: the default server's)."""
 
     supervisor: str
     mode: str

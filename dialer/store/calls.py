@@ -15,6 +15,7 @@ import asyncpg
 
 from dialer.calls.events import CallEvent
 from dialer.calls.state import CallRecord
+from dialer.settings import DEFAULT_ASTERISK_NAME
 
 # Fields of an event that never reach the database: the DTMF digit (it may
 # be part of a card number in a later flow) and what the row already has.
@@ -110,7 +111,7 @@ SELECT s.call_id, s.detail ->> 'leg' AS leg, s.detail ->> 'supervisor' AS superv
        s.detail ->> 'mode' AS mode
 FROM call_events s
 WHERE s.kind = 'supervision_started' AND (s.detail ->> 'leg') IS NOT NULL
-  AND ($1::text IS NULL OR coalesce(s.detail ->> 'asterisk', '') IN ('', $1))
+  AND ($1::text IS NULL OR coalesce(nullif(s.detail ->> 'asterisk', ''), $2) = $1)
   AND NOT EXISTS (SELECT 1 FROM call_events e WHERE e.kind = 'supervision_ended'
                   AND (e.detail ->> 'leg') = (s.detail ->> 'leg'))
 ORDER BY s.id
@@ -139,7 +140,7 @@ async def supervision_started(pool: asyncpg.Pool, leg: str, call_id: str, superv
 async def open_supervisions(pool: asyncpg.Pool,
                             asterisk: str | None = None) -> list[OpenSupervision]:
     """The supervisions whose start is written and whose end is not (those
-    whose leg is on the Asterisk server named asterisk, when given, or
-    whose start names none)."""
+    whose leg is on the Asterisk server named asterisk, when given; a start
+    written before servers had names is the default server's)."""
     return [OpenSupervision(r["call_id"], r["leg"], r["supervisor"], r["mode"])
-            for r in await pool.fetch(_OPEN_SUPERVISIONS, asterisk)]
+            for r in await pool.fetch(_OPEN_SUPERVISIONS, asterisk, DEFAULT_ASTERISK_NAME)]

@@ -26,7 +26,7 @@ import asyncpg
 import pytest
 
 from dialer.agents.supervisors import SNOOP_SUFFIX
-from dialer.settings import read_env_file
+from dialer.settings import DEFAULT_ASTERISK_NAME, read_env_file
 from dialer.store.calls import storage_id
 from lab import sipp
 from tests.audio import (
@@ -53,6 +53,9 @@ from tests.e2e.test_agents import api_url, run, start_api
 from tests.e2e.test_softphone import dominant_hz
 
 pytestmark = pytest.mark.lab
+
+# The lab's Asterisk, which its supervisions' starts name.
+LAB_SERVER = DEFAULT_ASTERISK_NAME
 
 # An answering machine's greeting from 0.3 s to about 13.5 s after the
 # answer, then nothing until the debtor hangs up at 30 s. Both supervisions
@@ -391,11 +394,13 @@ async def test_a_supervisor_listens_then_whispers_and_the_debtor_hears_no_whispe
     assert whisper_leg.startswith(f"supervise-{boss.endpoint}-") and whisper_leg != listen_leg
     assert [(e["kind"], json.loads(e["detail"])) for e in events] == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
-                                 "by": "supervisor (token 1)", "leg": listen_leg}),
+                                 "by": "supervisor (token 1)",
+                                 "asterisk": LAB_SERVER, "leg": listen_leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
                                "reason": "supervisor_hung_up", "by": "", "leg": listen_leg}),
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "whisper",
-                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": whisper_leg}),
+                                 "by": "admin (RECOBRO_API_TOKEN)",
+                                 "asterisk": LAB_SERVER, "leg": whisper_leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "whisper",
                                "reason": "supervisor_hung_up", "by": "", "leg": whisper_leg})]
     for started, ended in (events[0:2], events[2:4]):
@@ -535,7 +540,8 @@ async def test_a_supervision_stopped_from_the_cli_hangs_up_the_supervisor_alone(
 
     assert await supervision_events(fresh_database, call) == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
-                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": leg}),
+                                 "by": "admin (RECOBRO_API_TOKEN)",
+                                 "asterisk": LAB_SERVER, "leg": leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
                                "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)",
                                "leg": leg})]
@@ -604,7 +610,8 @@ async def test_a_supervision_outlives_an_api_restart_and_is_stopped_by_the_new_a
         listened.end, agent_leg.end)
     assert await supervision_events(fresh_database, call) == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
-                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": leg}),
+                                 "by": "admin (RECOBRO_API_TOKEN)",
+                                 "asterisk": LAB_SERVER, "leg": leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
                                "reason": "stopped", "by": "admin (RECOBRO_API_TOKEN)",
                                "leg": leg})]
@@ -638,7 +645,8 @@ async def test_a_supervisor_who_hangs_up_while_no_api_runs_is_ended_by_the_next(
     assert attempt["ended_at"] is None  # the call went on past the restart
     assert await supervision_events(fresh_database, call) == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
-                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": leg}),
+                                 "by": "admin (RECOBRO_API_TOKEN)",
+                                 "asterisk": LAB_SERVER, "leg": leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
                                "reason": "supervisor_hung_up", "by": "", "leg": leg})]
 
@@ -686,9 +694,11 @@ async def test_supervisions_whose_legs_went_while_no_api_ran_are_ended_by_the_ne
     assert leg in left_bridges and leg not in bridges, (left_bridges, bridges)
     assert await supervision_events(fresh_database, call) == [
         ("supervision_started", {"supervisor": boss.endpoint, "mode": "listen",
-                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": leg}),
+                                 "by": "admin (RECOBRO_API_TOKEN)",
+                                 "asterisk": LAB_SERVER, "leg": leg}),
         ("supervision_started", {"supervisor": boss2.endpoint, "mode": "barge",
-                                 "by": "admin (RECOBRO_API_TOKEN)", "leg": barge_leg}),
+                                 "by": "admin (RECOBRO_API_TOKEN)",
+                                 "asterisk": LAB_SERVER, "leg": barge_leg}),
         ("supervision_ended", {"supervisor": boss.endpoint, "mode": "listen",
                                "reason": "gone_while_no_api", "by": "", "leg": leg}),
         ("supervision_ended", {"supervisor": boss2.endpoint, "mode": "barge",

@@ -38,7 +38,8 @@ async def test_one_agent_shown_and_its_skills_set_and_removed_as_the_cli_checks(
     assert shown.status == 200, await shown.text()
     agent = await shown.json()
     assert agent["endpoint"] == A and set(agent) == {"endpoint", "name", "state", "since",
-                                                     "pause_reason", "skills"}
+                                                     "pause_reason", "skills", "asterisk"}
+    assert agent["asterisk"] is None  # any server: the lab has one
     assert agent == next(x for x in await (await client.get("/agents", headers=s)).json()
                          if x["endpoint"] == A)
     missing = await client.get("/agents/agent9999", headers=s)

@@ -24,9 +24,12 @@ from dialer.agents.store import (
     SessionRefused,
     UnknownAgent,
 )
+from dialer.agents.transfers import TransferRefused, request_transfer
 from dialer.calls.events import SupervisionStarted
 from dialer.outbound import dialers, floor
+from dialer.settings import DEFAULT_ASTERISK_NAME
 from dialer.store.calls import append_event, open_supervisions, storage_id
+from tests.store.test_history import import_text
 
 pytestmark = pytest.mark.lab
 
@@ -56,7 +59,7 @@ async def test_a_server_reserves_its_own_agents_and_those_naming_none(pool):
 
 async def test_a_transfer_to_another_servers_agent_is_refused_naming_both(pool):
     await _servers(AgentStore(pool))
-    with pytest.raises(AgentNotFree, match="agent1001's phone is on Asterisk server 'a', "
+    with pytest.raises(AgentNotFree, match="agent agent1001 is on Asterisk server 'a', "
                                            "and the call on 'b'"):
         await AgentStore(pool, "b").reserve_named("agent1001", uuid.uuid4(), NOW,
                                                   CallKind.OUTBOUND)
@@ -84,10 +87,27 @@ async def test_a_server_is_set_and_cleared_and_an_unknown_agent_named(pool):
 async def test_only_its_servers_open_sessions_are_its_to_resume(pool):
     store = AgentStore(pool)
     await _servers(store)
-    await store.open_session("agent1001", "session-a", NOW)
-    await store.open_session("agent1002", "session-b", NOW)
+    await AgentStore(pool, "a").open_session("agent1001", "session-a", NOW)
+    await AgentStore(pool, "b").open_session("agent1002", "session-b", NOW)
+    # agent1003 names no server: its session's line is on a.
+    await AgentStore(pool, "a").open_session("agent1003", "session-a2", NOW)
     assert [s.channel for s in await AgentStore(pool, "b").open_sessions()] == ["session-b"]
-    assert {s.channel for s in await store.open_sessions()} == {"session-a", "session-b"}
+    assert {s.channel for s in await store.open_sessions()} == {"session-a", "session-b",
+                                                                "session-a2"}
+
+
+async def test_an_agent_on_a_session_is_reached_on_its_lines_server_only(pool):
+    """agent1003 names no server, but its line is on a: b's calls cannot
+    join it (b reserves its own agent1002, then nobody)."""
+    await _servers(AgentStore(pool))
+    await AgentStore(pool, "a").open_session("agent1003", "session-a", NOW)
+    later = NOW + timedelta(seconds=10)
+    on_b = AgentStore(pool, "b")
+    assert await on_b.server_of("agent1003") == "a"
+    assert [await on_b.reserve(uuid.uuid4(), later, ANYONE) for _ in range(2)] == \
+        [Reservation("agent1002", None), None]
+    assert await AgentStore(pool, "a").reserve(uuid.uuid4(), later, ANYONE) == \
+        Reservation("agent1001", None)
 
 
 class _NoPhoneCalled:
@@ -127,14 +147,86 @@ async def test_a_dialer_adopts_the_dead_dialers_of_its_own_server_only(fresh_dat
         await mine.close()
 
 
+async def _campaign_with_dialers(pool, tmp_path, servers: dict[str, str]) -> dict[str, uuid.UUID]:
+    """A campaign of one account, a dead dialer on each server (name ->
+    server), and a call of each dialer's in flight, whose lead it dials;
+    the dialers' ids by name."""
+    await import_text(pool, tmp_path, "reference,debtor_name,balance,days_past_due,phone1\n"
+                                      "R1,Ana,100,10,+12125550186\nR2,Eva,100,10,+12125550187\n")
+    campaign = await pool.fetchval(
+        "INSERT INTO campaigns (name, dial_mode, caller_id, window_profile) "
+        "VALUES ('spread', 'progressive', '+15550100000', '00:00-24:00') RETURNING id")
+    ids = {name: uuid.uuid4() for name in servers}
+    for (name, server), reference in zip(servers.items(), ("R1", "R2"), strict=False):
+        await pool.execute("INSERT INTO dialers (id, campaign_id, pid, asterisk) "
+                           "VALUES ($1, $2, 1, $3)", ids[name], campaign, server)
+        await pool.execute(
+            "INSERT INTO attempts (id, campaign_id, account_id, phone_id, number, dialer_id, "
+            "segment, started_at) SELECT $1, $2, a.id, p.id, p.number, $1, 'early', $3 "
+            "FROM accounts a JOIN phones p ON p.account_id = a.id WHERE a.reference = $4",
+            ids[name], campaign, NOW, reference)
+        await pool.execute(
+            "INSERT INTO leads (campaign_id, account_id, segment, state, dialer_id, priority, "
+            "value, time_zone) SELECT $1, id, 'early', 'dialing', $2, 0, 1, 'America/New_York' "
+            "FROM accounts WHERE reference = $3 ON CONFLICT (campaign_id, account_id) "
+            "DO UPDATE SET state = 'dialing', dialer_id = $2", campaign, ids[name], reference)
+    return ids
+
+
+async def test_a_dead_dialers_agent_is_freed_only_from_its_own_server(pool, tmp_path):
+    """A dead dialer's call whose debtor this server's Asterisk no longer
+    has frees its agent; another server's call may be up there."""
+    ids = await _campaign_with_dialers(pool, tmp_path, {"on_b": "b"})
+    await pool.execute("UPDATE agents SET state = 'on_call', attempt_id = $1 "
+                       "WHERE endpoint = 'agent1001'", ids["on_b"])
+    async with pool.acquire() as connection, connection.transaction():
+        assert await AgentStore(pool, "a").free_stranded(connection, NOW, alive=[]) == []
+    async with pool.acquire() as connection, connection.transaction():
+        assert await AgentStore(pool, "b").free_stranded(connection, NOW, alive=[]) == \
+            [("agent1001", None)]
+
+
+async def test_an_api_transfers_no_call_of_another_server(pool, tmp_path):
+    """agent1001 (server a) talks to a debtor; b's API is asked to bring
+    agent1002 in: refused naming the server, nothing reserved, no process
+    asked."""
+    ids = await _campaign_with_dialers(pool, tmp_path, {"on_a": "a"})
+    await _servers(AgentStore(pool))
+    await pool.execute("UPDATE attempts SET agent = 'agent1001', connected_at = $1", NOW)
+    await pool.execute("UPDATE agents SET state = 'on_call', attempt_id = $1 "
+                       "WHERE endpoint = 'agent1001'", ids["on_a"])
+    with pytest.raises(TransferRefused, match="the call of .* is on Asterisk server 'a': the "
+                                              "API of that server transfers it") as refused:
+        await request_transfer(AgentStore(pool, "b"), _NoPhoneCalled(), ids["on_a"],
+                               "agent1002", None, None, NOW)
+    assert refused.value.status == 409
+    assert await pool.fetchval("SELECT count(*) FROM agents WHERE state = 'reserved'") == 0
+
+
+async def test_pacing_counts_its_own_servers_calls(pool, tmp_path):
+    ids = await _campaign_with_dialers(pool, tmp_path, {"on_a": "a", "on_b": "b"})
+    campaign = await pool.fetchval("SELECT id FROM campaigns")
+    async with pool.acquire() as connection:
+        on_a = await floor.calls_in_flight(connection, campaign, NOW, "a")
+        everywhere = await floor.calls_in_flight(connection, campaign, NOW)
+    assert len(on_a) == 1 and len(everywhere) == 2, ids
+
+
 async def test_an_api_ends_only_its_own_servers_supervisions(pool):
     call = str(uuid.uuid4())
     await pool.execute("INSERT INTO calls (id, number, state, originated_at) "
                        "VALUES ($1, '+12125550186', 'answered', $2)", storage_id(call), NOW)
-    for leg, server in (("supervise-x-1", "a"), ("supervise-x-2", "b"), ("supervise-x-3", "")):
+    for leg, server in (("supervise-x-1", "a"), ("supervise-x-2", "b"),
+                        ("supervise-x-3", DEFAULT_ASTERISK_NAME)):
         await append_event(pool, call, SupervisionStarted(
             call_id=call, at=NOW, supervisor="agent1003", mode="listen", by="admin", leg=leg,
             asterisk=server))
-    assert [s.leg for s in await open_supervisions(pool, "b")] == \
-        ["supervise-x-2", "supervise-x-3"]
-    assert len(await open_supervisions(pool)) == 3
+    # Written before servers had names: the default server's.
+    await pool.execute("INSERT INTO call_events (call_id, at, kind, detail) VALUES ($1, $2, "
+                       "'supervision_started', '{\"supervisor\": \"agent1003\", "
+                       "\"mode\": \"listen\", \"leg\": \"supervise-x-4\"}')",
+                       storage_id(call), NOW)
+    assert [s.leg for s in await open_supervisions(pool, "b")] == ["supervise-x-2"]
+    assert [s.leg for s in await open_supervisions(pool, DEFAULT_ASTERISK_NAME)] == \
+        ["supervise-x-3", "supervise-x-4"]
+    assert len(await open_supervisions(pool)) == 4
