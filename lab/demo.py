@@ -17,8 +17,10 @@ by keypad. At the end, a table of what the attempts came to, the abandon
 rate and what the compliance gate refused; the texts the debtors who
 answered and hung up without a word received through the lab's Kannel
 (lab/demo_messages.py); a table of the payments
-(brand and last four only), and a check that Asterisk played every
-prompt (its log names no missing sound)."""
+(brand and last four only); then a campaign over two Asterisk servers
+(lab/demo_servers.py: the lab's second one started, a dialer bound to
+each), with each debtor's server and agent; and a check that Asterisk
+played every prompt (its log names no missing sound)."""
 
 from __future__ import annotations
 
@@ -61,7 +63,7 @@ from dialer.settings import (
 )
 from dialer.store.database import open_pool
 from dialer.store.migrate import apply_migrations
-from lab import demo_messages, key_scripts, prometheus, sipp
+from lab import demo_messages, demo_servers, key_scripts, prometheus, sipp
 from lab.asterisk_log import AsteriskLog, describe
 from lab.config import LabConfig, load_lab_config
 from lab.dashboard_pictures import draw_dashboards
@@ -506,6 +508,8 @@ async def demo_command(accounts: int, seconds: float) -> int:
                     PaymentCalls(pool, assisted_id, {assisted_reference: assisted_script.what})))
             finally:
                 await payers_pool.close()
+            print()
+            print(await demo_servers.two_servers(settings, cfg, pool, work, stamp, window))
             if exporter.port is not None:
                 print()
                 print(await asyncio.to_thread(scraped_figures, cfg, campaign.name))

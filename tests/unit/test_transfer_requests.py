@@ -28,6 +28,12 @@ class Store:
     async def transfer_target(self, call: uuid.UUID, agent: str) -> None:
         return None
 
+    async def server_of(self, agent: str) -> None:
+        return None  # the one server's
+
+    def reaches(self, server: str | None) -> bool:
+        return True
+
 
 class Calls:
     """Asterisk with the Stasis applications listening in apps."""
