@@ -71,6 +71,10 @@ QUEUE_CALLER_VARIABLE = "RECOBRO_CALLER"
 QUEUE_APP_VARIABLE = "RECOBRO_INBOUND_APP"
 # How long a call waits for AMI and ARI to be connected before it fails.
 ORIGINATE_WAIT_S = 30.0
+# How long a call that ended waits for its flow to end before it is settled
+# (a flow ends at once when the channel goes, but for a write or a
+# gateway's answer still on its way).
+FLOW_END_WAIT_S = 10.0
 # Past its ring timeout, how long a call Asterisk said nothing of is waited
 # for before it counts as failed (a safety net: Asterisk reports failures).
 SILENCE_S = 10.0
@@ -110,6 +114,7 @@ class LiveCall:
     # The journal's position of the call's first event: its flow starts once
     # that is written, as flows write rows that refer to the call's.
     first_written: int = 0
+    flow_task: asyncio.Task[None] | None = None  # its flow, once it entered the app
 
 
 @dataclass
@@ -200,10 +205,11 @@ class Engine:
         of this engine (an agent's leg, say)."""
         self._listeners.append(listener)
 
-    def _spawn(self, coroutine, name: str) -> None:
+    def _spawn(self, coroutine, name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # Following calls.
 
@@ -258,7 +264,21 @@ class Engine:
         except (AmiError, AriError) as error:
             log.warning("call %s not originated: %s", call_id, error)
             self.submit(OriginateFailed(call_id=call_id, at=self.clock(), reason=0))
-        return await call.finished
+        return await self._ended(call)
+
+    async def _ended(self, call: LiveCall) -> CallRecord:
+        """The call's record once it ended and its flow, if one runs, ended
+        too (FLOW_END_WAIT_S at most): what the flow made of the call (a
+        debtor verified, a payment, a call put through) is in before the
+        call is settled, which a debtor hanging up mid-flow would otherwise
+        outrun."""
+        record = await call.finished
+        if call.flow_task is not None and not call.flow_task.done():
+            done, _ = await asyncio.wait({call.flow_task}, timeout=FLOW_END_WAIT_S)
+            if not done:
+                log.warning("call %s: its flow still runs %g s after the call ended; "
+                            "settled without it", record.call_id, FLOW_END_WAIT_S)
+        return record
 
     def _unheard_of(self, call_id: str) -> None:
         """A call Asterisk has said nothing of since it was originated ends."""
@@ -280,7 +300,7 @@ class Engine:
         channel is already gone, the next reconcile ends it as lost."""
         call = self._follow(record, flow, language)
         call.sent_in = -1
-        return await call.finished
+        return await self._ended(call)
 
     async def _run_pump(self) -> None:
         while True:
@@ -354,7 +374,7 @@ class Engine:
     def _to_flow(self, call: LiveCall, event: CallEvent) -> None:
         if isinstance(event, CallEnteredApp) and call.events is None:
             call.events = CallEvents(event)
-            self._spawn(self._start_flow(call, event), f"flow-{event.call_id}")
+            call.flow_task = self._spawn(self._start_flow(call, event), f"flow-{event.call_id}")
         elif call.events is not None:
             if call.record.ended:
                 call.events.end()
