@@ -75,8 +75,13 @@ def test_a_pbx_refusing_calls_holds_the_dialer_and_charges_no_lead(lab_config, f
     assert holds and "Traceback" not in dialer.stderr, (dialer.stdout, dialer.stderr)
     attempts = asyncio.run(fetch(url, "SELECT result FROM attempts"))
     assert attempts and {a["result"] for a in attempts} == {"not_placed"}
-    # Backing off: far fewer originates than 12 s of ticks at 12 free lines.
-    assert len(attempts) <= 40, len(attempts)
+    # Backing off: each burst's refusals hold new calls, 1 s, then 2, 4...
+    # (a burst of the 12 lines before the first hold and after each: four
+    # at most in 12 s, where a burst after every refusal's settling, 2 s
+    # apart, would make six).
+    held_s = [int(re.search(r"no new calls for (\d+) s", line).group(1)) for line in holds]
+    assert held_s == [2 ** n for n in range(len(held_s))], holds
+    assert len(attempts) <= 12 * (len(holds) + 1), (len(attempts), holds)
     leads = asyncio.run(fetch(url, "SELECT attempts, state FROM leads"))
     assert {(lead["attempts"], lead["state"]) for lead in leads} == {(0, "ready")}
     assert not asyncio.run(fetch(url, "SELECT 1 FROM compliance_refusals"))
