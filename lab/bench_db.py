@@ -10,7 +10,7 @@ import uuid
 
 import psycopg
 
-from dialer.store.migrate import apply_migrations
+from dialer.store.migrate import apply_migrations, cannot_connect
 from lab.config import LabConfig
 
 # This Recobro's command line, whatever PATH holds.
@@ -26,7 +26,11 @@ class BenchDatabase:
         self.url = base_url.rsplit("/", 1)[0] + f"/{self.name}"
 
     def __enter__(self) -> str:
-        with psycopg.connect(self.admin, autocommit=True) as connection:
+        try:
+            connection = psycopg.connect(self.admin, autocommit=True)
+        except psycopg.OperationalError as error:
+            raise cannot_connect(self.admin, error) from None
+        with connection:
             connection.execute(f"CREATE DATABASE {self.name}")
         apply_migrations(self.url)
         return self.url

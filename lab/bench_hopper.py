@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-import psycopg
 
 from dialer.outbound import claiming
 from dialer.outbound.commands import build_campaign
@@ -25,7 +24,7 @@ from dialer.portfolio.importer import import_file
 from dialer.portfolio.importing import ImportDefaults
 from dialer.portfolio.model import Campaign, DialMode, Segment
 from dialer.portfolio.store import AccountStore
-from dialer.store.migrate import apply_migrations
+from lab.bench_db import BenchDatabase
 
 IMPORT_ROWS = 100_000
 ACCOUNTS = 1_000_000
@@ -65,24 +64,6 @@ def _write_csv(path: Path, rows: int) -> None:
         for i in range(rows):
             handle.write(f"I{i},Debtor {i},{10 + i % 5000}.25,{i % 240},0.{i % 10},"
                          f"{'es' if i % 2 else 'en'},+1{codes[i % 4]}{3000000 + i:07d}\n")
-
-
-def fresh_bench_database(base_url: str) -> str:
-    """A new, migrated database recobro_bench beside base_url's; its URL."""
-    admin = base_url.rsplit("/", 1)[0] + "/postgres"
-    name = "recobro_bench"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {name}")
-    url = base_url.rsplit("/", 1)[0] + f"/{name}"
-    apply_migrations(url)
-    return url
-
-
-def drop_bench_database(base_url: str) -> None:
-    admin = base_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute("DROP DATABASE IF EXISTS recobro_bench WITH (FORCE)")
 
 
 async def _bench_import(pool: asyncpg.Pool, work: Path) -> dict:
@@ -169,14 +150,13 @@ def table(report: dict) -> str:
 
 
 async def _run(database_url: str, work: Path) -> dict:
-    url = fresh_bench_database(database_url)
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
-    try:
-        report = {"import": await _bench_import(pool, work), "claims": await _bench_claims(pool)}
-    finally:
-        await pool.close()
-        drop_bench_database(database_url)
-    return report
+    with BenchDatabase(database_url) as url:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+        try:
+            return {"import": await _bench_import(pool, work),
+                    "claims": await _bench_claims(pool)}
+        finally:
+            await pool.close()
 
 
 def bench_hopper(database_url: str, out_dir: Path) -> int:

@@ -27,7 +27,7 @@ from dialer.messages.model import Channel, Trigger
 from dialer.messages.templates import TemplateKey
 from dialer.settings import load_message_channel_settings, read_env_file
 from lab import kannel
-from lab.bench_hopper import drop_bench_database, fresh_bench_database
+from lab.bench_db import BenchDatabase
 from lab.config import LabConfig
 
 MESSAGES = 100_000
@@ -108,8 +108,7 @@ def _one_run(cfg: LabConfig, database_url: str, count: int, senders: int) -> dic
     messages run --once` at once (sharing it by SKIP LOCKED; the first
     listens for Kannel's reports), timed from the first start to the last
     end."""
-    url = fresh_bench_database(database_url)
-    try:
+    with BenchDatabase(database_url) as url:
         asyncio.run(_fill(url, count))
         before = len(kannel.received(cfg))
         env = {**os.environ, "DATABASE_URL": url}
@@ -138,8 +137,6 @@ def _one_run(cfg: LabConfig, database_url: str, count: int, senders: int) -> dic
                 "seconds": round(seconds, 1),
                 "per_s": round(handed / seconds), "statuses": statuses,
                 "received_by_fakesmsc": len(kannel.received(cfg)) - before}
-    finally:
-        drop_bench_database(database_url)
 
 
 def table(report: dict) -> str:

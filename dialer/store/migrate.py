@@ -39,6 +39,13 @@ def _first_line(error: psycopg.Error) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def cannot_connect(database_url: str, error: psycopg.Error) -> DatabaseError:
+    """The error for a connection to database_url that psycopg could not
+    open: where (never the password) and libpq's first line of why."""
+    return DatabaseError(f"cannot connect to PostgreSQL at {describe(database_url)} "
+                         f"(DATABASE_URL): {_first_line(error)}")
+
+
 def apply_migrations(database_url: str) -> int:
     """Apply pending migrations under yoyo's lock; return how many ran."""
     if not database_url:
@@ -49,8 +56,7 @@ def apply_migrations(database_url: str) -> int:
     try:
         backend = get_backend(f"postgresql+psycopg://{rest}")
     except psycopg.Error as error:
-        raise DatabaseError(f"cannot connect to PostgreSQL at {where} "
-                            f"(DATABASE_URL): {_first_line(error)}") from None
+        raise cannot_connect(database_url, error) from None
     migrations = read_migrations(str(MIGRATIONS))
     try:
         with backend.lock():

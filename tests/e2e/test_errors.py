@@ -50,12 +50,16 @@ def test_ami_unreachable(lab_config):
             "RECOBRO_AMI_PORT", "cannot reach Asterisk AMI")
 
 
-def test_postgres_down(lab_config):
+def test_postgres_down(lab_config, tmp_path):
     url = f"postgresql://recobro:x@127.0.0.1:{lab_config.port_base + 431}/recobro"
     line = failing(run_cli("call", NUMBER, **lab_env(lab_config, DATABASE_URL=url)),
                    "DATABASE_URL", "cannot reach PostgreSQL")
     assert ":x@" not in line
     failing(run_cli("db", "migrate", DATABASE_URL=url), "DATABASE_URL")
+    # A bench's own database is made on that server first: the same line,
+    # not psycopg's traceback.
+    failing(run_cli("bench", "hopper", "--out", str(tmp_path), **lab_env(lab_config, DATABASE_URL=url)),
+            "DATABASE_URL", "cannot connect to PostgreSQL")
 
 
 def test_wrong_database_password(lab_config):
