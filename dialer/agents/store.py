@@ -46,6 +46,9 @@ _AGENT_SERVER = ("coalesce((SELECT s.asterisk FROM agent_sessions s WHERE s.agen
                  "AND s.closed_at IS NULL), a.asterisk)")
 
 
+_SERVER_OF = f"SELECT {_AGENT_SERVER} FROM agents a WHERE a.endpoint = $1"
+
+
 def on_server(n: int) -> str:
     """SQL: agent a is reached on the Asterisk server named by parameter $n
     (or on any); $n NULL: every agent, wherever it is reached."""
@@ -310,8 +313,7 @@ class AgentStore:
     async def server_of(self, endpoint: str) -> str | None:
         """The Asterisk server the agent is reached on (its open session's,
         else its softphone's); None: any."""
-        return await self.pool.fetchval(
-            f"SELECT {_AGENT_SERVER} FROM agents a WHERE a.endpoint = $1", endpoint)
+        return await self.pool.fetchval(_SERVER_OF, endpoint)
 
     def reaches(self, server: str | None) -> bool:
         """Whether this store's process reaches an agent on server (a
@@ -533,8 +535,7 @@ class AgentStore:
         reserved = apply(AgentState.READY, AgentAction.RESERVE).value
         async with self.pool.acquire() as connection, connection.transaction():
             state = await _locked_state(connection, endpoint, now)
-            server = await connection.fetchval(
-                f"SELECT {_AGENT_SERVER} FROM agents a WHERE a.endpoint = $1", endpoint)
+            server = await connection.fetchval(_SERVER_OF, endpoint)
             if not self.reaches(server):
                 raise AgentNotFree(f"agent {endpoint} is on Asterisk server {server!r}, and "
                                    f"the call on {self.asterisk!r}")
