@@ -77,6 +77,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/agents/{endpoint}"): Rule(_EVERYONE, Own.ENDPOINT),
     ("PUT", "/agents/{endpoint}/skills/{skill}"): Rule(_ADMIN),
     ("DELETE", "/agents/{endpoint}/skills/{skill}"): Rule(_ADMIN),
+    ("PUT", "/agents/{endpoint}/asterisk"): Rule(_ADMIN),
     ("POST", "/agents/{endpoint}/{action}"): Rule(_EVERYONE, Own.ENDPOINT),
     ("GET", "/agents/{endpoint}/events"): Rule(_EVERYONE, Own.ENDPOINT, websocket=True),
     ("POST", "/attempts/{attempt}/disposition"): Rule(_EVERYONE, Own.CALL),

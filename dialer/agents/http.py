@@ -64,6 +64,7 @@ from dialer.http import (
     page_response,
     principal_of,
 )
+from dialer.settings import NAME_RULE, is_name
 from dialer.store import recordings
 
 STORE = web.AppKey("store", AgentStore)
@@ -136,6 +137,25 @@ async def remove_skill(request: web.Request) -> web.Response:
     except (UnknownAgent, UnknownSkill) as error:
         return json_error(404, str(error))
     return web.json_response({"endpoint": endpoint, "skills": dict(skills)})
+
+
+async def set_server(request: web.Request) -> web.Response:
+    """An administrator names the Asterisk server an agent's softphone
+    registers to (null: any); the agent now."""
+    endpoint = request.match_info["endpoint"]
+    asterisk = (await json_body(request))["asterisk"]  # a string or null: checked already
+    if asterisk is not None and not is_name(asterisk):
+        return json_error(400, f'the body\'s "asterisk": {asterisk!r}: a server\'s name is '
+                               f"{NAME_RULE}")
+    store = request.app[STORE]
+    try:
+        await store.set_server(endpoint, asterisk)
+    except UnknownAgent as error:
+        return json_error(404, str(error))
+    agent = await store.agent(endpoint, datetime.now(UTC))
+    if agent is None:  # removed meanwhile
+        return json_error(404, f"no agent {endpoint!r}")
+    return web.json_response(_agent_json(agent))
 
 
 async def agent_action(request: web.Request) -> web.Response:
@@ -491,6 +511,7 @@ def installer(pool: asyncpg.Pool, events: AgentEvents, calls: CallControl,
             web.get("/agents/{endpoint}", show_agent),
             web.put("/agents/{endpoint}/skills/{skill}", set_skill),
             web.delete("/agents/{endpoint}/skills/{skill}", remove_skill),
+            web.put("/agents/{endpoint}/asterisk", set_server),
             web.post("/agents/{endpoint}/{action}", agent_action),
             web.get("/agents/{endpoint}/events", agent_events),
             web.post("/attempts/{attempt}/disposition", dispose),

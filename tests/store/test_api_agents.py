@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dialer.agents.commands import parse_skills
+from dialer.agents.store import AgentStore
 from dialer.errors import ConfigError
 from dialer.store.recordings import file_name
 from tests.store.test_api_roles import A, B, _attempt, api, bearer  # noqa: F401 (api: a fixture)
@@ -92,6 +93,39 @@ async def test_one_agent_shown_and_its_skills_set_and_removed_as_the_cli_checks(
         ("admin", "admin", None, "PUT", 200),
         *[("admin", "admin", None, "PUT", 400)] * 5,
         ("admin", "admin", None, "DELETE", 200), ("admin", "admin", None, "DELETE", 404)]
+
+
+async def test_an_administrator_names_an_agents_asterisk_server_as_the_cli_does(
+        api) -> None:  # noqa: F811
+    client, pool, tokens, _calls = api
+    admin, s = bearer(tokens["admin"]), bearer(tokens["supervisor"])
+    path = f"/agents/{A}/asterisk"
+    assert (await client.put(path, headers=s, json={"asterisk": "asterisk-b"})).status == 403
+    try:
+        moved = await client.put(path, headers=admin, json={"asterisk": "asterisk-b"})
+        assert moved.status == 200, await moved.text()
+        agent = await moved.json()
+        assert agent["endpoint"] == A and agent["asterisk"] == "asterisk-b"
+        # What routing reads: only asterisk-b's dialers reach the agent now.
+        assert await AgentStore(pool).server_of(A) == "asterisk-b"
+        assert not AgentStore(pool, "asterisk").reaches("asterisk-b")
+        for body, error in (({"asterisk": "asterisk b"}, ('the body\'s "asterisk": '
+                             "'asterisk b': a server's name is letters, digits")),
+                            ({"asterisk": 7}, 'the body\'s "asterisk"'),
+                            ({}, '"asterisk"'),
+                            ({"asterisk": "b", "colour": "red"}, '"colour" is not a field')):
+            refused = await client.put(path, headers=admin, json=body)
+            assert refused.status == 400 and error in (await refused.json())["error"], (
+                body, await refused.text())
+        assert await AgentStore(pool).server_of(A) == "asterisk-b"  # nothing lost
+        unknown = await client.put("/agents/agent9999/asterisk", headers=admin,
+                                   json={"asterisk": "asterisk-b"})
+        assert (unknown.status, await unknown.json()) == (404, {"error": "no agent 'agent9999'"})
+    finally:
+        back = await client.put(path, headers=admin, json={"asterisk": None})
+    assert back.status == 200 and (await back.json())["asterisk"] is None
+    assert await pool.fetchval("SELECT asterisk FROM agents WHERE endpoint = $1", A) is None
+    assert [row[-1] for row in await _audit(pool, path)] == [403, 200, 400, 400, 400, 400, 200]
 
 
 async def test_dispositions_in_pages_filtered_by_campaign_code_agent_and_days(
