@@ -2,7 +2,10 @@
 one exporter (the API's), never summed by hand from many: each campaign's
 abandon rate over the regulators' rolling windows beside its target,
 whether it runs, its leads and dial level; the agents by state, their
-occupancy and their wait between calls."""
+occupancy and their wait between calls. With several APIs (one per
+Asterisk server) one exports them, the holder of an advisory lock: a
+dashboard's sum counts each figure once, and when that API stops another
+takes the lock at its next scrape."""
 
 from __future__ import annotations
 
@@ -45,6 +48,9 @@ FLOOR_WINDOWS = (timedelta(minutes=15), timedelta(hours=1))
 LOGGED_IN = frozenset(AgentState) - {AgentState.LOGGED_OUT, AgentState.PAUSED}
 
 
+# Held, on a connection of its own, by the one API that exports the floor.
+_EXPORTER_LOCK = "hashtext('recobro.floor-exporter')"
+
 # Each campaign's calls dialed and not yet answered (nor ended).
 _RINGING = ("SELECT campaign_id, count(*) FROM attempts "
             "WHERE ended_at IS NULL AND answered_at IS NULL GROUP BY campaign_id")
@@ -57,19 +63,63 @@ class FloorFigures:
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.pool = pool
         self.clock = clock
+        self._held: asyncpg.Connection | None = None  # holds _EXPORTER_LOCK
+
+    @property
+    def exporting(self) -> bool:
+        """Whether this process is the floor's exporter (it holds the lock)."""
+        return self._held is not None
 
     async def refresh(self) -> None:
         """Every campaign's windows, target and leads, and the agents by
-        state, as of now (a campaign gone from the database leaves no series).
-        With PostgreSQL out of reach the floor's series are left out, not
-        shown stale: the rest of the process's metrics are still served."""
+        state, as of now (a campaign gone from the database leaves no series),
+        if this process is the floor's exporter; else none (another API
+        exports them). With PostgreSQL out of reach the floor's series are
+        left out, not shown stale: the rest of the process's metrics are
+        still served."""
         try:
-            await self._read()
+            if await self._take_or_keep_lock():
+                await self._read()
+                return
         except CONNECTION_LOST as error:
-            for gauge in FLOOR:
-                gauge.clear()
+            await self._let_go()
             log.warning("metrics: the floor's figures left out, PostgreSQL unreachable (%s)",
                         str(error) or type(error).__name__)
+        for gauge in FLOOR:
+            gauge.clear()
+
+    async def close(self) -> None:
+        """Give the lock (and its connection) back: another API exports."""
+        await self._let_go()
+
+    async def _take_or_keep_lock(self) -> bool:
+        """Whether this process holds the exporter's lock, taking it when
+        free; a lock whose connection broke is held no more."""
+        if self._held is not None:
+            await self._held.fetchval("SELECT 1")  # its connection is still up
+            return True
+        held = await self.pool.acquire()
+        try:
+            taken = await held.fetchval(f"SELECT pg_try_advisory_lock({_EXPORTER_LOCK})")
+        except BaseException:
+            await self.pool.release(held)
+            raise
+        if not taken:
+            await self.pool.release(held)
+            return False
+        self._held = held
+        return True
+
+    async def _let_go(self) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            return
+        try:
+            await held.execute(f"SELECT pg_advisory_unlock({_EXPORTER_LOCK})")
+            await self.pool.release(held)
+        except CONNECTION_LOST:
+            held.terminate()  # the session, and its lock, are gone already
+            await self.pool.release(held)
 
     async def _read(self) -> None:
         now = self.clock()

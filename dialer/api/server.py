@@ -99,7 +99,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     runner: web.AppRunner | None = None
     engine: Engine | None = None
     # The one exporter of the figures that span processes (dialer.api.floor_metrics).
-    exporter = MetricsExporter(metrics, "api", FloorFigures(pool).refresh)
+    floor = FloorFigures(pool)
+    exporter = MetricsExporter(metrics, "api", floor.refresh)
     try:
         # Its own Stasis application (the dialers' are theirs alone), where
         # the agents' feature codes arrive.
@@ -132,6 +133,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         await exporter.close()
+        await floor.close()
         if runner is not None:
             await runner.cleanup()
         await agent_events.stop()

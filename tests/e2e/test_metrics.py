@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -227,3 +228,50 @@ async def _fetch(url: str, query: str) -> list:
         return await connection.fetch(query)
     finally:
         await connection.close()
+
+
+def _exports_the_floor(cfg, api: asyncio.subprocess.Process) -> bool:
+    """Whether the API's /metrics holds the floor's agents (it is the
+    floor's exporter)."""
+    with urllib.request.urlopen(f"http://{instance_of(cfg, 'api', api.pid)}/metrics",
+                                timeout=10) as answer:
+        return "recobro_agents{" in answer.read().decode()
+
+
+async def test_two_apis_on_one_database_export_the_floor_once(lab_config, fresh_database):
+    """One API per Asterisk server, both on one PostgreSQL: the floor's
+    figures come from one of them, so a dashboard's sum counts them once;
+    when that one stops, the other exports them at its next scrape."""
+    env = cli_env(RECOBRO_ENV_FILE=str(lab_config.env_file), DATABASE_URL=fresh_database)
+    apis = []
+    for index in range(2):  # ports the OS has free (its /metrics: the OS chooses)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        api = await asyncio.create_subprocess_exec(
+            "recobro", "api", stdin=asyncio.subprocess.DEVNULL,
+            env={**env, "RECOBRO_API_PORT": str(port),
+                 "RECOBRO_ARI_APP": f"recobro-floor-{index}",
+                 "RECOBRO_ASTERISK_NAME": f"floor-{index}"},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        apis.append(api)
+    try:
+        for api in apis:
+            line = await asyncio.wait_for(api.stdout.readline(), 30)
+            assert b"recobro api on" in line, (line, await api.stderr.read())
+        exporting = [await asyncio.to_thread(_exports_the_floor, lab_config, api)
+                     for api in apis]
+        assert sorted(exporting) == [False, True], exporting
+        # Scraped again: still the same one.
+        assert [await asyncio.to_thread(_exports_the_floor, lab_config, api)
+                for api in apis] == exporting
+        first = apis[exporting.index(True)]
+        other = apis[exporting.index(False)]
+        first.terminate()
+        await asyncio.wait_for(first.wait(), 30)
+        assert await asyncio.to_thread(_exports_the_floor, lab_config, other)
+    finally:
+        for api in apis:
+            if api.returncode is None:
+                api.terminate()
+                await api.wait()

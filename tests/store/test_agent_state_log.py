@@ -17,7 +17,7 @@ from dialer.agents.state import AgentAction
 from dialer.agents.state import AgentState as S
 from dialer.agents.store import AgentStore
 from dialer.api.floor_metrics import FloorFigures
-from dialer.metrics.definitions import AGENT_WAIT, DIAL_LEVEL, OCCUPANCY
+from dialer.metrics.definitions import AGENT_WAIT, AGENTS, DIAL_LEVEL, OCCUPANCY
 from tests.store.test_history import import_text
 
 pytestmark = pytest.mark.lab
@@ -89,10 +89,44 @@ async def test_the_api_exports_occupancy_wait_and_dial_level_from_the_log(pool, 
         "segment, started_at) SELECT gen_random_uuid(), c.id, a.id, p.id, p.number, d.id, "
         "'early', now() FROM campaigns c, dialers d, accounts a JOIN phones p "
         "ON p.account_id = a.id")
-    await FloorFigures(pool, clock=lambda: at(300)).refresh()
+    floor = FloorFigures(pool, clock=lambda: at(300))
+    try:
+        await floor.refresh()
+    finally:
+        await floor.close()
     # The last 15 minutes hold the whole shift: worked 1 + 60 + 10, and 140
     # reserved (160 to 300); ready 30 + 59 (the wrap-up's timer ran out at
     # 101); one call taken.
     assert OCCUPANCY.labels("15m")._value.get() == pytest.approx(211 / 300)
     assert AGENT_WAIT.labels("15m")._value.get() == pytest.approx(89)
     assert DIAL_LEVEL.labels("floor")._value.get() == 2.0
+
+
+async def test_one_exporter_of_the_floor_per_database(pool):
+    """Two APIs' floor figures on one database: the first to take the lock
+    exports, the other exports none until the first lets go (or its
+    connection breaks)."""
+    first, second = FloorFigures(pool), FloorFigures(pool)
+    try:
+        await first.refresh()
+        assert first.exporting and AGENTS.labels("ready") in AGENTS._metrics.values()
+        await second.refresh()
+        assert not second.exporting
+        assert not AGENTS._metrics  # this process's registry: the other exports them
+        await first.refresh()
+        assert first.exporting  # kept, scrape after scrape
+        await first.close()
+        await second.refresh()
+        assert second.exporting and AGENTS._metrics
+        # The exporter's connection broken (PostgreSQL restarted, say): the
+        # next scrape finds its lock gone and takes it again.
+        await pool.execute("SELECT pg_terminate_backend(pid) FROM pg_locks "
+                           "WHERE locktype = 'advisory' AND objid = "
+                           "hashtext('recobro.floor-exporter')::oid")
+        await second.refresh()  # no error: left out this time
+        assert not second.exporting and not AGENTS._metrics
+        await first.refresh()
+        assert first.exporting and AGENTS._metrics
+    finally:
+        await first.close()
+        await second.close()

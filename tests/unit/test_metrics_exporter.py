@@ -85,6 +85,9 @@ class _Unreachable:
     async def fetch(self, *args):
         raise ConnectionRefusedError(111, "Connection refused")
 
+    async def acquire(self):
+        raise ConnectionRefusedError(111, "Connection refused")
+
 
 async def test_the_floor_is_left_out_not_shown_stale_when_postgresql_is_gone():
     AGENTS.labels("ready").set(3)
