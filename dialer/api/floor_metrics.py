@@ -9,6 +9,7 @@ takes the lock at its next scrape."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -64,6 +65,10 @@ class FloorFigures:
         self.pool = pool
         self.clock = clock
         self._held: asyncpg.Connection | None = None  # holds _EXPORTER_LOCK
+        # Scrapes at once (two Prometheus servers) refresh one at a time:
+        # neither clears the gauges while the other sets them, nor takes the
+        # lock on a second connection of this process's.
+        self._refreshing = asyncio.Lock()
 
     @property
     def exporting(self) -> bool:
@@ -77,6 +82,10 @@ class FloorFigures:
         exports them). With PostgreSQL out of reach the floor's series are
         left out, not shown stale: the rest of the process's metrics are
         still served."""
+        async with self._refreshing:
+            await self._refresh()
+
+    async def _refresh(self) -> None:
         try:
             if await self._take_or_keep_lock():
                 await self._read()
@@ -90,7 +99,8 @@ class FloorFigures:
 
     async def close(self) -> None:
         """Give the lock (and its connection) back: another API exports."""
-        await self._let_go()
+        async with self._refreshing:
+            await self._let_go()
 
     async def _take_or_keep_lock(self) -> bool:
         """Whether this process holds the exporter's lock, taking it when
