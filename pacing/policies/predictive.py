@@ -68,6 +68,9 @@ DAY_S = 86400.0
 SHORT_WINDOW_MIN_LIVE = 20  # live answers in it before its cap may brake
 EARLY_ANSWERS = 40.0  # live answers over which the loop's first steps are larger
 PACE_MIN_S = 60.0  # the shortest span the pace of live answers is measured over
+# The regulator's window keeps its outcomes a minute to an entry: a 30-day
+# window of a busy floor, one entry an outcome, held millions for good.
+WINDOW_BUCKET_S = 60.0
 
 
 class Predictive:
@@ -99,7 +102,9 @@ class Predictive:
         self.log_lambda = math.log(initial_lambda)
         self.gain = gain
         self.max_calls_per_agent = max_calls_per_agent
-        self._window: deque[tuple[float, float, float]] = deque()  # (at, live, abandoned)
+        # The window's outcomes by minute, [minute, last at, live, abandoned]:
+        # each minute's leave it once its last one has (up to a minute late).
+        self._window: deque[list[float]] = deque()
         self._window_live = 0.0
         self._window_abandoned = 0.0
         # The window's live answers and abandons by hour of the campaign's
@@ -117,11 +122,19 @@ class Predictive:
     # -- learning -------------------------------------------------------
     def _count(self, at: float, live: float, abandoned: float) -> None:
         window = WINDOW_S[self.regulator]
-        self._window.append((at, live, abandoned))
+        minute = math.floor(at / WINDOW_BUCKET_S)
+        if self._window and self._window[-1][0] >= minute:
+            # This minute's, or one heard late (another dialer's): the last entry's.
+            last = self._window[-1]
+            last[1] = max(last[1], at)
+            last[2] += live
+            last[3] += abandoned
+        else:
+            self._window.append([minute, at, live, abandoned])
         self._window_live += live
         self._window_abandoned += abandoned
-        while self._window and self._window[0][0] < at - window:
-            _, old_live, old_abandoned = self._window.popleft()
+        while self._window and self._window[0][1] < at - window:
+            _, _, old_live, old_abandoned = self._window.popleft()
             self._window_live -= old_live
             self._window_abandoned -= old_abandoned
         hour = math.floor(at / HOUR_S)

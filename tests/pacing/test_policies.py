@@ -15,7 +15,7 @@ from pacing.model import (
     TalkEnded,
 )
 from pacing.policies.pi import PiAbandon
-from pacing.policies.predictive import Predictive
+from pacing.policies.predictive import Predictive, Regulator
 from pacing.policies.simple import FixedRatio, Preview, Progressive
 from pacing.policies.vicidial import DropMode, VicidialAdaptive
 
@@ -201,6 +201,24 @@ def test_a_day_of_dialing_that_ends_past_the_clocks_midnight_is_planned_to_its_e
     an_hour_left = Predictive(day_end_s=21 * 3600, abandon_budget=True)
     _hear_hours(an_hour_left, 12, 8, 100)
     assert late.budget_rate(20 * 3600.0) != pytest.approx(an_hour_left.budget_rate(20 * 3600.0))
+
+
+def test_the_regulators_window_is_kept_a_minute_at_a_time():
+    """A day and two hours of a busy floor's outcomes (one a second, one in
+    ten abandoned) under Ofcom's 24 h window: the window's sums are those
+    of the outcomes of the last 24 h, give or take the minute an outcome
+    may stay over, and it keeps an entry a minute, not one an outcome."""
+    policy = Predictive(regulator=Regulator.OFCOM)
+    start, seconds = T0, 26 * 3600
+    for i in range(seconds):
+        at = start + i
+        policy.observe(CallAbandoned(at=at, answered_at=at - 2) if i % 10 == 0
+                       else CallConnected(at=at, answered_at=at - 1))
+    now = start + seconds - 1
+    exact = sum(1 for i in range(seconds) if start + i >= now - 86400)
+    assert exact <= policy.window_live <= exact + 60
+    assert policy.window_abandoned == pytest.approx(policy.window_live / 10, abs=7)
+    assert len(policy._window) <= 24 * 60 + 2
 
 
 def test_predictive_decision_for_200_agents():
