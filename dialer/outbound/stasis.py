@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
 
@@ -137,7 +138,7 @@ class AnsweredCalls:
             await write_answer()
             await self._answering_machine(call_id, events)
             return
-        answer_written: asyncio.Task[None] | None = None
+        answer = _AnswerWrite(call_id, None)
         if self.self_service is not None:
             await write_answer()
             served = await self.self_service.serve(call_id, events, self._debtors.get(call_id))
@@ -147,23 +148,22 @@ class AnsweredCalls:
             answered_at, verdict_at = self.control.clock(), None  # the search starts now
         else:
             # Writing the answer does not hold up the search for an agent
-            # (the 2-second rule): the two go side by side on two of the
-            # pool's connections; the answer is in before the agent's
+            # (the 2-second rule): it starts once the first look for a free
+            # agent is over, beside the agent's connection (Asterisk's work,
+            # not PostgreSQL's); the answer is in before the agent's
             # connection or the safe-harbour message is written.
-            answer_written = asyncio.create_task(write_answer(), name=f"answer-{call_id}")
-            answer_written.add_done_callback(partial(_log_unwritten, call_id))
+            answer = _AnswerWrite(call_id, write_answer)
         try:
-            await self._to_an_agent(call_id, events, answered_at, verdict_at, answer_written)
+            await self._to_an_agent(call_id, events, answered_at, verdict_at, answer)
         finally:
-            await _answer_in(answer_written)
+            await answer.written()
 
     async def _to_an_agent(self, call_id: str, events: CallEvents, answered_at: datetime,
                            verdict_at: datetime | None,
-                           answer_written: asyncio.Task[None] | None) -> None:
+                           answer: _AnswerWrite) -> None:
         """An answered debtor to a free agent within the 2-second rule (or,
         none free in time, to self-service's own end or the safe-harbour
-        message); answer_written: the answer's write, still going (None:
-        written)."""
+        message); answer: the answer's write, not started or still going."""
         loop = asyncio.get_running_loop()
         attempt_id = uuid.UUID(call_id)
         # The 2-second rule counts from the answer, or from AMD's verdict
@@ -174,6 +174,7 @@ class AnsweredCalls:
             mark = self.connector.freed.mark()
             reserved = await self.connector.agents.reserve(attempt_id, self.control.clock(),
                                                            self._needs_of(call_id))
+            answer.start()
             if reserved is None:
                 await self.connector.freed.wait(mark, [events.ended], AGENT_POLL_S,
                                                 deadline - loop.time())
@@ -192,7 +193,7 @@ class AnsweredCalls:
                 ANSWER_TO_AGENT.labels(self.campaign).observe(
                     max(0.0, (connected_at - (verdict_at or answered_at)).total_seconds()))
                 debtor = self._debtors.get(call_id)
-                await _answer_in(answer_written)
+                await answer.written()
                 cold = await self.connector.converse(
                     call_id, agent, events,
                     partial(attempts.mark_connected, self.pool, attempt_id, agent,
@@ -210,7 +211,7 @@ class AnsweredCalls:
         if self.self_service is not None:
             await self.self_service.no_agent(call_id, events)
             return
-        await _answer_in(answer_written)
+        await answer.written()
         if not events.ended.done():
             self.mark_abandoned(call_id)
             # No agent in time: the safe-harbour message, 9 to opt out.
@@ -263,14 +264,29 @@ class AnsweredCalls:
             self.control.language_of(call_id))
 
 
-async def _answer_in(answer_written: asyncio.Task[None] | None) -> None:
-    """Wait for the answer's write that went beside the agent search (None:
-    written before it). Its failure is not raised here (_log_unwritten says
-    it): the debtor may be with an agent already, and the call goes on as
-    one whose later writes fail does; one left without an agent still hears
-    the safe-harbour message."""
-    if answer_written is not None:
-        await asyncio.wait([answer_written])
+class _AnswerWrite:
+    """The answer's write of a call searching for an agent, started once
+    the first look for a free agent is over (None: written already). Its
+    failure is not raised (_log_unwritten says it): the debtor may be with
+    an agent already, and the call goes on as one whose later writes fail
+    does; one left without an agent still hears the safe-harbour message."""
+
+    def __init__(self, call_id: str, write: Callable[[], Awaitable[None]] | None) -> None:
+        self.call_id = call_id
+        self._write = write
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the write (once)."""
+        if self._write is not None and self._task is None:
+            self._task = asyncio.create_task(self._write(), name=f"answer-{self.call_id}")
+            self._task.add_done_callback(partial(_log_unwritten, self.call_id))
+
+    async def written(self) -> None:
+        """Once the write is over (started now if it was not)."""
+        self.start()
+        if self._task is not None:
+            await asyncio.wait([self._task])
 
 
 def _log_unwritten(call_id: str, answer_written: asyncio.Task[None]) -> None:
