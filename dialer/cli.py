@@ -129,8 +129,9 @@ def _bench(args: argparse.Namespace) -> int:
     if args.what == "bridge":
         from dialer.settings import load_settings
         from lab.bench_bridge import bench_bridge
+        from lab.config import load_lab_config
 
-        return bench_bridge(load_settings(), args.out, args.runs)
+        return bench_bridge(load_settings(), load_lab_config(), args.out, args.runs)
     if args.what == "hopper":
         from dialer.settings import load_settings
         from lab.bench_hopper import bench_hopper

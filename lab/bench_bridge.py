@@ -39,6 +39,8 @@ from dialer.portfolio.importing import ImportDefaults
 from dialer.portfolio.store import AccountStore
 from dialer.settings import Settings
 from dialer.store.database import open_pool
+from lab import sipp
+from lab.config import LabConfig
 
 CALLS = 200
 DEBTOR_STAYS = "01"  # seconds each debtor talks (lab number plan: B=1, PP=01)
@@ -142,8 +144,10 @@ async def _run(settings: Settings, out_dir: Path, mode: str) -> dict:
                                           "AND result IS NOT NULL", campaign_id) < CALLS:
                     await dialer.run(seconds=5.0)
                     if not await pool.fetchval("SELECT count(*) FROM agents WHERE state NOT IN "
-                                               "('logged_out', 'paused')"):
-                        paused = await pool.fetch("SELECT endpoint, pause_reason FROM agents")
+                                               "('logged_out', 'paused') AND endpoint = ANY ($1)",
+                                               logged_in):
+                        paused = await pool.fetch("SELECT endpoint, pause_reason FROM agents "
+                                                  "WHERE endpoint = ANY ($1)", logged_in)
                         raise ConfigError(f"{MODE_NAMES[mode]}: no agent can take a call: "
                                           + ", ".join(f"{r['endpoint']} {r['pause_reason']}"
                                                       for r in paused))
@@ -249,13 +253,17 @@ def plot(report: dict, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
-def bench_bridge(settings: Settings, out_dir: Path, runs: int = 1) -> int:
+def bench_bridge(settings: Settings, cfg: LabConfig, out_dir: Path, runs: int = 1) -> int:
     """Run the bridge benchmark runs times in each mode, write bridge.json,
     bridge.md and bridge.png."""
     out_dir.mkdir(parents=True, exist_ok=True)
     measured = []
     for _ in range(runs):
         for mode in MODES:
+            # The lab's phones register once, for an hour: a lab up longer
+            # would have Asterisk refuse to call them in mid-run.
+            for agent in cfg.agents:
+                sipp.register_agent(cfg, agent)
             run = asyncio.run(_run(settings, out_dir, mode))
             if run["answer_to_bridge_ms"] is None:
                 raise ConfigError(f"{MODE_NAMES[mode]}: no call was bridged: {run['results']}; "
