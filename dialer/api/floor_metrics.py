@@ -10,6 +10,7 @@ takes the lock at its next scrape."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -126,9 +127,10 @@ class FloorFigures:
             return
         try:
             await held.execute(f"SELECT pg_advisory_unlock({_EXPORTER_LOCK})")
-            await self.pool.release(held)
         except CONNECTION_LOST:
-            held.terminate()  # the session, and its lock, are gone already
+            pass  # the session, and its lock, are gone already
+        # A connection that broke may be back with the pool already.
+        with contextlib.suppress(asyncpg.InterfaceError):
             await self.pool.release(held)
 
     async def _read(self) -> None:
