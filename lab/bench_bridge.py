@@ -118,9 +118,9 @@ async def _run(settings: Settings, out_dir: Path, mode: str) -> dict:
         await agents.log_in_everyone(datetime.now(UTC))
         # This server's agents (a lab once started with a second Asterisk
         # keeps that one's agents enrolled, with their server named).
+        ours = AgentStore(pool, settings.asterisk_name)
         logged_in = [a.endpoint for a in await agents.list(datetime.now(UTC))
-                     if a.state is not AgentState.LOGGED_OUT
-                     and a.asterisk in (None, settings.asterisk_name)]
+                     if a.state is not AgentState.LOGGED_OUT and ours.reaches(a.asterisk)]
         campaign = build_campaign(
             f"bridge-{mode}-{stamp}", "progressive", ratio=1.0, abandon_target=0.03,
             caller_id=settings.caller_id, window="00:00-24:00", ring_timeout_s=10, wrap_up_s=0,
