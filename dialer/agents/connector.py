@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from dialer.agents.free_seen import FreeAgentsSeen
 from dialer.agents.freed import FreedAgents
 from dialer.agents.state import MISSED_CALL, SESSION_HUNG_UP, UNREACHABLE
 from dialer.agents.store import AgentStore, Reservation
@@ -128,6 +129,10 @@ class AgentConnector:
         # Calls waiting for an agent wake when one comes free (the process
         # that runs the connector starts and stops its LISTEN).
         self.freed = FreedAgents(pool, control.clock)
+        # The free agents as last read, good until one comes free (the
+        # process that answers calls starts its reading ahead).
+        self.free_seen = FreeAgentsSeen(self.freed,
+                                        lambda: self.agents.free_now(control.clock()))
         self.wrap_up_s = wrap_up_s
         self.caller_id = caller_id
         self.agent_caller_id = agent_caller_id

@@ -47,6 +47,7 @@ class FreedAgents:
         self._generation = 0  # one more each time an agent may have come free
         self._freed: asyncio.Future[None] | None = None
         self._timers: set[asyncio.TimerHandle] = set()
+        self._hooks: list[Callable[[], None]] = []  # told each time one may have
         self._listening = Listening(AGENT_FREE_CHANNEL, self._heard,
                                     name="agents freed LISTEN on PostgreSQL",
                                     application_name=APPLICATION_NAME, link="agents_freed",
@@ -70,6 +71,10 @@ class FreedAgents:
             timer.cancel()
         self._timers.clear()
 
+    def on_free(self, hook: Callable[[], None]) -> None:
+        """Call hook (not a coroutine) each time an agent may have come free."""
+        self._hooks.append(hook)
+
     def mark(self) -> int:
         """Taken before looking for an agent: wait(mark) then returns at
         once if one came free while looking."""
@@ -92,6 +97,8 @@ class FreedAgents:
         if self._freed is not None:
             self._freed.set_result(None)
             self._freed = None
+        for hook in self._hooks:
+            hook()
 
     def _heard(self, payload: str) -> None:
         if not payload:

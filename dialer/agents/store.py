@@ -7,6 +7,7 @@ dispositions agents give their calls."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 import logging
@@ -19,6 +20,7 @@ import asyncpg
 
 from dialer.agents import routing
 from dialer.agents.disposition import DispositionEffect, NewStatus, consequences
+from dialer.agents.free_seen import FreeAgentsSeen
 from dialer.agents.occupancy import StateChange
 from dialer.agents.state import AgentAction, AgentState, apply, settled
 from dialer.errors import ConfigError
@@ -60,13 +62,15 @@ SELECT a.endpoint, CASE WHEN a.state = 'wrap_up' THEN coalesce(a.wrap_up_until, 
            ELSE a.state_since END AS idle_since, {_SKILLS}
 FROM agents a WHERE {_FREE} AND {on_server(2)}
 """
-# Taken only if still free: another dialer may have reserved it meanwhile;
-# and not waited for while another holds its row (two calls answered at
-# once choose the same agent: the second goes on to the next at once).
+# Taken only if still free and on the call's server ($6): another dialer
+# may have reserved it meanwhile, or the agents were read a moment ago
+# (dialer.agents.free_seen); and not waited for while another holds its
+# row (two calls answered at once choose the same agent: the second goes
+# on to the next at once).
 _TAKE = f"""
 UPDATE agents SET state = $3, state_since = $1, attempt_id = $4, wrap_up_until = NULL
-WHERE endpoint = (SELECT endpoint FROM agents WHERE endpoint = $2 AND {_FREE}
-                  FOR UPDATE SKIP LOCKED)
+WHERE endpoint = (SELECT a.endpoint FROM agents a WHERE a.endpoint = $2 AND {_FREE}
+                  AND {on_server(6)} FOR UPDATE SKIP LOCKED)
 RETURNING endpoint, attempt_id
 """
 # The account's latest attempts but the call's own ($4, as in _TAKE), each
@@ -496,7 +500,8 @@ class AgentStore:
             return await _skills_of(connection, endpoint)
 
     async def reserve(self, attempt_id: uuid.UUID, now: datetime, needs: routing.CallNeeds,
-                      kind: CallKind = CallKind.OUTBOUND) -> Reservation | None:
+                      kind: CallKind = CallKind.OUTBOUND,
+                      seen: FreeAgentsSeen | None = None) -> Reservation | None:
         """Reserve the free agent skill routing picks for an answered call
         (attempt_id: the attempt's, or the inbound call's for kind INBOUND),
         and send that agent's desktop the screen pop (on commit, so before
@@ -504,19 +509,46 @@ class AgentStore:
         the chosen one taken, with its pop, in one statement only if still
         free, so that dialers answering calls at the same moment wait
         neither for each other nor for each other's pop (one held by
-        another is passed over). The agent, with its session line."""
+        another is passed over). seen: the free agents as last read, taken
+        from while good (dialer.agents.free_seen), and read again when
+        those are all gone. The agent, with its session line."""
         reserved = apply(AgentState.READY, AgentAction.RESERVE).value
         async with self.pool.acquire() as connection:
-            candidates = await free_agents(connection, now, self.asterisk)
+            candidates = seen.agents() if seen is not None else None
+            read_now = candidates is None
+            if candidates is None:
+                candidates = await self._read_free(connection, now, seen)
             while True:
                 chosen = routing.choose(candidates, needs)
+                if chosen is None and not read_now:
+                    # Those seen are taken: read what is free now.
+                    candidates, read_now = await self._read_free(connection, now, seen), True
+                    continue
                 if chosen is None:
                     return None
                 taken = await connection.fetchrow(_TAKE_AND_POP[kind], now, chosen.endpoint,
-                                                  reserved, attempt_id, LAST_INTERACTIONS)
+                                                  reserved, attempt_id, LAST_INTERACTIONS,
+                                                  self.asterisk)
+                if seen is not None:
+                    seen.taken(chosen.endpoint)
                 if taken is not None:
                     return Reservation(chosen.endpoint, taken["line"])
                 candidates.remove(chosen)
+
+    async def _read_free(self, connection: asyncpg.Connection, now: datetime,
+                         seen: FreeAgentsSeen | None) -> list[routing.Candidate]:
+        """The free agents read now, remembered in seen."""
+        if seen is None:
+            return await free_agents(connection, now, self.asterisk)
+        mark, began = seen.mark(), asyncio.get_running_loop().time()
+        candidates = await free_agents(connection, now, self.asterisk)
+        seen.remember(mark, candidates, began)
+        return list(candidates)
+
+    async def free_now(self, now: datetime) -> list[routing.Candidate]:
+        """The agents free to take a call at now (this server's)."""
+        async with self.pool.acquire() as connection:
+            return await free_agents(connection, now, self.asterisk)
 
     async def transfer_target(self, call: uuid.UUID,
                               agent: str) -> tuple[str, AgentState] | None:
@@ -541,7 +573,7 @@ class AgentStore:
                                    f"the call on {self.asterisk!r}")
             if state is not AgentState.READY or await connection.fetchval(
                     _TAKE_AND_POP[kind], now, endpoint, reserved, call,
-                    LAST_INTERACTIONS) is None:
+                    LAST_INTERACTIONS, self.asterisk) is None:
                 raise AgentNotFree(f"agent {endpoint} is {state.value.replace('_', ' ')}, "
                                    "not free to take the call")
 

@@ -163,6 +163,8 @@ class CampaignDialer:
                                          os.getpid(), settings.asterisk_name)
             await dialer.connector.freed.start(settings.database_url)
             resources.push_async_callback(dialer.connector.freed.stop)
+            dialer.connector.free_seen.start()
+            resources.push_async_callback(dialer.connector.free_seen.stop)
             await dialer.warm_start()  # before adopted calls tell pacing anything new
             await dialer.recover()
         except BaseException:

@@ -172,8 +172,9 @@ class AnsweredCalls:
         deadline = loop.time() + AGENT_DEADLINE.total_seconds() - elapsed
         while loop.time() < deadline and not events.ended.done():
             mark = self.connector.freed.mark()
-            reserved = await self.connector.agents.reserve(attempt_id, self.control.clock(),
-                                                           self._needs_of(call_id))
+            reserved = await self.connector.agents.reserve(
+                attempt_id, self.control.clock(), self._needs_of(call_id),
+                seen=self.connector.free_seen)
             answer.start()
             if reserved is None:
                 await self.connector.freed.wait(mark, [events.ended], AGENT_POLL_S,

@@ -67,7 +67,7 @@ class FakeAgents:
     def __init__(self, pool: FakePool) -> None:
         self.pool = pool
 
-    async def reserve(self, attempt_id, now, needs) -> Reservation:
+    async def reserve(self, attempt_id, now, needs, seen=None) -> Reservation:
         await asyncio.sleep(0)  # a round trip: anything already started runs meanwhile
         self.pool.done.append("agent reserved")
         return Reservation(AGENT, None)
@@ -86,6 +86,7 @@ class FakeConnector:
         self.pool = pool
         self.agents = FakeAgents(pool)
         self.freed = FakeFreed()
+        self.free_seen = None
 
     def shown_to_agent(self, debtor) -> str:
         return ""
