@@ -37,6 +37,7 @@ from dialer.outbound.store import CampaignStore
 from dialer.portfolio.importer import import_file
 from dialer.portfolio.importing import ImportDefaults
 from dialer.portfolio.store import AccountStore
+from dialer.process import started
 from dialer.settings import Settings
 from dialer.store.database import open_pool
 from lab import sipp
@@ -139,6 +140,7 @@ async def _run(settings: Settings, out_dir: Path, mode: str) -> dict:
         try:
             await campaigns.steer(campaign.name, CampaignAction.START)
             dialer = await CampaignDialer.start(settings, campaign.name)
+            started()  # as `recobro campaign run` does
             try:
                 while await pool.fetchval("SELECT count(*) FROM attempts WHERE campaign_id = $1 "
                                           "AND result IS NOT NULL", campaign_id) < CALLS:

@@ -30,7 +30,7 @@ from dialer.outbound.claiming import gate_rules
 from dialer.outbound.store import CampaignStore
 from dialer.portfolio.model import DoNotCall, DoNotCallReason
 from dialer.portfolio.store import add_do_not_call, number_on_do_not_call
-from dialer.process import stop_requested
+from dialer.process import started, stop_requested
 from dialer.settings import AgiSettings
 from dialer.store.database import open_pool
 from dialer.store.outage import CONNECTION_LOST
@@ -195,6 +195,7 @@ async def serve(settings: AgiSettings, region: str, ready: asyncio.Event | None 
         async with server:
             print(f"recobro agi on agi://{settings.host}:{settings.port}/ "
                   f"({', '.join(h.value for h in hooks.Hook)})", flush=True)
+            started()
             stop = stop_requested()
             if ready is not None:
                 ready.set()

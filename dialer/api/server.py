@@ -32,7 +32,7 @@ from dialer.messages import http as messages_http
 from dialer.metrics.exporter import MetricsExporter
 from dialer.outbound import http as outbound_http
 from dialer.portfolio import http as portfolio_http
-from dialer.process import stop_requested
+from dialer.process import started, stop_requested
 from dialer.reports import http as reports_http
 from dialer.settings import Settings, load_metrics_settings
 from dialer.store.database import open_pool
@@ -127,6 +127,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
                               f"(RECOBRO_API_HOST, RECOBRO_API_PORT): {error.strerror}") from None
         await exporter.start()
         print(f"recobro api on http://{settings.api.host}:{settings.api.port}", flush=True)
+        started()
         stop = stop_requested()
         if ready is not None:
             ready.set()

@@ -14,7 +14,7 @@ from dialer.inbound.desk import InboundDesk
 from dialer.metrics.exporter import MetricsExporter
 from dialer.payments.stasis import Payments
 from dialer.payments.wiring import payment_wiring
-from dialer.process import stop_requested
+from dialer.process import started, stop_requested
 from dialer.settings import PaymentGatewaySettings, Settings, load_metrics_settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ async def serve(settings: Settings, wrap_up_s: float, region: str,
             print(f"recobro inbound: taking calls in Stasis application {app}"
                   + ("" if payments else "; no card gateway "
                      "(RECOBRO_PAYMENT_GATEWAY_URL), so no payments by keypad"), flush=True)
+            started()
             await stop_requested().wait()
     finally:
         await engine.close()

@@ -13,7 +13,7 @@ from dialer.messages.callbacks import serve as serve_callbacks
 from dialer.messages.providers import configured_channels
 from dialer.messages.sender import Sender, Tally
 from dialer.metrics.exporter import MetricsExporter
-from dialer.process import stop_requested
+from dialer.process import started, stop_requested
 from dialer.settings import (
     HttpSmsSettings,
     load_database_url,
@@ -60,6 +60,7 @@ async def run(*, once: bool, listen: bool) -> Tally:
               flush=True)
         if once:
             return await sender.drain()
+        started()
         async with MetricsExporter(metrics, "messages"):
             return await sender.run(stop_requested())
     finally:

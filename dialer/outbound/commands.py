@@ -29,7 +29,7 @@ from dialer.portfolio.model import (
     Strategy,
     default_strategies,
 )
-from dialer.process import run_until_stopped
+from dialer.process import run_until_stopped, started
 from dialer.settings import (
     configured_payment_gateway,
     load_metrics_settings,
@@ -252,6 +252,7 @@ async def run_campaign(name: str, seconds: float | None, until_idle: bool = Fals
     try:
         if dialer.tally.adopted:
             print(f"adopted {dialer.tally.adopted} call(s) left by a dialer that died", flush=True)
+        started()
         async with MetricsExporter(metrics, "dialer"):
             # Its error (PostgreSQL gone for good, say) is the command's.
             await run_until_stopped(
