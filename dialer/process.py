@@ -16,10 +16,11 @@ T = TypeVar("T")
 def started() -> None:
     """Once the command is up: what it has made so far (its imported
     libraries above all: numpy, scipy, aiohttp, asyncpg) is left out of
-    the garbage collector's full passes. Each pass walked all of it, about
-    130,000 objects, and paused the event loop 25 ms on a quiet machine
-    and 67 ms under the lab's load (a debtor on the way to an agent waited
-    that much longer)."""
+    the garbage collector's full passes, which walked all of it and paused
+    the event loop tens of milliseconds each (a debtor on the way to an
+    agent waited that much longer; docs/benchmarks.md). The price: what
+    was made before and later becomes garbage in a cycle is never freed,
+    at most one start's worth."""
     gc.collect()
     gc.freeze()
 

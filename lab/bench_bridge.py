@@ -18,6 +18,7 @@ mode); prints the table."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -161,6 +162,7 @@ async def _run(settings: Settings, out_dir: Path, mode: str) -> dict:
             finally:
                 await campaigns.steer(campaign.name, CampaignAction.STOP)
                 await dialer.close()
+                gc.unfreeze()  # this run's dialer is garbage now: freed as such
         finally:
             if mode == SESSIONS:
                 # The agents go back to per-call ringing, as the lab keeps them.

@@ -7,7 +7,6 @@ dispositions agents give their calls."""
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import json
 import logging
@@ -510,19 +509,26 @@ class AgentStore:
         free, so that dialers answering calls at the same moment wait
         neither for each other nor for each other's pop (one held by
         another is passed over). seen: the free agents as last read, taken
-        from while good (dialer.agents.free_seen), and read again when
-        those are all gone. The agent, with its session line."""
+        from while good (dialer.agents.free_seen); read afresh when nobody
+        of it may take the call, or the one it offered was not free after
+        all. The agent, with its session line."""
         reserved = apply(AgentState.READY, AgentAction.RESERVE).value
         async with self.pool.acquire() as connection:
+            async def read_now() -> list[routing.Candidate]:
+                return await free_agents(connection, now, self.asterisk)
+
+            async def read_fresh() -> list[routing.Candidate]:
+                return await (seen.read(read_now) if seen is not None else read_now())
+
             candidates = seen.agents() if seen is not None else None
-            read_now = candidates is None
+            fresh = candidates is None
             if candidates is None:
-                candidates = await self._read_free(connection, now, seen)
+                candidates = await read_fresh()
             while True:
                 chosen = routing.choose(candidates, needs)
-                if chosen is None and not read_now:
-                    # Those seen are taken: read what is free now.
-                    candidates, read_now = await self._read_free(connection, now, seen), True
+                if chosen is None and not fresh:
+                    # Nobody of the read may take it: read what is free now.
+                    candidates, fresh = await read_fresh(), True
                     continue
                 if chosen is None:
                     return None
@@ -533,17 +539,12 @@ class AgentStore:
                     seen.taken(chosen.endpoint)
                 if taken is not None:
                     return Reservation(chosen.endpoint, taken["line"])
-                candidates.remove(chosen)
-
-    async def _read_free(self, connection: asyncpg.Connection, now: datetime,
-                         seen: FreeAgentsSeen | None) -> list[routing.Candidate]:
-        """The free agents read now, remembered in seen."""
-        if seen is None:
-            return await free_agents(connection, now, self.asterisk)
-        mark, began = seen.mark(), asyncio.get_running_loop().time()
-        candidates = await free_agents(connection, now, self.asterisk)
-        seen.remember(mark, candidates, began)
-        return list(candidates)
+                if fresh:
+                    candidates.remove(chosen)
+                else:
+                    # The read is behind (another process took that agent,
+                    # which nothing announces): read afresh, one try at most.
+                    candidates, fresh = await read_fresh(), True
 
     async def free_now(self, now: datetime) -> list[routing.Candidate]:
         """The agents free to take a call at now (this server's)."""

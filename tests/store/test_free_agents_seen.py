@@ -74,10 +74,10 @@ def reads(monkeypatch) -> list[str]:
 async def reserve_seen(store: AgentStore, seen: FreeAgentsSeen,
                        reads: list[str]) -> tuple[Reservation | None, int]:
     """A reservation with seen, and how many reads of the free agents it made."""
-    task = asyncio.create_task(store.reserve(uuid.uuid4(), now(), ANYONE, seen=seen),
-                               name="the reservation")
-    reserved = await task
-    return reserved, reads.count("the reservation")
+    name = f"the reservation {uuid.uuid4()}"
+    reserved = await asyncio.create_task(
+        store.reserve(uuid.uuid4(), now(), ANYONE, seen=seen), name=name)
+    return reserved, reads.count(name)
 
 
 async def seen_as(seen: FreeAgentsSeen, agents: list[str]) -> None:
@@ -94,7 +94,7 @@ async def seen_as(seen: FreeAgentsSeen, agents: list[str]) -> None:
 async def test_an_agent_coming_free_is_read_ahead_and_reserved_in_one_round_trip(
         pool, seen, reads):
     store = AgentStore(pool, "a")
-    assert seen.agents() is None  # nothing read yet
+    await seen_as(seen, [])  # read as it started: nobody free
     await AgentStore(pool).act("agent1001", AgentAction.LOG_IN, now())  # another process
     await seen_as(seen, ["agent1001"])
     # Taken from the read ahead.
@@ -126,7 +126,8 @@ async def test_agents_of_the_read_taken_elsewhere_are_passed_over_then_read_agai
     other = AgentStore(pool)
     assert await other.reserve(uuid.uuid4(), now(), ANYONE) == Reservation("agent1001", None)
     assert [a.endpoint for a in seen.agents()] == list(AGENTS)
-    assert await reserve_seen(store, seen, reads) == (Reservation("agent1002", None), 0)
+    # agent1001 tried, not free: read afresh once, agent1002 taken.
+    assert await reserve_seen(store, seen, reads) == (Reservation("agent1002", None), 1)
     assert await other.release("agent1001", now()) is None  # ready: announced
     await seen_as(seen, ["agent1001"])
     assert await other.reserve(uuid.uuid4(), now(), ANYONE) == Reservation("agent1001", None)
@@ -141,6 +142,20 @@ async def test_an_agent_moved_to_another_server_is_announced_and_left_out(pool, 
     await seen_as(seen, [])
     await AgentStore(pool).set_server("agent1001", "a")
     await seen_as(seen, ["agent1001"])
+
+
+async def test_a_skill_taken_away_is_announced_and_read_again(pool, seen):
+    agents = AgentStore(pool)
+    await agents.set_skills("agent1001", {"language:en": 3})
+    await agents.act("agent1001", AgentAction.LOG_IN, now())
+    await seen_as(seen, ["agent1001"])
+    assert seen.agents()[0].skills == {"language:en": 3}
+    await agents.remove_skill("agent1001", "language:en")  # migration 0028
+    for _ in range(50):
+        if (read := seen.agents()) and read[0].skills == {}:
+            break
+        await asyncio.sleep(0.02)
+    assert seen.agents()[0].skills == {}
 
 
 class HearsNothing:
@@ -159,7 +174,7 @@ async def test_an_agent_of_the_read_on_another_server_now_is_not_reserved(pool):
     store = AgentStore(pool, "a")
     await AgentStore(pool).act("agent1001", AgentAction.LOG_IN, now())
     seen = FreeAgentsSeen(HearsNothing(), lambda: store.free_now(now()))
-    seen.remember(0, await store.free_now(now()), asyncio.get_running_loop().time())
+    await seen.read()
     await AgentStore(pool).set_server("agent1001", "b")
     assert [a.endpoint for a in seen.agents()] == ["agent1001"]
     assert await store.reserve(uuid.uuid4(), now(), ANYONE, seen=seen) is None

@@ -1,7 +1,7 @@
 """The artefact search of the PCI proof (tests/e2e/artefacts.py) finds
 card data in the forms it may take, and not a look-alike."""
 
-from tests.e2e.artefacts import PROMETHEUS_VALUES, KeyedCard, leaks
+from tests.e2e.artefacts import PROMETHEUS_VALUES, KeyedCard, leaks, without_thread_ids
 
 CARD = KeyedCard("4242424242424242", "1230", "123")
 
@@ -29,6 +29,14 @@ def test_look_alikes_are_not_leaks():
     places = {"dump": "call 9f1c-1230-4a2b 2026-12-30 12:30 balance 123.00 last4 4242",
               "log/messages.log": "loaded res_rtp: DTMF mode rfc4733"}
     assert leaks(places, [CARD]) == []
+
+
+def test_an_asterisk_thread_id_is_not_an_expiry_but_the_line_is_still_searched():
+    log = ("[2026-12-05 08:35:18.901] WARNING[1230] res_stasis_playback.c: x: Playback failed\n"
+           "[2026-12-05 08:35:19.002] WARNING[1231][C-00000002] app.c: keyed 12/30\n")
+    assert leaks({"log/messages.log": without_thread_ids(log)}, [CARD]) == \
+        ["card ending 4242's expiry in log/messages.log"]
+    assert leaks({"log/messages.log": without_thread_ids(log.splitlines()[0])}, [CARD]) == []
 
 
 def test_prometheus_values_are_searched_for_card_numbers_only():
