@@ -6,10 +6,11 @@ paused; the wait is their ready time over the calls they took."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import groupby
+from operator import itemgetter
 
 from dialer.agents.state import AgentState
 
@@ -46,30 +47,40 @@ class FloorTime:
         return self.ready_s / self.connects if self.connects else None
 
 
-def _seconds(start: datetime, end: datetime, lo: datetime, hi: datetime) -> float:
-    return max(0.0, (min(end, hi) - max(start, lo)).total_seconds())
+def _seconds(start: float, end: float, lo: float, hi: float) -> float:
+    return max(0.0, min(end, hi) - max(start, lo))
 
 
 def floor_time(changes: Iterable[StateChange], start: datetime, end: datetime) -> FloorTime:
     """The floor's time in [start, end): changes hold, for each agent, the
     state it was in at start (its last change before) and every change
-    after; a wrap-up counts as work until its timer and as ready after it,
-    as dialer.agents.state.settled has it."""
+    after; earlier ones (a longer window's) are clipped away. A wrap-up
+    counts as work until its timer and as ready after it, as
+    dialer.agents.state.settled has it."""
+    # In seconds since the epoch: the API measures an hour of the floor's
+    # changes at every scrape, and datetime arithmetic is most of the cost.
+    lo, hi = start.timestamp(), end.timestamp()
+    by_agent: dict[str, list[tuple[float, StateChange]]] = defaultdict(list)
+    for change in changes:
+        by_agent[change.endpoint].append((change.since.timestamp(), change))
     worked = ready = 0.0
     connects = 0
-    ordered = sorted(changes, key=lambda c: (c.endpoint, c.since))
-    for _, stints in groupby(ordered, key=lambda c: c.endpoint):
-        agent = list(stints)
-        for change, after in zip(agent, [*agent[1:], None], strict=True):
-            until = end if after is None else min(after.since, end)
-            if change.state is AgentState.ON_CALL and start <= change.since < end:
+    for stints in by_agent.values():
+        stints.sort(key=itemgetter(0))
+        for index, (since, change) in enumerate(stints):
+            if since >= hi:
+                break
+            until = min(stints[index + 1][0], hi) if index + 1 < len(stints) else hi
+            if until <= lo:
+                continue  # over before the window opened
+            if change.state is AgentState.ON_CALL and since >= lo:
                 connects += 1
             if change.state is AgentState.WRAP_UP:
-                timer = change.wrap_up_until or change.since
-                worked += _seconds(change.since, min(timer, until), start, end)
-                ready += _seconds(max(timer, change.since), until, start, end)
+                timer = change.wrap_up_until.timestamp() if change.wrap_up_until else since
+                worked += _seconds(since, min(timer, until), lo, hi)
+                ready += _seconds(max(timer, since), until, lo, hi)
             elif change.state in WORKING:
-                worked += _seconds(change.since, until, start, end)
+                worked += _seconds(since, until, lo, hi)
             elif change.state is AgentState.READY:
-                ready += _seconds(change.since, until, start, end)
+                ready += _seconds(since, until, lo, hi)
     return FloorTime(worked_s=worked, ready_s=ready, connects=connects)

@@ -36,7 +36,7 @@ from dialer.metrics.definitions import (
     window_label,
 )
 from dialer.outbound.lifecycles import CampaignState
-from dialer.outbound.reports import abandon_tallies, lead_counts
+from dialer.outbound.reports import abandon_tallies_of, lead_counts_of
 from dialer.store.outage import CONNECTION_LOST
 
 log = logging.getLogger(__name__)
@@ -140,18 +140,23 @@ class FloorFigures:
         for gauge in FLOOR:
             gauge.clear()
         windows = dict(WINDOWS)
+        # A few queries for the whole floor, however many campaigns it has
+        # had: each campaign's own would grow with every campaign ever made.
+        ids = [campaign["id"] for campaign in campaigns]
+        tallies = await abandon_tallies_of(self.pool, ids, now)
+        leads_of = await lead_counts_of(self.pool, ids, now)
         for campaign in campaigns:
             name = campaign["name"]
             ABANDON_TARGET.labels(name).set(campaign["abandon_target"])
             CAMPAIGN_RUNNING.labels(name, campaign["answered_to"]).set(
                 1 if campaign["state"] == CampaignState.RUNNING.value else 0)
-            for tally in await abandon_tallies(self.pool, campaign["id"], now):
+            for tally in tallies[campaign["id"]]:
                 window = window_label(windows[tally.window])
                 LIVE_ANSWERS.labels(name, window).set(tally.live)
                 ABANDONED.labels(name, window).set(tally.abandoned)
                 if tally.rate is not None:
                     ABANDON_RATE.labels(name, window).set(tally.rate)
-            leads = await lead_counts(self.pool, campaign["id"], now)
+            leads = leads_of[campaign["id"]]
             for state, count in (("callable_now", leads.callable_now),
                                  ("waiting", leads.waiting), ("dialing", leads.dialing),
                                  ("done", sum(leads.done.values()))):
@@ -167,9 +172,11 @@ class FloorFigures:
             for campaign in campaigns:
                 DIAL_LEVEL.labels(campaign["name"]).set(
                     ringing.get(campaign["id"], 0) / logged_in)
-        store = AgentStore(self.pool)
+        # One read for the longest window: floor_time clips the changes to
+        # each window (an agent's state at a shorter one's start is among them).
+        changes = await AgentStore(self.pool).state_changes(now - max(FLOOR_WINDOWS), now)
         for length in FLOOR_WINDOWS:
-            time = floor_time(await store.state_changes(now - length, now), now - length, now)
+            time = floor_time(changes, now - length, now)
             window = window_label(length)
             if time.occupancy is not None:
                 OCCUPANCY.labels(window).set(time.occupancy)

@@ -58,3 +58,16 @@ def test_a_wrap_up_ended_early_by_the_agent_stops_at_the_change():
 def test_a_floor_with_nobody_logged_in_has_no_occupancy():
     time = floor_time([StateChange("1001", S.LOGGED_OUT, at(-5))], at(0), at(60))
     assert time.occupancy is None and time.wait_s is None
+
+
+def test_a_longer_windows_changes_give_the_shorter_windows_figures():
+    # The floor's exporter reads the last hour's changes once for both its windows.
+    since_start = [StateChange("1001", S.WRAP_UP, at(-20), wrap_up_until=at(10)),
+                   StateChange("1001", S.READY, at(10)),
+                   StateChange("1001", S.ON_CALL, at(40))]
+    earlier = [StateChange("1001", S.READY, at(-3000)),
+               StateChange("1001", S.ON_CALL, at(-2000)),  # a call taken before the window
+               StateChange("1001", S.PAUSED, at(-900))]
+    assert floor_time(earlier + since_start, at(0), at(100)) == floor_time(
+        since_start, at(0), at(100)) == floor_time(since_start[::-1], at(0), at(100))
+    assert floor_time(earlier + since_start, at(0), at(100)).connects == 1
