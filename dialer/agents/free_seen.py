@@ -9,10 +9,12 @@ moved to another Asterisk server: migrations 0023, 0027 and 0028) from
 whichever process made the change; a read is good until the next such
 hint, and only while that LISTEN is up (without it nothing says the read
 is stale). Each hint starts another read in the background, so the next
-answer finds it done. An agent of the read that is no longer free (taken
-by another dialer, paused) costs a reservation one try: the statement
-that takes an agent takes it only if it is still free, and the
-reservation then reads afresh (dialer.agents.store)."""
+answer finds it done. Debtors answered at the same moment pick different
+agents: one that another reservation of this dialer is taking is passed
+over, in the read and in a fresh one. An agent of the read that is no
+longer free (taken by another dialer, paused) costs a reservation one
+try: the statement that takes an agent takes it only if it is still free,
+and the reservation then reads afresh (dialer.agents.store)."""
 
 from __future__ import annotations
 
@@ -56,6 +58,10 @@ class FreeAgentsSeen:
         # endpoint -> the loop's time it was taken: left out of a read that
         # began before (it may have seen the agent still free).
         self._taken: dict[str, float] = {}
+        # Agents this process's reservations are taking now: debtors
+        # answered at the same moment would otherwise pick the same agent,
+        # and all but one pay a failed take and a fresh read.
+        self._taking: set[str] = set()
         self._reading: asyncio.Task[None] | None = None
         self._ahead = False  # whether each hint starts a read
         freed.on_free(self._read_again)
@@ -91,10 +97,25 @@ class FreeAgentsSeen:
             self._last = _Read(mark, began, tuple(agents))
         return agents
 
+    def taking(self, endpoint: str) -> None:
+        """A reservation of this process is taking the agent endpoint: left
+        out of what the others choose from until it is taken."""
+        self._taking.add(endpoint)
+        self._drop(endpoint)
+
+    def untaken(self, candidates: list[Candidate]) -> list[Candidate]:
+        """Candidates but the agents this process is taking now."""
+        return [c for c in candidates if c.endpoint not in self._taking]
+
     def taken(self, endpoint: str) -> None:
         """The agent endpoint is not free any more (reserved, or found not
-        free): left out of the read, and of reads under way."""
+        free), or its take is over: left out of the read, and of reads under
+        way."""
+        self._taking.discard(endpoint)
         self._taken[endpoint] = asyncio.get_running_loop().time()
+        self._drop(endpoint)
+
+    def _drop(self, endpoint: str) -> None:
         last = self._last
         if last is not None:
             self._last = _Read(last.mark, last.at,

@@ -525,18 +525,23 @@ class AgentStore:
             if candidates is None:
                 candidates = await read_fresh()
             while True:
-                chosen = routing.choose(candidates, needs)
+                chosen = routing.choose(
+                    seen.untaken(candidates) if seen is not None else candidates, needs)
                 if chosen is None and not fresh:
                     # Nobody of the read may take it: read what is free now.
                     candidates, fresh = await read_fresh(), True
                     continue
                 if chosen is None:
                     return None
-                taken = await connection.fetchrow(_TAKE_AND_POP[kind], now, chosen.endpoint,
-                                                  reserved, attempt_id, LAST_INTERACTIONS,
-                                                  self.asterisk)
                 if seen is not None:
-                    seen.taken(chosen.endpoint)
+                    seen.taking(chosen.endpoint)
+                try:
+                    taken = await connection.fetchrow(_TAKE_AND_POP[kind], now, chosen.endpoint,
+                                                      reserved, attempt_id, LAST_INTERACTIONS,
+                                                      self.asterisk)
+                finally:
+                    if seen is not None:
+                        seen.taken(chosen.endpoint)
                 if taken is not None:
                     return Reservation(chosen.endpoint, taken["line"])
                 if fresh:

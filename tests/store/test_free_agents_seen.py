@@ -189,3 +189,27 @@ async def test_no_read_is_used_while_agents_coming_free_are_not_heard(pool, seen
     assert seen.agents() is None
     assert await reserve_seen(AgentStore(pool, "a"), seen, reads) == \
         (Reservation("agent1001", None), 1)
+
+
+async def test_debtors_answered_at_once_take_different_agents_in_one_round_trip_each(
+        pool, seen, reads, monkeypatch):
+    store = AgentStore(pool, "a")
+    for agent in AGENTS:
+        await AgentStore(pool).act(agent, AgentAction.LOG_IN, now())
+    await seen_as(seen, list(AGENTS))
+    takes: list[str] = []
+    fetchrow = asyncpg.Connection.fetchrow
+
+    async def counted(connection, query, *args, **kwargs):
+        if query in store_module._TAKE_AND_POP.values():
+            takes.append(args[1])
+        return await fetchrow(connection, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "fetchrow", counted)
+    # Both choose while the other's take is under way: the longest idle,
+    # agent1001, is being taken by the first, so the second takes agent1002.
+    first, second = await asyncio.gather(reserve_seen(store, seen, reads),
+                                         reserve_seen(store, seen, reads))
+    assert {first, second} == {(Reservation("agent1001", None), 0),
+                               (Reservation("agent1002", None), 0)}
+    assert sorted(takes) == list(AGENTS)  # no take of an agent taken already

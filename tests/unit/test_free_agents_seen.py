@@ -108,3 +108,20 @@ async def test_a_read_older_than_its_time_is_not_used(monkeypatch):
     assert endpoints(seen.agents()) == ["agent1001"]
     await asyncio.sleep(0.08)
     assert seen.agents() is None
+
+
+async def test_an_agent_being_taken_is_left_out_of_every_choice_until_its_take_is_over():
+    freed = Freed()
+
+    async def read():
+        return free("agent1001", "agent1002")
+
+    seen = FreeAgentsSeen(freed, read)
+    await seen.read()
+    seen.taking("agent1001")
+    assert endpoints(seen.agents()) == ["agent1002"]
+    # A fresh read begun meanwhile may still find it free: passed over too.
+    assert endpoints(seen.untaken(await seen.read())) == ["agent1002"]
+    seen.taken("agent1001")  # the take is over (taken, or found not free)
+    assert endpoints(seen.agents()) == ["agent1002"]
+    assert endpoints(seen.untaken(free("agent1001"))) == ["agent1001"]
