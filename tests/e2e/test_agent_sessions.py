@@ -18,7 +18,7 @@ import pytest
 from dialer.settings import read_env_file
 from ivr import agent_prompts
 from lab import sipp
-from tests.audio import Audio, dialogs, match, read_pcap, received, sent
+from tests.audio import Audio, dialogs, match, read_pcap, read_wav, received, sent
 from tests.e2e.cli import cli_env
 from tests.e2e.softphone import Baresip
 from tests.e2e.sounds import reference
@@ -397,6 +397,8 @@ async def test_an_agent_dialing_star_80_opens_the_session_on_that_call(lab_confi
     database, as every feature code) keeps that very call as the agent's
     line, logs the agent in and says so; hanging up ends the session."""
     agent = lab_config.agents[3]
+    logged_in = reference(lab_config, agent_prompts.LOGGED_IN.sound, lab_settings.language,
+                          tmp_path)
     connection = await asyncpg.connect(lab_settings.database_url)
     before = await connection.fetchrow("SELECT state, state_since, pause_reason, wrap_up_until "
                                        "FROM agents WHERE endpoint = $1", agent.endpoint)
@@ -412,7 +414,9 @@ async def test_an_agent_dialing_star_80_opens_the_session_on_that_call(lab_confi
                 (line,) = await connection.fetch(
                     "SELECT channel FROM agent_sessions WHERE agent = $1 AND closed_at IS NULL",
                     agent.endpoint)
-                await asyncio.sleep(3.0)  # the answer plays
+                # The whole answer plays (3.7 s in Spanish): hung up in the
+                # middle, Asterisk would log its playback failed.
+                await asyncio.sleep(read_wav(logged_in).duration + 1.0)
                 await phone.hangup()
                 await wait_for(lab_settings.database_url, "SELECT close_reason FROM "
                                f"agent_sessions WHERE channel = '{line['channel']}'", "hung_up")
@@ -427,8 +431,7 @@ async def test_an_agent_dialing_star_80_opens_the_session_on_that_call(lab_confi
         await connection.close()
     (call,) = received(cap.path, lab_config.sip_port, phone.sip_port)
     assert call.number == "*80"
-    said = call.match(reference(lab_config, agent_prompts.LOGGED_IN.sound,
-                                lab_settings.language, tmp_path))
+    said = call.match(logged_in)
     assert said.found(), said
 
 
