@@ -54,7 +54,9 @@ def _seconds(start: float, end: float, lo: float, hi: float) -> float:
 def floor_time(changes: Iterable[StateChange], start: datetime, end: datetime) -> FloorTime:
     """The floor's time in [start, end): changes hold, for each agent, the
     state it was in at start (its last change before) and every change
-    after; earlier ones (a longer window's) are clipped away. A wrap-up
+    after; earlier ones (a longer window's) are clipped away. Changes of
+    an agent at the same moment count in the order given (the last holds).
+    A wrap-up
     counts as work until its timer and as ready after it, as
     dialer.agents.state.settled has it."""
     # In seconds since the epoch: the API measures an hour of the floor's

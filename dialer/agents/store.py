@@ -105,14 +105,18 @@ FROM inbound_calls t LEFT JOIN accounts c ON c.id = t.account_id WHERE t.id = $4
 """
 
 
-# Each agent's last change at or before $1, then its changes until $2.
+# Each agent's last change at or before $1, then its changes until $2, in
+# the order they were made (two at the same moment: the later one holds).
 _STATE_CHANGES = """
-SELECT a.endpoint, l.state, l.since, l.wrap_up_until FROM agents a
-CROSS JOIN LATERAL (SELECT state, since, wrap_up_until FROM agent_state_log
-                    WHERE endpoint = a.endpoint AND since <= $1
-                    ORDER BY since DESC, id DESC LIMIT 1) l
-UNION ALL
-SELECT endpoint, state, since, wrap_up_until FROM agent_state_log WHERE since > $1 AND since < $2
+SELECT endpoint, state, since, wrap_up_until FROM (
+    SELECT a.endpoint, l.state, l.since, l.wrap_up_until, l.id FROM agents a
+    CROSS JOIN LATERAL (SELECT id, state, since, wrap_up_until FROM agent_state_log
+                        WHERE endpoint = a.endpoint AND since <= $1
+                        ORDER BY since DESC, id DESC LIMIT 1) l
+    UNION ALL
+    SELECT endpoint, state, since, wrap_up_until, id FROM agent_state_log
+    WHERE since > $1 AND since < $2) changes
+ORDER BY since, id
 """
 
 
@@ -375,7 +379,8 @@ class AgentStore:
 
     async def state_changes(self, start: datetime, end: datetime) -> list[StateChange]:
         """Each agent's state at start and its changes until end, from
-        agent_state_log (dialer.agents.occupancy measures the floor by them)."""
+        agent_state_log, in the order they were made (dialer.agents.occupancy
+        measures the floor by them)."""
         rows = await self.pool.fetch(_STATE_CHANGES, start, end)
         return [StateChange(r["endpoint"], AgentState(r["state"]), r["since"],
                             r["wrap_up_until"]) for r in rows]
@@ -540,6 +545,8 @@ class AgentStore:
                                                       reserved, attempt_id, LAST_INTERACTIONS,
                                                       self.asterisk)
                 finally:
+                    # Also when the take failed or was cancelled: it may
+                    # have committed, and a read 5 s old at most forgets it.
                     if seen is not None:
                         seen.taken(chosen.endpoint)
                 if taken is not None:

@@ -58,7 +58,7 @@ async def lead_counts_of(pool: asyncpg.Pool, campaign_ids: list[int],
             "FROM leads WHERE campaign_id = ANY ($1::int[]) AND state = 'done' "
             "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2", campaign_ids):
         done[row["campaign_id"]][row["reason"]] = row["count"]
-    counts = {}
+    counts: dict[int, LeadCounts] = {}
     for campaign_id in campaign_ids:
         row = states.get(campaign_id)
         if row is None:

@@ -77,6 +77,21 @@ async def test_a_change_without_a_new_since_is_logged_at_its_moment(pool):
         "SELECT count(*) FROM agent_state_log WHERE endpoint = 'agent1001'") == 2
 
 
+async def test_changes_at_the_same_moment_come_in_the_order_they_were_made(pool):
+    # Two changes in one transaction: both logged at its now().
+    async with pool.acquire() as connection, connection.transaction():
+        for state in ("ready", "paused", "ready", "paused"):
+            await connection.execute("UPDATE agents SET state = $1, pause_reason = 'break', "
+                                     "state_since = now() WHERE endpoint = 'agent1001'", state)
+        moment = await connection.fetchval("SELECT now()")
+    store = AgentStore(pool)
+    changes = await store.state_changes(moment - timedelta(seconds=1), moment + timedelta(1))
+    assert [(c.state, c.since) for c in changes[-4:]] == [
+        (S.READY, moment), (S.PAUSED, moment), (S.READY, moment), (S.PAUSED, moment)]
+    # From that moment on: the last of them holds.
+    assert [c.state for c in await store.state_changes(moment, moment)] == [S.PAUSED]
+
+
 async def test_the_api_exports_occupancy_wait_and_dial_level_from_the_log(pool, tmp_path):
     await _a_shift(pool)
     await import_text(pool, tmp_path, ACCOUNTS)

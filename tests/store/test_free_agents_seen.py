@@ -8,6 +8,7 @@ another Asterisk server, are passed over, never reserved twice."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime
 
@@ -191,25 +192,55 @@ async def test_no_read_is_used_while_agents_coming_free_are_not_heard(pool, seen
         (Reservation("agent1001", None), 1)
 
 
-async def test_debtors_answered_at_once_take_different_agents_in_one_round_trip_each(
-        pool, seen, reads, monkeypatch):
+@pytest.fixture
+def takes(monkeypatch) -> list[str]:
+    """Each agent a take was sent for; the first take is held until a
+    second one is sent (2 s at most), so two reservations overlap: the
+    second chooses while the first's take is under way."""
+    sent: list[str] = []
+    second = asyncio.Event()
+    fetchrow = asyncpg.Connection.fetchrow
+
+    async def held(connection, query, *args, **kwargs):
+        if query in store_module._TAKE_AND_POP.values():
+            sent.append(args[1])
+            if len(sent) == 1:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(second.wait(), 2.0)
+            else:
+                second.set()
+        return await fetchrow(connection, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "fetchrow", held)
+    return sent
+
+
+async def test_debtors_answered_at_once_take_different_agents_from_the_read(
+        pool, seen, reads, takes):
     store = AgentStore(pool, "a")
     for agent in AGENTS:
         await AgentStore(pool).act(agent, AgentAction.LOG_IN, now())
     await seen_as(seen, list(AGENTS))
-    takes: list[str] = []
-    fetchrow = asyncpg.Connection.fetchrow
-
-    async def counted(connection, query, *args, **kwargs):
-        if query in store_module._TAKE_AND_POP.values():
-            takes.append(args[1])
-        return await fetchrow(connection, query, *args, **kwargs)
-
-    monkeypatch.setattr(asyncpg.Connection, "fetchrow", counted)
-    # Both choose while the other's take is under way: the longest idle,
-    # agent1001, is being taken by the first, so the second takes agent1002.
+    # The longest idle, agent1001, is being taken by the first: the second
+    # takes agent1002, one take each and no read.
     first, second = await asyncio.gather(reserve_seen(store, seen, reads),
                                          reserve_seen(store, seen, reads))
     assert {first, second} == {(Reservation("agent1001", None), 0),
                                (Reservation("agent1002", None), 0)}
-    assert sorted(takes) == list(AGENTS)  # no take of an agent taken already
+    assert sorted(takes) == list(AGENTS)
+
+
+async def test_debtors_answered_at_once_take_different_agents_from_fresh_reads(
+        pool, seen, freed, reads, takes):
+    store = AgentStore(pool, "a")
+    for agent in AGENTS:
+        await AgentStore(pool).act(agent, AgentAction.LOG_IN, now())
+    await seen_as(seen, list(AGENTS))
+    await freed.stop()  # no read ahead is good: each reservation reads
+    # The second's read still finds agent1001 free (the first's take is
+    # held before it is sent): passed over all the same.
+    first, second = await asyncio.gather(reserve_seen(store, seen, reads),
+                                         reserve_seen(store, seen, reads))
+    assert {first, second} == {(Reservation("agent1001", None), 1),
+                               (Reservation("agent1002", None), 1)}
+    assert sorted(takes) == list(AGENTS)

@@ -71,3 +71,14 @@ def test_a_longer_windows_changes_give_the_shorter_windows_figures():
     assert floor_time(earlier + since_start, at(0), at(100)) == floor_time(
         since_start, at(0), at(100)) == floor_time(since_start[::-1], at(0), at(100))
     assert floor_time(earlier + since_start, at(0), at(100)).connects == 1
+
+
+def test_changes_at_the_same_moment_count_in_the_order_given():
+    # A wrap-up and a pause stamped alike (one transaction's clock): the
+    # pause, made last, is the agent's state when the window opens.
+    changes = [StateChange("1001", S.WRAP_UP, at(-170), wrap_up_until=at(-160)),
+               StateChange("1001", S.PAUSED, at(-170)),
+               StateChange("1001", S.READY, at(50))]
+    time = floor_time(changes, at(0), at(100))
+    assert (time.worked_s, time.ready_s) == (0, 50)
+    assert floor_time(changes[1:], at(0), at(100)) == time
